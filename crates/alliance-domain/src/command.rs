@@ -1,0 +1,142 @@
+//! Commands: what a planner asks to change.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ClauseId, ConditionId, DecisionId, InvestmentId, PlanId, Version};
+use crate::model::{
+    Actor, AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, ForceElementSpec,
+    Side, Step,
+};
+
+/// Who asks, authenticated at the edge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandContext {
+    pub actor: Actor,
+}
+
+/// A change a planner asks for. `decide` turns it into events or refuses it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    CreatePlan {
+        plan_id: PlanId,
+        name: String,
+        #[serde(default)]
+        description: String,
+        horizon_start: Date,
+        horizon_end: Date,
+    },
+    /// Decided against the parent plan folded to `parent_version`; the resulting event opens
+    /// the new plan's stream.
+    BranchPlan {
+        new_plan_id: PlanId,
+        parent_version: Version,
+        name: String,
+        #[serde(default)]
+        description: String,
+    },
+    /// Baseline inventory: a force element present from a date, not a change to the posture.
+    RegisterForceElement {
+        element: ForceElementSpec,
+        present_from: Date,
+    },
+    RecordCapabilityLevel {
+        side: Side,
+        area: CapabilityArea,
+        level: u32,
+        as_of: Date,
+    },
+    DefineAgreementClause {
+        clause_id: ClauseId,
+        agreement: AgreementKind,
+        title: String,
+        status: ClauseStatus,
+        since: Date,
+    },
+    DefineCondition {
+        condition_id: ConditionId,
+        title: String,
+        #[serde(default)]
+        description: String,
+        area: Option<CapabilityArea>,
+        /// Required level on the 0–100 capability scale, when the condition is measurable so.
+        threshold: Option<u32>,
+    },
+    AssessCondition {
+        condition_id: ConditionId,
+        assessed_on: Date,
+        status: ConditionStatus,
+        value: Option<u32>,
+        #[serde(default)]
+        note: String,
+    },
+    ProposeDecision {
+        decision_id: DecisionId,
+        title: String,
+        rationale: String,
+        effective_date: Date,
+        required_sides: BTreeSet<Side>,
+        #[serde(default)]
+        supersedes: BTreeSet<DecisionId>,
+    },
+    /// Adds a dated step to a proposed decision that no side has endorsed yet.
+    PlanStep {
+        decision_id: DecisionId,
+        #[serde(flatten)]
+        step: Step,
+    },
+    /// Endorses a decision for the caller's side.
+    EndorseDecision { decision_id: DecisionId },
+    AdoptDecision { decision_id: DecisionId },
+    RejectDecision {
+        decision_id: DecisionId,
+        reason: String,
+    },
+    WithdrawDecision {
+        decision_id: DecisionId,
+        reason: String,
+    },
+}
+
+impl Command {
+    /// A stable name, as used in RPC and log records.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::CreatePlan { .. } => "CreatePlan",
+            Command::BranchPlan { .. } => "BranchPlan",
+            Command::RegisterForceElement { .. } => "RegisterForceElement",
+            Command::RecordCapabilityLevel { .. } => "RecordCapabilityLevel",
+            Command::DefineAgreementClause { .. } => "DefineAgreementClause",
+            Command::DefineCondition { .. } => "DefineCondition",
+            Command::AssessCondition { .. } => "AssessCondition",
+            Command::ProposeDecision { .. } => "ProposeDecision",
+            Command::PlanStep { step, .. } => match step {
+                Step::AddElement { .. } => "AddForceElement",
+                Step::WithdrawElement { .. } => "WithdrawForceElement",
+                Step::ReduceElement { .. } => "ReduceForceElement",
+                Step::RelocateElement { .. } => "RelocateForceElement",
+                Step::TransferOpcon { .. } => "ScheduleOpconTransfer",
+                Step::ChangeCommandArrangement { .. } => "ChangeCommandArrangement",
+                Step::AmendClause { .. } => "AmendAgreementClause",
+                Step::InvestCapability { .. } => "PlanCapabilityInvestment",
+            },
+            Command::EndorseDecision { .. } => "EndorseDecision",
+            Command::AdoptDecision { .. } => "AdoptDecision",
+            Command::RejectDecision { .. } => "RejectDecision",
+            Command::WithdrawDecision { .. } => "WithdrawDecision",
+        }
+    }
+
+    /// The investment a command introduces, if any.
+    pub fn investment_id(&self) -> Option<&InvestmentId> {
+        match self {
+            Command::PlanStep {
+                step: Step::InvestCapability { investment_id, .. },
+                ..
+            } => Some(investment_id),
+            _ => None,
+        }
+    }
+}

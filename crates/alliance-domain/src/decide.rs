@@ -1,0 +1,623 @@
+//! Every planning rule lives here: a command becomes events, or a typed refusal.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::command::{Command, CommandContext};
+use crate::error::{DomainError, FieldViolation};
+use crate::event::Event;
+use crate::ids::{DecisionId, ElementId};
+use crate::model::{Date, DecisionStatus, ForceElementSpec, Step};
+use crate::state::{Decision, Plan};
+use crate::timeline::ElementTimeline;
+
+const MAX_NAME: usize = 200;
+const MAX_TEXT: usize = 4000;
+/// Capability levels and thresholds are on a 0–100 scale.
+const MAX_LEVEL: u32 = 100;
+
+/// Collects field violations so a caller sees every problem of a command at once.
+#[derive(Default)]
+struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    fn text(&mut self, field: &str, value: &str, required: bool, max: usize) {
+        if required && value.trim().is_empty() {
+            self.0.push(FieldViolation::new(field, "must not be empty"));
+        }
+        let len = value.chars().count();
+        if len > max {
+            self.0.push(FieldViolation::new(
+                field,
+                format!("must be at most {max} characters, got {len}"),
+            ));
+        }
+    }
+
+    fn date(&mut self, plan: &Plan, field: &str, date: Date) {
+        if plan.exists() && !plan.in_horizon(date) {
+            self.0.push(FieldViolation::new(
+                field,
+                format!(
+                    "{date} is outside the plan horizon {} to {}",
+                    plan.horizon_start, plan.horizon_end
+                ),
+            ));
+        }
+    }
+
+    fn level(&mut self, field: &str, level: u32) {
+        if level > MAX_LEVEL {
+            self.0.push(FieldViolation::new(
+                field,
+                format!("must be between 0 and {MAX_LEVEL}, got {level}"),
+            ));
+        }
+    }
+
+    fn check(&mut self, ok: bool, field: &str, description: &str) {
+        if !ok {
+            self.0.push(FieldViolation::new(field, description));
+        }
+    }
+
+    fn element(&mut self, prefix: &str, element: &ForceElementSpec) {
+        self.text(&format!("{prefix}.name"), &element.name, true, MAX_NAME);
+        self.text(&format!("{prefix}.base"), &element.base, true, MAX_NAME);
+        for kind in element.equipment.keys() {
+            self.text(&format!("{prefix}.equipment"), kind, true, MAX_NAME);
+        }
+    }
+
+    fn finish(self) -> Result<(), DomainError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::Invalid(self.0))
+        }
+    }
+}
+
+/// Decides a command against the current state of its plan.
+///
+/// For `BranchPlan`, `plan` is the parent folded to the version branched at; the event opens the
+/// new plan's stream.
+pub fn decide(
+    plan: &Plan,
+    command: &Command,
+    ctx: &CommandContext,
+) -> Result<Vec<Event>, DomainError> {
+    validate(plan, command)?;
+    if let Command::CreatePlan { plan_id, .. } = command {
+        if plan.exists() {
+            return Err(DomainError::already_exists("plan", plan_id));
+        }
+    } else if !plan.exists() {
+        return Err(DomainError::rule(
+            "plan_missing",
+            "the plan does not exist; create it first",
+        ));
+    }
+    match command {
+        Command::CreatePlan {
+            plan_id,
+            name,
+            description,
+            horizon_start,
+            horizon_end,
+        } => Ok(vec![Event::PlanCreated {
+            plan_id: *plan_id,
+            name: name.clone(),
+            description: description.clone(),
+            horizon_start: *horizon_start,
+            horizon_end: *horizon_end,
+        }]),
+        Command::BranchPlan {
+            new_plan_id,
+            parent_version,
+            name,
+            description,
+        } => {
+            let parent_id = plan.id.unwrap_or_default();
+            if *new_plan_id == parent_id {
+                return Err(DomainError::invalid(
+                    "new_plan_id",
+                    "a branch needs an id of its own",
+                ));
+            }
+            if *parent_version != plan.version {
+                return Err(DomainError::invalid(
+                    "parent_version",
+                    format!(
+                        "the parent is folded to version {}, not {parent_version}",
+                        plan.version
+                    ),
+                ));
+            }
+            Ok(vec![Event::PlanBranched {
+                plan_id: *new_plan_id,
+                parent_plan_id: parent_id,
+                parent_version: *parent_version,
+                name: name.clone(),
+                description: description.clone(),
+            }])
+        }
+        Command::RegisterForceElement {
+            element,
+            present_from,
+        } => {
+            if plan.elements.contains_key(&element.id)
+                || plan.planned_elements.contains_key(&element.id)
+            {
+                return Err(DomainError::already_exists("force element", &element.id));
+            }
+            Ok(vec![Event::ForceElementRegistered {
+                element: element.clone(),
+                present_from: *present_from,
+            }])
+        }
+        Command::RecordCapabilityLevel {
+            side,
+            area,
+            level,
+            as_of,
+        } => Ok(vec![Event::CapabilityLevelRecorded {
+            side: *side,
+            area: *area,
+            level: *level,
+            as_of: *as_of,
+        }]),
+        Command::DefineAgreementClause {
+            clause_id,
+            agreement,
+            title,
+            status,
+            since,
+        } => {
+            if plan.clauses.contains_key(clause_id) {
+                return Err(DomainError::already_exists("agreement clause", clause_id));
+            }
+            Ok(vec![Event::AgreementClauseDefined {
+                clause_id: clause_id.clone(),
+                agreement: *agreement,
+                title: title.clone(),
+                status: *status,
+                since: *since,
+            }])
+        }
+        Command::DefineCondition {
+            condition_id,
+            title,
+            description,
+            area,
+            threshold,
+        } => {
+            if plan.conditions.contains_key(condition_id) {
+                return Err(DomainError::already_exists("condition", condition_id));
+            }
+            Ok(vec![Event::ConditionDefined {
+                condition_id: condition_id.clone(),
+                title: title.clone(),
+                description: description.clone(),
+                area: *area,
+                threshold: *threshold,
+            }])
+        }
+        Command::AssessCondition {
+            condition_id,
+            assessed_on,
+            status,
+            value,
+            note,
+        } => {
+            if !plan.conditions.contains_key(condition_id) {
+                return Err(DomainError::not_found("condition", condition_id));
+            }
+            Ok(vec![Event::ConditionAssessed {
+                condition_id: condition_id.clone(),
+                assessed_on: *assessed_on,
+                status: *status,
+                value: *value,
+                note: note.clone(),
+            }])
+        }
+        Command::ProposeDecision {
+            decision_id,
+            title,
+            rationale,
+            effective_date,
+            required_sides,
+            supersedes,
+        } => {
+            if plan.decisions.contains_key(decision_id) {
+                return Err(DomainError::already_exists("decision", decision_id));
+            }
+            for old in supersedes {
+                let status = plan
+                    .decisions
+                    .get(old)
+                    .ok_or_else(|| DomainError::not_found("decision", old))?
+                    .status;
+                if status != DecisionStatus::Adopted {
+                    return Err(DomainError::rule(
+                        "supersede_not_adopted",
+                        format!("decision {old} is {status:?}, only an adopted decision can be superseded"),
+                    ));
+                }
+            }
+            Ok(vec![Event::DecisionProposed {
+                decision_id: decision_id.clone(),
+                title: title.clone(),
+                rationale: rationale.clone(),
+                owner_team: ctx.actor.team.clone(),
+                effective_date: *effective_date,
+                required_sides: required_sides.clone(),
+                supersedes: supersedes.clone(),
+            }])
+        }
+        Command::PlanStep { decision_id, step } => {
+            let decision = open_decision(plan, decision_id)?;
+            if decision.owner_team != ctx.actor.team {
+                return Err(DomainError::rule(
+                    "not_owner",
+                    format!(
+                        "decision {decision_id} is owned by {}; only its owner adds steps",
+                        decision.owner_team
+                    ),
+                ));
+            }
+            if let Some(side) = decision.endorsements.first() {
+                return Err(DomainError::rule(
+                    "already_endorsed",
+                    format!(
+                        "decision {decision_id} is already endorsed by the {} side; propose a new decision instead of changing an endorsed one",
+                        side.name()
+                    ),
+                ));
+            }
+            check_step(plan, decision, step)?;
+            Ok(vec![Event::StepPlanned {
+                decision_id: decision_id.clone(),
+                step: step.clone(),
+            }])
+        }
+        Command::EndorseDecision { decision_id } => {
+            let decision = open_decision(plan, decision_id)?;
+            let Some(side) = ctx.actor.side else {
+                return Err(DomainError::rule(
+                    "no_side",
+                    format!(
+                        "team {} does not endorse for the U.S. or the ROK",
+                        ctx.actor.team
+                    ),
+                ));
+            };
+            if !decision.required_sides.contains(&side) {
+                return Err(DomainError::rule(
+                    "endorsement_not_required",
+                    format!(
+                        "decision {decision_id} does not require endorsement by the {} side",
+                        side.name()
+                    ),
+                ));
+            }
+            if decision.endorsements.contains(&side) {
+                return Err(DomainError::rule(
+                    "already_endorsed",
+                    format!(
+                        "decision {decision_id} is already endorsed by the {} side",
+                        side.name()
+                    ),
+                ));
+            }
+            Ok(vec![Event::DecisionEndorsed {
+                decision_id: decision_id.clone(),
+                side,
+            }])
+        }
+        Command::AdoptDecision { decision_id } => {
+            let decision = open_decision(plan, decision_id)?;
+            let missing: Vec<&str> = decision
+                .required_sides
+                .difference(&decision.endorsements)
+                .map(|s| s.name())
+                .collect();
+            if !missing.is_empty() {
+                return Err(DomainError::rule(
+                    "endorsement_missing",
+                    format!(
+                        "decision {decision_id} cannot be adopted without the endorsement of the {} side",
+                        missing.join(" and ")
+                    ),
+                ));
+            }
+            check_adoption(plan, decision)?;
+            let mut events = vec![Event::DecisionAdopted {
+                decision_id: decision_id.clone(),
+            }];
+            events.extend(decision.supersedes.iter().filter_map(|old| {
+                let still_adopted = plan
+                    .decisions
+                    .get(old)
+                    .is_some_and(|d| d.status == DecisionStatus::Adopted);
+                still_adopted.then(|| Event::DecisionSuperseded {
+                    decision_id: old.clone(),
+                    superseded_by: decision_id.clone(),
+                })
+            }));
+            Ok(events)
+        }
+        Command::RejectDecision {
+            decision_id,
+            reason,
+        } => {
+            open_decision(plan, decision_id)?;
+            Ok(vec![Event::DecisionRejected {
+                decision_id: decision_id.clone(),
+                reason: reason.clone(),
+            }])
+        }
+        Command::WithdrawDecision {
+            decision_id,
+            reason,
+        } => {
+            let decision = open_decision(plan, decision_id)?;
+            if decision.owner_team != ctx.actor.team {
+                return Err(DomainError::rule(
+                    "not_owner",
+                    format!(
+                        "decision {decision_id} is owned by {}; only its owner withdraws it",
+                        decision.owner_team
+                    ),
+                ));
+            }
+            Ok(vec![Event::DecisionWithdrawn {
+                decision_id: decision_id.clone(),
+                reason: reason.clone(),
+            }])
+        }
+    }
+}
+
+/// A decision that is still open (proposed).
+fn open_decision<'a>(plan: &'a Plan, id: &DecisionId) -> Result<&'a Decision, DomainError> {
+    let decision = plan
+        .decisions
+        .get(id)
+        .ok_or_else(|| DomainError::not_found("decision", id))?;
+    if decision.status != DecisionStatus::Proposed {
+        return Err(DomainError::rule(
+            "decision_closed",
+            format!(
+                "decision {id} is {:?}; only a proposed decision can change",
+                decision.status
+            ),
+        ));
+    }
+    Ok(decision)
+}
+
+/// Field-level checks that need no state beyond the horizon.
+fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError> {
+    let mut v = Violations::default();
+    match command {
+        Command::CreatePlan {
+            plan_id,
+            name,
+            description,
+            horizon_start,
+            horizon_end,
+        } => {
+            v.check(!plan_id.is_nil(), "plan_id", "must not be the nil uuid");
+            v.text("name", name, true, MAX_NAME);
+            v.text("description", description, false, MAX_TEXT);
+            v.check(
+                horizon_start < horizon_end,
+                "horizon_end",
+                "must be after horizon_start",
+            );
+        }
+        Command::BranchPlan {
+            new_plan_id,
+            name,
+            description,
+            ..
+        } => {
+            v.check(!new_plan_id.is_nil(), "new_plan_id", "must not be the nil uuid");
+            v.text("name", name, true, MAX_NAME);
+            v.text("description", description, false, MAX_TEXT);
+        }
+        Command::RegisterForceElement {
+            element,
+            present_from,
+        } => {
+            v.element("element", element);
+            v.date(plan, "present_from", *present_from);
+        }
+        Command::RecordCapabilityLevel { level, as_of, .. } => {
+            v.level("level", *level);
+            v.date(plan, "as_of", *as_of);
+        }
+        Command::DefineAgreementClause { title, since, .. } => {
+            v.text("title", title, true, MAX_NAME);
+            v.date(plan, "since", *since);
+        }
+        Command::DefineCondition {
+            title,
+            description,
+            threshold,
+            ..
+        } => {
+            v.text("title", title, true, MAX_NAME);
+            v.text("description", description, false, MAX_TEXT);
+            if let Some(t) = threshold {
+                v.level("threshold", *t);
+            }
+        }
+        Command::AssessCondition {
+            assessed_on,
+            value,
+            note,
+            ..
+        } => {
+            v.date(plan, "assessed_on", *assessed_on);
+            if let Some(value) = value {
+                v.level("value", *value);
+            }
+            v.text("note", note, false, MAX_TEXT);
+        }
+        Command::ProposeDecision {
+            title,
+            rationale,
+            effective_date,
+            required_sides,
+            ..
+        } => {
+            v.text("title", title, true, MAX_NAME);
+            v.text("rationale", rationale, true, MAX_TEXT);
+            v.date(plan, "effective_date", *effective_date);
+            v.check(
+                !required_sides.is_empty(),
+                "required_sides",
+                "must name at least one side (U.S., ROK or both)",
+            );
+        }
+        Command::PlanStep { step, .. } => {
+            v.date(plan, step_date_field(step), step.date());
+            match step {
+                Step::AddElement { element, .. } => v.element("element", element),
+                Step::ReduceElement {
+                    personnel,
+                    equipment,
+                    ..
+                } => {
+                    v.check(
+                        *personnel > 0 || equipment.values().any(|c| *c > 0),
+                        "personnel",
+                        "a reduction must remove personnel or equipment",
+                    );
+                    for kind in equipment.keys() {
+                        v.text("equipment", kind, true, MAX_NAME);
+                    }
+                }
+                Step::RelocateElement { to_base, .. } => {
+                    v.text("to_base", to_base, true, MAX_NAME);
+                }
+                Step::TransferOpcon { conditions, .. } => v.check(
+                    !conditions.is_empty(),
+                    "conditions",
+                    "the OPCON transfer can be scheduled only with its conditions named",
+                ),
+                Step::ChangeCommandArrangement {
+                    peacetime_opcon,
+                    wartime_opcon,
+                    cfc_commander,
+                    ..
+                } => v.check(
+                    peacetime_opcon.is_some() || wartime_opcon.is_some() || cfc_commander.is_some(),
+                    "peacetime_opcon",
+                    "a change of command arrangement must change at least one of peacetime OPCON, wartime OPCON or the CFC commander",
+                ),
+                Step::InvestCapability {
+                    description,
+                    level_gain,
+                    ..
+                } => {
+                    v.text("description", description, true, MAX_TEXT);
+                    v.check(
+                        (1..=MAX_LEVEL).contains(level_gain),
+                        "level_gain",
+                        "must be between 1 and 100",
+                    );
+                }
+                Step::WithdrawElement { .. } | Step::AmendClause { .. } => {}
+            }
+        }
+        Command::EndorseDecision { .. } | Command::AdoptDecision { .. } => {}
+        Command::RejectDecision { reason, .. } | Command::WithdrawDecision { reason, .. } => {
+            v.text("reason", reason, true, MAX_TEXT);
+        }
+    }
+    v.finish()
+}
+
+fn step_date_field(step: &Step) -> &'static str {
+    match step {
+        Step::InvestCapability { .. } => "delivery",
+        _ => "on",
+    }
+}
+
+/// Checks one new step against the adopted plan and the other steps of its decision.
+fn check_step(plan: &Plan, decision: &Decision, step: &Step) -> Result<(), DomainError> {
+    match step {
+        Step::AddElement { element, .. } => {
+            if plan.elements.contains_key(&element.id)
+                || plan.planned_elements.contains_key(&element.id)
+            {
+                return Err(DomainError::already_exists("force element", &element.id));
+            }
+        }
+        Step::WithdrawElement { element_id, .. }
+        | Step::ReduceElement { element_id, .. }
+        | Step::RelocateElement { element_id, .. } => {
+            if !plan.elements.contains_key(element_id)
+                && !plan.planned_elements.contains_key(element_id)
+            {
+                return Err(DomainError::not_found("force element", element_id));
+            }
+            let own = decision
+                .steps
+                .iter()
+                .chain(std::iter::once(step))
+                .map(|s| (&decision.id, s));
+            ElementTimeline::build(plan, element_id, own, &decision.supersedes)?;
+        }
+        Step::TransferOpcon { conditions, .. } => {
+            if let Some(missing) = conditions.iter().find(|c| !plan.conditions.contains_key(*c)) {
+                return Err(DomainError::not_found("condition", missing));
+            }
+            if decision
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::TransferOpcon { .. }))
+            {
+                return Err(DomainError::rule(
+                    "opcon_transfer_twice",
+                    format!(
+                        "decision {} already schedules the OPCON transfer",
+                        decision.id
+                    ),
+                ));
+            }
+        }
+        Step::AmendClause { clause_id, .. } => {
+            if !plan.clauses.contains_key(clause_id) {
+                return Err(DomainError::not_found("agreement clause", clause_id));
+            }
+        }
+        Step::InvestCapability { investment_id, .. } => {
+            if plan.investments.contains_key(investment_id) {
+                return Err(DomainError::already_exists("investment", investment_id));
+            }
+        }
+        Step::ChangeCommandArrangement { .. } => {}
+    }
+    Ok(())
+}
+
+/// Re-checks every element a decision touches against the plan as adopted now: another decision
+/// may have been adopted since its steps were planned.
+fn check_adoption(plan: &Plan, decision: &Decision) -> Result<(), DomainError> {
+    let mut by_element: BTreeMap<&ElementId, Vec<(&DecisionId, &Step)>> = BTreeMap::new();
+    for step in &decision.steps {
+        if let Some(id) = step.element_id() {
+            by_element.entry(id).or_default().push((&decision.id, step));
+        }
+    }
+    let excluded: BTreeSet<DecisionId> = decision.supersedes.clone();
+    for (element_id, steps) in by_element {
+        ElementTimeline::build(plan, element_id, steps, &excluded)?;
+    }
+    Ok(())
+}
+

@@ -1,0 +1,112 @@
+//! Identifiers and versions. Plan ids are UUIDs (v7 when the service mints them); the ids of
+//! things inside a plan are short slugs chosen by planners (`opcon-transfer`, `2id-abct`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Identifier of a plan (and of its event stream).
+pub type PlanId = uuid::Uuid;
+
+/// Per-plan version: the number of events in the plan's own stream.
+pub type Version = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {max} characters, got {len}")]
+    TooLong { max: usize, len: usize },
+    #[error(
+        "must start with a letter or digit and contain only letters, digits, '.', '_', ':' or '-'"
+    )]
+    BadCharacter,
+}
+
+const MAX_ID_LEN: usize = 64;
+
+fn check_slug(s: &str) -> Result<(), IdError> {
+    let len = s.chars().count();
+    if len == 0 {
+        return Err(IdError::Empty);
+    }
+    if len > MAX_ID_LEN {
+        return Err(IdError::TooLong {
+            max: MAX_ID_LEN,
+            len,
+        });
+    }
+    let mut chars = s.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'));
+    if first_ok && rest_ok {
+        Ok(())
+    } else {
+        Err(IdError::BadCharacter)
+    }
+}
+
+macro_rules! slug_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(s: &str) -> Result<Self, IdError> {
+                check_slug(s)?;
+                Ok(Self(s.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(s: String) -> Result<Self, IdError> {
+                check_slug(&s)?;
+                Ok(Self(s))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+slug_id!(
+    /// A decision of a plan.
+    DecisionId
+);
+slug_id!(
+    /// A force element (unit or capability) of a plan.
+    ElementId
+);
+slug_id!(
+    /// A condition that gates a decision, such as the OPCON transfer.
+    ConditionId
+);
+slug_id!(
+    /// A clause of an agreement or restriction (123 agreement, missile guidelines, treaty scope).
+    ClauseId
+);
+slug_id!(
+    /// A ROK capability investment.
+    InvestmentId
+);
+slug_id!(
+    /// A planning team (cell), e.g. `us-force-planning` or `rok-jcs`.
+    TeamId
+);

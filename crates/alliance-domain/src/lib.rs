@@ -1,0 +1,31 @@
+//! The pure core of alliance planning.
+//!
+//! A plan is folded from its events with [`evolve`]; every change is checked by [`decide`], which
+//! either returns the events the change produces or a [`DomainError`]. Both are plain,
+//! deterministic functions: no clock, no I/O, no async. Time and identity come in with the
+//! command and its [`CommandContext`].
+
+mod command;
+mod decide;
+mod error;
+mod event;
+mod ids;
+mod keys;
+mod model;
+mod state;
+mod timeline;
+
+pub use command::{Command, CommandContext};
+pub use decide::decide;
+pub use error::{DomainError, ErrorKind, FieldViolation};
+pub use event::{Event, SCHEMA_VERSION};
+pub use ids::{
+    ClauseId, ConditionId, DecisionId, ElementId, IdError, InvestmentId, PlanId, TeamId, Version,
+};
+pub use keys::Key;
+pub use model::{
+    Actor, AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date,
+    DecisionStatus, ElementKind, ForceElementSpec, Side, Step,
+};
+pub use state::{AgreementClause, Condition, ConditionAssessment, Decision, Plan, evolve, fold};
+pub use timeline::{ElementState, ElementTimeline};

@@ -1,0 +1,221 @@
+//! The vocabulary of the plan: sides, force elements, capability areas, agreements and the
+//! dated steps a decision is made of.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ClauseId, ConditionId, ElementId, InvestmentId, TeamId};
+
+/// A date on the plan's timeline (valid time).
+pub type Date = chrono::NaiveDate;
+
+/// A party to the alliance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The United States.
+    Us,
+    /// The Republic of Korea.
+    Rok,
+}
+
+impl Side {
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Us => "U.S.",
+            Side::Rok => "ROK",
+        }
+    }
+}
+
+/// Who issued a command: always the authenticated caller, never a field the client fills in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub team: TeamId,
+    pub user: String,
+    /// The side a team endorses for; `None` for alliance-level teams and auditors.
+    pub side: Option<Side>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Component {
+    Army,
+    AirForce,
+    Navy,
+    Marines,
+    Joint,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ElementKind {
+    GroundCombatBrigade,
+    CombatAviation,
+    FieldArtillery,
+    AirDefense,
+    Thaad,
+    FighterSquadron,
+    Isr,
+    Logistics,
+    Medical,
+    SignalC2,
+    Headquarters,
+    StrategicEnabler,
+}
+
+/// A mission area whose coverage is tracked over time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapabilityArea {
+    GroundCombat,
+    CombatSupport,
+    AirSuperiority,
+    MissileDefense,
+    Isr,
+    Logistics,
+    CommandAndControl,
+    Munitions,
+    ExtendedDeterrence,
+}
+
+/// The agreement or restriction a clause belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgreementKind {
+    /// The U.S.–ROK civil nuclear cooperation (123) agreement.
+    NuclearCooperation123,
+    /// The bilateral missile guidelines on ROK ballistic missiles.
+    MissileGuidelines,
+    /// The 1953 Mutual Defense Treaty and the scope of U.S. security guarantees.
+    MutualDefenseTreaty,
+    /// Extended deterrence arrangements (e.g. the 2023 Washington Declaration).
+    ExtendedDeterrence,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClauseStatus {
+    Restricted,
+    Permitted,
+    /// The clause has lapsed or been terminated.
+    Terminated,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConditionStatus {
+    NotMet,
+    PartiallyMet,
+    Met,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionStatus {
+    Proposed,
+    Adopted,
+    Rejected,
+    Withdrawn,
+    Superseded,
+}
+
+/// A unit or capability on the peninsula.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForceElementSpec {
+    pub id: ElementId,
+    pub name: String,
+    pub side: Side,
+    pub component: Component,
+    pub kind: ElementKind,
+    pub personnel: u32,
+    /// Major equipment by kind, e.g. `{"F-16": 40}`.
+    #[serde(default)]
+    pub equipment: BTreeMap<String, u32>,
+    pub base: String,
+}
+
+/// One dated change a decision makes to the plan. Steps shape the posture only once their
+/// decision is adopted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    AddElement {
+        element: ForceElementSpec,
+        on: Date,
+    },
+    WithdrawElement {
+        element_id: ElementId,
+        on: Date,
+    },
+    ReduceElement {
+        element_id: ElementId,
+        personnel: u32,
+        #[serde(default)]
+        equipment: BTreeMap<String, u32>,
+        on: Date,
+    },
+    RelocateElement {
+        element_id: ElementId,
+        to_base: String,
+        on: Date,
+    },
+    /// Wartime OPCON passes to the ROK and a ROK general commands the CFC, once the named
+    /// conditions are met.
+    TransferOpcon {
+        on: Date,
+        conditions: BTreeSet<ConditionId>,
+    },
+    /// Any other change of who holds OPCON or commands the CFC (e.g. the 1994 return of
+    /// peacetime OPCON).
+    ChangeCommandArrangement {
+        on: Date,
+        peacetime_opcon: Option<Side>,
+        wartime_opcon: Option<Side>,
+        cfc_commander: Option<Side>,
+    },
+    AmendClause {
+        clause_id: ClauseId,
+        status: ClauseStatus,
+        on: Date,
+    },
+    /// A ROK investment that raises ROK capability in an area from its delivery date.
+    InvestCapability {
+        investment_id: InvestmentId,
+        area: CapabilityArea,
+        description: String,
+        /// Capability points (0–100 scale) gained once fielded.
+        level_gain: u32,
+        delivery: Date,
+        /// Programme cost in millions of U.S. dollars.
+        cost_musd: u64,
+    },
+}
+
+impl Step {
+    /// The date the step takes effect on the plan's timeline.
+    pub fn date(&self) -> Date {
+        match self {
+            Step::AddElement { on, .. }
+            | Step::WithdrawElement { on, .. }
+            | Step::ReduceElement { on, .. }
+            | Step::RelocateElement { on, .. }
+            | Step::TransferOpcon { on, .. }
+            | Step::ChangeCommandArrangement { on, .. }
+            | Step::AmendClause { on, .. } => *on,
+            Step::InvestCapability { delivery, .. } => *delivery,
+        }
+    }
+
+    /// The force element the step changes, if any.
+    pub fn element_id(&self) -> Option<&ElementId> {
+        match self {
+            Step::AddElement { element, .. } => Some(&element.id),
+            Step::WithdrawElement { element_id, .. }
+            | Step::ReduceElement { element_id, .. }
+            | Step::RelocateElement { element_id, .. } => Some(element_id),
+            _ => None,
+        }
+    }
+}

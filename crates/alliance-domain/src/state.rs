@@ -1,0 +1,294 @@
+//! The state of one plan, folded from its events. Applying an event holds no rules.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::event::Event;
+use crate::ids::{ClauseId, ConditionId, DecisionId, ElementId, InvestmentId, PlanId, TeamId, Version};
+use crate::model::{
+    AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, DecisionStatus,
+    ForceElementSpec, Side, Step,
+};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub id: DecisionId,
+    pub title: String,
+    pub rationale: String,
+    pub owner_team: TeamId,
+    pub effective_date: Date,
+    pub required_sides: BTreeSet<Side>,
+    pub supersedes: BTreeSet<DecisionId>,
+    pub steps: Vec<Step>,
+    pub status: DecisionStatus,
+    pub endorsements: BTreeSet<Side>,
+    pub superseded_by: Option<DecisionId>,
+    /// Why it was rejected or withdrawn.
+    pub status_reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgreementClause {
+    pub id: ClauseId,
+    pub agreement: AgreementKind,
+    pub title: String,
+    pub status: ClauseStatus,
+    pub since: Date,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConditionAssessment {
+    pub assessed_on: Date,
+    pub status: ConditionStatus,
+    pub value: Option<u32>,
+    pub note: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    pub id: ConditionId,
+    pub title: String,
+    pub description: String,
+    pub area: Option<CapabilityArea>,
+    pub threshold: Option<u32>,
+    pub assessments: Vec<ConditionAssessment>,
+}
+
+/// A registered (baseline) force element.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegisteredElement {
+    pub spec: ForceElementSpec,
+    pub present_from: Date,
+}
+
+/// One plan as its events leave it. `Plan::default()` is a plan that does not exist yet.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub id: Option<PlanId>,
+    pub name: String,
+    pub description: String,
+    pub horizon_start: Date,
+    pub horizon_end: Date,
+    /// The plans this one was branched from, nearest last, with the version branched at.
+    pub lineage: Vec<(PlanId, Version)>,
+    /// Number of events in this plan's own stream.
+    pub version: Version,
+    pub elements: BTreeMap<ElementId, RegisteredElement>,
+    /// Recorded capability levels by side and area, dated.
+    pub capability_levels: BTreeMap<(Side, CapabilityArea), BTreeMap<Date, u32>>,
+    pub clauses: BTreeMap<ClauseId, AgreementClause>,
+    pub conditions: BTreeMap<ConditionId, Condition>,
+    pub decisions: BTreeMap<DecisionId, Decision>,
+    /// Elements introduced by an `AddElement` step, and the decision that planned them.
+    pub planned_elements: BTreeMap<ElementId, DecisionId>,
+    /// Investments and the decision that planned them.
+    pub investments: BTreeMap<InvestmentId, DecisionId>,
+}
+
+impl Plan {
+    pub fn exists(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// Whether `date` lies inside the plan's horizon.
+    pub fn in_horizon(&self, date: Date) -> bool {
+        self.horizon_start <= date && date <= self.horizon_end
+    }
+
+    /// Decisions that shape the posture: adopted and not superseded.
+    pub fn adopted(&self) -> impl Iterator<Item = &Decision> {
+        self.decisions
+            .values()
+            .filter(|d| d.status == DecisionStatus::Adopted)
+    }
+}
+
+/// Applies one event. Infallible: every rule was checked when the event was decided.
+pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
+    plan.version += 1;
+    match event {
+        Event::PlanCreated {
+            plan_id,
+            name,
+            description,
+            horizon_start,
+            horizon_end,
+        } => {
+            plan.id = Some(*plan_id);
+            plan.name.clone_from(name);
+            plan.description.clone_from(description);
+            plan.horizon_start = *horizon_start;
+            plan.horizon_end = *horizon_end;
+        }
+        Event::PlanBranched {
+            plan_id,
+            parent_plan_id,
+            parent_version,
+            name,
+            description,
+        } => {
+            // The branch's own stream starts here; the parent's history stays in the state.
+            plan.id = Some(*plan_id);
+            plan.name.clone_from(name);
+            plan.description.clone_from(description);
+            plan.lineage.push((*parent_plan_id, *parent_version));
+            plan.version = 1;
+        }
+        Event::ForceElementRegistered {
+            element,
+            present_from,
+        } => {
+            plan.elements.insert(
+                element.id.clone(),
+                RegisteredElement {
+                    spec: element.clone(),
+                    present_from: *present_from,
+                },
+            );
+        }
+        Event::CapabilityLevelRecorded {
+            side,
+            area,
+            level,
+            as_of,
+        } => {
+            plan.capability_levels
+                .entry((*side, *area))
+                .or_default()
+                .insert(*as_of, *level);
+        }
+        Event::AgreementClauseDefined {
+            clause_id,
+            agreement,
+            title,
+            status,
+            since,
+        } => {
+            plan.clauses.insert(
+                clause_id.clone(),
+                AgreementClause {
+                    id: clause_id.clone(),
+                    agreement: *agreement,
+                    title: title.clone(),
+                    status: *status,
+                    since: *since,
+                },
+            );
+        }
+        Event::ConditionDefined {
+            condition_id,
+            title,
+            description,
+            area,
+            threshold,
+        } => {
+            plan.conditions.insert(
+                condition_id.clone(),
+                Condition {
+                    id: condition_id.clone(),
+                    title: title.clone(),
+                    description: description.clone(),
+                    area: *area,
+                    threshold: *threshold,
+                    assessments: Vec::new(),
+                },
+            );
+        }
+        Event::ConditionAssessed {
+            condition_id,
+            assessed_on,
+            status,
+            value,
+            note,
+        } => {
+            if let Some(condition) = plan.conditions.get_mut(condition_id) {
+                condition.assessments.push(ConditionAssessment {
+                    assessed_on: *assessed_on,
+                    status: *status,
+                    value: *value,
+                    note: note.clone(),
+                });
+            }
+        }
+        Event::DecisionProposed {
+            decision_id,
+            title,
+            rationale,
+            owner_team,
+            effective_date,
+            required_sides,
+            supersedes,
+        } => {
+            plan.decisions.insert(
+                decision_id.clone(),
+                Decision {
+                    id: decision_id.clone(),
+                    title: title.clone(),
+                    rationale: rationale.clone(),
+                    owner_team: owner_team.clone(),
+                    effective_date: *effective_date,
+                    required_sides: required_sides.clone(),
+                    supersedes: supersedes.clone(),
+                    steps: Vec::new(),
+                    status: DecisionStatus::Proposed,
+                    endorsements: BTreeSet::new(),
+                    superseded_by: None,
+                    status_reason: String::new(),
+                },
+            );
+        }
+        Event::StepPlanned { decision_id, step } => {
+            match step {
+                Step::AddElement { element, .. } => {
+                    plan.planned_elements
+                        .insert(element.id.clone(), decision_id.clone());
+                }
+                Step::InvestCapability { investment_id, .. } => {
+                    plan.investments
+                        .insert(investment_id.clone(), decision_id.clone());
+                }
+                _ => {}
+            }
+            if let Some(decision) = plan.decisions.get_mut(decision_id) {
+                decision.steps.push(step.clone());
+            }
+        }
+        Event::DecisionEndorsed { decision_id, side } => {
+            if let Some(decision) = plan.decisions.get_mut(decision_id) {
+                decision.endorsements.insert(*side);
+            }
+        }
+        Event::DecisionAdopted { decision_id } => {
+            set_status(&mut plan, decision_id, DecisionStatus::Adopted, "");
+        }
+        Event::DecisionRejected {
+            decision_id,
+            reason,
+        } => set_status(&mut plan, decision_id, DecisionStatus::Rejected, reason),
+        Event::DecisionWithdrawn {
+            decision_id,
+            reason,
+        } => set_status(&mut plan, decision_id, DecisionStatus::Withdrawn, reason),
+        Event::DecisionSuperseded {
+            decision_id,
+            superseded_by,
+        } => {
+            if let Some(decision) = plan.decisions.get_mut(decision_id) {
+                decision.status = DecisionStatus::Superseded;
+                decision.superseded_by = Some(superseded_by.clone());
+            }
+        }
+    }
+    plan
+}
+
+fn set_status(plan: &mut Plan, decision_id: &DecisionId, status: DecisionStatus, reason: &str) {
+    if let Some(decision) = plan.decisions.get_mut(decision_id) {
+        decision.status = status;
+        decision.status_reason = reason.to_owned();
+    }
+}
+
+/// Folds events, oldest first, onto a state.
+pub fn fold<'a>(plan: Plan, events: impl IntoIterator<Item = &'a Event>) -> Plan {
+    events.into_iter().fold(plan, evolve)
+}

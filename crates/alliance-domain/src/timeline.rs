@@ -1,0 +1,181 @@
+//! A force element over valid time: where it starts, every dated step that changes it, and the
+//! rules those steps must keep (never negative, never withdrawn twice, nothing after it left).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::DomainError;
+use crate::ids::{DecisionId, ElementId};
+use crate::model::{Date, ForceElementSpec, Step};
+use crate::state::Plan;
+
+/// An element as it stands on one date.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElementState {
+    pub present: bool,
+    pub personnel: u32,
+    pub equipment: BTreeMap<String, u32>,
+    pub base: String,
+    /// The date it left, once withdrawn.
+    pub withdrawn_on: Option<Date>,
+}
+
+/// The valid-time history of one element under a set of steps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElementTimeline {
+    pub spec: ForceElementSpec,
+    pub present_from: Date,
+    /// Steps after the origin, in the order they take effect.
+    pub steps: Vec<(Date, DecisionId, Step)>,
+}
+
+/// Order of steps that share a date: arrive, change, then leave.
+fn rank(step: &Step) -> u8 {
+    match step {
+        Step::AddElement { .. } => 0,
+        Step::WithdrawElement { .. } => 2,
+        _ => 1,
+    }
+}
+
+impl ElementTimeline {
+    /// Builds the timeline of `element_id` from the steps of adopted decisions (except those in
+    /// `excluded`) plus `extra` steps, checking every rule. `Ok(None)` if nothing introduces the
+    /// element.
+    pub fn build<'a>(
+        plan: &'a Plan,
+        element_id: &ElementId,
+        extra: impl IntoIterator<Item = (&'a DecisionId, &'a Step)>,
+        excluded: &BTreeSet<DecisionId>,
+    ) -> Result<Option<Self>, DomainError> {
+        let mut steps: Vec<(&DecisionId, &Step)> = plan
+            .adopted()
+            .filter(|d| !excluded.contains(&d.id))
+            .flat_map(|d| d.steps.iter().map(move |s| (&d.id, s)))
+            .chain(extra)
+            .filter(|(_, s)| s.element_id() == Some(element_id))
+            .collect();
+        steps.sort_by_key(|(_, s)| (s.date(), rank(s)));
+
+        let mut origin = plan
+            .elements
+            .get(element_id)
+            .map(|e| (e.spec.clone(), e.present_from));
+        let mut timeline_steps = Vec::new();
+        let mut state: Option<ElementState> = origin.as_ref().map(|(spec, _)| initial(spec));
+        for (decision_id, step) in steps {
+            let date = step.date();
+            if let Step::AddElement { element, on } = step {
+                if origin.is_some() {
+                    return Err(DomainError::already_exists("force element", element_id));
+                }
+                origin = Some((element.clone(), *on));
+                state = Some(initial(element));
+                continue;
+            }
+            let (Some((_, present_from)), Some(current)) = (&origin, state.as_mut()) else {
+                return Err(DomainError::rule(
+                    "element_not_present",
+                    format!(
+                        "force element {element_id} is not present: no adopted decision adds it"
+                    ),
+                ));
+            };
+            if date < *present_from {
+                return Err(DomainError::rule(
+                    "before_present",
+                    format!("force element {element_id} is not present before {present_from}; the step is dated {date}"),
+                ));
+            }
+            if let Some(left) = current.withdrawn_on {
+                return Err(if matches!(step, Step::WithdrawElement { .. }) {
+                    DomainError::rule(
+                        "withdrawn_twice",
+                        format!("force element {element_id} is already withdrawn on {left}"),
+                    )
+                } else {
+                    DomainError::rule(
+                        "after_withdrawal",
+                        format!(
+                            "force element {element_id} left on {left}; it cannot change on {date}"
+                        ),
+                    )
+                });
+            }
+            apply(element_id, current, step, date)?;
+            timeline_steps.push((date, decision_id.clone(), step.clone()));
+        }
+        Ok(origin.map(|(spec, present_from)| ElementTimeline {
+            spec,
+            present_from,
+            steps: timeline_steps,
+        }))
+    }
+
+    /// The element as it stands on `date`.
+    pub fn at(&self, date: Date) -> ElementState {
+        let mut state = initial(&self.spec);
+        state.present = date >= self.present_from;
+        for (on, _, step) in &self.steps {
+            if *on > date {
+                break;
+            }
+            // Every step was checked when the timeline was built.
+            let _ = apply(&self.spec.id, &mut state, step, *on);
+        }
+        state
+    }
+}
+
+fn initial(spec: &ForceElementSpec) -> ElementState {
+    ElementState {
+        present: true,
+        personnel: spec.personnel,
+        equipment: spec.equipment.clone(),
+        base: spec.base.clone(),
+        withdrawn_on: None,
+    }
+}
+
+fn apply(
+    element_id: &ElementId,
+    state: &mut ElementState,
+    step: &Step,
+    date: Date,
+) -> Result<(), DomainError> {
+    match step {
+        Step::WithdrawElement { .. } => {
+            state.present = false;
+            state.withdrawn_on = Some(date);
+        }
+        Step::ReduceElement {
+            personnel,
+            equipment,
+            ..
+        } => {
+            state.personnel = state.personnel.checked_sub(*personnel).ok_or_else(|| {
+                DomainError::rule(
+                    "negative_personnel",
+                    format!(
+                        "reducing force element {element_id} by {personnel} on {date} would leave negative personnel (it has {})",
+                        state.personnel
+                    ),
+                )
+            })?;
+            for (kind, count) in equipment {
+                let have = state.equipment.get(kind).copied().unwrap_or(0);
+                let left = have.checked_sub(*count).ok_or_else(|| {
+                    DomainError::rule(
+                        "negative_equipment",
+                        format!(
+                            "reducing {kind} of force element {element_id} by {count} on {date} would leave a negative count (it has {have})"
+                        ),
+                    )
+                })?;
+                state.equipment.insert(kind.clone(), left);
+            }
+        }
+        Step::RelocateElement { to_base, .. } => state.base.clone_from(to_base),
+        _ => {}
+    }
+    Ok(())
+}

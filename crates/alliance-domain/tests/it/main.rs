@@ -1,0 +1,5 @@
+//! Tests of the pure planning core.
+
+mod properties;
+mod reference;
+mod rules;
