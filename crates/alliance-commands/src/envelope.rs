@@ -1,0 +1,108 @@
+//! Envelopes: the log record of one domain event, with both time axes and its causes.
+
+use alliance_domain::{Actor, Event, PlanId, SCHEMA_VERSION, TeamId, Version};
+use alliance_eventlog::{NewEvent, StoredEvent};
+use alliance_proto::convert::{actor_to_proto, date_to_proto, event_from_payload, event_to_payload};
+use alliance_proto::v1;
+use prost::Message;
+
+use crate::error::CommandError;
+
+/// What every envelope of one command shares.
+pub(crate) struct EnvelopeContext<'a> {
+    pub plan_id: PlanId,
+    pub actor: &'a Actor,
+    pub command_id: &'a str,
+    pub correlation_id: &'a str,
+    pub causation_id: &'a str,
+    pub record_time_micros: i64,
+}
+
+pub(crate) fn encode(
+    ctx: &EnvelopeContext<'_>,
+    version: Version,
+    event: &Event,
+) -> NewEvent {
+    let event_id = uuid::Uuid::now_v7();
+    let seconds = ctx.record_time_micros.div_euclid(1_000_000);
+    let nanos = ctx.record_time_micros.rem_euclid(1_000_000) * 1_000;
+    let envelope = v1::EventEnvelope {
+        event_id: event_id.to_string(),
+        plan_id: ctx.plan_id.to_string(),
+        plan_version: version,
+        record_time: Some(prost_types::Timestamp {
+            seconds,
+            nanos: i32::try_from(nanos).unwrap_or_default(),
+        }),
+        valid_date: event.valid_date().map(date_to_proto),
+        actor: Some(actor_to_proto(ctx.actor)),
+        command_id: ctx.command_id.to_owned(),
+        correlation_id: ctx.correlation_id.to_owned(),
+        causation_id: ctx.causation_id.to_owned(),
+        event_type: event.event_type().to_owned(),
+        schema_version: SCHEMA_VERSION,
+        payload: Some(event_to_payload(event)),
+    };
+    NewEvent {
+        event_id,
+        command_id: ctx.command_id.to_owned(),
+        event_type: event.event_type().to_owned(),
+        record_time_micros: ctx.record_time_micros,
+        payload: envelope.encode_to_vec(),
+    }
+}
+
+/// A stored event decoded back into the domain.
+#[derive(Debug, Clone)]
+pub struct DecodedEvent {
+    pub envelope: v1::EventEnvelope,
+    pub event: Event,
+    pub actor_team: Option<TeamId>,
+}
+
+/// Decodes a stored record; a record that does not decode is reported, never guessed at.
+pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, CommandError> {
+    let corrupt = |what: String| {
+        CommandError::Corrupt(format!(
+            "plan {} version {} (position {}): {what}",
+            stored.plan_id, stored.version, stored.position
+        ))
+    };
+    let envelope = v1::EventEnvelope::decode(stored.payload.as_slice())
+        .map_err(|e| corrupt(format!("undecodable envelope: {e}")))?;
+    if envelope.plan_version != stored.version {
+        return Err(corrupt(format!(
+            "envelope says version {}",
+            envelope.plan_version
+        )));
+    }
+    if envelope.schema_version != SCHEMA_VERSION {
+        return Err(corrupt(format!(
+            "unsupported schema version {}",
+            envelope.schema_version
+        )));
+    }
+    let payload = envelope
+        .payload
+        .as_ref()
+        .ok_or_else(|| corrupt("envelope without payload".into()))?;
+    let event = event_from_payload(payload).map_err(|violations| {
+        corrupt(
+            violations
+                .iter()
+                .map(|v| format!("{}: {}", v.field, v.description))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let actor_team = envelope
+        .actor
+        .as_ref()
+        .and_then(|a| TeamId::parse(&a.team).ok());
+    Ok(DecodedEvent {
+        envelope,
+        event,
+        actor_team,
+    })
+}
+

@@ -1,0 +1,151 @@
+//! Why a command was refused, and how each refusal maps to a gRPC status (in one place).
+
+use std::collections::HashMap;
+
+use alliance_domain::{DomainError, FieldViolation, PlanId, Version};
+use alliance_eventlog::LogError;
+use tonic::Code;
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// `google.rpc.ErrorInfo.domain` of every error this service returns.
+const ERROR_DOMAIN: &str = "alliance.v1";
+
+/// One event that changed what a command touches after the version it was based on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictingEvent {
+    pub version: Version,
+    pub event_id: uuid::Uuid,
+    pub event_type: &'static str,
+    pub team: String,
+    /// The keys of the command this event changed, e.g. `element/2id-abct`.
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("unauthenticated: {0}")]
+    Unauthenticated(String),
+    #[error("invalid command: {}", describe(.0))]
+    Invalid(Vec<FieldViolation>),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("plan {0} not found")]
+    PlanNotFound(PlanId),
+    #[error(
+        "plan {plan_id} changed since version {based_on}: {} conflicting event(s) up to version {current}",
+        conflicts.len()
+    )]
+    Conflict {
+        plan_id: PlanId,
+        based_on: Version,
+        current: Version,
+        conflicts: Vec<ConflictingEvent>,
+    },
+    /// Another writer appended to the plan between our read and our append.
+    #[error("plan {plan_id} changed concurrently; retry the command")]
+    Concurrent { plan_id: PlanId },
+    #[error("event log: {0}")]
+    Log(#[from] LogError),
+    #[error("the log holds an event this service cannot read: {0}")]
+    Corrupt(String),
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl CommandError {
+    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
+        CommandError::Invalid(vec![FieldViolation::new(field, description)])
+    }
+
+    pub fn code(&self) -> Code {
+        match self {
+            CommandError::Unauthenticated(_) => Code::Unauthenticated,
+            CommandError::Invalid(_) => Code::InvalidArgument,
+            CommandError::Domain(e) => match e.kind() {
+                alliance_domain::ErrorKind::InvalidArgument => Code::InvalidArgument,
+                alliance_domain::ErrorKind::NotFound => Code::NotFound,
+                alliance_domain::ErrorKind::AlreadyExists => Code::AlreadyExists,
+                alliance_domain::ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+            },
+            CommandError::PlanNotFound(_) => Code::NotFound,
+            CommandError::Conflict { .. } | CommandError::Concurrent { .. } => Code::Aborted,
+            CommandError::Log(LogError::Unavailable(_)) => Code::Unavailable,
+            CommandError::Log(_) | CommandError::Corrupt(_) => Code::Internal,
+        }
+    }
+}
+
+fn bad_request(violations: &[FieldViolation]) -> ErrorDetails {
+    let mut details = ErrorDetails::new();
+    for v in violations {
+        details.add_bad_request_violation(v.field.clone(), v.description.clone());
+    }
+    details
+}
+
+impl From<CommandError> for tonic::Status {
+    fn from(error: CommandError) -> Self {
+        let code = error.code();
+        let message = error.to_string();
+        let details = match &error {
+            CommandError::Invalid(violations) => bad_request(violations),
+            CommandError::Domain(DomainError::Invalid(violations)) => bad_request(violations),
+            CommandError::Domain(DomainError::Rule { rule, message }) => {
+                let mut details = ErrorDetails::with_error_info(
+                    rule.to_uppercase(),
+                    ERROR_DOMAIN,
+                    HashMap::new(),
+                );
+                details.add_precondition_failure_violation(*rule, "plan", message.clone());
+                details
+            }
+            CommandError::Domain(DomainError::NotFound { what, id })
+            | CommandError::Domain(DomainError::AlreadyExists { what, id }) => {
+                let mut details = ErrorDetails::new();
+                details.set_resource_info(*what, id.clone(), "", message.clone());
+                details
+            }
+            CommandError::Conflict {
+                plan_id,
+                based_on,
+                current,
+                conflicts,
+            } => {
+                let metadata = HashMap::from([
+                    ("plan_id".to_owned(), plan_id.to_string()),
+                    ("based_on_version".to_owned(), based_on.to_string()),
+                    ("current_version".to_owned(), current.to_string()),
+                    (
+                        "conflicting_versions".to_owned(),
+                        conflicts
+                            .iter()
+                            .map(|c| c.version.to_string())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                ]);
+                let mut details =
+                    ErrorDetails::with_error_info("PLAN_VERSION_CONFLICT", ERROR_DOMAIN, metadata);
+                for c in conflicts {
+                    details.add_precondition_failure_violation(
+                        "CONFLICTING_EVENT",
+                        format!("v{} {} {}", c.version, c.event_type, c.event_id),
+                        format!("{} by {} changed {}", c.event_type, c.team, c.keys.join(", ")),
+                    );
+                }
+                details
+            }
+            _ => ErrorDetails::new(),
+        };
+        if matches!(code, Code::Internal) {
+            tracing::error!(error = %error, "command failed");
+        }
+        tonic::Status::with_error_details(code, message, details)
+    }
+}

@@ -1,0 +1,265 @@
+//! `alliance.v1.PlanCommands` over tonic: authentication and conversion at the edge, then the
+//! transport-free [`CommandService`].
+
+use std::sync::Arc;
+
+use alliance_domain::{Command, PlanId};
+use alliance_eventlog::EventLog;
+use alliance_proto::convert::{CommandRequest, plan_head, plan_summary};
+use alliance_proto::v1;
+use alliance_proto::v1::plan_commands_server::{PlanCommands, PlanCommandsServer};
+use tonic::{Request, Response, Status};
+
+use crate::auth::Authenticator;
+use crate::error::CommandError;
+use crate::service::{CommandMeta, CommandOutcome, CommandService};
+
+/// The gRPC face of the command service.
+pub struct PlanCommandsApi<L> {
+    service: Arc<CommandService<L>>,
+    auth: Arc<Authenticator>,
+}
+
+impl<L: EventLog> PlanCommandsApi<L> {
+    pub fn new(service: Arc<CommandService<L>>, auth: Arc<Authenticator>) -> Self {
+        Self { service, auth }
+    }
+
+    /// The tonic service to add to a server.
+    pub fn into_server(self) -> PlanCommandsServer<Self> {
+        PlanCommandsServer::new(self)
+    }
+
+    /// Authenticates, converts and executes one command request. `resolve` fills in what the
+    /// request leaves to the server (the id of a new plan).
+    async fn handle<R: CommandRequest>(
+        &self,
+        request: Request<R>,
+        resolve: impl FnOnce(&R, &mut Command) -> Result<(), CommandError>,
+    ) -> Result<Response<v1::CommandResult>, Status> {
+        let actor = self.auth.authenticate(request.metadata())?;
+        let message = request.into_inner();
+        let meta = command_meta(message.meta())?;
+        let mut command = message.to_command().map_err(CommandError::Invalid)?;
+        resolve(&message, &mut command)?;
+        let outcome = self.service.execute(actor, meta, command).await?;
+        Ok(Response::new(command_result(&outcome)))
+    }
+}
+
+fn parse_plan_id(field: &str, value: &str) -> Result<Option<PlanId>, CommandError> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    PlanId::parse_str(value)
+        .map(Some)
+        .map_err(|_| CommandError::invalid(field, format!("{value:?} is not a UUID")))
+}
+
+fn command_meta(meta: Option<&v1::CommandMeta>) -> Result<CommandMeta, CommandError> {
+    let meta = meta.ok_or_else(|| CommandError::invalid("meta", "is required"))?;
+    let default_to_command = |value: &str| {
+        if value.is_empty() {
+            meta.command_id.clone()
+        } else {
+            value.to_owned()
+        }
+    };
+    Ok(CommandMeta {
+        command_id: meta.command_id.clone(),
+        plan_id: parse_plan_id("meta.plan_id", &meta.plan_id)?,
+        based_on_version: meta.based_on_version,
+        correlation_id: default_to_command(&meta.correlation_id),
+        causation_id: default_to_command(&meta.causation_id),
+    })
+}
+
+fn command_result(outcome: &CommandOutcome) -> v1::CommandResult {
+    v1::CommandResult {
+        plan_id: outcome.plan_id.to_string(),
+        first_version: outcome.first_version,
+        plan_version: outcome.plan_version,
+        event_ids: outcome.event_ids.iter().map(ToString::to_string).collect(),
+        replayed: outcome.replayed,
+    }
+}
+
+/// Leaves the command as converted.
+fn as_is<R>(_: &R, _: &mut Command) -> Result<(), CommandError> {
+    Ok(())
+}
+
+type CommandResponse = Result<Response<v1::CommandResult>, Status>;
+
+#[tonic::async_trait]
+impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
+    async fn create_plan(&self, request: Request<v1::CreatePlanRequest>) -> CommandResponse {
+        self.handle(request, |r, command| {
+            let id = parse_plan_id("meta.plan_id", r.meta.as_ref().map_or("", |m| &m.plan_id))?
+                .unwrap_or_else(PlanId::now_v7);
+            if let Command::CreatePlan { plan_id, .. } = command {
+                *plan_id = id;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn branch_plan(&self, request: Request<v1::BranchPlanRequest>) -> CommandResponse {
+        self.handle(request, |r, command| {
+            let id = parse_plan_id("new_plan_id", &r.new_plan_id)?.unwrap_or_else(PlanId::now_v7);
+            if let Command::BranchPlan { new_plan_id, .. } = command {
+                *new_plan_id = id;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn register_force_element(
+        &self,
+        request: Request<v1::RegisterForceElementRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn record_capability_level(
+        &self,
+        request: Request<v1::RecordCapabilityLevelRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn define_agreement_clause(
+        &self,
+        request: Request<v1::DefineAgreementClauseRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn define_condition(
+        &self,
+        request: Request<v1::DefineConditionRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn assess_condition(
+        &self,
+        request: Request<v1::AssessConditionRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn propose_decision(
+        &self,
+        request: Request<v1::ProposeDecisionRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn add_force_element(
+        &self,
+        request: Request<v1::AddForceElementRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn withdraw_force_element(
+        &self,
+        request: Request<v1::WithdrawForceElementRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn reduce_force_element(
+        &self,
+        request: Request<v1::ReduceForceElementRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn relocate_force_element(
+        &self,
+        request: Request<v1::RelocateForceElementRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn schedule_opcon_transfer(
+        &self,
+        request: Request<v1::ScheduleOpconTransferRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn change_command_arrangement(
+        &self,
+        request: Request<v1::ChangeCommandArrangementRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn amend_agreement_clause(
+        &self,
+        request: Request<v1::AmendAgreementClauseRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn plan_capability_investment(
+        &self,
+        request: Request<v1::PlanCapabilityInvestmentRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn endorse_decision(
+        &self,
+        request: Request<v1::EndorseDecisionRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn adopt_decision(&self, request: Request<v1::AdoptDecisionRequest>) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn reject_decision(
+        &self,
+        request: Request<v1::RejectDecisionRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn withdraw_decision(
+        &self,
+        request: Request<v1::WithdrawDecisionRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn list_plans(
+        &self,
+        request: Request<v1::ListPlansRequest>,
+    ) -> Result<Response<v1::ListPlansResponse>, Status> {
+        self.auth.authenticate(request.metadata())?;
+        let mut plans = Vec::new();
+        for plan_id in self.service.plan_ids() {
+            let plan = self.service.plan(plan_id).await?;
+            plans.push(plan_head(&plan));
+        }
+        Ok(Response::new(v1::ListPlansResponse { plans }))
+    }
+
+    async fn get_plan(
+        &self,
+        request: Request<v1::GetPlanRequest>,
+    ) -> Result<Response<v1::PlanSummary>, Status> {
+        self.auth.authenticate(request.metadata())?;
+        let plan_id = parse_plan_id("plan_id", &request.get_ref().plan_id)?
+            .ok_or_else(|| CommandError::invalid("plan_id", "is required"))?;
+        let plan = self.service.plan(plan_id).await?;
+        Ok(Response::new(plan_summary(&plan)))
+    }
+}

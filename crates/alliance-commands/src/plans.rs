@@ -1,0 +1,109 @@
+//! The write-side model of each plan: its state, the keys each of its events changed (for
+//! conflict checks) and the commands already applied (for idempotency). Always the fold of the
+//! log; rebuilt from the log whenever in doubt.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+
+use alliance_domain::{Key, Plan, PlanId, Version, evolve};
+use alliance_eventlog::EventLog;
+
+use crate::envelope::decode_event;
+use crate::error::CommandError;
+use crate::service::CommandOutcome;
+
+const READ_BATCH: usize = 1024;
+
+/// What one event of the plan's own stream changed.
+#[derive(Debug, Clone)]
+pub(crate) struct HistoryItem {
+    pub event_id: uuid::Uuid,
+    pub event_type: &'static str,
+    pub team: String,
+    pub keys: BTreeSet<Key>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct PlanEntry {
+    pub state: Plan,
+    /// `history[i]` is the event at version `i + 1` of the plan's own stream.
+    pub history: Vec<HistoryItem>,
+    /// Every command applied to this plan, by command id.
+    pub commands: HashMap<String, CommandOutcome>,
+}
+
+impl PlanEntry {
+    /// Records an event just decided (or read back) at the next version.
+    pub fn push(&mut self, item: HistoryItem, event: &alliance_domain::Event) {
+        let state = std::mem::take(&mut self.state);
+        self.state = evolve(state, event);
+        self.history.push(item);
+    }
+
+    pub fn record_command(&mut self, command_id: &str, outcome: CommandOutcome) {
+        self.commands.insert(command_id.to_owned(), outcome);
+    }
+}
+
+/// Folds a plan from the log, up to `upto` (its latest version when `None`).
+///
+/// A branch's history begins with `PlanBranched`: the parent is folded to the version branched
+/// at first, then the branch's own events.
+pub(crate) fn load<'a, L: EventLog>(
+    log: &'a L,
+    plan_id: PlanId,
+    upto: Option<Version>,
+) -> Pin<Box<dyn Future<Output = Result<PlanEntry, CommandError>> + Send + 'a>> {
+    Box::pin(async move {
+        let mut entry = PlanEntry::default();
+        let mut next: Version = 1;
+        loop {
+            let batch = log.read_plan(plan_id, next, READ_BATCH).await?;
+            let done = batch.len() < READ_BATCH;
+            for stored in &batch {
+                if upto.is_some_and(|u| stored.version > u) {
+                    return Ok(entry);
+                }
+                let decoded = decode_event(stored)?;
+                if let alliance_domain::Event::PlanBranched {
+                    parent_plan_id,
+                    parent_version,
+                    ..
+                } = &decoded.event
+                {
+                    let parent = load(log, *parent_plan_id, Some(*parent_version)).await?;
+                    entry.state = parent.state;
+                }
+                let outcome = entry
+                    .commands
+                    .entry(stored.command_id.clone())
+                    .or_insert_with(|| CommandOutcome {
+                        plan_id,
+                        first_version: stored.version,
+                        plan_version: stored.version,
+                        event_ids: Vec::new(),
+                        replayed: true,
+                    });
+                outcome.plan_version = stored.version;
+                outcome.event_ids.push(stored.event_id);
+                entry.push(
+                    HistoryItem {
+                        event_id: stored.event_id,
+                        event_type: decoded.event.event_type(),
+                        team: decoded
+                            .actor_team
+                            .map(|t| t.to_string())
+                            .unwrap_or_default(),
+                        keys: decoded.event.keys(),
+                    },
+                    &decoded.event,
+                );
+                next = stored.version + 1;
+            }
+            if done {
+                return Ok(entry);
+            }
+        }
+    })
+}

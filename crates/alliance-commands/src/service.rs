@@ -1,0 +1,361 @@
+//! Executing one command: idempotency, the conflict check, decide, append.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use alliance_domain::{Actor, Command, CommandContext, Plan, PlanId, Version, decide};
+use alliance_eventlog::{CommandRecord, EventLog, LogError};
+
+use crate::envelope::{EnvelopeContext, encode};
+use crate::error::{CommandError, ConflictingEvent};
+use crate::plans::{HistoryItem, PlanEntry, load};
+
+const MAX_ID_LEN: usize = 128;
+
+/// The envelope metadata a client sends with a command.
+#[derive(Debug, Clone, Default)]
+pub struct CommandMeta {
+    pub command_id: String,
+    pub plan_id: Option<PlanId>,
+    pub based_on_version: Option<Version>,
+    pub correlation_id: String,
+    pub causation_id: String,
+}
+
+/// What a command appended: versions `first_version..=plan_version` of `plan_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutcome {
+    pub plan_id: PlanId,
+    pub first_version: Version,
+    pub plan_version: Version,
+    pub event_ids: Vec<uuid::Uuid>,
+    /// True when the command had been applied before and this is its first result.
+    pub replayed: bool,
+}
+
+/// One plan's slot: `None` until loaded, and again after a failed append (reload from the log).
+type Slot = Arc<tokio::sync::Mutex<Option<PlanEntry>>>;
+
+/// Decides commands against each plan and appends their events to the log.
+pub struct CommandService<L> {
+    log: L,
+    plans: Mutex<HashMap<PlanId, Slot>>,
+    known: Mutex<BTreeSet<PlanId>>,
+}
+
+impl<L: EventLog> CommandService<L> {
+    /// A service over `log`, knowing every plan already in it.
+    pub async fn open(log: L) -> Result<Self, CommandError> {
+        let mut known = BTreeSet::new();
+        let mut from = 1;
+        loop {
+            let batch = log.read_all(from, 4096).await?;
+            let Some(last) = batch.last() else { break };
+            from = last.position + 1;
+            known.extend(batch.iter().map(|e| e.plan_id));
+        }
+        Ok(Self {
+            log,
+            plans: Mutex::new(HashMap::new()),
+            known: Mutex::new(known),
+        })
+    }
+
+    pub fn log(&self) -> &L {
+        &self.log
+    }
+
+    fn slot(&self, plan_id: PlanId) -> Slot {
+        let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        plans.entry(plan_id).or_default().clone()
+    }
+
+    /// Every plan that has events, in id order.
+    pub fn plan_ids(&self) -> Vec<PlanId> {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.iter().copied().collect()
+    }
+
+    /// The current write-side state of a plan.
+    pub async fn plan(&self, plan_id: PlanId) -> Result<Plan, CommandError> {
+        let slot = self.slot(plan_id);
+        let mut guard = slot.lock().await;
+        let entry = self.loaded(plan_id, &mut guard).await?;
+        if !entry.state.exists() {
+            return Err(CommandError::PlanNotFound(plan_id));
+        }
+        Ok(entry.state.clone())
+    }
+
+    async fn loaded<'g>(
+        &self,
+        plan_id: PlanId,
+        guard: &'g mut Option<PlanEntry>,
+    ) -> Result<&'g mut PlanEntry, CommandError> {
+        if guard.is_none() {
+            *guard = Some(load(&self.log, plan_id, None).await?);
+        }
+        guard
+            .as_mut()
+            .ok_or_else(|| CommandError::Corrupt("plan entry vanished".into()))
+    }
+
+    /// Executes one command for `actor`.
+    ///
+    /// `CreatePlan` and `BranchPlan` carry the new plan's id in the command; every other command
+    /// edits `meta.plan_id`.
+    pub async fn execute(
+        &self,
+        actor: Actor,
+        meta: CommandMeta,
+        command: Command,
+    ) -> Result<CommandOutcome, CommandError> {
+        check_meta(&meta)?;
+        match &command {
+            Command::CreatePlan { plan_id, .. } => {
+                let plan_id = *plan_id;
+                if let Some(outcome) = self.applied_before(&meta.command_id).await? {
+                    return Ok(outcome);
+                }
+                self.run(actor, &meta, plan_id, command, None).await
+            }
+            Command::BranchPlan {
+                new_plan_id,
+                parent_version,
+                ..
+            } => {
+                let parent_id = require_plan(&meta)?;
+                if let Some(outcome) = self.applied_before(&meta.command_id).await? {
+                    return Ok(outcome);
+                }
+                let (parent, version) = self.state_at(parent_id, *parent_version).await?;
+                let mut command = command.clone();
+                if let Command::BranchPlan { parent_version, .. } = &mut command {
+                    *parent_version = version;
+                }
+                let new_plan_id = *new_plan_id;
+                self.run(actor, &meta, new_plan_id, command, Some(parent))
+                    .await
+            }
+            _ => {
+                let plan_id = require_plan(&meta)?;
+                self.run(actor, &meta, plan_id, command, None).await
+            }
+        }
+    }
+
+    /// A plan's state at `version` (its latest when `0`), and that version.
+    async fn state_at(
+        &self,
+        plan_id: PlanId,
+        version: Version,
+    ) -> Result<(Plan, Version), CommandError> {
+        let slot = self.slot(plan_id);
+        let mut guard = slot.lock().await;
+        let entry = self.loaded(plan_id, &mut guard).await?;
+        if !entry.state.exists() {
+            return Err(CommandError::PlanNotFound(plan_id));
+        }
+        let current = entry.state.version;
+        if version == 0 || version == current {
+            return Ok((entry.state.clone(), current));
+        }
+        if version > current {
+            return Err(CommandError::invalid(
+                "parent_version",
+                format!("plan {plan_id} is only at version {current}"),
+            ));
+        }
+        drop(guard);
+        let entry = load(&self.log, plan_id, Some(version)).await?;
+        Ok((entry.state, version))
+    }
+
+    /// The first result of a command that creates a plan, if it was applied before.
+    async fn applied_before(&self, command_id: &str) -> Result<Option<CommandOutcome>, CommandError> {
+        match self.log.find_command(command_id).await? {
+            Some(record) => Ok(Some(self.outcome_of(&record).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn outcome_of(&self, record: &CommandRecord) -> Result<CommandOutcome, CommandError> {
+        let count = usize::try_from(record.last_version - record.first_version + 1).unwrap_or(0);
+        let events = self
+            .log
+            .read_plan(record.plan_id, record.first_version, count)
+            .await?;
+        Ok(CommandOutcome {
+            plan_id: record.plan_id,
+            first_version: record.first_version,
+            plan_version: record.last_version,
+            event_ids: events.iter().map(|e| e.event_id).collect(),
+            replayed: true,
+        })
+    }
+
+    async fn run(
+        &self,
+        actor: Actor,
+        meta: &CommandMeta,
+        plan_id: PlanId,
+        command: Command,
+        base: Option<Plan>,
+    ) -> Result<CommandOutcome, CommandError> {
+        let slot = self.slot(plan_id);
+        let mut guard = slot.lock().await;
+        let entry = self.loaded(plan_id, &mut guard).await?;
+
+        if let Some(outcome) = entry.commands.get(&meta.command_id) {
+            let mut outcome = outcome.clone();
+            outcome.replayed = true;
+            return Ok(outcome);
+        }
+        let ctx = CommandContext { actor };
+        if base.is_none() {
+            if let Some(based_on) = meta.based_on_version {
+                check_conflicts(plan_id, entry, based_on, &command, &ctx)?;
+            }
+        } else if entry.state.exists() {
+            return Err(alliance_domain::DomainError::already_exists("plan", plan_id).into());
+        }
+
+        let decided_on = base.as_ref().unwrap_or(&entry.state);
+        let events = decide(decided_on, &command, &ctx)?;
+        let expected = entry.state.version;
+        let envelope_ctx = EnvelopeContext {
+            plan_id,
+            actor: &ctx.actor,
+            command_id: &meta.command_id,
+            correlation_id: &meta.correlation_id,
+            causation_id: &meta.causation_id,
+            record_time_micros: chrono::Utc::now().timestamp_micros(),
+        };
+        let records: Vec<_> = events
+            .iter()
+            .zip(expected + 1..)
+            .map(|(event, version)| encode(&envelope_ctx, version, event))
+            .collect();
+        let outcome = CommandOutcome {
+            plan_id,
+            first_version: expected + 1,
+            plan_version: expected + events.len() as Version,
+            event_ids: records.iter().map(|r| r.event_id).collect(),
+            replayed: false,
+        };
+        // Enqueued now, in plan order; durable when `appended` resolves.
+        let appended = self.log.append(plan_id, expected, records.clone());
+
+        if let Some(base) = base {
+            entry.state = base;
+        }
+        for (event, record) in events.iter().zip(&records) {
+            entry.push(
+                HistoryItem {
+                    event_id: record.event_id,
+                    event_type: event.event_type(),
+                    team: ctx.actor.team.to_string(),
+                    keys: event.keys(),
+                },
+                event,
+            );
+        }
+        entry.record_command(&meta.command_id, outcome.clone());
+        drop(guard);
+
+        match appended.await {
+            Ok(_) => {
+                let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+                known.insert(plan_id);
+                Ok(outcome)
+            }
+            Err(error) => {
+                // The in-memory state ran ahead of the log: rebuild it from the log next time.
+                *slot.lock().await = None;
+                match error {
+                    LogError::VersionConflict { .. } => Err(CommandError::Concurrent { plan_id }),
+                    LogError::DuplicateCommand { record, .. } => self.outcome_of(&record).await,
+                    other => Err(other.into()),
+                }
+            }
+        }
+    }
+}
+
+fn require_plan(meta: &CommandMeta) -> Result<PlanId, CommandError> {
+    meta.plan_id
+        .ok_or_else(|| CommandError::invalid("meta.plan_id", "is required"))
+}
+
+fn check_meta(meta: &CommandMeta) -> Result<(), CommandError> {
+    let mut violations = Vec::new();
+    for (field, value, required) in [
+        ("meta.command_id", &meta.command_id, true),
+        ("meta.correlation_id", &meta.correlation_id, false),
+        ("meta.causation_id", &meta.causation_id, false),
+    ] {
+        if required && value.trim().is_empty() {
+            violations.push(alliance_domain::FieldViolation::new(field, "must not be empty"));
+        }
+        if value.len() > MAX_ID_LEN {
+            violations.push(alliance_domain::FieldViolation::new(
+                field,
+                format!("must be at most {MAX_ID_LEN} bytes"),
+            ));
+        }
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandError::Invalid(violations))
+    }
+}
+
+/// Refuses a command based on `based_on` if an event after it changed what the command touches.
+fn check_conflicts(
+    plan_id: PlanId,
+    entry: &PlanEntry,
+    based_on: Version,
+    command: &Command,
+    ctx: &CommandContext,
+) -> Result<(), CommandError> {
+    let current = entry.state.version;
+    if based_on > current {
+        return Err(CommandError::invalid(
+            "meta.based_on_version",
+            format!("plan {plan_id} is only at version {current}"),
+        ));
+    }
+    let touched = command.keys(ctx);
+    let skip = usize::try_from(based_on).unwrap_or(usize::MAX);
+    let conflicts: Vec<ConflictingEvent> = entry
+        .history
+        .iter()
+        .zip(1..)
+        .skip(skip)
+        .filter_map(|(item, version)| {
+            let keys: Vec<String> = item
+                .keys
+                .intersection(&touched)
+                .map(ToString::to_string)
+                .collect();
+            (!keys.is_empty()).then(|| ConflictingEvent {
+                version,
+                event_id: item.event_id,
+                event_type: item.event_type,
+                team: item.team.clone(),
+                keys,
+            })
+        })
+        .collect();
+    if conflicts.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandError::Conflict {
+            plan_id,
+            based_on,
+            current,
+            conflicts,
+        })
+    }
+}
