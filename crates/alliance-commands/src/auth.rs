@@ -97,7 +97,10 @@ impl Authenticator {
     }
 
     /// The caller behind an `authorization: Bearer <token>` header.
-    pub fn authenticate(&self, metadata: &tonic::metadata::MetadataMap) -> Result<Actor, CommandError> {
+    pub fn authenticate(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<Actor, CommandError> {
         let header = metadata
             .get("authorization")
             .ok_or_else(|| CommandError::Unauthenticated("missing authorization header".into()))?

@@ -2,7 +2,9 @@
 
 use alliance_domain::{Actor, Event, PlanId, SCHEMA_VERSION, TeamId, Version};
 use alliance_eventlog::{NewEvent, StoredEvent};
-use alliance_proto::convert::{actor_to_proto, date_to_proto, event_from_payload, event_to_payload};
+use alliance_proto::convert::{
+    actor_to_proto, date_to_proto, event_from_payload, event_to_payload,
+};
 use alliance_proto::v1;
 use prost::Message;
 
@@ -18,11 +20,7 @@ pub(crate) struct EnvelopeContext<'a> {
     pub record_time_micros: i64,
 }
 
-pub(crate) fn encode(
-    ctx: &EnvelopeContext<'_>,
-    version: Version,
-    event: &Event,
-) -> NewEvent {
+pub(crate) fn encode(ctx: &EnvelopeContext<'_>, version: Version, event: &Event) -> NewEvent {
     let event_id = uuid::Uuid::now_v7();
     let seconds = ctx.record_time_micros.div_euclid(1_000_000);
     let nanos = ctx.record_time_micros.rem_euclid(1_000_000) * 1_000;
@@ -105,4 +103,3 @@ pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, CommandError> 
         actor_team,
     })
 }
-

@@ -136,7 +136,12 @@ impl From<CommandError> for tonic::Status {
                     details.add_precondition_failure_violation(
                         "CONFLICTING_EVENT",
                         format!("v{} {} {}", c.version, c.event_type, c.event_id),
-                        format!("{} by {} changed {}", c.event_type, c.team, c.keys.join(", ")),
+                        format!(
+                            "{} by {} changed {}",
+                            c.event_type,
+                            c.team,
+                            c.keys.join(", ")
+                        ),
                     );
                 }
                 details

@@ -18,7 +18,7 @@ pub mod server;
 mod service;
 
 pub use auth::{Authenticator, TokenFile};
-pub use envelope::{decode_event, DecodedEvent};
+pub use envelope::{DecodedEvent, decode_event};
 pub use error::CommandError;
 pub use grpc::PlanCommandsApi;
 pub use service::{CommandMeta, CommandOutcome, CommandService};

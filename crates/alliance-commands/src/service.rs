@@ -172,7 +172,10 @@ impl<L: EventLog> CommandService<L> {
     }
 
     /// The first result of a command that creates a plan, if it was applied before.
-    async fn applied_before(&self, command_id: &str) -> Result<Option<CommandOutcome>, CommandError> {
+    async fn applied_before(
+        &self,
+        command_id: &str,
+    ) -> Result<Option<CommandOutcome>, CommandError> {
         match self.log.find_command(command_id).await? {
             Some(record) => Ok(Some(self.outcome_of(&record).await?)),
             None => Ok(None),
@@ -295,7 +298,10 @@ fn check_meta(meta: &CommandMeta) -> Result<(), CommandError> {
         ("meta.causation_id", &meta.causation_id, false),
     ] {
         if required && value.trim().is_empty() {
-            violations.push(alliance_domain::FieldViolation::new(field, "must not be empty"));
+            violations.push(alliance_domain::FieldViolation::new(
+                field,
+                "must not be empty",
+            ));
         }
         if value.len() > MAX_ID_LEN {
             violations.push(alliance_domain::FieldViolation::new(

@@ -88,8 +88,12 @@ pub enum Command {
         step: Step,
     },
     /// Endorses a decision for the caller's side.
-    EndorseDecision { decision_id: DecisionId },
-    AdoptDecision { decision_id: DecisionId },
+    EndorseDecision {
+        decision_id: DecisionId,
+    },
+    AdoptDecision {
+        decision_id: DecisionId,
+    },
     RejectDecision {
         decision_id: DecisionId,
         reason: String,

@@ -240,7 +240,9 @@ pub fn decide(
                 if status != DecisionStatus::Adopted {
                     return Err(DomainError::rule(
                         "supersede_not_adopted",
-                        format!("decision {old} is {status:?}, only an adopted decision can be superseded"),
+                        format!(
+                            "decision {old} is {status:?}, only an adopted decision can be superseded"
+                        ),
                     ));
                 }
             }
@@ -422,7 +424,11 @@ fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError> {
             description,
             ..
         } => {
-            v.check(!new_plan_id.is_nil(), "new_plan_id", "must not be the nil uuid");
+            v.check(
+                !new_plan_id.is_nil(),
+                "new_plan_id",
+                "must not be the nil uuid",
+            );
             v.text("name", name, true, MAX_NAME);
             v.text("description", description, false, MAX_TEXT);
         }
@@ -573,7 +579,10 @@ fn check_step(plan: &Plan, decision: &Decision, step: &Step) -> Result<(), Domai
             ElementTimeline::build(plan, element_id, own, &decision.supersedes)?;
         }
         Step::TransferOpcon { conditions, .. } => {
-            if let Some(missing) = conditions.iter().find(|c| !plan.conditions.contains_key(*c)) {
+            if let Some(missing) = conditions
+                .iter()
+                .find(|c| !plan.conditions.contains_key(*c))
+            {
                 return Err(DomainError::not_found("condition", missing));
             }
             if decision
@@ -620,4 +629,3 @@ fn check_adoption(plan: &Plan, decision: &Decision) -> Result<(), DomainError> {
     }
     Ok(())
 }
-

@@ -73,9 +73,17 @@ pub enum Event {
     },
     /// A dated step was added to a proposed decision. On the wire each kind of step is its own
     /// event type (see [`Event::event_type`]).
-    StepPlanned { decision_id: DecisionId, step: Step },
-    DecisionEndorsed { decision_id: DecisionId, side: Side },
-    DecisionAdopted { decision_id: DecisionId },
+    StepPlanned {
+        decision_id: DecisionId,
+        step: Step,
+    },
+    DecisionEndorsed {
+        decision_id: DecisionId,
+        side: Side,
+    },
+    DecisionAdopted {
+        decision_id: DecisionId,
+    },
     DecisionRejected {
         decision_id: DecisionId,
         reason: String,

@@ -3,7 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::event::Event;
-use crate::ids::{ClauseId, ConditionId, DecisionId, ElementId, InvestmentId, PlanId, TeamId, Version};
+use crate::ids::{
+    ClauseId, ConditionId, DecisionId, ElementId, InvestmentId, PlanId, TeamId, Version,
+};
 use crate::model::{
     AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, DecisionStatus,
     ForceElementSpec, Side, Step,

@@ -83,7 +83,9 @@ impl ElementTimeline {
             if date < *present_from {
                 return Err(DomainError::rule(
                     "before_present",
-                    format!("force element {element_id} is not present before {present_from}; the step is dated {date}"),
+                    format!(
+                        "force element {element_id} is not present before {present_from}; the step is dated {date}"
+                    ),
                 ));
             }
             if let Some(left) = current.withdrawn_on {

@@ -1,4 +1,5 @@
 //! Tests of the pure planning core.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod properties;
 mod reference;

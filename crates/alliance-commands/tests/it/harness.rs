@@ -1,0 +1,177 @@
+//! Starts the command service on a real SQLite log and a loopback port.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
+use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
+use alliance_proto::v1;
+use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub log: SqliteLog,
+    _dir: Arc<tempfile::TempDir>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn token_file() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/dev-tokens.toml")
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_in(Arc::new(tempfile::tempdir().unwrap())).await
+    }
+
+    /// A server over the log in `dir` (so a test can restart on the same data).
+    pub async fn start_in(dir: Arc<tempfile::TempDir>) -> Self {
+        let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
+        let auth =
+            Authenticator::from_token_file(&TokenFile::load(&token_file()).unwrap()).unwrap();
+        let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let api = PlanCommandsApi::new(service, Arc::new(auth));
+        let task = tokio::spawn(async move {
+            alliance_commands::server::serve(listener, api, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            addr,
+            log,
+            _dir: dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+
+    pub async fn client(&self) -> PlanCommandsClient<Channel> {
+        PlanCommandsClient::connect(format!("http://{}", self.addr))
+            .await
+            .unwrap()
+    }
+
+    pub async fn all_events(&self) -> Vec<StoredEvent> {
+        self.log.read_all(1, 100_000).await.unwrap()
+    }
+}
+
+pub const US: &str = "dev-us-force-planning";
+pub const ROK: &str = "dev-rok-jcs";
+pub const APPROVER: &str = "dev-alliance-approvers";
+
+/// A request carrying a bearer token.
+pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+pub fn meta(plan_id: &str, based_on: Option<u64>) -> Option<v1::CommandMeta> {
+    Some(v1::CommandMeta {
+        command_id: uuid::Uuid::now_v7().to_string(),
+        plan_id: plan_id.to_owned(),
+        based_on_version: based_on,
+        correlation_id: String::new(),
+        causation_id: String::new(),
+    })
+}
+
+pub fn date(year: i32, month: i32, day: i32) -> Option<v1::Date> {
+    Some(v1::Date { year, month, day })
+}
+
+/// Creates a plan (horizon 2020–2035) and returns its id.
+pub async fn create_plan(client: &mut PlanCommandsClient<Channel>) -> String {
+    let result = client
+        .create_plan(authed(
+            APPROVER,
+            v1::CreatePlanRequest {
+                meta: meta("", None),
+                name: "Alliance modernization 2027–2031".into(),
+                description: String::new(),
+                horizon_start: date(2020, 1, 1),
+                horizon_end: date(2035, 12, 31),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    result.plan_id
+}
+
+pub fn element(id: &str, personnel: u32) -> Option<v1::ForceElement> {
+    Some(v1::ForceElement {
+        element_id: id.into(),
+        name: format!("element {id}"),
+        side: v1::Side::Us as i32,
+        component: v1::Component::Army as i32,
+        kind: v1::ElementKind::GroundCombatBrigade as i32,
+        personnel,
+        equipment: vec![],
+        base: "Camp Humphreys".into(),
+    })
+}
+
+pub async fn register(
+    client: &mut PlanCommandsClient<Channel>,
+    plan_id: &str,
+    id: &str,
+    based_on: Option<u64>,
+) -> Result<v1::CommandResult, tonic::Status> {
+    client
+        .register_force_element(authed(
+            US,
+            v1::RegisterForceElementRequest {
+                meta: meta(plan_id, based_on),
+                element: element(id, 4500),
+                present_from: date(2024, 1, 1),
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+pub async fn propose(
+    client: &mut PlanCommandsClient<Channel>,
+    token: &str,
+    plan_id: &str,
+    decision_id: &str,
+) -> v1::CommandResult {
+    client
+        .propose_decision(authed(
+            token,
+            v1::ProposeDecisionRequest {
+                meta: meta(plan_id, None),
+                decision_id: decision_id.into(),
+                title: format!("decision {decision_id}"),
+                rationale: "the paper's phased retrenchment".into(),
+                effective_date: date(2027, 6, 1),
+                required_sides: vec![v1::Side::Us as i32, v1::Side::Rok as i32],
+                supersedes: vec![],
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}

@@ -1,0 +1,504 @@
+//! `alliance.v1.PlanCommands` end to end over gRPC.
+
+use std::sync::Arc;
+
+use alliance_proto::v1;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::harness::{
+    APPROVER, ROK, TestServer, US, authed, create_plan, date, meta, propose, register,
+};
+
+#[tokio::test]
+async fn unknown_or_missing_token_is_unauthenticated_and_appends_nothing() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let request = v1::CreatePlanRequest {
+        meta: meta("", None),
+        name: "p".into(),
+        description: String::new(),
+        horizon_start: date(2020, 1, 1),
+        horizon_end: date(2030, 1, 1),
+    };
+    let status = client
+        .create_plan(authed("not-a-token", request.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let status = client
+        .create_plan(tonic::Request::new(request))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    assert!(server.all_events().await.is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_input_gets_field_violations_and_appends_nothing() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let plan_id = create_plan(&mut client).await;
+    let before = server.all_events().await.len();
+
+    // Several bad fields at once: every one is named.
+    let status = client
+        .create_plan(authed(
+            APPROVER,
+            v1::CreatePlanRequest {
+                meta: meta("", None),
+                name: "  ".into(),
+                description: String::new(),
+                horizon_start: date(2030, 1, 1),
+                horizon_end: date(2020, 2, 30),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let fields: Vec<String> = status
+        .get_error_details()
+        .bad_request()
+        .expect("bad request details")
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    assert_eq!(fields, vec!["horizon_end".to_owned()], "{status:?}");
+
+    let status = client
+        .create_plan(authed(
+            APPROVER,
+            v1::CreatePlanRequest {
+                meta: meta("", None),
+                name: "".into(),
+                description: String::new(),
+                horizon_start: date(2030, 1, 1),
+                horizon_end: date(2020, 1, 1),
+            },
+        ))
+        .await
+        .unwrap_err();
+    let fields: Vec<String> = status
+        .get_error_details()
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    assert_eq!(fields, vec!["name".to_owned(), "horizon_end".to_owned()]);
+
+    // An unknown enum value, a bad id and a date outside the horizon.
+    let status = client
+        .propose_decision(authed(
+            US,
+            v1::ProposeDecisionRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "bad id with spaces".into(),
+                title: "t".into(),
+                rationale: "r".into(),
+                effective_date: date(2027, 1, 1),
+                required_sides: vec![99],
+                supersedes: vec![],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let details = status.get_error_details();
+    let fields: Vec<&str> = details
+        .bad_request()
+        .unwrap()
+        .field_violations
+        .iter()
+        .map(|v| v.field.as_str())
+        .collect();
+    assert_eq!(fields, vec!["decision_id", "required_sides"]);
+
+    let status = client
+        .propose_decision(authed(
+            US,
+            v1::ProposeDecisionRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "late".into(),
+                title: "t".into(),
+                rationale: "r".into(),
+                effective_date: date(2050, 1, 1),
+                required_sides: vec![v1::Side::Us as i32],
+                supersedes: vec![],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    assert!(
+        status.message().contains("outside the plan horizon"),
+        "{status:?}"
+    );
+
+    // A missing command id.
+    let mut no_id = meta(&plan_id, None);
+    if let Some(m) = no_id.as_mut() {
+        m.command_id.clear();
+    }
+    let status = client
+        .register_force_element(authed(
+            US,
+            v1::RegisterForceElementRequest {
+                meta: no_id,
+                element: crate::harness::element("abct", 4500),
+                present_from: date(2024, 1, 1),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    assert_eq!(server.all_events().await.len(), before, "nothing appended");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_retried_command_returns_its_first_result_and_appends_nothing_even_after_restart() {
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let server = TestServer::start_in(dir.clone()).await;
+    let mut client = server.client().await;
+    let plan_id = create_plan(&mut client).await;
+
+    let request = v1::RegisterForceElementRequest {
+        meta: meta(&plan_id, None),
+        element: crate::harness::element("abct", 4500),
+        present_from: date(2024, 1, 1),
+    };
+    let first = client
+        .register_force_element(authed(US, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.replayed);
+    let retry = client
+        .register_force_element(authed(US, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(retry.replayed);
+    assert_eq!(
+        (retry.first_version, retry.plan_version, &retry.event_ids),
+        (first.first_version, first.plan_version, &first.event_ids)
+    );
+    let count = server.all_events().await.len();
+    assert_eq!(count, 2);
+    server.stop().await;
+
+    // Forever, not for a window: a new process over the same log still knows the command.
+    let server = TestServer::start_in(dir).await;
+    let mut client = server.client().await;
+    let again = client
+        .register_force_element(authed(US, request))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.replayed);
+    assert_eq!(again.event_ids, first.event_ids);
+    assert_eq!(server.all_events().await.len(), count);
+
+    // A plan creation retried with the same command id creates one plan, not two.
+    let create = v1::CreatePlanRequest {
+        meta: meta("", None),
+        name: "scenario".into(),
+        description: String::new(),
+        horizon_start: date(2020, 1, 1),
+        horizon_end: date(2030, 1, 1),
+    };
+    let a = client
+        .create_plan(authed(APPROVER, create.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let b = client
+        .create_plan(authed(APPROVER, create))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(a.plan_id, b.plan_id);
+    assert!(b.replayed);
+    assert_eq!(server.all_events().await.len(), count + 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_edit_based_on_a_stale_version_of_the_same_element_conflicts_with_details() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let plan_id = create_plan(&mut client).await;
+    register(&mut client, &plan_id, "abct", None).await.unwrap();
+    let base = propose(&mut client, US, &plan_id, "retrench-ground")
+        .await
+        .plan_version;
+
+    // Two planners of the same cell edit the same element, both from version `base`.
+    let withdraw = client
+        .withdraw_force_element(authed(
+            US,
+            v1::WithdrawForceElementRequest {
+                meta: meta(&plan_id, Some(base)),
+                decision_id: "retrench-ground".into(),
+                element_id: "abct".into(),
+                on: date(2027, 9, 1),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let events_before = server.all_events().await.len();
+    let status = client
+        .reduce_force_element(authed(
+            US,
+            v1::ReduceForceElementRequest {
+                meta: meta(&plan_id, Some(base)),
+                decision_id: "retrench-ground".into(),
+                element_id: "abct".into(),
+                personnel: 1000,
+                equipment: vec![],
+                on: date(2027, 3, 1),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    let details = status.get_error_details();
+    let info = details.error_info().expect("error info");
+    assert_eq!(info.reason, "PLAN_VERSION_CONFLICT");
+    assert_eq!(info.metadata["based_on_version"], base.to_string());
+    assert_eq!(
+        info.metadata["conflicting_versions"],
+        withdraw.plan_version.to_string()
+    );
+    let violations = &details
+        .precondition_failure()
+        .expect("conflicts")
+        .violations;
+    assert_eq!(violations.len(), 1);
+    assert!(
+        violations[0]
+            .subject
+            .contains("ForceElementWithdrawalPlanned")
+            && violations[0].subject.contains(&withdraw.event_ids[0]),
+        "{violations:?}"
+    );
+    assert!(violations[0].description.contains("element/abct"));
+    assert_eq!(
+        server.all_events().await.len(),
+        events_before,
+        "nothing appended"
+    );
+
+    // A version from the future is invalid.
+    let status = register(&mut client, &plan_id, "other", Some(999))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn disjoint_concurrent_edits_of_one_plan_both_succeed() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let plan_id = create_plan(&mut client).await;
+    let base = propose(&mut client, US, &plan_id, "opcon")
+        .await
+        .plan_version;
+
+    // Different elements, from the same version, at the same time.
+    let (mut a, mut b) = (client.clone(), client.clone());
+    let (ra, rb) = tokio::join!(
+        register(&mut a, &plan_id, "cab", Some(base)),
+        register(&mut b, &plan_id, "fires", Some(base)),
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let mut versions = vec![ra.plan_version, rb.plan_version];
+    versions.sort_unstable();
+    assert_eq!(versions, vec![base + 1, base + 2]);
+
+    // The two sides endorse one decision at once, from the same version: both land.
+    let endorse = |token: &'static str, mut c: v1::plan_commands_client::PlanCommandsClient<_>| {
+        let plan_id = plan_id.clone();
+        async move {
+            c.endorse_decision(authed(
+                token,
+                v1::EndorseDecisionRequest {
+                    meta: meta(&plan_id, Some(base + 2)),
+                    decision_id: "opcon".into(),
+                },
+            ))
+            .await
+        }
+    };
+    let (eu, er) = tokio::join!(endorse(US, client.clone()), endorse(ROK, client.clone()));
+    eu.unwrap();
+    er.unwrap();
+
+    let adopted = client
+        .adopt_decision(authed(
+            APPROVER,
+            v1::AdoptDecisionRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "opcon".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(adopted.plan_version, base + 5);
+
+    let summary = client
+        .get_plan(authed(
+            US,
+            v1::GetPlanRequest {
+                plan_id: plan_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(summary.head.unwrap().version, base + 5);
+    let decision = &summary.decisions[0];
+    assert_eq!(decision.status, v1::DecisionStatus::Adopted as i32);
+    assert_eq!(decision.endorsements.len(), 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn planning_rules_refuse_with_failed_precondition_and_append_nothing() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let plan_id = create_plan(&mut client).await;
+    propose(&mut client, US, &plan_id, "retrench").await;
+    client
+        .endorse_decision(authed(
+            US,
+            v1::EndorseDecisionRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "retrench".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    let before = server.all_events().await.len();
+    let status = client
+        .adopt_decision(authed(
+            APPROVER,
+            v1::AdoptDecisionRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "retrench".into(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition);
+    assert!(status.message().contains("ROK"), "{status:?}");
+    assert_eq!(
+        status.get_error_details().error_info().unwrap().reason,
+        "ENDORSEMENT_MISSING"
+    );
+
+    let status = client
+        .schedule_opcon_transfer(authed(
+            US,
+            v1::ScheduleOpconTransferRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "retrench".into(),
+                on: date(2028, 12, 1),
+                conditions: vec![],
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+
+    let status = client
+        .get_plan(authed(
+            US,
+            v1::GetPlanRequest {
+                plan_id: uuid::Uuid::now_v7().to_string(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound);
+    assert_eq!(server.all_events().await.len(), before);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_branch_starts_from_its_parent_and_diverges() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let plan_id = create_plan(&mut client).await;
+    let at = register(&mut client, &plan_id, "abct", None)
+        .await
+        .unwrap()
+        .plan_version;
+    register(&mut client, &plan_id, "later", None)
+        .await
+        .unwrap();
+
+    let branch = client
+        .branch_plan(authed(
+            US,
+            v1::BranchPlanRequest {
+                meta: meta(&plan_id, None),
+                new_plan_id: String::new(),
+                parent_version: Some(at),
+                name: "faster drawdown".into(),
+                description: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(branch.plan_id, plan_id);
+    assert_eq!(branch.plan_version, 1);
+    register(&mut client, &branch.plan_id, "branch-only", None)
+        .await
+        .unwrap();
+
+    let summary = |id: String| {
+        let mut c = client.clone();
+        async move {
+            c.get_plan(authed(US, v1::GetPlanRequest { plan_id: id }))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let elements = |s: &v1::PlanSummary| {
+        let mut ids: Vec<String> = s
+            .elements
+            .iter()
+            .map(|e| e.element.as_ref().unwrap().element_id.clone())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let b = summary(branch.plan_id.clone()).await;
+    assert_eq!(elements(&b), vec!["abct", "branch-only"]);
+    let head = b.head.unwrap();
+    assert_eq!(
+        (head.parent_plan_id.as_str(), head.parent_version),
+        (plan_id.as_str(), at)
+    );
+    let p = summary(plan_id.clone()).await;
+    assert_eq!(elements(&p), vec!["abct", "later"]);
+
+    let plans = client
+        .list_plans(authed(US, v1::ListPlansRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(plans.plans.len(), 2);
+    server.stop().await;
+}

@@ -1,0 +1,144 @@
+//! The append-only log of alliance planning events.
+//!
+//! Every backend implements [`EventLog`]: the embedded SQLite store ([`SqliteLog`]) by default,
+//! Apache Kafka when the system spans machines. The log stores opaque payloads (the encoded
+//! protobuf envelope) together with the few fields it must index: the plan, the per-plan version,
+//! the event id and the command id that produced the event.
+
+use std::future::Future;
+
+use futures::stream::BoxStream;
+use uuid::Uuid;
+
+mod sqlite;
+
+pub use sqlite::{SqliteLog, SqliteLogConfig, SqliteLogStats};
+
+/// Identifier of one plan's stream.
+pub type PlanId = Uuid;
+
+/// Per-plan version: the number of events in the plan's stream. `0` means the stream is empty;
+/// the first event of a plan has version `1`. Versions are gapless and strictly increasing.
+pub type Version = u64;
+
+/// Position in the global order of the whole log (all plans). Strictly increasing; the first
+/// event has position `1`. Positions may have gaps on some backends, versions never do.
+pub type Position = u64;
+
+/// An event to append. The log assigns the version and the global position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    /// Id of the command that produced this event; all events of one append share it.
+    pub command_id: String,
+    /// Stable event type name, e.g. `alliance.v1.DecisionProposed`.
+    pub event_type: String,
+    /// Record time, microseconds since the Unix epoch (UTC), stamped by the writer.
+    pub record_time_micros: i64,
+    /// The encoded envelope.
+    pub payload: Vec<u8>,
+}
+
+/// An event as stored in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub position: Position,
+    pub plan_id: PlanId,
+    pub version: Version,
+    pub event_id: Uuid,
+    pub command_id: String,
+    pub event_type: String,
+    pub record_time_micros: i64,
+    pub payload: Vec<u8>,
+}
+
+/// What a successful append wrote: versions `first_version..=last_version` of the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub first_version: Version,
+    pub last_version: Version,
+    pub last_position: Position,
+}
+
+/// Where the events of an already-applied command live in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRecord {
+    pub command_id: String,
+    pub plan_id: PlanId,
+    pub first_version: Version,
+    pub last_version: Version,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The plan's stream is not at the version the writer expected: someone else appended.
+    #[error("plan {plan_id} is at version {actual}, the append expected {expected}")]
+    VersionConflict {
+        plan_id: PlanId,
+        expected: Version,
+        actual: Version,
+    },
+    /// A command with this id has already been appended (idempotency backstop).
+    #[error("command {command_id} was already applied to plan {}", record.plan_id)]
+    DuplicateCommand {
+        command_id: String,
+        record: CommandRecord,
+    },
+    #[error("an append must contain at least one event")]
+    EmptyAppend,
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+    #[error("event log storage failed: {0}")]
+    Storage(String),
+}
+
+/// The append-only log shared by every service.
+///
+/// Implementations are cheap to clone handles (`Clone + Send + Sync`).
+pub trait EventLog: Clone + Send + Sync + 'static {
+    /// Appends `events` to the plan's stream, atomically, if the stream is at `expected`.
+    /// The returned future resolves once the events are durable. Every event of one call gets
+    /// consecutive versions.
+    ///
+    /// The append is enqueued when `append` is *called*, not when the future is first polled:
+    /// appends called in some order (e.g. under a per-plan lock) are applied in that order, so a
+    /// writer may pipeline several appends of one plan and await their durability outside the
+    /// lock. If an earlier append fails, a later one built on it fails with `VersionConflict`.
+    fn append(
+        &self,
+        plan_id: PlanId,
+        expected: Version,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<Appended, LogError>> + Send;
+
+    /// Events of one plan with `version >= from`, in version order, at most `limit`.
+    fn read_plan(
+        &self,
+        plan_id: PlanId,
+        from: Version,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, LogError>> + Send;
+
+    /// Events of all plans with `position >= from`, in position order, at most `limit`.
+    fn read_all(
+        &self,
+        from: Position,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, LogError>> + Send;
+
+    /// The current version of a plan (`0` if the plan has no events).
+    fn plan_version(
+        &self,
+        plan_id: PlanId,
+    ) -> impl Future<Output = Result<Version, LogError>> + Send;
+
+    /// Where the events of command `command_id` were appended, if it ever was.
+    fn find_command(
+        &self,
+        command_id: &str,
+    ) -> impl Future<Output = Result<Option<CommandRecord>, LogError>> + Send;
+
+    /// Every event with `position >= from`, first those already stored (catch-up), then each new
+    /// one as it is committed (live). The stream ends only when the log is closed or on error.
+    fn subscribe(&self, from: Position) -> BoxStream<'static, Result<StoredEvent, LogError>>;
+}

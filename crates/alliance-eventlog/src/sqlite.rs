@@ -1,0 +1,357 @@
+//! The embedded SQLite backend of the [`EventLog`]; see [`SqliteLog`].
+
+mod read;
+mod schema;
+mod subscribe;
+mod writer;
+
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::{
+    Appended, CommandRecord, EventLog, LogError, NewEvent, PlanId, Position, StoredEvent, Version,
+};
+
+use read::ReadPool;
+use writer::{AppendRequest, Counters, Writer, WriterLimits};
+
+/// Settings of a [`SqliteLog`]. Build one with [`SqliteLogConfig::new`], which fills in the
+/// defaults, then adjust the public fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteLogConfig {
+    /// The database file. It and its parent directory are created if missing; the WAL (`-wal`)
+    /// and shared-memory (`-shm`) files live beside it.
+    pub path: PathBuf,
+    /// At most this many append requests go into one group commit (default 512).
+    pub max_batch_appends: usize,
+    /// A group commit stops taking further requests once their payloads reach this many bytes
+    /// (default 8 MiB). A single larger request is still committed, alone.
+    pub max_batch_bytes: usize,
+    /// Appends queued for the writer beyond this number wait (asynchronously) for room
+    /// (default 4096).
+    pub queue_capacity: usize,
+    /// Idle read-only connections kept for reuse (default 4). More may be open at once while
+    /// more reads run concurrently; those are closed after use.
+    pub read_connections: usize,
+    /// How long a connection waits for a lock held by another connection before failing with
+    /// `SQLITE_BUSY` (default 5 s). Only matters when something else writes to the file.
+    pub busy_timeout: Duration,
+    /// Events a subscription reads from the database at a time (default 256).
+    pub subscribe_batch: usize,
+    /// The writer caches the head version of at most this many plans; the cache is emptied
+    /// when it grows beyond (default 100 000). Heads are reloaded from the database on demand.
+    pub max_cached_plans: usize,
+}
+
+impl SqliteLogConfig {
+    /// A configuration for the database file at `path`, with default settings.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            max_batch_appends: 512,
+            max_batch_bytes: 8 << 20,
+            queue_capacity: 4096,
+            read_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+            subscribe_batch: 256,
+            max_cached_plans: 100_000,
+        }
+    }
+}
+
+/// Counters of the writer since the log was opened, for tests and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SqliteLogStats {
+    /// Transactions committed. A group commit counts once however many appends it holds; a
+    /// batch in which every request was rejected is rolled back and not counted.
+    pub commits: u64,
+    /// Appends acknowledged as durable.
+    pub appends: u64,
+    /// Events written by those appends.
+    pub events: u64,
+    /// Append requests the writer answered with an error (conflicts, duplicates, storage
+    /// failures).
+    pub rejected: u64,
+}
+
+/// The embedded SQLite event log. Cheap to clone: every clone is a handle to the same log.
+///
+/// # Design
+///
+/// * **One writer.** A dedicated OS thread (not a task of the async runtime) owns the only
+///   read-write connection. [`EventLog::append`] sends its request over a bounded channel and
+///   awaits a oneshot answer. The writer blocks for one request, drains whatever else is queued
+///   (up to [`SqliteLogConfig::max_batch_appends`] requests or
+///   [`SqliteLogConfig::max_batch_bytes`] bytes) and applies the whole batch in one
+///   `BEGIN IMMEDIATE … COMMIT` transaction: a *group commit*, so concurrent appends share one
+///   fsync. Each request runs inside its own `SAVEPOINT`, so a rejected request (version
+///   conflict, duplicate command) is undone alone while the rest of the batch commits. Answers
+///   are sent only after `COMMIT` returned.
+/// * **Durable.** The database runs in WAL journal mode with `synchronous=FULL`: a committed
+///   transaction has been fsynced to the WAL before `COMMIT` returns.
+/// * **Readers never wait for the writer.** Reads run on read-only connections taken from a small
+///   pool, on the blocking thread pool of the runtime (`tokio::task::spawn_blocking`). In WAL
+///   mode they see the last committed state without taking the write lock.
+/// * **Subscriptions are push-driven.** After every commit the writer publishes the last committed
+///   position through a `tokio::sync::watch` channel; a subscription reads the new rows from the
+///   database when that value moves. There is no polling.
+/// * **Lifecycle.** [`SqliteLog`] is a cheap handle around an `Arc`. When the last handle is
+///   dropped the request channel closes, the writer finishes what is queued and exits, and the
+///   drop joins it. Open subscriptions then end.
+///
+/// Only one [`SqliteLog`] (one process) should write to a database file at a time. A second
+/// writer would not corrupt the log — the `UNIQUE` constraints refuse a version or a command
+/// stored twice, and the head cache going stale is detected and answered with
+/// [`LogError::VersionConflict`] — but its commits would reach this log's subscriptions only
+/// with this log's next commit.
+#[derive(Clone)]
+pub struct SqliteLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    /// Sends appends to the writer. `None` only while dropping, so the writer sees the channel
+    /// close before we join it.
+    requests: Option<mpsc::Sender<AppendRequest>>,
+    writer: Option<JoinHandle<()>>,
+    reads: Arc<ReadPool>,
+    /// The last committed position, published by the writer after each commit.
+    committed: watch::Receiver<Position>,
+    counters: Arc<Counters>,
+    subscribe_batch: usize,
+}
+
+impl SqliteLog {
+    /// Opens (creating it if needed) the log at `config.path` and starts its writer thread.
+    ///
+    /// This is a blocking call: it opens the file, switches it to WAL mode and creates or checks
+    /// the schema. Call it at start-up, or from `tokio::task::spawn_blocking` inside a runtime.
+    /// It needs no runtime itself; the returned handle's async methods do.
+    pub fn open(config: SqliteLogConfig) -> Result<Self, LogError> {
+        if let Some(parent) = config.path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                LogError::Storage(format!(
+                    "could not create directory {}: {e}",
+                    parent.display()
+                ))
+            })?;
+        }
+
+        let conn = schema::open_writer(&config.path, config.busy_timeout)?;
+        let last_position = read::last_position(&conn).map_err(storage)?;
+
+        let reads = Arc::new(ReadPool::new(
+            config.path.clone(),
+            config.read_connections,
+            config.busy_timeout,
+        ));
+        // Open one read connection now, so that a problem shows here rather than on first read.
+        reads.check()?;
+
+        let (requests, queue) = mpsc::channel(config.queue_capacity.max(1));
+        let (publish, committed) = watch::channel(last_position);
+        let counters = Arc::new(Counters::default());
+        let writer = Writer::new(
+            conn,
+            queue,
+            publish,
+            Arc::clone(&counters),
+            WriterLimits {
+                max_batch_appends: config.max_batch_appends.max(1),
+                max_batch_bytes: config.max_batch_bytes.max(1),
+                max_cached_plans: config.max_cached_plans.max(1),
+            },
+        );
+        let writer = std::thread::Builder::new()
+            .name("eventlog-writer".to_owned())
+            .spawn(move || writer.run())
+            .map_err(|e| {
+                LogError::Unavailable(format!("could not start the writer thread: {e}"))
+            })?;
+
+        tracing::debug!(path = %config.path.display(), last_position, "opened sqlite event log");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: config.path,
+                requests: Some(requests),
+                writer: Some(writer),
+                reads,
+                committed,
+                counters,
+                subscribe_batch: config.subscribe_batch.max(1),
+            }),
+        })
+    }
+
+    /// The database file of this log.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The writer's counters since the log was opened.
+    pub fn stats(&self) -> SqliteLogStats {
+        self.inner.counters.snapshot()
+    }
+}
+
+impl fmt::Debug for SqliteLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteLog")
+            .field("path", &self.inner.path)
+            .field("last_position", &*self.inner.committed.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Close the idle readers first: the last connection to close checkpoints the WAL into
+        // the database and removes it, and only the writer can do that.
+        self.reads.close_idle();
+        // Closing the channel lets the writer finish the queued requests and return; joining
+        // makes sure the write connection is closed when the last handle is gone.
+        drop(self.requests.take());
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!(path = %self.path.display(), "event log writer thread panicked");
+        }
+    }
+}
+
+impl SqliteLog {
+    /// Hands one append to the writer thread. A full queue is refused at once (back-pressure)
+    /// rather than waited on, which would let later appends overtake this one.
+    fn enqueue(
+        &self,
+        plan_id: PlanId,
+        expected: Version,
+        events: Vec<NewEvent>,
+    ) -> Result<oneshot::Receiver<Result<Appended, LogError>>, LogError> {
+        let Some(first) = events.first() else {
+            return Err(LogError::EmptyAppend);
+        };
+        if events.iter().any(|e| e.command_id != first.command_id) {
+            return Err(LogError::Storage(format!(
+                "all events of one append must carry the same command id, the first carries {}",
+                first.command_id
+            )));
+        }
+        let requests = self
+            .inner
+            .requests
+            .as_ref()
+            .ok_or_else(|| LogError::Unavailable("the event log is closing".to_owned()))?;
+        let (respond, answer) = oneshot::channel();
+        requests
+            .try_send(AppendRequest {
+                plan_id,
+                expected,
+                events,
+                respond,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => LogError::Unavailable(format!(
+                    "the event log write queue is full ({} appends pending); retry",
+                    requests.max_capacity()
+                )),
+                mpsc::error::TrySendError::Closed(_) => {
+                    LogError::Unavailable("the event log writer has stopped".to_owned())
+                }
+            })?;
+        Ok(answer)
+    }
+}
+
+impl EventLog for SqliteLog {
+    /// Appends through the writer thread. Resolves once the group commit holding the request
+    /// has been committed (fsynced). Dropping the future after the request was queued does not
+    /// withdraw it: it may still be committed; [`EventLog::find_command`] tells.
+    ///
+    /// All events must carry the same command id (the first event's id is the idempotency key);
+    /// an append that mixes ids is refused with [`LogError::Storage`] and writes nothing.
+    fn append(
+        &self,
+        plan_id: PlanId,
+        expected: Version,
+        events: Vec<NewEvent>,
+    ) -> impl Future<Output = Result<Appended, LogError>> + Send {
+        // Enqueue now, synchronously, so appends called in order are applied in order.
+        let queued = self.enqueue(plan_id, expected, events);
+        async move {
+            queued?.await.map_err(|_| {
+                LogError::Unavailable("the event log writer stopped before answering".to_owned())
+            })?
+        }
+    }
+
+    async fn read_plan(
+        &self,
+        plan_id: PlanId,
+        from: Version,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, LogError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.inner
+            .reads
+            .run(move |conn| read::read_plan(conn, plan_id, from, limit))
+            .await
+    }
+
+    async fn read_all(&self, from: Position, limit: usize) -> Result<Vec<StoredEvent>, LogError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.inner
+            .reads
+            .run(move |conn| read::read_all(conn, from, limit))
+            .await
+    }
+
+    async fn plan_version(&self, plan_id: PlanId) -> Result<Version, LogError> {
+        self.inner
+            .reads
+            .run(move |conn| read::plan_version(conn, plan_id))
+            .await
+    }
+
+    async fn find_command(&self, command_id: &str) -> Result<Option<CommandRecord>, LogError> {
+        let command_id = command_id.to_owned();
+        self.inner
+            .reads
+            .run(move |conn| read::find_command(conn, &command_id))
+            .await
+    }
+
+    fn subscribe(&self, from: Position) -> BoxStream<'static, Result<StoredEvent, LogError>> {
+        subscribe::stream(
+            Arc::clone(&self.inner.reads),
+            self.inner.committed.clone(),
+            from,
+            self.inner.subscribe_batch,
+        )
+    }
+}
+
+/// Maps a SQLite failure to the log's error.
+fn storage(error: rusqlite::Error) -> LogError {
+    LogError::Storage(error.to_string())
+}
+
+/// Versions and positions are `u64` in the API and `INTEGER` (i64) in SQLite. Values beyond
+/// `i64::MAX` never occur in the database, so clamping a bound is exact for every query.
+fn to_sql_int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

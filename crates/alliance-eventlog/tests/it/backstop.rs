@@ -1,0 +1,125 @@
+//! The database constraints behind the writer's checks, and failures of a whole group commit.
+//!
+//! These tests write to the database file behind the log's back with a plain SQLite connection,
+//! as a second (unsupported) writer would.
+
+use std::path::Path;
+use std::time::Duration;
+
+use alliance_eventlog::{EventLog, LogError, PlanId, SqliteLog, SqliteLogConfig, Version};
+use rusqlite::Connection;
+use uuid::Uuid;
+
+use crate::common::{events, read_everything, temp_log};
+
+/// Inserts one event directly, as another writer would.
+fn insert_behind_the_back(
+    conn: &Connection,
+    plan_id: PlanId,
+    version: Version,
+    command_id: &str,
+    command_seq: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "INSERT INTO events \
+           (plan_id, version, event_id, command_id, command_seq, event_type, record_time, payload) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'test.v1.External', 0, x'')",
+        rusqlite::params![
+            plan_id.as_bytes(),
+            version as i64,
+            Uuid::now_v7().as_bytes(),
+            command_id,
+            command_seq
+        ],
+    )
+}
+
+fn external(path: &Path) -> Connection {
+    let conn = Connection::open(path).expect("open a second connection");
+    conn.busy_timeout(Duration::from_secs(10))
+        .expect("set the busy timeout");
+    conn
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_head_cache_is_caught_by_the_unique_index() {
+    let (dir, log) = temp_log();
+    let plan = Uuid::now_v7();
+    // The writer now caches head 1 for the plan.
+    log.append(plan, 0, events("one", 1)).await.unwrap();
+
+    let conn = external(&dir.path().join("events.db"));
+    insert_behind_the_back(&conn, plan, 2, "external", 0).unwrap();
+
+    // The cache still says 1, so the writer tries version 2; the index refuses it and the
+    // writer answers with the real head, having written nothing.
+    match log.append(plan, 1, events("two", 2)).await {
+        Err(LogError::VersionConflict {
+            expected, actual, ..
+        }) => assert_eq!((expected, actual), (1, 2)),
+        other => panic!("expected a version conflict, got {other:?}"),
+    }
+    assert_eq!(log.find_command("two").await.unwrap(), None);
+    assert_eq!(read_everything(&log).await.len(), 2);
+
+    // The writer's head is right again.
+    let appended = log.append(plan, 2, events("two", 2)).await.unwrap();
+    assert_eq!((appended.first_version, appended.last_version), (3, 4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_allows_each_command_once() {
+    let (dir, log) = temp_log();
+    let plan = Uuid::now_v7();
+    log.append(plan, 0, events("cmd", 2)).await.unwrap();
+
+    let conn = external(&dir.path().join("events.db"));
+    let other = Uuid::now_v7();
+    // A second first event of the same command is refused by the partial unique index...
+    let error = insert_behind_the_back(&conn, other, 1, "cmd", 0).unwrap_err();
+    assert_eq!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+    );
+    // ...and so is a version already taken.
+    let error = insert_behind_the_back(&conn, plan, 2, "fresh", 0).unwrap_err();
+    assert_eq!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+    );
+    // Later events of a command (command_seq > 0) are not constrained by the index.
+    insert_behind_the_back(&conn, other, 1, "cmd", 1).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_group_commit_answers_storage_and_the_log_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let mut config = SqliteLogConfig::new(&path);
+    config.busy_timeout = Duration::from_millis(200);
+    let log = SqliteLog::open(config).unwrap();
+    let plan = Uuid::now_v7();
+    log.append(plan, 0, events("one", 1)).await.unwrap();
+
+    // Another connection holds the write lock: the writer's BEGIN IMMEDIATE gives up after the
+    // busy timeout and the whole batch fails.
+    let conn = external(&path);
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    match log.append(plan, 1, events("two", 1)).await {
+        Err(LogError::Storage(_)) => {}
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    // Meanwhile the other writer moves the plan on.
+    insert_behind_the_back(&conn, plan, 2, "external", 0).unwrap();
+    conn.execute_batch("COMMIT").unwrap();
+
+    assert_eq!(log.find_command("two").await.unwrap(), None);
+    assert!(matches!(
+        log.append(plan, 1, events("two", 1)).await,
+        Err(LogError::VersionConflict { actual: 2, .. })
+    ));
+    let appended = log.append(plan, 2, events("two", 1)).await.unwrap();
+    assert_eq!(appended.first_version, 3);
+    let stats = log.stats();
+    assert_eq!((stats.appends, stats.rejected), (2, 2));
+}

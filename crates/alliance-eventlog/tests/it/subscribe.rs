@@ -1,0 +1,105 @@
+//! `subscribe`: catch-up from the database, then live events.
+//!
+//! The timeouts only turn a hang into a failure; nothing waits on time to synchronise.
+
+use std::time::Duration;
+
+use alliance_eventlog::{EventLog, LogError, SqliteLog, SqliteLogConfig, StoredEvent};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use uuid::Uuid;
+
+use crate::common::{events, read_everything, run_appenders, temp_log};
+
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// The next `count` items of the stream, failing instead of hanging.
+async fn take(
+    stream: &mut BoxStream<'static, Result<StoredEvent, LogError>>,
+    count: usize,
+) -> Vec<StoredEvent> {
+    let mut taken = Vec::with_capacity(count);
+    while taken.len() < count {
+        let item = tokio::time::timeout(PATIENCE, stream.next())
+            .await
+            .unwrap_or_else(|_| panic!("no event after {} of {count}", taken.len()))
+            .unwrap_or_else(|| panic!("stream ended after {} of {count}", taken.len()));
+        taken.push(item.expect("stream error"));
+    }
+    taken
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_from_middle_catches_up_then_follows_live_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = SqliteLogConfig::new(dir.path().join("events.db"));
+    // Small batches, so the catch-up takes several reads.
+    config.subscribe_batch = 3;
+    let log = SqliteLog::open(config).unwrap();
+    let a = Uuid::now_v7();
+    let b = Uuid::now_v7();
+    for i in 0..3u64 {
+        log.append(a, 2 * i, events(&format!("a{i}"), 2))
+            .await
+            .unwrap();
+        log.append(b, 2 * i, events(&format!("b{i}"), 2))
+            .await
+            .unwrap();
+    }
+    let stored = read_everything(&log).await;
+    assert_eq!(stored.len(), 12);
+
+    let mut stream = log.subscribe(stored[4].position);
+    let caught_up = take(&mut stream, 8).await;
+    assert_eq!(caught_up, stored[4..]);
+
+    // Live: events committed after the subscription caught up.
+    log.append(b, 6, events("b3", 2)).await.unwrap();
+    log.append(a, 6, events("a3", 1)).await.unwrap();
+    let live = take(&mut stream, 3).await;
+    let stored = read_everything(&log).await;
+    assert_eq!(live, stored[12..]);
+    assert_eq!(
+        live.iter()
+            .map(|e| (e.plan_id, e.version))
+            .collect::<Vec<_>>(),
+        [(b, 7), (b, 8), (a, 7)]
+    );
+    assert!(caught_up.last().unwrap().position < live[0].position);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn subscriber_sees_every_concurrent_append_in_position_order() {
+    let (_dir, log) = temp_log();
+    let plans: Vec<_> = (0..4).map(|_| Uuid::now_v7()).collect();
+    // Subscribed from the start of an empty log: everything arrives live.
+    let mut stream = log.subscribe(0);
+
+    let appenders = {
+        let log = log.clone();
+        tokio::spawn(async move { run_appenders(&log, &plans, 8, 25).await })
+    };
+    let acked = appenders.await.unwrap();
+    let seen = take(&mut stream, acked.len()).await;
+    assert_eq!(seen, read_everything(&log).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_ends_when_the_log_is_closed() {
+    let (_dir, log) = temp_log();
+    let plan = Uuid::now_v7();
+    log.append(plan, 0, events("one", 2)).await.unwrap();
+    let mut stream = log.subscribe(1);
+    let other = log.clone();
+    drop(log);
+    // A clone keeps the log open.
+    other.append(plan, 2, events("two", 1)).await.unwrap();
+    assert_eq!(take(&mut stream, 3).await.len(), 3);
+
+    // Dropping the last handle stops the writer, which closes the stream.
+    drop(other);
+    let end = tokio::time::timeout(PATIENCE, stream.next())
+        .await
+        .expect("the stream did not end");
+    assert!(end.is_none(), "unexpected item {end:?}");
+}

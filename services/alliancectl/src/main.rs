@@ -1,0 +1,1094 @@
+//! `alliancectl`: the command-line client of the alliance planning backend (`alliance.v1`).
+//!
+//! Every edit is one `PlanCommands` RPC; the reply (or the refusal) is printed as one text line
+//! or one JSON object, and the exit code says what kind of failure it was (see [`errors::Exit`]).
+
+mod errors;
+mod output;
+mod parse;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use alliance_domain::{
+    AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date, ElementKind,
+    Side,
+};
+use alliance_proto::convert::{
+    agreement_from_proto, agreement_to_proto, area_from_proto, area_to_proto,
+    clause_status_from_proto, clause_status_to_proto, component_from_proto, component_to_proto,
+    condition_status_from_proto, condition_status_to_proto, date_to_proto, kind_from_proto,
+    kind_to_proto, side_from_proto, side_to_proto,
+};
+use alliance_proto::v1;
+use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
+use clap::{Args, Parser, Subcommand};
+use tonic::Code;
+use tonic::metadata::{AsciiMetadataValue, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+use uuid::Uuid;
+
+use crate::errors::{CliError, Exit};
+use crate::output::{Format, Reply};
+use crate::parse::enum_of;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const GLOBAL: &str = "Global options";
+
+#[derive(Parser)]
+#[command(
+    name = "alliancectl",
+    version,
+    about = "Edit and inspect U.S.-ROK alliance modernization plans",
+    after_help = errors::EXIT_CODES_HELP
+)]
+struct Cli {
+    /// Address of the planning service.
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "ALLIANCE_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
+    server: String,
+    /// Bearer token sent with every call (development: dev-us-force-planning, dev-rok-jcs,
+    /// dev-nuclear-policy, dev-alliance-approvers, dev-auditors).
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "ALLIANCE_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    /// Print a short text line or one JSON object (errors too, on stderr).
+    #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = Format::Text)]
+    output: Format,
+    /// Seconds to wait for each reply.
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        value_name = "SECONDS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    timeout: u64,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create, branch, list and show plans.
+    #[command(subcommand)]
+    Plan(PlanCmd),
+    /// Register force elements and plan their addition, withdrawal, reduction or relocation.
+    #[command(subcommand)]
+    Element(ElementCmd),
+    /// Propose decisions and move them through endorsement to adoption.
+    #[command(subcommand)]
+    Decision(DecisionCmd),
+    /// Schedule the conditions-based wartime OPCON transfer.
+    #[command(subcommand)]
+    Opcon(OpconCmd),
+    /// Change who holds OPCON or commands the CFC.
+    #[command(subcommand)]
+    CommandArrangement(ArrangementCmd),
+    /// Define agreement clauses (123 agreement, missile guidelines, ...) and amend them.
+    #[command(subcommand)]
+    Clause(ClauseCmd),
+    /// Define conditions that gate decisions and assess them over time.
+    #[command(subcommand)]
+    Condition(ConditionCmd),
+    /// Record capability levels and plan ROK capability investments.
+    #[command(subcommand)]
+    Capability(CapabilityCmd),
+}
+
+// ---- shared flags --------------------------------------------------------------------------
+
+/// Idempotency and tracing ids of a command.
+#[derive(Args)]
+#[command(next_help_heading = "Command options")]
+struct Ids {
+    /// Idempotency key (default: a fresh UUID v7); pass the same one to retry a command safely.
+    #[arg(long)]
+    command_id: Option<String>,
+    /// The end-to-end unit of work (server default: the command id).
+    #[arg(long)]
+    correlation_id: Option<String>,
+    /// The event or command that caused this one (server default: the command id).
+    #[arg(long)]
+    causation_id: Option<String>,
+}
+
+impl Ids {
+    fn meta(&self, plan_id: String, based_on_version: Option<u64>) -> v1::CommandMeta {
+        v1::CommandMeta {
+            command_id: self
+                .command_id
+                .clone()
+                .unwrap_or_else(|| Uuid::now_v7().to_string()),
+            plan_id,
+            based_on_version,
+            correlation_id: self.correlation_id.clone().unwrap_or_default(),
+            causation_id: self.causation_id.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// The plan a command edits and the version it was based on.
+#[derive(Args)]
+#[command(next_help_heading = "Command options")]
+struct Meta {
+    /// The plan to edit.
+    #[arg(long, env = "ALLIANCE_PLAN")]
+    plan: Uuid,
+    /// The plan version this edit was based on: refused as a conflict (exit 3) if what it
+    /// touches changed since. Default: the latest version.
+    #[arg(long, value_name = "VERSION")]
+    based_on: Option<u64>,
+    #[command(flatten)]
+    ids: Ids,
+}
+
+impl Meta {
+    fn proto(&self) -> Option<v1::CommandMeta> {
+        Some(self.ids.meta(self.plan.to_string(), self.based_on))
+    }
+}
+
+/// A dated step of a decision.
+#[derive(Args)]
+struct Step {
+    /// The (proposed) decision the step belongs to.
+    #[arg(long)]
+    decision: String,
+    /// The date the step takes effect (YYYY-MM-DD).
+    #[arg(long, value_parser = parse::date)]
+    on: Date,
+    #[command(flatten)]
+    meta: Meta,
+}
+
+impl Step {
+    fn on(&self) -> Option<v1::Date> {
+        Some(date_to_proto(self.on))
+    }
+}
+
+#[derive(Args)]
+struct Element {
+    /// Element id, a short slug (e.g. 2id-abct).
+    #[arg(long)]
+    id: String,
+    /// Display name, e.g. "2ID rotational ABCT".
+    #[arg(long)]
+    name: String,
+    #[arg(long, value_parser = enum_of(side_from_proto))]
+    side: Side,
+    #[arg(long, value_parser = enum_of(component_from_proto))]
+    component: Component,
+    #[arg(long, value_parser = enum_of(kind_from_proto))]
+    kind: ElementKind,
+    /// Personnel strength.
+    #[arg(long)]
+    personnel: u32,
+    /// Major equipment (repeatable), e.g. --equipment M1A2=90.
+    #[arg(long, value_name = "KIND=COUNT", value_parser = parse::equipment)]
+    equipment: Vec<(String, u32)>,
+    /// Base, e.g. "Camp Humphreys".
+    #[arg(long)]
+    base: String,
+}
+
+impl Element {
+    fn proto(&self) -> Option<v1::ForceElement> {
+        Some(v1::ForceElement {
+            element_id: self.id.clone(),
+            name: self.name.clone(),
+            side: side_to_proto(self.side),
+            component: component_to_proto(self.component),
+            kind: kind_to_proto(self.kind),
+            personnel: self.personnel,
+            equipment: equipment(&self.equipment),
+            base: self.base.clone(),
+        })
+    }
+}
+
+fn equipment(items: &[(String, u32)]) -> Vec<v1::EquipmentCount> {
+    items
+        .iter()
+        .map(|(kind, count)| v1::EquipmentCount {
+            kind: kind.clone(),
+            count: *count,
+        })
+        .collect()
+}
+
+fn date(d: Date) -> Option<v1::Date> {
+    Some(date_to_proto(d))
+}
+
+// ---- subcommands ---------------------------------------------------------------------------
+
+#[derive(Subcommand)]
+enum PlanCmd {
+    /// Create a plan.
+    Create {
+        /// The plan's name.
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// First day of the planning horizon (YYYY-MM-DD).
+        #[arg(long, value_parser = parse::date)]
+        horizon_start: Date,
+        /// Last day of the planning horizon (YYYY-MM-DD).
+        #[arg(long, value_parser = parse::date)]
+        horizon_end: Date,
+        /// The new plan's id (default: the server mints one).
+        #[arg(long)]
+        id: Option<Uuid>,
+        #[command(flatten)]
+        ids: Ids,
+    },
+    /// Branch --plan into a new scenario plan.
+    Branch {
+        /// The plan's name.
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// The version to branch at (default: the latest).
+        #[arg(long, value_name = "VERSION")]
+        at_version: Option<u64>,
+        /// The branch's id (default: the server mints one).
+        #[arg(long)]
+        id: Option<Uuid>,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// List the plans and their current versions.
+    List,
+    /// Show a plan at its current version: decisions, elements, conditions, clauses.
+    Show {
+        /// The plan to show.
+        #[arg(long, env = "ALLIANCE_PLAN")]
+        plan: Uuid,
+    },
+}
+
+#[derive(Subcommand)]
+enum ElementCmd {
+    /// Register a baseline force element, present from a date.
+    Register {
+        #[command(flatten)]
+        element: Element,
+        #[arg(long, value_parser = parse::date)]
+        present_from: Date,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// Add a force element by a decision.
+    Add {
+        #[command(flatten)]
+        element: Element,
+        #[command(flatten)]
+        step: Step,
+    },
+    /// Withdraw a force element by a decision.
+    Withdraw {
+        /// The force element's id.
+        #[arg(long)]
+        element: String,
+        #[command(flatten)]
+        step: Step,
+    },
+    /// Reduce a force element by a decision: remove personnel and/or equipment.
+    Reduce {
+        /// The force element's id.
+        #[arg(long)]
+        element: String,
+        #[command(flatten)]
+        cut: Cut,
+        #[command(flatten)]
+        step: Step,
+    },
+    /// Relocate a force element to another base by a decision.
+    Relocate {
+        /// The force element's id.
+        #[arg(long)]
+        element: String,
+        /// The new base.
+        #[arg(long)]
+        to_base: String,
+        #[command(flatten)]
+        step: Step,
+    },
+}
+
+/// What a reduction removes: at least one of the two.
+#[derive(Args)]
+#[group(required = true, multiple = true)]
+struct Cut {
+    /// Personnel to remove.
+    #[arg(long)]
+    personnel: Option<u32>,
+    /// Equipment to remove (repeatable), e.g. --equipment M1A2=30.
+    #[arg(long, value_name = "KIND=COUNT", value_parser = parse::equipment)]
+    equipment: Vec<(String, u32)>,
+}
+
+#[derive(Subcommand)]
+enum DecisionCmd {
+    /// Propose a decision; its steps are added by the other subcommands.
+    Propose {
+        /// Decision id, a short slug (e.g. opcon-transfer).
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        title: String,
+        /// Why: the argument for the decision.
+        #[arg(long)]
+        rationale: String,
+        /// The date the decision takes effect (YYYY-MM-DD).
+        #[arg(long, value_parser = parse::date)]
+        effective: Date,
+        /// The sides that must endorse it, e.g. us,rok.
+        #[arg(long, required = true, value_delimiter = ',', value_parser = enum_of(side_from_proto))]
+        sides: Vec<Side>,
+        /// A decision this one supersedes once adopted (repeatable).
+        #[arg(long)]
+        supersedes: Vec<String>,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// Endorse a decision for the caller's side.
+    Endorse {
+        /// The decision's id.
+        decision: String,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// Adopt a decision endorsed by every required side.
+    Adopt {
+        /// The decision's id.
+        decision: String,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// Reject a decision.
+    Reject {
+        /// The decision's id.
+        decision: String,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// Withdraw a proposed decision.
+    Withdraw {
+        /// The decision's id.
+        decision: String,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        meta: Meta,
+    },
+}
+
+#[derive(Subcommand)]
+enum OpconCmd {
+    /// Schedule the wartime OPCON transfer, gated by conditions.
+    Schedule {
+        /// A condition that gates the transfer (repeatable, at least one).
+        #[arg(long = "condition", value_name = "CONDITION", required = true)]
+        conditions: Vec<String>,
+        #[command(flatten)]
+        step: Step,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArrangementCmd {
+    /// Change peacetime or wartime OPCON or the CFC commander.
+    Change {
+        #[command(flatten)]
+        holders: Holders,
+        #[command(flatten)]
+        step: Step,
+    },
+}
+
+/// Who holds what after the change: at least one.
+#[derive(Args)]
+#[group(required = true, multiple = true)]
+struct Holders {
+    #[arg(long, value_parser = enum_of(side_from_proto))]
+    peacetime: Option<Side>,
+    #[arg(long, value_parser = enum_of(side_from_proto))]
+    wartime: Option<Side>,
+    #[arg(long, value_parser = enum_of(side_from_proto))]
+    cfc_commander: Option<Side>,
+}
+
+#[derive(Subcommand)]
+enum ClauseCmd {
+    /// Define an agreement clause and its status since a date.
+    Define {
+        /// Clause id, a short slug (e.g. 123-enrichment).
+        #[arg(long)]
+        id: String,
+        #[arg(long, value_parser = enum_of(agreement_from_proto))]
+        agreement: AgreementKind,
+        #[arg(long)]
+        title: String,
+        #[arg(long, value_parser = enum_of(clause_status_from_proto))]
+        status: ClauseStatus,
+        #[arg(long, value_parser = parse::date)]
+        since: Date,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// Amend a clause's status by a decision.
+    Amend {
+        /// The clause's id.
+        #[arg(long)]
+        clause: String,
+        #[arg(long, value_parser = enum_of(clause_status_from_proto))]
+        status: ClauseStatus,
+        #[command(flatten)]
+        step: Step,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConditionCmd {
+    /// Define a condition (e.g. "ROK missile-defense coverage >= 70").
+    Define {
+        /// Condition id, a short slug.
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// The capability area the condition measures.
+        #[arg(long, value_parser = enum_of(area_from_proto))]
+        area: Option<CapabilityArea>,
+        /// The level (0-100) the area must reach.
+        #[arg(long)]
+        threshold: Option<u32>,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// Record an assessment of a condition.
+    Assess {
+        /// The condition's id.
+        #[arg(long)]
+        condition: String,
+        #[arg(long, value_parser = parse::date)]
+        on: Date,
+        #[arg(long, value_parser = enum_of(condition_status_from_proto))]
+        status: ConditionStatus,
+        /// The measured value.
+        #[arg(long)]
+        value: Option<u32>,
+        /// Free-text note on the assessment.
+        #[arg(long, default_value = "")]
+        note: String,
+        #[command(flatten)]
+        meta: Meta,
+    },
+}
+
+#[derive(Subcommand)]
+enum CapabilityCmd {
+    /// Record a side's capability level (0-100) in an area as of a date.
+    Record {
+        #[arg(long, value_parser = enum_of(side_from_proto))]
+        side: Side,
+        #[arg(long, value_parser = enum_of(area_from_proto))]
+        area: CapabilityArea,
+        /// Capability level on a 0-100 scale.
+        #[arg(long)]
+        level: u32,
+        #[arg(long, value_parser = parse::date)]
+        as_of: Date,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// Plan a ROK capability investment by a decision.
+    Invest {
+        /// The (proposed) decision the investment belongs to.
+        #[arg(long)]
+        decision: String,
+        /// Investment id, a short slug.
+        #[arg(long)]
+        id: String,
+        #[arg(long, value_parser = enum_of(area_from_proto))]
+        area: CapabilityArea,
+        /// What is bought, e.g. "L-SAM batteries".
+        #[arg(long)]
+        description: String,
+        /// Capability points (0-100 scale) gained once fielded.
+        #[arg(long)]
+        level_gain: u32,
+        /// The delivery date (YYYY-MM-DD), when the gain takes effect.
+        #[arg(long, value_parser = parse::date)]
+        delivery: Date,
+        /// Programme cost in millions of U.S. dollars.
+        #[arg(long, default_value_t = 0)]
+        cost_musd: u64,
+        #[command(flatten)]
+        meta: Meta,
+    },
+}
+
+// ---- running -------------------------------------------------------------------------------
+
+/// A connection to the service and what goes with every call.
+struct Session {
+    server: String,
+    client: PlanCommandsClient<Channel>,
+    auth: Option<AsciiMetadataValue>,
+    timeout: Duration,
+}
+
+impl Session {
+    fn open(cli: &Cli) -> Result<Self, CliError> {
+        let bad_server =
+            |why: String| CliError::invalid_input(format!("--server {:?}: {why}", cli.server));
+        let endpoint =
+            Endpoint::from_shared(cli.server.clone()).map_err(|e| bad_server(e.to_string()))?;
+        if !matches!(endpoint.uri().scheme_str(), Some("http" | "https"))
+            || endpoint.uri().host().is_none()
+        {
+            return Err(bad_server(
+                "expected http://HOST:PORT or https://HOST:PORT".to_owned(),
+            ));
+        }
+        let endpoint = endpoint.connect_timeout(CONNECT_TIMEOUT);
+        let auth = cli
+            .token
+            .as_ref()
+            .map(|token| MetadataValue::try_from(format!("Bearer {}", token.trim())))
+            .transpose()
+            .map_err(|_| CliError::invalid_input("--token: must be printable ASCII"))?;
+        Ok(Session {
+            server: cli.server.clone(),
+            client: PlanCommandsClient::new(endpoint.connect_lazy()),
+            auth,
+            timeout: Duration::from_secs(cli.timeout),
+        })
+    }
+
+    /// The error of a failed call, with where it went and how to retry it when unreachable.
+    fn failure(&self, status: &tonic::Status, command_id: Option<String>) -> CliError {
+        let mut err = CliError::from_status(status);
+        if err.exit == Exit::Unavailable {
+            err.message = format!("{} (server {})", err.message, self.server);
+            if let Some(id) = &command_id {
+                err.message = format!("{}; retry safely with --command-id {id}", err.message);
+            }
+        }
+        err.command_id = command_id;
+        err
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        request.set_timeout(self.timeout);
+        if let Some(auth) = &self.auth {
+            request.metadata_mut().insert("authorization", auth.clone());
+        }
+        request
+    }
+}
+
+/// Waits for a reply no longer than `timeout`. The server may enforce the same deadline (sent as
+/// `grpc-timeout`) first; tonic servers report that as CANCELLED, which is a deadline too.
+async fn within<T>(
+    timeout: Duration,
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, tonic::Status> {
+    let started = Instant::now();
+    let late =
+        || tonic::Status::deadline_exceeded(format!("no reply within {}s", timeout.as_secs()));
+    match tokio::time::timeout(timeout, call).await {
+        Ok(Err(status)) if status.code() == Code::Cancelled && started.elapsed() >= timeout => {
+            Err(late())
+        }
+        Ok(reply) => reply.map(tonic::Response::into_inner),
+        Err(_) => Err(late()),
+    }
+}
+
+/// Sends one command RPC and wraps its `CommandResult`.
+macro_rules! command {
+    ($session:expr, $rpc:ident, $request:expr) => {{
+        let request = $session.request($request);
+        let command_id = request
+            .get_ref()
+            .meta
+            .as_ref()
+            .map(|m| m.command_id.clone())
+            .unwrap_or_default();
+        match within($session.timeout, $session.client.$rpc(request)).await {
+            Ok(result) => Ok(Reply::Command { result, command_id }),
+            Err(status) => Err($session.failure(&status, Some(command_id))),
+        }
+    }};
+}
+
+async fn run(session: &mut Session, command: &Cmd) -> Result<Reply, CliError> {
+    let s = session;
+    match command {
+        Cmd::Plan(cmd) => match cmd {
+            PlanCmd::Create {
+                name,
+                description,
+                horizon_start,
+                horizon_end,
+                id,
+                ids,
+            } => command!(
+                s,
+                create_plan,
+                v1::CreatePlanRequest {
+                    meta: Some(ids.meta(id.map(|i| i.to_string()).unwrap_or_default(), None)),
+                    name: name.clone(),
+                    description: description.clone(),
+                    horizon_start: date(*horizon_start),
+                    horizon_end: date(*horizon_end),
+                }
+            ),
+            PlanCmd::Branch {
+                name,
+                description,
+                at_version,
+                id,
+                meta,
+            } => command!(
+                s,
+                branch_plan,
+                v1::BranchPlanRequest {
+                    meta: meta.proto(),
+                    new_plan_id: id.map(|i| i.to_string()).unwrap_or_default(),
+                    parent_version: *at_version,
+                    name: name.clone(),
+                    description: description.clone(),
+                }
+            ),
+            PlanCmd::List => {
+                let request = s.request(v1::ListPlansRequest {});
+                within(s.timeout, s.client.list_plans(request))
+                    .await
+                    .map(Reply::Plans)
+                    .map_err(|status| s.failure(&status, None))
+            }
+            PlanCmd::Show { plan } => {
+                let request = s.request(v1::GetPlanRequest {
+                    plan_id: plan.to_string(),
+                });
+                within(s.timeout, s.client.get_plan(request))
+                    .await
+                    .map(Reply::Plan)
+                    .map_err(|status| s.failure(&status, None))
+            }
+        },
+        Cmd::Element(cmd) => match cmd {
+            ElementCmd::Register {
+                element,
+                present_from,
+                meta,
+            } => command!(
+                s,
+                register_force_element,
+                v1::RegisterForceElementRequest {
+                    meta: meta.proto(),
+                    element: element.proto(),
+                    present_from: date(*present_from),
+                }
+            ),
+            ElementCmd::Add { element, step } => command!(
+                s,
+                add_force_element,
+                v1::AddForceElementRequest {
+                    meta: step.meta.proto(),
+                    decision_id: step.decision.clone(),
+                    element: element.proto(),
+                    on: step.on(),
+                }
+            ),
+            ElementCmd::Withdraw { element, step } => {
+                command!(
+                    s,
+                    withdraw_force_element,
+                    v1::WithdrawForceElementRequest {
+                        meta: step.meta.proto(),
+                        decision_id: step.decision.clone(),
+                        element_id: element.clone(),
+                        on: step.on(),
+                    }
+                )
+            }
+            ElementCmd::Reduce { element, cut, step } => {
+                command!(
+                    s,
+                    reduce_force_element,
+                    v1::ReduceForceElementRequest {
+                        meta: step.meta.proto(),
+                        decision_id: step.decision.clone(),
+                        element_id: element.clone(),
+                        personnel: cut.personnel.unwrap_or(0),
+                        equipment: equipment(&cut.equipment),
+                        on: step.on(),
+                    }
+                )
+            }
+            ElementCmd::Relocate {
+                element,
+                to_base,
+                step,
+            } => command!(
+                s,
+                relocate_force_element,
+                v1::RelocateForceElementRequest {
+                    meta: step.meta.proto(),
+                    decision_id: step.decision.clone(),
+                    element_id: element.clone(),
+                    to_base: to_base.clone(),
+                    on: step.on(),
+                }
+            ),
+        },
+        Cmd::Decision(cmd) => match cmd {
+            DecisionCmd::Propose {
+                id,
+                title,
+                rationale,
+                effective,
+                sides,
+                supersedes,
+                meta,
+            } => command!(
+                s,
+                propose_decision,
+                v1::ProposeDecisionRequest {
+                    meta: meta.proto(),
+                    decision_id: id.clone(),
+                    title: title.clone(),
+                    rationale: rationale.clone(),
+                    effective_date: date(*effective),
+                    required_sides: sides.iter().copied().map(side_to_proto).collect(),
+                    supersedes: supersedes.clone(),
+                }
+            ),
+            DecisionCmd::Endorse { decision, meta } => {
+                command!(
+                    s,
+                    endorse_decision,
+                    v1::EndorseDecisionRequest {
+                        meta: meta.proto(),
+                        decision_id: decision.clone(),
+                    }
+                )
+            }
+            DecisionCmd::Adopt { decision, meta } => command!(
+                s,
+                adopt_decision,
+                v1::AdoptDecisionRequest {
+                    meta: meta.proto(),
+                    decision_id: decision.clone(),
+                }
+            ),
+            DecisionCmd::Reject {
+                decision,
+                reason,
+                meta,
+            } => command!(
+                s,
+                reject_decision,
+                v1::RejectDecisionRequest {
+                    meta: meta.proto(),
+                    decision_id: decision.clone(),
+                    reason: reason.clone(),
+                }
+            ),
+            DecisionCmd::Withdraw {
+                decision,
+                reason,
+                meta,
+            } => command!(
+                s,
+                withdraw_decision,
+                v1::WithdrawDecisionRequest {
+                    meta: meta.proto(),
+                    decision_id: decision.clone(),
+                    reason: reason.clone(),
+                }
+            ),
+        },
+        Cmd::Opcon(OpconCmd::Schedule { conditions, step }) => {
+            command!(
+                s,
+                schedule_opcon_transfer,
+                v1::ScheduleOpconTransferRequest {
+                    meta: step.meta.proto(),
+                    decision_id: step.decision.clone(),
+                    on: step.on(),
+                    conditions: conditions.clone(),
+                }
+            )
+        }
+        Cmd::CommandArrangement(ArrangementCmd::Change { holders, step }) => {
+            let side = |s: Option<Side>| s.map_or(v1::Side::Unspecified as i32, side_to_proto);
+            command!(
+                s,
+                change_command_arrangement,
+                v1::ChangeCommandArrangementRequest {
+                    meta: step.meta.proto(),
+                    decision_id: step.decision.clone(),
+                    on: step.on(),
+                    peacetime_opcon: side(holders.peacetime),
+                    wartime_opcon: side(holders.wartime),
+                    cfc_commander: side(holders.cfc_commander),
+                }
+            )
+        }
+        Cmd::Clause(cmd) => match cmd {
+            ClauseCmd::Define {
+                id,
+                agreement,
+                title,
+                status,
+                since,
+                meta,
+            } => command!(
+                s,
+                define_agreement_clause,
+                v1::DefineAgreementClauseRequest {
+                    meta: meta.proto(),
+                    clause_id: id.clone(),
+                    agreement: agreement_to_proto(*agreement),
+                    title: title.clone(),
+                    status: clause_status_to_proto(*status),
+                    since: date(*since),
+                }
+            ),
+            ClauseCmd::Amend {
+                clause,
+                status,
+                step,
+            } => command!(
+                s,
+                amend_agreement_clause,
+                v1::AmendAgreementClauseRequest {
+                    meta: step.meta.proto(),
+                    decision_id: step.decision.clone(),
+                    clause_id: clause.clone(),
+                    status: clause_status_to_proto(*status),
+                    on: step.on(),
+                }
+            ),
+        },
+        Cmd::Condition(cmd) => match cmd {
+            ConditionCmd::Define {
+                id,
+                title,
+                description,
+                area,
+                threshold,
+                meta,
+            } => command!(
+                s,
+                define_condition,
+                v1::DefineConditionRequest {
+                    meta: meta.proto(),
+                    condition_id: id.clone(),
+                    title: title.clone(),
+                    description: description.clone(),
+                    area: area.map_or(v1::CapabilityArea::Unspecified as i32, area_to_proto),
+                    threshold: *threshold,
+                }
+            ),
+            ConditionCmd::Assess {
+                condition,
+                on,
+                status,
+                value,
+                note,
+                meta,
+            } => command!(
+                s,
+                assess_condition,
+                v1::AssessConditionRequest {
+                    meta: meta.proto(),
+                    condition_id: condition.clone(),
+                    assessed_on: date(*on),
+                    status: condition_status_to_proto(*status),
+                    value: *value,
+                    note: note.clone(),
+                }
+            ),
+        },
+        Cmd::Capability(cmd) => match cmd {
+            CapabilityCmd::Record {
+                side,
+                area,
+                level,
+                as_of,
+                meta,
+            } => command!(
+                s,
+                record_capability_level,
+                v1::RecordCapabilityLevelRequest {
+                    meta: meta.proto(),
+                    side: side_to_proto(*side),
+                    area: area_to_proto(*area),
+                    level: *level,
+                    as_of: date(*as_of),
+                }
+            ),
+            CapabilityCmd::Invest {
+                decision,
+                id,
+                area,
+                description,
+                level_gain,
+                delivery,
+                cost_musd,
+                meta,
+            } => command!(
+                s,
+                plan_capability_investment,
+                v1::PlanCapabilityInvestmentRequest {
+                    meta: meta.proto(),
+                    decision_id: decision.clone(),
+                    investment_id: id.clone(),
+                    area: area_to_proto(*area),
+                    description: description.clone(),
+                    level_gain: *level_gain,
+                    delivery: date(*delivery),
+                    cost_musd: *cost_musd,
+                }
+            ),
+        },
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match Session::open(&cli) {
+        Ok(mut session) => run(&mut session, &cli.command).await,
+        Err(err) => Err(err),
+    };
+    match outcome {
+        Ok(reply) => {
+            println!("{}", output::render(&reply, cli.output));
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("{}", output::render_error(&err, cli.output));
+            ExitCode::from(err.exit.code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    const PLAN: &str = "019a0000-0000-7000-8000-000000000001";
+
+    /// Parses a command line given as one string (no quoting: arguments have no spaces).
+    fn parse(line: &str) -> Result<Cli, clap::Error> {
+        let line = line.replace("$PLAN", PLAN);
+        Cli::try_parse_from(std::iter::once("alliancectl").chain(line.split_whitespace()))
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn element_add_parses_shared_flags() {
+        let cli = parse(
+            "element add --plan $PLAN --based-on 12 --decision d1 --on 2028-03-01 \
+             --id 2id-abct --name ABCT --side US --component army --kind ground_combat_brigade \
+             --personnel 4500 --equipment M1A2=90 --equipment M2=100 --base Humphreys \
+             --command-id retry-1 --output json",
+        )
+        .unwrap();
+        let Cmd::Element(ElementCmd::Add { element, step }) = &cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(cli.output, Format::Json);
+        assert_eq!(element.side, Side::Us);
+        assert_eq!(element.equipment.len(), 2);
+        let meta = step.meta.proto().unwrap();
+        assert_eq!(meta.based_on_version, Some(12));
+        assert_eq!(meta.command_id, "retry-1");
+        assert_eq!(meta.plan_id, PLAN);
+    }
+
+    #[test]
+    fn command_id_defaults_to_a_uuid_v7() {
+        let cli = parse("decision adopt d1 --plan $PLAN").unwrap();
+        let Cmd::Decision(DecisionCmd::Adopt { meta, .. }) = &cli.command else {
+            panic!("wrong command");
+        };
+        let meta = meta.proto().unwrap();
+        let id = Uuid::parse_str(&meta.command_id).unwrap();
+        assert_eq!(id.get_version_num(), 7);
+        assert_eq!(meta.based_on_version, None);
+    }
+
+    #[test]
+    fn sides_are_comma_separated() {
+        let cli = parse(
+            "decision propose --plan $PLAN --id d --title t --rationale r \
+             --effective 2028-01-01 --sides us,ROK",
+        )
+        .unwrap();
+        let Cmd::Decision(DecisionCmd::Propose { sides, .. }) = &cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(sides, &[Side::Us, Side::Rok]);
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        for line in [
+            // not a calendar date
+            "plan create --name x --horizon-start 2027-02-30 --horizon-end 2031-12-31",
+            // unknown side
+            "capability record --plan $PLAN --side nato --area isr --level 3 --as-of 2027-01-01",
+            // a reduction that removes nothing
+            "element reduce --plan $PLAN --decision d --element e --on 2028-01-01",
+            // an arrangement change that changes nothing
+            "command-arrangement change --plan $PLAN --decision d --on 2028-01-01",
+            // no required sides
+            "decision propose --plan $PLAN --id d --title t --rationale r --effective 2028-01-01",
+            // no gating condition
+            "opcon schedule --plan $PLAN --decision d --on 2029-06-01",
+            // plan id not a UUID
+            "decision adopt d1 --plan opcon",
+            "--timeout 0 plan list",
+        ] {
+            let code = parse(line).err().map(|e| e.exit_code());
+            assert_eq!(code, Some(2), "{line}");
+        }
+    }
+}
