@@ -623,7 +623,39 @@ fn check_adoption(plan: &Plan, decision: &Decision) -> Result<(), DomainError> {
             by_element.entry(id).or_default().push((&decision.id, step));
         }
     }
+    // Superseding a decision drops its steps: every element they touched must stay valid
+    // without them (an element it added may still be changed by other adopted decisions).
+    for old in decision
+        .supersedes
+        .iter()
+        .filter_map(|id| plan.decisions.get(id))
+    {
+        for step in &old.steps {
+            if let Some(id) = step.element_id() {
+                by_element.entry(id).or_default();
+            }
+        }
+    }
     let excluded: BTreeSet<DecisionId> = decision.supersedes.clone();
+    let transfers_opcon = |d: &Decision| {
+        d.steps
+            .iter()
+            .any(|s| matches!(s, Step::TransferOpcon { .. }))
+    };
+    if transfers_opcon(decision) {
+        if let Some(other) = plan
+            .adopted()
+            .find(|d| !excluded.contains(&d.id) && transfers_opcon(d))
+        {
+            return Err(DomainError::rule(
+                "opcon_transfer_twice",
+                format!(
+                    "decision {} already schedules the OPCON transfer; supersede it instead",
+                    other.id
+                ),
+            ));
+        }
+    }
     for (element_id, steps) in by_element {
         ElementTimeline::build(plan, element_id, steps, &excluded)?;
     }

@@ -55,6 +55,10 @@ impl ElementTimeline {
             .filter(|(_, s)| s.element_id() == Some(element_id))
             .collect();
         steps.sort_by_key(|(_, s)| (s.date(), rank(s)));
+        let added_on = steps.iter().find_map(|(_, s)| match s {
+            Step::AddElement { on, .. } => Some(*on),
+            _ => None,
+        });
 
         let mut origin = plan
             .elements
@@ -73,12 +77,21 @@ impl ElementTimeline {
                 continue;
             }
             let (Some((_, present_from)), Some(current)) = (&origin, state.as_mut()) else {
-                return Err(DomainError::rule(
-                    "element_not_present",
-                    format!(
-                        "force element {element_id} is not present: no adopted decision adds it"
+                let arrival = added_on.filter(|on| date < *on);
+                return Err(match arrival {
+                    Some(on) => DomainError::rule(
+                        "before_present",
+                        format!(
+                            "force element {element_id} is not present before {on}; the step is dated {date}"
+                        ),
                     ),
-                ));
+                    None => DomainError::rule(
+                        "element_not_present",
+                        format!(
+                            "force element {element_id} is not present: no adopted decision adds it"
+                        ),
+                    ),
+                });
             };
             if date < *present_from {
                 return Err(DomainError::rule(

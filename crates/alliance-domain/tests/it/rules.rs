@@ -2386,3 +2386,21 @@ fn apply_folds_the_decided_events() {
     );
     assert_eq!(next, evolve(plan, &events[0]));
 }
+
+#[test]
+fn a_second_adopted_opcon_transfer_is_refused_unless_it_supersedes_the_first() {
+    let mut events = opcon_plan();
+    events.extend(adopted_decision(
+        "opcon-transfer-2028",
+        vec![transfer_opcon(date(2028, 10, 1), &["rok-amd-70"])],
+    ));
+    let later = endorsed_decision(
+        "opcon-transfer-2030",
+        vec![transfer_opcon(date(2030, 1, 1), &["rok-c2-certified"])],
+    );
+    let mut twice = events.clone();
+    twice.extend(later);
+    given(twice)
+        .when(alliance(), adopt("opcon-transfer-2030"))
+        .then_rule("opcon_transfer_twice");
+}
