@@ -23,7 +23,7 @@ pub struct ConflictingEvent {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
-    #[error("unauthenticated: {0}")]
+    #[error("{0}")]
     Unauthenticated(String),
     #[error("invalid command: {}", describe(.0))]
     Invalid(Vec<FieldViolation>),

@@ -241,7 +241,8 @@ pub fn decide(
                     return Err(DomainError::rule(
                         "supersede_not_adopted",
                         format!(
-                            "decision {old} is {status:?}, only an adopted decision can be superseded"
+                            "decision {old} is {}, only an adopted decision can be superseded",
+                            format!("{status:?}").to_lowercase()
                         ),
                     ));
                 }
@@ -390,8 +391,8 @@ fn open_decision<'a>(plan: &'a Plan, id: &DecisionId) -> Result<&'a Decision, Do
         return Err(DomainError::rule(
             "decision_closed",
             format!(
-                "decision {id} is {:?}; only a proposed decision can change",
-                decision.status
+                "decision {id} is {}; only a proposed decision can change",
+                format!("{:?}", decision.status).to_lowercase()
             ),
         ));
     }

@@ -1,2 +1,5 @@
-//! End-to-end tests.
+//! End to end: the real `allianced` process on a fresh data directory, driven with the real
+//! `alliancectl`, as a planner would after `make run`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod tour;
