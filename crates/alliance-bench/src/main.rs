@@ -200,7 +200,12 @@ async fn main() -> anyhow::Result<()> {
     let endpoint = format!("http://{}", server.addr);
     let mut channels = Vec::new();
     for _ in 0..8 {
-        channels.push(Channel::from_shared(endpoint.clone())?.connect().await?);
+        channels.push(
+            Channel::from_shared(endpoint.clone())?
+                .tcp_nodelay(true)
+                .connect()
+                .await?,
+        );
     }
     let mut setup = PlanCommandsClient::new(channels[0].clone());
     let mut plans = Vec::new();

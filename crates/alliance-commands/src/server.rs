@@ -4,7 +4,7 @@ use std::future::Future;
 
 use alliance_eventlog::EventLog;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::grpc::PlanCommandsApi;
 
@@ -35,7 +35,10 @@ pub async fn serve<L: EventLog>(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(commands)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await?;
     Ok(())
 }

@@ -643,19 +643,17 @@ fn check_adoption(plan: &Plan, decision: &Decision) -> Result<(), DomainError> {
             .iter()
             .any(|s| matches!(s, Step::TransferOpcon { .. }))
     };
-    if transfers_opcon(decision) {
-        if let Some(other) = plan
-            .adopted()
-            .find(|d| !excluded.contains(&d.id) && transfers_opcon(d))
-        {
-            return Err(DomainError::rule(
-                "opcon_transfer_twice",
-                format!(
-                    "decision {} already schedules the OPCON transfer; supersede it instead",
-                    other.id
-                ),
-            ));
-        }
+    let other_transfer = plan
+        .adopted()
+        .find(|d| !excluded.contains(&d.id) && transfers_opcon(d));
+    if let (true, Some(other)) = (transfers_opcon(decision), other_transfer) {
+        return Err(DomainError::rule(
+            "opcon_transfer_twice",
+            format!(
+                "decision {} already schedules the OPCON transfer; supersede it instead",
+                other.id
+            ),
+        ));
     }
     for (element_id, steps) in by_element {
         ElementTimeline::build(plan, element_id, steps, &excluded)?;

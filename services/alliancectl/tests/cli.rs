@@ -1,296 +1,1218 @@
-//! End to end: the built binary against an in-process fake `PlanCommands` service. The fake
-//! answers by bearer token, so each test picks the outcome it wants.
+//! End to end: the built `alliancectl` binary against the real command service.
+//!
+//! Each test starts `alliance_commands::CommandService` over a fresh `alliance_eventlog::SqliteLog`
+//! in a temp dir, served on an ephemeral loopback port in this process with the development token
+//! file (`deploy/dev-tokens.toml`). Every reply and every refusal comes from the real server; the
+//! binary runs on the blocking pool so the server keeps serving on the test runtime meanwhile.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::process::Output;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
 
-use alliance_proto::v1;
-use alliance_proto::v1::plan_commands_server::{PlanCommands, PlanCommandsServer};
-use tonic::{Code, Request, Response, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
+use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use uuid::Uuid;
 
-const PLAN: &str = "019a0000-0000-7000-8000-000000000001";
+const US: &str = "dev-us-force-planning";
+const ROK: &str = "dev-rok-jcs";
+const NUCLEAR: &str = "dev-nuclear-policy";
+const APPROVER: &str = "dev-alliance-approvers";
+const AUDITOR: &str = "dev-auditors";
 
-struct Fake;
+// ---- the server ------------------------------------------------------------------------------
 
-/// The reply to every command, chosen by the caller's token.
-async fn answer(
-    token: Option<&str>,
-    meta: Option<v1::CommandMeta>,
-) -> Result<Response<v1::CommandResult>, Status> {
-    let meta = meta.unwrap_or_default();
-    match token {
-        Some("Bearer dev-us-force-planning") => Ok(Response::new(v1::CommandResult {
-            plan_id: meta.plan_id,
-            first_version: 43,
-            plan_version: 43,
-            // echoes what the client sent, for the test to check
-            event_ids: vec![meta.command_id, format!("{:?}", meta.based_on_version)],
-            replayed: false,
-        })),
-        Some("Bearer conflict") => {
-            let metadata = HashMap::from([("based_on_version".to_owned(), "12".to_owned())]);
-            let mut details =
-                ErrorDetails::with_error_info("PLAN_VERSION_CONFLICT", "alliance.v1", metadata);
-            details.add_precondition_failure_violation(
-                "CONFLICTING_EVENT",
-                "v13 DecisionEndorsed e13",
-                "decision/opcon-transfer",
-            );
-            Err(Status::with_error_details(
-                Code::Aborted,
-                "plan changed",
-                details,
-            ))
+/// The command service on a fresh SQLite log and an ephemeral loopback port.
+struct Server {
+    url: String,
+    log: SqliteLog,
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
+        let tokens = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/dev-tokens.toml");
+        let auth = Authenticator::from_token_file(&TokenFile::load(&tokens).unwrap()).unwrap();
+        let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
+        // Bound before the server task starts: the binary can connect right away.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let api = PlanCommandsApi::new(service, Arc::new(auth));
+        let task = tokio::spawn(async move {
+            alliance_commands::server::serve(listener, api, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            url,
+            log,
+            stop,
+            task,
+            _dir: dir,
         }
-        Some("Bearer invalid") => {
-            let mut details = ErrorDetails::new();
-            details.add_bad_request_violation("name", "must not be empty");
-            Err(Status::with_error_details(
-                Code::InvalidArgument,
-                "invalid command",
-                details,
-            ))
-        }
-        Some("Bearer rule") => Err(Status::failed_precondition("not every side endorsed it")),
-        Some("Bearer missing") => Err(Status::not_found("decision d9 not found")),
-        Some("Bearer slow") => {
-            tokio::time::sleep(Duration::from_secs(10)).await;
-            Err(Status::internal("too late"))
-        }
-        _ => Err(Status::unauthenticated("unknown token")),
+    }
+
+    /// Shuts the server down and checks it stopped cleanly.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+    }
+
+    /// Runs the binary with `args` as the holder of `token`.
+    async fn ctl(&self, token: &str, args: &[&str]) -> Run {
+        ctl(&self.url, Some(token), args).await
+    }
+
+    /// Every event in the log, in order.
+    async fn events(&self) -> Vec<StoredEvent> {
+        self.log.read_all(1, 100_000).await.unwrap()
+    }
+
+    /// The plan's current version, as `plan show --output json` prints it.
+    async fn version(&self, plan: &str) -> u64 {
+        let shown = self
+            .ctl(
+                AUDITOR,
+                &["plan", "show", "--plan", plan, "--output", "json"],
+            )
+            .await
+            .json();
+        shown["version"].as_u64().unwrap()
+    }
+
+    /// Creates a plan (horizon 2020–2035) with `plan create --output json`; returns its id.
+    async fn create_plan(&self) -> String {
+        let created = self
+            .ctl(
+                APPROVER,
+                &[
+                    "plan",
+                    "create",
+                    "--name",
+                    "Alliance modernization 2027-2031",
+                    "--description",
+                    "Phased retrenchment of U.S. ground forces",
+                    "--horizon-start",
+                    "2020-01-01",
+                    "--horizon-end",
+                    "2035-12-31",
+                    "--output",
+                    "json",
+                ],
+            )
+            .await
+            .json();
+        assert_eq!(created["plan_version"], 1, "{created}");
+        created["plan_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers a U.S. Army brigade as a baseline element.
+    async fn register(&self, plan: &str, element: &str, extra: &[&str]) -> Value {
+        let args = [
+            &[
+                "element",
+                "register",
+                "--plan",
+                plan,
+                "--id",
+                element,
+                "--name",
+                "2ID rotational ABCT",
+                "--side",
+                "us",
+                "--component",
+                "army",
+                "--kind",
+                "ground_combat_brigade",
+                "--personnel",
+                "4500",
+                "--equipment",
+                "M1A2=90",
+                "--equipment",
+                "M2A3=100",
+                "--base",
+                "Camp Humphreys",
+                "--present-from",
+                "2024-01-01",
+                "--output",
+                "json",
+            ][..],
+            extra,
+        ]
+        .concat();
+        self.ctl(US, &args).await.json()
+    }
+
+    /// Proposes decision `id` as the holder of `token`, to be endorsed by `sides` (e.g. `us,rok`).
+    async fn propose(&self, token: &str, plan: &str, id: &str, sides: &str) -> Value {
+        self.ctl(
+            token,
+            &[
+                "decision",
+                "propose",
+                "--plan",
+                plan,
+                "--id",
+                id,
+                "--title",
+                &format!("Decision {id}"),
+                "--rationale",
+                "the paper's phased retrenchment",
+                "--effective",
+                "2027-09-01",
+                "--sides",
+                sides,
+                "--output",
+                "json",
+            ],
+        )
+        .await
+        .json()
+    }
+
+    async fn endorse(&self, token: &str, plan: &str, decision: &str) -> Value {
+        self.ctl(
+            token,
+            &[
+                "decision", "endorse", decision, "--plan", plan, "--output", "json",
+            ],
+        )
+        .await
+        .json()
     }
 }
 
-macro_rules! fake_service {
-    ($($rpc:ident: $request:ident),* $(,)?) => {
-        #[tonic::async_trait]
-        impl PlanCommands for Fake {
-            $(
-                async fn $rpc(
-                    &self,
-                    request: Request<v1::$request>,
-                ) -> Result<Response<v1::CommandResult>, Status> {
-                    let token = request.metadata().get("authorization").and_then(|v| v.to_str().ok());
-                    answer(token, request.get_ref().meta.clone()).await
-                }
-            )*
+// ---- running the binary ----------------------------------------------------------------------
 
-            async fn list_plans(
-                &self,
-                _: Request<v1::ListPlansRequest>,
-            ) -> Result<Response<v1::ListPlansResponse>, Status> {
-                Ok(Response::new(v1::ListPlansResponse {
-                    plans: vec![v1::PlanHead {
-                        plan_id: PLAN.into(),
-                        name: "Alliance modernization 2027-2031".into(),
-                        version: 42,
-                        ..Default::default()
-                    }],
-                }))
-            }
-
-            async fn get_plan(
-                &self,
-                _: Request<v1::GetPlanRequest>,
-            ) -> Result<Response<v1::PlanSummary>, Status> {
-                Err(Status::not_found("plan not found"))
-            }
-        }
-    };
+/// What one run of the binary did.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
 }
 
-fake_service!(
-    create_plan: CreatePlanRequest,
-    branch_plan: BranchPlanRequest,
-    register_force_element: RegisterForceElementRequest,
-    record_capability_level: RecordCapabilityLevelRequest,
-    define_agreement_clause: DefineAgreementClauseRequest,
-    define_condition: DefineConditionRequest,
-    assess_condition: AssessConditionRequest,
-    propose_decision: ProposeDecisionRequest,
-    add_force_element: AddForceElementRequest,
-    withdraw_force_element: WithdrawForceElementRequest,
-    reduce_force_element: ReduceForceElementRequest,
-    relocate_force_element: RelocateForceElementRequest,
-    schedule_opcon_transfer: ScheduleOpconTransferRequest,
-    change_command_arrangement: ChangeCommandArrangementRequest,
-    amend_agreement_clause: AmendAgreementClauseRequest,
-    plan_capability_investment: PlanCapabilityInvestmentRequest,
-    endorse_decision: EndorseDecisionRequest,
-    adopt_decision: AdoptDecisionRequest,
-    reject_decision: RejectDecisionRequest,
-    withdraw_decision: WithdrawDecisionRequest,
-);
-
-async fn serve() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("local address");
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(PlanCommandsServer::new(Fake))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-    addr
-}
-
-/// Runs the binary with `args` against `addr`, as the holder of `token`.
-async fn ctl(addr: SocketAddr, token: &str, args: &[&str]) -> Output {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_alliancectl"));
+/// Runs the binary with `args` against `server`, as the holder of `token` (none: no token).
+async fn ctl(server: &str, token: Option<&str>, args: &[&str]) -> Run {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_alliancectl"));
     command
         .args(args)
-        .env("ALLIANCE_SERVER", format!("http://{addr}"))
-        .env("ALLIANCE_TOKEN", token)
-        .env("ALLIANCE_PLAN", PLAN);
-    tokio::task::spawn_blocking(move || command.output().expect("run alliancectl"))
+        .env("ALLIANCE_SERVER", server)
+        .env_remove("ALLIANCE_TOKEN")
+        .env_remove("ALLIANCE_PLAN");
+    if let Some(token) = token {
+        command.env("ALLIANCE_TOKEN", token);
+    }
+    let out = tokio::task::spawn_blocking(move || command.output().expect("run alliancectl"))
         .await
-        .expect("join")
+        .expect("join");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
 }
 
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).trim_end().to_owned()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn command_succeeds_with_bearer_token_and_meta() {
-    let addr = serve().await;
-    let args = [
-        "decision",
-        "endorse",
-        "opcon-transfer",
-        "--based-on",
-        "42",
-        "--command-id",
-        "retry-7",
-    ];
-    let out = ctl(addr, "dev-us-force-planning", &args).await;
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(
-        stdout(&out),
-        format!("ok plan {PLAN} now at version 43 (appended 2 events)")
-    );
-
-    let out = ctl(
-        addr,
-        "dev-us-force-planning",
-        &[&args[..], &["--output", "json"]].concat(),
-    )
-    .await;
-    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(json["plan_version"], 43);
-    assert_eq!(json["command_id"], "retry-7");
-    assert_eq!(json["event_ids"][0], "retry-7");
-    assert_eq!(json["event_ids"][1], "Some(42)");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn refusals_print_one_line_and_exit_with_their_code() {
-    let addr = serve().await;
-    let endorse = ["decision", "endorse", "opcon-transfer"];
-    let cases = [
-        (
-            "invalid",
-            2,
-            "error: invalid input: name: must not be empty",
-        ),
-        (
-            "conflict",
-            3,
-            "error: conflict: plan changed since version 12: v13 DecisionEndorsed e13 (decision/opcon-transfer)",
-        ),
-        (
-            "nobody",
-            4,
-            "error: permission: not authenticated: unknown token (check --token or ALLIANCE_TOKEN)",
-        ),
-        ("missing", 6, "error: not found: decision d9 not found"),
-        ("rule", 7, "error: refused: not every side endorsed it"),
-    ];
-    for (token, code, line) in cases {
-        let out = ctl(addr, token, &endorse).await;
-        assert_eq!(out.status.code(), Some(code), "{token}");
-        assert_eq!(stderr(&out), line, "{token}");
-        assert!(stdout(&out).is_empty());
+impl Run {
+    /// The stdout of a successful run (exit 0, nothing on stderr), without its final newline.
+    fn ok(&self) -> &str {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "stdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        assert!(self.stderr.is_empty(), "stderr: {}", self.stderr);
+        self.stdout.strip_suffix('\n').expect("a final newline")
     }
 
-    let out = ctl(
-        addr,
-        "conflict",
-        &[&endorse[..], &["--output", "json"]].concat(),
-    )
-    .await;
-    assert_eq!(out.status.code(), Some(3));
-    let json: serde_json::Value = serde_json::from_str(&stderr(&out)).unwrap();
-    assert_eq!(json["error"]["code"], "conflict");
-    assert_eq!(json["error"]["grpc_status"], "ABORTED");
-    let details = json["error"]["details"].as_array().unwrap();
+    /// The stdout of a successful run, parsed as one JSON object.
+    fn json(&self) -> Value {
+        serde_json::from_str(self.ok()).expect("stdout is one JSON object")
+    }
+
+    /// The one line on stderr of a run that exited with `code` and printed nothing on stdout.
+    fn refused(&self, code: i32) -> &str {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "stdout: {}\nstderr: {}",
+            self.stdout,
+            self.stderr
+        );
+        assert!(self.stdout.is_empty(), "stdout: {}", self.stdout);
+        let line = self.stderr.strip_suffix('\n').expect("a final newline");
+        assert!(!line.contains('\n'), "more than one line: {}", self.stderr);
+        line
+    }
+
+    /// The one JSON object on stderr of a run (with `--output json`) that exited with `code`.
+    fn refused_json(&self, code: i32) -> Value {
+        let error: Value = serde_json::from_str(self.refused(code)).expect("one JSON object");
+        assert_eq!(error["error"]["exit_code"], code, "{error}");
+        error
+    }
+}
+
+/// The cells of a text table row (cells with spaces come out as several words).
+fn row<'a>(text: &'a str, first_cell: &str) -> Vec<&'a str> {
+    text.lines()
+        .find(|l| l.split_whitespace().next() == Some(first_cell))
+        .unwrap_or_else(|| panic!("no row {first_cell:?} in:\n{text}"))
+        .split_whitespace()
+        .collect()
+}
+
+/// A port nothing listens on: bound once by the OS, then released.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+// ---- success ---------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_with_a_bearer_token_succeeds_in_text_and_json() {
+    let server = Server::start().await;
+
+    // Text: one line naming the plan the server minted and its new version.
+    let create = [
+        "plan",
+        "create",
+        "--name",
+        "Alliance modernization 2027-2031",
+        "--horizon-start",
+        "2020-01-01",
+        "--horizon-end",
+        "2035-12-31",
+    ];
+    let out = server.ctl(APPROVER, &create).await;
+    let line = out.ok();
+    let minted = line
+        .strip_prefix("ok plan ")
+        .and_then(|rest| rest.strip_suffix(" now at version 1 (appended 1 event)"))
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_eq!(Uuid::parse_str(minted).unwrap().get_version_num(), 7);
+
+    // JSON: a plan with the caller's id and command id.
+    let chosen = Uuid::now_v7().to_string();
+    let args = [
+        &create[..],
+        &[
+            "--id",
+            &chosen,
+            "--command-id",
+            "create-chosen",
+            "--output",
+            "json",
+        ],
+    ]
+    .concat();
+    let created = server.ctl(APPROVER, &args).await.json();
+    assert_eq!(created["plan_id"], chosen.as_str(), "{created}");
+    assert_eq!(created["first_version"], 1);
+    assert_eq!(created["plan_version"], 1);
+    assert_eq!(created["replayed"], false);
+    assert_eq!(created["command_id"], "create-chosen");
+    assert_eq!(created["event_ids"].as_array().unwrap().len(), 1);
+
+    // An edit based on the current version, checked against what the log holds.
+    let registered = server
+        .register(
+            &chosen,
+            "2id-abct",
+            &["--based-on", "1", "--command-id", "reg-1"],
+        )
+        .await;
+    assert_eq!(registered["plan_id"], chosen.as_str(), "{registered}");
+    assert_eq!(registered["first_version"], 2);
+    assert_eq!(registered["plan_version"], 2);
+    assert_eq!(registered["replayed"], false);
+    let events = server.events().await;
+    assert_eq!(events.len(), 3);
+    let last = events.last().unwrap();
+    assert_eq!(last.plan_id.to_string(), chosen);
+    assert_eq!(last.version, 2);
+    assert_eq!(last.command_id, "reg-1");
     assert!(
-        details
-            .iter()
-            .any(|d| d["subject"] == "v13 DecisionEndorsed e13")
+        last.event_type.ends_with("ForceElementRegistered"),
+        "{last:?}"
     );
+    assert_eq!(registered["event_ids"], json!([last.event_id.to_string()]));
+    server.stop().await;
+}
+
+// ---- refusals: one line on stderr, one exit code per kind ------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_input_exits_2() {
+    let server = Server::start().await;
+    let backwards = [
+        "plan",
+        "create",
+        "--name",
+        "Backwards",
+        "--horizon-start",
+        "2031-12-31",
+        "--horizon-end",
+        "2027-01-01",
+    ];
+    let out = server.ctl(APPROVER, &backwards).await;
+    assert_eq!(
+        out.refused(2),
+        "error: invalid input: horizon_end: must be after horizon_start"
+    );
+    let out = server
+        .ctl(APPROVER, &[&backwards[..], &["--output", "json"]].concat())
+        .await;
+    let error = out.refused_json(2);
+    assert_eq!(error["error"]["code"], "invalid_input");
+    assert_eq!(error["error"]["grpc_status"], "INVALID_ARGUMENT");
+    assert_eq!(
+        error["error"]["details"],
+        json!([{
+            "type": "field_violation",
+            "field": "horizon_end",
+            "description": "must be after horizon_start",
+        }])
+    );
+    assert!(server.events().await.is_empty(), "nothing appended");
+
+    // A version from the future.
+    let plan = server.create_plan().await;
+    let out = server
+        .ctl(
+            US,
+            &[
+                "decision",
+                "endorse",
+                "d1",
+                "--plan",
+                &plan,
+                "--based-on",
+                "9",
+            ],
+        )
+        .await;
+    assert_eq!(
+        out.refused(2),
+        format!("error: invalid input: meta.based_on_version: plan {plan} is only at version 1")
+    );
+    assert_eq!(server.version(&plan).await, 1);
+    server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn slow_or_absent_server_is_unavailable() {
-    let addr = serve().await;
+async fn a_bad_enum_name_is_a_usage_error_exit_2() {
+    let server = Server::start().await;
+    let plan = server.create_plan().await;
+    let out = server
+        .ctl(
+            US,
+            &[
+                "element",
+                "register",
+                "--plan",
+                &plan,
+                "--id",
+                "nato-bde",
+                "--name",
+                "NATO brigade",
+                "--side",
+                "nato",
+                "--component",
+                "army",
+                "--kind",
+                "ground_combat_brigade",
+                "--personnel",
+                "3000",
+                "--base",
+                "Camp Humphreys",
+                "--present-from",
+                "2024-01-01",
+            ],
+        )
+        .await;
+    // Caught by clap before anything is sent; clap words it (with a usage hint).
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr
+            .starts_with("error: invalid value 'nato' for '--side <SIDE>'\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("[possible values: us, rok]"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.version(&plan).await, 1, "nothing appended");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_edits_of_one_element_from_one_version_conflict_exit_3() {
+    let server = Server::start().await;
+    let plan = server.create_plan().await;
+    server.register(&plan, "2id-abct", &[]).await;
+    server.propose(US, &plan, "retrench-ground", "us").await;
+    let base = server.propose(US, &plan, "trim-ground", "us").await["plan_version"]
+        .as_u64()
+        .unwrap();
+    let base_arg = base.to_string();
+
+    // Two planners edit the same element, by different decisions, both from version `base`.
+    let withdrawn = server
+        .ctl(
+            US,
+            &[
+                "element",
+                "withdraw",
+                "--plan",
+                &plan,
+                "--based-on",
+                &base_arg,
+                "--decision",
+                "retrench-ground",
+                "--element",
+                "2id-abct",
+                "--on",
+                "2027-09-01",
+                "--output",
+                "json",
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(withdrawn["plan_version"], base + 1);
+    let withdrawal = withdrawn["event_ids"][0].as_str().unwrap();
+    let before = server.events().await.len();
+
+    let reduce = [
+        "element",
+        "reduce",
+        "--plan",
+        &plan,
+        "--based-on",
+        &base_arg,
+        "--decision",
+        "trim-ground",
+        "--element",
+        "2id-abct",
+        "--personnel",
+        "1000",
+        "--on",
+        "2027-03-01",
+    ];
+    let out = server.ctl(US, &reduce).await;
+    assert_eq!(
+        out.refused(3),
+        format!(
+            "error: conflict: plan changed since version {base}: v{v} ForceElementWithdrawalPlanned \
+             {withdrawal} (ForceElementWithdrawalPlanned by us-force-planning changed element/2id-abct)",
+            v = base + 1
+        )
+    );
+
+    let out = server
+        .ctl(
+            US,
+            &[
+                &reduce[..],
+                &["--command-id", "reduce-1", "--output", "json"],
+            ]
+            .concat(),
+        )
+        .await;
+    let error = out.refused_json(3);
+    assert_eq!(error["error"]["code"], "conflict");
+    assert_eq!(error["error"]["grpc_status"], "ABORTED");
+    assert_eq!(error["error"]["command_id"], "reduce-1");
+    let details = error["error"]["details"].as_array().unwrap();
+    let info = details
+        .iter()
+        .find(|d| d["type"] == "error_info")
+        .unwrap_or_else(|| panic!("{error}"));
+    assert_eq!(info["reason"], "PLAN_VERSION_CONFLICT");
+    assert_eq!(info["metadata"]["based_on_version"], base_arg);
+    assert_eq!(info["metadata"]["current_version"], (base + 1).to_string());
+    assert!(
+        details.iter().any(|d| d["type"] == "precondition_violation"
+            && d["kind"] == "CONFLICTING_EVENT"
+            && d["subject"] == format!("v{} ForceElementWithdrawalPlanned {withdrawal}", base + 1)),
+        "{error}"
+    );
+    assert_eq!(server.events().await.len(), before, "nothing appended");
+    assert_eq!(server.version(&plan).await, base + 1);
+
+    // Another element from the same stale version does not conflict...
+    let other = server
+        .register(&plan, "fires-bde", &["--based-on", &base_arg])
+        .await;
+    assert_eq!(other["plan_version"], base + 2);
+    // ...and the refused edit lands once based on the version that includes the withdrawal.
+    let current = (base + 1).to_string();
+    let rebased = [&reduce[..5], &[current.as_str()], &reduce[6..]].concat();
+    let out = server.ctl(US, &rebased).await;
+    assert!(
+        out.ok()
+            .ends_with(&format!("now at version {} (appended 1 event)", base + 3))
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_or_missing_token_is_refused_exit_4() {
+    let server = Server::start().await;
+    let create = [
+        "plan",
+        "create",
+        "--name",
+        "Unauthorised",
+        "--horizon-start",
+        "2027-01-01",
+        "--horizon-end",
+        "2031-12-31",
+    ];
+    let out = server.ctl("dev-nobody", &create).await;
+    assert_eq!(
+        out.refused(4),
+        "error: permission: not authenticated: unknown token (check --token or ALLIANCE_TOKEN)"
+    );
+
+    // --token wins over ALLIANCE_TOKEN.
+    let with_flag = [&create[..], &["--token", "dev-nobody", "--output", "json"]].concat();
+    let out = server.ctl(APPROVER, &with_flag).await;
+    let error = out.refused_json(4);
+    assert_eq!(error["error"]["code"], "permission");
+    assert_eq!(error["error"]["grpc_status"], "UNAUTHENTICATED");
+
+    let out = ctl(&server.url, None, &["plan", "list"]).await;
+    assert_eq!(
+        out.refused(4),
+        "error: permission: not authenticated: missing authorization header \
+         (check --token or ALLIANCE_TOKEN)"
+    );
+    assert!(server.events().await.is_empty(), "nothing appended");
+    assert_eq!(
+        server.ctl(AUDITOR, &["plan", "list"]).await.ok(),
+        "no plans"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_port_with_nothing_listening_is_unavailable_exit_5() {
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let out = ctl(&url, Some(AUDITOR), &["plan", "list"]).await;
+    let line = out.refused(5);
+    assert!(line.starts_with("error: unavailable: "), "{line}");
+    assert!(line.ends_with(&format!("(server {url})")), "{line}");
+
+    // A command says how to retry it safely.
+    let plan = Uuid::now_v7().to_string();
+    let adopt = [
+        "decision",
+        "adopt",
+        "d1",
+        "--plan",
+        &plan,
+        "--command-id",
+        "adopt-1",
+    ];
+    let out = ctl(&url, Some(APPROVER), &adopt).await;
+    let line = out.refused(5);
+    assert!(
+        line.ends_with(&format!(
+            "(server {url}); retry safely with --command-id adopt-1"
+        )),
+        "{line}"
+    );
     let out = ctl(
-        addr,
-        "slow",
+        &url,
+        Some(APPROVER),
+        &[&adopt[..], &["--output", "json"]].concat(),
+    )
+    .await;
+    let error = out.refused_json(5);
+    assert_eq!(error["error"]["code"], "unavailable");
+    assert_eq!(error["error"]["grpc_status"], "UNAVAILABLE");
+    assert_eq!(error["error"]["command_id"], "adopt-1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_that_never_answers_times_out_as_unavailable_exit_5() {
+    // A TCP peer that accepts connections (in the kernel backlog) and never answers: no fake
+    // service, just a server that does not reply within --timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let out = ctl(
+        &url,
+        Some(APPROVER),
         &[
             "--timeout",
             "1",
             "decision",
             "adopt",
             "d1",
+            "--plan",
+            &Uuid::now_v7().to_string(),
             "--command-id",
-            "c-1",
+            "adopt-1",
         ],
     )
     .await;
-    assert_eq!(out.status.code(), Some(5));
-    assert!(
-        stderr(&out).contains("deadline exceeded"),
-        "{}",
-        stderr(&out)
+    assert_eq!(
+        out.refused(5),
+        format!(
+            "error: unavailable: deadline exceeded: no reply within 1s (server {url}); \
+             retry safely with --command-id adopt-1"
+        )
     );
-    assert!(
-        stderr(&out).ends_with("retry safely with --command-id c-1"),
-        "{}",
-        stderr(&out)
-    );
-
-    // a port nobody listens on
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let out = ctl(closed, "dev-auditors", &["plan", "list"]).await;
-    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    drop(silent);
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn queries_render_plans() {
-    let addr = serve().await;
-    let out = ctl(addr, "dev-auditors", &["plan", "list"]).await;
-    assert_eq!(out.status.code(), Some(0));
-    let text = stdout(&out);
-    assert!(text.starts_with("PLAN "), "{text}");
+async fn an_unknown_plan_or_decision_is_not_found_exit_6() {
+    let server = Server::start().await;
+    let nowhere = Uuid::now_v7().to_string();
+    let out = server
+        .ctl(AUDITOR, &["plan", "show", "--plan", &nowhere])
+        .await;
+    assert_eq!(
+        out.refused(6),
+        format!("error: not found: plan {nowhere} not found")
+    );
+
+    let plan = server.create_plan().await;
+    let endorse = ["decision", "endorse", "ghost", "--plan", &plan];
+    let out = server.ctl(US, &endorse).await;
+    assert_eq!(out.refused(6), "error: not found: decision ghost not found");
+    let out = server
+        .ctl(US, &[&endorse[..], &["--output", "json"]].concat())
+        .await;
+    let error = out.refused_json(6);
+    assert_eq!(error["error"]["grpc_status"], "NOT_FOUND");
     assert!(
-        text.contains(&format!(
-            "{PLAN}  42       -              Alliance modernization"
+        error["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["type"] == "resource_info"
+                && d["kind"] == "decision"
+                && d["name"] == "ghost"),
+        "{error}"
+    );
+    assert_eq!(server.version(&plan).await, 1, "nothing appended");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn adopting_a_decision_only_one_side_endorsed_is_refused_exit_7() {
+    let server = Server::start().await;
+    let plan = server.create_plan().await;
+    server.propose(US, &plan, "retrench", "us,rok").await;
+    let endorsed = server.endorse(US, &plan, "retrench").await;
+    let version = endorsed["plan_version"].as_u64().unwrap();
+
+    let adopt = ["decision", "adopt", "retrench", "--plan", &plan];
+    let out = server.ctl(APPROVER, &adopt).await;
+    assert_eq!(
+        out.refused(7),
+        "error: refused by planning rule ENDORSEMENT_MISSING: decision retrench cannot be \
+         adopted without the endorsement of the ROK side"
+    );
+    let out = server
+        .ctl(APPROVER, &[&adopt[..], &["--output", "json"]].concat())
+        .await;
+    let error = out.refused_json(7);
+    assert_eq!(error["error"]["code"], "refused");
+    assert_eq!(error["error"]["grpc_status"], "FAILED_PRECONDITION");
+    assert!(
+        error["error"]["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["type"] == "error_info" && d["reason"] == "ENDORSEMENT_MISSING"),
+        "{error}"
+    );
+    assert_eq!(server.version(&plan).await, version, "nothing appended");
+
+    // Once the ROK side endorses it too, the same command goes through.
+    server.endorse(ROK, &plan, "retrench").await;
+    let out = server.ctl(APPROVER, &adopt).await;
+    assert!(
+        out.ok().ends_with(&format!(
+            "now at version {} (appended 1 event)",
+            version + 2
         )),
+        "{}",
+        out.stdout
+    );
+    server.stop().await;
+}
+
+// ---- queries -------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_list_and_show_render_a_real_plan() {
+    let server = Server::start().await;
+    let plan = server.create_plan().await;
+    server.register(&plan, "2id-abct", &[]).await;
+    // A decision the ROK side proposed and endorsed, still awaiting the U.S.
+    let opcon = [
+        "decision",
+        "propose",
+        "--plan",
+        &plan,
+        "--id",
+        "opcon-transfer",
+        "--title",
+        "Transfer wartime OPCON",
+        "--rationale",
+        "conditions-based transition",
+        "--effective",
+        "2028-12-01",
+        "--sides",
+        "us,rok",
+    ];
+    server.ctl(ROK, &opcon).await.ok();
+    server.endorse(ROK, &plan, "opcon-transfer").await;
+    // A U.S. decision that withdraws the brigade and adds an air-defense brigade, adopted.
+    server.propose(US, &plan, "retrench-ground", "us").await;
+    let step = [
+        "--plan",
+        &plan,
+        "--decision",
+        "retrench-ground",
+        "--on",
+        "2027-09-01",
+    ];
+    let withdraw = [&["element", "withdraw", "--element", "2id-abct"][..], &step].concat();
+    server.ctl(US, &withdraw).await.ok();
+    let add = [
+        &[
+            "element",
+            "add",
+            "--id",
+            "35-ada",
+            "--name",
+            "35th ADA Brigade",
+            "--side",
+            "us",
+            "--component",
+            "army",
+            "--kind",
+            "air_defense",
+            "--personnel",
+            "2000",
+            "--equipment",
+            "Patriot=6",
+            "--base",
+            "Osan AB",
+        ][..],
+        &step,
+    ]
+    .concat();
+    server.ctl(US, &add).await.ok();
+    server.endorse(US, &plan, "retrench-ground").await;
+    server
+        .ctl(
+            APPROVER,
+            &["decision", "adopt", "retrench-ground", "--plan", &plan],
+        )
+        .await
+        .ok();
+    server
+        .ctl(
+            NUCLEAR,
+            &[
+                "clause",
+                "define",
+                "--plan",
+                &plan,
+                "--id",
+                "missile-range",
+                "--agreement",
+                "missile_guidelines",
+                "--title",
+                "Ballistic missile range limit",
+                "--status",
+                "terminated",
+                "--since",
+                "2021-05-21",
+            ],
+        )
+        .await
+        .ok();
+    server
+        .ctl(
+            ROK,
+            &[
+                "condition",
+                "define",
+                "--plan",
+                &plan,
+                "--id",
+                "rok-c2",
+                "--title",
+                "ROK C2 capability",
+                "--area",
+                "command_and_control",
+                "--threshold",
+                "70",
+            ],
+        )
+        .await
+        .ok();
+    let assessed = server
+        .ctl(
+            ROK,
+            &[
+                "condition",
+                "assess",
+                "--plan",
+                &plan,
+                "--condition",
+                "rok-c2",
+                "--on",
+                "2026-01-15",
+                "--status",
+                "partially_met",
+                "--value",
+                "55",
+                "--output",
+                "json",
+            ],
+        )
+        .await
+        .json();
+    let version = assessed["plan_version"].as_u64().unwrap();
+    assert_eq!(version, 12);
+    // A scenario branched at version 2.
+    let branch = server
+        .ctl(
+            US,
+            &[
+                "plan",
+                "branch",
+                "--plan",
+                &plan,
+                "--at-version",
+                "2",
+                "--name",
+                "Faster drawdown",
+                "--output",
+                "json",
+            ],
+        )
+        .await
+        .json();
+    let branch = branch["plan_id"].as_str().unwrap();
+
+    // plan list
+    let out = server.ctl(AUDITOR, &["plan", "list"]).await;
+    let text = out.ok();
+    assert_eq!(
+        text.lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["PLAN", "VERSION", "BRANCHED", "FROM", "NAME"],
         "{text}"
     );
-    let out = ctl(addr, "dev-auditors", &["plan", "show"]).await;
-    assert_eq!(out.status.code(), Some(6));
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert_eq!(
+        row(text, &plan),
+        [
+            plan.as_str(),
+            "12",
+            "-",
+            "Alliance",
+            "modernization",
+            "2027-2031"
+        ]
+    );
+    let parent = format!("{plan}@v2");
+    assert_eq!(
+        row(text, branch),
+        [branch, "1", parent.as_str(), "Faster", "drawdown"]
+    );
+    let listed = server
+        .ctl(AUDITOR, &["plan", "list", "--output", "json"])
+        .await
+        .json();
+    let plans = listed["plans"].as_array().unwrap();
+    assert_eq!(plans.len(), 2, "{listed}");
+    let head = plans.iter().find(|p| p["plan_id"] == branch).unwrap();
+    assert_eq!(head["parent"], json!({ "plan_id": plan, "version": 2 }));
+
+    // plan show: text
+    let out = server
+        .ctl(AUDITOR, &["plan", "show", "--plan", &plan])
+        .await;
+    let text = out.ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            format!("plan {plan}  Alliance modernization 2027-2031"),
+            "version 12".to_owned(),
+            "horizon 2020-01-01 .. 2035-12-31".to_owned(),
+            "description Phased retrenchment of U.S. ground forces".to_owned(),
+        ],
+        "{text}"
+    );
+    assert!(text.contains("\ndecisions (2):\n"), "{text}");
+    assert_eq!(
+        row(text, "opcon-transfer"),
+        [
+            "opcon-transfer",
+            "proposed",
+            "2028-12-01",
+            "us,rok",
+            "rok",
+            "0",
+            "rok-jcs",
+            "Transfer",
+            "wartime",
+            "OPCON"
+        ]
+    );
+    assert_eq!(
+        row(text, "retrench-ground"),
+        [
+            "retrench-ground",
+            "adopted",
+            "2027-09-01",
+            "us",
+            "us",
+            "2",
+            "us-force-planning",
+            "Decision",
+            "retrench-ground"
+        ]
+    );
+    assert!(text.contains("\nelements (2):\n"), "{text}");
+    assert_eq!(
+        row(text, "2id-abct"),
+        [
+            "2id-abct",
+            "us",
+            "army",
+            "ground_combat_brigade",
+            "4500",
+            "M1A2=90,M2A3=100",
+            "Camp",
+            "Humphreys",
+            "2024-01-01",
+            "2027-09-01",
+            "-",
+            "2ID",
+            "rotational",
+            "ABCT"
+        ]
+    );
+    assert_eq!(
+        row(text, "35-ada"),
+        [
+            "35-ada",
+            "us",
+            "army",
+            "air_defense",
+            "2000",
+            "Patriot=6",
+            "Osan",
+            "AB",
+            "2027-09-01",
+            "-",
+            "retrench-ground",
+            "35th",
+            "ADA",
+            "Brigade"
+        ]
+    );
+    assert_eq!(
+        row(text, "rok-c2"),
+        [
+            "rok-c2",
+            "partially_met",
+            "2026-01-15",
+            "ROK",
+            "C2",
+            "capability"
+        ]
+    );
+    assert_eq!(
+        row(text, "missile-range"),
+        [
+            "missile-range",
+            "missile_guidelines",
+            "terminated",
+            "2021-05-21",
+            "Ballistic",
+            "missile",
+            "range",
+            "limit"
+        ]
+    );
+
+    // plan show: JSON
+    let shown = server
+        .ctl(
+            AUDITOR,
+            &["plan", "show", "--plan", &plan, "--output", "json"],
+        )
+        .await
+        .json();
+    assert_eq!(shown["plan_id"], plan.as_str());
+    assert_eq!(shown["version"], 12);
+    assert_eq!(shown["parent"], Value::Null);
+    assert_eq!(shown["horizon_start"], "2020-01-01");
+    let decisions = shown["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 2);
+    assert_eq!(decisions[0]["decision_id"], "opcon-transfer");
+    assert_eq!(decisions[0]["status"], "proposed");
+    assert_eq!(decisions[0]["owner_team"], "rok-jcs");
+    assert_eq!(decisions[0]["required_sides"], json!(["us", "rok"]));
+    assert_eq!(decisions[0]["endorsements"], json!(["rok"]));
+    assert_eq!(decisions[1]["decision_id"], "retrench-ground");
+    assert_eq!(decisions[1]["status"], "adopted");
+    assert_eq!(decisions[1]["endorsements"], json!(["us"]));
+    assert_eq!(decisions[1]["step_count"], 2);
+    let elements = shown["elements"].as_array().unwrap();
+    assert_eq!(elements.len(), 2);
+    assert_eq!(elements[0]["element_id"], "2id-abct");
+    assert_eq!(elements[0]["kind"], "ground_combat_brigade");
+    assert_eq!(elements[0]["equipment"], json!({ "M1A2": 90, "M2A3": 100 }));
+    assert_eq!(elements[0]["present_from"], "2024-01-01");
+    assert_eq!(elements[0]["withdrawn_on"], "2027-09-01");
+    assert_eq!(elements[0]["added_by"], Value::Null);
+    assert_eq!(elements[1]["element_id"], "35-ada");
+    assert_eq!(elements[1]["added_by"], "retrench-ground");
+    assert_eq!(
+        shown["conditions"],
+        json!([{
+            "condition_id": "rok-c2",
+            "title": "ROK C2 capability",
+            "latest_status": "partially_met",
+            "latest_assessed_on": "2026-01-15",
+        }])
+    );
+    assert_eq!(shown["clauses"][0]["agreement"], "missile_guidelines");
+    assert_eq!(shown["clauses"][0]["status"], "terminated");
+
+    // The branch holds what the parent held at version 2 only.
+    let branched = server
+        .ctl(
+            AUDITOR,
+            &["plan", "show", "--plan", branch, "--output", "json"],
+        )
+        .await
+        .json();
+    assert_eq!(branched["parent"], json!({ "plan_id": plan, "version": 2 }));
+    assert_eq!(branched["elements"].as_array().unwrap().len(), 1);
+    assert_eq!(branched["decisions"], json!([]));
+    server.stop().await;
+}
+
+// ---- idempotency -----------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_with_the_same_command_id_is_replayed_and_appends_nothing() {
+    let server = Server::start().await;
+    let plan = server.create_plan().await;
+    let first = server
+        .register(&plan, "2id-abct", &["--command-id", "register-abct"])
+        .await;
+    assert_eq!(first["plan_version"], 2);
+    server.propose(US, &plan, "retrench", "us").await;
+    let events = server.events().await.len();
+
+    let retry = [
+        "element",
+        "register",
+        "--plan",
+        &plan,
+        "--id",
+        "2id-abct",
+        "--name",
+        "2ID rotational ABCT",
+        "--side",
+        "us",
+        "--component",
+        "army",
+        "--kind",
+        "ground_combat_brigade",
+        "--personnel",
+        "4500",
+        "--equipment",
+        "M1A2=90",
+        "--equipment",
+        "M2A3=100",
+        "--base",
+        "Camp Humphreys",
+        "--present-from",
+        "2024-01-01",
+        "--command-id",
+        "register-abct",
+    ];
+    let out = server.ctl(US, &retry).await;
+    assert_eq!(
+        out.ok(),
+        format!(
+            "ok plan {plan} at version 2 (replayed: this command id was already applied as \
+             versions 2..2; nothing appended)"
+        )
+    );
+    let replayed = server
+        .ctl(US, &[&retry[..], &["--output", "json"]].concat())
+        .await
+        .json();
+    assert_eq!(replayed["replayed"], true);
+    assert_eq!(replayed["command_id"], "register-abct");
+    assert_eq!(replayed["first_version"], 2);
+    assert_eq!(replayed["plan_version"], 2);
+    assert_eq!(replayed["event_ids"], first["event_ids"]);
+    assert_eq!(server.version(&plan).await, 3, "the version did not move");
+    assert_eq!(server.events().await.len(), events, "nothing appended");
+
+    // A plan creation retried with its command id creates one plan, not two.
+    let create = [
+        "plan",
+        "create",
+        "--name",
+        "Scenario",
+        "--horizon-start",
+        "2027-01-01",
+        "--horizon-end",
+        "2031-12-31",
+        "--command-id",
+        "create-scenario",
+        "--output",
+        "json",
+    ];
+    let a = server.ctl(APPROVER, &create).await.json();
+    let b = server.ctl(APPROVER, &create).await.json();
+    assert_eq!(a["replayed"], false);
+    assert_eq!(b["replayed"], true);
+    assert_eq!(a["plan_id"], b["plan_id"]);
+    let listed = server
+        .ctl(AUDITOR, &["plan", "list", "--output", "json"])
+        .await
+        .json();
+    assert_eq!(listed["plans"].as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(server.events().await.len(), events + 1);
+    server.stop().await;
 }

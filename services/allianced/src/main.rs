@@ -123,7 +123,13 @@ async fn main() -> anyhow::Result<()> {
         db.display()
     );
     let api = PlanCommandsApi::new(service, Arc::new(auth));
-    alliance_commands::server::serve(listener, api, shutdown_signal()).await?;
+    // Served from a task so connections run on the runtime's workers, not on the main thread.
+    tokio::spawn(alliance_commands::server::serve(
+        listener,
+        api,
+        shutdown_signal(),
+    ))
+    .await??;
     println!("allianced: stopped");
     Ok(())
 }

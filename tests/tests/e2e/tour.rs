@@ -57,6 +57,8 @@ impl Server {
                 };
             }
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("allianced exited before listening: {banner:?}");
     }
 

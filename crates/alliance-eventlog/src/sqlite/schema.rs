@@ -18,9 +18,10 @@ pub(super) const SCHEMA_VERSION: i64 = 1;
 ///   writer inserts, so positions of committed rows strictly increase in commit order.
 /// * `UNIQUE (plan_id, version)` keeps each plan's versions unique even if the writer's head
 ///   cache were wrong; the writer checks the head so they are also gapless.
-/// * `command_seq` is the index of the event within its append; the partial unique index on
-///   `command_id WHERE command_seq = 0` allows each command to be appended once (the writer
-///   checks first and answers `DuplicateCommand`; the index is the backstop).
+/// * `command_seq` is the index of the event within its append; the unique index on
+///   `(command_id, command_seq)` finds a command's events and allows each command to be
+///   appended once, since a second append would repeat `(command_id, 0)` (the writer checks
+///   first and answers `DuplicateCommand`; the index is the backstop).
 const SCHEMA_V1: &str = "
 CREATE TABLE events (
     position    INTEGER PRIMARY KEY,
@@ -34,8 +35,7 @@ CREATE TABLE events (
     payload     BLOB    NOT NULL,
     UNIQUE (plan_id, version)
 ) STRICT;
-CREATE INDEX events_command_id ON events (command_id);
-CREATE UNIQUE INDEX events_command_once ON events (command_id) WHERE command_seq = 0;
+CREATE UNIQUE INDEX events_command ON events (command_id, command_seq);
 ";
 
 /// Opens the read-write connection of the writer: WAL journal, `synchronous=FULL`, schema

@@ -285,18 +285,26 @@ fn apply_one(
         }));
     }
 
-    let savepoint = tx.savepoint()?;
-    match insert_events(&savepoint, plan_id, head, &request.events) {
-        Ok(appended) => {
+    // One INSERT is atomic by itself; several need a savepoint so a failure undoes them all.
+    let inserted = if request.events.len() == 1 {
+        insert_events(tx, plan_id, head, &request.events)
+    } else {
+        let savepoint = tx.savepoint()?;
+        insert_events(&savepoint, plan_id, head, &request.events).and_then(|appended| {
             savepoint.commit()?;
+            Ok(appended)
+        })
+    };
+    match inserted {
+        Ok(appended) => {
             heads.insert(plan_id, appended.last_version);
             Ok(appended)
         }
         Err(error) if error.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
             // A constraint stopped the insert, so the head (or the command check) was stale:
-            // something other than this writer wrote to the database. Undo this request's
-            // earlier inserts, then tell the caller what the database really says.
-            drop(savepoint);
+            // something other than this writer wrote to the database. This request's inserts
+            // are undone (statement or savepoint rollback); tell the caller what the database
+            // really says.
             if let Some(record) = read::command_record(tx, command_id)? {
                 return Err(Rejection::Refused(LogError::DuplicateCommand {
                     command_id: command_id.to_owned(),

@@ -75,7 +75,7 @@ async fn schema_allows_each_command_once() {
 
     let conn = external(&dir.path().join("events.db"));
     let other = Uuid::now_v7();
-    // A second first event of the same command is refused by the partial unique index...
+    // A second first event of the same command is refused by the unique index...
     let error = insert_behind_the_back(&conn, other, 1, "cmd", 0).unwrap_err();
     assert_eq!(
         error.sqlite_error_code(),
@@ -87,8 +87,14 @@ async fn schema_allows_each_command_once() {
         error.sqlite_error_code(),
         Some(rusqlite::ErrorCode::ConstraintViolation)
     );
-    // Later events of a command (command_seq > 0) are not constrained by the index.
-    insert_behind_the_back(&conn, other, 1, "cmd", 1).unwrap();
+    // ...as is any event of the command repeated at the same index within it...
+    let error = insert_behind_the_back(&conn, other, 1, "cmd", 1).unwrap_err();
+    assert_eq!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ConstraintViolation)
+    );
+    // ...while a new event index of the command is accepted.
+    insert_behind_the_back(&conn, other, 1, "cmd", 2).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
