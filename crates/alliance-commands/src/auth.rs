@@ -11,12 +11,42 @@ use serde::Deserialize;
 
 use crate::error::CommandError;
 
+/// What a team may do. Finer grants per plan and section come with role management.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Create and branch plans, define and propose, add steps, endorse for the team's side.
+    Edit,
+    /// Adopt endorsed decisions (alliance-level approval).
+    Adopt,
+}
+
+fn default_roles() -> Vec<Role> {
+    vec![Role::Edit]
+}
+
 /// One team of the token file.
 #[derive(Debug, Clone, Deserialize)]
 pub struct TeamEntry {
     pub team: TeamId,
     pub side: Option<Side>,
+    /// Defaults to `["edit"]`; an empty list makes the team read-only.
+    #[serde(default = "default_roles")]
+    pub roles: Vec<Role>,
     pub description: Option<String>,
+}
+
+/// An authenticated caller: who (for every event's actor) and what they may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub actor: Actor,
+    pub roles: Vec<Role>,
+}
+
+impl Caller {
+    pub fn may(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
 }
 
 /// One token of the token file.
@@ -65,33 +95,26 @@ impl TokenFile {
     }
 }
 
-/// Maps bearer tokens to actors.
+/// Maps bearer tokens to callers.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
-    by_token: HashMap<String, Actor>,
-    teams: HashMap<TeamId, Option<Side>>,
+    by_token: HashMap<String, Caller>,
+    teams: HashMap<TeamId, TeamEntry>,
 }
 
 impl Authenticator {
     pub fn from_token_file(file: &TokenFile) -> Result<Self, AuthConfigError> {
-        let teams: HashMap<TeamId, Option<Side>> = file
+        let teams: HashMap<TeamId, TeamEntry> = file
             .teams
             .iter()
-            .map(|t| (t.team.clone(), t.side))
+            .map(|t| (t.team.clone(), t.clone()))
             .collect();
         let mut by_token = HashMap::new();
         for entry in &file.tokens {
-            let side = *teams
+            let team = teams
                 .get(&entry.team)
                 .ok_or_else(|| AuthConfigError::UnknownTeam(entry.team.clone()))?;
-            by_token.insert(
-                entry.token.clone(),
-                Actor {
-                    team: entry.team.clone(),
-                    user: entry.user.clone(),
-                    side,
-                },
-            );
+            by_token.insert(entry.token.clone(), caller(team, &entry.user));
         }
         Ok(Self { by_token, teams })
     }
@@ -100,7 +123,7 @@ impl Authenticator {
     pub fn authenticate(
         &self,
         metadata: &tonic::metadata::MetadataMap,
-    ) -> Result<Actor, CommandError> {
+    ) -> Result<Caller, CommandError> {
         let header = metadata
             .get("authorization")
             .ok_or_else(|| CommandError::Unauthenticated("missing authorization header".into()))?
@@ -118,12 +141,19 @@ impl Authenticator {
             .ok_or_else(|| CommandError::Unauthenticated("unknown token".into()))
     }
 
-    /// The actor a team acts as when the service itself loads data on its behalf.
-    pub fn team_actor(&self, team: &TeamId, user: &str) -> Option<Actor> {
-        self.teams.get(team).map(|side| Actor {
-            team: team.clone(),
+    /// The caller a team acts as when the service itself loads data on its behalf.
+    pub fn team_caller(&self, team: &TeamId, user: &str) -> Option<Caller> {
+        self.teams.get(team).map(|entry| caller(entry, user))
+    }
+}
+
+fn caller(team: &TeamEntry, user: &str) -> Caller {
+    Caller {
+        actor: Actor {
+            team: team.team.clone(),
             user: user.to_owned(),
-            side: *side,
-        })
+            side: team.side,
+        },
+        roles: team.roles.clone(),
     }
 }

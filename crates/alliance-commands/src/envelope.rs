@@ -17,6 +17,7 @@ pub(crate) struct EnvelopeContext<'a> {
     pub command_id: &'a str,
     pub correlation_id: &'a str,
     pub causation_id: &'a str,
+    pub command_digest: &'a str,
     pub record_time_micros: i64,
 }
 
@@ -39,6 +40,7 @@ pub(crate) fn encode(ctx: &EnvelopeContext<'_>, version: Version, event: &Event)
         causation_id: ctx.causation_id.to_owned(),
         event_type: event.event_type().to_owned(),
         schema_version: SCHEMA_VERSION,
+        command_digest: ctx.command_digest.to_owned(),
         payload: Some(event_to_payload(event)),
     };
     NewEvent {

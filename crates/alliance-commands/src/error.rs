@@ -25,6 +25,12 @@ pub struct ConflictingEvent {
 pub enum CommandError {
     #[error("{0}")]
     Unauthenticated(String),
+    #[error("team {team} may not {action}: it lacks the {role} role")]
+    PermissionDenied {
+        team: String,
+        action: &'static str,
+        role: &'static str,
+    },
     #[error("invalid command: {}", describe(.0))]
     Invalid(Vec<FieldViolation>),
     #[error(transparent)]
@@ -66,6 +72,7 @@ impl CommandError {
     pub fn code(&self) -> Code {
         match self {
             CommandError::Unauthenticated(_) => Code::Unauthenticated,
+            CommandError::PermissionDenied { .. } => Code::PermissionDenied,
             CommandError::Invalid(_) => Code::InvalidArgument,
             CommandError::Domain(e) => match e.kind() {
                 alliance_domain::ErrorKind::InvalidArgument => Code::InvalidArgument,
@@ -146,6 +153,11 @@ impl From<CommandError> for tonic::Status {
                 }
                 details
             }
+            CommandError::PermissionDenied { role, .. } => ErrorDetails::with_error_info(
+                "MISSING_ROLE",
+                ERROR_DOMAIN,
+                HashMap::from([("role".to_owned(), (*role).to_owned())]),
+            ),
             _ => ErrorDetails::new(),
         };
         if matches!(code, Code::Internal) {

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 use crate::auth::Authenticator;
 use crate::error::CommandError;
-use crate::service::{CommandMeta, CommandOutcome, CommandService};
+use crate::service::{CommandMeta, CommandOutcome, CommandService, command_digest};
 
 /// The gRPC face of the command service.
 pub struct PlanCommandsApi<L> {
@@ -37,12 +37,17 @@ impl<L: EventLog> PlanCommandsApi<L> {
         request: Request<R>,
         resolve: impl FnOnce(&R, &mut Command) -> Result<(), CommandError>,
     ) -> Result<Response<v1::CommandResult>, Status> {
-        let actor = self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(request.metadata())?;
         let message = request.into_inner();
         let meta = command_meta(message.meta())?;
         let mut command = message.to_command().map_err(CommandError::Invalid)?;
+        // The digest is taken before the server fills in anything, so a retry matches it.
+        let digest = command_digest(meta.plan_id, &command);
         resolve(&message, &mut command)?;
-        let outcome = self.service.execute(actor, meta, command).await?;
+        let outcome = self
+            .service
+            .execute(&caller, meta, command, &digest)
+            .await?;
         Ok(Response::new(command_result(&outcome)))
     }
 }

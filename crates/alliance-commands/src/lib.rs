@@ -17,8 +17,8 @@ pub mod reference;
 pub mod server;
 mod service;
 
-pub use auth::{Authenticator, TokenFile};
+pub use auth::{Authenticator, Caller, Role, TokenFile};
 pub use envelope::{DecodedEvent, decode_event};
 pub use error::CommandError;
 pub use grpc::PlanCommandsApi;
-pub use service::{CommandMeta, CommandOutcome, CommandService};
+pub use service::{CommandMeta, CommandOutcome, CommandService, command_digest};

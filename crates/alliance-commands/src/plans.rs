@@ -30,7 +30,14 @@ pub(crate) struct PlanEntry {
     /// `history[i]` is the event at version `i + 1` of the plan's own stream.
     pub history: Vec<HistoryItem>,
     /// Every command applied to this plan, by command id.
-    pub commands: HashMap<String, CommandOutcome>,
+    pub commands: HashMap<String, AppliedCommand>,
+}
+
+/// A command applied to the plan: its first result and its digest.
+#[derive(Debug, Clone)]
+pub(crate) struct AppliedCommand {
+    pub outcome: CommandOutcome,
+    pub digest: String,
 }
 
 impl PlanEntry {
@@ -41,8 +48,14 @@ impl PlanEntry {
         self.history.push(item);
     }
 
-    pub fn record_command(&mut self, command_id: &str, outcome: CommandOutcome) {
-        self.commands.insert(command_id.to_owned(), outcome);
+    pub fn record_command(&mut self, command_id: &str, outcome: CommandOutcome, digest: &str) {
+        self.commands.insert(
+            command_id.to_owned(),
+            AppliedCommand {
+                outcome,
+                digest: digest.to_owned(),
+            },
+        );
     }
 }
 
@@ -75,18 +88,21 @@ pub(crate) fn load<'a, L: EventLog>(
                     let parent = load(log, *parent_plan_id, Some(*parent_version)).await?;
                     entry.state = parent.state;
                 }
-                let outcome = entry
+                let applied = entry
                     .commands
                     .entry(stored.command_id.clone())
-                    .or_insert_with(|| CommandOutcome {
-                        plan_id,
-                        first_version: stored.version,
-                        plan_version: stored.version,
-                        event_ids: Vec::new(),
-                        replayed: true,
+                    .or_insert_with(|| AppliedCommand {
+                        outcome: CommandOutcome {
+                            plan_id,
+                            first_version: stored.version,
+                            plan_version: stored.version,
+                            event_ids: Vec::new(),
+                            replayed: true,
+                        },
+                        digest: decoded.envelope.command_digest.clone(),
                     });
-                outcome.plan_version = stored.version;
-                outcome.event_ids.push(stored.event_id);
+                applied.outcome.plan_version = stored.version;
+                applied.outcome.event_ids.push(stored.event_id);
                 entry.push(
                     HistoryItem {
                         event_id: stored.event_id,

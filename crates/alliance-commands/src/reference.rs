@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::auth::Authenticator;
 use crate::error::CommandError;
-use crate::service::{CommandMeta, CommandService};
+use crate::service::{CommandMeta, CommandService, command_digest};
 
 /// Where a figure or a date of the reference plan comes from.
 #[derive(Debug, Clone, Deserialize)]
@@ -95,8 +95,8 @@ pub async fn load<L: EventLog>(
         already_present: 0,
     };
     for (index, entry) in plan.entries.iter().enumerate() {
-        let actor = auth
-            .team_actor(&entry.team, "reference-plan")
+        let caller = auth
+            .team_caller(&entry.team, "reference-plan")
             .ok_or_else(|| ReferenceError::UnknownTeam {
                 index,
                 team: entry.team.clone(),
@@ -108,8 +108,9 @@ pub async fn load<L: EventLog>(
             correlation_id: format!("reference:{}", plan.plan_id),
             causation_id: String::new(),
         };
+        let digest = command_digest(meta.plan_id, &entry.command);
         let outcome = service
-            .execute(actor, meta, entry.command.clone())
+            .execute(&caller, meta, entry.command.clone(), &digest)
             .await
             .map_err(|source| ReferenceError::Refused {
                 index,

@@ -3,10 +3,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use alliance_domain::{Actor, Command, CommandContext, Plan, PlanId, Version, decide};
+use alliance_domain::{Command, CommandContext, Plan, PlanId, Version, decide};
 use alliance_eventlog::{CommandRecord, EventLog, LogError};
 
-use crate::envelope::{EnvelopeContext, encode};
+use crate::auth::{Caller, Role};
+use crate::envelope::{EnvelopeContext, decode_event, encode};
 use crate::error::{CommandError, ConflictingEvent};
 use crate::plans::{HistoryItem, PlanEntry, load};
 
@@ -20,6 +21,17 @@ pub struct CommandMeta {
     pub based_on_version: Option<Version>,
     pub correlation_id: String,
     pub causation_id: String,
+}
+
+/// SHA-256 (hex) of a command as the client sent it, before the server fills in anything (such
+/// as the id of a new plan): the same command retried has the same digest.
+pub fn command_digest(plan_id: Option<PlanId>, command: &Command) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(plan_id.unwrap_or_default().as_bytes());
+    // Serializing a domain command cannot fail: every field is a plain value or a string map.
+    hasher.update(serde_json::to_vec(command).unwrap_or_default());
+    format!("{:x}", hasher.finalize())
 }
 
 /// What a command appended: versions `first_version..=plan_version` of `plan_id`.
@@ -70,6 +82,20 @@ impl<L: EventLog> CommandService<L> {
         plans.entry(plan_id).or_default().clone()
     }
 
+    /// The slot of a plan that has events; unknown ids get no slot, so asking about random
+    /// plans costs no memory.
+    async fn existing_slot(&self, plan_id: PlanId) -> Result<Slot, CommandError> {
+        let cached = {
+            let plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+            plans.get(&plan_id).cloned()
+        };
+        match cached {
+            Some(slot) => Ok(slot),
+            None if self.log.plan_version(plan_id).await? > 0 => Ok(self.slot(plan_id)),
+            None => Err(CommandError::PlanNotFound(plan_id)),
+        }
+    }
+
     /// Every plan that has events, in id order.
     pub fn plan_ids(&self) -> Vec<PlanId> {
         let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
@@ -78,7 +104,7 @@ impl<L: EventLog> CommandService<L> {
 
     /// The current write-side state of a plan.
     pub async fn plan(&self, plan_id: PlanId) -> Result<Plan, CommandError> {
-        let slot = self.slot(plan_id);
+        let slot = self.existing_slot(plan_id).await?;
         let mut guard = slot.lock().await;
         let entry = self.loaded(plan_id, &mut guard).await?;
         if !entry.state.exists() {
@@ -104,20 +130,30 @@ impl<L: EventLog> CommandService<L> {
     ///
     /// `CreatePlan` and `BranchPlan` carry the new plan's id in the command; every other command
     /// edits `meta.plan_id`.
+    ///
+    /// `digest` identifies the command as the client sent it ([`command_digest`]); a command id
+    /// already used for a command with another digest is refused.
     pub async fn execute(
         &self,
-        actor: Actor,
+        caller: &Caller,
         meta: CommandMeta,
         command: Command,
+        digest: &str,
     ) -> Result<CommandOutcome, CommandError> {
         check_meta(&meta)?;
+        authorize(caller, &command)?;
+        let run = Run {
+            caller,
+            meta: &meta,
+            digest,
+        };
         match &command {
             Command::CreatePlan { plan_id, .. } => {
                 let plan_id = *plan_id;
-                if let Some(outcome) = self.applied_before(&meta.command_id).await? {
+                if let Some(outcome) = self.applied_before(&meta.command_id, digest).await? {
                     return Ok(outcome);
                 }
-                self.run(actor, &meta, plan_id, command, None).await
+                self.run(run, plan_id, command, None).await
             }
             Command::BranchPlan {
                 new_plan_id,
@@ -125,7 +161,7 @@ impl<L: EventLog> CommandService<L> {
                 ..
             } => {
                 let parent_id = require_plan(&meta)?;
-                if let Some(outcome) = self.applied_before(&meta.command_id).await? {
+                if let Some(outcome) = self.applied_before(&meta.command_id, digest).await? {
                     return Ok(outcome);
                 }
                 let (parent, version) = self.state_at(parent_id, *parent_version).await?;
@@ -134,12 +170,11 @@ impl<L: EventLog> CommandService<L> {
                     *parent_version = version;
                 }
                 let new_plan_id = *new_plan_id;
-                self.run(actor, &meta, new_plan_id, command, Some(parent))
-                    .await
+                self.run(run, new_plan_id, command, Some(parent)).await
             }
             _ => {
                 let plan_id = require_plan(&meta)?;
-                self.run(actor, &meta, plan_id, command, None).await
+                self.run(run, plan_id, command, None).await
             }
         }
     }
@@ -150,7 +185,7 @@ impl<L: EventLog> CommandService<L> {
         plan_id: PlanId,
         version: Version,
     ) -> Result<(Plan, Version), CommandError> {
-        let slot = self.slot(plan_id);
+        let slot = self.existing_slot(plan_id).await?;
         let mut guard = slot.lock().await;
         let entry = self.loaded(plan_id, &mut guard).await?;
         if !entry.state.exists() {
@@ -175,19 +210,30 @@ impl<L: EventLog> CommandService<L> {
     async fn applied_before(
         &self,
         command_id: &str,
+        digest: &str,
     ) -> Result<Option<CommandOutcome>, CommandError> {
         match self.log.find_command(command_id).await? {
-            Some(record) => Ok(Some(self.outcome_of(&record).await?)),
+            Some(record) => Ok(Some(self.outcome_of(&record, digest).await?)),
             None => Ok(None),
         }
     }
 
-    async fn outcome_of(&self, record: &CommandRecord) -> Result<CommandOutcome, CommandError> {
+    /// The first result of a command found in the log, if it is the same command.
+    async fn outcome_of(
+        &self,
+        record: &CommandRecord,
+        digest: &str,
+    ) -> Result<CommandOutcome, CommandError> {
         let count = usize::try_from(record.last_version - record.first_version + 1).unwrap_or(0);
         let events = self
             .log
             .read_plan(record.plan_id, record.first_version, count)
             .await?;
+        let first = events.first().ok_or_else(|| {
+            CommandError::Corrupt(format!("command {} has no events", record.command_id))
+        })?;
+        let stored = decode_event(first)?.envelope.command_digest;
+        check_same_command(&record.command_id, &stored, digest)?;
         Ok(CommandOutcome {
             plan_id: record.plan_id,
             first_version: record.first_version,
@@ -199,22 +245,40 @@ impl<L: EventLog> CommandService<L> {
 
     async fn run(
         &self,
-        actor: Actor,
-        meta: &CommandMeta,
+        run: Run<'_>,
         plan_id: PlanId,
         command: Command,
         base: Option<Plan>,
     ) -> Result<CommandOutcome, CommandError> {
-        let slot = self.slot(plan_id);
+        let Run {
+            caller,
+            meta,
+            digest,
+        } = run;
+        let creates = matches!(
+            command,
+            Command::CreatePlan { .. } | Command::BranchPlan { .. }
+        );
+        let slot = if creates {
+            self.slot(plan_id)
+        } else {
+            self.existing_slot(plan_id).await?
+        };
         let mut guard = slot.lock().await;
         let entry = self.loaded(plan_id, &mut guard).await?;
 
-        if let Some(outcome) = entry.commands.get(&meta.command_id) {
-            let mut outcome = outcome.clone();
+        if let Some(applied) = entry.commands.get(&meta.command_id) {
+            check_same_command(&meta.command_id, &applied.digest, digest)?;
+            let mut outcome = applied.outcome.clone();
             outcome.replayed = true;
             return Ok(outcome);
         }
-        let ctx = CommandContext { actor };
+        if !creates && !entry.state.exists() {
+            return Err(CommandError::PlanNotFound(plan_id));
+        }
+        let ctx = CommandContext {
+            actor: caller.actor.clone(),
+        };
         if base.is_none() {
             if let Some(based_on) = meta.based_on_version {
                 check_conflicts(plan_id, entry, based_on, &command, &ctx)?;
@@ -232,6 +296,7 @@ impl<L: EventLog> CommandService<L> {
             command_id: &meta.command_id,
             correlation_id: &meta.correlation_id,
             causation_id: &meta.causation_id,
+            command_digest: digest,
             record_time_micros: chrono::Utc::now().timestamp_micros(),
         };
         let records: Vec<_> = events
@@ -263,7 +328,7 @@ impl<L: EventLog> CommandService<L> {
                 event,
             );
         }
-        entry.record_command(&meta.command_id, outcome.clone());
+        entry.record_command(&meta.command_id, outcome.clone(), digest);
         drop(guard);
 
         match appended.await {
@@ -277,11 +342,52 @@ impl<L: EventLog> CommandService<L> {
                 *slot.lock().await = None;
                 match error {
                     LogError::VersionConflict { .. } => Err(CommandError::Concurrent { plan_id }),
-                    LogError::DuplicateCommand { record, .. } => self.outcome_of(&record).await,
+                    LogError::DuplicateCommand { record, .. } => {
+                        self.outcome_of(&record, digest).await
+                    }
                     other => Err(other.into()),
                 }
             }
         }
+    }
+}
+
+/// Who runs a command, with what metadata, and the command's digest.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    caller: &'a Caller,
+    meta: &'a CommandMeta,
+    digest: &'a str,
+}
+
+/// The team's roles allow the command: editing needs `edit`, adoption `adopt`.
+fn authorize(caller: &Caller, command: &Command) -> Result<(), CommandError> {
+    let (role, action, name) = match command {
+        Command::AdoptDecision { .. } => (Role::Adopt, "adopt decisions", "adopt"),
+        _ => (Role::Edit, "edit plans", "edit"),
+    };
+    if caller.may(role) {
+        Ok(())
+    } else {
+        Err(CommandError::PermissionDenied {
+            team: caller.actor.team.to_string(),
+            action,
+            role: name,
+        })
+    }
+}
+
+/// A command id names one command forever: reusing it for another command is an error.
+fn check_same_command(command_id: &str, stored: &str, digest: &str) -> Result<(), CommandError> {
+    if stored == digest {
+        Ok(())
+    } else {
+        Err(CommandError::invalid(
+            "meta.command_id",
+            format!(
+                "command id {command_id} was already used for a different command; use a new id"
+            ),
+        ))
     }
 }
 

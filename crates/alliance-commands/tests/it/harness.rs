@@ -77,6 +77,7 @@ impl TestServer {
 pub const US: &str = "dev-us-force-planning";
 pub const ROK: &str = "dev-rok-jcs";
 pub const APPROVER: &str = "dev-alliance-approvers";
+pub const AUDITOR: &str = "dev-auditors";
 
 /// A request carrying a bearer token.
 pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {

@@ -502,3 +502,158 @@ async fn a_branch_starts_from_its_parent_and_diverges() {
     assert_eq!(plans.plans.len(), 2);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn read_only_teams_and_teams_without_the_adopt_role_are_denied() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let plan_id = create_plan(&mut client).await;
+    propose(&mut client, US, &plan_id, "retrench").await;
+    for token in [US, ROK] {
+        client
+            .endorse_decision(authed(
+                token,
+                v1::EndorseDecisionRequest {
+                    meta: meta(&plan_id, None),
+                    decision_id: "retrench".into(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let before = server.all_events().await.len();
+
+    let status = register(&mut client, "", "x", None).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "plan id is required");
+    let status = client
+        .register_force_element(authed(
+            crate::harness::AUDITOR,
+            v1::RegisterForceElementRequest {
+                meta: meta(&plan_id, None),
+                element: crate::harness::element("abct", 4500),
+                present_from: date(2024, 1, 1),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert!(status.message().contains("auditors"), "{status:?}");
+
+    let reader = client.clone();
+    let adopt = |token: &'static str| {
+        let mut c = reader.clone();
+        let plan_id = plan_id.clone();
+        async move {
+            c.adopt_decision(authed(
+                token,
+                v1::AdoptDecisionRequest {
+                    meta: meta(&plan_id, None),
+                    decision_id: "retrench".into(),
+                },
+            ))
+            .await
+        }
+    };
+    let status = adopt(US).await.unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    let details = status.get_error_details();
+    let info = details.error_info().unwrap();
+    assert_eq!(
+        (info.reason.as_str(), info.metadata["role"].as_str()),
+        ("MISSING_ROLE", "adopt")
+    );
+    assert_eq!(server.all_events().await.len(), before, "nothing appended");
+
+    // Reads stay open to auditors; the approvers adopt.
+    client
+        .get_plan(authed(
+            crate::harness::AUDITOR,
+            v1::GetPlanRequest {
+                plan_id: plan_id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    adopt(APPROVER).await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_command_id_reused_for_another_command_is_refused_on_any_plan() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let plan_a = create_plan(&mut client).await;
+    let plan_b = create_plan(&mut client).await;
+    let first = meta(&plan_a, None);
+    client
+        .register_force_element(authed(
+            US,
+            v1::RegisterForceElementRequest {
+                meta: first.clone(),
+                element: crate::harness::element("e1", 100),
+                present_from: date(2024, 1, 1),
+            },
+        ))
+        .await
+        .unwrap();
+    let before = server.all_events().await.len();
+
+    // Same id, same plan, another element.
+    let status = client
+        .register_force_element(authed(
+            US,
+            v1::RegisterForceElementRequest {
+                meta: first.clone(),
+                element: crate::harness::element("e2", 100),
+                present_from: date(2024, 1, 1),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("already used"), "{status:?}");
+
+    // Same id on another plan.
+    let mut other = first.clone().unwrap();
+    other.plan_id = plan_b.clone();
+    let status = client
+        .register_force_element(authed(
+            US,
+            v1::RegisterForceElementRequest {
+                meta: Some(other),
+                element: crate::harness::element("e1", 100),
+                present_from: date(2024, 1, 1),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+
+    // Same id for a new plan.
+    let mut create = first.unwrap();
+    create.plan_id.clear();
+    let status = client
+        .create_plan(authed(
+            APPROVER,
+            v1::CreatePlanRequest {
+                meta: Some(create),
+                name: "x".into(),
+                description: String::new(),
+                horizon_start: date(2020, 1, 1),
+                horizon_end: date(2030, 1, 1),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(server.all_events().await.len(), before);
+
+    // A plan that does not exist is not found, and leaves nothing behind.
+    let missing = uuid::Uuid::now_v7().to_string();
+    let status = register(&mut client, &missing, "e3", None)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert_eq!(server.all_events().await.len(), before);
+    server.stop().await;
+}
