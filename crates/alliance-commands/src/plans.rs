@@ -7,7 +7,9 @@ use std::future::Future;
 use std::pin::Pin;
 
 use alliance_domain::{Key, Plan, PlanId, Version, evolve};
-use alliance_eventlog::EventLog;
+use alliance_eventlog::{EventLog, LogError};
+use std::sync::Arc;
+use tokio::sync::watch;
 
 use crate::envelope::decode_event;
 use crate::error::CommandError;
@@ -33,11 +35,22 @@ pub(crate) struct PlanEntry {
     pub commands: HashMap<String, AppliedCommand>,
 }
 
-/// A command applied to the plan: its first result and its digest.
+/// A command applied to the plan: its first result, its digest, and whether its events are
+/// durable yet (a retry is answered only once they are).
 #[derive(Debug, Clone)]
 pub(crate) struct AppliedCommand {
     pub outcome: CommandOutcome,
     pub digest: String,
+    pub durability: watch::Receiver<Durability>,
+}
+
+/// How the append of a command's events ended.
+#[derive(Debug, Clone)]
+pub(crate) enum Durability {
+    Pending,
+    Durable,
+    /// The append failed: the command was not applied.
+    Failed(Arc<LogError>),
 }
 
 impl PlanEntry {
@@ -48,12 +61,19 @@ impl PlanEntry {
         self.history.push(item);
     }
 
-    pub fn record_command(&mut self, command_id: &str, outcome: CommandOutcome, digest: &str) {
+    pub fn record_command(
+        &mut self,
+        command_id: &str,
+        outcome: CommandOutcome,
+        digest: &str,
+        durability: watch::Receiver<Durability>,
+    ) {
         self.commands.insert(
             command_id.to_owned(),
             AppliedCommand {
                 outcome,
                 digest: digest.to_owned(),
+                durability,
             },
         );
     }
@@ -100,6 +120,7 @@ pub(crate) fn load<'a, L: EventLog>(
                             replayed: true,
                         },
                         digest: decoded.envelope.command_digest.clone(),
+                        durability: watch::channel(Durability::Durable).1,
                     });
                 applied.outcome.plan_version = stored.version;
                 applied.outcome.event_ids.push(stored.event_id);

@@ -3,13 +3,15 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::watch;
+
 use alliance_domain::{Command, CommandContext, Plan, PlanId, Version, decide};
 use alliance_eventlog::{CommandRecord, EventLog, LogError};
 
 use crate::auth::{Caller, Role};
 use crate::envelope::{EnvelopeContext, decode_event, encode};
 use crate::error::{CommandError, ConflictingEvent};
-use crate::plans::{HistoryItem, PlanEntry, load};
+use crate::plans::{Durability, HistoryItem, PlanEntry, load};
 
 const MAX_ID_LEN: usize = 128;
 
@@ -271,7 +273,10 @@ impl<L: EventLog> CommandService<L> {
             check_same_command(&meta.command_id, &applied.digest, digest)?;
             let mut outcome = applied.outcome.clone();
             outcome.replayed = true;
-            return Ok(outcome);
+            let durability = applied.durability.clone();
+            drop(guard);
+            // The first attempt may still be on its way to disk: answer when it is.
+            return self.settle(plan_id, durability, outcome, digest).await;
         }
         if !creates && !entry.state.exists() {
             return Err(CommandError::PlanNotFound(plan_id));
@@ -328,26 +333,60 @@ impl<L: EventLog> CommandService<L> {
                 event,
             );
         }
-        entry.record_command(&meta.command_id, outcome.clone(), digest);
+        let (durable, durability) = watch::channel(Durability::Pending);
+        entry.record_command(
+            &meta.command_id,
+            outcome.clone(),
+            digest,
+            durability.clone(),
+        );
         drop(guard);
 
-        match appended.await {
-            Ok(_) => {
-                let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
-                known.insert(plan_id);
-                Ok(outcome)
-            }
-            Err(error) => {
-                // The in-memory state ran ahead of the log: rebuild it from the log next time.
-                *slot.lock().await = None;
-                match error {
-                    LogError::VersionConflict { .. } => Err(CommandError::Concurrent { plan_id }),
-                    LogError::DuplicateCommand { record, .. } => {
-                        self.outcome_of(&record, digest).await
-                    }
-                    other => Err(other.into()),
+        // Waiting for durability is a task of its own: if this caller goes away, the outcome is
+        // still published for retries, and a failure still resets the plan's state.
+        let failed_slot = slot.clone();
+        tokio::spawn(async move {
+            let result = match appended.await {
+                Ok(_) => Durability::Durable,
+                Err(error) => {
+                    // The in-memory state ran ahead of the log: rebuild it from the log next time.
+                    *failed_slot.lock().await = None;
+                    Durability::Failed(Arc::new(error))
                 }
-            }
+            };
+            let _ = durable.send(result);
+        });
+        let result = self.settle(plan_id, durability, outcome, digest).await;
+        if result.is_ok() {
+            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            known.insert(plan_id);
+        }
+        result
+    }
+
+    /// Answers with `outcome` once its append is durable, or with why it failed.
+    async fn settle(
+        &self,
+        plan_id: PlanId,
+        mut durability: watch::Receiver<Durability>,
+        outcome: CommandOutcome,
+        digest: &str,
+    ) -> Result<CommandOutcome, CommandError> {
+        let settled = durability
+            .wait_for(|d| !matches!(d, Durability::Pending))
+            .await
+            .map(|d| d.clone())
+            .map_err(|_| CommandError::Log(LogError::Unavailable("append abandoned".into())))?;
+        match settled {
+            Durability::Pending | Durability::Durable => Ok(outcome),
+            Durability::Failed(error) => match error.as_ref() {
+                LogError::VersionConflict { .. } => Err(CommandError::Concurrent { plan_id }),
+                LogError::DuplicateCommand { record, .. } => self.outcome_of(record, digest).await,
+                LogError::Unavailable(message) => {
+                    Err(CommandError::Log(LogError::Unavailable(message.clone())))
+                }
+                other => Err(CommandError::Log(LogError::Storage(other.to_string()))),
+            },
         }
     }
 }

@@ -104,12 +104,13 @@ pub trait EventLog: Clone + Send + Sync + 'static {
     /// appends called in some order (e.g. under a per-plan lock) are applied in that order, so a
     /// writer may pipeline several appends of one plan and await their durability outside the
     /// lock. If an earlier append fails, a later one built on it fails with `VersionConflict`.
+    /// The future borrows nothing, so the wait for durability can be handed to another task.
     fn append(
         &self,
         plan_id: PlanId,
         expected: Version,
         events: Vec<NewEvent>,
-    ) -> impl Future<Output = Result<Appended, LogError>> + Send;
+    ) -> impl Future<Output = Result<Appended, LogError>> + Send + 'static;
 
     /// Events of one plan with `version >= from`, in version order, at most `limit`.
     fn read_plan(

@@ -285,7 +285,7 @@ impl EventLog for SqliteLog {
         plan_id: PlanId,
         expected: Version,
         events: Vec<NewEvent>,
-    ) -> impl Future<Output = Result<Appended, LogError>> + Send {
+    ) -> impl Future<Output = Result<Appended, LogError>> + Send + 'static {
         // Enqueue now, synchronously, so appends called in order are applied in order.
         let queued = self.enqueue(plan_id, expected, events);
         async move {

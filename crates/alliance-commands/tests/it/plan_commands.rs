@@ -657,3 +657,32 @@ async fn a_command_id_reused_for_another_command_is_refused_on_any_plan() {
     assert_eq!(server.all_events().await.len(), before);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_retry_racing_its_first_attempt_gets_the_same_result_once_durable() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    let plan_id = create_plan(&mut client).await;
+    let request = v1::RegisterForceElementRequest {
+        meta: meta(&plan_id, None),
+        element: crate::harness::element("abct", 4500),
+        present_from: date(2024, 1, 1),
+    };
+    let (mut a, mut b) = (client.clone(), client.clone());
+    let (ra, rb) = tokio::join!(
+        a.register_force_element(authed(US, request.clone())),
+        b.register_force_element(authed(US, request)),
+    );
+    let (ra, rb) = (ra.unwrap().into_inner(), rb.unwrap().into_inner());
+    assert_eq!(ra.event_ids, rb.event_ids);
+    assert_eq!(ra.plan_version, rb.plan_version);
+    assert!(
+        ra.replayed != rb.replayed,
+        "exactly one is the first attempt"
+    );
+    // The answer came after the commit: the event is in the log for any reader.
+    let events = server.all_events().await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1].event_id.to_string(), ra.event_ids[0]);
+    server.stop().await;
+}
