@@ -9,6 +9,7 @@ use std::pin::Pin;
 use alliance_domain::{Key, Plan, PlanId, Version, evolve};
 use alliance_eventlog::{EventLog, LogError};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
 use crate::envelope::decode_event;
@@ -33,7 +34,15 @@ pub(crate) struct PlanEntry {
     pub history: Vec<HistoryItem>,
     /// Every command applied to this plan, by command id.
     pub commands: HashMap<String, AppliedCommand>,
+    /// The durability of the latest append: once it settles, everything in `state` is on disk
+    /// (appends of one plan commit in order). `None` when nothing is in flight since loading.
+    pub tail: Option<watch::Receiver<Durability>>,
+    /// Tells this load of the plan from a later one, so a late failure resets only the state
+    /// it was built on.
+    pub generation: u64,
 }
+
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
 
 /// A command applied to the plan: its first result, its digest, and whether its events are
 /// durable yet (a retry is answered only once they are).
@@ -89,7 +98,10 @@ pub(crate) fn load<'a, L: EventLog>(
     upto: Option<Version>,
 ) -> Pin<Box<dyn Future<Output = Result<PlanEntry, CommandError>> + Send + 'a>> {
     Box::pin(async move {
-        let mut entry = PlanEntry::default();
+        let mut entry = PlanEntry {
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
+            ..PlanEntry::default()
+        };
         let mut next: Version = 1;
         loop {
             let batch = log.read_plan(plan_id, next, READ_BATCH).await?;
@@ -106,6 +118,12 @@ pub(crate) fn load<'a, L: EventLog>(
                 } = &decoded.event
                 {
                     let parent = load(log, *parent_plan_id, Some(*parent_version)).await?;
+                    if parent.state.version != *parent_version {
+                        return Err(CommandError::Corrupt(format!(
+                            "plan {plan_id} branches from version {parent_version} of plan {parent_plan_id}, which has only {} events",
+                            parent.state.version
+                        )));
+                    }
                     entry.state = parent.state;
                 }
                 let applied = entry

@@ -105,14 +105,9 @@ impl<L: EventLog> CommandService<L> {
     }
 
     /// The current write-side state of a plan.
+    /// Only what is durable is shown: a read waits for the appends in flight.
     pub async fn plan(&self, plan_id: PlanId) -> Result<Plan, CommandError> {
-        let slot = self.existing_slot(plan_id).await?;
-        let mut guard = slot.lock().await;
-        let entry = self.loaded(plan_id, &mut guard).await?;
-        if !entry.state.exists() {
-            return Err(CommandError::PlanNotFound(plan_id));
-        }
-        Ok(entry.state.clone())
+        self.state_at(plan_id, 0).await.map(|(plan, _)| plan)
     }
 
     async fn loaded<'g>(
@@ -195,7 +190,21 @@ impl<L: EventLog> CommandService<L> {
         }
         let current = entry.state.version;
         if version == 0 || version == current {
-            return Ok((entry.state.clone(), current));
+            let state = entry.state.clone();
+            let tail = entry.tail.clone();
+            drop(guard);
+            // The state may hold appends still in flight: answer only once they are durable.
+            if let Some(mut tail) = tail {
+                let settled = tail
+                    .wait_for(|d| !matches!(d, Durability::Pending))
+                    .await
+                    .map(|d| matches!(*d, Durability::Durable))
+                    .unwrap_or(false);
+                if !settled {
+                    return Err(CommandError::Concurrent { plan_id });
+                }
+            }
+            return Ok((state, current));
         }
         if version > current {
             return Err(CommandError::invalid(
@@ -205,6 +214,10 @@ impl<L: EventLog> CommandService<L> {
         }
         drop(guard);
         let entry = load(&self.log, plan_id, Some(version)).await?;
+        if entry.state.version != version {
+            // The version exists in memory but is not durable yet.
+            return Err(CommandError::Concurrent { plan_id });
+        }
         Ok((entry.state, version))
     }
 
@@ -340,6 +353,8 @@ impl<L: EventLog> CommandService<L> {
             digest,
             durability.clone(),
         );
+        entry.tail = Some(durability.clone());
+        let generation = entry.generation;
         drop(guard);
 
         // Waiting for durability is a task of its own: if this caller goes away, the outcome is
@@ -349,8 +364,12 @@ impl<L: EventLog> CommandService<L> {
             let result = match appended.await {
                 Ok(_) => Durability::Durable,
                 Err(error) => {
-                    // The in-memory state ran ahead of the log: rebuild it from the log next time.
-                    *failed_slot.lock().await = None;
+                    // The in-memory state ran ahead of the log: rebuild it from the log next time
+                    // (unless it was rebuilt already and may hold newer appends).
+                    let mut slot = failed_slot.lock().await;
+                    if slot.as_ref().is_some_and(|e| e.generation == generation) {
+                        *slot = None;
+                    }
                     Durability::Failed(Arc::new(error))
                 }
             };

@@ -34,8 +34,8 @@ pub struct SqliteLogConfig {
     /// A group commit stops taking further requests once their payloads reach this many bytes
     /// (default 8 MiB). A single larger request is still committed, alone.
     pub max_batch_bytes: usize,
-    /// Appends queued for the writer beyond this number wait (asynchronously) for room
-    /// (default 4096).
+    /// At most this many appends wait for the writer; beyond it an append is refused at once
+    /// with `LogError::Unavailable` (back-pressure that never reorders appends; default 4096).
     pub queue_capacity: usize,
     /// Idle read-only connections kept for reuse (default 4). More may be open at once while
     /// more reads run concurrently; those are closed after use.
