@@ -239,7 +239,16 @@ async fn main() -> anyhow::Result<()> {
             p50.push(r.p50_ms);
             p99.push(r.p99_ms);
         }
-        rows.push((clients, median(throughput), median(p50), median(p99)));
+        let low = throughput.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = throughput.iter().copied().fold(0.0, f64::max);
+        rows.push((
+            clients,
+            median(throughput),
+            low,
+            high,
+            median(p50),
+            median(p99),
+        ));
     }
     drop(server);
 
@@ -252,13 +261,13 @@ async fn main() -> anyhow::Result<()> {
          Each client sends `RegisterForceElement` (one event per command) and waits for the answer before the next; \
          clients spread over {} plans. Each row is the median of {} runs of {} s on this machine \
          ({} cores, shared with the clients). One command appends one event, so events/s equals commands/s.\n\n\
-         | clients | commands/s (= events/s) | p50 latency | p99 latency |\n|---:|---:|---:|---:|\n",
+         | clients | commands/s (= events/s), median | range over runs | p50 latency | p99 latency |\n|---:|---:|---:|---:|---:|\n",
         args.plans, args.runs, args.seconds,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     ));
-    for (clients, rate, p50, p99) in &rows {
+    for (clients, rate, low, high, p50, p99) in &rows {
         report.push_str(&format!(
-            "| {clients} | {rate:.0} | {p50:.2} ms | {p99:.2} ms |\n"
+            "| {clients} | {rate:.0} | {low:.0}–{high:.0} | {p50:.2} ms | {p99:.2} ms |\n"
         ));
     }
     report.push_str(
