@@ -12,6 +12,10 @@ use anyhow::Context;
 use clap::Parser;
 use serde::Deserialize;
 
+/// mimalloc: the command path allocates many small, short-lived buffers (requests, envelopes).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Settings, from an optional TOML file; each flag or environment variable overrides the file.
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
