@@ -21,9 +21,19 @@ run: ## Build and start allianced on the embedded log (data in ./data, gRPC on 1
 	$(CARGO) run --release -q -p allianced -- --data-dir $(DATA_DIR) --listen $(LISTEN)
 
 .PHONY: test
-test: ## Run every test: domain, event log, gRPC and end-to-end (starts what they need)
-	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace --no-fail-fast
+test: ## Run every test on both logs (starts the project's own Kafka broker, stops it after)
+	$(CARGO) build --workspace --bins --tests
+	bootstrap=$$(deploy/kafka/kafka.sh up | tail -n 1 | awk '{print $$NF}'); \
+	trap 'deploy/kafka/kafka.sh down >&2' EXIT; \
+	ALLIANCE_KAFKA_BOOTSTRAP=$$bootstrap $(CARGO) test --workspace --no-fail-fast
+
+.PHONY: kafka-up
+kafka-up: ## Fetch Apache Kafka (Maven Central, cached) and start a local KRaft broker
+	deploy/kafka/kafka.sh up
+
+.PHONY: kafka-down
+kafka-down: ## Stop the local Kafka broker and delete its data
+	deploy/kafka/kafka.sh down
 
 .PHONY: bench
 bench: ## Measure command throughput and latency; writes docs/benchmarks.md

@@ -1,20 +1,53 @@
-//! Starts the command service on a real SQLite log and a loopback port.
+//! Starts the command service on a real log (SQLite file or Kafka topic) and a loopback port.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
+use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig};
 use alliance_proto::v1;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
+/// Which log a test server runs on: every contract test runs on both.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Kafka,
+}
+
+/// Where a server's log lives, so a test can restart a server on the same data.
+#[derive(Clone)]
+pub enum Store {
+    Sqlite(Arc<tempfile::TempDir>),
+    Kafka { topic: String },
+}
+
+impl Store {
+    pub fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Store::Sqlite(Arc::new(tempfile::tempdir().unwrap())),
+            Backend::Kafka => Store::Kafka {
+                topic: format!("alliance-test-{}", uuid::Uuid::now_v7()),
+            },
+        }
+    }
+}
+
+/// A log of either kind.
+#[derive(Clone)]
+pub enum TestLog {
+    Sqlite(SqliteLog),
+    Kafka(KafkaLog),
+}
+
 pub struct TestServer {
     pub addr: SocketAddr,
-    pub log: SqliteLog,
-    _dir: Arc<tempfile::TempDir>,
+    pub log: TestLog,
+    _store: Store,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -23,17 +56,69 @@ fn token_file() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/dev-tokens.toml")
 }
 
+/// The broker of the tests: `ALLIANCE_KAFKA_BOOTSTRAP` (set by `make test`), or the project's
+/// own broker, started on demand by `deploy/kafka/kafka.sh up`.
+pub fn kafka_bootstrap() -> String {
+    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
+    BOOTSTRAP
+        .get_or_init(|| {
+            if let Ok(bootstrap) = std::env::var("ALLIANCE_KAFKA_BOOTSTRAP") {
+                return bootstrap;
+            }
+            let script =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kafka/kafka.sh");
+            let out = std::process::Command::new("bash")
+                .arg(script)
+                .arg("up")
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "cannot start the test broker: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            stdout
+                .lines()
+                .last()
+                .and_then(|l| l.rsplit(' ').next())
+                .unwrap()
+                .to_owned()
+        })
+        .clone()
+}
+
+pub fn kafka_config(topic: &str) -> KafkaLogConfig {
+    let mut config = KafkaLogConfig::new(kafka_bootstrap(), topic);
+    config.partitions = 4;
+    config.transactional_prefix = topic.to_owned();
+    config
+}
+
 impl TestServer {
-    pub async fn start() -> Self {
-        Self::start_in(Arc::new(tempfile::tempdir().unwrap())).await
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_on(Store::new(backend)).await
     }
 
-    /// A server over the log in `dir` (so a test can restart on the same data).
-    pub async fn start_in(dir: Arc<tempfile::TempDir>) -> Self {
-        let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
+    /// A server over the log in `store` (so a test can restart on the same data).
+    pub async fn start_on(store: Store) -> Self {
+        match &store {
+            Store::Sqlite(dir) => {
+                let log =
+                    SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
+                Self::serve(TestLog::Sqlite(log.clone()), log, store).await
+            }
+            Store::Kafka { topic } => {
+                let log = KafkaLog::open(kafka_config(topic)).await.unwrap();
+                Self::serve(TestLog::Kafka(log.clone()), log, store).await
+            }
+        }
+    }
+
+    async fn serve<L: EventLog>(test_log: TestLog, log: L, store: Store) -> Self {
         let auth =
             Authenticator::from_token_file(&TokenFile::load(&token_file()).unwrap()).unwrap();
-        let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
+        let service = Arc::new(CommandService::open(log).await.unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -47,8 +132,8 @@ impl TestServer {
         });
         Self {
             addr,
-            log,
-            _dir: dir,
+            log: test_log,
+            _store: store,
             stop: Some(stop),
             task: Some(task),
         }
@@ -70,7 +155,10 @@ impl TestServer {
     }
 
     pub async fn all_events(&self) -> Vec<StoredEvent> {
-        self.log.read_all(1, 100_000).await.unwrap()
+        match &self.log {
+            TestLog::Sqlite(log) => log.read_all(1, 100_000).await.unwrap(),
+            TestLog::Kafka(log) => log.read_all(1, 100_000).await.unwrap(),
+        }
     }
 }
 

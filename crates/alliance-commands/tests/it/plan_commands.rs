@@ -1,18 +1,16 @@
 //! `alliance.v1.PlanCommands` end to end over gRPC.
 
-use std::sync::Arc;
-
 use alliance_proto::v1;
 use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::harness::{
-    APPROVER, ROK, TestServer, US, authed, create_plan, date, meta, propose, register,
+    APPROVER, Backend, ROK, Store, TestServer, US, authed, create_plan, date, meta, propose,
+    register,
 };
 
-#[tokio::test]
-async fn unknown_or_missing_token_is_unauthenticated_and_appends_nothing() {
-    let server = TestServer::start().await;
+async fn unknown_or_missing_token_is_unauthenticated_and_appends_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut client = server.client().await;
     let request = v1::CreatePlanRequest {
         meta: meta("", None),
@@ -35,9 +33,8 @@ async fn unknown_or_missing_token_is_unauthenticated_and_appends_nothing() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn invalid_input_gets_field_violations_and_appends_nothing() {
-    let server = TestServer::start().await;
+async fn invalid_input_gets_field_violations_and_appends_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     let before = server.all_events().await.len();
@@ -160,10 +157,11 @@ async fn invalid_input_gets_field_violations_and_appends_nothing() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_retried_command_returns_its_first_result_and_appends_nothing_even_after_restart() {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
-    let server = TestServer::start_in(dir.clone()).await;
+async fn a_retried_command_returns_its_first_result_and_appends_nothing_even_after_restart(
+    backend: Backend,
+) {
+    let store = Store::new(backend);
+    let server = TestServer::start_on(store.clone()).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
 
@@ -193,7 +191,7 @@ async fn a_retried_command_returns_its_first_result_and_appends_nothing_even_aft
     server.stop().await;
 
     // Forever, not for a window: a new process over the same log still knows the command.
-    let server = TestServer::start_in(dir).await;
+    let server = TestServer::start_on(store).await;
     let mut client = server.client().await;
     let again = client
         .register_force_element(authed(US, request))
@@ -228,9 +226,10 @@ async fn a_retried_command_returns_its_first_result_and_appends_nothing_even_aft
     server.stop().await;
 }
 
-#[tokio::test]
-async fn an_edit_based_on_a_stale_version_of_the_same_element_conflicts_with_details() {
-    let server = TestServer::start().await;
+async fn an_edit_based_on_a_stale_version_of_the_same_element_conflicts_with_details(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     register(&mut client, &plan_id, "abct", None).await.unwrap();
@@ -303,9 +302,8 @@ async fn an_edit_based_on_a_stale_version_of_the_same_element_conflicts_with_det
     server.stop().await;
 }
 
-#[tokio::test]
-async fn disjoint_concurrent_edits_of_one_plan_both_succeed() {
-    let server = TestServer::start().await;
+async fn disjoint_concurrent_edits_of_one_plan_both_succeed(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     let base = propose(&mut client, US, &plan_id, "opcon")
@@ -371,9 +369,8 @@ async fn disjoint_concurrent_edits_of_one_plan_both_succeed() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn planning_rules_refuse_with_failed_precondition_and_append_nothing() {
-    let server = TestServer::start().await;
+async fn planning_rules_refuse_with_failed_precondition_and_append_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     propose(&mut client, US, &plan_id, "retrench").await;
@@ -433,9 +430,8 @@ async fn planning_rules_refuse_with_failed_precondition_and_append_nothing() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_branch_starts_from_its_parent_and_diverges() {
-    let server = TestServer::start().await;
+async fn a_branch_starts_from_its_parent_and_diverges(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     let at = register(&mut client, &plan_id, "abct", None)
@@ -503,9 +499,8 @@ async fn a_branch_starts_from_its_parent_and_diverges() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn read_only_teams_and_teams_without_the_adopt_role_are_denied() {
-    let server = TestServer::start().await;
+async fn read_only_teams_and_teams_without_the_adopt_role_are_denied(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     propose(&mut client, US, &plan_id, "retrench").await;
@@ -578,9 +573,8 @@ async fn read_only_teams_and_teams_without_the_adopt_role_are_denied() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_command_id_reused_for_another_command_is_refused_on_any_plan() {
-    let server = TestServer::start().await;
+async fn a_command_id_reused_for_another_command_is_refused_on_any_plan(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut client = server.client().await;
     let plan_a = create_plan(&mut client).await;
     let plan_b = create_plan(&mut client).await;
@@ -658,9 +652,8 @@ async fn a_command_id_reused_for_another_command_is_refused_on_any_plan() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_retry_racing_its_first_attempt_gets_the_same_result_once_durable() {
-    let server = TestServer::start().await;
+async fn a_retry_racing_its_first_attempt_gets_the_same_result_once_durable(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     let request = v1::RegisterForceElementRequest {
@@ -686,3 +679,37 @@ async fn a_retry_racing_its_first_attempt_gets_the_same_result_once_durable() {
     assert_eq!(events[1].event_id.to_string(), ra.event_ids[0]);
     server.stop().await;
 }
+
+/// Runs a contract test on the embedded log and on Kafka.
+macro_rules! on_both_logs {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use crate::harness::Backend;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn kafka() {
+                    super::$name(Backend::Kafka).await;
+                }
+            }
+        )*
+    };
+}
+
+on_both_logs!(
+    unknown_or_missing_token_is_unauthenticated_and_appends_nothing,
+    invalid_input_gets_field_violations_and_appends_nothing,
+    a_retried_command_returns_its_first_result_and_appends_nothing_even_after_restart,
+    an_edit_based_on_a_stale_version_of_the_same_element_conflicts_with_details,
+    disjoint_concurrent_edits_of_one_plan_both_succeed,
+    planning_rules_refuse_with_failed_precondition_and_append_nothing,
+    a_branch_starts_from_its_parent_and_diverges,
+    read_only_teams_and_teams_without_the_adopt_role_are_denied,
+    a_command_id_reused_for_another_command_is_refused_on_any_plan,
+    a_retry_racing_its_first_attempt_gets_the_same_result_once_durable
+);

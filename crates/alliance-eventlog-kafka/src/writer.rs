@@ -1,0 +1,205 @@
+//! One writer thread per owned partition: it batches the queued appends of its partition into
+//! one Kafka transaction, so commands arriving together share a round trip, and it is fenced
+//! when another instance takes the partition over (`transactional.id` is tied to the partition).
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use alliance_eventlog::{Appended, LogError, NewEvent, PlanId, StoredEvent, Version};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use tokio::sync::{oneshot, watch};
+
+use crate::index::Index;
+use crate::record;
+
+pub(crate) struct AppendRequest {
+    pub plan_id: PlanId,
+    pub expected: Version,
+    pub events: Vec<NewEvent>,
+    pub respond: oneshot::Sender<Result<Appended, LogError>>,
+}
+
+/// State shared by the writers and the readers of one log.
+pub(crate) struct Shared {
+    pub index: Mutex<Index>,
+    /// The last indexed position, for subscriptions.
+    pub indexed: watch::Sender<u64>,
+    pub topic: String,
+}
+
+pub(crate) struct PartitionWriter {
+    pub partition: i32,
+    pub producer: FutureProducer,
+    pub heads: HashMap<PlanId, Version>,
+    pub shared: Arc<Shared>,
+    pub timeout: Duration,
+    pub max_batch: usize,
+    /// Set once the producer is fenced or fails fatally: the partition is no longer ours.
+    pub lost: Option<String>,
+}
+
+impl PartitionWriter {
+    pub fn run(mut self, requests: Receiver<AppendRequest>) {
+        while let Ok(first) = requests.recv() {
+            let mut batch = vec![first];
+            while batch.len() < self.max_batch {
+                match requests.try_recv() {
+                    Ok(request) => batch.push(request),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            self.commit(batch);
+        }
+        // Every handle is gone: leave no transaction open.
+        let _ = self.producer.flush(self.timeout);
+    }
+
+    fn commit(&mut self, batch: Vec<AppendRequest>) {
+        if let Some(reason) = &self.lost {
+            for request in batch {
+                let _ = request
+                    .respond
+                    .send(Err(LogError::Unavailable(reason.clone())));
+            }
+            return;
+        }
+        // Check every request against the heads as the batch leaves them.
+        let mut heads: HashMap<PlanId, Version> = HashMap::new();
+        let mut accepted = Vec::new();
+        let mut seen_commands = std::collections::HashSet::new();
+        for request in batch {
+            let head = heads
+                .get(&request.plan_id)
+                .or_else(|| self.heads.get(&request.plan_id))
+                .copied()
+                .unwrap_or(0);
+            let command_id = request.events[0].command_id.clone();
+            let duplicate = self.command_record(&command_id);
+            if let Some(record) = duplicate {
+                let _ = request
+                    .respond
+                    .send(Err(LogError::DuplicateCommand { command_id, record }));
+            } else if !seen_commands.insert(command_id.clone()) {
+                let _ = request.respond.send(Err(LogError::Unavailable(format!(
+                    "command {command_id} is being appended already; retry"
+                ))));
+            } else if head != request.expected {
+                let _ = request.respond.send(Err(LogError::VersionConflict {
+                    plan_id: request.plan_id,
+                    expected: request.expected,
+                    actual: head,
+                }));
+            } else {
+                heads.insert(request.plan_id, head + request.events.len() as Version);
+                accepted.push((head, request));
+            }
+        }
+        if accepted.is_empty() {
+            return;
+        }
+        match self.transaction(&accepted) {
+            Ok(deliveries) => self.index(accepted, deliveries, heads),
+            Err(error) => {
+                let fatal = matches!(&error, KafkaError::Transaction(e) if e.is_fatal())
+                    || error.rdkafka_error_code().is_some_and(|c| {
+                        matches!(
+                            c,
+                            rdkafka::types::RDKafkaErrorCode::Fenced
+                                | rdkafka::types::RDKafkaErrorCode::ProducerFenced
+                                | rdkafka::types::RDKafkaErrorCode::InvalidProducerEpoch
+                        )
+                    });
+                if fatal {
+                    tracing::error!(partition = self.partition, %error, "fenced: this instance no longer owns the partition");
+                    self.lost = Some(format!(
+                        "partition {} was taken over by another writer: {error}",
+                        self.partition
+                    ));
+                } else {
+                    tracing::warn!(partition = self.partition, %error, "transaction failed");
+                    let _ = self.producer.abort_transaction(self.timeout);
+                }
+                for (_, request) in accepted {
+                    let _ = request.respond.send(Err(LogError::Unavailable(format!(
+                        "kafka transaction on partition {} failed: {error}",
+                        self.partition
+                    ))));
+                }
+            }
+        }
+    }
+
+    fn command_record(&self, command_id: &str) -> Option<alliance_eventlog::CommandRecord> {
+        let index = self.shared.index.lock().unwrap_or_else(|e| e.into_inner());
+        index.command(command_id)
+    }
+
+    /// Produces every event of the accepted requests in one transaction and commits it.
+    fn transaction(
+        &self,
+        accepted: &[(Version, AppendRequest)],
+    ) -> Result<Vec<Vec<DeliveryFuture>>, KafkaError> {
+        self.producer.begin_transaction()?;
+        let mut deliveries = Vec::with_capacity(accepted.len());
+        for (head, request) in accepted {
+            let key = request.plan_id.to_string();
+            let traceparent = record::traceparent();
+            let mut futures = Vec::with_capacity(request.events.len());
+            for (event, version) in request.events.iter().zip(head + 1..) {
+                let headers = record::headers(request.plan_id, version, event, &traceparent);
+                let record = FutureRecord::to(&self.shared.topic)
+                    .partition(self.partition)
+                    .key(&key)
+                    .payload(&event.payload)
+                    .headers(headers);
+                let delivery = self.producer.send_result(record).map_err(|(e, _)| e)?;
+                futures.push(delivery);
+            }
+            deliveries.push(futures);
+        }
+        self.producer.commit_transaction(self.timeout)?;
+        Ok(deliveries)
+    }
+
+    /// After the commit: index the events and answer each request.
+    fn index(
+        &mut self,
+        accepted: Vec<(Version, AppendRequest)>,
+        deliveries: Vec<Vec<DeliveryFuture>>,
+        heads: HashMap<PlanId, Version>,
+    ) {
+        let mut index = self.shared.index.lock().unwrap_or_else(|e| e.into_inner());
+        for ((head, request), futures) in accepted.into_iter().zip(deliveries) {
+            // Committed: each delivery report is already in.
+            for ((future, event), version) in
+                futures.into_iter().zip(&request.events).zip(head + 1..)
+            {
+                let _ = futures::executor::block_on(future);
+                let position = index.next_position();
+                index.push(StoredEvent {
+                    position,
+                    plan_id: request.plan_id,
+                    version,
+                    event_id: event.event_id,
+                    command_id: event.command_id.clone(),
+                    event_type: event.event_type.clone(),
+                    record_time_micros: event.record_time_micros,
+                    payload: event.payload.clone(),
+                });
+            }
+            let appended = Appended {
+                first_version: head + 1,
+                last_version: head + request.events.len() as Version,
+                last_position: index.next_position() - 1,
+            };
+            let _ = request.respond.send(Ok(appended));
+        }
+        let last = index.next_position() - 1;
+        drop(index);
+        self.heads.extend(heads);
+        self.shared.indexed.send_replace(last);
+    }
+}
