@@ -238,7 +238,9 @@ async fn create_topic(config: &KafkaLogConfig) -> Result<(), LogError> {
     .set("retention.bytes", retention)
     .set("min.insync.replicas", &min_isr)
     .set("cleanup.policy", "delete");
-    let options = AdminOptions::new().operation_timeout(Some(config.timeout));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(config.timeout))
+        .request_timeout(Some(config.timeout));
     let results = admin
         .create_topics([&topic], &options)
         .await

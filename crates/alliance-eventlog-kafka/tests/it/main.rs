@@ -1,0 +1,218 @@
+//! The Kafka event log against the project's real broker (`make test` starts it; without
+//! `ALLIANCE_KAFKA_BOOTSTRAP` the tests start it with `deploy/kafka/kafka.sh up`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use alliance_eventlog::{EventLog, LogError, NewEvent};
+use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig, partition_of};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+fn bootstrap() -> String {
+    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
+    BOOTSTRAP
+        .get_or_init(|| {
+            if let Ok(bootstrap) = std::env::var("ALLIANCE_KAFKA_BOOTSTRAP") {
+                return bootstrap;
+            }
+            let script =
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kafka/kafka.sh");
+            let out = std::process::Command::new("bash")
+                .arg(script)
+                .arg("up")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let stdout = String::from_utf8(out.stdout).unwrap();
+            stdout.trim().rsplit(' ').next().unwrap().to_owned()
+        })
+        .clone()
+}
+
+fn config(topic: &str) -> KafkaLogConfig {
+    let mut config = KafkaLogConfig::new(bootstrap(), topic);
+    config.partitions = 3;
+    config.transactional_prefix = topic.to_owned();
+    config
+}
+
+fn topic() -> String {
+    format!("alliance-log-test-{}", uuid::Uuid::now_v7())
+}
+
+fn event(command: &str) -> NewEvent {
+    NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        command_id: command.to_owned(),
+        event_type: "DecisionProposed".into(),
+        record_time_micros: 1_790_000_000_000_000,
+        payload: vec![1, 2, 3],
+    }
+}
+
+/// Every committed record of `topic`, as a plain consumer of another system would read it.
+fn consume_committed(topic: &str, partitions: i32) -> Vec<rdkafka::message::OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", format!("{topic}-reader"))
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut eof = 0;
+    let mut messages = Vec::new();
+    while eof < partitions {
+        match consumer.poll(Duration::from_secs(10)) {
+            Some(Ok(m)) => messages.push(m.detach()),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => eof += 1,
+            Some(Err(e)) => panic!("{e}"),
+            None => panic!("no message and no end of partition within 10 s"),
+        }
+    }
+    messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_keyed_by_plan_and_carry_cloudevents_headers() {
+    let topic = topic();
+    let log = KafkaLog::open(config(&topic)).await.unwrap();
+    let plan = uuid::Uuid::now_v7();
+    let appended = log
+        .append(plan, 0, vec![event("c1"), event("c1")])
+        .await
+        .unwrap();
+    assert_eq!((appended.first_version, appended.last_version), (1, 2));
+
+    let messages = consume_committed(&topic, 3);
+    assert_eq!(messages.len(), 2);
+    for (message, version) in messages.iter().zip(1..) {
+        assert_eq!(message.key(), Some(plan.to_string().as_bytes()));
+        assert_eq!(message.partition(), partition_of(plan, 3));
+        let headers = message.headers().unwrap();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|h| h.key == name)
+                .and_then(|h| h.value)
+                .map(|v| String::from_utf8(v.to_vec()).unwrap())
+                .unwrap_or_else(|| panic!("no header {name}"))
+        };
+        assert_eq!(header("ce_specversion"), "1.0");
+        assert_eq!(header("ce_type"), "alliance.v1.DecisionProposed");
+        assert_eq!(header("ce_source"), format!("/alliance/plans/{plan}"));
+        assert_eq!(header("content-type"), "application/protobuf");
+        assert_eq!(header("ce_planversion"), version.to_string());
+        assert_eq!(header("ce_time"), "2026-09-21T14:13:20.000000Z");
+        let traceparent = header("traceparent");
+        assert_eq!(traceparent.len(), 55, "{traceparent}");
+        assert!(traceparent.starts_with("00-"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_owner_fences_the_stale_writer_whose_writes_never_become_visible() {
+    let topic = topic();
+    let stale = KafkaLog::open(config(&topic)).await.unwrap();
+    let plan = uuid::Uuid::now_v7();
+    stale.append(plan, 0, vec![event("first")]).await.unwrap();
+
+    // Another instance takes every partition over: the stale one is fenced.
+    let owner = KafkaLog::open(config(&topic)).await.unwrap();
+    assert_eq!(owner.plan_version(plan).await.unwrap(), 1);
+    match stale.append(plan, 1, vec![event("stale")]).await {
+        Err(LogError::Unavailable(message)) => assert!(message.contains("partition"), "{message}"),
+        other => panic!("a fenced writer must fail, got {other:?}"),
+    }
+    owner.append(plan, 1, vec![event("second")]).await.unwrap();
+
+    // Read-committed readers (and any later owner) see exactly the owners' writes.
+    let commands: Vec<String> = consume_committed(&topic, 3)
+        .iter()
+        .map(|m| {
+            let headers = m.headers().unwrap();
+            let h = headers.iter().find(|h| h.key == "ce_commandid").unwrap();
+            String::from_utf8(h.value.unwrap().to_vec()).unwrap()
+        })
+        .collect();
+    assert_eq!(commands, vec!["first", "second"]);
+    drop(owner);
+    let later = KafkaLog::open(config(&topic)).await.unwrap();
+    let events = later.read_plan(plan, 1, 10).await.unwrap();
+    let versions: Vec<u64> = events.iter().map(|e| e.version).collect();
+    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(events[1].command_id, "second");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_stay_gapless_under_concurrent_appends_across_partitions() {
+    let topic = topic();
+    let log = KafkaLog::open(config(&topic)).await.unwrap();
+    let plans: Vec<uuid::Uuid> = (0..6).map(|_| uuid::Uuid::now_v7()).collect();
+    let mut tasks = Vec::new();
+    for (i, plan) in plans.iter().copied().enumerate() {
+        for worker in 0..4 {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut done = 0;
+                let mut expected = log.plan_version(plan).await.unwrap();
+                while done < 10 {
+                    let command = format!("p{i}-w{worker}-{done}");
+                    match log.append(plan, expected, vec![event(&command)]).await {
+                        Ok(appended) => {
+                            done += 1;
+                            expected = appended.last_version;
+                        }
+                        Err(LogError::VersionConflict { actual, .. }) => expected = actual,
+                        Err(other) => panic!("{other}"),
+                    }
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let reopened = KafkaLog::open(config(&topic)).await.unwrap();
+    for plan in plans {
+        let versions: Vec<u64> = reopened
+            .read_plan(plan, 1, 100)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.version)
+            .collect();
+        assert_eq!(versions, (1..=40).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn startup_with_the_broker_down_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut config = KafkaLogConfig::new(format!("127.0.0.1:{port}"), "nowhere");
+    config.timeout = Duration::from_secs(3);
+    match KafkaLog::open(config).await {
+        Err(LogError::Unavailable(message)) => assert!(!message.is_empty()),
+        Err(other) => panic!("expected unavailable, got {other}"),
+        Ok(_) => panic!("no broker listens there"),
+    }
+}
