@@ -36,9 +36,11 @@ kafka-down: ## Stop the local Kafka broker and delete its data
 	deploy/kafka/kafka.sh down
 
 .PHONY: bench
-bench: ## Measure command throughput and latency; writes docs/benchmarks.md
-	$(CARGO) build --release -p alliance-bench
-	$(CARGO) run --release -q -p alliance-bench -- --out docs/benchmarks.md
+bench: ## Measure commands/s on both logs beside raw Kafka; writes docs/benchmarks.md
+	$(CARGO) build --release -p alliance-bench -p allianced
+	bootstrap=$$(deploy/kafka/kafka.sh up | tail -n 1 | awk '{print $$NF}'); \
+	trap 'deploy/kafka/kafka.sh down >&2' EXIT; \
+	ALLIANCE_KAFKA_BOOTSTRAP=$$bootstrap $(CARGO) run --release -q -p alliance-bench -- --out docs/benchmarks.md
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors

@@ -34,6 +34,9 @@ struct Args {
     /// Plans the clients spread over (client i edits plan i mod plans).
     #[arg(long, default_value_t = 8)]
     plans: usize,
+    /// Also measure on Apache Kafka at these bootstrap servers (`make bench` starts a broker).
+    #[arg(long, env = "ALLIANCE_KAFKA_BOOTSTRAP")]
+    kafka_bootstrap: Option<String>,
 }
 
 const TOKEN: &str = "Bearer dev-us-force-planning";
@@ -51,7 +54,7 @@ impl Drop for Server {
     }
 }
 
-fn start_server() -> anyhow::Result<Server> {
+fn start_server(extra: &[String]) -> anyhow::Result<Server> {
     let exe = std::env::current_exe()?;
     let bin = exe
         .parent()
@@ -66,6 +69,7 @@ fn start_server() -> anyhow::Result<Server> {
             "--data-dir",
         ])
         .arg(&dir)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -193,10 +197,29 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let server = start_server()?;
+struct Row {
+    clients: usize,
+    rate: f64,
+    low: f64,
+    high: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// Medians (and the range of throughput) over `values`.
+fn summarize(values: &[f64]) -> (f64, f64, f64) {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(0.0, f64::max);
+    (median(values.to_vec()), low, high)
+}
+
+/// Commands through gRPC into `allianced` started with `server_args`.
+async fn command_suite(
+    args: &Args,
+    server_args: &[String],
+    label: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let server = start_server(server_args)?;
     let endpoint = format!("http://{}", server.addr);
     let mut channels = Vec::new();
     for _ in 0..8 {
@@ -217,62 +240,143 @@ async fn main() -> anyhow::Result<()> {
 
     let mut rows = Vec::new();
     for &clients in &args.clients {
-        let mut throughput = Vec::new();
-        let mut p50 = Vec::new();
-        let mut p99 = Vec::new();
+        let (mut throughput, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new());
         for run in 0..args.runs {
             let tag = format!("c{clients}-r{run}");
-            let r = run_once(
-                &channels,
-                &plans,
-                clients,
-                Duration::from_secs(args.seconds),
-                &tag,
-            )
-            .await?;
+            let seconds = Duration::from_secs(args.seconds);
+            let r = run_once(&channels, &plans, clients, seconds, &tag).await?;
             let rate = r.commands as f64 / r.seconds;
             eprintln!(
-                "clients={clients:>3} run={run}: {rate:>8.0} commands/s, p50 {:.2} ms, p99 {:.2} ms",
+                "{label}: clients={clients:>3} run={run}: {rate:>8.0} commands/s, p50 {:.2} ms, p99 {:.2} ms",
                 r.p50_ms, r.p99_ms
             );
             throughput.push(rate);
             p50.push(r.p50_ms);
             p99.push(r.p99_ms);
         }
-        let low = throughput.iter().copied().fold(f64::INFINITY, f64::min);
-        let high = throughput.iter().copied().fold(0.0, f64::max);
-        rows.push((
+        let (rate, low, high) = summarize(&throughput);
+        rows.push(Row {
             clients,
-            median(throughput),
+            rate,
             low,
             high,
-            median(p50),
-            median(p99),
+            p50: median(p50),
+            p99: median(p99),
+        });
+    }
+    Ok(rows)
+}
+
+/// The limit: a plain rdkafka producer (acks=all, idempotent) sending `size`-byte records to a
+/// topic of the same shape as fast as the broker takes them, a window of records in flight.
+async fn raw_kafka(args: &Args, bootstrap: &str, size: usize) -> anyhow::Result<(f64, f64, f64)> {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let topic = format!("alliance-bench-raw-{}", uuid::Uuid::now_v7());
+    let mut config = alliance_eventlog_kafka::KafkaLogConfig::new(bootstrap, &topic);
+    config.partitions = 8;
+    alliance_eventlog_kafka::create_topic(&config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("acks", "all")
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()?;
+    let payload = vec![7u8; size];
+    let mut rates = Vec::new();
+    for run in 0..args.runs {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(args.seconds);
+        let mut in_flight = std::collections::VecDeque::new();
+        let mut sent = 0u64;
+        while Instant::now() < deadline {
+            let key = format!("plan-{}", sent % 64);
+            let record = FutureRecord::to(&topic).key(&key).payload(&payload);
+            match producer.send_result(record) {
+                Ok(delivery) => {
+                    in_flight.push_back(delivery);
+                    sent += 1;
+                }
+                Err((e, _)) => anyhow::bail!("raw producer: {e}"),
+            }
+            if in_flight.len() >= 10_000 {
+                if let Some(delivery) = in_flight.pop_front() {
+                    delivery.await?.map_err(|(e, _)| e)?;
+                }
+            }
+        }
+        for delivery in in_flight {
+            delivery.await?.map_err(|(e, _)| e)?;
+        }
+        let rate = sent as f64 / start.elapsed().as_secs_f64();
+        eprintln!("raw kafka producer run={run}: {rate:>8.0} records/s");
+        rates.push(rate);
+    }
+    Ok(summarize(&rates))
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut table = String::from(
+        "| clients | commands/s (= events/s), median | range over runs | p50 latency | p99 latency |\n|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        table.push_str(&format!(
+            "| {} | {:.0} | {:.0}–{:.0} | {:.2} ms | {:.2} ms |\n",
+            r.clients, r.rate, r.low, r.high, r.p50, r.p99
         ));
     }
-    drop(server);
+    table
+}
 
-    let mut report = String::new();
-    report.push_str(&format!(
-        "# Benchmarks\n\nReproduce with `make bench` (runs `cargo run --release -p alliance-bench -- --out docs/benchmarks.md`).\n\n\
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let embedded = command_suite(&args, &[], "embedded").await?;
+    let mut report = format!(
+        "# Benchmarks\n\nReproduce with `make bench` (starts the project's Kafka broker, then runs \
+         `cargo run --release -p alliance-bench -- --out docs/benchmarks.md`). Machine: {cores} cores, \
+         shared by the servers, the broker and the load generator. Each row is the median of {} runs of {} s.\n\n\
          ## Commands through gRPC on the embedded log\n\n\
          `allianced` (release) runs as its own process on a fresh data directory: SQLite in WAL mode with \
          `synchronous=FULL`, so every acknowledged command is on disk; concurrent appends share a group commit. \
          Each client sends `RegisterForceElement` (one event per command) and waits for the answer before the next; \
-         clients spread over {} plans. Each row is the median of {} runs of {} s on this machine \
-         ({} cores, shared with the clients). One command appends one event, so events/s equals commands/s.\n\n\
-         | clients | commands/s (= events/s), median | range over runs | p50 latency | p99 latency |\n|---:|---:|---:|---:|---:|\n",
-        args.plans, args.runs, args.seconds,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    ));
-    for (clients, rate, low, high, p50, p99) in &rows {
+         clients spread over {} plans. One command appends one event, so events/s equals commands/s.\n\n{}\n\
+         Target ([F1]): at least 10,000 commands/s at 64 clients with durable commits, p99 at most 20 ms.\n",
+        args.runs,
+        args.seconds,
+        args.plans,
+        table(&embedded)
+    );
+    if let Some(bootstrap) = &args.kafka_bootstrap {
+        // An envelope of RegisterForceElement with its CloudEvents headers is about 600 bytes.
+        let size = 600;
+        let (raw, raw_low, raw_high) = raw_kafka(&args, bootstrap, size).await?;
+        let topic = format!("alliance-bench-{}", uuid::Uuid::now_v7());
+        let server_args = vec![
+            "--kafka-bootstrap".to_owned(),
+            bootstrap.clone(),
+            "--kafka-topic".to_owned(),
+            topic,
+        ];
+        let kafka = command_suite(&args, &server_args, "kafka").await?;
+        let at_64 = kafka
+            .iter()
+            .find(|r| r.clients == 64)
+            .map_or(0.0, |r| r.rate);
         report.push_str(&format!(
-            "| {clients} | {rate:.0} | {low:.0}–{high:.0} | {p50:.2} ms | {p99:.2} ms |\n"
+            "\n## Commands through gRPC on Apache Kafka, beside the raw producer\n\n\
+             Same broker, same run: the project's single-node KRaft broker (Kafka 4.1.1, 512 MB heap) on loopback.\n\n\
+             (a) Raw rdkafka producer, acks=all, idempotent, {size}-byte records, 10,000 in flight: \
+             **{raw:.0} records/s** (range {raw_low:.0}–{raw_high:.0}).\n\n\
+             (b) `allianced --kafka-bootstrap …` on an 8-partition topic: one fenced transactional writer per \
+             partition; commands queued together share one transaction.\n\n{}\n\
+             Ratio b/a at 64 clients: **{:.2}**. Target ([F2]): at least 20,000 commands/s at 64 clients and b/a at least 0.5.\n",
+            table(&kafka),
+            at_64 / raw.max(1.0)
         ));
     }
-    report.push_str(
-        "\nTarget ([F1]): at least 10,000 commands/s at 64 clients with durable commits, p99 at most 20 ms.\n",
-    );
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
     }

@@ -225,7 +225,9 @@ impl KafkaLog {
     }
 }
 
-async fn create_topic(config: &KafkaLogConfig) -> Result<(), LogError> {
+/// Creates the topic of `config` (partitions, replication, infinite retention,
+/// `min.insync.replicas`) unless it exists.
+pub async fn create_topic(config: &KafkaLogConfig) -> Result<(), LogError> {
     let admin: AdminClient<DefaultClientContext> = config.client().create().map_err(unavailable)?;
     let retention = "-1";
     let min_isr = config.min_insync_replicas.to_string();

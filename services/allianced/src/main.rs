@@ -1,5 +1,6 @@
-//! `allianced`: every service of the planning backend in one process, on the embedded event log
-//! (one SQLite file in the data directory, no broker). On first start it loads the reference plan.
+//! `allianced`: the planning backend in one process. By default on the embedded event log (one
+//! SQLite file in the data directory, no broker); with `--kafka-bootstrap` on an Apache Kafka
+//! topic. On first start it loads the reference plan.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,8 @@ use std::sync::Arc;
 
 use alliance_commands::reference::{self, ReferencePlan};
 use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
-use alliance_eventlog::{SqliteLog, SqliteLogConfig};
+use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig};
+use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig};
 use anyhow::Context;
 use clap::Parser;
 use serde::Deserialize;
@@ -28,6 +30,40 @@ struct Config {
     token_file: PathBuf,
     /// Reference plan loaded at start if not yet in the log; empty to skip.
     reference_plan: PathBuf,
+    /// The log on Apache Kafka instead of the embedded file, when set.
+    kafka: Option<KafkaSettings>,
+}
+
+/// The `[kafka]` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KafkaSettings {
+    bootstrap: String,
+    #[serde(default = "default_topic")]
+    topic: String,
+    /// Partitions of the topic when it is created.
+    #[serde(default = "default_partitions")]
+    partitions: u32,
+    /// Partitions this instance writes (default: all).
+    #[serde(default)]
+    owned_partitions: Option<Vec<i32>>,
+    #[serde(default = "default_transactional_prefix")]
+    transactional_prefix: String,
+    /// Client settings passed to librdkafka as they are (security.protocol, sasl.*, ssl.*).
+    #[serde(default)]
+    client: std::collections::BTreeMap<String, String>,
+}
+
+fn default_topic() -> String {
+    "alliance.events".into()
+}
+
+fn default_partitions() -> u32 {
+    8
+}
+
+fn default_transactional_prefix() -> String {
+    "alliance-commands".into()
 }
 
 impl Default for Config {
@@ -37,6 +73,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             token_file: PathBuf::from("deploy/dev-tokens.toml"),
             reference_plan: PathBuf::from("deploy/reference-plan.json"),
+            kafka: None,
         }
     }
 }
@@ -62,6 +99,15 @@ struct Args {
     /// Start without loading the reference plan.
     #[arg(long, env = "ALLIANCED_SKIP_REFERENCE_PLAN")]
     skip_reference_plan: bool,
+    /// Use Apache Kafka at these bootstrap servers as the log (instead of the embedded file).
+    #[arg(long, env = "ALLIANCED_KAFKA_BOOTSTRAP")]
+    kafka_bootstrap: Option<String>,
+    /// Kafka topic [default: alliance.events].
+    #[arg(long, env = "ALLIANCED_KAFKA_TOPIC")]
+    kafka_topic: Option<String>,
+    /// Partitions this instance writes, e.g. 0,1,2 [default: all].
+    #[arg(long, env = "ALLIANCED_KAFKA_OWNED_PARTITIONS", value_delimiter = ',')]
+    kafka_owned_partitions: Option<Vec<i32>>,
 }
 
 fn config(args: Args) -> anyhow::Result<Config> {
@@ -88,6 +134,25 @@ fn config(args: Args) -> anyhow::Result<Config> {
     if args.skip_reference_plan {
         config.reference_plan = PathBuf::new();
     }
+    if let Some(bootstrap) = args.kafka_bootstrap {
+        let kafka = config.kafka.get_or_insert_with(|| KafkaSettings {
+            bootstrap: String::new(),
+            topic: default_topic(),
+            partitions: default_partitions(),
+            owned_partitions: None,
+            transactional_prefix: default_transactional_prefix(),
+            client: Default::default(),
+        });
+        kafka.bootstrap = bootstrap;
+    }
+    if let Some(kafka) = config.kafka.as_mut() {
+        if let Some(topic) = args.kafka_topic {
+            kafka.topic = topic;
+        }
+        if let Some(owned) = args.kafka_owned_partitions {
+            kafka.owned_partitions = Some(owned);
+        }
+    }
     Ok(config)
 }
 
@@ -109,13 +174,62 @@ async fn main() -> anyhow::Result<()> {
             "the static development token file is in use on a non-loopback address: anyone holding a development token can edit plans"
         );
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let db = config.data_dir.join("alliance.db");
-    let log = SqliteLog::open(SqliteLogConfig::new(&db))
-        .with_context(|| format!("cannot open event log {}", db.display()))?;
-    let service = Arc::new(CommandService::open(log).await?);
+    match config.kafka.as_ref() {
+        Some(kafka) => {
+            let log = open_kafka(kafka).await?;
+            let what = format!("Kafka log {} at {}", kafka.topic, kafka.bootstrap);
+            serve(log, &config, auth, &what).await
+        }
+        None => {
+            std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                format!("cannot create data directory {}", config.data_dir.display())
+            })?;
+            let db = config.data_dir.join("alliance.db");
+            let log = SqliteLog::open(SqliteLogConfig::new(&db))
+                .with_context(|| format!("cannot open event log {}", db.display()))?;
+            serve(
+                log,
+                &config,
+                auth,
+                &format!("embedded log {}", db.display()),
+            )
+            .await
+        }
+    }
+}
 
+/// Opens the Kafka log, retrying with backoff while the broker cannot be reached.
+async fn open_kafka(settings: &KafkaSettings) -> anyhow::Result<KafkaLog> {
+    let mut config = KafkaLogConfig::new(&settings.bootstrap, &settings.topic);
+    config.partitions = settings.partitions;
+    config.owned = settings.owned_partitions.clone();
+    config
+        .transactional_prefix
+        .clone_from(&settings.transactional_prefix);
+    config.client.clone_from(&settings.client);
+    let mut delay = std::time::Duration::from_secs(1);
+    loop {
+        match KafkaLog::open(config.clone()).await {
+            Ok(log) => return Ok(log),
+            Err(error) => {
+                tracing::error!(%error, retry_in = ?delay, bootstrap = %settings.bootstrap, "cannot open the Kafka log");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown_signal() => anyhow::bail!("stopped while waiting for Kafka: {error}"),
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+async fn serve<L: EventLog>(
+    log: L,
+    config: &Config,
+    auth: Authenticator,
+    what: &str,
+) -> anyhow::Result<()> {
+    let service = Arc::new(CommandService::open(log).await?);
     load_reference(&service, &auth, &config.reference_plan).await?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -123,8 +237,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     println!(
-        "allianced: alliance.v1.PlanCommands, grpc.health.v1 and reflection listening on {addr} (embedded log {})",
-        db.display()
+        "allianced: alliance.v1.PlanCommands, grpc.health.v1 and reflection listening on {addr} ({what})"
     );
     let api = PlanCommandsApi::new(service, Arc::new(auth));
     // Served from a task so connections run on the runtime's workers, not on the main thread.
@@ -138,8 +251,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn load_reference(
-    service: &CommandService<SqliteLog>,
+async fn load_reference<L: EventLog>(
+    service: &CommandService<L>,
     auth: &Authenticator,
     path: &Path,
 ) -> anyhow::Result<()> {
