@@ -135,6 +135,10 @@ impl KafkaLog {
                 .set("enable.idempotence", "true")
                 .set("acks", "all")
                 .set("linger.ms", "0")
+                // A transaction begun right after a commit can be refused while the broker
+                // writes the previous markers; retry it at once rather than after 100 ms.
+                .set("retry.backoff.ms", "1")
+                .set("retry.backoff.max.ms", "20")
                 .set("transaction.timeout.ms", "60000")
                 .create()
                 .map_err(unavailable)?;

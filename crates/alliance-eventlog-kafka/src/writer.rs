@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use alliance_eventlog::{Appended, LogError, NewEvent, PlanId, StoredEvent, Version};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio::sync::{oneshot, watch};
 
 use crate::index::Index;
@@ -101,7 +101,7 @@ impl PartitionWriter {
             return;
         }
         match self.transaction(&accepted) {
-            Ok(deliveries) => self.index(accepted, deliveries, heads),
+            Ok(()) => self.index(accepted, heads),
             Err(error) => {
                 let fatal = matches!(&error, KafkaError::Transaction(e) if e.is_fatal())
                     || error.rdkafka_error_code().is_some_and(|c| {
@@ -138,16 +138,12 @@ impl PartitionWriter {
     }
 
     /// Produces every event of the accepted requests in one transaction and commits it.
-    fn transaction(
-        &self,
-        accepted: &[(Version, AppendRequest)],
-    ) -> Result<Vec<Vec<DeliveryFuture>>, KafkaError> {
+    fn transaction(&self, accepted: &[(Version, AppendRequest)]) -> Result<(), KafkaError> {
         self.producer.begin_transaction()?;
-        let mut deliveries = Vec::with_capacity(accepted.len());
+        let mut deliveries = Vec::new();
         for (head, request) in accepted {
             let key = request.plan_id.to_string();
             let traceparent = record::traceparent();
-            let mut futures = Vec::with_capacity(request.events.len());
             for (event, version) in request.events.iter().zip(head + 1..) {
                 let headers = record::headers(request.plan_id, version, event, &traceparent);
                 let record = FutureRecord::to(&self.shared.topic)
@@ -155,29 +151,24 @@ impl PartitionWriter {
                     .key(&key)
                     .payload(&event.payload)
                     .headers(headers);
-                let delivery = self.producer.send_result(record).map_err(|(e, _)| e)?;
-                futures.push(delivery);
+                deliveries.push(self.producer.send_result(record).map_err(|(e, _)| e)?);
             }
-            deliveries.push(futures);
         }
-        self.producer.commit_transaction(self.timeout)?;
-        Ok(deliveries)
+        // Wait for the deliveries first: commit_transaction's own flush only notices them on
+        // its next poll tick (about 100 ms), because the producer's thread takes the reports.
+        for future in deliveries {
+            futures::executor::block_on(future)
+                .map_err(|_| KafkaError::Canceled)?
+                .map_err(|(error, _)| error)?;
+        }
+        self.producer.commit_transaction(self.timeout)
     }
 
     /// After the commit: index the events and answer each request.
-    fn index(
-        &mut self,
-        accepted: Vec<(Version, AppendRequest)>,
-        deliveries: Vec<Vec<DeliveryFuture>>,
-        heads: HashMap<PlanId, Version>,
-    ) {
+    fn index(&mut self, accepted: Vec<(Version, AppendRequest)>, heads: HashMap<PlanId, Version>) {
         let mut index = self.shared.index.lock().unwrap_or_else(|e| e.into_inner());
-        for ((head, request), futures) in accepted.into_iter().zip(deliveries) {
-            // Committed: each delivery report is already in.
-            for ((future, event), version) in
-                futures.into_iter().zip(&request.events).zip(head + 1..)
-            {
-                let _ = futures::executor::block_on(future);
+        for (head, request) in accepted {
+            for (event, version) in request.events.iter().zip(head + 1..) {
                 let position = index.next_position();
                 index.push(StoredEvent {
                     position,
