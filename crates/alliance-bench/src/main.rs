@@ -300,10 +300,10 @@ async fn raw_kafka(args: &Args, bootstrap: &str, size: usize) -> anyhow::Result<
                 }
                 Err((e, _)) => anyhow::bail!("raw producer: {e}"),
             }
-            if in_flight.len() >= 10_000 {
-                if let Some(delivery) = in_flight.pop_front() {
-                    delivery.await?.map_err(|(e, _)| e)?;
-                }
+            if in_flight.len() >= 10_000
+                && let Some(delivery) = in_flight.pop_front()
+            {
+                delivery.await?.map_err(|(e, _)| e)?;
             }
         }
         for delivery in in_flight {

@@ -47,6 +47,13 @@ pub enum CommandError {
         current: Version,
         conflicts: Vec<ConflictingEvent>,
     },
+    /// Another instance writes this plan: the caller should go there.
+    #[error("plan {plan_id} is served by {} (partition {partition}); send the command there", owner.as_deref().unwrap_or("another instance"))]
+    OwnedElsewhere {
+        plan_id: PlanId,
+        partition: i32,
+        owner: Option<String>,
+    },
     /// Another writer appended to the plan between our read and our append.
     #[error("plan {plan_id} changed concurrently; retry the command")]
     Concurrent { plan_id: PlanId },
@@ -82,7 +89,9 @@ impl CommandError {
             },
             CommandError::PlanNotFound(_) => Code::NotFound,
             CommandError::Conflict { .. } | CommandError::Concurrent { .. } => Code::Aborted,
-            CommandError::Log(LogError::Unavailable(_)) => Code::Unavailable,
+            CommandError::Log(LogError::Unavailable(_)) | CommandError::OwnedElsewhere { .. } => {
+                Code::Unavailable
+            }
             CommandError::Log(_) | CommandError::Corrupt(_) => Code::Internal,
         }
     }
@@ -153,6 +162,16 @@ impl From<CommandError> for tonic::Status {
                 }
                 details
             }
+            CommandError::OwnedElsewhere {
+                partition, owner, ..
+            } => ErrorDetails::with_error_info(
+                "PLAN_OWNED_ELSEWHERE",
+                ERROR_DOMAIN,
+                HashMap::from([
+                    ("partition".to_owned(), partition.to_string()),
+                    ("owner".to_owned(), owner.clone().unwrap_or_default()),
+                ]),
+            ),
             CommandError::PermissionDenied { role, .. } => ErrorDetails::with_error_info(
                 "MISSING_ROLE",
                 ERROR_DOMAIN,

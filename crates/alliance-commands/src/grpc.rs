@@ -101,7 +101,7 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
     async fn create_plan(&self, request: Request<v1::CreatePlanRequest>) -> CommandResponse {
         self.handle(request, |r, command| {
             let id = parse_plan_id("meta.plan_id", r.meta.as_ref().map_or("", |m| &m.plan_id))?
-                .unwrap_or_else(PlanId::now_v7);
+                .unwrap_or_else(|| self.service.new_plan_id());
             if let Command::CreatePlan { plan_id, .. } = command {
                 *plan_id = id;
             }
@@ -112,7 +112,8 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
 
     async fn branch_plan(&self, request: Request<v1::BranchPlanRequest>) -> CommandResponse {
         self.handle(request, |r, command| {
-            let id = parse_plan_id("new_plan_id", &r.new_plan_id)?.unwrap_or_else(PlanId::now_v7);
+            let id = parse_plan_id("new_plan_id", &r.new_plan_id)?
+                .unwrap_or_else(|| self.service.new_plan_id());
             if let Command::BranchPlan { new_plan_id, .. } = command {
                 *new_plan_id = id;
             }

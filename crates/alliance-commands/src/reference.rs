@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use alliance_domain::{Command, PlanId, TeamId};
-use alliance_eventlog::EventLog;
+use alliance_eventlog::{EventLog, Route};
 use serde::Deserialize;
 
 use crate::auth::Authenticator;
@@ -81,6 +81,8 @@ impl ReferencePlan {
 pub struct LoadReport {
     pub applied: usize,
     pub already_present: usize,
+    /// Another instance writes the reference plan (it loads it).
+    pub served_elsewhere: bool,
 }
 
 /// Applies every entry not applied yet. Command ids are derived from the plan id and the entry
@@ -93,7 +95,12 @@ pub async fn load<L: EventLog>(
     let mut report = LoadReport {
         applied: 0,
         already_present: 0,
+        served_elsewhere: false,
     };
+    if service.log().route(plan.plan_id) != Route::Local {
+        report.served_elsewhere = true;
+        return Ok(report);
+    }
     for (index, entry) in plan.entries.iter().enumerate() {
         let caller = auth
             .team_caller(&entry.team, "reference-plan")

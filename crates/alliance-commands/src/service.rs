@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 use alliance_domain::{Command, CommandContext, Plan, PlanId, Version, decide};
-use alliance_eventlog::{CommandRecord, EventLog, LogError};
+use alliance_eventlog::{CommandRecord, EventLog, LogError, Route};
 
 use crate::auth::{Caller, Role};
 use crate::envelope::{EnvelopeContext, decode_event, encode};
@@ -84,9 +84,35 @@ impl<L: EventLog> CommandService<L> {
         plans.entry(plan_id).or_default().clone()
     }
 
+    /// A fresh plan id (UUIDv7) that this instance writes, so a client creating a plan never
+    /// needs to know how plans are spread over instances.
+    pub fn new_plan_id(&self) -> PlanId {
+        let mut id = PlanId::now_v7();
+        for _ in 0..10_000 {
+            if self.log.route(id) == Route::Local {
+                break;
+            }
+            id = PlanId::now_v7();
+        }
+        id
+    }
+
+    /// Refuses, naming the owner, a plan this instance does not write.
+    fn check_route(&self, plan_id: PlanId) -> Result<(), CommandError> {
+        match self.log.route(plan_id) {
+            Route::Local => Ok(()),
+            Route::Remote { partition, owner } => Err(CommandError::OwnedElsewhere {
+                plan_id,
+                partition,
+                owner,
+            }),
+        }
+    }
+
     /// The slot of a plan that has events; unknown ids get no slot, so asking about random
     /// plans costs no memory.
     async fn existing_slot(&self, plan_id: PlanId) -> Result<Slot, CommandError> {
+        self.check_route(plan_id)?;
         let cached = {
             let plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
             plans.get(&plan_id).cloned()
@@ -270,6 +296,7 @@ impl<L: EventLog> CommandService<L> {
             meta,
             digest,
         } = run;
+        self.check_route(plan_id)?;
         let creates = matches!(
             command,
             Command::CreatePlan { .. } | Command::BranchPlan { .. }

@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alliance_eventlog::{
-    Appended, CommandRecord, EventLog, LogError, NewEvent, PlanId, Position, StoredEvent, Version,
+    Appended, CommandRecord, EventLog, LogError, NewEvent, PlanId, Position, Route, StoredEvent,
+    Version,
 };
 use futures::stream::BoxStream;
 use rdkafka::ClientConfig;
@@ -54,6 +55,8 @@ pub struct KafkaLogConfig {
     pub transactional_prefix: String,
     /// Partitions this instance owns; `None` for all of them.
     pub owned: Option<Vec<i32>>,
+    /// The gRPC address of each partition's owner, to send callers to the right instance.
+    pub owners: BTreeMap<i32, String>,
     /// Passed to every client as is (security settings such as `security.protocol`, SASL, SSL).
     pub client: BTreeMap<String, String>,
     pub timeout: Duration,
@@ -70,6 +73,7 @@ impl KafkaLogConfig {
             create_topic: true,
             transactional_prefix: "alliance-commands".into(),
             owned: None,
+            owners: BTreeMap::new(),
             client: BTreeMap::new(),
             timeout: Duration::from_secs(30),
         }
@@ -94,6 +98,7 @@ pub struct KafkaLog {
 struct Inner {
     shared: Arc<Shared>,
     partitions: u32,
+    owners: BTreeMap<i32, String>,
     writers: HashMap<i32, mpsc::Sender<AppendRequest>>,
 }
 
@@ -176,6 +181,7 @@ impl KafkaLog {
             inner: Arc::new(Inner {
                 shared,
                 partitions,
+                owners: config.owners.clone(),
                 writers,
             }),
         })
@@ -360,6 +366,18 @@ impl EventLog for KafkaLog {
             queued?
                 .await
                 .map_err(|_| LogError::Unavailable("the partition writer stopped".into()))?
+        }
+    }
+
+    fn route(&self, plan_id: PlanId) -> Route {
+        let partition = partition_of(plan_id, self.inner.partitions);
+        if self.inner.writers.contains_key(&partition) {
+            Route::Local
+        } else {
+            Route::Remote {
+                partition,
+                owner: self.inner.owners.get(&partition).cloned(),
+            }
         }
     }
 

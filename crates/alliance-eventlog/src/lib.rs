@@ -92,6 +92,18 @@ pub enum LogError {
     Storage(String),
 }
 
+/// Where the writes of a plan are served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// This handle writes the plan.
+    Local,
+    /// Another instance owns the plan's partition; `owner` is its address when known.
+    Remote {
+        partition: i32,
+        owner: Option<String>,
+    },
+}
+
 /// The append-only log shared by every service.
 ///
 /// Implementations are cheap to clone handles (`Clone + Send + Sync`).
@@ -138,6 +150,11 @@ pub trait EventLog: Clone + Send + Sync + 'static {
         &self,
         command_id: &str,
     ) -> impl Future<Output = Result<Option<CommandRecord>, LogError>> + Send;
+
+    /// Whether this handle writes `plan_id` (always, for a log with a single writer).
+    fn route(&self, _plan_id: PlanId) -> Route {
+        Route::Local
+    }
 
     /// Every event with `position >= from`, first those already stored (catch-up), then each new
     /// one as it is committed (live). The stream ends only when the log is closed or on error.

@@ -47,6 +47,9 @@ struct KafkaSettings {
     /// Partitions this instance writes (default: all).
     #[serde(default)]
     owned_partitions: Option<Vec<i32>>,
+    /// The gRPC address of each partition's owner (partition number as a string key).
+    #[serde(default)]
+    owners: std::collections::BTreeMap<String, String>,
     #[serde(default = "default_transactional_prefix")]
     transactional_prefix: String,
     /// Client settings passed to librdkafka as they are (security.protocol, sasl.*, ssl.*).
@@ -108,6 +111,10 @@ struct Args {
     /// Partitions this instance writes, e.g. 0,1,2 [default: all].
     #[arg(long, env = "ALLIANCED_KAFKA_OWNED_PARTITIONS", value_delimiter = ',')]
     kafka_owned_partitions: Option<Vec<i32>>,
+    /// Where another partition's owner listens, as PARTITION=HOST:PORT (repeatable, or
+    /// comma-separated in the environment), so callers are sent to the right instance.
+    #[arg(long, env = "ALLIANCED_KAFKA_OWNERS", value_delimiter = ',')]
+    kafka_owner: Vec<String>,
 }
 
 fn config(args: Args) -> anyhow::Result<Config> {
@@ -140,6 +147,7 @@ fn config(args: Args) -> anyhow::Result<Config> {
             topic: default_topic(),
             partitions: default_partitions(),
             owned_partitions: None,
+            owners: Default::default(),
             transactional_prefix: default_transactional_prefix(),
             client: Default::default(),
         });
@@ -151,6 +159,14 @@ fn config(args: Args) -> anyhow::Result<Config> {
         }
         if let Some(owned) = args.kafka_owned_partitions {
             kafka.owned_partitions = Some(owned);
+        }
+        for owner in args.kafka_owner {
+            let (partition, address) = owner
+                .split_once('=')
+                .with_context(|| format!("--kafka-owner {owner:?} is not PARTITION=HOST:PORT"))?;
+            kafka
+                .owners
+                .insert(partition.to_owned(), address.to_owned());
         }
     }
     Ok(config)
@@ -207,6 +223,12 @@ async fn open_kafka(settings: &KafkaSettings) -> anyhow::Result<KafkaLog> {
         .transactional_prefix
         .clone_from(&settings.transactional_prefix);
     config.client.clone_from(&settings.client);
+    for (partition, address) in &settings.owners {
+        let partition: i32 = partition
+            .parse()
+            .with_context(|| format!("owner partition {partition:?} is not a number"))?;
+        config.owners.insert(partition, address.clone());
+    }
     let mut delay = std::time::Duration::from_secs(1);
     loop {
         match KafkaLog::open(config.clone()).await {
@@ -261,6 +283,13 @@ async fn load_reference<L: EventLog>(
     }
     let plan = ReferencePlan::read(path)?;
     let report = reference::load(service, auth, &plan).await?;
+    if report.served_elsewhere {
+        println!(
+            "allianced: reference plan {} is written by another instance",
+            plan.plan_id
+        );
+        return Ok(());
+    }
     println!(
         "allianced: reference plan {} \"{}\" ({} entries loaded now, {} already present)",
         plan.plan_id, plan.name, report.applied, report.already_present

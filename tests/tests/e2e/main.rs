@@ -2,4 +2,6 @@
 //! `alliancectl`, as a planner would after `make run`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cluster;
+mod support;
 mod tour;

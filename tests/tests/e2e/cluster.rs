@@ -1,0 +1,185 @@
+//! Two command-service processes on one Kafka topic, each writing half of the partitions: teams
+//! edit many plans through either; a command for a plan the other instance writes is refused
+//! with the owner's address and lands once there; versions stay gapless.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::support::Server;
+
+fn bootstrap() -> String {
+    if let Ok(bootstrap) = std::env::var("ALLIANCE_KAFKA_BOOTSTRAP") {
+        return bootstrap;
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/kafka/kafka.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg("up")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    stdout.trim().rsplit(' ').next().unwrap().to_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs a command at `servers[first]`, following "served by ADDR" to the owner. Returns the
+/// stdout of the instance that took it.
+fn at_owner(servers: &[Arc<Server>], first: usize, token: &str, args: &[&str]) -> String {
+    let mut server = &servers[first];
+    for _ in 0..2 {
+        let out = server.ctl(token, args);
+        if out.status.success() {
+            return String::from_utf8(out.stdout).unwrap();
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {stderr}");
+        let owner = stderr
+            .split("served by ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no owner named: {stderr}"));
+        server = servers
+            .iter()
+            .find(|s| s.addr == owner)
+            .unwrap_or_else(|| panic!("unknown owner {owner}"));
+    }
+    panic!("{args:?} was not taken by its owner");
+}
+
+#[test]
+fn two_instances_split_the_partitions_and_send_callers_to_the_owner() {
+    let bootstrap = bootstrap();
+    let topic = format!("alliance-cluster-{}", std::process::id());
+    let ports = [free_port(), free_port()];
+    let halves = ["0,1,2,3", "4,5,6,7"];
+    let data = tempfile::tempdir().unwrap();
+    let servers: Vec<Arc<Server>> = (0..2)
+        .map(|i| {
+            let other = 1 - i;
+            let owners: Vec<String> = halves[other]
+                .split(',')
+                .map(|p| format!("{p}=127.0.0.1:{}", ports[other]))
+                .collect();
+            let args = vec![
+                "--listen".to_owned(),
+                format!("127.0.0.1:{}", ports[i]),
+                "--kafka-bootstrap".to_owned(),
+                bootstrap.clone(),
+                "--kafka-topic".to_owned(),
+                topic.clone(),
+                "--kafka-owned-partitions".to_owned(),
+                halves[i].to_owned(),
+                "--kafka-owner".to_owned(),
+                owners.join(","),
+            ];
+            Arc::new(Server::start(&data.path().join(i.to_string()), &args))
+        })
+        .collect();
+    // Exactly one instance loads the reference plan: the one that writes it.
+    let loaded = servers
+        .iter()
+        .filter(|s| s.banner.iter().any(|l| l.contains("entries loaded now")))
+        .count();
+    assert_eq!(loaded, 1);
+
+    // Four teams at once, each creating plans and registering elements through either instance.
+    let teams: Vec<_> = (0..4)
+        .map(|team| {
+            let servers = servers.clone();
+            std::thread::spawn(move || {
+                let mut plans = Vec::new();
+                for n in 0..4 {
+                    let out = at_owner(
+                        &servers,
+                        (team + n) % 2,
+                        "dev-alliance-approvers",
+                        &[
+                            "--output",
+                            "json",
+                            "plan",
+                            "create",
+                            "--name",
+                            &format!("team {team} plan {n}"),
+                            "--horizon-start",
+                            "2020-01-01",
+                            "--horizon-end",
+                            "2035-12-31",
+                        ],
+                    );
+                    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
+                    let plan = created["plan_id"].as_str().unwrap().to_owned();
+                    for e in 0..3 {
+                        at_owner(
+                            &servers,
+                            (team + n + e) % 2,
+                            "dev-us-force-planning",
+                            &[
+                                "element",
+                                "register",
+                                "--plan",
+                                &plan,
+                                "--id",
+                                &format!("e{e}"),
+                                "--name",
+                                "unit",
+                                "--side",
+                                "us",
+                                "--component",
+                                "army",
+                                "--kind",
+                                "logistics",
+                                "--personnel",
+                                "100",
+                                "--base",
+                                "Camp Humphreys",
+                                "--present-from",
+                                "2024-01-01",
+                            ],
+                        );
+                    }
+                    plans.push(plan);
+                }
+                plans
+            })
+        })
+        .collect();
+    let plans: Vec<String> = teams.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    assert_eq!(plans.len(), 16);
+
+    // Each plan: exactly its four events, at versions 1..=4, wherever it lives.
+    let mut owners_used = std::collections::BTreeSet::new();
+    for plan in &plans {
+        let out = at_owner(
+            &servers,
+            0,
+            "dev-auditors",
+            &["--output", "json", "plan", "show", "--plan", plan],
+        );
+        let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(shown["version"].as_u64(), Some(4), "{shown}");
+        assert_eq!(shown["elements"].as_array().unwrap().len(), 3);
+        owners_used.insert(
+            servers
+                .iter()
+                .position(|s| {
+                    s.ctl("dev-auditors", &["plan", "show", "--plan", plan])
+                        .status
+                        .success()
+                })
+                .unwrap(),
+        );
+    }
+    assert_eq!(owners_used.len(), 2, "both instances own some of the plans");
+}
