@@ -36,6 +36,35 @@ use tokio::sync::{oneshot, watch};
 
 pub use record::partition_of;
 
+/// The project's local broker, for tests: `ALLIANCE_KAFKA_BOOTSTRAP` when set (as `make test`
+/// does), otherwise the broker `deploy/kafka/kafka.sh up` starts (or finds running).
+pub fn local_broker() -> Result<String, String> {
+    static BOOTSTRAP: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    BOOTSTRAP
+        .get_or_init(|| {
+            if let Ok(bootstrap) = std::env::var("ALLIANCE_KAFKA_BOOTSTRAP") {
+                return Ok(bootstrap);
+            }
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../deploy/kafka/kafka.sh");
+            let out = std::process::Command::new("bash")
+                .arg(script)
+                .arg("up")
+                .output()
+                .map_err(|e| format!("cannot run deploy/kafka/kafka.sh: {e}"))?;
+            if !out.status.success() {
+                return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .rsplit(' ')
+                .next()
+                .map(str::to_owned)
+                .ok_or_else(|| "deploy/kafka/kafka.sh printed no address".to_owned())
+        })
+        .clone()
+}
+
 use index::Index;
 use writer::{AppendRequest, PartitionWriter, Shared};
 
@@ -208,14 +237,7 @@ impl KafkaLog {
         expected: Version,
         events: Vec<NewEvent>,
     ) -> Result<oneshot::Receiver<Result<Appended, LogError>>, LogError> {
-        let Some(first) = events.first() else {
-            return Err(LogError::EmptyAppend);
-        };
-        if events.iter().any(|e| e.command_id != first.command_id) {
-            return Err(LogError::Storage(
-                "all events of one append must carry the same command id".into(),
-            ));
-        }
+        alliance_eventlog::check_append(&events)?;
         let partition = partition_of(plan_id, self.inner.partitions);
         let writer = self.inner.writers.get(&partition).ok_or_else(|| {
             LogError::Unavailable(format!(

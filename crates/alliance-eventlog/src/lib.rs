@@ -92,6 +92,21 @@ pub enum LogError {
     Storage(String),
 }
 
+/// What every backend checks before queueing an append: at least one event, and one command id
+/// for all of them (the first event's id is the idempotency key).
+pub fn check_append(events: &[NewEvent]) -> Result<(), LogError> {
+    let Some(first) = events.first() else {
+        return Err(LogError::EmptyAppend);
+    };
+    if events.iter().any(|e| e.command_id != first.command_id) {
+        return Err(LogError::Storage(format!(
+            "all events of one append must carry the same command id, the first carries {}",
+            first.command_id
+        )));
+    }
+    Ok(())
+}
+
 /// Where the writes of a plan are served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {

@@ -238,15 +238,7 @@ impl SqliteLog {
         expected: Version,
         events: Vec<NewEvent>,
     ) -> Result<oneshot::Receiver<Result<Appended, LogError>>, LogError> {
-        let Some(first) = events.first() else {
-            return Err(LogError::EmptyAppend);
-        };
-        if events.iter().any(|e| e.command_id != first.command_id) {
-            return Err(LogError::Storage(format!(
-                "all events of one append must carry the same command id, the first carries {}",
-                first.command_id
-            )));
-        }
+        crate::check_append(&events)?;
         let requests = self
             .inner
             .requests

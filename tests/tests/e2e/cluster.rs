@@ -2,29 +2,9 @@
 //! edit many plans through either; a command for a plan the other instance writes is refused
 //! with the owner's address and lands once there; versions stay gapless.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::support::Server;
-
-fn bootstrap() -> String {
-    if let Ok(bootstrap) = std::env::var("ALLIANCE_KAFKA_BOOTSTRAP") {
-        return bootstrap;
-    }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/kafka/kafka.sh");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .arg("up")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    stdout.trim().rsplit(' ').next().unwrap().to_owned()
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -60,7 +40,7 @@ fn at_owner(servers: &[Arc<Server>], first: usize, token: &str, args: &[&str]) -
 
 #[test]
 fn two_instances_split_the_partitions_and_send_callers_to_the_owner() {
-    let bootstrap = bootstrap();
+    let bootstrap = alliance_eventlog_kafka::local_broker().unwrap();
     let topic = format!("alliance-cluster-{}", std::process::id());
     let ports = [free_port(), free_port()];
     let halves = ["0,1,2,3", "4,5,6,7"];

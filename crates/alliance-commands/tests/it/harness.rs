@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
@@ -56,40 +56,8 @@ fn token_file() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/dev-tokens.toml")
 }
 
-/// The broker of the tests: `ALLIANCE_KAFKA_BOOTSTRAP` (set by `make test`), or the project's
-/// own broker, started on demand by `deploy/kafka/kafka.sh up`.
-pub fn kafka_bootstrap() -> String {
-    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
-    BOOTSTRAP
-        .get_or_init(|| {
-            if let Ok(bootstrap) = std::env::var("ALLIANCE_KAFKA_BOOTSTRAP") {
-                return bootstrap;
-            }
-            let script =
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kafka/kafka.sh");
-            let out = std::process::Command::new("bash")
-                .arg(script)
-                .arg("up")
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success(),
-                "cannot start the test broker: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            stdout
-                .lines()
-                .last()
-                .and_then(|l| l.rsplit(' ').next())
-                .unwrap()
-                .to_owned()
-        })
-        .clone()
-}
-
 pub fn kafka_config(topic: &str) -> KafkaLogConfig {
-    let mut config = KafkaLogConfig::new(kafka_bootstrap(), topic);
+    let mut config = KafkaLogConfig::new(alliance_eventlog_kafka::local_broker().unwrap(), topic);
     config.partitions = 4;
     config.transactional_prefix = topic.to_owned();
     config

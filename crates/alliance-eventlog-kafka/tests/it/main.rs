@@ -2,8 +2,6 @@
 //! `ALLIANCE_KAFKA_BOOTSTRAP` the tests start it with `deploy/kafka/kafka.sh up`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use alliance_eventlog::{EventLog, LogError, NewEvent};
@@ -13,28 +11,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 fn bootstrap() -> String {
-    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
-    BOOTSTRAP
-        .get_or_init(|| {
-            if let Ok(bootstrap) = std::env::var("ALLIANCE_KAFKA_BOOTSTRAP") {
-                return bootstrap;
-            }
-            let script =
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kafka/kafka.sh");
-            let out = std::process::Command::new("bash")
-                .arg(script)
-                .arg("up")
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let stdout = String::from_utf8(out.stdout).unwrap();
-            stdout.trim().rsplit(' ').next().unwrap().to_owned()
-        })
-        .clone()
+    alliance_eventlog_kafka::local_broker().unwrap()
 }
 
 fn config(topic: &str) -> KafkaLogConfig {
