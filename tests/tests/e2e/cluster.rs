@@ -163,3 +163,95 @@ fn two_instances_split_the_partitions_and_send_callers_to_the_owner() {
     }
     assert_eq!(owners_used.len(), 2, "both instances own some of the plans");
 }
+
+#[test]
+fn a_killed_instance_restarts_and_retried_commands_keep_their_first_results() {
+    let bootstrap = alliance_eventlog_kafka::local_broker().unwrap();
+    let topic = format!("alliance-restart-{}", std::process::id());
+    let port = free_port();
+    let data = tempfile::tempdir().unwrap();
+    let args = vec![
+        "--listen".to_owned(),
+        format!("127.0.0.1:{port}"),
+        "--kafka-bootstrap".to_owned(),
+        bootstrap,
+        "--kafka-topic".to_owned(),
+        topic,
+        "--skip-reference-plan".to_owned(),
+    ];
+    let server = Server::start(data.path(), &args);
+    let created: serde_json::Value = serde_json::from_str(&server.ok(
+        "dev-alliance-approvers",
+        &[
+            "--output",
+            "json",
+            "plan",
+            "create",
+            "--name",
+            "restart",
+            "--horizon-start",
+            "2020-01-01",
+            "--horizon-end",
+            "2035-12-31",
+        ],
+    ))
+    .unwrap();
+    let plan = created["plan_id"].as_str().unwrap().to_owned();
+    let register = |server: &Server, n: usize| {
+        let command_id = format!("01a21c46-0000-7000-8000-{n:012}");
+        let element = format!("e{n}");
+        let out = server.ctl(
+            "dev-us-force-planning",
+            &[
+                "--output",
+                "json",
+                "element",
+                "register",
+                "--plan",
+                &plan,
+                "--command-id",
+                &command_id,
+                "--id",
+                &element,
+                "--name",
+                "unit",
+                "--side",
+                "us",
+                "--component",
+                "army",
+                "--kind",
+                "logistics",
+                "--personnel",
+                "100",
+                "--base",
+                "Camp Humphreys",
+                "--present-from",
+                "2024-01-01",
+            ],
+        );
+        out.status
+            .success()
+            .then(|| serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap())
+    };
+    // Half the commands are acknowledged, then the instance is killed without warning.
+    let first: Vec<serde_json::Value> = (0..10).map(|n| register(&server, n).unwrap()).collect();
+    server.kill();
+
+    // Restarted on the same topic, it rebuilds its partitions; every command is retried with
+    // its id: the acknowledged ones return their first results, the rest are applied once.
+    let server = Server::start(data.path(), &args);
+    for n in 0..20 {
+        let result = register(&server, n).unwrap();
+        if let Some(original) = first.get(n) {
+            assert_eq!(result["event_ids"], original["event_ids"], "command {n}");
+            assert_eq!(result["replayed"], true);
+        }
+    }
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(
+        "dev-auditors",
+        &["--output", "json", "plan", "show", "--plan", &plan],
+    ))
+    .unwrap();
+    assert_eq!(shown["version"].as_u64(), Some(21), "{shown}");
+    assert_eq!(shown["elements"].as_array().unwrap().len(), 20);
+}
