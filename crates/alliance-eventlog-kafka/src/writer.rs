@@ -103,30 +103,35 @@ impl PartitionWriter {
         match self.transaction(&accepted) {
             Ok(()) => self.index(accepted, heads),
             Err(error) => {
+                // A fenced producer is in a fatal state; the error that surfaces first may be
+                // only a purged delivery, so ask the client itself.
                 let fatal = matches!(&error, KafkaError::Transaction(e) if e.is_fatal())
-                    || error.rdkafka_error_code().is_some_and(|c| {
-                        matches!(
-                            c,
-                            rdkafka::types::RDKafkaErrorCode::Fenced
-                                | rdkafka::types::RDKafkaErrorCode::ProducerFenced
-                                | rdkafka::types::RDKafkaErrorCode::InvalidProducerEpoch
-                        )
-                    });
+                    || self.producer.client().fatal_error().is_some();
                 if fatal {
                     tracing::error!(partition = self.partition, %error, "fenced: this instance no longer owns the partition");
+                    let cause = self
+                        .producer
+                        .client()
+                        .fatal_error()
+                        .map_or_else(|| error.to_string(), |(_, reason)| reason);
                     self.lost = Some(format!(
-                        "partition {} was taken over by another writer: {error}",
+                        "partition {} was taken over by another writer: {cause}",
                         self.partition
                     ));
                 } else {
                     tracing::warn!(partition = self.partition, %error, "transaction failed");
                     let _ = self.producer.abort_transaction(self.timeout);
                 }
-                for (_, request) in accepted {
-                    let _ = request.respond.send(Err(LogError::Unavailable(format!(
+                let reason = self.lost.clone().unwrap_or_else(|| {
+                    format!(
                         "kafka transaction on partition {} failed: {error}",
                         self.partition
-                    ))));
+                    )
+                });
+                for (_, request) in accepted {
+                    let _ = request
+                        .respond
+                        .send(Err(LogError::Unavailable(reason.clone())));
                 }
             }
         }

@@ -50,8 +50,9 @@ struct KafkaSettings {
     /// The gRPC address of each partition's owner (partition number as a string key).
     #[serde(default)]
     owners: std::collections::BTreeMap<String, String>,
-    #[serde(default = "default_transactional_prefix")]
-    transactional_prefix: String,
+    /// Prefix of the per-partition `transactional.id`s [default: `alliance-commands.{topic}`].
+    #[serde(default)]
+    transactional_prefix: Option<String>,
     /// Client settings passed to librdkafka as they are (security.protocol, sasl.*, ssl.*).
     #[serde(default)]
     client: std::collections::BTreeMap<String, String>,
@@ -63,10 +64,6 @@ fn default_topic() -> String {
 
 fn default_partitions() -> u32 {
     8
-}
-
-fn default_transactional_prefix() -> String {
-    "alliance-commands".into()
 }
 
 impl Default for Config {
@@ -148,7 +145,7 @@ fn config(args: Args) -> anyhow::Result<Config> {
             partitions: default_partitions(),
             owned_partitions: None,
             owners: Default::default(),
-            transactional_prefix: default_transactional_prefix(),
+            transactional_prefix: None,
             client: Default::default(),
         });
         kafka.bootstrap = bootstrap;
@@ -219,9 +216,10 @@ async fn open_kafka(settings: &KafkaSettings) -> anyhow::Result<KafkaLog> {
     let mut config = KafkaLogConfig::new(&settings.bootstrap, &settings.topic);
     config.partitions = settings.partitions;
     config.owned = settings.owned_partitions.clone();
-    config
+    config.transactional_prefix = settings
         .transactional_prefix
-        .clone_from(&settings.transactional_prefix);
+        .clone()
+        .unwrap_or_else(|| format!("alliance-commands.{}", settings.topic));
     config.client.clone_from(&settings.client);
     for (partition, address) in &settings.owners {
         let partition: i32 = partition

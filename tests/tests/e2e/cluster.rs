@@ -255,3 +255,97 @@ fn a_killed_instance_restarts_and_retried_commands_keep_their_first_results() {
     assert_eq!(shown["version"].as_u64(), Some(21), "{shown}");
     assert_eq!(shown["elements"].as_array().unwrap().len(), 20);
 }
+
+#[test]
+fn a_stale_owner_resumed_after_its_partitions_were_taken_over_cannot_write() {
+    let bootstrap = alliance_eventlog_kafka::local_broker().unwrap();
+    let topic = format!("alliance-stale-{}", std::process::id());
+    let data = tempfile::tempdir().unwrap();
+    let args = |port: u16| {
+        vec![
+            "--listen".to_owned(),
+            format!("127.0.0.1:{port}"),
+            "--kafka-bootstrap".to_owned(),
+            bootstrap.clone(),
+            "--kafka-topic".to_owned(),
+            topic.clone(),
+            "--skip-reference-plan".to_owned(),
+        ]
+    };
+    let stale = Server::start(&data.path().join("a"), &args(free_port()));
+    let created: serde_json::Value = serde_json::from_str(&stale.ok(
+        "dev-alliance-approvers",
+        &[
+            "--output",
+            "json",
+            "plan",
+            "create",
+            "--name",
+            "stale",
+            "--horizon-start",
+            "2020-01-01",
+            "--horizon-end",
+            "2035-12-31",
+        ],
+    ))
+    .unwrap();
+    let plan = created["plan_id"].as_str().unwrap().to_owned();
+    let register = |server: &Server, element: &str| {
+        server.ctl(
+            "dev-us-force-planning",
+            &[
+                "element",
+                "register",
+                "--plan",
+                &plan,
+                "--id",
+                element,
+                "--name",
+                "unit",
+                "--side",
+                "us",
+                "--component",
+                "army",
+                "--kind",
+                "logistics",
+                "--personnel",
+                "100",
+                "--base",
+                "Camp Humphreys",
+                "--present-from",
+                "2024-01-01",
+            ],
+        )
+    };
+    assert!(register(&stale, "before").status.success());
+
+    // The owner stalls (SIGSTOP); a new instance takes every partition over, fencing it.
+    stale.signal("STOP");
+    let owner = Server::start(&data.path().join("b"), &args(free_port()));
+    assert!(register(&owner, "by-new-owner").status.success());
+
+    // Resumed, the stale owner still believes it owns the plan: its write is refused.
+    stale.signal("CONT");
+    let refused = register(&stale, "by-stale-owner");
+    assert_eq!(refused.status.code(), Some(5), "{refused:?}");
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("taken over"), "{message}");
+
+    // Read-committed, the plan holds exactly the owners' writes, gapless.
+    drop(owner);
+    let reader = Server::start(&data.path().join("c"), &args(free_port()));
+    let shown: serde_json::Value = serde_json::from_str(&reader.ok(
+        "dev-auditors",
+        &["--output", "json", "plan", "show", "--plan", &plan],
+    ))
+    .unwrap();
+    assert_eq!(shown["version"].as_u64(), Some(3), "{shown}");
+    let mut elements: Vec<&str> = shown["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["element_id"].as_str().unwrap())
+        .collect();
+    elements.sort_unstable();
+    assert_eq!(elements, vec!["before", "by-new-owner"]);
+}
