@@ -86,15 +86,8 @@ pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, CommandError> 
         .payload
         .as_ref()
         .ok_or_else(|| corrupt("envelope without payload".into()))?;
-    let event = event_from_payload(payload).map_err(|violations| {
-        corrupt(
-            violations
-                .iter()
-                .map(|v| format!("{}: {}", v.field, v.description))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
+    let event = event_from_payload(payload)
+        .map_err(|violations| corrupt(alliance_domain::describe_violations(&violations)))?;
     let actor_team = envelope
         .actor
         .as_ref()

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use alliance_domain::{DomainError, FieldViolation, PlanId, Version};
+use alliance_domain::{DomainError, FieldViolation, PlanId, Version, describe_violations};
 use alliance_eventlog::LogError;
 use tonic::Code;
 use tonic_types::{ErrorDetails, StatusExt};
@@ -31,7 +31,7 @@ pub enum CommandError {
         action: &'static str,
         role: &'static str,
     },
-    #[error("invalid command: {}", describe(.0))]
+    #[error("invalid command: {}", describe_violations(.0))]
     Invalid(Vec<FieldViolation>),
     #[error(transparent)]
     Domain(#[from] DomainError),
@@ -61,14 +61,6 @@ pub enum CommandError {
     Log(#[from] LogError),
     #[error("the log holds an event this service cannot read: {0}")]
     Corrupt(String),
-}
-
-fn describe(violations: &[FieldViolation]) -> String {
-    violations
-        .iter()
-        .map(|v| format!("{}: {}", v.field, v.description))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 impl CommandError {

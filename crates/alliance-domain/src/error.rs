@@ -31,7 +31,7 @@ impl FieldViolation {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DomainError {
-    #[error("invalid command: {}", describe(.0))]
+    #[error("invalid command: {}", describe_violations(.0))]
     Invalid(Vec<FieldViolation>),
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
@@ -42,7 +42,8 @@ pub enum DomainError {
     Rule { rule: &'static str, message: String },
 }
 
-fn describe(violations: &[FieldViolation]) -> String {
+/// `field: description; field: description`, for messages.
+pub fn describe_violations(violations: &[FieldViolation]) -> String {
     violations
         .iter()
         .map(|v| format!("{}: {}", v.field, v.description))

@@ -17,7 +17,7 @@ mod timeline;
 
 pub use command::{Command, CommandContext};
 pub use decide::decide;
-pub use error::{DomainError, ErrorKind, FieldViolation};
+pub use error::{DomainError, ErrorKind, FieldViolation, describe_violations};
 pub use event::{Event, SCHEMA_VERSION};
 pub use ids::{
     ClauseId, ConditionId, DecisionId, ElementId, IdError, InvestmentId, PlanId, TeamId, Version,
