@@ -349,3 +349,124 @@ fn a_stale_owner_resumed_after_its_partitions_were_taken_over_cannot_write() {
     elements.sort_unstable();
     assert_eq!(elements, vec!["before", "by-new-owner"]);
 }
+
+/// A broker of this test's own (so restarting it disturbs no other test), stopped on drop.
+struct OwnBroker {
+    dir: tempfile::TempDir,
+}
+
+impl OwnBroker {
+    fn kafka(&self, args: &[&str]) -> String {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kafka/kafka.sh");
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .args(args)
+            .env("ALLIANCE_KAFKA_DIR", self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kafka.sh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| self.kafka(&["down"]));
+    }
+}
+
+#[test]
+fn the_service_recovers_from_a_broker_restart_without_losing_acknowledged_commands() {
+    let broker = OwnBroker {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let up = broker.kafka(&["up"]);
+    let bootstrap = up.trim().rsplit(' ').next().unwrap().to_owned();
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        data.path(),
+        &[
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--kafka-bootstrap".to_owned(),
+            bootstrap,
+            "--skip-reference-plan".to_owned(),
+        ],
+    );
+    let created: serde_json::Value = serde_json::from_str(&server.ok(
+        "dev-alliance-approvers",
+        &[
+            "--output",
+            "json",
+            "plan",
+            "create",
+            "--name",
+            "restart",
+            "--horizon-start",
+            "2020-01-01",
+            "--horizon-end",
+            "2035-12-31",
+        ],
+    ))
+    .unwrap();
+    let plan = created["plan_id"].as_str().unwrap().to_owned();
+    // Retries the same command (same id) while the service reports itself unavailable.
+    let register = |n: usize| {
+        let command_id = format!("01a21c5b-0000-7000-8000-{n:012}");
+        let element = format!("e{n}");
+        for _ in 0..30 {
+            let out = server.ctl(
+                "dev-us-force-planning",
+                &[
+                    "element",
+                    "register",
+                    "--plan",
+                    &plan,
+                    "--command-id",
+                    &command_id,
+                    "--id",
+                    &element,
+                    "--name",
+                    "unit",
+                    "--side",
+                    "us",
+                    "--component",
+                    "army",
+                    "--kind",
+                    "logistics",
+                    "--personnel",
+                    "100",
+                    "--base",
+                    "Camp Humphreys",
+                    "--present-from",
+                    "2024-01-01",
+                    "--timeout",
+                    "10",
+                ],
+            );
+            match out.status.code() {
+                Some(0) => return,
+                Some(5) => continue,
+                _ => panic!("{}", String::from_utf8_lossy(&out.stderr)),
+            }
+        }
+        panic!("command {n} never went through");
+    };
+    (0..5).for_each(register);
+    broker.kafka(&["down", "--keep"]);
+    broker.kafka(&["up"]);
+    (5..10).for_each(register);
+
+    let shown: serde_json::Value = serde_json::from_str(&server.ok(
+        "dev-auditors",
+        &["--output", "json", "plan", "show", "--plan", &plan],
+    ))
+    .unwrap();
+    assert_eq!(shown["version"].as_u64(), Some(11), "{shown}");
+    assert_eq!(shown["elements"].as_array().unwrap().len(), 10);
+}
