@@ -17,7 +17,7 @@ build: ## Build every crate and binary (debug)
 
 .PHONY: run
 run: ## Build and start allianced on the embedded log (data in ./data, gRPC on 127.0.0.1:50051)
-	$(CARGO) build --release -p allianced -p alliancectl
+	$(CARGO) build --release -p alliancectl
 	$(CARGO) run --release -q -p allianced -- --data-dir $(DATA_DIR) --listen $(LISTEN)
 
 .PHONY: test
