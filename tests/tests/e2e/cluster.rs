@@ -180,54 +180,14 @@ fn a_killed_instance_restarts_and_retried_commands_keep_their_first_results() {
         "--skip-reference-plan".to_owned(),
     ];
     let server = Server::start(data.path(), &args);
-    let created: serde_json::Value = serde_json::from_str(&server.ok(
-        "dev-alliance-approvers",
-        &[
-            "--output",
-            "json",
-            "plan",
-            "create",
-            "--name",
-            "restart",
-            "--horizon-start",
-            "2020-01-01",
-            "--horizon-end",
-            "2035-12-31",
-        ],
-    ))
-    .unwrap();
-    let plan = created["plan_id"].as_str().unwrap().to_owned();
+    let plan = server.create_plan("restart");
     let register = |server: &Server, n: usize| {
         let command_id = format!("01a21c46-0000-7000-8000-{n:012}");
-        let element = format!("e{n}");
-        let out = server.ctl(
-            "dev-us-force-planning",
-            &[
-                "--output",
-                "json",
-                "element",
-                "register",
-                "--plan",
-                &plan,
-                "--command-id",
-                &command_id,
-                "--id",
-                &element,
-                "--name",
-                "unit",
-                "--side",
-                "us",
-                "--component",
-                "army",
-                "--kind",
-                "logistics",
-                "--personnel",
-                "100",
-                "--base",
-                "Camp Humphreys",
-                "--present-from",
-                "2024-01-01",
-            ],
+        let out = server.register(
+            &plan,
+            &format!("e{n}"),
+            &["--output", "json"],
+            &["--command-id", &command_id],
         );
         out.status
             .success()
@@ -273,50 +233,8 @@ fn a_stale_owner_resumed_after_its_partitions_were_taken_over_cannot_write() {
         ]
     };
     let stale = Server::start(&data.path().join("a"), &args(free_port()));
-    let created: serde_json::Value = serde_json::from_str(&stale.ok(
-        "dev-alliance-approvers",
-        &[
-            "--output",
-            "json",
-            "plan",
-            "create",
-            "--name",
-            "stale",
-            "--horizon-start",
-            "2020-01-01",
-            "--horizon-end",
-            "2035-12-31",
-        ],
-    ))
-    .unwrap();
-    let plan = created["plan_id"].as_str().unwrap().to_owned();
-    let register = |server: &Server, element: &str| {
-        server.ctl(
-            "dev-us-force-planning",
-            &[
-                "element",
-                "register",
-                "--plan",
-                &plan,
-                "--id",
-                element,
-                "--name",
-                "unit",
-                "--side",
-                "us",
-                "--component",
-                "army",
-                "--kind",
-                "logistics",
-                "--personnel",
-                "100",
-                "--base",
-                "Camp Humphreys",
-                "--present-from",
-                "2024-01-01",
-            ],
-        )
-    };
+    let plan = stale.create_plan("stale");
+    let register = |server: &Server, element: &str| server.register(&plan, element, &[], &[]);
     assert!(register(&stale, "before").status.success());
 
     // The owner stalls (SIGSTOP); a new instance takes every partition over, fencing it.
@@ -398,56 +316,17 @@ fn the_service_recovers_from_a_broker_restart_without_losing_acknowledged_comman
             "--skip-reference-plan".to_owned(),
         ],
     );
-    let created: serde_json::Value = serde_json::from_str(&server.ok(
-        "dev-alliance-approvers",
-        &[
-            "--output",
-            "json",
-            "plan",
-            "create",
-            "--name",
-            "restart",
-            "--horizon-start",
-            "2020-01-01",
-            "--horizon-end",
-            "2035-12-31",
-        ],
-    ))
-    .unwrap();
-    let plan = created["plan_id"].as_str().unwrap().to_owned();
+    let plan = server.create_plan("restart");
     // Retries the same command (same id) while the service reports itself unavailable.
     let register = |n: usize| {
         let command_id = format!("01a21c5b-0000-7000-8000-{n:012}");
         let element = format!("e{n}");
         for _ in 0..30 {
-            let out = server.ctl(
-                "dev-us-force-planning",
-                &[
-                    "element",
-                    "register",
-                    "--plan",
-                    &plan,
-                    "--command-id",
-                    &command_id,
-                    "--id",
-                    &element,
-                    "--name",
-                    "unit",
-                    "--side",
-                    "us",
-                    "--component",
-                    "army",
-                    "--kind",
-                    "logistics",
-                    "--personnel",
-                    "100",
-                    "--base",
-                    "Camp Humphreys",
-                    "--present-from",
-                    "2024-01-01",
-                    "--timeout",
-                    "10",
-                ],
+            let out = server.register(
+                &plan,
+                &element,
+                &[],
+                &["--command-id", &command_id, "--timeout", "10"],
             );
             match out.status.code() {
                 Some(0) => return,

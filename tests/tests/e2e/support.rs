@@ -64,6 +64,54 @@ impl Server {
         panic!("allianced exited before listening: {banner:?}");
     }
 
+    /// Creates a plan (2020–2035) as the alliance approvers and returns its id.
+    pub fn create_plan(&self, name: &str) -> String {
+        let created = self.json(
+            "dev-alliance-approvers",
+            &[
+                "plan",
+                "create",
+                "--name",
+                name,
+                "--horizon-start",
+                "2020-01-01",
+                "--horizon-end",
+                "2035-12-31",
+            ],
+        );
+        created["plan_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers a small U.S. logistics unit `element` on `plan` as the U.S. cell; `extra`
+    /// flags go before the subcommand (e.g. `--output json`) or after it (e.g. `--command-id`).
+    pub fn register(&self, plan: &str, element: &str, global: &[&str], extra: &[&str]) -> Output {
+        let mut args = global.to_vec();
+        args.extend_from_slice(&[
+            "element",
+            "register",
+            "--plan",
+            plan,
+            "--id",
+            element,
+            "--name",
+            "unit",
+            "--side",
+            "us",
+            "--component",
+            "army",
+            "--kind",
+            "logistics",
+            "--personnel",
+            "100",
+            "--base",
+            "Camp Humphreys",
+            "--present-from",
+            "2024-01-01",
+        ]);
+        args.extend_from_slice(extra);
+        self.ctl("dev-us-force-planning", &args)
+    }
+
     /// Sends `signal` (e.g. `STOP`, `CONT`) to the server process.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
