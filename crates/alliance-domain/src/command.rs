@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ClauseId, ConditionId, DecisionId, InvestmentId, PlanId, Version};
+use crate::ids::{ClauseId, ConditionId, DecisionId, PlanId, Version};
 use crate::model::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, ForceElementSpec,
     Side, Step,
@@ -130,17 +130,6 @@ impl Command {
             Command::AdoptDecision { .. } => "AdoptDecision",
             Command::RejectDecision { .. } => "RejectDecision",
             Command::WithdrawDecision { .. } => "WithdrawDecision",
-        }
-    }
-
-    /// The investment a command introduces, if any.
-    pub fn investment_id(&self) -> Option<&InvestmentId> {
-        match self {
-            Command::PlanStep {
-                step: Step::InvestCapability { investment_id, .. },
-                ..
-            } => Some(investment_id),
-            _ => None,
         }
     }
 }
