@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
+    // Read when the script runs, not when it is compiled: a build directory shared by several
+    // checkouts reuses the compiled script.
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
     let files =
         ["types.proto", "events.proto", "commands.proto"].map(|f| root.join("alliance/v1").join(f));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
