@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use alliance_domain::{Command, PlanId};
-use alliance_eventlog::EventLog;
+use alliance_eventlog::{EventLog, Route};
 use alliance_proto::convert::{CommandRequest, plan_head, plan_summary};
 use alliance_proto::v1;
 use alliance_proto::v1::plan_commands_server::{PlanCommands, PlanCommandsServer};
@@ -12,17 +12,31 @@ use tonic::{Request, Response, Status};
 
 use crate::auth::Authenticator;
 use crate::error::CommandError;
+use crate::forward::{Forward, Forwarder};
 use crate::service::{CommandMeta, CommandOutcome, CommandService, command_digest};
+
+/// How long a request waits for the new writer of a plan whose partition is moving.
+const MOVE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The gRPC face of the command service.
 pub struct PlanCommandsApi<L> {
     service: Arc<CommandService<L>>,
     auth: Arc<Authenticator>,
+    forwarder: Forwarder,
 }
 
 impl<L: EventLog> PlanCommandsApi<L> {
-    pub fn new(service: Arc<CommandService<L>>, auth: Arc<Authenticator>) -> Self {
-        Self { service, auth }
+    /// `address` is where this instance is reached, named to the instances it forwards to.
+    pub fn new(
+        service: Arc<CommandService<L>>,
+        auth: Arc<Authenticator>,
+        address: impl Into<String>,
+    ) -> Self {
+        Self {
+            service,
+            auth,
+            forwarder: Forwarder::new(address),
+        }
     }
 
     /// The tonic service to add to a server.
@@ -30,20 +44,55 @@ impl<L: EventLog> PlanCommandsApi<L> {
         PlanCommandsServer::new(self)
     }
 
-    /// Authenticates, converts and executes one command request. `resolve` fills in what the
-    /// request leaves to the server (the id of a new plan).
-    async fn handle<R: CommandRequest>(
+    /// The instance that writes `plan_id`, when it is not this one and the request may go there.
+    /// While the plan's partition is moving (to this instance or another), waits a little for
+    /// its new writer.
+    async fn owner_elsewhere(
+        &self,
+        plan_id: PlanId,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Option<String> {
+        let route = self
+            .service
+            .log()
+            .settled_route(plan_id, MOVE_PATIENCE)
+            .await;
+        match route {
+            // Forwarded once already: answer here, so a request never travels in circles.
+            Route::Remote { .. } if Forwarder::was_forwarded(metadata) => None,
+            Route::Remote { owner, .. } => owner,
+            Route::Local => None,
+        }
+    }
+
+    /// Authenticates, converts and executes one command request, or forwards it to the instance
+    /// that writes its plan. `resolve` fills in what the request leaves to the server (the id of
+    /// a new plan).
+    async fn handle<R: CommandRequest + Forward<Reply = v1::CommandResult>>(
         &self,
         request: Request<R>,
-        resolve: impl FnOnce(&R, &mut Command) -> Result<(), CommandError>,
+        resolve: impl FnOnce(&R, &CommandMeta, &mut Command) -> Result<(), CommandError>,
     ) -> Result<Response<v1::CommandResult>, Status> {
         let caller = self.auth.authenticate(request.metadata())?;
-        let message = request.into_inner();
+        let (metadata, _, message) = request.into_parts();
         let meta = command_meta(message.meta())?;
         let mut command = message.to_command().map_err(CommandError::Invalid)?;
         // The digest is taken before the server fills in anything, so a retry matches it.
         let digest = command_digest(meta.plan_id, &command);
-        resolve(&message, &mut command)?;
+        resolve(&message, &meta, &mut command)?;
+        let written = match &command {
+            Command::CreatePlan { plan_id, .. } => Some(*plan_id),
+            Command::BranchPlan { new_plan_id, .. } => Some(*new_plan_id),
+            _ => meta.plan_id,
+        };
+        let owner = match written {
+            Some(plan_id) => self.owner_elsewhere(plan_id, &metadata).await,
+            None => None,
+        };
+        if let Some(owner) = owner {
+            // The owner derives the same new plan id from the command id.
+            return self.forwarder.forward(&owner, &metadata, message).await;
+        }
         let outcome = self
             .service
             .execute(&caller, meta, command, &digest)
@@ -90,7 +139,7 @@ fn command_result(outcome: &CommandOutcome) -> v1::CommandResult {
 }
 
 /// Leaves the command as converted.
-fn as_is<R>(_: &R, _: &mut Command) -> Result<(), CommandError> {
+fn as_is<R>(_: &R, _: &CommandMeta, _: &mut Command) -> Result<(), CommandError> {
     Ok(())
 }
 
@@ -99,9 +148,10 @@ type CommandResponse = Result<Response<v1::CommandResult>, Status>;
 #[tonic::async_trait]
 impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
     async fn create_plan(&self, request: Request<v1::CreatePlanRequest>) -> CommandResponse {
-        self.handle(request, |r, command| {
-            let id = parse_plan_id("meta.plan_id", r.meta.as_ref().map_or("", |m| &m.plan_id))?
-                .unwrap_or_else(|| self.service.new_plan_id());
+        self.handle(request, |_, meta, command| {
+            let id = meta
+                .plan_id
+                .unwrap_or_else(|| self.service.new_plan_id(&meta.command_id, None));
             if let Command::CreatePlan { plan_id, .. } = command {
                 *plan_id = id;
             }
@@ -111,9 +161,9 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
     }
 
     async fn branch_plan(&self, request: Request<v1::BranchPlanRequest>) -> CommandResponse {
-        self.handle(request, |r, command| {
+        self.handle(request, |r, meta, command| {
             let id = parse_plan_id("new_plan_id", &r.new_plan_id)?
-                .unwrap_or_else(|| self.service.new_plan_id());
+                .unwrap_or_else(|| self.service.new_plan_id(&meta.command_id, meta.plan_id));
             if let Command::BranchPlan { new_plan_id, .. } = command {
                 *new_plan_id = id;
             }
@@ -265,6 +315,10 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         self.auth.authenticate(request.metadata())?;
         let plan_id = parse_plan_id("plan_id", &request.get_ref().plan_id)?
             .ok_or_else(|| CommandError::invalid("plan_id", "is required"))?;
+        if let Some(owner) = self.owner_elsewhere(plan_id, request.metadata()).await {
+            let (metadata, _, message) = request.into_parts();
+            return self.forwarder.forward(&owner, &metadata, message).await;
+        }
         let plan = self.service.plan(plan_id).await?;
         Ok(Response::new(plan_summary(&plan)))
     }

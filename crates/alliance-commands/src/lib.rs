@@ -11,6 +11,7 @@
 pub mod auth;
 mod envelope;
 mod error;
+pub mod forward;
 mod grpc;
 mod plans;
 pub mod reference;

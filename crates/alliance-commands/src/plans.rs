@@ -40,6 +40,8 @@ pub(crate) struct PlanEntry {
     /// Tells this load of the plan from a later one, so a late failure resets only the state
     /// it was built on.
     pub generation: u64,
+    /// The log's writer term of the plan when it was loaded ([`EventLog::writer_term`]).
+    pub term: u64,
 }
 
 static GENERATIONS: AtomicU64 = AtomicU64::new(1);
@@ -100,6 +102,7 @@ pub(crate) fn load<'a, L: EventLog>(
     Box::pin(async move {
         let mut entry = PlanEntry {
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
+            term: log.writer_term(plan_id),
             ..PlanEntry::default()
         };
         let mut next: Version = 1;

@@ -84,17 +84,19 @@ impl<L: EventLog> CommandService<L> {
         plans.entry(plan_id).or_default().clone()
     }
 
-    /// A fresh plan id (UUIDv7) that this instance writes, so a client creating a plan never
-    /// needs to know how plans are spread over instances.
-    pub fn new_plan_id(&self) -> PlanId {
-        let mut id = PlanId::now_v7();
-        for _ in 0..10_000 {
-            if self.log.route(id) == Route::Local {
-                break;
+    /// The id of the plan a create or branch command makes when the client names none: derived
+    /// from the command id, so a retry (on any instance) names the same plan, and, for a
+    /// branch, written with its parent.
+    pub fn new_plan_id(&self, command_id: &str, parent: Option<PlanId>) -> PlanId {
+        const NAMESPACE: PlanId = PlanId::from_u128(0x019a_0000_0000_7000_8000_a111_a0ce_0001);
+        let mut attempt: u32 = 0;
+        loop {
+            let id = PlanId::new_v5(&NAMESPACE, format!("{command_id}/{attempt}").as_bytes());
+            if parent.is_none_or(|parent| self.log.same_shard(id, parent)) || attempt > 1_000_000 {
+                return id;
             }
-            id = PlanId::now_v7();
+            attempt += 1;
         }
-        id
     }
 
     /// Refuses, naming the owner, a plan this instance does not write.
@@ -141,6 +143,13 @@ impl<L: EventLog> CommandService<L> {
         plan_id: PlanId,
         guard: &'g mut Option<PlanEntry>,
     ) -> Result<&'g mut PlanEntry, CommandError> {
+        // Written elsewhere meanwhile, the plan may have events this state misses.
+        if guard
+            .as_ref()
+            .is_some_and(|entry| entry.term != self.log.writer_term(plan_id))
+        {
+            *guard = None;
+        }
         if guard.is_none() {
             *guard = Some(load(&self.log, plan_id, None).await?);
         }
@@ -184,6 +193,12 @@ impl<L: EventLog> CommandService<L> {
                 ..
             } => {
                 let parent_id = require_plan(&meta)?;
+                if !self.log.same_shard(*new_plan_id, parent_id) {
+                    return Err(CommandError::invalid(
+                        "new_plan_id",
+                        "must be written with its parent plan on this log; leave it empty to have one chosen",
+                    ));
+                }
                 if let Some(outcome) = self.applied_before(&meta.command_id, digest).await? {
                     return Ok(outcome);
                 }

@@ -13,12 +13,36 @@ pub(crate) struct Index {
     /// Positions of each plan's events, in version order.
     plans: HashMap<PlanId, Vec<Position>>,
     commands: HashMap<String, CommandRecord>,
+    /// For each partition ever indexed, the offset after its last indexed record. A partition's
+    /// records never change once committed, so an instance that takes a partition back only
+    /// reads what it has not indexed yet.
+    next_offsets: HashMap<i32, i64>,
 }
 
 impl Index {
     /// The next position.
     pub fn next_position(&self) -> Position {
         self.events.len() as Position + 1
+    }
+
+    /// The offset to read `partition` from to index what is not indexed yet.
+    pub fn next_offset(&self, partition: i32) -> i64 {
+        self.next_offsets.get(&partition).copied().unwrap_or(0)
+    }
+
+    /// Notes that the records of `partition` before `next` are indexed.
+    pub fn indexed_up_to(&mut self, partition: i32, next: i64) {
+        let entry = self.next_offsets.entry(partition).or_insert(0);
+        *entry = (*entry).max(next);
+    }
+
+    /// The version of each indexed plan that `belongs` (to a partition).
+    pub fn heads(&self, belongs: impl Fn(PlanId) -> bool) -> HashMap<PlanId, Version> {
+        self.plans
+            .keys()
+            .filter(|plan_id| belongs(**plan_id))
+            .map(|plan_id| (*plan_id, self.plan_version(*plan_id)))
+            .collect()
     }
 
     /// Adds an event; its `position` must be [`Index::next_position`].

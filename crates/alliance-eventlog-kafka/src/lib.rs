@@ -10,12 +10,13 @@
 //! cluster-wide order.
 
 mod index;
+mod membership;
+mod partitions;
 mod record;
 mod writer;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,15 +26,13 @@ use alliance_eventlog::{
 };
 use futures::stream::BoxStream;
 use rdkafka::ClientConfig;
-use rdkafka::Offset;
-use rdkafka::TopicPartitionList;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::error::RDKafkaErrorCode;
 use tokio::sync::{oneshot, watch};
 
+pub use partitions::Ownership;
 pub use record::partition_of;
 
 /// The project's local broker, for tests: `ALLIANCE_KAFKA_BOOTSTRAP` when set (as `make test`
@@ -66,7 +65,9 @@ pub fn local_broker() -> Result<String, String> {
 }
 
 use index::Index;
-use writer::{AppendRequest, PartitionWriter, Shared};
+use membership::Membership;
+use partitions::Partitions;
+use writer::{AppendRequest, Shared};
 
 /// How to reach the broker and the topic, and which partitions this instance writes.
 #[derive(Debug, Clone)]
@@ -82,10 +83,17 @@ pub struct KafkaLogConfig {
     pub create_topic: bool,
     /// Prefix of the per-partition `transactional.id`s (`{prefix}-p{partition}`).
     pub transactional_prefix: String,
-    /// Partitions this instance owns; `None` for all of them.
+    /// Partitions this instance writes, fixed; `None` to divide the partitions among the
+    /// instances of the writers' group (named by `transactional_prefix`), which moves them when
+    /// instances come and go.
     pub owned: Option<Vec<i32>>,
-    /// The gRPC address of each partition's owner, to send callers to the right instance.
+    /// With fixed partitions: the gRPC address of each other partition's writer.
     pub owners: BTreeMap<i32, String>,
+    /// The gRPC address this instance serves, published to the writers' group so that the
+    /// other instances can forward commands for the partitions it writes.
+    pub advertised: Option<String>,
+    /// How long a silent instance keeps its partitions in the writers' group.
+    pub session_timeout: Duration,
     /// Passed to every client as is (security settings such as `security.protocol`, SASL, SSL).
     pub client: BTreeMap<String, String>,
     pub timeout: Duration,
@@ -103,6 +111,8 @@ impl KafkaLogConfig {
             transactional_prefix: "alliance-commands".into(),
             owned: None,
             owners: BTreeMap::new(),
+            advertised: None,
+            session_timeout: Duration::from_secs(10),
             client: BTreeMap::new(),
             timeout: Duration::from_secs(30),
         }
@@ -125,10 +135,18 @@ pub struct KafkaLog {
 }
 
 struct Inner {
-    shared: Arc<Shared>,
-    partitions: u32,
-    owners: BTreeMap<i32, String>,
-    writers: HashMap<i32, mpsc::Sender<AppendRequest>>,
+    partitions: Arc<Partitions>,
+    /// Present when the partitions are divided by the writers' group. Declared after
+    /// `partitions`' users and dropped first: leaving the group releases the partitions.
+    membership: Option<Membership>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Leave the group first (it releases what it gave), then let fixed partitions go.
+        self.membership.take();
+        self.partitions.release_all();
+    }
 }
 
 fn unavailable(error: impl std::fmt::Display) -> LogError {
@@ -136,95 +154,61 @@ fn unavailable(error: impl std::fmt::Display) -> LogError {
 }
 
 impl KafkaLog {
-    /// Connects, creates the topic if asked, takes the owned partitions over (fencing their
-    /// previous writers) and rebuilds their index. Fails with `Unavailable` when the broker
-    /// cannot be reached within the timeout.
+    /// Connects, creates the topic if asked, and takes its partitions over: the fixed ones, or
+    /// those the writers' group assigns (waiting for the first assignment). Taking a partition
+    /// over fences its previous writer and indexes it before any append is accepted. Fails
+    /// with `Unavailable` when the broker cannot be reached within the timeout.
     pub async fn open(config: KafkaLogConfig) -> Result<Self, LogError> {
         if config.create_topic {
             create_topic(&config).await?;
         }
         let config = Arc::new(config);
-        let open = config.clone();
-        tokio::task::spawn_blocking(move || Self::open_blocking(&open))
+        tokio::task::spawn_blocking(move || Self::open_blocking(config))
             .await
             .map_err(unavailable)?
     }
 
-    fn open_blocking(config: &KafkaLogConfig) -> Result<Self, LogError> {
-        let partitions = partition_count(config)?;
-        let owned: Vec<i32> = config
-            .owned
-            .clone()
-            .unwrap_or_else(|| (0..partitions as i32).collect());
-        // Fence first: after init_transactions no earlier writer of these partitions can commit,
-        // and their open transactions are aborted, so the rebuild below sees the final state.
-        let mut producers = Vec::new();
-        for &partition in &owned {
-            let producer: FutureProducer = config
-                .client()
-                .set(
-                    "transactional.id",
-                    format!("{}-p{partition}", config.transactional_prefix),
-                )
-                .set("enable.idempotence", "true")
-                .set("acks", "all")
-                .set("linger.ms", "0")
-                // A transaction begun right after a commit can be refused while the broker
-                // writes the previous markers; retry it at once rather than after 100 ms.
-                .set("retry.backoff.ms", "1")
-                .set("retry.backoff.max.ms", "20")
-                .set("transaction.timeout.ms", "60000")
-                .create()
-                .map_err(unavailable)?;
-            producer
-                .init_transactions(config.timeout)
-                .map_err(unavailable)?;
-            producers.push((partition, producer));
-        }
-        let (index, heads) = rebuild(config, &owned)?;
-        let last = index.next_position() - 1;
+    fn open_blocking(config: Arc<KafkaLogConfig>) -> Result<Self, LogError> {
+        let count = partition_count(&config)?;
         let shared = Arc::new(Shared {
-            index: Mutex::new(index),
-            indexed: watch::channel(last).0,
+            index: Mutex::new(Index::default()),
+            indexed: watch::channel(0).0,
             topic: config.topic.clone(),
         });
-        let mut writers = HashMap::new();
-        for (partition, producer) in producers {
-            let (requests, queue) = mpsc::channel();
-            let writer = PartitionWriter {
-                partition,
-                producer,
-                heads: heads.get(&partition).cloned().unwrap_or_default(),
-                shared: shared.clone(),
-                timeout: config.timeout,
-                max_batch: 512,
-                lost: None,
-            };
-            std::thread::Builder::new()
-                .name(format!("kafka-writer-p{partition}"))
-                .spawn(move || writer.run(queue))
-                .map_err(unavailable)?;
-            writers.insert(partition, requests);
-        }
+        let partitions = Arc::new(Partitions::new(config.clone(), shared, count));
+        let membership = match &config.owned {
+            Some(owned) => {
+                for &partition in owned {
+                    if let Err(error) = partitions.acquire(partition) {
+                        partitions.release_all();
+                        return Err(error);
+                    }
+                }
+                None
+            }
+            None => Some(Membership::join(partitions.clone())?),
+        };
         Ok(Self {
             inner: Arc::new(Inner {
-                shared,
                 partitions,
-                owners: config.owners.clone(),
-                writers,
+                membership,
             }),
         })
     }
 
     /// The partitions this instance writes.
     pub fn owned_partitions(&self) -> Vec<i32> {
-        let mut owned: Vec<i32> = self.inner.writers.keys().copied().collect();
-        owned.sort_unstable();
-        owned
+        self.inner.partitions.owned_partitions()
+    }
+
+    /// Which partitions this instance writes and where the others are written, as it changes.
+    pub fn ownership(&self) -> watch::Receiver<Ownership> {
+        self.inner.partitions.watch()
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, Index> {
         self.inner
+            .partitions
             .shared
             .index
             .lock()
@@ -238,8 +222,8 @@ impl KafkaLog {
         events: Vec<NewEvent>,
     ) -> Result<oneshot::Receiver<Result<Appended, LogError>>, LogError> {
         alliance_eventlog::check_append(&events)?;
-        let partition = partition_of(plan_id, self.inner.partitions);
-        let writer = self.inner.writers.get(&partition).ok_or_else(|| {
+        let partition = self.inner.partitions.partition_of(plan_id);
+        let (writer, _) = self.inner.partitions.writer(partition).ok_or_else(|| {
             LogError::Unavailable(format!(
                 "plan {plan_id} lives in partition {partition}, which this instance does not own"
             ))
@@ -306,76 +290,6 @@ fn partition_count(config: &KafkaLogConfig) -> Result<u32, LogError> {
     Ok(topic.partitions().len() as u32)
 }
 
-type Heads = HashMap<i32, HashMap<PlanId, Version>>;
-
-/// Reads the owned partitions from the start (committed records only) into a new index.
-fn rebuild(config: &KafkaLogConfig, owned: &[i32]) -> Result<(Index, Heads), LogError> {
-    let mut index = Index::default();
-    let mut heads: Heads = HashMap::new();
-    if owned.is_empty() {
-        return Ok((index, heads));
-    }
-    let consumer: BaseConsumer = config
-        .client()
-        .set(
-            "group.id",
-            format!("{}-rebuild", config.transactional_prefix),
-        )
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .set("auto.offset.reset", "earliest")
-        .create()
-        .map_err(unavailable)?;
-    let mut assignment = TopicPartitionList::new();
-    let mut pending = std::collections::HashSet::new();
-    for &partition in owned {
-        let (low, high) = consumer
-            .fetch_watermarks(&config.topic, partition, config.timeout)
-            .map_err(unavailable)?;
-        if high > low {
-            assignment
-                .add_partition_offset(&config.topic, partition, Offset::Beginning)
-                .map_err(unavailable)?;
-            pending.insert(partition);
-        }
-    }
-    if pending.is_empty() {
-        return Ok((index, heads));
-    }
-    consumer.assign(&assignment).map_err(unavailable)?;
-    let deadline = std::time::Instant::now() + config.timeout * 4;
-    while !pending.is_empty() {
-        if std::time::Instant::now() > deadline {
-            return Err(LogError::Unavailable(format!(
-                "rebuilding partitions {pending:?} of {} timed out",
-                config.topic
-            )));
-        }
-        match consumer.poll(Duration::from_millis(500)) {
-            None => {}
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                pending.remove(&partition);
-            }
-            Some(Err(error)) => return Err(unavailable(error)),
-            Some(Ok(message)) => {
-                match record::stored_event(&message, index.next_position()) {
-                    Ok(event) => {
-                        heads
-                            .entry(rdkafka::Message::partition(&message))
-                            .or_default()
-                            .insert(event.plan_id, event.version);
-                        index.push(event);
-                    }
-                    // Quarantined: reported, never guessed at, never stopping the rebuild.
-                    Err(malformed) => tracing::error!(%malformed, "skipping a malformed record"),
-                }
-            }
-        }
-    }
-    Ok((index, heads))
-}
-
 impl EventLog for KafkaLog {
     fn append(
         &self,
@@ -392,15 +306,46 @@ impl EventLog for KafkaLog {
     }
 
     fn route(&self, plan_id: PlanId) -> Route {
-        let partition = partition_of(plan_id, self.inner.partitions);
-        if self.inner.writers.contains_key(&partition) {
+        let partitions = &self.inner.partitions;
+        let partition = partitions.partition_of(plan_id);
+        if partitions.writer(partition).is_some() {
             Route::Local
         } else {
             Route::Remote {
                 partition,
-                owner: self.inner.owners.get(&partition).cloned(),
+                owner: partitions.owner(partition),
             }
         }
+    }
+
+    async fn settled_route(&self, plan_id: PlanId, patience: Duration) -> Route {
+        let mut changes = self.ownership();
+        let settled = async {
+            loop {
+                changes.borrow_and_update();
+                match self.route(plan_id) {
+                    Route::Remote { owner: None, .. } => {}
+                    route => return route,
+                }
+                if changes.changed().await.is_err() {
+                    return self.route(plan_id);
+                }
+            }
+        };
+        match tokio::time::timeout(patience, settled).await {
+            Ok(route) => route,
+            Err(_) => self.route(plan_id),
+        }
+    }
+
+    fn writer_term(&self, plan_id: PlanId) -> u64 {
+        let partitions = &self.inner.partitions;
+        partitions.term(partitions.partition_of(plan_id))
+    }
+
+    fn same_shard(&self, a: PlanId, b: PlanId) -> bool {
+        let partitions = &self.inner.partitions;
+        partitions.partition_of(a) == partitions.partition_of(b)
     }
 
     async fn read_plan(
@@ -426,7 +371,7 @@ impl EventLog for KafkaLog {
 
     fn subscribe(&self, from: Position) -> BoxStream<'static, Result<StoredEvent, LogError>> {
         let log = self.clone();
-        let indexed = self.inner.shared.indexed.subscribe();
+        let indexed = self.inner.partitions.shared.indexed.subscribe();
         let stream = futures::stream::unfold(
             (log, indexed, from.max(1), Vec::<StoredEvent>::new()),
             |(log, mut indexed, next, mut buffer)| async move {

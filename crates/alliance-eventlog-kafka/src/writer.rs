@@ -101,7 +101,7 @@ impl PartitionWriter {
             return;
         }
         match self.transaction(&accepted) {
-            Ok(()) => self.index(accepted, heads),
+            Ok(next_offset) => self.index(accepted, heads, next_offset),
             Err(error) => {
                 // A fenced producer is in a fatal state; the error that surfaces first may be
                 // only a purged delivery, so ask the client itself.
@@ -143,7 +143,8 @@ impl PartitionWriter {
     }
 
     /// Produces every event of the accepted requests in one transaction and commits it.
-    fn transaction(&self, accepted: &[(Version, AppendRequest)]) -> Result<(), KafkaError> {
+    /// Returns the offset after the last record written.
+    fn transaction(&self, accepted: &[(Version, AppendRequest)]) -> Result<i64, KafkaError> {
         self.producer.begin_transaction()?;
         let mut deliveries = Vec::new();
         for (head, request) in accepted {
@@ -161,17 +162,26 @@ impl PartitionWriter {
         }
         // Wait for the deliveries first: commit_transaction's own flush only notices them on
         // its next poll tick (about 100 ms), because the producer's thread takes the reports.
+        let mut next_offset = 0;
         for future in deliveries {
-            futures::executor::block_on(future)
+            let delivery = futures::executor::block_on(future)
                 .map_err(|_| KafkaError::Canceled)?
                 .map_err(|(error, _)| error)?;
+            next_offset = next_offset.max(delivery.offset + 1);
         }
-        self.producer.commit_transaction(self.timeout)
+        self.producer.commit_transaction(self.timeout)?;
+        Ok(next_offset)
     }
 
     /// After the commit: index the events and answer each request.
-    fn index(&mut self, accepted: Vec<(Version, AppendRequest)>, heads: HashMap<PlanId, Version>) {
+    fn index(
+        &mut self,
+        accepted: Vec<(Version, AppendRequest)>,
+        heads: HashMap<PlanId, Version>,
+        next_offset: i64,
+    ) {
         let mut index = self.shared.index.lock().unwrap_or_else(|e| e.into_inner());
+        index.indexed_up_to(self.partition, next_offset);
         for (head, request) in accepted {
             for (event, version) in request.events.iter().zip(head + 1..) {
                 let position = index.next_position();

@@ -171,6 +171,28 @@ pub trait EventLog: Clone + Send + Sync + 'static {
         Route::Local
     }
 
+    /// Like [`EventLog::route`], but while the plan's partition is moving between writers (no
+    /// writer known), waits up to `patience` for the move to end.
+    fn settled_route(
+        &self,
+        plan_id: PlanId,
+        _patience: std::time::Duration,
+    ) -> impl Future<Output = Route> + Send {
+        std::future::ready(self.route(plan_id))
+    }
+
+    /// Changes whenever this handle (again) becomes the writer of `plan_id`: state a writer
+    /// cached under another term may miss events another writer appended meanwhile.
+    fn writer_term(&self, _plan_id: PlanId) -> u64 {
+        0
+    }
+
+    /// Whether two plans are always written by the same writer (a branch is kept with its
+    /// parent, so the writer of the branch can read the parent).
+    fn same_shard(&self, _a: PlanId, _b: PlanId) -> bool {
+        true
+    }
+
     /// Every event with `position >= from`, first those already stored (catch-up), then each new
     /// one as it is committed (live). The stream ends only when the log is closed or on error.
     fn subscribe(&self, from: Position) -> BoxStream<'static, Result<StoredEvent, LogError>>;

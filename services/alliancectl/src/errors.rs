@@ -71,6 +71,13 @@ impl Exit {
     }
 }
 
+/// Whether the call failed in transport (the connection refused or broke), not at the server.
+pub fn broken_connection(status: &Status) -> bool {
+    status.code() == Code::Unknown
+        && std::error::Error::source(status)
+            .is_some_and(|source| source.is::<tonic::transport::Error>())
+}
+
 /// One structured detail of an error status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Detail {
@@ -156,7 +163,13 @@ impl CliError {
         }));
 
         let server = with_causes(status);
-        let exit = Exit::of(status.code());
+        let exit = if broken_connection(status) {
+            // The connection broke mid-call: whether the command was applied is unknown, and
+            // retrying it with its command id is exactly as safe as after UNAVAILABLE.
+            Exit::Unavailable
+        } else {
+            Exit::of(status.code())
+        };
         let message = match exit {
             Exit::InvalidInput if !violations.is_empty() => {
                 let fields: Vec<String> = violations

@@ -24,6 +24,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Config {
     /// Address the gRPC server listens on.
     listen: SocketAddr,
+    /// Address the other instances reach this one at [default: the bound listen address].
+    advertise: Option<String>,
     /// Directory of the embedded event log (`alliance.db`).
     data_dir: PathBuf,
     /// Bearer tokens and their teams (development default).
@@ -44,12 +46,17 @@ struct KafkaSettings {
     /// Partitions of the topic when it is created.
     #[serde(default = "default_partitions")]
     partitions: u32,
-    /// Partitions this instance writes (default: all).
+    /// Partitions this instance writes, fixed [default: divided among the running instances,
+    /// moving when instances come and go].
     #[serde(default)]
     owned_partitions: Option<Vec<i32>>,
-    /// The gRPC address of each partition's owner (partition number as a string key).
+    /// With fixed partitions: the gRPC address of each other partition's writer (partition
+    /// number as a string key).
     #[serde(default)]
     owners: std::collections::BTreeMap<String, String>,
+    /// How long an instance that stopped answering keeps its partitions, in milliseconds.
+    #[serde(default = "default_session_timeout_ms")]
+    session_timeout_ms: u64,
     /// Prefix of the per-partition `transactional.id`s [default: `alliance-commands.{topic}`].
     #[serde(default)]
     transactional_prefix: Option<String>,
@@ -66,10 +73,15 @@ fn default_partitions() -> u32 {
     8
 }
 
+fn default_session_timeout_ms() -> u64 {
+    10_000
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            advertise: None,
             data_dir: PathBuf::from("data"),
             token_file: PathBuf::from("deploy/dev-tokens.toml"),
             reference_plan: PathBuf::from("deploy/reference-plan.json"),
@@ -87,6 +99,9 @@ struct Args {
     /// Listen address [default: 127.0.0.1:50051]; port 0 picks a free port.
     #[arg(long, env = "ALLIANCED_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Address other instances reach this one at [default: the bound listen address].
+    #[arg(long, env = "ALLIANCED_ADVERTISE")]
+    advertise: Option<String>,
     /// Data directory [default: data].
     #[arg(long, env = "ALLIANCED_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -105,13 +120,17 @@ struct Args {
     /// Kafka topic [default: alliance.events].
     #[arg(long, env = "ALLIANCED_KAFKA_TOPIC")]
     kafka_topic: Option<String>,
-    /// Partitions this instance writes, e.g. 0,1,2 [default: all].
+    /// Partitions this instance writes, fixed, e.g. 0,1,2 [default: divided among the running
+    /// instances].
     #[arg(long, env = "ALLIANCED_KAFKA_OWNED_PARTITIONS", value_delimiter = ',')]
     kafka_owned_partitions: Option<Vec<i32>>,
-    /// Where another partition's owner listens, as PARTITION=HOST:PORT (repeatable, or
-    /// comma-separated in the environment), so callers are sent to the right instance.
+    /// With fixed partitions: where another partition's writer listens, as
+    /// PARTITION=HOST:PORT (repeatable, or comma-separated in the environment).
     #[arg(long, env = "ALLIANCED_KAFKA_OWNERS", value_delimiter = ',')]
     kafka_owner: Vec<String>,
+    /// How long an instance that stopped answering keeps its partitions, in ms [default: 10000].
+    #[arg(long, env = "ALLIANCED_KAFKA_SESSION_TIMEOUT_MS")]
+    kafka_session_timeout_ms: Option<u64>,
 }
 
 fn config(args: Args) -> anyhow::Result<Config> {
@@ -125,6 +144,9 @@ fn config(args: Args) -> anyhow::Result<Config> {
     };
     if let Some(v) = args.listen {
         config.listen = v;
+    }
+    if let Some(v) = args.advertise {
+        config.advertise = Some(v);
     }
     if let Some(v) = args.data_dir {
         config.data_dir = v;
@@ -145,6 +167,7 @@ fn config(args: Args) -> anyhow::Result<Config> {
             partitions: default_partitions(),
             owned_partitions: None,
             owners: Default::default(),
+            session_timeout_ms: default_session_timeout_ms(),
             transactional_prefix: None,
             client: Default::default(),
         });
@@ -153,6 +176,9 @@ fn config(args: Args) -> anyhow::Result<Config> {
     if let Some(kafka) = config.kafka.as_mut() {
         if let Some(topic) = args.kafka_topic {
             kafka.topic = topic;
+        }
+        if let Some(timeout) = args.kafka_session_timeout_ms {
+            kafka.session_timeout_ms = timeout;
         }
         if let Some(owned) = args.kafka_owned_partitions {
             kafka.owned_partitions = Some(owned);
@@ -187,11 +213,25 @@ async fn main() -> anyhow::Result<()> {
             "the static development token file is in use on a non-loopback address: anyone holding a development token can edit plans"
         );
     }
+    // Bound first: the Kafka log publishes the address to the other instances.
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let address = config
+        .advertise
+        .clone()
+        .unwrap_or(listener.local_addr()?.to_string());
     match config.kafka.as_ref() {
         Some(kafka) => {
-            let log = open_kafka(kafka).await?;
-            let what = format!("Kafka log {} at {}", kafka.topic, kafka.bootstrap);
-            serve(log, &config, auth, &what).await
+            let log = open_kafka(kafka, &address).await?;
+            report_ownership(&log);
+            let what = format!(
+                "Kafka log {} at {}, writing partitions {:?}",
+                kafka.topic,
+                kafka.bootstrap,
+                log.owned_partitions()
+            );
+            serve(log, &config, auth, listener, &address, &what).await
         }
         None => {
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -200,22 +240,19 @@ async fn main() -> anyhow::Result<()> {
             let db = config.data_dir.join("alliance.db");
             let log = SqliteLog::open(SqliteLogConfig::new(&db))
                 .with_context(|| format!("cannot open event log {}", db.display()))?;
-            serve(
-                log,
-                &config,
-                auth,
-                &format!("embedded log {}", db.display()),
-            )
-            .await
+            let what = format!("embedded log {}", db.display());
+            serve(log, &config, auth, listener, &address, &what).await
         }
     }
 }
 
 /// Opens the Kafka log, retrying with backoff while the broker cannot be reached.
-async fn open_kafka(settings: &KafkaSettings) -> anyhow::Result<KafkaLog> {
+async fn open_kafka(settings: &KafkaSettings, address: &str) -> anyhow::Result<KafkaLog> {
     let mut config = KafkaLogConfig::new(&settings.bootstrap, &settings.topic);
     config.partitions = settings.partitions;
     config.owned = settings.owned_partitions.clone();
+    config.advertised = Some(address.to_owned());
+    config.session_timeout = std::time::Duration::from_millis(settings.session_timeout_ms);
     config.transactional_prefix = settings
         .transactional_prefix
         .clone()
@@ -243,23 +280,37 @@ async fn open_kafka(settings: &KafkaSettings) -> anyhow::Result<KafkaLog> {
     }
 }
 
+/// Prints each change of the partitions this instance writes.
+fn report_ownership(log: &KafkaLog) {
+    let mut ownership = log.ownership();
+    tokio::spawn(async move {
+        let mut last = ownership.borrow_and_update().owned.clone();
+        while ownership.changed().await.is_ok() {
+            let owned = ownership.borrow_and_update().owned.clone();
+            if owned != last {
+                println!("allianced: writing partitions {owned:?}");
+                last = owned;
+            }
+        }
+    });
+}
+
 async fn serve<L: EventLog>(
     log: L,
     config: &Config,
     auth: Authenticator,
+    listener: tokio::net::TcpListener,
+    address: &str,
     what: &str,
 ) -> anyhow::Result<()> {
     let service = Arc::new(CommandService::open(log).await?);
     load_reference(&service, &auth, &config.reference_plan).await?;
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     println!(
         "allianced: alliance.v1.PlanCommands, grpc.health.v1 and reflection listening on {addr} ({what})"
     );
-    let api = PlanCommandsApi::new(service, Arc::new(auth));
+    let api = PlanCommandsApi::new(service, Arc::new(auth), address);
     // Served from a task so connections run on the runtime's workers, not on the main thread.
     tokio::spawn(alliance_commands::server::serve(
         listener,

@@ -1,132 +1,111 @@
-//! Two command-service processes on one Kafka topic, each writing half of the partitions: teams
-//! edit many plans through either; a command for a plan the other instance writes is refused
-//! with the owner's address and lands once there; versions stay gapless.
+//! Command-service processes on one Kafka topic, dividing its partitions through the writers'
+//! group: teams edit many plans through any instance (a command for a plan another instance
+//! writes is forwarded there); when an instance dies or stalls its partitions move, retried
+//! commands keep their first results, and a stalled writer's late writes never become visible.
 
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use crate::support::Server;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn partition(plan: &str) -> i32 {
+    alliance_eventlog_kafka::partition_of(plan.parse().unwrap(), 8)
 }
 
-/// Runs a command at `servers[first]`, following "served by ADDR" to the owner. Returns the
-/// stdout of the instance that took it.
-fn at_owner(servers: &[Arc<Server>], first: usize, token: &str, args: &[&str]) -> String {
-    let mut server = &servers[first];
-    for _ in 0..2 {
-        let out = server.ctl(token, args);
-        if out.status.success() {
-            return String::from_utf8(out.stdout).unwrap();
-        }
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(5), "{args:?}: {stderr}");
-        let owner = stderr
-            .split("served by ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no owner named: {stderr}"));
-        server = servers
-            .iter()
-            .find(|s| s.addr == owner)
-            .unwrap_or_else(|| panic!("unknown owner {owner}"));
-    }
-    panic!("{args:?} was not taken by its owner");
+/// How long a silent instance keeps its partitions in these tests.
+const SESSION_TIMEOUT_MS: &str = "2000";
+
+/// Flags of an instance on `topic` of the project's broker.
+fn kafka_args(topic: &str) -> Vec<String> {
+    vec![
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--kafka-bootstrap".to_owned(),
+        alliance_eventlog_kafka::local_broker().unwrap(),
+        "--kafka-topic".to_owned(),
+        topic.to_owned(),
+        "--kafka-session-timeout-ms".to_owned(),
+        SESSION_TIMEOUT_MS.to_owned(),
+    ]
+}
+
+fn with_flag(mut args: Vec<String>, flag: &str) -> Vec<String> {
+    args.push(flag.to_owned());
+    args
+}
+
+/// The partitions in an "allianced: writing partitions [..]" line.
+fn partitions(line: &str) -> BTreeSet<i32> {
+    line.rsplit('[')
+        .next()
+        .unwrap()
+        .trim_end_matches([']', ')'])
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
+}
+
+/// Waits until `server` says it writes partitions satisfying `done`; returns them.
+fn writes(server: &Server, done: impl Fn(&BTreeSet<i32>) -> bool) -> BTreeSet<i32> {
+    partitions(&server.wait_for_line(|l| l.contains("writing partitions") && done(&partitions(l))))
+}
+
+fn plan_state(server: &Server, plan: &str) -> serde_json::Value {
+    server.json("dev-auditors", &["plan", "show", "--plan", plan])
+}
+
+fn element_ids(shown: &serde_json::Value) -> BTreeSet<String> {
+    shown["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["element_id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
-fn two_instances_split_the_partitions_and_send_callers_to_the_owner() {
-    let bootstrap = alliance_eventlog_kafka::local_broker().unwrap();
+fn two_instances_divide_the_partitions_and_forward_commands_to_the_writer() {
     let topic = format!("alliance-cluster-{}", std::process::id());
-    let ports = [free_port(), free_port()];
-    let halves = ["0,1,2,3", "4,5,6,7"];
     let data = tempfile::tempdir().unwrap();
-    let servers: Vec<Arc<Server>> = (0..2)
-        .map(|i| {
-            let other = 1 - i;
-            let owners: Vec<String> = halves[other]
-                .split(',')
-                .map(|p| format!("{p}=127.0.0.1:{}", ports[other]))
-                .collect();
-            let args = vec![
-                "--listen".to_owned(),
-                format!("127.0.0.1:{}", ports[i]),
-                "--kafka-bootstrap".to_owned(),
-                bootstrap.clone(),
-                "--kafka-topic".to_owned(),
-                topic.clone(),
-                "--kafka-owned-partitions".to_owned(),
-                halves[i].to_owned(),
-                "--kafka-owner".to_owned(),
-                owners.join(","),
-            ];
-            Arc::new(Server::start(&data.path().join(i.to_string()), &args))
-        })
-        .collect();
-    // Exactly one instance loads the reference plan: the one that writes it.
-    let loaded = servers
+    let first = Arc::new(Server::start(&data.path().join("a"), &kafka_args(&topic)));
+    let second = Arc::new(Server::start(&data.path().join("b"), &kafka_args(&topic)));
+    // The second joins: the partitions are divided between the two, four each.
+    let b = writes(&second, |p| p.len() == 4);
+    let a = writes(&first, |p| p.len() == 4);
+    assert!(a.is_disjoint(&b), "{a:?} and {b:?} overlap");
+    // The reference plan was loaded once, by whichever instance wrote it first.
+    let loaded: usize = [&first, &second]
         .iter()
-        .filter(|s| s.banner.iter().any(|l| l.contains("entries loaded now")))
-        .count();
-    assert_eq!(loaded, 1);
+        .flat_map(|s| s.banner.iter())
+        .filter_map(|l| {
+            l.split(" entries loaded now")
+                .next()?
+                .rsplit('(')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .sum();
+    assert_eq!(loaded, 171);
 
-    // Four teams at once, each creating plans and registering elements through either instance.
+    // Four teams at once, each creating plans and registering elements through either instance,
+    // never told where a plan is written.
+    let servers = [first.clone(), second.clone()];
     let teams: Vec<_> = (0..4)
         .map(|team| {
             let servers = servers.clone();
             std::thread::spawn(move || {
                 let mut plans = Vec::new();
                 for n in 0..4 {
-                    let out = at_owner(
-                        &servers,
-                        (team + n) % 2,
-                        "dev-alliance-approvers",
-                        &[
-                            "--output",
-                            "json",
-                            "plan",
-                            "create",
-                            "--name",
-                            &format!("team {team} plan {n}"),
-                            "--horizon-start",
-                            "2020-01-01",
-                            "--horizon-end",
-                            "2035-12-31",
-                        ],
-                    );
-                    let created: serde_json::Value = serde_json::from_str(&out).unwrap();
-                    let plan = created["plan_id"].as_str().unwrap().to_owned();
+                    let server = &servers[(team + n) % 2];
+                    let plan = server.create_plan(&format!("team {team} plan {n}"));
                     for e in 0..3 {
-                        at_owner(
-                            &servers,
-                            (team + n + e) % 2,
-                            "dev-us-force-planning",
-                            &[
-                                "element",
-                                "register",
-                                "--plan",
-                                &plan,
-                                "--id",
-                                &format!("e{e}"),
-                                "--name",
-                                "unit",
-                                "--side",
-                                "us",
-                                "--component",
-                                "army",
-                                "--kind",
-                                "logistics",
-                                "--personnel",
-                                "100",
-                                "--base",
-                                "Camp Humphreys",
-                                "--present-from",
-                                "2024-01-01",
-                            ],
+                        let out =
+                            servers[(team + n + e) % 2].register(&plan, &format!("e{e}"), &[], &[]);
+                        assert!(
+                            out.status.success(),
+                            "{}",
+                            String::from_utf8_lossy(&out.stderr)
                         );
                     }
                     plans.push(plan);
@@ -138,134 +117,178 @@ fn two_instances_split_the_partitions_and_send_callers_to_the_owner() {
     let plans: Vec<String> = teams.into_iter().flat_map(|t| t.join().unwrap()).collect();
     assert_eq!(plans.len(), 16);
 
-    // Each plan: exactly its four events, at versions 1..=4, wherever it lives.
-    let mut owners_used = std::collections::BTreeSet::new();
+    // Each plan: exactly its four events, at versions 1..=4, read through either instance.
+    let mut partitions_used = BTreeSet::new();
     for plan in &plans {
-        let out = at_owner(
-            &servers,
-            0,
-            "dev-auditors",
-            &["--output", "json", "plan", "show", "--plan", plan],
-        );
-        let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!(shown["version"].as_u64(), Some(4), "{shown}");
-        assert_eq!(shown["elements"].as_array().unwrap().len(), 3);
-        owners_used.insert(
-            servers
-                .iter()
-                .position(|s| {
-                    s.ctl("dev-auditors", &["plan", "show", "--plan", plan])
-                        .status
-                        .success()
-                })
-                .unwrap(),
-        );
+        for server in &servers {
+            let shown = plan_state(server, plan);
+            assert_eq!(shown["version"].as_u64(), Some(4), "{shown}");
+            assert_eq!(element_ids(&shown).len(), 3);
+        }
+        partitions_used.insert(partition(plan));
     }
-    assert_eq!(owners_used.len(), 2, "both instances own some of the plans");
+    assert!(
+        partitions_used.iter().any(|p| a.contains(p))
+            && partitions_used.iter().any(|p| b.contains(p)),
+        "both instances write some of the plans: {partitions_used:?} over {a:?} / {b:?}"
+    );
 }
 
 #[test]
-fn a_killed_instance_restarts_and_retried_commands_keep_their_first_results() {
-    let bootstrap = alliance_eventlog_kafka::local_broker().unwrap();
-    let topic = format!("alliance-restart-{}", std::process::id());
-    let port = free_port();
+fn a_killed_instance_s_partitions_move_and_retried_commands_keep_their_first_results() {
+    let topic = format!("alliance-kill-{}", std::process::id());
     let data = tempfile::tempdir().unwrap();
-    let args = vec![
-        "--listen".to_owned(),
-        format!("127.0.0.1:{port}"),
-        "--kafka-bootstrap".to_owned(),
-        bootstrap,
-        "--kafka-topic".to_owned(),
-        topic,
-        "--skip-reference-plan".to_owned(),
-    ];
-    let server = Server::start(data.path(), &args);
-    let plan = server.create_plan("restart");
-    let register = |server: &Server, n: usize| {
-        let command_id = format!("01a21c46-0000-7000-8000-{n:012}");
-        let out = server.register(
-            &plan,
-            &format!("e{n}"),
-            &["--output", "json"],
-            &["--command-id", &command_id],
-        );
-        out.status
-            .success()
-            .then(|| serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap())
-    };
-    // Half the commands are acknowledged, then the instance is killed without warning.
-    let first: Vec<serde_json::Value> = (0..10).map(|n| register(&server, n).unwrap()).collect();
-    server.kill();
+    let args = with_flag(kafka_args(&topic), "--skip-reference-plan");
+    let survivor = Arc::new(Server::start(&data.path().join("a"), &args));
+    let victim = Arc::new(Server::start(&data.path().join("b"), &args));
+    let victims = writes(&victim, |p| p.len() == 4);
+    writes(&survivor, |p| p.len() == 4);
 
-    // Restarted on the same topic, it rebuilds its partitions; every command is retried with
-    // its id: the acknowledged ones return their first results, the rest are applied once.
-    let server = Server::start(data.path(), &args);
-    for n in 0..20 {
-        let result = register(&server, n).unwrap();
-        if let Some(original) = first.get(n) {
-            assert_eq!(result["event_ids"], original["event_ids"], "command {n}");
-            assert_eq!(result["replayed"], true);
+    // Plans on both sides: three written by each instance.
+    let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+    while theirs.len() < 3 || ours.len() < 3 {
+        let plan = survivor.create_plan("load");
+        let side = if victims.contains(&partition(&plan)) {
+            &mut theirs
+        } else {
+            &mut ours
+        };
+        if side.len() < 3 {
+            side.push(plan);
         }
     }
-    let shown: serde_json::Value = serde_json::from_str(&server.ok(
-        "dev-auditors",
-        &["--output", "json", "plan", "show", "--plan", &plan],
-    ))
-    .unwrap();
-    assert_eq!(shown["version"].as_u64(), Some(21), "{shown}");
-    assert_eq!(shown["elements"].as_array().unwrap().len(), 20);
+
+    // One client per plan registers 15 elements, each command with its own id, through either
+    // instance, retrying (same id) while the answer is UNAVAILABLE.
+    let acked: Arc<Mutex<BTreeMap<String, serde_json::Value>>> = Arc::default();
+    let (progress, acks) = std::sync::mpsc::channel();
+    let clients: Vec<_> = theirs
+        .iter()
+        .chain(&ours)
+        .cloned()
+        .enumerate()
+        .map(|(c, plan)| {
+            let servers = [survivor.clone(), victim.clone()];
+            let acked = acked.clone();
+            let progress = progress.clone();
+            std::thread::spawn(move || {
+                for n in 0..15 {
+                    let command_id = format!("01a21d00-0000-7000-8000-{c:04}{n:08}");
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+                    for attempt in 0.. {
+                        let out = servers[(n + attempt) % 2].register(
+                            &plan,
+                            &format!("e{n}"),
+                            &["--output", "json"],
+                            &["--command-id", &command_id, "--timeout", "10"],
+                        );
+                        match out.status.code() {
+                            Some(0) => {
+                                let result = serde_json::from_slice(&out.stdout).unwrap();
+                                acked.lock().unwrap().insert(command_id.clone(), result);
+                                let _ = progress.send(());
+                                break;
+                            }
+                            Some(5) if std::time::Instant::now() < deadline => {}
+                            _ => panic!("{command_id}: {}", String::from_utf8_lossy(&out.stderr)),
+                        }
+                    }
+                }
+                plan
+            })
+        })
+        .collect();
+    drop(progress);
+    // Killed without warning in the middle of the load.
+    for _ in 0..30 {
+        acks.recv().unwrap();
+    }
+    victim.signal("KILL");
+    let plans: Vec<String> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+
+    // The survivor writes every partition now; every plan holds each command exactly once.
+    writes(&survivor, |p| p.len() == 8);
+    for plan in &plans {
+        let shown = plan_state(&survivor, plan);
+        assert_eq!(shown["version"].as_u64(), Some(16), "{shown}");
+        assert_eq!(element_ids(&shown).len(), 15);
+    }
+    // Retried once more, every acknowledged command returns its first result.
+    let acked = acked.lock().unwrap();
+    assert_eq!(acked.len(), 90);
+    for (command_id, first) in acked.iter() {
+        let plan = first["plan_id"].as_str().unwrap();
+        let n: usize = command_id[command_id.len() - 8..].parse().unwrap();
+        let out = survivor.register(
+            plan,
+            &format!("e{n}"),
+            &["--output", "json"],
+            &["--command-id", command_id],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let again: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(again["event_ids"], first["event_ids"], "{command_id}");
+        assert_eq!(again["replayed"], true);
+    }
 }
 
 #[test]
-fn a_stale_owner_resumed_after_its_partitions_were_taken_over_cannot_write() {
-    let bootstrap = alliance_eventlog_kafka::local_broker().unwrap();
+fn a_stalled_writer_whose_partitions_moved_makes_no_late_write_visible() {
     let topic = format!("alliance-stale-{}", std::process::id());
     let data = tempfile::tempdir().unwrap();
-    let args = |port: u16| {
-        vec![
-            "--listen".to_owned(),
-            format!("127.0.0.1:{port}"),
-            "--kafka-bootstrap".to_owned(),
-            bootstrap.clone(),
-            "--kafka-topic".to_owned(),
-            topic.clone(),
-            "--skip-reference-plan".to_owned(),
-        ]
-    };
-    let stale = Server::start(&data.path().join("a"), &args(free_port()));
+    let args = with_flag(kafka_args(&topic), "--skip-reference-plan");
+    let stale = Arc::new(Server::start(&data.path().join("a"), &args));
     let plan = stale.create_plan("stale");
-    let register = |server: &Server, element: &str| server.register(&plan, element, &[], &[]);
-    assert!(register(&stale, "before").status.success());
+    assert!(stale.register(&plan, "before", &[], &[]).status.success());
 
-    // The owner stalls (SIGSTOP); a new instance takes every partition over, fencing it.
+    // The writer stalls (SIGSTOP); commands keep arriving for it.
     stale.signal("STOP");
-    let owner = Server::start(&data.path().join("b"), &args(free_port()));
-    assert!(register(&owner, "by-new-owner").status.success());
-
-    // Resumed, the stale owner still believes it owns the plan: its write is refused.
-    stale.signal("CONT");
-    let refused = register(&stale, "by-stale-owner");
-    assert_eq!(refused.status.code(), Some(5), "{refused:?}");
-    let message = String::from_utf8_lossy(&refused.stderr);
-    assert!(message.contains("taken over"), "{message}");
-
-    // Read-committed, the plan holds exactly the owners' writes, gapless.
-    drop(owner);
-    let reader = Server::start(&data.path().join("c"), &args(free_port()));
-    let shown: serde_json::Value = serde_json::from_str(&reader.ok(
-        "dev-auditors",
-        &["--output", "json", "plan", "show", "--plan", &plan],
-    ))
-    .unwrap();
-    assert_eq!(shown["version"].as_u64(), Some(3), "{shown}");
-    let mut elements: Vec<&str> = shown["elements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["element_id"].as_str().unwrap())
+    let late: Vec<_> = (0..3)
+        .map(|n| {
+            let (stale, plan) = (stale.clone(), plan.clone());
+            std::thread::spawn(move || {
+                let element = format!("late-{n}");
+                let out = stale.register(&plan, &element, &[], &["--timeout", "60"]);
+                (element, out)
+            })
+        })
         .collect();
-    elements.sort_unstable();
-    assert_eq!(elements, vec!["before", "by-new-owner"]);
+
+    // Its session expires: a new instance is given every partition and fences it.
+    let owner = Server::start(&data.path().join("b"), &args);
+    writes(&owner, |p| p.len() == 8);
+    assert!(
+        owner
+            .register(&plan, "by-new-owner", &[], &[])
+            .status
+            .success()
+    );
+
+    // Resumed, the stalled writer answers what it had queued: each command either lands through
+    // the new owner or is refused; none of its own writes after the fencing is visible.
+    stale.signal("CONT");
+    let mut expected: BTreeSet<String> = ["before", "by-new-owner"].map(str::to_owned).into();
+    for thread in late {
+        let (element, out) = thread.join().unwrap();
+        match out.status.code() {
+            Some(0) => {
+                expected.insert(element);
+            }
+            Some(5) => {}
+            _ => panic!("{element}: {}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+    let shown = plan_state(&owner, &plan);
+    assert_eq!(element_ids(&shown), expected);
+    assert_eq!(
+        shown["version"].as_u64(),
+        Some(expected.len() as u64 + 1),
+        "{shown}"
+    );
 }
 
 /// A broker of this test's own (so restarting it disturbs no other test), stopped on drop.

@@ -3,6 +3,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 pub const REFERENCE_PLAN: &str = "019a0000-0000-7000-8000-000000000001";
 pub const AUDITOR: &str = "dev-auditors";
@@ -28,6 +30,8 @@ pub struct Server {
     child: Child,
     pub addr: String,
     pub banner: Vec<String>,
+    /// Every line the server printed, banner included.
+    output: Arc<(Mutex<Vec<String>>, Condvar)>,
 }
 
 impl Server {
@@ -50,18 +54,39 @@ impl Server {
             banner.push(line.clone());
             if let Some(rest) = line.split(" listening on ").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().to_owned();
-                // Keep draining stdout so the server never blocks on a full pipe.
-                std::thread::spawn(move || lines.for_each(drop));
+                // Keep reading stdout so the server never blocks on a full pipe.
+                let output = Arc::new((Mutex::new(banner.clone()), Condvar::new()));
+                let sink = output.clone();
+                std::thread::spawn(move || {
+                    for line in lines.map_while(Result::ok) {
+                        sink.0.lock().unwrap().push(line);
+                        sink.1.notify_all();
+                    }
+                });
                 return Self {
                     child,
                     addr,
                     banner,
+                    output,
                 };
             }
         }
         let _ = child.kill();
         let _ = child.wait();
         panic!("allianced exited before listening: {banner:?}");
+    }
+
+    /// Waits (up to a minute) for a printed line that satisfies `matches`.
+    pub fn wait_for_line(&self, matches: impl Fn(&str) -> bool) -> String {
+        let (lines, printed) = &*self.output;
+        let lines = lines.lock().unwrap();
+        let (lines, timeout) = printed
+            .wait_timeout_while(lines, Duration::from_secs(60), |lines| {
+                !lines.iter().any(|l| matches(l))
+            })
+            .unwrap();
+        assert!(!timeout.timed_out(), "no such line in {:?}", *lines);
+        lines.iter().find(|l| matches(l)).unwrap().clone()
     }
 
     /// Creates a plan (2020–2035) as the alliance approvers and returns its id.

@@ -90,7 +90,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let api = PlanCommandsApi::new(service, Arc::new(auth));
+        let api = PlanCommandsApi::new(service, Arc::new(auth), addr.to_string());
         let task = tokio::spawn(async move {
             alliance_commands::server::serve(listener, api, async {
                 let _ = stopped.await;

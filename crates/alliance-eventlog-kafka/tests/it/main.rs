@@ -105,12 +105,18 @@ async fn records_are_keyed_by_plan_and_carry_cloudevents_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_owner_fences_the_stale_writer_whose_writes_never_become_visible() {
     let topic = topic();
-    let stale = KafkaLog::open(config(&topic)).await.unwrap();
+    // Fixed ownership: both claim every partition, as a stale owner does.
+    let all = |topic: &str| {
+        let mut config = config(topic);
+        config.owned = Some(vec![0, 1, 2]);
+        config
+    };
+    let stale = KafkaLog::open(all(&topic)).await.unwrap();
     let plan = uuid::Uuid::now_v7();
     stale.append(plan, 0, vec![event("first")]).await.unwrap();
 
     // Another instance takes every partition over: the stale one is fenced.
-    let owner = KafkaLog::open(config(&topic)).await.unwrap();
+    let owner = KafkaLog::open(all(&topic)).await.unwrap();
     assert_eq!(owner.plan_version(plan).await.unwrap(), 1);
     match stale.append(plan, 1, vec![event("stale")]).await {
         Err(LogError::Unavailable(message)) => assert!(message.contains("partition"), "{message}"),
@@ -165,6 +171,7 @@ async fn versions_stay_gapless_under_concurrent_appends_across_partitions() {
     for task in tasks {
         task.await.unwrap();
     }
+    drop(log);
     let reopened = KafkaLog::open(config(&topic)).await.unwrap();
     for plan in plans {
         let versions: Vec<u64> = reopened
@@ -176,6 +183,82 @@ async fn versions_stay_gapless_under_concurrent_appends_across_partitions() {
             .collect();
         assert_eq!(versions, (1..=40).collect::<Vec<_>>());
     }
+}
+
+/// Waits (bounded) until `log`'s ownership satisfies `done`; the group rebalances in the
+/// background.
+async fn until(log: &KafkaLog, done: impl FnMut(&alliance_eventlog_kafka::Ownership) -> bool) {
+    let mut ownership = log.ownership();
+    tokio::time::timeout(Duration::from_secs(60), ownership.wait_for(done))
+        .await
+        .expect("ownership never settled")
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writers_group_divides_the_partitions_and_moves_them_when_an_instance_leaves() {
+    let topic = topic();
+    let join = |address: &str| {
+        let mut config = config(&topic);
+        config.advertised = Some(address.to_owned());
+        KafkaLog::open(config)
+    };
+    let first = join("127.0.0.1:1001").await.unwrap();
+    assert_eq!(first.owned_partitions(), vec![0, 1, 2]);
+    let plans: Vec<uuid::Uuid> = (0..12).map(|_| uuid::Uuid::now_v7()).collect();
+    for plan in &plans {
+        first
+            .append(*plan, 0, vec![event(&format!("{plan}-1"))])
+            .await
+            .unwrap();
+    }
+
+    // A second instance joins: the partitions are divided, each written by exactly one.
+    let second = join("127.0.0.1:1002").await.unwrap();
+    until(&second, |o| !o.owned.is_empty()).await;
+    until(&first, |o| {
+        o.owned.len() + second.owned_partitions().len() == 3
+    })
+    .await;
+    let (a, b) = (first.owned_partitions(), second.owned_partitions());
+    assert!(a.iter().all(|p| !b.contains(p)), "{a:?} and {b:?} overlap");
+    // Each names the other as the writer of the plans it does not write, once it has read the
+    // group's description.
+    for plan in &plans {
+        let (writer, other, address) = match first.route(*plan) {
+            alliance_eventlog::Route::Local => (&first, &second, "127.0.0.1:1001"),
+            alliance_eventlog::Route::Remote { .. } => (&second, &first, "127.0.0.1:1002"),
+        };
+        assert_eq!(writer.route(*plan), alliance_eventlog::Route::Local);
+        // The new writer indexed what the first one wrote before it took the partition over.
+        assert_eq!(writer.plan_version(*plan).await.unwrap(), 1);
+        let partition = partition_of(*plan, 3);
+        until(other, |o| {
+            o.owners.get(&partition).map(String::as_str) == Some(address)
+        })
+        .await;
+        assert!(matches!(
+            other.route(*plan),
+            alliance_eventlog::Route::Remote { owner: Some(owner), .. } if owner == address
+        ));
+        writer
+            .append(*plan, 1, vec![event(&format!("{plan}-2"))])
+            .await
+            .unwrap();
+    }
+
+    // The second leaves: its partitions come back to the first, which continues every plan
+    // from the versions the second wrote.
+    drop(second);
+    until(&first, |o| o.owned == [0, 1, 2]).await;
+    for plan in &plans {
+        assert_eq!(first.plan_version(*plan).await.unwrap(), 2);
+        first
+            .append(*plan, 2, vec![event(&format!("{plan}-3"))])
+            .await
+            .unwrap();
+    }
+    assert_eq!(consume_committed(&topic, 3).len(), 36);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

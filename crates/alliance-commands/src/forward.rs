@@ -1,0 +1,141 @@
+//! Forwarding a request to the instance that writes its plan, so a client never needs to know
+//! how plans are spread over instances. A forwarded request carries a mark and is never
+//! forwarded again: an instance that receives one for a plan it does not write (ownership moved
+//! meanwhile) answers `UNAVAILABLE`, and the client retries with the same command id.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use alliance_proto::v1;
+use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
+use futures::future::BoxFuture;
+use tonic::metadata::MetadataMap;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+/// The metadata mark of a forwarded request; its value is the forwarding instance's address.
+pub const FORWARDED_BY: &str = "x-alliance-forwarded-by";
+/// Metadata passed on to the owner as is.
+const PASSED_ON: [&str; 4] = ["authorization", "traceparent", "tracestate", "grpc-timeout"];
+/// The deadline of a forwarded request whose caller set none.
+const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A request that can be forwarded with the RPC of its name.
+pub trait Forward: Sized + Send + 'static {
+    type Reply: Send + 'static;
+
+    fn call(
+        client: PlanCommandsClient<Channel>,
+        request: Request<Self>,
+    ) -> BoxFuture<'static, Result<Response<Self::Reply>, Status>>;
+}
+
+macro_rules! forward {
+    ($($request:ident => $method:ident -> $reply:ident),* $(,)?) => {
+        $(impl Forward for v1::$request {
+            type Reply = v1::$reply;
+
+            fn call(
+                mut client: PlanCommandsClient<Channel>,
+                request: Request<Self>,
+            ) -> BoxFuture<'static, Result<Response<Self::Reply>, Status>> {
+                Box::pin(async move { client.$method(request).await })
+            }
+        })*
+    };
+}
+
+forward! {
+    CreatePlanRequest => create_plan -> CommandResult,
+    BranchPlanRequest => branch_plan -> CommandResult,
+    RegisterForceElementRequest => register_force_element -> CommandResult,
+    RecordCapabilityLevelRequest => record_capability_level -> CommandResult,
+    DefineAgreementClauseRequest => define_agreement_clause -> CommandResult,
+    DefineConditionRequest => define_condition -> CommandResult,
+    AssessConditionRequest => assess_condition -> CommandResult,
+    ProposeDecisionRequest => propose_decision -> CommandResult,
+    AddForceElementRequest => add_force_element -> CommandResult,
+    WithdrawForceElementRequest => withdraw_force_element -> CommandResult,
+    ReduceForceElementRequest => reduce_force_element -> CommandResult,
+    RelocateForceElementRequest => relocate_force_element -> CommandResult,
+    ScheduleOpconTransferRequest => schedule_opcon_transfer -> CommandResult,
+    ChangeCommandArrangementRequest => change_command_arrangement -> CommandResult,
+    AmendAgreementClauseRequest => amend_agreement_clause -> CommandResult,
+    PlanCapabilityInvestmentRequest => plan_capability_investment -> CommandResult,
+    EndorseDecisionRequest => endorse_decision -> CommandResult,
+    AdoptDecisionRequest => adopt_decision -> CommandResult,
+    RejectDecisionRequest => reject_decision -> CommandResult,
+    WithdrawDecisionRequest => withdraw_decision -> CommandResult,
+    GetPlanRequest => get_plan -> PlanSummary,
+}
+
+/// Connections to the other instances, by address.
+#[derive(Default)]
+pub struct Forwarder {
+    /// This instance's address, named in the mark.
+    me: String,
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+impl Forwarder {
+    pub fn new(me: impl Into<String>) -> Self {
+        Self {
+            me: me.into(),
+            channels: Mutex::default(),
+        }
+    }
+
+    /// Whether a request was forwarded to this instance already.
+    pub fn was_forwarded(metadata: &MetadataMap) -> bool {
+        metadata.contains_key(FORWARDED_BY)
+    }
+
+    fn channel(&self, owner: &str) -> Result<Channel, Status> {
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(channel) = channels.get(owner) {
+            return Ok(channel.clone());
+        }
+        let channel = Endpoint::from_shared(format!("http://{owner}"))
+            .map_err(|e| Status::internal(format!("bad owner address {owner:?}: {e}")))?
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .connect_lazy();
+        channels.insert(owner.to_owned(), channel.clone());
+        Ok(channel)
+    }
+
+    /// Sends `message` with the caller's credentials and deadline to `owner`.
+    pub async fn forward<R: Forward>(
+        &self,
+        owner: &str,
+        metadata: &MetadataMap,
+        message: R,
+    ) -> Result<Response<R::Reply>, Status> {
+        let mut request = Request::new(message);
+        for key in PASSED_ON {
+            if let Some(value) = metadata.get(key) {
+                request.metadata_mut().insert(key, value.clone());
+            }
+        }
+        if !metadata.contains_key("grpc-timeout") {
+            request.set_timeout(DEFAULT_DEADLINE);
+        }
+        if let Ok(me) = self.me.parse() {
+            request.metadata_mut().insert(FORWARDED_BY, me);
+        }
+        let client = PlanCommandsClient::new(self.channel(owner)?);
+        R::call(client, request).await.map_err(|status| {
+            let transport = std::error::Error::source(&status)
+                .is_some_and(|source| source.is::<tonic::transport::Error>());
+            if transport {
+                Status::unavailable(format!(
+                    "the instance writing this plan ({owner}) cannot be reached: {}; retry",
+                    status.message()
+                ))
+            } else {
+                status
+            }
+        })
+    }
+}

@@ -1,0 +1,302 @@
+//! Which partitions this instance writes: taking one over (fence, catch up, start its writer)
+//! and letting one go (drain its writer), and where the others are written.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use alliance_eventlog::LogError;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{FutureProducer, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::writer::{AppendRequest, PartitionWriter, Shared};
+use crate::{KafkaLogConfig, partition_of, record, unavailable};
+
+/// The partitions of one log handle and their writers.
+pub(crate) struct Partitions {
+    pub config: Arc<KafkaLogConfig>,
+    pub shared: Arc<Shared>,
+    pub count: u32,
+    owned: Mutex<HashMap<i32, Owned>>,
+    /// Where each partition not written here is served, as last learned.
+    owners: Mutex<BTreeMap<i32, String>>,
+    /// Published on every change of either.
+    changes: tokio::sync::watch::Sender<Ownership>,
+}
+
+/// Which partitions this instance writes, and where the others are written as last learned.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ownership {
+    pub owned: Vec<i32>,
+    pub owners: BTreeMap<i32, String>,
+}
+
+struct Owned {
+    term: u64,
+    requests: mpsc::Sender<AppendRequest>,
+    writer: JoinHandle<()>,
+}
+
+/// Every take-over gets a new term, so state cached under an earlier one can be told apart.
+static TERMS: AtomicU64 = AtomicU64::new(1);
+
+impl Partitions {
+    pub fn new(config: Arc<KafkaLogConfig>, shared: Arc<Shared>, count: u32) -> Self {
+        let owners = Mutex::new(config.owners.clone());
+        let changes = tokio::sync::watch::channel(Ownership {
+            owned: Vec::new(),
+            owners: config.owners.clone(),
+        })
+        .0;
+        Self {
+            config,
+            shared,
+            count,
+            owned: Mutex::new(HashMap::new()),
+            owners,
+            changes,
+        }
+    }
+
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<Ownership> {
+        self.changes.subscribe()
+    }
+
+    fn publish(&self) {
+        let ownership = Ownership {
+            owned: self.owned_partitions(),
+            owners: self
+                .owners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        };
+        self.changes.send_if_modified(|current| {
+            let changed = *current != ownership;
+            *current = ownership;
+            changed
+        });
+    }
+
+    fn owned(&self) -> std::sync::MutexGuard<'_, HashMap<i32, Owned>> {
+        self.owned.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn partition_of(&self, plan_id: alliance_eventlog::PlanId) -> i32 {
+        partition_of(plan_id, self.count)
+    }
+
+    /// Takes `partition` over: fences its previous writer (`init_transactions` with the
+    /// partition's `transactional.id` aborts whatever that writer left open and refuses its
+    /// later commits), indexes what the partition holds that is not indexed yet, and only then
+    /// starts accepting appends for it.
+    pub fn acquire(&self, partition: i32) -> Result<(), LogError> {
+        if self.owned().contains_key(&partition) {
+            return Ok(());
+        }
+        let taken = transactional_producer(&self.config, partition).and_then(|producer| {
+            catch_up(&self.config, &self.shared, &[partition]).map(|()| producer)
+        });
+        let producer = match taken {
+            Ok(producer) => producer,
+            Err(error) => {
+                tracing::warn!(partition, %error, "cannot take the partition over yet");
+                return Err(error);
+            }
+        };
+        let heads = {
+            let index = self.shared.index.lock().unwrap_or_else(|e| e.into_inner());
+            index.heads(|plan_id| self.partition_of(plan_id) == partition)
+        };
+        let (requests, queue) = mpsc::channel();
+        let writer = PartitionWriter {
+            partition,
+            producer,
+            heads,
+            shared: self.shared.clone(),
+            timeout: self.config.timeout,
+            max_batch: 512,
+            lost: None,
+        };
+        let writer = std::thread::Builder::new()
+            .name(format!("kafka-writer-p{partition}"))
+            .spawn(move || writer.run(queue))
+            .map_err(unavailable)?;
+        let term = TERMS.fetch_add(1, Ordering::Relaxed);
+        self.owned().insert(
+            partition,
+            Owned {
+                term,
+                requests,
+                writer,
+            },
+        );
+        tracing::info!(partition, term, "writing partition");
+        self.publish();
+        Ok(())
+    }
+
+    /// Lets `partition` go: no new append is accepted for it, and the ones already queued are
+    /// committed (or refused) before this returns, so the next owner starts after them.
+    pub fn release(&self, partition: i32) {
+        let Some(owned) = self.owned().remove(&partition) else {
+            return;
+        };
+        // Not written here any more, and not known to be written elsewhere yet.
+        self.owners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&partition);
+        drop(owned.requests);
+        if owned.writer.join().is_err() {
+            tracing::error!(partition, "the partition writer panicked");
+        }
+        tracing::info!(partition, "released partition");
+        self.publish();
+    }
+
+    /// Releases every partition.
+    pub fn release_all(&self) {
+        for partition in self.owned_partitions() {
+            self.release(partition);
+        }
+    }
+
+    pub fn owned_partitions(&self) -> Vec<i32> {
+        let mut owned: Vec<i32> = self.owned().keys().copied().collect();
+        owned.sort_unstable();
+        owned
+    }
+
+    /// The writer queue and term of `partition`, when it is written here.
+    pub fn writer(&self, partition: i32) -> Option<(mpsc::Sender<AppendRequest>, u64)> {
+        self.owned()
+            .get(&partition)
+            .map(|owned| (owned.requests.clone(), owned.term))
+    }
+
+    pub fn term(&self, partition: i32) -> u64 {
+        self.owned().get(&partition).map_or(0, |owned| owned.term)
+    }
+
+    pub fn owner(&self, partition: i32) -> Option<String> {
+        let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        owners.get(&partition).cloned()
+    }
+
+    /// Learns where the partitions are written. An entry naming this instance is dropped: what
+    /// this instance writes it knows itself, and the group's description may lag behind it.
+    pub fn set_owners(&self, mut owners: BTreeMap<i32, String>) {
+        owners.retain(|_, address| Some(&*address) != self.config.advertised.as_ref());
+        *self.owners.lock().unwrap_or_else(|e| e.into_inner()) = owners;
+        self.publish();
+    }
+}
+
+/// A producer whose `transactional.id` names the partition, initialised: from here on no
+/// earlier producer of that id can commit.
+fn transactional_producer(
+    config: &KafkaLogConfig,
+    partition: i32,
+) -> Result<FutureProducer, LogError> {
+    let producer: FutureProducer = config
+        .client()
+        .set(
+            "transactional.id",
+            format!("{}-p{partition}", config.transactional_prefix),
+        )
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "0")
+        // A transaction begun right after a commit can be refused while the broker writes the
+        // previous markers; retry it at once rather than after 100 ms.
+        .set("retry.backoff.ms", "1")
+        .set("retry.backoff.max.ms", "20")
+        .set("transaction.timeout.ms", "60000")
+        .create()
+        .map_err(unavailable)?;
+    producer
+        .init_transactions(config.timeout)
+        .map_err(unavailable)?;
+    Ok(producer)
+}
+
+/// Indexes the committed records of `partitions` that are not indexed yet (all of them, the
+/// first time), reading `read_committed` up to the end.
+pub(crate) fn catch_up(
+    config: &KafkaLogConfig,
+    shared: &Shared,
+    partitions: &[i32],
+) -> Result<(), LogError> {
+    let consumer: BaseConsumer = config
+        .client()
+        .set(
+            "group.id",
+            format!("{}-rebuild", config.transactional_prefix),
+        )
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .map_err(unavailable)?;
+    let mut assignment = TopicPartitionList::new();
+    let mut pending = std::collections::HashSet::new();
+    for &partition in partitions {
+        let (_, high) = consumer
+            .fetch_watermarks(&config.topic, partition, config.timeout)
+            .map_err(unavailable)?;
+        let next = shared
+            .index
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_offset(partition);
+        if high > next {
+            assignment
+                .add_partition_offset(&config.topic, partition, Offset::Offset(next))
+                .map_err(unavailable)?;
+            pending.insert(partition);
+        }
+    }
+    if pending.is_empty() {
+        return Ok(());
+    }
+    consumer.assign(&assignment).map_err(unavailable)?;
+    let deadline = std::time::Instant::now() + config.timeout * 4;
+    while !pending.is_empty() {
+        if std::time::Instant::now() > deadline {
+            return Err(LogError::Unavailable(format!(
+                "reading partitions {pending:?} of {} timed out",
+                config.topic
+            )));
+        }
+        match consumer.poll(Duration::from_millis(500)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                pending.remove(&partition);
+            }
+            Some(Err(error)) => return Err(unavailable(error)),
+            Some(Ok(message)) => {
+                let mut index = shared.index.lock().unwrap_or_else(|e| e.into_inner());
+                let partition = rdkafka::Message::partition(&message);
+                let offset = rdkafka::Message::offset(&message);
+                match record::stored_event(&message, index.next_position()) {
+                    Ok(event) => index.push(event),
+                    // Quarantined: reported, never guessed at, never stopping the read.
+                    Err(malformed) => {
+                        tracing::error!(partition, offset, %malformed, "skipping a malformed record");
+                    }
+                }
+                index.indexed_up_to(partition, offset + 1);
+                let last = index.next_position() - 1;
+                drop(index);
+                shared.indexed.send_replace(last);
+            }
+        }
+    }
+    Ok(())
+}
