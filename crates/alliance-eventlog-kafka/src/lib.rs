@@ -81,7 +81,7 @@ pub struct KafkaLogConfig {
     pub min_insync_replicas: u32,
     /// Create the topic if it does not exist (explicitly, never by auto-creation).
     pub create_topic: bool,
-    /// Prefix of the per-partition `transactional.id`s (`{prefix}-p{partition}`).
+    /// Prefix of the per-partition `transactional.id`s (`{prefix}-p{partition}-0` and `-1`).
     pub transactional_prefix: String,
     /// Partitions this instance writes, fixed; `None` to divide the partitions among the
     /// instances of the writers' group (named by `transactional_prefix`), which moves them when

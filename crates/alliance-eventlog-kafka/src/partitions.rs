@@ -98,11 +98,13 @@ impl Partitions {
         if self.owned().contains_key(&partition) {
             return Ok(());
         }
-        let taken = transactional_producer(&self.config, partition).and_then(|producer| {
-            catch_up(&self.config, &self.shared, &[partition]).map(|()| producer)
-        });
-        let producer = match taken {
-            Ok(producer) => producer,
+        let taken = transactional_producer(&self.config, partition, 0)
+            .and_then(|first| Ok([first, transactional_producer(&self.config, partition, 1)?]))
+            .and_then(|producers| {
+                catch_up(&self.config, &self.shared, &[partition]).map(|()| producers)
+            });
+        let producers = match taken {
+            Ok(producers) => producers,
             Err(error) => {
                 tracing::warn!(partition, %error, "cannot take the partition over yet");
                 return Err(error);
@@ -115,7 +117,8 @@ impl Partitions {
         let (requests, queue) = mpsc::channel();
         let writer = PartitionWriter {
             partition,
-            producer,
+            producers,
+            turn: 0,
             heads,
             shared: self.shared.clone(),
             timeout: self.config.timeout,
@@ -197,25 +200,22 @@ impl Partitions {
     }
 }
 
-/// A producer whose `transactional.id` names the partition, initialised: from here on no
-/// earlier producer of that id can commit.
+/// Producer `n` (of two) of a partition, its `transactional.id` naming the partition,
+/// initialised: from here on no earlier producer of that id can commit.
 fn transactional_producer(
     config: &KafkaLogConfig,
     partition: i32,
+    n: u8,
 ) -> Result<FutureProducer, LogError> {
     let producer: FutureProducer = config
         .client()
         .set(
             "transactional.id",
-            format!("{}-p{partition}", config.transactional_prefix),
+            format!("{}-p{partition}-{n}", config.transactional_prefix),
         )
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "0")
-        // A transaction begun right after a commit can be refused while the broker writes the
-        // previous markers; retry it at once rather than after 100 ms.
-        .set("retry.backoff.ms", "1")
-        .set("retry.backoff.max.ms", "20")
         .set("transaction.timeout.ms", "60000")
         .create()
         .map_err(unavailable)?;

@@ -32,7 +32,14 @@ pub(crate) struct Shared {
 
 pub(crate) struct PartitionWriter {
     pub partition: i32,
-    pub producer: FutureProducer,
+    /// Two transactional producers of the partition, used in turn: the broker finishes a
+    /// committed transaction (writes its markers) after answering the commit, and refuses the
+    /// next transaction of the same `transactional.id` until then (the client retries after
+    /// 20 ms). The other id's next transaction need not wait. Its records still follow the
+    /// previous ones: it begins only once they were acknowledged and committed.
+    pub producers: [FutureProducer; 2],
+    /// Index of the producer for the next transaction.
+    pub turn: usize,
     pub heads: HashMap<PlanId, Version>,
     pub shared: Arc<Shared>,
     pub timeout: Duration,
@@ -54,7 +61,13 @@ impl PartitionWriter {
             self.commit(batch);
         }
         // Every handle is gone: leave no transaction open.
-        let _ = self.producer.flush(self.timeout);
+        for producer in &self.producers {
+            let _ = producer.flush(self.timeout);
+        }
+    }
+
+    fn producer(&self) -> &FutureProducer {
+        &self.producers[self.turn]
     }
 
     fn commit(&mut self, batch: Vec<AppendRequest>) {
@@ -100,17 +113,19 @@ impl PartitionWriter {
         if accepted.is_empty() {
             return;
         }
-        match self.transaction(&accepted) {
+        let result = self.transaction(&accepted);
+        let producer = self.producer().clone();
+        self.turn = (self.turn + 1) % self.producers.len();
+        match result {
             Ok(next_offset) => self.index(accepted, heads, next_offset),
             Err(error) => {
                 // A fenced producer is in a fatal state; the error that surfaces first may be
                 // only a purged delivery, so ask the client itself.
                 let fatal = matches!(&error, KafkaError::Transaction(e) if e.is_fatal())
-                    || self.producer.client().fatal_error().is_some();
+                    || producer.client().fatal_error().is_some();
                 if fatal {
                     tracing::error!(partition = self.partition, %error, "fenced: this instance no longer owns the partition");
-                    let cause = self
-                        .producer
+                    let cause = producer
                         .client()
                         .fatal_error()
                         .map_or_else(|| error.to_string(), |(_, reason)| reason);
@@ -120,7 +135,7 @@ impl PartitionWriter {
                     ));
                 } else {
                     tracing::warn!(partition = self.partition, %error, "transaction failed");
-                    let _ = self.producer.abort_transaction(self.timeout);
+                    let _ = producer.abort_transaction(self.timeout);
                 }
                 let reason = self.lost.clone().unwrap_or_else(|| {
                     format!(
@@ -145,7 +160,8 @@ impl PartitionWriter {
     /// Produces every event of the accepted requests in one transaction and commits it.
     /// Returns the offset after the last record written.
     fn transaction(&self, accepted: &[(Version, AppendRequest)]) -> Result<i64, KafkaError> {
-        self.producer.begin_transaction()?;
+        let producer = self.producer();
+        producer.begin_transaction()?;
         let mut deliveries = Vec::new();
         for (head, request) in accepted {
             let key = request.plan_id.to_string();
@@ -157,11 +173,9 @@ impl PartitionWriter {
                     .key(&key)
                     .payload(&event.payload)
                     .headers(headers);
-                deliveries.push(self.producer.send_result(record).map_err(|(e, _)| e)?);
+                deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
             }
         }
-        // Wait for the deliveries first: commit_transaction's own flush only notices them on
-        // its next poll tick (about 100 ms), because the producer's thread takes the reports.
         let mut next_offset = 0;
         for future in deliveries {
             let delivery = futures::executor::block_on(future)
@@ -169,7 +183,14 @@ impl PartitionWriter {
                 .map_err(|(error, _)| error)?;
             next_offset = next_offset.max(delivery.offset + 1);
         }
-        self.producer.commit_transaction(self.timeout)?;
+        // commit_transaction flushes first, and while any message still counts as in flight it
+        // sleeps a whole 100 ms poll. A message stops counting only once the producer's own
+        // thread has handled its delivery report, a moment after the future above resolved.
+        let settle = std::time::Instant::now() + Duration::from_secs(1);
+        while producer.in_flight_count() > 0 && std::time::Instant::now() < settle {
+            std::thread::yield_now();
+        }
+        producer.commit_transaction(self.timeout)?;
         Ok(next_offset)
     }
 

@@ -120,6 +120,9 @@ struct Args {
     /// Kafka topic [default: alliance.events].
     #[arg(long, env = "ALLIANCED_KAFKA_TOPIC")]
     kafka_topic: Option<String>,
+    /// Partitions of the topic when this instance creates it [default: 8].
+    #[arg(long, env = "ALLIANCED_KAFKA_PARTITIONS")]
+    kafka_partitions: Option<u32>,
     /// Partitions this instance writes, fixed, e.g. 0,1,2 [default: divided among the running
     /// instances].
     #[arg(long, env = "ALLIANCED_KAFKA_OWNED_PARTITIONS", value_delimiter = ',')]
@@ -176,6 +179,9 @@ fn config(args: Args) -> anyhow::Result<Config> {
     if let Some(kafka) = config.kafka.as_mut() {
         if let Some(topic) = args.kafka_topic {
             kafka.topic = topic;
+        }
+        if let Some(partitions) = args.kafka_partitions {
+            kafka.partitions = partitions;
         }
         if let Some(timeout) = args.kafka_session_timeout_ms {
             kafka.session_timeout_ms = timeout;

@@ -339,36 +339,97 @@ fn the_service_recovers_from_a_broker_restart_without_losing_acknowledged_comman
             "--skip-reference-plan".to_owned(),
         ],
     );
+    let server = Arc::new(server);
     let plan = server.create_plan("restart");
-    // Retries the same command (same id) while the service reports itself unavailable.
-    let register = |n: usize| {
-        let command_id = format!("01a21c5b-0000-7000-8000-{n:012}");
-        let element = format!("e{n}");
-        for _ in 0..30 {
-            let out = server.register(
-                &plan,
-                &element,
-                &[],
-                &["--command-id", &command_id, "--timeout", "10"],
-            );
-            match out.status.code() {
-                Some(0) => return,
-                Some(5) => continue,
-                _ => panic!("{}", String::from_utf8_lossy(&out.stderr)),
-            }
-        }
-        panic!("command {n} never went through");
-    };
-    (0..5).for_each(register);
+    // Three clients register elements, each command retried with its id while the service
+    // reports itself unavailable; the broker restarts while they do.
+    let (progress, acks) = std::sync::mpsc::channel();
+    let clients: Vec<_> = (0..3)
+        .map(|c| {
+            let (server, plan, progress) = (server.clone(), plan.clone(), progress.clone());
+            std::thread::spawn(move || {
+                for n in 0..8 {
+                    let command_id = format!("01a21c5b-0000-7000-8000-{c:04}{n:08}");
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+                    loop {
+                        let out = server.register(
+                            &plan,
+                            &format!("e{c}-{n}"),
+                            &[],
+                            &["--command-id", &command_id, "--timeout", "10"],
+                        );
+                        match out.status.code() {
+                            Some(0) => break,
+                            Some(5) if std::time::Instant::now() < deadline => {}
+                            _ => panic!("{}", String::from_utf8_lossy(&out.stderr)),
+                        }
+                    }
+                    let _ = progress.send(());
+                }
+            })
+        })
+        .collect();
+    drop(progress);
+    for _ in 0..6 {
+        acks.recv().unwrap();
+    }
     broker.kafka(&["down", "--keep"]);
     broker.kafka(&["up"]);
-    (5..10).for_each(register);
+    for client in clients {
+        client.join().unwrap();
+    }
 
     let shown: serde_json::Value = serde_json::from_str(&server.ok(
         "dev-auditors",
         &["--output", "json", "plan", "show", "--plan", &plan],
     ))
     .unwrap();
-    assert_eq!(shown["version"].as_u64(), Some(11), "{shown}");
-    assert_eq!(shown["elements"].as_array().unwrap().len(), 10);
+    assert_eq!(shown["version"].as_u64(), Some(25), "{shown}");
+    assert_eq!(shown["elements"].as_array().unwrap().len(), 24);
+}
+
+#[test]
+fn started_while_the_broker_is_down_the_service_retries_with_backoff_and_stops_cleanly() {
+    use std::io::{BufRead, BufReader};
+    // A loopback port with nothing listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = tempfile::tempdir().unwrap();
+    let mut child = crate::support::command("allianced")
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--skip-reference-plan",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .args(["--kafka-bootstrap", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A clear error, then another attempt: it waits and retries rather than giving up.
+    let mut errors = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| l.contains("cannot open the Kafka log"));
+    let first = errors.next().expect("no error reported");
+    assert!(first.contains(&format!("127.0.0.1:{port}")), "{first}");
+    assert!(first.contains("retry_in"), "{first}");
+    errors.next().expect("no second attempt");
+    assert!(child.try_wait().unwrap().is_none(), "it gave up");
+
+    // Asked to stop while waiting, it exits with the reason, not a panic.
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = errors.collect();
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(1), "{rest:?}");
 }

@@ -9,6 +9,13 @@ use std::time::Duration;
 pub const REFERENCE_PLAN: &str = "019a0000-0000-7000-8000-000000000001";
 pub const AUDITOR: &str = "dev-auditors";
 
+/// A command running one of this workspace's binaries from the repository root.
+pub fn command(name: &str) -> Command {
+    let mut command = Command::new(bin(name));
+    command.current_dir(repo());
+    command
+}
+
 /// Where cargo put this workspace's binaries (`make test` builds them first).
 fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -43,7 +50,7 @@ impl Server {
             .args(["--data-dir"])
             .arg(data)
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,rdkafka::client=off")
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
