@@ -12,6 +12,7 @@ mod event;
 mod ids;
 mod keys;
 mod model;
+mod posture;
 mod state;
 mod timeline;
 
@@ -26,6 +27,9 @@ pub use keys::Key;
 pub use model::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date,
     DecisionStatus, ElementKind, ForceElementSpec, Side, Step,
+};
+pub use posture::{
+    ClauseState, CommandArrangement, ConditionState, Posture, PresentElement, posture,
 };
 pub use state::{AgreementClause, Condition, ConditionAssessment, Decision, Plan, evolve, fold};
 pub use timeline::{ElementState, ElementTimeline};

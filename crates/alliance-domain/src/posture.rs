@@ -1,0 +1,270 @@
+//! The posture: everything a plan says about one date of its timeline (valid time), as the
+//! plan stands at one version (record time). Only adopted decisions shape it; a what-if view
+//! adds the proposed ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ids::{ClauseId, ConditionId, DecisionId, ElementId, Version};
+use crate::model::{
+    AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date, DecisionStatus,
+    ElementKind, Side, Step,
+};
+use crate::state::{Decision, Plan};
+use crate::timeline::ElementTimeline;
+
+/// One force element present on the date.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresentElement {
+    pub id: ElementId,
+    pub name: String,
+    pub side: Side,
+    pub component: Component,
+    pub kind: ElementKind,
+    pub personnel: u32,
+    pub equipment: BTreeMap<String, u32>,
+    pub base: String,
+}
+
+/// Who holds OPCON and commands the CFC; `None` where the plan says nothing yet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommandArrangement {
+    pub peacetime_opcon: Option<Side>,
+    pub wartime_opcon: Option<Side>,
+    pub cfc_commander: Option<Side>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClauseState {
+    pub id: ClauseId,
+    pub agreement: AgreementKind,
+    pub title: String,
+    pub status: ClauseStatus,
+    /// The date the status took effect.
+    pub since: Date,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConditionState {
+    pub id: ConditionId,
+    pub title: String,
+    /// The latest assessment made on or before the date.
+    pub assessed_on: Option<Date>,
+    pub status: Option<ConditionStatus>,
+    pub value: Option<u32>,
+}
+
+/// The posture of a plan on one date, as the plan stands at one version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Posture {
+    pub valid_on: Date,
+    pub version: Version,
+    /// Whether proposed decisions were included (a what-if view).
+    pub what_if: bool,
+    pub elements: Vec<PresentElement>,
+    pub personnel: BTreeMap<(Side, Component, ElementKind), u32>,
+    pub equipment: BTreeMap<(Side, String), u32>,
+    /// Capability level (0–100) by side and area: the latest recorded level plus what
+    /// investments delivered since that record added.
+    pub capability: BTreeMap<(Side, CapabilityArea), u32>,
+    pub command: CommandArrangement,
+    pub clauses: Vec<ClauseState>,
+    pub conditions: Vec<ConditionState>,
+    /// The decisions whose steps took effect by the date, in id order.
+    pub decisions: Vec<DecisionId>,
+}
+
+impl Posture {
+    /// Total personnel of one side.
+    pub fn personnel_of(&self, side: Side) -> u32 {
+        self.personnel
+            .iter()
+            .filter(|((s, _, _), _)| *s == side)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+}
+
+/// The decisions that shape the posture: adopted, plus proposed ones for a what-if view.
+fn shaping(plan: &Plan, what_if: bool) -> impl Iterator<Item = &Decision> {
+    plan.decisions.values().filter(move |d| {
+        d.status == DecisionStatus::Adopted || (what_if && d.status == DecisionStatus::Proposed)
+    })
+}
+
+/// The posture of `plan` on `valid_on`.
+pub fn posture(plan: &Plan, valid_on: Date, what_if: bool) -> Posture {
+    let shaping: Vec<&Decision> = shaping(plan, what_if).collect();
+    // Steps of the shaping decisions in the order they take effect on the timeline.
+    let mut steps: Vec<(&DecisionId, &Step)> = shaping
+        .iter()
+        .flat_map(|d| d.steps.iter().map(move |s| (&d.id, s)))
+        .filter(|(_, s)| s.date() <= valid_on)
+        .collect();
+    steps.sort_by_key(|(id, s)| (s.date(), *id));
+
+    let elements = present_elements(plan, valid_on, what_if);
+    let mut personnel = BTreeMap::new();
+    let mut equipment = BTreeMap::new();
+    for e in &elements {
+        *personnel.entry((e.side, e.component, e.kind)).or_insert(0) += e.personnel;
+        for (kind, count) in &e.equipment {
+            *equipment.entry((e.side, kind.clone())).or_insert(0) += count;
+        }
+    }
+
+    let mut command = CommandArrangement::default();
+    let mut amendments: BTreeMap<&ClauseId, (ClauseStatus, Date)> = BTreeMap::new();
+    for (_, step) in &steps {
+        match step {
+            Step::ChangeCommandArrangement {
+                peacetime_opcon,
+                wartime_opcon,
+                cfc_commander,
+                ..
+            } => {
+                command.peacetime_opcon = peacetime_opcon.or(command.peacetime_opcon);
+                command.wartime_opcon = wartime_opcon.or(command.wartime_opcon);
+                command.cfc_commander = cfc_commander.or(command.cfc_commander);
+            }
+            Step::TransferOpcon { .. } => {
+                command.wartime_opcon = Some(Side::Rok);
+                command.cfc_commander = Some(Side::Rok);
+            }
+            Step::AmendClause {
+                clause_id,
+                status,
+                on,
+            } => {
+                amendments.insert(clause_id, (*status, *on));
+            }
+            _ => {}
+        }
+    }
+
+    let capability = capability(plan, &steps, valid_on);
+    let clauses = plan
+        .clauses
+        .values()
+        .filter_map(|c| {
+            let (status, since) = match amendments.get(&c.id) {
+                Some(amended) => *amended,
+                None if c.since <= valid_on => (c.status, c.since),
+                None => return None,
+            };
+            Some(ClauseState {
+                id: c.id.clone(),
+                agreement: c.agreement,
+                title: c.title.clone(),
+                status,
+                since,
+            })
+        })
+        .collect();
+    let conditions = plan
+        .conditions
+        .values()
+        .map(|c| {
+            let latest = c
+                .assessments
+                .iter()
+                .filter(|a| a.assessed_on <= valid_on)
+                .max_by_key(|a| a.assessed_on);
+            ConditionState {
+                id: c.id.clone(),
+                title: c.title.clone(),
+                assessed_on: latest.map(|a| a.assessed_on),
+                status: latest.map(|a| a.status),
+                value: latest.and_then(|a| a.value),
+            }
+        })
+        .collect();
+    let decisions: BTreeSet<DecisionId> = steps.iter().map(|(id, _)| (*id).clone()).collect();
+
+    Posture {
+        valid_on,
+        version: plan.version,
+        what_if,
+        elements,
+        personnel,
+        equipment,
+        capability,
+        command,
+        clauses,
+        conditions,
+        decisions: decisions.into_iter().collect(),
+    }
+}
+
+/// The elements present on `valid_on`, in id order. An element whose timeline the proposed
+/// decisions would break (a what-if view only) is shown as the adopted decisions leave it.
+fn present_elements(plan: &Plan, valid_on: Date, what_if: bool) -> Vec<PresentElement> {
+    let ids: BTreeSet<&ElementId> = plan
+        .elements
+        .keys()
+        .chain(plan.planned_elements.keys())
+        .collect();
+    let excluded = BTreeSet::new();
+    let proposed: Vec<(&DecisionId, &Step)> = if what_if {
+        plan.decisions
+            .values()
+            .filter(|d| d.status == DecisionStatus::Proposed)
+            .flat_map(|d| d.steps.iter().map(move |s| (&d.id, s)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    ids.into_iter()
+        .filter_map(|id| {
+            let timeline = ElementTimeline::build(plan, id, proposed.iter().copied(), &excluded)
+                .or_else(|_| ElementTimeline::build(plan, id, [], &excluded))
+                .ok()
+                .flatten()?;
+            let state = timeline.at(valid_on);
+            state.present.then(|| PresentElement {
+                id: id.clone(),
+                name: timeline.spec.name.clone(),
+                side: timeline.spec.side,
+                component: timeline.spec.component,
+                kind: timeline.spec.kind,
+                personnel: state.personnel,
+                equipment: state.equipment,
+                base: state.base,
+            })
+        })
+        .collect()
+}
+
+/// Per side and area: the latest level recorded on or before `valid_on`, plus the gains of
+/// ROK investments delivered after that record and by `valid_on`.
+fn capability(
+    plan: &Plan,
+    steps: &[(&DecisionId, &Step)],
+    valid_on: Date,
+) -> BTreeMap<(Side, CapabilityArea), u32> {
+    let mut levels: BTreeMap<(Side, CapabilityArea), (u32, Option<Date>)> = plan
+        .capability_levels
+        .iter()
+        .filter_map(|(key, dated)| {
+            let (as_of, level) = dated.range(..=valid_on).next_back()?;
+            Some((*key, (*level, Some(*as_of))))
+        })
+        .collect();
+    for (_, step) in steps {
+        if let Step::InvestCapability {
+            area,
+            level_gain,
+            delivery,
+            ..
+        } = step
+        {
+            let entry = levels.entry((Side::Rok, *area)).or_insert((0, None));
+            if entry.1.is_none_or(|as_of| *delivery > as_of) {
+                entry.0 = (entry.0 + level_gain).min(100);
+            }
+        }
+    }
+    levels
+        .into_iter()
+        .map(|(key, (level, _))| (key, level))
+        .collect()
+}
