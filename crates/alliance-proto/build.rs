@@ -7,8 +7,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Read when the script runs, not when it is compiled: a build directory shared by several
     // checkouts reuses the compiled script.
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
-    let files =
-        ["types.proto", "events.proto", "commands.proto"].map(|f| root.join("alliance/v1").join(f));
+    let files = [
+        "types.proto",
+        "events.proto",
+        "commands.proto",
+        "queries.proto",
+    ]
+    .map(|f| root.join("alliance/v1").join(f));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
 
     let mut config = prost_build::Config::new();

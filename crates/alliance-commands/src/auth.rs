@@ -19,6 +19,8 @@ pub enum Role {
     Edit,
     /// Adopt endorsed decisions (alliance-level approval).
     Adopt,
+    /// Operate the services: rebuild read models.
+    Admin,
 }
 
 fn default_roles() -> Vec<Role> {

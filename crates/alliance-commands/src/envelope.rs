@@ -52,6 +52,29 @@ pub(crate) fn encode(ctx: &EnvelopeContext<'_>, version: Version, event: &Event)
     }
 }
 
+/// The log record of `event` at `version` of `plan_id`, recorded by `actor` for `command_id`
+/// at `record_time_micros`: what the command service appends, for tools that write histories
+/// directly (benchmarks, imports).
+pub fn encode_event(
+    plan_id: PlanId,
+    version: Version,
+    event: &Event,
+    actor: &Actor,
+    command_id: &str,
+    record_time_micros: i64,
+) -> NewEvent {
+    let ctx = EnvelopeContext {
+        plan_id,
+        actor,
+        command_id,
+        correlation_id: command_id,
+        causation_id: command_id,
+        command_digest: "",
+        record_time_micros,
+    };
+    encode(&ctx, version, event)
+}
+
 /// A stored event decoded back into the domain.
 #[derive(Debug, Clone)]
 pub struct DecodedEvent {

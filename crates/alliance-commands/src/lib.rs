@@ -19,7 +19,7 @@ pub mod server;
 mod service;
 
 pub use auth::{Authenticator, Caller, Role, TokenFile};
-pub use envelope::{DecodedEvent, decode_event};
+pub use envelope::{DecodedEvent, decode_event, encode_event};
 pub use error::CommandError;
 pub use grpc::PlanCommandsApi;
 pub use service::{CommandMeta, CommandOutcome, CommandService, command_digest};

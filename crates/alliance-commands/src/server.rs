@@ -1,10 +1,13 @@
-//! A gRPC server hosting the command service with the standard health and reflection services.
+//! A gRPC server hosting the command service, and the services beside it, with the standard
+//! health and reflection services.
 
 use std::future::Future;
 
 use alliance_eventlog::EventLog;
 use tokio::net::TcpListener;
+use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
+use tonic_health::server::HealthReporter;
 
 use crate::grpc::PlanCommandsApi;
 
@@ -16,12 +19,12 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves `api` on `listener` (with `grpc.health.v1` and server reflection) until `shutdown`.
-pub async fn serve<L: EventLog>(
-    listener: TcpListener,
+/// The routes of `grpc.health.v1`, server reflection of the whole `alliance.v1` contract, and
+/// `api`; more services may be added to them (and reported serving through the returned
+/// health reporter).
+pub async fn routes<L: EventLog>(
     api: PlanCommandsApi<L>,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
+) -> Result<(Routes, HealthReporter), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
     let commands = api.into_server();
     health
@@ -31,14 +34,34 @@ pub async fn serve<L: EventLog>(
         .register_encoded_file_descriptor_set(alliance_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    tonic::transport::Server::builder()
-        .add_service(health_service)
+    let routes = Routes::new(health_service)
         .add_service(reflection)
-        .add_service(commands)
+        .add_service(commands);
+    Ok((routes, health))
+}
+
+/// Serves `routes` on `listener` until `shutdown`.
+pub async fn serve_routes(
+    listener: TcpListener,
+    routes: Routes,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    tonic::transport::Server::builder()
+        .add_routes(routes)
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
         .await?;
     Ok(())
+}
+
+/// Serves `api` alone (with health and reflection) on `listener` until `shutdown`.
+pub async fn serve<L: EventLog>(
+    listener: TcpListener,
+    api: PlanCommandsApi<L>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (routes, _health) = routes(api).await?;
+    serve_routes(listener, routes, shutdown).await
 }

@@ -203,22 +203,33 @@ fn present_elements(plan: &Plan, valid_on: Date, what_if: bool) -> Vec<PresentEl
         .keys()
         .chain(plan.planned_elements.keys())
         .collect();
-    let excluded = BTreeSet::new();
-    let proposed: Vec<(&DecisionId, &Step)> = if what_if {
-        plan.decisions
-            .values()
-            .filter(|d| d.status == DecisionStatus::Proposed)
-            .flat_map(|d| d.steps.iter().map(move |s| (&d.id, s)))
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // The steps of every element, grouped in one pass: adopted ones, and the proposed ones of
+    // a what-if view apart (they are dropped for an element they would break).
+    let mut adopted: BTreeMap<&ElementId, Vec<(&DecisionId, &Step)>> = BTreeMap::new();
+    let mut proposed: BTreeMap<&ElementId, Vec<(&DecisionId, &Step)>> = BTreeMap::new();
+    for decision in plan.decisions.values() {
+        let group = match decision.status {
+            DecisionStatus::Adopted => &mut adopted,
+            DecisionStatus::Proposed if what_if => &mut proposed,
+            _ => continue,
+        };
+        for step in &decision.steps {
+            if let Some(element) = step.element_id() {
+                group.entry(element).or_default().push((&decision.id, step));
+            }
+        }
+    }
     ids.into_iter()
         .filter_map(|id| {
-            let timeline = ElementTimeline::build(plan, id, proposed.iter().copied(), &excluded)
-                .or_else(|_| ElementTimeline::build(plan, id, [], &excluded))
-                .ok()
-                .flatten()?;
+            let own = adopted.get(id).cloned().unwrap_or_default();
+            let with_proposed = proposed.get(id).map(|extra| {
+                let mut all = own.clone();
+                all.extend(extra.iter().copied());
+                all
+            });
+            let timeline = with_proposed
+                .and_then(|all| ElementTimeline::from_steps(plan, id, all).ok())
+                .unwrap_or_else(|| ElementTimeline::from_steps(plan, id, own).ok().flatten())?;
             let state = timeline.at(valid_on);
             state.present.then(|| PresentElement {
                 id: id.clone(),

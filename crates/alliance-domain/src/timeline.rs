@@ -47,13 +47,24 @@ impl ElementTimeline {
         extra: impl IntoIterator<Item = (&'a DecisionId, &'a Step)>,
         excluded: &BTreeSet<DecisionId>,
     ) -> Result<Option<Self>, DomainError> {
-        let mut steps: Vec<(&DecisionId, &Step)> = plan
+        let steps: Vec<(&DecisionId, &Step)> = plan
             .adopted()
             .filter(|d| !excluded.contains(&d.id))
             .flat_map(|d| d.steps.iter().map(move |s| (&d.id, s)))
             .chain(extra)
             .filter(|(_, s)| s.element_id() == Some(element_id))
             .collect();
+        Self::from_steps(plan, element_id, steps)
+    }
+
+    /// Builds the timeline of `element_id` from `steps`, which must be exactly the steps that
+    /// concern it (in any order), checking every rule. For callers that group the steps of many
+    /// elements in one pass.
+    pub fn from_steps(
+        plan: &Plan,
+        element_id: &ElementId,
+        mut steps: Vec<(&DecisionId, &Step)>,
+    ) -> Result<Option<Self>, DomainError> {
         steps.sort_by_key(|(_, s)| (s.date(), rank(s)));
         let added_on = steps.iter().find_map(|(_, s)| match s {
             Step::AddElement { on, .. } => Some(*on),

@@ -133,7 +133,7 @@ fn sides_to_proto(sides: &BTreeSet<Side>) -> Vec<i32> {
     sides.iter().copied().map(side_to_proto).collect()
 }
 
-fn equipment_to_proto(equipment: &BTreeMap<String, u32>) -> Vec<v1::EquipmentCount> {
+pub fn equipment_to_proto(equipment: &BTreeMap<String, u32>) -> Vec<v1::EquipmentCount> {
     equipment
         .iter()
         .map(|(kind, count)| v1::EquipmentCount {

@@ -2,26 +2,31 @@
 //!
 //! Every edit is one `PlanCommands` RPC; the reply (or the refusal) is printed as one text line
 //! or one JSON object, and the exit code says what kind of failure it was (see [`errors::Exit`]).
+//! Reads (`posture`, `series`, `diff`, `decisions`) are one `PostureQueries` RPC each, printed as
+//! tables or one JSON object; `watch` prints one line (or JSON object) per event as it arrives.
 
 mod errors;
 mod output;
 mod parse;
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use alliance_domain::{
-    AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date, ElementKind,
-    Side,
+    AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date, DecisionStatus,
+    ElementKind, Side,
 };
 use alliance_proto::convert::{
     agreement_from_proto, agreement_to_proto, area_from_proto, area_to_proto,
     clause_status_from_proto, clause_status_to_proto, component_from_proto, component_to_proto,
-    condition_status_from_proto, condition_status_to_proto, date_to_proto, kind_from_proto,
-    kind_to_proto, side_from_proto, side_to_proto,
+    condition_status_from_proto, condition_status_to_proto, date_to_proto,
+    decision_status_from_proto, decision_status_to_proto, kind_from_proto, kind_to_proto,
+    side_from_proto, side_to_proto,
 };
 use alliance_proto::v1;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
+use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
 use clap::{Args, Parser, Subcommand};
 use tonic::Code;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
@@ -105,6 +110,16 @@ enum Cmd {
     /// Record capability levels and plan ROK capability investments.
     #[command(subcommand)]
     Capability(CapabilityCmd),
+    /// The posture on a date: elements present, personnel, capability, command, clauses.
+    Posture(PostureArgs),
+    /// The posture at regular dates over a period, for charts.
+    Series(SeriesArgs),
+    /// What changed in a plan between two versions or record times.
+    Diff(DiffArgs),
+    /// The plan's decisions and their lifecycles, filtered.
+    Decisions(DecisionsArgs),
+    /// Print the plan's events: those recorded so far, then each new one as it is recorded.
+    Watch(WatchArgs),
 }
 
 // ---- shared flags --------------------------------------------------------------------------
@@ -551,12 +566,172 @@ enum CapabilityCmd {
     },
 }
 
+// ---- queries -------------------------------------------------------------------------------
+
+/// The plan a query reads, and the version it must reflect.
+#[derive(Args)]
+#[command(next_help_heading = "Query options")]
+struct Target {
+    /// The plan to read.
+    #[arg(long, env = "ALLIANCE_PLAN")]
+    plan: Uuid,
+    /// Wait (within --timeout) until the read model holds at least this plan version, e.g.
+    /// the one a command just returned; past the deadline: unavailable (exit 5).
+    #[arg(long, value_name = "VERSION", default_value_t = 0)]
+    min_version: u64,
+}
+
+/// The point of the plan's history to read: at most one (default: the latest version).
+#[derive(Args)]
+#[group(multiple = false)]
+#[command(next_help_heading = "Query options")]
+struct Record {
+    /// Read the plan as it stood at this version.
+    #[arg(long, value_name = "VERSION")]
+    as_of_version: Option<u64>,
+    /// Read the plan as it was recorded at this instant (RFC 3339, e.g. 2025-01-01T00:00:00Z).
+    #[arg(long, value_name = "RFC3339", value_parser = parse::instant)]
+    as_recorded: Option<prost_types::Timestamp>,
+}
+
+impl Record {
+    fn proto(&self) -> Option<v1::RecordPoint> {
+        record_point(self.as_of_version, self.as_recorded.as_ref())
+    }
+}
+
+/// A point on the record-time axis; `None` when neither is given.
+fn record_point(
+    version: Option<u64>,
+    time: Option<&prost_types::Timestamp>,
+) -> Option<v1::RecordPoint> {
+    use v1::record_point::Point;
+    let point = match (version, time) {
+        (Some(v), _) => Point::Version(v),
+        (None, Some(t)) => Point::Time(*t),
+        (None, None) => return None,
+    };
+    Some(v1::RecordPoint { point: Some(point) })
+}
+
+#[derive(Args)]
+struct PostureArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The date on the plan's timeline (YYYY-MM-DD).
+    #[arg(long, value_parser = parse::date)]
+    on: Date,
+    #[command(flatten)]
+    record: Record,
+    /// Also apply the proposed (not yet adopted) decisions.
+    #[arg(long)]
+    what_if: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum SeriesStep {
+    Month,
+    Quarter,
+    Year,
+}
+
+#[derive(Args)]
+struct SeriesArgs {
+    #[command(flatten)]
+    target: Target,
+    /// The first date (YYYY-MM-DD).
+    #[arg(long, value_parser = parse::date)]
+    from: Date,
+    /// The last date (YYYY-MM-DD).
+    #[arg(long, value_parser = parse::date)]
+    to: Date,
+    /// The interval between points.
+    #[arg(long, value_enum, default_value_t = SeriesStep::Month)]
+    step: SeriesStep,
+    #[command(flatten)]
+    record: Record,
+    /// Also apply the proposed (not yet adopted) decisions.
+    #[arg(long)]
+    what_if: bool,
+}
+
+/// Where a diff starts: one of the two.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+struct DiffFrom {
+    /// Compare from the plan as it stood at this version.
+    #[arg(long, value_name = "VERSION")]
+    from_version: Option<u64>,
+    /// Compare from the plan as recorded at this instant (RFC 3339).
+    #[arg(long, value_name = "RFC3339", value_parser = parse::instant)]
+    from_recorded: Option<prost_types::Timestamp>,
+}
+
+/// Where a diff ends: at most one (default: the latest version).
+#[derive(Args)]
+#[group(multiple = false)]
+struct DiffTo {
+    /// Compare to the plan as it stood at this version.
+    #[arg(long, value_name = "VERSION")]
+    to_version: Option<u64>,
+    /// Compare to the plan as recorded at this instant (RFC 3339).
+    #[arg(long, value_name = "RFC3339", value_parser = parse::instant)]
+    to_recorded: Option<prost_types::Timestamp>,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    #[command(flatten)]
+    target: Target,
+    #[command(flatten)]
+    from: DiffFrom,
+    #[command(flatten)]
+    to: DiffTo,
+}
+
+#[derive(Args)]
+struct DecisionsArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Only decisions in this status.
+    #[arg(long, value_parser = enum_of(decision_status_from_proto))]
+    status: Option<DecisionStatus>,
+    /// Only decisions that need this side's endorsement.
+    #[arg(long, value_parser = enum_of(side_from_proto))]
+    side: Option<Side>,
+    /// Only decisions owned by this team.
+    #[arg(long)]
+    team: Option<String>,
+    /// Only decisions effective on or after this date (YYYY-MM-DD).
+    #[arg(long, value_parser = parse::date)]
+    effective_from: Option<Date>,
+    /// Only decisions effective on or before this date (YYYY-MM-DD).
+    #[arg(long, value_parser = parse::date)]
+    effective_to: Option<Date>,
+    #[command(flatten)]
+    record: Record,
+}
+
+#[derive(Args)]
+struct WatchArgs {
+    /// The plan to watch.
+    #[arg(long, env = "ALLIANCE_PLAN")]
+    plan: Uuid,
+    /// The first version to print (default: 1, the whole history).
+    #[arg(long, value_name = "VERSION")]
+    from_version: Option<u64>,
+    /// Stop (exit 0) after this many events; default: run until interrupted.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    count: Option<u64>,
+}
+
 // ---- running -------------------------------------------------------------------------------
 
 /// A connection to the service and what goes with every call.
 struct Session {
     server: String,
     client: PlanCommandsClient<Channel>,
+    queries: PostureQueriesClient<Channel>,
     auth: Option<AsciiMetadataValue>,
     timeout: Duration,
 }
@@ -581,9 +756,11 @@ impl Session {
             .map(|token| MetadataValue::try_from(format!("Bearer {}", token.trim())))
             .transpose()
             .map_err(|_| CliError::invalid_input("--token: must be printable ASCII"))?;
+        let channel = endpoint.connect_lazy();
         Ok(Session {
             server: cli.server.clone(),
-            client: PlanCommandsClient::new(endpoint.connect_lazy()),
+            client: PlanCommandsClient::new(channel.clone()),
+            queries: PostureQueriesClient::new(channel),
             auth,
             timeout: Duration::from_secs(cli.timeout),
         })
@@ -603,8 +780,14 @@ impl Session {
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
+        let mut request = self.open_request(message);
         request.set_timeout(self.timeout);
+        request
+    }
+
+    /// A request with no deadline, for a stream that lasts as long as the client wants it.
+    fn open_request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
         if let Some(auth) = &self.auth {
             request.metadata_mut().insert("authorization", auth.clone());
         }
@@ -647,9 +830,113 @@ macro_rules! command {
     }};
 }
 
-async fn run(session: &mut Session, command: &Cmd) -> Result<Reply, CliError> {
+/// Sends one query RPC and wraps its reply in `Reply::$variant`.
+macro_rules! query {
+    ($session:expr, $rpc:ident, $variant:ident, $request:expr) => {{
+        let request = $session.request($request);
+        within($session.timeout, $session.queries.$rpc(request))
+            .await
+            .map(Reply::$variant)
+            .map_err(|status| $session.failure(&status, None))
+    }};
+}
+
+/// Prints the plan's events as they arrive, one line each, until `count` of them (if given).
+async fn watch(s: &mut Session, args: &WatchArgs, format: Format) -> Result<Reply, CliError> {
+    let request = s.open_request(v1::WatchPlanRequest {
+        plan_id: args.plan.to_string(),
+        from_version: args.from_version.unwrap_or(0),
+    });
+    // Only opening the stream is bounded by --timeout; events may be far apart.
+    let mut events = within(s.timeout, s.queries.watch_plan(request))
+        .await
+        .map_err(|status| s.failure(&status, None))?;
+    let mut seen: u64 = 0;
+    while args.count.is_none_or(|count| seen < count) {
+        match events.message().await {
+            Ok(Some(event)) => {
+                // Flushed line by line; a closed stdout (e.g. `| head -3`) ends the watch.
+                if writeln!(std::io::stdout(), "{}", output::event_line(&event, format)).is_err() {
+                    return Ok(Reply::Streamed);
+                }
+                seen += 1;
+            }
+            Ok(None) => {
+                let mut err = CliError::from_status(&tonic::Status::unavailable(format!(
+                    "the server ended the event stream after {seen} events"
+                )));
+                err.message = format!("{} (server {})", err.message, s.server);
+                return Err(err);
+            }
+            Err(status) => return Err(s.failure(&status, None)),
+        }
+    }
+    Ok(Reply::Streamed)
+}
+
+async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Reply, CliError> {
     let s = session;
     match command {
+        Cmd::Posture(a) => query!(
+            s,
+            get_posture,
+            Posture,
+            v1::GetPostureRequest {
+                plan_id: a.target.plan.to_string(),
+                valid_on: date(a.on),
+                record: a.record.proto(),
+                include_proposed: a.what_if,
+                min_version: a.target.min_version,
+            }
+        ),
+        Cmd::Series(a) => query!(
+            s,
+            get_posture_series,
+            Series,
+            v1::GetPostureSeriesRequest {
+                plan_id: a.target.plan.to_string(),
+                from: date(a.from),
+                to: date(a.to),
+                step: match a.step {
+                    SeriesStep::Month => v1::SeriesStep::Month,
+                    SeriesStep::Quarter => v1::SeriesStep::Quarter,
+                    SeriesStep::Year => v1::SeriesStep::Year,
+                } as i32,
+                record: a.record.proto(),
+                include_proposed: a.what_if,
+                min_version: a.target.min_version,
+            }
+        ),
+        Cmd::Diff(a) => query!(
+            s,
+            diff_plan,
+            Diff,
+            v1::DiffPlanRequest {
+                plan_id: a.target.plan.to_string(),
+                from: record_point(a.from.from_version, a.from.from_recorded.as_ref()),
+                to: record_point(a.to.to_version, a.to.to_recorded.as_ref()),
+                min_version: a.target.min_version,
+            }
+        ),
+        Cmd::Decisions(a) => query!(
+            s,
+            list_decisions,
+            Decisions,
+            v1::ListDecisionsRequest {
+                plan_id: a.target.plan.to_string(),
+                record: a.record.proto(),
+                status: a.status.map_or(
+                    v1::DecisionStatus::Unspecified as i32,
+                    decision_status_to_proto
+                ),
+                side: a.side.map_or(v1::Side::Unspecified as i32, side_to_proto),
+                team: a.team.clone().unwrap_or_default(),
+                effective_from: a.effective_from.map(date_to_proto),
+                effective_to: a.effective_to.map(date_to_proto),
+                min_version: a.target.min_version,
+            }
+        ),
+        Cmd::Watch(a) => watch(s, a, format).await,
         Cmd::Plan(cmd) => match cmd {
             PlanCmd::Create {
                 name,
@@ -988,10 +1275,12 @@ async fn run(session: &mut Session, command: &Cmd) -> Result<Reply, CliError> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match Session::open(&cli) {
-        Ok(mut session) => run(&mut session, &cli.command).await,
+        Ok(mut session) => run(&mut session, &cli.command, cli.output).await,
         Err(err) => Err(err),
     };
     match outcome {
+        // Printed as it arrived.
+        Ok(Reply::Streamed) => ExitCode::SUCCESS,
         Ok(reply) => {
             println!("{}", output::render(&reply, cli.output));
             ExitCode::SUCCESS
@@ -1069,6 +1358,45 @@ mod tests {
     }
 
     #[test]
+    fn queries_parse_record_points() {
+        let cli =
+            parse("posture --plan $PLAN --on 2025-01-01 --as-of-version 3 --what-if").unwrap();
+        let Cmd::Posture(a) = &cli.command else {
+            panic!("wrong command");
+        };
+        assert!(a.what_if);
+        assert_eq!(a.target.min_version, 0);
+        let point = a.record.proto().and_then(|r| r.point);
+        assert_eq!(point, Some(v1::record_point::Point::Version(3)));
+
+        let cli = parse(
+            "diff --plan $PLAN --from-recorded 2025-01-01T00:00:00Z --to-version 9 --min-version 9",
+        )
+        .unwrap();
+        let Cmd::Diff(a) = &cli.command else {
+            panic!("wrong command");
+        };
+        let from = record_point(a.from.from_version, a.from.from_recorded.as_ref());
+        let Some(v1::record_point::Point::Time(t)) = from.and_then(|r| r.point) else {
+            panic!("from is a time");
+        };
+        assert_eq!(t.seconds, 1_735_689_600);
+        let to = record_point(a.to.to_version, a.to.to_recorded.as_ref());
+        assert_eq!(
+            to.and_then(|r| r.point),
+            Some(v1::record_point::Point::Version(9))
+        );
+        assert_eq!(a.target.min_version, 9);
+
+        let cli = parse("series --plan $PLAN --from 2024-01-01 --to 2024-12-31").unwrap();
+        let Cmd::Series(a) = &cli.command else {
+            panic!("wrong command");
+        };
+        assert_eq!(a.step, SeriesStep::Month);
+        assert!(a.record.proto().is_none(), "the latest version");
+    }
+
+    #[test]
     fn usage_errors_exit_2() {
         for line in [
             // not a calendar date
@@ -1086,6 +1414,18 @@ mod tests {
             // plan id not a UUID
             "decision adopt d1 --plan opcon",
             "--timeout 0 plan list",
+            // not a calendar date
+            "posture --plan $PLAN --on 2025-02-30",
+            // two record points
+            "posture --plan $PLAN --on 2025-01-01 --as-of-version 3 --as-recorded 2025-01-01T00:00:00Z",
+            // not an RFC 3339 instant
+            "series --plan $PLAN --from 2024-01-01 --to 2024-12-31 --as-recorded 2025-01-01",
+            "series --plan $PLAN --from 2024-01-01 --to 2024-12-31 --step week",
+            // no start
+            "diff --plan $PLAN --to-version 3",
+            "diff --plan $PLAN --from-version 1 --from-recorded 2025-01-01T00:00:00Z",
+            "decisions --plan $PLAN --status pending",
+            "watch --plan $PLAN --count 0",
         ] {
             let code = parse(line).err().map(|e| e.exit_code());
             assert_eq!(code, Some(2), "{line}");

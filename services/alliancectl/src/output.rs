@@ -2,9 +2,9 @@
 
 use alliance_domain::Date;
 use alliance_proto::convert::{
-    agreement_from_proto, clause_status_from_proto, component_from_proto,
-    condition_status_from_proto, date_from_proto, decision_status_from_proto, kind_from_proto,
-    side_from_proto,
+    agreement_from_proto, area_from_proto, clause_status_from_proto, component_from_proto,
+    condition_status_from_proto, date_from_proto, decision_status_from_proto, event_from_payload,
+    kind_from_proto, side_from_proto,
 };
 use alliance_proto::v1;
 use serde::Serialize;
@@ -27,6 +27,12 @@ pub enum Reply {
     },
     Plans(v1::ListPlansResponse),
     Plan(v1::PlanSummary),
+    Posture(v1::Posture),
+    Series(v1::PostureSeries),
+    Diff(v1::PlanDiff),
+    Decisions(v1::ListDecisionsResponse),
+    /// Already printed as it arrived (`watch`).
+    Streamed,
 }
 
 pub fn render(reply: &Reply, format: Format) -> String {
@@ -40,9 +46,23 @@ pub fn render(reply: &Reply, format: Format) -> String {
             json!({ "plans": r.plans.iter().map(head_json).collect::<Vec<_>>() }).to_string()
         }
         (Format::Json, Reply::Plan(p)) => plan_json(p).to_string(),
+        (Format::Json, Reply::Posture(p)) => posture_json(p).to_string(),
+        (Format::Json, Reply::Series(r)) => {
+            json!({ "points": r.points.iter().map(posture_json).collect::<Vec<_>>() }).to_string()
+        }
+        (Format::Json, Reply::Diff(d)) => diff_json(d).to_string(),
+        (Format::Json, Reply::Decisions(r)) => json!({
+            "decisions": r.decisions.iter().map(decision_view_json).collect::<Vec<_>>()
+        })
+        .to_string(),
         (Format::Text, Reply::Command { result, .. }) => command_text(result),
         (Format::Text, Reply::Plans(r)) => plans_text(r),
         (Format::Text, Reply::Plan(p)) => plan_text(p),
+        (Format::Text, Reply::Posture(p)) => posture_text(p),
+        (Format::Text, Reply::Series(r)) => series_text(r),
+        (Format::Text, Reply::Diff(d)) => diff_text(d),
+        (Format::Text, Reply::Decisions(r)) => decisions_text(r),
+        (_, Reply::Streamed) => String::new(),
     }
 }
 
@@ -144,6 +164,44 @@ fn equipment_text(equipment: &[v1::EquipmentCount]) -> String {
     or_dash(&items.join(","))
 }
 
+fn element_json(el: &v1::ForceElement) -> Value {
+    json!({
+        "element_id": el.element_id,
+        "name": el.name,
+        "side": name(el.side, side_from_proto),
+        "component": name(el.component, component_from_proto),
+        "kind": name(el.kind, kind_from_proto),
+        "personnel": el.personnel,
+        "equipment": el
+            .equipment
+            .iter()
+            .map(|q| (q.kind.clone(), Value::from(q.count)))
+            .collect::<serde_json::Map<_, _>>(),
+        "base": el.base,
+    })
+}
+
+/// An RFC 3339 instant (UTC), e.g. `2025-01-01T09:30:00.123456Z`.
+fn instant(t: Option<&prost_types::Timestamp>) -> Option<String> {
+    let t = t?;
+    let nanos = u32::try_from(t.nanos).ok()?;
+    chrono::DateTime::from_timestamp(t.seconds, nanos)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+}
+
+fn instant_text(t: Option<&prost_types::Timestamp>) -> String {
+    instant(t).unwrap_or_else(|| "-".to_owned())
+}
+
+/// A side holding a command role; an em dash when the plan says nothing yet.
+fn holder_text(side: i32) -> String {
+    name(side, side_from_proto).unwrap_or_else(|| "\u{2014}".to_owned())
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
 // ---- command results -----------------------------------------------------------------------
 
 fn command_json(r: &v1::CommandResult) -> Value {
@@ -229,20 +287,11 @@ fn plan_json(p: &v1::PlanSummary) -> Value {
         .elements
         .iter()
         .map(|e| {
-            let el = e.element.clone().unwrap_or_default();
-            json!({
-                "element_id": el.element_id,
-                "name": el.name,
-                "side": name(el.side, side_from_proto),
-                "component": name(el.component, component_from_proto),
-                "kind": name(el.kind, kind_from_proto),
-                "personnel": el.personnel,
-                "equipment": el.equipment.iter().map(|q| (q.kind.clone(), Value::from(q.count))).collect::<serde_json::Map<_, _>>(),
-                "base": el.base,
-                "present_from": date_json(e.present_from.as_ref()),
-                "withdrawn_on": date_json(e.withdrawn_on.as_ref()),
-                "added_by": (!e.added_by.is_empty()).then_some(&e.added_by),
-            })
+            let mut json = element_json(&e.element.clone().unwrap_or_default());
+            json["present_from"] = date_json(e.present_from.as_ref());
+            json["withdrawn_on"] = date_json(e.withdrawn_on.as_ref());
+            json["added_by"] = json!((!e.added_by.is_empty()).then_some(&e.added_by));
+            json
         })
         .collect();
     let conditions: Vec<Value> = p
@@ -417,6 +466,461 @@ fn plan_text(p: &v1::PlanSummary) -> String {
     out.join("\n")
 }
 
+// ---- posture -------------------------------------------------------------------------------
+
+fn posture_json(p: &v1::Posture) -> Value {
+    let command = p.command.unwrap_or_default();
+    json!({
+        "plan_id": p.plan_id,
+        "valid_on": date_json(p.valid_on.as_ref()),
+        "version": p.version,
+        "what_if": p.what_if,
+        "us_personnel": p.us_personnel,
+        "command": {
+            "peacetime_opcon": name(command.peacetime_opcon, side_from_proto),
+            "wartime_opcon": name(command.wartime_opcon, side_from_proto),
+            "cfc_commander": name(command.cfc_commander, side_from_proto),
+        },
+        "personnel": p.personnel.iter().map(|c| json!({
+            "side": name(c.side, side_from_proto),
+            "component": name(c.component, component_from_proto),
+            "kind": name(c.kind, kind_from_proto),
+            "personnel": c.personnel,
+        })).collect::<Vec<_>>(),
+        "equipment": p.equipment.iter().map(|e| json!({
+            "side": name(e.side, side_from_proto),
+            "kind": e.kind,
+            "count": e.count,
+        })).collect::<Vec<_>>(),
+        "capability": p.capability.iter().map(|c| json!({
+            "side": name(c.side, side_from_proto),
+            "area": name(c.area, area_from_proto),
+            "level": c.level,
+        })).collect::<Vec<_>>(),
+        "clauses": p.clauses.iter().map(|c| json!({
+            "clause_id": c.clause_id,
+            "agreement": name(c.agreement, agreement_from_proto),
+            "title": c.title,
+            "status": name(c.status, clause_status_from_proto),
+            "since": date_json(c.since.as_ref()),
+        })).collect::<Vec<_>>(),
+        "conditions": p.conditions.iter().map(|c| json!({
+            "condition_id": c.condition_id,
+            "title": c.title,
+            "assessed_on": date_json(c.assessed_on.as_ref()),
+            "status": name(c.status, condition_status_from_proto),
+            "value": c.value,
+        })).collect::<Vec<_>>(),
+        "elements": p.elements.iter().map(element_json).collect::<Vec<_>>(),
+        "decision_ids": p.decision_ids,
+    })
+}
+
+fn posture_text(p: &v1::Posture) -> String {
+    let command = p.command.unwrap_or_default();
+    let mut out = vec![
+        format!(
+            "plan {}  valid on {}  version {}  what-if {}",
+            p.plan_id,
+            date_text(p.valid_on.as_ref()),
+            p.version,
+            yes_no(p.what_if)
+        ),
+        format!(
+            "command: peacetime OPCON {}  wartime OPCON {}  CFC commander {}",
+            holder_text(command.peacetime_opcon),
+            holder_text(command.wartime_opcon),
+            holder_text(command.cfc_commander)
+        ),
+        format!("U.S. personnel {}", p.us_personnel),
+    ];
+
+    let personnel = p
+        .personnel
+        .iter()
+        .map(|c| {
+            vec![
+                name_text(c.side, side_from_proto),
+                name_text(c.component, component_from_proto),
+                name_text(c.kind, kind_from_proto),
+                c.personnel.to_string(),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "personnel",
+        &["SIDE", "COMPONENT", "KIND", "PERSONNEL"],
+        personnel,
+    );
+
+    let equipment = p
+        .equipment
+        .iter()
+        .map(|e| {
+            vec![
+                name_text(e.side, side_from_proto),
+                e.kind.clone(),
+                e.count.to_string(),
+            ]
+        })
+        .collect();
+    section(&mut out, "equipment", &["SIDE", "KIND", "COUNT"], equipment);
+
+    let capability = p
+        .capability
+        .iter()
+        .map(|c| {
+            vec![
+                name_text(c.side, side_from_proto),
+                name_text(c.area, area_from_proto),
+                c.level.to_string(),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "capability",
+        &["SIDE", "AREA", "LEVEL"],
+        capability,
+    );
+
+    let clauses = p
+        .clauses
+        .iter()
+        .map(|c| {
+            vec![
+                c.clause_id.clone(),
+                name_text(c.agreement, agreement_from_proto),
+                name_text(c.status, clause_status_from_proto),
+                date_text(c.since.as_ref()),
+                c.title.clone(),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "clauses",
+        &["ID", "AGREEMENT", "STATUS", "SINCE", "TITLE"],
+        clauses,
+    );
+
+    let conditions = p
+        .conditions
+        .iter()
+        .map(|c| {
+            vec![
+                c.condition_id.clone(),
+                name_text(c.status, condition_status_from_proto),
+                date_text(c.assessed_on.as_ref()),
+                c.value.map_or_else(|| "-".to_owned(), |v| v.to_string()),
+                c.title.clone(),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "conditions",
+        &["ID", "STATUS", "ASSESSED", "VALUE", "TITLE"],
+        conditions,
+    );
+
+    let elements = p
+        .elements
+        .iter()
+        .map(|e| {
+            vec![
+                e.element_id.clone(),
+                name_text(e.side, side_from_proto),
+                name_text(e.kind, kind_from_proto),
+                e.personnel.to_string(),
+                or_dash(&e.base),
+                e.name.clone(),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "elements",
+        &["ID", "SIDE", "KIND", "PERSONNEL", "BASE", "NAME"],
+        elements,
+    );
+
+    out.push(String::new());
+    if p.decision_ids.is_empty() {
+        out.push("decisions: none".to_owned());
+    } else {
+        out.push(format!(
+            "decisions ({}): {}",
+            p.decision_ids.len(),
+            p.decision_ids.join(", ")
+        ));
+    }
+    out.join("\n")
+}
+
+fn series_text(r: &v1::PostureSeries) -> String {
+    let Some(first) = r.points.first() else {
+        return "no points".to_owned();
+    };
+    // The ROK capability areas any point has a level for, in the contract's order.
+    let rok = v1::Side::Rok as i32;
+    let mut areas: Vec<i32> = r
+        .points
+        .iter()
+        .flat_map(|p| p.capability.iter())
+        .filter(|c| c.side == rok)
+        .map(|c| c.area)
+        .collect();
+    areas.sort_unstable();
+    areas.dedup();
+    let area_headers: Vec<String> = areas
+        .iter()
+        .map(|a| format!("ROK {}", name_text(*a, area_from_proto).to_uppercase()))
+        .collect();
+    let mut headers = vec!["DATE", "US PERSONNEL"];
+    headers.extend(area_headers.iter().map(String::as_str));
+    let rows = r
+        .points
+        .iter()
+        .map(|p| {
+            let mut row = vec![date_text(p.valid_on.as_ref()), p.us_personnel.to_string()];
+            row.extend(areas.iter().map(|area| {
+                p.capability
+                    .iter()
+                    .find(|c| c.side == rok && c.area == *area)
+                    .map_or_else(|| "-".to_owned(), |c| c.level.to_string())
+            }));
+            row
+        })
+        .collect();
+    format!(
+        "plan {}  version {}  what-if {}  {} points\n\n{}",
+        first.plan_id,
+        first.version,
+        yes_no(first.what_if),
+        r.points.len(),
+        table(&headers, rows)
+    )
+}
+
+// ---- diffs, decisions, events --------------------------------------------------------------
+
+fn change_kind(kind: i32) -> Option<&'static str> {
+    match v1::ElementChangeKind::try_from(kind).ok()? {
+        v1::ElementChangeKind::Added => Some("added"),
+        v1::ElementChangeKind::Removed => Some("removed"),
+        v1::ElementChangeKind::Changed => Some("changed"),
+        v1::ElementChangeKind::Unspecified => None,
+    }
+}
+
+fn refs_json(events: &[v1::EventRef]) -> Vec<Value> {
+    events
+        .iter()
+        .map(|e| json!({ "version": e.version, "event_type": e.event_type }))
+        .collect()
+}
+
+fn refs_text(events: &[v1::EventRef]) -> String {
+    let versions: Vec<String> = events.iter().map(|e| format!("v{}", e.version)).collect();
+    or_dash(&versions.join(","))
+}
+
+fn recorded_json(e: &v1::RecordedEvent) -> Value {
+    json!({
+        "version": e.version,
+        "event_type": e.event_type,
+        "actor": e.actor,
+        "record_time": instant(e.record_time.as_ref()),
+    })
+}
+
+fn diff_json(d: &v1::PlanDiff) -> Value {
+    json!({
+        "plan_id": d.plan_id,
+        "from_version": d.from_version,
+        "to_version": d.to_version,
+        "decisions": d.decisions.iter().map(|c| json!({
+            "decision_id": c.decision_id,
+            "title": c.title,
+            "before": name(c.before, decision_status_from_proto),
+            "after": name(c.after, decision_status_from_proto),
+            "events": refs_json(&c.events),
+        })).collect::<Vec<_>>(),
+        "elements": d.elements.iter().map(|c| json!({
+            "element_id": c.element_id,
+            "kind": change_kind(c.kind),
+            "events": refs_json(&c.events),
+        })).collect::<Vec<_>>(),
+        "events": d.events.iter().map(recorded_json).collect::<Vec<_>>(),
+    })
+}
+
+fn diff_text(d: &v1::PlanDiff) -> String {
+    let mut out = vec![format!(
+        "plan {}  from version {} to version {}",
+        d.plan_id, d.from_version, d.to_version
+    )];
+    let decisions = d
+        .decisions
+        .iter()
+        .map(|c| {
+            vec![
+                c.decision_id.clone(),
+                format!(
+                    "{}\u{2192}{}",
+                    name_text(c.before, decision_status_from_proto),
+                    name_text(c.after, decision_status_from_proto)
+                ),
+                refs_text(&c.events),
+                c.title.clone(),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "decisions changed",
+        &["ID", "STATUS", "EVENTS", "TITLE"],
+        decisions,
+    );
+    let elements = d
+        .elements
+        .iter()
+        .map(|c| {
+            vec![
+                c.element_id.clone(),
+                change_kind(c.kind).unwrap_or("-").to_owned(),
+                refs_text(&c.events),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "elements changed",
+        &["ID", "CHANGE", "EVENTS"],
+        elements,
+    );
+    let events = d
+        .events
+        .iter()
+        .map(|e| {
+            vec![
+                format!("v{}", e.version),
+                e.event_type.clone(),
+                or_dash(&e.actor),
+                instant_text(e.record_time.as_ref()),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "events",
+        &["VERSION", "EVENT", "BY", "RECORDED"],
+        events,
+    );
+    out.join("\n")
+}
+
+fn decision_view_json(d: &v1::DecisionView) -> Value {
+    json!({
+        "decision_id": d.decision_id,
+        "title": d.title,
+        "rationale": d.rationale,
+        "owner_team": d.owner_team,
+        "effective_date": date_json(d.effective_date.as_ref()),
+        "required_sides": sides(&d.required_sides),
+        "status": name(d.status, decision_status_from_proto),
+        "endorsements": sides(&d.endorsements),
+        "status_reason": (!d.status_reason.is_empty()).then_some(&d.status_reason),
+        "step_count": d.step_count,
+        "history": d.history.iter().map(recorded_json).collect::<Vec<_>>(),
+    })
+}
+
+fn decisions_text(r: &v1::ListDecisionsResponse) -> String {
+    if r.decisions.is_empty() {
+        return "no decisions".to_owned();
+    }
+    let rows = r
+        .decisions
+        .iter()
+        .map(|d| {
+            vec![
+                d.decision_id.clone(),
+                name_text(d.status, decision_status_from_proto),
+                or_dash(&d.owner_team),
+                date_text(d.effective_date.as_ref()),
+                or_dash(&sides(&d.required_sides).join(",")),
+                or_dash(&sides(&d.endorsements).join(",")),
+                d.history.len().to_string(),
+                d.title.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "STATUS",
+            "OWNER",
+            "EFFECTIVE",
+            "REQUIRED",
+            "ENDORSED",
+            "HISTORY",
+            "TITLE",
+        ],
+        rows,
+    )
+}
+
+/// One event of `watch`: a text line or one JSON object.
+pub fn event_line(e: &v1::EventEnvelope, format: Format) -> String {
+    let actor = e.actor.clone().unwrap_or_default();
+    match format {
+        Format::Text => {
+            let who = if actor.user.is_empty() {
+                or_dash(&actor.team)
+            } else {
+                format!("{}/{}", actor.team, actor.user)
+            };
+            format!(
+                "v{} {} by {} at {}",
+                e.plan_version,
+                e.event_type,
+                who,
+                instant_text(e.record_time.as_ref())
+            )
+        }
+        Format::Json => {
+            let payload = e
+                .payload
+                .as_ref()
+                .and_then(|p| event_from_payload(p).ok())
+                .and_then(|event| serde_json::to_value(event).ok());
+            let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+            json!({
+                "event_id": e.event_id,
+                "plan_id": e.plan_id,
+                "version": e.plan_version,
+                "event_type": e.event_type,
+                "record_time": instant(e.record_time.as_ref()),
+                "valid_date": date_json(e.valid_date.as_ref()),
+                "actor": {
+                    "team": actor.team,
+                    "user": text(&actor.user),
+                    "side": name(actor.side, side_from_proto),
+                },
+                "command_id": e.command_id,
+                "correlation_id": text(&e.correlation_id),
+                "causation_id": text(&e.causation_id),
+                "schema_version": e.schema_version,
+                "payload": payload,
+            })
+            .to_string()
+        }
+    }
+}
+
 fn section(out: &mut Vec<String>, title: &str, headers: &[&str], rows: Vec<Vec<String>>) {
     out.push(String::new());
     if rows.is_empty() {
@@ -584,6 +1088,150 @@ mod tests {
         assert_eq!(json["elements"][0]["equipment"]["M1A2"], 90);
         assert_eq!(json["elements"][0]["withdrawn_on"], Value::Null);
         assert_eq!(json["clauses"][0]["agreement"], "nuclear_cooperation123");
+    }
+
+    fn day(year: i32, month: i32, day: i32) -> Option<v1::Date> {
+        Some(v1::Date { year, month, day })
+    }
+
+    fn posture() -> v1::Posture {
+        v1::Posture {
+            plan_id: "p1".into(),
+            valid_on: day(2029, 1, 1),
+            version: 9,
+            what_if: true,
+            elements: plan()
+                .elements
+                .into_iter()
+                .filter_map(|e| e.element)
+                .collect(),
+            personnel: vec![v1::PersonnelCount {
+                side: v1::Side::Us as i32,
+                component: v1::Component::Army as i32,
+                kind: v1::ElementKind::GroundCombatBrigade as i32,
+                personnel: 4500,
+            }],
+            capability: vec![v1::CapabilityLevel {
+                side: v1::Side::Rok as i32,
+                area: v1::CapabilityArea::MissileDefense as i32,
+                level: 70,
+            }],
+            command: Some(v1::CommandArrangementState {
+                wartime_opcon: v1::Side::Rok as i32,
+                ..Default::default()
+            }),
+            conditions: vec![v1::ConditionState {
+                condition_id: "rok-c2".into(),
+                title: "ROK C2".into(),
+                assessed_on: None,
+                status: 0,
+                value: None,
+            }],
+            decision_ids: vec!["opcon-transfer".into()],
+            us_personnel: 4500,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn posture_text_and_json() {
+        let text = render(&Reply::Posture(posture()), Format::Text);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[..3],
+            [
+                "plan p1  valid on 2029-01-01  version 9  what-if yes",
+                "command: peacetime OPCON \u{2014}  wartime OPCON rok  CFC commander \u{2014}",
+                "U.S. personnel 4500",
+            ],
+            "{text}"
+        );
+        assert!(text.contains("rok   missile_defense  70"), "{text}");
+        assert!(
+            text.contains("rok-c2  -       -         -      ROK C2"),
+            "{text}"
+        );
+        assert!(text.ends_with("decisions (1): opcon-transfer"), "{text}");
+
+        let json: Value =
+            serde_json::from_str(&render(&Reply::Posture(posture()), Format::Json)).unwrap();
+        assert_eq!(json["valid_on"], "2029-01-01");
+        assert_eq!(json["what_if"], true);
+        assert_eq!(json["command"]["wartime_opcon"], "rok");
+        assert_eq!(json["command"]["peacetime_opcon"], Value::Null);
+        assert_eq!(json["capability"][0]["area"], "missile_defense");
+        assert_eq!(json["conditions"][0]["status"], Value::Null);
+        assert_eq!(json["elements"][0]["equipment"]["M1A2"], 90);
+        assert_eq!(json["decision_ids"][0], "opcon-transfer");
+    }
+
+    #[test]
+    fn diff_and_events_name_their_kinds_and_times() {
+        let diff = v1::PlanDiff {
+            plan_id: "p1".into(),
+            from_version: 1,
+            to_version: 3,
+            decisions: vec![v1::DecisionChange {
+                decision_id: "d1".into(),
+                title: "Retrench".into(),
+                before: 0,
+                after: v1::DecisionStatus::Proposed as i32,
+                events: vec![v1::EventRef {
+                    version: 3,
+                    event_type: "DecisionProposed".into(),
+                }],
+            }],
+            elements: vec![v1::ElementChange {
+                element_id: "2id-abct".into(),
+                kind: v1::ElementChangeKind::Removed as i32,
+                events: vec![],
+            }],
+            events: vec![v1::RecordedEvent {
+                version: 3,
+                event_type: "DecisionProposed".into(),
+                actor: "us-force-planning/us.planner".into(),
+                record_time: Some(prost_types::Timestamp {
+                    seconds: 1_735_689_600,
+                    nanos: 500_000_000,
+                }),
+            }],
+        };
+        let text = render(&Reply::Diff(diff.clone()), Format::Text);
+        assert!(
+            text.contains("d1  -\u{2192}proposed  v3      Retrench"),
+            "{text}"
+        );
+        assert!(text.contains("2id-abct  removed  -"), "{text}");
+        assert!(text.contains("2025-01-01T00:00:00.500Z"), "{text}");
+        let json: Value = serde_json::from_str(&render(&Reply::Diff(diff), Format::Json)).unwrap();
+        assert_eq!(json["decisions"][0]["before"], Value::Null);
+        assert_eq!(json["decisions"][0]["after"], "proposed");
+        assert_eq!(json["elements"][0]["kind"], "removed");
+        assert_eq!(json["events"][0]["record_time"], "2025-01-01T00:00:00.500Z");
+
+        let event = v1::EventEnvelope {
+            plan_id: "p1".into(),
+            plan_version: 4,
+            event_type: "DecisionProposed".into(),
+            actor: Some(v1::Actor {
+                team: "rok-jcs".into(),
+                user: "rok.planner".into(),
+                side: 0,
+            }),
+            record_time: Some(prost_types::Timestamp {
+                seconds: 1_735_689_600,
+                nanos: 0,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            event_line(&event, Format::Text),
+            "v4 DecisionProposed by rok-jcs/rok.planner at 2025-01-01T00:00:00Z"
+        );
+        let json: Value = serde_json::from_str(&event_line(&event, Format::Json)).unwrap();
+        assert_eq!(json["version"], 4);
+        assert_eq!(json["actor"]["user"], "rok.planner");
+        assert_eq!(json["payload"], Value::Null);
     }
 
     #[test]

@@ -11,6 +11,16 @@ pub fn date(s: &str) -> Result<Date, String> {
     Date::parse_from_str(s, "%Y-%m-%d").map_err(|e| format!("expected YYYY-MM-DD ({e})"))
 }
 
+/// An RFC 3339 instant, e.g. `2025-01-01T09:30:00Z`, as a protobuf timestamp.
+pub fn instant(s: &str) -> Result<prost_types::Timestamp, String> {
+    let t = chrono::DateTime::parse_from_rfc3339(s)
+        .map_err(|e| format!("expected an RFC 3339 instant, e.g. 2025-01-01T09:30:00Z ({e})"))?;
+    Ok(prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    })
+}
+
 /// A `KIND=COUNT` pair, e.g. `F-16=40`.
 pub fn equipment(s: &str) -> Result<(String, u32), String> {
     let (kind, count) = s
@@ -152,5 +162,14 @@ mod tests {
         assert!(equipment("F-16").is_err());
         assert!(equipment("=3").is_err());
         assert!(equipment("M1A2=-1").is_err());
+    }
+
+    #[test]
+    fn instants_are_rfc3339() {
+        let t = instant("2025-01-01T09:30:00.25+09:00").unwrap();
+        assert_eq!(t.seconds, 1_735_691_400);
+        assert_eq!(t.nanos, 250_000_000);
+        assert!(instant("2025-01-01").is_err());
+        assert!(instant("yesterday").is_err());
     }
 }

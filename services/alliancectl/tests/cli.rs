@@ -1,9 +1,11 @@
-//! End to end: the built `alliancectl` binary against the real command service.
+//! End to end: the built `alliancectl` binary against the real command and query services.
 //!
 //! Each test starts `alliance_commands::CommandService` over a fresh `alliance_eventlog::SqliteLog`
-//! in a temp dir, served on an ephemeral loopback port in this process with the development token
-//! file (`deploy/dev-tokens.toml`). Every reply and every refusal comes from the real server; the
-//! binary runs on the blocking pool so the server keeps serving on the test runtime meanwhile.
+//! in a temp dir, and beside it `alliance.v1.PostureQueries` over an `alliance_projection` read
+//! model that follows the same log, served on an ephemeral loopback port in this process with the
+//! development token file (`deploy/dev-tokens.toml`). Every reply and every refusal comes from
+//! the real server; the binary runs on the blocking pool so the server keeps serving on the test
+//! runtime meanwhile. Reads after writes pass `--min-version`, never sleep.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 
 use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
+use alliance_projection::{PostureQueriesApi, Projection};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -44,9 +47,17 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let api = PlanCommandsApi::new(service, Arc::new(auth), url.trim_start_matches("http://"));
+        // The read model, as allianced builds it: what the log holds before serving, then each
+        // event as it is committed.
+        let projection = Projection::new();
+        projection.catch_up(&log).await.unwrap();
+        tokio::spawn(projection.clone().follow(log.clone()));
+        let auth = Arc::new(auth);
+        let api = PlanCommandsApi::new(service, auth.clone(), url.trim_start_matches("http://"));
+        let (routes, _health) = alliance_commands::server::routes(api).await.unwrap();
+        let routes = routes.add_service(PostureQueriesApi::new(projection, auth).into_server());
         let task = tokio::spawn(async move {
-            alliance_commands::server::serve(listener, api, async {
+            alliance_commands::server::serve_routes(listener, routes, async {
                 let _ = stopped.await;
             })
             .await
@@ -179,6 +190,40 @@ impl Server {
         .json()
     }
 
+    /// A plan with a U.S. brigade present from 2024-01-01 (version 2) and a ROK missile-defense
+    /// level of 40 as of 2024-06-01 (version 3); returns its id.
+    async fn posture_plan(&self) -> String {
+        let plan = self.create_plan().await;
+        assert_eq!(
+            self.register(&plan, "2id-abct", &[]).await["plan_version"],
+            2
+        );
+        let recorded = self
+            .ctl(
+                ROK,
+                &[
+                    "capability",
+                    "record",
+                    "--plan",
+                    &plan,
+                    "--side",
+                    "rok",
+                    "--area",
+                    "missile_defense",
+                    "--level",
+                    "40",
+                    "--as-of",
+                    "2024-06-01",
+                    "--output",
+                    "json",
+                ],
+            )
+            .await
+            .json();
+        assert_eq!(recorded["plan_version"], 3, "{recorded}");
+        plan
+    }
+
     async fn endorse(&self, token: &str, plan: &str, decision: &str) -> Value {
         self.ctl(
             token,
@@ -202,6 +247,16 @@ struct Run {
 
 /// Runs the binary with `args` against `server`, as the holder of `token` (none: no token).
 async fn ctl(server: &str, token: Option<&str>, args: &[&str]) -> Run {
+    ctl_with_plan(server, token, None, args).await
+}
+
+/// Runs the binary as [`ctl`] does, with `ALLIANCE_PLAN` set to `plan` if given.
+async fn ctl_with_plan(
+    server: &str,
+    token: Option<&str>,
+    plan: Option<&str>,
+    args: &[&str],
+) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_alliancectl"));
     command
         .args(args)
@@ -210,6 +265,9 @@ async fn ctl(server: &str, token: Option<&str>, args: &[&str]) -> Run {
         .env_remove("ALLIANCE_PLAN");
     if let Some(token) = token {
         command.env("ALLIANCE_TOKEN", token);
+    }
+    if let Some(plan) = plan {
+        command.env("ALLIANCE_PLAN", plan);
     }
     let out = tokio::task::spawn_blocking(move || command.output().expect("run alliancectl"))
         .await
@@ -1125,6 +1183,643 @@ async fn plan_list_and_show_render_a_real_plan() {
     assert_eq!(branched["parent"], json!({ "plan_id": plan, "version": 2 }));
     assert_eq!(branched["elements"].as_array().unwrap().len(), 1);
     assert_eq!(branched["decisions"], json!([]));
+    server.stop().await;
+}
+
+// ---- the read model: posture, series, diff, decisions, watch ---------------------------------
+
+/// The record time of version `version` of `plan`, as RFC 3339 with microseconds.
+async fn recorded_at(server: &Server, plan: &str, version: u64) -> String {
+    let event = server
+        .events()
+        .await
+        .into_iter()
+        .find(|e| e.plan_id.to_string() == plan && e.version == version)
+        .unwrap();
+    chrono::DateTime::from_timestamp_micros(event.record_time_micros)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn posture_shows_the_plan_on_a_date_as_it_stood_at_any_version() {
+    let server = Server::start().await;
+    let plan = server.posture_plan().await;
+    // --min-version 3: read what the commands wrote, whenever the read model gets there.
+    let posture = |extra: &'static [&'static str]| {
+        let plan = plan.clone();
+        let server = &server;
+        async move {
+            let args = [
+                &[
+                    "posture",
+                    "--plan",
+                    &plan,
+                    "--min-version",
+                    "3",
+                    "--output",
+                    "json",
+                ][..],
+                extra,
+            ]
+            .concat();
+            server.ctl(AUDITOR, &args).await.json()
+        }
+    };
+
+    let shown = posture(&["--on", "2025-01-01"]).await;
+    assert_eq!(shown["plan_id"], plan.as_str(), "{shown}");
+    assert_eq!(shown["valid_on"], "2025-01-01");
+    assert_eq!(shown["version"], 3);
+    assert_eq!(shown["what_if"], false);
+    assert_eq!(shown["us_personnel"], 4500);
+    assert_eq!(
+        shown["elements"],
+        json!([{
+            "element_id": "2id-abct",
+            "name": "2ID rotational ABCT",
+            "side": "us",
+            "component": "army",
+            "kind": "ground_combat_brigade",
+            "personnel": 4500,
+            "equipment": { "M1A2": 90, "M2A3": 100 },
+            "base": "Camp Humphreys",
+        }])
+    );
+    assert_eq!(
+        shown["personnel"],
+        json!([{ "side": "us", "component": "army", "kind": "ground_combat_brigade", "personnel": 4500 }])
+    );
+    assert_eq!(
+        shown["capability"],
+        json!([{ "side": "rok", "area": "missile_defense", "level": 40 }])
+    );
+    assert_eq!(
+        shown["command"],
+        json!({ "peacetime_opcon": null, "wartime_opcon": null, "cfc_commander": null })
+    );
+    assert_eq!(shown["decision_ids"], json!([]));
+
+    // Before the brigade arrived: nothing present, no capability recorded yet.
+    let before = posture(&["--on", "2023-06-01"]).await;
+    assert_eq!(before["elements"], json!([]), "{before}");
+    assert_eq!(before["us_personnel"], 0);
+    assert_eq!(before["capability"], json!([]));
+
+    // The plan as it stood at version 1: created, nothing registered.
+    let at_1 = posture(&["--on", "2025-01-01", "--as-of-version", "1"]).await;
+    assert_eq!(at_1["version"], 1, "{at_1}");
+    assert_eq!(at_1["elements"], json!([]));
+    assert_eq!(at_1["personnel"], json!([]));
+    assert_eq!(at_1["us_personnel"], 0);
+
+    // As recorded when version 2 was written: the brigade, not yet the capability level.
+    let when = recorded_at(&server, &plan, 2).await;
+    let args = [
+        "posture",
+        "--plan",
+        &plan,
+        "--min-version",
+        "3",
+        "--on",
+        "2025-01-01",
+        "--as-recorded",
+        &when,
+        "--output",
+        "json",
+    ];
+    let at_2 = server.ctl(AUDITOR, &args).await.json();
+    assert_eq!(at_2["version"], 2, "{at_2}");
+    assert_eq!(at_2["us_personnel"], 4500);
+    assert_eq!(at_2["capability"], json!([]));
+
+    // Text, with the plan from ALLIANCE_PLAN.
+    let out = ctl_with_plan(
+        &server.url,
+        Some(AUDITOR),
+        Some(&plan),
+        &["posture", "--min-version", "3", "--on", "2025-01-01"],
+    )
+    .await;
+    let text = out.ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[..3],
+        [
+            format!("plan {plan}  valid on 2025-01-01  version 3  what-if no"),
+            "command: peacetime OPCON \u{2014}  wartime OPCON \u{2014}  CFC commander \u{2014}"
+                .to_owned(),
+            "U.S. personnel 4500".to_owned(),
+        ],
+        "{text}"
+    );
+    assert_eq!(
+        row(text, "2id-abct"),
+        [
+            "2id-abct",
+            "us",
+            "ground_combat_brigade",
+            "4500",
+            "Camp",
+            "Humphreys",
+            "2ID",
+            "rotational",
+            "ABCT"
+        ]
+    );
+    assert_eq!(row(text, "rok"), ["rok", "missile_defense", "40"]);
+    assert_eq!(
+        row(text, "us"),
+        ["us", "army", "ground_combat_brigade", "4500"]
+    );
+    assert!(text.contains("\nclauses: none\n"), "{text}");
+    assert!(text.ends_with("\ndecisions: none"), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_the_read_model_does_not_reach_is_unavailable_exit_5() {
+    let server = Server::start().await;
+    let plan = server.posture_plan().await;
+    let ahead = [
+        "--timeout",
+        "1",
+        "posture",
+        "--plan",
+        &plan,
+        "--on",
+        "2025-01-01",
+        "--min-version",
+        "99",
+    ];
+    let out = server.ctl(AUDITOR, &ahead).await;
+    let line = out.refused(5);
+    assert!(line.starts_with("error: unavailable: "), "{line}");
+    assert!(line.contains("asked for"), "{line}");
+    assert!(
+        line.ends_with(&format!("(server {})", server.url)),
+        "{line}"
+    );
+    let out = server
+        .ctl(AUDITOR, &[&ahead[..], &["--output", "json"]].concat())
+        .await;
+    let error = out.refused_json(5);
+    assert_eq!(error["error"]["code"], "unavailable");
+    assert!(
+        matches!(
+            error["error"]["grpc_status"].as_str(),
+            Some("UNAVAILABLE" | "DEADLINE_EXCEEDED")
+        ),
+        "{error}"
+    );
+
+    // A plan the read model has never heard of.
+    let nowhere = Uuid::now_v7().to_string();
+    let out = server
+        .ctl(
+            AUDITOR,
+            &["posture", "--plan", &nowhere, "--on", "2025-01-01"],
+        )
+        .await;
+    assert_eq!(
+        out.refused(6),
+        format!("error: not found: plan {nowhere} not found")
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_dates_are_usage_errors_exit_2() {
+    let server = Server::start().await;
+    let plan = server.posture_plan().await;
+    // Caught by clap before anything is sent.
+    let out = server
+        .ctl(AUDITOR, &["posture", "--plan", &plan, "--on", "2025-02-30"])
+        .await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr
+            .starts_with("error: invalid value '2025-02-30' for '--on <ON>'"),
+        "{}",
+        out.stderr
+    );
+    let out = server
+        .ctl(
+            AUDITOR,
+            &["diff", "--plan", &plan, "--from-recorded", "2025-01-01"],
+        )
+        .await;
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(out.stderr.contains("RFC 3339"), "{}", out.stderr);
+    // Refused by the server: a period that ends before it starts.
+    let out = server
+        .ctl(
+            AUDITOR,
+            &[
+                "series",
+                "--plan",
+                &plan,
+                "--from",
+                "2024-12-31",
+                "--to",
+                "2024-01-01",
+                "--min-version",
+                "3",
+            ],
+        )
+        .await;
+    assert_eq!(
+        out.refused(2),
+        "error: invalid input: to: 2024-01-01 is before 2024-12-31"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn series_has_one_point_per_step() {
+    let server = Server::start().await;
+    let plan = server.posture_plan().await;
+    let args = [
+        "series",
+        "--plan",
+        &plan,
+        "--from",
+        "2024-01-01",
+        "--to",
+        "2024-12-31",
+        "--step",
+        "quarter",
+        "--min-version",
+        "3",
+    ];
+    let series = server
+        .ctl(AUDITOR, &[&args[..], &["--output", "json"]].concat())
+        .await
+        .json();
+    let points = series["points"].as_array().unwrap();
+    let dates: Vec<&str> = points
+        .iter()
+        .map(|p| p["valid_on"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dates,
+        ["2024-01-01", "2024-04-01", "2024-07-01", "2024-10-01"],
+        "{series}"
+    );
+    assert!(points.iter().all(|p| p["us_personnel"] == 4500), "{series}");
+    assert_eq!(points[1]["capability"], json!([]));
+    assert_eq!(points[2]["capability"][0]["level"], 40);
+
+    let out = server.ctl(AUDITOR, &args).await;
+    let text = out.ok();
+    assert_eq!(
+        text.lines().next().unwrap(),
+        format!("plan {plan}  version 3  what-if no  4 points"),
+        "{text}"
+    );
+    assert_eq!(
+        row(text, "DATE"),
+        ["DATE", "US", "PERSONNEL", "ROK", "MISSILE_DEFENSE"]
+    );
+    assert_eq!(row(text, "2024-04-01"), ["2024-04-01", "4500", "-"]);
+    assert_eq!(row(text, "2024-07-01"), ["2024-07-01", "4500", "40"]);
+    assert_eq!(text.lines().count(), 2 + 1 + 4, "{text}");
+
+    // Monthly by default.
+    let monthly = server
+        .ctl(
+            AUDITOR,
+            &[
+                "series",
+                "--plan",
+                &plan,
+                "--from",
+                "2024-01-01",
+                "--to",
+                "2024-12-31",
+                "--min-version",
+                "3",
+                "--output",
+                "json",
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(monthly["points"].as_array().unwrap().len(), 12);
+    server.stop().await;
+}
+
+/// Proposes `a`, `b`, `c` (U.S.) and `d` (ROK, to be endorsed by both sides), withdraws `b`
+/// and adopts `c`; returns the version the plan is at (12) and the one before the withdrawal.
+async fn decisions_plan(server: &Server, plan: &str) -> (u64, u64) {
+    for id in ["a", "b", "c"] {
+        server.propose(US, plan, id, "us").await;
+    }
+    let before = server.propose(ROK, plan, "d", "us,rok").await["plan_version"]
+        .as_u64()
+        .unwrap();
+    server
+        .ctl(
+            US,
+            &[
+                "decision",
+                "withdraw",
+                "b",
+                "--plan",
+                plan,
+                "--reason",
+                "overtaken",
+            ],
+        )
+        .await
+        .ok();
+    server.endorse(US, plan, "c").await;
+    let adopted = server
+        .ctl(
+            APPROVER,
+            &["decision", "adopt", "c", "--plan", plan, "--output", "json"],
+        )
+        .await
+        .json();
+    (adopted["plan_version"].as_u64().unwrap(), before)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn diff_lists_the_changes_since_a_version() {
+    let server = Server::start().await;
+    let plan = server.posture_plan().await;
+    let (latest, _) = decisions_plan(&server, &plan).await;
+    let latest_arg = latest.to_string();
+    let diff = server
+        .ctl(
+            AUDITOR,
+            &[
+                "diff",
+                "--plan",
+                &plan,
+                "--from-version",
+                "1",
+                "--min-version",
+                &latest_arg,
+                "--output",
+                "json",
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(diff["from_version"], 1, "{diff}");
+    assert_eq!(diff["to_version"], latest);
+    assert_eq!(
+        diff["elements"],
+        json!([{
+            "element_id": "2id-abct",
+            "kind": "added",
+            "events": [{ "version": 2, "event_type": "ForceElementRegistered" }],
+        }])
+    );
+    let decisions = diff["decisions"].as_array().unwrap();
+    let c = decisions.iter().find(|d| d["decision_id"] == "c").unwrap();
+    assert_eq!(c["before"], Value::Null, "{diff}");
+    assert_eq!(c["after"], "adopted");
+    let events = diff["events"].as_array().unwrap();
+    let versions: Vec<u64> = events
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, (2..=latest).collect::<Vec<_>>(), "{diff}");
+    assert_eq!(events[0]["actor"], "us-force-planning/us.planner");
+    assert!(events[0]["record_time"].as_str().unwrap().ends_with('Z'));
+
+    // Up to version 2 only: the brigade, no decisions.
+    let out = server
+        .ctl(
+            AUDITOR,
+            &[
+                "diff",
+                "--plan",
+                &plan,
+                "--from-version",
+                "1",
+                "--to-version",
+                "2",
+                "--min-version",
+                &latest_arg,
+            ],
+        )
+        .await;
+    let text = out.ok();
+    assert_eq!(
+        text.lines().next().unwrap(),
+        format!("plan {plan}  from version 1 to version 2"),
+        "{text}"
+    );
+    assert!(text.contains("\ndecisions changed: none\n"), "{text}");
+    assert_eq!(row(text, "2id-abct"), ["2id-abct", "added", "v2"]);
+    let event = row(text, "v2");
+    assert_eq!(
+        event[..4],
+        [
+            "v2",
+            "ForceElementRegistered",
+            "us-force-planning/us.planner",
+            event[3]
+        ],
+    );
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(event[3]).is_ok(),
+        "{text}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decisions_are_filtered_by_status_side_team_and_version() {
+    let server = Server::start().await;
+    let plan = server.create_plan().await;
+    let (latest, before_withdrawal) = decisions_plan(&server, &plan).await;
+    let latest = latest.to_string();
+    let ids = |listed: &Value| -> Vec<String> {
+        listed["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["decision_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let shared = &server;
+    let list = |extra: &[&str]| {
+        let args: Vec<String> = [
+            &[
+                "decisions",
+                "--plan",
+                &plan,
+                "--min-version",
+                &latest,
+                "--output",
+                "json",
+            ][..],
+            extra,
+        ]
+        .concat()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            shared.ctl(AUDITOR, &args).await.json()
+        }
+    };
+
+    let all = list(&[]).await;
+    assert_eq!(ids(&all), ["a", "b", "c", "d"], "{all}");
+    let proposed = list(&["--status", "proposed"]).await;
+    assert_eq!(ids(&proposed), ["a", "d"], "{proposed}");
+    let adopted = list(&["--status", "adopted"]).await;
+    assert_eq!(ids(&adopted), ["c"], "{adopted}");
+    let c = &adopted["decisions"][0];
+    assert_eq!(c["owner_team"], "us-force-planning");
+    assert_eq!(c["required_sides"], json!(["us"]));
+    assert_eq!(c["endorsements"], json!(["us"]));
+    assert_eq!(c["effective_date"], "2027-09-01");
+    let history: Vec<&str> = c["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history,
+        ["DecisionProposed", "DecisionEndorsed", "DecisionAdopted"]
+    );
+    let withdrawn = list(&["--status", "withdrawn"]).await;
+    assert_eq!(withdrawn["decisions"][0]["status_reason"], "overtaken");
+    assert_eq!(ids(&list(&["--side", "rok"]).await), ["d"]);
+    assert_eq!(ids(&list(&["--team", "rok-jcs"]).await), ["d"]);
+    assert_eq!(
+        ids(&list(&["--effective-from", "2027-09-02"]).await),
+        Vec::<String>::new()
+    );
+    // Before the withdrawal, b was still proposed and nothing was adopted.
+    let version = before_withdrawal.to_string();
+    let then = list(&["--status", "proposed", "--as-of-version", &version]).await;
+    assert_eq!(ids(&then), ["a", "b", "c", "d"], "{then}");
+
+    let out = server
+        .ctl(
+            AUDITOR,
+            &[
+                "decisions",
+                "--plan",
+                &plan,
+                "--min-version",
+                &latest,
+                "--status",
+                "proposed",
+            ],
+        )
+        .await;
+    let text = out.ok();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert_eq!(
+        row(text, "ID"),
+        [
+            "ID",
+            "STATUS",
+            "OWNER",
+            "EFFECTIVE",
+            "REQUIRED",
+            "ENDORSED",
+            "HISTORY",
+            "TITLE"
+        ]
+    );
+    assert_eq!(
+        row(text, "d"),
+        [
+            "d",
+            "proposed",
+            "rok-jcs",
+            "2027-09-01",
+            "us,rok",
+            "-",
+            "1",
+            "Decision",
+            "d"
+        ]
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_prints_events_in_version_order_and_stops_after_count() {
+    let server = Server::start().await;
+    let plan = server.posture_plan().await;
+
+    let out = server
+        .ctl(AUDITOR, &["watch", "--plan", &plan, "--count", "3"])
+        .await;
+    let text = out.ok();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    let expected = [
+        ("v1", "PlanCreated", "alliance-approvers/alliance.approver"),
+        (
+            "v2",
+            "ForceElementRegistered",
+            "us-force-planning/us.planner",
+        ),
+        ("v3", "CapabilityLevelRecorded", "rok-jcs/rok.planner"),
+    ];
+    for (line, (version, kind, who)) in lines.iter().zip(expected) {
+        let words: Vec<&str> = line.split(' ').collect();
+        assert_eq!(words.len(), 6, "{line}");
+        assert_eq!(words[..5], [version, kind, "by", who, "at"], "{line}");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(words[5]).is_ok(),
+            "{line}"
+        );
+    }
+
+    // Started before version 4 exists: it prints it once recorded, then exits 0.
+    let (url, from) = (server.url.clone(), plan.clone());
+    let watcher = tokio::spawn(async move {
+        let args = [
+            "watch",
+            "--plan",
+            &from,
+            "--from-version",
+            "2",
+            "--count",
+            "3",
+            "--output",
+            "json",
+        ];
+        ctl(&url, Some(AUDITOR), &args).await
+    });
+    let proposed = server.propose(US, &plan, "retrench", "us").await;
+    assert_eq!(proposed["plan_version"], 4);
+    let out = watcher.await.unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let events: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let versions: Vec<u64> = events
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [2, 3, 4], "{}", out.stdout);
+    let last = &events[2];
+    assert_eq!(last["plan_id"], plan.as_str());
+    assert_eq!(last["event_type"], "DecisionProposed");
+    assert_eq!(last["actor"]["team"], "us-force-planning");
+    assert_eq!(last["actor"]["user"], "us.planner");
+    assert_eq!(last["event_id"], proposed["event_ids"][0]);
+    assert_eq!(last["command_id"], proposed["command_id"]);
+    assert_eq!(last["payload"]["decision_id"], "retrench", "{last}");
+    assert_eq!(events[0]["valid_date"], "2024-01-01");
     server.stop().await;
 }
 

@@ -10,6 +10,7 @@ use alliance_commands::reference::{self, ReferencePlan};
 use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig};
 use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig};
+use alliance_projection::{PostureQueriesApi, Projection, ReadModelAdminApi};
 use anyhow::Context;
 use clap::Parser;
 use serde::Deserialize;
@@ -237,7 +238,8 @@ async fn main() -> anyhow::Result<()> {
                 kafka.bootstrap,
                 log.owned_partitions()
             );
-            serve(log, &config, auth, listener, &address, &what).await
+            // Positions on Kafka are this instance's own order: no snapshot can name one.
+            serve(log, &config, auth, listener, &address, &what, None).await
         }
         None => {
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
@@ -247,7 +249,17 @@ async fn main() -> anyhow::Result<()> {
             let log = SqliteLog::open(SqliteLogConfig::new(&db))
                 .with_context(|| format!("cannot open event log {}", db.display()))?;
             let what = format!("embedded log {}", db.display());
-            serve(log, &config, auth, listener, &address, &what).await
+            let snapshot = config.data_dir.join("read-model.snapshot");
+            serve(
+                log,
+                &config,
+                auth,
+                listener,
+                &address,
+                &what,
+                Some(&snapshot),
+            )
+            .await
         }
     }
 }
@@ -308,22 +320,60 @@ async fn serve<L: EventLog>(
     listener: tokio::net::TcpListener,
     address: &str,
     what: &str,
+    snapshot: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let service = Arc::new(CommandService::open(log).await?);
+    let service = Arc::new(CommandService::open(log.clone()).await?);
     load_reference(&service, &auth, &config.reference_plan).await?;
+
+    // The read models: restored from the snapshot (when the log has stable positions) plus the
+    // log's tail, or built from the whole log; then kept up to date as the log grows.
+    let started = std::time::Instant::now();
+    let projection = match snapshot {
+        Some(path) if path.exists() => match Projection::restore(path, &log).await {
+            Ok(restored) => Arc::new(restored),
+            Err(error) => {
+                tracing::warn!(%error, "snapshot ignored; rebuilding the read models from the log");
+                Projection::new()
+            }
+        },
+        _ => Projection::new(),
+    };
+    let from = projection.position();
+    let read = projection.catch_up(&log).await?;
+    tracing::info!(snapshot_position = from, tail = read, elapsed = ?started.elapsed(), "read models ready");
+    tokio::spawn(projection.clone().follow(log.clone()));
 
     let addr = listener.local_addr()?;
     println!(
-        "allianced: alliance.v1.PlanCommands, grpc.health.v1 and reflection listening on {addr} ({what})"
+        "allianced: alliance.v1.PlanCommands, alliance.v1.PostureQueries, grpc.health.v1 and reflection listening on {addr} ({what})"
     );
-    let api = PlanCommandsApi::new(service, Arc::new(auth), address);
+    let auth = Arc::new(auth);
+    let api = PlanCommandsApi::new(service, auth.clone(), address);
+    let (routes, health) = alliance_commands::server::routes(api).await?;
+    let snapshot_projection = projection.clone();
+    let routes = routes
+        .add_service(PostureQueriesApi::new(projection.clone(), auth.clone()).into_server())
+        .add_service(ReadModelAdminApi::new(projection, log, auth).into_server());
+    for name in ["alliance.v1.PostureQueries", "alliance.v1.ReadModelAdmin"] {
+        health
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
     // Served from a task so connections run on the runtime's workers, not on the main thread.
-    tokio::spawn(alliance_commands::server::serve(
+    tokio::spawn(alliance_commands::server::serve_routes(
         listener,
-        api,
+        routes,
         shutdown_signal(),
     ))
     .await??;
+    if let Some(path) = snapshot {
+        match snapshot_projection.write_snapshot(path) {
+            Ok(position) => {
+                println!("allianced: read-model snapshot at position {position} written")
+            }
+            Err(error) => tracing::warn!(%error, "no snapshot written"),
+        }
+    }
     println!("allianced: stopped");
     Ok(())
 }

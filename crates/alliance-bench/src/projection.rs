@@ -1,0 +1,357 @@
+//! The read models at scale: a generated history written to the embedded log, rebuilt into a
+//! projection (events/s), then posture queries at random (valid, record) pairs in-process and
+//! over gRPC, 120-month series, and resident memory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use alliance_domain::{
+    Actor, CapabilityArea, Component, ConditionId, ConditionStatus, Date, DecisionId, ElementId,
+    ElementKind, Event, ForceElementSpec, PlanId, Side, Step, TeamId,
+};
+use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig};
+use alliance_projection::{Projection, RecordPoint};
+use hdrhistogram::Histogram;
+
+/// Events per generated plan: a plan about the size of a real one, several times the reference.
+const EVENTS_PER_PLAN: usize = 1_000;
+
+fn date(y: i32, m: u32, d: u32) -> Date {
+    Date::from_ymd_opt(y, m, d).unwrap_or_default()
+}
+
+/// A small deterministic generator (xorshift), so every run writes the same history.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+const KINDS: [ElementKind; 6] = [
+    ElementKind::GroundCombatBrigade,
+    ElementKind::CombatAviation,
+    ElementKind::FieldArtillery,
+    ElementKind::AirDefense,
+    ElementKind::FighterSquadron,
+    ElementKind::Logistics,
+];
+const AREAS: [CapabilityArea; 5] = [
+    CapabilityArea::GroundCombat,
+    CapabilityArea::CombatSupport,
+    CapabilityArea::MissileDefense,
+    CapabilityArea::Isr,
+    CapabilityArea::Munitions,
+];
+
+fn id<T: TryFrom<String>>(s: String) -> T
+where
+    T::Error: std::fmt::Debug,
+{
+    T::try_from(s).expect("generated ids are valid")
+}
+
+/// One plan's events: elements, capability levels, conditions and their assessments, then
+/// decisions (proposed, one dated step, endorsed by both sides, adopted), in that mix.
+fn plan_events(plan_id: PlanId, rng: &mut Rng) -> Vec<Event> {
+    let mut events = vec![Event::PlanCreated {
+        plan_id,
+        name: format!("generated {plan_id}"),
+        description: String::new(),
+        horizon_start: date(2020, 1, 1),
+        horizon_end: date(2035, 12, 31),
+    }];
+    let elements = 150;
+    for e in 0..elements {
+        events.push(Event::ForceElementRegistered {
+            element: ForceElementSpec {
+                id: id::<ElementId>(format!("e{e}")),
+                name: format!("unit {e}"),
+                side: Side::Us,
+                component: Component::Army,
+                kind: KINDS[e % KINDS.len()],
+                personnel: 500 + (rng.below(40) as u32) * 100,
+                equipment: BTreeMap::from([("vehicles".to_owned(), 40)]),
+                base: "Camp Humphreys".into(),
+            },
+            present_from: date(2020, 1, 1),
+        });
+    }
+    for n in 0..30 {
+        events.push(Event::CapabilityLevelRecorded {
+            side: Side::Rok,
+            area: AREAS[n % AREAS.len()],
+            level: 30 + rng.below(40) as u32,
+            as_of: date(2020 + (n / 5) as i32, 1, 1),
+        });
+    }
+    for c in 0..10 {
+        let condition_id = id::<ConditionId>(format!("c{c}"));
+        events.push(Event::ConditionDefined {
+            condition_id: condition_id.clone(),
+            title: format!("condition {c}"),
+            description: String::new(),
+            area: Some(AREAS[c % AREAS.len()]),
+            threshold: Some(70),
+        });
+        events.push(Event::ConditionAssessed {
+            condition_id,
+            assessed_on: date(2026, 1 + (c % 12) as u32, 1),
+            status: ConditionStatus::PartiallyMet,
+            value: Some(50),
+            note: String::new(),
+        });
+    }
+    let team = id::<TeamId>("us-force-planning".into());
+    // The first 40 elements may leave (once each); the others move between bases.
+    let leaving = 40;
+    let mut next_to_leave = 0;
+    let mut d = 0;
+    while events.len() + 5 <= EVENTS_PER_PLAN {
+        let decision_id = id::<DecisionId>(format!("d{d}"));
+        let on = date(2026 + rng.below(9) as i32, 1 + rng.below(12) as u32, 1);
+        let step = if next_to_leave < leaving && rng.below(4) == 0 {
+            next_to_leave += 1;
+            Step::WithdrawElement {
+                element_id: id::<ElementId>(format!("e{}", next_to_leave - 1)),
+                on,
+            }
+        } else {
+            let element = leaving + rng.below((elements - leaving) as u64) as usize;
+            Step::RelocateElement {
+                element_id: id::<ElementId>(format!("e{element}")),
+                to_base: if d % 2 == 0 { "Osan" } else { "Camp Humphreys" }.into(),
+                on,
+            }
+        };
+        events.push(Event::DecisionProposed {
+            decision_id: decision_id.clone(),
+            title: format!("decision {d}"),
+            rationale: "generated".into(),
+            owner_team: team.clone(),
+            effective_date: on,
+            required_sides: BTreeSet::from([Side::Us, Side::Rok]),
+            supersedes: BTreeSet::new(),
+        });
+        events.push(Event::StepPlanned {
+            decision_id: decision_id.clone(),
+            step,
+        });
+        events.push(Event::DecisionEndorsed {
+            decision_id: decision_id.clone(),
+            side: Side::Us,
+        });
+        events.push(Event::DecisionEndorsed {
+            decision_id: decision_id.clone(),
+            side: Side::Rok,
+        });
+        events.push(Event::DecisionAdopted { decision_id });
+        d += 1;
+    }
+    events
+}
+
+/// Resident memory of this process, in MiB.
+fn resident_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+pub struct ProjectionFigures {
+    pub events: u64,
+    pub plans: usize,
+    pub write_rate: f64,
+    pub rebuild_rate: f64,
+    pub rss_before_mib: f64,
+    pub rss_after_mib: f64,
+    pub posture_in_process: (f64, f64),
+    pub posture_grpc: (f64, f64),
+    pub series_in_process: (f64, f64),
+}
+
+fn micros_pair(h: &Histogram<u64>) -> (f64, f64) {
+    (
+        h.value_at_quantile(0.5) as f64,
+        h.value_at_quantile(0.99) as f64,
+    )
+}
+
+pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
+    let dir = tempfile_dir()?;
+    let log = SqliteLog::open(SqliteLogConfig::new(dir.join("alliance.db")))?;
+    let actor = Actor {
+        team: id::<TeamId>("us-force-planning".into()),
+        user: "bench".into(),
+        side: Some(Side::Us),
+    };
+    let plans = total_events.div_ceil(EVENTS_PER_PLAN);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut plan_ids = Vec::with_capacity(plans);
+    let started = Instant::now();
+    let mut written = 0u64;
+    for p in 0..plans {
+        let plan_id = PlanId::from_u128(0x019a_0000_0000_7000_8000_0000_0000_0000 | p as u128);
+        plan_ids.push(plan_id);
+        let events = plan_events(plan_id, &mut rng);
+        let mut pending = Vec::with_capacity(events.len());
+        for (i, event) in events.iter().enumerate() {
+            let version = i as u64 + 1;
+            let record = alliance_commands::encode_event(
+                plan_id,
+                version,
+                event,
+                &actor,
+                &format!("gen-{p}-{i}"),
+                1_780_000_000_000_000 + (p * EVENTS_PER_PLAN + i) as i64 * 1_000,
+            );
+            pending.push(log.append(plan_id, version - 1, vec![record]));
+        }
+        for append in pending {
+            append.await?;
+        }
+        written += events.len() as u64;
+    }
+    let write_rate = written as f64 / started.elapsed().as_secs_f64();
+    eprintln!("projection: wrote {written} events over {plans} plans at {write_rate:.0}/s");
+
+    let rss_before_mib = resident_mib();
+    let projection = Projection::new();
+    let started = Instant::now();
+    let rebuilt = projection.catch_up(&log).await?;
+    let rebuild_rate = rebuilt as f64 / started.elapsed().as_secs_f64();
+    let rss_after_mib = resident_mib();
+    eprintln!(
+        "projection: rebuilt {rebuilt} events at {rebuild_rate:.0}/s, RSS {rss_before_mib:.0} → {rss_after_mib:.0} MiB"
+    );
+
+    // Random (valid, record) pairs.
+    let queries: Vec<(PlanId, Date, u64)> = (0..5_000)
+        .map(|_| {
+            let plan = plan_ids[rng.below(plan_ids.len() as u64) as usize];
+            let valid = date(2020 + rng.below(16) as i32, 1 + rng.below(12) as u32, 1);
+            let version = 1 + rng.below(EVENTS_PER_PLAN as u64);
+            (plan, valid, version)
+        })
+        .collect();
+    let mut in_process = Histogram::<u64>::new(3)?;
+    for (plan, valid, version) in &queries {
+        let t = Instant::now();
+        let posture = projection.posture(*plan, *valid, RecordPoint::Version(*version), false)?;
+        in_process.record(t.elapsed().as_micros() as u64)?;
+        std::hint::black_box(posture);
+    }
+    let mut series = Histogram::<u64>::new(3)?;
+    for (plan, _, version) in queries.iter().take(200) {
+        let t = Instant::now();
+        let points = projection.series(
+            *plan,
+            date(2026, 1, 1),
+            date(2035, 12, 1),
+            alliance_projection::SeriesStep::Month,
+            RecordPoint::Version(*version),
+            false,
+        )?;
+        series.record(t.elapsed().as_micros() as u64)?;
+        anyhow::ensure!(
+            points.len() == 120,
+            "a 120-month series has {}",
+            points.len()
+        );
+    }
+    let posture_grpc = grpc_postures(projection.clone(), &queries).await?;
+    drop(dir_guard(dir));
+    Ok(ProjectionFigures {
+        events: rebuilt,
+        plans,
+        write_rate,
+        rebuild_rate,
+        rss_before_mib,
+        rss_after_mib,
+        posture_in_process: micros_pair(&in_process),
+        posture_grpc,
+        series_in_process: micros_pair(&series),
+    })
+}
+
+/// Posture queries over gRPC on loopback, one client, one at a time.
+async fn grpc_postures(
+    projection: Arc<Projection>,
+    queries: &[(PlanId, Date, u64)],
+) -> anyhow::Result<(f64, f64)> {
+    use alliance_proto::v1;
+    let tokens =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/dev-tokens.toml");
+    let auth = alliance_commands::Authenticator::from_token_file(
+        &alliance_commands::TokenFile::load(&tokens)?,
+    )?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let api = alliance_projection::PostureQueriesApi::new(projection, Arc::new(auth));
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(api.into_server())
+            .serve_with_incoming(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            ),
+    );
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .tcp_nodelay(true)
+        .connect()
+        .await?;
+    let mut client = v1::posture_queries_client::PostureQueriesClient::new(channel);
+    let mut histogram = Histogram::<u64>::new(3)?;
+    for (plan, valid, version) in queries {
+        let mut request = tonic::Request::new(v1::GetPostureRequest {
+            plan_id: plan.to_string(),
+            valid_on: Some(alliance_proto::convert::date_to_proto(*valid)),
+            record: Some(v1::RecordPoint {
+                point: Some(v1::record_point::Point::Version(*version)),
+            }),
+            include_proposed: false,
+            min_version: 0,
+        });
+        request
+            .metadata_mut()
+            .insert("authorization", "Bearer dev-auditors".parse()?);
+        let t = Instant::now();
+        let reply = client.get_posture(request).await?;
+        histogram.record(t.elapsed().as_micros() as u64)?;
+        std::hint::black_box(reply);
+    }
+    server.abort();
+    Ok(micros_pair(&histogram))
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir =
+        std::env::temp_dir().join(format!("alliance-bench-projection-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Removes the generated log when dropped.
+struct DirGuard(std::path::PathBuf);
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir_guard(dir: std::path::PathBuf) -> DirGuard {
+    DirGuard(dir)
+}

@@ -1,0 +1,534 @@
+//! `alliance.v1.PostureQueries` over tonic.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alliance_commands::Authenticator;
+use alliance_domain::{Date, PlanId, Posture, SCHEMA_VERSION};
+use alliance_proto::convert::{
+    agreement_to_proto, area_to_proto, clause_status_to_proto, component_to_proto,
+    condition_status_to_proto, date_from_proto, date_to_proto, decision_status_to_proto,
+    equipment_to_proto, event_to_payload, kind_to_proto, side_from_proto, side_to_proto,
+};
+use alliance_proto::v1;
+use alliance_proto::v1::posture_queries_server::{PostureQueries, PostureQueriesServer};
+use futures::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::queries::{DecisionFilter, ElementChangeKind, SeriesStep};
+use crate::{Projection, ProjectionError, RecordPoint, Recorded};
+
+/// How long a query waits for the read model when the caller set no deadline.
+const DEFAULT_PATIENCE: Duration = Duration::from_secs(5);
+
+/// The gRPC face of the projection service.
+pub struct PostureQueriesApi {
+    projection: Arc<Projection>,
+    auth: Arc<Authenticator>,
+}
+
+impl PostureQueriesApi {
+    pub fn new(projection: Arc<Projection>, auth: Arc<Authenticator>) -> Self {
+        Self { projection, auth }
+    }
+
+    pub fn into_server(self) -> PostureQueriesServer<Self> {
+        PostureQueriesServer::new(self)
+    }
+
+    /// Authenticates, then waits (within the caller's deadline) for `min_version` of the plan.
+    async fn ready<R>(
+        &self,
+        request: &Request<R>,
+        plan_id: &str,
+        min_version: u64,
+    ) -> Result<PlanId, Status> {
+        self.auth.authenticate(request.metadata())?;
+        let plan_id = parse_plan(plan_id)?;
+        let patience = deadline(request.metadata()).unwrap_or(DEFAULT_PATIENCE);
+        self.projection
+            .wait_for(plan_id, min_version, patience)
+            .await
+            .map_err(status)?;
+        Ok(plan_id)
+    }
+}
+
+fn parse_plan(value: &str) -> Result<PlanId, Status> {
+    if value.is_empty() {
+        return Err(Status::invalid_argument("plan_id: is required"));
+    }
+    PlanId::parse_str(value)
+        .map_err(|_| Status::invalid_argument(format!("plan_id: {value:?} is not a UUID")))
+}
+
+/// The caller's deadline (`grpc-timeout`), less a margin to answer in.
+fn deadline(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
+    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
+    let (amount, unit) = value.split_at(value.len().checked_sub(1)?);
+    let amount: u64 = amount.parse().ok()?;
+    let full = match unit {
+        "H" => Duration::from_secs(amount * 3600),
+        "M" => Duration::from_secs(amount * 60),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    };
+    Some(full.mul_f64(0.9))
+}
+
+fn status(error: ProjectionError) -> Status {
+    match &error {
+        ProjectionError::PlanNotFound(_) => Status::not_found(error.to_string()),
+        ProjectionError::Behind { .. } => Status::unavailable(error.to_string()),
+        ProjectionError::Invalid { .. } => Status::invalid_argument(error.to_string()),
+        ProjectionError::Corrupt(_) | ProjectionError::Log(_) => {
+            tracing::error!(%error, "query failed");
+            Status::internal(error.to_string())
+        }
+    }
+}
+
+fn required_date(field: &str, date: Option<&v1::Date>) -> Result<Date, Status> {
+    date.and_then(date_from_proto)
+        .ok_or_else(|| Status::invalid_argument(format!("{field}: a valid date is required")))
+}
+
+fn optional_date(field: &str, date: Option<&v1::Date>) -> Result<Option<Date>, Status> {
+    date.map(|d| {
+        date_from_proto(d).ok_or_else(|| Status::invalid_argument(format!("{field}: not a date")))
+    })
+    .transpose()
+}
+
+fn record_point(point: Option<&v1::RecordPoint>) -> RecordPoint {
+    match point.and_then(|p| p.point.as_ref()) {
+        None => RecordPoint::Latest,
+        Some(v1::record_point::Point::Version(v)) => RecordPoint::Version(*v),
+        Some(v1::record_point::Point::Time(t)) => RecordPoint::Time(
+            t.seconds
+                .saturating_mul(1_000_000)
+                .saturating_add(i64::from(t.nanos) / 1_000),
+        ),
+    }
+}
+
+fn timestamp(micros: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: micros.div_euclid(1_000_000),
+        nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or_default(),
+    }
+}
+
+fn opt_side(side: Option<alliance_domain::Side>) -> i32 {
+    side.map_or(v1::Side::Unspecified as i32, side_to_proto)
+}
+
+pub fn posture_to_proto(plan_id: PlanId, posture: &Posture) -> v1::Posture {
+    v1::Posture {
+        plan_id: plan_id.to_string(),
+        valid_on: Some(date_to_proto(posture.valid_on)),
+        version: posture.version,
+        what_if: posture.what_if,
+        elements: posture
+            .elements
+            .iter()
+            .map(|e| v1::ForceElement {
+                element_id: e.id.to_string(),
+                name: e.name.clone(),
+                side: side_to_proto(e.side),
+                component: component_to_proto(e.component),
+                kind: kind_to_proto(e.kind),
+                personnel: e.personnel,
+                equipment: equipment_to_proto(&e.equipment),
+                base: e.base.clone(),
+            })
+            .collect(),
+        personnel: posture
+            .personnel
+            .iter()
+            .map(|((side, component, kind), personnel)| v1::PersonnelCount {
+                side: side_to_proto(*side),
+                component: component_to_proto(*component),
+                kind: kind_to_proto(*kind),
+                personnel: *personnel,
+            })
+            .collect(),
+        equipment: posture
+            .equipment
+            .iter()
+            .map(|((side, kind), count)| v1::SideEquipment {
+                side: side_to_proto(*side),
+                kind: kind.clone(),
+                count: *count,
+            })
+            .collect(),
+        capability: posture
+            .capability
+            .iter()
+            .map(|((side, area), level)| v1::CapabilityLevel {
+                side: side_to_proto(*side),
+                area: area_to_proto(*area),
+                level: *level,
+            })
+            .collect(),
+        command: Some(v1::CommandArrangementState {
+            peacetime_opcon: opt_side(posture.command.peacetime_opcon),
+            wartime_opcon: opt_side(posture.command.wartime_opcon),
+            cfc_commander: opt_side(posture.command.cfc_commander),
+        }),
+        clauses: posture
+            .clauses
+            .iter()
+            .map(|c| v1::ClauseState {
+                clause_id: c.id.to_string(),
+                agreement: agreement_to_proto(c.agreement),
+                title: c.title.clone(),
+                status: clause_status_to_proto(c.status),
+                since: Some(date_to_proto(c.since)),
+            })
+            .collect(),
+        conditions: posture
+            .conditions
+            .iter()
+            .map(|c| v1::ConditionState {
+                condition_id: c.id.to_string(),
+                title: c.title.clone(),
+                assessed_on: c.assessed_on.map(date_to_proto),
+                status: c.status.map_or(0, condition_status_to_proto),
+                value: c.value,
+            })
+            .collect(),
+        decision_ids: posture.decisions.iter().map(ToString::to_string).collect(),
+        us_personnel: posture.personnel_of(alliance_domain::Side::Us),
+    }
+}
+
+/// The envelope of a recorded event as the read model holds it (the command's causation and
+/// digest stay in the log).
+fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelope {
+    let (team, user) = recorded
+        .actor
+        .split_once('/')
+        .unwrap_or((recorded.actor.as_str(), ""));
+    v1::EventEnvelope {
+        event_id: recorded.event_id.to_string(),
+        plan_id: plan_id.to_string(),
+        plan_version: recorded.version,
+        record_time: Some(timestamp(recorded.record_time_micros)),
+        valid_date: recorded.event.valid_date().map(date_to_proto),
+        actor: Some(v1::Actor {
+            team: team.to_owned(),
+            user: user.to_owned(),
+            side: 0,
+        }),
+        command_id: recorded.command_id.clone(),
+        event_type: recorded.event.event_type().to_owned(),
+        schema_version: SCHEMA_VERSION,
+        payload: Some(event_to_payload(&recorded.event)),
+        ..Default::default()
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<v1::EventEnvelope, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl PostureQueries for PostureQueriesApi {
+    async fn get_posture(
+        &self,
+        request: Request<v1::GetPostureRequest>,
+    ) -> Result<Response<v1::Posture>, Status> {
+        let r = request.get_ref();
+        let plan_id = self.ready(&request, &r.plan_id, r.min_version).await?;
+        let valid_on = required_date("valid_on", r.valid_on.as_ref())?;
+        let posture = self
+            .projection
+            .posture(
+                plan_id,
+                valid_on,
+                record_point(r.record.as_ref()),
+                r.include_proposed,
+            )
+            .map_err(status)?;
+        Ok(Response::new(posture_to_proto(plan_id, &posture)))
+    }
+
+    async fn get_posture_series(
+        &self,
+        request: Request<v1::GetPostureSeriesRequest>,
+    ) -> Result<Response<v1::PostureSeries>, Status> {
+        let r = request.get_ref();
+        let plan_id = self.ready(&request, &r.plan_id, r.min_version).await?;
+        let from = required_date("from", r.from.as_ref())?;
+        let to = required_date("to", r.to.as_ref())?;
+        let step = match v1::SeriesStep::try_from(r.step) {
+            Ok(v1::SeriesStep::Quarter) => SeriesStep::Quarter,
+            Ok(v1::SeriesStep::Year) => SeriesStep::Year,
+            Ok(v1::SeriesStep::Month | v1::SeriesStep::Unspecified) => SeriesStep::Month,
+            Err(_) => return Err(Status::invalid_argument("step: unknown value")),
+        };
+        let points = self
+            .projection
+            .series(
+                plan_id,
+                from,
+                to,
+                step,
+                record_point(r.record.as_ref()),
+                r.include_proposed,
+            )
+            .map_err(status)?;
+        Ok(Response::new(v1::PostureSeries {
+            points: points
+                .iter()
+                .map(|p| posture_to_proto(plan_id, p))
+                .collect(),
+        }))
+    }
+
+    async fn diff_plan(
+        &self,
+        request: Request<v1::DiffPlanRequest>,
+    ) -> Result<Response<v1::PlanDiff>, Status> {
+        let r = request.get_ref();
+        let plan_id = self.ready(&request, &r.plan_id, r.min_version).await?;
+        let from = match r.from.as_ref().and_then(|p| p.point.as_ref()) {
+            None => RecordPoint::Version(0),
+            Some(_) => record_point(r.from.as_ref()),
+        };
+        let diff = self
+            .projection
+            .diff(plan_id, from, record_point(r.to.as_ref()))
+            .map_err(status)?;
+        let refs = |events: &[(u64, &'static str)]| {
+            events
+                .iter()
+                .map(|(version, kind)| v1::EventRef {
+                    version: *version,
+                    event_type: (*kind).to_owned(),
+                })
+                .collect()
+        };
+        Ok(Response::new(v1::PlanDiff {
+            plan_id: plan_id.to_string(),
+            from_version: diff.from_version,
+            to_version: diff.to_version,
+            decisions: diff
+                .decisions
+                .iter()
+                .map(|d| v1::DecisionChange {
+                    decision_id: d.decision_id.to_string(),
+                    title: d.title.clone(),
+                    before: d.before.map_or(0, decision_status_to_proto),
+                    after: d.after.map_or(0, decision_status_to_proto),
+                    events: refs(&d.events),
+                })
+                .collect(),
+            elements: diff
+                .elements
+                .iter()
+                .map(|e| v1::ElementChange {
+                    element_id: e.element_id.to_string(),
+                    kind: match e.kind {
+                        ElementChangeKind::Added => v1::ElementChangeKind::Added,
+                        ElementChangeKind::Removed => v1::ElementChangeKind::Removed,
+                        ElementChangeKind::Changed => v1::ElementChangeKind::Changed,
+                    } as i32,
+                    events: refs(&e.events),
+                })
+                .collect(),
+            events: diff
+                .events
+                .iter()
+                .map(|(version, kind, actor, micros)| v1::RecordedEvent {
+                    version: *version,
+                    event_type: (*kind).to_owned(),
+                    actor: actor.clone(),
+                    record_time: Some(timestamp(*micros)),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn list_decisions(
+        &self,
+        request: Request<v1::ListDecisionsRequest>,
+    ) -> Result<Response<v1::ListDecisionsResponse>, Status> {
+        let r = request.get_ref();
+        let plan_id = self.ready(&request, &r.plan_id, r.min_version).await?;
+        let team = if r.team.is_empty() {
+            None
+        } else {
+            Some(
+                alliance_domain::TeamId::parse(&r.team)
+                    .map_err(|e| Status::invalid_argument(format!("team: {e}")))?,
+            )
+        };
+        let filter = DecisionFilter {
+            status: alliance_proto::convert::decision_status_from_proto(r.status),
+            side: side_from_proto(r.side),
+            team,
+            effective_from: optional_date("effective_from", r.effective_from.as_ref())?,
+            effective_to: optional_date("effective_to", r.effective_to.as_ref())?,
+        };
+        let views = self
+            .projection
+            .decisions(plan_id, record_point(r.record.as_ref()), &filter)
+            .map_err(status)?;
+        let sides = |sides: &std::collections::BTreeSet<alliance_domain::Side>| {
+            sides.iter().copied().map(side_to_proto).collect()
+        };
+        Ok(Response::new(v1::ListDecisionsResponse {
+            decisions: views
+                .iter()
+                .map(|v| {
+                    let d = &v.decision;
+                    v1::DecisionView {
+                        decision_id: d.id.to_string(),
+                        title: d.title.clone(),
+                        rationale: d.rationale.clone(),
+                        owner_team: d.owner_team.to_string(),
+                        effective_date: Some(date_to_proto(d.effective_date)),
+                        required_sides: sides(&d.required_sides),
+                        status: decision_status_to_proto(d.status),
+                        endorsements: sides(&d.endorsements),
+                        status_reason: d.status_reason.clone(),
+                        step_count: u32::try_from(d.steps.len()).unwrap_or(u32::MAX),
+                        history: v
+                            .history
+                            .iter()
+                            .map(|h| v1::RecordedEvent {
+                                version: h.version,
+                                event_type: h.event_type.to_owned(),
+                                actor: h.actor.clone(),
+                                record_time: Some(timestamp(h.record_time_micros)),
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+        }))
+    }
+
+    type WatchPlanStream = EventStream;
+
+    async fn watch_plan(
+        &self,
+        request: Request<v1::WatchPlanRequest>,
+    ) -> Result<Response<Self::WatchPlanStream>, Status> {
+        self.auth.authenticate(request.metadata())?;
+        let r = request.into_inner();
+        let plan_id = parse_plan(&r.plan_id)?;
+        // Subscribed before the catch-up is read, so nothing recorded in between is missed;
+        // what both hold is sent once (versions only go up).
+        let mut live = self.projection.changes();
+        let stored = match self.projection.events_from(plan_id, r.from_version.max(1)) {
+            Ok(events) => events,
+            Err(ProjectionError::PlanNotFound(_)) => Vec::new(),
+            Err(error) => return Err(status(error)),
+        };
+        let mut next = stored
+            .last()
+            .map_or(r.from_version.max(1), |e| e.version + 1);
+        let projection = self.projection.clone();
+        let stream = async_stream_of(move |tx| async move {
+            for recorded in &stored {
+                if tx.send(Ok(envelope(plan_id, recorded))).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                match live.recv().await {
+                    Ok(applied) if applied.plan_id == plan_id => {
+                        if applied.recorded.version < next {
+                            continue;
+                        }
+                        next = applied.recorded.version + 1;
+                        if tx
+                            .send(Ok(envelope(plan_id, &applied.recorded)))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        // Fell behind the live feed: re-read what was missed from the model.
+                        let missed = projection.events_from(plan_id, next).unwrap_or_default();
+                        for recorded in &missed {
+                            next = recorded.version + 1;
+                            if tx.send(Ok(envelope(plan_id, recorded))).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+}
+
+/// A stream fed by a task, so a slow client never holds up the read model.
+fn async_stream_of<F, Fut>(produce: F) -> EventStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<v1::EventEnvelope, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(produce(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+/// `alliance.v1.ReadModelAdmin`: rebuilding the read models from the log.
+pub struct ReadModelAdminApi<L> {
+    projection: Arc<Projection>,
+    log: L,
+    auth: Arc<Authenticator>,
+}
+
+impl<L: alliance_eventlog::EventLog> ReadModelAdminApi<L> {
+    pub fn new(projection: Arc<Projection>, log: L, auth: Arc<Authenticator>) -> Self {
+        Self {
+            projection,
+            log,
+            auth,
+        }
+    }
+
+    pub fn into_server(self) -> v1::read_model_admin_server::ReadModelAdminServer<Self> {
+        v1::read_model_admin_server::ReadModelAdminServer::new(self)
+    }
+}
+
+#[tonic::async_trait]
+impl<L: alliance_eventlog::EventLog> v1::read_model_admin_server::ReadModelAdmin
+    for ReadModelAdminApi<L>
+{
+    async fn rebuild(
+        &self,
+        request: Request<v1::RebuildRequest>,
+    ) -> Result<Response<v1::RebuildReply>, Status> {
+        let caller = self.auth.authenticate(request.metadata())?;
+        if !caller.may(alliance_commands::Role::Admin) {
+            return Err(Status::permission_denied(format!(
+                "team {} may not rebuild read models: it needs the admin role",
+                caller.actor.team
+            )));
+        }
+        let rebuilt = self.projection.rebuild(&self.log).await.map_err(status)?;
+        tracing::info!(events = rebuilt.events, elapsed = ?rebuilt.elapsed, digest = %rebuilt.digest, "read models rebuilt");
+        Ok(Response::new(v1::RebuildReply {
+            events: rebuilt.events,
+            plans: rebuilt.plans as u64,
+            position: rebuilt.position,
+            digest: rebuilt.digest,
+            elapsed_ms: u64::try_from(rebuilt.elapsed.as_millis()).unwrap_or(u64::MAX),
+        }))
+    }
+}

@@ -1,0 +1,124 @@
+//! One plan's history in record time: every event of its own stream with when and by whom it
+//! was recorded, and the plan's state at any version (from periodic checkpoints, so no query
+//! folds more than a few events).
+
+use std::sync::Arc;
+
+use alliance_domain::{Event, Plan, PlanId, Version, evolve};
+
+/// States are kept every this many versions.
+const CHECKPOINT_EVERY: usize = 128;
+
+/// One event of a plan's own stream, as recorded.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub version: Version,
+    pub event_id: uuid::Uuid,
+    pub record_time_micros: i64,
+    pub command_id: String,
+    /// `team/user` of the caller that recorded it.
+    pub actor: String,
+    pub event: Event,
+}
+
+/// Where on the record-time axis to read a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordPoint {
+    /// The latest version.
+    Latest,
+    /// The plan as it stood at this version.
+    Version(Version),
+    /// The plan as recorded at this instant (microseconds since the Unix epoch).
+    Time(i64),
+}
+
+#[derive(Debug, Clone)]
+pub struct PlanHistory {
+    pub plan_id: PlanId,
+    pub events: Vec<Recorded>,
+    /// `recorded_by[i]`: the latest record time among the first `i + 1` events. Monotonic even
+    /// if a writer's clock stepped back, so "as recorded at t" is always a prefix.
+    recorded_by: Vec<i64>,
+    /// The state before the plan's own first event: empty, or a branch's parent at the version
+    /// branched from.
+    base: Arc<Plan>,
+    /// `checkpoints[k]` is the state at version `(k + 1) * CHECKPOINT_EVERY`.
+    checkpoints: Vec<Arc<Plan>>,
+    current: Arc<Plan>,
+}
+
+impl PlanHistory {
+    pub fn new(plan_id: PlanId, base: Plan) -> Self {
+        let base = Arc::new(base);
+        Self {
+            plan_id,
+            events: Vec::new(),
+            recorded_by: Vec::new(),
+            current: base.clone(),
+            base,
+            checkpoints: Vec::new(),
+        }
+    }
+
+    pub fn version(&self) -> Version {
+        self.events.len() as Version
+    }
+
+    /// Adds the next event of the plan's own stream.
+    pub fn push(&mut self, recorded: Recorded) {
+        // In place, unless a checkpoint shares the state (then it is copied once).
+        let state = Arc::make_mut(&mut self.current);
+        *state = evolve(std::mem::take(state), &recorded.event);
+        let latest = self.recorded_by.last().copied().unwrap_or(i64::MIN);
+        self.recorded_by
+            .push(latest.max(recorded.record_time_micros));
+        self.events.push(recorded);
+        if self.events.len().is_multiple_of(CHECKPOINT_EVERY) {
+            self.checkpoints.push(self.current.clone());
+        }
+    }
+
+    /// The version a record point names: the latest version recorded at or before a time, the
+    /// version itself (at most the latest), or the latest. A version inside one command's
+    /// events (a command may append several, e.g. an adoption and the supersession it causes)
+    /// names the end of that command: no reader sees half a command.
+    pub fn version_at(&self, point: RecordPoint) -> Version {
+        let version = match point {
+            RecordPoint::Latest => return self.version(),
+            RecordPoint::Version(v) => v.min(self.version()),
+            RecordPoint::Time(micros) => {
+                self.recorded_by.partition_point(|t| *t <= micros) as Version
+            }
+        };
+        let mut end = usize::try_from(version).unwrap_or(usize::MAX);
+        while end > 0
+            && end < self.events.len()
+            && self.events[end].command_id == self.events[end - 1].command_id
+        {
+            end += 1;
+        }
+        end as Version
+    }
+
+    /// The plan as it stood at `version` (`0`: before its first event).
+    pub fn state_at(&self, version: Version) -> Arc<Plan> {
+        let version = usize::try_from(version)
+            .unwrap_or(usize::MAX)
+            .min(self.events.len());
+        if version == self.events.len() {
+            return self.current.clone();
+        }
+        let checkpoint = version / CHECKPOINT_EVERY;
+        let (start, state) = match checkpoint.checked_sub(1) {
+            Some(k) => (checkpoint * CHECKPOINT_EVERY, self.checkpoints[k].clone()),
+            None => (0, self.base.clone()),
+        };
+        if start == version {
+            return state;
+        }
+        let state = self.events[start..version]
+            .iter()
+            .fold((*state).clone(), |plan, e| evolve(plan, &e.event));
+        Arc::new(state)
+    }
+}

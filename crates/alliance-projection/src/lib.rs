@@ -1,0 +1,305 @@
+//! The projection service's read models: every plan's history in record time, from which the
+//! posture at any (valid date, record time) pair, posture series, diffs between record times
+//! and the decisions view are answered. Always rebuildable from the log: [`Projection::follow`]
+//! reads the log from the start (catch-up), then each event as it is committed (live).
+
+mod grpc;
+mod history;
+mod queries;
+mod snapshot;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use alliance_domain::{Event, PlanId, Version};
+use alliance_eventlog::{EventLog, Position, StoredEvent};
+use futures::StreamExt;
+use tokio::sync::{broadcast, watch};
+
+pub use grpc::{PostureQueriesApi, ReadModelAdminApi, posture_to_proto};
+pub use history::{PlanHistory, RecordPoint, Recorded};
+pub use queries::{
+    DecisionChange, DecisionFilter, DecisionView, ElementChange, ElementChangeKind, LifecycleEntry,
+    PlanDiff, SeriesStep,
+};
+pub use snapshot::SnapshotError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("plan {0} not found")]
+    PlanNotFound(PlanId),
+    /// The read model has not reached the version asked for within the deadline.
+    #[error(
+        "the read model of plan {plan_id} is at version {have}, {} behind the version {wanted} asked for; retry",
+        wanted.saturating_sub(*have)
+    )]
+    Behind {
+        plan_id: PlanId,
+        wanted: Version,
+        have: Version,
+    },
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("the log holds an event the read model cannot read: {0}")]
+    Corrupt(String),
+    #[error("event log: {0}")]
+    Log(#[from] alliance_eventlog::LogError),
+}
+
+/// A change of one plan's read model: the plan reached `version` with `event`.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub plan_id: PlanId,
+    pub recorded: Recorded,
+}
+
+/// The read models of every plan in the log.
+pub struct Projection {
+    plans: RwLock<HashMap<PlanId, PlanHistory>>,
+    /// The last log position applied.
+    position: watch::Sender<Position>,
+    /// Every applied event, for live subscribers.
+    applied: broadcast::Sender<Applied>,
+    /// Held while applying an event from the log, and by a rebuild while it swaps models.
+    gate: tokio::sync::Mutex<()>,
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rebuilt {
+    pub events: u64,
+    pub plans: usize,
+    pub position: Position,
+    pub digest: String,
+    pub elapsed: Duration,
+}
+
+impl Default for Projection {
+    fn default() -> Self {
+        Self {
+            plans: RwLock::default(),
+            position: watch::channel(0).0,
+            applied: broadcast::channel(4096).0,
+            gate: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+impl Projection {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn plans(&self) -> std::sync::RwLockReadGuard<'_, HashMap<PlanId, PlanHistory>> {
+        self.plans.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The last log position this read model has applied.
+    pub fn position(&self) -> Position {
+        *self.position.borrow()
+    }
+
+    /// Applies one stored event (in log order). An event already applied is ignored; a gap in a
+    /// plan's versions is reported, never papered over.
+    pub fn apply(&self, stored: &StoredEvent) -> Result<(), ProjectionError> {
+        let decoded = alliance_commands::decode_event(stored)
+            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+        let actor = decoded
+            .envelope
+            .actor
+            .as_ref()
+            .map(|a| format!("{}/{}", a.team, a.user))
+            .unwrap_or_default();
+        let recorded = Recorded {
+            version: stored.version,
+            event_id: stored.event_id,
+            record_time_micros: stored.record_time_micros,
+            command_id: stored.command_id.clone(),
+            actor,
+            event: decoded.event,
+        };
+        let new = self.push_recorded(stored.plan_id, recorded.clone())?;
+        if new {
+            let _ = self.applied.send(Applied {
+                plan_id: stored.plan_id,
+                recorded,
+            });
+        }
+        self.position.send_if_modified(|position| {
+            let advanced = stored.position > *position;
+            *position = (*position).max(stored.position);
+            advanced
+        });
+        Ok(())
+    }
+
+    /// Adds the next recorded event of a plan. `Ok(false)`: it was there already.
+    fn push_recorded(&self, plan_id: PlanId, recorded: Recorded) -> Result<bool, ProjectionError> {
+        let mut plans = self.plans.write().unwrap_or_else(|e| e.into_inner());
+        let have = plans.get(&plan_id).map_or(0, PlanHistory::version);
+        if recorded.version <= have {
+            return Ok(false);
+        }
+        if recorded.version != have + 1 {
+            return Err(ProjectionError::Corrupt(format!(
+                "plan {plan_id} jumps from version {have} to {}",
+                recorded.version
+            )));
+        }
+        if have == 0 {
+            let base = match &recorded.event {
+                Event::PlanBranched {
+                    parent_plan_id,
+                    parent_version,
+                    ..
+                } => plans
+                    .get(parent_plan_id)
+                    .map(|parent| (*parent.state_at(*parent_version)).clone())
+                    .ok_or_else(|| {
+                        ProjectionError::Corrupt(format!(
+                            "plan {plan_id} branches from plan {parent_plan_id}, which is not in the log before it"
+                        ))
+                    })?,
+                _ => alliance_domain::Plan::default(),
+            };
+            plans.insert(plan_id, PlanHistory::new(plan_id, base));
+        }
+        if let Some(history) = plans.get_mut(&plan_id) {
+            history.push(recorded);
+        }
+        Ok(true)
+    }
+
+    /// Follows `log` from the position after the last one applied: what is stored first, then
+    /// each event as it is committed. Returns when the log's stream ends; an event that cannot
+    /// be applied is reported and skipped.
+    pub async fn follow<L: EventLog>(self: Arc<Self>, log: L) {
+        let mut events = log.subscribe(self.position() + 1);
+        while let Some(next) = events.next().await {
+            match next {
+                Ok(stored) => {
+                    let _gate = self.gate.lock().await;
+                    if let Err(error) = self.apply(&stored) {
+                        tracing::error!(position = stored.position, %error, "read model skips an event");
+                        self.position.send_replace(stored.position);
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the log stream failed; the read model stops here");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reads everything `log` holds now, then returns (a full rebuild into this model).
+    pub async fn catch_up<L: EventLog>(&self, log: &L) -> Result<u64, ProjectionError> {
+        let mut applied = 0;
+        loop {
+            let batch = log.read_all(self.position() + 1, 4096).await?;
+            if batch.is_empty() {
+                return Ok(applied);
+            }
+            for stored in &batch {
+                if let Err(error) = self.apply(stored) {
+                    tracing::error!(position = stored.position, %error, "read model skips an event");
+                    self.position.send_replace(stored.position);
+                }
+                applied += 1;
+            }
+        }
+    }
+
+    /// Rebuilds the read models from the whole log and swaps them in; queries keep being
+    /// answered from the old ones meanwhile, and nothing the log records during the rebuild is
+    /// missed.
+    pub async fn rebuild<L: EventLog>(&self, log: &L) -> Result<Rebuilt, ProjectionError> {
+        let started = std::time::Instant::now();
+        let fresh = Projection::default();
+        let mut events = fresh.catch_up(log).await?;
+        let _gate = self.gate.lock().await;
+        // What was recorded while the rebuild ran (following is paused now).
+        events += fresh.catch_up(log).await?;
+        let models = std::mem::take(&mut *fresh.plans.write().unwrap_or_else(|e| e.into_inner()));
+        let plans = models.len();
+        *self.plans.write().unwrap_or_else(|e| e.into_inner()) = models;
+        let position = fresh.position();
+        self.position.send_replace(position);
+        Ok(Rebuilt {
+            events,
+            plans,
+            position,
+            digest: self.digest(),
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// The version of a plan in this read model (`0` when it has none).
+    pub fn plan_version(&self, plan_id: PlanId) -> Version {
+        self.plans().get(&plan_id).map_or(0, PlanHistory::version)
+    }
+
+    /// Waits until the read model holds `plan_id` at `min_version` or later, up to `patience`.
+    pub async fn wait_for(
+        &self,
+        plan_id: PlanId,
+        min_version: Version,
+        patience: Duration,
+    ) -> Result<(), ProjectionError> {
+        if min_version == 0 || self.plan_version(plan_id) >= min_version {
+            return Ok(());
+        }
+        let mut progress = self.position.subscribe();
+        let reached = tokio::time::timeout(patience, async {
+            loop {
+                progress.borrow_and_update();
+                if self.plan_version(plan_id) >= min_version {
+                    return;
+                }
+                if progress.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
+        .await;
+        let have = self.plan_version(plan_id);
+        match reached {
+            Ok(()) => Ok(()),
+            // It may have arrived just as the wait ended.
+            Err(_) if have >= min_version => Ok(()),
+            Err(_) => Err(ProjectionError::Behind {
+                plan_id,
+                wanted: min_version,
+                have,
+            }),
+        }
+    }
+
+    /// Every applied event from now on.
+    pub fn changes(&self) -> broadcast::Receiver<Applied> {
+        self.applied.subscribe()
+    }
+
+    /// Runs `read` on a plan's history.
+    pub fn with_plan<T>(
+        &self,
+        plan_id: PlanId,
+        read: impl FnOnce(&PlanHistory) -> T,
+    ) -> Result<T, ProjectionError> {
+        self.plans()
+            .get(&plan_id)
+            .map(read)
+            .ok_or(ProjectionError::PlanNotFound(plan_id))
+    }
+
+    /// The ids of every plan, in id order.
+    pub fn plan_ids(&self) -> Vec<PlanId> {
+        let mut ids: Vec<PlanId> = self.plans().keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+}

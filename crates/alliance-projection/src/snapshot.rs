@@ -1,0 +1,251 @@
+//! Snapshots of the read models and their canonical digest.
+//!
+//! A snapshot file holds one JSON line per recorded event of every plan (plans in id order,
+//! events in version order), after a header line naming the log position it covers, and ends
+//! with the SHA-256 of everything before it. Loading checks the checksum and every plan's
+//! versions before anything is served; a snapshot that fails is ignored (the caller rebuilds
+//! from the log instead). The digest of a read model is the same SHA-256 over the same
+//! canonical lines, so a restart from a snapshot plus the log's tail can be compared, byte for
+//! byte, with a full rebuild.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use alliance_domain::{Event, PlanId, Version};
+use alliance_eventlog::Position;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::Projection;
+use crate::history::Recorded;
+
+const FORMAT: &str = "alliance-read-model/1";
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    format: String,
+    position: Position,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Line {
+    plan_id: PlanId,
+    version: Version,
+    event_id: uuid::Uuid,
+    record_time_micros: i64,
+    command_id: String,
+    actor: String,
+    event: Event,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Trailer {
+    sha256: String,
+}
+
+/// Why a snapshot was not used.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot {path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("snapshot {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+impl Projection {
+    /// Every canonical line of the read model, plans in id order, events in version order.
+    fn canonical_lines(&self) -> Vec<String> {
+        let plans = self.plans();
+        let mut ids: Vec<&PlanId> = plans.keys().collect();
+        ids.sort_unstable();
+        let mut lines = Vec::new();
+        for id in ids {
+            for r in &plans[id].events {
+                let line = Line {
+                    plan_id: *id,
+                    version: r.version,
+                    event_id: r.event_id,
+                    record_time_micros: r.record_time_micros,
+                    command_id: r.command_id.clone(),
+                    actor: r.actor.clone(),
+                    event: r.event.clone(),
+                };
+                // Serializing plain data to a string cannot fail.
+                lines.push(serde_json::to_string(&line).unwrap_or_default());
+            }
+        }
+        lines
+    }
+
+    /// SHA-256 (hex) of the read model's canonical lines: equal digests, equal read models.
+    pub fn digest(&self) -> String {
+        let mut hasher = Sha256::new();
+        for line in self.canonical_lines() {
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+        }
+        format!("{:x}", hasher.finalize())
+    }
+
+    /// Writes a snapshot of the read model to `path` (through a temporary file and a rename,
+    /// so a crash never leaves half a snapshot). Returns the position it covers.
+    pub fn write_snapshot(&self, path: &Path) -> Result<Position, SnapshotError> {
+        let io = |source| SnapshotError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        // Position and lines are read under one lock, so they agree.
+        let (position, lines) = {
+            let _plans = self.plans();
+            (self.position(), self.canonical_lines())
+        };
+        let header = serde_json::to_string(&Header {
+            format: FORMAT.into(),
+            position,
+        })
+        .unwrap_or_default();
+        let partial = path.with_extension("partial");
+        let file = std::fs::File::create(&partial).map_err(io)?;
+        let mut out = BufWriter::new(file);
+        let mut hasher = Sha256::new();
+        for line in std::iter::once(&header).chain(&lines) {
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+            writeln!(out, "{line}").map_err(io)?;
+        }
+        let trailer = Trailer {
+            sha256: format!("{:x}", hasher.finalize()),
+        };
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&trailer).unwrap_or_default()
+        )
+        .map_err(io)?;
+        let file = out.into_inner().map_err(|e| io(e.into_error()))?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&partial, path).map_err(io)?;
+        Ok(position)
+    }
+
+    /// A read model loaded from a snapshot, checked: the checksum, the format, and every plan's
+    /// versions (gapless from 1). Nothing of a snapshot that fails a check is used.
+    pub fn from_snapshot(path: &Path) -> Result<Self, SnapshotError> {
+        let invalid = |message: String| SnapshotError::Invalid {
+            path: path.display().to_string(),
+            message,
+        };
+        let file = std::fs::File::open(path).map_err(|source| SnapshotError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut lines: Vec<String> = Vec::new();
+        for line in BufReader::new(file).lines() {
+            lines.push(line.map_err(|e| invalid(format!("unreadable: {e}")))?);
+        }
+        let trailer = lines.pop().ok_or_else(|| invalid("empty".into()))?;
+        let trailer: Trailer = serde_json::from_str(&trailer)
+            .map_err(|_| invalid("no checksum at the end (truncated?)".into()))?;
+        let mut hasher = Sha256::new();
+        for line in &lines {
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+        }
+        if format!("{:x}", hasher.finalize()) != trailer.sha256 {
+            return Err(invalid("checksum mismatch".into()));
+        }
+        let mut lines = lines.into_iter();
+        let header: Header = lines
+            .next()
+            .and_then(|l| serde_json::from_str(&l).ok())
+            .ok_or_else(|| invalid("no header".into()))?;
+        if header.format != FORMAT {
+            return Err(invalid(format!("unknown format {}", header.format)));
+        }
+        let mut pending: std::collections::BTreeMap<PlanId, Vec<Recorded>> = Default::default();
+        for line in lines {
+            let line: Line =
+                serde_json::from_str(&line).map_err(|e| invalid(format!("bad line: {e}")))?;
+            pending.entry(line.plan_id).or_default().push(Recorded {
+                version: line.version,
+                event_id: line.event_id,
+                record_time_micros: line.record_time_micros,
+                command_id: line.command_id,
+                actor: line.actor,
+                event: line.event,
+            });
+        }
+        // A branch is built on its parent's state: load parents first.
+        let projection = Projection::default();
+        while !pending.is_empty() {
+            let ready: Vec<PlanId> = pending
+                .iter()
+                .filter(|(_, events)| match events.first().map(|r| &r.event) {
+                    Some(Event::PlanBranched { parent_plan_id, .. }) => {
+                        !pending.contains_key(parent_plan_id)
+                    }
+                    _ => true,
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            if ready.is_empty() {
+                return Err(invalid("branches whose parents are missing".into()));
+            }
+            for plan_id in ready {
+                for recorded in pending.remove(&plan_id).unwrap_or_default() {
+                    projection
+                        .push_recorded(plan_id, recorded)
+                        .map_err(|e| invalid(e.to_string()))?;
+                }
+            }
+        }
+        projection.position.send_replace(header.position);
+        Ok(projection)
+    }
+}
+
+impl Projection {
+    /// A read model restored from the snapshot at `path` and checked against `log`: the event
+    /// at the position the snapshot covers must be the one the snapshot holds (so a snapshot of
+    /// another log is never used). The caller then reads the log's tail (`catch_up`).
+    pub async fn restore<L: alliance_eventlog::EventLog>(
+        path: &Path,
+        log: &L,
+    ) -> Result<Self, SnapshotError> {
+        let projection = Self::from_snapshot(path)?;
+        let invalid = |message: String| SnapshotError::Invalid {
+            path: path.display().to_string(),
+            message,
+        };
+        let position = projection.position();
+        if position == 0 {
+            return Ok(projection);
+        }
+        let at = log
+            .read_all(position, 1)
+            .await
+            .map_err(|e| invalid(format!("cannot read the log: {e}")))?;
+        let stored = at
+            .first()
+            .filter(|e| e.position == position)
+            .ok_or_else(|| invalid(format!("the log has no event at position {position}")))?;
+        let held = projection
+            .with_plan(stored.plan_id, |history| {
+                history
+                    .events
+                    .get(usize::try_from(stored.version).unwrap_or(usize::MAX) - 1)
+                    .map(|r| r.event_id)
+            })
+            .ok()
+            .flatten();
+        if held != Some(stored.event_id) {
+            return Err(invalid(format!(
+                "it does not match the log at position {position}"
+            )));
+        }
+        Ok(projection)
+    }
+}

@@ -1,0 +1,181 @@
+//! A command service on a real SQLite log in a temporary directory, callers from the dev token
+//! file, and naive (checkpoint-free) folds of what the log holds, to compare read models with.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use alliance_commands::reference::{self, ReferencePlan};
+use alliance_commands::{
+    Authenticator, Caller, CommandError, CommandMeta, CommandOutcome, CommandService, TokenFile,
+    command_digest, decode_event,
+};
+use alliance_domain::{
+    Command, Component, Date, ElementId, ElementKind, Event, ForceElementSpec, Plan, PlanId, Side,
+    TeamId, Version,
+};
+use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
+use alliance_projection::Projection;
+
+pub const US: &str = "us-force-planning";
+pub const ROK: &str = "rok-jcs";
+pub const APPROVER: &str = "alliance-approvers";
+
+fn deploy(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy")
+        .join(file)
+}
+
+/// A command service over a fresh SQLite log.
+pub struct Env {
+    _dir: tempfile::TempDir,
+    pub log: SqliteLog,
+    pub service: Arc<CommandService<SqliteLog>>,
+    pub auth: Authenticator,
+}
+
+impl Env {
+    pub async fn open() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
+        let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
+        let auth =
+            Authenticator::from_token_file(&TokenFile::load(&deploy("dev-tokens.toml")).unwrap())
+                .unwrap();
+        Self {
+            _dir: dir,
+            log,
+            service,
+            auth,
+        }
+    }
+
+    pub fn caller(&self, team: &str) -> Caller {
+        self.auth
+            .team_caller(&TeamId::parse(team).unwrap(), "tester")
+            .expect("team of the dev token file")
+    }
+
+    /// Executes `command` on `plan_id` as `team`, under a fresh command id.
+    pub async fn try_exec(
+        &self,
+        team: &str,
+        plan_id: PlanId,
+        command: Command,
+    ) -> Result<CommandOutcome, CommandError> {
+        let meta = CommandMeta {
+            command_id: uuid::Uuid::now_v7().to_string(),
+            plan_id: Some(plan_id),
+            ..CommandMeta::default()
+        };
+        let digest = command_digest(meta.plan_id, &command);
+        self.service
+            .execute(&self.caller(team), meta, command, &digest)
+            .await
+    }
+
+    pub async fn exec(&self, team: &str, plan_id: PlanId, command: Command) -> CommandOutcome {
+        let name = command.name();
+        self.try_exec(team, plan_id, command)
+            .await
+            .unwrap_or_else(|e| panic!("{name} refused: {e}"))
+    }
+
+    /// Creates a plan with the horizon 2020–2035.
+    pub async fn create_plan(&self) -> PlanId {
+        let plan_id = uuid::Uuid::now_v7();
+        let outcome = self
+            .exec(
+                APPROVER,
+                plan_id,
+                Command::CreatePlan {
+                    plan_id,
+                    name: "test plan".into(),
+                    description: String::new(),
+                    horizon_start: date(2020, 1, 1),
+                    horizon_end: date(2035, 12, 31),
+                },
+            )
+            .await;
+        assert_eq!(outcome.plan_version, 1);
+        plan_id
+    }
+
+    /// Loads `deploy/reference-plan.json` through the command service; returns the plan's id.
+    pub async fn load_reference(&self) -> (PlanId, usize) {
+        let plan = ReferencePlan::read(&deploy("reference-plan.json")).unwrap();
+        let report = reference::load(&self.service, &self.auth, &plan)
+            .await
+            .unwrap();
+        assert_eq!(report.applied, plan.entries.len());
+        assert_eq!(report.already_present, 0);
+        (plan.plan_id, plan.entries.len())
+    }
+
+    /// Every event of one plan, as stored.
+    pub async fn plan_events(&self, plan_id: PlanId) -> Vec<StoredEvent> {
+        self.log.read_plan(plan_id, 1, 1_000_000).await.unwrap()
+    }
+
+    /// A read model that has read everything the log holds now.
+    pub async fn caught_up(&self) -> Arc<Projection> {
+        let projection = Projection::new();
+        projection.catch_up(&self.log).await.unwrap();
+        projection
+    }
+}
+
+pub fn date(year: i32, month: u32, day: u32) -> Date {
+    Date::from_ymd_opt(year, month, day).unwrap()
+}
+
+pub fn id(s: &str) -> ElementId {
+    ElementId::parse(s).unwrap()
+}
+
+pub fn element(element_id: &str, side: Side, personnel: u32) -> ForceElementSpec {
+    ForceElementSpec {
+        id: id(element_id),
+        name: format!("element {element_id}"),
+        side,
+        component: Component::Army,
+        kind: ElementKind::GroundCombatBrigade,
+        personnel,
+        equipment: BTreeMap::from([("M1A2".to_owned(), 10)]),
+        base: "Camp Humphreys".into(),
+    }
+}
+
+/// The domain events of stored records, decoded the way every reader decodes them.
+pub fn decode(stored: &[StoredEvent]) -> Vec<Event> {
+    stored
+        .iter()
+        .map(|s| decode_event(s).unwrap().event)
+        .collect()
+}
+
+/// The plan folded from scratch over its first `version` events (no checkpoints).
+/// The version a reader sees for `version`: the end of the command whose events include it (a
+/// command's events are never read in part).
+pub fn command_end(stored: &[StoredEvent], version: Version) -> Version {
+    let mut end = version as usize;
+    while end > 0 && end < stored.len() && stored[end].command_id == stored[end - 1].command_id {
+        end += 1;
+    }
+    end as Version
+}
+
+pub fn naive_state(events: &[Event], version: Version) -> Plan {
+    alliance_domain::fold(Plan::default(), &events[..version as usize])
+}
+
+/// The version of the first event of `plan` matching `pick`.
+pub fn version_of(events: &[StoredEvent], pick: impl Fn(&Event) -> bool) -> Version {
+    events
+        .iter()
+        .find(|s| pick(&decode_event(s).unwrap().event))
+        .map(|s| s.version)
+        .expect("no such event")
+}
