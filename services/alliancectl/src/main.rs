@@ -27,6 +27,7 @@ use alliance_proto::convert::{
 use alliance_proto::v1;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
+use alliance_proto::v1::read_model_admin_client::ReadModelAdminClient;
 use clap::{Args, Parser, Subcommand};
 use tonic::Code;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
@@ -120,6 +121,9 @@ enum Cmd {
     Decisions(DecisionsArgs),
     /// Print the plan's events: those recorded so far, then each new one as it is recorded.
     Watch(WatchArgs),
+    /// Rebuild every read model from the log (admin role); prints what was read and the
+    /// models' digest.
+    Rebuild,
 }
 
 // ---- shared flags --------------------------------------------------------------------------
@@ -732,6 +736,7 @@ struct Session {
     server: String,
     client: PlanCommandsClient<Channel>,
     queries: PostureQueriesClient<Channel>,
+    channel: Channel,
     auth: Option<AsciiMetadataValue>,
     timeout: Duration,
 }
@@ -760,7 +765,8 @@ impl Session {
         Ok(Session {
             server: cli.server.clone(),
             client: PlanCommandsClient::new(channel.clone()),
-            queries: PostureQueriesClient::new(channel),
+            queries: PostureQueriesClient::new(channel.clone()),
+            channel,
             auth,
             timeout: Duration::from_secs(cli.timeout),
         })
@@ -937,6 +943,14 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
             }
         ),
         Cmd::Watch(a) => watch(s, a, format).await,
+        Cmd::Rebuild => {
+            let request = s.request(v1::RebuildRequest {});
+            let mut admin = ReadModelAdminClient::new(s.channel.clone());
+            within(s.timeout, admin.rebuild(request))
+                .await
+                .map(Reply::Rebuilt)
+                .map_err(|status| s.failure(&status, None))
+        }
         Cmd::Plan(cmd) => match cmd {
             PlanCmd::Create {
                 name,

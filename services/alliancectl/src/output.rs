@@ -33,6 +33,7 @@ pub enum Reply {
     Decisions(v1::ListDecisionsResponse),
     /// Already printed as it arrived (`watch`).
     Streamed,
+    Rebuilt(v1::RebuildReply),
 }
 
 pub fn render(reply: &Reply, format: Format) -> String {
@@ -62,6 +63,18 @@ pub fn render(reply: &Reply, format: Format) -> String {
         (Format::Text, Reply::Series(r)) => series_text(r),
         (Format::Text, Reply::Diff(d)) => diff_text(d),
         (Format::Text, Reply::Decisions(r)) => decisions_text(r),
+        (Format::Json, Reply::Rebuilt(r)) => json!({
+            "events": r.events,
+            "plans": r.plans,
+            "position": r.position,
+            "digest": r.digest,
+            "elapsed_ms": r.elapsed_ms,
+        })
+        .to_string(),
+        (Format::Text, Reply::Rebuilt(r)) => format!(
+            "ok rebuilt read models: {} events of {} plans up to position {} in {} ms; digest {}",
+            r.events, r.plans, r.position, r.elapsed_ms, r.digest
+        ),
         (_, Reply::Streamed) => String::new(),
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
-use alliance_projection::{PostureQueriesApi, Projection};
+use alliance_projection::{PostureQueriesApi, Projection, ReadModelAdminApi};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -55,7 +55,9 @@ impl Server {
         let auth = Arc::new(auth);
         let api = PlanCommandsApi::new(service, auth.clone(), url.trim_start_matches("http://"));
         let (routes, _health) = alliance_commands::server::routes(api).await.unwrap();
-        let routes = routes.add_service(PostureQueriesApi::new(projection, auth).into_server());
+        let routes = routes
+            .add_service(PostureQueriesApi::new(projection.clone(), auth.clone()).into_server())
+            .add_service(ReadModelAdminApi::new(projection, log.clone(), auth).into_server());
         let task = tokio::spawn(async move {
             alliance_commands::server::serve_routes(listener, routes, async {
                 let _ = stopped.await;
@@ -1911,4 +1913,38 @@ async fn a_retry_with_the_same_command_id_is_replayed_and_appends_nothing() {
     assert_eq!(listed["plans"].as_array().unwrap().len(), 2, "{listed}");
     assert_eq!(server.events().await.len(), events + 1);
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilding_the_read_models_needs_the_admin_role() {
+    let server = Server::start().await;
+    let out = server
+        .ctl(
+            APPROVER,
+            &[
+                "plan",
+                "create",
+                "--name",
+                "rebuilt",
+                "--horizon-start",
+                "2020-01-01",
+                "--horizon-end",
+                "2035-12-31",
+            ],
+        )
+        .await;
+    out.ok();
+
+    let rebuilt = server
+        .ctl(APPROVER, &["--output", "json", "rebuild"])
+        .await
+        .json();
+    assert_eq!(rebuilt["events"], 1, "{rebuilt}");
+    assert_eq!(rebuilt["plans"], 1, "{rebuilt}");
+    assert_eq!(rebuilt["digest"].as_str().unwrap().len(), 64, "{rebuilt}");
+
+    // An editor without the admin role is refused, naming the role.
+    let out = server.ctl("dev-us-force-planning", &["rebuild"]).await;
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(out.stderr.contains("admin role"), "{}", out.stderr);
 }
