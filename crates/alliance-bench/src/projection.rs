@@ -191,8 +191,8 @@ fn micros_pair(h: &Histogram<u64>) -> (f64, f64) {
 }
 
 pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
-    let dir = tempfile_dir()?;
-    let log = SqliteLog::open(SqliteLogConfig::new(dir.join("alliance.db")))?;
+    let dir = TempDir::new()?;
+    let log = SqliteLog::open(SqliteLogConfig::new(dir.0.join("alliance.db")))?;
     let actor = Actor {
         team: id::<TeamId>("us-force-planning".into()),
         user: "bench".into(),
@@ -273,7 +273,6 @@ pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
         );
     }
     let posture_grpc = grpc_postures(projection.clone(), &queries).await?;
-    drop(dir_guard(dir));
     Ok(ProjectionFigures {
         events: rebuilt,
         plans,
@@ -336,22 +335,20 @@ async fn grpc_postures(
     Ok(micros_pair(&histogram))
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir =
-        std::env::temp_dir().join(format!("alliance-bench-projection-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
+/// A directory of its own for the generated log, removed when dropped (on errors too).
+struct TempDir(std::path::PathBuf);
 
-/// Removes the generated log when dropped.
-struct DirGuard(std::path::PathBuf);
-
-impl Drop for DirGuard {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+impl TempDir {
+    fn new() -> anyhow::Result<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("alliance-bench-projection-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
     }
 }
 
-fn dir_guard(dir: std::path::PathBuf) -> DirGuard {
-    DirGuard(dir)
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

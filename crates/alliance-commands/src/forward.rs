@@ -71,7 +71,6 @@ forward! {
 }
 
 /// Connections to the other instances, by address.
-#[derive(Default)]
 pub struct Forwarder {
     /// This instance's address, named in the mark.
     me: String,

@@ -80,12 +80,7 @@ impl<L: EventLog> PlanCommandsApi<L> {
         // The digest is taken before the server fills in anything, so a retry matches it.
         let digest = command_digest(meta.plan_id, &command);
         resolve(&message, &meta, &mut command)?;
-        let written = match &command {
-            Command::CreatePlan { plan_id, .. } => Some(*plan_id),
-            Command::BranchPlan { new_plan_id, .. } => Some(*new_plan_id),
-            _ => meta.plan_id,
-        };
-        let owner = match written {
+        let owner = match command.new_plan().or(meta.plan_id) {
             Some(plan_id) => self.owner_elsewhere(plan_id, &metadata).await,
             None => None,
         };

@@ -312,10 +312,7 @@ impl<L: EventLog> CommandService<L> {
             digest,
         } = run;
         self.check_route(plan_id)?;
-        let creates = matches!(
-            command,
-            Command::CreatePlan { .. } | Command::BranchPlan { .. }
-        );
+        let creates = command.new_plan().is_some();
         let slot = if creates {
             self.slot(plan_id)
         } else {

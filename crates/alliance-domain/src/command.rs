@@ -132,4 +132,13 @@ impl Command {
             Command::WithdrawDecision { .. } => "WithdrawDecision",
         }
     }
+
+    /// The plan a create or branch command makes; `None` for a command that edits a plan.
+    pub fn new_plan(&self) -> Option<PlanId> {
+        match self {
+            Command::CreatePlan { plan_id, .. } => Some(*plan_id),
+            Command::BranchPlan { new_plan_id, .. } => Some(*new_plan_id),
+            _ => None,
+        }
+    }
 }

@@ -102,7 +102,7 @@ pub fn posture(plan: &Plan, valid_on: Date, what_if: bool) -> Posture {
         .collect();
     steps.sort_by_key(|(id, s)| (s.date(), *id));
 
-    let elements = present_elements(plan, valid_on, what_if);
+    let elements = present_elements(plan, &shaping, valid_on);
     let mut personnel = BTreeMap::new();
     let mut equipment = BTreeMap::new();
     for e in &elements {
@@ -197,7 +197,7 @@ pub fn posture(plan: &Plan, valid_on: Date, what_if: bool) -> Posture {
 
 /// The elements present on `valid_on`, in id order. An element whose timeline the proposed
 /// decisions would break (a what-if view only) is shown as the adopted decisions leave it.
-fn present_elements(plan: &Plan, valid_on: Date, what_if: bool) -> Vec<PresentElement> {
+fn present_elements(plan: &Plan, shaping: &[&Decision], valid_on: Date) -> Vec<PresentElement> {
     let ids: BTreeSet<&ElementId> = plan
         .elements
         .keys()
@@ -207,11 +207,11 @@ fn present_elements(plan: &Plan, valid_on: Date, what_if: bool) -> Vec<PresentEl
     // a what-if view apart (they are dropped for an element they would break).
     let mut adopted: BTreeMap<&ElementId, Vec<(&DecisionId, &Step)>> = BTreeMap::new();
     let mut proposed: BTreeMap<&ElementId, Vec<(&DecisionId, &Step)>> = BTreeMap::new();
-    for decision in plan.decisions.values() {
-        let group = match decision.status {
-            DecisionStatus::Adopted => &mut adopted,
-            DecisionStatus::Proposed if what_if => &mut proposed,
-            _ => continue,
+    for decision in shaping {
+        let group = if decision.status == DecisionStatus::Adopted {
+            &mut adopted
+        } else {
+            &mut proposed
         };
         for step in &decision.steps {
             if let Some(element) = step.element_id() {

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Projection;
-use crate::history::Recorded;
+use std::collections::HashMap;
+
+use crate::history::{PlanHistory, Recorded};
 
 const FORMAT: &str = "alliance-read-model/1";
 
@@ -56,9 +58,8 @@ pub enum SnapshotError {
 }
 
 impl Projection {
-    /// Every canonical line of the read model, plans in id order, events in version order.
-    fn canonical_lines(&self) -> Vec<String> {
-        let plans = self.plans();
+    /// Every canonical line of `plans`, plans in id order, events in version order.
+    fn canonical_lines(plans: &HashMap<PlanId, PlanHistory>) -> Vec<String> {
         let mut ids: Vec<&PlanId> = plans.keys().collect();
         ids.sort_unstable();
         let mut lines = Vec::new();
@@ -83,7 +84,7 @@ impl Projection {
     /// SHA-256 (hex) of the read model's canonical lines: equal digests, equal read models.
     pub fn digest(&self) -> String {
         let mut hasher = Sha256::new();
-        for line in self.canonical_lines() {
+        for line in Self::canonical_lines(&self.plans()) {
             hasher.update(line.as_bytes());
             hasher.update(b"\n");
         }
@@ -97,11 +98,10 @@ impl Projection {
             path: path.display().to_string(),
             source,
         };
-        // Position and lines are read under one lock, so they agree.
-        let (position, lines) = {
-            let _plans = self.plans();
-            (self.position(), self.canonical_lines())
-        };
+        // The position is published after its event is in the models, so the lines hold at
+        // least everything up to it; restoring reads the tail from there and skips repeats.
+        let position = self.position();
+        let lines = Self::canonical_lines(&self.plans());
         let header = serde_json::to_string(&Header {
             format: FORMAT.into(),
             position,
