@@ -19,25 +19,46 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// The routes of `grpc.health.v1`, server reflection of the whole `alliance.v1` contract, and
-/// `api`; more services may be added to them (and reported serving through the returned
-/// health reporter).
-pub async fn routes<L: EventLog>(
-    api: PlanCommandsApi<L>,
-) -> Result<(Routes, HealthReporter), ServeError> {
+/// The routes of `grpc.health.v1` and server reflection of the whole `alliance.v1` contract;
+/// services are added to them (and reported serving through the returned health reporter).
+pub fn base_routes() -> Result<(Routes, HealthReporter), ServeError> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    let commands = api.into_server();
-    health
-        .set_serving::<alliance_proto::v1::plan_commands_server::PlanCommandsServer<PlanCommandsApi<L>>>()
-        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(alliance_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let routes = Routes::new(health_service)
-        .add_service(reflection)
-        .add_service(commands);
-    Ok((routes, health))
+    Ok((Routes::new(health_service).add_service(reflection), health))
+}
+
+/// [`base_routes`] with `api` added.
+pub async fn routes<L: EventLog>(
+    api: PlanCommandsApi<L>,
+) -> Result<(Routes, HealthReporter), ServeError> {
+    let (routes, health) = base_routes()?;
+    health
+        .set_serving::<alliance_proto::v1::plan_commands_server::PlanCommandsServer<PlanCommandsApi<L>>>()
+        .await;
+    Ok((routes.add_service(api.into_server()), health))
+}
+
+/// Resolves on Ctrl-C or SIGTERM: a server's clean stop.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminate = async {
+        match term.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }
 
 /// Serves `routes` on `listener` until `shutdown`.

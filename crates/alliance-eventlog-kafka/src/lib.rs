@@ -12,6 +12,7 @@
 mod index;
 mod membership;
 mod partitions;
+mod reader;
 mod record;
 mod writer;
 
@@ -33,6 +34,7 @@ use rdkafka::error::RDKafkaErrorCode;
 use tokio::sync::{oneshot, watch};
 
 pub use partitions::Ownership;
+pub use reader::TopicReader;
 pub use record::partition_of;
 
 /// The project's local broker, for tests: `ALLIANCE_KAFKA_BOOTSTRAP` when set (as `make test`
@@ -276,18 +278,32 @@ pub async fn create_topic(config: &KafkaLogConfig) -> Result<(), LogError> {
     Ok(())
 }
 
+/// The topic's partition count. A topic just created may take a moment to appear in the
+/// metadata the broker answers with: it is asked again for up to a few seconds.
 fn partition_count(config: &KafkaLogConfig) -> Result<u32, LogError> {
     let consumer: BaseConsumer = config.client().create().map_err(unavailable)?;
-    let metadata = consumer
-        .fetch_metadata(Some(&config.topic), config.timeout)
-        .map_err(unavailable)?;
-    let topic = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == config.topic)
-        .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-        .ok_or_else(|| LogError::Unavailable(format!("topic {} does not exist", config.topic)))?;
-    Ok(topic.partitions().len() as u32)
+    let patience = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let metadata = consumer
+            .fetch_metadata(Some(&config.topic), config.timeout)
+            .map_err(unavailable)?;
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == config.topic)
+            .filter(|t| t.error().is_none())
+            .map_or(0, |t| t.partitions().len());
+        if partitions > 0 {
+            return Ok(partitions as u32);
+        }
+        if std::time::Instant::now() > patience {
+            return Err(LogError::Unavailable(format!(
+                "topic {} does not exist",
+                config.topic
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 impl EventLog for KafkaLog {

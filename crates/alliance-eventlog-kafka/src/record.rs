@@ -1,7 +1,7 @@
 //! One event as one Kafka record: the plan id as key, the envelope as value, and the CloudEvents
 //! Kafka binding as headers, so other systems can consume the topic directly.
 
-use alliance_eventlog::{NewEvent, PlanId, StoredEvent, Version};
+use alliance_eventlog::{NewEvent, PlanId, StoredEvent, TopicOffset, Version};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 
@@ -158,6 +158,10 @@ pub fn stored_event<M: Message>(
             .parse()
             .map_err(|_| bad("bad record time".into()))?,
         payload: message.payload().unwrap_or_default().to_vec(),
+        origin: Some(TopicOffset {
+            partition: message.partition(),
+            offset: message.offset(),
+        }),
     })
 }
 

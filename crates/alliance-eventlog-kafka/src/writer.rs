@@ -215,6 +215,9 @@ impl PartitionWriter {
                     event_type: event.event_type.clone(),
                     record_time_micros: event.record_time_micros,
                     payload: event.payload.clone(),
+                    // The writer's own index is read by position; readers of the whole topic
+                    // (`TopicReader`) carry offsets.
+                    origin: None,
                 });
             }
             let appended = Appended {

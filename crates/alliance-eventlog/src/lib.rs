@@ -5,9 +5,11 @@
 //! protobuf envelope) together with the few fields it must index: the plan, the per-plan version,
 //! the event id and the command id that produced the event.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod sqlite;
@@ -50,6 +52,78 @@ pub struct StoredEvent {
     pub event_type: String,
     pub record_time_micros: i64,
     pub payload: Vec<u8>,
+    /// Where the record sits on a partitioned log (Kafka); `None` on the embedded log.
+    pub origin: Option<TopicOffset>,
+}
+
+/// A record's partition and offset on a Kafka topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicOffset {
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// How far a reader of the whole log has read, and the events it read last, so that a read
+/// model restored from a snapshot can check that the log still holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The last position read (in the reader's own order on Kafka).
+    pub position: Position,
+    /// The id of the event at `position` (embedded log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<Uuid>,
+    /// On Kafka, per partition: the offset of the last record read and its event id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub partitions: BTreeMap<i32, (i64, Uuid)>,
+}
+
+impl Checkpoint {
+    /// Notes that `event` was read. Never goes back: a record read again changes nothing.
+    pub fn advance(&mut self, event: &StoredEvent) {
+        if event.position > self.position {
+            self.position = event.position;
+            self.last_event = Some(event.event_id);
+        }
+        if let Some(at) = event.origin {
+            let newer = self
+                .partitions
+                .get(&at.partition)
+                .is_none_or(|(offset, _)| at.offset > *offset);
+            if newer {
+                self.partitions
+                    .insert(at.partition, (at.offset, event.event_id));
+            }
+        }
+    }
+
+    /// The next offset to read of `partition`.
+    pub fn next_offset(&self, partition: i32) -> i64 {
+        self.partitions
+            .get(&partition)
+            .map_or(0, |(offset, _)| offset + 1)
+    }
+}
+
+/// Reads the whole log, every plan, in one order, from a checkpoint: what read models are
+/// built from. The embedded log reads it in position order; on Kafka every partition is read,
+/// `read_committed`, each in offset order.
+pub trait LogReader: Clone + Send + Sync + 'static {
+    /// The events after `from`: those stored when called, then (with `live`) each new one as
+    /// it is committed. Without `live` the stream ends at what the log held when called.
+    fn read_after(
+        &self,
+        from: &Checkpoint,
+        live: bool,
+    ) -> BoxStream<'static, Result<StoredEvent, LogError>>;
+
+    /// Whether the log holds, where `checkpoint` says, the events it names (a snapshot taken of
+    /// another log, or of a log since rewritten, fails this).
+    fn holds(&self, checkpoint: &Checkpoint)
+    -> impl Future<Output = Result<bool, LogError>> + Send;
+
+    /// About how many events the log holds after `from` (for progress reports; on Kafka it
+    /// counts transaction markers too).
+    fn remaining(&self, from: &Checkpoint) -> impl Future<Output = Result<u64, LogError>> + Send;
 }
 
 /// What a successful append wrote: versions `first_version..=last_version` of the plan.

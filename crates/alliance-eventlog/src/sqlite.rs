@@ -12,11 +12,13 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
-    Appended, CommandRecord, EventLog, LogError, NewEvent, PlanId, Position, StoredEvent, Version,
+    Appended, Checkpoint, CommandRecord, EventLog, LogError, LogReader, NewEvent, PlanId, Position,
+    StoredEvent, Version,
 };
 
 use read::ReadPool;
@@ -334,6 +336,59 @@ impl EventLog for SqliteLog {
             from,
             self.inner.subscribe_batch,
         )
+    }
+}
+
+impl LogReader for SqliteLog {
+    fn read_after(
+        &self,
+        from: &Checkpoint,
+        live: bool,
+    ) -> BoxStream<'static, Result<StoredEvent, LogError>> {
+        let after = from.position;
+        if live {
+            return self.subscribe(after + 1);
+        }
+        // What is committed now, in batches; the stream ends there.
+        let end = *self.inner.committed.borrow();
+        let log = self.clone();
+        let batch = self.inner.subscribe_batch.max(1);
+        futures::stream::unfold(after, move |after| {
+            let log = log.clone();
+            async move {
+                if after >= end {
+                    return None;
+                }
+                match log.read_all(after + 1, batch).await {
+                    Ok(events) => {
+                        let events: Vec<_> =
+                            events.into_iter().filter(|e| e.position <= end).collect();
+                        let next = events.last().map_or(end, |e| e.position);
+                        Some((
+                            futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
+                            next,
+                        ))
+                    }
+                    Err(error) => Some((futures::stream::iter([Err(error)]).right_stream(), end)),
+                }
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    async fn remaining(&self, from: &Checkpoint) -> Result<u64, LogError> {
+        Ok(self.inner.committed.borrow().saturating_sub(from.position))
+    }
+
+    async fn holds(&self, checkpoint: &Checkpoint) -> Result<bool, LogError> {
+        if checkpoint.position == 0 {
+            return Ok(true);
+        }
+        let at = self.read_all(checkpoint.position, 1).await?;
+        Ok(at.first().is_some_and(|e| {
+            e.position == checkpoint.position && Some(e.event_id) == checkpoint.last_event
+        }))
     }
 }
 

@@ -213,7 +213,7 @@ fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelope {
     let (team, user) = recorded
         .actor
         .split_once('/')
-        .unwrap_or((recorded.actor.as_str(), ""));
+        .unwrap_or((&recorded.actor, ""));
     v1::EventEnvelope {
         event_id: recorded.event_id.to_string(),
         plan_id: plan_id.to_string(),
@@ -225,7 +225,7 @@ fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelope {
             user: user.to_owned(),
             side: 0,
         }),
-        command_id: recorded.command_id.clone(),
+        command_id: recorded.command_id.to_string(),
         event_type: recorded.event.event_type().to_owned(),
         schema_version: SCHEMA_VERSION,
         payload: Some(event_to_payload(&recorded.event)),
@@ -472,12 +472,62 @@ impl PostureQueries for PostureQueriesApi {
         });
         Ok(Response::new(stream))
     }
+
+    type WatchPostureStream = Pin<Box<dyn Stream<Item = Result<v1::Posture, Status>> + Send>>;
+
+    async fn watch_posture(
+        &self,
+        request: Request<v1::WatchPostureRequest>,
+    ) -> Result<Response<Self::WatchPostureStream>, Status> {
+        let r = request.get_ref();
+        let plan_id = self.ready(&request, &r.plan_id, r.min_version).await?;
+        let valid_on = required_date("valid_on", r.valid_on.as_ref())?;
+        let what_if = r.include_proposed;
+        // Subscribed before the first posture is read, so no edit in between is missed.
+        let mut live = self.projection.changes();
+        let projection = self.projection.clone();
+        let read = move || {
+            projection
+                .posture(plan_id, valid_on, RecordPoint::Latest, what_if)
+                .map(|posture| posture_to_proto(plan_id, &posture))
+        };
+        let mut shown = read().map_err(status)?;
+        let stream = async_stream_of(move |tx| async move {
+            use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+            if tx.send(Ok(shown.clone())).await.is_err() {
+                return;
+            }
+            loop {
+                match live.recv().await {
+                    Ok(applied) if applied.plan_id != plan_id => continue,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                }
+                // Whatever else is already applied is read in the same posture.
+                while !matches!(
+                    live.try_recv(),
+                    Err(TryRecvError::Empty | TryRecvError::Closed)
+                ) {}
+                let Ok(posture) = read() else { continue };
+                let changed = v1::Posture {
+                    version: shown.version,
+                    ..posture.clone()
+                } != shown;
+                shown = posture;
+                if changed && tx.send(Ok(shown.clone())).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
 }
 
 /// A stream fed by a task, so a slow client never holds up the read model.
-fn async_stream_of<F, Fut>(produce: F) -> EventStream
+fn async_stream_of<T, F, Fut>(produce: F) -> Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>
 where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<v1::EventEnvelope, Status>>) -> Fut,
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<T, Status>>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(256);
@@ -492,7 +542,7 @@ pub struct ReadModelAdminApi<L> {
     auth: Arc<Authenticator>,
 }
 
-impl<L: alliance_eventlog::EventLog> ReadModelAdminApi<L> {
+impl<L: alliance_eventlog::LogReader> ReadModelAdminApi<L> {
     pub fn new(projection: Arc<Projection>, log: L, auth: Arc<Authenticator>) -> Self {
         Self {
             projection,
@@ -507,13 +557,15 @@ impl<L: alliance_eventlog::EventLog> ReadModelAdminApi<L> {
 }
 
 #[tonic::async_trait]
-impl<L: alliance_eventlog::EventLog> v1::read_model_admin_server::ReadModelAdmin
+impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmin
     for ReadModelAdminApi<L>
 {
+    type RebuildStream = Pin<Box<dyn Stream<Item = Result<v1::RebuildProgress, Status>> + Send>>;
+
     async fn rebuild(
         &self,
         request: Request<v1::RebuildRequest>,
-    ) -> Result<Response<v1::RebuildReply>, Status> {
+    ) -> Result<Response<Self::RebuildStream>, Status> {
         let caller = self.auth.authenticate(request.metadata())?;
         if !caller.may(alliance_commands::Role::Admin) {
             return Err(Status::permission_denied(format!(
@@ -521,14 +573,58 @@ impl<L: alliance_eventlog::EventLog> v1::read_model_admin_server::ReadModelAdmin
                 caller.actor.team
             )));
         }
-        let rebuilt = self.projection.rebuild(&self.log).await.map_err(status)?;
-        tracing::info!(events = rebuilt.events, elapsed = ?rebuilt.elapsed, digest = %rebuilt.digest, "read models rebuilt");
-        Ok(Response::new(v1::RebuildReply {
-            events: rebuilt.events,
-            plans: rebuilt.plans as u64,
-            position: rebuilt.position,
-            digest: rebuilt.digest,
-            elapsed_ms: u64::try_from(rebuilt.elapsed.as_millis()).unwrap_or(u64::MAX),
-        }))
+        let projection = self.projection.clone();
+        let log = self.log.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        // The rebuild runs to its end even if the caller goes away.
+        tokio::spawn(async move {
+            let progress = tx.clone();
+            let mut report = move |p: crate::Progress| {
+                // A slow reader misses a progress report, never the result.
+                let _ = progress.try_send(Ok(v1::RebuildProgress {
+                    events_read: p.read,
+                    events_total: p.total,
+                    done: None,
+                }));
+            };
+            let result = projection.rebuild(&log, &mut report).await;
+            let message = result.map_err(status).map(|rebuilt| {
+                tracing::info!(events = rebuilt.events, elapsed = ?rebuilt.elapsed, digest = %rebuilt.digest, "read models rebuilt");
+                v1::RebuildProgress {
+                    events_read: rebuilt.events,
+                    events_total: rebuilt.events,
+                    done: Some(v1::RebuildReply {
+                        events: rebuilt.events,
+                        plans: rebuilt.plans as u64,
+                        position: rebuilt.position,
+                        digest: rebuilt.digest,
+                        elapsed_ms: u64::try_from(rebuilt.elapsed.as_millis()).unwrap_or(u64::MAX),
+                    }),
+                }
+            });
+            let _ = tx.send(message).await;
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
+}
+
+/// Adds `alliance.v1.PostureQueries` and `alliance.v1.ReadModelAdmin` on `projection` (rebuilt
+/// from `log`) to `routes`, and reports them serving.
+pub async fn add_routes<L: alliance_eventlog::LogReader>(
+    routes: tonic::service::Routes,
+    health: &tonic_health::server::HealthReporter,
+    projection: Arc<Projection>,
+    log: L,
+    auth: Arc<Authenticator>,
+) -> tonic::service::Routes {
+    for name in ["alliance.v1.PostureQueries", "alliance.v1.ReadModelAdmin"] {
+        health
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    routes
+        .add_service(PostureQueriesApi::new(projection.clone(), auth.clone()).into_server())
+        .add_service(ReadModelAdminApi::new(projection, log, auth).into_server())
 }

@@ -15,9 +15,11 @@ pub struct Recorded {
     pub version: Version,
     pub event_id: uuid::Uuid,
     pub record_time_micros: i64,
-    pub command_id: String,
-    /// `team/user` of the caller that recorded it.
-    pub actor: String,
+    /// Shared by the events of one command.
+    pub command_id: Arc<str>,
+    /// `team/user` of the caller that recorded it; shared by the plan's events that name the
+    /// same caller one after another.
+    pub actor: Arc<str>,
     pub event: Event,
 }
 
@@ -65,7 +67,15 @@ impl PlanHistory {
     }
 
     /// Adds the next event of the plan's own stream.
-    pub fn push(&mut self, recorded: Recorded) {
+    pub fn push(&mut self, mut recorded: Recorded) {
+        if let Some(last) = self.events.last() {
+            if last.command_id == recorded.command_id {
+                recorded.command_id = last.command_id.clone();
+            }
+            if last.actor == recorded.actor {
+                recorded.actor = last.actor.clone();
+            }
+        }
         // In place, unless a checkpoint shares the state (then it is copied once).
         let state = Arc::make_mut(&mut self.current);
         *state = evolve(std::mem::take(state), &recorded.event);

@@ -13,11 +13,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use alliance_domain::{Event, PlanId, Version};
-use alliance_eventlog::{EventLog, Position, StoredEvent};
+use alliance_eventlog::{Checkpoint, LogReader, Position, StoredEvent};
 use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 
-pub use grpc::{PostureQueriesApi, ReadModelAdminApi, posture_to_proto};
+pub use grpc::{PostureQueriesApi, ReadModelAdminApi, add_routes, posture_to_proto};
 pub use history::{PlanHistory, RecordPoint, Recorded};
 pub use queries::{
     DecisionChange, DecisionFilter, DecisionView, ElementChange, ElementChangeKind, LifecycleEntry,
@@ -60,12 +60,58 @@ pub struct Applied {
 /// The read models of every plan in the log.
 pub struct Projection {
     plans: RwLock<HashMap<PlanId, PlanHistory>>,
-    /// The last log position applied.
-    position: watch::Sender<Position>,
+    /// How far the log has been applied.
+    checkpoint: watch::Sender<Checkpoint>,
     /// Every applied event, for live subscribers.
     applied: broadcast::Sender<Applied>,
     /// Held while applying an event from the log, and by a rebuild while it swaps models.
     gate: tokio::sync::Mutex<()>,
+}
+
+/// Events between two progress reports of a long read.
+pub const PROGRESS_EVERY: u64 = 100_000;
+
+/// How far a long read of the log has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub read: u64,
+    /// About how many events there are to read in all.
+    pub total: u64,
+}
+
+/// A read model ready to serve: restored from the snapshot at `snapshot` when there is a usable
+/// one, otherwise built from the whole log; then caught up with the log's tail. The caller
+/// follows the log from there ([`Projection::follow`]).
+pub async fn open<R: LogReader>(
+    log: &R,
+    snapshot: &std::path::Path,
+) -> Result<Arc<Projection>, ProjectionError> {
+    let started = std::time::Instant::now();
+    let projection = if snapshot.exists() {
+        match Projection::restore(snapshot, log).await {
+            Ok(restored) => Arc::new(restored),
+            Err(error) => {
+                tracing::warn!(%error, "snapshot ignored; rebuilding the read models from the log");
+                Projection::new()
+            }
+        }
+    } else {
+        Projection::new()
+    };
+    let from = projection.position();
+    let read = projection
+        .catch_up_reporting(log, &mut |p: Progress| {
+            if p.read < p.total {
+                tracing::info!(
+                    read = p.read,
+                    of = p.total,
+                    "reading the log into the read models"
+                );
+            }
+        })
+        .await?;
+    tracing::info!(snapshot_position = from, tail = read, elapsed = ?started.elapsed(), "read models ready");
+    Ok(projection)
 }
 
 /// What a rebuild did.
@@ -82,7 +128,7 @@ impl Default for Projection {
     fn default() -> Self {
         Self {
             plans: RwLock::default(),
-            position: watch::channel(0).0,
+            checkpoint: watch::channel(Checkpoint::default()).0,
             applied: broadcast::channel(4096).0,
             gate: tokio::sync::Mutex::new(()),
         }
@@ -100,7 +146,21 @@ impl Projection {
 
     /// The last log position this read model has applied.
     pub fn position(&self) -> Position {
-        *self.position.borrow()
+        self.checkpoint.borrow().position
+    }
+
+    /// How far this read model has applied the log.
+    pub fn checkpoint(&self) -> Checkpoint {
+        self.checkpoint.borrow().clone()
+    }
+
+    /// Notes that `stored` was read (applied, or skipped as unreadable).
+    fn advance(&self, stored: &StoredEvent) {
+        self.checkpoint.send_if_modified(|checkpoint| {
+            let before = checkpoint.position;
+            checkpoint.advance(stored);
+            checkpoint.position > before || stored.origin.is_some()
+        });
     }
 
     /// Applies one stored event (in log order). An event already applied is ignored; a gap in a
@@ -118,22 +178,20 @@ impl Projection {
             version: stored.version,
             event_id: stored.event_id,
             record_time_micros: stored.record_time_micros,
-            command_id: stored.command_id.clone(),
-            actor,
+            command_id: stored.command_id.as_str().into(),
+            actor: actor.into(),
             event: decoded.event,
         };
-        let new = self.push_recorded(stored.plan_id, recorded.clone())?;
-        if new {
+        // Cloned for live subscribers only when there are any (not while catching up).
+        let copy = (self.applied.receiver_count() > 0).then(|| recorded.clone());
+        let new = self.push_recorded(stored.plan_id, recorded)?;
+        if let Some(recorded) = copy.filter(|_| new) {
             let _ = self.applied.send(Applied {
                 plan_id: stored.plan_id,
                 recorded,
             });
         }
-        self.position.send_if_modified(|position| {
-            let advanced = stored.position > *position;
-            *position = (*position).max(stored.position);
-            advanced
-        });
+        self.advance(stored);
         Ok(())
     }
 
@@ -174,19 +232,16 @@ impl Projection {
         Ok(true)
     }
 
-    /// Follows `log` from the position after the last one applied: what is stored first, then
-    /// each event as it is committed. Returns when the log's stream ends; an event that cannot
-    /// be applied is reported and skipped.
-    pub async fn follow<L: EventLog>(self: Arc<Self>, log: L) {
-        let mut events = log.subscribe(self.position() + 1);
+    /// Follows the log from where this model stands: what is stored first, then each event as
+    /// it is committed. Returns when the log's stream ends; an event that cannot be applied is
+    /// reported and skipped.
+    pub async fn follow<R: LogReader>(self: Arc<Self>, log: R) {
+        let mut events = log.read_after(&self.checkpoint(), true);
         while let Some(next) = events.next().await {
             match next {
                 Ok(stored) => {
                     let _gate = self.gate.lock().await;
-                    if let Err(error) = self.apply(&stored) {
-                        tracing::error!(position = stored.position, %error, "read model skips an event");
-                        self.position.send_replace(stored.position);
-                    }
+                    self.apply_or_skip(&stored);
                 }
                 Err(error) => {
                     tracing::error!(%error, "the log stream failed; the read model stops here");
@@ -196,39 +251,62 @@ impl Projection {
         }
     }
 
-    /// Reads everything `log` holds now, then returns (a full rebuild into this model).
-    pub async fn catch_up<L: EventLog>(&self, log: &L) -> Result<u64, ProjectionError> {
-        let mut applied = 0;
-        loop {
-            let batch = log.read_all(self.position() + 1, 4096).await?;
-            if batch.is_empty() {
-                return Ok(applied);
-            }
-            for stored in &batch {
-                if let Err(error) = self.apply(stored) {
-                    tracing::error!(position = stored.position, %error, "read model skips an event");
-                    self.position.send_replace(stored.position);
-                }
-                applied += 1;
+    /// Applies one event; one that cannot be applied is reported and skipped.
+    fn apply_or_skip(&self, stored: &StoredEvent) {
+        if let Err(error) = self.apply(stored) {
+            tracing::error!(position = stored.position, %error, "read model skips an event");
+            self.advance(stored);
+        }
+    }
+
+    /// Reads what the log holds after this model's checkpoint now, then returns (from an empty
+    /// model: a full rebuild into it).
+    pub async fn catch_up<R: LogReader>(&self, log: &R) -> Result<u64, ProjectionError> {
+        self.catch_up_reporting(log, &mut |_| {}).await
+    }
+
+    /// [`Projection::catch_up`], reporting its progress every [`PROGRESS_EVERY`] events and at
+    /// the end.
+    pub async fn catch_up_reporting<R: LogReader>(
+        &self,
+        log: &R,
+        report: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<u64, ProjectionError> {
+        let from = self.checkpoint();
+        let total = log.remaining(&from).await?;
+        let mut read = 0;
+        let mut events = log.read_after(&from, false);
+        while let Some(stored) = events.next().await {
+            self.apply_or_skip(&stored?);
+            read += 1;
+            if read % PROGRESS_EVERY == 0 {
+                report(Progress { read, total });
             }
         }
+        report(Progress { read, total: read });
+        Ok(read)
     }
 
     /// Rebuilds the read models from the whole log and swaps them in; queries keep being
     /// answered from the old ones meanwhile, and nothing the log records during the rebuild is
     /// missed.
-    pub async fn rebuild<L: EventLog>(&self, log: &L) -> Result<Rebuilt, ProjectionError> {
+    pub async fn rebuild<R: LogReader>(
+        &self,
+        log: &R,
+        report: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<Rebuilt, ProjectionError> {
         let started = std::time::Instant::now();
         let fresh = Projection::default();
-        let mut events = fresh.catch_up(log).await?;
+        let mut events = fresh.catch_up_reporting(log, report).await?;
         let _gate = self.gate.lock().await;
         // What was recorded while the rebuild ran (following is paused now).
         events += fresh.catch_up(log).await?;
         let models = std::mem::take(&mut *fresh.plans.write().unwrap_or_else(|e| e.into_inner()));
         let plans = models.len();
         *self.plans.write().unwrap_or_else(|e| e.into_inner()) = models;
-        let position = fresh.position();
-        self.position.send_replace(position);
+        let checkpoint = fresh.checkpoint();
+        let position = checkpoint.position;
+        self.checkpoint.send_replace(checkpoint);
         Ok(Rebuilt {
             events,
             plans,
@@ -253,7 +331,7 @@ impl Projection {
         if min_version == 0 || self.plan_version(plan_id) >= min_version {
             return Ok(());
         }
-        let mut progress = self.position.subscribe();
+        let mut progress = self.checkpoint.subscribe();
         let reached = tokio::time::timeout(patience, async {
             loop {
                 progress.borrow_and_update();

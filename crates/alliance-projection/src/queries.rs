@@ -253,7 +253,7 @@ fn entry(recorded: &Recorded) -> LifecycleEntry {
     LifecycleEntry {
         version: recorded.version,
         event_type: recorded.event.event_type(),
-        actor: recorded.actor.clone(),
+        actor: recorded.actor.to_string(),
         record_time_micros: recorded.record_time_micros,
     }
 }
@@ -329,7 +329,7 @@ fn diff(
                 (
                     r.version,
                     r.event.event_type(),
-                    r.actor.clone(),
+                    r.actor.to_string(),
                     r.record_time_micros,
                 )
             })

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
 use alliance_domain::{Event, PlanId, Version};
-use alliance_eventlog::Position;
+use alliance_eventlog::{Checkpoint, LogReader, Position};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -21,12 +21,12 @@ use std::collections::HashMap;
 
 use crate::history::{PlanHistory, Recorded};
 
-const FORMAT: &str = "alliance-read-model/1";
+const FORMAT: &str = "alliance-read-model/2";
 
 #[derive(Serialize, Deserialize)]
 struct Header {
     format: String,
-    position: Position,
+    checkpoint: Checkpoint,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,8 +70,8 @@ impl Projection {
                     version: r.version,
                     event_id: r.event_id,
                     record_time_micros: r.record_time_micros,
-                    command_id: r.command_id.clone(),
-                    actor: r.actor.clone(),
+                    command_id: r.command_id.to_string(),
+                    actor: r.actor.to_string(),
                     event: r.event.clone(),
                 };
                 // Serializing plain data to a string cannot fail.
@@ -100,11 +100,12 @@ impl Projection {
         };
         // The position is published after its event is in the models, so the lines hold at
         // least everything up to it; restoring reads the tail from there and skips repeats.
-        let position = self.position();
+        let checkpoint = self.checkpoint();
+        let position = checkpoint.position;
         let lines = Self::canonical_lines(&self.plans());
         let header = serde_json::to_string(&Header {
             format: FORMAT.into(),
-            position,
+            checkpoint,
         })
         .unwrap_or_default();
         let partial = path.with_extension("partial");
@@ -173,8 +174,8 @@ impl Projection {
                 version: line.version,
                 event_id: line.event_id,
                 record_time_micros: line.record_time_micros,
-                command_id: line.command_id,
-                actor: line.actor,
+                command_id: line.command_id.into(),
+                actor: line.actor.into(),
                 event: line.event,
             });
         }
@@ -202,48 +203,30 @@ impl Projection {
                 }
             }
         }
-        projection.position.send_replace(header.position);
+        projection.checkpoint.send_replace(header.checkpoint);
         Ok(projection)
     }
 }
 
 impl Projection {
-    /// A read model restored from the snapshot at `path` and checked against `log`: the event
-    /// at the position the snapshot covers must be the one the snapshot holds (so a snapshot of
+    /// A read model restored from the snapshot at `path` and checked against `log`: the events
+    /// the snapshot's checkpoint names must be where it says in the log (so a snapshot of
     /// another log is never used). The caller then reads the log's tail (`catch_up`).
-    pub async fn restore<L: alliance_eventlog::EventLog>(
-        path: &Path,
-        log: &L,
-    ) -> Result<Self, SnapshotError> {
+    pub async fn restore<R: LogReader>(path: &Path, log: &R) -> Result<Self, SnapshotError> {
         let projection = Self::from_snapshot(path)?;
         let invalid = |message: String| SnapshotError::Invalid {
             path: path.display().to_string(),
             message,
         };
-        let position = projection.position();
-        if position == 0 {
-            return Ok(projection);
-        }
-        let at = log
-            .read_all(position, 1)
+        let checkpoint = projection.checkpoint();
+        let holds = log
+            .holds(&checkpoint)
             .await
             .map_err(|e| invalid(format!("cannot read the log: {e}")))?;
-        let stored = at
-            .first()
-            .filter(|e| e.position == position)
-            .ok_or_else(|| invalid(format!("the log has no event at position {position}")))?;
-        let held = projection
-            .with_plan(stored.plan_id, |history| {
-                history
-                    .events
-                    .get(usize::try_from(stored.version).unwrap_or(usize::MAX) - 1)
-                    .map(|r| r.event_id)
-            })
-            .ok()
-            .flatten();
-        if held != Some(stored.event_id) {
+        if !holds {
             return Err(invalid(format!(
-                "it does not match the log at position {position}"
+                "it does not match the log at position {}",
+                checkpoint.position
             )));
         }
         Ok(projection)

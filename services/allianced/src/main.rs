@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use alliance_commands::reference::{self, ReferencePlan};
 use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
-use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig};
-use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig};
-use alliance_projection::{PostureQueriesApi, Projection, ReadModelAdminApi};
+use alliance_eventlog::{EventLog, LogReader, SqliteLog, SqliteLogConfig};
+use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig, TopicReader};
 use anyhow::Context;
 use clap::Parser;
 use serde::Deserialize;
@@ -228,9 +227,18 @@ async fn main() -> anyhow::Result<()> {
         .advertise
         .clone()
         .unwrap_or(listener.local_addr()?.to_string());
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let server = Server {
+        config: &config,
+        auth,
+        listener,
+        address: &address,
+    };
     match config.kafka.as_ref() {
         Some(kafka) => {
-            let log = open_kafka(kafka, &address).await?;
+            let log_config = kafka_config(kafka, &address)?;
+            let log = open_kafka(&log_config).await?;
             report_ownership(&log);
             let what = format!(
                 "Kafka log {} at {}, writing partitions {:?}",
@@ -238,34 +246,21 @@ async fn main() -> anyhow::Result<()> {
                 kafka.bootstrap,
                 log.owned_partitions()
             );
-            // Positions on Kafka are this instance's own order: no snapshot can name one.
-            serve(log, &config, auth, listener, &address, &what, None).await
+            // The read models read every partition, not only those this instance writes.
+            server.serve(log, TopicReader::new(log_config), &what).await
         }
         None => {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("cannot create data directory {}", config.data_dir.display())
-            })?;
             let db = config.data_dir.join("alliance.db");
             let log = SqliteLog::open(SqliteLogConfig::new(&db))
                 .with_context(|| format!("cannot open event log {}", db.display()))?;
             let what = format!("embedded log {}", db.display());
-            let snapshot = config.data_dir.join("read-model.snapshot");
-            serve(
-                log,
-                &config,
-                auth,
-                listener,
-                &address,
-                &what,
-                Some(&snapshot),
-            )
-            .await
+            server.serve(log.clone(), log, &what).await
         }
     }
 }
 
-/// Opens the Kafka log, retrying with backoff while the broker cannot be reached.
-async fn open_kafka(settings: &KafkaSettings, address: &str) -> anyhow::Result<KafkaLog> {
+/// The Kafka log's settings for this instance.
+fn kafka_config(settings: &KafkaSettings, address: &str) -> anyhow::Result<KafkaLogConfig> {
     let mut config = KafkaLogConfig::new(&settings.bootstrap, &settings.topic);
     config.partitions = settings.partitions;
     config.owned = settings.owned_partitions.clone();
@@ -282,15 +277,20 @@ async fn open_kafka(settings: &KafkaSettings, address: &str) -> anyhow::Result<K
             .with_context(|| format!("owner partition {partition:?} is not a number"))?;
         config.owners.insert(partition, address.clone());
     }
+    Ok(config)
+}
+
+/// Opens the Kafka log, retrying with backoff while the broker cannot be reached.
+async fn open_kafka(config: &KafkaLogConfig) -> anyhow::Result<KafkaLog> {
     let mut delay = std::time::Duration::from_secs(1);
     loop {
         match KafkaLog::open(config.clone()).await {
             Ok(log) => return Ok(log),
             Err(error) => {
-                tracing::error!(%error, retry_in = ?delay, bootstrap = %settings.bootstrap, "cannot open the Kafka log");
+                tracing::error!(%error, retry_in = ?delay, bootstrap = %config.bootstrap, "cannot open the Kafka log");
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    () = shutdown_signal() => anyhow::bail!("stopped while waiting for Kafka: {error}"),
+                    () = alliance_commands::server::shutdown_signal() => anyhow::bail!("stopped while waiting for Kafka: {error}"),
                 }
                 delay = (delay * 2).min(std::time::Duration::from_secs(30));
             }
@@ -313,69 +313,62 @@ fn report_ownership(log: &KafkaLog) {
     });
 }
 
-async fn serve<L: EventLog>(
-    log: L,
-    config: &Config,
+/// What every log's server shares.
+struct Server<'a> {
+    config: &'a Config,
     auth: Authenticator,
     listener: tokio::net::TcpListener,
-    address: &str,
-    what: &str,
-    snapshot: Option<&Path>,
-) -> anyhow::Result<()> {
-    let service = Arc::new(CommandService::open(log.clone()).await?);
-    load_reference(&service, &auth, &config.reference_plan).await?;
+    address: &'a str,
+}
 
-    // The read models: restored from the snapshot (when the log has stable positions) plus the
-    // log's tail, or built from the whole log; then kept up to date as the log grows.
-    let started = std::time::Instant::now();
-    let projection = match snapshot {
-        Some(path) if path.exists() => match Projection::restore(path, &log).await {
-            Ok(restored) => Arc::new(restored),
-            Err(error) => {
-                tracing::warn!(%error, "snapshot ignored; rebuilding the read models from the log");
-                Projection::new()
-            }
-        },
-        _ => Projection::new(),
-    };
-    let from = projection.position();
-    let read = projection.catch_up(&log).await?;
-    tracing::info!(snapshot_position = from, tail = read, elapsed = ?started.elapsed(), "read models ready");
-    tokio::spawn(projection.clone().follow(log.clone()));
+impl Server<'_> {
+    async fn serve<L: EventLog, R: LogReader>(
+        self,
+        log: L,
+        reader: R,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        let Self {
+            config,
+            auth,
+            listener,
+            address,
+        } = self;
+        let service = Arc::new(CommandService::open(log).await?);
+        load_reference(&service, &auth, &config.reference_plan).await?;
 
-    let addr = listener.local_addr()?;
-    println!(
-        "allianced: alliance.v1.PlanCommands, alliance.v1.PostureQueries, grpc.health.v1 and reflection listening on {addr} ({what})"
-    );
-    let auth = Arc::new(auth);
-    let api = PlanCommandsApi::new(service, auth.clone(), address);
-    let (routes, health) = alliance_commands::server::routes(api).await?;
-    let snapshot_projection = projection.clone();
-    let routes = routes
-        .add_service(PostureQueriesApi::new(projection.clone(), auth.clone()).into_server())
-        .add_service(ReadModelAdminApi::new(projection, log, auth).into_server());
-    for name in ["alliance.v1.PostureQueries", "alliance.v1.ReadModelAdmin"] {
-        health
-            .set_service_status(name, tonic_health::ServingStatus::Serving)
-            .await;
-    }
-    // Served from a task so connections run on the runtime's workers, not on the main thread.
-    tokio::spawn(alliance_commands::server::serve_routes(
-        listener,
-        routes,
-        shutdown_signal(),
-    ))
-    .await??;
-    if let Some(path) = snapshot {
-        match snapshot_projection.write_snapshot(path) {
+        // The read models: restored from the snapshot plus the log's tail, or built from the whole
+        // log; then kept up to date as the log grows.
+        let snapshot = config.data_dir.join("read-model.snapshot");
+        let projection = alliance_projection::open(&reader, &snapshot).await?;
+        tokio::spawn(projection.clone().follow(reader.clone()));
+
+        let addr = listener.local_addr()?;
+        println!(
+            "allianced: alliance.v1.PlanCommands, alliance.v1.PostureQueries, grpc.health.v1 and reflection listening on {addr} ({what})"
+        );
+        let auth = Arc::new(auth);
+        let api = PlanCommandsApi::new(service, auth.clone(), address);
+        let (routes, health) = alliance_commands::server::routes(api).await?;
+        let snapshot_projection = projection.clone();
+        let routes =
+            alliance_projection::add_routes(routes, &health, projection, reader, auth).await;
+        // Served from a task so connections run on the runtime's workers, not on the main thread.
+        tokio::spawn(alliance_commands::server::serve_routes(
+            listener,
+            routes,
+            alliance_commands::server::shutdown_signal(),
+        ))
+        .await??;
+        match snapshot_projection.write_snapshot(&snapshot) {
             Ok(position) => {
                 println!("allianced: read-model snapshot at position {position} written")
             }
             Err(error) => tracing::warn!(%error, "no snapshot written"),
         }
+        println!("allianced: stopped");
+        Ok(())
     }
-    println!("allianced: stopped");
-    Ok(())
 }
 
 async fn load_reference<L: EventLog>(
@@ -400,23 +393,4 @@ async fn load_reference<L: EventLog>(
         plan.plan_id, plan.name, report.applied, report.already_present
     );
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let terminate = async {
-        match term.as_mut() {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
 }

@@ -45,31 +45,50 @@ impl Server {
     /// Starts `allianced` on `data` (with `extra` flags) and waits for the line saying where it
     /// listens.
     pub fn start(data: &Path, extra: &[String]) -> Self {
-        let mut child = Command::new(bin("allianced"))
+        Self::launch("allianced", data, extra, None)
+    }
+
+    /// Starts the server binary `name` (e.g. `alliance-projection`) on `data` (with `extra`
+    /// flags) and waits for the line saying where it listens. Its log, filtered by `log` (a
+    /// `RUST_LOG` filter), is read with what it prints, for [`Server::wait_for_line`].
+    pub fn start_binary(name: &str, data: &Path, extra: &[String], log: &str) -> Self {
+        Self::launch(name, data, extra, Some(log))
+    }
+
+    fn launch(name: &str, data: &Path, extra: &[String], log: Option<&str>) -> Self {
+        let mut command = Command::new(bin(name));
+        command
             .current_dir(repo())
             .args(["--data-dir"])
             .arg(data)
             .args(extra)
-            .env("RUST_LOG", "warn,rdkafka::client=off")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stdout(Stdio::piped());
+        match log {
+            Some(filter) => {
+                command
+                    .env("RUST_LOG", filter)
+                    .env("NO_COLOR", "1")
+                    .stderr(Stdio::piped());
+            }
+            None => {
+                command.env("RUST_LOG", "warn,rdkafka::client=off");
+            }
+        }
+        let mut child = command.spawn().unwrap();
+        let output: Arc<(Mutex<Vec<String>>, Condvar)> = Arc::default();
+        if let Some(stderr) = child.stderr.take() {
+            collect(BufReader::new(stderr).lines(), output.clone());
+        }
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut banner = Vec::new();
         for line in lines.by_ref() {
             let line = line.unwrap();
             banner.push(line.clone());
+            output.0.lock().unwrap().push(line.clone());
             if let Some(rest) = line.split(" listening on ").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().to_owned();
                 // Keep reading stdout so the server never blocks on a full pipe.
-                let output = Arc::new((Mutex::new(banner.clone()), Condvar::new()));
-                let sink = output.clone();
-                std::thread::spawn(move || {
-                    for line in lines.map_while(Result::ok) {
-                        sink.0.lock().unwrap().push(line);
-                        sink.1.notify_all();
-                    }
-                });
+                collect(lines, output.clone());
                 return Self {
                     child,
                     addr,
@@ -80,7 +99,8 @@ impl Server {
         }
         let _ = child.kill();
         let _ = child.wait();
-        panic!("allianced exited before listening: {banner:?}");
+        let printed = output.0.lock().unwrap().clone();
+        panic!("{name} exited before listening: {printed:?}");
     }
 
     /// Waits (up to a minute) for a printed line that satisfies `matches`.
@@ -209,6 +229,19 @@ impl Server {
             .unwrap()
             .to_owned()
     }
+}
+
+/// Appends each line of `lines` to `output` (on a thread of its own) and wakes its waiters.
+fn collect(
+    lines: impl Iterator<Item = std::io::Result<String>> + Send + 'static,
+    output: Arc<(Mutex<Vec<String>>, Condvar)>,
+) {
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            output.0.lock().unwrap().push(line);
+            output.1.notify_all();
+        }
+    });
 }
 
 impl Drop for Server {

@@ -200,6 +200,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
         event_type: row.get(5)?,
         record_time_micros: row.get(6)?,
         payload: row.get(7)?,
+        origin: None,
     })
 }
 

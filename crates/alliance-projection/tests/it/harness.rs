@@ -28,11 +28,11 @@ fn deploy(file: &str) -> PathBuf {
         .join(file)
 }
 
-/// A command service over a fresh SQLite log.
-pub struct Env {
-    _dir: tempfile::TempDir,
-    pub log: SqliteLog,
-    pub service: Arc<CommandService<SqliteLog>>,
+/// A command service over a log (by default a fresh SQLite log).
+pub struct Env<L: EventLog = SqliteLog> {
+    _dir: Option<tempfile::TempDir>,
+    pub log: L,
+    pub service: Arc<CommandService<L>>,
     pub auth: Authenticator,
 }
 
@@ -40,12 +40,33 @@ impl Env {
     pub async fn open() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
+        let mut env = Env::on(log).await;
+        env._dir = Some(dir);
+        env
+    }
+
+    /// Every event of one plan, as stored.
+    pub async fn plan_events(&self, plan_id: PlanId) -> Vec<StoredEvent> {
+        self.log.read_plan(plan_id, 1, 1_000_000).await.unwrap()
+    }
+
+    /// A read model that has read everything the log holds now.
+    pub async fn caught_up(&self) -> Arc<Projection> {
+        let projection = Projection::new();
+        projection.catch_up(&self.log).await.unwrap();
+        projection
+    }
+}
+
+impl<L: EventLog> Env<L> {
+    /// A command service over `log`.
+    pub async fn on(log: L) -> Self {
         let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
         let auth =
             Authenticator::from_token_file(&TokenFile::load(&deploy("dev-tokens.toml")).unwrap())
                 .unwrap();
         Self {
-            _dir: dir,
+            _dir: None,
             log,
             service,
             auth,
@@ -112,18 +133,6 @@ impl Env {
         assert_eq!(report.applied, plan.entries.len());
         assert_eq!(report.already_present, 0);
         (plan.plan_id, plan.entries.len())
-    }
-
-    /// Every event of one plan, as stored.
-    pub async fn plan_events(&self, plan_id: PlanId) -> Vec<StoredEvent> {
-        self.log.read_plan(plan_id, 1, 1_000_000).await.unwrap()
-    }
-
-    /// A read model that has read everything the log holds now.
-    pub async fn caught_up(&self) -> Arc<Projection> {
-        let projection = Projection::new();
-        projection.catch_up(&self.log).await.unwrap();
-        projection
     }
 }
 

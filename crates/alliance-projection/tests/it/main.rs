@@ -1,10 +1,13 @@
-//! The read models over a real SQLite log, fed through the command service.
+//! The read models over a real SQLite log and a real Kafka topic, fed through the command
+//! service.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod diff;
 mod harness;
+mod kafka;
 mod live;
 mod rebuild;
 mod reference;
 mod replay;
 mod snapshot;
+mod watch;

@@ -127,8 +127,8 @@ async fn a_rebuild_while_following_misses_nothing() {
             last
         })
     };
-    let first = projection.rebuild(&env.log).await.unwrap();
-    let second = projection.rebuild(&env.log).await.unwrap();
+    let first = projection.rebuild(&env.log, &mut |_| {}).await.unwrap();
+    let second = projection.rebuild(&env.log, &mut |_| {}).await.unwrap();
     assert!(second.events >= first.events);
     let last = writer.await.unwrap();
     projection

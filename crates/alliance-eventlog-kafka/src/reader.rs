@@ -1,0 +1,255 @@
+//! Reading the whole topic, every partition, `read_committed`: the source of read models on
+//! Kafka. Any number of readers may run (each projection replica has its own); they write
+//! nothing and join no group, so they never disturb the writers.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alliance_eventlog::{Checkpoint, LogError, LogReader, StoredEvent};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use crate::{KafkaLogConfig, partition_count, record, unavailable};
+
+/// Events handed over at once from the consumer thread.
+const BATCH: usize = 1024;
+
+/// A reader of every partition of the topic. Positions are this reader's own order (each
+/// partition in offset order, partitions interleaved as the records arrive); the checkpoint's
+/// per-partition offsets say exactly which prefix of each partition it has read.
+#[derive(Clone)]
+pub struct TopicReader {
+    config: Arc<KafkaLogConfig>,
+}
+
+impl TopicReader {
+    pub fn new(config: KafkaLogConfig) -> Self {
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
+    fn consumer(&self) -> Result<BaseConsumer, LogError> {
+        self.config
+            .client()
+            .set(
+                "group.id",
+                format!("{}-readers", self.config.transactional_prefix),
+            )
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .map_err(unavailable)
+    }
+}
+
+type Batch = Result<Vec<StoredEvent>, LogError>;
+
+impl LogReader for TopicReader {
+    fn read_after(
+        &self,
+        from: &Checkpoint,
+        live: bool,
+    ) -> BoxStream<'static, Result<StoredEvent, LogError>> {
+        let (batches, received) = mpsc::channel::<Batch>(16);
+        let reader = self.clone();
+        let from = from.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kafka-topic-reader".into())
+            .spawn(move || {
+                if let Err(error) = reader.read(&from, live, &batches) {
+                    let _ = batches.blocking_send(Err(error));
+                }
+            });
+        if let Err(error) = spawned {
+            return futures::stream::iter([Err(unavailable(error))]).boxed();
+        }
+        tokio_stream::wrappers::ReceiverStream::new(received)
+            .flat_map(|batch| match batch {
+                Ok(events) => futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
+                Err(error) => futures::stream::iter([Err(error)]).right_stream(),
+            })
+            .boxed()
+    }
+
+    async fn remaining(&self, from: &Checkpoint) -> Result<u64, LogError> {
+        let reader = self.clone();
+        let from = from.clone();
+        tokio::task::spawn_blocking(move || {
+            let consumer = reader.consumer()?;
+            let count = i32::try_from(partition_count(&reader.config)?).unwrap_or(i32::MAX);
+            let mut remaining = 0;
+            for partition in 0..count {
+                let (_, high) = consumer
+                    .fetch_watermarks(&reader.config.topic, partition, reader.config.timeout)
+                    .map_err(unavailable)?;
+                remaining += u64::try_from(high - from.next_offset(partition)).unwrap_or(0);
+            }
+            Ok(remaining)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    async fn holds(&self, checkpoint: &Checkpoint) -> Result<bool, LogError> {
+        if checkpoint.partitions.is_empty() {
+            return Ok(checkpoint.position == 0);
+        }
+        let reader = self.clone();
+        let checkpoint = checkpoint.clone();
+        tokio::task::spawn_blocking(move || reader.holds_blocking(&checkpoint))
+            .await
+            .map_err(unavailable)?
+    }
+}
+
+impl TopicReader {
+    /// Reads from `from` on a thread of its own, sending batches until the end (without `live`)
+    /// or until the receiver is gone.
+    fn read(
+        &self,
+        from: &Checkpoint,
+        live: bool,
+        out: &mpsc::Sender<Batch>,
+    ) -> Result<(), LogError> {
+        let consumer = self.consumer()?;
+        let topic = &self.config.topic;
+        let count = i32::try_from(partition_count(&self.config)?).unwrap_or(i32::MAX);
+        let mut assignment = TopicPartitionList::new();
+        // Without `live`: the partitions that hold records not read yet, until their end.
+        let mut pending = HashSet::new();
+        for partition in 0..count {
+            let next = from.next_offset(partition);
+            if !live {
+                let (_, high) = consumer
+                    .fetch_watermarks(topic, partition, self.config.timeout)
+                    .map_err(unavailable)?;
+                if high <= next {
+                    continue;
+                }
+                pending.insert(partition);
+            }
+            assignment
+                .add_partition_offset(topic, partition, Offset::Offset(next))
+                .map_err(unavailable)?;
+        }
+        if !live && pending.is_empty() {
+            return Ok(());
+        }
+        consumer.assign(&assignment).map_err(unavailable)?;
+        let mut position = from.position;
+        let mut progress = Instant::now();
+        loop {
+            let mut batch = Vec::new();
+            let mut wait = Duration::from_millis(200);
+            while batch.len() < BATCH {
+                let Some(polled) = consumer.poll(wait) else {
+                    break;
+                };
+                wait = Duration::ZERO;
+                match polled {
+                    Ok(message) => match record::stored_event(&message, position + 1) {
+                        Ok(event) => {
+                            position += 1;
+                            batch.push(event);
+                        }
+                        // Quarantined: reported, never guessed at, never stopping the read.
+                        Err(malformed) => {
+                            tracing::error!(%malformed, "read model skips a malformed record");
+                        }
+                    },
+                    Err(KafkaError::PartitionEOF(partition)) => {
+                        pending.remove(&partition);
+                        if !live && pending.is_empty() {
+                            break;
+                        }
+                    }
+                    // The client retries by itself (a broker restart, a leader moving).
+                    Err(error) => tracing::warn!(%error, "reading the topic"),
+                }
+            }
+            if !batch.is_empty() {
+                progress = Instant::now();
+                if out.blocking_send(Ok(batch)).is_err() {
+                    return Ok(());
+                }
+            }
+            if !live && pending.is_empty() {
+                return Ok(());
+            }
+            if out.is_closed() {
+                return Ok(());
+            }
+            if !live && progress.elapsed() > self.config.timeout * 4 {
+                return Err(LogError::Unavailable(format!(
+                    "reading partitions {pending:?} of {topic} made no progress"
+                )));
+            }
+        }
+    }
+
+    /// Whether the record at each partition's checkpoint offset carries the event id noted.
+    fn holds_blocking(&self, checkpoint: &Checkpoint) -> Result<bool, LogError> {
+        let consumer = self.consumer()?;
+        let topic = &self.config.topic;
+        let mut assignment = TopicPartitionList::new();
+        for (partition, (offset, _)) in &checkpoint.partitions {
+            let (_, high) = consumer
+                .fetch_watermarks(topic, *partition, self.config.timeout)
+                .map_err(unavailable)?;
+            if high <= *offset {
+                return Ok(false);
+            }
+            assignment
+                .add_partition_offset(topic, *partition, Offset::Offset(*offset))
+                .map_err(unavailable)?;
+        }
+        consumer.assign(&assignment).map_err(unavailable)?;
+        let mut unchecked: HashSet<i32> = checkpoint.partitions.keys().copied().collect();
+        let deadline = Instant::now() + self.config.timeout;
+        while !unchecked.is_empty() {
+            if Instant::now() > deadline {
+                return Err(LogError::Unavailable(format!(
+                    "reading partitions {unchecked:?} of {topic} timed out"
+                )));
+            }
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    let partition = rdkafka::Message::partition(&message);
+                    let offset = rdkafka::Message::offset(&message);
+                    let Some((expected_offset, expected_event)) =
+                        checkpoint.partitions.get(&partition)
+                    else {
+                        continue;
+                    };
+                    if !unchecked.remove(&partition) {
+                        continue;
+                    }
+                    let matches = offset == *expected_offset
+                        && record::stored_event(&message, 0)
+                            .is_ok_and(|event| event.event_id == *expected_event);
+                    if !matches {
+                        return Ok(false);
+                    }
+                }
+                // The partition ends before the record noted (it was aborted or is missing).
+                Some(Err(KafkaError::PartitionEOF(partition)))
+                    if unchecked.contains(&partition) =>
+                {
+                    return Ok(false);
+                }
+                Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+                Some(Err(error)) => tracing::warn!(%error, "checking a snapshot against the topic"),
+            }
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,134 @@
+//! The read models on Apache Kafka: built by reading every partition of the topic, restored
+//! from a snapshot that names each partition's offset, and following the topic live.
+
+use std::time::Duration;
+
+use alliance_domain::{Command, PlanId, Side};
+use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig, TopicReader};
+use alliance_projection::Projection;
+
+use crate::harness::{Env, US, date, element};
+
+fn config() -> KafkaLogConfig {
+    let topic = format!("alliance-projection-test-{}", uuid::Uuid::now_v7());
+    let mut config = KafkaLogConfig::new(alliance_eventlog_kafka::local_broker().unwrap(), &topic);
+    config.partitions = 3;
+    config.owned = Some(vec![0, 1, 2]);
+    config.transactional_prefix = topic;
+    config
+}
+
+async fn env(config: &KafkaLogConfig) -> Env<KafkaLog> {
+    Env::on(KafkaLog::open(config.clone()).await.unwrap()).await
+}
+
+async fn register(env: &Env<KafkaLog>, plan: PlanId, name: &str) -> u64 {
+    env.exec(
+        US,
+        plan,
+        Command::RegisterForceElement {
+            element: element(name, Side::Us, 500),
+            present_from: date(2024, 1, 1),
+        },
+    )
+    .await
+    .plan_version
+}
+
+#[tokio::test]
+async fn snapshot_plus_the_topic_s_tail_equals_a_full_read_and_a_foreign_topic_is_refused() {
+    let config = config();
+    let env = env(&config).await;
+    let (reference, entries) = env.load_reference().await;
+    let mut plans = vec![reference];
+    for _ in 0..4 {
+        plans.push(env.create_plan().await);
+    }
+    let partitions: std::collections::BTreeSet<i32> = plans
+        .iter()
+        .map(|p| alliance_eventlog_kafka::partition_of(*p, 3))
+        .collect();
+    assert!(partitions.len() > 1, "the plans span several partitions");
+    for (n, plan) in plans.iter().enumerate() {
+        register(&env, *plan, &format!("before-{n}")).await;
+    }
+    let reader = TopicReader::new(config.clone());
+
+    let first = Projection::new();
+    let read = first.catch_up(&reader).await.unwrap();
+    let written: u64 = plans.iter().map(|p| first.plan_version(*p)).sum();
+    assert_eq!(read, written);
+    assert!(first.plan_version(reference) > entries as u64);
+    let checkpoint = first.checkpoint();
+    assert_eq!(
+        checkpoint.partitions.keys().copied().collect::<Vec<_>>(),
+        partitions.iter().copied().collect::<Vec<_>>(),
+        "the checkpoint names each partition read"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("read-model.snapshot");
+    first.write_snapshot(&path).unwrap();
+
+    // The topic grows after the snapshot, in every partition.
+    for (n, plan) in plans.iter().enumerate() {
+        register(&env, *plan, &format!("after-{n}")).await;
+    }
+
+    let restored = Projection::restore(&path, &reader).await.unwrap();
+    assert_eq!(restored.digest(), first.digest());
+    assert_eq!(restored.checkpoint(), checkpoint);
+    let tail = restored.catch_up(&reader).await.unwrap();
+    assert_eq!(tail, plans.len() as u64, "only the tail is read");
+    let full = Projection::new();
+    full.catch_up(&reader).await.unwrap();
+    assert_eq!(restored.digest(), full.digest());
+    assert_ne!(full.digest(), first.digest());
+
+    // A snapshot of this topic is refused on another one.
+    let other = another_topic().await;
+    let refused = Projection::restore(&path, &TopicReader::new(other)).await;
+    assert!(refused.is_err(), "a snapshot of another topic was accepted");
+}
+
+/// Another topic, with a plan of its own.
+async fn another_topic() -> KafkaLogConfig {
+    let other = config();
+    env(&other).await.create_plan().await;
+    other
+}
+
+#[tokio::test]
+async fn a_model_following_the_topic_sees_each_commit_and_keeps_following_after_a_rebuild() {
+    let config = config();
+    let env = env(&config).await;
+    let plan = env.create_plan().await;
+    let reader = TopicReader::new(config.clone());
+    let model = Projection::new();
+    model.catch_up(&reader).await.unwrap();
+    tokio::spawn(model.clone().follow(reader.clone()));
+
+    let version = register(&env, plan, "live-1").await;
+    model
+        .wait_for(plan, version, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(model.plan_version(plan), version);
+
+    let rebuilt = model.rebuild(&reader, &mut |_| {}).await.unwrap();
+    assert_eq!(rebuilt.events, version);
+    let other = env.create_plan().await;
+    let next = register(&env, plan, "live-2").await;
+    let other_version = register(&env, other, "live-3").await;
+    model
+        .wait_for(plan, next, Duration::from_secs(20))
+        .await
+        .unwrap();
+    model
+        .wait_for(other, other_version, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let full = Projection::new();
+    full.catch_up(&reader).await.unwrap();
+    assert_eq!(model.digest(), full.digest());
+}

@@ -1,0 +1,150 @@
+//! `WatchPosture` over gRPC on a loopback port: the posture on one date as it stands, then
+//! again each time an edit changes it, and nothing for edits that leave it as it was.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alliance_domain::{Command, Side};
+use alliance_projection::Projection;
+use alliance_proto::v1;
+use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
+use tonic::Code;
+
+use crate::harness::{Env, US, date, element};
+
+/// The dev token of the auditors' team (read-only).
+const AUDITOR_TOKEN: &str = "dev-auditors";
+
+async fn serve(env: &Env, projection: Arc<Projection>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (routes, health) = alliance_commands::server::base_routes().unwrap();
+    let routes = alliance_projection::add_routes(
+        routes,
+        &health,
+        projection,
+        env.log.clone(),
+        Arc::new(env.auth.clone()),
+    )
+    .await;
+    tokio::spawn(alliance_commands::server::serve_routes(
+        listener,
+        routes,
+        std::future::pending(),
+    ));
+    address
+}
+
+fn request(
+    token: &str,
+    plan_id: &str,
+    valid_on: Option<v1::Date>,
+) -> tonic::Request<v1::WatchPostureRequest> {
+    let mut request = tonic::Request::new(v1::WatchPostureRequest {
+        plan_id: plan_id.to_owned(),
+        valid_on,
+        include_proposed: false,
+        min_version: 0,
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+fn on_2025() -> Option<v1::Date> {
+    Some(v1::Date {
+        year: 2025,
+        month: 1,
+        day: 1,
+    })
+}
+
+async fn register(
+    env: &Env,
+    plan: alliance_domain::PlanId,
+    name: &str,
+    personnel: u32,
+    from: i32,
+) -> u64 {
+    env.exec(
+        US,
+        plan,
+        Command::RegisterForceElement {
+            element: element(name, Side::Us, personnel),
+            present_from: date(from, 1, 1),
+        },
+    )
+    .await
+    .plan_version
+}
+
+async fn next(postures: &mut tonic::Streaming<v1::Posture>) -> v1::Posture {
+    tokio::time::timeout(Duration::from_secs(10), postures.message())
+        .await
+        .expect("no posture within 10 s")
+        .unwrap()
+        .expect("the stream ended")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_posture_sends_the_posture_then_each_change_of_it() {
+    let env = Env::open().await;
+    let plan = env.create_plan().await;
+    let projection = Projection::new();
+    tokio::spawn(projection.clone().follow(env.log.clone()));
+    let address = serve(&env, projection).await;
+    let mut client = PostureQueriesClient::connect(address).await.unwrap();
+
+    let mut postures = client
+        .watch_posture(request(AUDITOR_TOKEN, &plan.to_string(), on_2025()))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = next(&mut postures).await;
+    assert_eq!(first.version, 1);
+    assert_eq!(first.us_personnel, 0);
+
+    let v2 = register(&env, plan, "brigade", 500, 2024).await;
+    let second = next(&mut postures).await;
+    assert_eq!((second.version, second.us_personnel), (v2, 500));
+
+    // Present only from 2030: the posture on 1 January 2025 does not change, nothing is sent.
+    register(&env, plan, "later", 900, 2030).await;
+    let v4 = register(&env, plan, "battalion", 300, 2024).await;
+    let third = next(&mut postures).await;
+    assert_eq!((third.version, third.us_personnel), (v4, 800));
+    assert_eq!(third.elements.len(), 2);
+}
+
+#[tokio::test]
+async fn watch_posture_refuses_bad_requests() {
+    let env = Env::open().await;
+    let plan = env.create_plan().await;
+    let projection = env.caught_up().await;
+    let address = serve(&env, projection).await;
+    let mut client = PostureQueriesClient::connect(address).await.unwrap();
+    let code = |result: Result<_, tonic::Status>| result.err().map(|s| s.code());
+
+    let plan_id = plan.to_string();
+    let unauthenticated = client
+        .watch_posture(request("no-such-token", &plan_id, on_2025()))
+        .await;
+    assert_eq!(code(unauthenticated), Some(Code::Unauthenticated));
+    let no_date = client
+        .watch_posture(request(AUDITOR_TOKEN, &plan_id, None))
+        .await;
+    assert_eq!(code(no_date), Some(Code::InvalidArgument));
+    let bad_plan = client
+        .watch_posture(request(AUDITOR_TOKEN, "not-a-plan", on_2025()))
+        .await;
+    assert_eq!(code(bad_plan), Some(Code::InvalidArgument));
+    let unknown = client
+        .watch_posture(request(
+            AUDITOR_TOKEN,
+            &uuid::Uuid::now_v7().to_string(),
+            on_2025(),
+        ))
+        .await;
+    assert_eq!(code(unknown), Some(Code::NotFound));
+}
