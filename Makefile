@@ -54,3 +54,7 @@ fmt: ## Format the code
 .PHONY: clean-data
 clean-data: ## Delete the local data directory (the embedded event log)
 	rm -rf $(DATA_DIR)
+
+.PHONY: chart
+chart: ## Chart the reference plan (what-if) into docs/reference-plan.svg and .png
+	CARGO=$(CARGO) scripts/chart.sh

@@ -8,6 +8,7 @@
 mod errors;
 mod output;
 mod parse;
+mod plot;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -121,6 +122,9 @@ enum Cmd {
     Decisions(DecisionsArgs),
     /// Print the plan's events: those recorded so far, then each new one as it is recorded.
     Watch(WatchArgs),
+    /// Chart U.S. personnel by element kind and ROK capability by area, month by month, with
+    /// the decisions marked; writes STEM.svg and STEM.png and prints their paths.
+    Plot(PlotArgs),
     /// Rebuild every read model from the log (admin role); prints what was read and the
     /// models' digest.
     Rebuild,
@@ -724,9 +728,48 @@ struct WatchArgs {
     /// The first version to print (default: 1, the whole history).
     #[arg(long, value_name = "VERSION")]
     from_version: Option<u64>,
-    /// Stop (exit 0) after this many events; default: run until interrupted.
+    /// Stop (exit 0) after this many events (postures with --posture-on); default: run until
+    /// interrupted.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
+    /// Watch the posture on this date instead of the events: printed as it stands, then again
+    /// each time an edit changes it.
+    #[arg(long, value_name = "DATE", value_parser = parse::date, conflicts_with = "from_version")]
+    posture_on: Option<Date>,
+    /// With --posture-on: apply proposed decisions too (what-if).
+    #[arg(long, requires = "posture_on")]
+    what_if: bool,
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    /// The plan to chart.
+    #[arg(long, alias = "plan", env = "ALLIANCE_PLAN")]
+    plan_id: Uuid,
+    /// The first date (YYYY-MM-DD), then one point a month (default: the start of the plan's
+    /// horizon).
+    #[arg(long, value_parser = parse::date)]
+    from: Option<Date>,
+    /// The last date (YYYY-MM-DD; default: the end of the plan's horizon).
+    #[arg(long, value_parser = parse::date)]
+    to: Option<Date>,
+    /// Chart the plan as it stood at this version.
+    #[arg(
+        long,
+        value_name = "VERSION",
+        alias = "as-of-version",
+        conflicts_with = "record_time"
+    )]
+    record_version: Option<u64>,
+    /// Chart the plan as recorded at this instant (RFC 3339, e.g. 2025-01-01T00:00:00Z).
+    #[arg(long, value_name = "RFC3339", alias = "as-recorded", value_parser = parse::instant)]
+    record_time: Option<prost_types::Timestamp>,
+    /// Also apply the proposed (not yet adopted) decisions, and mark them.
+    #[arg(long)]
+    what_if: bool,
+    /// Where to write the chart: STEM.svg and STEM.png.
+    #[arg(long, value_name = "PATH_STEM", default_value = "posture")]
+    out: std::path::PathBuf,
 }
 
 // ---- running -------------------------------------------------------------------------------
@@ -849,6 +892,9 @@ macro_rules! query {
 
 /// Prints the plan's events as they arrive, one line each, until `count` of them (if given).
 async fn watch(s: &mut Session, args: &WatchArgs, format: Format) -> Result<Reply, CliError> {
+    if let Some(on) = args.posture_on {
+        return watch_posture(s, args, on, format).await;
+    }
     let request = s.open_request(v1::WatchPlanRequest {
         plan_id: args.plan.to_string(),
         from_version: args.from_version.unwrap_or(0),
@@ -878,6 +924,94 @@ async fn watch(s: &mut Session, args: &WatchArgs, format: Format) -> Result<Repl
         }
     }
     Ok(Reply::Streamed)
+}
+
+/// Prints the posture on `on`, then again each time it changes.
+async fn watch_posture(
+    s: &mut Session,
+    args: &WatchArgs,
+    on: Date,
+    format: Format,
+) -> Result<Reply, CliError> {
+    let request = s.open_request(v1::WatchPostureRequest {
+        plan_id: args.plan.to_string(),
+        valid_on: date(on),
+        include_proposed: args.what_if,
+        min_version: 0,
+    });
+    // Only opening the stream is bounded by --timeout; changes may be far apart.
+    let mut postures = within(s.timeout, s.queries.watch_posture(request))
+        .await
+        .map_err(|status| s.failure(&status, None))?;
+    let mut seen: u64 = 0;
+    while args.count.is_none_or(|count| seen < count) {
+        match postures.message().await {
+            Ok(Some(posture)) => {
+                let shown = output::render(&Reply::Posture(posture), format);
+                if writeln!(std::io::stdout(), "{shown}").is_err() {
+                    return Ok(Reply::Streamed);
+                }
+                seen += 1;
+            }
+            Ok(None) => {
+                return Err(s.failure(
+                    &tonic::Status::unavailable(format!(
+                        "the server ended the posture stream after {seen} postures"
+                    )),
+                    None,
+                ));
+            }
+            Err(status) => return Err(s.failure(&status, None)),
+        }
+    }
+    Ok(Reply::Streamed)
+}
+
+/// Rebuilds the read models, showing the progress on stderr; `--timeout` bounds the wait for
+/// each report, not the whole rebuild.
+async fn rebuild(s: &mut Session) -> Result<Reply, CliError> {
+    let request = s.open_request(v1::RebuildRequest {});
+    let mut admin = ReadModelAdminClient::new(s.channel.clone());
+    let mut progress = within(s.timeout, admin.rebuild(request))
+        .await
+        .map_err(|status| s.failure(&status, None))?;
+    loop {
+        let next = tokio::time::timeout(s.timeout, progress.message())
+            .await
+            .unwrap_or_else(|_| {
+                Err(tonic::Status::deadline_exceeded(format!(
+                    "no progress within {}s",
+                    s.timeout.as_secs()
+                )))
+            });
+        match next {
+            Ok(Some(v1::RebuildProgress {
+                done: Some(done), ..
+            })) => {
+                return Ok(Reply::Rebuilt(done));
+            }
+            // The last report of a read says it is done: nothing to show.
+            Ok(Some(p)) if p.events_read >= p.events_total => {}
+            Ok(Some(p)) => {
+                let percent = (p.events_read * 100)
+                    .checked_div(p.events_total)
+                    .unwrap_or(0);
+                eprintln!(
+                    "rebuilding: {} of about {} events read ({}%)",
+                    p.events_read,
+                    p.events_total,
+                    percent.min(100)
+                );
+            }
+            Ok(None) => {
+                return Err(s.failure(
+                    &tonic::Status::unavailable("the server ended the rebuild without a result"),
+                    None,
+                ));
+            }
+            Err(status) => return Err(s.failure(&status, None)),
+        }
+    }
 }
 
 async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Reply, CliError> {
@@ -943,14 +1077,8 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
             }
         ),
         Cmd::Watch(a) => watch(s, a, format).await,
-        Cmd::Rebuild => {
-            let request = s.request(v1::RebuildRequest {});
-            let mut admin = ReadModelAdminClient::new(s.channel.clone());
-            within(s.timeout, admin.rebuild(request))
-                .await
-                .map(Reply::Rebuilt)
-                .map_err(|status| s.failure(&status, None))
-        }
+        Cmd::Plot(a) => plot::run(s, a, format).await,
+        Cmd::Rebuild => rebuild(s).await,
         Cmd::Plan(cmd) => match cmd {
             PlanCmd::Create {
                 name,

@@ -1754,6 +1754,43 @@ async fn decisions_are_filtered_by_status_side_team_and_version() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn watch_posture_prints_the_posture_as_posture_does_and_refuses_what_if_alone() {
+    let server = Server::start().await;
+    let plan = server.posture_plan().await;
+    for on in ["2024-06-01", "2030-01-01"] {
+        let watched = server
+            .ctl(
+                AUDITOR,
+                &[
+                    "watch",
+                    "--plan",
+                    &plan,
+                    "--posture-on",
+                    on,
+                    "--count",
+                    "1",
+                    "--output",
+                    "json",
+                ],
+            )
+            .await;
+        let asked = server
+            .ctl(
+                AUDITOR,
+                &["posture", "--plan", &plan, "--on", on, "--output", "json"],
+            )
+            .await;
+        let watched: Value = serde_json::from_str(watched.ok().trim()).unwrap();
+        let asked: Value = serde_json::from_str(asked.ok().trim()).unwrap();
+        assert_eq!(watched, asked, "on {on}");
+    }
+    let refused = server
+        .ctl(AUDITOR, &["watch", "--plan", &plan, "--what-if"])
+        .await;
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn watch_prints_events_in_version_order_and_stops_after_count() {
     let server = Server::start().await;
     let plan = server.posture_plan().await;

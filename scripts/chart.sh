@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Draws docs/reference-plan.svg and docs/reference-plan.png: the reference plan as charted by
+# `alliancectl plot`, against a throwaway allianced (temporary data directory, free loopback
+# port) that loads deploy/reference-plan.json on its first start. The server is stopped after.
+#
+# Environment: CARGO (default cargo), PROFILE (debug or release, default debug),
+# FROM / TO (the period, default 2024-01-01 to 2035-12-31), OUT (default docs/reference-plan).
+# The chart is a what-if view: the plan's proposals (retrenchment, ROK investments, the wartime
+# OPCON transfer) are proposed decisions, not adopted ones.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CARGO=${CARGO:-cargo}
+PROFILE=${PROFILE:-debug}
+FROM=${FROM:-2024-01-01}
+TO=${TO:-2035-12-31}
+OUT=${OUT:-docs/reference-plan}
+
+case $PROFILE in
+  debug) build_flags=() ;;
+  release) build_flags=(--release) ;;
+  *) echo "chart.sh: PROFILE must be debug or release, not $PROFILE" >&2; exit 2 ;;
+esac
+"$CARGO" build -q "${build_flags[@]}" -p allianced -p alliancectl
+target_dir=$("$CARGO" metadata -q --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+bin="$target_dir/$PROFILE"
+
+tmp=$(mktemp -d)
+server=
+stop() {
+  if [[ -n $server ]]; then
+    kill -TERM "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap stop EXIT
+
+# The server's stdout goes through a FIFO: its banner line says where it listens once it is
+# ready; the rest is drained to a file so that later lines never block it.
+mkfifo "$tmp/stdout"
+"$bin/allianced" --data-dir "$tmp/data" --listen 127.0.0.1:0 \
+  --token-file deploy/dev-tokens.toml --reference-plan deploy/reference-plan.json \
+  >"$tmp/stdout" 2>"$tmp/stderr" &
+server=$!
+exec 3<"$tmp/stdout"
+address=
+while IFS= read -r -t 300 line <&3; do
+  echo "$line" >&2
+  if [[ $line == *" listening on "* ]]; then
+    address=${line##* listening on }
+    address=${address%% *}
+    break
+  fi
+done
+if [[ -z $address ]]; then
+  echo "chart.sh: allianced did not report a listening address:" >&2
+  cat "$tmp/stderr" >&2
+  exit 1
+fi
+cat <&3 >"$tmp/rest" &
+
+export ALLIANCE_SERVER="http://$address" ALLIANCE_TOKEN=dev-auditors
+plan=$("$bin/alliancectl" plan list --output json |
+  grep -o '"plan_id":"[^"]*"' | head -n 1 | cut -d '"' -f 4)
+if [[ -z $plan ]]; then
+  echo "chart.sh: the server lists no plan" >&2
+  exit 1
+fi
+mkdir -p "$(dirname "$OUT")"
+"$bin/alliancectl" plot --plan-id "$plan" --from "$FROM" --to "$TO" --what-if --out "$OUT"

@@ -1,0 +1,1155 @@
+//! `alliancectl plot`: one chart of a plan over a period, one point a month. Above, U.S.
+//! personnel by element kind (stacked areas); below, ROK capability level (0–100) by area
+//! (lines). Both panels mark the decisions at their effective dates and highlight the wartime
+//! OPCON transfer to the ROK. The same chart is drawn as SVG and as PNG; the PNG's text uses an
+//! embedded font (DejaVu Sans), so no system font or font library is needed.
+//!
+//! The data comes from the service only: `PlanCommands/GetPlan` (name, horizon and current
+//! version), `PostureQueries/GetPostureSeries` (one point a month) and
+//! `PostureQueries/ListDecisions` (statuses and effective dates).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::iter::once;
+use std::path::{Path, PathBuf};
+
+use alliance_domain::{CapabilityArea, Date, DecisionStatus, ElementKind, Side};
+use alliance_proto::convert::{
+    area_from_proto, date_from_proto, date_to_proto, decision_status_from_proto, kind_from_proto,
+    side_from_proto,
+};
+use alliance_proto::v1;
+use chrono::Datelike;
+use plotters::backend::RGBPixel;
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use serde_json::json;
+
+use crate::errors::{CliError, Exit};
+use crate::output::{Format, Reply};
+use crate::{PlotArgs, Session, record_point, within};
+
+/// Width and height of the chart in pixels: the PNG's size and the SVG's viewport.
+pub const SIZE: (u32, u32) = (1200, 900);
+/// Height of the title block above the two panels.
+const HEADER_HEIGHT: u32 = 64;
+/// Width of the legend column right of each panel.
+const LEGEND_WIDTH: u32 = 250;
+/// The font family of every text; the embedded font is registered under this name.
+const FONT: &str = "sans-serif";
+/// The on-chart label of a wartime OPCON transfer.
+const OPCON_LABEL: &str = "Wartime OPCON to ROK";
+
+const OPCON_COLOR: RGBColor = RGBColor(192, 40, 40);
+const DECISION_COLOR: RGBColor = RGBColor(110, 110, 110);
+const TEXT_COLOR: RGBColor = RGBColor(30, 30, 30);
+
+/// Runs `alliancectl plot`: reads the plan, its monthly posture and its decisions, draws the
+/// chart, writes `STEM.svg` and `STEM.png` and prints their paths. Nothing is written unless
+/// every read and the drawing succeeded.
+pub async fn run(s: &mut Session, args: &PlotArgs, format: Format) -> Result<Reply, CliError> {
+    check_args(args)?;
+    let plan = get_plan(s, args).await?;
+    let period = period(args.from, args.to, &plan)?;
+    // Read your writes: the read model answers once it reflects the plan version just read.
+    let min_version = plan.head.as_ref().map_or(0, |h| h.version);
+    let points = get_series(s, args, period, min_version).await?;
+    let decisions = get_decisions(s, args, min_version).await?;
+    let chart = Chart::new(
+        header(&plan, args, period, &points),
+        &points,
+        &decisions,
+        args.what_if,
+    );
+    let (svg, png) = render(&chart)?;
+    let (svg_path, png_path) = write(&args.out, &svg, &png)?;
+    let (svg_path, png_path) = (svg_path.display(), png_path.display());
+    match format {
+        Format::Text => println!("{svg_path}\n{png_path}"),
+        Format::Json => println!(
+            "{}",
+            json!({ "svg": svg_path.to_string(), "png": png_path.to_string() })
+        ),
+    }
+    Ok(Reply::Streamed)
+}
+
+/// Usage errors caught before anything is sent.
+fn check_args(args: &PlotArgs) -> Result<(), CliError> {
+    if let (Some(from), Some(to)) = (args.from, args.to)
+        && from > to
+    {
+        return Err(CliError::invalid_input(format!(
+            "--from {from} is after --to {to}"
+        )));
+    }
+    if args.out.file_name().is_none() || args.out.as_os_str().to_string_lossy().ends_with('/') {
+        return Err(CliError::invalid_input(format!(
+            "--out {:?}: expected a path stem such as docs/posture (.svg and .png are added)",
+            args.out
+        )));
+    }
+    Ok(())
+}
+
+async fn get_plan(s: &mut Session, args: &PlotArgs) -> Result<v1::PlanSummary, CliError> {
+    let request = s.request(v1::GetPlanRequest {
+        plan_id: args.plan_id.to_string(),
+    });
+    within(s.timeout, s.client.get_plan(request))
+        .await
+        .map_err(|status| s.failure(&status, None))
+}
+
+/// The posture once a month over the period, on the day of the month of `from`.
+async fn get_series(
+    s: &mut Session,
+    args: &PlotArgs,
+    (from, to): (Date, Date),
+    min_version: u64,
+) -> Result<Vec<v1::Posture>, CliError> {
+    let request = s.request(v1::GetPostureSeriesRequest {
+        plan_id: args.plan_id.to_string(),
+        from: Some(date_to_proto(from)),
+        to: Some(date_to_proto(to)),
+        step: v1::SeriesStep::Month as i32,
+        record: record_point(args.record_version, args.record_time.as_ref()),
+        include_proposed: args.what_if,
+        min_version,
+    });
+    within(s.timeout, s.queries.get_posture_series(request))
+        .await
+        .map(|series| series.points)
+        .map_err(|status| s.failure(&status, None))
+}
+
+/// Every decision of the plan, whatever its status.
+async fn get_decisions(
+    s: &mut Session,
+    args: &PlotArgs,
+    min_version: u64,
+) -> Result<Vec<v1::DecisionView>, CliError> {
+    let request = s.request(v1::ListDecisionsRequest {
+        plan_id: args.plan_id.to_string(),
+        record: record_point(args.record_version, args.record_time.as_ref()),
+        min_version,
+        ..Default::default()
+    });
+    within(s.timeout, s.queries.list_decisions(request))
+        .await
+        .map(|reply| reply.decisions)
+        .map_err(|status| s.failure(&status, None))
+}
+
+/// The period to chart: `--from`/`--to`, each defaulting to the plan's horizon.
+fn period(
+    from: Option<Date>,
+    to: Option<Date>,
+    plan: &v1::PlanSummary,
+) -> Result<(Date, Date), CliError> {
+    let horizon = |d: Option<&v1::Date>, flag: &str| {
+        d.and_then(date_from_proto).ok_or_else(|| {
+            CliError::invalid_input(format!("{flag}: the plan has no horizon; pass {flag}"))
+        })
+    };
+    let (from_text, to_text) = (
+        if from.is_some() {
+            "--from"
+        } else {
+            "the plan's horizon start"
+        },
+        if to.is_some() {
+            "--to"
+        } else {
+            "the plan's horizon end"
+        },
+    );
+    let from = from.map_or_else(|| horizon(plan.horizon_start.as_ref(), "--from"), Ok)?;
+    let to = to.map_or_else(|| horizon(plan.horizon_end.as_ref(), "--to"), Ok)?;
+    if from > to {
+        return Err(CliError::invalid_input(format!(
+            "{from_text} {from} is after {to_text} {to}"
+        )));
+    }
+    Ok((from, to))
+}
+
+/// The title lines: the plan's name, then what is shown and as of when.
+fn header(
+    plan: &v1::PlanSummary,
+    args: &PlotArgs,
+    (from, to): (Date, Date),
+    points: &[v1::Posture],
+) -> [String; 2] {
+    let name = plan.head.as_ref().map_or("", |h| h.name.as_str());
+    let version = points.first().map_or(0, |p| p.version);
+    let mut subtitle = format!(
+        "U.S. personnel and ROK capability, {from} to {to}, one point a month; plan version {version}"
+    );
+    if args.record_version.is_none()
+        && let Some(time) = &args.record_time
+    {
+        let at = chrono::DateTime::from_timestamp(time.seconds, 0)
+            .map_or_else(|| time.seconds.to_string(), |t| t.to_rfc3339());
+        subtitle.push_str(&format!(" as recorded at {at}"));
+    }
+    if args.what_if {
+        subtitle.push_str("; what-if: proposed decisions applied");
+    }
+    [name.to_owned(), subtitle]
+}
+
+// ---- the chart's data ----------------------------------------------------------------------
+
+/// How a decision is marked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MarkerKind {
+    /// Wartime OPCON passes to the ROK: highlighted and labelled.
+    OpconTransfer,
+    /// An adopted decision's effective date.
+    Adopted,
+    /// A proposed decision's effective date (what-if charts only).
+    Proposed,
+}
+
+/// A vertical line on the timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Marker {
+    date: Date,
+    kind: MarkerKind,
+    /// The decision behind it, when known.
+    decision: Option<String>,
+    /// Whether `date` is the exact date (not the first monthly point that shows the change).
+    exact: bool,
+}
+
+/// What the chart shows, taken from the replies.
+#[derive(Clone, Debug, PartialEq)]
+struct Chart {
+    header: [String; 2],
+    dates: Vec<Date>,
+    /// U.S. personnel per element kind, one value per point; only kinds present at some point.
+    personnel: BTreeMap<ElementKind, Vec<u32>>,
+    /// ROK capability level per area, one value per point (`None` before the first record).
+    capability: BTreeMap<CapabilityArea, Vec<Option<u32>>>,
+    markers: Vec<Marker>,
+}
+
+impl Chart {
+    fn new(
+        header: [String; 2],
+        points: &[v1::Posture],
+        decisions: &[v1::DecisionView],
+        what_if: bool,
+    ) -> Chart {
+        let dates: Vec<Date> = points
+            .iter()
+            .filter_map(|p| p.valid_on.as_ref().and_then(date_from_proto))
+            .collect();
+        let mut personnel: BTreeMap<ElementKind, Vec<u32>> = BTreeMap::new();
+        let mut capability: BTreeMap<CapabilityArea, Vec<Option<u32>>> = BTreeMap::new();
+        for (i, point) in points.iter().enumerate() {
+            for count in &point.personnel {
+                if side_from_proto(count.side) == Some(Side::Us)
+                    && let Some(kind) = kind_from_proto(count.kind)
+                {
+                    personnel
+                        .entry(kind)
+                        .or_insert_with(|| vec![0; points.len()])[i] += count.personnel;
+                }
+            }
+            for level in &point.capability {
+                if side_from_proto(level.side) == Some(Side::Rok)
+                    && let Some(area) = area_from_proto(level.area)
+                {
+                    capability
+                        .entry(area)
+                        .or_insert_with(|| vec![None; points.len()])[i] = Some(level.level);
+                }
+            }
+        }
+        personnel.retain(|_, values| values.iter().any(|v| *v > 0));
+        let period = (dates.first().copied(), dates.last().copied());
+        let markers = match period {
+            (Some(from), Some(to)) => markers(points, decisions, (from, to), what_if),
+            _ => Vec::new(),
+        };
+        Chart {
+            header,
+            dates,
+            personnel,
+            capability,
+            markers,
+        }
+    }
+
+    /// The highest U.S. total at any point.
+    fn max_personnel(&self) -> u32 {
+        (0..self.dates.len())
+            .map(|i| self.personnel.values().map(|v| v[i]).sum::<u32>())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The x coordinate of each point.
+    fn xs(&self) -> Vec<f64> {
+        self.dates.iter().map(|d| year_fraction(*d)).collect()
+    }
+
+    /// The x axis: the period in fractional years, with ticks on whole years (or months).
+    fn x_axis(&self) -> YearAxis {
+        let xs = self.xs();
+        let start = xs.first().copied().unwrap_or(2000.0);
+        let end = xs.last().copied().unwrap_or(start).max(start + 1.0 / 12.0);
+        YearAxis {
+            start,
+            end,
+            ticks: ticks(start, end),
+        }
+    }
+}
+
+/// A time axis in fractional years with fixed ticks (see [`ticks`]).
+#[derive(Clone, Debug)]
+struct YearAxis {
+    start: f64,
+    end: f64,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for YearAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, (low, high): (i32, i32)) -> i32 {
+        let share = (value - self.start) / (self.end - self.start);
+        low + (share * f64::from(high - low)).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, _hint: Hint) -> Vec<f64> {
+        self.ticks.clone()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.start..self.end
+    }
+}
+
+fn wartime_opcon(point: &v1::Posture) -> Option<Side> {
+    point
+        .command
+        .as_ref()
+        .and_then(|c| side_from_proto(c.wartime_opcon))
+}
+
+/// The decisions to mark: each time wartime OPCON passes to the ROK between two points, and
+/// the effective date of every other decision that shapes the chart (adopted ones, and the
+/// proposed ones of a what-if chart) within the period.
+fn markers(
+    points: &[v1::Posture],
+    decisions: &[v1::DecisionView],
+    (from, to): (Date, Date),
+    what_if: bool,
+) -> Vec<Marker> {
+    let effective: BTreeMap<&str, Date> = decisions
+        .iter()
+        .filter_map(|d| {
+            let date = d.effective_date.as_ref().and_then(date_from_proto)?;
+            Some((d.decision_id.as_str(), date))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut transfers = BTreeSet::new();
+    for pair in points.windows(2) {
+        let [before, after] = pair else { continue };
+        if wartime_opcon(before) == Some(Side::Rok) || wartime_opcon(after) != Some(Side::Rok) {
+            continue;
+        }
+        let (Some(previous), Some(on)) = (
+            before.valid_on.as_ref().and_then(date_from_proto),
+            after.valid_on.as_ref().and_then(date_from_proto),
+        ) else {
+            continue;
+        };
+        // The decisions whose first step took effect since the previous point; the transfer is
+        // one of them, most likely the one that also takes effect in that month.
+        let new: Vec<&str> = after
+            .decision_ids
+            .iter()
+            .filter(|id| !before.decision_ids.contains(id))
+            .map(String::as_str)
+            .collect();
+        let in_month = |id: &str| {
+            effective
+                .get(id)
+                .copied()
+                .filter(|d| previous < *d && *d <= on)
+        };
+        let decision = new
+            .iter()
+            .copied()
+            .find(|id| in_month(id).is_some())
+            .or(new.first().copied());
+        let exact = decision.and_then(in_month);
+        transfers.extend(decision);
+        out.push(Marker {
+            date: exact.unwrap_or(on),
+            kind: MarkerKind::OpconTransfer,
+            decision: decision.map(str::to_owned),
+            exact: exact.is_some(),
+        });
+    }
+    for d in decisions {
+        let kind = match decision_status_from_proto(d.status) {
+            Some(DecisionStatus::Adopted) => MarkerKind::Adopted,
+            Some(DecisionStatus::Proposed) if what_if => MarkerKind::Proposed,
+            _ => continue,
+        };
+        let Some(&date) = effective.get(d.decision_id.as_str()) else {
+            continue;
+        };
+        if from <= date && date <= to && !transfers.contains(d.decision_id.as_str()) {
+            out.push(Marker {
+                date,
+                kind,
+                decision: Some(d.decision_id.clone()),
+                exact: true,
+            });
+        }
+    }
+    out.sort_by_key(|m| (m.date, m.kind == MarkerKind::OpconTransfer));
+    out
+}
+
+/// A date as a fractional year, e.g. 2028-07-02 is about 2028.5.
+fn year_fraction(d: Date) -> f64 {
+    let days = if d.leap_year() { 366.0 } else { 365.0 };
+    f64::from(d.year()) + f64::from(d.ordinal0()) / days
+}
+
+/// Tick positions: whole years (every 1, 2, 5, 10 or 20 years so that there are at most about
+/// 16), or months for a period shorter than two years.
+fn ticks(start: f64, end: f64) -> Vec<f64> {
+    let span = end - start;
+    if span < 2.0 {
+        let step = if span < 0.75 { 1.0 } else { 3.0 };
+        let first = (start * 12.0).ceil() as i64;
+        let last = (end * 12.0).floor() as i64;
+        return (first..=last)
+            .filter(|m| (m % 12) as f64 % step == 0.0)
+            .map(|m| m as f64 / 12.0)
+            .collect();
+    }
+    let step = [1, 2, 5, 10, 20, 50]
+        .into_iter()
+        .find(|s| span / *s as f64 <= 16.0)
+        .unwrap_or(100);
+    let first = start.ceil() as i64;
+    let last = end.floor() as i64;
+    (first..=last)
+        .filter(|y| y % step == 0)
+        .map(|y| y as f64)
+        .collect()
+}
+
+/// A tick's label: the year, or year and month off a whole year.
+fn tick_label(x: &f64) -> String {
+    let months = (x * 12.0).round() as i64;
+    let (year, month) = (months.div_euclid(12), months.rem_euclid(12) + 1);
+    if month == 1 {
+        year.to_string()
+    } else {
+        format!("{year}-{month:02}")
+    }
+}
+
+/// `12345` as `12,345`.
+fn thousands(v: &f64) -> String {
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if *v < 0.0 { format!("-{out}") } else { out }
+}
+
+/// The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k) at or above `v`.
+fn nice_ceiling(v: f64) -> f64 {
+    if v <= 0.0 {
+        return 1000.0;
+    }
+    let scale = 10f64.powf(v.log10().floor());
+    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+        .into_iter()
+        .map(|m| m * scale)
+        .find(|c| *c >= v)
+        .unwrap_or(10.0 * scale)
+}
+
+fn kind_label(kind: ElementKind) -> &'static str {
+    match kind {
+        ElementKind::GroundCombatBrigade => "Ground combat brigades",
+        ElementKind::CombatAviation => "Combat aviation",
+        ElementKind::FieldArtillery => "Field artillery",
+        ElementKind::AirDefense => "Air defense",
+        ElementKind::Thaad => "THAAD",
+        ElementKind::FighterSquadron => "Fighter squadrons",
+        ElementKind::Isr => "ISR",
+        ElementKind::Logistics => "Logistics",
+        ElementKind::Medical => "Medical",
+        ElementKind::SignalC2 => "Signal and C2",
+        ElementKind::Headquarters => "Headquarters",
+        ElementKind::StrategicEnabler => "Strategic enablers",
+    }
+}
+
+fn kind_color(kind: ElementKind) -> RGBColor {
+    match kind {
+        ElementKind::GroundCombatBrigade => RGBColor(78, 121, 167),
+        ElementKind::CombatAviation => RGBColor(160, 203, 232),
+        ElementKind::FieldArtillery => RGBColor(242, 142, 43),
+        ElementKind::AirDefense => RGBColor(255, 190, 125),
+        ElementKind::Thaad => RGBColor(89, 161, 79),
+        ElementKind::FighterSquadron => RGBColor(140, 209, 125),
+        ElementKind::Isr => RGBColor(182, 153, 45),
+        ElementKind::Logistics => RGBColor(241, 206, 99),
+        ElementKind::Medical => RGBColor(73, 152, 148),
+        ElementKind::SignalC2 => RGBColor(134, 188, 182),
+        ElementKind::Headquarters => RGBColor(211, 114, 149),
+        ElementKind::StrategicEnabler => RGBColor(157, 118, 96),
+    }
+}
+
+fn area_label(area: CapabilityArea) -> &'static str {
+    match area {
+        CapabilityArea::GroundCombat => "Ground combat",
+        CapabilityArea::CombatSupport => "Combat support",
+        CapabilityArea::AirSuperiority => "Air superiority",
+        CapabilityArea::MissileDefense => "Missile defense",
+        CapabilityArea::Isr => "ISR",
+        CapabilityArea::Logistics => "Logistics",
+        CapabilityArea::CommandAndControl => "Command and control",
+        CapabilityArea::Munitions => "Munitions",
+        CapabilityArea::ExtendedDeterrence => "Extended deterrence",
+    }
+}
+
+fn area_color(area: CapabilityArea) -> RGBColor {
+    match area {
+        CapabilityArea::GroundCombat => RGBColor(78, 121, 167),
+        CapabilityArea::CombatSupport => RGBColor(242, 142, 43),
+        CapabilityArea::AirSuperiority => RGBColor(89, 161, 79),
+        CapabilityArea::MissileDefense => RGBColor(176, 122, 161),
+        CapabilityArea::Isr => RGBColor(118, 183, 178),
+        CapabilityArea::Logistics => RGBColor(214, 180, 40),
+        CapabilityArea::CommandAndControl => RGBColor(40, 40, 40),
+        CapabilityArea::Munitions => RGBColor(156, 117, 95),
+        CapabilityArea::ExtendedDeterrence => RGBColor(255, 130, 160),
+    }
+}
+
+// ---- drawing -------------------------------------------------------------------------------
+
+type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<YearAxis, RangedCoordf64>>;
+
+fn failure(message: String) -> CliError {
+    CliError {
+        exit: Exit::Other,
+        status: None,
+        message,
+        details: Vec::new(),
+        command_id: None,
+    }
+}
+
+fn draw_failed(error: impl std::fmt::Display) -> CliError {
+    failure(format!("cannot draw the chart: {error}"))
+}
+
+/// Draws the chart as an SVG document and as PNG bytes, [`SIZE`] pixels each.
+fn render(chart: &Chart) -> Result<(String, Vec<u8>), CliError> {
+    let invalid = |_| failure("the embedded font cannot be read".to_owned());
+    plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
+        .map_err(invalid)?;
+    plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold()).map_err(invalid)?;
+
+    let mut svg = String::new();
+    draw(
+        SVGBackend::with_string(&mut svg, SIZE).into_drawing_area(),
+        chart,
+    )
+    .map_err(draw_failed)?;
+    let mut rgb = vec![0; SIZE.0 as usize * SIZE.1 as usize * 3];
+    let bitmap =
+        BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut rgb, SIZE).map_err(draw_failed)?;
+    draw(bitmap.into_drawing_area(), chart).map_err(draw_failed)?;
+    Ok((svg, encode_png(&rgb)?))
+}
+
+fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, CliError> {
+    let failed = |e: png::EncodingError| failure(format!("cannot encode the PNG: {e}"));
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, SIZE.0, SIZE.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(failed)?;
+    writer.write_image_data(rgb).map_err(failed)?;
+    writer.finish().map_err(failed)?;
+    Ok(out)
+}
+
+fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let (header, body) = root.split_vertically(HEADER_HEIGHT);
+    draw_header(&header, chart)?;
+    let top_height = body.dim_in_pixel().1 * 11 / 20;
+    let (top, bottom) = body.split_vertically(top_height);
+    let (top_plot, top_legend) = top.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+    let (bottom_plot, bottom_legend) = bottom.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+    draw_personnel(&top_plot, chart)?;
+    draw_capability(&bottom_plot, chart)?;
+    // Listed top to bottom as they are stacked.
+    let kinds: Vec<Entry> = chart
+        .personnel
+        .keys()
+        .rev()
+        .map(|k| Entry::new(kind_label(*k), Swatch::Fill(kind_color(*k))))
+        .collect();
+    draw_legend(&top_legend, "U.S. element kinds", &kinds)?;
+    let mut areas: Vec<Entry> = chart
+        .capability
+        .keys()
+        .map(|a| Entry::new(area_label(*a), Swatch::Line(area_color(*a), 2)))
+        .collect();
+    let decisions = marker_entries(&chart.markers);
+    if !decisions.is_empty() {
+        areas.push(Entry::new("Decisions", Swatch::Heading));
+        areas.extend(decisions);
+    }
+    draw_legend(&bottom_legend, "ROK capability areas", &areas)?;
+    root.present()
+}
+
+/// The font at `size` pixels, bold or regular (chosen when the font is created: a style set
+/// later would not change the glyphs).
+fn font(size: u32, bold: bool) -> FontDesc<'static> {
+    let style = if bold {
+        FontStyle::Bold
+    } else {
+        FontStyle::Normal
+    };
+    FontDesc::new(FONT.into(), f64::from(size), style)
+}
+
+fn text_style(size: u32, bold: bool) -> TextStyle<'static> {
+    font(size, bold).color(&TEXT_COLOR)
+}
+
+fn draw_header<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult<DB> {
+    let [title, subtitle] = &chart.header;
+    area.draw(&Text::new(title.as_str(), (16, 10), text_style(24, true)))?;
+    area.draw(&Text::new(
+        subtitle.as_str(),
+        (16, 40),
+        text_style(15, false),
+    ))
+}
+
+/// The frame of a panel: the x axis over the period, the y axis from 0 to `top`.
+fn panel<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    chart: &Chart,
+    caption: &str,
+    top: f64,
+) -> Result<Panel<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+    ChartBuilder::on(area)
+        .margin_top(6)
+        .margin_left(10)
+        .margin_right(20)
+        .margin_bottom(6)
+        .caption(caption, text_style(17, true))
+        .x_label_area_size(40)
+        .y_label_area_size(80)
+        .build_cartesian_2d(chart.x_axis(), 0.0..top)
+}
+
+fn draw_personnel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+) -> DrawResult<DB> {
+    // Headroom above the highest total for the OPCON label.
+    let top = nice_ceiling(f64::from(chart.max_personnel()) * 1.2);
+    let mut c = panel(area, chart, "U.S. personnel by element kind (stacked)", top)?;
+    c.configure_mesh()
+        .x_label_formatter(&tick_label)
+        .y_label_formatter(&thousands)
+        .y_labels(6)
+        .y_desc("Personnel")
+        .axis_desc_style(text_style(15, false))
+        .label_style(text_style(14, false))
+        .bold_line_style(BLACK.mix(0.08))
+        .light_line_style(TRANSPARENT)
+        .draw()?;
+    let xs = chart.xs();
+    let mut lower = vec![0.0; xs.len()];
+    for (kind, values) in &chart.personnel {
+        let upper: Vec<f64> = lower
+            .iter()
+            .zip(values)
+            .map(|(l, v)| l + f64::from(*v))
+            .collect();
+        let color = kind_color(*kind);
+        let edge: Vec<(f64, f64)> = xs.iter().copied().zip(upper.iter().copied()).collect();
+        let band: Vec<(f64, f64)> = edge
+            .iter()
+            .copied()
+            .chain(xs.iter().copied().zip(lower.iter().copied()).rev())
+            .collect();
+        c.draw_series(once(Polygon::new(band, color.mix(0.9).filled())))?;
+        c.draw_series(once(PathElement::new(edge, WHITE.stroke_width(1))))?;
+        lower = upper;
+    }
+    if chart.personnel.is_empty() {
+        note(&c, "No U.S. force elements in this period", top)?;
+    }
+    draw_markers(&mut c, chart, top, true)
+}
+
+fn draw_capability<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart,
+) -> DrawResult<DB> {
+    let top = 100.0;
+    let mut c = panel(area, chart, "ROK capability level (0-100) by area", top)?;
+    c.configure_mesh()
+        .x_label_formatter(&tick_label)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_labels(6)
+        .x_desc("Year")
+        .y_desc("Capability level")
+        .axis_desc_style(text_style(15, false))
+        .label_style(text_style(14, false))
+        .bold_line_style(BLACK.mix(0.08))
+        .light_line_style(TRANSPARENT)
+        .draw()?;
+    let xs = chart.xs();
+    for (area, values) in &chart.capability {
+        let style = area_color(*area).stroke_width(2);
+        // One line per stretch of recorded values.
+        let mut run: Vec<(f64, f64)> = Vec::new();
+        for (x, v) in xs.iter().zip(values) {
+            match v {
+                Some(v) => run.push((*x, f64::from(*v))),
+                None if !run.is_empty() => {
+                    c.draw_series(once(PathElement::new(std::mem::take(&mut run), style)))?;
+                }
+                None => {}
+            }
+        }
+        if !run.is_empty() {
+            c.draw_series(once(PathElement::new(run, style)))?;
+        }
+    }
+    if chart.capability.is_empty() {
+        note(&c, "No ROK capability recorded in this period", top)?;
+    }
+    draw_markers(&mut c, chart, top, false)
+}
+
+/// A line of text in the middle of an empty panel.
+fn note<DB: DrawingBackend>(c: &Panel<'_, DB>, text: &str, top: f64) -> DrawResult<DB> {
+    let (x0, x1) = (c.x_range().start, c.x_range().end);
+    let style = text_style(15, false).pos(Pos::new(HPos::Center, VPos::Center));
+    c.plotting_area()
+        .draw(&Text::new(text, ((x0 + x1) / 2.0, top / 2.0), style))
+}
+
+/// The decision markers, the OPCON transfer last (on top); labelled in the upper panel.
+fn draw_markers<DB: DrawingBackend>(
+    c: &mut Panel<'_, DB>,
+    chart: &Chart,
+    top: f64,
+    labelled: bool,
+) -> DrawResult<DB> {
+    let (x0, x1) = (c.x_range().start, c.x_range().end);
+    let mut markers: Vec<&Marker> = chart.markers.iter().collect();
+    markers.sort_by_key(|m| (m.kind == MarkerKind::OpconTransfer, m.date));
+    // Decisions effective on the same date share one line.
+    markers.dedup_by_key(|m| (m.kind, m.date));
+    for m in markers {
+        let x = year_fraction(m.date);
+        let line = vec![(x, 0.0), (x, top)];
+        match m.kind {
+            MarkerKind::Adopted => {
+                c.draw_series(once(PathElement::new(line, DECISION_COLOR.mix(0.55))))?;
+            }
+            MarkerKind::Proposed => {
+                let style = DECISION_COLOR.mix(0.55).stroke_width(1);
+                c.draw_series(DashedLineSeries::new(line, 6, 4, style))?;
+            }
+            MarkerKind::OpconTransfer => {
+                c.draw_series(once(PathElement::new(line, OPCON_COLOR.stroke_width(3))))?;
+                if labelled {
+                    // Right of the line, or left of it near the end of the period.
+                    let right_side = (x - x0) / (x1 - x0) < 0.7;
+                    opcon_label(c, m, (x, top), right_side)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The label of an OPCON transfer beside its marker at `at`: what, then when and by which
+/// decision; right of the line, or left of it when `right_side` is false.
+fn opcon_label<DB: DrawingBackend>(
+    c: &mut Panel<'_, DB>,
+    m: &Marker,
+    at: (f64, f64),
+    right_side: bool,
+) -> DrawResult<DB> {
+    let (dx, h) = if right_side {
+        (7, HPos::Left)
+    } else {
+        (-7, HPos::Right)
+    };
+    let when = if m.exact {
+        m.date.to_string()
+    } else {
+        format!("by {}", m.date)
+    };
+    let detail = match &m.decision {
+        Some(id) => format!("{when} ({id})"),
+        None => when,
+    };
+    let what = font(15, true)
+        .color(&OPCON_COLOR)
+        .pos(Pos::new(h, VPos::Top));
+    let label = EmptyElement::at(at)
+        + Text::new(OPCON_LABEL.to_owned(), (dx, 6), what)
+        + Text::new(
+            detail,
+            (dx, 26),
+            text_style(13, false).pos(Pos::new(h, VPos::Top)),
+        );
+    c.draw_series(once(label))?;
+    Ok(())
+}
+
+/// One row of a legend.
+struct Entry {
+    label: String,
+    swatch: Swatch,
+}
+
+impl Entry {
+    fn new(label: impl Into<String>, swatch: Swatch) -> Entry {
+        Entry {
+            label: label.into(),
+            swatch,
+        }
+    }
+}
+
+enum Swatch {
+    /// A heading row, in bold, with no swatch.
+    Heading,
+    Fill(RGBColor),
+    Line(RGBColor, u32),
+    Dashed(RGBColor),
+}
+
+/// The legend rows of the kinds of markers on the chart.
+fn marker_entries(markers: &[Marker]) -> Vec<Entry> {
+    let has = |kind| markers.iter().any(|m| m.kind == kind);
+    let mut entries = Vec::new();
+    if has(MarkerKind::OpconTransfer) {
+        entries.push(Entry::new(OPCON_LABEL, Swatch::Line(OPCON_COLOR, 3)));
+    }
+    if has(MarkerKind::Adopted) {
+        entries.push(Entry::new(
+            "Adopted decision",
+            Swatch::Line(DECISION_COLOR, 1),
+        ));
+    }
+    if has(MarkerKind::Proposed) {
+        entries.push(Entry::new(
+            "Proposed decision",
+            Swatch::Dashed(DECISION_COLOR),
+        ));
+    }
+    entries
+}
+
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    entries: &[Entry],
+) -> DrawResult<DB> {
+    area.draw(&Text::new(title, (6, 40), text_style(15, true)))?;
+    let label_style = text_style(14, false).pos(Pos::new(HPos::Left, VPos::Center));
+    let mut y = 72;
+    for entry in entries {
+        match entry.swatch {
+            Swatch::Heading => {
+                y += 12;
+                let style = text_style(15, true).pos(Pos::new(HPos::Left, VPos::Center));
+                area.draw(&Text::new(entry.label.as_str(), (6, y), style))?;
+                y += 26;
+                continue;
+            }
+            Swatch::Fill(color) => {
+                area.draw(&Rectangle::new([(8, y - 7), (30, y + 7)], color.filled()))?;
+            }
+            Swatch::Line(color, width) => {
+                area.draw(&PathElement::new(
+                    vec![(8, y), (30, y)],
+                    color.stroke_width(width),
+                ))?;
+            }
+            Swatch::Dashed(color) => {
+                for (a, b) in [(8, 14), (18, 24), (28, 30)] {
+                    area.draw(&PathElement::new(
+                        vec![(a, y), (b, y)],
+                        color.stroke_width(1),
+                    ))?;
+                }
+            }
+        }
+        area.draw(&Text::new(
+            entry.label.as_str(),
+            (38, y),
+            label_style.clone(),
+        ))?;
+        y += 22;
+    }
+    Ok(())
+}
+
+// ---- files ---------------------------------------------------------------------------------
+
+/// `stem` with `.extension` appended (not replacing any dot already in it).
+fn with_extension(stem: &Path, extension: &str) -> PathBuf {
+    let mut path = stem.as_os_str().to_owned();
+    path.push(".");
+    path.push(extension);
+    PathBuf::from(path)
+}
+
+/// Writes both files; on failure neither is left behind.
+fn write(stem: &Path, svg: &str, png: &[u8]) -> Result<(PathBuf, PathBuf), CliError> {
+    let svg_path = with_extension(stem, "svg");
+    let png_path = with_extension(stem, "png");
+    let cannot =
+        |path: &Path, e: std::io::Error| failure(format!("cannot write {}: {e}", path.display()));
+    std::fs::write(&svg_path, svg).map_err(|e| cannot(&svg_path, e))?;
+    if let Err(e) = std::fs::write(&png_path, png) {
+        let _ = std::fs::remove_file(&svg_path);
+        return Err(cannot(&png_path, e));
+    }
+    Ok((svg_path, png_path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Date {
+        crate::parse::date(s).unwrap()
+    }
+
+    /// A monthly point: its date, who holds wartime OPCON and the decisions in effect.
+    fn point(on: &str, wartime: Side, decisions: &[&str]) -> v1::Posture {
+        v1::Posture {
+            valid_on: Some(date_to_proto(d(on))),
+            command: Some(v1::CommandArrangementState {
+                wartime_opcon: alliance_proto::convert::side_to_proto(wartime),
+                ..Default::default()
+            }),
+            decision_ids: decisions.iter().map(|s| (*s).to_owned()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn decision(id: &str, effective: &str, status: DecisionStatus) -> v1::DecisionView {
+        v1::DecisionView {
+            decision_id: id.to_owned(),
+            effective_date: Some(date_to_proto(d(effective))),
+            status: alliance_proto::convert::decision_status_to_proto(status),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_opcon_transfer_is_the_decision_that_hands_wartime_opcon_to_the_rok() {
+        let points = [
+            point("2028-10-01", Side::Us, &["cut"]),
+            point("2028-11-01", Side::Us, &["cut"]),
+            // Two decisions took effect in the month; the transfer is the one dated in it.
+            point("2028-12-01", Side::Rok, &["cut", "opcon", "talks"]),
+            point("2029-01-01", Side::Rok, &["cut", "opcon", "talks"]),
+        ];
+        let decisions = [
+            decision("cut", "2028-10-15", DecisionStatus::Adopted),
+            decision("opcon", "2028-11-20", DecisionStatus::Adopted),
+            decision("talks", "2027-01-01", DecisionStatus::Adopted),
+            decision("idea", "2028-11-01", DecisionStatus::Proposed),
+            decision("old", "2028-11-01", DecisionStatus::Superseded),
+        ];
+        let period = (d("2028-10-01"), d("2029-01-01"));
+        let got = markers(&points, &decisions, period, false);
+        let summary: Vec<(Date, MarkerKind, Option<&str>, bool)> = got
+            .iter()
+            .map(|m| (m.date, m.kind, m.decision.as_deref(), m.exact))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                (d("2028-10-15"), MarkerKind::Adopted, Some("cut"), true),
+                (
+                    d("2028-11-20"),
+                    MarkerKind::OpconTransfer,
+                    Some("opcon"),
+                    true
+                ),
+            ]
+        );
+        // A what-if chart marks the proposed decision too.
+        let what_if = markers(&points, &decisions, period, true);
+        assert!(
+            what_if
+                .iter()
+                .any(|m| m.kind == MarkerKind::Proposed && m.decision.as_deref() == Some("idea"))
+        );
+    }
+
+    #[test]
+    fn an_undated_transfer_is_marked_at_the_first_point_that_shows_it() {
+        let points = [
+            point("2028-11-01", Side::Us, &["plan"]),
+            point("2028-12-01", Side::Rok, &["plan"]),
+        ];
+        let decisions = [decision("plan", "2027-01-01", DecisionStatus::Adopted)];
+        let got = markers(
+            &points,
+            &decisions,
+            (d("2028-11-01"), d("2028-12-01")),
+            false,
+        );
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].date, d("2028-12-01"));
+        assert_eq!(got[0].kind, MarkerKind::OpconTransfer);
+        assert_eq!((got[0].decision.as_deref(), got[0].exact), (None, false));
+    }
+
+    #[test]
+    fn the_period_defaults_to_the_horizon() {
+        let plan = v1::PlanSummary {
+            horizon_start: Some(date_to_proto(d("2024-01-01"))),
+            horizon_end: Some(date_to_proto(d("2031-12-31"))),
+            ..Default::default()
+        };
+        assert_eq!(
+            period(None, None, &plan).ok(),
+            Some((d("2024-01-01"), d("2031-12-31")))
+        );
+        assert_eq!(
+            period(Some(d("2027-01-01")), None, &plan).ok(),
+            Some((d("2027-01-01"), d("2031-12-31")))
+        );
+        let err = period(None, Some(d("2020-01-01")), &plan).err().unwrap();
+        assert_eq!(err.exit, Exit::InvalidInput);
+        assert_eq!(
+            err.message,
+            "invalid input: the plan's horizon start 2024-01-01 is after --to 2020-01-01"
+        );
+    }
+
+    #[test]
+    fn axis_ticks_and_labels() {
+        let x = year_fraction;
+        assert_eq!(ticks(x(d("2024-01-01")), x(d("2031-12-31"))).len(), 8);
+        assert_eq!(
+            ticks(x(d("1950-01-01")), x(d("2040-12-31"))),
+            (1950..=2040).step_by(10).map(f64::from).collect::<Vec<_>>()
+        );
+        let months = ticks(x(d("2028-01-01")), x(d("2028-12-01")));
+        let labels: Vec<String> = months.iter().map(tick_label).collect();
+        assert_eq!(labels, ["2028", "2028-04", "2028-07", "2028-10"]);
+        assert_eq!(thousands(&28_500.0), "28,500");
+        assert_eq!(thousands(&999.0), "999");
+        assert_eq!(nice_ceiling(34_200.0), 40_000.0);
+        assert_eq!(nice_ceiling(9_120.0), 10_000.0);
+    }
+
+    #[test]
+    fn the_chart_renders_as_svg_and_png_of_the_same_size() {
+        let points = [
+            v1::Posture {
+                personnel: vec![v1::PersonnelCount {
+                    side: v1::Side::Us as i32,
+                    kind: v1::ElementKind::Thaad as i32,
+                    personnel: 150,
+                    ..Default::default()
+                }],
+                ..point("2025-01-01", Side::Us, &[])
+            },
+            point("2025-02-01", Side::Rok, &["opcon"]),
+        ];
+        let decisions = [decision("opcon", "2025-01-15", DecisionStatus::Adopted)];
+        let chart = Chart::new(["T".into(), "S".into()], &points, &decisions, false);
+        assert_eq!(chart.personnel[&ElementKind::Thaad], [150, 0]);
+        let (svg, png) = render(&chart).unwrap();
+        assert!(svg.contains(">\nTHAAD\n</text>"), "{svg}");
+        assert!(svg.contains(OPCON_LABEL));
+        assert!(svg.contains("No ROK capability recorded in this period"));
+        assert_eq!(&png[12..16], b"IHDR");
+        assert_eq!(png[16..20], SIZE.0.to_be_bytes());
+        assert_eq!(png[20..24], SIZE.1.to_be_bytes());
+    }
+
+    #[test]
+    fn plot_arguments_parse() {
+        use clap::Parser;
+        let parse = |line: &str| {
+            crate::Cli::try_parse_from(
+                ["alliancectl", "plot"]
+                    .into_iter()
+                    .chain(line.split_whitespace()),
+            )
+        };
+        let plan = "019a0000-0000-7000-8000-000000000001";
+        let cli = parse(&format!("--plan {plan} --record-version 3 --what-if")).unwrap();
+        let crate::Cmd::Plot(args) = &cli.command else {
+            panic!("not plot");
+        };
+        assert_eq!(args.plan_id.to_string(), plan);
+        assert_eq!((args.record_version, args.what_if), (Some(3), true));
+        assert_eq!(args.out, PathBuf::from("posture"));
+        for bad in [
+            format!("--plan-id {plan} --record-version 3 --record-time 2025-01-01T00:00:00Z"),
+            format!("--plan-id {plan} --from 2025-02-30"),
+            "--plan-id opcon".to_owned(),
+        ] {
+            assert_eq!(parse(&bad).err().map(|e| e.exit_code()), Some(2), "{bad}");
+        }
+    }
+
+    #[test]
+    fn files_are_named_after_the_stem() {
+        assert_eq!(
+            with_extension(Path::new("docs/reference-plan"), "svg"),
+            PathBuf::from("docs/reference-plan.svg")
+        );
+        assert_eq!(
+            with_extension(Path::new("out/v1.2"), "png"),
+            PathBuf::from("out/v1.2.png")
+        );
+    }
+}
