@@ -42,6 +42,9 @@ struct Args {
     /// Events of the generated history the read models are measured on (0: skip).
     #[arg(long, default_value_t = 1_000_000)]
     history_events: usize,
+    /// Measure the read models only (no command throughput).
+    #[arg(long)]
+    skip_commands: bool,
     /// Also measure on Apache Kafka at these bootstrap servers (`make bench` starts a broker).
     #[arg(long, env = "ALLIANCE_KAFKA_BOOTSTRAP")]
     kafka_bootstrap: Option<String>,
@@ -339,11 +342,32 @@ fn table(rows: &[Row]) -> String {
     table
 }
 
+/// The servers run on mimalloc; so do the read models measured in this process.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let embedded = command_suite(&args, &[], "embedded").await?;
+    let mut report = String::from("# Benchmarks\n");
+    if !args.skip_commands {
+        report = commands_report(&args, cores).await?;
+    }
+    if args.history_events > 0 {
+        report.push_str(&projection_report(&args).await?);
+    }
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.out, &report)?;
+    println!("{report}");
+    Ok(())
+}
+
+/// Commands/s through gRPC on the embedded log, and on Kafka beside the raw producer.
+async fn commands_report(args: &Args, cores: usize) -> anyhow::Result<String> {
+    let embedded = command_suite(args, &[], "embedded").await?;
     let mut report = format!(
         "# Benchmarks\n\nReproduce with `make bench` (starts the project's Kafka broker, then runs \
          `cargo run --release -p alliance-bench -- --out docs/benchmarks.md`). Machine: {cores} cores, \
@@ -362,7 +386,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(bootstrap) = &args.kafka_bootstrap {
         // An envelope of RegisterForceElement with its CloudEvents headers is about 600 bytes.
         let size = 600;
-        let (raw, raw_low, raw_high) = raw_kafka(&args, bootstrap, size).await?;
+        let (raw, raw_low, raw_high) = raw_kafka(args, bootstrap, size).await?;
         report.push_str(&format!(
             "\n## Commands through gRPC on Apache Kafka, beside the raw producer\n\n\
              Same broker, same run: the project's single-node KRaft broker (Kafka 4.1.1, 512 MB heap) on loopback.\n\n\
@@ -379,7 +403,7 @@ async fn main() -> anyhow::Result<()> {
                 "--kafka-partitions".to_owned(),
                 partitions.to_string(),
             ];
-            let kafka = command_suite(&args, &server_args, "kafka").await?;
+            let kafka = command_suite(args, &server_args, "kafka").await?;
             let at_64 = kafka
                 .iter()
                 .find(|r| r.clients == 64)
@@ -395,9 +419,14 @@ async fn main() -> anyhow::Result<()> {
         }
         report.push_str(KAFKA_NOTE);
     }
-    if args.history_events > 0 {
-        let f = projection::run(args.history_events).await?;
-        report.push_str(&format!(
+    Ok(report)
+}
+
+/// The read models on a generated history.
+async fn projection_report(args: &Args) -> anyhow::Result<String> {
+    let mut report = String::new();
+    let f = projection::run(args.history_events).await?;
+    report.push_str(&format!(
             "\n## Read models ([F3])\n\n\
              A generated history of {} events over {} plans of 1,000 events each (150 U.S. elements, \
              30 capability levels, 10 conditions, and decisions proposed, planned, endorsed by both \
@@ -408,8 +437,7 @@ async fn main() -> anyhow::Result<()> {
              | resident memory before → after the rebuild | {:.0} → {:.0} MiB | ≤ 1 GiB for 1M events |\n\
              | posture at a random (valid, record) pair, in-process | p50 {:.0} µs, p99 {:.0} µs | p99 ≤ 50 µs |\n\
              | the same over gRPC (loopback, one client) | p50 {:.0} µs, p99 {:.0} µs | p99 ≤ 2 ms |\n\
-             | 120-month series, in-process | p50 {:.1} ms, p99 {:.1} ms | |\n\n\
-             Rebuild from Kafka beside the raw consume rate is not measured yet.\n",
+             | 120-month series, in-process | p50 {:.1} ms, p99 {:.1} ms | |\n",
             f.events,
             f.plans,
             f.write_rate,
@@ -423,11 +451,24 @@ async fn main() -> anyhow::Result<()> {
             f.series_in_process.0 / 1000.0,
             f.series_in_process.1 / 1000.0,
         ));
+    if let Some(bootstrap) = &args.kafka_bootstrap {
+        let k = projection::kafka(bootstrap, args.history_events, 8, args.runs).await?;
+        let (raw, raw_low, raw_high) = summarize(&k.raw);
+        let (rebuild, low, high) = summarize(&k.rebuild);
+        report.push_str(&format!(
+            "\nThe same history on a Kafka topic of {} partitions ({} events), read in the same run, \
+             {} times in turn: (a) a plain rdkafka consumer reading every partition `read_committed` to its \
+             end and doing nothing with the records; (b) a fresh read model built from the topic \
+             (`TopicReader`, the reader of `alliance-projection` and `allianced` on Kafka).\n\n\
+             | reader | median | range |\n|---|---:|---:|\n\
+             | (a) raw consume | {raw:.0} records/s | {raw_low:.0}–{raw_high:.0} |\n\
+             | (b) read-model rebuild | {rebuild:.0} events/s | {low:.0}–{high:.0} |\n\n\
+             Ratio b/a: **{:.2}**. Target ([F3]): at least 0.7.\n",
+            k.partitions,
+            k.events,
+            k.raw.len(),
+            rebuild / raw.max(1.0)
+        ));
     }
-    if let Some(parent) = args.out.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&args.out, &report)?;
-    println!("{report}");
-    Ok(())
+    Ok(report)
 }

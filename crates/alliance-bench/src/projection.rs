@@ -190,9 +190,12 @@ fn micros_pair(h: &Histogram<u64>) -> (f64, f64) {
     )
 }
 
-pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
-    let dir = TempDir::new()?;
-    let log = SqliteLog::open(SqliteLogConfig::new(dir.0.join("alliance.db")))?;
+/// Writes the generated history of about `total_events` events to `log`: one plan after another,
+/// each plan's appends pipelined. Returns the plans' ids and the events written.
+async fn write_history<L: EventLog>(
+    log: &L,
+    total_events: usize,
+) -> anyhow::Result<(Vec<PlanId>, u64)> {
     let actor = Actor {
         team: id::<TeamId>("us-force-planning".into()),
         user: "bench".into(),
@@ -201,7 +204,6 @@ pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
     let plans = total_events.div_ceil(EVENTS_PER_PLAN);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut plan_ids = Vec::with_capacity(plans);
-    let started = Instant::now();
     let mut written = 0u64;
     for p in 0..plans {
         let plan_id = PlanId::from_u128(0x019a_0000_0000_7000_8000_0000_0000_0000 | p as u128);
@@ -225,6 +227,16 @@ pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
         }
         written += events.len() as u64;
     }
+    Ok((plan_ids, written))
+}
+
+pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
+    let dir = TempDir::new()?;
+    let log = SqliteLog::open(SqliteLogConfig::new(dir.0.join("alliance.db")))?;
+    let started = Instant::now();
+    let (plan_ids, written) = write_history(&log, total_events).await?;
+    let plans = plan_ids.len();
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let write_rate = written as f64 / started.elapsed().as_secs_f64();
     eprintln!("projection: wrote {written} events over {plans} plans at {write_rate:.0}/s");
 
@@ -351,4 +363,106 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Rebuilding from Kafka beside the raw consume rate of the same topic, in the same run.
+pub struct KafkaRebuild {
+    pub events: u64,
+    pub partitions: u32,
+    pub raw: Vec<f64>,
+    pub rebuild: Vec<f64>,
+}
+
+/// Writes the generated history to a fresh topic, then, `runs` times in turn, reads the whole
+/// topic with a plain `read_committed` consumer (records/s) and rebuilds a read model from it
+/// (events/s).
+pub async fn kafka(
+    bootstrap: &str,
+    total_events: usize,
+    partitions: u32,
+    runs: usize,
+) -> anyhow::Result<KafkaRebuild> {
+    let topic = format!("alliance-bench-history-{}", uuid::Uuid::now_v7());
+    let mut config = alliance_eventlog_kafka::KafkaLogConfig::new(bootstrap, &topic);
+    config.partitions = partitions;
+    config.owned = Some((0..partitions as i32).collect());
+    config.transactional_prefix = topic.clone();
+    let events = {
+        let log = alliance_eventlog_kafka::KafkaLog::open(config.clone()).await?;
+        let started = Instant::now();
+        let (_, written) = write_history(&log, total_events).await?;
+        eprintln!(
+            "projection on kafka: wrote {written} events at {:.0}/s",
+            written as f64 / started.elapsed().as_secs_f64()
+        );
+        written
+    };
+    let reader = alliance_eventlog_kafka::TopicReader::new(config.clone());
+    let mut figures = KafkaRebuild {
+        events,
+        partitions,
+        raw: Vec::new(),
+        rebuild: Vec::new(),
+    };
+    for run in 0..runs {
+        let raw = raw_consume(&config, events).await?;
+        let projection = Projection::new();
+        let started = Instant::now();
+        let read = projection.catch_up(&reader).await?;
+        anyhow::ensure!(read == events, "the rebuild read {read} of {events} events");
+        let rebuild = read as f64 / started.elapsed().as_secs_f64();
+        eprintln!(
+            "projection on kafka run={run}: raw {raw:.0} records/s, rebuild {rebuild:.0} events/s"
+        );
+        figures.raw.push(raw);
+        figures.rebuild.push(rebuild);
+    }
+    Ok(figures)
+}
+
+/// Records/s of a plain consumer reading every partition of the topic, `read_committed`, to
+/// its end, doing nothing with the records.
+async fn raw_consume(
+    config: &alliance_eventlog_kafka::KafkaLogConfig,
+    expected: u64,
+) -> anyhow::Result<f64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &config.bootstrap)
+            .set("group.id", format!("{}-raw", config.topic))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            .create()?;
+        let mut assignment = rdkafka::TopicPartitionList::new();
+        for partition in 0..config.partitions as i32 {
+            assignment.add_partition_offset(
+                &config.topic,
+                partition,
+                rdkafka::Offset::Beginning,
+            )?;
+        }
+        let started = Instant::now();
+        consumer.assign(&assignment)?;
+        let mut pending: std::collections::HashSet<i32> = (0..config.partitions as i32).collect();
+        let mut records = 0u64;
+        while !pending.is_empty() {
+            match consumer.poll(std::time::Duration::from_secs(10)) {
+                Some(Ok(message)) => {
+                    std::hint::black_box(rdkafka::Message::payload(&message));
+                    records += 1;
+                }
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                    pending.remove(&p);
+                }
+                Some(Err(error)) => anyhow::bail!("raw consumer: {error}"),
+                None => anyhow::bail!("raw consumer: nothing within 10 s"),
+            }
+        }
+        anyhow::ensure!(records == expected, "read {records} of {expected} records");
+        Ok(records as f64 / started.elapsed().as_secs_f64())
+    })
+    .await?
 }
