@@ -52,6 +52,8 @@ struct Args {
 
 const KAFKA_NOTE: &str = "\nWhere the time goes: each transaction costs the broker about 1.2–1.8 ms of CPU (transaction-log appends, the produce, the commit markers, the partition verification), and during these runs the broker used a whole core. Commands/s therefore grow with the commands that share a transaction: 8 partitions split 64 clients into batches of about 8, 2 partitions into batches of about 32. The raw producer needs no transaction at all. A single command's floor is about 3.5 ms (begin, produce with acks=all, commit).\n";
 
+const READ_MODEL_NOTE: &str = "\nWhere the time goes: each event is decoded from its protobuf envelope into the domain event and folded into its plan's state, and every 128 versions the state is kept whole as a checkpoint (a full copy of the plan, about 150 elements and 200 decisions here). The checkpoints take about 60% of the resident memory (a 200,000-event run without them: 155 MiB instead of 356 MiB). A posture query copies the nearest checkpoint, folds up to 127 events onto it and then builds 150 element timelines. Meeting the in-process, memory and rebuild targets needs states that share structure instead of copies and element timelines indexed by date; that is not built yet. The rebuild from Kafka decodes the CloudEvents headers as well, and the raw consumer does nothing with its records.\n";
+
 const TOKEN: &str = "Bearer dev-us-force-planning";
 
 struct Server {
@@ -470,5 +472,6 @@ async fn projection_report(args: &Args) -> anyhow::Result<String> {
             rebuild / raw.max(1.0)
         ));
     }
+    report.push_str(READ_MODEL_NOTE);
     Ok(report)
 }

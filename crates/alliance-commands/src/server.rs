@@ -17,6 +17,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("grpc server: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("grpc server task: {0}")]
+    Task(String),
 }
 
 /// The routes of `grpc.health.v1` and server reflection of the whole `alliance.v1` contract;

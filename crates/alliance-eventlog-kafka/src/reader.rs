@@ -34,7 +34,9 @@ impl TopicReader {
         }
     }
 
-    fn consumer(&self) -> Result<BaseConsumer, LogError> {
+    /// A consumer of the topic; `eof`: reports reaching the end of a partition (for reads that
+    /// stop there; a live read never stops, and needs no such report).
+    fn consumer(&self, eof: bool) -> Result<BaseConsumer, LogError> {
         self.config
             .client()
             .set(
@@ -44,7 +46,7 @@ impl TopicReader {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "true")
+            .set("enable.partition.eof", if eof { "true" } else { "false" })
             .set("auto.offset.reset", "earliest")
             .create()
             .map_err(unavailable)
@@ -84,7 +86,7 @@ impl LogReader for TopicReader {
         let reader = self.clone();
         let from = from.clone();
         tokio::task::spawn_blocking(move || {
-            let consumer = reader.consumer()?;
+            let consumer = reader.consumer(false)?;
             let count = i32::try_from(partition_count(&reader.config)?).unwrap_or(i32::MAX);
             let mut remaining = 0;
             for partition in 0..count {
@@ -120,7 +122,7 @@ impl TopicReader {
         live: bool,
         out: &mpsc::Sender<Batch>,
     ) -> Result<(), LogError> {
-        let consumer = self.consumer()?;
+        let consumer = self.consumer(!live)?;
         let topic = &self.config.topic;
         let count = i32::try_from(partition_count(&self.config)?).unwrap_or(i32::MAX);
         let mut assignment = TopicPartitionList::new();
@@ -198,7 +200,7 @@ impl TopicReader {
 
     /// Whether the record at each partition's checkpoint offset carries the event id noted.
     fn holds_blocking(&self, checkpoint: &Checkpoint) -> Result<bool, LogError> {
-        let consumer = self.consumer()?;
+        let consumer = self.consumer(true)?;
         let topic = &self.config.topic;
         let mut assignment = TopicPartitionList::new();
         for (partition, (offset, _)) in &checkpoint.partitions {

@@ -114,6 +114,32 @@ pub async fn open<R: LogReader>(
     Ok(projection)
 }
 
+/// Serves `routes` on `listener` until Ctrl-C or SIGTERM, then writes the snapshot of
+/// `projection` to `snapshot`, so the next start reads only the log's tail. `server` names the
+/// process in the lines it prints.
+pub async fn serve_until_stopped(
+    server: &str,
+    listener: tokio::net::TcpListener,
+    routes: tonic::service::Routes,
+    projection: &Projection,
+    snapshot: &std::path::Path,
+) -> Result<(), alliance_commands::server::ServeError> {
+    // Served from a task so connections run on the runtime's workers, not on the caller's.
+    tokio::spawn(alliance_commands::server::serve_routes(
+        listener,
+        routes,
+        alliance_commands::server::shutdown_signal(),
+    ))
+    .await
+    .map_err(|e| alliance_commands::server::ServeError::Task(e.to_string()))??;
+    match projection.write_snapshot(snapshot) {
+        Ok(position) => println!("{server}: read-model snapshot at position {position} written"),
+        Err(error) => tracing::warn!(%error, "no snapshot written"),
+    }
+    println!("{server}: stopped");
+    Ok(())
+}
+
 /// What a rebuild did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rebuilt {

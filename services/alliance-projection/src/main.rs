@@ -120,18 +120,13 @@ async fn main() -> anyhow::Result<()> {
         args.kafka_bootstrap,
         projection.plan_ids().len()
     );
-    tokio::spawn(alliance_commands::server::serve_routes(
+    alliance_projection::serve_until_stopped(
+        "alliance-projection",
         listener,
         routes,
-        alliance_commands::server::shutdown_signal(),
-    ))
-    .await??;
-    match projection.write_snapshot(&snapshot) {
-        Ok(position) => {
-            println!("alliance-projection: read-model snapshot at position {position} written")
-        }
-        Err(error) => tracing::warn!(%error, "no snapshot written"),
-    }
-    println!("alliance-projection: stopped");
+        &projection,
+        &snapshot,
+    )
+    .await?;
     Ok(())
 }

@@ -353,20 +353,14 @@ impl Server<'_> {
         let snapshot_projection = projection.clone();
         let routes =
             alliance_projection::add_routes(routes, &health, projection, reader, auth).await;
-        // Served from a task so connections run on the runtime's workers, not on the main thread.
-        tokio::spawn(alliance_commands::server::serve_routes(
+        alliance_projection::serve_until_stopped(
+            "allianced",
             listener,
             routes,
-            alliance_commands::server::shutdown_signal(),
-        ))
-        .await??;
-        match snapshot_projection.write_snapshot(&snapshot) {
-            Ok(position) => {
-                println!("allianced: read-model snapshot at position {position} written")
-            }
-            Err(error) => tracing::warn!(%error, "no snapshot written"),
-        }
-        println!("allianced: stopped");
+            &snapshot_projection,
+            &snapshot,
+        )
+        .await?;
         Ok(())
     }
 }
