@@ -368,12 +368,13 @@ fn everything(server: &Server, plan: &Plan) -> Value {
     })
 }
 
-/// What `alliancectl rebuild` printed (JSON), after checking its progress lines.
+/// What `alliancectl rebuild` printed (JSON). These logs are far shorter than the 100,000
+/// events between two progress reports, so nothing else is printed.
 fn rebuild(server: &Server) -> Value {
     let out = server.ctl(APPROVERS, &["--output", "json", "rebuild"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "rebuild failed: {stderr}");
-    assert!(stderr.contains("rebuilding: "), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
