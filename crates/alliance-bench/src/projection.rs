@@ -210,16 +210,19 @@ async fn write_history<L: EventLog>(
         plan_ids.push(plan_id);
         let events = plan_events(plan_id, &mut rng);
         let mut pending = Vec::with_capacity(events.len());
+        let mut head = alliance_commands::chain::GENESIS;
         for (i, event) in events.iter().enumerate() {
             let version = i as u64 + 1;
-            let record = alliance_commands::encode_event(
+            let (record, hash) = alliance_commands::encode_event(
                 plan_id,
                 version,
                 event,
                 &actor,
                 &format!("gen-{p}-{i}"),
                 1_780_000_000_000_000 + (p * EVENTS_PER_PLAN + i) as i64 * 1_000,
+                &head,
             );
+            head = hash;
             pending.push(log.append(plan_id, version - 1, vec![record]));
         }
         for append in pending {

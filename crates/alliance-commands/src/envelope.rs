@@ -8,6 +8,7 @@ use alliance_proto::convert::{
 use alliance_proto::v1;
 use prost::Message;
 
+use crate::chain::{self, Hash};
 use crate::error::CommandError;
 
 /// What every envelope of one command shares.
@@ -21,7 +22,14 @@ pub(crate) struct EnvelopeContext<'a> {
     pub record_time_micros: i64,
 }
 
-pub(crate) fn encode(ctx: &EnvelopeContext<'_>, version: Version, event: &Event) -> NewEvent {
+/// The sealed record of `event` at `version`, chained to `prev` (the hash of the plan's previous
+/// event); also returns its hash.
+pub(crate) fn encode(
+    ctx: &EnvelopeContext<'_>,
+    version: Version,
+    event: &Event,
+    prev: &Hash,
+) -> (NewEvent, Hash) {
     let event_id = uuid::Uuid::now_v7();
     let seconds = ctx.record_time_micros.div_euclid(1_000_000);
     let nanos = ctx.record_time_micros.rem_euclid(1_000_000) * 1_000;
@@ -42,19 +50,24 @@ pub(crate) fn encode(ctx: &EnvelopeContext<'_>, version: Version, event: &Event)
         schema_version: SCHEMA_VERSION,
         command_digest: ctx.command_digest.to_owned(),
         payload: Some(event_to_payload(event)),
+        prev_hash: Vec::new(),
+        hash: Vec::new(),
     };
-    NewEvent {
+    let (payload, hash) = chain::seal(envelope, prev);
+    let record = NewEvent {
         event_id,
         command_id: ctx.command_id.to_owned(),
         event_type: event.event_type().to_owned(),
         record_time_micros: ctx.record_time_micros,
-        payload: envelope.encode_to_vec(),
-    }
+        payload,
+    };
+    (record, hash)
 }
 
 /// The log record of `event` at `version` of `plan_id`, recorded by `actor` for `command_id`
 /// at `record_time_micros`: what the command service appends, for tools that write histories
-/// directly (benchmarks, imports).
+/// directly (benchmarks, imports). It is chained to `prev`, the hash of the plan's previous
+/// event ([`chain::GENESIS`] for the first); its own hash is returned beside it.
 pub fn encode_event(
     plan_id: PlanId,
     version: Version,
@@ -62,7 +75,8 @@ pub fn encode_event(
     actor: &Actor,
     command_id: &str,
     record_time_micros: i64,
-) -> NewEvent {
+    prev: &Hash,
+) -> (NewEvent, Hash) {
     let ctx = EnvelopeContext {
         plan_id,
         actor,
@@ -72,7 +86,7 @@ pub fn encode_event(
         command_digest: "",
         record_time_micros,
     };
-    encode(&ctx, version, event)
+    encode(&ctx, version, event, prev)
 }
 
 /// A stored event decoded back into the domain.

@@ -9,6 +9,7 @@
 //! [`EventLog`]: alliance_eventlog::EventLog
 
 pub mod auth;
+pub mod chain;
 mod envelope;
 mod error;
 pub mod forward;

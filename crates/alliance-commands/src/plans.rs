@@ -42,6 +42,8 @@ pub(crate) struct PlanEntry {
     pub generation: u64,
     /// The log's writer term of the plan when it was loaded ([`EventLog::writer_term`]).
     pub term: u64,
+    /// The hash of the last event of the plan's own stream: the next event's `prev_hash`.
+    pub head_hash: crate::chain::Hash,
 }
 
 static GENERATIONS: AtomicU64 = AtomicU64::new(1);
@@ -157,6 +159,8 @@ pub(crate) fn load<'a, L: EventLog>(
                     },
                     &decoded.event,
                 );
+                entry.head_hash =
+                    crate::chain::carried_hash(&stored.payload).unwrap_or(crate::chain::GENESIS);
                 next = stored.version + 1;
             }
             if done {

@@ -356,10 +356,15 @@ impl<L: EventLog> CommandService<L> {
             command_digest: digest,
             record_time_micros: chrono::Utc::now().timestamp_micros(),
         };
+        let mut head = entry.head_hash;
         let records: Vec<_> = events
             .iter()
             .zip(expected + 1..)
-            .map(|(event, version)| encode(&envelope_ctx, version, event))
+            .map(|(event, version)| {
+                let (record, hash) = encode(&envelope_ctx, version, event, &head);
+                head = hash;
+                record
+            })
             .collect();
         let outcome = CommandOutcome {
             plan_id,
@@ -374,6 +379,7 @@ impl<L: EventLog> CommandService<L> {
         if let Some(base) = base {
             entry.state = base;
         }
+        entry.head_hash = head;
         for (event, record) in events.iter().zip(&records) {
             entry.push(
                 HistoryItem {
