@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "events.proto",
         "commands.proto",
         "queries.proto",
+        "audit.proto",
     ]
     .map(|f| root.join("alliance/v1").join(f));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);

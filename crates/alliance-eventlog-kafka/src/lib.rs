@@ -35,7 +35,7 @@ use tokio::sync::{oneshot, watch};
 
 pub use partitions::Ownership;
 pub use reader::TopicReader;
-pub use record::partition_of;
+pub use record::{headers as record_headers, partition_of};
 
 /// The project's local broker, for tests: `ALLIANCE_KAFKA_BOOTSTRAP` when set (as `make test`
 /// does), otherwise the broker `deploy/kafka/kafka.sh up` starts (or finds running).

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alliance_eventlog::{Checkpoint, LogError, LogReader, StoredEvent};
+use alliance_eventlog::{Checkpoint, LogError, LogReader, PlanId, StoredEvent};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -61,24 +61,13 @@ impl LogReader for TopicReader {
         from: &Checkpoint,
         live: bool,
     ) -> BoxStream<'static, Result<StoredEvent, LogError>> {
-        let (batches, received) = mpsc::channel::<Batch>(16);
-        let reader = self.clone();
-        let from = from.clone();
-        let spawned = std::thread::Builder::new()
-            .name("kafka-topic-reader".into())
-            .spawn(move || {
-                if let Err(error) = reader.read(&from, live, &batches) {
-                    let _ = batches.blocking_send(Err(error));
-                }
-            });
-        if let Err(error) = spawned {
-            return futures::stream::iter([Err(unavailable(error))]).boxed();
-        }
-        tokio_stream::wrappers::ReceiverStream::new(received)
-            .flat_map(|batch| match batch {
-                Ok(events) => futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
-                Err(error) => futures::stream::iter([Err(error)]).right_stream(),
-            })
+        self.stream(from, live, None)
+    }
+
+    fn plan_records(&self, plan_id: PlanId) -> BoxStream<'static, Result<StoredEvent, LogError>> {
+        use futures::TryStreamExt;
+        self.stream(&Checkpoint::default(), false, Some(plan_id))
+            .try_filter(move |event| std::future::ready(event.plan_id == plan_id))
             .boxed()
     }
 
@@ -114,12 +103,42 @@ impl LogReader for TopicReader {
 }
 
 impl TopicReader {
-    /// Reads from `from` on a thread of its own, sending batches until the end (without `live`)
-    /// or until the receiver is gone.
+    /// The events after `from` (of the partition of `plan` only, when given), read on a thread
+    /// of its own.
+    fn stream(
+        &self,
+        from: &Checkpoint,
+        live: bool,
+        plan: Option<PlanId>,
+    ) -> BoxStream<'static, Result<StoredEvent, LogError>> {
+        let (batches, received) = mpsc::channel::<Batch>(16);
+        let reader = self.clone();
+        let from = from.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kafka-topic-reader".into())
+            .spawn(move || {
+                if let Err(error) = reader.read(&from, live, plan, &batches) {
+                    let _ = batches.blocking_send(Err(error));
+                }
+            });
+        if let Err(error) = spawned {
+            return futures::stream::iter([Err(unavailable(error))]).boxed();
+        }
+        tokio_stream::wrappers::ReceiverStream::new(received)
+            .flat_map(|batch| match batch {
+                Ok(events) => futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
+                Err(error) => futures::stream::iter([Err(error)]).right_stream(),
+            })
+            .boxed()
+    }
+
+    /// Reads from `from` (the partition of `plan` only, when given), sending batches until the
+    /// end (without `live`) or until the receiver is gone.
     fn read(
         &self,
         from: &Checkpoint,
         live: bool,
+        plan: Option<PlanId>,
         out: &mpsc::Sender<Batch>,
     ) -> Result<(), LogError> {
         let consumer = self.consumer(!live)?;
@@ -128,7 +147,8 @@ impl TopicReader {
         let mut assignment = TopicPartitionList::new();
         // Without `live`: the partitions that hold records not read yet, until their end.
         let mut pending = HashSet::new();
-        for partition in 0..count {
+        let only = plan.map(|plan| record::partition_of(plan, u32::try_from(count).unwrap_or(0)));
+        for partition in (0..count).filter(|p| only.is_none_or(|only| only == *p)) {
             let next = from.next_offset(partition);
             if !live {
                 let (_, high) = consumer

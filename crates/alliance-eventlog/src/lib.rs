@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -124,6 +125,15 @@ pub trait LogReader: Clone + Send + Sync + 'static {
     /// About how many events the log holds after `from` (for progress reports; on Kafka it
     /// counts transaction markers too).
     fn remaining(&self, from: &Checkpoint) -> impl Future<Output = Result<u64, LogError>> + Send;
+
+    /// Every record the log holds now for `plan_id`, in log order, as stored (for checking the
+    /// plan's hash chain against the log itself).
+    fn plan_records(&self, plan_id: PlanId) -> BoxStream<'static, Result<StoredEvent, LogError>> {
+        use futures::TryStreamExt;
+        self.read_after(&Checkpoint::default(), false)
+            .try_filter(move |event| std::future::ready(event.plan_id == plan_id))
+            .boxed()
+    }
 }
 
 /// What a successful append wrote: versions `first_version..=last_version` of the plan.

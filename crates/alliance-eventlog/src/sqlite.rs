@@ -377,6 +377,31 @@ impl LogReader for SqliteLog {
         .boxed()
     }
 
+    fn plan_records(&self, plan_id: PlanId) -> BoxStream<'static, Result<StoredEvent, LogError>> {
+        let log = self.clone();
+        let batch = self.inner.subscribe_batch.max(1);
+        futures::stream::unfold(Some(1), move |next| {
+            let log = log.clone();
+            async move {
+                let from = next?;
+                match log.read_plan(plan_id, from, batch).await {
+                    Ok(events) => {
+                        let more = (events.len() == batch)
+                            .then(|| events.last().map(|e| e.version + 1))
+                            .flatten();
+                        Some((
+                            futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
+                            more,
+                        ))
+                    }
+                    Err(error) => Some((futures::stream::iter([Err(error)]).right_stream(), None)),
+                }
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
     async fn remaining(&self, from: &Checkpoint) -> Result<u64, LogError> {
         Ok(self.inner.committed.borrow().saturating_sub(from.position))
     }

@@ -55,7 +55,7 @@ impl PostureQueriesApi {
     }
 }
 
-fn parse_plan(value: &str) -> Result<PlanId, Status> {
+pub(crate) fn parse_plan(value: &str) -> Result<PlanId, Status> {
     if value.is_empty() {
         return Err(Status::invalid_argument("plan_id: is required"));
     }
@@ -611,7 +611,7 @@ impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmi
 }
 
 /// Adds `alliance.v1.PostureQueries` and `alliance.v1.ReadModelAdmin` on `projection` (rebuilt
-/// from `log`) to `routes`, and reports them serving.
+/// from `log`) and `alliance.v1.AuditLog` on `log` to `routes`, and reports them serving.
 pub async fn add_routes<L: alliance_eventlog::LogReader>(
     routes: tonic::service::Routes,
     health: &tonic_health::server::HealthReporter,
@@ -619,12 +619,17 @@ pub async fn add_routes<L: alliance_eventlog::LogReader>(
     log: L,
     auth: Arc<Authenticator>,
 ) -> tonic::service::Routes {
-    for name in ["alliance.v1.PostureQueries", "alliance.v1.ReadModelAdmin"] {
+    for name in [
+        "alliance.v1.PostureQueries",
+        "alliance.v1.ReadModelAdmin",
+        "alliance.v1.AuditLog",
+    ] {
         health
             .set_service_status(name, tonic_health::ServingStatus::Serving)
             .await;
     }
     routes
         .add_service(PostureQueriesApi::new(projection.clone(), auth.clone()).into_server())
+        .add_service(crate::audit::AuditLogApi::new(log.clone(), auth.clone()).into_server())
         .add_service(ReadModelAdminApi::new(projection, log, auth).into_server())
 }

@@ -3,6 +3,7 @@
 //! and the decisions view are answered. Always rebuildable from the log: [`Projection::follow`]
 //! reads the log from the start (catch-up), then each event as it is committed (live).
 
+mod audit;
 mod grpc;
 mod history;
 mod queries;
@@ -17,6 +18,7 @@ use alliance_eventlog::{Checkpoint, LogReader, Position, StoredEvent};
 use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 
+pub use audit::{AuditLogApi, Verification, verify_plan};
 pub use grpc::{PostureQueriesApi, ReadModelAdminApi, add_routes, posture_to_proto};
 pub use history::{PlanHistory, RecordPoint, Recorded};
 pub use queries::{

@@ -45,6 +45,15 @@ impl Env {
         env
     }
 
+    /// The SQLite file of the log.
+    pub fn db(&self) -> PathBuf {
+        self._dir
+            .as_ref()
+            .expect("a SQLite log")
+            .path()
+            .join("alliance.db")
+    }
+
     /// Every event of one plan, as stored.
     pub async fn plan_events(&self, plan_id: PlanId) -> Vec<StoredEvent> {
         self.log.read_plan(plan_id, 1, 1_000_000).await.unwrap()

@@ -132,3 +132,69 @@ async fn a_model_following_the_topic_sees_each_commit_and_keeps_following_after_
     full.catch_up(&reader).await.unwrap();
     assert_eq!(model.digest(), full.digest());
 }
+
+#[tokio::test]
+async fn the_chain_verifies_over_the_topic_and_a_record_forged_onto_it_is_found() {
+    use alliance_commands::chain::{self, BreakKind};
+    use alliance_projection::verify_plan;
+    use prost::Message;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let config = config();
+    let env = env(&config).await;
+    let (reference, _) = env.load_reference().await;
+    let reader = TopicReader::new(config.clone());
+    let verified = verify_plan(&reader, reference).await.unwrap().unwrap();
+    assert_eq!(verified.first_break, None);
+    assert_eq!(
+        verified.head.events,
+        alliance_eventlog::EventLog::plan_version(&env.log, reference)
+            .await
+            .unwrap()
+    );
+
+    // A valid-looking record produced straight onto the topic: version 3 again, with another
+    // command id, decodable and carrying a hash that matches its own content.
+    let stored = alliance_eventlog::EventLog::read_plan(&env.log, reference, 3, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    let mut envelope =
+        alliance_proto::v1::EventEnvelope::decode(stored.payload.as_slice()).unwrap();
+    envelope.command_id = "forged".into();
+    let prev: chain::Hash = envelope.prev_hash.as_slice().try_into().unwrap();
+    envelope.hash.clear();
+    let (payload, _) = chain::seal(envelope, &prev);
+    let forged = alliance_eventlog::NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        command_id: "forged".into(),
+        event_type: stored.event_type.clone(),
+        record_time_micros: stored.record_time_micros,
+        payload,
+    };
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap)
+        .create()
+        .unwrap();
+    let key = reference.to_string();
+    let (partition, offset) = producer
+        .send(
+            FutureRecord::to(&config.topic)
+                .key(&key)
+                .payload(&forged.payload)
+                .headers(alliance_eventlog_kafka::record_headers(
+                    reference, 3, &forged, "",
+                )),
+            Duration::from_secs(10),
+        )
+        .await
+        .map(|delivery| (delivery.partition, delivery.offset))
+        .unwrap();
+
+    let found = verify_plan(&reader, reference).await.unwrap().unwrap();
+    let (at, origin) = found.first_break.expect("the forged record is found");
+    assert_eq!((at.kind, at.version), (BreakKind::OutOfPlace, 3));
+    let origin = origin.unwrap();
+    assert_eq!((origin.partition, origin.offset), (partition, offset));
+    assert_eq!(found.head, verified.head, "everything before it verified");
+}

@@ -2,6 +2,7 @@
 //! service.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod diff;
 mod harness;
 mod kafka;

@@ -1,0 +1,107 @@
+//! Auditing: a plan's hash chain recomputed over the log itself, never over a read model.
+
+use std::sync::Arc;
+
+use alliance_commands::Authenticator;
+use alliance_commands::chain::{self, BreakKind, ChainBreak, ChainHead, Verifier};
+use alliance_domain::PlanId;
+use alliance_eventlog::{LogError, LogReader, TopicOffset};
+use alliance_proto::v1;
+use futures::StreamExt;
+use tonic::{Request, Response, Status};
+
+use crate::grpc::parse_plan;
+
+/// What verifying a plan's chain found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// The chain up to the break, or all of it.
+    pub head: ChainHead,
+    /// The first record that does not fit, and where it sits on a Kafka topic.
+    pub first_break: Option<(ChainBreak, Option<TopicOffset>)>,
+}
+
+/// Reads every record of `plan_id` from `log`, in log order, and checks its chain. `None` when
+/// the log holds nothing of the plan.
+pub async fn verify_plan<R: LogReader>(
+    log: &R,
+    plan_id: PlanId,
+) -> Result<Option<Verification>, LogError> {
+    let mut records = log.plan_records(plan_id);
+    let mut verifier = Verifier::default();
+    let mut seen = false;
+    while let Some(record) = records.next().await {
+        let record = record?;
+        seen = true;
+        if let Err(broken) = verifier.check(&record) {
+            return Ok(Some(Verification {
+                head: verifier.head(),
+                first_break: Some((broken, record.origin)),
+            }));
+        }
+    }
+    Ok(seen.then(|| Verification {
+        head: verifier.head(),
+        first_break: None,
+    }))
+}
+
+/// `alliance.v1.AuditLog`.
+pub struct AuditLogApi<L> {
+    log: L,
+    auth: Arc<Authenticator>,
+}
+
+impl<L: LogReader> AuditLogApi<L> {
+    pub fn new(log: L, auth: Arc<Authenticator>) -> Self {
+        Self { log, auth }
+    }
+
+    pub fn into_server(self) -> v1::audit_log_server::AuditLogServer<Self> {
+        v1::audit_log_server::AuditLogServer::new(self)
+    }
+}
+
+fn kind_name(kind: BreakKind) -> &'static str {
+    match kind {
+        BreakKind::Altered => "altered",
+        BreakKind::Missing => "missing",
+        BreakKind::OutOfPlace => "out_of_place",
+        BreakKind::Unsealed => "unsealed",
+    }
+}
+
+#[tonic::async_trait]
+impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
+    async fn verify_plan(
+        &self,
+        request: Request<v1::VerifyPlanRequest>,
+    ) -> Result<Response<v1::VerifyPlanReply>, Status> {
+        self.auth.authenticate(request.metadata())?;
+        let plan_id = parse_plan(&request.get_ref().plan_id)?;
+        let verification = verify_plan(&self.log, plan_id)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?
+            .ok_or_else(|| {
+                Status::not_found(format!("the log holds no event of plan {plan_id}"))
+            })?;
+        let first_break = verification.first_break.map(|(broken, at)| {
+            tracing::warn!(%plan_id, %broken, "a plan's hash chain does not hold");
+            v1::ChainBreak {
+                kind: kind_name(broken.kind).into(),
+                version: broken.version,
+                position: broken.position,
+                partition: at.map(|at| at.partition),
+                offset: at.map(|at| at.offset),
+                detail: broken.detail,
+            }
+        });
+        Ok(Response::new(v1::VerifyPlanReply {
+            plan_id: plan_id.to_string(),
+            ok: first_break.is_none(),
+            events: verification.head.events,
+            head_hash: chain::hex(&verification.head.head),
+            first_break,
+        }))
+    }
+}

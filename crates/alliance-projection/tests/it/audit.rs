@@ -1,0 +1,126 @@
+//! Each plan's hash chain, verified over the log itself: the reference plan verifies on both
+//! logs, and tampering with the stored records is found at the exact record.
+
+use alliance_commands::chain::{self, BreakKind};
+use alliance_domain::{Command, PlanId, Side};
+use alliance_eventlog::{EventLog, LogReader};
+use alliance_projection::verify_plan;
+use rusqlite::params;
+
+use crate::harness::{Env, US, date, element};
+
+async fn plan_with_elements(env: &Env, n: u32) -> PlanId {
+    let plan = env.create_plan().await;
+    for i in 0..n {
+        env.exec(
+            US,
+            plan,
+            Command::RegisterForceElement {
+                element: element(&format!("unit-{i}"), Side::Us, 100 + i),
+                present_from: date(2024, 1, 1),
+            },
+        )
+        .await;
+    }
+    plan
+}
+
+/// The break verification reports: kind, version, position.
+async fn broken(log: &impl LogReader, plan: PlanId) -> (BreakKind, u64, u64) {
+    let found = verify_plan(log, plan).await.unwrap().unwrap();
+    let (at, _) = found.first_break.expect("the chain should break");
+    (at.kind, at.version, at.position)
+}
+
+fn position_of(db: &rusqlite::Connection, plan: PlanId, version: i64) -> u64 {
+    db.query_row(
+        "SELECT position FROM events WHERE plan_id = ?1 AND version = ?2",
+        params![plan.as_bytes().as_slice(), version],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|p| p as u64)
+    .unwrap()
+}
+
+fn payload_of(db: &rusqlite::Connection, plan: PlanId, version: i64) -> Vec<u8> {
+    db.query_row(
+        "SELECT payload FROM events WHERE plan_id = ?1 AND version = ?2",
+        params![plan.as_bytes().as_slice(), version],
+        |row| row.get(0),
+    )
+    .unwrap()
+}
+
+fn set_payload(db: &rusqlite::Connection, plan: PlanId, version: i64, payload: &[u8]) {
+    let changed = db
+        .execute(
+            "UPDATE events SET payload = ?3 WHERE plan_id = ?1 AND version = ?2",
+            params![plan.as_bytes().as_slice(), version, payload],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+#[tokio::test]
+async fn the_reference_plan_verifies_and_tampering_with_the_file_is_found_where_it_happened() {
+    let env = Env::open().await;
+    let (reference, _) = env.load_reference().await;
+    let stored = env.plan_events(reference).await;
+    let verified = verify_plan(&env.log, reference).await.unwrap().unwrap();
+    assert_eq!(verified.first_break, None);
+    assert_eq!(verified.head.events, stored.len() as u64);
+    assert_eq!(
+        Some(verified.head.head),
+        chain::carried_hash(&stored.last().unwrap().payload)
+    );
+    assert_eq!(
+        verify_plan(&env.log, uuid::Uuid::now_v7()).await.unwrap(),
+        None
+    );
+
+    let (altered, removed, swapped) = (
+        plan_with_elements(&env, 6).await,
+        plan_with_elements(&env, 6).await,
+        plan_with_elements(&env, 6).await,
+    );
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+
+    // One byte of one stored record changed.
+    let mut payload = payload_of(&db, altered, 4);
+    let middle = payload.len() / 2;
+    payload[middle] ^= 0x01;
+    set_payload(&db, altered, 4, &payload);
+    assert_eq!(
+        broken(&env.log, altered).await,
+        (BreakKind::Altered, 4, position_of(&db, altered, 4))
+    );
+
+    // One record deleted.
+    let after = position_of(&db, removed, 6);
+    db.execute(
+        "DELETE FROM events WHERE plan_id = ?1 AND version = 5",
+        params![removed.as_bytes().as_slice()],
+    )
+    .unwrap();
+    assert_eq!(
+        broken(&env.log, removed).await,
+        (BreakKind::Missing, 6, after)
+    );
+
+    // Two records' contents swapped.
+    let (third, fourth) = (payload_of(&db, swapped, 3), payload_of(&db, swapped, 4));
+    set_payload(&db, swapped, 3, &fourth);
+    set_payload(&db, swapped, 4, &third);
+    assert_eq!(
+        broken(&env.log, swapped).await,
+        (BreakKind::OutOfPlace, 3, position_of(&db, swapped, 3))
+    );
+
+    // The other plans are untouched.
+    let reference_again = verify_plan(&env.log, reference).await.unwrap().unwrap();
+    assert_eq!(reference_again, verified);
+    assert_eq!(
+        env.log.plan_version(reference).await.unwrap(),
+        verified.head.events
+    );
+}
