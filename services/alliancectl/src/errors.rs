@@ -17,6 +17,7 @@ use tonic_types::StatusExt;
 /// | 5    | `unavailable`   | UNAVAILABLE, DEADLINE_EXCEEDED, server unreachable            |
 /// | 6    | `not_found`     | NOT_FOUND                                                     |
 /// | 7    | `refused`       | FAILED_PRECONDITION (a planning rule), ALREADY_EXISTS         |
+/// | 8    | `tampered`      | `audit verify`: the plan's hash chain does not hold           |
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     Other = 1,
@@ -26,6 +27,7 @@ pub enum Exit {
     Unavailable = 5,
     NotFound = 6,
     Refused = 7,
+    Tampered = 8,
 }
 
 /// The exit-code table of `--help`.
@@ -38,7 +40,8 @@ Exit codes:
   4  permission     UNAUTHENTICATED or PERMISSION_DENIED (check --token)
   5  unavailable    server unreachable, UNAVAILABLE or DEADLINE_EXCEEDED
   6  not_found      NOT_FOUND
-  7  refused        refused by a planning rule (FAILED_PRECONDITION) or ALREADY_EXISTS";
+  7  refused        refused by a planning rule (FAILED_PRECONDITION) or ALREADY_EXISTS
+  8  tampered       audit verify: the plan's hash chain does not hold";
 
 impl Exit {
     pub fn code(self) -> u8 {
@@ -55,6 +58,7 @@ impl Exit {
             Exit::Unavailable => "unavailable",
             Exit::NotFound => "not_found",
             Exit::Refused => "refused",
+            Exit::Tampered => "tampered",
         }
     }
 
@@ -219,7 +223,9 @@ impl CliError {
                 }
                 _ => format!("refused: {server}"),
             },
-            Exit::Other => format!("{}: {server}", grpc_name(status.code()).to_lowercase()),
+            Exit::Other | Exit::Tampered => {
+                format!("{}: {server}", grpc_name(status.code()).to_lowercase())
+            }
         };
         CliError {
             exit,
@@ -393,9 +399,10 @@ mod tests {
             Exit::Unavailable,
             Exit::NotFound,
             Exit::Refused,
+            Exit::Tampered,
         ];
         let codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(codes, vec![1, 2, 3, 4, 5, 6, 7, 8]);
         for exit in all {
             let line = format!("  {}  {}", exit.code(), exit.kind());
             assert!(EXIT_CODES_HELP.contains(&line), "missing {line:?}");

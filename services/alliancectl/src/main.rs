@@ -26,6 +26,7 @@ use alliance_proto::convert::{
     side_from_proto, side_to_proto,
 };
 use alliance_proto::v1;
+use alliance_proto::v1::audit_log_client::AuditLogClient;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
 use alliance_proto::v1::read_model_admin_client::ReadModelAdminClient;
@@ -128,6 +129,20 @@ enum Cmd {
     /// Rebuild every read model from the log (admin role); prints what was read and the
     /// models' digest.
     Rebuild,
+    /// Audit a plan's history.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Recompute the plan's hash chain over the log: prints the number of events and the head
+    /// hash, or the first record that was altered, removed, reordered or inserted (exit 8).
+    Verify {
+        /// The plan to verify.
+        #[arg(long, env = "ALLIANCE_PLAN")]
+        plan: Uuid,
+    },
 }
 
 // ---- shared flags --------------------------------------------------------------------------
@@ -967,6 +982,28 @@ async fn watch_posture(
     Ok(Reply::Streamed)
 }
 
+/// Verifies a plan's hash chain; a chain that does not hold is printed, then exits 8.
+async fn verify(s: &mut Session, plan: Uuid, format: Format) -> Result<Reply, CliError> {
+    let request = s.request(v1::VerifyPlanRequest {
+        plan_id: plan.to_string(),
+    });
+    let mut audit = AuditLogClient::new(s.channel.clone());
+    let reply = within(s.timeout, audit.verify_plan(request))
+        .await
+        .map_err(|status| s.failure(&status, None))?;
+    if reply.ok {
+        return Ok(Reply::Verified(reply));
+    }
+    println!("{}", output::render(&Reply::Verified(reply), format));
+    Err(CliError {
+        exit: crate::errors::Exit::Tampered,
+        status: None,
+        message: format!("tampered: the hash chain of plan {plan} does not hold"),
+        details: Vec::new(),
+        command_id: None,
+    })
+}
+
 /// Rebuilds the read models, showing the progress on stderr; `--timeout` bounds the wait for
 /// each report, not the whole rebuild.
 async fn rebuild(s: &mut Session) -> Result<Reply, CliError> {
@@ -1079,6 +1116,7 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
         Cmd::Watch(a) => watch(s, a, format).await,
         Cmd::Plot(a) => plot::run(s, a, format).await,
         Cmd::Rebuild => rebuild(s).await,
+        Cmd::Audit(AuditCmd::Verify { plan }) => verify(s, *plan, format).await,
         Cmd::Plan(cmd) => match cmd {
             PlanCmd::Create {
                 name,

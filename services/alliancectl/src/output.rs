@@ -34,6 +34,7 @@ pub enum Reply {
     /// Already printed as it arrived (`watch`).
     Streamed,
     Rebuilt(v1::RebuildReply),
+    Verified(v1::VerifyPlanReply),
 }
 
 pub fn render(reply: &Reply, format: Format) -> String {
@@ -75,7 +76,47 @@ pub fn render(reply: &Reply, format: Format) -> String {
             "ok rebuilt read models: {} events of {} plans up to position {} in {} ms; digest {}",
             r.events, r.plans, r.position, r.elapsed_ms, r.digest
         ),
+        (Format::Json, Reply::Verified(r)) => verified_json(r).to_string(),
+        (Format::Text, Reply::Verified(r)) => verified_text(r),
         (_, Reply::Streamed) => String::new(),
+    }
+}
+
+fn verified_json(r: &v1::VerifyPlanReply) -> Value {
+    json!({
+        "plan_id": r.plan_id,
+        "ok": r.ok,
+        "events": r.events,
+        "head_hash": r.head_hash,
+        "first_break": r.first_break.as_ref().map(|b| json!({
+            "kind": b.kind,
+            "version": b.version,
+            "position": b.position,
+            "partition": b.partition,
+            "offset": b.offset,
+            "detail": b.detail,
+        })),
+    })
+}
+
+fn verified_text(r: &v1::VerifyPlanReply) -> String {
+    match &r.first_break {
+        None => format!(
+            "ok plan {}: hash chain of {} events holds; head {}",
+            r.plan_id, r.events, r.head_hash
+        ),
+        Some(b) => {
+            let kafka = match (b.partition, b.offset) {
+                (Some(partition), Some(offset)) => {
+                    format!(", partition {partition} offset {offset}")
+                }
+                _ => String::new(),
+            };
+            format!(
+                "BROKEN plan {}: {} record at version {} (log position {}{kafka}): {}; the {} events before it verify, head {}",
+                r.plan_id, b.kind, b.version, b.position, b.detail, r.events, r.head_hash
+            )
+        }
     }
 }
 

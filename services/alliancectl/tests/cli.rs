@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
-use alliance_projection::{PostureQueriesApi, Projection, ReadModelAdminApi};
+use alliance_projection::Projection;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -54,10 +54,9 @@ impl Server {
         tokio::spawn(projection.clone().follow(log.clone()));
         let auth = Arc::new(auth);
         let api = PlanCommandsApi::new(service, auth.clone(), url.trim_start_matches("http://"));
-        let (routes, _health) = alliance_commands::server::routes(api).await.unwrap();
-        let routes = routes
-            .add_service(PostureQueriesApi::new(projection.clone(), auth.clone()).into_server())
-            .add_service(ReadModelAdminApi::new(projection, log.clone(), auth).into_server());
+        let (routes, health) = alliance_commands::server::routes(api).await.unwrap();
+        let routes =
+            alliance_projection::add_routes(routes, &health, projection, log.clone(), auth).await;
         let task = tokio::spawn(async move {
             alliance_commands::server::serve_routes(listener, routes, async {
                 let _ = stopped.await;
@@ -72,6 +71,11 @@ impl Server {
             task,
             _dir: dir,
         }
+    }
+
+    /// The SQLite file of the server's log.
+    fn db(&self) -> PathBuf {
+        self._dir.path().join("alliance.db")
     }
 
     /// Shuts the server down and checks it stopped cleanly.
@@ -1751,6 +1755,74 @@ async fn decisions_are_filtered_by_status_side_team_and_version() {
         ]
     );
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_verify_reports_the_chain_s_head_then_a_tampered_record_with_exit_8() {
+    let server = Server::start().await;
+    let plan = server.posture_plan().await;
+    let plan_id: uuid::Uuid = plan.parse().unwrap();
+    let stored = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
+    let head = alliance_commands::chain::hex(
+        &alliance_commands::chain::carried_hash(&stored.last().unwrap().payload).unwrap(),
+    );
+
+    let text = server
+        .ctl(AUDITOR, &["audit", "verify", "--plan", &plan])
+        .await;
+    assert_eq!(
+        text.ok().trim(),
+        format!(
+            "ok plan {plan}: hash chain of {} events holds; head {head}",
+            stored.len()
+        )
+    );
+    let json = server
+        .ctl(
+            AUDITOR,
+            &["--output", "json", "audit", "verify", "--plan", &plan],
+        )
+        .await;
+    let json: Value = serde_json::from_str(json.ok().trim()).unwrap();
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["events"], stored.len());
+    assert_eq!(json["head_hash"], head.as_str());
+
+    // The second record's content changed in the file behind the server's back.
+    let db = rusqlite::Connection::open(server.db()).unwrap();
+    let position = stored[1].position as i64;
+    let mut payload = stored[1].payload.clone();
+    payload[10] ^= 0x01;
+    db.execute(
+        "UPDATE events SET payload = ?1 WHERE position = ?2",
+        rusqlite::params![payload, position],
+    )
+    .unwrap();
+    let broken = server
+        .ctl(AUDITOR, &["audit", "verify", "--plan", &plan])
+        .await;
+    assert_eq!(broken.code, Some(8), "{}", broken.stderr);
+    assert!(
+        broken.stdout.starts_with(&format!(
+            "BROKEN plan {plan}: altered record at version 2 (log position {position})"
+        )),
+        "{}",
+        broken.stdout
+    );
+    assert!(broken.stderr.contains("tampered"), "{}", broken.stderr);
+
+    let unknown = server
+        .ctl(
+            AUDITOR,
+            &[
+                "audit",
+                "verify",
+                "--plan",
+                &uuid::Uuid::now_v7().to_string(),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.code, Some(6), "{}", unknown.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread")]
