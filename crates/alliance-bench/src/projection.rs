@@ -181,6 +181,59 @@ pub struct ProjectionFigures {
     pub posture_in_process: (f64, f64),
     pub posture_grpc: (f64, f64),
     pub series_in_process: (f64, f64),
+    /// Events/s of verifying every plan's hash chain from the log (read, decode, hash, link).
+    pub verify_rate: f64,
+    /// Records/s of the hashing alone, on records already in memory.
+    pub hash_rate: f64,
+}
+
+/// Verifies every plan's chain from the log, then hashes every record again from memory.
+async fn verify_all(
+    log: &SqliteLog,
+    plan_ids: &[PlanId],
+    written: u64,
+) -> anyhow::Result<(f64, f64)> {
+    let started = Instant::now();
+    let mut verified = 0;
+    for plan in plan_ids {
+        let found = alliance_projection::verify_plan(log, *plan)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("plan {plan} is not in the log"))?;
+        anyhow::ensure!(
+            found.first_break.is_none(),
+            "plan {plan}: {:?}",
+            found.first_break
+        );
+        verified += found.head.events;
+    }
+    anyhow::ensure!(
+        verified == written,
+        "verified {verified} of {written} events"
+    );
+    let verify_rate = verified as f64 / started.elapsed().as_secs_f64();
+    let mut records = Vec::new();
+    let mut position = 1;
+    loop {
+        let batch = log.read_all(position, 65_536).await?;
+        let Some(last) = batch.last() else { break };
+        position = last.position + 1;
+        records.extend(batch.into_iter().map(|e| e.payload));
+    }
+    let started = Instant::now();
+    let intact = records
+        .iter()
+        .filter(|r| alliance_commands::chain::intact(r).is_some())
+        .count();
+    let hash_rate = intact as f64 / started.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        intact == records.len(),
+        "{} records do not hash",
+        records.len() - intact
+    );
+    eprintln!(
+        "projection: verified {verified} events at {verify_rate:.0}/s, hashing {hash_rate:.0}/s"
+    );
+    Ok((verify_rate, hash_rate))
 }
 
 fn micros_pair(h: &Histogram<u64>) -> (f64, f64) {
@@ -288,7 +341,11 @@ pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
         );
     }
     let posture_grpc = grpc_postures(projection.clone(), &queries).await?;
+    drop(projection);
+    let (verify_rate, hash_rate) = verify_all(&log, &plan_ids, written).await?;
     Ok(ProjectionFigures {
+        verify_rate,
+        hash_rate,
         events: rebuilt,
         plans,
         write_rate,

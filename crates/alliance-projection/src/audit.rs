@@ -71,8 +71,59 @@ fn kind_name(kind: BreakKind) -> &'static str {
     }
 }
 
+/// The exported form of one stored record.
+fn exported(record: alliance_eventlog::StoredEvent) -> v1::ExportedRecord {
+    use prost::Message;
+    // A record that does not decode is exported as stored; verifying it says so.
+    let envelope = v1::EventEnvelope::decode(record.payload.as_slice()).unwrap_or_default();
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    v1::ExportedRecord {
+        version: record.version,
+        position: record.position,
+        event_id: record.event_id.to_string(),
+        event_type: record.event_type,
+        actor: envelope
+            .actor
+            .map(|a| format!("{}/{}", a.team, a.user))
+            .unwrap_or_default(),
+        record_time: envelope.record_time,
+        valid_date: envelope.valid_date,
+        command_id: record.command_id,
+        prev_hash: hex(&envelope.prev_hash),
+        hash: hex(&envelope.hash),
+        record: record.payload,
+    }
+}
+
+type ExportStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<v1::ExportedRecord, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
+    type ExportPlanStream = ExportStream;
+
+    async fn export_plan(
+        &self,
+        request: Request<v1::ExportPlanRequest>,
+    ) -> Result<Response<Self::ExportPlanStream>, Status> {
+        self.auth.authenticate(request.metadata())?;
+        let plan_id = parse_plan(&request.get_ref().plan_id)?;
+        let mut records = self.log.plan_records(plan_id).peekable();
+        // An unknown plan is NOT_FOUND, not an empty export.
+        if std::pin::Pin::new(&mut records).peek().await.is_none() {
+            return Err(Status::not_found(format!(
+                "the log holds no event of plan {plan_id}"
+            )));
+        }
+        // Streamed as read: memory stays flat however long the history.
+        let exported = records.map(|record| {
+            record
+                .map(exported)
+                .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))
+        });
+        Ok(Response::new(Box::pin(exported)))
+    }
+
     async fn verify_plan(
         &self,
         request: Request<v1::VerifyPlanRequest>,

@@ -5,6 +5,7 @@
 //! Reads (`posture`, `series`, `diff`, `decisions`) are one `PostureQueries` RPC each, printed as
 //! tables or one JSON object; `watch` prints one line (or JSON object) per event as it arrives.
 
+mod audit;
 mod errors;
 mod output;
 mod parse;
@@ -136,12 +137,29 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum AuditCmd {
-    /// Recompute the plan's hash chain over the log: prints the number of events and the head
-    /// hash, or the first record that was altered, removed, reordered or inserted (exit 8).
+    /// Recompute the plan's hash chain over the log (or over an export, offline): prints the
+    /// number of events and the head hash, or the first record that was altered, removed,
+    /// reordered or inserted (exit 8).
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["plan", "file"])))]
     Verify {
-        /// The plan to verify.
+        /// The plan to verify on the server.
+        #[arg(long)]
+        plan: Option<Uuid>,
+        /// An export (`audit export`) to verify offline, without the server.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+    },
+    /// Write the plan's records as the log holds them, with the chain's hashes, to a file (or
+    /// stdout) as they arrive; `audit verify --file` checks such a file offline.
+    Export {
+        /// The plan to export.
         #[arg(long, env = "ALLIANCE_PLAN")]
         plan: Uuid,
+        #[arg(long, value_enum, default_value_t = audit::ExportFormat::Jsonl)]
+        format: audit::ExportFormat,
+        /// The file to write [default: stdout].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -1004,6 +1022,95 @@ async fn verify(s: &mut Session, plan: Uuid, format: Format) -> Result<Reply, Cl
     })
 }
 
+/// Writes the plan's export as its records arrive (memory stays flat).
+async fn export(
+    s: &mut Session,
+    plan: Uuid,
+    format: audit::ExportFormat,
+    out: Option<&std::path::Path>,
+    output: Format,
+) -> Result<Reply, CliError> {
+    let request = s.open_request(v1::ExportPlanRequest {
+        plan_id: plan.to_string(),
+    });
+    let mut client = AuditLogClient::new(s.channel.clone());
+    let mut records = within(s.timeout, client.export_plan(request))
+        .await
+        .map_err(|status| s.failure(&status, None))?;
+    let io = |e: std::io::Error| CliError {
+        exit: crate::errors::Exit::Other,
+        status: None,
+        message: format!("cannot write the export: {e}"),
+        details: Vec::new(),
+        command_id: None,
+    };
+    let sink: Box<dyn Write> = match out {
+        Some(path) => Box::new(std::fs::File::create(path).map_err(io)?),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut sink = std::io::BufWriter::new(sink);
+    if let Some(header) = audit::header(format) {
+        writeln!(sink, "{header}").map_err(io)?;
+    }
+    let mut written = 0u64;
+    loop {
+        match records.message().await {
+            Ok(Some(record)) => {
+                writeln!(sink, "{}", audit::line(&record, format)).map_err(io)?;
+                written += 1;
+            }
+            Ok(None) => break,
+            Err(status) => return Err(s.failure(&status, None)),
+        }
+    }
+    sink.flush().map_err(io)?;
+    if let Some(path) = out {
+        let summary = match output {
+            Format::Text => format!(
+                "ok exported {written} records of plan {plan} to {}",
+                path.display()
+            ),
+            Format::Json => serde_json::json!({
+                "plan_id": plan.to_string(),
+                "file": path.display().to_string(),
+                "records": written,
+            })
+            .to_string(),
+        };
+        println!("{summary}");
+    }
+    Ok(Reply::Streamed)
+}
+
+/// Verifies an export offline.
+fn verify_file(path: Option<&std::path::Path>, format: Format) -> Result<Reply, CliError> {
+    let path = path.ok_or_else(|| CliError::invalid_input("--plan or --file is required"))?;
+    match audit::verify_file(path).map_err(CliError::invalid_input)? {
+        audit::FileCheck::Holds { plan_id, head } => {
+            let text = match format {
+                Format::Text => audit::holds_text(path, &plan_id, &head),
+                Format::Json => serde_json::json!({
+                    "file": path.display().to_string(),
+                    "plan_id": plan_id,
+                    "ok": true,
+                    "events": head.events,
+                    "head_hash": alliance_commands::chain::hex(&head.head),
+                })
+                .to_string(),
+            };
+            println!("{text}");
+            Ok(Reply::Streamed)
+        }
+        audit::FileCheck::Broken { line, detail } => Err(CliError {
+            exit: crate::errors::Exit::Tampered,
+            status: None,
+            message: format!("tampered: {} line {line}: {detail}", path.display()),
+            details: Vec::new(),
+            command_id: None,
+        }),
+    }
+}
+
 /// Rebuilds the read models, showing the progress on stderr; `--timeout` bounds the wait for
 /// each report, not the whole rebuild.
 async fn rebuild(s: &mut Session) -> Result<Reply, CliError> {
@@ -1116,7 +1223,15 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
         Cmd::Watch(a) => watch(s, a, format).await,
         Cmd::Plot(a) => plot::run(s, a, format).await,
         Cmd::Rebuild => rebuild(s).await,
-        Cmd::Audit(AuditCmd::Verify { plan }) => verify(s, *plan, format).await,
+        Cmd::Audit(AuditCmd::Verify {
+            plan: Some(plan), ..
+        }) => verify(s, *plan, format).await,
+        Cmd::Audit(AuditCmd::Verify { file, .. }) => verify_file(file.as_deref(), format),
+        Cmd::Audit(AuditCmd::Export {
+            plan,
+            format: file_format,
+            out,
+        }) => export(s, *plan, *file_format, out.as_deref(), format).await,
         Cmd::Plan(cmd) => match cmd {
             PlanCmd::Create {
                 name,

@@ -1826,6 +1826,93 @@ async fn audit_verify_reports_the_chain_s_head_then_a_tampered_record_with_exit_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_export_verifies_offline_and_a_modified_line_does_not() {
+    let server = Server::start().await;
+    let plan = server.posture_plan().await;
+    let plan_id: uuid::Uuid = plan.parse().unwrap();
+    let stored = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
+    let online = server
+        .ctl(
+            AUDITOR,
+            &["--output", "json", "audit", "verify", "--plan", &plan],
+        )
+        .await;
+    let online: Value = serde_json::from_str(online.ok().trim()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    for format in ["jsonl", "csv"] {
+        let path = dir.path().join(format!("export.{format}"));
+        let file = path.to_str().unwrap();
+        let out = server
+            .ctl(
+                AUDITOR,
+                &[
+                    "audit", "export", "--plan", &plan, "--format", format, "--out", file,
+                ],
+            )
+            .await;
+        assert_eq!(
+            out.ok(),
+            format!(
+                "ok exported {} records of plan {plan} to {file}",
+                stored.len()
+            )
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header = usize::from(format == "csv");
+        assert_eq!(text.lines().count(), stored.len() + header, "{text}");
+
+        // Offline: the same head as the server's verification.
+        let offline = server
+            .ctl(
+                AUDITOR,
+                &["--output", "json", "audit", "verify", "--file", file],
+            )
+            .await;
+        let offline: Value = serde_json::from_str(offline.ok().trim()).unwrap();
+        assert_eq!(offline["ok"], true);
+        assert_eq!(offline["events"], online["events"]);
+        assert_eq!(offline["head_hash"], online["head_hash"]);
+
+        // The actor of the second record rewritten in the file.
+        let modified = path.with_extension(format!("modified.{format}"));
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let second = &mut lines[header + 1];
+        assert!(second.contains("us-force-planning/"), "{second}");
+        *second = second.replace("us-force-planning/", "rok-jcs/");
+        std::fs::write(&modified, lines.join("\n") + "\n").unwrap();
+        let refused = server
+            .ctl(
+                AUDITOR,
+                &["audit", "verify", "--file", modified.to_str().unwrap()],
+            )
+            .await;
+        assert_eq!(refused.code, Some(8), "{}", refused.stderr);
+        assert!(
+            refused
+                .stderr
+                .contains(&format!("line {}: its actor says", header + 2)),
+            "{}",
+            refused.stderr
+        );
+
+        // A record dropped from the middle of the file.
+        assert!(stored.len() >= 3);
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        lines.remove(header + 1);
+        std::fs::write(&modified, lines.join("\n") + "\n").unwrap();
+        let refused = server
+            .ctl(
+                AUDITOR,
+                &["audit", "verify", "--file", modified.to_str().unwrap()],
+            )
+            .await;
+        assert_eq!(refused.code, Some(8), "{}", refused.stderr);
+        assert!(refused.stderr.contains("missing"), "{}", refused.stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn watch_posture_prints_the_posture_as_posture_does_and_refuses_what_if_alone() {
     let server = Server::start().await;
     let plan = server.posture_plan().await;

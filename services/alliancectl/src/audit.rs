@@ -1,0 +1,251 @@
+//! Exporting a plan's history for auditors (JSON Lines or CSV, one record per line, written as
+//! it arrives), and verifying such an export offline, without the server: each line's fields
+//! must say what its record says, and the records must form the plan's hash chain.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use alliance_commands::chain::{self, ChainHead, Verifier};
+use alliance_eventlog::StoredEvent;
+use alliance_proto::v1;
+use prost::Message;
+use serde_json::{Value, json};
+
+/// The format of an export.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// A header line, then one row per record.
+    Csv,
+}
+
+/// The columns of a CSV export, and the keys of a JSON Lines one.
+const COLUMNS: [&str; 11] = [
+    "version",
+    "position",
+    "event_id",
+    "event_type",
+    "actor",
+    "record_time",
+    "valid_date",
+    "command_id",
+    "prev_hash",
+    "hash",
+    "record",
+];
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn record_time(time: Option<&prost_types::Timestamp>) -> String {
+    time.and_then(|t| {
+        chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or_default())
+    })
+    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+    .unwrap_or_default()
+}
+
+fn valid_date(date: Option<&v1::Date>) -> String {
+    date.map(|d| format!("{:04}-{:02}-{:02}", d.year, d.month, d.day))
+        .unwrap_or_default()
+}
+
+/// The fields of one exported record, as text, in [`COLUMNS`] order.
+fn fields(r: &v1::ExportedRecord) -> [String; 11] {
+    [
+        r.version.to_string(),
+        r.position.to_string(),
+        r.event_id.clone(),
+        r.event_type.clone(),
+        r.actor.clone(),
+        record_time(r.record_time.as_ref()),
+        valid_date(r.valid_date.as_ref()),
+        r.command_id.clone(),
+        r.prev_hash.clone(),
+        r.hash.clone(),
+        hex(&r.record),
+    ]
+}
+
+/// The header line of an export (CSV only).
+pub fn header(format: ExportFormat) -> Option<String> {
+    (format == ExportFormat::Csv).then(|| COLUMNS.join(","))
+}
+
+/// One line of an export, without its newline.
+pub fn line(r: &v1::ExportedRecord, format: ExportFormat) -> String {
+    let fields = fields(r);
+    match format {
+        ExportFormat::Jsonl => {
+            let object: serde_json::Map<String, Value> = COLUMNS
+                .iter()
+                .zip(fields)
+                .map(|(key, value)| {
+                    let value = match *key {
+                        "version" => json!(r.version),
+                        "position" => json!(r.position),
+                        _ => json!(value),
+                    };
+                    ((*key).to_owned(), value)
+                })
+                .collect();
+            Value::Object(object).to_string()
+        }
+        ExportFormat::Csv => fields
+            .iter()
+            .map(|f| format!("\"{}\"", f.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+/// What an offline verification found.
+#[derive(Debug)]
+pub enum FileCheck {
+    Holds {
+        plan_id: String,
+        head: ChainHead,
+    },
+    /// The first line that does not fit, 1-based.
+    Broken {
+        line: usize,
+        detail: String,
+    },
+}
+
+/// Verifies an export: its format is told by its first line.
+pub fn verify_file(path: &Path) -> Result<FileCheck, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines = std::io::BufReader::new(file).lines().enumerate().peekable();
+    let csv = matches!(lines.peek(), Some((_, Ok(first))) if first.starts_with("version,"));
+    if csv {
+        lines.next();
+    }
+    let mut verifier = Verifier::default();
+    let mut plan_id: Option<String> = None;
+    for (index, text) in lines {
+        let number = index + 1;
+        let text = text.map_err(|e| format!("{}: line {number}: {e}", path.display()))?;
+        let broken = |detail: String| {
+            Ok(FileCheck::Broken {
+                line: number,
+                detail,
+            })
+        };
+        let fields = match parse_line(&text, csv) {
+            Ok(fields) => fields,
+            Err(detail) => return broken(detail),
+        };
+        let Some(record) = unhex(&fields[10]) else {
+            return broken("the record is not hex".into());
+        };
+        let Ok(envelope) = v1::EventEnvelope::decode(record.as_slice()) else {
+            return broken("the record does not decode".into());
+        };
+        if let Err(detail) = same_as_record(&fields, &envelope) {
+            return broken(detail);
+        }
+        if plan_id.get_or_insert_with(|| envelope.plan_id.clone()) != &envelope.plan_id {
+            return broken(format!("a record of another plan, {}", envelope.plan_id));
+        }
+        let stored = StoredEvent {
+            position: fields[1].parse().unwrap_or_default(),
+            plan_id: uuid::Uuid::parse_str(&envelope.plan_id).unwrap_or_default(),
+            version: fields[0].parse().unwrap_or_default(),
+            event_id: uuid::Uuid::parse_str(&fields[2]).unwrap_or_default(),
+            command_id: fields[7].clone(),
+            event_type: fields[3].clone(),
+            record_time_micros: 0,
+            payload: record,
+            origin: None,
+        };
+        if let Err(at) = verifier.check(&stored) {
+            return broken(at.to_string());
+        }
+    }
+    let plan_id = plan_id.ok_or_else(|| format!("{}: no records", path.display()))?;
+    Ok(FileCheck::Holds {
+        plan_id,
+        head: verifier.head(),
+    })
+}
+
+/// The 11 fields of a line, as text.
+fn parse_line(text: &str, csv: bool) -> Result<Vec<String>, String> {
+    let fields: Vec<String> = if csv {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.as_bytes());
+        let row = reader
+            .records()
+            .next()
+            .ok_or("an empty line")?
+            .map_err(|e| format!("not CSV: {e}"))?;
+        row.iter().map(str::to_owned).collect()
+    } else {
+        let object: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        COLUMNS
+            .iter()
+            .map(|key| match &object[*key] {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => String::new(),
+            })
+            .collect()
+    };
+    if fields.len() != COLUMNS.len() {
+        return Err(format!("{} fields, not {}", fields.len(), COLUMNS.len()));
+    }
+    Ok(fields)
+}
+
+/// Whether a line's readable fields say what its record says.
+fn same_as_record(fields: &[String], envelope: &v1::EventEnvelope) -> Result<(), String> {
+    let actor = envelope
+        .actor
+        .as_ref()
+        .map(|a| format!("{}/{}", a.team, a.user))
+        .unwrap_or_default();
+    let expected = [
+        envelope.plan_version.to_string(),
+        fields[1].clone(),
+        envelope.event_id.clone(),
+        envelope.event_type.clone(),
+        actor,
+        record_time(envelope.record_time.as_ref()),
+        valid_date(envelope.valid_date.as_ref()),
+        envelope.command_id.clone(),
+        hex(&envelope.prev_hash),
+        hex(&envelope.hash),
+    ];
+    for ((column, shown), recorded) in COLUMNS.iter().zip(fields).zip(expected) {
+        if *shown != recorded {
+            return Err(format!(
+                "its {column} says {shown:?}, its record says {recorded:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The text of a verified export.
+pub fn holds_text(path: &Path, plan_id: &str, head: &ChainHead) -> String {
+    format!(
+        "ok file {}: plan {plan_id}, hash chain of {} events holds; head {}",
+        path.display(),
+        head.events,
+        chain::hex(&head.head)
+    )
+}
