@@ -10,7 +10,9 @@ use alliance_proto::v1;
 use futures::StreamExt;
 use tonic::{Request, Response, Status};
 
-use crate::grpc::parse_plan;
+use crate::Projection;
+use crate::events::{EventFilter, MAX_PAGE};
+use crate::grpc::{envelope, parse_plan, ready, status};
 
 /// What verifying a plan's chain found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,15 +48,21 @@ pub async fn verify_plan<R: LogReader>(
     }))
 }
 
-/// `alliance.v1.AuditLog`.
+/// `alliance.v1.AuditLog`: verification and export over the log, event history from the read
+/// model.
 pub struct AuditLogApi<L> {
+    projection: Arc<Projection>,
     log: L,
     auth: Arc<Authenticator>,
 }
 
 impl<L: LogReader> AuditLogApi<L> {
-    pub fn new(log: L, auth: Arc<Authenticator>) -> Self {
-        Self { log, auth }
+    pub fn new(projection: Arc<Projection>, log: L, auth: Arc<Authenticator>) -> Self {
+        Self {
+            projection,
+            log,
+            auth,
+        }
     }
 
     pub fn into_server(self) -> v1::audit_log_server::AuditLogServer<Self> {
@@ -101,6 +109,33 @@ type ExportStream =
 #[tonic::async_trait]
 impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
     type ExportPlanStream = ExportStream;
+
+    async fn list_events(
+        &self,
+        request: Request<v1::ListEventsRequest>,
+    ) -> Result<Response<v1::ListEventsResponse>, Status> {
+        let r = request.get_ref();
+        let plan_id = ready(
+            &self.projection,
+            &self.auth,
+            &request,
+            &r.plan_id,
+            r.min_version,
+        )
+        .await?;
+        let (filter, after, limit) = event_query(r)?;
+        let page = self
+            .projection
+            .events(plan_id, &filter, after, limit)
+            .map_err(status)?;
+        Ok(Response::new(v1::ListEventsResponse {
+            events: page.events.iter().map(|e| envelope(plan_id, e)).collect(),
+            next_page_token: page
+                .next_after
+                .map(|v| format!("after-{v}"))
+                .unwrap_or_default(),
+        }))
+    }
 
     async fn export_plan(
         &self,
@@ -155,4 +190,68 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
             first_break,
         }))
     }
+}
+
+/// The filter, the version to continue after and the page size of a `ListEvents` request.
+fn event_query(r: &v1::ListEventsRequest) -> Result<(EventFilter, u64, usize), Status> {
+    let invalid =
+        |field: &str, message: String| Status::invalid_argument(format!("{field}: {message}"));
+    let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    let micros = |t: &prost_types::Timestamp| {
+        t.seconds
+            .saturating_mul(1_000_000)
+            .saturating_add(i64::from(t.nanos) / 1_000)
+    };
+    let date = |field: &str, d: Option<&v1::Date>| {
+        d.map(|d| crate::grpc::required_date(field, Some(d)))
+            .transpose()
+    };
+    let element = text(&r.element_id)
+        .map(|e| {
+            alliance_domain::ElementId::try_from(e)
+                .map_err(|e| invalid("element_id", e.to_string()))
+        })
+        .transpose()?;
+    let decision = text(&r.decision_id)
+        .map(|d| {
+            alliance_domain::DecisionId::try_from(d)
+                .map_err(|e| invalid("decision_id", e.to_string()))
+        })
+        .transpose()?;
+    let filter = EventFilter {
+        element,
+        decision,
+        team: text(&r.team),
+        user: text(&r.user),
+        event_types: r
+            .event_types
+            .iter()
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .collect(),
+        recorded_from: r.recorded_from.as_ref().map(micros),
+        recorded_to: r.recorded_to.as_ref().map(micros),
+        valid_from: date("valid_from", r.valid_from.as_ref())?,
+        valid_to: date("valid_to", r.valid_to.as_ref())?,
+    };
+    let after = match r.page_token.as_str() {
+        "" => 0,
+        token => token
+            .strip_prefix("after-")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                invalid(
+                    "page_token",
+                    format!("{token:?} is not a token this service gave"),
+                )
+            })?,
+    };
+    let limit = match r.page_size {
+        0 => 100,
+        n if n as usize > MAX_PAGE => {
+            return Err(invalid("page_size", format!("at most {MAX_PAGE}, not {n}")));
+        }
+        n => n as usize,
+    };
+    Ok((filter, after, limit))
 }

@@ -44,15 +44,26 @@ impl PostureQueriesApi {
         plan_id: &str,
         min_version: u64,
     ) -> Result<PlanId, Status> {
-        self.auth.authenticate(request.metadata())?;
-        let plan_id = parse_plan(plan_id)?;
-        let patience = deadline(request.metadata()).unwrap_or(DEFAULT_PATIENCE);
-        self.projection
-            .wait_for(plan_id, min_version, patience)
-            .await
-            .map_err(status)?;
-        Ok(plan_id)
+        ready(&self.projection, &self.auth, request, plan_id, min_version).await
     }
+}
+
+/// Authenticates, then waits (within the caller's deadline) for `min_version` of the plan.
+pub(crate) async fn ready<R>(
+    projection: &Projection,
+    auth: &Authenticator,
+    request: &Request<R>,
+    plan_id: &str,
+    min_version: u64,
+) -> Result<PlanId, Status> {
+    auth.authenticate(request.metadata())?;
+    let plan_id = parse_plan(plan_id)?;
+    let patience = deadline(request.metadata()).unwrap_or(DEFAULT_PATIENCE);
+    projection
+        .wait_for(plan_id, min_version, patience)
+        .await
+        .map_err(status)?;
+    Ok(plan_id)
 }
 
 pub(crate) fn parse_plan(value: &str) -> Result<PlanId, Status> {
@@ -80,7 +91,7 @@ fn deadline(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
     Some(full.mul_f64(0.9))
 }
 
-fn status(error: ProjectionError) -> Status {
+pub(crate) fn status(error: ProjectionError) -> Status {
     match &error {
         ProjectionError::PlanNotFound(_) => Status::not_found(error.to_string()),
         ProjectionError::Behind { .. } => Status::unavailable(error.to_string()),
@@ -92,7 +103,7 @@ fn status(error: ProjectionError) -> Status {
     }
 }
 
-fn required_date(field: &str, date: Option<&v1::Date>) -> Result<Date, Status> {
+pub(crate) fn required_date(field: &str, date: Option<&v1::Date>) -> Result<Date, Status> {
     date.and_then(date_from_proto)
         .ok_or_else(|| Status::invalid_argument(format!("{field}: a valid date is required")))
 }
@@ -209,7 +220,7 @@ pub fn posture_to_proto(plan_id: PlanId, posture: &Posture) -> v1::Posture {
 
 /// The envelope of a recorded event as the read model holds it (the command's causation and
 /// digest stay in the log).
-fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelope {
+pub(crate) fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelope {
     let (team, user) = recorded
         .actor
         .split_once('/')
@@ -630,6 +641,9 @@ pub async fn add_routes<L: alliance_eventlog::LogReader>(
     }
     routes
         .add_service(PostureQueriesApi::new(projection.clone(), auth.clone()).into_server())
-        .add_service(crate::audit::AuditLogApi::new(log.clone(), auth.clone()).into_server())
+        .add_service(
+            crate::audit::AuditLogApi::new(projection.clone(), log.clone(), auth.clone())
+                .into_server(),
+        )
         .add_service(ReadModelAdminApi::new(projection, log, auth).into_server())
 }

@@ -4,6 +4,7 @@
 //! reads the log from the start (catch-up), then each event as it is committed (live).
 
 mod audit;
+mod events;
 mod grpc;
 mod history;
 mod queries;
@@ -19,6 +20,7 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 
 pub use audit::{AuditLogApi, Verification, verify_plan};
+pub use events::{EventFilter, EventPage, MAX_PAGE};
 pub use grpc::{PostureQueriesApi, ReadModelAdminApi, add_routes, posture_to_proto};
 pub use history::{PlanHistory, RecordPoint, Recorded};
 pub use queries::{

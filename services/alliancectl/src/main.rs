@@ -135,6 +135,46 @@ enum Cmd {
     Audit(AuditCmd),
 }
 
+#[derive(Args)]
+struct HistoryArgs {
+    /// The plan.
+    #[arg(long, env = "ALLIANCE_PLAN")]
+    plan: Uuid,
+    /// Every event naming this element, and every event of the decisions with a step on it.
+    #[arg(long)]
+    element: Option<String>,
+    /// Every event of this decision.
+    #[arg(long)]
+    decision: Option<String>,
+    /// Events recorded by this team.
+    #[arg(long)]
+    team: Option<String>,
+    /// Events recorded by this user.
+    #[arg(long)]
+    user: Option<String>,
+    /// Only events of this type, e.g. DecisionAdopted (repeatable).
+    #[arg(long = "type", value_name = "EVENT_TYPE")]
+    event_types: Vec<String>,
+    /// Recorded at or after this instant (RFC 3339).
+    #[arg(long, value_parser = parse::instant)]
+    recorded_from: Option<prost_types::Timestamp>,
+    /// Recorded before this instant (RFC 3339).
+    #[arg(long, value_parser = parse::instant)]
+    recorded_to: Option<prost_types::Timestamp>,
+    /// Taking effect on or after this date.
+    #[arg(long, value_parser = parse::date)]
+    valid_from: Option<Date>,
+    /// Taking effect on or before this date.
+    #[arg(long, value_parser = parse::date)]
+    valid_to: Option<Date>,
+    /// Events per request (at most 1000).
+    #[arg(long, default_value_t = 100)]
+    page_size: u32,
+    /// Wait until the read model holds this version of the plan (read your writes).
+    #[arg(long)]
+    min_version: Option<u64>,
+}
+
 #[derive(Subcommand)]
 enum AuditCmd {
     /// Recompute the plan's hash chain over the log (or over an export, offline): prints the
@@ -149,6 +189,9 @@ enum AuditCmd {
         #[arg(long)]
         file: Option<std::path::PathBuf>,
     },
+    /// The plan's events, filtered, in version order (every page): the story of one element,
+    /// one decision's events, one team's or user's edits, a period of record or valid time.
+    History(HistoryArgs),
     /// Write the plan's records as the log holds them, with the chain's hashes, to a file (or
     /// stdout) as they arrive; `audit verify --file` checks such a file offline.
     Export {
@@ -1022,6 +1065,41 @@ async fn verify(s: &mut Session, plan: Uuid, format: Format) -> Result<Reply, Cl
     })
 }
 
+/// Prints every page of the plan's filtered events, one line per event.
+async fn history(s: &mut Session, a: &HistoryArgs, format: Format) -> Result<Reply, CliError> {
+    let mut client = AuditLogClient::new(s.channel.clone());
+    let mut page_token = String::new();
+    loop {
+        let request = s.request(v1::ListEventsRequest {
+            plan_id: a.plan.to_string(),
+            element_id: a.element.clone().unwrap_or_default(),
+            decision_id: a.decision.clone().unwrap_or_default(),
+            team: a.team.clone().unwrap_or_default(),
+            user: a.user.clone().unwrap_or_default(),
+            event_types: a.event_types.clone(),
+            recorded_from: a.recorded_from,
+            recorded_to: a.recorded_to,
+            valid_from: a.valid_from.and_then(date),
+            valid_to: a.valid_to.and_then(date),
+            page_size: a.page_size,
+            page_token: page_token.clone(),
+            min_version: a.min_version.unwrap_or(0),
+        });
+        let page = within(s.timeout, client.list_events(request))
+            .await
+            .map_err(|status| s.failure(&status, None))?;
+        for event in &page.events {
+            if writeln!(std::io::stdout(), "{}", output::event_line(event, format)).is_err() {
+                return Ok(Reply::Streamed);
+            }
+        }
+        if page.next_page_token.is_empty() {
+            return Ok(Reply::Streamed);
+        }
+        page_token = page.next_page_token;
+    }
+}
+
 /// Writes the plan's export as its records arrive (memory stays flat).
 async fn export(
     s: &mut Session,
@@ -1227,6 +1305,7 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
             plan: Some(plan), ..
         }) => verify(s, *plan, format).await,
         Cmd::Audit(AuditCmd::Verify { file, .. }) => verify_file(file.as_deref(), format),
+        Cmd::Audit(AuditCmd::History(a)) => history(s, a, format).await,
         Cmd::Audit(AuditCmd::Export {
             plan,
             format: file_format,

@@ -1913,6 +1913,116 @@ async fn an_export_verifies_offline_and_a_modified_line_does_not() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn audit_history_tells_an_element_s_story_with_actor_rationale_and_record_time() {
+    let server = Server::start().await;
+    let plan = server.posture_plan().await;
+    server.propose(US, &plan, "retrench-ground", "us,rok").await;
+    let withdrawn = server
+        .ctl(
+            US,
+            &[
+                "element",
+                "withdraw",
+                "--plan",
+                &plan,
+                "--decision",
+                "retrench-ground",
+                "--element",
+                "2id-abct",
+                "--on",
+                "2027-09-01",
+                "--output",
+                "json",
+            ],
+        )
+        .await
+        .json();
+    let version = withdrawn["plan_version"].as_u64().unwrap();
+    server.endorse(US, &plan, "retrench-ground").await;
+    // Another element's edit, not part of the story.
+    server.register(&plan, "35adar", &[]).await;
+
+    let story = server
+        .ctl(
+            AUDITOR,
+            &[
+                "--output",
+                "json",
+                "audit",
+                "history",
+                "--plan",
+                &plan,
+                "--element",
+                "2id-abct",
+                "--page-size",
+                "2",
+                "--min-version",
+                &version.to_string(),
+            ],
+        )
+        .await;
+    let events: Vec<Value> = story
+        .ok()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "ForceElementRegistered",
+            "DecisionProposed",
+            "ForceElementWithdrawalPlanned",
+            "DecisionEndorsed"
+        ],
+        "{events:?}"
+    );
+    let versions: Vec<u64> = events
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    assert!(versions.windows(2).all(|w| w[0] < w[1]), "{versions:?}");
+    let proposed = &events[1];
+    assert_eq!(proposed["actor"]["team"], "us-force-planning", "{proposed}");
+    assert!(
+        proposed
+            .to_string()
+            .contains("the paper's phased retrenchment"),
+        "{proposed}"
+    );
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(proposed["record_time"].as_str().unwrap()).is_ok(),
+        "{proposed}"
+    );
+
+    // By team and type.
+    let rok = server
+        .ctl(
+            AUDITOR,
+            &["audit", "history", "--plan", &plan, "--team", "rok-jcs"],
+        )
+        .await;
+    let lines: Vec<&str> = rok.ok().lines().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("v3 CapabilityLevelRecorded by rok-jcs/"),
+        "{}",
+        lines[0]
+    );
+
+    let bad = server
+        .ctl(
+            AUDITOR,
+            &["audit", "history", "--plan", &plan, "--page-size", "5000"],
+        )
+        .await;
+    assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn watch_posture_prints_the_posture_as_posture_does_and_refuses_what_if_alone() {
     let server = Server::start().await;
     let plan = server.posture_plan().await;

@@ -4,6 +4,7 @@
 
 mod audit;
 mod diff;
+mod events;
 mod harness;
 mod kafka;
 mod live;
