@@ -21,6 +21,8 @@ pub enum Role {
     Adopt,
     /// Operate the services: rebuild read models.
     Admin,
+    /// Read the security log (requests refused), besides everything any caller may read.
+    Audit,
 }
 
 fn default_roles() -> Vec<Role> {

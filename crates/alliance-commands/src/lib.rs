@@ -16,6 +16,7 @@ pub mod forward;
 mod grpc;
 mod plans;
 pub mod reference;
+pub mod security;
 pub mod server;
 mod service;
 

@@ -63,13 +63,16 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Serves `routes` on `listener` until `shutdown`.
+/// Serves `routes` on `listener` until `shutdown`; with `denials`, every refused request is
+/// recorded in the security log.
 pub async fn serve_routes(
     listener: TcpListener,
     routes: Routes,
+    denials: Option<crate::security::DenialLayer>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     tonic::transport::Server::builder()
+        .layer(tower::util::option_layer(denials))
         .add_routes(routes)
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -86,5 +89,5 @@ pub async fn serve<L: EventLog>(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let (routes, _health) = routes(api).await?;
-    serve_routes(listener, routes, shutdown).await
+    serve_routes(listener, routes, None, shutdown).await
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use alliance_commands::Authenticator;
 use alliance_commands::chain::{self, BreakKind, ChainBreak, ChainHead, Verifier};
+use alliance_commands::security::SecurityLog;
 use alliance_domain::PlanId;
 use alliance_eventlog::{LogError, LogReader, TopicOffset};
 use alliance_proto::v1;
@@ -54,14 +55,22 @@ pub struct AuditLogApi<L> {
     projection: Arc<Projection>,
     log: L,
     auth: Arc<Authenticator>,
+    /// This server's security log, when it keeps one.
+    security: Option<SecurityLog>,
 }
 
 impl<L: LogReader> AuditLogApi<L> {
-    pub fn new(projection: Arc<Projection>, log: L, auth: Arc<Authenticator>) -> Self {
+    pub fn new(
+        projection: Arc<Projection>,
+        log: L,
+        auth: Arc<Authenticator>,
+        security: Option<SecurityLog>,
+    ) -> Self {
         Self {
             projection,
             log,
             auth,
+            security,
         }
     }
 
@@ -109,6 +118,53 @@ type ExportStream =
 #[tonic::async_trait]
 impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
     type ExportPlanStream = ExportStream;
+
+    async fn list_denials(
+        &self,
+        request: Request<v1::ListDenialsRequest>,
+    ) -> Result<Response<v1::ListDenialsResponse>, Status> {
+        let caller = self.auth.authenticate(request.metadata())?;
+        if !caller.may(alliance_commands::Role::Audit) {
+            return Err(Status::permission_denied(format!(
+                "team {} may not read the security log: it needs the audit role",
+                caller.actor.team
+            )));
+        }
+        let r = request.into_inner();
+        let limit = match r.limit {
+            0 => 100,
+            n if n as usize > MAX_PAGE => {
+                return Err(Status::invalid_argument(format!(
+                    "limit: at most {MAX_PAGE}, not {n}"
+                )));
+            }
+            n => n as usize,
+        };
+        let since = r.since.map_or(i64::MIN, |t| {
+            t.seconds
+                .saturating_mul(1_000_000)
+                .saturating_add(i64::from(t.nanos) / 1_000)
+        });
+        let Some(security) = self.security.clone() else {
+            return Err(Status::unimplemented("this server keeps no security log"));
+        };
+        let denials = tokio::task::spawn_blocking(move || security.list(since, limit))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| Status::internal(format!("the security log: {e}")))?;
+        Ok(Response::new(v1::ListDenialsResponse {
+            denials: denials
+                .into_iter()
+                .map(|d| v1::Denial {
+                    time: Some(crate::grpc::timestamp(d.recorded_micros)),
+                    caller: d.caller,
+                    method: d.method,
+                    code: d.code,
+                    reason: d.reason,
+                })
+                .collect(),
+        }))
+    }
 
     async fn list_events(
         &self,

@@ -127,7 +127,7 @@ fn record_point(point: Option<&v1::RecordPoint>) -> RecordPoint {
     }
 }
 
-fn timestamp(micros: i64) -> prost_types::Timestamp {
+pub(crate) fn timestamp(micros: i64) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: micros.div_euclid(1_000_000),
         nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or_default(),
@@ -629,6 +629,7 @@ pub async fn add_routes<L: alliance_eventlog::LogReader>(
     projection: Arc<Projection>,
     log: L,
     auth: Arc<Authenticator>,
+    security: Option<alliance_commands::security::SecurityLog>,
 ) -> tonic::service::Routes {
     for name in [
         "alliance.v1.PostureQueries",
@@ -642,7 +643,7 @@ pub async fn add_routes<L: alliance_eventlog::LogReader>(
     routes
         .add_service(PostureQueriesApi::new(projection.clone(), auth.clone()).into_server())
         .add_service(
-            crate::audit::AuditLogApi::new(projection.clone(), log.clone(), auth.clone())
+            crate::audit::AuditLogApi::new(projection.clone(), log.clone(), auth.clone(), security)
                 .into_server(),
         )
         .add_service(ReadModelAdminApi::new(projection, log, auth).into_server())

@@ -118,8 +118,9 @@ pub async fn open<R: LogReader>(
     Ok(projection)
 }
 
-/// Serves `routes` on `listener` until Ctrl-C or SIGTERM, then writes the snapshot of
-/// `projection` to `snapshot`, so the next start reads only the log's tail. `server` names the
+/// Serves `routes` on `listener` until Ctrl-C or SIGTERM, recording refused requests through
+/// `denials`, then writes the snapshot of `projection` to `snapshot`, so the next start reads
+/// only the log's tail. `server` names the
 /// process in the lines it prints.
 pub async fn serve_until_stopped(
     server: &str,
@@ -127,11 +128,13 @@ pub async fn serve_until_stopped(
     routes: tonic::service::Routes,
     projection: &Projection,
     snapshot: &std::path::Path,
+    denials: alliance_commands::security::DenialLayer,
 ) -> Result<(), alliance_commands::server::ServeError> {
     // Served from a task so connections run on the runtime's workers, not on the caller's.
     tokio::spawn(alliance_commands::server::serve_routes(
         listener,
         routes,
+        Some(denials),
         alliance_commands::server::shutdown_signal(),
     ))
     .await

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use alliance_commands::security::{DenialLayer, SecurityLog};
 use alliance_commands::{Authenticator, TokenFile};
 use alliance_eventlog_kafka::{KafkaLogConfig, TopicReader};
 use anyhow::Context;
@@ -111,10 +112,22 @@ async fn main() -> anyhow::Result<()> {
     };
     tokio::spawn(projection.clone().follow(reader.clone()));
     let (routes, health) = alliance_commands::server::base_routes()?;
-    let routes =
-        alliance_projection::add_routes(routes, &health, projection.clone(), reader, auth).await;
+    // Refused requests go to a security log of their own.
+    let security_path = args.data_dir.join("security.db");
+    let security = SecurityLog::open(&security_path)
+        .with_context(|| format!("cannot open the security log {}", security_path.display()))?;
+    let denials = DenialLayer::new(security.clone(), auth.clone());
+    let routes = alliance_projection::add_routes(
+        routes,
+        &health,
+        projection.clone(),
+        reader,
+        auth,
+        Some(security),
+    )
+    .await;
     println!(
-        "alliance-projection: alliance.v1.PostureQueries, alliance.v1.ReadModelAdmin, grpc.health.v1 and reflection listening on {} (Kafka topic {} at {}, {} plans read)",
+        "alliance-projection: alliance.v1.PostureQueries, alliance.v1.ReadModelAdmin, alliance.v1.AuditLog, grpc.health.v1 and reflection listening on {} (Kafka topic {} at {}, {} plans read)",
         listener.local_addr()?,
         args.kafka_topic,
         args.kafka_bootstrap,
@@ -126,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
         routes,
         &projection,
         &snapshot,
+        denials,
     )
     .await?;
     Ok(())

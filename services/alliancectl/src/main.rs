@@ -192,6 +192,16 @@ enum AuditCmd {
     /// The plan's events, filtered, in version order (every page): the story of one element,
     /// one decision's events, one team's or user's edits, a period of record or valid time.
     History(HistoryArgs),
+    /// The requests this server refused (unauthenticated, forbidden, invalid), oldest first,
+    /// from its security log (audit role).
+    Denials {
+        /// Refused at or after this instant (RFC 3339).
+        #[arg(long, value_parser = parse::instant)]
+        since: Option<prost_types::Timestamp>,
+        /// At most this many (at most 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Write the plan's records as the log holds them, with the chain's hashes, to a file (or
     /// stdout) as they arrive; `audit verify --file` checks such a file offline.
     Export {
@@ -1306,6 +1316,20 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
         }) => verify(s, *plan, format).await,
         Cmd::Audit(AuditCmd::Verify { file, .. }) => verify_file(file.as_deref(), format),
         Cmd::Audit(AuditCmd::History(a)) => history(s, a, format).await,
+        Cmd::Audit(AuditCmd::Denials { since, limit }) => {
+            let request = s.request(v1::ListDenialsRequest {
+                since: *since,
+                limit: *limit,
+            });
+            let mut client = AuditLogClient::new(s.channel.clone());
+            let reply = within(s.timeout, client.list_denials(request))
+                .await
+                .map_err(|status| s.failure(&status, None))?;
+            for denial in &reply.denials {
+                println!("{}", output::denial_line(denial, format));
+            }
+            Ok(Reply::Streamed)
+        }
         Cmd::Audit(AuditCmd::Export {
             plan,
             format: file_format,

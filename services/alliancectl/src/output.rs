@@ -928,6 +928,28 @@ fn decisions_text(r: &v1::ListDecisionsResponse) -> String {
 }
 
 /// One event of `watch`: a text line or one JSON object.
+/// One refused request of the security log.
+pub fn denial_line(d: &v1::Denial, format: Format) -> String {
+    match format {
+        Format::Text => format!(
+            "{} {} {} {}: {}",
+            instant_text(d.time.as_ref()),
+            d.code,
+            d.caller,
+            d.method,
+            d.reason
+        ),
+        Format::Json => json!({
+            "time": instant(d.time.as_ref()),
+            "caller": d.caller,
+            "method": d.method,
+            "code": d.code,
+            "reason": d.reason,
+        })
+        .to_string(),
+    }
+}
+
 pub fn event_line(e: &v1::EventEnvelope, format: Format) -> String {
     let actor = e.actor.clone().unwrap_or_default();
     match format {

@@ -55,10 +55,21 @@ impl Server {
         let auth = Arc::new(auth);
         let api = PlanCommandsApi::new(service, auth.clone(), url.trim_start_matches("http://"));
         let (routes, health) = alliance_commands::server::routes(api).await.unwrap();
-        let routes =
-            alliance_projection::add_routes(routes, &health, projection, log.clone(), auth).await;
+        let security =
+            alliance_commands::security::SecurityLog::open(&dir.path().join("security.db"))
+                .unwrap();
+        let denials = alliance_commands::security::DenialLayer::new(security.clone(), auth.clone());
+        let routes = alliance_projection::add_routes(
+            routes,
+            &health,
+            projection,
+            log.clone(),
+            auth,
+            Some(security),
+        )
+        .await;
         let task = tokio::spawn(async move {
-            alliance_commands::server::serve_routes(listener, routes, async {
+            alliance_commands::server::serve_routes(listener, routes, Some(denials), async {
                 let _ = stopped.await;
             })
             .await
@@ -2020,6 +2031,90 @@ async fn audit_history_tells_an_element_s_story_with_actor_rationale_and_record_
         )
         .await;
     assert_eq!(bad.code, Some(2), "{}", bad.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_requests_go_to_the_security_log_never_to_the_plan_and_auditors_read_them() {
+    let server = Server::start().await;
+    let plan = server.posture_plan().await;
+    let plan_id: uuid::Uuid = plan.parse().unwrap();
+    let before = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
+
+    // Unauthenticated, forbidden (an auditor editing), invalid.
+    let args = [
+        "element",
+        "register",
+        "--plan",
+        &plan,
+        "--id",
+        "x-1",
+        "--name",
+        "X",
+        "--side",
+        "us",
+        "--component",
+        "army",
+        "--kind",
+        "logistics",
+        "--personnel",
+        "10",
+        "--base",
+        "Osan",
+        "--present-from",
+        "2024-01-01",
+    ];
+    assert_eq!(server.ctl("not-a-token", &args).await.code, Some(4));
+    assert_eq!(server.ctl(AUDITOR, &args).await.code, Some(4));
+    let mut invalid = args.to_vec();
+    invalid[7] = "";
+    let invalid = server.ctl(US, &invalid).await;
+    assert_eq!(invalid.code, Some(2), "{}", invalid.stderr);
+    assert_eq!(
+        server.log.read_plan(plan_id, 1, 1000).await.unwrap(),
+        before,
+        "nothing appended"
+    );
+
+    let out = server
+        .ctl(AUDITOR, &["--output", "json", "audit", "denials"])
+        .await;
+    let denials: Vec<Value> = out
+        .ok()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seen: Vec<(&str, &str)> = denials
+        .iter()
+        .map(|d| (d["code"].as_str().unwrap(), d["caller"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("unauthenticated", "unauthenticated"),
+            ("permission_denied", "auditors/auditor"),
+            ("invalid_argument", "us-force-planning/us.planner"),
+        ],
+        "{denials:?}"
+    );
+    for d in &denials {
+        assert_eq!(
+            d["method"], "/alliance.v1.PlanCommands/RegisterForceElement",
+            "{d}"
+        );
+        assert!(!d["reason"].as_str().unwrap().is_empty(), "{d}");
+        assert!(
+            !d.to_string().contains("not-a-token"),
+            "a token in the log: {d}"
+        );
+    }
+
+    // Only the audit role reads it (and that refusal is recorded too).
+    let editor = server.ctl(US, &["audit", "denials"]).await;
+    assert_eq!(editor.code, Some(4), "{}", editor.stderr);
+    let again = server
+        .ctl(AUDITOR, &["--output", "json", "audit", "denials"])
+        .await;
+    assert_eq!(again.ok().lines().count(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -121,7 +121,7 @@ impl Server {
         let routes = routes.add_service(PostureQueriesApi::new(projection, auth).into_server());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            alliance_commands::server::serve_routes(listener, routes, async {
+            alliance_commands::server::serve_routes(listener, routes, None, async {
                 let _ = stopped.await;
             })
             .await

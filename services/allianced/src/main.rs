@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use alliance_commands::reference::{self, ReferencePlan};
+use alliance_commands::security::{DenialLayer, SecurityLog};
 use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
 use alliance_eventlog::{EventLog, LogReader, SqliteLog, SqliteLogConfig};
 use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig, TopicReader};
@@ -345,20 +346,33 @@ impl Server<'_> {
 
         let addr = listener.local_addr()?;
         println!(
-            "allianced: alliance.v1.PlanCommands, alliance.v1.PostureQueries, grpc.health.v1 and reflection listening on {addr} ({what})"
+            "allianced: alliance.v1.PlanCommands, alliance.v1.PostureQueries, alliance.v1.AuditLog, grpc.health.v1 and reflection listening on {addr} ({what})"
         );
         let auth = Arc::new(auth);
         let api = PlanCommandsApi::new(service, auth.clone(), address);
         let (routes, health) = alliance_commands::server::routes(api).await?;
         let snapshot_projection = projection.clone();
-        let routes =
-            alliance_projection::add_routes(routes, &health, projection, reader, auth).await;
+        // Refused requests go to a security log of their own, never to a plan's stream.
+        let security_path = config.data_dir.join("security.db");
+        let security = SecurityLog::open(&security_path)
+            .with_context(|| format!("cannot open the security log {}", security_path.display()))?;
+        let denials = DenialLayer::new(security.clone(), auth.clone());
+        let routes = alliance_projection::add_routes(
+            routes,
+            &health,
+            projection,
+            reader,
+            auth,
+            Some(security),
+        )
+        .await;
         alliance_projection::serve_until_stopped(
             "allianced",
             listener,
             routes,
             &snapshot_projection,
             &snapshot,
+            denials,
         )
         .await?;
         Ok(())

@@ -25,11 +25,13 @@ async fn serve(env: &Env, projection: Arc<Projection>) -> String {
         projection,
         env.log.clone(),
         Arc::new(env.auth.clone()),
+        None,
     )
     .await;
     tokio::spawn(alliance_commands::server::serve_routes(
         listener,
         routes,
+        None,
         std::future::pending(),
     ));
     address
