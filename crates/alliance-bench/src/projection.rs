@@ -185,6 +185,9 @@ pub struct ProjectionFigures {
     pub verify_rate: f64,
     /// Records/s of the hashing alone, on records already in memory.
     pub hash_rate: f64,
+    /// Records/s of exporting every plan, and the resident memory it added (MiB).
+    pub export_rate: f64,
+    pub export_growth: f64,
 }
 
 /// Verifies every plan's chain from the log, then hashes every record again from memory.
@@ -192,7 +195,7 @@ async fn verify_all(
     log: &SqliteLog,
     plan_ids: &[PlanId],
     written: u64,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<Verified> {
     let started = Instant::now();
     let mut verified = 0;
     for plan in plan_ids {
@@ -211,6 +214,7 @@ async fn verify_all(
         "verified {verified} of {written} events"
     );
     let verify_rate = verified as f64 / started.elapsed().as_secs_f64();
+    let (export_rate, export_growth) = export_all(log, plan_ids).await?;
     let mut records = Vec::new();
     let mut position = 1;
     loop {
@@ -233,7 +237,54 @@ async fn verify_all(
     eprintln!(
         "projection: verified {verified} events at {verify_rate:.0}/s, hashing {hash_rate:.0}/s"
     );
-    Ok((verify_rate, hash_rate))
+    Ok(Verified {
+        verify_rate,
+        hash_rate,
+        export_rate,
+        export_growth,
+    })
+}
+
+pub struct Verified {
+    pub verify_rate: f64,
+    pub hash_rate: f64,
+    pub export_rate: f64,
+    /// Resident memory added while exporting everything, MiB.
+    pub export_growth: f64,
+}
+
+/// Streams every plan's records, as the export does, into JSON lines written nowhere: records/s
+/// and how much resident memory grew meanwhile (sampled every 10,000 records).
+async fn export_all(log: &SqliteLog, plan_ids: &[PlanId]) -> anyhow::Result<(f64, f64)> {
+    use futures::StreamExt;
+    use std::io::Write;
+    let before = resident_mib();
+    let mut peak = before;
+    let mut sink = std::io::BufWriter::new(std::io::sink());
+    let started = Instant::now();
+    let mut exported = 0u64;
+    for plan in plan_ids {
+        let mut records = alliance_eventlog::LogReader::plan_records(log, *plan);
+        while let Some(record) = records.next().await {
+            let record = record?;
+            let hex = alliance_commands::chain::hex(&record.payload);
+            writeln!(
+                sink,
+                "{{\"version\":{},\"position\":{},\"event_id\":\"{}\",\"record\":\"{hex}\"}}",
+                record.version, record.position, record.event_id
+            )?;
+            exported += 1;
+            if exported.is_multiple_of(10_000) {
+                peak = peak.max(resident_mib());
+            }
+        }
+    }
+    sink.flush()?;
+    let rate = exported as f64 / started.elapsed().as_secs_f64();
+    eprintln!(
+        "projection: exported {exported} records at {rate:.0}/s, memory {before:.0} → peak {peak:.0} MiB"
+    );
+    Ok((rate, peak - before))
 }
 
 fn micros_pair(h: &Histogram<u64>) -> (f64, f64) {
@@ -342,10 +393,12 @@ pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
     }
     let posture_grpc = grpc_postures(projection.clone(), &queries).await?;
     drop(projection);
-    let (verify_rate, hash_rate) = verify_all(&log, &plan_ids, written).await?;
+    let verified = verify_all(&log, &plan_ids, written).await?;
     Ok(ProjectionFigures {
-        verify_rate,
-        hash_rate,
+        verify_rate: verified.verify_rate,
+        hash_rate: verified.hash_rate,
+        export_rate: verified.export_rate,
+        export_growth: verified.export_growth,
         events: rebuilt,
         plans,
         write_rate,

@@ -186,9 +186,15 @@ pub fn verify<'a>(
     Ok(verifier.head())
 }
 
-/// Lower-case hex of a hash.
-pub fn hex(hash: &Hash) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+/// Lower-case hex of a hash or a record.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -301,5 +307,11 @@ mod tests {
         let len = unsealed[0].payload.len();
         unsealed[0].payload.truncate(len - SEAL_LEN);
         assert_eq!(broken(&unsealed), (BreakKind::Unsealed, 1, 10));
+    }
+
+    #[test]
+    fn hex_is_lower_case_two_digits_a_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(hex(&GENESIS).len(), 64);
     }
 }

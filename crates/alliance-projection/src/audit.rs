@@ -93,7 +93,6 @@ fn exported(record: alliance_eventlog::StoredEvent) -> v1::ExportedRecord {
     use prost::Message;
     // A record that does not decode is exported as stored; verifying it says so.
     let envelope = v1::EventEnvelope::decode(record.payload.as_slice()).unwrap_or_default();
-    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
     v1::ExportedRecord {
         version: record.version,
         position: record.position,
@@ -106,8 +105,8 @@ fn exported(record: alliance_eventlog::StoredEvent) -> v1::ExportedRecord {
         record_time: envelope.record_time,
         valid_date: envelope.valid_date,
         command_id: record.command_id,
-        prev_hash: hex(&envelope.prev_hash),
-        hash: hex(&envelope.hash),
+        prev_hash: chain::hex(&envelope.prev_hash),
+        hash: chain::hex(&envelope.hash),
         record: record.payload,
     }
 }

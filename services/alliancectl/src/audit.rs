@@ -35,10 +35,6 @@ const COLUMNS: [&str; 11] = [
     "record",
 ];
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
@@ -75,7 +71,7 @@ fn fields(r: &v1::ExportedRecord) -> [String; 11] {
         r.command_id.clone(),
         r.prev_hash.clone(),
         r.hash.clone(),
-        hex(&r.record),
+        chain::hex(&r.record),
     ]
 }
 
@@ -227,8 +223,8 @@ fn same_as_record(fields: &[String], envelope: &v1::EventEnvelope) -> Result<(),
         record_time(envelope.record_time.as_ref()),
         valid_date(envelope.valid_date.as_ref()),
         envelope.command_id.clone(),
-        hex(&envelope.prev_hash),
-        hex(&envelope.hash),
+        chain::hex(&envelope.prev_hash),
+        chain::hex(&envelope.hash),
     ];
     for ((column, shown), recorded) in COLUMNS.iter().zip(fields).zip(expected) {
         if *shown != recorded {

@@ -78,6 +78,14 @@ async fn the_reference_plan_verifies_and_tampering_with_the_file_is_found_where_
         None
     );
 
+    // A long history verifies: 2,000 more events.
+    let long = plan_with_elements(&env, 2_000).await;
+    let long_chain = verify_plan(&env.log, long).await.unwrap().unwrap();
+    assert_eq!(
+        (long_chain.head.events, long_chain.first_break),
+        (2_001, None)
+    );
+
     let (altered, removed, swapped) = (
         plan_with_elements(&env, 6).await,
         plan_with_elements(&env, 6).await,

@@ -191,6 +191,25 @@ async fn the_chain_verifies_over_the_topic_and_a_record_forged_onto_it_is_found(
         .map(|delivery| (delivery.partition, delivery.offset))
         .unwrap();
 
+    // A long history verifies too: 600 more commands, in transactions of many.
+    let long = env.create_plan().await;
+    let appends = (0..600).map(|n| {
+        env.exec(
+            US,
+            long,
+            Command::RegisterForceElement {
+                element: element(&format!("long-{n}"), Side::Us, 100),
+                present_from: date(2024, 1, 1),
+            },
+        )
+    });
+    futures::future::join_all(appends).await;
+    let long_chain = verify_plan(&reader, long).await.unwrap().unwrap();
+    assert_eq!(
+        (long_chain.head.events, long_chain.first_break),
+        (601, None)
+    );
+
     let found = verify_plan(&reader, reference).await.unwrap().unwrap();
     let (at, origin) = found.first_break.expect("the forged record is found");
     assert_eq!((at.kind, at.version), (BreakKind::OutOfPlace, 3));

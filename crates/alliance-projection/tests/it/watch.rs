@@ -150,3 +150,64 @@ async fn watch_posture_refuses_bad_requests() {
         .await;
     assert_eq!(code(unknown), Some(Code::NotFound));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_history_carries_actor_record_time_and_payload_of_every_event_as_recorded() {
+    use alliance_proto::v1::audit_log_client::AuditLogClient;
+    let env = Env::open().await;
+    let (plan, _) = env.load_reference().await;
+    let projection = env.caught_up().await;
+    let address = serve(&env, projection).await;
+    let mut client = AuditLogClient::connect(address).await.unwrap();
+
+    let mut listed = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let mut request = tonic::Request::new(v1::ListEventsRequest {
+            plan_id: plan.to_string(),
+            page_size: 37,
+            page_token: page_token.clone(),
+            ..Default::default()
+        });
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {AUDITOR_TOKEN}").parse().unwrap(),
+        );
+        let page = client.list_events(request).await.unwrap().into_inner();
+        listed.extend(page.events);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let stored = env.plan_events(plan).await;
+    assert_eq!(listed.len(), stored.len());
+    let mut types = std::collections::BTreeSet::new();
+    for (shown, stored) in listed.iter().zip(&stored) {
+        let recorded = alliance_commands::decode_event(stored).unwrap().envelope;
+        types.insert(recorded.event_type.clone());
+        assert_eq!(shown.plan_version, recorded.plan_version);
+        assert_eq!(shown.event_id, recorded.event_id);
+        assert_eq!(shown.event_type, recorded.event_type);
+        assert_eq!(
+            shown.record_time, recorded.record_time,
+            "v{}",
+            shown.plan_version
+        );
+        assert_eq!(
+            shown.valid_date, recorded.valid_date,
+            "v{}",
+            shown.plan_version
+        );
+        assert_eq!(shown.command_id, recorded.command_id);
+        assert_eq!(shown.payload, recorded.payload, "v{}", shown.plan_version);
+        let (shown_actor, actor) = (shown.actor.clone().unwrap(), recorded.actor.unwrap());
+        assert_eq!(
+            (shown_actor.team, shown_actor.user),
+            (actor.team, actor.user)
+        );
+    }
+    // The reference plan exercises most kinds of events, rationale-bearing ones included.
+    assert!(types.len() >= 10, "{types:?}");
+    assert!(types.contains("DecisionProposed"), "{types:?}");
+}
