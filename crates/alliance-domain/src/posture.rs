@@ -86,7 +86,7 @@ impl Posture {
 
 /// The decisions that shape the posture: adopted, plus proposed ones for a what-if view.
 fn shaping(plan: &Plan, what_if: bool) -> impl Iterator<Item = &Decision> {
-    plan.decisions.values().filter(move |d| {
+    plan.decisions.values().map(|d| &**d).filter(move |d| {
         d.status == DecisionStatus::Adopted || (what_if && d.status == DecisionStatus::Proposed)
     })
 }

@@ -1,6 +1,7 @@
 //! The state of one plan, folded from its events. Applying an event holds no rules.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::event::Event;
 use crate::ids::{
@@ -62,6 +63,23 @@ pub struct RegisteredElement {
     pub present_from: Date,
 }
 
+/// A map whose entries are shared between the states of a plan at different versions: cloning a
+/// state copies no entry, and changing an entry copies that entry (and, once, the map's index).
+pub type Shared<K, V> = Arc<BTreeMap<K, Arc<V>>>;
+
+/// The entry `key` of a shared map, to change (copied first if another state shares it).
+fn entry_mut<'a, K: Ord + Clone, V: Clone>(
+    map: &'a mut Shared<K, V>,
+    key: &K,
+) -> Option<&'a mut V> {
+    Arc::make_mut(map).get_mut(key).map(Arc::make_mut)
+}
+
+/// Adds or replaces the entry `key` of a shared map.
+fn put<K: Ord + Clone, V>(map: &mut Shared<K, V>, key: K, value: V) {
+    Arc::make_mut(map).insert(key, Arc::new(value));
+}
+
 /// One plan as its events leave it. `Plan::default()` is a plan that does not exist yet.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -74,12 +92,12 @@ pub struct Plan {
     pub lineage: Vec<(PlanId, Version)>,
     /// Number of events in this plan's own stream.
     pub version: Version,
-    pub elements: BTreeMap<ElementId, RegisteredElement>,
+    pub elements: Shared<ElementId, RegisteredElement>,
     /// Recorded capability levels by side and area, dated.
     pub capability_levels: BTreeMap<(Side, CapabilityArea), BTreeMap<Date, u32>>,
-    pub clauses: BTreeMap<ClauseId, AgreementClause>,
-    pub conditions: BTreeMap<ConditionId, Condition>,
-    pub decisions: BTreeMap<DecisionId, Decision>,
+    pub clauses: Shared<ClauseId, AgreementClause>,
+    pub conditions: Shared<ConditionId, Condition>,
+    pub decisions: Shared<DecisionId, Decision>,
     /// Elements introduced by an `AddElement` step, and the decision that planned them.
     pub planned_elements: BTreeMap<ElementId, DecisionId>,
     /// Investments and the decision that planned them.
@@ -100,6 +118,7 @@ impl Plan {
     pub fn adopted(&self) -> impl Iterator<Item = &Decision> {
         self.decisions
             .values()
+            .map(|d| &**d)
             .filter(|d| d.status == DecisionStatus::Adopted)
     }
 }
@@ -139,7 +158,8 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
             element,
             present_from,
         } => {
-            plan.elements.insert(
+            put(
+                &mut plan.elements,
                 element.id.clone(),
                 RegisteredElement {
                     spec: element.clone(),
@@ -165,7 +185,8 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
             status,
             since,
         } => {
-            plan.clauses.insert(
+            put(
+                &mut plan.clauses,
                 clause_id.clone(),
                 AgreementClause {
                     id: clause_id.clone(),
@@ -183,7 +204,8 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
             area,
             threshold,
         } => {
-            plan.conditions.insert(
+            put(
+                &mut plan.conditions,
                 condition_id.clone(),
                 Condition {
                     id: condition_id.clone(),
@@ -202,7 +224,7 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
             value,
             note,
         } => {
-            if let Some(condition) = plan.conditions.get_mut(condition_id) {
+            if let Some(condition) = entry_mut(&mut plan.conditions, condition_id) {
                 condition.assessments.push(ConditionAssessment {
                     assessed_on: *assessed_on,
                     status: *status,
@@ -220,7 +242,8 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
             required_sides,
             supersedes,
         } => {
-            plan.decisions.insert(
+            put(
+                &mut plan.decisions,
                 decision_id.clone(),
                 Decision {
                     id: decision_id.clone(),
@@ -250,12 +273,12 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
                 }
                 _ => {}
             }
-            if let Some(decision) = plan.decisions.get_mut(decision_id) {
+            if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
                 decision.steps.push(step.clone());
             }
         }
         Event::DecisionEndorsed { decision_id, side } => {
-            if let Some(decision) = plan.decisions.get_mut(decision_id) {
+            if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
                 decision.endorsements.insert(*side);
             }
         }
@@ -274,7 +297,7 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
             decision_id,
             superseded_by,
         } => {
-            if let Some(decision) = plan.decisions.get_mut(decision_id) {
+            if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
                 decision.status = DecisionStatus::Superseded;
                 decision.superseded_by = Some(superseded_by.clone());
             }
@@ -284,7 +307,7 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
 }
 
 fn set_status(plan: &mut Plan, decision_id: &DecisionId, status: DecisionStatus, reason: &str) {
-    if let Some(decision) = plan.decisions.get_mut(decision_id) {
+    if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
         decision.status = status;
         decision.status_reason = reason.to_owned();
     }

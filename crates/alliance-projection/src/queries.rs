@@ -229,7 +229,7 @@ impl Projection {
                 .filter(|d| filter.effective_from.is_none_or(|f| d.effective_date >= f))
                 .filter(|d| filter.effective_to.is_none_or(|t| d.effective_date <= t))
                 .map(|d| DecisionView {
-                    decision: d.clone(),
+                    decision: (**d).clone(),
                     history: lifecycles.get(&d.id).cloned().unwrap_or_default(),
                 })
                 .collect()

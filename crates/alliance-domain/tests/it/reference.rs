@@ -385,7 +385,7 @@ fn reference_plan_is_accepted_and_says_what_the_paper_says() {
         .collect();
     let mut remaining: BTreeMap<&ElementId, (ElementKind, u32, BTreeMap<String, u32>)> =
         BTreeMap::new();
-    for (id, e) in &plan.elements {
+    for (id, e) in plan.elements.iter() {
         let state = if touched.contains(id) {
             let timeline = ElementTimeline::build(
                 &plan,

@@ -414,7 +414,7 @@ async fn decisions_view_filters_like_a_plain_filter() {
                         }
                         for view in &views {
                             seen_statuses.insert(format!("{:?}", view.decision.status));
-                            assert_eq!(&view.decision, &state.decisions[&view.decision.id]);
+                            assert_eq!(&view.decision, &*state.decisions[&view.decision.id]);
                             let lifecycle: Vec<(Version, &str)> = view
                                 .history
                                 .iter()

@@ -177,7 +177,8 @@ impl Names {
 /// `None` when the plan holds nothing the op could name.
 fn command(op: &Op, plan: &Plan, names: &mut Names) -> Option<(&'static str, Command)> {
     // Ids are minted with increasing numbers, so id order is creation order.
-    let decisions: Vec<&alliance_domain::Decision> = plan.decisions.values().collect();
+    let decisions: Vec<&alliance_domain::Decision> =
+        plan.decisions.values().map(|d| &**d).collect();
     let open: Vec<&alliance_domain::Decision> = decisions
         .iter()
         .copied()
