@@ -82,14 +82,21 @@ pub enum BreakKind {
     Unsealed,
 }
 
-impl std::fmt::Display for BreakKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl BreakKind {
+    /// The stable name a client sees (`ChainBreak.kind`).
+    pub fn code(self) -> &'static str {
+        match self {
             Self::Altered => "altered",
             Self::Missing => "missing",
-            Self::OutOfPlace => "out of place",
+            Self::OutOfPlace => "out_of_place",
             Self::Unsealed => "unsealed",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for BreakKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.code().replace('_', " "))
     }
 }
 

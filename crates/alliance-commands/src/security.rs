@@ -111,6 +111,20 @@ impl DenialLayer {
     }
 }
 
+impl DenialLayer {
+    /// Who asked: the team and user of a known token, never the token itself.
+    fn caller(&self, authorization: Option<http::HeaderValue>) -> String {
+        let mut headers = http::HeaderMap::new();
+        if let Some(value) = authorization {
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
+        self.auth
+            .authenticate(&tonic::metadata::MetadataMap::from_headers(headers))
+            .map(|c| format!("{}/{}", c.actor.team, c.actor.user))
+            .unwrap_or_else(|_| "unauthenticated".to_owned())
+    }
+}
+
 impl<S> tower::Layer<S> for DenialLayer {
     type Service = DenialService<S>;
 
@@ -155,16 +169,10 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // Kept to name the caller should the request be refused (a cheap, shared copy).
+        let authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
         let method = request.uri().path().to_owned();
-        // Who asked: the team and user of a known token, never the token itself.
-        let metadata = tonic::metadata::MetadataMap::from_headers(request.headers().clone());
-        let caller = self
-            .layer
-            .auth
-            .authenticate(&metadata)
-            .map(|c| format!("{}/{}", c.actor.team, c.actor.user))
-            .unwrap_or_else(|_| "unauthenticated".to_owned());
-        let log = self.layer.log.clone();
+        let layer = self.layer.clone();
         let answer = self.inner.call(request);
         Box::pin(async move {
             let response = answer.await?;
@@ -172,13 +180,14 @@ where
             let refused = tonic::Status::from_header_map(response.headers()).and_then(|status| {
                 denied(status.code()).map(|code| Denial {
                     recorded_micros: chrono::Utc::now().timestamp_micros(),
-                    caller,
+                    caller: layer.caller(authorization),
                     method,
                     code: code.to_owned(),
                     reason: status.message().to_owned(),
                 })
             });
             if let Some(denial) = refused {
+                let log = layer.log;
                 let written =
                     tokio::task::spawn_blocking(move || log.record(&denial).map(|()| denial)).await;
                 match written {

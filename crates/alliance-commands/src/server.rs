@@ -43,6 +43,31 @@ pub async fn routes<L: EventLog>(
     Ok((routes.add_service(api.into_server()), health))
 }
 
+/// Runs `attempt` until it succeeds, waiting 1 s, 2 s, 4 s … (at most 30 s) between attempts
+/// and reporting each failure as `what`. Gives up only on Ctrl-C or SIGTERM, with the last
+/// error.
+pub async fn retry_until_stopped<T, E, F, Fut>(what: &str, mut attempt: F) -> Result<T, String>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut delay = std::time::Duration::from_secs(1);
+    loop {
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(error) => {
+                tracing::error!(%error, retry_in = ?delay, "{what}");
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = shutdown_signal() => return Err(format!("stopped while retrying ({what}): {error}")),
+                }
+                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM: a server's clean stop.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use alliance_commands::Authenticator;
-use alliance_commands::chain::{self, BreakKind, ChainBreak, ChainHead, Verifier};
+use alliance_commands::chain::{self, ChainBreak, ChainHead, Verifier};
 use alliance_commands::security::SecurityLog;
 use alliance_domain::PlanId;
 use alliance_eventlog::{LogError, LogReader, TopicOffset};
@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Projection;
 use crate::events::{EventFilter, MAX_PAGE};
-use crate::grpc::{envelope, parse_plan, ready, status};
+use crate::grpc::{envelope, micros, parse_plan, ready, status};
 
 /// What verifying a plan's chain found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,15 +79,6 @@ impl<L: LogReader> AuditLogApi<L> {
     }
 }
 
-fn kind_name(kind: BreakKind) -> &'static str {
-    match kind {
-        BreakKind::Altered => "altered",
-        BreakKind::Missing => "missing",
-        BreakKind::OutOfPlace => "out_of_place",
-        BreakKind::Unsealed => "unsealed",
-    }
-}
-
 /// The exported form of one stored record.
 fn exported(record: alliance_eventlog::StoredEvent) -> v1::ExportedRecord {
     use prost::Message;
@@ -130,20 +121,8 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
             )));
         }
         let r = request.into_inner();
-        let limit = match r.limit {
-            0 => 100,
-            n if n as usize > MAX_PAGE => {
-                return Err(Status::invalid_argument(format!(
-                    "limit: at most {MAX_PAGE}, not {n}"
-                )));
-            }
-            n => n as usize,
-        };
-        let since = r.since.map_or(i64::MIN, |t| {
-            t.seconds
-                .saturating_mul(1_000_000)
-                .saturating_add(i64::from(t.nanos) / 1_000)
-        });
+        let limit = page_size("limit", r.limit)?;
+        let since = r.since.as_ref().map_or(i64::MIN, micros);
         let Some(security) = self.security.clone() else {
             return Err(Status::unimplemented("this server keeps no security log"));
         };
@@ -229,7 +208,7 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
         let first_break = verification.first_break.map(|(broken, at)| {
             tracing::warn!(%plan_id, %broken, "a plan's hash chain does not hold");
             v1::ChainBreak {
-                kind: kind_name(broken.kind).into(),
+                kind: broken.kind.code().into(),
                 version: broken.version,
                 position: broken.position,
                 partition: at.map(|at| at.partition),
@@ -252,11 +231,6 @@ fn event_query(r: &v1::ListEventsRequest) -> Result<(EventFilter, u64, usize), S
     let invalid =
         |field: &str, message: String| Status::invalid_argument(format!("{field}: {message}"));
     let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
-    let micros = |t: &prost_types::Timestamp| {
-        t.seconds
-            .saturating_mul(1_000_000)
-            .saturating_add(i64::from(t.nanos) / 1_000)
-    };
     let date = |field: &str, d: Option<&v1::Date>| {
         d.map(|d| crate::grpc::required_date(field, Some(d)))
             .transpose()
@@ -301,12 +275,16 @@ fn event_query(r: &v1::ListEventsRequest) -> Result<(EventFilter, u64, usize), S
                 )
             })?,
     };
-    let limit = match r.page_size {
-        0 => 100,
-        n if n as usize > MAX_PAGE => {
-            return Err(invalid("page_size", format!("at most {MAX_PAGE}, not {n}")));
-        }
-        n => n as usize,
-    };
-    Ok((filter, after, limit))
+    Ok((filter, after, page_size("page_size", r.page_size)?))
+}
+
+/// How many items a page asks for: 100 by default, at most [`MAX_PAGE`].
+fn page_size(field: &str, requested: u32) -> Result<usize, Status> {
+    match usize::try_from(requested).unwrap_or(usize::MAX) {
+        0 => Ok(100),
+        n if n > MAX_PAGE => Err(Status::invalid_argument(format!(
+            "{field}: at most {MAX_PAGE}, not {n}"
+        ))),
+        n => Ok(n),
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use alliance_domain::{Date, DecisionId, ElementId, Event, Key, PlanId, Step, Version};
+use alliance_domain::{Date, DecisionId, ElementId, Event, Key, PlanId, Version};
 
 use crate::history::Recorded;
 use crate::{Projection, ProjectionError};
@@ -46,16 +46,12 @@ fn decisions_touching<'a>(
 ) -> BTreeSet<DecisionId> {
     events
         .filter_map(|r| match &r.event {
-            Event::StepPlanned { decision_id, step } if step_names(step, element) => {
+            Event::StepPlanned { decision_id, step } if step.element_id() == Some(element) => {
                 Some(decision_id.clone())
             }
             _ => None,
         })
         .collect()
-}
-
-fn step_names(step: &Step, element: &ElementId) -> bool {
-    step.element_id() == Some(element)
 }
 
 impl EventFilter {

@@ -119,12 +119,15 @@ fn record_point(point: Option<&v1::RecordPoint>) -> RecordPoint {
     match point.and_then(|p| p.point.as_ref()) {
         None => RecordPoint::Latest,
         Some(v1::record_point::Point::Version(v)) => RecordPoint::Version(*v),
-        Some(v1::record_point::Point::Time(t)) => RecordPoint::Time(
-            t.seconds
-                .saturating_mul(1_000_000)
-                .saturating_add(i64::from(t.nanos) / 1_000),
-        ),
+        Some(v1::record_point::Point::Time(t)) => RecordPoint::Time(micros(t)),
     }
+}
+
+/// A timestamp as microseconds since the Unix epoch (the read models' record time).
+pub(crate) fn micros(t: &prost_types::Timestamp) -> i64 {
+    t.seconds
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(t.nanos) / 1_000)
 }
 
 pub(crate) fn timestamp(micros: i64) -> prost_types::Timestamp {

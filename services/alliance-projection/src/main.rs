@@ -96,20 +96,12 @@ async fn main() -> anyhow::Result<()> {
 
     let snapshot = args.data_dir.join("read-model.snapshot");
     // Until the broker answers and the topic exists (the command service creates it).
-    let mut delay = std::time::Duration::from_secs(1);
-    let projection = loop {
-        match alliance_projection::open(&reader, &snapshot).await {
-            Ok(projection) => break projection,
-            Err(error) => {
-                tracing::error!(%error, retry_in = ?delay, "cannot read the topic yet");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = alliance_commands::server::shutdown_signal() => anyhow::bail!("stopped while waiting for Kafka: {error}"),
-                }
-                delay = (delay * 2).min(std::time::Duration::from_secs(30));
-            }
-        }
-    };
+    let projection =
+        alliance_commands::server::retry_until_stopped("cannot read the topic yet", || {
+            alliance_projection::open(&reader, &snapshot)
+        })
+        .await
+        .map_err(anyhow::Error::msg)?;
     tokio::spawn(projection.clone().follow(reader.clone()));
     let (routes, health) = alliance_commands::server::base_routes()?;
     // Refused requests go to a security log of their own.

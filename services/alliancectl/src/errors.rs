@@ -120,6 +120,17 @@ pub struct CliError {
 }
 
 impl CliError {
+    /// A failure found here rather than answered by the server.
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        CliError {
+            exit,
+            status: None,
+            message: message.into(),
+            details: Vec::new(),
+            command_id: None,
+        }
+    }
+
     /// Bad input caught before anything was sent.
     pub fn invalid_input(message: impl Into<String>) -> Self {
         CliError {

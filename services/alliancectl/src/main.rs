@@ -1066,13 +1066,10 @@ async fn verify(s: &mut Session, plan: Uuid, format: Format) -> Result<Reply, Cl
         return Ok(Reply::Verified(reply));
     }
     println!("{}", output::render(&Reply::Verified(reply), format));
-    Err(CliError {
-        exit: crate::errors::Exit::Tampered,
-        status: None,
-        message: format!("tampered: the hash chain of plan {plan} does not hold"),
-        details: Vec::new(),
-        command_id: None,
-    })
+    Err(CliError::new(
+        Exit::Tampered,
+        format!("tampered: the hash chain of plan {plan} does not hold"),
+    ))
 }
 
 /// Prints every page of the plan's filtered events, one line per event.
@@ -1125,13 +1122,8 @@ async fn export(
     let mut records = within(s.timeout, client.export_plan(request))
         .await
         .map_err(|status| s.failure(&status, None))?;
-    let io = |e: std::io::Error| CliError {
-        exit: crate::errors::Exit::Other,
-        status: None,
-        message: format!("cannot write the export: {e}"),
-        details: Vec::new(),
-        command_id: None,
-    };
+    let io =
+        |e: std::io::Error| CliError::new(Exit::Other, format!("cannot write the export: {e}"));
     let sink: Box<dyn Write> = match out {
         Some(path) => Box::new(std::fs::File::create(path).map_err(io)?),
         None => Box::new(std::io::stdout()),
@@ -1189,13 +1181,10 @@ fn verify_file(path: Option<&std::path::Path>, format: Format) -> Result<Reply, 
             println!("{text}");
             Ok(Reply::Streamed)
         }
-        audit::FileCheck::Broken { line, detail } => Err(CliError {
-            exit: crate::errors::Exit::Tampered,
-            status: None,
-            message: format!("tampered: {} line {line}: {detail}", path.display()),
-            details: Vec::new(),
-            command_id: None,
-        }),
+        audit::FileCheck::Broken { line, detail } => Err(CliError::new(
+            Exit::Tampered,
+            format!("tampered: {} line {line}: {detail}", path.display()),
+        )),
     }
 }
 

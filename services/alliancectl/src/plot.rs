@@ -559,13 +559,7 @@ type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::Er
 type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<YearAxis, RangedCoordf64>>;
 
 fn failure(message: String) -> CliError {
-    CliError {
-        exit: Exit::Other,
-        status: None,
-        message,
-        details: Vec::new(),
-        command_id: None,
-    }
+    CliError::new(Exit::Other, message)
 }
 
 fn draw_failed(error: impl std::fmt::Display) -> CliError {

@@ -283,20 +283,10 @@ fn kafka_config(settings: &KafkaSettings, address: &str) -> anyhow::Result<Kafka
 
 /// Opens the Kafka log, retrying with backoff while the broker cannot be reached.
 async fn open_kafka(config: &KafkaLogConfig) -> anyhow::Result<KafkaLog> {
-    let mut delay = std::time::Duration::from_secs(1);
-    loop {
-        match KafkaLog::open(config.clone()).await {
-            Ok(log) => return Ok(log),
-            Err(error) => {
-                tracing::error!(%error, retry_in = ?delay, bootstrap = %config.bootstrap, "cannot open the Kafka log");
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = alliance_commands::server::shutdown_signal() => anyhow::bail!("stopped while waiting for Kafka: {error}"),
-                }
-                delay = (delay * 2).min(std::time::Duration::from_secs(30));
-            }
-        }
-    }
+    let what = format!("cannot open the Kafka log at {}", config.bootstrap);
+    alliance_commands::server::retry_until_stopped(&what, || KafkaLog::open(config.clone()))
+        .await
+        .map_err(anyhow::Error::msg)
 }
 
 /// Prints each change of the partitions this instance writes.
