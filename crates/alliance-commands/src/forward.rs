@@ -67,6 +67,7 @@ forward! {
     AdoptDecisionRequest => adopt_decision -> CommandResult,
     RejectDecisionRequest => reject_decision -> CommandResult,
     WithdrawDecisionRequest => withdraw_decision -> CommandResult,
+    RecordSimulationRunRequest => record_simulation_run -> CommandResult,
     GetPlanRequest => get_plan -> PlanSummary,
 }
 

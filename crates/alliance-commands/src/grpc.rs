@@ -209,6 +209,13 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         self.handle(request, as_is).await
     }
 
+    async fn record_simulation_run(
+        &self,
+        request: Request<v1::RecordSimulationRunRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
     async fn add_force_element(
         &self,
         request: Request<v1::AddForceElementRequest>,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use alliance_domain::{Command, PlanId, TeamId};
+use alliance_domain::{Command, CommandContext, Plan, PlanId, TeamId, decide, evolve};
 use alliance_eventlog::{EventLog, Route};
 use serde::Deserialize;
 
@@ -73,6 +73,35 @@ impl ReferencePlan {
             path: path.display().to_string(),
             source,
         })
+    }
+}
+
+impl ReferencePlan {
+    /// The plan its entries make, folded in memory without any log: for benchmarks and tests
+    /// of what reads plans.
+    pub fn fold(&self, auth: &Authenticator) -> Result<Plan, ReferenceError> {
+        let mut plan = Plan::default();
+        for (index, entry) in self.entries.iter().enumerate() {
+            let caller = auth
+                .team_caller(&entry.team, "reference-plan")
+                .ok_or_else(|| ReferenceError::UnknownTeam {
+                    index,
+                    team: entry.team.clone(),
+                })?;
+            let ctx = CommandContext {
+                actor: caller.actor,
+            };
+            let events =
+                decide(&plan, &entry.command, &ctx).map_err(|e| ReferenceError::Refused {
+                    index,
+                    command: entry.command.name(),
+                    source: e.into(),
+                })?;
+            for event in &events {
+                plan = evolve(plan, event);
+            }
+        }
+        Ok(plan)
     }
 }
 

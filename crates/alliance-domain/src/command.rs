@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{ClauseId, ConditionId, DecisionId, PlanId, Version};
 use crate::model::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, ForceElementSpec,
-    Side, Step,
+    Side, SimulationRun, Step,
 };
 
 /// Who asks, authenticated at the edge.
@@ -102,6 +102,10 @@ pub enum Command {
         decision_id: DecisionId,
         reason: String,
     },
+    /// Records a completed simulation run in the plan's history.
+    RecordSimulationRun {
+        run: SimulationRun,
+    },
 }
 
 impl Command {
@@ -130,6 +134,7 @@ impl Command {
             Command::AdoptDecision { .. } => "AdoptDecision",
             Command::RejectDecision { .. } => "RejectDecision",
             Command::WithdrawDecision { .. } => "WithdrawDecision",
+            Command::RecordSimulationRun { .. } => "RecordSimulationRun",
         }
     }
 

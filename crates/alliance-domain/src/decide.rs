@@ -378,6 +378,21 @@ pub fn decide(
                 reason: reason.clone(),
             }])
         }
+        Command::RecordSimulationRun { run } => {
+            if plan.simulation_runs.contains_key(&run.run_id) {
+                return Err(DomainError::already_exists("simulation run", run.run_id));
+            }
+            if run.plan_version > plan.version {
+                return Err(DomainError::rule(
+                    "version_not_reached",
+                    format!(
+                        "the run simulated version {} but the plan is at version {}",
+                        run.plan_version, plan.version
+                    ),
+                ));
+            }
+            Ok(vec![Event::SimulationRunRecorded { run: run.clone() }])
+        }
     }
 }
 
@@ -543,8 +558,44 @@ fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError> {
         Command::RejectDecision { reason, .. } | Command::WithdrawDecision { reason, .. } => {
             v.text("reason", reason, true, MAX_TEXT);
         }
+        Command::RecordSimulationRun { run } => {
+            v.check(
+                !run.run_id.is_nil(),
+                "run.run_id",
+                "must not be the nil uuid",
+            );
+            v.check(is_digest(&run.inputs_digest), "run.inputs_digest", DIGEST);
+            v.check(is_digest(&run.results_digest), "run.results_digest", DIGEST);
+            v.check(run.trials > 0, "run.trials", "must be at least 1");
+            v.check(run.months > 0, "run.months", "must be at least 1");
+            v.date(plan, "run.start", run.start);
+            v.text("run.model_version", &run.model_version, true, MAX_NAME);
+            v.text("run.headline", &run.headline, false, MAX_TEXT);
+            for (field, permille) in [
+                ("run.shortfall_permille", Some(run.shortfall_permille)),
+                (
+                    "run.conditions_at_transfer_permille",
+                    run.conditions_at_transfer_permille,
+                ),
+            ] {
+                v.check(
+                    permille.is_none_or(|p| p <= 1000),
+                    field,
+                    "must be at most 1000",
+                );
+            }
+        }
     }
     v.finish()
+}
+
+const DIGEST: &str = "must be a SHA-256 digest in lowercase hex";
+
+fn is_digest(value: &str) -> bool {
+    value.len() == 64
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn step_date_field(step: &Step) -> &'static str {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{ClauseId, ConditionId, DecisionId, PlanId, TeamId, Version};
 use crate::model::{
     AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, ForceElementSpec, Side,
-    Step,
+    SimulationRun, Step,
 };
 
 /// Schema version of the events this build writes.
@@ -96,6 +96,9 @@ pub enum Event {
         decision_id: DecisionId,
         superseded_by: DecisionId,
     },
+    SimulationRunRecorded {
+        run: SimulationRun,
+    },
 }
 
 impl Event {
@@ -125,6 +128,7 @@ impl Event {
             Event::DecisionRejected { .. } => "DecisionRejected",
             Event::DecisionWithdrawn { .. } => "DecisionWithdrawn",
             Event::DecisionSuperseded { .. } => "DecisionSuperseded",
+            Event::SimulationRunRecorded { .. } => "SimulationRunRecorded",
         }
     }
 
@@ -138,6 +142,7 @@ impl Event {
             Event::ConditionAssessed { assessed_on, .. } => Some(*assessed_on),
             Event::DecisionProposed { effective_date, .. } => Some(*effective_date),
             Event::StepPlanned { step, .. } => Some(step.date()),
+            Event::SimulationRunRecorded { run } => Some(run.start),
             Event::PlanBranched { .. }
             | Event::ConditionDefined { .. }
             | Event::DecisionEndorsed { .. }

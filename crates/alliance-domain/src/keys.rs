@@ -24,6 +24,8 @@ pub enum Key {
     Investment(InvestmentId),
     CommandArrangement,
     Capability(Side, CapabilityArea),
+    /// A recorded simulation run.
+    SimulationRun(uuid::Uuid),
 }
 
 impl std::fmt::Display for Key {
@@ -38,6 +40,7 @@ impl std::fmt::Display for Key {
             Key::Investment(id) => write!(f, "investment/{id}"),
             Key::CommandArrangement => write!(f, "command-arrangement"),
             Key::Capability(side, area) => write!(f, "capability/{side:?}/{area:?}"),
+            Key::SimulationRun(id) => write!(f, "simulation-run/{id}"),
         }
     }
 }
@@ -115,6 +118,9 @@ impl Command {
             | Command::WithdrawDecision { decision_id, .. } => {
                 keys.insert(Key::Decision(decision_id.clone()));
             }
+            Command::RecordSimulationRun { run } => {
+                keys.insert(Key::SimulationRun(run.run_id));
+            }
         }
         keys
     }
@@ -153,6 +159,9 @@ impl Event {
             }
             Event::DecisionEndorsed { decision_id, side } => {
                 keys.insert(Key::Endorsement(decision_id.clone(), *side));
+            }
+            Event::SimulationRunRecorded { run } => {
+                keys.insert(Key::SimulationRun(run.run_id));
             }
         }
         keys

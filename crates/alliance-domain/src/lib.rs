@@ -26,7 +26,7 @@ pub use ids::{
 pub use keys::Key;
 pub use model::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date,
-    DecisionStatus, ElementKind, ForceElementSpec, Side, Step,
+    DecisionStatus, ElementKind, ForceElementSpec, Side, SimulationRun, Step,
 };
 pub use posture::{
     ClauseState, CommandArrangement, ConditionState, Posture, PresentElement, posture,

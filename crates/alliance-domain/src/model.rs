@@ -219,3 +219,38 @@ impl Step {
         }
     }
 }
+
+/// The record of one simulation run in a plan's history: what was simulated, with which model,
+/// and what it found, so auditors see which analysis informed which decision. Probabilities are
+/// in permille so the record compares exactly; the full results are kept by the simulation
+/// service under `run_id` and can be reproduced from the inputs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimulationRun {
+    pub run_id: uuid::Uuid,
+    /// The plan version simulated (the record point).
+    pub plan_version: u64,
+    /// Whether proposed decisions were included (a what-if run).
+    pub what_if: bool,
+    /// SHA-256 (hex) of everything the run depended on: plan, version, model data, window,
+    /// trials and seed.
+    pub inputs_digest: String,
+    /// SHA-256 (hex) of the full results.
+    pub results_digest: String,
+    pub seed: u64,
+    pub trials: u32,
+    /// First month simulated, and how many.
+    pub start: Date,
+    pub months: u32,
+    /// Version of the model data (required levels, contributions, delay distributions).
+    pub model_version: String,
+    /// Probability of a shortfall in any area in any month, in permille.
+    pub shortfall_permille: u32,
+    /// Probability that every condition of the OPCON transfer is met on its scheduled date.
+    pub conditions_at_transfer_permille: Option<u32>,
+    /// Earliest month in which all those conditions are met with the model's confidence.
+    pub conditions_likely_by: Option<Date>,
+    /// Withdrawal steps flagged as coming before the ROK capability that replaces them.
+    pub sequencing_risks: u32,
+    /// One sentence: what the run found.
+    pub headline: String,
+}

@@ -9,7 +9,7 @@ use crate::ids::{
 };
 use crate::model::{
     AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, DecisionStatus,
-    ForceElementSpec, Side, Step,
+    ForceElementSpec, Side, SimulationRun, Step,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,6 +102,8 @@ pub struct Plan {
     pub planned_elements: BTreeMap<ElementId, DecisionId>,
     /// Investments and the decision that planned them.
     pub investments: BTreeMap<InvestmentId, DecisionId>,
+    /// Simulation runs recorded in the plan's history.
+    pub simulation_runs: Shared<uuid::Uuid, SimulationRun>,
 }
 
 impl Plan {
@@ -301,6 +303,9 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
                 decision.status = DecisionStatus::Superseded;
                 decision.superseded_by = Some(superseded_by.clone());
             }
+        }
+        Event::SimulationRunRecorded { run } => {
+            put(&mut plan.simulation_runs, run.run_id, run.clone());
         }
     }
     plan

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use alliance_domain::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, Command, Component, ConditionStatus, Date,
     DecisionStatus, ElementKind, ElementTimeline, Event, FieldViolation, ForceElementSpec, IdError,
-    Plan, PlanId, Side, Step, TeamId,
+    Plan, PlanId, Side, SimulationRun, Step, TeamId,
 };
 use chrono::Datelike;
 
@@ -551,6 +551,10 @@ simple_request!(v1::ProposeDecisionRequest, |r, f| {
         })
     })()
 });
+simple_request!(v1::RecordSimulationRunRequest, |r, f| {
+    f.simulation_run("run", r.run.as_ref())
+        .map(|run| Command::RecordSimulationRun { run })
+});
 simple_request!(v1::EndorseDecisionRequest, |r, f| {
     f.id("decision_id", &r.decision_id)
         .map(|decision_id| Command::EndorseDecision { decision_id })
@@ -708,6 +712,70 @@ pub fn event_to_payload(event: &Event) -> Payload {
             decision_id: decision_id.to_string(),
             superseded_by: superseded_by.to_string(),
         }),
+        Event::SimulationRunRecorded { run } => {
+            Payload::SimulationRunRecorded(v1::SimulationRunRecorded {
+                run: Some(simulation_run_to_proto(run)),
+            })
+        }
+    }
+}
+
+pub fn simulation_run_to_proto(run: &SimulationRun) -> v1::SimulationRunRecord {
+    v1::SimulationRunRecord {
+        run_id: run.run_id.to_string(),
+        plan_version: run.plan_version,
+        what_if: run.what_if,
+        inputs_digest: run.inputs_digest.clone(),
+        results_digest: run.results_digest.clone(),
+        seed: run.seed,
+        trials: run.trials,
+        start: Some(date_to_proto(run.start)),
+        months: run.months,
+        model_version: run.model_version.clone(),
+        shortfall_permille: run.shortfall_permille,
+        conditions_at_transfer_permille: run.conditions_at_transfer_permille,
+        conditions_likely_by: run.conditions_likely_by.map(date_to_proto),
+        sequencing_risks: run.sequencing_risks,
+        headline: run.headline.clone(),
+    }
+}
+
+impl Fields {
+    /// A simulation run record; every field is checked.
+    pub fn simulation_run(
+        &mut self,
+        field: &str,
+        run: Option<&v1::SimulationRunRecord>,
+    ) -> Option<SimulationRun> {
+        let Some(run) = run else {
+            self.bad(field, "is required");
+            return None;
+        };
+        let run_id = self.uuid(&format!("{field}.run_id"), &run.run_id);
+        let start = self.date(&format!("{field}.start"), run.start.as_ref());
+        let likely_by = match &run.conditions_likely_by {
+            None => Some(None),
+            Some(d) => self
+                .date(&format!("{field}.conditions_likely_by"), Some(d))
+                .map(Some),
+        };
+        Some(SimulationRun {
+            run_id: run_id?,
+            plan_version: run.plan_version,
+            what_if: run.what_if,
+            inputs_digest: run.inputs_digest.clone(),
+            results_digest: run.results_digest.clone(),
+            seed: run.seed,
+            trials: run.trials,
+            start: start?,
+            months: run.months,
+            model_version: run.model_version.clone(),
+            shortfall_permille: run.shortfall_permille,
+            conditions_at_transfer_permille: run.conditions_at_transfer_permille,
+            conditions_likely_by: likely_by?,
+            sequencing_risks: run.sequencing_risks,
+            headline: run.headline.clone(),
+        })
     }
 }
 
@@ -1043,6 +1111,9 @@ pub fn event_from_payload(payload: &Payload) -> Result<Event, Vec<FieldViolation
                 })
             })()
         }
+        Payload::SimulationRunRecorded(p) => f
+            .simulation_run("run", p.run.as_ref())
+            .map(|run| Event::SimulationRunRecorded { run }),
     };
     f.finish(event)
 }
