@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "commands.proto",
         "queries.proto",
         "audit.proto",
+        "simulation.proto",
     ]
     .map(|f| root.join("alliance/v1").join(f));
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);

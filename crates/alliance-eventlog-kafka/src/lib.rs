@@ -120,6 +120,25 @@ impl KafkaLogConfig {
         }
     }
 
+    /// The settings of a service that only reads the topic: the writers' transactional
+    /// prefix (so `holds` and progress name the same topic) and client settings given as
+    /// `KEY=VALUE` (security.protocol, sasl.*, ssl.*).
+    pub fn reader(
+        bootstrap: &str,
+        topic: &str,
+        client_settings: &[String],
+    ) -> Result<Self, String> {
+        let mut config = Self::new(bootstrap, topic);
+        config.transactional_prefix = format!("alliance-commands.{topic}");
+        for setting in client_settings {
+            let (key, value) = setting
+                .split_once('=')
+                .ok_or_else(|| format!("Kafka client setting {setting:?} is not KEY=VALUE"))?;
+            config.client.insert(key.to_owned(), value.to_owned());
+        }
+        Ok(config)
+    }
+
     fn client(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap);

@@ -75,7 +75,7 @@ pub(crate) fn parse_plan(value: &str) -> Result<PlanId, Status> {
 }
 
 /// The caller's deadline (`grpc-timeout`), less a margin to answer in.
-fn deadline(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
+pub fn deadline(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
     let value = metadata.get("grpc-timeout")?.to_str().ok()?;
     let (amount, unit) = value.split_at(value.len().checked_sub(1)?);
     let amount: u64 = amount.parse().ok()?;
@@ -91,7 +91,7 @@ fn deadline(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
     Some(full.mul_f64(0.9))
 }
 
-pub(crate) fn status(error: ProjectionError) -> Status {
+pub fn status(error: ProjectionError) -> Status {
     match &error {
         ProjectionError::PlanNotFound(_) => Status::not_found(error.to_string()),
         ProjectionError::Behind { .. } => Status::unavailable(error.to_string()),
@@ -115,7 +115,7 @@ fn optional_date(field: &str, date: Option<&v1::Date>) -> Result<Option<Date>, S
     .transpose()
 }
 
-fn record_point(point: Option<&v1::RecordPoint>) -> RecordPoint {
+pub fn record_point(point: Option<&v1::RecordPoint>) -> RecordPoint {
     match point.and_then(|p| p.point.as_ref()) {
         None => RecordPoint::Latest,
         Some(v1::record_point::Point::Version(v)) => RecordPoint::Version(*v),

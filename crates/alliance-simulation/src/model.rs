@@ -286,6 +286,11 @@ impl ModelData {
                 "defaults: months must be 1..={MAX_MONTHS} and trials 1..={MAX_TRIALS}"
             ));
         }
+        if u64::from(d.trials) * u64::from(d.months) > MAX_TRIAL_MONTHS {
+            return invalid(format!(
+                "defaults: trials x months must be at most {MAX_TRIAL_MONTHS}"
+            ));
+        }
         for (name, p) in [("likely", d.likely), ("confidence", d.confidence)] {
             if !(p > 0.0 && p <= 1.0) {
                 return invalid(format!("defaults.{name} must be in (0, 1]"));
@@ -366,3 +371,6 @@ impl ModelData {
 /// Largest window and trial count a run may ask for.
 pub const MAX_MONTHS: u32 = 600;
 pub const MAX_TRIALS: u32 = 200_000;
+/// Largest trials × months of one run: each trial-month keeps 28 values for the percentiles,
+/// so this bounds a run's memory at about 340 MB.
+pub const MAX_TRIAL_MONTHS: u64 = 3_000_000;

@@ -79,14 +79,8 @@ async fn main() -> anyhow::Result<()> {
             "the static development token file is in use on a non-loopback address"
         );
     }
-    let mut config = KafkaLogConfig::new(&args.kafka_bootstrap, &args.kafka_topic);
-    config.transactional_prefix = format!("alliance-commands.{}", args.kafka_topic);
-    for setting in &args.kafka_client {
-        let (key, value) = setting
-            .split_once('=')
-            .with_context(|| format!("--kafka-client {setting:?} is not KEY=VALUE"))?;
-        config.client.insert(key.to_owned(), value.to_owned());
-    }
+    let config = KafkaLogConfig::reader(&args.kafka_bootstrap, &args.kafka_topic, &args.kafka_client)
+        .map_err(anyhow::Error::msg)?;
     let reader = TopicReader::new(config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use alliance_commands::reference::{self, ReferencePlan};
 use alliance_commands::security::{DenialLayer, SecurityLog};
 use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
+use alliance_simulation::Recorder;
 use alliance_eventlog::{EventLog, LogReader, SqliteLog, SqliteLogConfig};
 use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig, TopicReader};
 use anyhow::Context;
@@ -33,6 +34,8 @@ struct Config {
     token_file: PathBuf,
     /// Reference plan loaded at start if not yet in the log; empty to skip.
     reference_plan: PathBuf,
+    /// Simulation model data (TOML); empty: the shipped `deploy/simulation-model.toml`.
+    simulation_model: PathBuf,
     /// The log on Apache Kafka instead of the embedded file, when set.
     kafka: Option<KafkaSettings>,
 }
@@ -86,6 +89,7 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             token_file: PathBuf::from("deploy/dev-tokens.toml"),
             reference_plan: PathBuf::from("deploy/reference-plan.json"),
+            simulation_model: PathBuf::new(),
             kafka: None,
         }
     }
@@ -112,6 +116,9 @@ struct Args {
     /// Reference plan file [default: deploy/reference-plan.json].
     #[arg(long, env = "ALLIANCED_REFERENCE_PLAN")]
     reference_plan: Option<PathBuf>,
+    /// Simulation model data [default: the shipped deploy/simulation-model.toml].
+    #[arg(long, env = "ALLIANCED_SIMULATION_MODEL")]
+    simulation_model: Option<PathBuf>,
     /// Start without loading the reference plan.
     #[arg(long, env = "ALLIANCED_SKIP_REFERENCE_PLAN")]
     skip_reference_plan: bool,
@@ -160,6 +167,9 @@ fn config(args: Args) -> anyhow::Result<Config> {
     }
     if let Some(v) = args.reference_plan {
         config.reference_plan = v;
+    }
+    if let Some(v) = args.simulation_model {
+        config.simulation_model = v;
     }
     if args.skip_reference_plan {
         config.reference_plan = PathBuf::new();
@@ -336,11 +346,28 @@ impl Server<'_> {
 
         let addr = listener.local_addr()?;
         println!(
-            "allianced: alliance.v1.PlanCommands, alliance.v1.PostureQueries, alliance.v1.AuditLog, grpc.health.v1 and reflection listening on {addr} ({what})"
+            "allianced: alliance.v1.PlanCommands, alliance.v1.PostureQueries, alliance.v1.AuditLog, alliance.v1.Simulation, grpc.health.v1 and reflection listening on {addr} ({what})"
         );
         let auth = Arc::new(auth);
-        let api = PlanCommandsApi::new(service, auth.clone(), address);
+        let model = alliance_simulation::load_model(&config.simulation_model)?;
+        let api = PlanCommandsApi::new(service.clone(), auth.clone(), address);
         let (routes, health) = alliance_commands::server::routes(api).await?;
+        // Completed simulation runs are recorded through this process's command service.
+        let recorder = Recorder::Local(Arc::new(PlanCommandsApi::new(
+            service,
+            auth.clone(),
+            address,
+        )));
+        let (routes, _) = alliance_simulation::add_routes(
+            routes,
+            &health,
+            projection.clone(),
+            auth.clone(),
+            model,
+            &config.data_dir,
+            recorder,
+        )
+        .await?;
         let snapshot_projection = projection.clone();
         // Refused requests go to a security log of their own, never to a plan's stream.
         let security_path = config.data_dir.join("security.db");

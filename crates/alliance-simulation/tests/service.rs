@@ -1,0 +1,481 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `alliance.v1.Simulation` on a loopback port, over a real SQLite log with the command service
+//! and the read models beside it: runs recorded in the plan's history, overlays that append
+//! nothing, cancellation and deadlines, runs reproduced by an instance that did not keep them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alliance_commands::reference::{self, ReferencePlan};
+use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
+use alliance_domain::{Event, PlanId};
+use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig};
+use alliance_projection::Projection;
+use alliance_proto::v1;
+use alliance_proto::v1::simulation_client::SimulationClient;
+use alliance_simulation::{LoadedModel, Recorder, RunStore, SimulationApi};
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const TOKEN: &str = "dev-us-force-planning";
+
+fn deploy(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy")
+        .join(file)
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    log: SqliteLog,
+    plan_id: PlanId,
+    projection: Arc<Projection>,
+    auth: Arc<Authenticator>,
+    commands: Arc<PlanCommandsApi<SqliteLog>>,
+}
+
+impl Env {
+    /// The reference plan on a fresh log, read models following it.
+    async fn open() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
+        let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
+        let auth = Arc::new(
+            Authenticator::from_token_file(&TokenFile::load(&deploy("dev-tokens.toml")).unwrap())
+                .unwrap(),
+        );
+        let plan = ReferencePlan::read(&deploy("reference-plan.json")).unwrap();
+        reference::load(&service, &auth, &plan).await.unwrap();
+        let projection = Projection::new();
+        projection.catch_up(&log).await.unwrap();
+        tokio::spawn(projection.clone().follow(log.clone()));
+        let commands = Arc::new(PlanCommandsApi::new(service, auth.clone(), "unused"));
+        Env {
+            _dir: dir,
+            log,
+            plan_id: plan.plan_id,
+            projection,
+            auth,
+            commands,
+        }
+    }
+
+    /// A simulation service with a store of its own, on a loopback port.
+    async fn serve(&self) -> (SimulationClient<Channel>, SimulationApi) {
+        let api = SimulationApi::new(
+            self.projection.clone(),
+            self.auth.clone(),
+            Arc::new(LoadedModel::reference()),
+            RunStore::in_memory().unwrap(),
+            Recorder::Local(self.commands.clone()),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let (routes, _) = alliance_commands::server::base_routes().unwrap();
+        let routes = routes.add_service(api.clone().into_server());
+        tokio::spawn(alliance_commands::server::serve_routes(
+            listener,
+            routes,
+            None,
+            std::future::pending(),
+        ));
+        (SimulationClient::connect(address).await.unwrap(), api)
+    }
+
+    async fn version(&self) -> u64 {
+        self.log.plan_version(self.plan_id).await.unwrap()
+    }
+
+    fn spec(&self, trials: u32) -> v1::SimulationSpec {
+        v1::SimulationSpec {
+            plan_id: self.plan_id.to_string(),
+            include_proposed: true,
+            trials,
+            seed: Some(11),
+            ..Default::default()
+        }
+    }
+}
+
+fn authorized<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    request
+}
+
+/// Runs to the end; returns the progress updates seen and the final update.
+async fn run_to_end(
+    client: &mut SimulationClient<Channel>,
+    spec: v1::SimulationSpec,
+) -> Result<(Vec<v1::SimulationProgress>, v1::SimulationResult), tonic::Status> {
+    let mut stream = client
+        .run(authorized(v1::RunSimulationRequest { spec: Some(spec) }))
+        .await?
+        .into_inner();
+    let mut progress = Vec::new();
+    while let Some(update) = stream.next().await {
+        match update?.update.unwrap() {
+            v1::simulation_update::Update::Progress(p) => progress.push(p),
+            v1::simulation_update::Update::Result(r) => return Ok((progress, r)),
+            v1::simulation_update::Update::Comparison(_) => panic!("a comparison from Run"),
+        }
+    }
+    panic!("the stream ended without a result")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_run_is_recorded_in_the_plan_s_history_as_the_caller() {
+    let env = Env::open().await;
+    let (mut client, _) = env.serve().await;
+    let before = env.version().await;
+    let (_, result) = run_to_end(&mut client, env.spec(400)).await.unwrap();
+
+    assert_eq!(result.plan_version, before);
+    assert_eq!(result.recorded_version, before + 1);
+    assert_eq!(env.version().await, before + 1);
+    assert_eq!(result.monthly.len(), 60);
+    assert!(result.monthly.iter().all(|m| m.areas.len() == 9));
+    env.projection
+        .wait_for(env.plan_id, before + 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let (run, actor) = env
+        .projection
+        .with_plan(env.plan_id, |h| {
+            let recorded = h.events.last().unwrap();
+            match &recorded.event {
+                Event::SimulationRunRecorded { run } => (run.clone(), recorded.actor.to_string()),
+                other => panic!("the last event is {other:?}"),
+            }
+        })
+        .unwrap();
+    assert_eq!(run.run_id.to_string(), result.run_id);
+    assert_eq!(run.inputs_digest, result.inputs_digest);
+    assert_eq!(run.results_digest, result.results_digest);
+    assert_eq!((run.seed, run.trials, run.what_if), (11, 400, true));
+    assert_eq!(run.model_version, LoadedModel::reference().data.version);
+    assert!(actor.starts_with("us-force-planning/"), "{actor}");
+    assert_eq!(result.actor.unwrap().team, "us-force-planning");
+
+    // Kept by id.
+    let kept = client
+        .get_run(authorized(v1::GetRunRequest {
+            run_id: result.run_id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kept.results_digest, result.results_digest);
+    assert_eq!(kept.monthly, result.monthly);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_inputs_and_seed_give_the_same_results_and_digests() {
+    let env = Env::open().await;
+    let (mut client, _) = env.serve().await;
+    let mut spec = env.spec(300);
+    spec.record = Some(v1::RecordPoint {
+        point: Some(v1::record_point::Point::Version(env.version().await)),
+    });
+    let (_, first) = run_to_end(&mut client, spec.clone()).await.unwrap();
+    let (_, second) = run_to_end(&mut client, spec.clone()).await.unwrap();
+    assert_ne!(first.run_id, second.run_id);
+    assert_eq!(first.inputs_digest, second.inputs_digest);
+    assert_eq!(first.results_digest, second.results_digest);
+    assert_eq!(first.monthly, second.monthly);
+
+    spec.seed = Some(12);
+    let (_, other) = run_to_end(&mut client, spec).await.unwrap();
+    assert_ne!(other.inputs_digest, first.inputs_digest);
+    assert_ne!(other.results_digest, first.results_digest);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlay_run_appends_nothing_and_changes_the_result() {
+    let env = Env::open().await;
+    let (mut client, _) = env.serve().await;
+    let before = env.version().await;
+    let mut spec = env.spec(300);
+    spec.include_proposed = false;
+    let (_, plain) = run_to_end(&mut client, spec.clone()).await.unwrap();
+    let recorded = env.version().await;
+    assert_eq!(recorded, before + 1);
+
+    // Withdraw the THAAD battery in 2028, unsaved.
+    spec.overlay = vec![v1::OverlayDecision {
+        decision_id: "what-if-thaad-leaves".into(),
+        title: "THAAD battery leaves".into(),
+        rationale: "What if the THAAD battery left early?".into(),
+        effective_date: Some(v1::Date {
+            year: 2028,
+            month: 1,
+            day: 1,
+        }),
+        required_sides: vec![v1::Side::Us as i32],
+        steps: vec![v1::OverlayStep {
+            step: Some(v1::overlay_step::Step::WithdrawElement(
+                v1::ForceElementWithdrawalPlanned {
+                    decision_id: String::new(),
+                    element_id: "thaad-seongju".into(),
+                    on: Some(v1::Date {
+                        year: 2028,
+                        month: 1,
+                        day: 1,
+                    }),
+                },
+            )),
+        }],
+    }];
+    let (_, overlaid) = run_to_end(&mut client, spec.clone()).await.unwrap();
+    assert_eq!(overlaid.recorded_version, 0);
+    assert_eq!(overlaid.overlay, vec!["what-if-thaad-leaves".to_owned()]);
+    assert_eq!(env.version().await, recorded, "an overlay run appended");
+    let missile_defense = |r: &v1::SimulationResult, month: usize| {
+        r.monthly[month]
+            .areas
+            .iter()
+            .find(|a| a.area == v1::CapabilityArea::MissileDefense as i32)
+            .unwrap()
+            .us
+            .unwrap()
+            .p50
+    };
+    // 2028-06: the U.S. missile-defense level is lower without the battery.
+    assert!(missile_defense(&overlaid, 17) < missile_defense(&plain, 17));
+    assert_eq!(missile_defense(&overlaid, 6), missile_defense(&plain, 6));
+
+    // An overlay step on an element that does not exist is refused, and nothing is appended.
+    if let Some(v1::overlay_step::Step::WithdrawElement(step)) =
+        spec.overlay[0].steps[0].step.as_mut()
+    {
+        step.element_id = "no-such-unit".into();
+    }
+    let refused = run_to_end(&mut client, spec).await.unwrap_err();
+    assert!(
+        matches!(refused.code(), Code::NotFound | Code::FailedPrecondition),
+        "{refused:?}"
+    );
+    assert!(
+        refused.message().contains("no-such-unit"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(env.version().await, recorded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_stops_and_records_nothing() {
+    let env = Env::open().await;
+    let (mut client, api) = env.serve().await;
+    let before = env.version().await;
+    let mut runs = api.runs();
+    // The largest run allowed: seconds of work if nothing stopped it.
+    let spec = env.spec(50_000);
+    let mut stream = client
+        .run(authorized(v1::RunSimulationRequest { spec: Some(spec) }))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.next().await.unwrap().unwrap();
+    let Some(v1::simulation_update::Update::Progress(progress)) = first.update else {
+        panic!("expected progress first, got {first:?}");
+    };
+    assert_eq!(progress.trials, 50_000);
+    drop(stream);
+    let stats = *tokio::time::timeout(
+        Duration::from_secs(60),
+        runs.wait_for(|s| s.completed + s.cancelled == 1),
+    )
+    .await
+    .expect("the run neither stopped nor ended")
+    .unwrap();
+    assert_eq!((stats.cancelled, stats.completed, stats.active), (1, 0, 0));
+    assert_eq!(env.version().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_past_its_deadline_is_stopped_with_deadline_exceeded() {
+    let env = Env::open().await;
+    let (mut client, api) = env.serve().await;
+    let before = env.version().await;
+    let spec = env.spec(50_000);
+    let mut request = authorized(v1::RunSimulationRequest { spec: Some(spec) });
+    request.set_timeout(Duration::from_millis(300));
+    let outcome = async {
+        let mut stream = client.run(request).await?.into_inner();
+        while let Some(update) = stream.next().await {
+            if let Some(v1::simulation_update::Update::Result(_)) = update?.update {
+                panic!("a result within the deadline");
+            }
+        }
+        Ok::<(), tonic::Status>(())
+    }
+    .await;
+    let status = outcome.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    let stats = *tokio::time::timeout(
+        Duration::from_secs(60),
+        api.runs().wait_for(|s| s.completed + s.cancelled == 1),
+    )
+    .await
+    .expect("the run neither stopped nor ended")
+    .unwrap();
+    assert_eq!((stats.cancelled, stats.completed), (1, 0));
+    assert_eq!(env.version().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instance_reproduces_a_recorded_run_it_did_not_keep() {
+    let env = Env::open().await;
+    let (mut first, _) = env.serve().await;
+    let (_, result) = run_to_end(&mut first, env.spec(300)).await.unwrap();
+    env.projection
+        .wait_for(
+            env.plan_id,
+            result.recorded_version,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+
+    let (mut second, _) = env.serve().await;
+    let reproduced = second
+        .get_run(authorized(v1::GetRunRequest {
+            run_id: result.run_id.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reproduced.results_digest, result.results_digest);
+    assert_eq!(reproduced.monthly, result.monthly);
+    assert_eq!(reproduced.recorded_version, result.recorded_version);
+    assert_eq!(reproduced.actor.unwrap().team, "us-force-planning");
+
+    let unknown = second
+        .get_run(authorized(v1::GetRunRequest {
+            run_id: uuid::Uuid::now_v7().to_string(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comparison_runs_both_sides_with_the_same_draws() {
+    let env = Env::open().await;
+    let (mut client, _) = env.serve().await;
+    let left = v1::SimulationSpec {
+        include_proposed: false,
+        ..env.spec(300)
+    };
+    let right = v1::SimulationSpec {
+        plan_id: env.plan_id.to_string(),
+        include_proposed: true,
+        ..Default::default()
+    };
+    let mut stream = client
+        .compare(authorized(v1::CompareSimulationsRequest {
+            left: Some(left),
+            right: Some(right),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut comparison = None;
+    while let Some(update) = stream.next().await {
+        if let Some(v1::simulation_update::Update::Comparison(c)) = update.unwrap().update {
+            comparison = Some(c);
+        }
+    }
+    let comparison = comparison.expect("a comparison");
+    let (left, right) = (comparison.left.unwrap(), comparison.right.unwrap());
+    assert_eq!((left.seed, left.trials), (right.seed, right.trials));
+    assert_eq!(left.start, right.start);
+    assert!(!left.what_if && right.what_if);
+    // The drawdown is proposed: only the what-if side sees U.S. personnel fall by 2031.
+    let personnel = |r: &v1::SimulationResult| r.monthly[59].us_personnel.unwrap().p50;
+    assert!(personnel(&right) < personnel(&left));
+    assert!(left.recorded_version > 0 && right.recorded_version > left.recorded_version);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_at_once_and_appends_nothing() {
+    let env = Env::open().await;
+    let (mut client, _) = env.serve().await;
+    let before = env.version().await;
+    let cases: Vec<(v1::SimulationSpec, Code, &str)> = vec![
+        (
+            v1::SimulationSpec {
+                trials: 10_000_000,
+                ..env.spec(0)
+            },
+            Code::InvalidArgument,
+            "trials",
+        ),
+        (
+            v1::SimulationSpec {
+                months: 100_000,
+                ..env.spec(10)
+            },
+            Code::InvalidArgument,
+            "months",
+        ),
+        (
+            v1::SimulationSpec {
+                months: 600,
+                ..env.spec(100_000)
+            },
+            Code::InvalidArgument,
+            "trial-months",
+        ),
+        (
+            v1::SimulationSpec {
+                plan_id: "not-a-uuid".into(),
+                ..env.spec(10)
+            },
+            Code::InvalidArgument,
+            "plan_id",
+        ),
+        (
+            v1::SimulationSpec {
+                plan_id: uuid::Uuid::now_v7().to_string(),
+                ..env.spec(10)
+            },
+            Code::NotFound,
+            "",
+        ),
+        (
+            v1::SimulationSpec {
+                start: Some(v1::Date {
+                    year: 2029,
+                    month: 2,
+                    day: 30,
+                }),
+                ..env.spec(10)
+            },
+            Code::InvalidArgument,
+            "start",
+        ),
+    ];
+    for (spec, code, field) in cases {
+        let status = client
+            .run(authorized(v1::RunSimulationRequest { spec: Some(spec) }))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), code, "{status:?}");
+        assert!(status.message().contains(field), "{status:?}");
+    }
+    let mut unauthenticated = tonic::Request::new(v1::RunSimulationRequest {
+        spec: Some(env.spec(10)),
+    });
+    unauthenticated
+        .metadata_mut()
+        .insert("authorization", "Bearer nobody".parse().unwrap());
+    let status = client.run(unauthenticated).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(env.version().await, before);
+}
