@@ -79,8 +79,9 @@ async fn main() -> anyhow::Result<()> {
             "the static development token file is in use on a non-loopback address"
         );
     }
-    let config = KafkaLogConfig::reader(&args.kafka_bootstrap, &args.kafka_topic, &args.kafka_client)
-        .map_err(anyhow::Error::msg)?;
+    let config =
+        KafkaLogConfig::reader(&args.kafka_bootstrap, &args.kafka_topic, &args.kafka_client)
+            .map_err(anyhow::Error::msg)?;
     let reader = TopicReader::new(config);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -4,12 +4,15 @@
 //! or one JSON object, and the exit code says what kind of failure it was (see [`errors::Exit`]).
 //! Reads (`posture`, `series`, `diff`, `decisions`) are one `PostureQueries` RPC each, printed as
 //! tables or one JSON object; `watch` prints one line (or JSON object) per event as it arrives.
+//! `simulate` streams a Monte Carlo run (`Simulation` RPCs): progress on stderr, then the result.
 
 mod audit;
 mod errors;
 mod output;
 mod parse;
 mod plot;
+mod simplot;
+mod simulate;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -127,6 +130,14 @@ enum Cmd {
     /// Chart U.S. personnel by element kind and ROK capability by area, month by month, with
     /// the decisions marked; writes STEM.svg and STEM.png and prints their paths.
     Plot(PlotArgs),
+    /// Run a plan forward under uncertainty (Monte Carlo, month by month): sequencing risks,
+    /// the OPCON transfer's conditions, which investment's delay matters most, shortfalls by
+    /// area. A run of the plan as recorded (no overlay) is recorded in its history. Progress
+    /// goes to stderr; --timeout bounds the wait for each progress report, not the whole run.
+    Simulate(simulate::SimulateArgs),
+    /// Simulation runs already made.
+    #[command(subcommand)]
+    Simulation(simulate::SimulationCmd),
     /// Rebuild every read model from the log (admin role); prints what was read and the
     /// models' digest.
     Rebuild,
@@ -1300,6 +1311,8 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
         Cmd::Watch(a) => watch(s, a, format).await,
         Cmd::Plot(a) => plot::run(s, a, format).await,
         Cmd::Rebuild => rebuild(s).await,
+        Cmd::Simulate(a) => simulate::simulate(s, a, format).await,
+        Cmd::Simulation(cmd) => simulate::get(s, cmd, format).await,
         Cmd::Audit(AuditCmd::Verify {
             plan: Some(plan), ..
         }) => verify(s, *plan, format).await,

@@ -15,6 +15,7 @@ use crate::parse::enum_name;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    #[value(alias = "table")]
     Text,
     Json,
 }
@@ -236,7 +237,7 @@ fn element_json(el: &v1::ForceElement) -> Value {
 }
 
 /// An RFC 3339 instant (UTC), e.g. `2025-01-01T09:30:00.123456Z`.
-fn instant(t: Option<&prost_types::Timestamp>) -> Option<String> {
+pub(crate) fn instant(t: Option<&prost_types::Timestamp>) -> Option<String> {
     let t = t?;
     let nanos = u32::try_from(t.nanos).ok()?;
     chrono::DateTime::from_timestamp(t.seconds, nanos)
@@ -1008,7 +1009,7 @@ fn section(out: &mut Vec<String>, title: &str, headers: &[&str], rows: Vec<Vec<S
 }
 
 /// Plain columns separated by two spaces, each as wide as its widest cell.
-fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     let headers: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
     let all: Vec<Vec<String>> = std::iter::once(headers).chain(rows).collect();
     let columns = all.iter().map(Vec::len).max().unwrap_or(0);

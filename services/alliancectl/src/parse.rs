@@ -21,6 +21,20 @@ pub fn instant(s: &str) -> Result<prost_types::Timestamp, String> {
     })
 }
 
+/// A point of a plan's history: a version (e.g. `42`) or an RFC 3339 instant.
+pub fn record_at(s: &str) -> Result<alliance_proto::v1::RecordPoint, String> {
+    use alliance_proto::v1::record_point::Point;
+    let point = match s.parse::<u64>() {
+        Ok(0) => return Err("plan versions start at 1".to_owned()),
+        Ok(version) => Point::Version(version),
+        Err(_) => Point::Time(instant(s).map_err(|_| {
+            "expected a plan version (e.g. 42) or an RFC 3339 instant (e.g. 2025-01-01T09:30:00Z)"
+                .to_owned()
+        })?),
+    };
+    Ok(alliance_proto::v1::RecordPoint { point: Some(point) })
+}
+
 /// A `KIND=COUNT` pair, e.g. `F-16=40`.
 pub fn equipment(s: &str) -> Result<(String, u32), String> {
     let (kind, count) = s
@@ -162,6 +176,18 @@ mod tests {
         assert!(equipment("F-16").is_err());
         assert!(equipment("=3").is_err());
         assert!(equipment("M1A2=-1").is_err());
+    }
+
+    #[test]
+    fn record_points_are_versions_or_instants() {
+        use alliance_proto::v1::record_point::Point;
+        assert_eq!(record_at("42").unwrap().point, Some(Point::Version(42)));
+        let Some(Point::Time(t)) = record_at("2025-01-01T00:00:00Z").unwrap().point else {
+            panic!("an instant");
+        };
+        assert_eq!(t.seconds, 1_735_689_600);
+        assert!(record_at("0").is_err());
+        assert!(record_at("2025-01-01").is_err());
     }
 
     #[test]

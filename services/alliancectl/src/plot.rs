@@ -38,13 +38,13 @@ const HEADER_HEIGHT: u32 = 64;
 /// Width of the legend column right of each panel.
 const LEGEND_WIDTH: u32 = 250;
 /// The font family of every text; the embedded font is registered under this name.
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 /// The on-chart label of a wartime OPCON transfer.
 const OPCON_LABEL: &str = "Wartime OPCON to ROK";
 
-const OPCON_COLOR: RGBColor = RGBColor(192, 40, 40);
+pub(crate) const OPCON_COLOR: RGBColor = RGBColor(192, 40, 40);
 const DECISION_COLOR: RGBColor = RGBColor(110, 110, 110);
-const TEXT_COLOR: RGBColor = RGBColor(30, 30, 30);
+pub(crate) const TEXT_COLOR: RGBColor = RGBColor(30, 30, 30);
 
 /// Runs `alliancectl plot`: reads the plan, its monthly posture and its decisions, draws the
 /// chart, writes `STEM.svg` and `STEM.png` and prints their paths. Nothing is written unless
@@ -313,10 +313,22 @@ impl Chart {
 
 /// A time axis in fractional years with fixed ticks (see [`ticks`]).
 #[derive(Clone, Debug)]
-struct YearAxis {
+pub(crate) struct YearAxis {
     start: f64,
     end: f64,
     ticks: Vec<f64>,
+}
+
+impl YearAxis {
+    /// From `start` to `end` (fractional years), ticked as [`ticks`] chooses.
+    pub(crate) fn over(start: f64, end: f64) -> YearAxis {
+        let end = end.max(start + 1.0 / 12.0);
+        YearAxis {
+            start,
+            end,
+            ticks: ticks(start, end),
+        }
+    }
 }
 
 impl Ranged for YearAxis {
@@ -424,14 +436,14 @@ fn markers(
 }
 
 /// A date as a fractional year, e.g. 2028-07-02 is about 2028.5.
-fn year_fraction(d: Date) -> f64 {
+pub(crate) fn year_fraction(d: Date) -> f64 {
     let days = if d.leap_year() { 366.0 } else { 365.0 };
     f64::from(d.year()) + f64::from(d.ordinal0()) / days
 }
 
 /// Tick positions: whole years (every 1, 2, 5, 10 or 20 years so that there are at most about
 /// 16), or months for a period shorter than two years.
-fn ticks(start: f64, end: f64) -> Vec<f64> {
+pub(crate) fn ticks(start: f64, end: f64) -> Vec<f64> {
     let span = end - start;
     if span < 2.0 {
         let step = if span < 0.75 { 1.0 } else { 3.0 };
@@ -455,7 +467,7 @@ fn ticks(start: f64, end: f64) -> Vec<f64> {
 }
 
 /// A tick's label: the year, or year and month off a whole year.
-fn tick_label(x: &f64) -> String {
+pub(crate) fn tick_label(x: &f64) -> String {
     let months = (x * 12.0).round() as i64;
     let (year, month) = (months.div_euclid(12), months.rem_euclid(12) + 1);
     if month == 1 {
@@ -466,7 +478,7 @@ fn tick_label(x: &f64) -> String {
 }
 
 /// `12345` as `12,345`.
-fn thousands(v: &f64) -> String {
+pub(crate) fn thousands(v: &f64) -> String {
     let digits = format!("{:.0}", v.abs());
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -479,7 +491,7 @@ fn thousands(v: &f64) -> String {
 }
 
 /// The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k) at or above `v`.
-fn nice_ceiling(v: f64) -> f64 {
+pub(crate) fn nice_ceiling(v: f64) -> f64 {
     if v <= 0.0 {
         return 1000.0;
     }
@@ -525,7 +537,7 @@ fn kind_color(kind: ElementKind) -> RGBColor {
     }
 }
 
-fn area_label(area: CapabilityArea) -> &'static str {
+pub(crate) fn area_label(area: CapabilityArea) -> &'static str {
     match area {
         CapabilityArea::GroundCombat => "Ground combat",
         CapabilityArea::CombatSupport => "Combat support",
@@ -539,7 +551,7 @@ fn area_label(area: CapabilityArea) -> &'static str {
     }
 }
 
-fn area_color(area: CapabilityArea) -> RGBColor {
+pub(crate) fn area_color(area: CapabilityArea) -> RGBColor {
     match area {
         CapabilityArea::GroundCombat => RGBColor(78, 121, 167),
         CapabilityArea::CombatSupport => RGBColor(242, 142, 43),
@@ -555,23 +567,21 @@ fn area_color(area: CapabilityArea) -> RGBColor {
 
 // ---- drawing -------------------------------------------------------------------------------
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(crate) type DrawResult<DB> =
+    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<YearAxis, RangedCoordf64>>;
 
-fn failure(message: String) -> CliError {
+pub(crate) fn failure(message: String) -> CliError {
     CliError::new(Exit::Other, message)
 }
 
-fn draw_failed(error: impl std::fmt::Display) -> CliError {
+pub(crate) fn draw_failed(error: impl std::fmt::Display) -> CliError {
     failure(format!("cannot draw the chart: {error}"))
 }
 
 /// Draws the chart as an SVG document and as PNG bytes, [`SIZE`] pixels each.
 fn render(chart: &Chart) -> Result<(String, Vec<u8>), CliError> {
-    let invalid = |_| failure("the embedded font cannot be read".to_owned());
-    plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
-        .map_err(invalid)?;
-    plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold()).map_err(invalid)?;
+    register_fonts()?;
 
     let mut svg = String::new();
     draw(
@@ -583,13 +593,22 @@ fn render(chart: &Chart) -> Result<(String, Vec<u8>), CliError> {
     let bitmap =
         BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut rgb, SIZE).map_err(draw_failed)?;
     draw(bitmap.into_drawing_area(), chart).map_err(draw_failed)?;
-    Ok((svg, encode_png(&rgb)?))
+    Ok((svg, encode_png(&rgb, SIZE)?))
 }
 
-fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, CliError> {
+/// Registers the embedded font (DejaVu Sans, regular and bold) as [`FONT`].
+pub(crate) fn register_fonts() -> Result<(), CliError> {
+    let invalid = |_| failure("the embedded font cannot be read".to_owned());
+    plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
+        .map_err(invalid)?;
+    plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold()).map_err(invalid)
+}
+
+/// 8-bit RGB pixels, `size` pixels wide and high, as PNG bytes.
+pub(crate) fn encode_png(rgb: &[u8], size: (u32, u32)) -> Result<Vec<u8>, CliError> {
     let failed = |e: png::EncodingError| failure(format!("cannot encode the PNG: {e}"));
     let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, SIZE.0, SIZE.1);
+    let mut encoder = png::Encoder::new(&mut out, size.0, size.1);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     let mut writer = encoder.write_header().map_err(failed)?;
@@ -632,7 +651,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> Draw
 
 /// The font at `size` pixels, bold or regular (chosen when the font is created: a style set
 /// later would not change the glyphs).
-fn font(size: u32, bold: bool) -> FontDesc<'static> {
+pub(crate) fn font(size: u32, bold: bool) -> FontDesc<'static> {
     let style = if bold {
         FontStyle::Bold
     } else {
@@ -641,7 +660,7 @@ fn font(size: u32, bold: bool) -> FontDesc<'static> {
     FontDesc::new(FONT.into(), f64::from(size), style)
 }
 
-fn text_style(size: u32, bold: bool) -> TextStyle<'static> {
+pub(crate) fn text_style(size: u32, bold: bool) -> TextStyle<'static> {
     font(size, bold).color(&TEXT_COLOR)
 }
 
@@ -837,13 +856,13 @@ fn opcon_label<DB: DrawingBackend>(
 }
 
 /// One row of a legend.
-struct Entry {
+pub(crate) struct Entry {
     label: String,
     swatch: Swatch,
 }
 
 impl Entry {
-    fn new(label: impl Into<String>, swatch: Swatch) -> Entry {
+    pub(crate) fn new(label: impl Into<String>, swatch: Swatch) -> Entry {
         Entry {
             label: label.into(),
             swatch,
@@ -851,7 +870,7 @@ impl Entry {
     }
 }
 
-enum Swatch {
+pub(crate) enum Swatch {
     /// A heading row, in bold, with no swatch.
     Heading,
     Fill(RGBColor),
@@ -881,7 +900,7 @@ fn marker_entries(markers: &[Marker]) -> Vec<Entry> {
     entries
 }
 
-fn draw_legend<DB: DrawingBackend>(
+pub(crate) fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     entries: &[Entry],

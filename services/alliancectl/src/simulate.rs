@@ -1,0 +1,1014 @@
+//! `alliancectl simulate` and `alliancectl simulation get`: Monte Carlo runs of a plan
+//! (`alliance.v1.Simulation`), printed risks first as tables or as one JSON object, and
+//! optionally charted (see [`crate::simplot`]).
+//!
+//! A run streams progress (shown as a bar on stderr when stderr is a terminal, then one line
+//! saying how many trials were done) and then its result. `--timeout` bounds the wait for each
+//! update, not the whole run, so a long run keeps going while it reports progress.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use alliance_domain::{CapabilityArea, Command, Date};
+use alliance_proto::convert::{
+    area_from_proto, date_from_proto, date_to_proto, overlay_to_proto, side_from_proto,
+};
+use alliance_proto::v1;
+use alliance_proto::v1::simulation_client::SimulationClient;
+use alliance_proto::v1::simulation_update::Update;
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::errors::{CliError, Exit};
+use crate::output::{Format, Reply, instant, table};
+use crate::parse::{self, enum_name};
+use crate::{Session, within};
+
+/// How many investments the table's sensitivity section lists.
+const TOP_SENSITIVITY: usize = 5;
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// The plan to simulate.
+    #[arg(value_name = "PLAN_ID", env = "ALLIANCE_PLAN")]
+    pub plan: Uuid,
+    /// Simulate the plan as it stood at this point of its history: a version (e.g. 42) or an
+    /// RFC 3339 instant (e.g. 2025-01-01T00:00:00Z) [default: the latest version].
+    #[arg(long, value_name = "VERSION|RFC3339", value_parser = parse::record_at)]
+    pub at: Option<v1::RecordPoint>,
+    /// Also apply the plan's proposed (not yet adopted) decisions: a what-if run.
+    #[arg(long)]
+    pub what_if: bool,
+    /// Unsaved proposed decisions applied to a copy of the plan: a JSON array of commands as in
+    /// the reference plan (`{"command":"propose_decision",...}`, then its
+    /// `{"command":"plan_step",...}`; entries of the form `{"as":...,"command":{...}}` are
+    /// accepted too). A run with an overlay is never recorded in the plan.
+    #[arg(long, value_name = "FILE")]
+    pub overlay: Option<PathBuf>,
+    /// Number of trials [default: the model's; at most 200,000].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub trials: Option<u32>,
+    /// Seed of the random draws [default: a random seed, reported in the result].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// First month simulated (YYYY-MM-DD, moved to the first of its month) [default: the
+    /// model's].
+    #[arg(long, value_parser = parse::date)]
+    pub start: Option<Date>,
+    /// Number of months simulated [default: the model's; at most 600].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub months: Option<u32>,
+    /// Wait until the plan reaches this version before running (read your writes).
+    #[arg(long, value_name = "VERSION", default_value_t = 0)]
+    pub min_version: u64,
+    /// Also chart the result (coverage bands per capability area, U.S. personnel, the OPCON
+    /// transfer) to this file: .svg or .png.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub compare: CompareArgs,
+}
+
+/// The right-hand run of a comparison: given any of these, both runs are made side by side
+/// with the same seed, trials and window (`Compare`), so differences come from the plans.
+#[derive(Args)]
+#[command(next_help_heading = "Comparison")]
+pub struct CompareArgs {
+    /// Compare with this plan or branch [default: the same plan, when another --compare-*
+    /// flag is given].
+    #[arg(long, value_name = "PLAN_ID")]
+    pub compare_with: Option<Uuid>,
+    /// The right-hand plan as it stood at this version or RFC 3339 instant [default: latest].
+    #[arg(long, value_name = "VERSION|RFC3339", value_parser = parse::record_at)]
+    pub compare_at: Option<v1::RecordPoint>,
+    /// Apply the right-hand plan's proposed decisions too.
+    #[arg(long)]
+    pub compare_what_if: bool,
+    /// An overlay (same format as --overlay) for the right-hand run.
+    #[arg(long, value_name = "FILE")]
+    pub compare_overlay: Option<PathBuf>,
+}
+
+impl CompareArgs {
+    fn requested(&self) -> bool {
+        self.compare_with.is_some()
+            || self.compare_at.is_some()
+            || self.compare_what_if
+            || self.compare_overlay.is_some()
+    }
+}
+
+#[derive(Subcommand)]
+pub enum SimulationCmd {
+    /// The full results of a run, by id: kept by the server, or reproduced from the plan's
+    /// history (same inputs and seed, checked against the recorded digests).
+    Get {
+        /// The run's id, as `simulate` printed it.
+        #[arg(value_name = "RUN_ID")]
+        run_id: Uuid,
+        /// Also chart the result to this file: .svg or .png.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
+    },
+}
+
+/// What a run printed: one result, or (a comparison) two side by side.
+pub struct Outcome {
+    left: v1::SimulationResult,
+    right: Option<v1::SimulationResult>,
+}
+
+impl Outcome {
+    fn trials(&self) -> u64 {
+        u64::from(self.left.trials) + self.right.as_ref().map_or(0, |r| u64::from(r.trials))
+    }
+}
+
+// ---- running -------------------------------------------------------------------------------
+
+/// Runs `alliancectl simulate`.
+pub async fn simulate(
+    s: &mut Session,
+    args: &SimulateArgs,
+    format: Format,
+) -> Result<Reply, CliError> {
+    if let Some(path) = &args.plot {
+        crate::simplot::check_path(path)?;
+    }
+    let overlay = match &args.overlay {
+        Some(path) => read_overlay(path, "--overlay")?,
+        None => Vec::new(),
+    };
+    let left = v1::SimulationSpec {
+        plan_id: args.plan.to_string(),
+        record: args.at,
+        include_proposed: args.what_if,
+        overlay,
+        trials: args.trials.unwrap_or(0),
+        seed: args.seed,
+        start: args.start.map(date_to_proto),
+        months: args.months.unwrap_or(0),
+        min_version: args.min_version,
+    };
+    let mut client = SimulationClient::new(s.channel.clone());
+    let mut progress = Progress::default();
+    let outcome = if args.compare.requested() {
+        let c = &args.compare;
+        let right_plan = c.compare_with.unwrap_or(args.plan);
+        let overlay = match &c.compare_overlay {
+            Some(path) => read_overlay(path, "--compare-overlay")?,
+            None => Vec::new(),
+        };
+        // Trials, seed and window default to the left's on the server.
+        let right = v1::SimulationSpec {
+            plan_id: right_plan.to_string(),
+            record: c.compare_at,
+            include_proposed: c.compare_what_if,
+            overlay,
+            min_version: if right_plan == args.plan {
+                args.min_version
+            } else {
+                0
+            },
+            ..Default::default()
+        };
+        let request = s.open_request(v1::CompareSimulationsRequest {
+            left: Some(left),
+            right: Some(right),
+        });
+        let updates = within(s.timeout, client.compare(request))
+            .await
+            .map_err(|status| s.failure(&status, None))?;
+        follow(s, updates, &mut progress).await
+    } else {
+        let request = s.open_request(v1::RunSimulationRequest { spec: Some(left) });
+        let updates = within(s.timeout, client.run(request))
+            .await
+            .map_err(|status| s.failure(&status, None))?;
+        follow(s, updates, &mut progress).await
+    };
+    let outcome = match outcome {
+        Ok(outcome) => {
+            progress.finish(outcome.trials());
+            outcome
+        }
+        Err(err) => {
+            progress.clear();
+            return Err(err);
+        }
+    };
+    print(&outcome, args.plot.as_deref(), format)
+}
+
+/// Runs `alliancectl simulation get`.
+pub async fn get(s: &mut Session, cmd: &SimulationCmd, format: Format) -> Result<Reply, CliError> {
+    let SimulationCmd::Get { run_id, plot } = cmd;
+    if let Some(path) = plot {
+        crate::simplot::check_path(path)?;
+    }
+    let mut client = SimulationClient::new(s.channel.clone());
+    let request = s.request(v1::GetRunRequest {
+        run_id: run_id.to_string(),
+    });
+    let result = within(s.timeout, client.get_run(request))
+        .await
+        .map_err(|status| s.failure(&status, None))?;
+    let outcome = Outcome {
+        left: result,
+        right: None,
+    };
+    print(&outcome, plot.as_deref(), format)
+}
+
+/// Prints the outcome on stdout and writes its chart, if asked for.
+fn print(outcome: &Outcome, plot: Option<&Path>, format: Format) -> Result<Reply, CliError> {
+    let left = &outcome.left;
+    if let Some(path) = plot {
+        crate::simplot::write(path, left, outcome.right.as_ref())?;
+    }
+    let text = match (format, &outcome.right) {
+        (Format::Json, None) => result_json(left).to_string(),
+        (Format::Json, Some(right)) => {
+            json!({ "left": result_json(left), "right": result_json(right) }).to_string()
+        }
+        (Format::Text, None) => result_text(left),
+        (Format::Text, Some(right)) => comparison_text(left, right),
+    };
+    let mut text = text;
+    if let (Some(path), Format::Text) = (plot, format) {
+        text.push_str(&format!("\n\nchart written to {}", path.display()));
+    }
+    // A closed stdout (e.g. `| head`) is not an error of the run.
+    let _ = writeln!(std::io::stdout(), "{text}");
+    Ok(Reply::Streamed)
+}
+
+/// Reads the stream: progress to the bar, then the result (or the comparison).
+async fn follow(
+    s: &Session,
+    mut updates: tonic::Streaming<v1::SimulationUpdate>,
+    progress: &mut Progress,
+) -> Result<Outcome, CliError> {
+    loop {
+        let next = tokio::time::timeout(s.timeout, updates.message())
+            .await
+            .unwrap_or_else(|_| {
+                Err(tonic::Status::deadline_exceeded(format!(
+                    "no progress within {}s (raise --timeout)",
+                    s.timeout.as_secs()
+                )))
+            });
+        match next {
+            Ok(Some(v1::SimulationUpdate {
+                update: Some(update),
+            })) => match update {
+                Update::Progress(p) => progress.update(&p),
+                Update::Result(result) => {
+                    return Ok(Outcome {
+                        left: result,
+                        right: None,
+                    });
+                }
+                Update::Comparison(v1::SimulationComparison {
+                    left: Some(left),
+                    right: Some(right),
+                }) => {
+                    return Ok(Outcome {
+                        left,
+                        right: Some(right),
+                    });
+                }
+                Update::Comparison(_) => {
+                    return Err(CliError::new(
+                        Exit::Other,
+                        "the server sent a comparison without both results",
+                    ));
+                }
+            },
+            // An update of a kind this client does not know.
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(s.failure(
+                    &tonic::Status::unavailable("the server ended the run without a result"),
+                    None,
+                ));
+            }
+            Err(status) => return Err(s.failure(&status, None)),
+        }
+    }
+}
+
+/// The progress bar on stderr: drawn only when stderr is a terminal.
+#[derive(Default)]
+struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    fn update(&mut self, p: &v1::SimulationProgress) {
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::with_draw_target(
+                Some(u64::from(p.trials)),
+                ProgressDrawTarget::stderr(),
+            );
+            let style = ProgressStyle::with_template(
+                "simulating [{bar:40}] {pos}/{len} trials ({percent}%, {eta} left)",
+            )
+            .map(|style| style.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        });
+        bar.set_length(u64::from(p.trials));
+        bar.set_position(u64::from(p.trials_done));
+    }
+
+    fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn finish(&mut self, trials: u64) {
+        self.clear();
+        eprintln!("{trials} trials done");
+    }
+}
+
+// ---- the overlay ---------------------------------------------------------------------------
+
+/// The overlay in `path`: proposed decisions and their steps, as the reference plan writes
+/// commands (a bare array, entries with `as`, or a whole `{"entries": [...]}` file).
+pub fn read_overlay(path: &Path, flag: &str) -> Result<Vec<v1::OverlayDecision>, CliError> {
+    let bad = |why: String| CliError::invalid_input(format!("{flag} {}: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let commands = overlay_commands(value).map_err(bad)?;
+    if commands.is_empty() {
+        return Err(bad("the overlay holds no decisions".to_owned()));
+    }
+    overlay_to_proto(&commands).map_err(bad)
+}
+
+/// The commands of an overlay document.
+fn overlay_commands(value: Value) -> Result<Vec<Command>, String> {
+    let entries = match value {
+        Value::Array(entries) => entries,
+        Value::Object(mut doc) => match doc.remove("entries") {
+            Some(Value::Array(entries)) => entries,
+            _ => return Err("expected a JSON array of commands".to_owned()),
+        },
+        _ => return Err("expected a JSON array of commands".to_owned()),
+    };
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut entry)| {
+            // The reference plan's form: {"as": TEAM, "command": {...}}.
+            if entry.get("command").is_some_and(Value::is_object)
+                && let Some(inner) = entry.get_mut("command").map(Value::take)
+            {
+                entry = inner;
+            }
+            serde_json::from_value(entry).map_err(|e| format!("entry {i}: {e}"))
+        })
+        .collect()
+}
+
+// ---- values --------------------------------------------------------------------------------
+
+fn day(d: Option<&v1::Date>) -> Option<Date> {
+    d.and_then(date_from_proto)
+}
+
+fn day_text(d: Option<&v1::Date>) -> String {
+    day(d).map_or_else(|| "-".to_owned(), |d| d.to_string())
+}
+
+fn day_json(d: Option<&v1::Date>) -> Value {
+    day(d).map_or(Value::Null, |d| Value::String(d.to_string()))
+}
+
+fn month_text(d: Option<&v1::Date>) -> String {
+    day(d).map_or_else(|| "-".to_owned(), |d| d.format("%Y-%m").to_string())
+}
+
+fn area(value: i32) -> Option<CapabilityArea> {
+    area_from_proto(value)
+}
+
+fn area_name(value: i32) -> Option<String> {
+    area(value).map(enum_name)
+}
+
+fn area_text(value: i32) -> String {
+    area_name(value).unwrap_or_else(|| "-".to_owned())
+}
+
+/// A probability as a percentage with one decimal, e.g. `37.2%`.
+fn pct(p: f64) -> String {
+    format!("{:.1}%", p * 100.0)
+}
+
+fn opt_pct(p: Option<f64>) -> String {
+    p.map_or_else(|| "-".to_owned(), pct)
+}
+
+fn points(v: f64) -> String {
+    format!("{v:.1}")
+}
+
+fn or_none(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn bands_json(b: Option<&v1::Bands>) -> Value {
+    b.map_or(
+        Value::Null,
+        |b| json!({ "p10": b.p10, "p50": b.p50, "p90": b.p90 }),
+    )
+}
+
+// ---- JSON ----------------------------------------------------------------------------------
+
+/// The result as one JSON object, with the proto's field names.
+pub fn result_json(r: &v1::SimulationResult) -> Value {
+    let actor = r.actor.clone().unwrap_or_default();
+    json!({
+        "run_id": r.run_id,
+        "plan_id": r.plan_id,
+        "plan_version": r.plan_version,
+        "what_if": r.what_if,
+        "overlay": r.overlay,
+        "seed": r.seed,
+        "trials": r.trials,
+        "start": day_json(r.start.as_ref()),
+        "months": r.months,
+        "model_version": r.model_version,
+        "inputs_digest": r.inputs_digest,
+        "results_digest": r.results_digest,
+        "monthly": r.monthly.iter().map(|m| json!({
+            "month": day_json(m.month.as_ref()),
+            "us_personnel": bands_json(m.us_personnel.as_ref()),
+            "shortfall_probability": m.shortfall_probability,
+            "areas": m.areas.iter().map(|a| json!({
+                "area": area_name(a.area),
+                "required": bands_json(a.required.as_ref()),
+                "us": bands_json(a.us.as_ref()),
+                "rok": bands_json(a.rok.as_ref()),
+                "combined": bands_json(a.combined.as_ref()),
+                "shortfall": bands_json(a.shortfall.as_ref()),
+                "shortfall_probability": a.shortfall_probability,
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "transfer_decision_id": or_none(&r.transfer_decision_id),
+        "transfer_on": day_json(r.transfer_on.as_ref()),
+        "conditions": r.conditions.iter().map(|c| json!({
+            "condition_id": c.condition_id,
+            "title": c.title,
+            "criterion": c.criterion,
+            "probability_at_transfer": c.probability_at_transfer,
+            "likely_met_by": day_json(c.likely_met_by.as_ref()),
+        })).collect::<Vec<_>>(),
+        "all_conditions_at_transfer": r.all_conditions_at_transfer,
+        "all_conditions_likely_by": day_json(r.all_conditions_likely_by.as_ref()),
+        "risks": r.risks.iter().map(|k| json!({
+            "decision_id": or_none(&k.decision_id),
+            "element_id": k.element_id,
+            "on": day_json(k.on.as_ref()),
+            "area": area_name(k.area),
+            "us_loss": k.us_loss,
+            "to_replace": k.to_replace,
+            "investment_id": or_none(&k.investment_id),
+            "fielded_probability": k.fielded_probability,
+            "shortfall_probability": k.shortfall_probability,
+        })).collect::<Vec<_>>(),
+        "sensitivity": r.sensitivity.iter().map(|x| json!({
+            "investment_id": x.investment_id,
+            "area": area_name(x.area),
+            "correlation": x.correlation,
+            "shortfall_per_month_of_delay": x.shortfall_per_month_of_delay,
+        })).collect::<Vec<_>>(),
+        "shortfall_probability": r.shortfall_probability,
+        "headline": r.headline,
+        "recorded_version": r.recorded_version,
+        "actor": {
+            "team": actor.team,
+            "user": or_none(&actor.user),
+            "side": side_from_proto(actor.side).map(enum_name),
+        },
+        "completed_at": instant(r.completed_at.as_ref()),
+    })
+}
+
+// ---- tables --------------------------------------------------------------------------------
+
+fn section(out: &mut Vec<String>, title: &str, headers: &[&str], rows: Vec<Vec<String>>) {
+    out.push(String::new());
+    if rows.is_empty() {
+        out.push(format!("{title}: none"));
+    } else {
+        out.push(format!("{title} ({}):", rows.len()));
+        out.push(table(headers, rows));
+    }
+}
+
+/// What was simulated, in one line.
+fn subject(r: &v1::SimulationResult) -> String {
+    let mut line = format!("plan {} version {}", r.plan_id, r.plan_version);
+    if r.what_if {
+        line.push_str(", what-if (proposed decisions applied)");
+    }
+    if !r.overlay.is_empty() {
+        line.push_str(&format!(", overlay {}", r.overlay.join(", ")));
+    }
+    line
+}
+
+fn window_text(r: &v1::SimulationResult) -> String {
+    let first = r.monthly.first().and_then(|m| m.month.as_ref());
+    let last = r.monthly.last().and_then(|m| m.month.as_ref());
+    format!(
+        "{} to {} ({} months)",
+        month_text(first.or(r.start.as_ref())),
+        month_text(last),
+        r.months
+    )
+}
+
+fn recorded_text(r: &v1::SimulationResult) -> String {
+    match (r.recorded_version, r.overlay.is_empty()) {
+        (0, false) => "not recorded (overlay)".to_owned(),
+        (0, true) => "not recorded".to_owned(),
+        (v, _) => format!("plan version {v} (SimulationRunRecorded)"),
+    }
+}
+
+/// The area's worst month: its date and probability of a shortfall, and the shortfall's
+/// P50 and P90 then; with the number of months where a shortfall is more likely than not.
+struct AreaSummary {
+    area: i32,
+    worst: Option<(usize, f64)>,
+    likely_months: usize,
+}
+
+fn area_summaries(r: &v1::SimulationResult) -> Vec<AreaSummary> {
+    let mut order: Vec<i32> = Vec::new();
+    for m in &r.monthly {
+        for a in &m.areas {
+            if !order.contains(&a.area) {
+                order.push(a.area);
+            }
+        }
+    }
+    order
+        .into_iter()
+        .map(|area| {
+            let mut worst: Option<(usize, f64)> = None;
+            let mut likely_months = 0;
+            for (i, m) in r.monthly.iter().enumerate() {
+                let Some(a) = m.areas.iter().find(|a| a.area == area) else {
+                    continue;
+                };
+                let p = a.shortfall_probability;
+                if p >= 0.5 {
+                    likely_months += 1;
+                }
+                if p > 0.0 && worst.is_none_or(|(_, w)| p > w) {
+                    worst = Some((i, p));
+                }
+            }
+            AreaSummary {
+                area,
+                worst,
+                likely_months,
+            }
+        })
+        .collect()
+}
+
+/// The result as tables, risks first.
+pub fn result_text(r: &v1::SimulationResult) -> String {
+    let mut out = vec![
+        format!("simulation of {}", subject(r)),
+        r.headline.clone(),
+        format!(
+            "P(shortfall in any area in any month) {}; window {}",
+            pct(r.shortfall_probability),
+            window_text(r)
+        ),
+    ];
+
+    let risks = r
+        .risks
+        .iter()
+        .map(|k| {
+            vec![
+                day_text(k.on.as_ref()),
+                or_none(&k.decision_id).unwrap_or("-").to_owned(),
+                k.element_id.clone(),
+                area_text(k.area),
+                points(k.us_loss),
+                points(k.to_replace),
+                or_none(&k.investment_id)
+                    .unwrap_or("none planned")
+                    .to_owned(),
+                pct(k.fielded_probability),
+                opt_pct(k.shortfall_probability),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "Sequencing risks",
+        &[
+            "DATE",
+            "DECISION",
+            "ELEMENT",
+            "AREA",
+            "U.S. LOSS",
+            "TO REPLACE",
+            "REPLACING INVESTMENT",
+            "P(FIELDED)",
+            "P(SHORTFALL)",
+        ],
+        risks,
+    );
+
+    out.push(String::new());
+    match or_none(&r.transfer_decision_id) {
+        Some(decision) => out.push(format!(
+            "OPCON transfer: {decision} on {}",
+            day_text(r.transfer_on.as_ref())
+        )),
+        None => out.push("OPCON transfer: none scheduled in the plan simulated".to_owned()),
+    }
+    let conditions = r
+        .conditions
+        .iter()
+        .map(|c| {
+            vec![
+                c.condition_id.clone(),
+                c.criterion.clone(),
+                opt_pct(c.probability_at_transfer),
+                month_text(c.likely_met_by.as_ref()),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "OPCON conditions",
+        &["CONDITION", "CRITERION", "P AT TRANSFER", "LIKELY MET BY"],
+        conditions,
+    );
+    if !r.conditions.is_empty() {
+        let by = match day(r.all_conditions_likely_by.as_ref()) {
+            Some(d) => d.format("%Y-%m").to_string(),
+            None => "not within the window".to_owned(),
+        };
+        out.push(format!(
+            "all conditions: P at transfer {}; likely met by {by}",
+            opt_pct(r.all_conditions_at_transfer)
+        ));
+    }
+
+    let sensitivity = r
+        .sensitivity
+        .iter()
+        .take(TOP_SENSITIVITY)
+        .map(|x| {
+            vec![
+                x.investment_id.clone(),
+                area_text(x.area),
+                format!("{:.2}", x.correlation),
+                points(x.shortfall_per_month_of_delay),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "Top sensitivity",
+        &[
+            "INVESTMENT",
+            "AREA",
+            "CORRELATION",
+            "SHORTFALL PER MONTH OF DELAY (POINT-MONTHS)",
+        ],
+        sensitivity,
+    );
+
+    let shortfalls = area_summaries(r)
+        .into_iter()
+        .map(|s| {
+            let (month, p, p50, p90) = match s.worst {
+                Some((i, p)) => {
+                    let m = &r.monthly[i];
+                    let shortfall = m
+                        .areas
+                        .iter()
+                        .find(|a| a.area == s.area)
+                        .and_then(|a| a.shortfall);
+                    (
+                        month_text(m.month.as_ref()),
+                        pct(p),
+                        shortfall.map_or_else(|| "-".to_owned(), |b| points(b.p50)),
+                        shortfall.map_or_else(|| "-".to_owned(), |b| points(b.p90)),
+                    )
+                }
+                None => ("none".to_owned(), pct(0.0), "-".to_owned(), "-".to_owned()),
+            };
+            vec![
+                area_text(s.area),
+                month,
+                p,
+                p50,
+                p90,
+                s.likely_months.to_string(),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "Shortfall by area",
+        &[
+            "AREA",
+            "WORST MONTH",
+            "P(SHORTFALL)",
+            "SHORTFALL P50",
+            "SHORTFALL P90",
+            "MONTHS P>=50%",
+        ],
+        shortfalls,
+    );
+
+    out.push(String::new());
+    out.push(format!("run {}", r.run_id));
+    out.push(format!(
+        "seed {}  trials {}  model {}",
+        r.seed, r.trials, r.model_version
+    ));
+    out.push(format!("inputs digest {}", r.inputs_digest));
+    out.push(format!("results digest {}", r.results_digest));
+    out.push(format!("recorded: {}", recorded_text(r)));
+    out.join("\n")
+}
+
+/// Both results, then what changed from left to right.
+pub fn comparison_text(left: &v1::SimulationResult, right: &v1::SimulationResult) -> String {
+    let rule = "=".repeat(78);
+    let likely_by = |r: &v1::SimulationResult| {
+        day(r.all_conditions_likely_by.as_ref())
+            .map_or_else(|| "-".to_owned(), |d| d.format("%Y-%m").to_string())
+    };
+    let change = |l: Option<f64>, r: Option<f64>| match (l, r) {
+        (Some(l), Some(r)) => format!("{:+.1} pts", (r - l) * 100.0),
+        _ => "-".to_owned(),
+    };
+    let rows = vec![
+        vec![
+            "P(shortfall)".to_owned(),
+            pct(left.shortfall_probability),
+            pct(right.shortfall_probability),
+            change(
+                Some(left.shortfall_probability),
+                Some(right.shortfall_probability),
+            ),
+        ],
+        vec![
+            "P(all OPCON conditions at transfer)".to_owned(),
+            opt_pct(left.all_conditions_at_transfer),
+            opt_pct(right.all_conditions_at_transfer),
+            change(
+                left.all_conditions_at_transfer,
+                right.all_conditions_at_transfer,
+            ),
+        ],
+        vec![
+            "all conditions likely met by".to_owned(),
+            likely_by(left),
+            likely_by(right),
+            String::new(),
+        ],
+        vec![
+            "sequencing risks".to_owned(),
+            left.risks.len().to_string(),
+            right.risks.len().to_string(),
+            format!("{:+}", right.risks.len() as i64 - left.risks.len() as i64),
+        ],
+    ];
+    [
+        format!("LEFT: {}", result_text(left)),
+        rule.clone(),
+        format!("RIGHT: {}", result_text(right)),
+        rule,
+        format!(
+            "comparison, same seed {} and {} trials\nleft:  {}\nright: {}\n\n{}",
+            left.seed,
+            left.trials,
+            subject(left),
+            subject(right),
+            table(&["", "LEFT", "RIGHT", "CHANGE"], rows)
+        ),
+    ]
+    .join("\n")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> Option<v1::Date> {
+        Date::from_ymd_opt(y, m, day).map(date_to_proto)
+    }
+
+    fn bands(p10: f64, p50: f64, p90: f64) -> Option<v1::Bands> {
+        Some(v1::Bands { p10, p50, p90 })
+    }
+
+    pub(crate) fn sample() -> v1::SimulationResult {
+        let month = |m: u32, p: f64| v1::SimulatedMonth {
+            month: d(2027, m, 1),
+            us_personnel: bands(27_000.0, 28_000.0, 28_500.0),
+            shortfall_probability: p,
+            areas: vec![
+                v1::AreaMonth {
+                    area: v1::CapabilityArea::MissileDefense as i32,
+                    required: bands(80.0, 85.0, 90.0),
+                    us: bands(30.0, 35.0, 35.0),
+                    rok: bands(45.0, 50.0, 55.0),
+                    combined: bands(75.0, 85.0, 90.0),
+                    shortfall: bands(0.0, 2.0, 10.0),
+                    shortfall_probability: p,
+                },
+                v1::AreaMonth {
+                    area: v1::CapabilityArea::GroundCombat as i32,
+                    required: bands(90.0, 95.0, 100.0),
+                    us: bands(15.0, 15.0, 15.0),
+                    rok: bands(85.0, 85.0, 85.0),
+                    combined: bands(100.0, 100.0, 100.0),
+                    shortfall: bands(0.0, 0.0, 0.0),
+                    shortfall_probability: 0.0,
+                },
+            ],
+        };
+        v1::SimulationResult {
+            run_id: "019a0000-0000-7000-8000-0000000000aa".into(),
+            plan_id: "019a0000-0000-7000-8000-000000000001".into(),
+            plan_version: 171,
+            what_if: true,
+            seed: 7,
+            trials: 500,
+            start: d(2027, 1, 1),
+            months: 3,
+            model_version: "test-1".into(),
+            inputs_digest: "abc".into(),
+            results_digest: "def".into(),
+            monthly: vec![month(1, 0.1), month(2, 0.6), month(3, 0.4)],
+            transfer_decision_id: "opcon-wartime-transfer".into(),
+            transfer_on: d(2027, 2, 15),
+            conditions: vec![v1::ConditionOutcome {
+                condition_id: "rok-missile-defense-70".into(),
+                title: "ROK missile-defense coverage >= 70".into(),
+                criterion: "ROK missile_defense >= 70".into(),
+                probability_at_transfer: Some(0.25),
+                likely_met_by: None,
+            }],
+            all_conditions_at_transfer: Some(0.2),
+            all_conditions_likely_by: None,
+            risks: vec![v1::SequencingRisk {
+                decision_id: "withdraw-35ada".into(),
+                element_id: "35ada-bde".into(),
+                on: d(2027, 2, 1),
+                area: v1::CapabilityArea::MissileDefense as i32,
+                us_loss: 20.0,
+                to_replace: 12.5,
+                investment_id: String::new(),
+                fielded_probability: 0.0,
+                shortfall_probability: Some(0.6),
+            }],
+            sensitivity: vec![],
+            shortfall_probability: 0.65,
+            headline: "Shortfall likely in missile defense".into(),
+            recorded_version: 0,
+            overlay: vec!["withdraw-35ada".into()],
+            actor: None,
+            completed_at: None,
+        }
+    }
+
+    #[test]
+    fn the_table_puts_risks_first_and_says_an_overlay_run_is_not_recorded() {
+        let text = result_text(&sample());
+        let risks = text.find("Sequencing risks (1):").unwrap();
+        let conditions = text.find("OPCON conditions (1):").unwrap();
+        let areas = text.find("Shortfall by area (2):").unwrap();
+        assert!(risks < conditions && conditions < areas, "{text}");
+        assert!(text.contains("none planned"), "{text}");
+        assert!(text.contains("Top sensitivity: none"), "{text}");
+        assert!(
+            text.contains("all conditions: P at transfer 20.0%; likely met by not within"),
+            "{text}"
+        );
+        // Missile defense's worst month is February, at 60%.
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("missile_defense  2027-02"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(line.contains("60.0%"), "{line}");
+        assert!(text.contains("ground_combat    none"), "{text}");
+        assert!(text.ends_with("recorded: not recorded (overlay)"), "{text}");
+    }
+
+    #[test]
+    fn json_keeps_the_proto_field_names() {
+        let json = result_json(&sample());
+        assert_eq!(json["seed"], 7);
+        assert_eq!(json["monthly"].as_array().unwrap().len(), 3);
+        assert_eq!(json["monthly"][0]["areas"][0]["area"], "missile_defense");
+        assert_eq!(json["monthly"][0]["areas"][0]["combined"]["p50"], 85.0);
+        assert_eq!(json["risks"][0]["investment_id"], Value::Null);
+        assert_eq!(json["transfer_on"], "2027-02-15");
+        assert_eq!(json["recorded_version"], 0);
+        assert_eq!(json["all_conditions_likely_by"], Value::Null);
+    }
+
+    #[test]
+    fn a_comparison_lists_the_changes() {
+        let left = sample();
+        let right = v1::SimulationResult {
+            shortfall_probability: 0.3,
+            risks: vec![],
+            ..sample()
+        };
+        let text = comparison_text(&left, &right);
+        assert!(text.starts_with("LEFT: simulation of"), "{text}");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("P(shortfall)"))
+            .unwrap();
+        assert!(line.contains("-35.0 pts"), "{line}");
+    }
+
+    #[test]
+    fn overlays_read_bare_commands_and_reference_entries() {
+        let bare = json!([
+            { "command": "propose_decision", "decision_id": "cut", "title": "Cut",
+              "rationale": "r", "effective_date": "2028-01-01", "required_sides": ["us"] },
+            { "command": "plan_step", "decision_id": "cut", "step": "withdraw_element",
+              "element_id": "2cab", "on": "2028-01-01" },
+        ]);
+        let entries = json!({ "entries": [
+            { "as": "us-force-planning", "command": bare[0] },
+            { "as": "us-force-planning", "command": bare[1] },
+        ]});
+        let a = overlay_commands(bare).unwrap();
+        let b = overlay_commands(entries).unwrap();
+        assert_eq!(a, b);
+        let overlay = overlay_to_proto(&a).unwrap();
+        assert_eq!(overlay.len(), 1);
+        assert_eq!(overlay[0].steps.len(), 1);
+        assert!(overlay_commands(json!({ "command": "x" })).is_err());
+        let err = overlay_commands(json!([{ "command": "plan_step" }])).unwrap_err();
+        assert!(err.starts_with("entry 0:"), "{err}");
+    }
+
+    #[test]
+    fn simulate_arguments_parse() {
+        use clap::Parser;
+        let parse = |line: &str| {
+            crate::Cli::try_parse_from(["alliancectl"].into_iter().chain(line.split_whitespace()))
+        };
+        let plan = "019a0000-0000-7000-8000-000000000001";
+        let cli = parse(&format!(
+            "simulate {plan} --at 12 --what-if --trials 500 --seed 7 --start 2027-01-01 \
+             --months 24 --compare-at 2025-01-01T00:00:00Z --output table"
+        ))
+        .unwrap();
+        let crate::Cmd::Simulate(a) = &cli.command else {
+            panic!("not simulate");
+        };
+        assert_eq!(cli.output, Format::Text);
+        assert_eq!(
+            a.at.and_then(|r| r.point),
+            Some(v1::record_point::Point::Version(12))
+        );
+        assert!(a.what_if && a.compare.requested());
+        assert_eq!((a.trials, a.seed, a.months), (Some(500), Some(7), Some(24)));
+        let cli = parse(&format!("simulate {plan}")).unwrap();
+        let crate::Cmd::Simulate(a) = &cli.command else {
+            panic!("not simulate");
+        };
+        assert!(!a.compare.requested());
+        for bad in [
+            format!("simulate {plan} --trials 0"),
+            format!("simulate {plan} --at yesterday"),
+            format!("simulate {plan} --start 2027-02-30"),
+            "simulate opcon".to_owned(),
+            "simulation get not-a-uuid".to_owned(),
+        ] {
+            assert_eq!(parse(&bad).err().map(|e| e.exit_code()), Some(2), "{bad}");
+        }
+    }
+}
