@@ -116,3 +116,30 @@ pub async fn serve<L: EventLog>(
     let (routes, _health) = routes(api).await?;
     serve_routes(listener, routes, None, shutdown).await
 }
+
+/// Structured logs on stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// The callers of the development token file, with a warning when a server using it listens
+/// beyond loopback.
+pub fn dev_tokens(
+    token_file: &std::path::Path,
+    listen: std::net::SocketAddr,
+) -> Result<crate::Authenticator, crate::auth::AuthConfigError> {
+    let auth = crate::Authenticator::from_token_file(&crate::TokenFile::load(token_file)?)?;
+    if !listen.ip().is_loopback() {
+        tracing::warn!(
+            %listen,
+            "the static development token file is in use on a non-loopback address: anyone holding a development token can edit plans"
+        );
+    }
+    Ok(auth)
+}

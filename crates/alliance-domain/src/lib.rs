@@ -32,4 +32,4 @@ pub use posture::{
     ClauseState, CommandArrangement, ConditionState, Posture, PresentElement, posture,
 };
 pub use state::{AgreementClause, Condition, ConditionAssessment, Decision, Plan, evolve, fold};
-pub use timeline::{ElementState, ElementTimeline};
+pub use timeline::{ElementState, ElementTimeline, element_timelines};

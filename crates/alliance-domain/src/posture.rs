@@ -10,7 +10,7 @@ use crate::model::{
     ElementKind, Side, Step,
 };
 use crate::state::{Decision, Plan};
-use crate::timeline::ElementTimeline;
+use crate::timeline::element_timelines;
 
 /// One force element present on the date.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -195,44 +195,14 @@ pub fn posture(plan: &Plan, valid_on: Date, what_if: bool) -> Posture {
     }
 }
 
-/// The elements present on `valid_on`, in id order. An element whose timeline the proposed
-/// decisions would break (a what-if view only) is shown as the adopted decisions leave it.
+/// The elements present on `valid_on`, in id order.
 fn present_elements(plan: &Plan, shaping: &[&Decision], valid_on: Date) -> Vec<PresentElement> {
-    let ids: BTreeSet<&ElementId> = plan
-        .elements
-        .keys()
-        .chain(plan.planned_elements.keys())
-        .collect();
-    // The steps of every element, grouped in one pass: adopted ones, and the proposed ones of
-    // a what-if view apart (they are dropped for an element they would break).
-    let mut adopted: BTreeMap<&ElementId, Vec<(&DecisionId, &Step)>> = BTreeMap::new();
-    let mut proposed: BTreeMap<&ElementId, Vec<(&DecisionId, &Step)>> = BTreeMap::new();
-    for decision in shaping {
-        let group = if decision.status == DecisionStatus::Adopted {
-            &mut adopted
-        } else {
-            &mut proposed
-        };
-        for step in &decision.steps {
-            if let Some(element) = step.element_id() {
-                group.entry(element).or_default().push((&decision.id, step));
-            }
-        }
-    }
-    ids.into_iter()
-        .filter_map(|id| {
-            let own = adopted.get(id).cloned().unwrap_or_default();
-            let with_proposed = proposed.get(id).map(|extra| {
-                let mut all = own.clone();
-                all.extend(extra.iter().copied());
-                all
-            });
-            let timeline = with_proposed
-                .and_then(|all| ElementTimeline::from_steps(plan, id, all).ok())
-                .unwrap_or_else(|| ElementTimeline::from_steps(plan, id, own).ok().flatten())?;
+    element_timelines(plan, shaping)
+        .into_iter()
+        .filter_map(|timeline| {
             let state = timeline.at(valid_on);
             state.present.then(|| PresentElement {
-                id: id.clone(),
+                id: timeline.spec.id.clone(),
                 name: timeline.spec.name.clone(),
                 side: timeline.spec.side,
                 component: timeline.spec.component,

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::DomainError;
 use crate::ids::{DecisionId, ElementId};
-use crate::model::{Date, ForceElementSpec, Step};
-use crate::state::Plan;
+use crate::model::{Date, DecisionStatus, ForceElementSpec, Step};
+use crate::state::{Decision, Plan};
 
 /// An element as it stands on one date.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -204,4 +204,43 @@ fn apply(
         _ => {}
     }
     Ok(())
+}
+
+/// The timeline of every element of `plan` under the `shaping` decisions, in id order: the
+/// adopted decisions' steps, plus the proposed ones (a what-if view), which are left out for an
+/// element whose timeline they would break. Elements nothing introduces are absent.
+pub fn element_timelines(plan: &Plan, shaping: &[&Decision]) -> Vec<ElementTimeline> {
+    let ids: BTreeSet<&ElementId> = plan
+        .elements
+        .keys()
+        .chain(plan.planned_elements.keys())
+        .collect();
+    // The steps of every element, grouped in one pass: adopted ones, and proposed ones apart.
+    let mut adopted: BTreeMap<&ElementId, Vec<(&DecisionId, &Step)>> = BTreeMap::new();
+    let mut proposed: BTreeMap<&ElementId, Vec<(&DecisionId, &Step)>> = BTreeMap::new();
+    for decision in shaping {
+        let group = if decision.status == DecisionStatus::Adopted {
+            &mut adopted
+        } else {
+            &mut proposed
+        };
+        for step in &decision.steps {
+            if let Some(element) = step.element_id() {
+                group.entry(element).or_default().push((&decision.id, step));
+            }
+        }
+    }
+    ids.into_iter()
+        .filter_map(|id| {
+            let own = adopted.get(id).cloned().unwrap_or_default();
+            let with_proposed = proposed.get(id).map(|extra| {
+                let mut all = own.clone();
+                all.extend(extra.iter().copied());
+                all
+            });
+            with_proposed
+                .and_then(|all| ElementTimeline::from_steps(plan, id, all).ok())
+                .unwrap_or_else(|| ElementTimeline::from_steps(plan, id, own).ok().flatten())
+        })
+        .collect()
 }

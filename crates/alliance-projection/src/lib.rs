@@ -417,3 +417,53 @@ impl Projection {
         ids
     }
 }
+
+/// What a service that reads the whole log into read models of its own starts with.
+pub struct Replica {
+    pub auth: Arc<alliance_commands::Authenticator>,
+    pub listener: tokio::net::TcpListener,
+    pub projection: Arc<Projection>,
+    /// Where its snapshot is kept (written on a clean stop).
+    pub snapshot: std::path::PathBuf,
+    pub security: alliance_commands::security::SecurityLog,
+    pub denials: alliance_commands::security::DenialLayer,
+}
+
+/// Loads the callers, binds `listen`, restores or builds the read models from `reader` (retrying
+/// until the log answers), follows the log, and opens the security log in `data_dir`.
+pub async fn start_replica<R: LogReader>(
+    reader: &R,
+    listen: std::net::SocketAddr,
+    data_dir: &std::path::Path,
+    token_file: &std::path::Path,
+) -> Result<Replica, String> {
+    let auth = Arc::new(
+        alliance_commands::server::dev_tokens(token_file, listen).map_err(|e| e.to_string())?,
+    );
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let snapshot = data_dir.join("read-model.snapshot");
+    // Until the broker answers and the topic exists (the command service creates it).
+    let projection =
+        alliance_commands::server::retry_until_stopped("cannot read the log yet", || {
+            open(reader, &snapshot)
+        })
+        .await?;
+    tokio::spawn(projection.clone().follow(reader.clone()));
+    // Refused requests go to a security log of their own.
+    let security_path = data_dir.join("security.db");
+    let security = alliance_commands::security::SecurityLog::open(&security_path)
+        .map_err(|e| format!("cannot open the security log {}: {e}", security_path.display()))?;
+    let denials = alliance_commands::security::DenialLayer::new(security.clone(), auth.clone());
+    Ok(Replica {
+        auth,
+        listener,
+        projection,
+        snapshot,
+        security,
+        denials,
+    })
+}

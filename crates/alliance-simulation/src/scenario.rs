@@ -1,12 +1,12 @@
 //! What a run simulates: a plan, as it stands at one version (with the proposed decisions of a
 //! what-if run and any unsaved overlay), turned into the numbers the engine needs.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use alliance_domain::{
     Actor, CapabilityArea, Command, CommandContext, ConditionId, ConditionStatus, Date, Decision,
-    DecisionId, DecisionStatus, DomainError, ElementId, ElementKind, ElementTimeline, InvestmentId,
-    Plan, Side, Step, decide, evolve,
+    DecisionId, DecisionStatus, DomainError, ElementId, ElementKind, InvestmentId, Plan, Side,
+    Step, decide, element_timelines, evolve,
 };
 use chrono::{Datelike, Months};
 
@@ -368,42 +368,10 @@ fn us_elements(
     model: &ModelData,
     window: Window,
 ) -> (Vec<ElementInput>, Vec<DecisionId>) {
-    let mut adopted: BTreeMap<&ElementId, Vec<(&DecisionId, &Step)>> = BTreeMap::new();
-    let mut proposed: BTreeMap<&ElementId, Vec<(&DecisionId, &Step)>> = BTreeMap::new();
-    for decision in decisions {
-        let group = if decision.status == DecisionStatus::Adopted {
-            &mut adopted
-        } else {
-            &mut proposed
-        };
-        for step in &decision.steps {
-            if let Some(element) = step.element_id() {
-                group.entry(element).or_default().push((&decision.id, step));
-            }
-        }
-    }
-    let ids: BTreeSet<&ElementId> = plan
-        .elements
-        .keys()
-        .chain(plan.planned_elements.keys())
-        .collect();
     let mut slipping: Vec<DecisionId> = Vec::new();
     let mut elements = Vec::new();
-    for id in ids {
-        let own = adopted.get(id).cloned().unwrap_or_default();
-        let with_proposed = proposed.get(id).map(|extra| {
-            let mut all = own.clone();
-            all.extend(extra.iter().copied());
-            all
-        });
-        // As in the posture: proposed steps that would break the element's timeline are left out.
-        let Some(timeline) = with_proposed
-            .and_then(|all| ElementTimeline::from_steps(plan, id, all).ok())
-            .or_else(|| ElementTimeline::from_steps(plan, id, own).ok())
-            .flatten()
-        else {
-            continue;
-        };
+    for timeline in element_timelines(plan, decisions) {
+        let id = &timeline.spec.id;
         if timeline.spec.side != Side::Us {
             continue;
         }

@@ -6,12 +6,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use alliance_commands::security::{DenialLayer, SecurityLog};
-use alliance_commands::{Authenticator, TokenFile};
 use alliance_eventlog_kafka::{KafkaLogConfig, TopicReader};
-use anyhow::Context;
 use clap::Parser;
 
 #[global_allocator]
@@ -62,71 +58,40 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    alliance_commands::server::init_logging();
     let args = Args::parse();
-    let auth = Arc::new(Authenticator::from_token_file(&TokenFile::load(
-        &args.token_file,
-    )?)?);
-    if !args.listen.ip().is_loopback() {
-        tracing::warn!(
-            listen = %args.listen,
-            "the static development token file is in use on a non-loopback address"
-        );
-    }
     let config =
         KafkaLogConfig::reader(&args.kafka_bootstrap, &args.kafka_topic, &args.kafka_client)
             .map_err(anyhow::Error::msg)?;
     let reader = TopicReader::new(config);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-
-    let snapshot = args.data_dir.join("read-model.snapshot");
-    // Until the broker answers and the topic exists (the command service creates it).
-    let projection =
-        alliance_commands::server::retry_until_stopped("cannot read the topic yet", || {
-            alliance_projection::open(&reader, &snapshot)
-        })
-        .await
-        .map_err(anyhow::Error::msg)?;
-    tokio::spawn(projection.clone().follow(reader.clone()));
+    let replica =
+        alliance_projection::start_replica(&reader, args.listen, &args.data_dir, &args.token_file)
+            .await
+            .map_err(anyhow::Error::msg)?;
     let (routes, health) = alliance_commands::server::base_routes()?;
-    // Refused requests go to a security log of their own.
-    let security_path = args.data_dir.join("security.db");
-    let security = SecurityLog::open(&security_path)
-        .with_context(|| format!("cannot open the security log {}", security_path.display()))?;
-    let denials = DenialLayer::new(security.clone(), auth.clone());
     let routes = alliance_projection::add_routes(
         routes,
         &health,
-        projection.clone(),
+        replica.projection.clone(),
         reader,
-        auth,
-        Some(security),
+        replica.auth,
+        Some(replica.security),
     )
     .await;
     println!(
         "alliance-projection: alliance.v1.PostureQueries, alliance.v1.ReadModelAdmin, alliance.v1.AuditLog, grpc.health.v1 and reflection listening on {} (Kafka topic {} at {}, {} plans read)",
-        listener.local_addr()?,
+        replica.listener.local_addr()?,
         args.kafka_topic,
         args.kafka_bootstrap,
-        projection.plan_ids().len()
+        replica.projection.plan_ids().len()
     );
     alliance_projection::serve_until_stopped(
         "alliance-projection",
-        listener,
+        replica.listener,
         routes,
-        &projection,
-        &snapshot,
-        denials,
+        &replica.projection,
+        &replica.snapshot,
+        replica.denials,
     )
     .await?;
     Ok(())

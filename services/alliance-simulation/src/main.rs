@@ -5,10 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use alliance_commands::security::{DenialLayer, SecurityLog};
-use alliance_commands::{Authenticator, TokenFile};
 use alliance_eventlog_kafka::{KafkaLogConfig, TopicReader};
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use alliance_simulation::Recorder;
@@ -73,23 +70,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    alliance_commands::server::init_logging();
     let args = Args::parse();
-    let auth = Arc::new(Authenticator::from_token_file(&TokenFile::load(
-        &args.token_file,
-    )?)?);
-    if !args.listen.ip().is_loopback() {
-        tracing::warn!(
-            listen = %args.listen,
-            "the static development token file is in use on a non-loopback address"
-        );
-    }
     let model = alliance_simulation::load_model(&args.model)?;
     let config =
         KafkaLogConfig::reader(&args.kafka_bootstrap, &args.kafka_topic, &args.kafka_client)
@@ -98,32 +80,17 @@ async fn main() -> anyhow::Result<()> {
     let commands = tonic::transport::Endpoint::from_shared(args.commands.clone())
         .with_context(|| format!("--commands {:?} is not a URL", args.commands))?
         .connect_lazy();
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-
-    let snapshot = args.data_dir.join("read-model.snapshot");
-    // Until the broker answers and the topic exists (the command service creates it).
-    let projection =
-        alliance_commands::server::retry_until_stopped("cannot read the topic yet", || {
-            alliance_projection::open(&reader, &snapshot)
-        })
-        .await
-        .map_err(anyhow::Error::msg)?;
-    tokio::spawn(projection.clone().follow(reader));
+    let replica =
+        alliance_projection::start_replica(&reader, args.listen, &args.data_dir, &args.token_file)
+            .await
+            .map_err(anyhow::Error::msg)?;
     let (routes, health) = alliance_commands::server::base_routes()?;
-    let security_path = args.data_dir.join("security.db");
-    let security = SecurityLog::open(&security_path)
-        .with_context(|| format!("cannot open the security log {}", security_path.display()))?;
-    let denials = DenialLayer::new(security, auth.clone());
     let model_version = model.data.version.clone();
     let (routes, _) = alliance_simulation::add_routes(
         routes,
         &health,
-        projection.clone(),
-        auth,
+        replica.projection.clone(),
+        replica.auth,
         model,
         &args.data_dir,
         Recorder::Remote(PlanCommandsClient::new(commands)),
@@ -131,20 +98,20 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     println!(
         "alliance-simulation: alliance.v1.Simulation, grpc.health.v1 and reflection listening on {} (Kafka topic {} at {}, {} plans read, model data {}, runs recorded through {})",
-        listener.local_addr()?,
+        replica.listener.local_addr()?,
         args.kafka_topic,
         args.kafka_bootstrap,
-        projection.plan_ids().len(),
+        replica.projection.plan_ids().len(),
         model_version,
         args.commands
     );
     alliance_projection::serve_until_stopped(
         "alliance-simulation",
-        listener,
+        replica.listener,
         routes,
-        &projection,
-        &snapshot,
-        denials,
+        &replica.projection,
+        &replica.snapshot,
+        replica.denials,
     )
     .await?;
     Ok(())

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use alliance_commands::reference::{self, ReferencePlan};
 use alliance_commands::security::{DenialLayer, SecurityLog};
-use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
+use alliance_commands::{Authenticator, CommandService, PlanCommandsApi};
 use alliance_eventlog::{EventLog, LogReader, SqliteLog, SqliteLogConfig};
 use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig, TopicReader};
 use alliance_simulation::Recorder;
@@ -214,22 +214,9 @@ fn config(args: Args) -> anyhow::Result<Config> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    alliance_commands::server::init_logging();
     let config = config(Args::parse())?;
-
-    let auth = Authenticator::from_token_file(&TokenFile::load(&config.token_file)?)?;
-    if !config.listen.ip().is_loopback() {
-        tracing::warn!(
-            listen = %config.listen,
-            "the static development token file is in use on a non-loopback address: anyone holding a development token can edit plans"
-        );
-    }
+    let auth = alliance_commands::server::dev_tokens(&config.token_file, config.listen)?;
     // Bound first: the Kafka log publishes the address to the other instances.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
