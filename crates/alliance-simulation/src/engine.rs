@@ -225,6 +225,16 @@ fn grid_month(at: f64) -> usize {
     at.max(0.0).ceil() as usize
 }
 
+/// The grid month of the scheduled transfer, when the transfer falls in the window.
+fn transfer_month(scenario: &Scenario) -> Option<usize> {
+    scenario
+        .transfer
+        .as_ref()
+        .filter(|t| t.at >= 0.0)
+        .map(|t| grid_month(t.at))
+        .filter(|m| *m < scenario.months as usize)
+}
+
 /// Baseline weighted U.S. strength per area at the start.
 fn baseline_strength(scenario: &Scenario) -> [f64; N_AREAS] {
     let mut strength = [0.0; N_AREAS];
@@ -274,11 +284,7 @@ fn trial(
     }
     let mut total_shortfall = 0.0;
     let mut any = false;
-    let transfer_month = scenario
-        .transfer
-        .as_ref()
-        .map(|t| grid_month(t.at))
-        .filter(|m| *m < months);
+    let transfer_month = transfer_month(scenario);
     let mut rok = [0.0f64; N_AREAS];
     let mut us = [0.0f64; N_AREAS];
     for m in 0..months {
@@ -355,13 +361,14 @@ fn trial(
     total_shortfall
 }
 
-/// Runs `trials` trials of `scenario` on the current rayon pool.
+/// Runs `trials` trials (at least one) of `scenario` on the current rayon pool.
 pub fn run(
     scenario: &Scenario,
     trials: u32,
     seed: u64,
     control: &Control,
 ) -> Result<Outcome, Cancelled> {
+    let trials = trials.max(1);
     let n = trials as usize;
     let months = scenario.months as usize;
     let n_inv = scenario.investments.len();
@@ -421,10 +428,7 @@ pub fn run(
             .find(|m| p(met(*m)) >= scenario.confidence)
             .map(|m| month_date(scenario.start, m as u32))
     };
-    let in_window = scenario
-        .transfer
-        .as_ref()
-        .is_some_and(|t| grid_month(t.at) < months);
+    let in_window = transfer_month(scenario).is_some();
     let n_conditions = scenario.conditions.len();
     let conditions = scenario
         .conditions
@@ -459,7 +463,7 @@ pub fn run(
         months: scenario.months,
         trials,
         seed,
-        risks: sequencing_risks(scenario, &baseline, &delays, &slips, &counts, n),
+        risks: sequencing_risks(scenario, &baseline, &delays, &slips, &values, n),
         sensitivity: sensitivity(scenario, &delays, &totals, n),
         monthly,
         transfer: scenario
@@ -557,7 +561,7 @@ fn sequencing_risks(
     baseline: &[f64; N_AREAS],
     delays: &[f64],
     slips: &[f64],
-    counts: &Counts,
+    values: &[f32],
     n: usize,
 ) -> Vec<SequencingRisk> {
     let months = scenario.months as usize;
@@ -633,7 +637,22 @@ fn sequencing_risks(
             if fielded >= scenario.likely {
                 continue;
             }
-            let after = grid_month(change.at);
+            // A shortfall in the area in the month after the step as each trial executed it.
+            let slipped = |t: usize| change.at + change.group.map_or(0.0, |g| slips[t * slip_stride + g]);
+            let span = months * PER_MONTH;
+            let mut in_window = 0;
+            let mut short = 0;
+            for t in 0..n {
+                let m = grid_month(slipped(t));
+                if m >= months {
+                    continue;
+                }
+                in_window += 1;
+                let row = &values[t * span + m * PER_MONTH..];
+                if row[1 + 3 * a] > row[2 + 3 * a] + row[3 + 3 * a] {
+                    short += 1;
+                }
+            }
             risks.push(SequencingRisk {
                 decision: change.decision.clone(),
                 element: element.id.clone(),
@@ -643,8 +662,7 @@ fn sequencing_risks(
                 to_replace: need,
                 investment: replacing.map(|i| scenario.investments[i].id.clone()),
                 fielded_probability: fielded,
-                shortfall_probability: (after < months)
-                    .then(|| f64::from(counts.shortfall[after * N_AREAS + a]) / n as f64),
+                shortfall_probability: (in_window > 0).then(|| f64::from(short) / n as f64),
             });
         }
     }

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use alliance_commands::chain::hex;
 use alliance_domain::{CapabilityArea, Date, ElementKind};
 use rand::Rng;
-use rand_distr::{Distribution as _, LogNormal, Normal, StandardUniform, Triangular};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -60,6 +59,11 @@ pub enum Distribution {
     },
 }
 
+/// A uniform value in [0, 1) from the top 53 bits of one `u64`.
+fn unit<R: Rng + ?Sized>(rng: &mut R) -> f64 {
+    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
 fn neg_infinity() -> f64 {
     f64::NEG_INFINITY
 }
@@ -97,31 +101,38 @@ impl Distribution {
         }
     }
 
-    /// One draw. Every variant consumes exactly one or two values from `rng` whatever its
-    /// parameters, so a plan's other draws never shift when one distribution changes.
+    /// One draw. Every variant takes exactly two uniform values from `rng`, whatever its
+    /// parameters, so the other draws of a trial never shift when one distribution changes
+    /// (a fixed value and a spread of zero draw the same). The transforms are written here with
+    /// the standard library's arithmetic, so every binary of one platform draws the same values.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> f64 {
+        // (0, 1], so the logarithm below is finite.
+        let u1 = 1.0 - unit(rng);
+        let u2 = unit(rng);
+        // Box–Muller: a standard normal from the two.
+        let normal = || (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
         match *self {
             Distribution::Fixed { value } => value,
-            Distribution::Uniform { min, max } => {
-                let unit: f64 = StandardUniform.sample(rng);
-                min + (max - min) * unit
+            Distribution::Uniform { min, max } => min + (max - min) * u2,
+            Distribution::Triangular { min, mode, max } => {
+                // Inverse of the triangular CDF.
+                let width = max - min;
+                if width <= 0.0 {
+                    return mode;
+                }
+                let split = (mode - min) / width;
+                if u2 < split {
+                    min + (u2 * width * (mode - min)).sqrt()
+                } else {
+                    max - ((1.0 - u2) * width * (max - mode)).sqrt()
+                }
             }
-            Distribution::Triangular { min, mode, max } if min < max => {
-                Triangular::new(min, max, mode).map_or(mode, |t| t.sample(rng))
-            }
-            Distribution::Triangular { mode, .. } => mode,
             Distribution::Lognormal {
                 median,
                 sigma,
                 offset,
-            } => {
-                offset
-                    + LogNormal::new(median.ln(), sigma)
-                        .map_or(median, |d: LogNormal<f64>| d.sample(rng))
-            }
-            Distribution::Normal { mean, sd, min } => Normal::new(mean, sd)
-                .map_or(mean, |d: Normal<f64>| d.sample(rng))
-                .max(min),
+            } => offset + median * (sigma * normal()).exp(),
+            Distribution::Normal { mean, sd, min } => (mean + sd * normal()).max(min),
         }
     }
 

@@ -137,11 +137,11 @@ pub struct Window {
 }
 
 impl Window {
-    /// `start` moved to the first of its month.
+    /// `start` moved to the first of its month; at least one month.
     pub fn new(start: Date, months: u32) -> Self {
         Window {
             start: start.with_day(1).unwrap_or(start),
-            months,
+            months: months.max(1),
         }
     }
 }

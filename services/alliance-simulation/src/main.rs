@@ -64,15 +64,15 @@ struct Args {
     )]
     token_file: PathBuf,
     /// Simulation model data [default: the shipped deploy/simulation-model.toml].
-    #[arg(long, env = "ALLIANCE_SIMULATION_MODEL", default_value = "")]
-    model: PathBuf,
+    #[arg(long, env = "ALLIANCE_SIMULATION_MODEL")]
+    model: Option<PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     alliance_commands::server::init_logging();
     let args = Args::parse();
-    let model = alliance_simulation::load_model(&args.model)?;
+    let model = alliance_simulation::load_model(&args.model.clone().unwrap_or_default())?;
     let config =
         KafkaLogConfig::reader(&args.kafka_bootstrap, &args.kafka_topic, &args.kafka_client)
             .map_err(anyhow::Error::msg)?;

@@ -4,5 +4,6 @@
 
 mod cluster;
 mod projection;
+mod simulation;
 mod support;
 mod tour;
