@@ -56,5 +56,5 @@ clean-data: ## Delete the local data directory (the embedded event log)
 	rm -rf $(DATA_DIR)
 
 .PHONY: chart
-chart: ## Chart the reference plan (what-if) into docs/reference-plan.svg and .png
+chart: ## Chart the reference plan (what-if) and its simulation into docs/reference-{plan,simulation}.{svg,png}
 	CARGO=$(CARGO) scripts/chart.sh

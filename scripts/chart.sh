@@ -4,7 +4,9 @@
 # port) that loads deploy/reference-plan.json on its first start. The server is stopped after.
 #
 # Environment: CARGO (default cargo), PROFILE (debug or release, default debug),
-# FROM / TO (the period, default 2024-01-01 to 2035-12-31), OUT (default docs/reference-plan).
+# FROM / TO (the period, default 2024-01-01 to 2035-12-31), OUT (default docs/reference-plan),
+# SIM_OUT (default docs/reference-simulation: the simulation's coverage bands, seed 1, the model's
+# default trials and window).
 # The chart is a what-if view: the plan's proposals (retrenchment, ROK investments, the wartime
 # OPCON transfer) are proposed decisions, not adopted ones.
 set -euo pipefail
@@ -15,6 +17,7 @@ PROFILE=${PROFILE:-debug}
 FROM=${FROM:-2024-01-01}
 TO=${TO:-2035-12-31}
 OUT=${OUT:-docs/reference-plan}
+SIM_OUT=${SIM_OUT:-docs/reference-simulation}
 
 case $PROFILE in
   debug) build_flags=() ;;
@@ -70,3 +73,9 @@ if [[ -z $plan ]]; then
 fi
 mkdir -p "$(dirname "$OUT")"
 "$bin/alliancectl" plot --plan-id "$plan" --from "$FROM" --to "$TO" --what-if --out "$OUT"
+
+# The simulation of the same what-if view: coverage bands per area, U.S. drawdown, OPCON date.
+mkdir -p "$(dirname "$SIM_OUT")"
+run=$("$bin/alliancectl" simulate "$plan" --what-if --seed 1 --plot "$SIM_OUT.png" --output json |
+  grep -o '"run_id": *"[^"]*"' | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/')
+"$bin/alliancectl" simulation get "$run" --plot "$SIM_OUT.svg"
