@@ -455,8 +455,12 @@ pub async fn start_replica<R: LogReader>(
     tokio::spawn(projection.clone().follow(reader.clone()));
     // Refused requests go to a security log of their own.
     let security_path = data_dir.join("security.db");
-    let security = alliance_commands::security::SecurityLog::open(&security_path)
-        .map_err(|e| format!("cannot open the security log {}: {e}", security_path.display()))?;
+    let security = alliance_commands::security::SecurityLog::open(&security_path).map_err(|e| {
+        format!(
+            "cannot open the security log {}: {e}",
+            security_path.display()
+        )
+    })?;
     let denials = alliance_commands::security::DenialLayer::new(security.clone(), auth.clone());
     Ok(Replica {
         auth,

@@ -209,6 +209,12 @@ fn draw(scenario: &Scenario, seed: u64, trial: usize) -> Draws {
     }
 }
 
+/// Required minus combined in area `a` of a month's stored values (the one definition the
+/// counts, the bands and the risks share).
+fn stored_shortfall(row: &[f32], a: usize) -> f64 {
+    f64::from(row[1 + 3 * a]) - f64::from(row[2 + 3 * a]) - f64::from(row[3 + 3 * a])
+}
+
 /// Fraction of an investment's gain fielded `elapsed` months after its (slipped) delivery.
 fn ramp(elapsed: f64, fielding: f64) -> f64 {
     if elapsed < 0.0 {
@@ -309,15 +315,16 @@ fn trial(
                 area.us_level
             };
             rok[a] = rok[a].min(100.0);
-            let shortfall = required - (us[a] + rok[a]);
+            row[1 + 3 * a] = required as f32;
+            row[2 + 3 * a] = us[a] as f32;
+            row[3 + 3 * a] = rok[a] as f32;
+            // Judged on the stored values, as the bands and the risks are.
+            let shortfall = stored_shortfall(row, a);
             if shortfall > 0.0 {
                 total_shortfall += shortfall;
                 counts.shortfall[m * N_AREAS + a] += 1;
                 any_this_month = true;
             }
-            row[1 + 3 * a] = required as f32;
-            row[2 + 3 * a] = us[a] as f32;
-            row[3 + 3 * a] = rok[a] as f32;
         }
         if any_this_month {
             counts.any_shortfall[m] += 1;
@@ -536,7 +543,7 @@ fn monthly_results(
                         us: column(&us),
                         rok: column(&rok),
                         combined: column(&|row| us(row) + rok(row)),
-                        shortfall: column(&|row| (required(row) - us(row) - rok(row)).max(0.0)),
+                        shortfall: column(&|row| stored_shortfall(row, a).max(0.0)),
                         shortfall_probability: f64::from(counts.shortfall[m * N_AREAS + a])
                             / n as f64,
                     }
@@ -638,7 +645,8 @@ fn sequencing_risks(
                 continue;
             }
             // A shortfall in the area in the month after the step as each trial executed it.
-            let slipped = |t: usize| change.at + change.group.map_or(0.0, |g| slips[t * slip_stride + g]);
+            let slipped =
+                |t: usize| change.at + change.group.map_or(0.0, |g| slips[t * slip_stride + g]);
             let span = months * PER_MONTH;
             let mut in_window = 0;
             let mut short = 0;
@@ -648,8 +656,7 @@ fn sequencing_risks(
                     continue;
                 }
                 in_window += 1;
-                let row = &values[t * span + m * PER_MONTH..];
-                if row[1 + 3 * a] > row[2 + 3 * a] + row[3 + 3 * a] {
+                if stored_shortfall(&values[t * span + m * PER_MONTH..], a) > 0.0 {
                     short += 1;
                 }
             }
