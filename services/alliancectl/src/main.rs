@@ -959,6 +959,23 @@ async fn within<T>(
     }
 }
 
+/// The next message of `stream`, or a deadline error when none comes within `timeout`; `hint`
+/// ends the error's message.
+async fn next_within<T>(
+    timeout: Duration,
+    stream: &mut tonic::Streaming<T>,
+    hint: &str,
+) -> Result<Option<T>, tonic::Status> {
+    tokio::time::timeout(timeout, stream.message())
+        .await
+        .unwrap_or_else(|_| {
+            Err(tonic::Status::deadline_exceeded(format!(
+                "no progress within {}s{hint}",
+                timeout.as_secs()
+            )))
+        })
+}
+
 /// Sends one command RPC and wraps its `CommandResult`.
 macro_rules! command {
     ($session:expr, $rpc:ident, $request:expr) => {{
@@ -1208,14 +1225,7 @@ async fn rebuild(s: &mut Session) -> Result<Reply, CliError> {
         .await
         .map_err(|status| s.failure(&status, None))?;
     loop {
-        let next = tokio::time::timeout(s.timeout, progress.message())
-            .await
-            .unwrap_or_else(|_| {
-                Err(tonic::Status::deadline_exceeded(format!(
-                    "no progress within {}s",
-                    s.timeout.as_secs()
-                )))
-            });
+        let next = next_within(s.timeout, &mut progress, "").await;
         match next {
             Ok(Some(v1::RebuildProgress {
                 done: Some(done), ..

@@ -175,15 +175,15 @@ fn detail_json(detail: &Detail) -> Value {
 
 // ---- values --------------------------------------------------------------------------------
 
-fn date(d: Option<&v1::Date>) -> Option<Date> {
+pub(crate) fn date(d: Option<&v1::Date>) -> Option<Date> {
     d.and_then(date_from_proto)
 }
 
-fn date_text(d: Option<&v1::Date>) -> String {
+pub(crate) fn date_text(d: Option<&v1::Date>) -> String {
     date(d).map_or_else(|| "-".to_owned(), |d| d.to_string())
 }
 
-fn date_json(d: Option<&v1::Date>) -> Value {
+pub(crate) fn date_json(d: Option<&v1::Date>) -> Value {
     date(d).map_or(Value::Null, |d| Value::String(d.to_string()))
 }
 
@@ -998,7 +998,13 @@ pub fn event_line(e: &v1::EventEnvelope, format: Format) -> String {
     }
 }
 
-fn section(out: &mut Vec<String>, title: &str, headers: &[&str], rows: Vec<Vec<String>>) {
+/// A blank line, then `title` with the number of rows and the table of them (or "none").
+pub(crate) fn section(
+    out: &mut Vec<String>,
+    title: &str,
+    headers: &[&str],
+    rows: Vec<Vec<String>>,
+) {
     out.push(String::new());
     if rows.is_empty() {
         out.push(format!("{title}: none"));

@@ -20,6 +20,7 @@ use alliance_proto::convert::{
 use alliance_proto::v1;
 use chrono::Datelike;
 use plotters::backend::RGBPixel;
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::coord::types::RangedCoordf64;
@@ -569,35 +570,68 @@ pub(crate) fn area_color(area: CapabilityArea) -> RGBColor {
 
 pub(crate) type DrawResult<DB> =
     Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
-type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<YearAxis, RangedCoordf64>>;
+pub(crate) type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<YearAxis, RangedCoordf64>>;
 
 pub(crate) fn failure(message: String) -> CliError {
     CliError::new(Exit::Other, message)
 }
 
-pub(crate) fn draw_failed(error: impl std::fmt::Display) -> CliError {
+fn draw_failed(error: impl std::fmt::Display) -> CliError {
     failure(format!("cannot draw the chart: {error}"))
+}
+
+/// A chart of a title block above a body, drawn the same way on any backend.
+pub(crate) trait Draw {
+    /// The height of the title block.
+    const HEADER_HEIGHT: u32;
+
+    /// The lines of the title block: the text, its height from the top and its style.
+    fn header(&self) -> Vec<(&str, i32, TextStyle<'static>)>;
+
+    /// Draws what is below the title block.
+    fn draw_body<DB: DrawingBackend>(&self, body: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
+}
+
+/// Draws `chart` on a white `root`, then presents it.
+fn draw<C: Draw, DB: DrawingBackend>(chart: &C, root: DrawingArea<DB, Shift>) -> DrawResult<DB> {
+    root.fill(&WHITE)?;
+    let (header, body) = root.split_vertically(C::HEADER_HEIGHT);
+    for (text, y, style) in chart.header() {
+        header.draw(&Text::new(text, (16, y), style))?;
+    }
+    chart.draw_body(&body)?;
+    root.present()
+}
+
+/// Draws `chart` as an SVG document, `size` pixels wide and high.
+pub(crate) fn render_svg(chart: &impl Draw, size: (u32, u32)) -> Result<String, CliError> {
+    register_fonts()?;
+    let mut svg = String::new();
+    draw(
+        chart,
+        SVGBackend::with_string(&mut svg, size).into_drawing_area(),
+    )
+    .map_err(draw_failed)?;
+    Ok(svg)
+}
+
+/// Draws `chart` as PNG bytes, `size` pixels wide and high.
+pub(crate) fn render_png(chart: &impl Draw, size: (u32, u32)) -> Result<Vec<u8>, CliError> {
+    register_fonts()?;
+    let mut rgb = vec![0; size.0 as usize * size.1 as usize * 3];
+    let bitmap =
+        BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut rgb, size).map_err(draw_failed)?;
+    draw(chart, bitmap.into_drawing_area()).map_err(draw_failed)?;
+    encode_png(&rgb, size)
 }
 
 /// Draws the chart as an SVG document and as PNG bytes, [`SIZE`] pixels each.
 fn render(chart: &Chart) -> Result<(String, Vec<u8>), CliError> {
-    register_fonts()?;
-
-    let mut svg = String::new();
-    draw(
-        SVGBackend::with_string(&mut svg, SIZE).into_drawing_area(),
-        chart,
-    )
-    .map_err(draw_failed)?;
-    let mut rgb = vec![0; SIZE.0 as usize * SIZE.1 as usize * 3];
-    let bitmap =
-        BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut rgb, SIZE).map_err(draw_failed)?;
-    draw(bitmap.into_drawing_area(), chart).map_err(draw_failed)?;
-    Ok((svg, encode_png(&rgb, SIZE)?))
+    Ok((render_svg(chart, SIZE)?, render_png(chart, SIZE)?))
 }
 
 /// Registers the embedded font (DejaVu Sans, regular and bold) as [`FONT`].
-pub(crate) fn register_fonts() -> Result<(), CliError> {
+fn register_fonts() -> Result<(), CliError> {
     let invalid = |_| failure("the embedded font cannot be read".to_owned());
     plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular())
         .map_err(invalid)?;
@@ -605,7 +639,7 @@ pub(crate) fn register_fonts() -> Result<(), CliError> {
 }
 
 /// 8-bit RGB pixels, `size` pixels wide and high, as PNG bytes.
-pub(crate) fn encode_png(rgb: &[u8], size: (u32, u32)) -> Result<Vec<u8>, CliError> {
+fn encode_png(rgb: &[u8], size: (u32, u32)) -> Result<Vec<u8>, CliError> {
     let failed = |e: png::EncodingError| failure(format!("cannot encode the PNG: {e}"));
     let mut out = Vec::new();
     let mut encoder = png::Encoder::new(&mut out, size.0, size.1);
@@ -617,36 +651,44 @@ pub(crate) fn encode_png(rgb: &[u8], size: (u32, u32)) -> Result<Vec<u8>, CliErr
     Ok(out)
 }
 
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult<DB> {
-    root.fill(&WHITE)?;
-    let (header, body) = root.split_vertically(HEADER_HEIGHT);
-    draw_header(&header, chart)?;
-    let top_height = body.dim_in_pixel().1 * 11 / 20;
-    let (top, bottom) = body.split_vertically(top_height);
-    let (top_plot, top_legend) = top.split_horizontally(SIZE.0 - LEGEND_WIDTH);
-    let (bottom_plot, bottom_legend) = bottom.split_horizontally(SIZE.0 - LEGEND_WIDTH);
-    draw_personnel(&top_plot, chart)?;
-    draw_capability(&bottom_plot, chart)?;
-    // Listed top to bottom as they are stacked.
-    let kinds: Vec<Entry> = chart
-        .personnel
-        .keys()
-        .rev()
-        .map(|k| Entry::new(kind_label(*k), Swatch::Fill(kind_color(*k))))
-        .collect();
-    draw_legend(&top_legend, "U.S. element kinds", &kinds)?;
-    let mut areas: Vec<Entry> = chart
-        .capability
-        .keys()
-        .map(|a| Entry::new(area_label(*a), Swatch::Line(area_color(*a), 2)))
-        .collect();
-    let decisions = marker_entries(&chart.markers);
-    if !decisions.is_empty() {
-        areas.push(Entry::new("Decisions", Swatch::Heading));
-        areas.extend(decisions);
+impl Draw for Chart {
+    const HEADER_HEIGHT: u32 = HEADER_HEIGHT;
+
+    fn header(&self) -> Vec<(&str, i32, TextStyle<'static>)> {
+        let [title, subtitle] = &self.header;
+        vec![
+            (title, 10, text_style(24, true)),
+            (subtitle, 40, text_style(15, false)),
+        ]
     }
-    draw_legend(&bottom_legend, "ROK capability areas", &areas)?;
-    root.present()
+
+    fn draw_body<DB: DrawingBackend>(&self, body: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let top_height = body.dim_in_pixel().1 * 11 / 20;
+        let (top, bottom) = body.split_vertically(top_height);
+        let (top_plot, top_legend) = top.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+        let (bottom_plot, bottom_legend) = bottom.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+        draw_personnel(&top_plot, self)?;
+        draw_capability(&bottom_plot, self)?;
+        // Listed top to bottom as they are stacked.
+        let kinds: Vec<Entry> = self
+            .personnel
+            .keys()
+            .rev()
+            .map(|k| Entry::new(kind_label(*k), Swatch::Fill(kind_color(*k))))
+            .collect();
+        draw_legend(&top_legend, "U.S. element kinds", &kinds)?;
+        let mut areas: Vec<Entry> = self
+            .capability
+            .keys()
+            .map(|a| Entry::new(area_label(*a), Swatch::Line(area_color(*a), 2)))
+            .collect();
+        let decisions = marker_entries(&self.markers);
+        if !decisions.is_empty() {
+            areas.push(Entry::new("Decisions", Swatch::Heading));
+            areas.extend(decisions);
+        }
+        draw_legend(&bottom_legend, "ROK capability areas", &areas)
+    }
 }
 
 /// The font at `size` pixels, bold or regular (chosen when the font is created: a style set
@@ -664,32 +706,87 @@ pub(crate) fn text_style(size: u32, bold: bool) -> TextStyle<'static> {
     font(size, bold).color(&TEXT_COLOR)
 }
 
-fn draw_header<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult<DB> {
-    let [title, subtitle] = &chart.header;
-    area.draw(&Text::new(title.as_str(), (16, 10), text_style(24, true)))?;
-    area.draw(&Text::new(
-        subtitle.as_str(),
-        (16, 40),
-        text_style(15, false),
-    ))
+/// The OPCON transfer's colour in bold at `size` pixels, hanging from its anchor at `h`.
+pub(crate) fn opcon_style(size: u32, h: HPos) -> TextStyle<'static> {
+    font(size, true)
+        .color(&OPCON_COLOR)
+        .pos(Pos::new(h, VPos::Top))
 }
 
-/// The frame of a panel: the x axis over the period, the y axis from 0 to `top`.
-fn panel<'a, DB: DrawingBackend>(
+/// The margins and label areas of a panel, in pixels.
+pub(crate) struct Frame {
+    /// Above and below.
+    pub(crate) margin: u32,
+    pub(crate) margin_left: u32,
+    pub(crate) margin_right: u32,
+    /// The caption's text size.
+    pub(crate) caption: u32,
+    pub(crate) x_label_area: u32,
+    pub(crate) y_label_area: u32,
+}
+
+/// The frame of this chart's two panels.
+const FRAME: Frame = Frame {
+    margin: 6,
+    margin_left: 10,
+    margin_right: 20,
+    caption: 17,
+    x_label_area: 40,
+    y_label_area: 80,
+};
+
+/// A panel in `frame`: `axis` across, 0 to `top` up.
+pub(crate) fn panel<'a, DB: DrawingBackend>(
     area: &'a DrawingArea<DB, Shift>,
-    chart: &Chart,
+    frame: &Frame,
+    axis: YearAxis,
     caption: &str,
     top: f64,
 ) -> Result<Panel<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
     ChartBuilder::on(area)
-        .margin_top(6)
-        .margin_left(10)
-        .margin_right(20)
-        .margin_bottom(6)
-        .caption(caption, text_style(17, true))
-        .x_label_area_size(40)
-        .y_label_area_size(80)
-        .build_cartesian_2d(chart.x_axis(), 0.0..top)
+        .margin_top(frame.margin)
+        .margin_left(frame.margin_left)
+        .margin_right(frame.margin_right)
+        .margin_bottom(frame.margin)
+        .caption(caption, text_style(frame.caption, true))
+        .x_label_area_size(frame.x_label_area)
+        .y_label_area_size(frame.y_label_area)
+        .build_cartesian_2d(axis, 0.0..top)
+}
+
+/// A panel's grid: years across, `y_labels` values up written by `y_label`, labels at
+/// `label_size` pixels, faint lines at the labelled values only. Draw it after any more
+/// settings.
+pub(crate) fn mesh<'a, 'b, DB: DrawingBackend>(
+    c: &'b mut Panel<'a, DB>,
+    y_label: &'b dyn Fn(&f64) -> String,
+    y_labels: usize,
+    label_size: u32,
+) -> MeshStyle<'a, 'b, YearAxis, RangedCoordf64, DB> {
+    let mut mesh = c.configure_mesh();
+    mesh.x_label_formatter(&tick_label)
+        .y_label_formatter(y_label)
+        .y_labels(y_labels)
+        .label_style(text_style(label_size, false))
+        .bold_line_style(BLACK.mix(0.08))
+        .light_line_style(TRANSPARENT);
+    mesh
+}
+
+/// A level as a whole number.
+pub(crate) fn whole(v: &f64) -> String {
+    format!("{v:.0}")
+}
+
+/// Where a label beside the vertical line at `x` goes: `gap` pixels right of it, or left of
+/// it near the end of the panel; with the side of the text that the anchor holds.
+pub(crate) fn beside<DB: DrawingBackend>(c: &Panel<'_, DB>, x: f64, gap: i32) -> (i32, HPos) {
+    let (x0, x1) = (c.x_range().start, c.x_range().end);
+    if (x - x0) / (x1 - x0) < 0.7 {
+        (gap, HPos::Left)
+    } else {
+        (-gap, HPos::Right)
+    }
 }
 
 fn draw_personnel<DB: DrawingBackend>(
@@ -698,16 +795,11 @@ fn draw_personnel<DB: DrawingBackend>(
 ) -> DrawResult<DB> {
     // Headroom above the highest total for the OPCON label.
     let top = nice_ceiling(f64::from(chart.max_personnel()) * 1.2);
-    let mut c = panel(area, chart, "U.S. personnel by element kind (stacked)", top)?;
-    c.configure_mesh()
-        .x_label_formatter(&tick_label)
-        .y_label_formatter(&thousands)
-        .y_labels(6)
+    let caption = "U.S. personnel by element kind (stacked)";
+    let mut c = panel(area, &FRAME, chart.x_axis(), caption, top)?;
+    mesh(&mut c, &thousands, 6, 14)
         .y_desc("Personnel")
         .axis_desc_style(text_style(15, false))
-        .label_style(text_style(14, false))
-        .bold_line_style(BLACK.mix(0.08))
-        .light_line_style(TRANSPARENT)
         .draw()?;
     let xs = chart.xs();
     let mut lower = vec![0.0; xs.len()];
@@ -739,17 +831,12 @@ fn draw_capability<DB: DrawingBackend>(
     chart: &Chart,
 ) -> DrawResult<DB> {
     let top = 100.0;
-    let mut c = panel(area, chart, "ROK capability level (0-100) by area", top)?;
-    c.configure_mesh()
-        .x_label_formatter(&tick_label)
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .y_labels(6)
+    let caption = "ROK capability level (0-100) by area";
+    let mut c = panel(area, &FRAME, chart.x_axis(), caption, top)?;
+    mesh(&mut c, &whole, 6, 14)
         .x_desc("Year")
         .y_desc("Capability level")
         .axis_desc_style(text_style(15, false))
-        .label_style(text_style(14, false))
-        .bold_line_style(BLACK.mix(0.08))
-        .light_line_style(TRANSPARENT)
         .draw()?;
     let xs = chart.xs();
     for (area, values) in &chart.capability {
@@ -790,7 +877,6 @@ fn draw_markers<DB: DrawingBackend>(
     top: f64,
     labelled: bool,
 ) -> DrawResult<DB> {
-    let (x0, x1) = (c.x_range().start, c.x_range().end);
     let mut markers: Vec<&Marker> = chart.markers.iter().collect();
     markers.sort_by_key(|m| (m.kind == MarkerKind::OpconTransfer, m.date));
     // Decisions effective on the same date share one line.
@@ -809,9 +895,7 @@ fn draw_markers<DB: DrawingBackend>(
             MarkerKind::OpconTransfer => {
                 c.draw_series(once(PathElement::new(line, OPCON_COLOR.stroke_width(3))))?;
                 if labelled {
-                    // Right of the line, or left of it near the end of the period.
-                    let right_side = (x - x0) / (x1 - x0) < 0.7;
-                    opcon_label(c, m, (x, top), right_side)?;
+                    opcon_label(c, m, (x, top))?;
                 }
             }
         }
@@ -820,18 +904,13 @@ fn draw_markers<DB: DrawingBackend>(
 }
 
 /// The label of an OPCON transfer beside its marker at `at`: what, then when and by which
-/// decision; right of the line, or left of it when `right_side` is false.
+/// decision; right of the line, or left of it near the end of the period.
 fn opcon_label<DB: DrawingBackend>(
     c: &mut Panel<'_, DB>,
     m: &Marker,
     at: (f64, f64),
-    right_side: bool,
 ) -> DrawResult<DB> {
-    let (dx, h) = if right_side {
-        (7, HPos::Left)
-    } else {
-        (-7, HPos::Right)
-    };
+    let (dx, h) = beside(c, at.0, 7);
     let when = if m.exact {
         m.date.to_string()
     } else {
@@ -841,11 +920,8 @@ fn opcon_label<DB: DrawingBackend>(
         Some(id) => format!("{when} ({id})"),
         None => when,
     };
-    let what = font(15, true)
-        .color(&OPCON_COLOR)
-        .pos(Pos::new(h, VPos::Top));
     let label = EmptyElement::at(at)
-        + Text::new(OPCON_LABEL.to_owned(), (dx, 6), what)
+        + Text::new(OPCON_LABEL.to_owned(), (dx, 6), opcon_style(15, h))
         + Text::new(
             detail,
             (dx, 26),

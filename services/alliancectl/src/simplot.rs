@@ -10,20 +10,19 @@ use std::iter::once;
 use std::path::Path;
 
 use alliance_domain::{CapabilityArea, Date};
-use alliance_proto::convert::{area_from_proto, date_from_proto};
+use alliance_proto::convert::area_from_proto;
 use alliance_proto::v1;
-use plotters::backend::RGBPixel;
 use plotters::coord::Shift;
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::errors::CliError;
+use crate::output::date;
 use crate::plot::{
-    DrawResult, Entry, OPCON_COLOR, Swatch, YearAxis, area_label, draw_failed, draw_legend,
-    encode_png, failure, font, nice_ceiling, register_fonts, text_style, thousands, tick_label,
-    year_fraction,
+    Draw, DrawResult, Entry, Frame, OPCON_COLOR, Panel, Swatch, YearAxis, area_label, beside,
+    draw_legend, failure, mesh, nice_ceiling, opcon_style, panel, render_png, render_svg,
+    text_style, thousands, whole, year_fraction,
 };
+use crate::simulate::area_order;
 
 /// Width and height of the chart in pixels.
 pub const SIZE: (u32, u32) = (1500, 1300);
@@ -38,7 +37,15 @@ const ROK_COLOR: RGBColor = RGBColor(46, 139, 87);
 const OTHER_COLOR: RGBColor = RGBColor(150, 60, 170);
 const PERSONNEL_COLOR: RGBColor = RGBColor(110, 110, 130);
 
-type Panel<'a, DB> = ChartContext<'a, DB, Cartesian2d<YearAxis, RangedCoordf64>>;
+/// The frame of an area's panel; the personnel panel's is wider for its labels.
+const FRAME: Frame = Frame {
+    margin: 4,
+    margin_left: 6,
+    margin_right: 16,
+    caption: 15,
+    x_label_area: 26,
+    y_label_area: 40,
+};
 
 /// The output format, by the file's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,18 +83,14 @@ pub fn write(
     check_path(path)?;
     let chart = Chart::new(run, other);
     let bytes = match kind(path) {
-        Some(Kind::Svg) => render_svg(&chart)?.into_bytes(),
-        _ => render_png(&chart)?,
+        Some(Kind::Svg) => render_svg(&chart, SIZE)?.into_bytes(),
+        _ => render_png(&chart, SIZE)?,
     };
     std::fs::write(path, bytes)
         .map_err(|e| failure(format!("cannot write {}: {e}", path.display())))
 }
 
 // ---- the chart's data ----------------------------------------------------------------------
-
-fn day(d: Option<&v1::Date>) -> Option<Date> {
-    d.and_then(date_from_proto)
-}
 
 /// One month of an area.
 struct AreaPoint {
@@ -128,7 +131,7 @@ struct Chart {
 }
 
 fn month_x(m: &v1::SimulatedMonth) -> Option<f64> {
-    day(m.month.as_ref()).map(year_fraction)
+    date(m.month.as_ref()).map(year_fraction)
 }
 
 fn area_points(run: &v1::SimulationResult, area: i32) -> Vec<(f64, &v1::AreaMonth)> {
@@ -154,15 +157,7 @@ impl Chart {
             (start..=end).contains(&x)
         };
 
-        let mut order: Vec<i32> = Vec::new();
-        for m in &run.monthly {
-            for a in &m.areas {
-                if !order.contains(&a.area) {
-                    order.push(a.area);
-                }
-            }
-        }
-        let areas = order
+        let areas = area_order(run)
             .into_iter()
             .filter_map(|code| {
                 let area = area_from_proto(code)?;
@@ -224,11 +219,11 @@ impl Chart {
             .chain(other_personnel.iter().map(|p| p.1))
             .fold(0.0, f64::max);
 
-        let transfer = day(run.transfer_on.as_ref())
+        let transfer = date(run.transfer_on.as_ref())
             .filter(|d| within(*d))
             .map(|d| (d, run.transfer_decision_id.clone()));
         let other_transfer = other
-            .and_then(|o| day(o.transfer_on.as_ref()))
+            .and_then(|o| date(o.transfer_on.as_ref()))
             .filter(|d| within(*d) && Some(*d) != transfer.as_ref().map(|t| t.0));
         let other_name = other.map(|o| {
             let mut name = format!("right: plan version {}", o.plan_version);
@@ -275,8 +270,8 @@ fn header(run: &v1::SimulationResult, comparison: bool) -> [String; 3] {
     if comparison {
         title.push_str(", compared");
     }
-    let first = run.monthly.first().and_then(|m| day(m.month.as_ref()));
-    let last = run.monthly.last().and_then(|m| day(m.month.as_ref()));
+    let first = run.monthly.first().and_then(|m| date(m.month.as_ref()));
+    let last = run.monthly.last().and_then(|m| date(m.month.as_ref()));
     let window = match (first, last) {
         (Some(a), Some(b)) => format!("{} to {}", a.format("%Y-%m"), b.format("%Y-%m")),
         _ => "no months".to_owned(),
@@ -290,74 +285,58 @@ fn header(run: &v1::SimulationResult, comparison: bool) -> [String; 3] {
 
 // ---- drawing -------------------------------------------------------------------------------
 
-fn render_svg(chart: &Chart) -> Result<String, CliError> {
-    register_fonts()?;
-    let mut svg = String::new();
-    draw(
-        SVGBackend::with_string(&mut svg, SIZE).into_drawing_area(),
-        chart,
-    )
-    .map_err(draw_failed)?;
-    Ok(svg)
-}
+impl Draw for Chart {
+    const HEADER_HEIGHT: u32 = HEADER_HEIGHT;
 
-fn render_png(chart: &Chart) -> Result<Vec<u8>, CliError> {
-    register_fonts()?;
-    let mut rgb = vec![0; SIZE.0 as usize * SIZE.1 as usize * 3];
-    let bitmap =
-        BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut rgb, SIZE).map_err(draw_failed)?;
-    draw(bitmap.into_drawing_area(), chart).map_err(draw_failed)?;
-    encode_png(&rgb, SIZE)
-}
-
-fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult<DB> {
-    root.fill(&WHITE)?;
-    let (header, body) = root.split_vertically(HEADER_HEIGHT);
-    draw_header(&header, chart)?;
-    let rows = 4;
-    let row_height = body.dim_in_pixel().1 / rows;
-    let (grid, last_row) = body.split_vertically(row_height * (rows - 1));
-    let cells = grid.split_evenly(((rows - 1) as usize, 3));
-    for (cell, series) in cells.iter().zip(&chart.areas) {
-        draw_area(cell, chart, series)?;
+    fn header(&self) -> Vec<(&str, i32, TextStyle<'static>)> {
+        let [title, subtitle, headline] = &self.header;
+        vec![
+            (title, 10, text_style(22, true)),
+            (subtitle, 40, text_style(14, false)),
+            (headline, 64, text_style(14, true)),
+        ]
     }
-    let (personnel, legend) = last_row.split_horizontally(SIZE.0 * 2 / 3);
-    draw_personnel(&personnel, chart)?;
-    draw_legend(&legend, "Legend", &legend_entries(chart))?;
-    root.present()
+
+    fn draw_body<DB: DrawingBackend>(&self, body: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
+        let rows = 4;
+        let row_height = body.dim_in_pixel().1 / rows;
+        let (grid, last_row) = body.split_vertically(row_height * (rows - 1));
+        let cells = grid.split_evenly(((rows - 1) as usize, 3));
+        for (cell, series) in cells.iter().zip(&self.areas) {
+            draw_area(cell, self, series)?;
+        }
+        let (personnel, legend) = last_row.split_horizontally(SIZE.0 * 2 / 3);
+        draw_personnel(&personnel, self)?;
+        draw_legend(&legend, "Legend", &legend_entries(self))
+    }
 }
 
-fn draw_header<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart) -> DrawResult<DB> {
-    let [title, subtitle, headline] = &chart.header;
-    area.draw(&Text::new(title.as_str(), (16, 10), text_style(22, true)))?;
-    area.draw(&Text::new(
-        subtitle.as_str(),
-        (16, 40),
-        text_style(14, false),
-    ))?;
-    area.draw(&Text::new(
-        headline.as_str(),
-        (16, 64),
-        text_style(14, true),
-    ))
+/// The P10-P90 band of `points` (x, P10, P90), filled in `color` at a quarter's opacity.
+fn draw_band<DB: DrawingBackend>(
+    c: &mut Panel<'_, DB>,
+    points: &[(f64, f64, f64)],
+    color: RGBColor,
+) -> DrawResult<DB> {
+    let band: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| (p.0, p.2))
+        .chain(points.iter().rev().map(|p| (p.0, p.1)))
+        .collect();
+    c.draw_series(once(Polygon::new(band, color.mix(0.25).filled())))?;
+    Ok(())
 }
 
-fn panel<'a, DB: DrawingBackend>(
-    area: &'a DrawingArea<DB, Shift>,
-    chart: &Chart,
-    caption: &str,
-    top: f64,
-    y_label_width: u32,
-) -> Result<Panel<'a, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
-    ChartBuilder::on(area)
-        .margin_top(4)
-        .margin_left(6)
-        .margin_right(16)
-        .margin_bottom(4)
-        .caption(caption, text_style(15, true))
-        .x_label_area_size(26)
-        .y_label_area_size(y_label_width)
-        .build_cartesian_2d(chart.axis.clone(), 0.0..top)
+/// The other run's P50, dashed, in a comparison.
+fn draw_other<DB: DrawingBackend>(c: &mut Panel<'_, DB>, other: &[(f64, f64)]) -> DrawResult<DB> {
+    if !other.is_empty() {
+        c.draw_series(DashedLineSeries::new(
+            other.to_vec(),
+            4,
+            3,
+            OTHER_COLOR.stroke_width(2),
+        ))?;
+    }
+    Ok(())
 }
 
 fn draw_area<DB: DrawingBackend>(
@@ -366,26 +345,15 @@ fn draw_area<DB: DrawingBackend>(
     series: &AreaSeries,
 ) -> DrawResult<DB> {
     let top = series.top;
-    let mut c = panel(area, chart, area_label(series.area), top, 40)?;
-    c.configure_mesh()
-        .x_label_formatter(&tick_label)
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .y_labels(5)
-        .x_labels(6)
-        .label_style(text_style(11, false))
-        .bold_line_style(BLACK.mix(0.08))
-        .light_line_style(TRANSPARENT)
-        .draw()?;
+    let caption = area_label(series.area);
+    let mut c = panel(area, &FRAME, chart.axis.clone(), caption, top)?;
+    mesh(&mut c, &whole, 5, 11).x_labels(6).draw()?;
     let p = &series.points;
     if p.is_empty() {
         return draw_transfer(&mut c, chart, top, false);
     }
-    let band: Vec<(f64, f64)> = p
-        .iter()
-        .map(|q| (q.x, q.p90))
-        .chain(p.iter().rev().map(|q| (q.x, q.p10)))
-        .collect();
-    c.draw_series(once(Polygon::new(band, BAND_COLOR.mix(0.25).filled())))?;
+    let band: Vec<_> = p.iter().map(|q| (q.x, q.p10, q.p90)).collect();
+    draw_band(&mut c, &band, BAND_COLOR)?;
     let line =
         |f: fn(&AreaPoint) -> f64| -> Vec<(f64, f64)> { p.iter().map(|q| (q.x, f(q))).collect() };
     c.draw_series(once(PathElement::new(
@@ -402,14 +370,7 @@ fn draw_area<DB: DrawingBackend>(
         line(|q| q.p50),
         BAND_COLOR.stroke_width(2),
     )))?;
-    if !series.other.is_empty() {
-        c.draw_series(DashedLineSeries::new(
-            series.other.clone(),
-            4,
-            3,
-            OTHER_COLOR.stroke_width(2),
-        ))?;
-    }
+    draw_other(&mut c, &series.other)?;
     draw_transfer(&mut c, chart, top, false)
 }
 
@@ -418,42 +379,23 @@ fn draw_personnel<DB: DrawingBackend>(
     chart: &Chart,
 ) -> DrawResult<DB> {
     let top = chart.personnel_top;
-    let mut c = panel(
-        area,
-        chart,
-        "U.S. personnel in Korea (P10-P90 and P50): the drawdown",
-        top,
-        70,
-    )?;
-    c.configure_mesh()
-        .x_label_formatter(&tick_label)
-        .y_label_formatter(&thousands)
-        .y_labels(5)
-        .label_style(text_style(12, false))
-        .bold_line_style(BLACK.mix(0.08))
-        .light_line_style(TRANSPARENT)
-        .draw()?;
+    let frame = Frame {
+        y_label_area: 70,
+        ..FRAME
+    };
+    let caption = "U.S. personnel in Korea (P10-P90 and P50): the drawdown";
+    let mut c = panel(area, &frame, chart.axis.clone(), caption, top)?;
+    mesh(&mut c, &thousands, 5, 12).draw()?;
     let p = &chart.personnel;
     if !p.is_empty() {
-        let band: Vec<(f64, f64)> = p
-            .iter()
-            .map(|q| (q.0, q.3))
-            .chain(p.iter().rev().map(|q| (q.0, q.1)))
-            .collect();
-        c.draw_series(once(Polygon::new(band, PERSONNEL_COLOR.mix(0.25).filled())))?;
+        let band: Vec<_> = p.iter().map(|q| (q.0, q.1, q.3)).collect();
+        draw_band(&mut c, &band, PERSONNEL_COLOR)?;
         c.draw_series(once(PathElement::new(
             p.iter().map(|q| (q.0, q.2)).collect::<Vec<_>>(),
             PERSONNEL_COLOR.stroke_width(2),
         )))?;
     }
-    if !chart.other_personnel.is_empty() {
-        c.draw_series(DashedLineSeries::new(
-            chart.other_personnel.clone(),
-            4,
-            3,
-            OTHER_COLOR.stroke_width(2),
-        ))?;
-    }
+    draw_other(&mut c, &chart.other_personnel)?;
     draw_transfer(&mut c, chart, top, true)
 }
 
@@ -482,13 +424,7 @@ fn draw_transfer<DB: DrawingBackend>(
         vec![(x, 0.0), (x, top)],
         OPCON_COLOR.stroke_width(2),
     )))?;
-    let (x0, x1) = (c.x_range().start, c.x_range().end);
-    let right_side = (x - x0) / (x1 - x0) < 0.7;
-    let (dx, h) = if right_side {
-        (5, HPos::Left)
-    } else {
-        (-5, HPos::Right)
-    };
+    let (dx, h) = beside(c, x, 5);
     let label = if full {
         let by = if decision.is_empty() {
             String::new()
@@ -499,10 +435,7 @@ fn draw_transfer<DB: DrawingBackend>(
     } else {
         "OPCON transfer".to_owned()
     };
-    let size = if full { 14 } else { 11 };
-    let style = font(size, true)
-        .color(&OPCON_COLOR)
-        .pos(Pos::new(h, VPos::Top));
+    let style = opcon_style(if full { 14 } else { 11 }, h);
     c.draw_series(once(
         EmptyElement::at((x, top)) + Text::new(label, (dx, 3), style),
     ))?;
@@ -558,13 +491,13 @@ mod tests {
         assert_eq!(chart.areas[0].area, CapabilityArea::MissileDefense);
         assert_eq!(chart.areas[0].points.len(), 3);
         assert!(chart.transfer.is_some());
-        let svg = render_svg(&chart).unwrap();
+        let svg = render_svg(&chart, SIZE).unwrap();
         assert!(svg.contains(OPCON_LABEL), "{svg}");
         assert!(svg.contains("Missile defense"));
         assert!(svg.contains("Ground combat"));
         // The short label in each area panel.
         assert_eq!(svg.matches("OPCON transfer").count(), 2 + 2, "{svg}");
-        let png = render_png(&chart).unwrap();
+        let png = render_png(&chart, SIZE).unwrap();
         assert_eq!(&png[12..16], b"IHDR");
         assert_eq!(png[16..20], SIZE.0.to_be_bytes());
         assert_eq!(png[20..24], SIZE.1.to_be_bytes());
@@ -580,7 +513,7 @@ mod tests {
         let chart = Chart::new(&left, Some(&right));
         assert_eq!(chart.areas[0].other.len(), 3);
         assert_eq!(chart.other_personnel.len(), 3);
-        let svg = render_svg(&chart).unwrap();
+        let svg = render_svg(&chart, SIZE).unwrap();
         assert!(svg.contains("right: plan version 170"), "{svg}");
     }
 

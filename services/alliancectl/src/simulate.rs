@@ -10,9 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use alliance_domain::{CapabilityArea, Command, Date};
-use alliance_proto::convert::{
-    area_from_proto, date_from_proto, date_to_proto, overlay_to_proto, side_from_proto,
-};
+use alliance_proto::convert::{area_from_proto, date_to_proto, overlay_to_proto, side_from_proto};
 use alliance_proto::v1;
 use alliance_proto::v1::simulation_client::SimulationClient;
 use alliance_proto::v1::simulation_update::Update;
@@ -22,9 +20,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::errors::{CliError, Exit};
-use crate::output::{Format, Reply, instant, table};
+use crate::output::{Format, Reply, date, date_json, date_text, instant, section, table};
 use crate::parse::{self, enum_name};
-use crate::{Session, within};
+use crate::{Session, next_within, within};
 
 /// How many investments the table's sensitivity section lists.
 const TOP_SENSITIVITY: usize = 5;
@@ -252,14 +250,7 @@ async fn follow(
     progress: &mut Progress,
 ) -> Result<Outcome, CliError> {
     loop {
-        let next = tokio::time::timeout(s.timeout, updates.message())
-            .await
-            .unwrap_or_else(|_| {
-                Err(tonic::Status::deadline_exceeded(format!(
-                    "no progress within {}s (raise --timeout)",
-                    s.timeout.as_secs()
-                )))
-            });
+        let next = next_within(s.timeout, &mut updates, " (raise --timeout)").await;
         match next {
             Ok(Some(v1::SimulationUpdate {
                 update: Some(update),
@@ -379,20 +370,8 @@ fn overlay_commands(value: Value) -> Result<Vec<Command>, String> {
 
 // ---- values --------------------------------------------------------------------------------
 
-fn day(d: Option<&v1::Date>) -> Option<Date> {
-    d.and_then(date_from_proto)
-}
-
-fn day_text(d: Option<&v1::Date>) -> String {
-    day(d).map_or_else(|| "-".to_owned(), |d| d.to_string())
-}
-
-fn day_json(d: Option<&v1::Date>) -> Value {
-    day(d).map_or(Value::Null, |d| Value::String(d.to_string()))
-}
-
 fn month_text(d: Option<&v1::Date>) -> String {
-    day(d).map_or_else(|| "-".to_owned(), |d| d.format("%Y-%m").to_string())
+    date(d).map_or_else(|| "-".to_owned(), |d| d.format("%Y-%m").to_string())
 }
 
 fn area(value: i32) -> Option<CapabilityArea> {
@@ -444,13 +423,13 @@ pub fn result_json(r: &v1::SimulationResult) -> Value {
         "overlay": r.overlay,
         "seed": r.seed,
         "trials": r.trials,
-        "start": day_json(r.start.as_ref()),
+        "start": date_json(r.start.as_ref()),
         "months": r.months,
         "model_version": r.model_version,
         "inputs_digest": r.inputs_digest,
         "results_digest": r.results_digest,
         "monthly": r.monthly.iter().map(|m| json!({
-            "month": day_json(m.month.as_ref()),
+            "month": date_json(m.month.as_ref()),
             "us_personnel": bands_json(m.us_personnel.as_ref()),
             "shortfall_probability": m.shortfall_probability,
             "areas": m.areas.iter().map(|a| json!({
@@ -464,20 +443,20 @@ pub fn result_json(r: &v1::SimulationResult) -> Value {
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "transfer_decision_id": or_none(&r.transfer_decision_id),
-        "transfer_on": day_json(r.transfer_on.as_ref()),
+        "transfer_on": date_json(r.transfer_on.as_ref()),
         "conditions": r.conditions.iter().map(|c| json!({
             "condition_id": c.condition_id,
             "title": c.title,
             "criterion": c.criterion,
             "probability_at_transfer": c.probability_at_transfer,
-            "likely_met_by": day_json(c.likely_met_by.as_ref()),
+            "likely_met_by": date_json(c.likely_met_by.as_ref()),
         })).collect::<Vec<_>>(),
         "all_conditions_at_transfer": r.all_conditions_at_transfer,
-        "all_conditions_likely_by": day_json(r.all_conditions_likely_by.as_ref()),
+        "all_conditions_likely_by": date_json(r.all_conditions_likely_by.as_ref()),
         "risks": r.risks.iter().map(|k| json!({
             "decision_id": or_none(&k.decision_id),
             "element_id": k.element_id,
-            "on": day_json(k.on.as_ref()),
+            "on": date_json(k.on.as_ref()),
             "area": area_name(k.area),
             "us_loss": k.us_loss,
             "to_replace": k.to_replace,
@@ -504,16 +483,6 @@ pub fn result_json(r: &v1::SimulationResult) -> Value {
 }
 
 // ---- tables --------------------------------------------------------------------------------
-
-fn section(out: &mut Vec<String>, title: &str, headers: &[&str], rows: Vec<Vec<String>>) {
-    out.push(String::new());
-    if rows.is_empty() {
-        out.push(format!("{title}: none"));
-    } else {
-        out.push(format!("{title} ({}):", rows.len()));
-        out.push(table(headers, rows));
-    }
-}
 
 /// What was simulated, in one line.
 fn subject(r: &v1::SimulationResult) -> String {
@@ -554,7 +523,8 @@ struct AreaSummary {
     likely_months: usize,
 }
 
-fn area_summaries(r: &v1::SimulationResult) -> Vec<AreaSummary> {
+/// The run's areas, in the order they first appear month by month.
+pub(crate) fn area_order(r: &v1::SimulationResult) -> Vec<i32> {
     let mut order: Vec<i32> = Vec::new();
     for m in &r.monthly {
         for a in &m.areas {
@@ -564,6 +534,10 @@ fn area_summaries(r: &v1::SimulationResult) -> Vec<AreaSummary> {
         }
     }
     order
+}
+
+fn area_summaries(r: &v1::SimulationResult) -> Vec<AreaSummary> {
+    area_order(r)
         .into_iter()
         .map(|area| {
             let mut worst: Option<(usize, f64)> = None;
@@ -606,7 +580,7 @@ pub fn result_text(r: &v1::SimulationResult) -> String {
         .iter()
         .map(|k| {
             vec![
-                day_text(k.on.as_ref()),
+                date_text(k.on.as_ref()),
                 or_none(&k.decision_id).unwrap_or("-").to_owned(),
                 k.element_id.clone(),
                 area_text(k.area),
@@ -641,7 +615,7 @@ pub fn result_text(r: &v1::SimulationResult) -> String {
     match or_none(&r.transfer_decision_id) {
         Some(decision) => out.push(format!(
             "OPCON transfer: {decision} on {}",
-            day_text(r.transfer_on.as_ref())
+            date_text(r.transfer_on.as_ref())
         )),
         None => out.push("OPCON transfer: none scheduled in the plan simulated".to_owned()),
     }
@@ -664,7 +638,7 @@ pub fn result_text(r: &v1::SimulationResult) -> String {
         conditions,
     );
     if !r.conditions.is_empty() {
-        let by = match day(r.all_conditions_likely_by.as_ref()) {
+        let by = match date(r.all_conditions_likely_by.as_ref()) {
             Some(d) => d.format("%Y-%m").to_string(),
             None => "not within the window".to_owned(),
         };
@@ -759,7 +733,7 @@ pub fn result_text(r: &v1::SimulationResult) -> String {
 pub fn comparison_text(left: &v1::SimulationResult, right: &v1::SimulationResult) -> String {
     let rule = "=".repeat(78);
     let likely_by = |r: &v1::SimulationResult| {
-        day(r.all_conditions_likely_by.as_ref())
+        date(r.all_conditions_likely_by.as_ref())
             .map_or_else(|| "-".to_owned(), |d| d.format("%Y-%m").to_string())
     };
     let change = |l: Option<f64>, r: Option<f64>| match (l, r) {

@@ -8,15 +8,13 @@
 //! runtime meanwhile. Reads after writes pass `--min-version`, never sleep.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::Arc;
+mod support;
 
-use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
-use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
-use alliance_projection::Projection;
+use std::path::PathBuf;
+
+use alliance_eventlog::{EventLog, StoredEvent};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use support::{Run, Server, Services, ctl_with_plan};
 use uuid::Uuid;
 
 const US: &str = "dev-us-force-planning";
@@ -27,94 +25,26 @@ const AUDITOR: &str = "dev-auditors";
 
 // ---- the server ------------------------------------------------------------------------------
 
-/// The command service on a fresh SQLite log and an ephemeral loopback port.
-struct Server {
-    url: String,
-    log: SqliteLog,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
+/// The command service on a fresh SQLite log and an ephemeral loopback port, refused requests
+/// recorded in its security log.
+async fn start() -> Server {
+    Server::start(Services {
+        plan: None,
+        simulation: false,
+        security: true,
+    })
+    .await
 }
 
 impl Server {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
-        let tokens = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/dev-tokens.toml");
-        let auth = Authenticator::from_token_file(&TokenFile::load(&tokens).unwrap()).unwrap();
-        let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
-        // Bound before the server task starts: the binary can connect right away.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        // The read model, as allianced builds it: what the log holds before serving, then each
-        // event as it is committed.
-        let projection = Projection::new();
-        projection.catch_up(&log).await.unwrap();
-        tokio::spawn(projection.clone().follow(log.clone()));
-        let auth = Arc::new(auth);
-        let api = PlanCommandsApi::new(service, auth.clone(), url.trim_start_matches("http://"));
-        let (routes, health) = alliance_commands::server::routes(api).await.unwrap();
-        let security =
-            alliance_commands::security::SecurityLog::open(&dir.path().join("security.db"))
-                .unwrap();
-        let denials = alliance_commands::security::DenialLayer::new(security.clone(), auth.clone());
-        let routes = alliance_projection::add_routes(
-            routes,
-            &health,
-            projection,
-            log.clone(),
-            auth,
-            Some(security),
-        )
-        .await;
-        let task = tokio::spawn(async move {
-            alliance_commands::server::serve_routes(listener, routes, Some(denials), async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        Self {
-            url,
-            log,
-            stop,
-            task,
-            _dir: dir,
-        }
-    }
-
     /// The SQLite file of the server's log.
     fn db(&self) -> PathBuf {
-        self._dir.path().join("alliance.db")
-    }
-
-    /// Shuts the server down and checks it stopped cleanly.
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap();
-    }
-
-    /// Runs the binary with `args` as the holder of `token`.
-    async fn ctl(&self, token: &str, args: &[&str]) -> Run {
-        ctl(&self.url, Some(token), args).await
+        self.path("alliance.db")
     }
 
     /// Every event in the log, in order.
     async fn events(&self) -> Vec<StoredEvent> {
         self.log.read_all(1, 100_000).await.unwrap()
-    }
-
-    /// The plan's current version, as `plan show --output json` prints it.
-    async fn version(&self, plan: &str) -> u64 {
-        let shown = self
-            .ctl(
-                AUDITOR,
-                &["plan", "show", "--plan", plan, "--output", "json"],
-            )
-            .await
-            .json();
-        shown["version"].as_u64().unwrap()
     }
 
     /// Creates a plan (horizon 2020–2035) with `plan create --output json`; returns its id.
@@ -255,87 +185,9 @@ impl Server {
 
 // ---- running the binary ----------------------------------------------------------------------
 
-/// What one run of the binary did.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs the binary with `args` against `server`, as the holder of `token` (none: no token).
 async fn ctl(server: &str, token: Option<&str>, args: &[&str]) -> Run {
     ctl_with_plan(server, token, None, args).await
-}
-
-/// Runs the binary as [`ctl`] does, with `ALLIANCE_PLAN` set to `plan` if given.
-async fn ctl_with_plan(
-    server: &str,
-    token: Option<&str>,
-    plan: Option<&str>,
-    args: &[&str],
-) -> Run {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_alliancectl"));
-    command
-        .args(args)
-        .env("ALLIANCE_SERVER", server)
-        .env_remove("ALLIANCE_TOKEN")
-        .env_remove("ALLIANCE_PLAN");
-    if let Some(token) = token {
-        command.env("ALLIANCE_TOKEN", token);
-    }
-    if let Some(plan) = plan {
-        command.env("ALLIANCE_PLAN", plan);
-    }
-    let out = tokio::task::spawn_blocking(move || command.output().expect("run alliancectl"))
-        .await
-        .expect("join");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
-
-impl Run {
-    /// The stdout of a successful run (exit 0, nothing on stderr), without its final newline.
-    fn ok(&self) -> &str {
-        assert_eq!(
-            self.code,
-            Some(0),
-            "stdout: {}\nstderr: {}",
-            self.stdout,
-            self.stderr
-        );
-        assert!(self.stderr.is_empty(), "stderr: {}", self.stderr);
-        self.stdout.strip_suffix('\n').expect("a final newline")
-    }
-
-    /// The stdout of a successful run, parsed as one JSON object.
-    fn json(&self) -> Value {
-        serde_json::from_str(self.ok()).expect("stdout is one JSON object")
-    }
-
-    /// The one line on stderr of a run that exited with `code` and printed nothing on stdout.
-    fn refused(&self, code: i32) -> &str {
-        assert_eq!(
-            self.code,
-            Some(code),
-            "stdout: {}\nstderr: {}",
-            self.stdout,
-            self.stderr
-        );
-        assert!(self.stdout.is_empty(), "stdout: {}", self.stdout);
-        let line = self.stderr.strip_suffix('\n').expect("a final newline");
-        assert!(!line.contains('\n'), "more than one line: {}", self.stderr);
-        line
-    }
-
-    /// The one JSON object on stderr of a run (with `--output json`) that exited with `code`.
-    fn refused_json(&self, code: i32) -> Value {
-        let error: Value = serde_json::from_str(self.refused(code)).expect("one JSON object");
-        assert_eq!(error["error"]["exit_code"], code, "{error}");
-        error
-    }
 }
 
 /// The cells of a text table row (cells with spaces come out as several words).
@@ -357,7 +209,7 @@ fn closed_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_command_with_a_bearer_token_succeeds_in_text_and_json() {
-    let server = Server::start().await;
+    let server = start().await;
 
     // Text: one line naming the plan the server minted and its new version.
     let create = [
@@ -431,7 +283,7 @@ async fn a_command_with_a_bearer_token_succeeds_in_text_and_json() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_input_exits_2() {
-    let server = Server::start().await;
+    let server = start().await;
     let backwards = [
         "plan",
         "create",
@@ -489,7 +341,7 @@ async fn invalid_input_exits_2() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_bad_enum_name_is_a_usage_error_exit_2() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.create_plan().await;
     let out = server
         .ctl(
@@ -538,7 +390,7 @@ async fn a_bad_enum_name_is_a_usage_error_exit_2() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_edits_of_one_element_from_one_version_conflict_exit_3() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.create_plan().await;
     server.register(&plan, "2id-abct", &[]).await;
     server.propose(US, &plan, "retrench-ground", "us").await;
@@ -649,7 +501,7 @@ async fn two_edits_of_one_element_from_one_version_conflict_exit_3() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_or_missing_token_is_refused_exit_4() {
-    let server = Server::start().await;
+    let server = start().await;
     let create = [
         "plan",
         "create",
@@ -760,7 +612,7 @@ async fn a_peer_that_never_answers_times_out_as_unavailable_exit_5() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_plan_or_decision_is_not_found_exit_6() {
-    let server = Server::start().await;
+    let server = start().await;
     let nowhere = Uuid::now_v7().to_string();
     let out = server
         .ctl(AUDITOR, &["plan", "show", "--plan", &nowhere])
@@ -795,7 +647,7 @@ async fn an_unknown_plan_or_decision_is_not_found_exit_6() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn adopting_a_decision_only_one_side_endorsed_is_refused_exit_7() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.create_plan().await;
     server.propose(US, &plan, "retrench", "us,rok").await;
     let endorsed = server.endorse(US, &plan, "retrench").await;
@@ -842,7 +694,7 @@ async fn adopting_a_decision_only_one_side_endorsed_is_refused_exit_7() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_list_and_show_render_a_real_plan() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.create_plan().await;
     server.register(&plan, "2id-abct", &[]).await;
     // A decision the ROK side proposed and endorsed, still awaiting the U.S.
@@ -1220,7 +1072,7 @@ async fn recorded_at(server: &Server, plan: &str, version: u64) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn posture_shows_the_plan_on_a_date_as_it_stood_at_any_version() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.posture_plan().await;
     // --min-version 3: read what the commands wrote, whenever the read model gets there.
     let posture = |extra: &'static [&'static str]| {
@@ -1356,7 +1208,7 @@ async fn posture_shows_the_plan_on_a_date_as_it_stood_at_any_version() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_the_read_model_does_not_reach_is_unavailable_exit_5() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.posture_plan().await;
     let ahead = [
         "--timeout",
@@ -1407,7 +1259,7 @@ async fn a_version_the_read_model_does_not_reach_is_unavailable_exit_5() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_dates_are_usage_errors_exit_2() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.posture_plan().await;
     // Caught by clap before anything is sent.
     let out = server
@@ -1455,7 +1307,7 @@ async fn bad_dates_are_usage_errors_exit_2() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn series_has_one_point_per_step() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.posture_plan().await;
     let args = [
         "series",
@@ -1564,7 +1416,7 @@ async fn decisions_plan(server: &Server, plan: &str) -> (u64, u64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn diff_lists_the_changes_since_a_version() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.posture_plan().await;
     let (latest, _) = decisions_plan(&server, &plan).await;
     let latest_arg = latest.to_string();
@@ -1652,7 +1504,7 @@ async fn diff_lists_the_changes_since_a_version() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn decisions_are_filtered_by_status_side_team_and_version() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.create_plan().await;
     let (latest, before_withdrawal) = decisions_plan(&server, &plan).await;
     let latest = latest.to_string();
@@ -1770,7 +1622,7 @@ async fn decisions_are_filtered_by_status_side_team_and_version() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn audit_verify_reports_the_chain_s_head_then_a_tampered_record_with_exit_8() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.posture_plan().await;
     let plan_id: uuid::Uuid = plan.parse().unwrap();
     let stored = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
@@ -1838,7 +1690,7 @@ async fn audit_verify_reports_the_chain_s_head_then_a_tampered_record_with_exit_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_export_verifies_offline_and_a_modified_line_does_not() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.posture_plan().await;
     let plan_id: uuid::Uuid = plan.parse().unwrap();
     let stored = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
@@ -1925,7 +1777,7 @@ async fn an_export_verifies_offline_and_a_modified_line_does_not() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn audit_history_tells_an_element_s_story_with_actor_rationale_and_record_time() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.posture_plan().await;
     server.propose(US, &plan, "retrench-ground", "us,rok").await;
     let withdrawn = server
@@ -2035,7 +1887,7 @@ async fn audit_history_tells_an_element_s_story_with_actor_rationale_and_record_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_requests_go_to_the_security_log_never_to_the_plan_and_auditors_read_them() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.posture_plan().await;
     let plan_id: uuid::Uuid = plan.parse().unwrap();
     let before = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
@@ -2119,7 +1971,7 @@ async fn refused_requests_go_to_the_security_log_never_to_the_plan_and_auditors_
 
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_posture_prints_the_posture_as_posture_does_and_refuses_what_if_alone() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.posture_plan().await;
     for on in ["2024-06-01", "2030-01-01"] {
         let watched = server
@@ -2156,7 +2008,7 @@ async fn watch_posture_prints_the_posture_as_posture_does_and_refuses_what_if_al
 
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_prints_events_in_version_order_and_stops_after_count() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.posture_plan().await;
 
     let out = server
@@ -2230,7 +2082,7 @@ async fn watch_prints_events_in_version_order_and_stops_after_count() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retry_with_the_same_command_id_is_replayed_and_appends_nothing() {
-    let server = Server::start().await;
+    let server = start().await;
     let plan = server.create_plan().await;
     let first = server
         .register(&plan, "2id-abct", &["--command-id", "register-abct"])
@@ -2318,7 +2170,7 @@ async fn a_retry_with_the_same_command_id_is_replayed_and_appends_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebuilding_the_read_models_needs_the_admin_role() {
-    let server = Server::start().await;
+    let server = start().await;
     let out = server
         .ctl(
             APPROVER,

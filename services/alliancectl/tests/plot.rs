@@ -1,7 +1,7 @@
 //! End to end: `alliancectl plot` against the real command and query services.
 //!
-//! The server is started as in `cli.rs` (a fresh `SqliteLog` in a temp dir, the command
-//! service, and the `PostureQueries` read model following the same log, on an ephemeral
+//! The server is started by `support` as in `cli.rs` (a fresh `SqliteLog` in a temp dir, the
+//! command service, and the `PostureQueries` read model following the same log, on an ephemeral
 //! loopback port with the development token file), after loading a small plan through the
 //! same path as the reference plan: three U.S. elements, two ROK capability areas, an adopted
 //! withdrawal of the brigade on 2027-09-30 and an adopted wartime OPCON transfer on 2028-12-01.
@@ -9,16 +9,13 @@
 //! the read model to reach the plan's version, so nothing sleeps.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Arc;
+mod support;
 
-use alliance_commands::reference::{self, ReferencePlan};
-use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
-use alliance_eventlog::{SqliteLog, SqliteLogConfig};
-use alliance_projection::{PostureQueriesApi, Projection};
+use std::path::{Path, PathBuf};
+
+use alliance_commands::reference::ReferencePlan;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use support::{Run, Server, Services, decode_png};
 
 const PLAN: &str = "019a0000-0000-7000-8000-00000000c0de";
 const AUDITOR: &str = "dev-auditors";
@@ -93,114 +90,20 @@ fn small_plan() -> ReferencePlan {
 }
 
 /// The command and query services with [`small_plan`] loaded, on an ephemeral loopback port.
-struct Server {
-    url: String,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
+async fn start() -> Server {
+    Server::start(Services {
+        plan: Some(small_plan()),
+        simulation: false,
+        security: false,
+    })
+    .await
 }
 
 impl Server {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
-        let tokens = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/dev-tokens.toml");
-        let auth = Authenticator::from_token_file(&TokenFile::load(&tokens).unwrap()).unwrap();
-        let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
-        let plan = small_plan();
-        let report = reference::load(&service, &auth, &plan).await.unwrap();
-        assert_eq!(report.applied, plan.entries.len());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let projection = Projection::new();
-        projection.catch_up(&log).await.unwrap();
-        tokio::spawn(projection.clone().follow(log.clone()));
-        let auth = Arc::new(auth);
-        let api = PlanCommandsApi::new(service, auth.clone(), url.trim_start_matches("http://"));
-        let (routes, _health) = alliance_commands::server::routes(api).await.unwrap();
-        let routes = routes.add_service(PostureQueriesApi::new(projection, auth).into_server());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            alliance_commands::server::serve_routes(listener, routes, None, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        Self {
-            url,
-            stop,
-            task,
-            _dir: dir,
-        }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap();
-    }
-
     /// Runs `alliancectl plot` with `args` as an auditor (read-only).
     async fn plot(&self, args: &[&str]) -> Run {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_alliancectl"));
-        command
-            .arg("plot")
-            .args(args)
-            .env("ALLIANCE_SERVER", &self.url)
-            .env("ALLIANCE_TOKEN", AUDITOR)
-            .env_remove("ALLIANCE_PLAN");
-        let out = tokio::task::spawn_blocking(move || command.output().expect("run alliancectl"))
-            .await
-            .expect("join");
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        }
+        self.ctl(AUDITOR, &[&["plot"][..], args].concat()).await
     }
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(&self) -> &str {
-        assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
-        assert!(self.stderr.is_empty(), "stderr: {}", self.stderr);
-        &self.stdout
-    }
-
-    /// The one stderr line of a run that failed with `code` and printed nothing on stdout.
-    fn refused(&self, code: i32) -> &str {
-        assert_eq!(self.code, Some(code), "stderr: {}", self.stderr);
-        assert!(self.stdout.is_empty(), "stdout: {}", self.stdout);
-        self.stderr.trim_end()
-    }
-}
-
-/// The PNG's width and height read from its IHDR chunk, after checking the signature; then
-/// the whole image decoded as 8-bit RGB pixels.
-fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "PNG signature");
-    assert_eq!(&bytes[12..16], b"IHDR", "first chunk");
-    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
-    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes))
-        .read_info()
-        .unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let frame = reader.next_frame(&mut buf).unwrap();
-    assert_eq!((frame.width, frame.height), (width, height));
-    assert_eq!(frame.color_type, png::ColorType::Rgb);
-    assert_eq!(frame.bit_depth, png::BitDepth::Eight);
-    let pixels = buf[..frame.buffer_size()]
-        .chunks_exact(3)
-        .map(|p| [p[0], p[1], p[2]])
-        .collect();
-    (width, height, pixels)
 }
 
 /// The text of every `<text>` element, after checking the document is one balanced `<svg>`.
@@ -230,7 +133,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plot_writes_an_svg_and_a_png_of_the_plan() {
-    let server = Server::start().await;
+    let server = start().await;
     let dir = tempfile::tempdir().unwrap();
     let stem = dir.path().join("posture");
     let stem_arg = stem.to_str().unwrap();
@@ -241,7 +144,7 @@ async fn plot_writes_an_svg_and_a_png_of_the_plan() {
     let png_path = dir.path().join("posture.png");
     assert_eq!(
         out.ok(),
-        format!("{}\n{}\n", svg_path.display(), png_path.display())
+        format!("{}\n{}", svg_path.display(), png_path.display())
     );
 
     let (width, height, pixels) = decode_png(&std::fs::read(&png_path).unwrap());
@@ -290,7 +193,7 @@ async fn plot_writes_an_svg_and_a_png_of_the_plan() {
             "json",
         ])
         .await;
-    let printed: Value = serde_json::from_str(out.ok()).unwrap();
+    let printed = out.json();
     assert_eq!(
         printed,
         json!({
@@ -319,7 +222,7 @@ async fn plot_writes_an_svg_and_a_png_of_the_plan() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_writes_no_file() {
-    let server = Server::start().await;
+    let server = start().await;
     let dir = tempfile::tempdir().unwrap();
     let stem = dir.path().join("posture");
     let stem = stem.to_str().unwrap();

@@ -8,17 +8,11 @@
 //! pool so the server keeps serving meanwhile. Each run waits for its own result; nothing
 //! sleeps.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Arc;
+mod support;
 
-use alliance_commands::reference::{self, ReferencePlan};
-use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
-use alliance_eventlog::{SqliteLog, SqliteLogConfig};
-use alliance_projection::Projection;
-use alliance_simulation::Recorder;
+use alliance_commands::reference::ReferencePlan;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use support::{Run, Server, Services, decode_png, repo};
 
 const PLAN: &str = "019a0000-0000-7000-8000-000000000001";
 const ROK: &str = "dev-rok-jcs";
@@ -28,120 +22,55 @@ const AUDITOR: &str = "dev-auditors";
 const WIDTH: u32 = 1500;
 const HEIGHT: u32 = 1300;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// The planning services with the reference plan loaded and the simulation service beside
 /// them, on an ephemeral loopback port.
-struct Server {
-    url: String,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-    dir: tempfile::TempDir,
+async fn start() -> Server {
+    let plan = ReferencePlan::read(&repo().join("deploy/reference-plan.json")).unwrap();
+    assert_eq!(plan.plan_id.to_string(), PLAN);
+    Server::start(Services {
+        plan: Some(plan),
+        simulation: true,
+        security: false,
+    })
+    .await
+}
+
+/// `simulate PLAN ARGS`.
+fn simulate_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    [&["simulate", PLAN][..], args].concat()
 }
 
 impl Server {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
-        let tokens = repo().join("deploy/dev-tokens.toml");
-        let auth = Authenticator::from_token_file(&TokenFile::load(&tokens).unwrap()).unwrap();
-        let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
-        let plan = ReferencePlan::read(&repo().join("deploy/reference-plan.json")).unwrap();
-        assert_eq!(plan.plan_id.to_string(), PLAN);
-        let report = reference::load(&service, &auth, &plan).await.unwrap();
-        assert_eq!(report.applied, plan.entries.len());
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let url = format!("http://{address}");
-        let projection = Projection::new();
-        projection.catch_up(&log).await.unwrap();
-        tokio::spawn(projection.clone().follow(log.clone()));
-        let auth = Arc::new(auth);
-        let api = PlanCommandsApi::new(service.clone(), auth.clone(), &address);
-        let (routes, health) = alliance_commands::server::routes(api).await.unwrap();
-        let recorder = Recorder::Local(Arc::new(PlanCommandsApi::new(
-            service,
-            auth.clone(),
-            &address,
-        )));
-        let model = alliance_simulation::load_model(Path::new("")).unwrap();
-        let (routes, _) = alliance_simulation::add_routes(
-            routes,
-            &health,
-            projection.clone(),
-            auth.clone(),
-            model,
-            dir.path(),
-            recorder,
-        )
-        .await
-        .unwrap();
-        let routes =
-            alliance_projection::add_routes(routes, &health, projection, log, auth, None).await;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            alliance_commands::server::serve_routes(listener, routes, None, async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-        Self {
-            url,
-            stop,
-            task,
-            dir,
-        }
+    /// `simulate PLAN ARGS --output json`.
+    async fn simulate_json(&self, token: &str, args: &[&str]) -> Run {
+        let args = [&simulate_args(args)[..], &["--output", "json"]].concat();
+        self.ctl(token, &args).await
     }
 
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap();
-    }
-
-    /// A file in the server's temp dir.
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// Runs the binary with `args` as the holder of `token`.
-    async fn ctl(&self, token: &str, args: &[&str]) -> Run {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_alliancectl"));
-        command
-            .args(args)
-            .env("ALLIANCE_SERVER", &self.url)
-            .env("ALLIANCE_TOKEN", token)
-            .env_remove("ALLIANCE_PLAN");
-        let out = tokio::task::spawn_blocking(move || command.output().expect("run alliancectl"))
-            .await
-            .expect("join");
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        }
-    }
-
-    /// `simulate PLAN ARGS --output json`, which must succeed.
+    /// `simulate PLAN ARGS --output json`, which must succeed: the result, and the run (with
+    /// the progress on stderr).
     async fn simulate(&self, token: &str, args: &[&str]) -> (Value, Run) {
-        let all = [&["simulate", PLAN][..], args, &["--output", "json"]].concat();
-        let run = self.ctl(token, &all).await;
-        (run.json(), run)
+        let run = self.simulate_json(token, args).await;
+        let result = serde_json::from_str(run.succeeded())
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", run.stdout));
+        (result, run)
     }
 
-    /// The plan's current version.
-    async fn version(&self) -> u64 {
-        let shown = self
-            .ctl(
-                AUDITOR,
-                &["plan", "show", "--plan", PLAN, "--output", "json"],
-            )
+    /// The JSON error of `simulate PLAN ARGS --output json`, which must fail with `code`.
+    async fn simulate_refused(&self, token: &str, args: &[&str], code: i32) -> Value {
+        self.simulate_json(token, args).await.refused_json(code)
+    }
+
+    /// `simulate PLAN ARGS` as text, which must succeed: what it printed.
+    async fn simulate_text(&self, token: &str, args: &[&str]) -> String {
+        let run = self.ctl(token, &simulate_args(args)).await;
+        run.succeeded().to_owned()
+    }
+
+    /// `simulation get RUN ARGS` as an auditor.
+    async fn get_run(&self, run: &str, args: &[&str]) -> Run {
+        self.ctl(AUDITOR, &[&["simulation", "get", run][..], args].concat())
             .await
-            .json();
-        shown["version"].as_u64().unwrap()
     }
 
     /// The plan's `SimulationRunRecorded` events, as `audit history --output json` prints them.
@@ -176,29 +105,6 @@ impl Server {
     }
 }
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The one JSON object a successful run printed.
-    fn json(&self) -> Value {
-        assert_eq!(self.code, Some(0), "stderr: {}", self.stderr);
-        serde_json::from_str(self.stdout.trim_end())
-            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", self.stdout))
-    }
-
-    /// The JSON error of a run that failed with `code` and printed nothing on stdout.
-    fn refused(&self, code: i32) -> Value {
-        assert_eq!(self.code, Some(code), "stderr: {}", self.stderr);
-        assert!(self.stdout.is_empty(), "stdout: {}", self.stdout);
-        let last = self.stderr.lines().last().unwrap_or_default();
-        serde_json::from_str(last).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stderr))
-    }
-}
-
 /// A proposed decision withdrawing the Patriot brigade early, in the reference plan's form.
 fn withdrawal(element: &str) -> Value {
     json!([
@@ -214,8 +120,8 @@ fn withdrawal(element: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_if_runs_are_reproducible_recorded_and_kept() {
-    let server = Server::start().await;
-    let version = server.version().await;
+    let server = start().await;
+    let version = server.version(PLAN).await;
     // Pinned to this version: recording a run makes a new one, which a second run would
     // otherwise simulate (with other inputs).
     let at = version.to_string();
@@ -245,7 +151,7 @@ async fn what_if_runs_are_reproducible_recorded_and_kept() {
     assert_eq!(first["actor"]["team"], "rok-jcs");
     let recorded = first["recorded_version"].as_u64().unwrap();
     assert_eq!(recorded, version + 1, "{first}");
-    assert_eq!(recorded, server.version().await);
+    assert_eq!(recorded, server.version(PLAN).await);
 
     // The same seed: the same results, a new run id, recorded again.
     let (second, _) = server.simulate(ROK, &args).await;
@@ -279,14 +185,10 @@ async fn what_if_runs_are_reproducible_recorded_and_kept() {
 
     // The run by id: the same result as printed, in JSON and as a table.
     let run_id = first["run_id"].as_str().unwrap();
-    let got = server
-        .ctl(AUDITOR, &["simulation", "get", run_id, "--output", "json"])
-        .await
-        .json();
+    let got = server.get_run(run_id, &["--output", "json"]).await.json();
     assert_eq!(got, first);
-    let table = server.ctl(AUDITOR, &["simulation", "get", run_id]).await;
-    assert_eq!(table.code, Some(0), "stderr: {}", table.stderr);
-    let text = &table.stdout;
+    let table = server.get_run(run_id, &[]).await;
+    let text = table.ok();
     let order: Vec<usize> = [
         "Sequencing risks (",
         "OPCON conditions (",
@@ -310,34 +212,24 @@ async fn what_if_runs_are_reproducible_recorded_and_kept() {
 
     // A run nobody made.
     let unknown = server
-        .ctl(
-            AUDITOR,
-            &[
-                "simulation",
-                "get",
-                "019a0000-0000-7000-8000-0000000000ff",
-                "--output",
-                "json",
-            ],
+        .get_run(
+            "019a0000-0000-7000-8000-0000000000ff",
+            &["--output", "json"],
         )
         .await
-        .refused(6);
+        .refused_json(6);
     assert_eq!(unknown["error"]["grpc_status"], "NOT_FOUND");
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overlay_runs_leave_the_plan_alone() {
-    let server = Server::start().await;
-    let before = server.version().await;
+    let server = start().await;
+    let before = server.version(PLAN).await;
 
     let overlay = server.overlay("overlay.json", &withdrawal("35ada-bde"));
-    let (result, _) = server
-        .simulate(
-            US,
-            &["--overlay", &overlay, "--trials", "300", "--seed", "3"],
-        )
-        .await;
+    let args = ["--overlay", &overlay, "--trials", "300", "--seed", "3"];
+    let (result, _) = server.simulate(US, &args).await;
     assert_eq!(result["recorded_version"], 0);
     assert_eq!(result["overlay"], json!(["early-patriot-withdrawal"]));
     assert_eq!(result["plan_version"].as_u64(), Some(before));
@@ -349,40 +241,15 @@ async fn overlay_runs_leave_the_plan_alone() {
             && r["on"] == "2027-06-30"),
         "{risks:?}"
     );
-    let table = server
-        .ctl(
-            US,
-            &[
-                "simulate",
-                PLAN,
-                "--overlay",
-                &overlay,
-                "--trials",
-                "300",
-                "--seed",
-                "3",
-            ],
-        )
-        .await;
-    assert_eq!(table.code, Some(0), "stderr: {}", table.stderr);
+    let table = server.simulate_text(US, &args).await;
     assert!(
-        table.stdout.contains("recorded: not recorded (overlay)"),
-        "{}",
-        table.stdout
+        table.contains("recorded: not recorded (overlay)"),
+        "{table}"
     );
-    assert!(table.stdout.contains("overlay early-patriot-withdrawal"));
+    assert!(table.contains("overlay early-patriot-withdrawal"));
     // The run is kept by id all the same.
     let kept = server
-        .ctl(
-            AUDITOR,
-            &[
-                "simulation",
-                "get",
-                result["run_id"].as_str().unwrap(),
-                "--output",
-                "json",
-            ],
-        )
+        .get_run(result["run_id"].as_str().unwrap(), &["--output", "json"])
         .await
         .json();
     assert_eq!(kept, result);
@@ -390,21 +257,8 @@ async fn overlay_runs_leave_the_plan_alone() {
     // Bad overlays are refused with the server's status, and nothing is run or recorded.
     let unknown = server.overlay("unknown.json", &withdrawal("no-such-element"));
     let err = server
-        .ctl(
-            US,
-            &[
-                "simulate",
-                PLAN,
-                "--overlay",
-                &unknown,
-                "--trials",
-                "300",
-                "--output",
-                "json",
-            ],
-        )
-        .await
-        .refused(6);
+        .simulate_refused(US, &["--overlay", &unknown, "--trials", "300"], 6)
+        .await;
     assert_eq!(err["error"]["grpc_status"], "NOT_FOUND");
     assert!(
         err["error"]["message"]
@@ -417,21 +271,8 @@ async fn overlay_runs_leave_the_plan_alone() {
     early[1]["command"]["on"] = json!("2020-06-30");
     let early = server.overlay("early.json", &early);
     let err = server
-        .ctl(
-            US,
-            &[
-                "simulate",
-                PLAN,
-                "--overlay",
-                &early,
-                "--trials",
-                "300",
-                "--output",
-                "json",
-            ],
-        )
-        .await
-        .refused(7);
+        .simulate_refused(US, &["--overlay", &early, "--trials", "300"], 7)
+        .await;
     assert_eq!(err["error"]["grpc_status"], "FAILED_PRECONDITION");
     let duplicate = server.overlay(
         "duplicate.json",
@@ -440,57 +281,29 @@ async fn overlay_runs_leave_the_plan_alone() {
                   "required_sides": ["us"] }]),
     );
     let err = server
-        .ctl(
-            US,
-            &[
-                "simulate",
-                PLAN,
-                "--overlay",
-                &duplicate,
-                "--output",
-                "json",
-            ],
-        )
-        .await
-        .refused(7);
+        .simulate_refused(US, &["--overlay", &duplicate], 7)
+        .await;
     assert_eq!(err["error"]["grpc_status"], "ALREADY_EXISTS");
     // Caught before anything is sent: not an overlay at all, a step of no decision.
     let not_commands = server.overlay("not.json", &json!({ "decision": "x" }));
     let orphan = server.overlay("orphan.json", &json!([withdrawal("35ada-bde")[1]]));
     for file in [&not_commands, &orphan] {
-        let err = server
-            .ctl(
-                US,
-                &["simulate", PLAN, "--overlay", file, "--output", "json"],
-            )
-            .await
-            .refused(2);
+        let err = server.simulate_refused(US, &["--overlay", file], 2).await;
         assert_eq!(err["error"]["grpc_status"], Value::Null, "{err}");
     }
     let missing = server.path("missing.json");
     server
-        .ctl(
-            US,
-            &[
-                "simulate",
-                PLAN,
-                "--overlay",
-                missing.to_str().unwrap(),
-                "--output",
-                "json",
-            ],
-        )
-        .await
-        .refused(2);
+        .simulate_refused(US, &["--overlay", missing.to_str().unwrap()], 2)
+        .await;
 
-    assert_eq!(server.version().await, before);
+    assert_eq!(server.version(PLAN).await, before);
     assert!(server.recorded_runs().await.is_empty());
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn charts_are_written_as_png_and_svg() {
-    let server = Server::start().await;
+    let server = start().await;
     let png_path = server.path("run.png");
     let (result, _) = server
         .simulate(
@@ -506,43 +319,25 @@ async fn charts_are_written_as_png_and_svg() {
             ],
         )
         .await;
-    let bytes = std::fs::read(&png_path).unwrap();
-    let mut reader = png::Decoder::new(std::io::Cursor::new(&bytes[..]))
-        .read_info()
-        .unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let frame = reader.next_frame(&mut buf).unwrap();
-    assert_eq!((frame.width, frame.height), (WIDTH, HEIGHT));
-    assert_eq!(frame.color_type, png::ColorType::Rgb);
+    let (width, height, pixels) = decode_png(&std::fs::read(&png_path).unwrap());
+    assert_eq!((width, height), (WIDTH, HEIGHT));
     // Something is drawn: not a blank page.
-    let pixels = &buf[..frame.buffer_size()];
-    let white = pixels
-        .chunks_exact(3)
-        .filter(|p| *p == [255, 255, 255])
-        .count();
-    let total = pixels.len() / 3;
+    let white = pixels.iter().filter(|p| **p == [255, 255, 255]).count();
+    let total = pixels.len();
     assert!(white < total * 95 / 100, "{white} of {total} pixels white");
 
     // The same run's chart by id, as SVG.
     let svg_path = server.path("run.svg");
-    let text = server
-        .ctl(
-            AUDITOR,
-            &[
-                "simulation",
-                "get",
-                result["run_id"].as_str().unwrap(),
-                "--plot",
-                svg_path.to_str().unwrap(),
-            ],
+    let run = server
+        .get_run(
+            result["run_id"].as_str().unwrap(),
+            &["--plot", svg_path.to_str().unwrap()],
         )
         .await;
-    assert_eq!(text.code, Some(0), "stderr: {}", text.stderr);
+    let text = run.ok();
     assert!(
-        text.stdout
-            .contains(&format!("chart written to {}", svg_path.display())),
-        "{}",
-        text.stdout
+        text.contains(&format!("chart written to {}", svg_path.display())),
+        "{text}"
     );
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
@@ -560,36 +355,21 @@ async fn charts_are_written_as_png_and_svg() {
     assert!(svg.contains("U.S. personnel"));
 
     // Only .svg and .png, refused before anything runs.
-    let before = server.version().await;
+    let before = server.version(PLAN).await;
     let bad = server.path("run.pdf");
     server
-        .ctl(
-            ROK,
-            &[
-                "simulate",
-                PLAN,
-                "--plot",
-                bad.to_str().unwrap(),
-                "--output",
-                "json",
-            ],
-        )
-        .await
-        .refused(2);
+        .simulate_refused(ROK, &["--plot", bad.to_str().unwrap()], 2)
+        .await;
     assert!(!bad.exists());
-    assert_eq!(server.version().await, before);
+    assert_eq!(server.version(PLAN).await, before);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn comparisons_use_the_same_draws_and_errors_map_to_exit_codes() {
-    let server = Server::start().await;
-    let (both, run) = server
-        .simulate(
-            ROK,
-            &["--trials", "200", "--seed", "9", "--compare-what-if"],
-        )
-        .await;
+    let server = start().await;
+    let args = ["--trials", "200", "--seed", "9", "--compare-what-if"];
+    let (both, run) = server.simulate(ROK, &args).await;
     // Both runs' trials.
     assert_eq!(run.stderr, "400 trials done\n");
     let (left, right) = (&both["left"], &both["right"]);
@@ -608,26 +388,10 @@ async fn comparisons_use_the_same_draws_and_errors_map_to_exit_codes() {
     assert_eq!(left["risks"], json!([]));
     assert_eq!(left["transfer_decision_id"], Value::Null);
     assert_eq!(right["transfer_decision_id"], "opcon-wartime-transfer");
-    let text = server
-        .ctl(
-            ROK,
-            &[
-                "simulate",
-                PLAN,
-                "--trials",
-                "200",
-                "--seed",
-                "9",
-                "--compare-what-if",
-            ],
-        )
-        .await;
-    assert_eq!(text.code, Some(0), "stderr: {}", text.stderr);
+    let text = server.simulate_text(ROK, &args).await;
     assert!(
-        text.stdout
-            .contains("comparison, same seed 9 and 200 trials"),
-        "{}",
-        text.stdout
+        text.contains("comparison, same seed 9 and 200 trials"),
+        "{text}"
     );
 
     // A plan that does not exist; too many trials; a record point past the plan's end.
@@ -644,33 +408,19 @@ async fn comparisons_use_the_same_draws_and_errors_map_to_exit_codes() {
             ],
         )
         .await
-        .refused(6);
+        .refused_json(6);
     assert_eq!(missing["error"]["grpc_status"], "NOT_FOUND");
     let many = server
-        .ctl(
-            ROK,
-            &["simulate", PLAN, "--trials", "300000", "--output", "json"],
-        )
-        .await
-        .refused(2);
+        .simulate_refused(ROK, &["--trials", "300000"], 2)
+        .await;
     assert_eq!(many["error"]["grpc_status"], "INVALID_ARGUMENT");
     let late = server
-        .ctl(
-            ROK,
-            &[
-                "simulate", PLAN, "--at", "999999", "--trials", "100", "--output", "json",
-            ],
-        )
-        .await
-        .refused(2);
+        .simulate_refused(ROK, &["--at", "999999", "--trials", "100"], 2)
+        .await;
     assert_eq!(late["error"]["grpc_status"], "OUT_OF_RANGE");
     let unauthenticated = server
-        .ctl(
-            "not-a-token",
-            &["simulate", PLAN, "--trials", "100", "--output", "json"],
-        )
-        .await
-        .refused(4);
+        .simulate_refused("not-a-token", &["--trials", "100"], 4)
+        .await;
     assert_eq!(unauthenticated["error"]["grpc_status"], "UNAUTHENTICATED");
     server.stop().await;
 }
