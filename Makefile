@@ -43,9 +43,10 @@ bench: ## Measure commands/s on both logs beside raw Kafka; writes docs/benchmar
 	ALLIANCE_KAFKA_BOOTSTRAP=$$bootstrap $(CARGO) run --release -q -p alliance-bench -- --out docs/benchmarks.md
 
 .PHONY: lint
-lint: ## cargo fmt --check and clippy with warnings as errors
+lint: ## cargo fmt --check, clippy with warnings as errors, buf lint and breaking check of proto/
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	scripts/buf.sh
 
 .PHONY: fmt
 fmt: ## Format the code
