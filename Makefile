@@ -26,6 +26,7 @@ test: ## Run every test on both logs (starts the project's own Kafka broker, sto
 	bootstrap=$$(deploy/kafka/kafka.sh up | tail -n 1 | awk '{print $$NF}'); \
 	trap 'deploy/kafka/kafka.sh down >&2' EXIT; \
 	ALLIANCE_KAFKA_BOOTSTRAP=$$bootstrap $(CARGO) test --workspace --no-fail-fast
+	CARGO_TARGET_DIR=$$($(CARGO) metadata -q --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p') tests/interop/run.sh
 
 .PHONY: kafka-up
 kafka-up: ## Fetch Apache Kafka (Maven Central, cached) and start a local KRaft broker
