@@ -43,6 +43,10 @@ bench: ## Measure commands/s on both logs beside raw Kafka; writes docs/benchmar
 	trap 'deploy/kafka/kafka.sh down >&2' EXIT; \
 	ALLIANCE_KAFKA_BOOTSTRAP=$$bootstrap $(CARGO) run --release -q -p alliance-bench -- --out docs/benchmarks.md
 
+.PHONY: bench-grpc
+bench-grpc: ## gRPC load with ghz on the posture query and a command (the cluster of make up, if running); writes docs/benchmarks.md
+	CARGO=$(CARGO) OUT=docs/benchmarks.md scripts/ghz-bench.sh
+
 .PHONY: lint
 lint: ## cargo fmt --check, clippy with warnings as errors, buf lint and breaking check of proto/
 	$(CARGO) fmt --all -- --check
