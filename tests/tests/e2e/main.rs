@@ -5,5 +5,6 @@
 mod cluster;
 mod projection;
 mod simulation;
+mod suite;
 mod support;
 mod tour;
