@@ -20,6 +20,9 @@ const ROK: &str = "dev-rok-jcs";
 const NUCLEAR: &str = "dev-nuclear-policy";
 const APPROVERS: &str = "dev-alliance-approvers";
 
+/// A team's token, the instance it works through, and its commands in order.
+type Team = (&'static str, Arc<Server>, Vec<Vec<&'static str>>);
+
 fn fresh_topic() -> String {
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -139,7 +142,7 @@ fn three_teams_edit_one_plan_through_the_cluster_and_lose_nothing_when_members_d
     let (writer, other) = (Arc::new(writer), Arc::new(other));
 
     // Three teams at once, each through its own instance, on disjoint parts of the plan.
-    let teams: Vec<(&str, Arc<Server>, Vec<Vec<&str>>)> = vec![
+    let teams: Vec<Team> = vec![
         (
             US,
             writer.clone(),
