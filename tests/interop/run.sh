@@ -11,6 +11,7 @@
 # Environment: ALLIANCED_BIN (default $CARGO_TARGET_DIR/debug/allianced, CARGO_TARGET_DIR
 # defaulting to target), PYTHON (the interpreter the environment is made with, default python3).
 # Arguments are passed to `python -m unittest` (default: discover the tests in tests/interop).
+# Then tests/interop/grpcurl.sh calls every service through server reflection alone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -83,5 +84,7 @@ ALLIANCE_ADDRESS=$address PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$tmp/stubs:$here
 if ((status != 0)); then
   echo "run.sh: the Python client failed; the server's log (last 40 lines):" >&2
   tail -n 40 "$tmp/stderr" >&2
+  exit "$status"
 fi
-exit "$status"
+# grpcurl, with nothing but the server's reflection.
+"$here/grpcurl.sh" "$address"
