@@ -1,0 +1,546 @@
+#!/usr/bin/env python3
+"""Checks of the deployment artefacts that no off-the-shelf tool makes, and the schema
+preparation for kubeconform. Run by scripts/deploy-check.sh (in its virtualenv: PyYAML).
+
+Subcommands:
+  k8s-schemas SRC DEST        kubernetes-validate's "-local-strict" schemas of one Kubernetes
+                              version -> a kubeconform schema directory (refs made file-relative)
+  crd-schemas CRD.yaml DEST   a CustomResourceDefinition -> DEST/<group>/<kind>_<version>.json,
+                              strict (additionalProperties: false unless the CRD allows more)
+  build-context ROOT          every COPY source of deploy/Containerfile exists and passes
+                              deploy/Containerfile.dockerignore; the cargo packages and binaries
+                              it names exist
+  compose RESOLVED.yaml ROOT  the resolved compose model: env names known to each binary,
+                              health checks on the right port and service, loopback-only ports
+  k8s RENDERED.yaml ROOT      a rendered kustomization: env names, probes, resources, security
+                              context, references, PDBs, Services, the KafkaTopic
+  tokens ROOT                 token files parse as the server reads them; the placeholder holds
+                              every team the reference plan is issued as, and no token
+  otel-variant SRC DEST       the collector config with its optional exporter uncommented and
+                              added to the traces pipeline
+"""
+
+import fnmatch
+import json
+import os
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+failures: list[str] = []
+
+
+def fail(message: str) -> None:
+    failures.append(message)
+    print(f"  FAIL {message}")
+
+
+def done(what: str) -> int:
+    if failures:
+        print(f"{what}: {len(failures)} problem(s)")
+        return 1
+    print(f"{what}: ok")
+    return 0
+
+
+# ---- schemas ---------------------------------------------------------------------------------
+
+DEFINITIONS_REF = "/api/_definitions.json#"
+
+
+def relative_refs(node):
+    """kubernetes-validate's schemas carry `$id: https://kubernetes.io/api/...` and refer to
+    `/api/_definitions.json#/$defs/...`, which kubeconform would fetch over HTTP. Without the
+    `$id`, a file-relative ref resolves to the sibling file on disk."""
+    if isinstance(node, dict):
+        node.pop("$id", None)
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(DEFINITIONS_REF):
+            node["$ref"] = "_definitions.json#" + ref[len(DEFINITIONS_REF):]
+        for value in node.values():
+            relative_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            relative_refs(value)
+
+
+def k8s_schemas(src: str, dest: str) -> int:
+    src_dir, dest_dir = Path(src), Path(dest)
+    tmp = dest_dir.with_name(dest_dir.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    count = 0
+    for path in sorted(src_dir.glob("*.json")):
+        schema = json.loads(path.read_text())
+        relative_refs(schema)
+        (tmp / path.name).write_text(json.dumps(schema))
+        count += 1
+    if count == 0 or not (tmp / "_definitions.json").exists():
+        print(f"no schemas in {src_dir}")
+        return 1
+    tmp.rename(dest_dir)
+    print(f"{count} schemas -> {dest_dir}")
+    return 0
+
+
+def strict_schema(node):
+    """OpenAPI v3 (structural CRD schema) -> JSON Schema, strict like kubeconform's
+    openapi2jsonschema: objects with declared properties accept no others."""
+    if isinstance(node, dict):
+        if node.pop("nullable", False) and isinstance(node.get("type"), str):
+            node["type"] = [node["type"], "null"]
+        if node.pop("x-kubernetes-int-or-string", False):
+            node.pop("type", None)
+            node["oneOf"] = [{"type": "string"}, {"type": "integer"}]
+        preserve = node.get("x-kubernetes-preserve-unknown-fields", False)
+        if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node and not preserve:
+            node["additionalProperties"] = False
+        for value in node.values():
+            strict_schema(value)
+    elif isinstance(node, list):
+        for value in node:
+            strict_schema(value)
+
+
+def crd_schemas(crd_path: str, dest: str) -> int:
+    crd = yaml.safe_load(Path(crd_path).read_text())
+    group = crd["spec"]["group"]
+    kind = crd["spec"]["names"]["kind"]
+    out_dir = Path(dest) / group
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for version in crd["spec"]["versions"]:
+        schema = version["schema"]["openAPIV3Schema"]
+        strict_schema(schema)
+        properties = schema.setdefault("properties", {})
+        properties["apiVersion"] = {"type": "string", "enum": [f"{group}/{version['name']}"]}
+        properties["kind"] = {"type": "string", "enum": [kind]}
+        schema["$schema"] = "http://json-schema.org/draft-04/schema#"
+        out = out_dir / f"{kind.lower()}_{version['name']}.json"
+        out.write_text(json.dumps(schema, indent=1))
+        print(f"{kind} {group}/{version['name']} -> {out}")
+    return 0
+
+
+# ---- binaries and their settings ------------------------------------------------------------
+
+BINARY_SOURCES = {
+    "allianced": "services/allianced/src/main.rs",
+    "alliance-projection": "services/alliance-projection/src/main.rs",
+    "alliance-simulation": "services/alliance-simulation/src/main.rs",
+    "alliancectl": "services/alliancectl/src/main.rs",
+}
+# Read by every binary (tracing's filter), or only a helper of the manifests themselves.
+COMMON_ENV = {"RUST_LOG"}
+K8S_HELPER_ENV = {"POD_IP"}
+HEALTH_SERVICE = {
+    "allianced": "alliance.v1.PlanCommands",
+    "alliance-projection": "alliance.v1.PostureQueries",
+    "alliance-simulation": "alliance.v1.Simulation",
+}
+DEFAULT_PORT = {"allianced": 50051, "alliance-projection": 50061, "alliance-simulation": 50071}
+
+
+def binary_env(root: Path) -> dict[str, set[str]]:
+    names = {}
+    for binary, source in BINARY_SOURCES.items():
+        text = (root / source).read_text()
+        names[binary] = set(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', text))
+        if not names[binary]:
+            fail(f"no env names found in {source}")
+    return names
+
+
+def binary_of(command) -> str | None:
+    if not command:
+        return None
+    return os.path.basename(str(command[0]))
+
+
+def check_env(where: str, binary: str, env_names, known: dict[str, set[str]]) -> None:
+    allowed = known.get(binary, set()) | COMMON_ENV
+    for name in env_names:
+        if name in allowed:
+            continue
+        owner = [b for b, names in known.items() if name in names]
+        hint = f" (read by {', '.join(owner)})" if owner else " (read by no binary)"
+        fail(f"{where}: {binary} does not read {name}{hint}")
+
+
+# ---- build context ---------------------------------------------------------------------------
+
+
+def dockerignore_patterns(path: Path):
+    patterns = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line[1:] if negate else line
+        patterns.append((negate, pattern.strip("/")))
+    return patterns
+
+
+def ignored(relpath: str, patterns) -> bool:
+    """Docker's rule: the last matching pattern decides; a pattern matching a parent directory
+    matches everything below it."""
+    parts = relpath.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    result = False
+    for negate, pattern in patterns:
+        regex = fnmatch.translate(pattern.replace("**/", "\0")).replace("\0", "(?:.*/)?")
+        if any(re.match(regex, prefix) for prefix in prefixes):
+            result = not negate
+    return result
+
+
+def build_context(root_arg: str) -> int:
+    root = Path(root_arg)
+    containerfile = root / "deploy/Containerfile"
+    patterns = dockerignore_patterns(root / "deploy/Containerfile.dockerignore")
+    text = containerfile.read_text()
+    logical = re.sub(r"\\\n", " ", text)
+    sources = []
+    for line in logical.splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "COPY":
+            continue
+        args = [w for w in words[1:] if not w.startswith("--")]
+        if any(w.startswith("--from") for w in words[1:]):
+            continue
+        sources.extend(args[:-1])
+    if not sources:
+        fail("no COPY from the build context found in deploy/Containerfile")
+    for source in sources:
+        path = root / source
+        if not path.exists():
+            fail(f"COPY source {source} does not exist")
+            continue
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        tracked = [p for p in files if "target" not in p.relative_to(root).parts and "__pycache__" not in p.parts]
+        sent = [p for p in tracked if not ignored(str(p.relative_to(root)), patterns)]
+        if not sent:
+            fail(f"COPY source {source} is excluded by deploy/Containerfile.dockerignore")
+        print(f"  COPY {source}: {len(sent)} file(s) in the context")
+    for unwanted in ["target/release/allianced", "data/alliance.db", ".git/HEAD", "docs/api.md"]:
+        if not ignored(unwanted, patterns):
+            fail(f"{unwanted} would be sent with the build context")
+
+    packages = {}
+    for manifest in sorted((root / "services").glob("*/Cargo.toml")):
+        data = tomllib.loads(manifest.read_text())
+        name = data["package"]["name"]
+        bins = [b["name"] for b in data.get("bin", [])] or [name]
+        packages[name] = bins
+    built = re.search(r"cargo build[^&]*", logical)
+    if not built:
+        fail("no cargo build in deploy/Containerfile")
+        return done("build context")
+    wanted = re.findall(r"-p\s+(\S+)", built.group(0))
+    binaries = set()
+    for package in wanted:
+        if package not in packages:
+            fail(f"cargo package {package} is not in services/")
+        binaries.update(packages.get(package, []))
+    for binary in BINARY_SOURCES:
+        if binary not in binaries:
+            fail(f"binary {binary} is not built")
+        if f"target/release/{binary}" not in logical:
+            fail(f"binary {binary} is not copied out of target/release")
+    print(f"  cargo packages {', '.join(wanted)} -> binaries {', '.join(sorted(binaries))}")
+
+    env_names = set()
+    for match in re.finditer(r"^ENV\s+(.*?)(?=^\S|\Z)", logical, re.M | re.S):
+        env_names.update(re.findall(r"([A-Z][A-Z0-9_]*)=", match.group(1)))
+    known = binary_env(root)
+    for name in sorted(env_names):
+        if not any(name in names for names in known.values()) and name not in COMMON_ENV:
+            fail(f"Containerfile ENV {name} is read by no binary")
+    print(f"  image ENV: {', '.join(sorted(env_names))}")
+    return done("build context")
+
+
+# ---- compose ---------------------------------------------------------------------------------
+
+
+def compose(resolved: str, root_arg: str) -> int:
+    root = Path(root_arg)
+    model = yaml.safe_load(Path(resolved).read_text())
+    known = binary_env(root)
+    services = model.get("services", {})
+    images = set()
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            if port.get("published") and port.get("host_ip") != "127.0.0.1":
+                fail(f"compose {name}: port {port.get('target')} is published beyond 127.0.0.1")
+        binary = binary_of(service.get("entrypoint")) or binary_of(service.get("command"))
+        if binary not in BINARY_SOURCES:
+            continue
+        images.add(service.get("image"))
+        environment = service.get("environment") or {}
+        check_env(f"compose {name}", binary, environment.keys(), known)
+        if binary in HEALTH_SERVICE:
+            test = " ".join((service.get("healthcheck") or {}).get("test") or [])
+            port = DEFAULT_PORT[binary]
+            if "grpc_health_probe" not in test:
+                fail(f"compose {name}: no grpc_health_probe health check")
+            if f"-addr=127.0.0.1:{port}" not in test or f"-service={HEALTH_SERVICE[binary]}" not in test:
+                fail(f"compose {name}: health check should probe 127.0.0.1:{port} for {HEALTH_SERVICE[binary]}")
+            if not service.get("volumes"):
+                fail(f"compose {name}: no volume for its data")
+        print(f"  {name}: {binary}, env {', '.join(sorted(environment))}")
+    if len(images) != 1:
+        fail(f"compose: the alliance services should share one image, found {sorted(map(str, images))}")
+    simulation = [s for s in services.values() if binary_of(s.get("command")) == "alliance-simulation"]
+    for service in simulation:
+        target = (service.get("environment") or {}).get("ALLIANCE_SIMULATION_COMMANDS", "")
+        host = target.removeprefix("http://").split(":")[0]
+        if host not in services:
+            fail(f"compose: ALLIANCE_SIMULATION_COMMANDS {target!r} names no service")
+    advertised = [
+        (s.get("environment") or {}).get("ALLIANCED_ADVERTISE")
+        for s in services.values()
+        if binary_of(s.get("command")) == "allianced"
+    ]
+    if len(advertised) < 2 or len(set(advertised)) != len(advertised) or None in advertised:
+        fail(f"compose: each allianced needs an ALLIANCED_ADVERTISE of its own, found {advertised}")
+    for address in filter(None, advertised):
+        if address.split(":")[0] not in services:
+            fail(f"compose: ALLIANCED_ADVERTISE {address} is not a service name")
+    return done("compose model")
+
+
+# ---- kubernetes ------------------------------------------------------------------------------
+
+
+def k8s(rendered: str, root_arg: str) -> int:
+    root = Path(root_arg)
+    docs = [d for d in yaml.safe_load_all(Path(rendered).read_text()) if d]
+    known = binary_env(root)
+    by_kind: dict[str, dict[str, dict]] = {}
+    for doc in docs:
+        by_kind.setdefault(doc["kind"], {})[doc["metadata"]["name"]] = doc
+    deployments = by_kind.get("Deployment", {})
+    for wanted in ["allianced", "alliance-projection", "alliance-simulation"]:
+        if wanted not in deployments:
+            fail(f"no Deployment {wanted}")
+    configmaps = by_kind.get("ConfigMap", {})
+    secrets = by_kind.get("Secret", {})
+    for name, deployment in deployments.items():
+        spec = deployment["spec"]["template"]["spec"]
+        pod_security = spec.get("securityContext", {})
+        if not pod_security.get("runAsNonRoot") or not isinstance(pod_security.get("runAsUser"), int) or pod_security.get("runAsUser") == 0:
+            fail(f"{name}: pod must run as a numeric non-root user")
+        if pod_security.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            fail(f"{name}: seccompProfile RuntimeDefault missing")
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for volume in volumes.values():
+            if "configMap" in volume and volume["configMap"]["name"] not in configmaps:
+                fail(f"{name}: volume {volume['name']} names a missing ConfigMap {volume['configMap']['name']}")
+            if "secret" in volume and volume["secret"]["secretName"] not in secrets:
+                fail(f"{name}: volume {volume['name']} names a missing Secret {volume['secret']['secretName']}")
+        for container in spec["containers"]:
+            where = f"{name}/{container['name']}"
+            binary = binary_of(container.get("command"))
+            if binary not in HEALTH_SERVICE:
+                fail(f"{where}: command {container.get('command')} runs no service binary")
+                continue
+            env = container.get("env", [])
+            check_env(where, binary, [e["name"] for e in env if e["name"] not in K8S_HELPER_ENV], known)
+            for entry in env:
+                ref = entry.get("valueFrom", {}).get("configMapKeyRef")
+                if ref:
+                    cm = configmaps.get(ref["name"])
+                    if cm is None or ref["key"] not in cm.get("data", {}):
+                        fail(f"{where}: {entry['name']} refers to missing {ref['name']}/{ref['key']}")
+            port = DEFAULT_PORT[binary]
+            if [p.get("containerPort") for p in container.get("ports", [])] != [port]:
+                fail(f"{where}: container port should be {port}")
+            listen = {e["name"]: e.get("value") for e in env}
+            listen_var = {"allianced": "ALLIANCED_LISTEN", "alliance-projection": "ALLIANCE_PROJECTION_LISTEN", "alliance-simulation": "ALLIANCE_SIMULATION_LISTEN"}[binary]
+            if listen.get(listen_var) != f"0.0.0.0:{port}":
+                fail(f"{where}: {listen_var} should be 0.0.0.0:{port}")
+            for probe in ["startupProbe", "readinessProbe", "livenessProbe"]:
+                grpc = container.get(probe, {}).get("grpc")
+                if not grpc or grpc.get("port") != port:
+                    fail(f"{where}: {probe} should be a gRPC probe on {port}")
+            if container.get("readinessProbe", {}).get("grpc", {}).get("service") != HEALTH_SERVICE[binary]:
+                fail(f"{where}: readiness should ask for {HEALTH_SERVICE[binary]}")
+            resources = container.get("resources", {})
+            for kind in ["requests", "limits"]:
+                for resource in ["cpu", "memory"]:
+                    if resource not in resources.get(kind, {}):
+                        fail(f"{where}: resources.{kind}.{resource} missing")
+            security = container.get("securityContext", {})
+            if security.get("readOnlyRootFilesystem") is not True or security.get("allowPrivilegeEscalation") is not False:
+                fail(f"{where}: needs readOnlyRootFilesystem true and allowPrivilegeEscalation false")
+            if security.get("capabilities", {}).get("drop") != ["ALL"]:
+                fail(f"{where}: capabilities should drop ALL")
+            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+            for path in ["/var/lib/alliance", "/tmp"]:
+                if path not in mounts or "emptyDir" not in volumes.get(mounts[path], {}) and "persistentVolumeClaim" not in volumes.get(mounts[path], {}):
+                    fail(f"{where}: {path} should be a writable volume (read-only root)")
+            for entry in env:
+                value = entry.get("value", "")
+                if isinstance(value, str) and value.startswith("/etc/alliance/"):
+                    mount = next((m for m in mounts if value.startswith(m + "/")), None)
+                    if mount is None:
+                        fail(f"{where}: {entry['name']}={value} is on no mounted volume")
+                    else:
+                        source = volumes[mounts[mount]]
+                        key = value[len(mount) + 1:]
+                        data = None
+                        if "configMap" in source:
+                            data = configmaps.get(source["configMap"]["name"], {}).get("data", {})
+                        elif "secret" in source:
+                            data = secrets.get(source["secret"]["secretName"], {}).get("data", {})
+                        if data is not None and key not in data:
+                            fail(f"{where}: {entry['name']}={value}: {key} is not in the mounted {mounts[mount]}")
+            if binary == "allianced" and listen.get("ALLIANCED_ADVERTISE") != "$(POD_IP):50051":
+                fail(f"{where}: ALLIANCED_ADVERTISE should be $(POD_IP):50051")
+            if binary == "alliance-simulation":
+                target = listen.get("ALLIANCE_SIMULATION_COMMANDS", "")
+                service = target.removeprefix("http://").split(":")[0]
+                if service not in by_kind.get("Service", {}):
+                    fail(f"{where}: ALLIANCE_SIMULATION_COMMANDS {target!r} names no Service")
+        selector = deployment["spec"]["selector"]["matchLabels"]
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        if any(pod_labels.get(k) != v for k, v in selector.items()):
+            fail(f"{name}: selector does not match the pod labels")
+        pdbs = [p for p in by_kind.get("PodDisruptionBudget", {}).values() if p["spec"]["selector"]["matchLabels"] == selector]
+        if not pdbs:
+            fail(f"{name}: no PodDisruptionBudget")
+        services = [s for s in by_kind.get("Service", {}).values() if s["spec"].get("selector") == selector]
+        if not services:
+            fail(f"{name}: no Service")
+        port_names = {p.get("name") for c in spec["containers"] for p in c.get("ports", [])}
+        for service in services:
+            for port in service["spec"]["ports"]:
+                if port.get("targetPort") not in port_names:
+                    fail(f"Service {service['metadata']['name']}: targetPort {port.get('targetPort')} is no container port name")
+        print(f"  Deployment {name}: {deployment['spec'].get('replicas')} replica(s), image {spec['containers'][0]['image']}")
+    topics = by_kind.get("KafkaTopic", {})
+    if len(topics) != 1:
+        fail(f"expected one KafkaTopic, found {len(topics)}")
+    for name, topic in topics.items():
+        spec = topic["spec"]
+        config = spec.get("config", {})
+        expected = {"partitions": 8, "replicas": 3}
+        for key, value in expected.items():
+            if spec.get(key) != value:
+                fail(f"KafkaTopic {name}: {key} should be {value}")
+        for key, value in {"min.insync.replicas": 2, "retention.ms": -1, "retention.bytes": -1}.items():
+            if config.get(key) != value:
+                fail(f"KafkaTopic {name}: {key} should be {value}")
+        if "strimzi.io/cluster" not in topic["metadata"].get("labels", {}):
+            fail(f"KafkaTopic {name}: no strimzi.io/cluster label")
+        topic_setting = next(
+            (cm["data"]["KAFKA_TOPIC"] for cm in configmaps.values() if "KAFKA_TOPIC" in cm.get("data", {})), None
+        )
+        if spec.get("topicName") != topic_setting:
+            fail(f"KafkaTopic {name}: topicName {spec.get('topicName')} differs from KAFKA_TOPIC {topic_setting}")
+        print(f"  KafkaTopic {name}: {topic['apiVersion']} {spec.get('topicName')} partitions {spec.get('partitions')} replicas {spec.get('replicas')}")
+    return done("rendered manifests")
+
+
+# ---- token files -----------------------------------------------------------------------------
+
+ROLES = {"edit", "adopt", "admin", "audit"}
+SIDES = {"us", "rok"}
+
+
+def token_file(path: Path) -> dict:
+    """The shape alliance_commands::auth::TokenFile deserializes: `team` and `token` arrays."""
+    data = tomllib.loads(path.read_text())
+    for key in ["team", "token"]:
+        if not isinstance(data.get(key), list):
+            fail(f"{path}: `{key}` must be an array (of tables)")
+            return {"team": [], "token": []}
+    teams = {}
+    for team in data["team"]:
+        if not isinstance(team.get("team"), str):
+            fail(f"{path}: a team without a name")
+            continue
+        if "side" in team and team["side"] not in SIDES:
+            fail(f"{path}: team {team['team']}: side {team['side']} is not one of {sorted(SIDES)}")
+        if not set(team.get("roles", ["edit"])) <= ROLES:
+            fail(f"{path}: team {team['team']}: unknown role in {team['roles']}")
+        teams[team["team"]] = team
+    for token in data["token"]:
+        for key in ["token", "team", "user"]:
+            if not isinstance(token.get(key), str):
+                fail(f"{path}: a token without `{key}`")
+        if token.get("team") not in teams:
+            fail(f"{path}: token of unknown team {token.get('team')}")
+    return {"team": teams, "token": data["token"]}
+
+
+def tokens(root_arg: str) -> int:
+    root = Path(root_arg)
+    plan = json.loads((root / "deploy/reference-plan.json").read_text())
+    issued_as = {entry["as"] for entry in plan["entries"]}
+    dev = token_file(root / "deploy/dev-tokens.toml")
+    placeholder = token_file(root / "deploy/k8s/base/tokens.toml")
+    for name, parsed in [("deploy/dev-tokens.toml", dev), ("deploy/k8s/base/tokens.toml", placeholder)]:
+        missing = issued_as - set(parsed["team"])
+        if missing:
+            fail(f"{name}: the reference plan is issued as {sorted(missing)}, not in this file")
+        print(f"  {name}: {len(parsed['team'])} teams, {len(parsed['token'])} tokens")
+    if placeholder["token"]:
+        fail("deploy/k8s/base/tokens.toml must hold no token (it is a placeholder)")
+    tomllib.loads((root / "deploy/simulation-model.toml").read_text())
+    return done("token files")
+
+
+# ---- otel ------------------------------------------------------------------------------------
+
+
+def otel_variant(src: str, dest: str) -> int:
+    lines = Path(src).read_text().splitlines()
+    out, inside, exporters = [], False, []
+    for line in lines:
+        if "BEGIN optional exporter" in line:
+            inside = True
+            continue
+        if "END optional exporter" in line:
+            inside = False
+            continue
+        if inside:
+            uncommented = re.sub(r"^(\s*)# ?", r"\1", line)
+            match = re.match(r"^  (\S+):\s*$", uncommented)
+            if match:
+                exporters.append(match.group(1))
+            out.append(uncommented)
+        else:
+            out.append(line)
+    config = yaml.safe_load("\n".join(out) + "\n")
+    if not exporters:
+        print("no optional exporter block found")
+        return 1
+    config["service"]["pipelines"]["traces"]["exporters"].extend(exporters)
+    Path(dest).write_text(yaml.safe_dump(config, sort_keys=False))
+    print(f"optional exporter(s) {', '.join(exporters)} enabled in {dest}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    commands = {
+        "k8s-schemas": (k8s_schemas, 2),
+        "crd-schemas": (crd_schemas, 2),
+        "build-context": (build_context, 1),
+        "compose": (compose, 2),
+        "k8s": (k8s, 2),
+        "tokens": (tokens, 1),
+        "otel-variant": (otel_variant, 2),
+    }
+    if len(argv) < 2 or argv[1] not in commands or len(argv) - 2 != commands[argv[1]][1]:
+        print(__doc__)
+        return 2
+    function, _ = commands[argv[1]]
+    return function(*argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
