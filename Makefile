@@ -47,6 +47,10 @@ bench: ## Measure commands/s on both logs beside raw Kafka; writes docs/benchmar
 bench-grpc: ## gRPC load with ghz on the posture query and a command (the cluster of make up, if running); writes docs/benchmarks.md
 	CARGO=$(CARGO) OUT=docs/benchmarks.md scripts/ghz-bench.sh
 
+.PHONY: deploy-check
+deploy-check: ## Validate the deployment artefacts in deploy/ (tools from the Go proxy, PyPI, Maven Central; cached)
+	scripts/deploy-check.sh
+
 .PHONY: lint
 lint: ## cargo fmt --check, clippy with warnings as errors, buf lint and breaking check of proto/
 	$(CARGO) fmt --all -- --check
@@ -64,3 +68,20 @@ clean-data: ## Delete the local data directory (the embedded event log)
 .PHONY: chart
 chart: ## Chart the reference plan (what-if) and its simulation into docs/reference-{plan,simulation}.{svg,png}
 	CARGO=$(CARGO) scripts/chart.sh
+
+# The cargo target directory (CARGO_TARGET_DIR, or the workspace's), for the scripts that run
+# the release binaries.
+TARGET_DIR_OF_CARGO = $$($(CARGO) metadata -q --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+
+.PHONY: up
+up: ## Start a local cluster: Kafka, 2 allianced, 2 alliance-projection, alliance-simulation
+	$(CARGO) build --release -p allianced -p alliance-projection-service -p alliance-simulation-service -p alliancectl
+	CARGO_TARGET_DIR=$(TARGET_DIR_OF_CARGO) deploy/local/cluster.sh up
+
+.PHONY: status
+status: ## The local cluster: each process (pid, address), its health and its read models' lag
+	CARGO_TARGET_DIR=$(TARGET_DIR_OF_CARGO) deploy/local/cluster.sh status
+
+.PHONY: down
+down: ## Stop the local cluster and its broker (the logs stay in .cluster/logs)
+	deploy/local/cluster.sh down

@@ -2,22 +2,27 @@
 //! Kafka. Any number of readers may run (each projection replica has its own); they write
 //! nothing and join no group, so they never disturb the writers.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use alliance_eventlog::{Checkpoint, LogError, LogReader, PlanId, StoredEvent};
+use alliance_eventlog::{Checkpoint, Lag, LogError, LogReader, PartitionLag, PlanId, StoredEvent};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::{KafkaLogConfig, partition_count, record, unavailable};
 
 /// Events handed over at once from the consumer thread.
 const BATCH: usize = 1024;
+
+/// A partition with at most this many offsets left to read has them counted by reading them
+/// (the offsets left count transaction markers too: a reader that has read every record of a
+/// transactional partition stays one marker short of its high watermark).
+const EXACT_LAG: i64 = 10_000;
 
 /// A reader of every partition of the topic. Positions are this reader's own order (each
 /// partition in offset order, partitions interleaved as the records arrive); the checkpoint's
@@ -36,7 +41,7 @@ impl TopicReader {
 
     /// A consumer of the topic; `eof`: reports reaching the end of a partition (for reads that
     /// stop there; a live read never stops, and needs no such report).
-    fn consumer(&self, eof: bool) -> Result<BaseConsumer, LogError> {
+    fn consumer(&self, eof: bool) -> Result<BaseConsumer<Quiet>, LogError> {
         self.config
             .client()
             .set(
@@ -48,10 +53,26 @@ impl TopicReader {
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", if eof { "true" } else { "false" })
             .set("auto.offset.reset", "earliest")
-            .create()
+            .create_with_context(Quiet)
             .map_err(unavailable)
     }
 }
+
+/// The readers' client context: the end of a partition, which reads that stop there ask to be
+/// told of, is not reported as an error.
+struct Quiet;
+
+impl ClientContext for Quiet {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error, KafkaError::Global(RDKafkaErrorCode::PartitionEOF)) {
+            tracing::debug!(reason, "reached the end of a partition");
+        } else {
+            tracing::error!(%error, reason, "librdkafka");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for Quiet {}
 
 type Batch = Result<Vec<StoredEvent>, LogError>;
 
@@ -88,6 +109,14 @@ impl LogReader for TopicReader {
         })
         .await
         .map_err(unavailable)?
+    }
+
+    async fn lag(&self, from: &Checkpoint) -> Result<Lag, LogError> {
+        let reader = self.clone();
+        let from = from.clone();
+        tokio::task::spawn_blocking(move || reader.lag_blocking(&from))
+            .await
+            .map_err(unavailable)?
     }
 
     async fn holds(&self, checkpoint: &Checkpoint) -> Result<bool, LogError> {
@@ -216,6 +245,74 @@ impl TopicReader {
                 )));
             }
         }
+    }
+
+    /// Each partition's high watermark against the next offset `from` reads; where few offsets
+    /// are left, the records a `read_committed` reader would still get, counted.
+    fn lag_blocking(&self, from: &Checkpoint) -> Result<Lag, LogError> {
+        let consumer = self.consumer(true)?;
+        let topic = &self.config.topic;
+        let count = i32::try_from(partition_count(&self.config)?).unwrap_or(i32::MAX);
+        let mut partitions = Vec::new();
+        let mut assignment = TopicPartitionList::new();
+        // The partitions being counted: their index in `partitions` and the records seen.
+        let mut counting: HashMap<i32, (usize, u64)> = HashMap::new();
+        for partition in 0..count {
+            let next_offset = from.next_offset(partition);
+            let (_, high_watermark) = consumer
+                .fetch_watermarks(topic, partition, self.config.timeout)
+                .map_err(unavailable)?;
+            let left = (high_watermark - next_offset).max(0);
+            if left > 0 && left <= EXACT_LAG {
+                assignment
+                    .add_partition_offset(topic, partition, Offset::Offset(next_offset))
+                    .map_err(unavailable)?;
+                counting.insert(partition, (partitions.len(), 0));
+            }
+            partitions.push(PartitionLag {
+                partition,
+                next_offset,
+                high_watermark,
+                remaining: u64::try_from(left).unwrap_or(0),
+            });
+        }
+        if !counting.is_empty() {
+            consumer.assign(&assignment).map_err(unavailable)?;
+            let deadline = Instant::now() + self.config.timeout;
+            // A partition not counted in time keeps its offsets left.
+            while !counting.is_empty() && Instant::now() < deadline {
+                let done = match consumer.poll(Duration::from_millis(100)) {
+                    Some(Ok(message)) => {
+                        let partition = rdkafka::Message::partition(&message);
+                        let offset = rdkafka::Message::offset(&message);
+                        match counting.get_mut(&partition) {
+                            // Written after the watermark was read: the count is complete.
+                            Some((at, _)) if offset >= partitions[*at].high_watermark => {
+                                Some(partition)
+                            }
+                            Some((_, seen)) => {
+                                *seen += 1;
+                                None
+                            }
+                            None => None,
+                        }
+                    }
+                    Some(Err(KafkaError::PartitionEOF(partition))) => Some(partition),
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "reading the topic's tail");
+                        None
+                    }
+                    None => None,
+                };
+                if let Some((at, seen)) = done.and_then(|p| counting.remove(&p)) {
+                    partitions[at].remaining = seen;
+                }
+            }
+        }
+        Ok(Lag {
+            remaining: partitions.iter().map(|p| p.remaining).sum(),
+            partitions,
+        })
     }
 
     /// Whether the record at each partition's checkpoint offset carries the event id noted.

@@ -105,6 +105,28 @@ impl Checkpoint {
     }
 }
 
+/// How far a reader's checkpoint is behind the end of the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lag {
+    /// About how many events the log holds after the checkpoint (`0`: none).
+    pub remaining: u64,
+    /// On a partitioned log, each partition, in partition order.
+    pub partitions: Vec<PartitionLag>,
+}
+
+/// How far a reader is behind the end of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionLag {
+    pub partition: i32,
+    /// The next offset the reader reads (one past the last record it read; `0`: none read).
+    pub next_offset: i64,
+    /// The offset the partition's next record will get.
+    pub high_watermark: i64,
+    /// About how many records are left to read: exact when only a few are (transaction
+    /// markers and aborted records are not counted then), otherwise the offsets left.
+    pub remaining: u64,
+}
+
 /// Reads the whole log, every plan, in one order, from a checkpoint: what read models are
 /// built from. The embedded log reads it in position order; on Kafka every partition is read,
 /// `read_committed`, each in offset order.
@@ -125,6 +147,18 @@ pub trait LogReader: Clone + Send + Sync + 'static {
     /// About how many events the log holds after `from` (for progress reports; on Kafka it
     /// counts transaction markers too).
     fn remaining(&self, from: &Checkpoint) -> impl Future<Output = Result<u64, LogError>> + Send;
+
+    /// How far `from` is behind the log's end: [`LogReader::remaining`] in all, and each
+    /// partition's read offset against its high watermark on a partitioned log (none on the
+    /// embedded log).
+    fn lag(&self, from: &Checkpoint) -> impl Future<Output = Result<Lag, LogError>> + Send {
+        async move {
+            Ok(Lag {
+                remaining: self.remaining(from).await?,
+                partitions: Vec::new(),
+            })
+        }
+    }
 
     /// Every record the log holds now for `plan_id`, in log order, as stored (for checking the
     /// plan's hash chain against the log itself).

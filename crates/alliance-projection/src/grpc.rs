@@ -549,7 +549,7 @@ where
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
-/// `alliance.v1.ReadModelAdmin`: rebuilding the read models from the log.
+/// `alliance.v1.ReadModelAdmin`: rebuilding the read models from the log, and their status.
 pub struct ReadModelAdminApi<L> {
     projection: Arc<Projection>,
     log: L,
@@ -621,6 +621,62 @@ impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmi
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+
+    async fn status(
+        &self,
+        request: Request<v1::StatusRequest>,
+    ) -> Result<Response<v1::ReadModelStatus>, Status> {
+        self.auth.authenticate(request.metadata())?;
+        let holdings = self.projection.holdings();
+        let patience = deadline(request.metadata()).unwrap_or(DEFAULT_PATIENCE);
+        // The model's part is answered even when the log cannot say how far behind it is.
+        let lag = match tokio::time::timeout(patience, self.log.lag(&holdings.checkpoint)).await {
+            Ok(Ok(lag)) => Ok(lag),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!(
+                "the log did not answer within {} ms",
+                patience.as_millis()
+            )),
+        };
+        let (lag, lag_error) = match lag {
+            Ok(lag) => (lag, String::new()),
+            Err(error) => {
+                tracing::warn!(%error, "read-model status without the lag");
+                (alliance_eventlog::Lag::default(), error)
+            }
+        };
+        let snapshot = holdings.snapshot;
+        let micros_since_epoch = |at: std::time::SystemTime| {
+            at.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        };
+        Ok(Response::new(v1::ReadModelStatus {
+            plans: holdings.plans as u64,
+            events: holdings.events,
+            position: holdings.checkpoint.position,
+            lag: lag.remaining,
+            partitions: lag
+                .partitions
+                .iter()
+                .map(|p| v1::PartitionLag {
+                    partition: p.partition,
+                    next_offset: p.next_offset,
+                    high_watermark: p.high_watermark,
+                    lag: p.remaining,
+                })
+                .collect(),
+            lag_error,
+            snapshot_time: snapshot.map(|s| timestamp(micros_since_epoch(s.written))),
+            snapshot_age: snapshot.map(|s| {
+                let age = s.written.elapsed().unwrap_or_default();
+                prost_types::Duration {
+                    seconds: i64::try_from(age.as_secs()).unwrap_or(i64::MAX),
+                    nanos: i32::try_from(age.subsec_nanos()).unwrap_or_default(),
+                }
+            }),
+            snapshot_position: snapshot.map_or(0, |s| s.position),
+        }))
     }
 }
 

@@ -73,6 +73,25 @@ pub struct Projection {
     applied: broadcast::Sender<Applied>,
     /// Held while applying an event from the log, and by a rebuild while it swaps models.
     gate: tokio::sync::Mutex<()>,
+    /// The snapshot restored from or last written, when there is one.
+    snapshot: std::sync::Mutex<Option<SnapshotMark>>,
+}
+
+/// A snapshot of the read models on disk: when it was written and the log position it covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotMark {
+    pub written: std::time::SystemTime,
+    pub position: Position,
+}
+
+/// What a read model holds and how far it has read the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holdings {
+    pub plans: usize,
+    /// Events applied, over every plan (a branch's own events only).
+    pub events: u64,
+    pub checkpoint: Checkpoint,
+    pub snapshot: Option<SnapshotMark>,
 }
 
 /// Events between two progress reports of a long read.
@@ -96,7 +115,12 @@ pub async fn open<R: LogReader>(
     let started = std::time::Instant::now();
     let projection = if snapshot.exists() {
         match Projection::restore(snapshot, log).await {
-            Ok(restored) => Arc::new(restored),
+            Ok(restored) => {
+                if let Ok(written) = std::fs::metadata(snapshot).and_then(|m| m.modified()) {
+                    restored.note_snapshot(written, restored.position());
+                }
+                Arc::new(restored)
+            }
             Err(error) => {
                 tracing::warn!(%error, "snapshot ignored; rebuilding the read models from the log");
                 Projection::new()
@@ -143,7 +167,10 @@ pub async fn serve_until_stopped(
     .await
     .map_err(|e| alliance_commands::server::ServeError::Task(e.to_string()))??;
     match projection.write_snapshot(snapshot) {
-        Ok(position) => println!("{server}: read-model snapshot at position {position} written"),
+        Ok(position) => {
+            projection.note_snapshot(std::time::SystemTime::now(), position);
+            println!("{server}: read-model snapshot at position {position} written");
+        }
         Err(error) => tracing::warn!(%error, "no snapshot written"),
     }
     println!("{server}: stopped");
@@ -167,6 +194,7 @@ impl Default for Projection {
             checkpoint: watch::channel(Checkpoint::default()).0,
             applied: broadcast::channel(4096).0,
             gate: tokio::sync::Mutex::new(()),
+            snapshot: std::sync::Mutex::default(),
         }
     }
 }
@@ -188,6 +216,28 @@ impl Projection {
     /// How far this read model has applied the log.
     pub fn checkpoint(&self) -> Checkpoint {
         self.checkpoint.borrow().clone()
+    }
+
+    /// What this read model holds, how far it has read the log, and its snapshot.
+    pub fn holdings(&self) -> Holdings {
+        let (plans, events) = {
+            let plans = self.plans();
+            let events = plans.values().map(PlanHistory::version).sum();
+            (plans.len(), events)
+        };
+        Holdings {
+            plans,
+            events,
+            checkpoint: self.checkpoint(),
+            snapshot: *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    /// Notes the snapshot of this read model on disk: written at `written`, covering the log
+    /// up to `position`.
+    fn note_snapshot(&self, written: std::time::SystemTime, position: Position) {
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(SnapshotMark { written, position });
     }
 
     /// Notes that `stored` was read (applied, or skipped as unreadable).

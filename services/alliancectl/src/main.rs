@@ -5,6 +5,7 @@
 //! Reads (`posture`, `series`, `diff`, `decisions`) are one `PostureQueries` RPC each, printed as
 //! tables or one JSON object; `watch` prints one line (or JSON object) per event as it arrives.
 //! `simulate` streams a Monte Carlo run (`Simulation` RPCs): progress on stderr, then the result.
+//! `status` checks the health of one or more servers and how far their read models lag.
 
 mod audit;
 mod errors;
@@ -13,6 +14,7 @@ mod parse;
 mod plot;
 mod simplot;
 mod simulate;
+mod status;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -55,15 +57,17 @@ const GLOBAL: &str = "Global options";
     after_help = errors::EXIT_CODES_HELP
 )]
 struct Cli {
-    /// Address of the planning service.
+    /// Address of the planning service (`status` takes several: repeat it).
     #[arg(
         long,
         global = true,
         help_heading = GLOBAL,
         env = "ALLIANCE_SERVER",
-        default_value = "http://127.0.0.1:50051"
+        value_name = "URL",
+        default_value = "http://127.0.0.1:50051",
+        action = clap::ArgAction::Append
     )]
-    server: String,
+    server: Vec<String>,
     /// Bearer token sent with every call (development: dev-us-force-planning, dev-rok-jcs,
     /// dev-nuclear-policy, dev-alliance-approvers, dev-auditors).
     #[arg(
@@ -144,6 +148,11 @@ enum Cmd {
     /// Audit a plan's history.
     #[command(subcommand)]
     Audit(AuditCmd),
+    /// The health of each server (--server, repeatable): each alliance.v1 service it serves
+    /// (grpc.health.v1), and its read models: plans, events, how far behind the log they are
+    /// (per Kafka partition), their snapshot's age. Exit 5 when a server is unreachable or not
+    /// serving.
+    Status,
 }
 
 #[derive(Args)]
@@ -881,29 +890,42 @@ struct Session {
     timeout: Duration,
 }
 
+/// The endpoint of `server`, checked: `http(s)://HOST:PORT`.
+fn endpoint(server: &str) -> Result<Endpoint, CliError> {
+    let bad_server = |why: String| CliError::invalid_input(format!("--server {server:?}: {why}"));
+    let endpoint =
+        Endpoint::from_shared(server.to_owned()).map_err(|e| bad_server(e.to_string()))?;
+    if !matches!(endpoint.uri().scheme_str(), Some("http" | "https"))
+        || endpoint.uri().host().is_none()
+    {
+        return Err(bad_server(
+            "expected http://HOST:PORT or https://HOST:PORT".to_owned(),
+        ));
+    }
+    Ok(endpoint.connect_timeout(CONNECT_TIMEOUT))
+}
+
+/// The `authorization` value sent with every call, from `--token`.
+fn bearer(token: Option<&String>) -> Result<Option<AsciiMetadataValue>, CliError> {
+    token
+        .map(|token| MetadataValue::try_from(format!("Bearer {}", token.trim())))
+        .transpose()
+        .map_err(|_| CliError::invalid_input("--token: must be printable ASCII"))
+}
+
 impl Session {
     fn open(cli: &Cli) -> Result<Self, CliError> {
-        let bad_server =
-            |why: String| CliError::invalid_input(format!("--server {:?}: {why}", cli.server));
-        let endpoint =
-            Endpoint::from_shared(cli.server.clone()).map_err(|e| bad_server(e.to_string()))?;
-        if !matches!(endpoint.uri().scheme_str(), Some("http" | "https"))
-            || endpoint.uri().host().is_none()
-        {
-            return Err(bad_server(
-                "expected http://HOST:PORT or https://HOST:PORT".to_owned(),
-            ));
-        }
-        let endpoint = endpoint.connect_timeout(CONNECT_TIMEOUT);
-        let auth = cli
-            .token
-            .as_ref()
-            .map(|token| MetadataValue::try_from(format!("Bearer {}", token.trim())))
-            .transpose()
-            .map_err(|_| CliError::invalid_input("--token: must be printable ASCII"))?;
+        let [server] = cli.server.as_slice() else {
+            return Err(CliError::invalid_input(format!(
+                "--server: one server, not {} (only status takes several)",
+                cli.server.len()
+            )));
+        };
+        let endpoint = endpoint(server)?;
+        let auth = bearer(cli.token.as_ref())?;
         let channel = endpoint.connect_lazy();
         Ok(Session {
-            server: cli.server.clone(),
+            server: server.clone(),
             client: PlanCommandsClient::new(channel.clone()),
             queries: PostureQueriesClient::new(channel.clone()),
             channel,
@@ -1321,6 +1343,8 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
         Cmd::Watch(a) => watch(s, a, format).await,
         Cmd::Plot(a) => plot::run(s, a, format).await,
         Cmd::Rebuild => rebuild(s).await,
+        // Checked before a session is opened (several servers).
+        Cmd::Status => Err(CliError::new(Exit::Other, "status takes no session")),
         Cmd::Simulate(a) => simulate::simulate(s, a, format).await,
         Cmd::Simulation(cmd) => simulate::get(s, cmd, format).await,
         Cmd::Audit(AuditCmd::Verify {
@@ -1684,9 +1708,20 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let outcome = match Session::open(&cli) {
-        Ok(mut session) => run(&mut session, &cli.command, cli.output).await,
-        Err(err) => Err(err),
+    let outcome = match (&cli.command, Session::open(&cli)) {
+        (Cmd::Status, _) => match bearer(cli.token.as_ref()) {
+            Ok(auth) => status::run(
+                &cli.server,
+                auth,
+                Duration::from_secs(cli.timeout),
+                cli.output,
+            )
+            .await
+            .map(|()| Reply::Streamed),
+            Err(err) => Err(err),
+        },
+        (command, Ok(mut session)) => run(&mut session, command, cli.output).await,
+        (_, Err(err)) => Err(err),
     };
     match outcome {
         // Printed as it arrived.
@@ -1804,6 +1839,19 @@ mod tests {
         };
         assert_eq!(a.step, SeriesStep::Month);
         assert!(a.record.proto().is_none(), "the latest version");
+    }
+
+    #[tokio::test]
+    async fn status_takes_several_servers_and_other_commands_one() {
+        let cli = parse("status --server http://127.0.0.1:1 --server http://127.0.0.1:2").unwrap();
+        assert!(matches!(cli.command, Cmd::Status));
+        assert_eq!(cli.server, ["http://127.0.0.1:1", "http://127.0.0.1:2"]);
+        let cli =
+            parse("plan list --server http://127.0.0.1:1 --server http://127.0.0.1:2").unwrap();
+        let refused = Session::open(&cli).err().expect("two servers refused");
+        assert_eq!(refused.exit, Exit::InvalidInput);
+        let cli = parse("plan list --server http://127.0.0.1:1").unwrap();
+        assert!(Session::open(&cli).is_ok());
     }
 
     #[test]

@@ -217,3 +217,64 @@ async fn the_chain_verifies_over_the_topic_and_a_record_forged_onto_it_is_found(
     assert_eq!((origin.partition, origin.offset), (partition, offset));
     assert_eq!(found.head, verified.head, "everything before it verified");
 }
+
+/// On Kafka the lag is per partition: the offset read against the high watermark. A reader
+/// that has read every record is 0 behind, although each transaction's commit marker keeps it
+/// one offset short of the watermark; new records are counted one by one.
+#[tokio::test]
+async fn the_lag_is_0_after_a_full_read_and_counts_each_record_not_read() {
+    use alliance_eventlog::LogReader;
+
+    let config = config();
+    let env = env(&config).await;
+    let plans = [env.create_plan().await, env.create_plan().await];
+    for (n, plan) in plans.iter().enumerate() {
+        register(&env, *plan, &format!("lag-{n}")).await;
+    }
+    let reader = TopicReader::new(config.clone());
+    let model = Projection::new();
+    model.catch_up(&reader).await.unwrap();
+
+    let lag = reader.lag(&model.checkpoint()).await.unwrap();
+    assert_eq!(lag.remaining, 0, "{lag:?}");
+    assert_eq!(
+        lag.partitions
+            .iter()
+            .map(|p| p.partition)
+            .collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
+    for p in &lag.partitions {
+        assert_eq!(p.remaining, 0, "{p:?}");
+        assert!(p.next_offset <= p.high_watermark, "{p:?}");
+    }
+    assert!(
+        lag.partitions
+            .iter()
+            .any(|p| p.next_offset < p.high_watermark),
+        "commit markers after the last records read: {lag:?}"
+    );
+
+    // Three more records, not read.
+    register(&env, plans[0], "lag-2").await;
+    register(&env, plans[0], "lag-3").await;
+    register(&env, plans[1], "lag-4").await;
+    let behind = reader.lag(&model.checkpoint()).await.unwrap();
+    assert_eq!(behind.remaining, 3, "{behind:?}");
+    let of = |plan| alliance_eventlog_kafka::partition_of(plan, 3);
+    let on = |partition| {
+        behind
+            .partitions
+            .iter()
+            .find(|p| p.partition == partition)
+            .unwrap()
+            .remaining
+    };
+    if of(plans[0]) == of(plans[1]) {
+        assert_eq!(on(of(plans[0])), 3);
+    } else {
+        assert_eq!((on(of(plans[0])), on(of(plans[1]))), (2, 1));
+    }
+    model.catch_up(&reader).await.unwrap();
+    assert_eq!(reader.lag(&model.checkpoint()).await.unwrap().remaining, 0);
+}

@@ -12,4 +12,5 @@ mod rebuild;
 mod reference;
 mod replay;
 mod snapshot;
+mod status;
 mod watch;

@@ -1,0 +1,154 @@
+//! `ReadModelAdmin/Status` over gRPC on a loopback port: what a read model holds, how far it
+//! is behind the log, and its snapshot; and the log's own lag estimate on SQLite.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alliance_domain::{Command, PlanId, Side};
+use alliance_eventlog::{EventLog, LogReader};
+use alliance_projection::Projection;
+use alliance_proto::v1;
+use alliance_proto::v1::read_model_admin_client::ReadModelAdminClient;
+use tonic::Code;
+
+use crate::harness::{Env, US, date, element};
+
+/// Serves the read models of `projection` (over `env`'s log) on a loopback port.
+async fn serve(env: &Env, projection: Arc<Projection>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (routes, health) = alliance_commands::server::base_routes().unwrap();
+    let routes = alliance_projection::add_routes(
+        routes,
+        &health,
+        projection,
+        env.log.clone(),
+        Arc::new(env.auth.clone()),
+        None,
+    )
+    .await;
+    tokio::spawn(alliance_commands::server::serve_routes(
+        listener,
+        routes,
+        None,
+        std::future::pending(),
+    ));
+    address
+}
+
+async fn status(address: &str, token: Option<&str>) -> Result<v1::ReadModelStatus, tonic::Status> {
+    let mut client = ReadModelAdminClient::connect(address.to_owned())
+        .await
+        .unwrap();
+    let mut request = tonic::Request::new(v1::StatusRequest {});
+    if let Some(token) = token {
+        request
+            .metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    request.set_timeout(Duration::from_secs(10));
+    client
+        .status(request)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn register(env: &Env, plan: PlanId, name: &str) -> u64 {
+    env.exec(
+        US,
+        plan,
+        Command::RegisterForceElement {
+            element: element(name, Side::Us, 500),
+            present_from: date(2024, 1, 1),
+        },
+    )
+    .await
+    .plan_version
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caught_up_model_is_0_behind_and_one_that_did_not_read_new_events_says_how_many() {
+    let env = Env::open().await;
+    let (reference, _) = env.load_reference().await;
+    let other = env.create_plan().await;
+    let stored = env.log.read_all(1, 1_000_000).await.unwrap();
+    // Not following the log: it holds what the log held when it caught up, nothing after.
+    let model = env.caught_up().await;
+    let address = serve(&env, model.clone()).await;
+
+    // Any authenticated caller, read-only teams included.
+    let caught_up = status(&address, Some("dev-auditors")).await.unwrap();
+    assert_eq!(caught_up.plans, 2);
+    assert_eq!(caught_up.events, stored.len() as u64);
+    assert_eq!(
+        caught_up.events,
+        model.plan_version(reference) + model.plan_version(other)
+    );
+    assert_eq!(caught_up.position, stored.last().unwrap().position);
+    assert_eq!(caught_up.lag, 0);
+    assert_eq!(caught_up.lag_error, "");
+    assert!(caught_up.partitions.is_empty(), "no partitions on SQLite");
+    assert_eq!(caught_up.snapshot_time, None, "no snapshot");
+    assert_eq!(caught_up.snapshot_age, None);
+    assert_eq!(caught_up.snapshot_position, 0);
+
+    // The log grows; the model, which does not follow it, falls behind by exactly that much.
+    register(&env, reference, "status-1").await;
+    register(&env, other, "status-2").await;
+    register(&env, other, "status-3").await;
+    let behind = status(&address, Some("dev-us-force-planning"))
+        .await
+        .unwrap();
+    assert_eq!(behind.lag, 3);
+    assert_eq!(behind.events, caught_up.events, "nothing new was applied");
+    assert_eq!(behind.position, caught_up.position);
+    assert_eq!(
+        env.log.remaining(&model.checkpoint()).await.unwrap(),
+        3,
+        "the log's own estimate"
+    );
+
+    // Caught up again: 0 behind, the new events applied.
+    assert_eq!(model.catch_up(&env.log).await.unwrap(), 3);
+    let again = status(&address, Some("dev-auditors")).await.unwrap();
+    assert_eq!(again.lag, 0);
+    assert_eq!(again.events, caught_up.events + 3);
+    assert_eq!(again.position, caught_up.position + 3);
+
+    // No token, or an unknown one: refused.
+    let refused = status(&address, None).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+    let refused = status(&address, Some("no-such-token")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_model_restored_from_a_snapshot_reports_the_snapshot_s_age_and_position() {
+    let env = Env::open().await;
+    env.load_reference().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("read-model.snapshot");
+    let first = env.caught_up().await;
+    let covered = first.write_snapshot(&path).unwrap();
+    let plan = env.create_plan().await;
+    register(&env, plan, "after-the-snapshot").await;
+
+    // Restored from the snapshot, then caught up with the log's tail.
+    let restored = alliance_projection::open(&env.log, &path).await.unwrap();
+    let address = serve(&env, restored.clone()).await;
+    let reply = status(&address, Some("dev-auditors")).await.unwrap();
+    assert_eq!(reply.lag, 0);
+    assert_eq!(reply.plans, 2);
+    let last = env.log.read_all(1, 1_000_000).await.unwrap();
+    assert_eq!(reply.position, last.last().unwrap().position);
+    assert!(covered < reply.position);
+    assert_eq!(reply.snapshot_position, covered);
+    let written = reply.snapshot_time.expect("the snapshot's time");
+    let age = reply.snapshot_age.expect("the snapshot's age");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((now - 60..=now).contains(&written.seconds), "{written:?}");
+    assert!((0..60).contains(&age.seconds), "{age:?}");
+}
