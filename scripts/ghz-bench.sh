@@ -113,7 +113,7 @@ print(f"""## gRPC load with ghz ([F8])
 |---|---:|---:|---:|---:|---:|
 """ + "\n".join(rows) + """
 
-`Canceled` counts the calls still in flight when ghz stops at the end of the duration.""")
+The calls not OK are those still in flight when ghz stopped at the end of the duration (at most the concurrency, 16); ghz cancels them, and they end as `Canceled` or `Unavailable`.""")
 EOF
 )
 echo "$section"
