@@ -25,44 +25,14 @@ case $PROFILE in
   *) echo "chart.sh: PROFILE must be debug or release, not $PROFILE" >&2; exit 2 ;;
 esac
 "$CARGO" build -q "${build_flags[@]}" -p allianced -p alliancectl
-target_dir=$("$CARGO" metadata -q --format-version 1 --no-deps |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-bin="$target_dir/$PROFILE"
+source scripts/lib/allianced.sh
+bin="$(cargo_target_dir)/$PROFILE"
 
 tmp=$(mktemp -d)
-server=
-stop() {
-  if [[ -n $server ]]; then
-    kill -TERM "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap stop EXIT
-
-# The server's stdout goes through a FIFO: its banner line says where it listens once it is
-# ready; the rest is drained to a file so that later lines never block it.
-mkfifo "$tmp/stdout"
-"$bin/allianced" --data-dir "$tmp/data" --listen 127.0.0.1:0 \
-  --token-file deploy/dev-tokens.toml --reference-plan deploy/reference-plan.json \
-  >"$tmp/stdout" 2>"$tmp/stderr" &
-server=$!
-exec 3<"$tmp/stdout"
-address=
-while IFS= read -r -t 300 line <&3; do
-  echo "$line" >&2
-  if [[ $line == *" listening on "* ]]; then
-    address=${line##* listening on }
-    address=${address%% *}
-    break
-  fi
-done
-if [[ -z $address ]]; then
-  echo "chart.sh: allianced did not report a listening address:" >&2
-  cat "$tmp/stderr" >&2
-  exit 1
-fi
-cat <&3 >"$tmp/rest" &
+trap 'stop_allianced; rm -rf "$tmp"' EXIT
+start_allianced "$bin/allianced" "$tmp" \
+  --token-file deploy/dev-tokens.toml --reference-plan deploy/reference-plan.json
+echo "chart.sh: allianced listening on $address" >&2
 
 export ALLIANCE_SERVER="http://$address" ALLIANCE_TOKEN=dev-auditors
 plan=$("$bin/alliancectl" plan list --output json |

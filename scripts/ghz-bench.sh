@@ -27,16 +27,9 @@ if [[ ! -x $ghz ]]; then
   mv "$tools/gobin-ghz/ghz" "$ghz"
 fi
 
+source scripts/lib/allianced.sh
 tmp=$(mktemp -d)
-server=
-stop() {
-  if [[ -n $server ]]; then
-    kill -TERM "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap stop EXIT
+trap 'stop_allianced; rm -rf "$tmp"' EXIT
 
 cluster_dir=${ALLIANCE_CLUSTER_DIR:-.cluster}
 strip() { local a=${1#http://}; echo "${a%/}"; }
@@ -46,27 +39,7 @@ if [[ -f $cluster_dir/addresses ]]; then
   where="the local cluster (\`make up\`): commands to \`allianced\` at $commands, posture queries to an \`alliance-projection\` replica at $queries, all on Kafka"
 else
   "$CARGO" build -q --release -p allianced
-  target_dir=$("$CARGO" metadata -q --format-version 1 --no-deps |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-  mkfifo "$tmp/stdout"
-  "$target_dir/release/allianced" --data-dir "$tmp/data" --listen 127.0.0.1:0 \
-    >"$tmp/stdout" 2>"$tmp/stderr" &
-  server=$!
-  exec 3<"$tmp/stdout"
-  address=
-  while IFS= read -r -t 300 line <&3; do
-    if [[ $line == *" listening on "* ]]; then
-      address=${line##* listening on }
-      address=${address%% *}
-      break
-    fi
-  done
-  if [[ -z $address ]]; then
-    echo "ghz-bench.sh: allianced did not start:" >&2
-    cat "$tmp/stderr" >&2
-    exit 1
-  fi
-  cat <&3 >/dev/null &
+  start_allianced "$(cargo_target_dir)/release/allianced" "$tmp"
   commands=$address
   queries=$address
   where="a release \`allianced\` on the embedded log (SQLite, \`synchronous=FULL\`) on loopback"

@@ -33,16 +33,9 @@ if [[ ! -x $venv/bin/python ]] || ! cmp -s "$here/requirements.txt" "$marker"; t
 fi
 python=$venv/bin/python
 
+source scripts/lib/allianced.sh
 tmp=$(mktemp -d)
-server=
-stop() {
-  if [[ -n $server ]]; then
-    kill -TERM "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap stop EXIT
+trap 'stop_allianced; rm -rf "$tmp"' EXIT
 
 # Stubs from the contract: alliance/v1/*_pb2.py and *_pb2_grpc.py. The well-known types
 # (google/protobuf/timestamp.proto) come with grpcio-tools.
@@ -51,28 +44,8 @@ mkdir "$tmp/stubs"
 "$python" -m grpc_tools.protoc -I proto -I "$wkt" \
   --python_out="$tmp/stubs" --grpc_python_out="$tmp/stubs" proto/alliance/v1/*.proto
 
-# The server's stdout goes through a FIFO: its banner line says where it listens once it is
-# ready; the rest is drained to a file so that later lines never block it.
-mkfifo "$tmp/stdout"
-NO_COLOR=1 "$bin" --data-dir "$tmp/data" --listen 127.0.0.1:0 \
-  --token-file deploy/dev-tokens.toml --reference-plan deploy/reference-plan.json \
-  >"$tmp/stdout" 2>"$tmp/stderr" &
-server=$!
-exec 3<"$tmp/stdout"
-address=
-while IFS= read -r -t 120 line <&3; do
-  if [[ $line == *" listening on "* ]]; then
-    address=${line##* listening on }
-    address=${address%% *}
-    break
-  fi
-done
-if [[ -z $address ]]; then
-  echo "run.sh: allianced did not report a listening address:" >&2
-  cat "$tmp/stderr" >&2
-  exit 1
-fi
-cat <&3 >"$tmp/rest" &
+start_allianced "$bin" "$tmp" \
+  --token-file deploy/dev-tokens.toml --reference-plan deploy/reference-plan.json
 echo "run.sh: allianced listening on $address" >&2
 
 if (($# == 0)); then
