@@ -237,7 +237,7 @@ pub(crate) fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelop
         actor: Some(v1::Actor {
             team: team.to_owned(),
             user: user.to_owned(),
-            side: 0,
+            side: recorded.side,
         }),
         command_id: recorded.command_id.to_string(),
         event_type: recorded.event.event_type().to_owned(),

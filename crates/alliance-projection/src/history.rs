@@ -20,6 +20,8 @@ pub struct Recorded {
     /// `team/user` of the caller that recorded it; shared by the plan's events that name the
     /// same caller one after another.
     pub actor: Arc<str>,
+    /// The side the actor's team endorses for, as `alliance.v1.Side` (0: none).
+    pub side: i32,
     pub event: Event,
 }
 

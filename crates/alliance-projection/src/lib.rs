@@ -260,12 +260,14 @@ impl Projection {
             .as_ref()
             .map(|a| format!("{}/{}", a.team, a.user))
             .unwrap_or_default();
+        let side = decoded.envelope.actor.as_ref().map_or(0, |a| a.side);
         let recorded = Recorded {
             version: stored.version,
             event_id: stored.event_id,
             record_time_micros: stored.record_time_micros,
             command_id: stored.command_id.as_str().into(),
             actor: actor.into(),
+            side,
             event: decoded.event,
         };
         // Cloned for live subscribers only when there are any (not while catching up).

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use crate::history::{PlanHistory, Recorded};
 
-const FORMAT: &str = "alliance-read-model/2";
+const FORMAT: &str = "alliance-read-model/3";
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -37,6 +37,7 @@ struct Line {
     record_time_micros: i64,
     command_id: String,
     actor: String,
+    side: i32,
     event: Event,
 }
 
@@ -72,6 +73,7 @@ impl Projection {
                     record_time_micros: r.record_time_micros,
                     command_id: r.command_id.to_string(),
                     actor: r.actor.to_string(),
+                    side: r.side,
                     event: r.event.clone(),
                 };
                 // Serializing plain data to a string cannot fail.
@@ -176,6 +178,7 @@ impl Projection {
                 record_time_micros: line.record_time_micros,
                 command_id: line.command_id.into(),
                 actor: line.actor.into(),
+                side: line.side,
                 event: line.event,
             });
         }

@@ -183,6 +183,7 @@ async fn audit_history_carries_actor_record_time_and_payload_of_every_event_as_r
     let stored = env.plan_events(plan).await;
     assert_eq!(listed.len(), stored.len());
     let mut types = std::collections::BTreeSet::new();
+    let mut sides = std::collections::BTreeSet::new();
     for (shown, stored) in listed.iter().zip(&stored) {
         let recorded = alliance_commands::decode_event(stored).unwrap().envelope;
         types.insert(recorded.event_type.clone());
@@ -201,12 +202,15 @@ async fn audit_history_carries_actor_record_time_and_payload_of_every_event_as_r
         );
         assert_eq!(shown.command_id, recorded.command_id);
         assert_eq!(shown.payload, recorded.payload, "v{}", shown.plan_version);
-        let (shown_actor, actor) = (shown.actor.clone().unwrap(), recorded.actor.unwrap());
-        assert_eq!(
-            (shown_actor.team, shown_actor.user),
-            (actor.team, actor.user)
-        );
+        assert_eq!(shown.actor, recorded.actor, "v{}", shown.plan_version);
+        sides.insert(shown.actor.as_ref().unwrap().side);
     }
+    // Both sides and the alliance-level teams (no side) are among the actors.
+    assert_eq!(
+        sides,
+        [0, v1::Side::Us as i32, v1::Side::Rok as i32].into(),
+        "{sides:?}"
+    );
     // The reference plan exercises most kinds of events, rationale-bearing ones included.
     assert!(types.len() >= 10, "{types:?}");
     assert!(types.contains("DecisionProposed"), "{types:?}");
