@@ -17,7 +17,18 @@ use tonic::{Request, Response, Status};
 /// The metadata mark of a forwarded request; its value is the forwarding instance's address.
 pub const FORWARDED_BY: &str = "x-alliance-forwarded-by";
 /// Metadata passed on to the owner as is.
-const PASSED_ON: [&str; 4] = ["authorization", "traceparent", "tracestate", "grpc-timeout"];
+/// The caller's credentials and trace context, carried on a call made on the caller's behalf.
+const CALLER: [&str; 3] = ["authorization", "traceparent", "tracestate"];
+
+/// Copies the caller's credentials and trace context from `metadata` onto `request`, so the
+/// service called sees the same caller (the actor of what it appends) in the same trace.
+pub fn carry_caller<T>(metadata: &MetadataMap, request: &mut Request<T>) {
+    for key in CALLER {
+        if let Some(value) = metadata.get(key) {
+            request.metadata_mut().insert(key, value.clone());
+        }
+    }
+}
 /// The deadline of a forwarded request whose caller set none.
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -113,12 +124,12 @@ impl Forwarder {
         message: R,
     ) -> Result<Response<R::Reply>, Status> {
         let mut request = Request::new(message);
-        for key in PASSED_ON {
-            if let Some(value) = metadata.get(key) {
-                request.metadata_mut().insert(key, value.clone());
-            }
-        }
-        if !metadata.contains_key("grpc-timeout") {
+        carry_caller(metadata, &mut request);
+        if let Some(timeout) = metadata.get("grpc-timeout") {
+            request
+                .metadata_mut()
+                .insert("grpc-timeout", timeout.clone());
+        } else {
             request.set_timeout(DEFAULT_DEADLINE);
         }
         if let Ok(me) = self.me.parse() {

@@ -252,6 +252,15 @@ fn baseline_strength(scenario: &Scenario) -> [f64; N_AREAS] {
     strength
 }
 
+/// Per-thread buffers a trial reuses: strength by month and area, personnel by month, and an
+/// element's slipped changes.
+#[derive(Default)]
+struct Scratch {
+    strength: Vec<[f64; N_AREAS]>,
+    personnel: Vec<f64>,
+    changes: Vec<(f64, f64)>,
+}
+
 /// One trial: fills `values` (months × PER_MONTH) and counts, returns the total shortfall.
 fn trial(
     scenario: &Scenario,
@@ -259,13 +268,20 @@ fn trial(
     baseline: &[f64; N_AREAS],
     values: &mut [f32],
     counts: &mut Counts,
+    scratch: &mut Scratch,
 ) -> f64 {
     let months = scenario.months as usize;
     let n_conditions = scenario.conditions.len();
     // Personnel of each element in each month, with the slipped schedule.
-    let mut strength = vec![[0.0f64; N_AREAS]; months];
-    let mut personnel = vec![0.0f64; months];
-    let mut changes: Vec<(f64, f64)> = Vec::new();
+    let Scratch {
+        strength,
+        personnel,
+        changes,
+    } = scratch;
+    strength.clear();
+    strength.resize(months, [0.0; N_AREAS]);
+    personnel.clear();
+    personnel.resize(months, 0.0);
     for element in &scenario.elements {
         changes.clear();
         changes.extend(element.changes.iter().map(|c| {
@@ -399,6 +415,7 @@ pub fn run(
             if control.is_cancelled() {
                 return counts;
             }
+            let mut scratch = Scratch::default();
             for (k, total) in totals.iter_mut().enumerate() {
                 let trial_index = chunk * CHUNK + k;
                 let draws = draw(scenario, seed, trial_index);
@@ -409,6 +426,7 @@ pub fn run(
                     &baseline,
                     &mut values[k * span..(k + 1) * span],
                     &mut counts,
+                    &mut scratch,
                 );
                 delays[k * inv_stride..k * inv_stride + n_inv].copy_from_slice(&draws.delays);
                 slips[k * slip_stride..k * slip_stride + n_slips].copy_from_slice(&draws.slips);

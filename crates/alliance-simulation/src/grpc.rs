@@ -65,11 +65,7 @@ impl Recorder {
             }),
             run: Some(simulation_run_to_proto(run)),
         });
-        for key in ["authorization", "traceparent"] {
-            if let Some(value) = metadata.get(key) {
-                request.metadata_mut().insert(key, value.clone());
-            }
-        }
+        alliance_commands::forward::carry_caller(metadata, &mut request);
         let result = match self {
             Recorder::Local(api) => api.record_simulation_run(request).await?,
             Recorder::Remote(client) => client.clone().record_simulation_run(request).await?,
@@ -357,25 +353,16 @@ impl Inner {
         caller: &Caller,
         run_id: Uuid,
     ) -> Result<Option<v1::SimulationResult>, Status> {
+        // The plan whose current state lists the run; then its event, for where and by whom.
         let found = self.projection.plan_ids().into_iter().find_map(|plan_id| {
             self.projection
                 .with_plan(plan_id, |history| {
-                    history
-                        .events
-                        .iter()
-                        .find_map(|recorded| match &recorded.event {
-                            alliance_domain::Event::SimulationRunRecorded { run }
-                                if run.run_id == run_id =>
-                            {
-                                Some((
-                                    plan_id,
-                                    run.clone(),
-                                    recorded.version,
-                                    recorded.actor.clone(),
-                                ))
-                            }
-                            _ => None,
-                        })
+                    let state = history.state_at(history.version());
+                    let run = state.simulation_runs.get(&run_id)?;
+                    let recorded = history.events.iter().rev().find(|r| {
+                        matches!(&r.event, alliance_domain::Event::SimulationRunRecorded { run } if run.run_id == run_id)
+                    })?;
+                    Some((plan_id, (**run).clone(), recorded.version, recorded.actor.clone()))
                 })
                 .ok()
                 .flatten()

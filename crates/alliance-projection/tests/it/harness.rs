@@ -197,3 +197,26 @@ pub fn version_of(events: &[StoredEvent], pick: impl Fn(&Event) -> bool) -> Vers
         .map(|s| s.version)
         .expect("no such event")
 }
+
+/// Serves the read models of `projection` (over `env`'s log) on a loopback port.
+pub async fn serve(env: &Env, projection: Arc<Projection>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (routes, health) = alliance_commands::server::base_routes().unwrap();
+    let routes = alliance_projection::add_routes(
+        routes,
+        &health,
+        projection,
+        env.log.clone(),
+        Arc::new(env.auth.clone()),
+        None,
+    )
+    .await;
+    tokio::spawn(alliance_commands::server::serve_routes(
+        listener,
+        routes,
+        None,
+        std::future::pending(),
+    ));
+    address
+}

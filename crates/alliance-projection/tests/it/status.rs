@@ -1,40 +1,15 @@
 //! `ReadModelAdmin/Status` over gRPC on a loopback port: what a read model holds, how far it
 //! is behind the log, and its snapshot; and the log's own lag estimate on SQLite.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use alliance_domain::{Command, PlanId, Side};
 use alliance_eventlog::{EventLog, LogReader};
-use alliance_projection::Projection;
 use alliance_proto::v1;
 use alliance_proto::v1::read_model_admin_client::ReadModelAdminClient;
 use tonic::Code;
 
-use crate::harness::{Env, US, date, element};
-
-/// Serves the read models of `projection` (over `env`'s log) on a loopback port.
-async fn serve(env: &Env, projection: Arc<Projection>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let (routes, health) = alliance_commands::server::base_routes().unwrap();
-    let routes = alliance_projection::add_routes(
-        routes,
-        &health,
-        projection,
-        env.log.clone(),
-        Arc::new(env.auth.clone()),
-        None,
-    )
-    .await;
-    tokio::spawn(alliance_commands::server::serve_routes(
-        listener,
-        routes,
-        None,
-        std::future::pending(),
-    ));
-    address
-}
+use crate::harness::{Env, US, date, element, serve};
 
 async fn status(address: &str, token: Option<&str>) -> Result<v1::ReadModelStatus, tonic::Status> {
     let mut client = ReadModelAdminClient::connect(address.to_owned())

@@ -1,7 +1,6 @@
 //! `WatchPosture` over gRPC on a loopback port: the posture on one date as it stands, then
 //! again each time an edit changes it, and nothing for edits that leave it as it was.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use alliance_domain::{Command, Side};
@@ -10,32 +9,10 @@ use alliance_proto::v1;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
 use tonic::Code;
 
-use crate::harness::{Env, US, date, element};
+use crate::harness::{Env, US, date, element, serve};
 
 /// The dev token of the auditors' team (read-only).
 const AUDITOR_TOKEN: &str = "dev-auditors";
-
-async fn serve(env: &Env, projection: Arc<Projection>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let (routes, health) = alliance_commands::server::base_routes().unwrap();
-    let routes = alliance_projection::add_routes(
-        routes,
-        &health,
-        projection,
-        env.log.clone(),
-        Arc::new(env.auth.clone()),
-        None,
-    )
-    .await;
-    tokio::spawn(alliance_commands::server::serve_routes(
-        listener,
-        routes,
-        None,
-        std::future::pending(),
-    ));
-    address
-}
 
 fn request(
     token: &str,
