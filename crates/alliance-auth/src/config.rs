@@ -1,0 +1,293 @@
+//! The authentication configuration: a TOML file such as
+//!
+//! ```toml
+//! [jwt]
+//! issuer = "https://idp.alliance.example/realms/planning"
+//! audience = "alliance-planning"          # or a list: ["alliance-planning", "planning-cli"]
+//! jwks_url = "https://idp.alliance.example/realms/planning/protocol/openid-connect/certs"
+//! # jwks_file = "jwks.json"              # instead of jwks_url
+//! team_claim = "team"                     # default
+//! leeway_seconds = 30                     # default; clock skew allowed for exp and nbf
+//! jwks_min_refresh_seconds = 60           # default; at most one JWKS reload per minute
+//! jwks_max_age_seconds = 3600             # default; reload keys older than an hour
+//!
+//! [tls]                                   # optional: the server's TLS files
+//! cert_chain = "server.pem"
+//! private_key = "server.key"
+//! client_ca = "client-ca.pem"             # optional: require client certificates (mutual TLS)
+//!
+//! [[client_cert]]
+//! subject = "URI:spiffe://alliance.example/team/rok-jcs"   # or "CN=…" or "DNS:…"
+//! team = "rok-jcs"
+//! user = "rok.gateway"                    # optional; defaults to the subject's value
+//!
+//! [[team]]
+//! team = "rok-jcs"
+//! side = "rok"
+//! description = "ROK Joint Chiefs of Staff planning cell"
+//! ```
+//!
+//! Relative paths are relative to the directory of the configuration file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use alliance_domain::{Side, TeamId};
+use serde::{Deserialize, Deserializer};
+
+use crate::jwt::JwksError;
+use crate::mtls::{CertName, ClientCertMap};
+use crate::tls::ServerTlsPaths;
+use crate::{Identity, Method};
+
+/// The whole authentication configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Bearer JWTs; without it bearer tokens are refused.
+    pub jwt: Option<JwtConfig>,
+    /// The server's TLS files, for the services to use.
+    pub tls: Option<ServerTlsPaths>,
+    /// Client certificate subjects and the team each acts for.
+    #[serde(default, rename = "client_cert")]
+    pub client_certs: Vec<ClientCertEntry>,
+    /// The known teams: tokens and certificates can only name these.
+    #[serde(rename = "team")]
+    pub teams: Vec<TeamEntry>,
+}
+
+/// The `[jwt]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtConfig {
+    /// The `iss` every token must carry.
+    pub issuer: String,
+    /// The audiences accepted: a token's `aud` must name at least one of them.
+    #[serde(deserialize_with = "one_or_many")]
+    pub audience: Vec<String>,
+    pub jwks_file: Option<PathBuf>,
+    pub jwks_url: Option<String>,
+    /// The claim holding the caller's team.
+    #[serde(default = "default_team_claim")]
+    pub team_claim: String,
+    /// Clock skew allowed when checking `exp` and `nbf`.
+    #[serde(default = "default_leeway_seconds")]
+    pub leeway_seconds: u64,
+    /// The JWKS is loaded again at most this often (on an unknown key id or when old).
+    #[serde(default = "default_jwks_min_refresh_seconds")]
+    pub jwks_min_refresh_seconds: u64,
+    /// Keys older than this are loaded again before use (the old ones serve if that fails).
+    #[serde(default = "default_jwks_max_age_seconds")]
+    pub jwks_max_age_seconds: u64,
+}
+
+fn default_team_claim() -> String {
+    "team".to_owned()
+}
+
+fn default_leeway_seconds() -> u64 {
+    30
+}
+
+fn default_jwks_min_refresh_seconds() -> u64 {
+    60
+}
+
+fn default_jwks_max_age_seconds() -> u64 {
+    3600
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
+}
+
+/// Where the JWKS comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwksSource {
+    File(PathBuf),
+    Url(reqwest::Url),
+}
+
+impl JwtConfig {
+    /// Checks the table (some audience; exactly one of `jwks_file` and `jwks_url`, the URL http
+    /// or https) and returns where the JWKS comes from.
+    pub fn check(&self) -> Result<JwksSource, ConfigProblem> {
+        if self.audience.is_empty() {
+            return Err(ConfigProblem::NoAudience);
+        }
+        match (&self.jwks_file, &self.jwks_url) {
+            (Some(path), None) => Ok(JwksSource::File(path.clone())),
+            (None, Some(url)) => reqwest::Url::parse(url)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https"))
+                .map(JwksSource::Url)
+                .ok_or_else(|| ConfigProblem::JwksUrl(url.clone())),
+            _ => Err(ConfigProblem::JwksSource),
+        }
+    }
+}
+
+/// A `[[client_cert]]` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertEntry {
+    pub subject: CertName,
+    pub team: TeamId,
+    /// The user recorded for this certificate; defaults to the subject's value.
+    pub user: Option<String>,
+}
+
+/// A `[[team]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamEntry {
+    pub team: TeamId,
+    /// The side the team endorses for; none for alliance-level teams and auditors.
+    pub side: Option<Side>,
+    pub description: Option<String>,
+}
+
+/// The known teams.
+#[derive(Debug, Clone, Default)]
+pub struct Teams(BTreeMap<TeamId, TeamEntry>);
+
+impl Teams {
+    pub fn new(entries: impl IntoIterator<Item = TeamEntry>) -> Result<Self, ConfigProblem> {
+        let mut teams = BTreeMap::new();
+        for entry in entries {
+            if let Some(dup) = teams.insert(entry.team.clone(), entry) {
+                return Err(ConfigProblem::DuplicateTeam(dup.team));
+            }
+        }
+        Ok(Self(teams))
+    }
+
+    pub fn get(&self, team: &TeamId) -> Option<&TeamEntry> {
+        self.0.get(team)
+    }
+
+    /// The identity of a user of a known team.
+    pub(crate) fn identity(&self, team: &TeamId, user: String, method: Method) -> Option<Identity> {
+        self.get(team).map(|entry| Identity {
+            team: entry.team.clone(),
+            user,
+            side: entry.side,
+            method,
+        })
+    }
+}
+
+/// What is wrong with a configuration that parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigProblem {
+    #[error("team {0} is listed twice")]
+    DuplicateTeam(TeamId),
+    #[error("client_cert {subject} names unknown team {team}")]
+    UnknownCertTeam { subject: CertName, team: TeamId },
+    #[error("client_cert {0} is listed twice")]
+    DuplicateCertSubject(CertName),
+    #[error("[jwt] needs exactly one of jwks_file and jwks_url")]
+    JwksSource,
+    #[error("[jwt] jwks_url {0} is not an http or https URL")]
+    JwksUrl(String),
+    #[error("[jwt] audience names no audience")]
+    NoAudience,
+    #[error("neither [jwt] nor [[client_cert]] is configured: no caller could authenticate")]
+    NoMethod,
+}
+
+/// Why the configuration file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read auth config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("auth config {path} is invalid: {source}")]
+    Parse {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("auth config {path}: {problem}")]
+    Invalid {
+        path: String,
+        problem: ConfigProblem,
+    },
+}
+
+/// Why an [`Authenticator`](crate::Authenticator) or [`JwtVerifier`](crate::JwtVerifier) could
+/// not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Config(#[from] ConfigProblem),
+    #[error(transparent)]
+    Jwks(#[from] JwksError),
+}
+
+impl AuthConfig {
+    /// Reads, parses and checks a configuration file; relative paths in it are resolved against
+    /// the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let display = || path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: display(),
+            source,
+        })?;
+        let mut config: AuthConfig =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: display(),
+                source: Box::new(source),
+            })?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new("")));
+        config.check().map_err(|problem| ConfigError::Invalid {
+            path: display(),
+            problem,
+        })?;
+        Ok(config)
+    }
+
+    /// The checks that need no I/O: teams listed once, certificates naming known teams, a JWKS
+    /// source, some way to authenticate.
+    pub fn check(&self) -> Result<(), ConfigProblem> {
+        let teams = self.teams()?;
+        ClientCertMap::new(&self.client_certs, &teams)?;
+        match &self.jwt {
+            Some(jwt) => jwt.check().map(drop),
+            None if self.client_certs.is_empty() => Err(ConfigProblem::NoMethod),
+            None => Ok(()),
+        }
+    }
+
+    /// The known teams.
+    pub fn teams(&self) -> Result<Teams, ConfigProblem> {
+        Teams::new(self.teams.iter().cloned())
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        // `join` keeps absolute paths as they are.
+        let jwks = self.jwt.iter_mut().filter_map(|jwt| jwt.jwks_file.as_mut());
+        let tls = self.tls.iter_mut().flat_map(|tls| {
+            [
+                Some(&mut tls.cert_chain),
+                Some(&mut tls.private_key),
+                tls.client_ca.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+        });
+        for path in jwks.chain(tls) {
+            *path = base.join(&*path);
+        }
+    }
+}

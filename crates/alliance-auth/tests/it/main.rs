@@ -1,0 +1,7 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod authenticate;
+mod config;
+mod jwt;
+mod support;
+mod tls;
