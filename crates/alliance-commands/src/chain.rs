@@ -249,6 +249,7 @@ mod tests {
                     record_time_micros: record.record_time_micros,
                     payload: record.payload,
                     origin: None,
+                    trace_context: None,
                 }
             })
             .collect()

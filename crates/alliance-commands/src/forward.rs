@@ -16,16 +16,21 @@ use tonic::{Request, Response, Status};
 
 /// The metadata mark of a forwarded request; its value is the forwarding instance's address.
 pub const FORWARDED_BY: &str = "x-alliance-forwarded-by";
-/// Metadata passed on to the owner as is.
-/// The caller's credentials and trace context, carried on a call made on the caller's behalf.
+/// The caller's credentials, then its trace context: carried on a call made on the caller's
+/// behalf (the trace context only when this service's own spans are not exported).
 const CALLER: [&str; 3] = ["authorization", "traceparent", "tracestate"];
 
-/// Copies the caller's credentials and trace context from `metadata` onto `request`, so the
-/// service called sees the same caller (the actor of what it appends) in the same trace.
+/// Copies the caller's credentials from `metadata` onto `request` and continues the caller's
+/// trace from the current span, so the service called sees the same caller (the actor of what
+/// it appends) in the same trace.
 pub fn carry_caller<T>(metadata: &MetadataMap, request: &mut Request<T>) {
-    for key in CALLER {
-        if let Some(value) = metadata.get(key) {
-            request.metadata_mut().insert(key, value.clone());
+    let mut headers = std::mem::take(request.metadata_mut()).into_headers();
+    let traced = alliance_telemetry::inject(&tracing::Span::current(), &mut headers);
+    *request.metadata_mut() = MetadataMap::from_headers(headers);
+    let carried = if traced { &CALLER[..1] } else { &CALLER[..] };
+    for key in carried {
+        if let Some(value) = metadata.get(*key) {
+            request.metadata_mut().insert(*key, value.clone());
         }
     }
 }

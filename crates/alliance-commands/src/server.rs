@@ -88,8 +88,9 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Serves `routes` on `listener` until `shutdown`; with `denials`, every refused request is
-/// recorded in the security log.
+/// Serves `routes` on `listener` until `shutdown`, with the telemetry of every request
+/// ([`alliance_telemetry::RpcLayer`]); with `denials`, every refused request is recorded in the
+/// security log.
 pub async fn serve_routes(
     listener: TcpListener,
     routes: Routes,
@@ -97,6 +98,7 @@ pub async fn serve_routes(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     tonic::transport::Server::builder()
+        .layer(alliance_telemetry::RpcLayer::new())
         .layer(tower::util::option_layer(denials))
         .add_routes(routes)
         .serve_with_incoming_shutdown(
@@ -115,17 +117,6 @@ pub async fn serve<L: EventLog>(
 ) -> Result<(), ServeError> {
     let (routes, _health) = routes(api).await?;
     serve_routes(listener, routes, None, shutdown).await
-}
-
-/// Structured logs on stderr, filtered by `RUST_LOG` (default `info`).
-pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 /// The callers of the development token file, with a warning when a server using it listens

@@ -345,7 +345,13 @@ impl<L: EventLog> CommandService<L> {
         }
 
         let decided_on = base.as_ref().unwrap_or(&entry.state);
-        let events = decide(decided_on, &command, &ctx)?;
+        let events = tracing::info_span!(
+            "decide",
+            alliance.command = command.name(),
+            alliance.plan_id = %plan_id,
+            alliance.plan_version = entry.state.version,
+        )
+        .in_scope(|| decide(decided_on, &command, &ctx))?;
         let expected = entry.state.version;
         let envelope_ctx = EnvelopeContext {
             plan_id,

@@ -32,6 +32,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use tokio::sync::{oneshot, watch};
+use tracing::Instrument;
 
 pub use partitions::Ownership;
 pub use reader::TopicReader;
@@ -241,6 +242,7 @@ impl KafkaLog {
         plan_id: PlanId,
         expected: Version,
         events: Vec<NewEvent>,
+        traceparent: Option<String>,
     ) -> Result<oneshot::Receiver<Result<Appended, LogError>>, LogError> {
         alliance_eventlog::check_append(&events)?;
         let partition = self.inner.partitions.partition_of(plan_id);
@@ -255,6 +257,7 @@ impl KafkaLog {
                 plan_id,
                 expected,
                 events,
+                traceparent,
                 respond,
             })
             .map_err(|_| LogError::Unavailable("the partition writer has stopped".into()))?;
@@ -332,12 +335,28 @@ impl EventLog for KafkaLog {
         expected: Version,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<Appended, LogError>> + Send + 'static {
-        let queued = self.enqueue(plan_id, expected, events);
+        // The producer span: from the append until its transaction is committed. Its context
+        // goes out in every record's `traceparent` header.
+        let span = tracing::info_span!(
+            "send",
+            otel.name = format_args!("send {}", self.inner.partitions.shared.topic),
+            otel.kind = "producer",
+            messaging.system = "kafka",
+            messaging.operation.type = "send",
+            messaging.operation.name = "send",
+            messaging.destination.name = %self.inner.partitions.shared.topic,
+            messaging.destination.partition.id = self.inner.partitions.partition_of(plan_id),
+            messaging.kafka.message.key = %plan_id,
+            messaging.batch.message_count = events.len(),
+        );
+        let traceparent = alliance_telemetry::traceparent(&span);
+        let queued = span.in_scope(|| self.enqueue(plan_id, expected, events, traceparent));
         async move {
             queued?
                 .await
                 .map_err(|_| LogError::Unavailable("the partition writer stopped".into()))?
         }
+        .instrument(span)
     }
 
     fn route(&self, plan_id: PlanId) -> Route {

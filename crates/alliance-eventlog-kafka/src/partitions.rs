@@ -124,6 +124,7 @@ impl Partitions {
             timeout: self.config.timeout,
             max_batch: 512,
             lost: None,
+            metrics: alliance_eventlog::CommitMetrics::new("kafka"),
         };
         let writer = std::thread::Builder::new()
             .name(format!("kafka-writer-p{partition}"))

@@ -77,6 +77,10 @@ impl rdkafka::consumer::ConsumerContext for Quiet {}
 type Batch = Result<Vec<StoredEvent>, LogError>;
 
 impl LogReader for TopicReader {
+    fn source(&self) -> String {
+        self.config.topic.clone()
+    }
+
     fn read_after(
         &self,
         from: &Checkpoint,

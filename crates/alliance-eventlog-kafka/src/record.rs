@@ -72,7 +72,7 @@ pub fn headers(
     plan_id: PlanId,
     version: Version,
     event: &NewEvent,
-    traceparent: &str,
+    traceparent: Option<&str>,
 ) -> OwnedHeaders {
     let time = DateTime::<Utc>::from_timestamp_micros(event.record_time_micros)
         .unwrap_or_default()
@@ -87,25 +87,21 @@ pub fn headers(
         (PLAN_VERSION, version.to_string()),
         (COMMAND_ID, event.command_id.clone()),
         (RECORD_TIME_MICROS, event.record_time_micros.to_string()),
-        (TRACEPARENT, traceparent.to_owned()),
     ];
-    values.iter().fold(
-        OwnedHeaders::new_with_capacity(values.len()),
-        |h, (key, value)| {
-            h.insert(Header {
-                key,
-                value: Some(value.as_bytes()),
-            })
-        },
-    )
-}
-
-/// A W3C trace context header for one append (a fresh trace until tracing is wired in).
-pub fn traceparent() -> String {
-    // UUIDv7 ends in 62 random bits: enough for a span id; the whole id serves as trace id.
-    let trace = uuid::Uuid::now_v7().simple().to_string();
-    let span = uuid::Uuid::now_v7().simple().to_string();
-    format!("00-{trace}-{}-01", &span[16..])
+    let traced = traceparent.map(|value| (TRACEPARENT, value));
+    values
+        .iter()
+        .map(|(key, value)| (*key, value.as_str()))
+        .chain(traced)
+        .fold(
+            OwnedHeaders::new_with_capacity(values.len() + 1),
+            |h, (key, value)| {
+                h.insert(Header {
+                    key,
+                    value: Some(value.as_bytes()),
+                })
+            },
+        )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +158,7 @@ pub fn stored_event<M: Message>(
             partition: message.partition(),
             offset: message.offset(),
         }),
+        trace_context: header(TRACEPARENT).ok(),
     })
 }
 

@@ -19,6 +19,8 @@ pub(crate) struct AppendRequest {
     pub plan_id: PlanId,
     pub expected: Version,
     pub events: Vec<NewEvent>,
+    /// The append's producer span, when traced.
+    pub traceparent: Option<String>,
     pub respond: oneshot::Sender<Result<Appended, LogError>>,
 }
 
@@ -46,6 +48,7 @@ pub(crate) struct PartitionWriter {
     pub max_batch: usize,
     /// Set once the producer is fenced or fails fatally: the partition is no longer ours.
     pub lost: Option<String>,
+    pub metrics: alliance_eventlog::CommitMetrics,
 }
 
 impl PartitionWriter {
@@ -113,7 +116,13 @@ impl PartitionWriter {
         if accepted.is_empty() {
             return;
         }
+        let started = std::time::Instant::now();
         let result = self.transaction(&accepted);
+        if result.is_ok() {
+            let events = accepted.iter().map(|(_, r)| r.events.len() as u64).sum();
+            self.metrics
+                .record(accepted.len() as u64, events, started.elapsed());
+        }
         let producer = self.producer().clone();
         self.turn = (self.turn + 1) % self.producers.len();
         match result {
@@ -165,9 +174,13 @@ impl PartitionWriter {
         let mut deliveries = Vec::new();
         for (head, request) in accepted {
             let key = request.plan_id.to_string();
-            let traceparent = record::traceparent();
             for (event, version) in request.events.iter().zip(head + 1..) {
-                let headers = record::headers(request.plan_id, version, event, &traceparent);
+                let headers = record::headers(
+                    request.plan_id,
+                    version,
+                    event,
+                    request.traceparent.as_deref(),
+                );
                 let record = FutureRecord::to(&self.shared.topic)
                     .partition(self.partition)
                     .key(&key)
@@ -218,6 +231,7 @@ impl PartitionWriter {
                     // The writer's own index is read by position; readers of the whole topic
                     // (`TopicReader`) carry offsets.
                     origin: None,
+                    trace_context: request.traceparent.clone(),
                 });
             }
             let appended = Appended {

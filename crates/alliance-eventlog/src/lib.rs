@@ -13,8 +13,10 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod metrics;
 mod sqlite;
 
+pub use metrics::CommitMetrics;
 pub use sqlite::{SqliteLog, SqliteLogConfig, SqliteLogStats};
 
 /// Identifier of one plan's stream.
@@ -55,6 +57,9 @@ pub struct StoredEvent {
     pub payload: Vec<u8>,
     /// Where the record sits on a partitioned log (Kafka); `None` on the embedded log.
     pub origin: Option<TopicOffset>,
+    /// The W3C `traceparent` of the append that wrote it, when that append was traced: a
+    /// consumer's span continues the trace from there.
+    pub trace_context: Option<String>,
 }
 
 /// A record's partition and offset on a Kafka topic.
@@ -131,6 +136,9 @@ pub struct PartitionLag {
 /// built from. The embedded log reads it in position order; on Kafka every partition is read,
 /// `read_committed`, each in offset order.
 pub trait LogReader: Clone + Send + Sync + 'static {
+    /// What is read, for telemetry: the Kafka topic, or the SQLite file.
+    fn source(&self) -> String;
+
     /// The events after `from`: those stored when called, then (with `live`) each new one as
     /// it is committed. Without `live` the stream ends at what the log held when called.
     fn read_after(

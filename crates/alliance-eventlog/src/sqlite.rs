@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
 
 use crate::{
     Appended, Checkpoint, CommandRecord, EventLog, LogError, LogReader, NewEvent, PlanId, Position,
@@ -239,6 +240,7 @@ impl SqliteLog {
         plan_id: PlanId,
         expected: Version,
         events: Vec<NewEvent>,
+        traceparent: Option<String>,
     ) -> Result<oneshot::Receiver<Result<Appended, LogError>>, LogError> {
         crate::check_append(&events)?;
         let requests = self
@@ -252,6 +254,7 @@ impl SqliteLog {
                 plan_id,
                 expected,
                 events,
+                traceparent,
                 respond,
             })
             .map_err(|e| match e {
@@ -280,13 +283,27 @@ impl EventLog for SqliteLog {
         expected: Version,
         events: Vec<NewEvent>,
     ) -> impl Future<Output = Result<Appended, LogError>> + Send + 'static {
+        // From the append until its group commit is durable; stored with the events, so a
+        // reader's span continues the trace.
+        let span = tracing::info_span!(
+            "append",
+            otel.name = "INSERT events",
+            otel.kind = "client",
+            db.system.name = "sqlite",
+            db.operation.name = "INSERT",
+            db.collection.name = "events",
+            alliance.plan_id = %plan_id,
+            alliance.events = events.len(),
+        );
+        let traceparent = alliance_telemetry::traceparent(&span);
         // Enqueue now, synchronously, so appends called in order are applied in order.
-        let queued = self.enqueue(plan_id, expected, events);
+        let queued = span.in_scope(|| self.enqueue(plan_id, expected, events, traceparent));
         async move {
             queued?.await.map_err(|_| {
                 LogError::Unavailable("the event log writer stopped before answering".to_owned())
             })?
         }
+        .instrument(span)
     }
 
     async fn read_plan(
@@ -340,6 +357,10 @@ impl EventLog for SqliteLog {
 }
 
 impl LogReader for SqliteLog {
+    fn source(&self) -> String {
+        self.inner.path.display().to_string()
+    }
+
     fn read_after(
         &self,
         from: &Checkpoint,

@@ -3,6 +3,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use alliance_commands::Authenticator;
 use alliance_domain::{Date, PlanId, Posture, SCHEMA_VERSION};
@@ -461,8 +462,13 @@ impl PostureQueries for PostureQueriesApi {
                             continue;
                         }
                         next = applied.recorded.version + 1;
+                        let push = crate::telemetry::push_span(
+                            "alliance.v1.PostureQueries/WatchPlan",
+                            applied.trace.as_deref(),
+                        );
                         if tx
                             .send(Ok(envelope(plan_id, &applied.recorded)))
+                            .instrument(push)
                             .await
                             .is_err()
                         {
@@ -512,11 +518,12 @@ impl PostureQueries for PostureQueriesApi {
                 return;
             }
             loop {
-                match live.recv().await {
+                let trace = match live.recv().await {
                     Ok(applied) if applied.plan_id != plan_id => continue,
-                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Ok(applied) => applied.trace,
+                    Err(RecvError::Lagged(_)) => None,
                     Err(RecvError::Closed) => return,
-                }
+                };
                 // Whatever else is already applied is read in the same posture.
                 while !matches!(
                     live.try_recv(),
@@ -528,7 +535,11 @@ impl PostureQueries for PostureQueriesApi {
                     ..posture.clone()
                 } != shown;
                 shown = posture;
-                if changed && tx.send(Ok(shown.clone())).await.is_err() {
+                let push = crate::telemetry::push_span(
+                    "alliance.v1.PostureQueries/WatchPosture",
+                    trace.as_deref(),
+                );
+                if changed && tx.send(Ok(shown.clone())).instrument(push).await.is_err() {
                     return;
                 }
             }

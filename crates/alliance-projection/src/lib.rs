@@ -9,6 +9,7 @@ mod grpc;
 mod history;
 mod queries;
 mod snapshot;
+mod telemetry;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -31,6 +32,7 @@ pub use queries::{
     PlanDiff, SeriesStep,
 };
 pub use snapshot::SnapshotError;
+pub use telemetry::{ReadModelMetrics, observe};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -62,6 +64,9 @@ pub enum ProjectionError {
 pub struct Applied {
     pub plan_id: PlanId,
     pub recorded: Recorded,
+    /// The `traceparent` of the read-model update, when it was traced: pushing the change to a
+    /// subscriber continues the trace.
+    pub trace: Option<Arc<str>>,
 }
 
 /// The read models of every plan in the log.
@@ -272,11 +277,13 @@ impl Projection {
         };
         // Cloned for live subscribers only when there are any (not while catching up).
         let copy = (self.applied.receiver_count() > 0).then(|| recorded.clone());
-        let new = self.push_recorded(stored.plan_id, recorded)?;
+        let update = telemetry::update_span(stored);
+        let new = update.in_scope(|| self.push_recorded(stored.plan_id, recorded))?;
         if let Some(recorded) = copy.filter(|_| new) {
             let _ = self.applied.send(Applied {
                 plan_id: stored.plan_id,
                 recorded,
+                trace: alliance_telemetry::traceparent(&update).map(Arc::from),
             });
         }
         self.advance(stored);
@@ -323,13 +330,18 @@ impl Projection {
     /// Follows the log from where this model stands: what is stored first, then each event as
     /// it is committed. Returns when the log's stream ends; an event that cannot be applied is
     /// reported and skipped.
+    ///
+    /// Its lag behind the log is observed as metrics ([`observe`]) while it follows.
     pub async fn follow<R: LogReader>(self: Arc<Self>, log: R) {
+        let _metrics = observe(self.clone(), log.clone());
+        let source = log.source();
         let mut events = log.read_after(&self.checkpoint(), true);
         while let Some(next) = events.next().await {
             match next {
                 Ok(stored) => {
                     let _gate = self.gate.lock().await;
-                    self.apply_or_skip(&stored);
+                    telemetry::process_span(&stored, &source)
+                        .in_scope(|| self.apply_or_skip(&stored));
                 }
                 Err(error) => {
                     tracing::error!(%error, "the log stream failed; the read model stops here");
@@ -345,6 +357,13 @@ impl Projection {
             tracing::error!(position = stored.position, %error, "read model skips an event");
             self.advance(stored);
         }
+    }
+
+    /// Pauses [`Projection::follow`] while the guard is held: no event is applied (a rebuild
+    /// waits too), so the model falls behind the log and its lag grows; dropping the guard
+    /// resumes it where it stopped.
+    pub async fn pause(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.gate.lock().await
     }
 
     /// Reads what the log holds after this model's checkpoint now, then returns (from an empty

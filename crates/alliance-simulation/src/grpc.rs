@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use alliance_commands::chain::hex;
 use alliance_commands::{Authenticator, Caller, CommandError};
@@ -94,6 +95,42 @@ struct Inner {
     recorder: Recorder,
     permits: Semaphore,
     stats: watch::Sender<RunStats>,
+    metrics: RunMetrics,
+}
+
+/// The runs as metrics: how many, by outcome, and how long each computed.
+struct RunMetrics {
+    runs: opentelemetry::metrics::Counter<u64>,
+    duration: opentelemetry::metrics::Histogram<f64>,
+}
+
+impl RunMetrics {
+    fn new() -> Self {
+        let meter = alliance_telemetry::meter();
+        Self {
+            runs: meter
+                .u64_counter("alliance.simulation.runs")
+                .with_description("Simulation runs computed, by outcome (completed, cancelled)")
+                .build(),
+            duration: meter
+                .f64_histogram("alliance.simulation.run.duration")
+                .with_unit("s")
+                .with_description("Time to compute one simulation run, by outcome")
+                .with_boundaries(vec![
+                    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                ])
+                .build(),
+        }
+    }
+
+    fn record(&self, completed: bool, took: std::time::Duration) {
+        let outcome = [opentelemetry::KeyValue::new(
+            "alliance.simulation.outcome",
+            if completed { "completed" } else { "cancelled" },
+        )];
+        self.runs.add(1, &outcome);
+        self.duration.record(took.as_secs_f64(), &outcome);
+    }
 }
 
 /// Runs of this service so far.
@@ -129,6 +166,7 @@ impl SimulationApi {
                 recorder,
                 permits: Semaphore::new(CONCURRENT_RUNS),
                 stats: watch::Sender::new(RunStats::default()),
+                metrics: RunMetrics::new(),
             }),
         }
     }
@@ -268,9 +306,18 @@ impl Inner {
                 let (control, scenario, inner) =
                     (control.clone(), resolved.scenario.clone(), self.clone());
                 let (trials, seed) = (resolved.trials, resolved.seed);
+                let span = tracing::info_span!(
+                    "compute",
+                    alliance.simulation.trials = trials,
+                    alliance.simulation.seed = seed,
+                    alliance.simulation.months = scenario.months,
+                );
                 tokio::task::spawn_blocking(move || {
+                    let _entered = span.enter();
                     inner.stats.send_modify(|s| s.active += 1);
+                    let started = std::time::Instant::now();
                     let outcome = engine::run(&scenario, trials, seed, &control);
+                    inner.metrics.record(outcome.is_ok(), started.elapsed());
                     inner.stats.send_modify(|s| {
                         s.active -= 1;
                         match outcome {
@@ -613,6 +660,12 @@ impl SimulationApi {
         }
         let (tx, rx) = mpsc::channel(16);
         let inner = self.inner.clone();
+        // The runs outlive the call's span (they stream), so they get one of their own inside it.
+        let span = tracing::info_span!(
+            "simulate",
+            alliance.plan_id = %resolved.first().map_or_else(String::new, |r| r.plan_id.to_string()),
+            alliance.simulation.runs = resolved.len(),
+        );
         tokio::spawn(async move {
             let done = async {
                 let outcomes = inner.compute(&resolved, at, &tx).await?;
@@ -642,7 +695,7 @@ impl SimulationApi {
                 tracing::info!(code = ?status.code(), message = status.message(), "simulation run ended");
             }
             let _ = tx.send(last).await;
-        });
+        }.instrument(span));
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))

@@ -58,7 +58,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    alliance_commands::server::init_logging();
+    let _telemetry = alliance_telemetry::init("alliance-projection")?;
     let args = Args::parse();
     let config =
         KafkaLogConfig::reader(&args.kafka_bootstrap, &args.kafka_topic, &args.kafka_client)

@@ -70,7 +70,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    alliance_commands::server::init_logging();
+    let _telemetry = alliance_telemetry::init("alliance-simulation")?;
     let args = Args::parse();
     let model = alliance_simulation::load_model(&args.model.clone().unwrap_or_default())?;
     let config =

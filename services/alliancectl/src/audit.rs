@@ -166,6 +166,7 @@ pub fn verify_file(path: &Path) -> Result<FileCheck, String> {
             record_time_micros: 0,
             payload: record,
             origin: None,
+            trace_context: None,
         };
         if let Err(at) = verifier.check(&stored) {
             return broken(at.to_string());

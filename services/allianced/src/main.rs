@@ -214,7 +214,7 @@ fn config(args: Args) -> anyhow::Result<Config> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    alliance_commands::server::init_logging();
+    let _telemetry = alliance_telemetry::init("allianced")?;
     let config = config(Args::parse())?;
     let auth = alliance_commands::server::dev_tokens(&config.token_file, config.listen)?;
     // Bound first: the Kafka log publishes the address to the other instances.

@@ -96,9 +96,9 @@ async fn records_are_keyed_by_plan_and_carry_cloudevents_headers() {
         assert_eq!(header("content-type"), "application/protobuf");
         assert_eq!(header("ce_planversion"), version.to_string());
         assert_eq!(header("ce_time"), "2026-09-21T14:13:20.000000Z");
-        let traceparent = header("traceparent");
-        assert_eq!(traceparent.len(), 55, "{traceparent}");
-        assert!(traceparent.starts_with("00-"));
+        // Nothing traced the appends here (no telemetry is installed): no trace context is
+        // made up. A traced append's `traceparent` is checked where spans are exported.
+        assert!(headers.iter().all(|h| h.key != "traceparent"));
     }
 }
 

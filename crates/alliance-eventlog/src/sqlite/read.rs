@@ -87,8 +87,8 @@ impl ReadPool {
     }
 }
 
-const EVENT_COLUMNS: &str =
-    "position, plan_id, version, event_id, command_id, event_type, record_time, payload";
+const EVENT_COLUMNS: &str = "position, plan_id, version, event_id, command_id, event_type, record_time, payload, \
+     trace_context";
 
 /// Events of one plan with `version >= from`, in version order, at most `limit`.
 pub(super) fn read_plan(
@@ -201,6 +201,7 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
         record_time_micros: row.get(6)?,
         payload: row.get(7)?,
         origin: None,
+        trace_context: row.get(8)?,
     })
 }
 

@@ -10,7 +10,7 @@ use crate::LogError;
 
 /// The schema version this build writes and understands, kept in `PRAGMA user_version`.
 /// `0` means a new, empty database.
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 2;
 
 /// Version 1 of the schema.
 ///
@@ -37,6 +37,10 @@ CREATE TABLE events (
 ) STRICT;
 CREATE UNIQUE INDEX events_command ON events (command_id, command_seq);
 ";
+
+/// Version 2 adds `trace_context`: the W3C `traceparent` of the append that wrote the event,
+/// when it was traced (Kafka carries it as a record header).
+const SCHEMA_V2: &str = "ALTER TABLE events ADD COLUMN trace_context TEXT;";
 
 /// Opens the read-write connection of the writer: WAL journal, `synchronous=FULL`, schema
 /// created or checked.
@@ -93,11 +97,22 @@ fn migrate(conn: &mut Connection) -> Result<(), LogError> {
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(storage)?;
     match version {
-        0 => {
-            tx.execute_batch(SCHEMA_V1).map_err(storage)?;
+        0 | 1 => {
+            if version == 0 {
+                tx.execute_batch(SCHEMA_V1).map_err(storage)?;
+            }
+            tx.execute_batch(SCHEMA_V2).map_err(storage)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(storage)?;
-            tracing::info!(schema_version = SCHEMA_VERSION, "created event log schema");
+            if version == 0 {
+                tracing::info!(schema_version = SCHEMA_VERSION, "created event log schema");
+            } else {
+                tracing::info!(
+                    from = version,
+                    to = SCHEMA_VERSION,
+                    "upgraded event log schema"
+                );
+            }
         }
         SCHEMA_VERSION => {}
         other => {

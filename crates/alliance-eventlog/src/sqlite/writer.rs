@@ -16,6 +16,8 @@ pub(super) struct AppendRequest {
     pub(super) expected: Version,
     /// Not empty, all with the same command id (checked by `append`).
     pub(super) events: Vec<NewEvent>,
+    /// The append's span, when traced: stored with each event.
+    pub(super) traceparent: Option<String>,
     pub(super) respond: oneshot::Sender<Result<Appended, LogError>>,
 }
 
@@ -67,6 +69,7 @@ pub(super) struct Writer {
     publish: watch::Sender<Position>,
     counters: Arc<Counters>,
     limits: WriterLimits,
+    metrics: crate::CommitMetrics,
     /// Head version of recently written plans, as committed. Filled lazily from the database;
     /// updated only after a successful COMMIT and emptied whenever the outcome of a
     /// transaction is unknown, so it never runs ahead of (or behind) the database.
@@ -111,6 +114,7 @@ impl Writer {
             counters,
             limits,
             heads: HashMap::new(),
+            metrics: crate::CommitMetrics::new("sqlite"),
         }
     }
 
@@ -144,6 +148,7 @@ impl Writer {
 
     /// Applies `batch` in one transaction, commits it and only then answers every request.
     fn commit_batch(&mut self, batch: Vec<AppendRequest>) {
+        let started = std::time::Instant::now();
         let outcomes = match self.apply(&batch) {
             Ok(outcomes) => outcomes,
             Err(error) => {
@@ -173,6 +178,9 @@ impl Writer {
                 }
                 Err(_) => rejected += 1,
             }
+        }
+        if appends > 0 {
+            self.metrics.record(appends, events, started.elapsed());
         }
         self.counters.appends.fetch_add(appends, Ordering::Relaxed);
         self.counters.events.fetch_add(events, Ordering::Relaxed);
@@ -287,10 +295,10 @@ fn apply_one(
 
     // One INSERT is atomic by itself; several need a savepoint so a failure undoes them all.
     let inserted = if request.events.len() == 1 {
-        insert_events(tx, plan_id, head, &request.events)
+        insert_events(tx, plan_id, head, request)
     } else {
         let savepoint = tx.savepoint()?;
-        insert_events(&savepoint, plan_id, head, &request.events).and_then(|appended| {
+        insert_events(&savepoint, plan_id, head, request).and_then(|appended| {
             savepoint.commit()?;
             Ok(appended)
         })
@@ -333,13 +341,15 @@ fn insert_events(
     conn: &Connection,
     plan_id: PlanId,
     head: Version,
-    events: &[NewEvent],
+    request: &AppendRequest,
 ) -> rusqlite::Result<Appended> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO events \
-           (plan_id, version, event_id, command_id, command_seq, event_type, record_time, payload) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+           (plan_id, version, event_id, command_id, command_seq, event_type, record_time, \
+            payload, trace_context) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
+    let events = &request.events;
     let mut version = head;
     let mut last_position = 0;
     for (seq, event) in events.iter().enumerate() {
@@ -353,6 +363,7 @@ fn insert_events(
             event.event_type,
             event.record_time_micros,
             event.payload,
+            request.traceparent,
         ])?;
         last_position = conn.last_insert_rowid();
     }
@@ -433,6 +444,7 @@ mod tests {
             plan_id,
             expected,
             events,
+            traceparent: None,
             respond,
         };
         (request, answer)

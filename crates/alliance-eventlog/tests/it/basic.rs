@@ -243,11 +243,61 @@ async fn database_is_created_in_wal_mode_with_a_schema_version() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     let count: i64 = conn
         .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
         .unwrap();
     assert_eq!(count, 1);
+}
+
+/// A file written by a build of schema version 1 (before events kept their trace context) is
+/// upgraded in place: its events read back as they were, untraced, and appends go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_file_is_upgraded_and_keeps_its_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let plan = Uuid::now_v7();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE events (
+                 position    INTEGER PRIMARY KEY,
+                 plan_id     BLOB    NOT NULL CHECK (length(plan_id) = 16),
+                 version     INTEGER NOT NULL CHECK (version >= 1),
+                 event_id    BLOB    NOT NULL UNIQUE CHECK (length(event_id) = 16),
+                 command_id  TEXT    NOT NULL,
+                 command_seq INTEGER NOT NULL CHECK (command_seq >= 0),
+                 event_type  TEXT    NOT NULL,
+                 record_time INTEGER NOT NULL,
+                 payload     BLOB    NOT NULL,
+                 UNIQUE (plan_id, version)
+             ) STRICT;
+             CREATE UNIQUE INDEX events_command ON events (command_id, command_seq);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO events (plan_id, version, event_id, command_id, command_seq, event_type, \
+             record_time, payload) VALUES (?1, 1, ?2, 'old', 0, 'test.v1.Event', 5, x'01')",
+            rusqlite::params![plan.as_bytes(), Uuid::now_v7().as_bytes()],
+        )
+        .unwrap();
+    }
+    let log = open(&path);
+    let old = log.read_plan(plan, 1, 10).await.unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(old[0].command_id, "old");
+    assert_eq!(old[0].payload, [1]);
+    assert_eq!(old[0].trace_context, None);
+    let next = log.append(plan, 1, events("new", 1)).await.unwrap();
+    assert_eq!(next.first_version, 2);
+    assert_eq!(log.read_plan(plan, 1, 10).await.unwrap().len(), 2);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

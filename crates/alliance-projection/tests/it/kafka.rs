@@ -183,7 +183,7 @@ async fn the_chain_verifies_over_the_topic_and_a_record_forged_onto_it_is_found(
                 .key(&key)
                 .payload(&forged.payload)
                 .headers(alliance_eventlog_kafka::record_headers(
-                    reference, 3, &forged, "",
+                    reference, 3, &forged, None,
                 )),
             Duration::from_secs(10),
         )

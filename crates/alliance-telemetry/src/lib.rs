@@ -1,0 +1,233 @@
+//! Logs, traces and metrics of every service.
+//!
+//! * **Logs** go to stderr through `tracing`, as text or as one JSON object per line
+//!   (`ALLIANCE_LOG_FORMAT=json`), filtered by `RUST_LOG` (default `info`). Every request is one
+//!   line at `info` ([`RpcLayer`]) carrying its trace id; no header value is ever logged.
+//! * **Traces**: `tracing` spans are bridged to OpenTelemetry by `tracing-opentelemetry` and
+//!   exported over OTLP/gRPC (`opentelemetry-otlp`, tonic). W3C trace context comes in through
+//!   gRPC metadata ([`RpcLayer`]), goes out in each Kafka record's `traceparent` header
+//!   ([`traceparent`]) and is picked up by whoever consumes the record ([`continue_from`]).
+//! * **Metrics** are OpenTelemetry instruments on the global meter ([`meter`]), exported over
+//!   OTLP/gRPC.
+//!
+//! Everything is configured by the standard `OTEL_*` variables, read by the SDK itself:
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` (or the per-signal `…_TRACES_ENDPOINT` and
+//! `…_METRICS_ENDPOINT`), `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER`
+//! and `OTEL_TRACES_SAMPLER_ARG`, `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_SDK_DISABLED`. A signal
+//! is exported when an endpoint is set for it or its exporter is named
+//! (`OTEL_TRACES_EXPORTER=otlp`, `OTEL_METRICS_EXPORTER=otlp`), and never when its exporter is
+//! `none`. With none of them set, nothing is exported: no OpenTelemetry layer is installed, no
+//! span is recorded for export, and the instruments are the global no-op ones.
+
+mod context;
+mod rpc;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, Registry};
+
+pub use context::{continue_from, extract, inject, record_trace_id, traceparent};
+pub use rpc::{RpcLayer, RpcService, code_name};
+
+/// The instrumentation scope of every span and instrument.
+pub const SCOPE: &str = "alliance";
+
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans are recorded for export (an OpenTelemetry tracer is installed). Spans that only
+/// serve tracing (one per consumed record, one per pushed update) are created only then.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
+
+/// The meter every instrument comes from: the installed provider's, or a no-op one.
+pub fn meter() -> opentelemetry::metrics::Meter {
+    opentelemetry::global::meter(SCOPE)
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line, with the fields of every span the line is in (trace ids
+    /// included).
+    Json,
+}
+
+impl LogFormat {
+    /// From `ALLIANCE_LOG_FORMAT`: `text` (also when unset) or `json`.
+    pub fn from_env() -> Result<Self, TelemetryError> {
+        match std::env::var("ALLIANCE_LOG_FORMAT").as_deref() {
+            Err(_) | Ok("" | "text") => Ok(Self::Text),
+            Ok("json") => Ok(Self::Json),
+            Ok(other) => Err(TelemetryError::Config(format!(
+                "ALLIANCE_LOG_FORMAT must be text or json, not {other:?}"
+            ))),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("telemetry configuration: {0}")]
+    Config(String),
+    #[error("OTLP exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("a logger is already installed: {0}")]
+    AlreadyInstalled(String),
+}
+
+/// The installed exporters; dropping it flushes and stops them.
+#[derive(Debug, Default)]
+pub struct Telemetry {
+    tracer: Option<SdkTracerProvider>,
+    meter: Option<SdkMeterProvider>,
+}
+
+impl Telemetry {
+    /// Whether spans are exported.
+    pub fn traces(&self) -> bool {
+        self.tracer.is_some()
+    }
+
+    /// Whether metrics are exported.
+    pub fn metrics(&self) -> bool {
+        self.meter.is_some()
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(tracer) = self.tracer.take() {
+            let _ = tracer.shutdown();
+        }
+        if let Some(meter) = self.meter.take() {
+            let _ = meter.shutdown();
+        }
+    }
+}
+
+/// Installs logging, and the OTLP exporters the `OTEL_*` variables ask for, for `service` (the
+/// service name unless `OTEL_SERVICE_NAME` names another). Call it inside the Tokio runtime:
+/// the exporters' gRPC channels live on it.
+pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
+    let format = LogFormat::from_env()?;
+    let disabled = env_is("OTEL_SDK_DISABLED", "true");
+    let resource = || {
+        let builder = Resource::builder();
+        match std::env::var("OTEL_SERVICE_NAME") {
+            Ok(name) if !name.is_empty() => builder,
+            _ => builder.with_service_name(service),
+        }
+        .build()
+    };
+    let tracer = if !disabled && signal_exported("TRACES") {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .build()?;
+        Some(
+            SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(resource())
+                .build(),
+        )
+    } else {
+        None
+    };
+    let meter = if !disabled && signal_exported("METRICS") {
+        let exporter = opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .build()?;
+        Some(
+            SdkMeterProvider::builder()
+                .with_periodic_exporter(exporter)
+                .with_resource(resource())
+                .build(),
+        )
+    } else {
+        None
+    };
+    let telemetry = install(format, tracer, meter)?;
+    tracing::info!(
+        traces = telemetry.traces(),
+        metrics = telemetry.metrics(),
+        "telemetry export {}",
+        if telemetry.traces() || telemetry.metrics() {
+            "enabled"
+        } else {
+            "disabled (no OTEL_* exporter configured)"
+        }
+    );
+    Ok(telemetry)
+}
+
+fn env_is(name: &str, value: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v.trim().eq_ignore_ascii_case(value))
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
+}
+
+/// Whether `signal` (`TRACES` or `METRICS`) is to be exported over OTLP.
+fn signal_exported(signal: &str) -> bool {
+    let exporter = format!("OTEL_{signal}_EXPORTER");
+    if env_is(&exporter, "none") {
+        return false;
+    }
+    env_is(&exporter, "otlp")
+        || env_set("OTEL_EXPORTER_OTLP_ENDPOINT")
+        || env_set(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"))
+}
+
+/// Installs logging in `format` and the given providers as this process's telemetry: spans go
+/// to `tracer`'s processors, instruments to `meter`. [`init`] calls it with the OTLP providers;
+/// tests call it with in-memory ones.
+pub fn install(
+    format: LogFormat,
+    tracer: Option<SdkTracerProvider>,
+    meter: Option<SdkMeterProvider>,
+) -> Result<Telemetry, TelemetryError> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+    };
+    // Spans are exported at `info` and above whatever `RUST_LOG` says of the log lines.
+    let spans = tracer.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(SCOPE))
+            .with_threads(false)
+            .with_location(false)
+            .with_filter(LevelFilter::INFO)
+    });
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(spans)
+        .try_init()
+        .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
+    if let Some(provider) = &meter {
+        opentelemetry::global::set_meter_provider(provider.clone());
+    }
+    EXPORTING.store(tracer.is_some(), Ordering::Relaxed);
+    Ok(Telemetry { tracer, meter })
+}
