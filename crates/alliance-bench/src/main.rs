@@ -18,6 +18,7 @@ use hdrhistogram::Histogram;
 
 mod projection;
 mod simulation;
+mod telemetry;
 use tonic::transport::Channel;
 
 #[derive(Parser, Debug)]
@@ -49,6 +50,9 @@ struct Args {
     /// Measure the read models only (no command throughput).
     #[arg(long)]
     skip_commands: bool,
+    /// Skip the cost of tracing (commands without and with 10% sampled tracing).
+    #[arg(long)]
+    skip_telemetry: bool,
     /// Also measure on Apache Kafka at these bootstrap servers (`make bench` starts a broker).
     #[arg(long, env = "ALLIANCE_KAFKA_BOOTSTRAP")]
     kafka_bootstrap: Option<String>,
@@ -74,13 +78,22 @@ impl Drop for Server {
 }
 
 fn start_server(extra: &[String]) -> anyhow::Result<Server> {
+    start_server_with(extra, &[])
+}
+
+/// [`start_server`] with `env` set for the server (and no other `OTEL_*` variable).
+fn start_server_with(extra: &[String], env: &[(String, String)]) -> anyhow::Result<Server> {
     let exe = std::env::current_exe()?;
     let bin = exe
         .parent()
         .context("no parent directory of the bench binary")?
         .join("allianced");
     let dir = std::env::temp_dir().join(format!("alliance-bench-{}", uuid::Uuid::now_v7()));
-    let mut child = Command::new(&bin)
+    let mut command = Command::new(&bin);
+    for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("OTEL_")) {
+        command.env_remove(key);
+    }
+    let mut child = command
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -90,6 +103,7 @@ fn start_server(extra: &[String]) -> anyhow::Result<Server> {
         .arg(&dir)
         .args(extra)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().cloned())
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start {} (run `make bench`)", bin.display()))?;
@@ -232,13 +246,11 @@ fn summarize(values: &[f64]) -> (f64, f64, f64) {
     (median(values.to_vec()), low, high)
 }
 
-/// Commands through gRPC into `allianced` started with `server_args`.
-async fn command_suite(
-    args: &Args,
-    server_args: &[String],
-    label: &str,
-) -> anyhow::Result<Vec<Row>> {
-    let server = start_server(server_args)?;
+/// Eight connections to `server` and `plans` new plans on it.
+async fn suite_clients(
+    server: &Server,
+    plans: usize,
+) -> anyhow::Result<(Vec<Channel>, Vec<String>)> {
     let endpoint = format!("http://{}", server.addr);
     let mut channels = Vec::new();
     for _ in 0..8 {
@@ -250,10 +262,21 @@ async fn command_suite(
         );
     }
     let mut setup = PlanCommandsClient::new(channels[0].clone());
-    let mut plans = Vec::new();
-    for n in 0..args.plans.max(1) {
-        plans.push(create_plan(&mut setup, n).await?);
+    let mut created = Vec::new();
+    for n in 0..plans.max(1) {
+        created.push(create_plan(&mut setup, n).await?);
     }
+    Ok((channels, created))
+}
+
+/// Commands through gRPC into `allianced` started with `server_args`.
+async fn command_suite(
+    args: &Args,
+    server_args: &[String],
+    label: &str,
+) -> anyhow::Result<Vec<Row>> {
+    let server = start_server(server_args)?;
+    let (channels, plans) = suite_clients(&server, args.plans).await?;
     // Warm up connections, caches and the log.
     run_once(&channels, &plans, 16, Duration::from_secs(1), "warmup").await?;
 
@@ -359,6 +382,9 @@ async fn main() -> anyhow::Result<()> {
     let mut report = String::from("# Benchmarks\n");
     if !args.skip_commands {
         report = commands_report(&args, cores).await?;
+    }
+    if !args.skip_telemetry {
+        report.push_str(&telemetry::report(&args).await?);
     }
     if args.history_events > 0 {
         report.push_str(&projection_report(&args).await?);

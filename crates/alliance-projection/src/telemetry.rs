@@ -14,12 +14,12 @@ use crate::Projection;
 
 /// The span of consuming `stored` from the log (kind consumer, the messaging conventions'
 /// `process`): a child of the span that appended it, linked to it. `Span::none()` when spans
-/// are not exported or the append was not traced.
+/// are not exported or the append's trace is not sampled.
 pub(crate) fn process_span(stored: &StoredEvent, source: &str) -> Span {
     let Some(traceparent) = stored
         .trace_context
         .as_deref()
-        .filter(|_| alliance_telemetry::exporting())
+        .filter(|tp| alliance_telemetry::exporting() && alliance_telemetry::sampled(tp))
     else {
         return Span::none();
     };
@@ -41,6 +41,7 @@ pub(crate) fn process_span(stored: &StoredEvent, source: &str) -> Span {
         alliance.plan_id = %stored.plan_id,
         alliance.plan_version = stored.version,
         trace_id = Empty,
+        span_id = Empty,
     );
     alliance_telemetry::continue_from(&span, traceparent);
     alliance_telemetry::record_trace_id(&span, &opentelemetry::Context::new());
@@ -74,6 +75,7 @@ pub(crate) fn push_span(method: &'static str, trace: Option<&str>) -> Span {
         rpc.system = "grpc",
         rpc.method = method,
         trace_id = Empty,
+        span_id = Empty,
     );
     alliance_telemetry::continue_from(&span, traceparent);
     alliance_telemetry::record_trace_id(&span, &opentelemetry::Context::new());

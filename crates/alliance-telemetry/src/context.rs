@@ -85,6 +85,12 @@ pub fn traceparent(span: &tracing::Span) -> Option<String> {
     })
 }
 
+/// Whether the trace a `traceparent` value names is sampled (its recorded flag): a consumer
+/// records spans of its own only for those.
+pub fn sampled(traceparent: &str) -> bool {
+    remote(traceparent).is_some_and(|context| context.is_sampled())
+}
+
 /// The span a `traceparent` value names; `None` when it is malformed.
 fn remote(traceparent: &str) -> Option<SpanContext> {
     let cx = TraceContextPropagator::new().extract(&Traceparent(traceparent));
@@ -104,19 +110,21 @@ pub fn continue_from(span: &tracing::Span, traceparent: &str) -> bool {
     true
 }
 
-/// Records the trace id of `span` in its `trace_id` field, so every log line inside it names
-/// the trace: its own when spans are exported, otherwise `remote`'s (the caller's) when valid.
+/// Records the trace id of `span` in its `trace_id` field and, when spans are exported, its own
+/// id in its `span_id` field, so every log line inside it names the trace: its own when spans
+/// are exported, otherwise `remote`'s (the caller's) when valid.
 pub fn record_trace_id(span: &tracing::Span, remote: &Context) {
     let own = if exporting() {
         span.context().span().span_context().clone()
     } else {
         SpanContext::empty_context()
     };
-    let trace_id = if own.is_valid() {
-        own.trace_id()
-    } else {
-        remote.span().span_context().trace_id()
-    };
+    if own.is_valid() {
+        span.record("trace_id", tracing::field::display(own.trace_id()));
+        span.record("span_id", tracing::field::display(own.span_id()));
+        return;
+    }
+    let trace_id = remote.span().span_context().trace_id();
     if trace_id != opentelemetry::trace::TraceId::INVALID {
         span.record("trace_id", tracing::field::display(trace_id));
     }

@@ -33,7 +33,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
-pub use context::{continue_from, extract, inject, record_trace_id, traceparent};
+pub use context::{continue_from, extract, inject, record_trace_id, sampled, traceparent};
 pub use rpc::{RpcLayer, RpcService, code_name};
 
 /// The instrumentation scope of every span and instrument.

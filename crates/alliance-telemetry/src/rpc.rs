@@ -160,6 +160,7 @@ where
             rpc.method = %method,
             rpc.grpc.status_code = Empty,
             trace_id = Empty,
+        span_id = Empty,
         );
         let caller = extract(request.headers());
         if exporting() {

@@ -7,4 +7,5 @@ mod projection;
 mod simulation;
 mod suite;
 mod support;
+mod telemetry;
 mod tour;

@@ -55,8 +55,36 @@ impl Server {
         Self::launch(name, data, extra, Some(log))
     }
 
+    /// [`Server::start_binary`] with `env` set for it (and no other `OTEL_*` variable).
+    pub fn start_with_env(
+        name: &str,
+        data: &Path,
+        extra: &[String],
+        log: &str,
+        env: &[(&str, String)],
+    ) -> Self {
+        Self::spawn(name, data, extra, Some(log), env)
+    }
+
     fn launch(name: &str, data: &Path, extra: &[String], log: Option<&str>) -> Self {
+        Self::spawn(name, data, extra, log, &[])
+    }
+
+    fn spawn(
+        name: &str,
+        data: &Path,
+        extra: &[String],
+        log: Option<&str>,
+        env: &[(&str, String)],
+    ) -> Self {
         let mut command = Command::new(bin(name));
+        // Telemetry is exported only where a test asks for it.
+        for (key, _) in std::env::vars() {
+            if key.starts_with("OTEL_") {
+                command.env_remove(key);
+            }
+        }
+        command.envs(env.iter().map(|(key, value)| (key, value)));
         command
             .current_dir(repo())
             .args(["--data-dir"])
@@ -114,6 +142,13 @@ impl Server {
             .unwrap();
         assert!(!timeout.timed_out(), "no such line in {:?}", *lines);
         lines.iter().find(|l| matches(l)).unwrap().clone()
+    }
+
+    /// Fails if any line printed so far contains `text`.
+    pub fn assert_never_printed(&self, text: &str) {
+        let lines = self.output.0.lock().unwrap();
+        let found: Vec<&String> = lines.iter().filter(|l| l.contains(text)).collect();
+        assert!(found.is_empty(), "printed {text:?}: {found:?}");
     }
 
     /// Creates a plan (2020–2035) as the alliance approvers and returns its id.
