@@ -68,6 +68,7 @@ fn plan_events(plan_id: PlanId, rng: &mut Rng) -> Vec<Event> {
         description: String::new(),
         horizon_start: date(2020, 1, 1),
         horizon_end: date(2035, 12, 31),
+        grants: Vec::new(),
     }];
     let elements = 150;
     for e in 0..elements {

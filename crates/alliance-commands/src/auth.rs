@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use alliance_domain::{Actor, Side, TeamId};
+use std::collections::BTreeSet;
+
+use alliance_domain::{Actor, Grant, PlanRole, Section, Side, TeamId};
 use serde::Deserialize;
 
 use crate::error::CommandError;
@@ -51,6 +53,35 @@ impl Caller {
     pub fn may(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+
+    /// The roles the team holds on a new plan (and on a plan whose history grants none).
+    pub fn default_plan_roles(&self) -> BTreeSet<PlanRole> {
+        plan_roles(&self.roles, self.actor.side)
+    }
+}
+
+/// The plan roles that a team's roles stand for: `edit` is every section's editor and the
+/// endorser for the team's side, `adopt` the adopter, `admin` the admin, `audit` the auditor.
+fn plan_roles(roles: &[Role], side: Option<Side>) -> BTreeSet<PlanRole> {
+    let mut plan = BTreeSet::new();
+    for role in roles {
+        match role {
+            Role::Edit => {
+                plan.extend(Section::ALL.into_iter().map(PlanRole::Editor));
+                plan.extend(side.map(PlanRole::Endorser));
+            }
+            Role::Adopt => {
+                plan.insert(PlanRole::Adopter);
+            }
+            Role::Admin => {
+                plan.insert(PlanRole::Admin);
+            }
+            Role::Audit => {
+                plan.insert(PlanRole::Auditor);
+            }
+        }
+    }
+    plan
 }
 
 /// One token of the token file.
@@ -143,6 +174,33 @@ impl Authenticator {
             .get(token.trim())
             .cloned()
             .ok_or_else(|| CommandError::Unauthenticated("unknown token".into()))
+    }
+
+    /// The roles every configured team holds on a new plan, from its roles in the token file.
+    pub fn default_grants(&self) -> Vec<Grant> {
+        let mut grants: Vec<Grant> = self
+            .teams
+            .values()
+            .flat_map(|team| {
+                plan_roles(&team.roles, team.side)
+                    .into_iter()
+                    .map(|role| Grant {
+                        team: team.team.clone(),
+                        role,
+                    })
+            })
+            .collect();
+        grants.sort();
+        grants
+    }
+
+    /// Gives a plan about to be created the default grants when it asks for none.
+    pub fn complete_grants(&self, command: &mut alliance_domain::Command) {
+        if let alliance_domain::Command::CreatePlan { grants, .. } = command
+            && grants.is_empty()
+        {
+            *grants = self.default_grants();
+        }
     }
 
     /// The caller a team acts as when the service itself loads data on its behalf.

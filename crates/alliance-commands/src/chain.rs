@@ -228,6 +228,7 @@ mod tests {
                     description: String::new(),
                     horizon_start: alliance_domain::Date::from_ymd_opt(2020, 1, 1).unwrap(),
                     horizon_end: alliance_domain::Date::from_ymd_opt(2035, 1, 1).unwrap(),
+                    grants: Vec::new(),
                 };
                 let (record, hash) = crate::encode_event(
                     plan_id,

@@ -28,8 +28,8 @@ pub enum CommandError {
     #[error("team {team} may not {action}: it lacks the {role} role")]
     PermissionDenied {
         team: String,
-        action: &'static str,
-        role: &'static str,
+        action: String,
+        role: String,
     },
     #[error("invalid command: {}", describe_violations(.0))]
     Invalid(Vec<FieldViolation>),
@@ -167,7 +167,7 @@ impl From<CommandError> for tonic::Status {
             CommandError::PermissionDenied { role, .. } => ErrorDetails::with_error_info(
                 "MISSING_ROLE",
                 ERROR_DOMAIN,
-                HashMap::from([("role".to_owned(), (*role).to_owned())]),
+                HashMap::from([("role".to_owned(), role.clone())]),
             ),
             _ => ErrorDetails::new(),
         };

@@ -84,6 +84,8 @@ forward! {
     RejectDecisionRequest => reject_decision -> CommandResult,
     WithdrawDecisionRequest => withdraw_decision -> CommandResult,
     RecordSimulationRunRequest => record_simulation_run -> CommandResult,
+    GrantRoleRequest => grant_role -> CommandResult,
+    RevokeRoleRequest => revoke_role -> CommandResult,
     GetPlanRequest => get_plan -> PlanSummary,
 }
 

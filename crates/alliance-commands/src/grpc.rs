@@ -150,6 +150,7 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
             if let Command::CreatePlan { plan_id, .. } = command {
                 *plan_id = id;
             }
+            self.auth.complete_grants(command);
             Ok(())
         })
         .await
@@ -213,6 +214,14 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         &self,
         request: Request<v1::RecordSimulationRunRequest>,
     ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn grant_role(&self, request: Request<v1::GrantRoleRequest>) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn revoke_role(&self, request: Request<v1::RevokeRoleRequest>) -> CommandResponse {
         self.handle(request, as_is).await
     }
 
@@ -301,11 +310,14 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         &self,
         request: Request<v1::ListPlansRequest>,
     ) -> Result<Response<v1::ListPlansResponse>, Status> {
-        self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(request.metadata())?;
         let mut plans = Vec::new();
+        // Only the plans the caller holds a role on.
         for plan_id in self.service.plan_ids() {
             let plan = self.service.plan(plan_id).await?;
-            plans.push(plan_head(&plan));
+            if crate::access::authorize_read(&caller, &plan, plan_id).is_ok() {
+                plans.push(plan_head(&plan));
+            }
         }
         Ok(Response::new(v1::ListPlansResponse { plans }))
     }
@@ -314,7 +326,7 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         &self,
         request: Request<v1::GetPlanRequest>,
     ) -> Result<Response<v1::PlanSummary>, Status> {
-        self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(request.metadata())?;
         let plan_id = parse_plan_id("plan_id", &request.get_ref().plan_id)?
             .ok_or_else(|| CommandError::invalid("plan_id", "is required"))?;
         if let Some(owner) = self.owner_elsewhere(plan_id, request.metadata()).await {
@@ -322,6 +334,7 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
             return self.forwarder.forward(&owner, &metadata, message).await;
         }
         let plan = self.service.plan(plan_id).await?;
+        crate::access::authorize_read(&caller, &plan, plan_id)?;
         Ok(Response::new(plan_summary(&plan)))
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! [`EventLog`]: alliance_eventlog::EventLog
 
-pub mod auth;
+pub mod access;
+mod auth;
 pub mod chain;
 mod envelope;
 mod error;

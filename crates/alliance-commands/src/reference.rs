@@ -91,12 +91,13 @@ impl ReferencePlan {
             let ctx = CommandContext {
                 actor: caller.actor,
             };
-            let events =
-                decide(&plan, &entry.command, &ctx).map_err(|e| ReferenceError::Refused {
-                    index,
-                    command: entry.command.name(),
-                    source: e.into(),
-                })?;
+            let mut command = entry.command.clone();
+            auth.complete_grants(&mut command);
+            let events = decide(&plan, &command, &ctx).map_err(|e| ReferenceError::Refused {
+                index,
+                command: entry.command.name(),
+                source: e.into(),
+            })?;
             for event in &events {
                 plan = evolve(plan, event);
             }
@@ -145,8 +146,10 @@ pub async fn load<L: EventLog>(
             causation_id: String::new(),
         };
         let digest = command_digest(meta.plan_id, &entry.command);
+        let mut command = entry.command.clone();
+        auth.complete_grants(&mut command);
         let outcome = service
-            .execute(&caller, meta, entry.command.clone(), &digest)
+            .execute(&caller, meta, command, &digest)
             .await
             .map_err(|source| ReferenceError::Refused {
                 index,

@@ -8,7 +8,8 @@ use tokio::sync::watch;
 use alliance_domain::{Command, CommandContext, Plan, PlanId, Version, decide};
 use alliance_eventlog::{CommandRecord, EventLog, LogError, Route};
 
-use crate::auth::{Caller, Role};
+use crate::access;
+use crate::auth::Caller;
 use crate::envelope::{EnvelopeContext, decode_event, encode};
 use crate::error::{CommandError, ConflictingEvent};
 use crate::plans::{Durability, HistoryItem, PlanEntry, load};
@@ -173,7 +174,6 @@ impl<L: EventLog> CommandService<L> {
         digest: &str,
     ) -> Result<CommandOutcome, CommandError> {
         check_meta(&meta)?;
-        authorize(caller, &command)?;
         let run = Run {
             caller,
             meta: &meta,
@@ -182,6 +182,7 @@ impl<L: EventLog> CommandService<L> {
         match &command {
             Command::CreatePlan { plan_id, .. } => {
                 let plan_id = *plan_id;
+                access::authorize_command(caller, &Plan::default(), plan_id, &command)?;
                 if let Some(outcome) = self.applied_before(&meta.command_id, digest).await? {
                     return Ok(outcome);
                 }
@@ -199,10 +200,11 @@ impl<L: EventLog> CommandService<L> {
                         "must be written with its parent plan on this log; leave it empty to have one chosen",
                     ));
                 }
+                let (parent, version) = self.state_at(parent_id, *parent_version).await?;
+                access::authorize_command(caller, &parent, parent_id, &command)?;
                 if let Some(outcome) = self.applied_before(&meta.command_id, digest).await? {
                     return Ok(outcome);
                 }
-                let (parent, version) = self.state_at(parent_id, *parent_version).await?;
                 let mut command = command.clone();
                 if let Command::BranchPlan { parent_version, .. } = &mut command {
                     *parent_version = version;
@@ -320,6 +322,9 @@ impl<L: EventLog> CommandService<L> {
         };
         let mut guard = slot.lock().await;
         let entry = self.loaded(plan_id, &mut guard).await?;
+        if !creates && entry.state.exists() {
+            access::authorize_command(caller, &entry.state, plan_id, &command)?;
+        }
 
         if let Some(applied) = entry.commands.get(&meta.command_id) {
             check_same_command(&meta.command_id, &applied.digest, digest)?;
@@ -467,26 +472,6 @@ struct Run<'a> {
     caller: &'a Caller,
     meta: &'a CommandMeta,
     digest: &'a str,
-}
-
-/// The team's roles allow the command: editing needs `edit`, adoption `adopt`.
-fn authorize(caller: &Caller, command: &Command) -> Result<(), CommandError> {
-    let (role, action, name) = match command {
-        // An analysis changes nothing the plan says; whoever ran it, auditors included, is
-        // part of the record.
-        Command::RecordSimulationRun { .. } => return Ok(()),
-        Command::AdoptDecision { .. } => (Role::Adopt, "adopt decisions", "adopt"),
-        _ => (Role::Edit, "edit plans", "edit"),
-    };
-    if caller.may(role) {
-        Ok(())
-    } else {
-        Err(CommandError::PermissionDenied {
-            team: caller.actor.team.to_string(),
-            action,
-            role: name,
-        })
-    }
 }
 
 /// A command id names one command forever: reusing it for another command is an error.

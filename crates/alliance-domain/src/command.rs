@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ClauseId, ConditionId, DecisionId, PlanId, Version};
+use crate::access::{Grant, PlanRole};
+use crate::ids::{ClauseId, ConditionId, DecisionId, PlanId, TeamId, Version};
 use crate::model::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, ForceElementSpec,
     Side, SimulationRun, Step,
@@ -27,6 +28,10 @@ pub enum Command {
         description: String,
         horizon_start: Date,
         horizon_end: Date,
+        /// The roles teams hold on the new plan from the start (besides admin for the team that
+        /// creates it).
+        #[serde(default)]
+        grants: Vec<Grant>,
     },
     /// Decided against the parent plan folded to `parent_version`; the resulting event opens
     /// the new plan's stream.
@@ -103,6 +108,16 @@ pub enum Command {
         reason: String,
     },
     /// Records a completed simulation run in the plan's history.
+    /// Grants `role` on the plan to `team` (admins only).
+    GrantRole {
+        team: TeamId,
+        role: PlanRole,
+    },
+    /// Revokes `role` on the plan from `team` (admins only; the last admin stays).
+    RevokeRole {
+        team: TeamId,
+        role: PlanRole,
+    },
     RecordSimulationRun {
         run: SimulationRun,
     },
@@ -135,6 +150,8 @@ impl Command {
             Command::RejectDecision { .. } => "RejectDecision",
             Command::WithdrawDecision { .. } => "WithdrawDecision",
             Command::RecordSimulationRun { .. } => "RecordSimulationRun",
+            Command::GrantRole { .. } => "GrantRole",
+            Command::RevokeRole { .. } => "RevokeRole",
         }
     }
 

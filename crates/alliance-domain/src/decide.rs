@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::access::{Grant, PlanRole};
 use crate::command::{Command, CommandContext};
 use crate::error::{DomainError, FieldViolation};
 use crate::event::Event;
@@ -11,6 +12,8 @@ use crate::state::{Decision, Plan};
 use crate::timeline::ElementTimeline;
 
 const MAX_NAME: usize = 200;
+/// Roles granted when a plan is created, at most.
+const MAX_GRANTS: usize = 200;
 const MAX_TEXT: usize = 4000;
 /// Capability levels and thresholds are on a 0–100 scale.
 const MAX_LEVEL: u32 = 100;
@@ -104,13 +107,28 @@ pub fn decide(
             description,
             horizon_start,
             horizon_end,
-        } => Ok(vec![Event::PlanCreated {
-            plan_id: *plan_id,
-            name: name.clone(),
-            description: description.clone(),
-            horizon_start: *horizon_start,
-            horizon_end: *horizon_end,
-        }]),
+            grants,
+        } => {
+            // The creating team administers a plan that grants roles; the grants asked for come
+            // with it, once. A plan granting none is governed by the teams' default roles.
+            let creator = Grant {
+                team: ctx.actor.team.clone(),
+                role: PlanRole::Admin,
+            };
+            let grants: BTreeSet<Grant> = if grants.is_empty() {
+                BTreeSet::new()
+            } else {
+                grants.iter().cloned().chain([creator]).collect()
+            };
+            Ok(vec![Event::PlanCreated {
+                plan_id: *plan_id,
+                name: name.clone(),
+                description: description.clone(),
+                horizon_start: *horizon_start,
+                horizon_end: *horizon_end,
+                grants: grants.into_iter().collect(),
+            }])
+        }
         Command::BranchPlan {
             new_plan_id,
             parent_version,
@@ -393,6 +411,42 @@ pub fn decide(
             }
             Ok(vec![Event::SimulationRunRecorded { run: run.clone() }])
         }
+        Command::GrantRole { team, role } => {
+            if plan.roles_of(team).contains(role) {
+                return Err(DomainError::rule(
+                    "role_already_held",
+                    format!("team {team} already holds {role} on this plan"),
+                ));
+            }
+            Ok(vec![Event::RoleGranted {
+                grant: Grant {
+                    team: team.clone(),
+                    role: *role,
+                },
+            }])
+        }
+        Command::RevokeRole { team, role } => {
+            if !plan.roles_of(team).contains(role) {
+                return Err(DomainError::rule(
+                    "role_not_held",
+                    format!("team {team} does not hold {role} on this plan"),
+                ));
+            }
+            if *role == PlanRole::Admin && plan.holders(PlanRole::Admin) == 1 {
+                return Err(DomainError::rule(
+                    "last_admin",
+                    format!(
+                        "team {team} is the plan's last admin; grant admin to another team first"
+                    ),
+                ));
+            }
+            Ok(vec![Event::RoleRevoked {
+                grant: Grant {
+                    team: team.clone(),
+                    role: *role,
+                },
+            }])
+        }
     }
 }
 
@@ -424,8 +478,10 @@ fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError> {
             description,
             horizon_start,
             horizon_end,
+            grants,
         } => {
             v.check(!plan_id.is_nil(), "plan_id", "must not be the nil uuid");
+            v.check(grants.len() <= MAX_GRANTS, "grants", "at most 200 grants");
             v.text("name", name, true, MAX_NAME);
             v.text("description", description, false, MAX_TEXT);
             v.check(
@@ -554,7 +610,10 @@ fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError> {
                 Step::WithdrawElement { .. } | Step::AmendClause { .. } => {}
             }
         }
-        Command::EndorseDecision { .. } | Command::AdoptDecision { .. } => {}
+        Command::EndorseDecision { .. }
+        | Command::AdoptDecision { .. }
+        | Command::GrantRole { .. }
+        | Command::RevokeRole { .. } => {}
         Command::RejectDecision { reason, .. } | Command::WithdrawDecision { reason, .. } => {
             v.text("reason", reason, true, MAX_TEXT);
         }

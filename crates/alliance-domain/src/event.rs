@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::Grant;
 use crate::ids::{ClauseId, ConditionId, DecisionId, PlanId, TeamId, Version};
 use crate::model::{
     AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, ForceElementSpec, Side,
@@ -22,6 +23,9 @@ pub enum Event {
         description: String,
         horizon_start: Date,
         horizon_end: Date,
+        /// The roles teams hold from the start, the creating team's admin role among them.
+        #[serde(default)]
+        grants: Vec<Grant>,
     },
     /// Opens a branch's stream: its history is the parent's up to `parent_version`, then its own.
     PlanBranched {
@@ -99,6 +103,12 @@ pub enum Event {
     SimulationRunRecorded {
         run: SimulationRun,
     },
+    RoleGranted {
+        grant: Grant,
+    },
+    RoleRevoked {
+        grant: Grant,
+    },
 }
 
 impl Event {
@@ -129,6 +139,8 @@ impl Event {
             Event::DecisionWithdrawn { .. } => "DecisionWithdrawn",
             Event::DecisionSuperseded { .. } => "DecisionSuperseded",
             Event::SimulationRunRecorded { .. } => "SimulationRunRecorded",
+            Event::RoleGranted { .. } => "RoleGranted",
+            Event::RoleRevoked { .. } => "RoleRevoked",
         }
     }
 
@@ -149,7 +161,9 @@ impl Event {
             | Event::DecisionAdopted { .. }
             | Event::DecisionRejected { .. }
             | Event::DecisionWithdrawn { .. }
-            | Event::DecisionSuperseded { .. } => None,
+            | Event::DecisionSuperseded { .. }
+            | Event::RoleGranted { .. }
+            | Event::RoleRevoked { .. } => None,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::command::{Command, CommandContext};
 use crate::event::Event;
-use crate::ids::{ClauseId, ConditionId, DecisionId, ElementId, InvestmentId};
+use crate::ids::{ClauseId, ConditionId, DecisionId, ElementId, InvestmentId, TeamId};
 use crate::model::{CapabilityArea, Side, Step};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -26,6 +26,8 @@ pub enum Key {
     Capability(Side, CapabilityArea),
     /// A recorded simulation run.
     SimulationRun(uuid::Uuid),
+    /// The roles one team holds on the plan.
+    Access(TeamId),
 }
 
 impl std::fmt::Display for Key {
@@ -41,6 +43,7 @@ impl std::fmt::Display for Key {
             Key::CommandArrangement => write!(f, "command-arrangement"),
             Key::Capability(side, area) => write!(f, "capability/{side:?}/{area:?}"),
             Key::SimulationRun(id) => write!(f, "simulation-run/{id}"),
+            Key::Access(team) => write!(f, "access/{team}"),
         }
     }
 }
@@ -121,6 +124,10 @@ impl Command {
             Command::RecordSimulationRun { run } => {
                 keys.insert(Key::SimulationRun(run.run_id));
             }
+            Command::GrantRole { team, .. } | Command::RevokeRole { team, .. } => {
+                keys.insert(Key::Access(team.clone()));
+                keys.insert(Key::Access(ctx.actor.team.clone()));
+            }
         }
         keys
     }
@@ -162,6 +169,9 @@ impl Event {
             }
             Event::SimulationRunRecorded { run } => {
                 keys.insert(Key::SimulationRun(run.run_id));
+            }
+            Event::RoleGranted { grant } | Event::RoleRevoked { grant } => {
+                keys.insert(Key::Access(grant.team.clone()));
             }
         }
         keys

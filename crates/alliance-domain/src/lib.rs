@@ -5,6 +5,7 @@
 //! deterministic functions: no clock, no I/O, no async. Time and identity come in with the
 //! command and its [`CommandContext`].
 
+mod access;
 mod command;
 mod decide;
 mod error;
@@ -16,6 +17,7 @@ mod posture;
 mod state;
 mod timeline;
 
+pub use access::{Grant, PlanRole, Requirement, Section, step_section};
 pub use command::{Command, CommandContext};
 pub use decide::decide;
 pub use error::{DomainError, ErrorKind, FieldViolation, describe_violations};

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use crate::access::PlanRole;
 use crate::event::Event;
 use crate::ids::{
     ClauseId, ConditionId, DecisionId, ElementId, InvestmentId, PlanId, TeamId, Version,
@@ -104,11 +105,23 @@ pub struct Plan {
     pub investments: BTreeMap<InvestmentId, DecisionId>,
     /// Simulation runs recorded in the plan's history.
     pub simulation_runs: Shared<uuid::Uuid, SimulationRun>,
+    /// The roles each team holds on the plan (a branch starts with its parent's).
+    pub grants: BTreeMap<TeamId, BTreeSet<PlanRole>>,
 }
 
 impl Plan {
     pub fn exists(&self) -> bool {
         self.id.is_some()
+    }
+
+    /// The roles `team` holds on the plan.
+    pub fn roles_of(&self, team: &TeamId) -> BTreeSet<PlanRole> {
+        self.grants.get(team).cloned().unwrap_or_default()
+    }
+
+    /// How many teams hold `role`.
+    pub fn holders(&self, role: PlanRole) -> usize {
+        self.grants.values().filter(|r| r.contains(&role)).count()
     }
 
     /// Whether `date` lies inside the plan's horizon.
@@ -135,7 +148,14 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
             description,
             horizon_start,
             horizon_end,
+            grants,
         } => {
+            for grant in grants {
+                plan.grants
+                    .entry(grant.team.clone())
+                    .or_default()
+                    .insert(grant.role);
+            }
             plan.id = Some(*plan_id);
             plan.name.clone_from(name);
             plan.description.clone_from(description);
@@ -302,6 +322,20 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
             if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
                 decision.status = DecisionStatus::Superseded;
                 decision.superseded_by = Some(superseded_by.clone());
+            }
+        }
+        Event::RoleGranted { grant } => {
+            plan.grants
+                .entry(grant.team.clone())
+                .or_default()
+                .insert(grant.role);
+        }
+        Event::RoleRevoked { grant } => {
+            if let Some(roles) = plan.grants.get_mut(&grant.team) {
+                roles.remove(&grant.role);
+                if roles.is_empty() {
+                    plan.grants.remove(&grant.team);
+                }
             }
         }
         Event::SimulationRunRecorded { run } => {

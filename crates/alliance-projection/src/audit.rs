@@ -155,6 +155,7 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
             &request,
             &r.plan_id,
             r.min_version,
+            crate::Access::Audit,
         )
         .await?;
         let (filter, after, limit) = event_query(r)?;
@@ -175,8 +176,10 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
         &self,
         request: Request<v1::ExportPlanRequest>,
     ) -> Result<Response<Self::ExportPlanStream>, Status> {
-        self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(request.metadata())?;
         let plan_id = parse_plan(&request.get_ref().plan_id)?;
+        self.projection
+            .authorize(&caller, plan_id, crate::Access::Audit)?;
         let mut records = self.log.plan_records(plan_id).peekable();
         // An unknown plan is NOT_FOUND, not an empty export.
         if std::pin::Pin::new(&mut records).peek().await.is_none() {
@@ -197,8 +200,10 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
         &self,
         request: Request<v1::VerifyPlanRequest>,
     ) -> Result<Response<v1::VerifyPlanReply>, Status> {
-        self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(request.metadata())?;
         let plan_id = parse_plan(&request.get_ref().plan_id)?;
+        self.projection
+            .authorize(&caller, plan_id, crate::Access::Audit)?;
         let verification = verify_plan(&self.log, plan_id)
             .await
             .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?

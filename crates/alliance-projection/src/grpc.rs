@@ -18,7 +18,7 @@ use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::queries::{DecisionFilter, ElementChangeKind, SeriesStep};
-use crate::{Projection, ProjectionError, RecordPoint, Recorded};
+use crate::{Access, Projection, ProjectionError, RecordPoint, Recorded};
 
 /// How long a query waits for the read model when the caller set no deadline.
 const DEFAULT_PATIENCE: Duration = Duration::from_secs(5);
@@ -45,20 +45,31 @@ impl PostureQueriesApi {
         plan_id: &str,
         min_version: u64,
     ) -> Result<PlanId, Status> {
-        ready(&self.projection, &self.auth, request, plan_id, min_version).await
+        ready(
+            &self.projection,
+            &self.auth,
+            request,
+            plan_id,
+            min_version,
+            Access::Read,
+        )
+        .await
     }
 }
 
-/// Authenticates, then waits (within the caller's deadline) for `min_version` of the plan.
+/// Authenticates, checks that the caller may have `access` to the plan, then waits (within the
+/// caller's deadline) for `min_version` of it.
 pub(crate) async fn ready<R>(
     projection: &Projection,
     auth: &Authenticator,
     request: &Request<R>,
     plan_id: &str,
     min_version: u64,
+    access: Access,
 ) -> Result<PlanId, Status> {
-    auth.authenticate(request.metadata())?;
+    let caller = auth.authenticate(request.metadata())?;
     let plan_id = parse_plan(plan_id)?;
+    projection.authorize(&caller, plan_id, access)?;
     let patience = deadline(request.metadata()).unwrap_or(DEFAULT_PATIENCE);
     projection
         .wait_for(plan_id, min_version, patience)
@@ -434,9 +445,10 @@ impl PostureQueries for PostureQueriesApi {
         &self,
         request: Request<v1::WatchPlanRequest>,
     ) -> Result<Response<Self::WatchPlanStream>, Status> {
-        self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(request.metadata())?;
         let r = request.into_inner();
         let plan_id = parse_plan(&r.plan_id)?;
+        self.projection.authorize(&caller, plan_id, Access::Read)?;
         // Subscribed before the catch-up is read, so nothing recorded in between is missed;
         // what both hold is sent once (versions only go up).
         let mut live = self.projection.changes();

@@ -59,6 +59,13 @@ pub enum ProjectionError {
     Log(#[from] alliance_eventlog::LogError),
 }
 
+/// What a request does with a plan: read it, or read its audit history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Audit,
+}
+
 /// A change of one plan's read model: the plan reached `version` with `event`.
 #[derive(Debug, Clone)]
 pub struct Applied {
@@ -479,6 +486,25 @@ impl Projection {
             .get(&plan_id)
             .map(read)
             .ok_or(ProjectionError::PlanNotFound(plan_id))
+    }
+
+    /// Refuses unless `caller` may read `plan_id` (any role on it), or with `audit`, read its
+    /// audit history (auditor or admin): the plan's grants at its latest version here. A plan
+    /// this model does not hold passes (it is answered as not found).
+    pub fn authorize(
+        &self,
+        caller: &alliance_commands::Caller,
+        plan_id: PlanId,
+        access: Access,
+    ) -> Result<(), tonic::Status> {
+        let Ok(plan) = self.with_plan(plan_id, |h| h.state_at(h.version())) else {
+            return Ok(());
+        };
+        let allowed = match access {
+            Access::Read => alliance_commands::access::authorize_read(caller, &plan, plan_id),
+            Access::Audit => alliance_commands::access::authorize_audit(caller, &plan, plan_id),
+        };
+        allowed.map_err(tonic::Status::from)
     }
 
     /// The ids of every plan, in id order.

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use alliance_domain::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, Command, Component, ConditionStatus, Date,
-    DecisionStatus, ElementKind, ElementTimeline, Event, FieldViolation, ForceElementSpec, IdError,
-    Plan, PlanId, Side, SimulationRun, Step, TeamId,
+    DecisionStatus, ElementKind, ElementTimeline, Event, FieldViolation, ForceElementSpec, Grant,
+    IdError, Plan, PlanId, PlanRole, Side, SimulationRun, Step, TeamId,
 };
 use chrono::Datelike;
 
@@ -244,6 +244,34 @@ impl Fields {
         }
     }
 
+    /// A role grant: a known team id and role name.
+    pub fn grant(&mut self, field: &str, grant: Option<&v1::RoleGrant>) -> Option<Grant> {
+        let Some(grant) = grant else {
+            self.bad(field, "is required");
+            return None;
+        };
+        let team = self.id(&format!("{field}.team"), &grant.team);
+        let role = match grant.role.parse::<PlanRole>() {
+            Ok(role) => Some(role),
+            Err(e) => {
+                self.bad(&format!("{field}.role"), e);
+                None
+            }
+        };
+        Some(Grant {
+            team: team?,
+            role: role?,
+        })
+    }
+
+    fn grants(&mut self, field: &str, grants: &[v1::RoleGrant]) -> Vec<Grant> {
+        grants
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| self.grant(&format!("{field}[{i}]"), Some(g)))
+            .collect()
+    }
+
     fn sides(&mut self, field: &str, values: &[i32]) -> BTreeSet<Side> {
         values
             .iter()
@@ -457,6 +485,8 @@ simple_request!(v1::CreatePlanRequest, |r, f| {
             description: r.description.clone(),
             horizon_start: horizon_start?,
             horizon_end: horizon_end?,
+            // Set by the service from the deployment's teams.
+            grants: Vec::new(),
         })
     })()
 });
@@ -555,6 +585,14 @@ simple_request!(v1::RecordSimulationRunRequest, |r, f| {
     f.simulation_run("run", r.run.as_ref())
         .map(|run| Command::RecordSimulationRun { run })
 });
+simple_request!(v1::GrantRoleRequest, |r, f| {
+    f.grant("grant", r.grant.as_ref())
+        .map(|Grant { team, role }| Command::GrantRole { team, role })
+});
+simple_request!(v1::RevokeRoleRequest, |r, f| {
+    f.grant("grant", r.grant.as_ref())
+        .map(|Grant { team, role }| Command::RevokeRole { team, role })
+});
 simple_request!(v1::EndorseDecisionRequest, |r, f| {
     f.id("decision_id", &r.decision_id)
         .map(|decision_id| Command::EndorseDecision { decision_id })
@@ -578,6 +616,14 @@ simple_request!(v1::WithdrawDecisionRequest, |r, f| {
         })
 });
 
+/// A role grant on the wire.
+pub fn grant_to_proto(grant: &Grant) -> v1::RoleGrant {
+    v1::RoleGrant {
+        team: grant.team.to_string(),
+        role: grant.role.to_string(),
+    }
+}
+
 /// The envelope payload of a domain event.
 pub fn event_to_payload(event: &Event) -> Payload {
     match event {
@@ -587,12 +633,20 @@ pub fn event_to_payload(event: &Event) -> Payload {
             description,
             horizon_start,
             horizon_end,
+            grants,
         } => Payload::PlanCreated(v1::PlanCreated {
             plan_id: plan_id.to_string(),
             name: name.clone(),
             description: description.clone(),
             horizon_start: Some(date_to_proto(*horizon_start)),
             horizon_end: Some(date_to_proto(*horizon_end)),
+            grants: grants.iter().map(grant_to_proto).collect(),
+        }),
+        Event::RoleGranted { grant } => Payload::RoleGranted(v1::RoleGranted {
+            grant: Some(grant_to_proto(grant)),
+        }),
+        Event::RoleRevoked { grant } => Payload::RoleRevoked(v1::RoleRevoked {
+            grant: Some(grant_to_proto(grant)),
         }),
         Event::PlanBranched {
             plan_id,
@@ -873,6 +927,7 @@ pub fn event_from_payload(payload: &Payload) -> Result<Event, Vec<FieldViolation
             let plan_id = f.uuid("plan_id", &p.plan_id);
             let start = f.date("horizon_start", p.horizon_start.as_ref());
             let end = f.date("horizon_end", p.horizon_end.as_ref());
+            let grants = f.grants("grants", &p.grants);
             (|| {
                 Some(Event::PlanCreated {
                     plan_id: plan_id?,
@@ -880,9 +935,16 @@ pub fn event_from_payload(payload: &Payload) -> Result<Event, Vec<FieldViolation
                     description: p.description.clone(),
                     horizon_start: start?,
                     horizon_end: end?,
+                    grants,
                 })
             })()
         }
+        Payload::RoleGranted(p) => f
+            .grant("grant", p.grant.as_ref())
+            .map(|grant| Event::RoleGranted { grant }),
+        Payload::RoleRevoked(p) => f
+            .grant("grant", p.grant.as_ref())
+            .map(|grant| Event::RoleRevoked { grant }),
         Payload::PlanBranched(p) => {
             let plan_id = f.uuid("plan_id", &p.plan_id);
             let parent = f.uuid("parent_plan_id", &p.parent_plan_id);
@@ -1202,6 +1264,18 @@ pub fn plan_summary(plan: &Plan) -> v1::PlanSummary {
                 title: c.title.clone(),
                 status: clause_status_to_proto(c.status),
                 since: Some(date_to_proto(c.since)),
+            })
+            .collect(),
+        grants: plan
+            .grants
+            .iter()
+            .flat_map(|(team, roles)| {
+                roles.iter().map(|role| {
+                    grant_to_proto(&Grant {
+                        team: team.clone(),
+                        role: *role,
+                    })
+                })
             })
             .collect(),
     }

@@ -196,6 +196,8 @@ impl Inner {
     ) -> Result<Resolved, Status> {
         let plan_id = PlanId::parse_str(&spec.plan_id)
             .map_err(|_| invalid("plan_id", format!("{:?} is not a UUID", spec.plan_id)))?;
+        self.projection
+            .authorize(caller, plan_id, alliance_projection::Access::Read)?;
         let model = &self.model.data;
         let (default_trials, default_seed, default_window) = defaults.unwrap_or((
             model.defaults.trials,
@@ -747,6 +749,13 @@ impl Simulation for SimulationApi {
             .get(run_id)
             .map_err(|e| Status::internal(e.to_string()))?
         {
+            if let Ok(plan_id) = PlanId::parse_str(&result.plan_id) {
+                self.inner.projection.authorize(
+                    &caller,
+                    plan_id,
+                    alliance_projection::Access::Read,
+                )?;
+            }
             return Ok(Response::new(result));
         }
         match self.inner.reproduce(&caller, run_id).await? {

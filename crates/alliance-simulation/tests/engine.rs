@@ -92,6 +92,7 @@ fn create_plan() -> Command {
         description: String::new(),
         horizon_start: date(2025, 1, 1),
         horizon_end: date(2040, 12, 31),
+        grants: Vec::new(),
     }
 }
 

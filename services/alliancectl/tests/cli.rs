@@ -32,6 +32,7 @@ async fn start() -> Server {
         plan: None,
         simulation: false,
         security: true,
+        tokens: None,
     })
     .await
 }

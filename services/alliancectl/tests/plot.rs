@@ -95,6 +95,7 @@ async fn start() -> Server {
         plan: Some(small_plan()),
         simulation: false,
         security: false,
+        tokens: None,
     })
     .await
 }

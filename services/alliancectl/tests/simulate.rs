@@ -31,6 +31,7 @@ async fn start() -> Server {
         plan: Some(plan),
         simulation: true,
         security: false,
+        tokens: None,
     })
     .await
 }

@@ -24,6 +24,7 @@ async fn start() -> (Server, usize) {
         plan: Some(plan),
         simulation: true,
         security: false,
+        tokens: None,
     })
     .await;
     (server, entries)

@@ -48,6 +48,7 @@ async fn refused_appends_are_not_applied_and_retries_apply_each_command_once() {
         description: String::new(),
         horizon_start: chrono::NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
         horizon_end: chrono::NaiveDate::from_ymd_opt(2035, 1, 1).unwrap(),
+        grants: Vec::new(),
     };
     let meta = |id: &str| CommandMeta {
         command_id: id.to_owned(),

@@ -555,7 +555,7 @@ async fn read_only_teams_and_teams_without_the_adopt_role_are_denied(backend: Ba
     let info = details.error_info().unwrap();
     assert_eq!(
         (info.reason.as_str(), info.metadata["role"].as_str()),
-        ("MISSING_ROLE", "adopt")
+        ("MISSING_ROLE", "adopter")
     );
     assert_eq!(server.all_events().await.len(), before, "nothing appended");
 

@@ -156,6 +156,7 @@ fn create_plan() -> Command {
         description: String::new(),
         horizon_start: horizon_start(),
         horizon_end: horizon_end(),
+        grants: Vec::new(),
     }
 }
 

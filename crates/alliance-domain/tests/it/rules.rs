@@ -210,6 +210,7 @@ pub(crate) fn created() -> Event {
         description: "reference plan".to_owned(),
         horizon_start: horizon_start(),
         horizon_end: horizon_end(),
+        grants: Vec::new(),
     }
 }
 
@@ -434,6 +435,7 @@ fn create_plan_emits_plan_created() {
                 description: "reference plan".to_owned(),
                 horizon_start: horizon_start(),
                 horizon_end: horizon_end(),
+                grants: Vec::new(),
             },
         )
         .then(vec![created()]);
@@ -450,6 +452,7 @@ fn create_plan_on_an_existing_plan_already_exists() {
             description: String::new(),
             horizon_start: horizon_start(),
             horizon_end: horizon_end(),
+            grants: Vec::new(),
         },
     );
     assert_eq!(
@@ -469,6 +472,7 @@ fn create_plan_collects_every_field_violation_at_once() {
                 description: "x".repeat(4001),
                 horizon_start: horizon_end(),
                 horizon_end: horizon_start(),
+                grants: Vec::new(),
             },
         )
         .error();
@@ -490,6 +494,7 @@ fn create_plan_with_an_empty_horizon_is_invalid() {
                 description: String::new(),
                 horizon_start: horizon_start(),
                 horizon_end: horizon_start(),
+                grants: Vec::new(),
             },
         )
         .then_invalid("horizon_end");

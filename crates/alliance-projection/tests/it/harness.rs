@@ -126,6 +126,7 @@ impl<L: EventLog> Env<L> {
                     description: String::new(),
                     horizon_start: date(2020, 1, 1),
                     horizon_end: date(2035, 12, 31),
+                    grants: Vec::new(),
                 },
             )
             .await;

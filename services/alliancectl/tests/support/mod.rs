@@ -31,6 +31,8 @@ pub struct Services {
     pub simulation: bool,
     /// A security log in the data dir with refused requests recorded in it.
     pub security: bool,
+    /// The token file (default: the development one, `deploy/dev-tokens.toml`).
+    pub tokens: Option<PathBuf>,
 }
 
 /// The command service, the read models following the same log and what [`Services`] adds.
@@ -48,7 +50,10 @@ impl Server {
     pub async fn start(services: Services) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
-        let tokens = repo().join("deploy/dev-tokens.toml");
+        let tokens = services
+            .tokens
+            .clone()
+            .unwrap_or_else(|| repo().join("deploy/dev-tokens.toml"));
         let auth = Authenticator::from_token_file(&TokenFile::load(&tokens).unwrap()).unwrap();
         let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
         if let Some(plan) = &services.plan {

@@ -1,0 +1,1048 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Each role can do exactly its operations: every gRPC method that touches a plan (commands,
+//! queries, streams, the audit log, simulations), called by one team per role, against a real
+//! server on a loopback port. A refusal is PERMISSION_DENIED naming the team and the role it
+//! lacks, appends nothing, and is recorded in the security log.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use alliance_proto::v1;
+use alliance_proto::v1::audit_log_client::AuditLogClient;
+use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
+use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
+use alliance_proto::v1::read_model_admin_client::ReadModelAdminClient;
+use alliance_proto::v1::simulation_client::SimulationClient;
+use support::{Server, Services};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+
+/// One team per role; `planadmin` creates the plan (admin), `auditor` audits (auditor), and
+/// `outsider` holds nothing.
+const TOKENS: &str = r#"
+[[team]]
+team = "planadmin"
+roles = ["admin"]
+[[team]]
+team = "auditor"
+roles = ["audit"]
+[[team]]
+team = "ed-forces"
+roles = []
+[[team]]
+team = "ed-capabilities"
+roles = []
+[[team]]
+team = "ed-agreements"
+roles = []
+[[team]]
+team = "ed-command"
+roles = []
+[[team]]
+team = "ed-conditions"
+roles = []
+[[team]]
+team = "end-us"
+side = "us"
+roles = []
+[[team]]
+team = "end-rok"
+side = "rok"
+roles = []
+[[team]]
+team = "adopter"
+roles = []
+[[team]]
+team = "outsider"
+side = "us"
+roles = []
+"#;
+
+/// The role each team is granted on the plan (besides the two granted by default).
+const GRANTED: [(&str, &str); 9] = [
+    ("ed-forces", "editor:forces"),
+    ("ed-capabilities", "editor:capabilities"),
+    ("ed-agreements", "editor:agreements"),
+    ("ed-command", "editor:command_arrangements"),
+    ("ed-conditions", "editor:conditions"),
+    ("end-us", "endorser:us"),
+    ("end-rok", "endorser:rok"),
+    ("adopter", "adopter"),
+    ("auditor", "auditor"),
+];
+
+const TEAMS: [&str; 11] = [
+    "planadmin",
+    "auditor",
+    "ed-forces",
+    "ed-capabilities",
+    "ed-agreements",
+    "ed-command",
+    "ed-conditions",
+    "end-us",
+    "end-rok",
+    "adopter",
+    "outsider",
+];
+
+const EDITORS: &[&str] = &[
+    "ed-forces",
+    "ed-capabilities",
+    "ed-agreements",
+    "ed-command",
+    "ed-conditions",
+];
+const EVERY_ROLE: &[&str] = &[
+    "planadmin",
+    "auditor",
+    "ed-forces",
+    "ed-capabilities",
+    "ed-agreements",
+    "ed-command",
+    "ed-conditions",
+    "end-us",
+    "end-rok",
+    "adopter",
+];
+
+fn tokens() -> String {
+    let mut file = TOKENS.to_owned();
+    for team in TEAMS {
+        file.push_str(&format!(
+            "[[token]]\ntoken = \"tok-{team}\"\nteam = \"{team}\"\nuser = \"{team}.user\"\n"
+        ));
+    }
+    file
+}
+
+fn authed<T>(team: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer tok-{team}").parse().unwrap(),
+    );
+    request
+}
+
+fn meta(plan: &str) -> Option<v1::CommandMeta> {
+    Some(v1::CommandMeta {
+        command_id: uuid::Uuid::now_v7().to_string(),
+        plan_id: plan.to_owned(),
+        ..Default::default()
+    })
+}
+
+fn date(year: i32, month: i32, day: i32) -> Option<v1::Date> {
+    Some(v1::Date { year, month, day })
+}
+
+fn element(id: &str) -> Option<v1::ForceElement> {
+    Some(v1::ForceElement {
+        element_id: id.to_owned(),
+        name: "unit".into(),
+        side: 1,
+        component: 1,
+        kind: 1,
+        personnel: 100,
+        equipment: Vec::new(),
+        base: "Camp Humphreys".into(),
+    })
+}
+
+fn grant(team: &str, role: &str) -> Option<v1::RoleGrant> {
+    Some(v1::RoleGrant {
+        team: team.to_owned(),
+        role: role.to_owned(),
+    })
+}
+
+type Call = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
+
+/// The clients of one server.
+#[derive(Clone)]
+struct Clients {
+    commands: PlanCommandsClient<Channel>,
+    queries: PostureQueriesClient<Channel>,
+    audit: AuditLogClient<Channel>,
+    admin: ReadModelAdminClient<Channel>,
+    simulation: SimulationClient<Channel>,
+}
+
+/// Calls `method` as `team` on `plan` with a well-formed request.
+fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
+    let (mut c, team, plan) = (c.clone(), team.to_owned(), plan.to_owned());
+    let method = method.to_owned();
+    Box::pin(async move {
+        let p = plan.as_str();
+        let t = team.as_str();
+        let decision = "d1".to_owned();
+        match method.as_str() {
+            "CreatePlan" => drop(
+                c.commands
+                    .create_plan(authed(
+                        t,
+                        v1::CreatePlanRequest {
+                            meta: meta(""),
+                            name: "another".into(),
+                            description: String::new(),
+                            horizon_start: date(2024, 1, 1),
+                            horizon_end: date(2035, 12, 31),
+                        },
+                    ))
+                    .await?,
+            ),
+            "BranchPlan" => drop(
+                c.commands
+                    .branch_plan(authed(
+                        t,
+                        v1::BranchPlanRequest {
+                            meta: meta(p),
+                            name: "branch".into(),
+                            ..Default::default()
+                        },
+                    ))
+                    .await?,
+            ),
+            "RegisterForceElement" => drop(
+                c.commands
+                    .register_force_element(authed(
+                        t,
+                        v1::RegisterForceElementRequest {
+                            meta: meta(p),
+                            element: element(&format!("el-{}", uuid::Uuid::now_v7().simple())),
+                            present_from: date(2024, 1, 1),
+                        },
+                    ))
+                    .await?,
+            ),
+            "RecordCapabilityLevel" => drop(
+                c.commands
+                    .record_capability_level(authed(
+                        t,
+                        v1::RecordCapabilityLevelRequest {
+                            meta: meta(p),
+                            side: 2,
+                            area: 1,
+                            level: 50,
+                            as_of: date(2025, 1, 1),
+                        },
+                    ))
+                    .await?,
+            ),
+            "DefineAgreementClause" => drop(
+                c.commands
+                    .define_agreement_clause(authed(
+                        t,
+                        v1::DefineAgreementClauseRequest {
+                            meta: meta(p),
+                            clause_id: format!("k-{}", uuid::Uuid::now_v7().simple()),
+                            agreement: 1,
+                            title: "clause".into(),
+                            status: 1,
+                            since: date(2024, 1, 1),
+                        },
+                    ))
+                    .await?,
+            ),
+            "DefineCondition" => drop(
+                c.commands
+                    .define_condition(authed(
+                        t,
+                        v1::DefineConditionRequest {
+                            meta: meta(p),
+                            condition_id: format!("c-{}", uuid::Uuid::now_v7().simple()),
+                            title: "condition".into(),
+                            ..Default::default()
+                        },
+                    ))
+                    .await?,
+            ),
+            "AssessCondition" => drop(
+                c.commands
+                    .assess_condition(authed(
+                        t,
+                        v1::AssessConditionRequest {
+                            meta: meta(p),
+                            condition_id: "c1".into(),
+                            assessed_on: date(2025, 1, 1),
+                            status: 1,
+                            ..Default::default()
+                        },
+                    ))
+                    .await?,
+            ),
+            "ProposeDecision" => drop(
+                c.commands
+                    .propose_decision(authed(
+                        t,
+                        v1::ProposeDecisionRequest {
+                            meta: meta(p),
+                            decision_id: format!("d-{}", uuid::Uuid::now_v7().simple()),
+                            title: "decision".into(),
+                            rationale: "why".into(),
+                            effective_date: date(2027, 1, 1),
+                            required_sides: vec![1],
+                            supersedes: Vec::new(),
+                        },
+                    ))
+                    .await?,
+            ),
+            "AddForceElement" => drop(
+                c.commands
+                    .add_force_element(authed(
+                        t,
+                        v1::AddForceElementRequest {
+                            meta: meta(p),
+                            decision_id: decision,
+                            element: element(&format!("new-{}", uuid::Uuid::now_v7().simple())),
+                            on: date(2027, 1, 1),
+                        },
+                    ))
+                    .await?,
+            ),
+            "WithdrawForceElement" => drop(
+                c.commands
+                    .withdraw_force_element(authed(
+                        t,
+                        v1::WithdrawForceElementRequest {
+                            meta: meta(p),
+                            decision_id: decision,
+                            element_id: "bde".into(),
+                            on: date(2027, 1, 1),
+                        },
+                    ))
+                    .await?,
+            ),
+            "ReduceForceElement" => drop(
+                c.commands
+                    .reduce_force_element(authed(
+                        t,
+                        v1::ReduceForceElementRequest {
+                            meta: meta(p),
+                            decision_id: decision,
+                            element_id: "bde".into(),
+                            personnel: 50,
+                            equipment: Vec::new(),
+                            on: date(2027, 1, 1),
+                        },
+                    ))
+                    .await?,
+            ),
+            "RelocateForceElement" => drop(
+                c.commands
+                    .relocate_force_element(authed(
+                        t,
+                        v1::RelocateForceElementRequest {
+                            meta: meta(p),
+                            decision_id: decision,
+                            element_id: "bde".into(),
+                            to_base: "Osan".into(),
+                            on: date(2027, 1, 1),
+                        },
+                    ))
+                    .await?,
+            ),
+            "ScheduleOpconTransfer" => drop(
+                c.commands
+                    .schedule_opcon_transfer(authed(
+                        t,
+                        v1::ScheduleOpconTransferRequest {
+                            meta: meta(p),
+                            decision_id: decision,
+                            on: date(2028, 12, 1),
+                            conditions: vec!["c1".into()],
+                        },
+                    ))
+                    .await?,
+            ),
+            "ChangeCommandArrangement" => drop(
+                c.commands
+                    .change_command_arrangement(authed(
+                        t,
+                        v1::ChangeCommandArrangementRequest {
+                            meta: meta(p),
+                            decision_id: decision,
+                            on: date(2028, 12, 1),
+                            peacetime_opcon: 2,
+                            wartime_opcon: 2,
+                            cfc_commander: 2,
+                        },
+                    ))
+                    .await?,
+            ),
+            "AmendAgreementClause" => drop(
+                c.commands
+                    .amend_agreement_clause(authed(
+                        t,
+                        v1::AmendAgreementClauseRequest {
+                            meta: meta(p),
+                            decision_id: decision,
+                            clause_id: "k1".into(),
+                            status: 2,
+                            on: date(2027, 1, 1),
+                        },
+                    ))
+                    .await?,
+            ),
+            "PlanCapabilityInvestment" => drop(
+                c.commands
+                    .plan_capability_investment(authed(
+                        t,
+                        v1::PlanCapabilityInvestmentRequest {
+                            meta: meta(p),
+                            decision_id: decision,
+                            investment_id: format!("i-{}", uuid::Uuid::now_v7().simple()),
+                            area: 1,
+                            description: "programme".into(),
+                            level_gain: 5,
+                            delivery: date(2029, 1, 1),
+                            cost_musd: 100,
+                        },
+                    ))
+                    .await?,
+            ),
+            "EndorseDecision" => drop(
+                c.commands
+                    .endorse_decision(authed(
+                        t,
+                        v1::EndorseDecisionRequest {
+                            meta: meta(p),
+                            decision_id: decision,
+                        },
+                    ))
+                    .await?,
+            ),
+            "AdoptDecision" => drop(
+                c.commands
+                    .adopt_decision(authed(
+                        t,
+                        v1::AdoptDecisionRequest {
+                            meta: meta(p),
+                            decision_id: "d-none".into(),
+                        },
+                    ))
+                    .await?,
+            ),
+            "RejectDecision" => drop(
+                c.commands
+                    .reject_decision(authed(
+                        t,
+                        v1::RejectDecisionRequest {
+                            meta: meta(p),
+                            decision_id: "d-none".into(),
+                            reason: "no".into(),
+                        },
+                    ))
+                    .await?,
+            ),
+            "WithdrawDecision" => drop(
+                c.commands
+                    .withdraw_decision(authed(
+                        t,
+                        v1::WithdrawDecisionRequest {
+                            meta: meta(p),
+                            decision_id: "d-none".into(),
+                            reason: "no".into(),
+                        },
+                    ))
+                    .await?,
+            ),
+            "RecordSimulationRun" => drop(
+                c.commands
+                    .record_simulation_run(authed(
+                        t,
+                        v1::RecordSimulationRunRequest {
+                            meta: meta(p),
+                            run: Some(v1::SimulationRunRecord {
+                                run_id: uuid::Uuid::now_v7().to_string(),
+                                plan_version: 1,
+                                inputs_digest: "a".repeat(64),
+                                results_digest: "b".repeat(64),
+                                seed: 1,
+                                trials: 1,
+                                start: date(2027, 1, 1),
+                                months: 1,
+                                model_version: "test".into(),
+                                ..Default::default()
+                            }),
+                        },
+                    ))
+                    .await?,
+            ),
+            "GrantRole" => drop(
+                c.commands
+                    .grant_role(authed(
+                        t,
+                        v1::GrantRoleRequest {
+                            meta: meta(p),
+                            grant: grant("outsider", "auditor"),
+                        },
+                    ))
+                    .await?,
+            ),
+            "RevokeRole" => drop(
+                c.commands
+                    .revoke_role(authed(
+                        t,
+                        v1::RevokeRoleRequest {
+                            meta: meta(p),
+                            grant: grant("outsider", "auditor"),
+                        },
+                    ))
+                    .await?,
+            ),
+            "GetPlan" => drop(
+                c.commands
+                    .get_plan(authed(
+                        t,
+                        v1::GetPlanRequest {
+                            plan_id: plan.clone(),
+                        },
+                    ))
+                    .await?,
+            ),
+            "GetPosture" => drop(
+                c.queries
+                    .get_posture(authed(
+                        t,
+                        v1::GetPostureRequest {
+                            plan_id: plan.clone(),
+                            valid_on: date(2027, 6, 1),
+                            ..Default::default()
+                        },
+                    ))
+                    .await?,
+            ),
+            "GetPostureSeries" => drop(
+                c.queries
+                    .get_posture_series(authed(
+                        t,
+                        v1::GetPostureSeriesRequest {
+                            plan_id: plan.clone(),
+                            from: date(2026, 1, 1),
+                            to: date(2028, 1, 1),
+                            step: 1,
+                            ..Default::default()
+                        },
+                    ))
+                    .await?,
+            ),
+            "DiffPlan" => drop(
+                c.queries
+                    .diff_plan(authed(
+                        t,
+                        v1::DiffPlanRequest {
+                            plan_id: plan.clone(),
+                            ..Default::default()
+                        },
+                    ))
+                    .await?,
+            ),
+            "ListDecisions" => drop(
+                c.queries
+                    .list_decisions(authed(
+                        t,
+                        v1::ListDecisionsRequest {
+                            plan_id: plan.clone(),
+                            ..Default::default()
+                        },
+                    ))
+                    .await?,
+            ),
+            "WatchPlan" => drop(
+                c.queries
+                    .watch_plan(authed(
+                        t,
+                        v1::WatchPlanRequest {
+                            plan_id: plan.clone(),
+                            from_version: 1,
+                        },
+                    ))
+                    .await?,
+            ),
+            "WatchPosture" => drop(
+                c.queries
+                    .watch_posture(authed(
+                        t,
+                        v1::WatchPostureRequest {
+                            plan_id: plan.clone(),
+                            valid_on: date(2027, 6, 1),
+                            ..Default::default()
+                        },
+                    ))
+                    .await?,
+            ),
+            "ListEvents" => drop(
+                c.audit
+                    .list_events(authed(
+                        t,
+                        v1::ListEventsRequest {
+                            plan_id: plan.clone(),
+                            ..Default::default()
+                        },
+                    ))
+                    .await?,
+            ),
+            "ExportPlan" => drop(
+                c.audit
+                    .export_plan(authed(
+                        t,
+                        v1::ExportPlanRequest {
+                            plan_id: plan.clone(),
+                        },
+                    ))
+                    .await?,
+            ),
+            "VerifyPlan" => drop(
+                c.audit
+                    .verify_plan(authed(
+                        t,
+                        v1::VerifyPlanRequest {
+                            plan_id: plan.clone(),
+                        },
+                    ))
+                    .await?,
+            ),
+            "ListDenials" => drop(
+                c.audit
+                    .list_denials(authed(t, v1::ListDenialsRequest::default()))
+                    .await?,
+            ),
+            "Rebuild" => drop(c.admin.rebuild(authed(t, v1::RebuildRequest {})).await?),
+            "RunSimulation" => drop(
+                c.simulation
+                    .run(authed(
+                        t,
+                        v1::RunSimulationRequest {
+                            spec: Some(v1::SimulationSpec {
+                                plan_id: plan.clone(),
+                                trials: 1,
+                                months: 1,
+                                seed: Some(1),
+                                ..Default::default()
+                            }),
+                        },
+                    ))
+                    .await?,
+            ),
+            other => panic!("no such method in the table: {other}"),
+        }
+        Ok(())
+    })
+}
+
+/// Every method and the teams allowed to call it; everyone else is refused.
+fn table() -> Vec<(&'static str, Vec<&'static str>)> {
+    let only = |teams: &[&'static str]| teams.to_vec();
+    let editors_and = |extra: &[&'static str]| {
+        let mut teams = EDITORS.to_vec();
+        teams.extend_from_slice(extra);
+        teams
+    };
+    vec![
+        ("CreatePlan", only(&["planadmin"])),
+        ("BranchPlan", editors_and(&["planadmin"])),
+        ("RegisterForceElement", only(&["ed-forces"])),
+        ("RecordCapabilityLevel", only(&["ed-capabilities"])),
+        ("DefineAgreementClause", only(&["ed-agreements"])),
+        ("DefineCondition", only(&["ed-conditions"])),
+        ("AssessCondition", only(&["ed-conditions"])),
+        ("ProposeDecision", only(EDITORS)),
+        ("AddForceElement", only(&["ed-forces"])),
+        ("WithdrawForceElement", only(&["ed-forces"])),
+        ("ReduceForceElement", only(&["ed-forces"])),
+        ("RelocateForceElement", only(&["ed-forces"])),
+        ("ScheduleOpconTransfer", only(&["ed-command"])),
+        ("ChangeCommandArrangement", only(&["ed-command"])),
+        ("AmendAgreementClause", only(&["ed-agreements"])),
+        ("PlanCapabilityInvestment", only(&["ed-capabilities"])),
+        ("EndorseDecision", only(&["end-us", "end-rok"])),
+        ("AdoptDecision", only(&["adopter"])),
+        ("RejectDecision", only(&["adopter", "end-us", "end-rok"])),
+        ("WithdrawDecision", only(EDITORS)),
+        ("RecordSimulationRun", only(EVERY_ROLE)),
+        ("GrantRole", only(&["planadmin"])),
+        ("RevokeRole", only(&["planadmin"])),
+        ("GetPlan", only(EVERY_ROLE)),
+        ("GetPosture", only(EVERY_ROLE)),
+        ("GetPostureSeries", only(EVERY_ROLE)),
+        ("DiffPlan", only(EVERY_ROLE)),
+        ("ListDecisions", only(EVERY_ROLE)),
+        ("WatchPlan", only(EVERY_ROLE)),
+        ("WatchPosture", only(EVERY_ROLE)),
+        ("RunSimulation", only(EVERY_ROLE)),
+        ("ListEvents", only(&["planadmin", "auditor"])),
+        ("ExportPlan", only(&["planadmin", "auditor"])),
+        ("VerifyPlan", only(&["planadmin", "auditor"])),
+        ("ListDenials", only(&["auditor"])),
+        ("Rebuild", only(&["planadmin"])),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_can_do_exactly_its_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens_path = dir.path().join("tokens.toml");
+    std::fs::write(&tokens_path, tokens()).unwrap();
+    let server = Server::start(Services {
+        plan: None,
+        simulation: true,
+        security: true,
+        tokens: Some(tokens_path),
+    })
+    .await;
+    let channel = Channel::from_shared(server.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let c = Clients {
+        commands: PlanCommandsClient::new(channel.clone()),
+        queries: PostureQueriesClient::new(channel.clone()),
+        audit: AuditLogClient::new(channel.clone()),
+        admin: ReadModelAdminClient::new(channel.clone()),
+        simulation: SimulationClient::new(channel),
+    };
+
+    // The plan: created by its admin, every other role granted through GrantRole.
+    let mut commands = c.commands.clone();
+    let plan = commands
+        .create_plan(authed(
+            "planadmin",
+            v1::CreatePlanRequest {
+                meta: meta(""),
+                name: "roles".into(),
+                description: String::new(),
+                horizon_start: date(2024, 1, 1),
+                horizon_end: date(2035, 12, 31),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan_id;
+    for (team, role) in GRANTED {
+        if team == "auditor" {
+            continue; // granted by default: the team audits
+        }
+        commands
+            .grant_role(authed(
+                "planadmin",
+                v1::GrantRoleRequest {
+                    meta: meta(&plan),
+                    grant: grant(team, role),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let summary = commands
+        .get_plan(authed(
+            "planadmin",
+            v1::GetPlanRequest {
+                plan_id: plan.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let granted: BTreeMap<String, Vec<String>> =
+        summary
+            .grants
+            .iter()
+            .fold(BTreeMap::new(), |mut by_team, g| {
+                by_team
+                    .entry(g.team.clone())
+                    .or_default()
+                    .push(g.role.clone());
+                by_team
+            });
+    assert_eq!(granted["planadmin"], ["admin"]);
+    assert_eq!(granted["auditor"], ["auditor"]);
+    for (team, role) in GRANTED {
+        assert_eq!(granted[team], [role], "{team}");
+    }
+    assert!(!granted.contains_key("outsider"));
+    // What the steps and endorsements name.
+    commands
+        .register_force_element(authed(
+            "ed-forces",
+            v1::RegisterForceElementRequest {
+                meta: meta(&plan),
+                element: element("bde"),
+                present_from: date(2024, 1, 1),
+            },
+        ))
+        .await
+        .unwrap();
+    commands
+        .propose_decision(authed(
+            "ed-forces",
+            v1::ProposeDecisionRequest {
+                meta: meta(&plan),
+                decision_id: "d1".into(),
+                title: "decision".into(),
+                rationale: "why".into(),
+                effective_date: date(2027, 1, 1),
+                required_sides: vec![1, 2],
+                supersedes: Vec::new(),
+            },
+        ))
+        .await
+        .unwrap();
+
+    let version = |mut commands: PlanCommandsClient<Channel>, plan: String| async move {
+        commands
+            .get_plan(authed("planadmin", v1::GetPlanRequest { plan_id: plan }))
+            .await
+            .unwrap()
+            .into_inner()
+            .head
+            .unwrap()
+            .version
+    };
+    let mut denied = 0;
+    let mut checked = 0;
+    for (method, allowed) in table() {
+        for team in TEAMS {
+            let before = version(c.commands.clone(), plan.clone()).await;
+            let result = call(&c, method, team, &plan).await;
+            checked += 1;
+            if allowed.contains(&team) {
+                if let Err(status) = &result {
+                    assert_ne!(
+                        status.code(),
+                        Code::PermissionDenied,
+                        "{team} may call {method}: {status:?}"
+                    );
+                }
+                continue;
+            }
+            let status = result.expect_err(&format!("{team} may not call {method}"));
+            assert_eq!(
+                status.code(),
+                Code::PermissionDenied,
+                "{team} {method}: {status:?}"
+            );
+            assert!(
+                status.message().contains(team),
+                "{team} {method}: the refusal names the team: {}",
+                status.message()
+            );
+            if let Some(info) = status.get_error_details().error_info() {
+                assert_eq!(info.reason, "MISSING_ROLE");
+                assert!(!info.metadata["role"].is_empty());
+            }
+            assert_eq!(
+                version(c.commands.clone(), plan.clone()).await,
+                before,
+                "{team} {method}: a refusal appends nothing"
+            );
+            denied += 1;
+        }
+    }
+    assert_eq!(checked, table().len() * TEAMS.len());
+    assert!(denied > 250, "{denied} refusals");
+
+    // Every refusal is in the security log, with the team and the method.
+    let mut audit = c.audit.clone();
+    let denials = audit
+        .list_denials(authed(
+            "auditor",
+            v1::ListDenialsRequest {
+                since: None,
+                limit: 1000,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .denials;
+    let refused: Vec<_> = denials
+        .iter()
+        .filter(|d| d.code == "permission_denied")
+        .collect();
+    assert_eq!(refused.len(), denied, "one security-log entry per refusal");
+    assert!(refused.iter().any(|d| d.caller == "outsider/outsider.user"
+        && d.method == "/alliance.v1.PlanCommands/RegisterForceElement"));
+    server.stop().await;
+}
+
+/// Grants and revocations are events in the plan's history, a branch inherits its parent's
+/// grants, and the last admin stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens_path = dir.path().join("tokens.toml");
+    std::fs::write(&tokens_path, tokens()).unwrap();
+    let server = Server::start(Services {
+        plan: None,
+        simulation: false,
+        security: true,
+        tokens: Some(tokens_path),
+    })
+    .await;
+    let mut commands = PlanCommandsClient::connect(server.url.clone())
+        .await
+        .unwrap();
+    let mut audit = AuditLogClient::connect(server.url.clone()).await.unwrap();
+    let plan = commands
+        .create_plan(authed(
+            "planadmin",
+            v1::CreatePlanRequest {
+                meta: meta(""),
+                name: "grants".into(),
+                description: String::new(),
+                horizon_start: date(2024, 1, 1),
+                horizon_end: date(2035, 12, 31),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan_id;
+    commands
+        .grant_role(authed(
+            "planadmin",
+            v1::GrantRoleRequest {
+                meta: meta(&plan),
+                grant: grant("ed-forces", "editor:forces"),
+            },
+        ))
+        .await
+        .unwrap();
+    // The branch, made by the editor, carries the grants of its parent at that point.
+    let branch = commands
+        .branch_plan(authed(
+            "ed-forces",
+            v1::BranchPlanRequest {
+                meta: meta(&plan),
+                name: "alternative".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan_id;
+    commands
+        .register_force_element(authed(
+            "ed-forces",
+            v1::RegisterForceElementRequest {
+                meta: meta(&branch),
+                element: element("bde"),
+                present_from: date(2024, 1, 1),
+            },
+        ))
+        .await
+        .unwrap();
+    // Revoked on the parent: refused there, still granted on the branch.
+    commands
+        .revoke_role(authed(
+            "planadmin",
+            v1::RevokeRoleRequest {
+                meta: meta(&plan),
+                grant: grant("ed-forces", "editor:forces"),
+            },
+        ))
+        .await
+        .unwrap();
+    let refused = commands
+        .register_force_element(authed(
+            "ed-forces",
+            v1::RegisterForceElementRequest {
+                meta: meta(&plan),
+                element: element("bde"),
+                present_from: date(2024, 1, 1),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused.message().contains("editor:forces"),
+        "{}",
+        refused.message()
+    );
+    commands
+        .register_force_element(authed(
+            "ed-forces",
+            v1::RegisterForceElementRequest {
+                meta: meta(&branch),
+                element: element("bde-2"),
+                present_from: date(2024, 1, 1),
+            },
+        ))
+        .await
+        .unwrap();
+    // The last admin cannot be revoked.
+    let last = commands
+        .revoke_role(authed(
+            "planadmin",
+            v1::RevokeRoleRequest {
+                meta: meta(&plan),
+                grant: grant("planadmin", "admin"),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(last.code(), Code::FailedPrecondition, "{last:?}");
+    // An unknown role is bad input, naming the roles there are.
+    let unknown = commands
+        .grant_role(authed(
+            "planadmin",
+            v1::GrantRoleRequest {
+                meta: meta(&plan),
+                grant: grant("ed-forces", "overlord"),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+    assert!(
+        unknown.message().contains("editor:forces"),
+        "{}",
+        unknown.message()
+    );
+    // The history says who granted and revoked what.
+    let events = audit
+        .list_events(authed(
+            "auditor",
+            v1::ListEventsRequest {
+                plan_id: plan.clone(),
+                event_types: vec!["RoleGranted".into(), "RoleRevoked".into()],
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let kinds: Vec<(String, String)> = events
+        .iter()
+        .map(|e| {
+            let actor = e.actor.as_ref().unwrap().team.clone();
+            match e.payload.as_ref().unwrap() {
+                v1::event_envelope::Payload::RoleGranted(g) => {
+                    (format!("granted {}", g.grant.as_ref().unwrap().role), actor)
+                }
+                v1::event_envelope::Payload::RoleRevoked(g) => {
+                    (format!("revoked {}", g.grant.as_ref().unwrap().role), actor)
+                }
+                other => panic!("{other:?}"),
+            }
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("granted editor:forces".to_owned(), "planadmin".to_owned()),
+            ("revoked editor:forces".to_owned(), "planadmin".to_owned()),
+        ]
+    );
+    server.stop().await;
+}
