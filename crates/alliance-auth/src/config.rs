@@ -153,7 +153,29 @@ pub struct TeamEntry {
     pub team: TeamId,
     /// The side the team endorses for; none for alliance-level teams and auditors.
     pub side: Option<Side>,
+    /// What the team may do beyond a plan's grants, and the roles it starts with on a new plan;
+    /// defaults to `["edit"]`, and an empty list makes the team read-only.
+    #[serde(default = "default_roles")]
+    pub roles: Vec<TeamRole>,
     pub description: Option<String>,
+}
+
+/// A team's own role, from the identity configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TeamRole {
+    /// Starts every new plan as the editor of every section and the endorser for its side.
+    Edit,
+    /// Starts every new plan as its adopter (alliance-level approval).
+    Adopt,
+    /// Creates plans (and administers them), and operates the services: rebuilds read models.
+    Admin,
+    /// Reads the security log; starts every new plan as its auditor.
+    Audit,
+}
+
+fn default_roles() -> Vec<TeamRole> {
+    vec![TeamRole::Edit]
 }
 
 /// The known teams.

@@ -50,7 +50,7 @@ use tonic::transport::CertificateDer;
 
 pub use config::{
     AuthConfig, ClientCertEntry, ConfigError, ConfigProblem, JwksSource, JwtConfig, SetupError,
-    TeamEntry, Teams,
+    TeamEntry, TeamRole, Teams,
 };
 pub use jwt::{JwksError, JwtError, JwtVerifier};
 pub use mtls::{CertError, CertName, ClientCertMap};

@@ -1,46 +1,26 @@
-//! Who is calling: a bearer token looked up in a token file.
+//! Who is calling: a bearer JWT or a client certificate verified by [`VerifyLayer`] against the
+//! identity configuration (`alliance-auth`), or, for development, a bearer token looked up in a
+//! token file.
 //!
 //! The token file is the development default; the actor of every event comes from here, never
 //! from a field the client fills in.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-
-use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use alliance_domain::{Actor, Grant, PlanRole, Section, Side, TeamId};
 use serde::Deserialize;
 
 use crate::error::CommandError;
 
-/// What a team may do. Finer grants per plan and section come with role management.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Create and branch plans, define and propose, add steps, endorse for the team's side.
-    Edit,
-    /// Adopt endorsed decisions (alliance-level approval).
-    Adopt,
-    /// Operate the services: rebuild read models.
-    Admin,
-    /// Read the security log (requests refused), besides everything any caller may read.
-    Audit,
-}
+/// A team's own role (identity configuration): what it may do beyond a plan's grants, and the
+/// roles it starts with on a new plan.
+pub use alliance_auth::TeamRole as Role;
 
-fn default_roles() -> Vec<Role> {
-    vec![Role::Edit]
-}
-
-/// One team of the token file.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TeamEntry {
-    pub team: TeamId,
-    pub side: Option<Side>,
-    /// Defaults to `["edit"]`; an empty list makes the team read-only.
-    #[serde(default = "default_roles")]
-    pub roles: Vec<Role>,
-    pub description: Option<String>,
-}
+/// One team: its side and its own roles (the same entry in the token file and the identity
+/// configuration).
+pub use alliance_auth::TeamEntry;
 
 /// An authenticated caller: who (for every event's actor) and what they may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,12 +110,19 @@ impl TokenFile {
     }
 }
 
-/// Maps bearer tokens to callers.
+/// Who a request's caller is: verified by [`VerifyLayer`] (a JWT or a client certificate, with
+/// an identity configuration), or looked up in the development token file.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
+    /// Development tokens; empty with an identity configuration.
     by_token: HashMap<String, Caller>,
     teams: HashMap<TeamId, TeamEntry>,
+    verifier: Option<Arc<alliance_auth::Authenticator>>,
 }
+
+/// The outcome of verifying a request's credentials, left in its extensions by [`VerifyLayer`].
+#[derive(Debug, Clone)]
+pub struct Verified(pub Result<Caller, String>);
 
 impl Authenticator {
     pub fn from_token_file(file: &TokenFile) -> Result<Self, AuthConfigError> {
@@ -151,11 +138,52 @@ impl Authenticator {
                 .ok_or_else(|| AuthConfigError::UnknownTeam(entry.team.clone()))?;
             by_token.insert(entry.token.clone(), caller(team, &entry.user));
         }
-        Ok(Self { by_token, teams })
+        Ok(Self {
+            by_token,
+            teams,
+            verifier: None,
+        })
     }
 
-    /// The caller behind an `authorization: Bearer <token>` header.
-    pub fn authenticate(
+    /// Callers verified against an identity configuration: bearer JWTs and client certificates
+    /// (see [`VerifyLayer`]); no development token is accepted.
+    pub async fn from_identity_config(
+        config: &alliance_auth::AuthConfig,
+    ) -> Result<Self, alliance_auth::SetupError> {
+        let verifier = alliance_auth::Authenticator::from_config(config).await?;
+        Ok(Self {
+            by_token: HashMap::new(),
+            teams: config
+                .teams
+                .iter()
+                .map(|t| (t.team.clone(), t.clone()))
+                .collect(),
+            verifier: Some(Arc::new(verifier)),
+        })
+    }
+
+    /// Whether callers are verified (JWT, client certificates) rather than looked up in the
+    /// development token file.
+    pub fn verifies(&self) -> bool {
+        self.verifier.is_some()
+    }
+
+    /// The caller behind `request`: what [`VerifyLayer`] verified, or, with the development
+    /// token file, the holder of its `authorization: Bearer <token>` header.
+    pub fn authenticate<T>(&self, request: &tonic::Request<T>) -> Result<Caller, CommandError> {
+        if let Some(Verified(verified)) = request.extensions().get::<Verified>() {
+            return verified.clone().map_err(CommandError::Unauthenticated);
+        }
+        if self.verifies() {
+            return Err(CommandError::Unauthenticated(
+                "the request's credentials were not verified".into(),
+            ));
+        }
+        self.token_holder(request.metadata())
+    }
+
+    /// The holder of a development token in `metadata`.
+    pub fn token_holder(
         &self,
         metadata: &tonic::metadata::MetadataMap,
     ) -> Result<Caller, CommandError> {
@@ -174,6 +202,27 @@ impl Authenticator {
             .get(token.trim())
             .cloned()
             .ok_or_else(|| CommandError::Unauthenticated("unknown token".into()))
+    }
+
+    /// Verifies a request's bearer JWT or client certificate (`peer_certs`, verified by the TLS
+    /// handshake). The error says why, never quoting a credential.
+    pub async fn verify(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        peer_certs: Option<&[tonic::transport::CertificateDer<'_>]>,
+    ) -> Result<Caller, String> {
+        let Some(verifier) = &self.verifier else {
+            return self.token_holder(metadata).map_err(|e| e.to_string());
+        };
+        let identity = verifier
+            .authenticate(metadata, peer_certs)
+            .await
+            .map_err(|e| e.to_string())?;
+        let team = self
+            .teams
+            .get(&identity.team)
+            .ok_or_else(|| format!("unknown team {}", identity.team))?;
+        Ok(caller(team, &identity.user))
     }
 
     /// The roles every configured team holds on a new plan, from its roles in the token file.

@@ -41,7 +41,7 @@ impl<L: EventLog> PlanCommandsApi<L> {
 
     /// The tonic service to add to a server.
     pub fn into_server(self) -> PlanCommandsServer<Self> {
-        PlanCommandsServer::new(self)
+        PlanCommandsServer::new(self).max_decoding_message_size(crate::limits::MAX_MESSAGE_BYTES)
     }
 
     /// The instance that writes `plan_id`, when it is not this one and the request may go there.
@@ -73,7 +73,7 @@ impl<L: EventLog> PlanCommandsApi<L> {
         request: Request<R>,
         resolve: impl FnOnce(&R, &CommandMeta, &mut Command) -> Result<(), CommandError>,
     ) -> Result<Response<v1::CommandResult>, Status> {
-        let caller = self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(&request)?;
         let (metadata, _, message) = request.into_parts();
         let meta = command_meta(message.meta())?;
         let mut command = message.to_command().map_err(CommandError::Invalid)?;
@@ -310,7 +310,7 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         &self,
         request: Request<v1::ListPlansRequest>,
     ) -> Result<Response<v1::ListPlansResponse>, Status> {
-        let caller = self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(&request)?;
         let mut plans = Vec::new();
         // Only the plans the caller holds a role on.
         for plan_id in self.service.plan_ids() {
@@ -326,7 +326,7 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         &self,
         request: Request<v1::GetPlanRequest>,
     ) -> Result<Response<v1::PlanSummary>, Status> {
-        let caller = self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(&request)?;
         let plan_id = parse_plan_id("plan_id", &request.get_ref().plan_id)?
             .ok_or_else(|| CommandError::invalid("plan_id", "is required"))?;
         if let Some(owner) = self.owner_elsewhere(plan_id, request.metadata()).await {

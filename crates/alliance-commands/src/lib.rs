@@ -15,14 +15,17 @@ mod envelope;
 mod error;
 pub mod forward;
 mod grpc;
+pub mod limits;
 mod plans;
 pub mod reference;
 pub mod security;
 pub mod server;
 mod service;
+pub mod verify;
 
-pub use auth::{Authenticator, Caller, Role, TokenFile};
+pub use auth::{Authenticator, Caller, Role, TokenFile, Verified};
 pub use envelope::{DecodedEvent, decode_event, encode_event};
 pub use error::CommandError;
 pub use grpc::PlanCommandsApi;
 pub use service::{CommandMeta, CommandOutcome, CommandService, command_digest};
+pub use verify::VerifyLayer;

@@ -112,16 +112,29 @@ impl DenialLayer {
 }
 
 impl DenialLayer {
-    /// Who asked: the team and user of a known token, never the token itself.
-    fn caller(&self, authorization: Option<http::HeaderValue>) -> String {
-        let mut headers = http::HeaderMap::new();
-        if let Some(value) = authorization {
-            headers.insert(http::header::AUTHORIZATION, value);
-        }
-        self.auth
-            .authenticate(&tonic::metadata::MetadataMap::from_headers(headers))
-            .map(|c| format!("{}/{}", c.actor.team, c.actor.user))
-            .unwrap_or_else(|_| "unauthenticated".to_owned())
+    /// Who asked: the verified caller, or the team and user of a known development token;
+    /// never a credential itself.
+    fn caller(
+        &self,
+        verified: Option<crate::auth::Verified>,
+        authorization: Option<http::HeaderValue>,
+    ) -> String {
+        let caller = match verified {
+            Some(crate::auth::Verified(caller)) => caller.ok(),
+            None => {
+                let mut headers = http::HeaderMap::new();
+                if let Some(value) = authorization {
+                    headers.insert(http::header::AUTHORIZATION, value);
+                }
+                self.auth
+                    .token_holder(&tonic::metadata::MetadataMap::from_headers(headers))
+                    .ok()
+            }
+        };
+        caller.map_or_else(
+            || "unauthenticated".to_owned(),
+            |c| format!("{}/{}", c.actor.team, c.actor.user),
+        )
     }
 }
 
@@ -171,6 +184,7 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         // Kept to name the caller should the request be refused (a cheap, shared copy).
         let authorization = request.headers().get(http::header::AUTHORIZATION).cloned();
+        let verified = request.extensions().get::<crate::auth::Verified>().cloned();
         let method = request.uri().path().to_owned();
         let layer = self.layer.clone();
         let answer = self.inner.call(request);
@@ -180,7 +194,7 @@ where
             let refused = tonic::Status::from_header_map(response.headers()).and_then(|status| {
                 denied(status.code()).map(|code| Denial {
                     recorded_micros: chrono::Utc::now().timestamp_micros(),
-                    caller: layer.caller(authorization),
+                    caller: layer.caller(verified, authorization),
                     method,
                     code: code.to_owned(),
                     reason: status.message().to_owned(),

@@ -88,18 +88,44 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// What guards a server besides each service's own checks.
+#[derive(Clone, Default)]
+pub struct Guard {
+    /// Records every refused request in the security log.
+    pub denials: Option<crate::security::DenialLayer>,
+    /// Verifies each request's JWT or client certificate (an identity configuration).
+    pub verify: Option<crate::VerifyLayer>,
+    /// TLS (and mutual TLS when it names a client CA); plaintext without it.
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+}
+
+impl From<Option<crate::security::DenialLayer>> for Guard {
+    fn from(denials: Option<crate::security::DenialLayer>) -> Self {
+        Guard {
+            denials,
+            ..Guard::default()
+        }
+    }
+}
+
 /// Serves `routes` on `listener` until `shutdown`, with the telemetry of every request
-/// ([`alliance_telemetry::RpcLayer`]); with `denials`, every refused request is recorded in the
-/// security log.
+/// ([`alliance_telemetry::RpcLayer`]) and what `guard` asks: TLS, verified credentials, the
+/// security log of refused requests.
 pub async fn serve_routes(
     listener: TcpListener,
     routes: Routes,
-    denials: Option<crate::security::DenialLayer>,
+    guard: impl Into<Guard>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    tonic::transport::Server::builder()
+    let guard = guard.into();
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = guard.tls {
+        builder = builder.tls_config(tls)?;
+    }
+    builder
         .layer(alliance_telemetry::RpcLayer::new())
-        .layer(tower::util::option_layer(denials))
+        .layer(tower::util::option_layer(guard.verify))
+        .layer(tower::util::option_layer(guard.denials))
         .add_routes(routes)
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -117,6 +143,98 @@ pub async fn serve<L: EventLog>(
 ) -> Result<(), ServeError> {
     let (routes, _health) = routes(api).await?;
     serve_routes(listener, routes, None, shutdown).await
+}
+
+/// How a server authenticates callers and secures its connections (common to the servers).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SecurityArgs {
+    /// Identity configuration (TOML): bearer JWTs verified against a JWKS, client certificates
+    /// mapped to teams, the teams and their roles. Without it the development token file is
+    /// used.
+    #[arg(long, env = "ALLIANCE_AUTH_CONFIG")]
+    pub auth_config: Option<std::path::PathBuf>,
+    /// The server's TLS certificate chain (PEM); with --tls-key, the server speaks TLS only.
+    #[arg(long, env = "ALLIANCE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "ALLIANCE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
+    /// CA (PEM) of client certificates: clients present one it signed (mutual TLS; optional
+    /// when bearer JWTs are accepted too).
+    #[arg(long, env = "ALLIANCE_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<std::path::PathBuf>,
+    /// Serve without TLS although the listen address is not loopback.
+    #[arg(long, env = "ALLIANCE_PLAINTEXT")]
+    pub plaintext: bool,
+}
+
+/// A server's callers and connections: who is calling, and the guard of its connections.
+pub struct Security {
+    pub auth: std::sync::Arc<crate::Authenticator>,
+    pub verify: Option<crate::VerifyLayer>,
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+}
+
+impl Security {
+    /// The guard of a server with these settings, recording refusals through `denials`.
+    pub fn guard(&self, denials: Option<crate::security::DenialLayer>) -> Guard {
+        Guard {
+            denials,
+            verify: self.verify.clone(),
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+/// Loads what `args` name for a server listening on `listen`: the identity configuration (or
+/// the development token file `token_file`) and the TLS files (from the flags, or the identity
+/// configuration's `[tls]`). Refuses plaintext beyond loopback unless `--plaintext` says so.
+pub async fn secure(
+    args: &SecurityArgs,
+    token_file: &std::path::Path,
+    listen: std::net::SocketAddr,
+) -> Result<Security, String> {
+    let (auth, config_tls, jwt) = match &args.auth_config {
+        Some(path) => {
+            let config = alliance_auth::AuthConfig::load(path).map_err(|e| e.to_string())?;
+            let auth = crate::Authenticator::from_identity_config(&config)
+                .await
+                .map_err(|e| format!("identity configuration {}: {e}", path.display()))?;
+            (auth, config.tls.clone(), config.jwt.is_some())
+        }
+        None => (
+            dev_tokens(token_file, listen).map_err(|e| e.to_string())?,
+            None,
+            false,
+        ),
+    };
+    let paths = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert_chain), Some(private_key)) => Some(alliance_auth::ServerTlsPaths {
+            cert_chain: cert_chain.clone(),
+            private_key: private_key.clone(),
+            client_ca: args.tls_client_ca.clone(),
+            client_auth_optional: jwt,
+        }),
+        _ => config_tls,
+    };
+    let tls = paths
+        .map(|paths| paths.load().map_err(|e| e.to_string()))
+        .transpose()?;
+    if tls.is_none() && !listen.ip().is_loopback() && !args.plaintext {
+        return Err(format!(
+            "refusing to serve without TLS on {listen}: give --tls-cert and --tls-key (or [tls] in \
+             the identity configuration), or --plaintext to serve without it"
+        ));
+    }
+    if tls.is_none() && !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "serving plaintext gRPC beyond loopback (--plaintext)");
+    }
+    let auth = std::sync::Arc::new(auth);
+    Ok(Security {
+        verify: crate::VerifyLayer::new(auth.clone()),
+        auth,
+        tls,
+    })
 }
 
 /// The callers of the development token file, with a warning when a server using it listens

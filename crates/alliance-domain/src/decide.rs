@@ -15,6 +15,8 @@ const MAX_NAME: usize = 200;
 /// Roles granted when a plan is created, at most.
 const MAX_GRANTS: usize = 200;
 const MAX_TEXT: usize = 4000;
+/// Items of one list field (equipment kinds, superseded decisions, named conditions), at most.
+const MAX_ITEMS: usize = 100;
 /// Capability levels and thresholds are on a 0–100 scale.
 const MAX_LEVEL: u32 = 100;
 
@@ -63,9 +65,19 @@ impl Violations {
         }
     }
 
+    fn items(&mut self, field: &str, count: usize) {
+        if count > MAX_ITEMS {
+            self.0.push(FieldViolation::new(
+                field,
+                format!("at most {MAX_ITEMS} items, not {count}"),
+            ));
+        }
+    }
+
     fn element(&mut self, prefix: &str, element: &ForceElementSpec) {
         self.text(&format!("{prefix}.name"), &element.name, true, MAX_NAME);
         self.text(&format!("{prefix}.base"), &element.base, true, MAX_NAME);
+        self.items(&format!("{prefix}.equipment"), element.equipment.len());
         for kind in element.equipment.keys() {
             self.text(&format!("{prefix}.equipment"), kind, true, MAX_NAME);
         }
@@ -548,10 +560,12 @@ fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError> {
             rationale,
             effective_date,
             required_sides,
+            supersedes,
             ..
         } => {
             v.text("title", title, true, MAX_NAME);
             v.text("rationale", rationale, true, MAX_TEXT);
+            v.items("supersedes", supersedes.len());
             v.date(plan, "effective_date", *effective_date);
             v.check(
                 !required_sides.is_empty(),
@@ -568,6 +582,7 @@ fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError> {
                     equipment,
                     ..
                 } => {
+                    v.items("equipment", equipment.len());
                     v.check(
                         *personnel > 0 || equipment.values().any(|c| *c > 0),
                         "personnel",
@@ -580,11 +595,14 @@ fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError> {
                 Step::RelocateElement { to_base, .. } => {
                     v.text("to_base", to_base, true, MAX_NAME);
                 }
-                Step::TransferOpcon { conditions, .. } => v.check(
-                    !conditions.is_empty(),
-                    "conditions",
-                    "the OPCON transfer can be scheduled only with its conditions named",
-                ),
+                Step::TransferOpcon { conditions, .. } => {
+                    v.items("conditions", conditions.len());
+                    v.check(
+                        !conditions.is_empty(),
+                        "conditions",
+                        "the OPCON transfer can be scheduled only with its conditions named",
+                    );
+                }
                 Step::ChangeCommandArrangement {
                     peacetime_opcon,
                     wartime_opcon,

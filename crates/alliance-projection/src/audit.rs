@@ -76,6 +76,7 @@ impl<L: LogReader> AuditLogApi<L> {
 
     pub fn into_server(self) -> v1::audit_log_server::AuditLogServer<Self> {
         v1::audit_log_server::AuditLogServer::new(self)
+            .max_decoding_message_size(alliance_commands::limits::MAX_MESSAGE_BYTES)
     }
 }
 
@@ -113,7 +114,7 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
         &self,
         request: Request<v1::ListDenialsRequest>,
     ) -> Result<Response<v1::ListDenialsResponse>, Status> {
-        let caller = self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(&request)?;
         if !caller.may(alliance_commands::Role::Audit) {
             return Err(Status::permission_denied(format!(
                 "team {} may not read the security log: it needs the audit role",
@@ -176,7 +177,7 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
         &self,
         request: Request<v1::ExportPlanRequest>,
     ) -> Result<Response<Self::ExportPlanStream>, Status> {
-        let caller = self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(&request)?;
         let plan_id = parse_plan(&request.get_ref().plan_id)?;
         self.projection
             .authorize(&caller, plan_id, crate::Access::Audit)?;
@@ -200,7 +201,7 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
         &self,
         request: Request<v1::VerifyPlanRequest>,
     ) -> Result<Response<v1::VerifyPlanReply>, Status> {
-        let caller = self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(&request)?;
         let plan_id = parse_plan(&request.get_ref().plan_id)?;
         self.projection
             .authorize(&caller, plan_id, crate::Access::Audit)?;

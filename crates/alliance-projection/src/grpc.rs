@@ -19,6 +19,7 @@ use tonic::{Request, Response, Status};
 
 use crate::queries::{DecisionFilter, ElementChangeKind, SeriesStep};
 use crate::{Access, Projection, ProjectionError, RecordPoint, Recorded};
+use alliance_commands::limits::{StreamPermit, StreamQuota};
 
 /// How long a query waits for the read model when the caller set no deadline.
 const DEFAULT_PATIENCE: Duration = Duration::from_secs(5);
@@ -36,6 +37,7 @@ impl PostureQueriesApi {
 
     pub fn into_server(self) -> PostureQueriesServer<Self> {
         PostureQueriesServer::new(self)
+            .max_decoding_message_size(alliance_commands::limits::MAX_MESSAGE_BYTES)
     }
 
     /// Authenticates, then waits (within the caller's deadline) for `min_version` of the plan.
@@ -67,7 +69,7 @@ pub(crate) async fn ready<R>(
     min_version: u64,
     access: Access,
 ) -> Result<PlanId, Status> {
-    let caller = auth.authenticate(request.metadata())?;
+    let caller = auth.authenticate(request)?;
     let plan_id = parse_plan(plan_id)?;
     projection.authorize(&caller, plan_id, access)?;
     let patience = deadline(request.metadata()).unwrap_or(DEFAULT_PATIENCE);
@@ -445,10 +447,11 @@ impl PostureQueries for PostureQueriesApi {
         &self,
         request: Request<v1::WatchPlanRequest>,
     ) -> Result<Response<Self::WatchPlanStream>, Status> {
-        let caller = self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(&request)?;
         let r = request.into_inner();
         let plan_id = parse_plan(&r.plan_id)?;
         self.projection.authorize(&caller, plan_id, Access::Read)?;
+        let permit = StreamQuota::global().open(&caller)?;
         // Subscribed before the catch-up is read, so nothing recorded in between is missed;
         // what both hold is sent once (versions only go up).
         let mut live = self.projection.changes();
@@ -461,7 +464,7 @@ impl PostureQueries for PostureQueriesApi {
             .last()
             .map_or(r.from_version.max(1), |e| e.version + 1);
         let projection = self.projection.clone();
-        let stream = async_stream_of(move |tx| async move {
+        let stream = async_stream_of(permit, move |tx| async move {
             for recorded in &stored {
                 if tx.send(Ok(envelope(plan_id, recorded))).await.is_err() {
                     return;
@@ -513,6 +516,8 @@ impl PostureQueries for PostureQueriesApi {
     ) -> Result<Response<Self::WatchPostureStream>, Status> {
         let r = request.get_ref();
         let plan_id = self.ready(&request, &r.plan_id, r.min_version).await?;
+        let caller = self.auth.authenticate(&request)?;
+        let permit = StreamQuota::global().open(&caller)?;
         let valid_on = required_date("valid_on", r.valid_on.as_ref())?;
         let what_if = r.include_proposed;
         // Subscribed before the first posture is read, so no edit in between is missed.
@@ -524,7 +529,7 @@ impl PostureQueries for PostureQueriesApi {
                 .map(|posture| posture_to_proto(plan_id, &posture))
         };
         let mut shown = read().map_err(status)?;
-        let stream = async_stream_of(move |tx| async move {
+        let stream = async_stream_of(permit, move |tx| async move {
             use tokio::sync::broadcast::error::{RecvError, TryRecvError};
             if tx.send(Ok(shown.clone())).await.is_err() {
                 return;
@@ -561,14 +566,26 @@ impl PostureQueries for PostureQueriesApi {
 }
 
 /// A stream fed by a task, so a slow client never holds up the read model.
-fn async_stream_of<T, F, Fut>(produce: F) -> Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>
+/// The task ends when the client goes away, freeing the caller's place (`permit`) at once.
+fn async_stream_of<T, F, Fut>(
+    permit: StreamPermit,
+    produce: F,
+) -> Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>
 where
     T: Send + 'static,
     F: FnOnce(tokio::sync::mpsc::Sender<Result<T, Status>>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(256);
-    tokio::spawn(produce(tx));
+    let gone = tx.clone();
+    let produced = produce(tx);
+    tokio::spawn(async move {
+        let _permit = permit;
+        tokio::select! {
+            () = produced => {}
+            () = gone.closed() => {}
+        }
+    });
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
@@ -590,6 +607,7 @@ impl<L: alliance_eventlog::LogReader> ReadModelAdminApi<L> {
 
     pub fn into_server(self) -> v1::read_model_admin_server::ReadModelAdminServer<Self> {
         v1::read_model_admin_server::ReadModelAdminServer::new(self)
+            .max_decoding_message_size(alliance_commands::limits::MAX_MESSAGE_BYTES)
     }
 }
 
@@ -603,7 +621,7 @@ impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmi
         &self,
         request: Request<v1::RebuildRequest>,
     ) -> Result<Response<Self::RebuildStream>, Status> {
-        let caller = self.auth.authenticate(request.metadata())?;
+        let caller = self.auth.authenticate(&request)?;
         if !caller.may(alliance_commands::Role::Admin) {
             return Err(Status::permission_denied(format!(
                 "team {} may not rebuild read models: it needs the admin role",
@@ -650,7 +668,7 @@ impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmi
         &self,
         request: Request<v1::StatusRequest>,
     ) -> Result<Response<v1::ReadModelStatus>, Status> {
-        self.auth.authenticate(request.metadata())?;
+        self.auth.authenticate(&request)?;
         let holdings = self.projection.holdings();
         let patience = deadline(request.metadata()).unwrap_or(DEFAULT_PATIENCE);
         // The model's part is answered even when the log cannot say how far behind it is.

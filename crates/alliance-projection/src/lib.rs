@@ -157,8 +157,8 @@ pub async fn open<R: LogReader>(
     Ok(projection)
 }
 
-/// Serves `routes` on `listener` until Ctrl-C or SIGTERM, recording refused requests through
-/// `denials`, then writes the snapshot of `projection` to `snapshot`, so the next start reads
+/// Serves `routes` on `listener` until Ctrl-C or SIGTERM, guarded by `guard` (TLS, verified
+/// credentials, the security log of refused requests), then writes the snapshot of `projection` to `snapshot`, so the next start reads
 /// only the log's tail. `server` names the
 /// process in the lines it prints.
 pub async fn serve_until_stopped(
@@ -167,13 +167,13 @@ pub async fn serve_until_stopped(
     routes: tonic::service::Routes,
     projection: &Projection,
     snapshot: &std::path::Path,
-    denials: alliance_commands::security::DenialLayer,
+    guard: alliance_commands::server::Guard,
 ) -> Result<(), alliance_commands::server::ServeError> {
     // Served from a task so connections run on the runtime's workers, not on the caller's.
     tokio::spawn(alliance_commands::server::serve_routes(
         listener,
         routes,
-        Some(denials),
+        guard,
         alliance_commands::server::shutdown_signal(),
     ))
     .await
@@ -523,20 +523,22 @@ pub struct Replica {
     /// Where its snapshot is kept (written on a clean stop).
     pub snapshot: std::path::PathBuf,
     pub security: alliance_commands::security::SecurityLog,
-    pub denials: alliance_commands::security::DenialLayer,
+    /// TLS, verified credentials and the security log of refused requests.
+    pub guard: alliance_commands::server::Guard,
 }
 
-/// Loads the callers, binds `listen`, restores or builds the read models from `reader` (retrying
+/// Loads the callers (`security`: the identity configuration and TLS, or the development
+/// `token_file`), binds `listen`, restores or builds the read models from `reader` (retrying
 /// until the log answers), follows the log, and opens the security log in `data_dir`.
 pub async fn start_replica<R: LogReader>(
     reader: &R,
     listen: std::net::SocketAddr,
     data_dir: &std::path::Path,
     token_file: &std::path::Path,
+    security: &alliance_commands::server::SecurityArgs,
 ) -> Result<Replica, String> {
-    let auth = Arc::new(
-        alliance_commands::server::dev_tokens(token_file, listen).map_err(|e| e.to_string())?,
-    );
+    let secured = alliance_commands::server::secure(security, token_file, listen).await?;
+    let auth = secured.auth.clone();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -565,6 +567,6 @@ pub async fn start_replica<R: LogReader>(
         projection,
         snapshot,
         security,
-        denials,
+        guard: secured.guard(Some(denials)),
     })
 }

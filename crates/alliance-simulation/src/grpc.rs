@@ -173,6 +173,7 @@ impl SimulationApi {
 
     pub fn into_server(self) -> SimulationServer<Self> {
         SimulationServer::new(self)
+            .max_decoding_message_size(alliance_commands::limits::MAX_MESSAGE_BYTES)
     }
 
     /// The runs computing now, completed and cancelled, as they change.
@@ -634,7 +635,8 @@ impl SimulationApi {
         request: Request<Vec<v1::SimulationSpec>>,
         compare: bool,
     ) -> Result<Response<UpdateStream>, Status> {
-        let caller = self.inner.auth.authenticate(request.metadata())?;
+        let caller = self.inner.auth.authenticate(&request)?;
+        let permit = alliance_commands::limits::StreamQuota::global().open(&caller)?;
         let metadata = request.metadata().clone();
         let patience = deadline(&metadata);
         let at = patience.map(|p| tokio::time::Instant::now() + p);
@@ -669,6 +671,7 @@ impl SimulationApi {
             alliance.simulation.runs = resolved.len(),
         );
         tokio::spawn(async move {
+            let _permit = permit;
             let done = async {
                 let outcomes = inner.compute(&resolved, at, &tx).await?;
                 let mut results = Vec::new();
@@ -739,7 +742,7 @@ impl Simulation for SimulationApi {
         &self,
         request: Request<v1::GetRunRequest>,
     ) -> Result<Response<v1::SimulationResult>, Status> {
-        let caller = self.inner.auth.authenticate(request.metadata())?;
+        let caller = self.inner.auth.authenticate(&request)?;
         let raw = &request.get_ref().run_id;
         let run_id = Uuid::parse_str(raw)
             .map_err(|_| invalid("run_id", format!("{raw:?} is not a UUID")))?;

@@ -54,6 +54,8 @@ struct Args {
         default_value = "deploy/dev-tokens.toml"
     )]
     token_file: PathBuf,
+    #[command(flatten)]
+    security: alliance_commands::server::SecurityArgs,
 }
 
 #[tokio::main]
@@ -64,10 +66,15 @@ async fn main() -> anyhow::Result<()> {
         KafkaLogConfig::reader(&args.kafka_bootstrap, &args.kafka_topic, &args.kafka_client)
             .map_err(anyhow::Error::msg)?;
     let reader = TopicReader::new(config);
-    let replica =
-        alliance_projection::start_replica(&reader, args.listen, &args.data_dir, &args.token_file)
-            .await
-            .map_err(anyhow::Error::msg)?;
+    let replica = alliance_projection::start_replica(
+        &reader,
+        args.listen,
+        &args.data_dir,
+        &args.token_file,
+        &args.security,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
     let (routes, health) = alliance_commands::server::base_routes()?;
     let routes = alliance_projection::add_routes(
         routes,
@@ -91,7 +98,7 @@ async fn main() -> anyhow::Result<()> {
         routes,
         &replica.projection,
         &replica.snapshot,
-        replica.denials,
+        replica.guard,
     )
     .await?;
     Ok(())

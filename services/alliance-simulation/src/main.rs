@@ -63,6 +63,8 @@ struct Args {
         default_value = "deploy/dev-tokens.toml"
     )]
     token_file: PathBuf,
+    #[command(flatten)]
+    security: alliance_commands::server::SecurityArgs,
     /// Simulation model data [default: the shipped deploy/simulation-model.toml].
     #[arg(long, env = "ALLIANCE_SIMULATION_MODEL")]
     model: Option<PathBuf>,
@@ -80,10 +82,15 @@ async fn main() -> anyhow::Result<()> {
     let commands = tonic::transport::Endpoint::from_shared(args.commands.clone())
         .with_context(|| format!("--commands {:?} is not a URL", args.commands))?
         .connect_lazy();
-    let replica =
-        alliance_projection::start_replica(&reader, args.listen, &args.data_dir, &args.token_file)
-            .await
-            .map_err(anyhow::Error::msg)?;
+    let replica = alliance_projection::start_replica(
+        &reader,
+        args.listen,
+        &args.data_dir,
+        &args.token_file,
+        &args.security,
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
     let (routes, health) = alliance_commands::server::base_routes()?;
     let model_version = model.data.version.clone();
     let (routes, _) = alliance_simulation::add_routes(
@@ -111,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
         routes,
         &replica.projection,
         &replica.snapshot,
-        replica.denials,
+        replica.guard,
     )
     .await?;
     Ok(())

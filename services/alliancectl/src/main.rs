@@ -8,6 +8,7 @@
 //! `status` checks the health of one or more servers and how far their read models lag.
 
 mod audit;
+mod connect;
 mod errors;
 mod output;
 mod parse;
@@ -17,6 +18,7 @@ mod simulate;
 mod status;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -39,7 +41,7 @@ use alliance_proto::v1::read_model_admin_client::ReadModelAdminClient;
 use clap::{Args, Parser, Subcommand};
 use tonic::Code;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use uuid::Uuid;
 
 use crate::errors::{CliError, Exit};
@@ -78,6 +80,22 @@ struct Cli {
         hide_env_values = true
     )]
     token: Option<String>,
+    /// CA certificate (PEM) that signed the server's certificate, for https:// servers.
+    #[arg(long, global = true, help_heading = GLOBAL, env = "ALLIANCE_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) for servers that authenticate by certificate (mutual TLS).
+    #[arg(long, global = true, help_heading = GLOBAL, env = "ALLIANCE_CLIENT_CERT", value_name = "FILE")]
+    client_cert: Option<PathBuf>,
+    /// Private key (PEM) of --client-cert.
+    #[arg(long, global = true, help_heading = GLOBAL, env = "ALLIANCE_CLIENT_KEY", value_name = "FILE")]
+    client_key: Option<PathBuf>,
+    /// Profile with server, token, ca_cert, client_cert and client_key [default:
+    /// ~/.config/alliancectl/config.toml, when it exists]; flags and variables win over it.
+    #[arg(long, global = true, help_heading = GLOBAL, env = "ALLIANCE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The client TLS built from --ca-cert, --client-cert and --client-key.
+    #[arg(skip)]
+    tls: Option<ClientTlsConfig>,
     /// Print a short text line or one JSON object (errors too, on stderr).
     #[arg(long, global = true, help_heading = GLOBAL, value_enum, default_value_t = Format::Text)]
     output: Format,
@@ -890,8 +908,34 @@ struct Session {
     timeout: Duration,
 }
 
-/// The endpoint of `server`, checked: `http(s)://HOST:PORT`.
-fn endpoint(server: &str) -> Result<Endpoint, CliError> {
+impl Cli {
+    /// The command line, completed by the profile file: what neither a flag nor a variable
+    /// set (the server only when left at its default).
+    fn with_profile() -> Result<Self, CliError> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).map_err(|e| e.exit())?;
+        let profile = connect::profile(cli.config.as_deref())?;
+        let defaulted =
+            matches.value_source("server") == Some(clap::parser::ValueSource::DefaultValue);
+        if let (true, Some(server)) = (defaulted, profile.server) {
+            cli.server = vec![server];
+        }
+        cli.token = cli.token.or(profile.token);
+        cli.ca_cert = cli.ca_cert.or(profile.ca_cert);
+        cli.client_cert = cli.client_cert.or(profile.client_cert);
+        cli.client_key = cli.client_key.or(profile.client_key);
+        cli.tls = connect::tls(
+            cli.ca_cert.as_deref(),
+            cli.client_cert.as_deref(),
+            cli.client_key.as_deref(),
+        )?;
+        Ok(cli)
+    }
+}
+
+/// The endpoint of `server`, checked: `http(s)://HOST:PORT`; an https server with `tls`.
+fn endpoint(server: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoint, CliError> {
     let bad_server = |why: String| CliError::invalid_input(format!("--server {server:?}: {why}"));
     let endpoint =
         Endpoint::from_shared(server.to_owned()).map_err(|e| bad_server(e.to_string()))?;
@@ -902,6 +946,17 @@ fn endpoint(server: &str) -> Result<Endpoint, CliError> {
             "expected http://HOST:PORT or https://HOST:PORT".to_owned(),
         ));
     }
+    let endpoint = match (endpoint.uri().scheme_str(), tls) {
+        (Some("https"), Some(tls)) => endpoint
+            .tls_config(tls.clone())
+            .map_err(|e| bad_server(e.to_string()))?,
+        (Some("https"), None) => {
+            return Err(bad_server(
+                "https needs --ca-cert (the CA that signed the server's certificate)".to_owned(),
+            ));
+        }
+        _ => endpoint,
+    };
     Ok(endpoint.connect_timeout(CONNECT_TIMEOUT))
 }
 
@@ -921,7 +976,7 @@ impl Session {
                 cli.server.len()
             )));
         };
-        let endpoint = endpoint(server)?;
+        let endpoint = endpoint(server, cli.tls.as_ref())?;
         let auth = bearer(cli.token.as_ref())?;
         let channel = endpoint.connect_lazy();
         Ok(Session {
@@ -1707,11 +1762,18 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::with_profile() {
+        Ok(cli) => cli,
+        Err(err) => {
+            eprintln!("{}", output::render_error(&err, Format::Text));
+            return ExitCode::from(err.exit.code());
+        }
+    };
     let outcome = match (&cli.command, Session::open(&cli)) {
         (Cmd::Status, _) => match bearer(cli.token.as_ref()) {
             Ok(auth) => status::run(
                 &cli.server,
+                cli.tls.as_ref(),
                 auth,
                 Duration::from_secs(cli.timeout),
                 cli.output,

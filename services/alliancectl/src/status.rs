@@ -85,13 +85,14 @@ impl Report {
 /// unreachable or not serving.
 pub async fn run(
     servers: &[String],
+    tls: Option<&tonic::transport::ClientTlsConfig>,
     auth: Option<AsciiMetadataValue>,
     timeout: Duration,
     format: Format,
 ) -> Result<(), CliError> {
     let mut channels = Vec::new();
     for server in servers {
-        channels.push((server.clone(), crate::endpoint(server)?.connect_lazy()));
+        channels.push((server.clone(), crate::endpoint(server, tls)?.connect_lazy()));
     }
     let mut checks = tokio::task::JoinSet::new();
     for (index, (server, channel)) in channels.into_iter().enumerate() {

@@ -110,9 +110,11 @@ struct Args {
     /// Data directory [default: data].
     #[arg(long, env = "ALLIANCED_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Token file [default: deploy/dev-tokens.toml].
+    /// Development token file [default: deploy/dev-tokens.toml]; not used with --auth-config.
     #[arg(long, env = "ALLIANCED_TOKEN_FILE")]
     token_file: Option<PathBuf>,
+    #[command(flatten)]
+    security: alliance_commands::server::SecurityArgs,
     /// Reference plan file [default: deploy/reference-plan.json].
     #[arg(long, env = "ALLIANCED_REFERENCE_PLAN")]
     reference_plan: Option<PathBuf>,
@@ -215,8 +217,13 @@ fn config(args: Args) -> anyhow::Result<Config> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = alliance_telemetry::init("allianced")?;
-    let config = config(Args::parse())?;
-    let auth = alliance_commands::server::dev_tokens(&config.token_file, config.listen)?;
+    let args = Args::parse();
+    let security_args = args.security.clone();
+    let config = config(args)?;
+    let security =
+        alliance_commands::server::secure(&security_args, &config.token_file, config.listen)
+            .await
+            .map_err(anyhow::Error::msg)?;
     // Bound first: the Kafka log publishes the address to the other instances.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -229,7 +236,7 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let server = Server {
         config: &config,
-        auth,
+        security,
         listener,
         address: &address,
     };
@@ -304,7 +311,7 @@ fn report_ownership(log: &KafkaLog) {
 /// What every log's server shares.
 struct Server<'a> {
     config: &'a Config,
-    auth: Authenticator,
+    security: alliance_commands::server::Security,
     listener: tokio::net::TcpListener,
     address: &'a str,
 }
@@ -318,10 +325,11 @@ impl Server<'_> {
     ) -> anyhow::Result<()> {
         let Self {
             config,
-            auth,
+            security: secured,
             listener,
             address,
         } = self;
+        let auth = secured.auth.clone();
         let service = Arc::new(CommandService::open(log).await?);
         load_reference(&service, &auth, &config.reference_plan).await?;
 
@@ -335,7 +343,6 @@ impl Server<'_> {
         println!(
             "allianced: alliance.v1.PlanCommands, alliance.v1.PostureQueries, alliance.v1.AuditLog, alliance.v1.Simulation, grpc.health.v1 and reflection listening on {addr} ({what})"
         );
-        let auth = Arc::new(auth);
         let model = alliance_simulation::load_model(&config.simulation_model)?;
         let api = PlanCommandsApi::new(service.clone(), auth.clone(), address);
         let (routes, health) = alliance_commands::server::routes(api).await?;
@@ -376,7 +383,7 @@ impl Server<'_> {
             routes,
             &snapshot_projection,
             &snapshot,
-            denials,
+            secured.guard(Some(denials)),
         )
         .await?;
         Ok(())

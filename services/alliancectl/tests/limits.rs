@@ -1,0 +1,185 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Hostile input against a real server on a loopback port: oversized messages, long strings,
+//! long lists, huge pages and too many streams are refused with a clear error, and nothing is
+//! appended.
+
+mod support;
+
+use alliance_commands::limits::{MAX_MESSAGE_BYTES, MAX_STREAMS_PER_CALLER};
+use alliance_proto::v1;
+use alliance_proto::v1::audit_log_client::AuditLogClient;
+use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
+use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
+use support::{Server, Services};
+use tonic::Code;
+
+const PLAN: &str = "019a0000-0000-7000-8000-000000000001";
+
+fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+fn meta() -> Option<v1::CommandMeta> {
+    Some(v1::CommandMeta {
+        command_id: uuid::Uuid::now_v7().to_string(),
+        plan_id: PLAN.into(),
+        ..Default::default()
+    })
+}
+
+fn proposal(title: String, supersedes: Vec<String>) -> v1::ProposeDecisionRequest {
+    v1::ProposeDecisionRequest {
+        meta: meta(),
+        decision_id: format!("d-{}", uuid::Uuid::now_v7().simple()),
+        title,
+        rationale: "why".into(),
+        effective_date: Some(v1::Date {
+            year: 2029,
+            month: 1,
+            day: 1,
+        }),
+        required_sides: vec![1],
+        supersedes,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_is_refused_and_changes_nothing() {
+    let plan = alliance_commands::reference::ReferencePlan::read(
+        &support::repo().join("deploy/reference-plan.json"),
+    )
+    .unwrap();
+    let server = Server::start(Services {
+        plan: Some(plan),
+        simulation: false,
+        security: false,
+        tokens: None,
+    })
+    .await;
+    let commands = PlanCommandsClient::connect(server.url.clone())
+        .await
+        .unwrap();
+    let version = |mut c: PlanCommandsClient<tonic::transport::Channel>| async move {
+        c.get_plan(authed(
+            "dev-auditors",
+            v1::GetPlanRequest {
+                plan_id: PLAN.into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .head
+        .unwrap()
+        .version
+    };
+    let before = version(commands.clone()).await;
+
+    // A message over the limit is refused before it is decoded.
+    let huge = commands
+        .clone()
+        .propose_decision(authed(
+            "dev-us-force-planning",
+            proposal("x".repeat(MAX_MESSAGE_BYTES + 1), Vec::new()),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(huge.code(), Code::OutOfRange, "{huge:?}");
+    assert!(huge.message().contains("too large"), "{}", huge.message());
+    // A title past its length, a list past its size: INVALID_ARGUMENT naming the field.
+    let long = commands
+        .clone()
+        .propose_decision(authed(
+            "dev-us-force-planning",
+            proposal("t".repeat(201), Vec::new()),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(long.code(), Code::InvalidArgument);
+    assert!(long.message().contains("title"), "{}", long.message());
+    let many = (0..101).map(|n| format!("old-{n}")).collect();
+    let listed = commands
+        .clone()
+        .propose_decision(authed("dev-us-force-planning", proposal("t".into(), many)))
+        .await
+        .unwrap_err();
+    assert_eq!(listed.code(), Code::InvalidArgument);
+    assert!(
+        listed.message().contains("supersedes"),
+        "{}",
+        listed.message()
+    );
+    assert_eq!(version(commands.clone()).await, before, "nothing appended");
+
+    // A page past the largest.
+    let mut audit = AuditLogClient::connect(server.url.clone()).await.unwrap();
+    let page = audit
+        .list_events(authed(
+            "dev-auditors",
+            v1::ListEventsRequest {
+                plan_id: PLAN.into(),
+                page_size: 1_000_000,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(page.code(), Code::InvalidArgument, "{page:?}");
+
+    // Streams: a caller holds at most so many open at once; another caller is not affected;
+    // closing one frees its place.
+    let queries = PostureQueriesClient::connect(server.url.clone())
+        .await
+        .unwrap();
+    let watch = |mut q: PostureQueriesClient<tonic::transport::Channel>, token: &'static str| async move {
+        q.watch_plan(authed(
+            token,
+            v1::WatchPlanRequest {
+                plan_id: PLAN.into(),
+                from_version: u64::MAX,
+            },
+        ))
+        .await
+    };
+    let mut open = Vec::new();
+    for _ in 0..MAX_STREAMS_PER_CALLER {
+        open.push(
+            watch(queries.clone(), "dev-rok-jcs")
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let refused = watch(queries.clone(), "dev-rok-jcs").await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused.message().contains("rok-jcs"),
+        "{}",
+        refused.message()
+    );
+    watch(queries.clone(), "dev-us-force-planning")
+        .await
+        .unwrap();
+    drop(open.pop());
+    // The server frees the place once it sees the stream closed: retried, each a real call.
+    let mut admitted = false;
+    for _ in 0..200 {
+        match watch(queries.clone(), "dev-rok-jcs").await {
+            Ok(stream) => {
+                open.push(stream.into_inner());
+                admitted = true;
+                break;
+            }
+            Err(status) => assert_eq!(status.code(), Code::ResourceExhausted),
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(admitted, "a closed stream's place was never freed");
+    // A server stops once its streams are closed.
+    drop(open);
+    server.stop().await;
+}

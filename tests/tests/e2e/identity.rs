@@ -1,0 +1,238 @@
+//! Who may call the real `allianced` when it is given an identity configuration: bearer JWTs
+//! verified against a JWKS file, client certificates verified by mutual TLS and mapped to teams,
+//! over TLS only, driven with the real `alliancectl`.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::json;
+
+use crate::support::{REFERENCE_PLAN, Server, command};
+
+// Keys, JWKS and certificates generated at test time (shared with alliance-auth's own tests).
+#[allow(dead_code)]
+#[path = "../../../crates/alliance-auth/tests/it/support.rs"]
+mod keys;
+
+use keys::{AUDIENCE, Ca, ISSUER, claims, jwks, now, write};
+
+const TEAMS: &str = r#"
+[[team]]
+team = "us-force-planning"
+side = "us"
+[[team]]
+team = "rok-jcs"
+side = "rok"
+[[team]]
+team = "nuclear-policy"
+side = "us"
+[[team]]
+team = "alliance-approvers"
+roles = ["edit", "adopt", "admin"]
+[[team]]
+team = "auditors"
+roles = ["audit"]
+"#;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    wrong_ca: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+    server: Server,
+    url: String,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = Ca::new("alliance test CA");
+    let server_leaf = ca.server();
+    let client = ca.client("rok.gateway", "urn:alliance:rok-jcs");
+    let stranger = Ca::new("another CA");
+    let keys = keys::keys();
+    let jwks_file = write(d, "jwks.json", jwks(&[&keys.ec, &keys.rsa]));
+    let config = format!(
+        "[jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks_file = \"{}\"\n\
+         [[client_cert]]\nsubject = \"CN=rok.gateway\"\nteam = \"rok-jcs\"\nuser = \"rok.gateway\"\n{TEAMS}",
+        jwks_file.display()
+    );
+    let config = write(d, "identity.toml", config);
+    let cert = write(d, "server.pem", &server_leaf.cert_pem);
+    let key = write(d, "server.key", &server_leaf.key_pem);
+    let ca_file = write(d, "ca.pem", &ca.pem);
+    let data = d.join("data");
+    let server = Server::start_with_env(
+        "allianced",
+        &data,
+        &[
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--auth-config".into(),
+            config.display().to_string(),
+            "--tls-cert".into(),
+            cert.display().to_string(),
+            "--tls-key".into(),
+            key.display().to_string(),
+            "--tls-client-ca".into(),
+            ca_file.display().to_string(),
+        ],
+        "info",
+        &[],
+    );
+    let port = server.addr.rsplit(':').next().unwrap().to_owned();
+    Setup {
+        ca: ca_file,
+        wrong_ca: write(d, "wrong-ca.pem", &stranger.pem),
+        client_cert: write(d, "client.pem", &client.cert_pem),
+        client_key: write(d, "client.key", &client.key_pem),
+        server,
+        url: format!("https://localhost:{port}"),
+        _dir: dir,
+    }
+}
+
+fn ctl(url: &str, ca: &Path, extra: &[&str]) -> Output {
+    command("alliancectl")
+        .args(["--server", url, "--ca-cert"])
+        .arg(ca)
+        .args(["--output", "json"])
+        .args(extra)
+        .env("ALLIANCE_PLAN", REFERENCE_PLAN)
+        .env_remove("ALLIANCE_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn jwts_and_client_certificates_over_tls_and_nothing_else() {
+    let s = setup();
+    let keys = keys::keys();
+    let approver = keys.ec.sign(&claims("a.approver", "alliance-approvers"));
+
+    // A valid token: the caller is who its claims say.
+    let listed = ctl(&s.url, &s.ca, &["--token", &approver, "plan", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(REFERENCE_PLAN));
+    let rsa = keys.rsa.sign(&claims("us.planner", "us-force-planning"));
+    let shown = ctl(&s.url, &s.ca, &["--token", &rsa, "plan", "show"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+
+    // Expired, signed by a key the JWKS does not hold, for another audience, a development
+    // token, no credentials at all: UNAUTHENTICATED (exit 4), saying why.
+    let mut expired = claims("a.approver", "alliance-approvers");
+    expired["exp"] = json!(now() - 3600);
+    let mut other_audience = claims("a.approver", "alliance-approvers");
+    other_audience["aud"] = json!("another-system");
+    let refusals = [
+        (keys.ec.sign(&expired), "expired"),
+        (
+            keys.other_rsa
+                .sign_as(keys.rsa.kid(), &claims("x", "alliance-approvers")),
+            "signature",
+        ),
+        (keys.ec.sign(&other_audience), "audience"),
+        ("dev-alliance-approvers".to_owned(), "token"),
+    ];
+    for (token, why) in &refusals {
+        let out = ctl(&s.url, &s.ca, &["--token", token, "plan", "list"]);
+        assert_eq!(out.status.code(), Some(4), "{why}: {}", stderr(&out));
+        let message = stderr(&out);
+        assert!(
+            message.contains("UNAUTHENTICATED") || message.contains("not authenticated"),
+            "{message}"
+        );
+        assert!(message.contains(why), "{why}: {message}");
+    }
+    let anonymous = ctl(&s.url, &s.ca, &["plan", "list"]);
+    assert_eq!(anonymous.status.code(), Some(4), "{}", stderr(&anonymous));
+
+    // A client certificate signed by the client CA acts for its mapped team, with no token.
+    let by_cert = ctl(
+        &s.url,
+        &s.ca,
+        &[
+            "--client-cert",
+            s.client_cert.to_str().unwrap(),
+            "--client-key",
+            s.client_key.to_str().unwrap(),
+            "decision",
+            "propose",
+            "--id",
+            "rok-cert-decision",
+            "--title",
+            "Proposed through the gateway",
+            "--rationale",
+            "mutual TLS",
+            "--effective",
+            "2029-01-01",
+            "--sides",
+            "rok",
+        ],
+    );
+    assert!(by_cert.status.success(), "{}", stderr(&by_cert));
+    let auditor = keys.ec.sign(&claims("i.general", "auditors"));
+    let history = ctl(
+        &s.url,
+        &s.ca,
+        &[
+            "--token",
+            &auditor,
+            "audit",
+            "history",
+            "--decision",
+            "rok-cert-decision",
+        ],
+    );
+    assert!(history.status.success(), "{}", stderr(&history));
+    let history = String::from_utf8_lossy(&history.stdout);
+    assert!(
+        history.contains("rok-jcs") && history.contains("rok.gateway"),
+        "{history}"
+    );
+
+    // A client that does not trust the server's CA never gets through the handshake; nor does
+    // plaintext.
+    let wrong_ca = ctl(&s.url, &s.wrong_ca, &["--token", &approver, "plan", "list"]);
+    assert_eq!(wrong_ca.status.code(), Some(5), "{}", stderr(&wrong_ca));
+    let plaintext = ctl(
+        &s.url.replace("https://", "http://"),
+        &s.ca,
+        &["--token", &approver, "plan", "list"],
+    );
+    assert!(!plaintext.status.success());
+
+    // Every refusal is in the security log; no token is in the server's output.
+    let denials = ctl(&s.url, &s.ca, &["--token", &auditor, "audit", "denials"]);
+    assert!(denials.status.success(), "{}", stderr(&denials));
+    let denials = String::from_utf8_lossy(&denials.stdout);
+    assert!(
+        denials.matches("unauthenticated").count() >= refusals.len(),
+        "{denials}"
+    );
+    for (token, _) in &refusals {
+        s.server.assert_never_printed(token);
+    }
+    s.server.assert_never_printed(&approver);
+}
+
+#[test]
+fn allianced_refuses_plaintext_beyond_loopback_unless_told() {
+    let data = tempfile::tempdir().unwrap();
+    let out = command("allianced")
+        .args(["--listen", "0.0.0.0:0", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        message.contains("refusing to serve without TLS"),
+        "{message}"
+    );
+}
