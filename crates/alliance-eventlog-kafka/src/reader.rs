@@ -30,12 +30,14 @@ const EXACT_LAG: i64 = 10_000;
 #[derive(Clone)]
 pub struct TopicReader {
     config: Arc<KafkaLogConfig>,
+    quarantine: alliance_eventlog::Quarantine,
 }
 
 impl TopicReader {
     pub fn new(config: KafkaLogConfig) -> Self {
         Self {
             config: Arc::new(config),
+            quarantine: alliance_eventlog::Quarantine::default(),
         }
     }
 
@@ -79,6 +81,10 @@ type Batch = Result<Vec<StoredEvent>, LogError>;
 impl LogReader for TopicReader {
     fn source(&self) -> String {
         self.config.topic.clone()
+    }
+
+    fn quarantined(&self) -> (u64, Vec<alliance_eventlog::Quarantined>) {
+        self.quarantine.snapshot()
     }
 
     fn read_after(
@@ -218,7 +224,16 @@ impl TopicReader {
                         }
                         // Quarantined: reported, never guessed at, never stopping the read.
                         Err(malformed) => {
-                            tracing::error!(%malformed, "read model skips a malformed record");
+                            tracing::error!(%malformed, "quarantined a malformed record of the topic");
+                            self.quarantine.add(alliance_eventlog::Quarantined {
+                                origin: Some(alliance_eventlog::TopicOffset {
+                                    partition: malformed.partition,
+                                    offset: malformed.offset,
+                                }),
+                                position: 0,
+                                reason: malformed.reason,
+                                at_micros: chrono::Utc::now().timestamp_micros(),
+                            });
                         }
                     },
                     Err(KafkaError::PartitionEOF(partition)) => {

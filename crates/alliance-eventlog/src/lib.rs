@@ -62,6 +62,52 @@ pub struct StoredEvent {
     pub trace_context: Option<String>,
 }
 
+/// A record of the log set aside as unreadable: where it is and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    /// Its partition and offset on Kafka; `None` on the embedded log.
+    pub origin: Option<TopicOffset>,
+    /// Its position on the embedded log (0 on Kafka, where it never got one).
+    pub position: Position,
+    pub reason: String,
+    /// When it was set aside, microseconds since the Unix epoch.
+    pub at_micros: i64,
+}
+
+/// Records set aside as unreadable: the latest ones and how many in all.
+#[derive(Debug, Clone, Default)]
+pub struct Quarantine {
+    inner: std::sync::Arc<std::sync::Mutex<(u64, std::collections::VecDeque<Quarantined>)>>,
+}
+
+impl Quarantine {
+    /// The latest records kept.
+    pub const KEPT: usize = 100;
+
+    /// Sets `record` aside (once: a record met again on a re-read is not counted twice).
+    pub fn add(&self, record: Quarantined) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let (total, latest) = &mut *inner;
+        let seen = latest
+            .iter()
+            .any(|r| r.origin == record.origin && r.position == record.position);
+        if seen {
+            return;
+        }
+        *total += 1;
+        if latest.len() == Self::KEPT {
+            latest.pop_front();
+        }
+        latest.push_back(record);
+    }
+
+    /// How many in all, and the latest, oldest first.
+    pub fn snapshot(&self) -> (u64, Vec<Quarantined>) {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (inner.0, inner.1.iter().cloned().collect())
+    }
+}
+
 /// A record's partition and offset on a Kafka topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopicOffset {
@@ -138,6 +184,12 @@ pub struct PartitionLag {
 pub trait LogReader: Clone + Send + Sync + 'static {
     /// What is read, for telemetry: the Kafka topic, or the SQLite file.
     fn source(&self) -> String;
+
+    /// The records this reader set aside as malformed (it reports and skips them, never
+    /// stopping the read).
+    fn quarantined(&self) -> (u64, Vec<Quarantined>) {
+        (0, Vec::new())
+    }
 
     /// The events after `from`: those stored when called, then (with `live`) each new one as
     /// it is committed. Without `live` the stream ends at what the log held when called.

@@ -688,6 +688,7 @@ impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmi
             }
         };
         let snapshot = holdings.snapshot;
+        let (quarantined_total, quarantined) = self.projection.quarantined(&self.log);
         let micros_since_epoch = |at: std::time::SystemTime| {
             at.duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
@@ -708,6 +709,17 @@ impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmi
                 })
                 .collect(),
             lag_error,
+            quarantined_total,
+            quarantined: quarantined
+                .iter()
+                .map(|q| v1::QuarantinedRecord {
+                    partition: q.origin.map(|o| o.partition),
+                    offset: q.origin.map(|o| o.offset),
+                    position: q.position,
+                    reason: q.reason.clone(),
+                    quarantined_at: Some(timestamp(q.at_micros)),
+                })
+                .collect(),
             snapshot_time: snapshot.map(|s| timestamp(micros_since_epoch(s.written))),
             snapshot_age: snapshot.map(|s| {
                 let age = s.written.elapsed().unwrap_or_default();

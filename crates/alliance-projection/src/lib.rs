@@ -87,6 +87,8 @@ pub struct Projection {
     gate: tokio::sync::Mutex<()>,
     /// The snapshot restored from or last written, when there is one.
     snapshot: std::sync::Mutex<Option<SnapshotMark>>,
+    /// Events of the log this model could not apply, set aside.
+    quarantine: alliance_eventlog::Quarantine,
 }
 
 /// A snapshot of the read models on disk: when it was written and the log position it covers.
@@ -207,6 +209,7 @@ impl Default for Projection {
             applied: broadcast::channel(4096).0,
             gate: tokio::sync::Mutex::new(()),
             snapshot: std::sync::Mutex::default(),
+            quarantine: alliance_eventlog::Quarantine::default(),
         }
     }
 }
@@ -358,12 +361,32 @@ impl Projection {
         }
     }
 
-    /// Applies one event; one that cannot be applied is reported and skipped.
+    /// Applies one event; one that cannot be applied is quarantined: reported, set aside, and
+    /// the read goes on.
     fn apply_or_skip(&self, stored: &StoredEvent) {
         if let Err(error) = self.apply(stored) {
-            tracing::error!(position = stored.position, %error, "read model skips an event");
+            tracing::error!(position = stored.position, %error, "read model quarantines an event");
+            self.quarantine.add(alliance_eventlog::Quarantined {
+                origin: stored.origin,
+                position: stored.position,
+                reason: error.to_string(),
+                at_micros: chrono::Utc::now().timestamp_micros(),
+            });
             self.advance(stored);
         }
+    }
+
+    /// The events this model set aside as unreadable, with those the log reader did.
+    pub fn quarantined<R: LogReader>(&self, log: &R) -> (u64, Vec<alliance_eventlog::Quarantined>) {
+        let (read_total, mut records) = log.quarantined();
+        let (own_total, own) = self.quarantine.snapshot();
+        records.extend(own);
+        records.sort_by_key(|r| r.at_micros);
+        let keep = records
+            .len()
+            .saturating_sub(alliance_eventlog::Quarantine::KEPT);
+        records.drain(..keep);
+        (read_total + own_total, records)
     }
 
     /// Pauses [`Projection::follow`] while the guard is held: no event is applied (a rebuild

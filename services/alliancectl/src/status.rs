@@ -262,6 +262,23 @@ fn text(reports: &[Report]) -> String {
                 out.push(format!("{}: {name}: {why}", r.server));
             }
         }
+        if let Some(Ok(m)) = &r.read_model
+            && m.quarantined_total > 0
+        {
+            let latest = m.quarantined.last().map_or(String::new(), |q| {
+                let at = match (q.partition, q.offset) {
+                    (Some(partition), Some(offset)) => {
+                        format!("partition {partition} offset {offset}")
+                    }
+                    _ => format!("position {}", q.position),
+                };
+                format!("; latest at {at}: {}", q.reason)
+            });
+            out.push(format!(
+                "{}: {} records quarantined as unreadable{latest}",
+                r.server, m.quarantined_total
+            ));
+        }
         match &r.read_model {
             Some(Err(error)) => out.push(format!("{}: read models: {error}", r.server)),
             Some(Ok(m)) if !m.lag_error.is_empty() => {
@@ -350,6 +367,13 @@ fn read_model_json(m: &v1::ReadModelStatus) -> Value {
             "lag": p.lag,
         })).collect::<Vec<_>>(),
         "snapshot": snapshot,
+        "quarantined_total": m.quarantined_total,
+        "quarantined": m.quarantined.iter().map(|q| json!({
+            "partition": q.partition,
+            "offset": q.offset,
+            "position": q.position,
+            "reason": q.reason,
+        })).collect::<Vec<_>>(),
     })
 }
 

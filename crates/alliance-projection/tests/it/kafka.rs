@@ -278,3 +278,85 @@ async fn the_lag_is_0_after_a_full_read_and_counts_each_record_not_read() {
     model.catch_up(&reader).await.unwrap();
     assert_eq!(reader.lag(&model.checkpoint()).await.unwrap().remaining, 0);
 }
+
+/// A poison record on the topic (one that is not a record of ours at all, one whose headers
+/// are fine but whose envelope does not decode) is quarantined: reported with where it is, and
+/// the records after it are read and applied.
+#[tokio::test]
+async fn a_poison_record_is_quarantined_while_later_records_are_processed() {
+    use alliance_eventlog::LogReader;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let config = config();
+    let env = env(&config).await;
+    let plan = env.create_plan().await;
+    let reader = TopicReader::new(config.clone());
+    let model = Projection::new();
+    model.catch_up(&reader).await.unwrap();
+    tokio::spawn(model.clone().follow(reader.clone()));
+
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap)
+        .create()
+        .unwrap();
+    let key = plan.to_string();
+    let send = |record: FutureRecord<'_, String, [u8]>| {
+        let delivered = producer.send_result(record).map_err(|(e, _)| e).unwrap();
+        async move {
+            let delivery = delivered.await.unwrap().unwrap();
+            (delivery.partition, delivery.offset)
+        }
+    };
+    let garbage: &[u8] = b"\x00\xffnot a record of this topic";
+    let no_headers = send(FutureRecord::to(&config.topic).key(&key).payload(garbage)).await;
+    let undecodable = alliance_eventlog::NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        command_id: "poison".into(),
+        event_type: "ForceElementRegistered".into(),
+        record_time_micros: 1,
+        payload: b"\x0a\xff\xff\xff\xff".to_vec(),
+    };
+    let bad_envelope = send(
+        FutureRecord::to(&config.topic)
+            .key(&key)
+            .payload(undecodable.payload.as_slice())
+            .headers(alliance_eventlog_kafka::record_headers(
+                plan,
+                2,
+                &undecodable,
+                None,
+            )),
+    )
+    .await;
+
+    // The records after them are read and applied.
+    let version = register(&env, plan, "after-the-poison").await;
+    model
+        .wait_for(plan, version, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(model.plan_version(plan), version);
+
+    let (total, records) = model.quarantined(&reader);
+    assert_eq!(total, 2, "{records:?}");
+    let at = |(partition, offset): (i32, i64)| {
+        records
+            .iter()
+            .find(|r| r.origin == Some(alliance_eventlog::TopicOffset { partition, offset }))
+            .unwrap_or_else(|| panic!("{partition}/{offset} not quarantined: {records:?}"))
+    };
+    assert!(
+        at(no_headers).reason.contains("header"),
+        "{:?}",
+        at(no_headers)
+    );
+    assert!(
+        at(bad_envelope).reason.contains("envelope"),
+        "{:?}",
+        at(bad_envelope)
+    );
+    // Read again (a rebuild), they are not counted twice.
+    let again = Projection::new();
+    again.catch_up(&reader).await.unwrap();
+    assert_eq!(reader.quarantined().0, 1);
+}
