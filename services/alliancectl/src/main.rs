@@ -419,6 +419,30 @@ enum PlanCmd {
         #[command(flatten)]
         meta: Meta,
     },
+    /// Grant a team a role on --plan (admins of the plan only): editor:forces,
+    /// editor:capabilities, editor:agreements, editor:command_arrangements, editor:conditions,
+    /// endorser:us, endorser:rok, adopter, auditor or admin.
+    Grant {
+        /// The team.
+        #[arg(long)]
+        team: String,
+        /// The role.
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// Revoke a team's role on --plan (admins of the plan only; the last admin stays).
+    Revoke {
+        /// The team.
+        #[arg(long)]
+        team: String,
+        /// The role.
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        meta: Meta,
+    },
     /// List the plans and their current versions.
     List,
     /// Show a plan at its current version: decisions, elements, conditions, clauses.
@@ -1460,6 +1484,28 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
                     parent_version: *at_version,
                     name: name.clone(),
                     description: description.clone(),
+                }
+            ),
+            PlanCmd::Grant { team, role, meta } => command!(
+                s,
+                grant_role,
+                v1::GrantRoleRequest {
+                    meta: meta.proto(),
+                    grant: Some(v1::RoleGrant {
+                        team: team.clone(),
+                        role: role.clone(),
+                    }),
+                }
+            ),
+            PlanCmd::Revoke { team, role, meta } => command!(
+                s,
+                revoke_role,
+                v1::RevokeRoleRequest {
+                    meta: meta.proto(),
+                    grant: Some(v1::RoleGrant {
+                        team: team.clone(),
+                        role: role.clone(),
+                    }),
                 }
             ),
             PlanCmd::List => {

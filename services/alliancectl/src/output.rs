@@ -383,6 +383,12 @@ fn plan_json(p: &v1::PlanSummary) -> Value {
         fields.insert("elements".into(), elements.into());
         fields.insert("conditions".into(), conditions.into());
         fields.insert("clauses".into(), clauses.into());
+        let grants: Vec<Value> = p
+            .grants
+            .iter()
+            .map(|g| json!({"team": g.team, "role": g.role}))
+            .collect();
+        fields.insert("roles".into(), grants.into());
     }
     plan
 }
@@ -518,6 +524,12 @@ fn plan_text(p: &v1::PlanSummary) -> String {
         &["ID", "AGREEMENT", "STATUS", "SINCE", "TITLE"],
         clauses,
     );
+    let grants = p
+        .grants
+        .iter()
+        .map(|g| vec![g.team.clone(), g.role.clone()])
+        .collect();
+    section(&mut out, "roles", &["TEAM", "ROLE"], grants);
     out.join("\n")
 }
 

@@ -1008,6 +1008,53 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
         "{}",
         unknown.message()
     );
+    // The same through the command line: granted, shown with the plan, refused to others.
+    let granted = server
+        .ctl(
+            "tok-planadmin",
+            &[
+                "plan", "grant", "--plan", &plan, "--team", "adopter", "--role", "adopter",
+            ],
+        )
+        .await;
+    assert_eq!(granted.code, Some(0), "{}", granted.stderr);
+    let shown = server
+        .ctl(
+            "tok-planadmin",
+            &["--output", "json", "plan", "show", "--plan", &plan],
+        )
+        .await;
+    assert_eq!(shown.code, Some(0), "{}", shown.stderr);
+    let shown: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert!(
+        shown["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["team"] == "adopter" && g["role"] == "adopter"),
+        "{shown}"
+    );
+    let refused = server
+        .ctl(
+            "tok-adopter",
+            &[
+                "plan", "revoke", "--plan", &plan, "--team", "adopter", "--role", "adopter",
+            ],
+        )
+        .await;
+    assert_eq!(refused.code, Some(4), "{}", refused.stderr);
+    assert!(refused.stderr.contains("admin"), "{}", refused.stderr);
+    commands
+        .revoke_role(authed(
+            "planadmin",
+            v1::RevokeRoleRequest {
+                meta: meta(&plan),
+                grant: grant("adopter", "adopter"),
+            },
+        ))
+        .await
+        .unwrap();
+
     // The history says who granted and revoked what.
     let events = audit
         .list_events(authed(
@@ -1042,6 +1089,8 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
         [
             ("granted editor:forces".to_owned(), "planadmin".to_owned()),
             ("revoked editor:forces".to_owned(), "planadmin".to_owned()),
+            ("granted adopter".to_owned(), "planadmin".to_owned()),
+            ("revoked adopter".to_owned(), "planadmin".to_owned()),
         ]
     );
     server.stop().await;
