@@ -43,6 +43,12 @@ bench: ## Measure commands/s on both logs beside raw Kafka; writes docs/benchmar
 	trap 'deploy/kafka/kafka.sh down >&2' EXIT; \
 	ALLIANCE_KAFKA_BOOTSTRAP=$$bootstrap $(CARGO) run --release -q -p alliance-bench -- --out docs/benchmarks.md
 
+FUZZ_SECONDS ?= 300
+
+.PHONY: fuzz
+fuzz: ## Fuzz command requests and log records, FUZZ_SECONDS (300) each, then minimise fuzz/corpus (installs cargo-fuzz, cached)
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
 .PHONY: bench-grpc
 bench-grpc: ## gRPC load with ghz on the posture query and a command (the cluster of make up, if running); writes docs/benchmarks.md
 	CARGO=$(CARGO) OUT=docs/benchmarks.md scripts/ghz-bench.sh
