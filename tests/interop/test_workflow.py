@@ -153,6 +153,7 @@ class WorkflowTest(unittest.TestCase):
                 horizon_start=date(2025, 1, 1),
                 horizon_end=date(2035, 12, 31),
             ),
+            token=APPROVERS,
         )
         return result.plan_id
 
@@ -242,7 +243,9 @@ class WorkflowTest(unittest.TestCase):
             horizon_start=date(2025, 1, 1),
             horizon_end=date(2035, 12, 31),
         )
-        created = self.command("CreatePlan", request)
+        # Creating plans is for the approvers (their admin role); the plan then grants every team
+        # its default roles, so the planners edit it.
+        created = self.command("CreatePlan", request, APPROVERS)
         plan_id = created.plan_id
         self.assertEqual(str(uuid.UUID(plan_id)), plan_id, "the server mints a UUID")
         self.assertEqual((created.first_version, created.plan_version), (1, 1))
@@ -250,7 +253,7 @@ class WorkflowTest(unittest.TestCase):
         self.assertFalse(created.replayed)
 
         # A retry with the same command id names the same plan and appends nothing.
-        retried = self.command("CreatePlan", request)
+        retried = self.command("CreatePlan", request, APPROVERS)
         self.assertTrue(retried.replayed)
         self.assertEqual(retried.plan_id, plan_id)
         self.assertEqual(

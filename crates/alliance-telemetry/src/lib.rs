@@ -218,6 +218,10 @@ pub fn install(
             .with_tracer(provider.tracer(SCOPE))
             .with_threads(false)
             .with_location(false)
+            // Nothing here reads the OpenTelemetry context from the thread (trace context is
+            // taken from the span itself), so entering a span need not attach it, nor time it.
+            .with_context_activation(false)
+            .with_tracked_inactivity(false)
             .with_filter(LevelFilter::INFO)
     });
     tracing_subscriber::registry()
