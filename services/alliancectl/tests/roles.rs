@@ -160,6 +160,58 @@ fn grant(team: &str, role: &str) -> Option<v1::RoleGrant> {
     })
 }
 
+fn create_request(name: &str) -> v1::CreatePlanRequest {
+    v1::CreatePlanRequest {
+        meta: meta(""),
+        name: name.to_owned(),
+        description: String::new(),
+        horizon_start: date(2024, 1, 1),
+        horizon_end: date(2035, 12, 31),
+    }
+}
+
+fn register_request(plan: &str, element_id: &str) -> v1::RegisterForceElementRequest {
+    v1::RegisterForceElementRequest {
+        meta: meta(plan),
+        element: element(element_id),
+        present_from: date(2024, 1, 1),
+    }
+}
+
+/// Creates a plan as `planadmin`; returns its id.
+async fn create_plan(commands: &mut PlanCommandsClient<Channel>, name: &str) -> String {
+    commands
+        .create_plan(authed("planadmin", create_request(name)))
+        .await
+        .unwrap()
+        .into_inner()
+        .plan_id
+}
+
+/// Grants (or with `revoke`, revokes) `role` on `plan` to `team`, as `by`.
+async fn set_role(
+    commands: &mut PlanCommandsClient<Channel>,
+    by: &str,
+    plan: &str,
+    (team, role): (&str, &str),
+    revoke: bool,
+) -> Result<(), Status> {
+    if revoke {
+        let request = v1::RevokeRoleRequest {
+            meta: meta(plan),
+            grant: grant(team, role),
+        };
+        commands.revoke_role(authed(by, request)).await?;
+    } else {
+        let request = v1::GrantRoleRequest {
+            meta: meta(plan),
+            grant: grant(team, role),
+        };
+        commands.grant_role(authed(by, request)).await?;
+    }
+    Ok(())
+}
+
 type Call = Pin<Box<dyn Future<Output = Result<(), Status>> + Send>>;
 
 /// The clients of one server.
@@ -183,16 +235,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
         match method.as_str() {
             "CreatePlan" => drop(
                 c.commands
-                    .create_plan(authed(
-                        t,
-                        v1::CreatePlanRequest {
-                            meta: meta(""),
-                            name: "another".into(),
-                            description: String::new(),
-                            horizon_start: date(2024, 1, 1),
-                            horizon_end: date(2035, 12, 31),
-                        },
-                    ))
+                    .create_plan(authed(t, create_request("another")))
                     .await?,
             ),
             "BranchPlan" => drop(
@@ -473,28 +516,8 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     ))
                     .await?,
             ),
-            "GrantRole" => drop(
-                c.commands
-                    .grant_role(authed(
-                        t,
-                        v1::GrantRoleRequest {
-                            meta: meta(p),
-                            grant: grant("outsider", "auditor"),
-                        },
-                    ))
-                    .await?,
-            ),
-            "RevokeRole" => drop(
-                c.commands
-                    .revoke_role(authed(
-                        t,
-                        v1::RevokeRoleRequest {
-                            meta: meta(p),
-                            grant: grant("outsider", "auditor"),
-                        },
-                    ))
-                    .await?,
-            ),
+            "GrantRole" => set_role(&mut c.commands, t, p, ("outsider", "auditor"), false).await?,
+            "RevokeRole" => set_role(&mut c.commands, t, p, ("outsider", "auditor"), true).await?,
             "GetPlan" => drop(
                 c.commands
                     .get_plan(authed(
@@ -613,8 +636,9 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .await?,
             ),
             "Rebuild" => drop(c.admin.rebuild(authed(t, v1::RebuildRequest {})).await?),
-            "RunSimulation" => drop(
-                c.simulation
+            "RunSimulation" => {
+                let mut updates = c
+                    .simulation
                     .run(authed(
                         t,
                         v1::RunSimulationRequest {
@@ -627,8 +651,12 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                             }),
                         },
                     ))
-                    .await?,
-            ),
+                    .await?
+                    .into_inner();
+                // To its end: the run is recorded in the plan's history before its result comes,
+                // so the next call sees the plan's version settled.
+                while updates.message().await?.is_some() {}
+            }
             other => panic!("no such method in the table: {other}"),
         }
         Ok(())
@@ -710,33 +738,12 @@ async fn each_role_can_do_exactly_its_operations() {
 
     // The plan: created by its admin, every other role granted through GrantRole.
     let mut commands = c.commands.clone();
-    let plan = commands
-        .create_plan(authed(
-            "planadmin",
-            v1::CreatePlanRequest {
-                meta: meta(""),
-                name: "roles".into(),
-                description: String::new(),
-                horizon_start: date(2024, 1, 1),
-                horizon_end: date(2035, 12, 31),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .plan_id;
+    let plan = create_plan(&mut commands, "roles").await;
     for (team, role) in GRANTED {
         if team == "auditor" {
             continue; // granted by default: the team audits
         }
-        commands
-            .grant_role(authed(
-                "planadmin",
-                v1::GrantRoleRequest {
-                    meta: meta(&plan),
-                    grant: grant(team, role),
-                },
-            ))
+        set_role(&mut commands, "planadmin", &plan, (team, role), false)
             .await
             .unwrap();
     }
@@ -769,14 +776,7 @@ async fn each_role_can_do_exactly_its_operations() {
     assert!(!granted.contains_key("outsider"));
     // What the steps and endorsements name.
     commands
-        .register_force_element(authed(
-            "ed-forces",
-            v1::RegisterForceElementRequest {
-                meta: meta(&plan),
-                element: element("bde"),
-                present_from: date(2024, 1, 1),
-            },
-        ))
+        .register_force_element(authed("ed-forces", register_request(&plan, "bde")))
         .await
         .unwrap();
     commands
@@ -890,31 +890,16 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
         .await
         .unwrap();
     let mut audit = AuditLogClient::connect(server.url.clone()).await.unwrap();
-    let plan = commands
-        .create_plan(authed(
-            "planadmin",
-            v1::CreatePlanRequest {
-                meta: meta(""),
-                name: "grants".into(),
-                description: String::new(),
-                horizon_start: date(2024, 1, 1),
-                horizon_end: date(2035, 12, 31),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .plan_id;
-    commands
-        .grant_role(authed(
-            "planadmin",
-            v1::GrantRoleRequest {
-                meta: meta(&plan),
-                grant: grant("ed-forces", "editor:forces"),
-            },
-        ))
-        .await
-        .unwrap();
+    let plan = create_plan(&mut commands, "grants").await;
+    set_role(
+        &mut commands,
+        "planadmin",
+        &plan,
+        ("ed-forces", "editor:forces"),
+        false,
+    )
+    .await
+    .unwrap();
     // The branch, made by the editor, carries the grants of its parent at that point.
     let branch = commands
         .branch_plan(authed(
@@ -930,36 +915,21 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
         .into_inner()
         .plan_id;
     commands
-        .register_force_element(authed(
-            "ed-forces",
-            v1::RegisterForceElementRequest {
-                meta: meta(&branch),
-                element: element("bde"),
-                present_from: date(2024, 1, 1),
-            },
-        ))
+        .register_force_element(authed("ed-forces", register_request(&branch, "bde")))
         .await
         .unwrap();
     // Revoked on the parent: refused there, still granted on the branch.
-    commands
-        .revoke_role(authed(
-            "planadmin",
-            v1::RevokeRoleRequest {
-                meta: meta(&plan),
-                grant: grant("ed-forces", "editor:forces"),
-            },
-        ))
-        .await
-        .unwrap();
+    set_role(
+        &mut commands,
+        "planadmin",
+        &plan,
+        ("ed-forces", "editor:forces"),
+        true,
+    )
+    .await
+    .unwrap();
     let refused = commands
-        .register_force_element(authed(
-            "ed-forces",
-            v1::RegisterForceElementRequest {
-                meta: meta(&plan),
-                element: element("bde"),
-                present_from: date(2024, 1, 1),
-            },
-        ))
+        .register_force_element(authed("ed-forces", register_request(&plan, "bde")))
         .await
         .unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
@@ -969,39 +939,30 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
         refused.message()
     );
     commands
-        .register_force_element(authed(
-            "ed-forces",
-            v1::RegisterForceElementRequest {
-                meta: meta(&branch),
-                element: element("bde-2"),
-                present_from: date(2024, 1, 1),
-            },
-        ))
+        .register_force_element(authed("ed-forces", register_request(&branch, "bde-2")))
         .await
         .unwrap();
     // The last admin cannot be revoked.
-    let last = commands
-        .revoke_role(authed(
-            "planadmin",
-            v1::RevokeRoleRequest {
-                meta: meta(&plan),
-                grant: grant("planadmin", "admin"),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let last = set_role(
+        &mut commands,
+        "planadmin",
+        &plan,
+        ("planadmin", "admin"),
+        true,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(last.code(), Code::FailedPrecondition, "{last:?}");
     // An unknown role is bad input, naming the roles there are.
-    let unknown = commands
-        .grant_role(authed(
-            "planadmin",
-            v1::GrantRoleRequest {
-                meta: meta(&plan),
-                grant: grant("ed-forces", "overlord"),
-            },
-        ))
-        .await
-        .unwrap_err();
+    let unknown = set_role(
+        &mut commands,
+        "planadmin",
+        &plan,
+        ("ed-forces", "overlord"),
+        false,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(unknown.code(), Code::InvalidArgument);
     assert!(
         unknown.message().contains("editor:forces"),
@@ -1044,16 +1005,15 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
         .await;
     assert_eq!(refused.code, Some(4), "{}", refused.stderr);
     assert!(refused.stderr.contains("admin"), "{}", refused.stderr);
-    commands
-        .revoke_role(authed(
-            "planadmin",
-            v1::RevokeRoleRequest {
-                meta: meta(&plan),
-                grant: grant("adopter", "adopter"),
-            },
-        ))
-        .await
-        .unwrap();
+    set_role(
+        &mut commands,
+        "planadmin",
+        &plan,
+        ("adopter", "adopter"),
+        true,
+    )
+    .await
+    .unwrap();
 
     // The history says who granted and revoked what.
     let events = audit
