@@ -146,7 +146,9 @@ impl Forwarder {
         R::call(client, request).await.map_err(|status| {
             let transport = std::error::Error::source(&status)
                 .is_some_and(|source| source.is::<tonic::transport::Error>());
-            if transport {
+            // CANCELLED here means the owner's connection went away mid-call (this caller is
+            // still waiting): the outcome is unknown, and a retry with the command id is safe.
+            if transport || status.code() == tonic::Code::Cancelled {
                 Status::unavailable(format!(
                     "the instance writing this plan ({owner}) cannot be reached: {}; retry",
                     status.message()

@@ -38,7 +38,8 @@ Exit codes:
   2  invalid_input  invalid arguments (INVALID_ARGUMENT, or a usage error)
   3  conflict       the plan changed since --based-on (ABORTED); retry on the new version
   4  permission     UNAUTHENTICATED or PERMISSION_DENIED (check --token)
-  5  unavailable    server unreachable, UNAVAILABLE or DEADLINE_EXCEEDED
+  5  unavailable    server unreachable, UNAVAILABLE, DEADLINE_EXCEEDED, or the call cut off
+                    (CANCELLED); retry safely with the same --command-id
   6  not_found      NOT_FOUND
   7  refused        refused by a planning rule (FAILED_PRECONDITION) or ALREADY_EXISTS
   8  tampered       audit verify: the plan's hash chain does not hold";
@@ -67,7 +68,10 @@ impl Exit {
             Code::InvalidArgument | Code::OutOfRange => Exit::InvalidInput,
             Code::Aborted => Exit::Conflict,
             Code::Unauthenticated | Code::PermissionDenied => Exit::Permission,
-            Code::Unavailable | Code::DeadlineExceeded => Exit::Unavailable,
+            // CANCELLED reaches this client only when the call was cut off (the server went
+            // away mid-call): like UNAVAILABLE, the outcome is unknown and a retry with the same
+            // command id is safe.
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Exit::Unavailable,
             Code::NotFound => Exit::NotFound,
             Code::FailedPrecondition | Code::AlreadyExists => Exit::Refused,
             _ => Exit::Other,
@@ -381,6 +385,7 @@ mod tests {
             (Code::PermissionDenied, Exit::Permission, 4),
             (Code::Unavailable, Exit::Unavailable, 5),
             (Code::DeadlineExceeded, Exit::Unavailable, 5),
+            (Code::Cancelled, Exit::Unavailable, 5),
             (Code::NotFound, Exit::NotFound, 6),
             (Code::Internal, Exit::Other, 1),
             (Code::Unknown, Exit::Other, 1),
