@@ -1015,13 +1015,28 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
     .await
     .unwrap();
 
-    // The history says who granted and revoked what.
+    // The history says who granted and revoked what (read once the read model holds the last
+    // revocation).
+    let written = commands
+        .get_plan(authed(
+            "planadmin",
+            v1::GetPlanRequest {
+                plan_id: plan.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .head
+        .unwrap()
+        .version;
     let events = audit
         .list_events(authed(
             "auditor",
             v1::ListEventsRequest {
                 plan_id: plan.clone(),
                 event_types: vec!["RoleGranted".into(), "RoleRevoked".into()],
+                min_version: written,
                 ..Default::default()
             },
         ))

@@ -176,6 +176,9 @@ fn jwts_and_client_certificates_over_tls_and_nothing_else() {
         ],
     );
     assert!(by_cert.status.success(), "{}", stderr(&by_cert));
+    // Read once the read model holds the proposal (read your writes).
+    let proposed: serde_json::Value = serde_json::from_slice(&by_cert.stdout).unwrap();
+    let version = proposed["plan_version"].as_u64().unwrap().to_string();
     let auditor = keys.ec.sign(&claims("i.general", "auditors"));
     let history = ctl(
         &s.url,
@@ -187,6 +190,8 @@ fn jwts_and_client_certificates_over_tls_and_nothing_else() {
             "history",
             "--decision",
             "rok-cert-decision",
+            "--min-version",
+            &version,
         ],
     );
     assert!(history.status.success(), "{}", stderr(&history));
