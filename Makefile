@@ -23,9 +23,10 @@ run: ## Build and start allianced on the embedded log (data in ./data, gRPC on 1
 .PHONY: test
 test: ## Run every test on both logs (starts the project's own Kafka broker, stops it after)
 	$(CARGO) build --workspace --bins --tests
-	bootstrap=$$(deploy/kafka/kafka.sh up | tail -n 1 | awk '{print $$NF}'); \
+	deploy/kafka/kafka.sh up >&2; \
 	trap 'deploy/kafka/kafka.sh down >&2' EXIT; \
-	ALLIANCE_KAFKA_BOOTSTRAP=$$bootstrap $(CARGO) test --workspace --no-fail-fast
+	eval "$$(deploy/kafka/kafka.sh env)"; \
+	$(CARGO) test --workspace --no-fail-fast
 	CARGO_TARGET_DIR=$$($(CARGO) metadata -q --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p') tests/interop/run.sh
 
 .PHONY: kafka-up

@@ -13,7 +13,14 @@ set -euo pipefail
 #   deploy/kafka/kafka.sh status                  running/stopped + bootstrap; exit 0 iff running
 #   deploy/kafka/kafka.sh create-topic NAME PARTITIONS
 #   deploy/kafka/kafka.sh describe-topic NAME
-#   deploy/kafka/kafka.sh env                     prints "export ALLIANCE_KAFKA_BOOTSTRAP=..."
+#   deploy/kafka/kafka.sh env                     prints "export ALLIANCE_KAFKA_BOOTSTRAP=..." and
+#                                                 "export ALLIANCE_KAFKA_SECURE_CLIENT=FILE"
+#
+# Besides the plaintext listener, the broker listens with SASL_SSL (PLAIN over TLS) on a
+# second port. Its CA, the broker's certificate (for 127.0.0.1 and localhost) and the
+# password of the user "alliance" are made once with keytool into $ALLIANCE_KAFKA_DIR/tls;
+# the librdkafka settings of a client of that listener are written to
+# $ALLIANCE_KAFKA_DIR/secure-client.properties (KEY=VALUE lines).
 #
 # Environment (all optional):
 #   ALLIANCE_CACHE_DIR        jar cache root           (default $HOME/.cache/alliance)
@@ -54,6 +61,8 @@ PORTS_FILE="$STATE/ports"
 KEEP_MARKER="$STATE/keep-data"
 SERVER_CONF="$CONF_DIR/server.properties"
 PROBE_CONF="$CONF_DIR/probe-admin.properties"
+TLS_DIR="$STATE/tls"
+SECURE_CLIENT="$STATE/secure-client.properties"
 ADMIN_CONF="$CONF_DIR/admin.properties"
 
 MVN="${ALLIANCE_MVN:-mvn}"
@@ -200,7 +209,7 @@ pick_ports() {
   if command -v python3 >/dev/null 2>&1; then
     python3 - <<'PY'
 import socket
-socks = [socket.socket() for _ in range(2)]
+socks = [socket.socket() for _ in range(3)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])
@@ -210,7 +219,7 @@ PY
   else
     # Fallback without python: random high ports that nobody answers on.
     local p ports=()
-    while (( ${#ports[@]} < 2 )); do
+    while (( ${#ports[@]} < 3 )); do
       p=$(( 20000 + RANDOM % 40000 ))
       [[ " ${ports[*]:-} " == *" $p "* ]] && continue
       tcp_open "$p" || ports+=("$p")
@@ -267,14 +276,68 @@ wait_ready() {
 
 # ---------------------------------------------------------------- config
 
+# A random secret of letters and digits.
+secret() { LC_ALL=C tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 24 || true; }
+
+# The TLS material of the SASL_SSL listener, made once: a CA, the broker's key and certificate
+# signed by it (PKCS#12 keystore), the CA as PEM for clients, the SASL user's password.
+ensure_tls() {
+  [[ -f "$TLS_DIR/.complete" ]] && return 0
+  local keytool tmp="$TLS_DIR.partial.$$" pass
+  keytool="$(dirname "$JAVA")/keytool"
+  [[ -x "$keytool" ]] || keytool="$(command -v keytool)" || die "keytool (of the JDK) not found"
+  rm -rf "$tmp"; mkdir -p "$tmp" "$LOG_DIR"
+  pass="$(secret)"
+  log "making the TLS material of the SASL_SSL listener in $TLS_DIR (one-time)"
+  {
+    "$keytool" -genkeypair -alias ca -keyalg EC -groupname secp256r1 -validity 3650 \
+      -dname "CN=alliance development Kafka CA" -ext bc:c \
+      -keystore "$tmp/ca.p12" -storetype PKCS12 -storepass "$pass"
+    "$keytool" -exportcert -rfc -alias ca -keystore "$tmp/ca.p12" -storepass "$pass" -file "$tmp/ca.pem"
+    "$keytool" -genkeypair -alias broker -keyalg EC -groupname secp256r1 -validity 3650 \
+      -dname "CN=localhost" -keystore "$tmp/broker.p12" -storetype PKCS12 -storepass "$pass"
+    "$keytool" -certreq -alias broker -keystore "$tmp/broker.p12" -storepass "$pass" -file "$tmp/broker.csr"
+    "$keytool" -gencert -rfc -alias ca -keystore "$tmp/ca.p12" -storepass "$pass" -validity 3650 \
+      -ext "SAN=dns:localhost,ip:127.0.0.1" -ext "EKU=serverAuth" \
+      -infile "$tmp/broker.csr" -outfile "$tmp/broker.pem"
+    "$keytool" -importcert -noprompt -alias ca -file "$tmp/ca.pem" \
+      -keystore "$tmp/broker.p12" -storepass "$pass"
+    "$keytool" -importcert -noprompt -alias broker -file "$tmp/broker.pem" \
+      -keystore "$tmp/broker.p12" -storepass "$pass"
+  } >>"$LOG_FILE" 2>&1 || die "keytool failed (see $LOG_FILE)"
+  rm -f "$tmp/broker.csr" "$tmp/ca.p12"
+  printf '%s\n' "$pass" > "$tmp/keystore-password"
+  secret > "$tmp/sasl-password"
+  chmod 600 "$tmp"/*
+  : > "$tmp/.complete"
+  rm -rf "$TLS_DIR"
+  mv "$tmp" "$TLS_DIR"
+}
+
 render_config() {
-  local bport="$1" cport="$2"
+  local bport="$1" cport="$2" sport="$3" keystore_pass sasl_pass
   mkdir -p "$CONF_DIR" "$DATA_DIR" "$LOG_DIR"
+  ensure_tls
+  keystore_pass="$(head -n 1 "$TLS_DIR/keystore-password")"
+  sasl_pass="$(head -n 1 "$TLS_DIR/sasl-password")"
   sed -e "s|@BROKER_PORT@|$bport|g" \
       -e "s|@CONTROLLER_PORT@|$cport|g" \
+      -e "s|@SECURE_PORT@|$sport|g" \
       -e "s|@DATA_DIR@|$DATA_DIR|g" \
+      -e "s|@KEYSTORE@|$TLS_DIR/broker.p12|g" \
+      -e "s|@KEYSTORE_PASSWORD@|$keystore_pass|g" \
+      -e "s|@SASL_PASSWORD@|$sasl_pass|g" \
       "$SCRIPT_DIR/server.properties.template" > "$SERVER_CONF.tmp"
+  chmod 600 "$SERVER_CONF.tmp"
   mv "$SERVER_CONF.tmp" "$SERVER_CONF"
+  printf '%s\n' "bootstrap.servers=127.0.0.1:$sport" \
+    "security.protocol=SASL_SSL" \
+    "sasl.mechanism=PLAIN" \
+    "sasl.username=alliance" \
+    "sasl.password=$sasl_pass" \
+    "ssl.ca.location=$TLS_DIR/ca.pem" > "$SECURE_CLIENT.tmp"
+  chmod 600 "$SECURE_CLIENT.tmp"
+  mv "$SECURE_CLIENT.tmp" "$SECURE_CLIENT"
   cat > "$PROBE_CONF" <<'EOF'
 # Admin client settings for the readiness probe: fail fast.
 request.timeout.ms=3000
@@ -291,7 +354,7 @@ default.api.timeout.ms=30000
 socket.connection.setup.timeout.ms=2000
 socket.connection.setup.timeout.max.ms=5000
 EOF
-  printf 'BROKER_PORT=%s\nCONTROLLER_PORT=%s\n' "$bport" "$cport" > "$PORTS_FILE"
+  printf 'BROKER_PORT=%s\nCONTROLLER_PORT=%s\nSECURE_PORT=%s\n' "$bport" "$cport" "$sport" > "$PORTS_FILE"
 }
 
 format_storage() {
@@ -313,7 +376,8 @@ write_bootstrap() {
   local addr="127.0.0.1:$1"
   printf '%s\n' "$addr" > "$BOOTSTRAP_FILE.tmp"
   mv "$BOOTSTRAP_FILE.tmp" "$BOOTSTRAP_FILE"
-  printf 'export ALLIANCE_KAFKA_BOOTSTRAP=%s\n' "$addr" > "$ENV_FILE"
+  { printf 'export ALLIANCE_KAFKA_BOOTSTRAP=%s\n' "$addr"
+    printf 'export ALLIANCE_KAFKA_SECURE_CLIENT=%s\n' "$SECURE_CLIENT"; } > "$ENV_FILE"
 }
 
 read_bootstrap() {
@@ -403,26 +467,29 @@ cmd_up() {
   mkdir -p "$LOG_DIR"
   if [[ -f "$LOG_FILE" ]]; then mv -f "$LOG_FILE" "$LOG_FILE.1"; fi
 
-  local t0 attempt bport cport rc
+  local t0 attempt bport cport sport rc
   t0="$(now)"
   for attempt in 1 2 3; do
-    bport="" cport=""
+    bport="" cport="" sport=""
     # Keep the previous ports when data is kept (clients see the same address).
     if [[ -f "$DATA_DIR/meta.properties" && -f "$PORTS_FILE" && $attempt == 1 ]]; then
       bport="$(sed -n 's/^BROKER_PORT=//p' "$PORTS_FILE")"
       cport="$(sed -n 's/^CONTROLLER_PORT=//p' "$PORTS_FILE")"
-      if ! { [[ -n "$bport" && -n "$cport" ]] && port_free "$bport" && port_free "$cport"; }; then
-        bport="" cport=""
+      sport="$(sed -n 's/^SECURE_PORT=//p' "$PORTS_FILE")"
+      if ! { [[ -n "$bport" && -n "$cport" && -n "$sport" ]] && port_free "$bport" \
+               && port_free "$cport" && port_free "$sport"; }; then
+        bport="" cport="" sport=""
       fi
     fi
     if [[ -z "$bport" ]]; then
-      read -r bport cport < <(pick_ports)
+      read -r bport cport sport < <(pick_ports)
     fi
-    [[ "$bport" =~ ^[0-9]+$ && "$cport" =~ ^[0-9]+$ ]] || die "could not pick free ports"
+    [[ "$bport" =~ ^[0-9]+$ && "$cport" =~ ^[0-9]+$ && "$sport" =~ ^[0-9]+$ ]] \
+      || die "could not pick free ports"
 
-    render_config "$bport" "$cport"
+    render_config "$bport" "$cport" "$sport"
     format_storage
-    log "starting broker on 127.0.0.1:$bport (controller 127.0.0.1:$cport), log: $LOG_FILE"
+    log "starting broker on 127.0.0.1:$bport (SASL_SSL 127.0.0.1:$sport, controller 127.0.0.1:$cport), log: $LOG_FILE"
     pid="$(start_broker "$bport" "$cport")"
 
     rc=0
@@ -582,6 +649,9 @@ cmd_env() {
   local b
   b="$(target_bootstrap)"
   printf 'export ALLIANCE_KAFKA_BOOTSTRAP=%s\n' "$b"
+  if [[ -z "${ALLIANCE_KAFKA_BOOTSTRAP:-}" && -f "$SECURE_CLIENT" ]]; then
+    printf 'export ALLIANCE_KAFKA_SECURE_CLIENT=%s\n' "$SECURE_CLIENT"
+  fi
 }
 
 main() {

@@ -37,7 +37,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::jwt::JwksError;
 use crate::mtls::{CertName, ClientCertMap};
-use crate::tls::ServerTlsPaths;
+use crate::tls::{ClientTlsPaths, ServerTlsPaths};
 use crate::{Identity, Method};
 
 /// The whole authentication configuration.
@@ -48,6 +48,9 @@ pub struct AuthConfig {
     pub jwt: Option<JwtConfig>,
     /// The server's TLS files, for the services to use.
     pub tls: Option<ServerTlsPaths>,
+    /// TLS of the calls a server makes to the other servers of the deployment (forwarding a
+    /// command to the instance writing its plan, recording a simulation run).
+    pub peer_tls: Option<ClientTlsPaths>,
     /// Client certificate subjects and the team each acts for.
     #[serde(default, rename = "client_cert")]
     pub client_certs: Vec<ClientCertEntry>,

@@ -11,7 +11,7 @@ use alliance_proto::v1;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use futures::future::BoxFuture;
 use tonic::metadata::MetadataMap;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use tonic::{Request, Response, Status};
 
 /// The metadata mark of a forwarded request; its value is the forwarding instance's address.
@@ -94,6 +94,8 @@ pub struct Forwarder {
     /// This instance's address, named in the mark.
     me: String,
     channels: Mutex<HashMap<String, Channel>>,
+    /// TLS to the other instances; plaintext without it.
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Forwarder {
@@ -101,7 +103,15 @@ impl Forwarder {
         Self {
             me: me.into(),
             channels: Mutex::default(),
+            tls: None,
         }
+    }
+
+    /// Connects to the other instances with TLS (the certificate an instance presents must
+    /// carry the host of its address).
+    pub fn with_tls(mut self, tls: Option<ClientTlsConfig>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Whether a request was forwarded to this instance already.
@@ -114,8 +124,7 @@ impl Forwarder {
         if let Some(channel) = channels.get(owner) {
             return Ok(channel.clone());
         }
-        let channel = Endpoint::from_shared(format!("http://{owner}"))
-            .map_err(|e| Status::internal(format!("bad owner address {owner:?}: {e}")))?
+        let channel = endpoint(owner, self.tls.as_ref())?
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))
             .connect_lazy();
@@ -157,5 +166,40 @@ impl Forwarder {
                 status
             }
         })
+    }
+}
+
+/// The endpoint of another server at `address`, `HOST:PORT` or a URL: over TLS with `tls`
+/// (the certificate it presents must carry the host), plaintext without. A URL's scheme must
+/// agree: `https://` needs `tls`, `http://` is refused with it.
+pub fn endpoint(address: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoint, Status> {
+    let host_port = match (address.split_once("://"), tls) {
+        (None, _) => address,
+        (Some(("http", rest)), None) | (Some(("https", rest)), Some(_)) => rest,
+        (Some(("https", _)), None) => {
+            return Err(Status::failed_precondition(format!(
+                "{address} is a TLS address, but no CA is set to verify it (--peer-ca)"
+            )));
+        }
+        (Some(("http", _)), Some(_)) => {
+            return Err(Status::failed_precondition(format!(
+                "{address} is a plaintext address, but calls to other servers use TLS \
+                 (--peer-ca): write https://"
+            )));
+        }
+        (Some(_), _) => {
+            return Err(Status::invalid_argument(format!(
+                "{address} is neither HOST:PORT nor an http:// or https:// URL"
+            )));
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let endpoint = Endpoint::from_shared(format!("{scheme}://{host_port}"))
+        .map_err(|e| Status::invalid_argument(format!("bad server address {address:?}: {e}")))?;
+    match tls {
+        Some(tls) => endpoint
+            .tls_config(tls.clone())
+            .map_err(|e| Status::internal(format!("TLS to {address}: {e}"))),
+        None => Ok(endpoint),
     }
 }

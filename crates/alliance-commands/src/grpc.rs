@@ -39,6 +39,12 @@ impl<L: EventLog> PlanCommandsApi<L> {
         }
     }
 
+    /// Forwards to the other instances over TLS (plaintext without it).
+    pub fn with_peer_tls(mut self, tls: Option<tonic::transport::ClientTlsConfig>) -> Self {
+        self.forwarder = self.forwarder.with_tls(tls);
+        self
+    }
+
     /// The tonic service to add to a server.
     pub fn into_server(self) -> PlanCommandsServer<Self> {
         PlanCommandsServer::new(self).max_decoding_message_size(crate::limits::MAX_MESSAGE_BYTES)

@@ -166,6 +166,16 @@ pub struct SecurityArgs {
     /// Serve without TLS although the listen address is not loopback.
     #[arg(long, env = "ALLIANCE_PLAINTEXT")]
     pub plaintext: bool,
+    /// CA (PEM) of the other servers' certificates: calls to them (forwarding a command to the
+    /// instance writing its plan, recording a simulation run) use TLS verified against it.
+    #[arg(long, env = "ALLIANCE_PEER_CA")]
+    pub peer_ca: Option<std::path::PathBuf>,
+    /// A client certificate chain (PEM) presented on those calls, to servers asking for one.
+    #[arg(long, env = "ALLIANCE_PEER_CERT", requires_all = ["peer_key", "peer_ca"])]
+    pub peer_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --peer-cert.
+    #[arg(long, env = "ALLIANCE_PEER_KEY", requires = "peer_cert")]
+    pub peer_key: Option<std::path::PathBuf>,
 }
 
 /// A server's callers and connections: who is calling, and the guard of its connections.
@@ -173,6 +183,8 @@ pub struct Security {
     pub auth: std::sync::Arc<crate::Authenticator>,
     pub verify: Option<crate::VerifyLayer>,
     pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// TLS of the calls to the other servers; plaintext without it.
+    pub peer: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl Security {
@@ -194,20 +206,42 @@ pub async fn secure(
     token_file: &std::path::Path,
     listen: std::net::SocketAddr,
 ) -> Result<Security, String> {
-    let (auth, config_tls, jwt) = match &args.auth_config {
+    let (auth, config_tls, config_peer, jwt) = match &args.auth_config {
         Some(path) => {
             let config = alliance_auth::AuthConfig::load(path).map_err(|e| e.to_string())?;
             let auth = crate::Authenticator::from_identity_config(&config)
                 .await
                 .map_err(|e| format!("identity configuration {}: {e}", path.display()))?;
-            (auth, config.tls.clone(), config.jwt.is_some())
+            (
+                auth,
+                config.tls.clone(),
+                config.peer_tls.clone(),
+                config.jwt.is_some(),
+            )
         }
         None => (
             dev_tokens(token_file, listen).map_err(|e| e.to_string())?,
             None,
+            None,
             false,
         ),
     };
+    let peer_paths = match &args.peer_ca {
+        Some(ca) => Some(alliance_auth::ClientTlsPaths {
+            ca: ca.clone(),
+            identity: args.peer_cert.clone().zip(args.peer_key.clone()).map(
+                |(cert_chain, private_key)| alliance_auth::CertKeyPaths {
+                    cert_chain,
+                    private_key,
+                },
+            ),
+            domain_name: None,
+        }),
+        None => config_peer,
+    };
+    let peer = peer_paths
+        .map(|paths| paths.load().map_err(|e| format!("peer TLS: {e}")))
+        .transpose()?;
     let paths = match (&args.tls_cert, &args.tls_key) {
         (Some(cert_chain), Some(private_key)) => Some(alliance_auth::ServerTlsPaths {
             cert_chain: cert_chain.clone(),
@@ -234,6 +268,7 @@ pub async fn secure(
         verify: crate::VerifyLayer::new(auth.clone()),
         auth,
         tls,
+        peer,
     })
 }
 

@@ -9,6 +9,7 @@
 //! Positions are those of this instance's index (the order it indexed events in), not a
 //! cluster-wide order.
 
+mod diagnose;
 mod index;
 mod membership;
 mod partitions;
@@ -67,6 +68,48 @@ pub fn local_broker() -> Result<String, String> {
         .clone()
 }
 
+/// The client settings of the local broker's SASL_SSL listener (`bootstrap.servers` among
+/// them), for tests: the file `ALLIANCE_KAFKA_SECURE_CLIENT` names, otherwise the one
+/// `deploy/kafka/kafka.sh up` writes into its state directory.
+pub fn local_secure_client() -> Result<BTreeMap<String, String>, String> {
+    local_broker()?;
+    let path = match std::env::var_os("ALLIANCE_KAFKA_SECURE_CLIENT") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => std::env::var_os("ALLIANCE_KAFKA_DIR")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .map(|home| std::path::Path::new(&home).join(".cache/alliance/kafka-run"))
+            })
+            .ok_or("neither ALLIANCE_KAFKA_SECURE_CLIENT nor HOME is set")?
+            .join("secure-client.properties"),
+    };
+    client_settings_file(&path)
+}
+
+/// Client settings from a file of `KEY=VALUE` lines (blank lines and lines starting with `#`
+/// are skipped), such as the SASL password that should not be on a command line.
+pub fn client_settings_file(path: &std::path::Path) -> Result<BTreeMap<String, String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read Kafka client settings {}: {e}", path.display()))?;
+    let mut settings = BTreeMap::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line.split_once('=').ok_or_else(|| {
+            format!(
+                "{} line {}: a Kafka client setting is KEY=VALUE",
+                path.display(),
+                number + 1
+            )
+        })?;
+        settings.insert(key.trim().to_owned(), value.trim().to_owned());
+    }
+    Ok(settings)
+}
+
 use index::Index;
 use membership::Membership;
 use partitions::Partitions;
@@ -122,15 +165,20 @@ impl KafkaLogConfig {
     }
 
     /// The settings of a service that only reads the topic: the writers' transactional
-    /// prefix (so `holds` and progress name the same topic) and client settings given as
-    /// `KEY=VALUE` (security.protocol, sasl.*, ssl.*).
+    /// prefix (so `holds` and progress name the same topic) and client settings (security.protocol,
+    /// sasl.*, ssl.*) from a file of `KEY=VALUE` lines and then, overriding it, given as
+    /// `KEY=VALUE`.
     pub fn reader(
         bootstrap: &str,
         topic: &str,
         client_settings: &[String],
+        client_file: Option<&std::path::Path>,
     ) -> Result<Self, String> {
         let mut config = Self::new(bootstrap, topic);
         config.transactional_prefix = format!("alliance-commands.{topic}");
+        if let Some(path) = client_file {
+            config.client = client_settings_file(path)?;
+        }
         for setting in client_settings {
             let (key, value) = setting
                 .split_once('=')
@@ -140,7 +188,7 @@ impl KafkaLogConfig {
         Ok(config)
     }
 
-    fn client(&self) -> ClientConfig {
+    pub(crate) fn client(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap);
         for (key, value) in &self.client {
@@ -171,7 +219,7 @@ impl Drop for Inner {
     }
 }
 
-fn unavailable(error: impl std::fmt::Display) -> LogError {
+pub(crate) fn unavailable(error: impl std::fmt::Display) -> LogError {
     LogError::Unavailable(error.to_string())
 }
 
@@ -181,10 +229,14 @@ impl KafkaLog {
     /// over fences its previous writer and indexes it before any append is accepted. Fails
     /// with `Unavailable` when the broker cannot be reached within the timeout.
     pub async fn open(config: KafkaLogConfig) -> Result<Self, LogError> {
+        let config = Arc::new(config);
+        let reachable = config.clone();
+        tokio::task::spawn_blocking(move || diagnose::reach(&reachable))
+            .await
+            .map_err(unavailable)??;
         if config.create_topic {
             create_topic(&config).await?;
         }
-        let config = Arc::new(config);
         tokio::task::spawn_blocking(move || Self::open_blocking(config))
             .await
             .map_err(unavailable)?

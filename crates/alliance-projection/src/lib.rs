@@ -548,6 +548,8 @@ pub struct Replica {
     pub security: alliance_commands::security::SecurityLog,
     /// TLS, verified credentials and the security log of refused requests.
     pub guard: alliance_commands::server::Guard,
+    /// TLS of the calls to other servers.
+    pub peer: Option<tonic::transport::ClientTlsConfig>,
 }
 
 /// Loads the callers (`security`: the identity configuration and TLS, or the development
@@ -591,5 +593,6 @@ pub async fn start_replica<R: LogReader>(
         snapshot,
         security,
         guard: secured.guard(Some(denials)),
+        peer: secured.peer,
     })
 }

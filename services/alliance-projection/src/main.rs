@@ -33,6 +33,10 @@ struct Args {
     /// ssl.*); repeatable, or comma-separated in the environment.
     #[arg(long, env = "ALLIANCE_PROJECTION_KAFKA_CLIENT", value_delimiter = ',')]
     kafka_client: Vec<String>,
+    /// A file of client settings, KEY=VALUE lines (for secrets such as `sasl.password`);
+    /// --kafka-client settings override it.
+    #[arg(long, env = "ALLIANCE_PROJECTION_KAFKA_CLIENT_FILE")]
+    kafka_client_file: Option<PathBuf>,
     /// Listen address; port 0 picks a free port.
     #[arg(
         long,
@@ -62,9 +66,13 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let _telemetry = alliance_telemetry::init("alliance-projection")?;
     let args = Args::parse();
-    let config =
-        KafkaLogConfig::reader(&args.kafka_bootstrap, &args.kafka_topic, &args.kafka_client)
-            .map_err(anyhow::Error::msg)?;
+    let config = KafkaLogConfig::reader(
+        &args.kafka_bootstrap,
+        &args.kafka_topic,
+        &args.kafka_client,
+        args.kafka_client_file.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let reader = TopicReader::new(config);
     let replica = alliance_projection::start_replica(
         &reader,

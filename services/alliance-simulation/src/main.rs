@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use alliance_eventlog_kafka::{KafkaLogConfig, TopicReader};
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use alliance_simulation::Recorder;
-use anyhow::Context;
 use clap::Parser;
 
 #[global_allocator]
@@ -35,6 +34,10 @@ struct Args {
     /// ssl.*); repeatable, or comma-separated in the environment.
     #[arg(long, env = "ALLIANCE_SIMULATION_KAFKA_CLIENT", value_delimiter = ',')]
     kafka_client: Vec<String>,
+    /// A file of client settings, KEY=VALUE lines (for secrets such as `sasl.password`);
+    /// --kafka-client settings override it.
+    #[arg(long, env = "ALLIANCE_SIMULATION_KAFKA_CLIENT_FILE")]
+    kafka_client_file: Option<PathBuf>,
     /// The command service that records completed runs (any instance; it forwards).
     #[arg(
         long,
@@ -75,13 +78,14 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = alliance_telemetry::init("alliance-simulation")?;
     let args = Args::parse();
     let model = alliance_simulation::load_model(&args.model.clone().unwrap_or_default())?;
-    let config =
-        KafkaLogConfig::reader(&args.kafka_bootstrap, &args.kafka_topic, &args.kafka_client)
-            .map_err(anyhow::Error::msg)?;
+    let config = KafkaLogConfig::reader(
+        &args.kafka_bootstrap,
+        &args.kafka_topic,
+        &args.kafka_client,
+        args.kafka_client_file.as_deref(),
+    )
+    .map_err(anyhow::Error::msg)?;
     let reader = TopicReader::new(config);
-    let commands = tonic::transport::Endpoint::from_shared(args.commands.clone())
-        .with_context(|| format!("--commands {:?} is not a URL", args.commands))?
-        .connect_lazy();
     let replica = alliance_projection::start_replica(
         &reader,
         args.listen,
@@ -91,6 +95,9 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .map_err(anyhow::Error::msg)?;
+    let commands = alliance_commands::forward::endpoint(&args.commands, replica.peer.as_ref())
+        .map_err(|status| anyhow::anyhow!("--commands: {}", status.message()))?
+        .connect_lazy();
     let (routes, health) = alliance_commands::server::base_routes()?;
     let model_version = model.data.version.clone();
     let (routes, _) = alliance_simulation::add_routes(

@@ -344,7 +344,8 @@ impl Server<'_> {
             "allianced: alliance.v1.PlanCommands, alliance.v1.PostureQueries, alliance.v1.AuditLog, alliance.v1.Simulation, grpc.health.v1 and reflection listening on {addr} ({what})"
         );
         let model = alliance_simulation::load_model(&config.simulation_model)?;
-        let api = PlanCommandsApi::new(service.clone(), auth.clone(), address);
+        let api = PlanCommandsApi::new(service.clone(), auth.clone(), address)
+            .with_peer_tls(secured.peer.clone());
         let (routes, health) = alliance_commands::server::routes(api).await?;
         // Completed simulation runs are recorded through this process's command service.
         let recorder = Recorder::Local(Arc::new(PlanCommandsApi::new(

@@ -4,6 +4,7 @@
 
 mod cluster;
 mod identity;
+mod kafka_tls;
 mod projection;
 mod simulation;
 mod suite;

@@ -276,3 +276,99 @@ async fn startup_with_the_broker_down_is_a_clear_error() {
         Ok(_) => panic!("no broker listens there"),
     }
 }
+
+/// [`config`] on the local broker's SASL_SSL listener (PLAIN over TLS).
+fn secure_config(topic: &str) -> KafkaLogConfig {
+    let mut client = alliance_eventlog_kafka::local_secure_client().unwrap();
+    let bootstrap = client.remove("bootstrap.servers").unwrap();
+    assert_eq!(client["security.protocol"], "SASL_SSL");
+    let mut config = config(topic);
+    config.bootstrap = bootstrap;
+    config.client = client;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_works_over_sasl_ssl() {
+    let topic = topic();
+    let log = KafkaLog::open(secure_config(&topic)).await.unwrap();
+    let plan = uuid::Uuid::now_v7();
+    log.append(plan, 0, vec![event("c1"), event("c1")])
+        .await
+        .unwrap();
+    let appended = log.append(plan, 2, vec![event("c2")]).await.unwrap();
+    assert_eq!(appended.last_version, 3);
+
+    let read = log.read_plan(plan, 1, 10).await.unwrap();
+    let commands: Vec<_> = read.iter().map(|e| e.command_id.as_str()).collect();
+    assert_eq!(commands, ["c1", "c1", "c2"]);
+    // The same topic, as a client of the plaintext listener sees it.
+    assert_eq!(consume_committed(&topic, 3).len(), 3);
+}
+
+/// Opens the log on the SASL_SSL listener with `change` made to its client settings, which
+/// must make it fail: the error is returned.
+async fn refused(change: impl FnOnce(&mut KafkaLogConfig)) -> String {
+    let topic = topic();
+    let mut config = secure_config(&topic);
+    config.timeout = Duration::from_secs(10);
+    change(&mut config);
+    match KafkaLog::open(config).await {
+        Err(LogError::Unavailable(message)) => message,
+        Err(other) => panic!("expected unavailable, got {other}"),
+        Ok(_) => panic!("the broker accepted the client"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_refused_and_the_error_says_why() {
+    let message = refused(|config| {
+        config
+            .client
+            .insert("sasl.password".into(), "not-the-password".into());
+    })
+    .await;
+    assert!(message.contains("Authentication failed"), "{message}");
+    assert!(!message.contains("not-the-password"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_certificate_from_another_ca_is_refused_and_the_error_says_why() {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let other_ca = params
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("other-ca.pem");
+    std::fs::write(&ca, other_ca.pem()).unwrap();
+    let message = refused(|config| {
+        config
+            .client
+            .insert("ssl.ca.location".into(), ca.display().to_string());
+    })
+    .await;
+    assert!(message.contains("certificate verify failed"), "{message}");
+}
+
+#[test]
+fn a_client_settings_file_is_read_and_a_bad_line_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("client.properties");
+    std::fs::write(
+        &good,
+        "# the listener\nsecurity.protocol = SASL_SSL\n\nsasl.password=a=b\n",
+    )
+    .unwrap();
+    let settings = alliance_eventlog_kafka::client_settings_file(&good).unwrap();
+    assert_eq!(settings.len(), 2);
+    assert_eq!(settings["security.protocol"], "SASL_SSL");
+    assert_eq!(settings["sasl.password"], "a=b");
+
+    let bad = dir.path().join("bad.properties");
+    std::fs::write(&bad, "security.protocol=SASL_SSL\nsasl.password\n").unwrap();
+    let error = alliance_eventlog_kafka::client_settings_file(&bad).unwrap_err();
+    assert!(error.contains("line 2"), "{error}");
+    let missing = alliance_eventlog_kafka::client_settings_file(&dir.path().join("none"));
+    assert!(missing.unwrap_err().contains("cannot read"));
+}

@@ -1,0 +1,85 @@
+//! Why a client could not reach the broker. librdkafka reports a refused connection, a failed
+//! TLS handshake or rejected SASL credentials in its log (facility `FAIL`, from its own
+//! threads); the call that then times out only says that it timed out. The startup errors name
+//! the last reason.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alliance_eventlog::LogError;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+
+/// Whether the broker of `config` answers a metadata request within its timeout; if not, the
+/// error names the client's last connection failure (connection refused, TLS handshake, SASL
+/// authentication).
+pub(crate) fn reach(config: &crate::KafkaLogConfig) -> Result<(), LogError> {
+    let diagnosed = Diagnosed::default();
+    let consumer: BaseConsumer<Diagnosed> = config
+        .client()
+        .create_with_context(diagnosed.clone())
+        .map_err(crate::unavailable)?;
+    match consumer.fetch_metadata(None, config.timeout) {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            // The client queues its log for whoever polls it: serve what it queued meanwhile.
+            let served = Instant::now() + Duration::from_millis(200);
+            while Instant::now() < served {
+                let _ = consumer.poll(Duration::from_millis(20));
+            }
+            Err(diagnosed.unavailable(error))
+        }
+    }
+}
+
+/// A client context that keeps the last connection failure librdkafka reported.
+#[derive(Clone, Default)]
+pub(crate) struct Diagnosed {
+    /// The last connection failure the client logged, then the last error it reported (such
+    /// as "all brokers are down", which says less).
+    last: Arc<Mutex<[Option<String>; 2]>>,
+}
+
+impl Diagnosed {
+    /// `error` as `Unavailable`, with the last reason the client reported, if any.
+    pub(crate) fn unavailable(&self, error: impl std::fmt::Display) -> LogError {
+        let [failure, error_reported] = self.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        LogError::Unavailable(match failure.or(error_reported) {
+            Some(reason) => format!("{error} (the broker connection failed: {reason})"),
+            None => error.to_string(),
+        })
+    }
+}
+
+impl Diagnosed {
+    fn keep(&self, which: usize, reason: &str) {
+        self.last.lock().unwrap_or_else(|e| e.into_inner())[which] = Some(reason.to_owned());
+    }
+}
+
+impl ClientContext for Diagnosed {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", facility, "{message}");
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
+            _ => tracing::debug!(target: "librdkafka", facility, "{message}"),
+        }
+        if facility == "FAIL" {
+            self.keep(0, message);
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(%error, reason, "Kafka client");
+        self.keep(1, reason);
+    }
+}
+
+impl ConsumerContext for Diagnosed {}
