@@ -54,9 +54,20 @@ pub struct AuthConfig {
     /// Client certificate subjects and the team each acts for.
     #[serde(default, rename = "client_cert")]
     pub client_certs: Vec<ClientCertEntry>,
+    /// The client certificates of this deployment's own servers, which may pass on a caller
+    /// they verified (see [`crate::ON_BEHALF_OF`]).
+    #[serde(default, rename = "peer")]
+    pub peers: Vec<PeerEntry>,
     /// The known teams: tokens and certificates can only name these.
     #[serde(rename = "team")]
     pub teams: Vec<TeamEntry>,
+}
+
+/// A `[[peer]]` entry: a server of this deployment, named by its client certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    pub subject: CertName,
 }
 
 /// The `[jwt]` table.
@@ -311,7 +322,14 @@ impl AuthConfig {
             .into_iter()
             .flatten()
         });
-        for path in jwks.chain(tls) {
+        let peer_tls = self.peer_tls.iter_mut().flat_map(|tls| {
+            let identity = tls
+                .identity
+                .iter_mut()
+                .flat_map(|identity| [&mut identity.cert_chain, &mut identity.private_key]);
+            std::iter::once(&mut tls.ca).chain(identity)
+        });
+        for path in jwks.chain(tls).chain(peer_tls) {
             *path = base.join(&*path);
         }
     }

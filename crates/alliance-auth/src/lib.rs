@@ -49,11 +49,17 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::transport::CertificateDer;
 
 pub use config::{
-    AuthConfig, ClientCertEntry, ConfigError, ConfigProblem, JwksSource, JwtConfig, SetupError,
-    TeamEntry, TeamRole, Teams,
+    AuthConfig, ClientCertEntry, ConfigError, ConfigProblem, JwksSource, JwtConfig, PeerEntry,
+    SetupError, TeamEntry, TeamRole, Teams,
 };
 pub use jwt::{JwksError, JwtError, JwtVerifier};
-pub use mtls::{CertError, CertName, ClientCertMap};
+pub use mtls::{CertError, CertName, ClientCertMap, PeerCerts};
+
+/// The metadata by which a server of this deployment passes on a caller it verified by client
+/// certificate (a certificate cannot travel with the request): `<team>/<user>`. Believed only
+/// from a client certificate listed as a `[[peer]]`; a bearer token, when present, is verified
+/// instead.
+pub const ON_BEHALF_OF: &str = "x-alliance-on-behalf-of";
 pub use tls::{CertKeyPaths, ClientTlsPaths, ServerTlsPaths, TlsError};
 
 /// An authenticated caller.
@@ -71,6 +77,9 @@ pub struct Identity {
 pub enum Method {
     Jwt,
     ClientCertificate,
+    /// Verified by another server of this deployment (by client certificate), which passed the
+    /// caller on ([`ON_BEHALF_OF`]).
+    Peer,
 }
 
 impl Identity {
@@ -97,6 +106,8 @@ pub enum AuthError {
     Jwt(#[from] JwtError),
     #[error(transparent)]
     ClientCert(#[from] CertError),
+    #[error("{ON_BEHALF_OF} must be <team>/<user> naming a known team")]
+    OnBehalfOf,
 }
 
 impl From<AuthError> for tonic::Status {
@@ -110,11 +121,25 @@ impl From<AuthError> for tonic::Status {
 pub struct Authenticator {
     jwt: Option<JwtVerifier>,
     certs: ClientCertMap,
+    peers: PeerCerts,
+    teams: Teams,
 }
 
 impl Authenticator {
     pub fn new(jwt: Option<JwtVerifier>, certs: ClientCertMap) -> Self {
-        Self { jwt, certs }
+        Self {
+            jwt,
+            certs,
+            peers: PeerCerts::default(),
+            teams: Teams::default(),
+        }
+    }
+
+    /// Believes the callers that these servers (`peers`) pass on, if of `teams`.
+    pub fn with_peers(mut self, peers: PeerCerts, teams: Teams) -> Self {
+        self.peers = peers;
+        self.teams = teams;
+        self
     }
 
     /// Checks the configuration and loads the JWKS (if `[jwt]` is configured).
@@ -123,14 +148,16 @@ impl Authenticator {
         let teams = config.teams()?;
         let certs = ClientCertMap::new(&config.client_certs, &teams)?;
         let jwt = match &config.jwt {
-            Some(jwt) => Some(JwtVerifier::new(jwt, teams).await?),
+            Some(jwt) => Some(JwtVerifier::new(jwt, teams.clone()).await?),
             None => None,
         };
-        Ok(Self::new(jwt, certs))
+        let peers = PeerCerts::new(config.peers.iter().map(|peer| peer.subject.clone()));
+        Ok(Self::new(jwt, certs).with_peers(peers, teams))
     }
 
     /// The caller behind a request: its bearer JWT if it has an `authorization` header, else
-    /// its client certificate (`peer_certs`: the chain the TLS handshake verified, leaf first).
+    /// its client certificate (`peer_certs`: the chain the TLS handshake verified, leaf first),
+    /// or, from a peer's certificate, the caller named by [`ON_BEHALF_OF`].
     pub async fn authenticate(
         &self,
         metadata: &MetadataMap,
@@ -141,10 +168,24 @@ impl Authenticator {
             let jwt = self.jwt.as_ref().ok_or(AuthError::BearerNotAccepted)?;
             return Ok(jwt.verify(token).await?);
         }
-        match peer_certs {
-            Some(certs) if !certs.is_empty() => Ok(self.certs.identify(certs)?),
-            _ => Err(AuthError::NoCredentials),
-        }
+        let certs = match peer_certs {
+            Some(certs) if !certs.is_empty() => certs,
+            _ => return Err(AuthError::NoCredentials),
+        };
+        let Some(on_behalf_of) = metadata.get(ON_BEHALF_OF) else {
+            return Ok(self.certs.identify(certs)?);
+        };
+        self.peers.check(certs)?;
+        let (team, user) = on_behalf_of
+            .to_str()
+            .ok()
+            .and_then(|value| value.split_once('/'))
+            .filter(|(_, user)| !user.is_empty())
+            .ok_or(AuthError::OnBehalfOf)?;
+        let team = TeamId::try_from(team.to_owned()).map_err(|_| AuthError::OnBehalfOf)?;
+        self.teams
+            .identity(&team, user.to_owned(), Method::Peer)
+            .ok_or(AuthError::OnBehalfOf)
     }
 
     /// [`authenticate`](Self::authenticate) with the metadata and peer certificates of a tonic

@@ -101,6 +101,10 @@ pub enum CertError {
     NotMapped(String),
     #[error("client certificate matches client_cert entries of different identities: {0}")]
     Ambiguous(String),
+    #[error(
+        "only a server of this deployment ([[peer]]) may act for a caller; this certificate ({0}) is not one"
+    )]
+    NotAPeer(String),
 }
 
 /// The names of a DER certificate: Common Names of its subject, then its URI and DNS subject
@@ -131,6 +135,31 @@ fn list<'a>(names: impl IntoIterator<Item = &'a CertName>) -> String {
         "no CN, URI or DNS name".to_owned()
     } else {
         names.join(", ")
+    }
+}
+
+/// The client certificates of this deployment's own servers.
+#[derive(Debug, Clone, Default)]
+pub struct PeerCerts {
+    names: std::collections::HashSet<CertName>,
+}
+
+impl PeerCerts {
+    pub fn new(names: impl IntoIterator<Item = CertName>) -> Self {
+        Self {
+            names: names.into_iter().collect(),
+        }
+    }
+
+    /// Whether the verified chain (leaf first) is a peer's.
+    pub fn check(&self, peer_certs: &[CertificateDer<'_>]) -> Result<(), CertError> {
+        let leaf = peer_certs.first().ok_or(CertError::Missing)?;
+        let names = cert_names(leaf)?;
+        if names.iter().any(|name| self.names.contains(name)) {
+            Ok(())
+        } else {
+            Err(CertError::NotAPeer(list(&names)))
+        }
     }
 }
 

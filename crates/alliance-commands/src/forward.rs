@@ -22,8 +22,10 @@ const CALLER: [&str; 3] = ["authorization", "traceparent", "tracestate"];
 
 /// Copies the caller's credentials from `metadata` onto `request` and continues the caller's
 /// trace from the current span, so the service called sees the same caller (the actor of what
-/// it appends) in the same trace.
-pub fn carry_caller<T>(metadata: &MetadataMap, request: &mut Request<T>) {
+/// it appends) in the same trace. A caller known by its client certificate, which cannot travel
+/// on, is named instead ([`alliance_auth::ON_BEHALF_OF`]): the server called believes it only
+/// from a certificate of this deployment's servers (`[[peer]]`, `--peer-cert`).
+pub fn carry_caller<T>(metadata: &MetadataMap, caller: &crate::Caller, request: &mut Request<T>) {
     let mut headers = std::mem::take(request.metadata_mut()).into_headers();
     let traced = alliance_telemetry::inject(&tracing::Span::current(), &mut headers);
     *request.metadata_mut() = MetadataMap::from_headers(headers);
@@ -31,6 +33,14 @@ pub fn carry_caller<T>(metadata: &MetadataMap, request: &mut Request<T>) {
     for key in carried {
         if let Some(value) = metadata.get(*key) {
             request.metadata_mut().insert(*key, value.clone());
+        }
+    }
+    if !metadata.contains_key(CALLER[0]) {
+        let named = format!("{}/{}", caller.actor.team, caller.actor.user);
+        if let Ok(value) = named.parse() {
+            request
+                .metadata_mut()
+                .insert(alliance_auth::ON_BEHALF_OF, value);
         }
     }
 }
@@ -136,11 +146,12 @@ impl Forwarder {
     pub async fn forward<R: Forward>(
         &self,
         owner: &str,
+        caller: &crate::Caller,
         metadata: &MetadataMap,
         message: R,
     ) -> Result<Response<R::Reply>, Status> {
         let mut request = Request::new(message);
-        carry_caller(metadata, &mut request);
+        carry_caller(metadata, caller, &mut request);
         if let Some(timeout) = metadata.get("grpc-timeout") {
             request
                 .metadata_mut()

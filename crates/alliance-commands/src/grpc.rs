@@ -92,7 +92,10 @@ impl<L: EventLog> PlanCommandsApi<L> {
         };
         if let Some(owner) = owner {
             // The owner derives the same new plan id from the command id.
-            return self.forwarder.forward(&owner, &metadata, message).await;
+            return self
+                .forwarder
+                .forward(&owner, &caller, &metadata, message)
+                .await;
         }
         let outcome = self
             .service
@@ -337,7 +340,10 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
             .ok_or_else(|| CommandError::invalid("plan_id", "is required"))?;
         if let Some(owner) = self.owner_elsewhere(plan_id, request.metadata()).await {
             let (metadata, _, message) = request.into_parts();
-            return self.forwarder.forward(&owner, &metadata, message).await;
+            return self
+                .forwarder
+                .forward(&owner, &caller, &metadata, message)
+                .await;
         }
         let plan = self.service.plan(plan_id).await?;
         crate::access::authorize_read(&caller, &plan, plan_id)?;

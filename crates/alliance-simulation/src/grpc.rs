@@ -51,6 +51,7 @@ pub enum Recorder {
 impl Recorder {
     async fn record(
         &self,
+        caller: &Caller,
         metadata: &MetadataMap,
         plan_id: PlanId,
         run: &SimulationRun,
@@ -66,7 +67,11 @@ impl Recorder {
             }),
             run: Some(simulation_run_to_proto(run)),
         });
-        alliance_commands::forward::carry_caller(metadata, &mut request);
+        alliance_commands::forward::carry_caller(metadata, caller, &mut request);
+        // In this process the caller is verified already (as it is by a server's VerifyLayer).
+        request
+            .extensions_mut()
+            .insert(alliance_commands::Verified(Ok(caller.clone())));
         let result = match self {
             Recorder::Local(api) => api.record_simulation_run(request).await?,
             Recorder::Remote(client) => client.clone().record_simulation_run(request).await?,
@@ -381,7 +386,7 @@ impl Inner {
         let record = run_record(run_id, resolved, outcome, &self.model, &results_digest);
         let recorded_version = if resolved.overlay.is_empty() {
             self.recorder
-                .record(metadata, resolved.plan_id, &record)
+                .record(caller, metadata, resolved.plan_id, &record)
                 .await?
         } else {
             0

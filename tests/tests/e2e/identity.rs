@@ -94,12 +94,17 @@ fn setup() -> Setup {
 }
 
 fn ctl(url: &str, ca: &Path, extra: &[&str]) -> Output {
+    ctl_on(url, ca, REFERENCE_PLAN, extra)
+}
+
+/// [`ctl`] on `plan`.
+fn ctl_on(url: &str, ca: &Path, plan: &str, extra: &[&str]) -> Output {
     command("alliancectl")
         .args(["--server", url, "--ca-cert"])
         .arg(ca)
         .args(["--output", "json"])
         .args(extra)
-        .env("ALLIANCE_PLAN", REFERENCE_PLAN)
+        .env("ALLIANCE_PLAN", plan)
         .env_remove("ALLIANCE_TOKEN")
         .output()
         .unwrap()
@@ -239,5 +244,172 @@ fn allianced_refuses_plaintext_beyond_loopback_unless_told() {
     assert!(
         message.contains("refusing to serve without TLS"),
         "{message}"
+    );
+}
+
+/// Two instances on one Kafka topic, TLS everywhere: each forwards a command for a plan the
+/// other writes over TLS, presenting its own certificate. A JWT caller's token travels on; a
+/// caller known by its client certificate is passed on by name, which the other instance
+/// believes only because the forwarding instance's certificate is a `[[peer]]`.
+#[test]
+fn instances_forward_over_tls_and_pass_on_a_certificate_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = Ca::new("alliance test CA");
+    let instance = ca.instance("allianced.alliance.internal");
+    let gateway = ca.client("rok.gateway", "urn:alliance:rok-jcs");
+    let keys = keys::keys();
+    let jwks_file = write(d, "jwks.json", jwks(&[&keys.ec]));
+    let config = format!(
+        "[jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks_file = \"{}\"\n\
+         [[client_cert]]\nsubject = \"CN=rok.gateway\"\nteam = \"rok-jcs\"\nuser = \"rok.gateway\"\n\
+         [[peer]]\nsubject = \"DNS:allianced.alliance.internal\"\n{TEAMS}",
+        jwks_file.display()
+    );
+    let config = write(d, "identity.toml", config);
+    let cert = write(d, "instance.pem", &instance.cert_pem);
+    let key = write(d, "instance.key", &instance.key_pem);
+    let ca_file = write(d, "ca.pem", &ca.pem);
+    let topic = format!("alliance-peers-{}-{}", std::process::id(), now());
+    let args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--kafka-bootstrap",
+        &alliance_eventlog_kafka::local_broker().unwrap(),
+        "--kafka-topic",
+        &topic,
+        "--kafka-session-timeout-ms",
+        "2000",
+        "--skip-reference-plan",
+        "--auth-config",
+        config.to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--tls-client-ca",
+        ca_file.to_str().unwrap(),
+        "--peer-ca",
+        ca_file.to_str().unwrap(),
+        "--peer-cert",
+        cert.to_str().unwrap(),
+        "--peer-key",
+        key.to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let first = Server::start_with_env("allianced", &d.join("a"), &args, "info", &[]);
+    let second = Server::start_with_env("allianced", &d.join("b"), &args, "info", &[]);
+    // The second writes half the partitions once the first has let them go.
+    let writes_half = |server: &Server| {
+        let line = server.wait_for_line(|l| {
+            l.contains("writing partitions")
+                && l.rsplit('[').next().unwrap().matches(',').count() == 3
+        });
+        line.rsplit('[')
+            .next()
+            .unwrap()
+            .trim_end_matches([']', ')'])
+            .split(',')
+            .map(|p| p.trim().parse::<i32>().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let second_writes = writes_half(&second);
+    writes_half(&first);
+    let url = |server: &Server| {
+        format!(
+            "https://localhost:{}",
+            server.addr.rsplit(':').next().unwrap()
+        )
+    };
+    let (via, owner) = (url(&first), url(&second));
+
+    // An approver (JWT) creates plans through the first instance until one is written by the
+    // second: that creation was forwarded, token and all.
+    let approver = keys.ec.sign(&claims("a.approver", "alliance-approvers"));
+    let plan = (0..20)
+        .map(|n| {
+            let out = ctl(
+                &via,
+                &ca_file,
+                &[
+                    "--token",
+                    &approver,
+                    "plan",
+                    "create",
+                    "--name",
+                    &format!("forwarded {n}"),
+                    "--horizon-start",
+                    "2020-01-01",
+                    "--horizon-end",
+                    "2035-12-31",
+                ],
+            );
+            assert!(out.status.success(), "{}", stderr(&out));
+            let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            created["plan_id"].as_str().unwrap().to_owned()
+        })
+        .find(|plan| {
+            second_writes.contains(&alliance_eventlog_kafka::partition_of(
+                plan.parse().unwrap(),
+                8,
+            ))
+        })
+        .expect("twenty plans, none written by the second instance");
+
+    // The ROK gateway, known only by its certificate, proposes through the first instance.
+    let proposed = ctl_on(
+        &via,
+        &ca_file,
+        &plan,
+        &[
+            "--client-cert",
+            write(d, "gateway.pem", &gateway.cert_pem).to_str().unwrap(),
+            "--client-key",
+            write(d, "gateway.key", &gateway.key_pem).to_str().unwrap(),
+            "decision",
+            "propose",
+            "--id",
+            "forwarded-proposal",
+            "--title",
+            "Proposed through the other instance",
+            "--rationale",
+            "mutual TLS, forwarded",
+            "--effective",
+            "2029-01-01",
+            "--sides",
+            "rok",
+        ],
+    );
+    assert!(proposed.status.success(), "{}", stderr(&proposed));
+    let proposed: serde_json::Value = serde_json::from_slice(&proposed.stdout).unwrap();
+    let version = proposed["plan_version"].as_u64().unwrap().to_string();
+
+    // The writer recorded the gateway (not the forwarding instance) as the actor.
+    let auditor = keys.ec.sign(&claims("i.general", "auditors"));
+    let history = ctl_on(
+        &owner,
+        &ca_file,
+        &plan,
+        &[
+            "--token",
+            &auditor,
+            "audit",
+            "history",
+            "--decision",
+            "forwarded-proposal",
+            "--min-version",
+            &version,
+        ],
+    );
+    assert!(history.status.success(), "{}", stderr(&history));
+    let history = String::from_utf8_lossy(&history.stdout);
+    assert!(
+        history.contains("rok-jcs") && history.contains("rok.gateway"),
+        "{history}"
+    );
+    assert!(
+        !history.contains("allianced.alliance.internal"),
+        "{history}"
     );
 }

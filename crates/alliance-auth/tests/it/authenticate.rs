@@ -11,6 +11,9 @@ const CLIENT_CERTS: &str = r#"
 [[client_cert]]
 subject = "CN=us-force-planning-gateway"
 team = "us-force-planning"
+
+[[peer]]
+subject = "DNS:allianced-2.alliance.internal"
 "#;
 
 async fn authenticator(with_jwt: bool) -> Authenticator {
@@ -168,4 +171,61 @@ fn certificate_matching_entries_of_different_teams_is_refused() {
         map.identify(&[b"not a certificate".to_vec().into()]),
         Err(CertError::Unparsable)
     );
+}
+
+fn on_behalf_of(value: &str) -> MetadataMap {
+    let mut metadata = MetadataMap::new();
+    metadata.insert(alliance_auth::ON_BEHALF_OF, value.parse().unwrap());
+    metadata
+}
+
+#[tokio::test]
+async fn a_peer_server_passes_on_the_caller_it_verified_and_no_one_else_can() {
+    let auth = authenticator(false).await;
+    let ca = Ca::new("Client CA");
+    let peer = ca.instance("allianced-2.alliance.internal");
+    let identity = auth
+        .authenticate(
+            &on_behalf_of("rok-jcs/rok.gateway"),
+            Some(std::slice::from_ref(&peer.der)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(identity.team, TeamId::parse("rok-jcs").unwrap());
+    assert_eq!(identity.user, "rok.gateway");
+    assert_eq!(identity.side, Some(Side::Rok));
+    assert_eq!(identity.method, Method::Peer);
+
+    // Without the header the peer's certificate is no caller (it is mapped to no team).
+    let alone = auth
+        .authenticate(&MetadataMap::new(), Some(std::slice::from_ref(&peer.der)))
+        .await;
+    assert!(
+        matches!(alone, Err(AuthError::ClientCert(CertError::NotMapped(_)))),
+        "{alone:?}"
+    );
+    // A team's own certificate cannot speak for another team.
+    let gateway = ca.client("us-force-planning-gateway", "urn:x");
+    let claimed = auth
+        .authenticate(&on_behalf_of("rok-jcs/someone"), Some(&[gateway.der]))
+        .await;
+    assert!(
+        matches!(claimed, Err(AuthError::ClientCert(CertError::NotAPeer(_)))),
+        "{claimed:?}"
+    );
+    // Nor can a request without a certificate.
+    assert_eq!(
+        auth.authenticate(&on_behalf_of("rok-jcs/someone"), None)
+            .await,
+        Err(AuthError::NoCredentials)
+    );
+    // A peer must name a known team and a user.
+    for bad in ["nobody/x", "rok-jcs/", "rok-jcs", "Not A Team/x"] {
+        assert_eq!(
+            auth.authenticate(&on_behalf_of(bad), Some(std::slice::from_ref(&peer.der)))
+                .await,
+            Err(AuthError::OnBehalfOf),
+            "{bad}"
+        );
+    }
 }

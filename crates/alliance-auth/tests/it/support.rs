@@ -171,14 +171,19 @@ impl Ca {
         }
     }
 
-    fn issue(&self, common_name: &str, sans: Vec<SanType>, usage: ExtendedKeyUsagePurpose) -> Leaf {
+    fn issue(
+        &self,
+        common_name: &str,
+        sans: Vec<SanType>,
+        usages: Vec<ExtendedKeyUsagePurpose>,
+    ) -> Leaf {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params
             .distinguished_name
             .push(DnType::CommonName, common_name);
         params.subject_alt_names = sans;
-        params.extended_key_usages = vec![usage];
+        params.extended_key_usages = usages;
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         Leaf {
             cert_pem: cert.pem(),
@@ -190,12 +195,38 @@ impl Ca {
     /// A server certificate for `localhost`.
     pub fn server(&self) -> Leaf {
         let san = SanType::DnsName("localhost".try_into().unwrap());
-        self.issue("localhost", vec![san], ExtendedKeyUsagePurpose::ServerAuth)
+        self.issue(
+            "localhost",
+            vec![san],
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
+        )
     }
 
     /// A client certificate with this Common Name and URI subject alternative name.
     pub fn client(&self, common_name: &str, uri: &str) -> Leaf {
         let san = SanType::URI(uri.try_into().unwrap());
-        self.issue(common_name, vec![san], ExtendedKeyUsagePurpose::ClientAuth)
+        self.issue(
+            common_name,
+            vec![san],
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
+        )
+    }
+
+    /// The certificate of a server of the deployment, `name`, serving on 127.0.0.1 and
+    /// localhost and presenting it to the other servers as its client certificate.
+    pub fn instance(&self, name: &str) -> Leaf {
+        let sans = vec![
+            SanType::DnsName(name.try_into().unwrap()),
+            SanType::DnsName("localhost".try_into().unwrap()),
+            SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+        ];
+        self.issue(
+            name,
+            sans,
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        )
     }
 }
