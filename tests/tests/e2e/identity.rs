@@ -206,6 +206,18 @@ fn jwts_and_client_certificates_over_tls_and_nothing_else() {
         "{history}"
     );
 
+    // A simulation run is recorded in the plan's history as its caller, through the command
+    // service of the same process.
+    let run = ctl(
+        &s.url,
+        &s.ca,
+        &["--token", &approver, "simulate", "--trials", "50", "--seed", "3"],
+    );
+    assert!(run.status.success(), "{}", stderr(&run));
+    let run: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert!(run["recorded_version"].as_u64().unwrap() > 0, "{run}");
+    assert_eq!(run["actor"]["team"], "alliance-approvers", "{run}");
+
     // A client that does not trust the server's CA never gets through the handshake; nor does
     // plaintext.
     let wrong_ca = ctl(&s.url, &s.wrong_ca, &["--token", &approver, "plan", "list"]);
