@@ -171,3 +171,18 @@ fn empty_audience_is_refused() {
     let toml = "[jwt]\nissuer = \"i\"\naudience = []\njwks_file = \"j.json\"\n".to_owned() + TEAMS;
     assert_eq!(problem(&toml), ConfigProblem::NoAudience);
 }
+
+#[test]
+fn the_example_in_deploy_parses_and_passes_the_checks() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/identity.example.toml");
+    let config = AuthConfig::load(&path).unwrap();
+    config.check().unwrap();
+    assert_eq!(config.peers.len(), 2);
+    let peer_tls = config.peer_tls.unwrap();
+    assert_eq!(
+        peer_tls.ca,
+        std::path::Path::new("/etc/alliance/tls/internal-ca.pem")
+    );
+    assert!(peer_tls.identity.is_some());
+}
