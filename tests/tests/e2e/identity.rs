@@ -110,6 +110,72 @@ fn ctl_on(url: &str, ca: &Path, plan: &str, extra: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The ROK gateway, by its client certificate and key, proposes decision `id` on `plan` through
+/// `url`; returns the plan's version after it.
+fn propose_by_certificate(
+    url: &str,
+    ca: &Path,
+    plan: &str,
+    [cert, key]: [&Path; 2],
+    id: &str,
+) -> String {
+    let out = ctl_on(
+        url,
+        ca,
+        plan,
+        &[
+            "--client-cert",
+            cert.to_str().unwrap(),
+            "--client-key",
+            key.to_str().unwrap(),
+            "decision",
+            "propose",
+            "--id",
+            id,
+            "--title",
+            "Proposed by a certificate caller",
+            "--rationale",
+            "mutual TLS",
+            "--effective",
+            "2029-01-01",
+            "--sides",
+            "rok",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let proposed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    proposed["plan_version"].as_u64().unwrap().to_string()
+}
+
+/// The audit history of decision `id` of `plan`, read through `url` as `auditor` once the read
+/// model holds `version` (read your writes).
+fn decision_history(
+    url: &str,
+    ca: &Path,
+    plan: &str,
+    auditor: &str,
+    id: &str,
+    version: &str,
+) -> String {
+    let history = ctl_on(
+        url,
+        ca,
+        plan,
+        &[
+            "--token",
+            auditor,
+            "audit",
+            "history",
+            "--decision",
+            id,
+            "--min-version",
+            version,
+        ],
+    );
+    assert!(history.status.success(), "{}", stderr(&history));
+    String::from_utf8_lossy(&history.stdout).into_owned()
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -158,49 +224,22 @@ fn jwts_and_client_certificates_over_tls_and_nothing_else() {
     assert_eq!(anonymous.status.code(), Some(4), "{}", stderr(&anonymous));
 
     // A client certificate signed by the client CA acts for its mapped team, with no token.
-    let by_cert = ctl(
+    let version = propose_by_certificate(
         &s.url,
         &s.ca,
-        &[
-            "--client-cert",
-            s.client_cert.to_str().unwrap(),
-            "--client-key",
-            s.client_key.to_str().unwrap(),
-            "decision",
-            "propose",
-            "--id",
-            "rok-cert-decision",
-            "--title",
-            "Proposed through the gateway",
-            "--rationale",
-            "mutual TLS",
-            "--effective",
-            "2029-01-01",
-            "--sides",
-            "rok",
-        ],
+        REFERENCE_PLAN,
+        [&s.client_cert, &s.client_key],
+        "rok-cert-decision",
     );
-    assert!(by_cert.status.success(), "{}", stderr(&by_cert));
-    // Read once the read model holds the proposal (read your writes).
-    let proposed: serde_json::Value = serde_json::from_slice(&by_cert.stdout).unwrap();
-    let version = proposed["plan_version"].as_u64().unwrap().to_string();
     let auditor = keys.ec.sign(&claims("i.general", "auditors"));
-    let history = ctl(
+    let history = decision_history(
         &s.url,
         &s.ca,
-        &[
-            "--token",
-            &auditor,
-            "audit",
-            "history",
-            "--decision",
-            "rok-cert-decision",
-            "--min-version",
-            &version,
-        ],
+        REFERENCE_PLAN,
+        &auditor,
+        "rok-cert-decision",
+        &version,
     );
-    assert!(history.status.success(), "{}", stderr(&history));
-    let history = String::from_utf8_lossy(&history.stdout);
     assert!(
         history.contains("rok-jcs") && history.contains("rok.gateway"),
         "{history}"
@@ -211,7 +250,9 @@ fn jwts_and_client_certificates_over_tls_and_nothing_else() {
     let run = ctl(
         &s.url,
         &s.ca,
-        &["--token", &approver, "simulate", "--trials", "50", "--seed", "3"],
+        &[
+            "--token", &approver, "simulate", "--trials", "50", "--seed", "3",
+        ],
     );
     assert!(run.status.success(), "{}", stderr(&run));
     let run: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
@@ -370,52 +411,28 @@ fn instances_forward_over_tls_and_pass_on_a_certificate_caller() {
         .expect("twenty plans, none written by the second instance");
 
     // The ROK gateway, known only by its certificate, proposes through the first instance.
-    let proposed = ctl_on(
+    let gateway = [
+        write(d, "gateway.pem", &gateway.cert_pem),
+        write(d, "gateway.key", &gateway.key_pem),
+    ];
+    let version = propose_by_certificate(
         &via,
         &ca_file,
         &plan,
-        &[
-            "--client-cert",
-            write(d, "gateway.pem", &gateway.cert_pem).to_str().unwrap(),
-            "--client-key",
-            write(d, "gateway.key", &gateway.key_pem).to_str().unwrap(),
-            "decision",
-            "propose",
-            "--id",
-            "forwarded-proposal",
-            "--title",
-            "Proposed through the other instance",
-            "--rationale",
-            "mutual TLS, forwarded",
-            "--effective",
-            "2029-01-01",
-            "--sides",
-            "rok",
-        ],
+        [&gateway[0], &gateway[1]],
+        "forwarded-proposal",
     );
-    assert!(proposed.status.success(), "{}", stderr(&proposed));
-    let proposed: serde_json::Value = serde_json::from_slice(&proposed.stdout).unwrap();
-    let version = proposed["plan_version"].as_u64().unwrap().to_string();
 
     // The writer recorded the gateway (not the forwarding instance) as the actor.
     let auditor = keys.ec.sign(&claims("i.general", "auditors"));
-    let history = ctl_on(
+    let history = decision_history(
         &owner,
         &ca_file,
         &plan,
-        &[
-            "--token",
-            &auditor,
-            "audit",
-            "history",
-            "--decision",
-            "forwarded-proposal",
-            "--min-version",
-            &version,
-        ],
+        &auditor,
+        "forwarded-proposal",
+        &version,
     );
-    assert!(history.status.success(), "{}", stderr(&history));
-    let history = String::from_utf8_lossy(&history.stdout);
     assert!(
         history.contains("rok-jcs") && history.contains("rok.gateway"),
         "{history}"

@@ -174,8 +174,8 @@ fn empty_audience_is_refused() {
 
 #[test]
 fn the_example_in_deploy_parses_and_passes_the_checks() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../deploy/identity.example.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/identity.example.toml");
     let config = AuthConfig::load(&path).unwrap();
     config.check().unwrap();
     assert_eq!(config.peers.len(), 2);
