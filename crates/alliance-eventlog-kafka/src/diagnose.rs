@@ -11,26 +11,47 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
+use rdkafka::metadata::Metadata;
 
-/// Whether the broker of `config` answers a metadata request within its timeout; if not, the
-/// error names the client's last connection failure (connection refused, TLS handshake, SASL
-/// authentication).
+/// Whether the broker of `config` answers a metadata request within its timeout.
 pub(crate) fn reach(config: &crate::KafkaLogConfig) -> Result<(), LogError> {
-    let diagnosed = Diagnosed::default();
-    let consumer: BaseConsumer<Diagnosed> = config
-        .client()
-        .create_with_context(diagnosed.clone())
-        .map_err(crate::unavailable)?;
-    match consumer.fetch_metadata(None, config.timeout) {
-        Ok(_) => Ok(()),
-        Err(error) => {
-            // The client queues its log for whoever polls it: serve what it queued meanwhile.
-            let served = Instant::now() + Duration::from_millis(200);
-            while Instant::now() < served {
-                let _ = consumer.poll(Duration::from_millis(20));
-            }
-            Err(diagnosed.unavailable(error))
-        }
+    MetadataClient::new(config)?.fetch(None).map(drop)
+}
+
+/// A client asking the broker for metadata, whose failures name the client's last connection
+/// failure (connection refused, TLS handshake, SASL authentication).
+pub(crate) struct MetadataClient {
+    consumer: BaseConsumer<Diagnosed>,
+    diagnosed: Diagnosed,
+    timeout: Duration,
+}
+
+impl MetadataClient {
+    pub(crate) fn new(config: &crate::KafkaLogConfig) -> Result<Self, LogError> {
+        let diagnosed = Diagnosed::default();
+        let consumer = config
+            .client()
+            .create_with_context(diagnosed.clone())
+            .map_err(crate::unavailable)?;
+        Ok(Self {
+            consumer,
+            diagnosed,
+            timeout: config.timeout,
+        })
+    }
+
+    /// The metadata of `topic`, or of every topic, within the timeout.
+    pub(crate) fn fetch(&self, topic: Option<&str>) -> Result<Metadata, LogError> {
+        self.consumer
+            .fetch_metadata(topic, self.timeout)
+            .map_err(|error| {
+                // The client queues its log for whoever polls it: serve what it queued.
+                let served = Instant::now() + Duration::from_millis(200);
+                while Instant::now() < served {
+                    let _ = self.consumer.poll(Duration::from_millis(20));
+                }
+                self.diagnosed.unavailable(error)
+            })
     }
 }
 

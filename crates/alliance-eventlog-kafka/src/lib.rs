@@ -30,7 +30,6 @@ use futures::stream::BoxStream;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use tokio::sync::{oneshot, watch};
 use tracing::Instrument;
@@ -353,14 +352,13 @@ pub async fn create_topic(config: &KafkaLogConfig) -> Result<(), LogError> {
 }
 
 /// The topic's partition count. A topic just created may take a moment to appear in the
-/// metadata the broker answers with: it is asked again for up to a few seconds.
+/// metadata the broker answers with: it is asked again for up to a few seconds. When the broker
+/// cannot be reached the error says why.
 fn partition_count(config: &KafkaLogConfig) -> Result<u32, LogError> {
-    let consumer: BaseConsumer = config.client().create().map_err(unavailable)?;
+    let client = diagnose::MetadataClient::new(config)?;
     let patience = std::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let metadata = consumer
-            .fetch_metadata(Some(&config.topic), config.timeout)
-            .map_err(unavailable)?;
+        let metadata = client.fetch(Some(&config.topic))?;
         let partitions = metadata
             .topics()
             .iter()

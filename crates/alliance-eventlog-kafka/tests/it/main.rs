@@ -372,3 +372,20 @@ fn a_client_settings_file_is_read_and_a_bad_line_is_named() {
     let missing = alliance_eventlog_kafka::client_settings_file(&dir.path().join("none"));
     assert!(missing.unwrap_err().contains("cannot read"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_with_a_wrong_password_says_why() {
+    use alliance_eventlog::{Checkpoint, LogReader};
+    let mut config = secure_config(&topic());
+    config.timeout = Duration::from_secs(10);
+    config
+        .client
+        .insert("sasl.password".into(), "not-the-password".into());
+    let reader = alliance_eventlog_kafka::TopicReader::new(config);
+    match reader.remaining(&Checkpoint::default()).await {
+        Err(LogError::Unavailable(message)) => {
+            assert!(message.contains("Authentication failed"), "{message}");
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+}
