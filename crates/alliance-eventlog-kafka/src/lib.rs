@@ -114,8 +114,9 @@ use membership::Membership;
 use partitions::Partitions;
 use writer::{AppendRequest, Shared};
 
-/// How to reach the broker and the topic, and which partitions this instance writes.
-#[derive(Debug, Clone)]
+/// How to reach the broker and the topic, and which partitions this instance writes. Its `Debug`
+/// hides the values of secret client settings.
+#[derive(Clone)]
 pub struct KafkaLogConfig {
     /// `bootstrap.servers`.
     pub bootstrap: String,
@@ -142,6 +143,39 @@ pub struct KafkaLogConfig {
     /// Passed to every client as is (security settings such as `security.protocol`, SASL, SSL).
     pub client: BTreeMap<String, String>,
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for KafkaLogConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaLogConfig")
+            .field("bootstrap", &self.bootstrap)
+            .field("topic", &self.topic)
+            .field("partitions", &self.partitions)
+            .field("transactional_prefix", &self.transactional_prefix)
+            .field("owned", &self.owned)
+            .field("owners", &self.owners)
+            .field("advertised", &self.advertised)
+            .field("session_timeout", &self.session_timeout)
+            .field("client", &redacted(&self.client))
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Client settings fit to be shown: the values of passwords, secrets and keys replaced.
+pub fn redacted(settings: &BTreeMap<String, String>) -> BTreeMap<&str, &str> {
+    settings
+        .iter()
+        .map(|(key, value)| {
+            let secret = ["password", "secret", "key.pem", "jaas", "token"]
+                .iter()
+                .any(|word| key.contains(word));
+            (
+                key.as_str(),
+                if secret { "[redacted]" } else { value.as_str() },
+            )
+        })
+        .collect()
 }
 
 impl KafkaLogConfig {

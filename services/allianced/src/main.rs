@@ -40,8 +40,8 @@ struct Config {
     kafka: Option<KafkaSettings>,
 }
 
-/// The `[kafka]` section.
-#[derive(Debug, Deserialize)]
+/// The `[kafka]` section. Its `Debug` hides the values of secret client settings.
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct KafkaSettings {
     bootstrap: String,
@@ -67,6 +67,16 @@ struct KafkaSettings {
     /// Client settings passed to librdkafka as they are (security.protocol, sasl.*, ssl.*).
     #[serde(default)]
     client: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for KafkaSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSettings")
+            .field("bootstrap", &self.bootstrap)
+            .field("topic", &self.topic)
+            .field("client", &alliance_eventlog_kafka::redacted(&self.client))
+            .finish_non_exhaustive()
+    }
 }
 
 fn default_topic() -> String {

@@ -389,3 +389,24 @@ async fn a_reader_with_a_wrong_password_says_why() {
         other => panic!("expected unavailable, got {other:?}"),
     }
 }
+
+#[test]
+fn a_config_shown_for_debugging_hides_its_secrets() {
+    let mut config = KafkaLogConfig::new("kafka:9093", "alliance.events");
+    for (key, value) in [
+        ("security.protocol", "sasl_ssl"),
+        ("sasl.username", "alliance"),
+        ("sasl.password", "hunter2-sasl"),
+        ("ssl.key.password", "hunter2-key"),
+        ("ssl.key.pem", "-----BEGIN PRIVATE KEY-----hunter2"),
+        ("sasl.oauthbearer.client.secret", "hunter2-oidc"),
+    ] {
+        config.client.insert(key.into(), value.into());
+    }
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        shown.contains("sasl_ssl") && shown.contains("alliance"),
+        "{shown}"
+    );
+}
