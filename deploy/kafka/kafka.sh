@@ -29,7 +29,7 @@ set -euo pipefail
 #                             holds config/, data/, logs/broker.log, kafka.pid,
 #                             bootstrap ("127.0.0.1:PORT", only while running and
 #                             ready), env ("export ALLIANCE_KAFKA_BOOTSTRAP=..."),
-#                             ports, keep-data
+#                             ports, keep-data, tls/ and secure-client.properties
 #   ALLIANCE_KAFKA_VERSION    Kafka version            (default 4.1.1)
 #   ALLIANCE_KAFKA_BOOTSTRAP  used by create-topic/describe-topic instead of the
 #                             bootstrap file (to target another broker)
@@ -76,7 +76,7 @@ log() { printf 'kafka.sh: %s\n' "$*" >&2; }
 die() { printf 'kafka.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '4,35p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '4,42p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 now() { date +%s; }
