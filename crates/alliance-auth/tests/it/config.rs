@@ -24,6 +24,8 @@ fn full_configuration_loads_with_paths_relative_to_the_file() {
     let toml = format!(
         "{}\n[tls]\ncert_chain = \"tls/server.pem\"\nprivate_key = \"/etc/alliance/server.key\"\n\
          client_ca = \"client-ca.pem\"\n\n\
+         [peer_tls]\nca = \"internal-ca.pem\"\n\
+         [peer_tls.identity]\ncert_chain = \"tls/instance.pem\"\nprivate_key = \"/etc/alliance/instance.key\"\n\n\
          [[client_cert]]\nsubject = \"CN=rok-jcs-gateway\"\nteam = \"rok-jcs\"\n\n\
          [[client_cert]]\nsubject = \"DNS:Gateway.US.example\"\nteam = \"us-force-planning\"\n{TEAMS}",
         jwt_table("jwks_file = \"keys/jwks.json\"", "team_claim = \"cell\"")
@@ -44,6 +46,14 @@ fn full_configuration_loads_with_paths_relative_to_the_file() {
     assert_eq!(tls.private_key.to_str(), Some("/etc/alliance/server.key"));
     assert_eq!(tls.client_ca, Some(dir.path().join("client-ca.pem")));
     assert!(!tls.client_auth_optional);
+    let peer_tls = config.peer_tls.as_ref().unwrap();
+    assert_eq!(peer_tls.ca, dir.path().join("internal-ca.pem"));
+    let identity = peer_tls.identity.as_ref().unwrap();
+    assert_eq!(identity.cert_chain, dir.path().join("tls/instance.pem"));
+    assert_eq!(
+        identity.private_key.to_str(),
+        Some("/etc/alliance/instance.key")
+    );
     assert_eq!(
         config.client_certs[0].subject,
         CertName::CommonName("rok-jcs-gateway".into())
