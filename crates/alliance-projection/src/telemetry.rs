@@ -113,11 +113,14 @@ impl<R: LogReader> LagProbe<R> {
             return lag;
         }
         let checkpoint = self.projection.checkpoint();
-        let lag = self
-            .runtime
-            .block_on(async { tokio::time::timeout(PATIENCE, self.log.lag(&checkpoint)).await })
-            .ok()
-            .and_then(Result::ok);
+        // Asked on the runtime and awaited here without its timer: a collection while the
+        // runtime shuts down (a last export at exit) finds no answer instead of panicking.
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let log = self.log.clone();
+        self.runtime.spawn(async move {
+            let _ = answer.send(log.lag(&checkpoint).await);
+        });
+        let lag = answered.recv_timeout(PATIENCE).ok().and_then(Result::ok);
         *unused = Some((Instant::now(), lag.clone()));
         lag
     }
@@ -186,5 +189,35 @@ pub fn observe<R: LogReader>(projection: Arc<Projection>, log: R) -> ReadModelMe
     ReadModelMetrics {
         _gauges: vec![behind, partitions],
         _age: age,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_collection_after_the_runtime_stopped_finds_no_answer_and_does_not_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = alliance_eventlog::SqliteLog::open(alliance_eventlog::SqliteLogConfig::new(
+            dir.path().join("alliance.db"),
+        ))
+        .unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let probe = LagProbe {
+            projection: Projection::new(),
+            log,
+            runtime: runtime.handle().clone(),
+            unused: Mutex::new(None),
+        };
+        // While the runtime runs, the log answers: nothing to read.
+        assert_eq!(probe.lag().map(|lag| lag.remaining), Some(0));
+        runtime.shutdown_background();
+        *probe.unused.lock().unwrap() = None;
+        // As a meter's last collection at exit would: on a thread of its own.
+        let answer = std::thread::scope(|scope| scope.spawn(|| probe.lag()).join().unwrap());
+        assert!(answer.is_none());
     }
 }
