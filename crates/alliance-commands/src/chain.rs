@@ -240,18 +240,7 @@ mod tests {
                     &prev,
                 );
                 prev = hash;
-                StoredEvent {
-                    position: version * 10,
-                    plan_id,
-                    version,
-                    event_id: record.event_id,
-                    command_id: record.command_id,
-                    event_type: record.event_type,
-                    record_time_micros: record.record_time_micros,
-                    payload: record.payload,
-                    origin: None,
-                    trace_context: None,
-                }
+                record.stored(plan_id, version, version * 10)
             })
             .collect()
     }

@@ -263,11 +263,13 @@ impl KafkaLog {
     /// with `Unavailable` when the broker cannot be reached within the timeout.
     pub async fn open(config: KafkaLogConfig) -> Result<Self, LogError> {
         let config = Arc::new(config);
-        let reachable = config.clone();
-        tokio::task::spawn_blocking(move || diagnose::reach(&reachable))
-            .await
-            .map_err(unavailable)??;
         if config.create_topic {
+            // The admin client cannot say why the broker is out of reach: ask first through a
+            // client that can (`open_blocking` says so itself).
+            let reachable = config.clone();
+            tokio::task::spawn_blocking(move || diagnose::reach(&reachable))
+                .await
+                .map_err(unavailable)??;
             create_topic(&config).await?;
         }
         tokio::task::spawn_blocking(move || Self::open_blocking(config))

@@ -219,19 +219,11 @@ impl PartitionWriter {
         for (head, request) in accepted {
             for (event, version) in request.events.iter().zip(head + 1..) {
                 let position = index.next_position();
+                // The writer's own index is read by position (no offset); readers of the whole
+                // topic (`TopicReader`) carry offsets.
                 index.push(StoredEvent {
-                    position,
-                    plan_id: request.plan_id,
-                    version,
-                    event_id: event.event_id,
-                    command_id: event.command_id.clone(),
-                    event_type: event.event_type.clone(),
-                    record_time_micros: event.record_time_micros,
-                    payload: event.payload.clone(),
-                    // The writer's own index is read by position; readers of the whole topic
-                    // (`TopicReader`) carry offsets.
-                    origin: None,
                     trace_context: request.traceparent.clone(),
+                    ..event.clone().stored(request.plan_id, version, position)
                 });
             }
             let appended = Appended {

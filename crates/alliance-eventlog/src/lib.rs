@@ -44,6 +44,25 @@ pub struct NewEvent {
     pub payload: Vec<u8>,
 }
 
+impl NewEvent {
+    /// The event as the log stores it at `version` of `plan_id` and `position`: no partition
+    /// offset, no trace context.
+    pub fn stored(self, plan_id: PlanId, version: Version, position: Position) -> StoredEvent {
+        StoredEvent {
+            position,
+            plan_id,
+            version,
+            event_id: self.event_id,
+            command_id: self.command_id,
+            event_type: self.event_type,
+            record_time_micros: self.record_time_micros,
+            payload: self.payload,
+            origin: None,
+            trace_context: None,
+        }
+    }
+}
+
 /// An event as stored in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {

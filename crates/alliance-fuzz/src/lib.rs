@@ -26,7 +26,7 @@ mod reference;
 use alliance_commands::chain::{self, GENESIS};
 use alliance_commands::{Caller, access, command_digest, decode_event, encode_event};
 use alliance_domain::{Command, CommandContext, ErrorKind, Plan, PlanId, Version, decide, evolve};
-use alliance_eventlog::{NewEvent, StoredEvent, TopicOffset};
+use alliance_eventlog::{StoredEvent, TopicOffset};
 use alliance_projection::Projection;
 use alliance_proto::convert::CommandRequest;
 use alliance_proto::v1;
@@ -286,7 +286,7 @@ fn execute<R: CommandRequest + Message + Default>(
             &prev,
         );
         prev = hash;
-        let stored = stored(plan_id, version, record);
+        let stored = record.stored(plan_id, version, version);
         match decode_event(&stored) {
             Ok(decoded) => assert_eq!(
                 &decoded.event,
@@ -309,22 +309,6 @@ fn execute<R: CommandRequest + Message + Default>(
     );
     CommandVerdict::Accepted {
         events: events.len(),
-    }
-}
-
-/// The log record of `record`, at `version` of `plan_id`.
-fn stored(plan_id: PlanId, version: Version, record: NewEvent) -> StoredEvent {
-    StoredEvent {
-        position: version,
-        plan_id,
-        version,
-        event_id: record.event_id,
-        command_id: record.command_id,
-        event_type: record.event_type,
-        record_time_micros: record.record_time_micros,
-        payload: record.payload,
-        origin: None,
-        trace_context: None,
     }
 }
 

@@ -68,12 +68,15 @@ impl Recorder {
             run: Some(simulation_run_to_proto(run)),
         });
         alliance_commands::forward::carry_caller(metadata, caller, &mut request);
-        // In this process the caller is verified already (as it is by a server's VerifyLayer).
-        request
-            .extensions_mut()
-            .insert(alliance_commands::Verified(Ok(caller.clone())));
         let result = match self {
-            Recorder::Local(api) => api.record_simulation_run(request).await?,
+            Recorder::Local(api) => {
+                // In this process the caller is verified already, as a server's VerifyLayer
+                // would have left it.
+                request
+                    .extensions_mut()
+                    .insert(alliance_commands::Verified(Ok(caller.clone())));
+                api.record_simulation_run(request).await?
+            }
             Recorder::Remote(client) => client.clone().record_simulation_run(request).await?,
         };
         Ok(result.into_inner().plan_version)

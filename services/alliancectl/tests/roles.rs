@@ -16,7 +16,7 @@ use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
 use alliance_proto::v1::read_model_admin_client::ReadModelAdminClient;
 use alliance_proto::v1::simulation_client::SimulationClient;
-use support::{Server, Services};
+use support::{Server, Services, assert_refused};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
@@ -932,12 +932,7 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
         .register_force_element(authed("ed-forces", register_request(&plan, "bde")))
         .await
         .unwrap_err();
-    assert_eq!(refused.code(), Code::PermissionDenied);
-    assert!(
-        refused.message().contains("editor:forces"),
-        "{}",
-        refused.message()
-    );
+    assert_refused(&refused, Code::PermissionDenied, "editor:forces");
     commands
         .register_force_element(authed("ed-forces", register_request(&branch, "bde-2")))
         .await
@@ -963,12 +958,7 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
     )
     .await
     .unwrap_err();
-    assert_eq!(unknown.code(), Code::InvalidArgument);
-    assert!(
-        unknown.message().contains("editor:forces"),
-        "{}",
-        unknown.message()
-    );
+    assert_refused(&unknown, Code::InvalidArgument, "editor:forces");
     // The same through the command line: granted, shown with the plan, refused to others.
     let granted = server
         .ctl(

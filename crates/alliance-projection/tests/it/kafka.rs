@@ -35,6 +35,32 @@ async fn register(env: &Env<KafkaLog>, plan: PlanId, name: &str) -> u64 {
     .plan_version
 }
 
+/// A fresh topic with one plan, and a read model caught up with it and following it.
+struct Followed {
+    config: KafkaLogConfig,
+    env: Env<KafkaLog>,
+    plan: PlanId,
+    reader: TopicReader,
+    model: std::sync::Arc<Projection>,
+}
+
+async fn followed() -> Followed {
+    let config = config();
+    let env = env(&config).await;
+    let plan = env.create_plan().await;
+    let reader = TopicReader::new(config.clone());
+    let model = Projection::new();
+    model.catch_up(&reader).await.unwrap();
+    tokio::spawn(model.clone().follow(reader.clone()));
+    Followed {
+        config,
+        env,
+        plan,
+        reader,
+        model,
+    }
+}
+
 #[tokio::test]
 async fn snapshot_plus_the_topic_s_tail_equals_a_full_read_and_a_foreign_topic_is_refused() {
     let config = config();
@@ -100,13 +126,13 @@ async fn another_topic() -> KafkaLogConfig {
 
 #[tokio::test]
 async fn a_model_following_the_topic_sees_each_commit_and_keeps_following_after_a_rebuild() {
-    let config = config();
-    let env = env(&config).await;
-    let plan = env.create_plan().await;
-    let reader = TopicReader::new(config.clone());
-    let model = Projection::new();
-    model.catch_up(&reader).await.unwrap();
-    tokio::spawn(model.clone().follow(reader.clone()));
+    let Followed {
+        env,
+        plan,
+        reader,
+        model,
+        ..
+    } = followed().await;
 
     let version = register(&env, plan, "live-1").await;
     model
@@ -287,13 +313,13 @@ async fn a_poison_record_is_quarantined_while_later_records_are_processed() {
     use alliance_eventlog::LogReader;
     use rdkafka::producer::{FutureProducer, FutureRecord};
 
-    let config = config();
-    let env = env(&config).await;
-    let plan = env.create_plan().await;
-    let reader = TopicReader::new(config.clone());
-    let model = Projection::new();
-    model.catch_up(&reader).await.unwrap();
-    tokio::spawn(model.clone().follow(reader.clone()));
+    let Followed {
+        config,
+        env,
+        plan,
+        reader,
+        model,
+    } = followed().await;
 
     let producer: FutureProducer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &config.bootstrap)

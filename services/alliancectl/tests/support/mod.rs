@@ -261,3 +261,14 @@ pub fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
         .collect();
     (width, height, pixels)
 }
+
+/// Asserts that `status` is `code` and that its message names `naming`.
+#[allow(dead_code)]
+pub fn assert_refused(status: &tonic::Status, code: tonic::Code, naming: &str) {
+    assert_eq!(status.code(), code, "{status:?}");
+    assert!(
+        status.message().contains(naming),
+        "the refusal does not name {naming}: {}",
+        status.message()
+    );
+}
