@@ -44,7 +44,7 @@ impl StreamQuota {
     /// A place for one more stream of `caller`, or `RESOURCE_EXHAUSTED` when it holds the most
     /// it may.
     pub fn open(&self, caller: &Caller) -> Result<StreamPermit, tonic::Status> {
-        let key = format!("{}/{}", caller.actor.team, caller.actor.user);
+        let key = key(caller);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(key.clone()).or_default();
         if *count >= self.max {
@@ -61,10 +61,14 @@ impl StreamQuota {
 
     /// Streams `caller` holds open now.
     pub fn held(&self, caller: &Caller) -> usize {
-        let key = format!("{}/{}", caller.actor.team, caller.actor.user);
         let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.get(&key).copied().unwrap_or(0)
+        open.get(&key(caller)).copied().unwrap_or(0)
     }
+}
+
+/// A caller's place in the quota: its team and user.
+fn key(caller: &Caller) -> String {
+    format!("{}/{}", caller.actor.team, caller.actor.user)
 }
 
 impl Drop for StreamPermit {

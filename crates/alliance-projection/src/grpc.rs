@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use alliance_commands::Authenticator;
+use alliance_commands::{Authenticator, Caller};
 use alliance_domain::{Date, PlanId, Posture, SCHEMA_VERSION};
 use alliance_proto::convert::{
     agreement_to_proto, area_to_proto, clause_status_to_proto, component_to_proto,
@@ -70,9 +70,29 @@ pub(crate) async fn ready<R>(
     access: Access,
 ) -> Result<PlanId, Status> {
     let caller = auth.authenticate(request)?;
+    ready_for(
+        projection,
+        &caller,
+        request.metadata(),
+        plan_id,
+        min_version,
+        access,
+    )
+    .await
+}
+
+/// [`ready`] for a caller authenticated already (`metadata`: its request's, for the deadline).
+async fn ready_for(
+    projection: &Projection,
+    caller: &Caller,
+    metadata: &tonic::metadata::MetadataMap,
+    plan_id: &str,
+    min_version: u64,
+    access: Access,
+) -> Result<PlanId, Status> {
     let plan_id = parse_plan(plan_id)?;
-    projection.authorize(&caller, plan_id, access)?;
-    let patience = deadline(request.metadata()).unwrap_or(DEFAULT_PATIENCE);
+    projection.authorize(caller, plan_id, access)?;
+    let patience = deadline(metadata).unwrap_or(DEFAULT_PATIENCE);
     projection
         .wait_for(plan_id, min_version, patience)
         .await
@@ -514,9 +534,17 @@ impl PostureQueries for PostureQueriesApi {
         &self,
         request: Request<v1::WatchPostureRequest>,
     ) -> Result<Response<Self::WatchPostureStream>, Status> {
-        let r = request.get_ref();
-        let plan_id = self.ready(&request, &r.plan_id, r.min_version).await?;
         let caller = self.auth.authenticate(&request)?;
+        let r = request.get_ref();
+        let plan_id = ready_for(
+            &self.projection,
+            &caller,
+            request.metadata(),
+            &r.plan_id,
+            r.min_version,
+            Access::Read,
+        )
+        .await?;
         let permit = StreamQuota::global().open(&caller)?;
         let valid_on = required_date("valid_on", r.valid_on.as_ref())?;
         let what_if = r.include_proposed;

@@ -160,9 +160,9 @@ pub async fn open<R: LogReader>(
 }
 
 /// Serves `routes` on `listener` until Ctrl-C or SIGTERM, guarded by `guard` (TLS, verified
-/// credentials, the security log of refused requests), then writes the snapshot of `projection` to `snapshot`, so the next start reads
-/// only the log's tail. `server` names the
-/// process in the lines it prints.
+/// credentials, the security log of refused requests), then writes the snapshot of `projection`
+/// to `snapshot`, so the next start reads only the log's tail. `server` names the process in the
+/// lines it prints.
 pub async fn serve_until_stopped(
     server: &str,
     listener: tokio::net::TcpListener,
