@@ -277,13 +277,16 @@ pub fn decide(
                     ));
                 }
             }
+            // A side's cell proposes for its government: that side endorses too.
+            let mut required_sides = required_sides.clone();
+            required_sides.extend(ctx.actor.side);
             Ok(vec![Event::DecisionProposed {
                 decision_id: decision_id.clone(),
                 title: title.clone(),
                 rationale: rationale.clone(),
                 owner_team: ctx.actor.team.clone(),
                 effective_date: *effective_date,
-                required_sides: required_sides.clone(),
+                required_sides,
                 supersedes: supersedes.clone(),
             }])
         }
@@ -324,7 +327,7 @@ pub fn decide(
                     ),
                 ));
             };
-            if !decision.required_sides.contains(&side) {
+            if !decision.needed_sides(plan).contains(&side) {
                 return Err(DomainError::rule(
                     "endorsement_not_required",
                     format!(
@@ -349,8 +352,8 @@ pub fn decide(
         }
         Command::AdoptDecision { decision_id } => {
             let decision = open_decision(plan, decision_id)?;
-            let missing: Vec<&str> = decision
-                .required_sides
+            let needed = decision.needed_sides(plan);
+            let missing: Vec<&str> = needed
                 .difference(&decision.endorsements)
                 .map(|s| s.name())
                 .collect();

@@ -30,6 +30,45 @@ pub struct Decision {
     pub status_reason: String,
 }
 
+impl Decision {
+    /// The sides whose endorsement follows from what the decision's steps touch: an element's
+    /// owning side; both sides for what the alliance holds jointly (OPCON, the CFC and other
+    /// command arrangements, agreement clauses); the ROK for a ROK capability investment.
+    pub fn derived_sides(&self, plan: &Plan) -> BTreeSet<Side> {
+        let mut sides = BTreeSet::new();
+        for step in &self.steps {
+            match step {
+                Step::AddElement { element, .. } => {
+                    sides.insert(element.side);
+                }
+                Step::WithdrawElement { element_id, .. }
+                | Step::ReduceElement { element_id, .. }
+                | Step::RelocateElement { element_id, .. } => {
+                    // An element the plan does not know is refused when the step is planned.
+                    sides.extend(plan.element_side(element_id));
+                }
+                Step::TransferOpcon { .. }
+                | Step::ChangeCommandArrangement { .. }
+                | Step::AmendClause { .. } => {
+                    sides.extend([Side::Us, Side::Rok]);
+                }
+                Step::InvestCapability { .. } => {
+                    sides.insert(Side::Rok);
+                }
+            }
+        }
+        sides
+    }
+
+    /// Every side whose endorsement adoption needs: those its proposer named and those its
+    /// steps touch.
+    pub fn needed_sides(&self, plan: &Plan) -> BTreeSet<Side> {
+        let mut sides = self.derived_sides(plan);
+        sides.extend(self.required_sides.iter().copied());
+        sides
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgreementClause {
     pub id: ClauseId,
@@ -127,6 +166,19 @@ impl Plan {
     /// Whether `date` lies inside the plan's horizon.
     pub fn in_horizon(&self, date: Date) -> bool {
         self.horizon_start <= date && date <= self.horizon_end
+    }
+
+    /// The side that owns a force element: registered, or planned by a decision's
+    /// `AddElement` step.
+    pub fn element_side(&self, id: &ElementId) -> Option<Side> {
+        if let Some(registered) = self.elements.get(id) {
+            return Some(registered.spec.side);
+        }
+        let decision = self.decisions.get(self.planned_elements.get(id)?)?;
+        decision.steps.iter().find_map(|step| match step {
+            Step::AddElement { element, .. } if &element.id == id => Some(element.side),
+            _ => None,
+        })
     }
 
     /// Decisions that shape the posture: adopted and not superseded.

@@ -441,6 +441,7 @@ impl PostureQueries for PostureQueriesApi {
                         owner_team: d.owner_team.to_string(),
                         effective_date: Some(date_to_proto(d.effective_date)),
                         required_sides: sides(&d.required_sides),
+                        derived_sides: sides(&v.derived_sides),
                         status: decision_status_to_proto(d.status),
                         endorsements: sides(&d.endorsements),
                         status_reason: d.status_reason.clone(),

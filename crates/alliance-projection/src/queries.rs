@@ -75,7 +75,7 @@ pub struct PlanDiff {
 #[derive(Debug, Clone, Default)]
 pub struct DecisionFilter {
     pub status: Option<DecisionStatus>,
-    /// Decisions that require this side's endorsement.
+    /// Decisions that need this side's endorsement (named by the proposer or derived).
     pub side: Option<Side>,
     pub team: Option<TeamId>,
     pub effective_from: Option<Date>,
@@ -94,6 +94,8 @@ pub struct LifecycleEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecisionView {
     pub decision: alliance_domain::Decision,
+    /// The sides its steps need, besides those its proposer named.
+    pub derived_sides: std::collections::BTreeSet<alliance_domain::Side>,
     pub history: Vec<LifecycleEntry>,
 }
 
@@ -224,12 +226,17 @@ impl Projection {
                 .decisions
                 .values()
                 .filter(|d| filter.status.is_none_or(|s| d.status == s))
-                .filter(|d| filter.side.is_none_or(|s| d.required_sides.contains(&s)))
+                .filter(|d| {
+                    filter
+                        .side
+                        .is_none_or(|s| d.needed_sides(&state).contains(&s))
+                })
                 .filter(|d| filter.team.as_ref().is_none_or(|t| d.owner_team == *t))
                 .filter(|d| filter.effective_from.is_none_or(|f| d.effective_date >= f))
                 .filter(|d| filter.effective_to.is_none_or(|t| d.effective_date <= t))
                 .map(|d| DecisionView {
                     decision: (**d).clone(),
+                    derived_sides: d.derived_sides(&state),
                     history: lifecycles.get(&d.id).cloned().unwrap_or_default(),
                 })
                 .collect()

@@ -203,6 +203,14 @@ fn sides(values: &[i32]) -> Vec<String> {
         .collect()
 }
 
+/// Every side whose endorsement adoption needs: those named by the proposer, then those derived
+/// from the steps.
+fn needed_sides(required: &[i32], derived: &[i32]) -> String {
+    let mut all = required.to_vec();
+    all.extend(derived.iter().filter(|s| !required.contains(s)));
+    or_dash(&sides(&all).join(","))
+}
+
 fn or_dash(s: &str) -> String {
     if s.is_empty() {
         "-".to_owned()
@@ -332,6 +340,7 @@ fn plan_json(p: &v1::PlanSummary) -> Value {
                 "owner_team": d.owner_team,
                 "effective_date": date_json(d.effective_date.as_ref()),
                 "required_sides": sides(&d.required_sides),
+                "derived_sides": sides(&d.derived_sides),
                 "endorsements": sides(&d.endorsements),
                 "step_count": d.step_count,
                 "superseded_by": (!d.superseded_by.is_empty()).then_some(&d.superseded_by),
@@ -423,7 +432,7 @@ fn plan_text(p: &v1::PlanSummary) -> String {
                 d.decision_id.clone(),
                 status,
                 date_text(d.effective_date.as_ref()),
-                or_dash(&sides(&d.required_sides).join(",")),
+                needed_sides(&d.required_sides, &d.derived_sides),
                 or_dash(&sides(&d.endorsements).join(",")),
                 d.step_count.to_string(),
                 or_dash(&d.owner_team),
@@ -897,6 +906,7 @@ fn decision_view_json(d: &v1::DecisionView) -> Value {
         "owner_team": d.owner_team,
         "effective_date": date_json(d.effective_date.as_ref()),
         "required_sides": sides(&d.required_sides),
+        "derived_sides": sides(&d.derived_sides),
         "status": name(d.status, decision_status_from_proto),
         "endorsements": sides(&d.endorsements),
         "status_reason": (!d.status_reason.is_empty()).then_some(&d.status_reason),
@@ -918,7 +928,7 @@ fn decisions_text(r: &v1::ListDecisionsResponse) -> String {
                 name_text(d.status, decision_status_from_proto),
                 or_dash(&d.owner_team),
                 date_text(d.effective_date.as_ref()),
-                or_dash(&sides(&d.required_sides).join(",")),
+                needed_sides(&d.required_sides, &d.derived_sides),
                 or_dash(&sides(&d.endorsements).join(",")),
                 d.history.len().to_string(),
                 d.title.clone(),

@@ -5,8 +5,8 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::harness::{
-    APPROVER, Backend, ROK, Store, TestServer, US, authed, create_plan, date, meta, propose,
-    register,
+    APPROVER, Backend, ROK, Store, TestServer, US, authed, create_plan, date, element, meta,
+    propose, register,
 };
 
 async fn unknown_or_missing_token_is_unauthenticated_and_appends_nothing(backend: Backend) {
@@ -680,6 +680,107 @@ async fn a_retry_racing_its_first_attempt_gets_the_same_result_once_durable(back
     server.stop().await;
 }
 
+/// The U.S. cell names only its own side and withdraws a ROK element: the ROK side must endorse
+/// before the decision can be adopted, and the plan shows the side it derived.
+async fn a_side_cannot_adopt_a_change_to_the_other_sides_forces(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut client = server.client().await;
+    let plan_id = create_plan(&mut client).await;
+    let mut rok_corps = element("rok-1corps", 3000);
+    if let Some(e) = rok_corps.as_mut() {
+        e.side = v1::Side::Rok as i32;
+    }
+    client
+        .register_force_element(authed(
+            ROK,
+            v1::RegisterForceElementRequest {
+                meta: meta(&plan_id, None),
+                element: rok_corps,
+                present_from: date(2024, 1, 1),
+            },
+        ))
+        .await
+        .unwrap();
+    client
+        .propose_decision(authed(
+            US,
+            v1::ProposeDecisionRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "us-only".into(),
+                title: "U.S. alone".into(),
+                rationale: "names only the U.S. side".into(),
+                effective_date: date(2027, 6, 1),
+                required_sides: vec![v1::Side::Us as i32],
+                supersedes: vec![],
+            },
+        ))
+        .await
+        .unwrap();
+    client
+        .withdraw_force_element(authed(
+            US,
+            v1::WithdrawForceElementRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "us-only".into(),
+                element_id: "rok-1corps".into(),
+                on: date(2028, 1, 1),
+            },
+        ))
+        .await
+        .unwrap();
+    let endorse = |token: &'static str| {
+        authed(
+            token,
+            v1::EndorseDecisionRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "us-only".into(),
+            },
+        )
+    };
+    client.endorse_decision(endorse(US)).await.unwrap();
+    let adopt = || {
+        authed(
+            APPROVER,
+            v1::AdoptDecisionRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "us-only".into(),
+            },
+        )
+    };
+    let before = server.all_events().await.len();
+    let status = client.adopt_decision(adopt()).await.unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(status.message().contains("ROK side"), "{status:?}");
+    assert_eq!(
+        status.get_error_details().error_info().unwrap().reason,
+        "ENDORSEMENT_MISSING"
+    );
+    assert_eq!(server.all_events().await.len(), before);
+
+    let plan = client
+        .get_plan(authed(
+            US,
+            v1::GetPlanRequest {
+                plan_id: plan_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let decision = plan
+        .decisions
+        .iter()
+        .find(|d| d.decision_id == "us-only")
+        .unwrap();
+    assert_eq!(decision.required_sides, vec![v1::Side::Us as i32]);
+    assert_eq!(decision.derived_sides, vec![v1::Side::Rok as i32]);
+
+    // The ROK endorses what touches its forces, and only then is it adopted.
+    client.endorse_decision(endorse(ROK)).await.unwrap();
+    client.adopt_decision(adopt()).await.unwrap();
+    server.stop().await;
+}
+
 /// Runs a contract test on the embedded log and on Kafka.
 macro_rules! on_both_logs {
     ($($name:ident),* $(,)?) => {
@@ -711,5 +812,6 @@ on_both_logs!(
     a_branch_starts_from_its_parent_and_diverges,
     read_only_teams_and_teams_without_the_adopt_role_are_denied,
     a_command_id_reused_for_another_command_is_refused_on_any_plan,
-    a_retry_racing_its_first_attempt_gets_the_same_result_once_durable
+    a_retry_racing_its_first_attempt_gets_the_same_result_once_durable,
+    a_side_cannot_adopt_a_change_to_the_other_sides_forces
 );

@@ -1895,6 +1895,126 @@ fn adoption_needs_only_the_required_sides() {
     .then(vec![adopted("rok-amd")]);
 }
 
+/// A ROK element in the plan: the ROK side owns it.
+fn rok_registered(id: &str) -> Event {
+    Event::ForceElementRegistered {
+        element: ForceElementSpec {
+            side: Side::Rok,
+            ..spec(id, 3000, &[])
+        },
+        present_from: horizon_start(),
+    }
+}
+
+/// The missing side an adoption is refused for.
+#[track_caller]
+fn refused_for_missing(when: When, side: &str) {
+    match when.error() {
+        DomainError::Rule { rule, message } => {
+            assert_eq!(rule, "endorsement_missing");
+            assert!(message.contains(&format!("{side} side")), "{message}");
+        }
+        other => panic!("refused for another reason: {other:?}"),
+    }
+}
+
+#[test]
+fn a_side_cannot_decide_alone_on_the_other_sides_element() {
+    // The U.S. cell names only its own side, then withdraws a ROK element.
+    let events = vec![
+        created(),
+        rok_registered("rok-1corps"),
+        proposed_by("us-only", US_TEAM, BTreeSet::from([Side::Us])),
+        planned("us-only", withdraw("rok-1corps", date(2028, 1, 1))),
+        endorsed("us-only", Side::Us),
+    ];
+    refused_for_missing(
+        given(events.clone()).when(alliance(), adopt("us-only")),
+        "ROK",
+    );
+    // The ROK may endorse what touches its element although the proposer did not name it…
+    given(events.clone())
+        .when(rok(), endorse("us-only"))
+        .then(vec![endorsed("us-only", Side::Rok)]);
+    // …and with its endorsement the decision is adopted.
+    let mut events = events;
+    events.push(endorsed("us-only", Side::Rok));
+    given(events)
+        .when(alliance(), adopt("us-only"))
+        .then(vec![adopted("us-only")]);
+}
+
+#[test]
+fn what_the_alliance_holds_jointly_needs_both_sides() {
+    for (step, mut given_events) in [
+        (
+            transfer_opcon(date(2028, 12, 1), &["rok-amd-70"]),
+            opcon_plan()[..2].to_vec(),
+        ),
+        (
+            Step::ChangeCommandArrangement {
+                on: date(2028, 12, 1),
+                peacetime_opcon: None,
+                wartime_opcon: Some(Side::Rok),
+                cfc_commander: None,
+            },
+            vec![created()],
+        ),
+        (
+            amend("123-enrichment", date(2029, 1, 1)),
+            vec![created(), clause_defined("123-enrichment")],
+        ),
+    ] {
+        given_events.extend([
+            proposed_by("rok-alone", ROK_TEAM, BTreeSet::from([Side::Rok])),
+            planned("rok-alone", step.clone()),
+            endorsed("rok-alone", Side::Rok),
+        ]);
+        refused_for_missing(
+            given(given_events).when(alliance(), adopt("rok-alone")),
+            "U.S.",
+        );
+    }
+}
+
+#[test]
+fn a_cell_proposes_for_its_own_side() {
+    // The U.S. cell plans a ROK investment naming only the ROK: the U.S. endorses too.
+    given(vec![created()])
+        .when(
+            us(),
+            propose("us-plans-rok", BTreeSet::from([Side::Rok]), &[]),
+        )
+        .then(vec![proposed_by("us-plans-rok", US_TEAM, both_sides())]);
+    // A ROK investment proposed by an alliance team naming the U.S. needs the ROK.
+    let events = vec![
+        created(),
+        proposed_by("rok-amd", ALLIANCE_TEAM, BTreeSet::from([Side::Us])),
+        planned("rok-amd", invest("l-sam", 15, date(2028, 1, 1))),
+        endorsed("rok-amd", Side::Us),
+    ];
+    refused_for_missing(given(events).when(alliance(), adopt("rok-amd")), "ROK");
+}
+
+#[test]
+fn a_decision_adopted_before_derived_sides_replays_unchanged() {
+    // Recorded before the sides were derived: adopted by the U.S. alone. The state replays as
+    // recorded; only decisions adopted from now on are checked.
+    let events = vec![
+        created(),
+        rok_registered("rok-1corps"),
+        proposed_by("legacy", US_TEAM, BTreeSet::from([Side::Us])),
+        planned("legacy", withdraw("rok-1corps", date(2028, 1, 1))),
+        endorsed("legacy", Side::Us),
+        adopted("legacy"),
+    ];
+    let plan = fold(Plan::default(), &events);
+    let decision = &plan.decisions[&dec("legacy")];
+    assert_eq!(decision.status, DecisionStatus::Adopted);
+    assert_eq!(decision.derived_sides(&plan), BTreeSet::from([Side::Rok]));
+    assert_eq!(decision.needed_sides(&plan), both_sides());
+}
+
 #[test]
 fn adopting_an_unknown_or_closed_decision_is_refused() {
     given(baseline())
