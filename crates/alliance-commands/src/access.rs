@@ -32,7 +32,10 @@ pub fn require(
 ) -> Result<(), CommandError> {
     let allowed = match requirement {
         Requirement::CreatePlans => caller.may(Role::Admin),
-        other => other.met_by(&plan_roles(caller, plan)),
+        other => {
+            let roles = standing(caller, plan, plan_id)?;
+            other.met_by(&roles)
+        }
     };
     if allowed {
         return Ok(());
@@ -46,6 +49,21 @@ pub fn require(
         action,
         role,
     })
+}
+
+/// The roles `caller`'s team holds on `plan`, or, when it holds none, the answer a plan that does
+/// not exist gets: a plan nobody granted the caller looks the same as no plan, so its id cannot
+/// be probed.
+pub fn standing(
+    caller: &Caller,
+    plan: &Plan,
+    plan_id: PlanId,
+) -> Result<BTreeSet<PlanRole>, CommandError> {
+    let roles = plan_roles(caller, plan);
+    if roles.is_empty() {
+        return Err(CommandError::NoStanding(plan_id));
+    }
+    Ok(roles)
 }
 
 /// Refuses unless `caller` may issue `command` on `plan`.
@@ -70,7 +88,7 @@ pub fn authorize_read(caller: &Caller, plan: &Plan, plan_id: PlanId) -> Result<(
 
 /// Refuses unless `caller` may read `plan`'s audit history: auditor or admin on it.
 pub fn authorize_audit(caller: &Caller, plan: &Plan, plan_id: PlanId) -> Result<(), CommandError> {
-    let roles = plan_roles(caller, plan);
+    let roles = standing(caller, plan, plan_id)?;
     if roles.contains(&PlanRole::Auditor) || roles.contains(&PlanRole::Admin) {
         return Ok(());
     }

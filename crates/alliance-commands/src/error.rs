@@ -31,12 +31,19 @@ pub enum CommandError {
         action: String,
         role: String,
     },
+    /// A stream's caller lost every role on its plan while it was open.
+    #[error("team {team} no longer holds a role on plan {plan_id}: the stream ends")]
+    StandingEnded { team: String, plan_id: PlanId },
     #[error("invalid command: {}", describe_violations(.0))]
     Invalid(Vec<FieldViolation>),
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("plan {0} not found")]
     PlanNotFound(PlanId),
+    /// The caller holds no role on the plan: answered exactly as [`CommandError::PlanNotFound`]
+    /// (only the security log tells them apart, through [`NoStanding`]).
+    #[error("plan {0} not found")]
+    NoStanding(PlanId),
     #[error(
         "plan {plan_id} changed since version {based_on}: {} conflicting event(s) up to version {current}",
         conflicts.len()
@@ -71,7 +78,9 @@ impl CommandError {
     pub fn code(&self) -> Code {
         match self {
             CommandError::Unauthenticated(_) => Code::Unauthenticated,
-            CommandError::PermissionDenied { .. } => Code::PermissionDenied,
+            CommandError::PermissionDenied { .. } | CommandError::StandingEnded { .. } => {
+                Code::PermissionDenied
+            }
             CommandError::Invalid(_) => Code::InvalidArgument,
             CommandError::Domain(e) => match e.kind() {
                 alliance_domain::ErrorKind::InvalidArgument => Code::InvalidArgument,
@@ -79,7 +88,7 @@ impl CommandError {
                 alliance_domain::ErrorKind::AlreadyExists => Code::AlreadyExists,
                 alliance_domain::ErrorKind::FailedPrecondition => Code::FailedPrecondition,
             },
-            CommandError::PlanNotFound(_) => Code::NotFound,
+            CommandError::PlanNotFound(_) | CommandError::NoStanding(_) => Code::NotFound,
             CommandError::Conflict { .. } | CommandError::Concurrent { .. } => Code::Aborted,
             CommandError::Log(LogError::Unavailable(_)) | CommandError::OwnedElsewhere { .. } => {
                 Code::Unavailable
@@ -164,6 +173,16 @@ impl From<CommandError> for tonic::Status {
                     ("owner".to_owned(), owner.clone().unwrap_or_default()),
                 ]),
             ),
+            CommandError::PlanNotFound(plan_id) | CommandError::NoStanding(plan_id) => {
+                let mut details = ErrorDetails::new();
+                details.set_resource_info("plan", plan_id.to_string(), "", message.clone());
+                details
+            }
+            CommandError::StandingEnded { plan_id, .. } => ErrorDetails::with_error_info(
+                "STANDING_REVOKED",
+                ERROR_DOMAIN,
+                HashMap::from([("plan_id".to_owned(), plan_id.to_string())]),
+            ),
             CommandError::PermissionDenied { role, .. } => ErrorDetails::with_error_info(
                 "MISSING_ROLE",
                 ERROR_DOMAIN,
@@ -174,6 +193,24 @@ impl From<CommandError> for tonic::Status {
         if matches!(code, Code::Internal) {
             tracing::error!(error = %error, "command failed");
         }
-        tonic::Status::with_error_details(code, message, details)
+        let mut status = tonic::Status::with_error_details(code, message, details);
+        if let CommandError::NoStanding(plan_id) = error {
+            // Never sent: the server's own layers read it from the response's extensions.
+            status.set_source(std::sync::Arc::new(NoStanding(plan_id)));
+        }
+        status
+    }
+}
+
+/// Marks a NOT_FOUND answered because the caller holds no role on a plan that exists, so the
+/// security log records the attempt while the caller learns nothing more than "not found".
+#[derive(Debug, thiserror::Error)]
+#[error("no role on plan {0}")]
+pub struct NoStanding(pub PlanId);
+
+impl NoStanding {
+    /// The marker of a refusal, if it is one.
+    pub fn of(status: &tonic::Status) -> Option<&NoStanding> {
+        std::error::Error::source(status)?.downcast_ref::<NoStanding>()
     }
 }

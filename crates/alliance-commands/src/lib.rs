@@ -25,7 +25,7 @@ pub mod verify;
 
 pub use auth::{Authenticator, Caller, Role, TokenFile, Verified};
 pub use envelope::{DecodedEvent, decode_event, encode_event};
-pub use error::CommandError;
+pub use error::{CommandError, NoStanding};
 pub use grpc::PlanCommandsApi;
 pub use service::{CommandMeta, CommandOutcome, CommandService, command_digest};
 pub use verify::VerifyLayer;

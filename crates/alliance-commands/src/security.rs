@@ -190,9 +190,20 @@ where
         let answer = self.inner.call(request);
         Box::pin(async move {
             let response = answer.await?;
-            // Refusals are trailers-only responses: the status is in the headers.
+            // Refusals are trailers-only responses: the status is in the headers. A plan the
+            // caller has no role on is answered as not found; the status the handler returned,
+            // kept in the response's extensions, says so.
+            let no_standing = response
+                .extensions()
+                .get::<tonic::Status>()
+                .is_some_and(|status| crate::error::NoStanding::of(status).is_some());
             let refused = tonic::Status::from_header_map(response.headers()).and_then(|status| {
-                denied(status.code()).map(|code| Denial {
+                let code = if no_standing {
+                    Some("no_standing")
+                } else {
+                    denied(status.code())
+                };
+                code.map(|code| Denial {
                     recorded_micros: chrono::Utc::now().timestamp_micros(),
                     caller: layer.caller(verified, authorization),
                     method,

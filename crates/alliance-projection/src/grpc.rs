@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use alliance_commands::{Authenticator, Caller};
+use alliance_commands::{Authenticator, Caller, CommandError};
 use alliance_domain::{Date, PlanId, Posture, SCHEMA_VERSION};
 use alliance_proto::convert::{
     agreement_to_proto, area_to_proto, clause_status_to_proto, component_to_proto,
@@ -91,12 +91,10 @@ async fn ready_for(
     access: Access,
 ) -> Result<PlanId, Status> {
     let plan_id = parse_plan(plan_id)?;
-    projection.authorize(caller, plan_id, access)?;
     let patience = deadline(metadata).unwrap_or(DEFAULT_PATIENCE);
     projection
-        .wait_for(plan_id, min_version, patience)
-        .await
-        .map_err(status)?;
+        .ready(caller, plan_id, min_version, patience, access)
+        .await?;
     Ok(plan_id)
 }
 
@@ -127,7 +125,8 @@ pub fn deadline(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
 
 pub fn status(error: ProjectionError) -> Status {
     match &error {
-        ProjectionError::PlanNotFound(_) => Status::not_found(error.to_string()),
+        // The same answer as the command service's, and as a plan the caller has no role on.
+        ProjectionError::PlanNotFound(plan_id) => CommandError::PlanNotFound(*plan_id).into(),
         ProjectionError::Behind { .. } => Status::unavailable(error.to_string()),
         ProjectionError::Invalid { .. } => Status::invalid_argument(error.to_string()),
         ProjectionError::Corrupt(_) | ProjectionError::Log(_) => {
@@ -469,21 +468,27 @@ impl PostureQueries for PostureQueriesApi {
         request: Request<v1::WatchPlanRequest>,
     ) -> Result<Response<Self::WatchPlanStream>, Status> {
         let caller = self.auth.authenticate(&request)?;
-        let r = request.into_inner();
-        let plan_id = parse_plan(&r.plan_id)?;
-        self.projection.authorize(&caller, plan_id, Access::Read)?;
-        let permit = StreamQuota::global().open(&caller)?;
-        // Subscribed before the catch-up is read, so nothing recorded in between is missed;
-        // what both hold is sent once (versions only go up).
+        let r = request.get_ref();
+        let from_version = r.from_version.max(1);
+        // Subscribed before standing is checked and the catch-up is read, so nothing recorded
+        // in between is missed (a revocation included); what both hold is sent once (versions
+        // only go up).
         let mut live = self.projection.changes();
-        let stored = match self.projection.events_from(plan_id, r.from_version.max(1)) {
-            Ok(events) => events,
-            Err(ProjectionError::PlanNotFound(_)) => Vec::new(),
-            Err(error) => return Err(status(error)),
-        };
-        let mut next = stored
-            .last()
-            .map_or(r.from_version.max(1), |e| e.version + 1);
+        let plan_id = ready_for(
+            &self.projection,
+            &caller,
+            request.metadata(),
+            &r.plan_id,
+            r.min_version,
+            Access::Read,
+        )
+        .await?;
+        let permit = StreamQuota::global().open(&caller)?;
+        let stored = self
+            .projection
+            .events_from(plan_id, from_version)
+            .map_err(status)?;
+        let mut next = stored.last().map_or(from_version, |e| e.version + 1);
         let projection = self.projection.clone();
         let stream = async_stream_of(permit, move |tx| async move {
             for recorded in &stored {
@@ -496,6 +501,19 @@ impl PostureQueries for PostureQueriesApi {
                     Ok(applied) if applied.plan_id == plan_id => {
                         if applied.recorded.version < next {
                             continue;
+                        }
+                        // Standing changes only with the plan's grants: judged as of this event,
+                        // before it is sent.
+                        if changes_standing(&applied.recorded.event)
+                            && let Err(ended) = still_standing(
+                                &projection,
+                                &caller,
+                                plan_id,
+                                Some(applied.recorded.version),
+                            )
+                        {
+                            let _ = tx.send(Err(ended)).await;
+                            return;
                         }
                         next = applied.recorded.version + 1;
                         let push = crate::telemetry::push_span(
@@ -513,7 +531,12 @@ impl PostureQueries for PostureQueriesApi {
                     }
                     Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        // Fell behind the live feed: re-read what was missed from the model.
+                        // Fell behind the live feed: re-read what was missed from the model,
+                        // if the caller still stands on the plan as it is now.
+                        if let Err(ended) = still_standing(&projection, &caller, plan_id, None) {
+                            let _ = tx.send(Err(ended)).await;
+                            return;
+                        }
                         let missed = projection.events_from(plan_id, next).unwrap_or_default();
                         for recorded in &missed {
                             next = recorded.version + 1;
@@ -552,6 +575,7 @@ impl PostureQueries for PostureQueriesApi {
         // Subscribed before the first posture is read, so no edit in between is missed.
         let mut live = self.projection.changes();
         let projection = self.projection.clone();
+        let reader = self.projection.clone();
         let read = move || {
             projection
                 .posture(plan_id, valid_on, RecordPoint::Latest, what_if)
@@ -575,6 +599,10 @@ impl PostureQueries for PostureQueriesApi {
                     live.try_recv(),
                     Err(TryRecvError::Empty | TryRecvError::Closed)
                 ) {}
+                if let Err(ended) = still_standing(&reader, &caller, plan_id, None) {
+                    let _ = tx.send(Err(ended)).await;
+                    return;
+                }
                 let Ok(posture) = read() else { continue };
                 let changed = v1::Posture {
                     version: shown.version,
@@ -592,6 +620,38 @@ impl PostureQueries for PostureQueriesApi {
         });
         Ok(Response::new(stream))
     }
+}
+
+/// Whether an event can change who stands on a plan: only its grants do.
+fn changes_standing(event: &alliance_domain::Event) -> bool {
+    matches!(
+        event,
+        alliance_domain::Event::RoleGranted { .. } | alliance_domain::Event::RoleRevoked { .. }
+    )
+}
+
+/// Ends a stream once `caller` holds no role on the plan (at `version`, or now): a stream
+/// lasts only as long as its caller's standing.
+fn still_standing(
+    projection: &Projection,
+    caller: &Caller,
+    plan_id: PlanId,
+    version: Option<alliance_domain::Version>,
+) -> Result<(), Status> {
+    let plan = projection
+        .with_plan(plan_id, |h| {
+            h.state_at(version.unwrap_or_else(|| h.version()))
+        })
+        .map_err(status)?;
+    alliance_commands::access::standing(caller, &plan, plan_id)
+        .map(drop)
+        .map_err(|_| {
+            CommandError::StandingEnded {
+                team: caller.actor.team.to_string(),
+                plan_id,
+            }
+            .into()
+        })
 }
 
 /// A stream fed by a task, so a slow client never holds up the read model.

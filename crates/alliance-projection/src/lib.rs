@@ -513,21 +513,38 @@ impl Projection {
 
     /// Refuses unless `caller` may read `plan_id` (any role on it), or with `audit`, read its
     /// audit history (auditor or admin): the plan's grants at its latest version here. A plan
-    /// this model does not hold passes (it is answered as not found).
+    /// this model does not hold, and a plan the caller holds no role on, are both answered as
+    /// not found, alike.
     pub fn authorize(
         &self,
         caller: &alliance_commands::Caller,
         plan_id: PlanId,
         access: Access,
     ) -> Result<(), tonic::Status> {
-        let Ok(plan) = self.with_plan(plan_id, |h| h.state_at(h.version())) else {
-            return Ok(());
-        };
+        let plan = self
+            .with_plan(plan_id, |h| h.state_at(h.version()))
+            .map_err(grpc::status)?;
         let allowed = match access {
             Access::Read => alliance_commands::access::authorize_read(caller, &plan, plan_id),
             Access::Audit => alliance_commands::access::authorize_audit(caller, &plan, plan_id),
         };
         allowed.map_err(tonic::Status::from)
+    }
+
+    /// Waits (up to `patience`) for `min_version` of the plan, then checks that `caller` may have
+    /// `access` to the plan as this model holds it: standing is judged after the wait, never
+    /// before, so a plan is shown only to those its history grants a role.
+    pub async fn ready(
+        &self,
+        caller: &alliance_commands::Caller,
+        plan_id: PlanId,
+        min_version: Version,
+        patience: Duration,
+        access: Access,
+    ) -> Result<(), tonic::Status> {
+        let waited = self.wait_for(plan_id, min_version, patience).await;
+        self.authorize(caller, plan_id, access)?;
+        waited.map_err(grpc::status)
     }
 
     /// The ids of every plan, in id order.

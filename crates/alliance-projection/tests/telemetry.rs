@@ -200,14 +200,39 @@ async fn a_command_is_one_trace_from_the_rpc_through_the_topic_to_the_subscriber
     let reader = TopicReader::new(config.clone());
     let (address, _projection) = serve(&env, &reader).await;
 
-    // A subscriber of the plan about to be created.
+    // The plan, and a subscriber of what is recorded next (a plan is shown only once the read
+    // model holds it, to those with a role on it).
     let plan_id = uuid::Uuid::now_v7();
+    let mut commands = PlanCommandsClient::connect(address.clone()).await.unwrap();
+    commands
+        .create_plan(authorized(v1::CreatePlanRequest {
+            meta: Some(v1::CommandMeta {
+                command_id: uuid::Uuid::now_v7().to_string(),
+                plan_id: plan_id.to_string(),
+                ..Default::default()
+            }),
+            name: "traced plan".into(),
+            description: String::new(),
+            horizon_start: Some(v1::Date {
+                year: 2026,
+                month: 1,
+                day: 1,
+            }),
+            horizon_end: Some(v1::Date {
+                year: 2031,
+                month: 12,
+                day: 31,
+            }),
+        }))
+        .await
+        .unwrap();
     let mut watch = PostureQueriesClient::connect(address.clone())
         .await
         .unwrap()
         .watch_plan(authorized(v1::WatchPlanRequest {
             plan_id: plan_id.to_string(),
-            from_version: 1,
+            from_version: 2,
+            min_version: 1,
         }))
         .await
         .unwrap()
@@ -216,40 +241,38 @@ async fn a_command_is_one_trace_from_the_rpc_through_the_topic_to_the_subscriber
     // The caller's own trace context comes in through the metadata.
     let trace = TraceId::from_hex(&uuid::Uuid::now_v7().simple().to_string()).unwrap();
     let caller_span = SpanId::from_hex("00f067aa0ba902b7").unwrap();
-    let mut request = authorized(v1::CreatePlanRequest {
+    let mut request = authorized(v1::RegisterForceElementRequest {
         meta: Some(v1::CommandMeta {
             command_id: uuid::Uuid::now_v7().to_string(),
             plan_id: plan_id.to_string(),
             ..Default::default()
         }),
-        name: "traced plan".into(),
-        description: String::new(),
-        horizon_start: Some(v1::Date {
+        element: Some(v1::ForceElement {
+            element_id: "2id-abct".into(),
+            name: "rotational armored brigade".into(),
+            side: v1::Side::Us as i32,
+            component: v1::Component::Army as i32,
+            kind: v1::ElementKind::GroundCombatBrigade as i32,
+            personnel: 4500,
+            equipment: Vec::new(),
+            base: "Camp Humphreys".into(),
+        }),
+        present_from: Some(v1::Date {
             year: 2026,
             month: 1,
             day: 1,
-        }),
-        horizon_end: Some(v1::Date {
-            year: 2031,
-            month: 12,
-            day: 31,
         }),
     });
     request.metadata_mut().insert(
         "traceparent",
         format!("00-{trace}-{caller_span}-01").parse().unwrap(),
     );
-    PlanCommandsClient::connect(address)
-        .await
-        .unwrap()
-        .create_plan(request)
-        .await
-        .unwrap();
+    commands.register_force_element(request).await.unwrap();
     let pushed = watch.next().await.unwrap().unwrap();
-    assert_eq!(pushed.plan_version, 1);
+    assert_eq!(pushed.plan_version, 2);
 
     let topic = &config.topic;
-    let rpc_name = "alliance.v1.PlanCommands/CreatePlan";
+    let rpc_name = "alliance.v1.PlanCommands/RegisterForceElement";
     let send_name = format!("send {topic}");
     let process_name = format!("process {topic}");
     let push_name = "push alliance.v1.PostureQueries/WatchPlan";
@@ -280,7 +303,10 @@ async fn a_command_is_one_trace_from_the_rpc_through_the_topic_to_the_subscriber
         attribute(rpc, "rpc.service"),
         &Value::from("alliance.v1.PlanCommands")
     );
-    assert_eq!(attribute(rpc, "rpc.method"), &Value::from("CreatePlan"));
+    assert_eq!(
+        attribute(rpc, "rpc.method"),
+        &Value::from("RegisterForceElement")
+    );
     assert_eq!(attribute(rpc, "rpc.grpc.status_code"), &Value::I64(0));
     let decide = named(&spans, "decide");
     assert_eq!(decide.parent_span_id, rpc.span_context.span_id());

@@ -205,8 +205,16 @@ impl Inner {
     ) -> Result<Resolved, Status> {
         let plan_id = PlanId::parse_str(&spec.plan_id)
             .map_err(|_| invalid("plan_id", format!("{:?} is not a UUID", spec.plan_id)))?;
+        // Standing is judged on the plan as held after the wait, before anything else is read.
         self.projection
-            .authorize(caller, plan_id, alliance_projection::Access::Read)?;
+            .ready(
+                caller,
+                plan_id,
+                spec.min_version,
+                patience,
+                alliance_projection::Access::Read,
+            )
+            .await?;
         let model = &self.model.data;
         let (default_trials, default_seed, default_window) = defaults.unwrap_or((
             model.defaults.trials,
@@ -240,10 +248,6 @@ impl Inner {
         let overlay = overlay_commands(&spec.overlay)
             .map_err(|v| Status::invalid_argument(describe_violations(&v)))?;
 
-        self.projection
-            .wait_for(plan_id, spec.min_version, patience)
-            .await
-            .map_err(status)?;
         let point = record_point(spec.record.as_ref());
         let (version, plan) = self
             .projection
@@ -411,11 +415,13 @@ impl Inner {
         caller: &Caller,
         run_id: Uuid,
     ) -> Result<Option<v1::SimulationResult>, Status> {
-        // The plan whose current state lists the run; then its event, for where and by whom.
+        // The plan whose current state lists the run, among those the caller stands on (a run of
+        // any other plan is not found); then its event, for where and by whom.
         let found = self.projection.plan_ids().into_iter().find_map(|plan_id| {
             self.projection
                 .with_plan(plan_id, |history| {
                     let state = history.state_at(history.version());
+                    alliance_commands::access::standing(caller, &state, plan_id).ok()?;
                     let run = state.simulation_runs.get(&run_id)?;
                     let recorded = history.events.iter().rev().find(|r| {
                         matches!(&r.event, alliance_domain::Event::SimulationRunRecorded { run } if run.run_id == run_id)
@@ -760,13 +766,12 @@ impl Simulation for SimulationApi {
             .get(run_id)
             .map_err(|e| Status::internal(e.to_string()))?
         {
-            if let Ok(plan_id) = PlanId::parse_str(&result.plan_id) {
-                self.inner.projection.authorize(
-                    &caller,
-                    plan_id,
-                    alliance_projection::Access::Read,
-                )?;
-            }
+            // A run kept here is shown only to those who stand on its plan.
+            let plan_id = PlanId::parse_str(&result.plan_id)
+                .map_err(|_| Status::internal("a kept run names no plan"))?;
+            self.inner
+                .projection
+                .authorize(&caller, plan_id, alliance_projection::Access::Read)?;
             return Ok(Response::new(result));
         }
         match self.inner.reproduce(&caller, run_id).await? {

@@ -1113,6 +1113,7 @@ async fn watch(s: &mut Session, args: &WatchArgs, format: Format) -> Result<Repl
     let request = s.open_request(v1::WatchPlanRequest {
         plan_id: args.plan.to_string(),
         from_version: args.from_version.unwrap_or(0),
+        min_version: 0,
     });
     // Only opening the stream is bounded by --timeout; events may be far apart.
     let mut events = within(s.timeout, s.queries.watch_plan(request))

@@ -134,6 +134,7 @@ async fn hostile_input_is_refused_and_changes_nothing() {
             v1::WatchPlanRequest {
                 plan_id: PLAN.into(),
                 from_version: u64::MAX,
+                min_version: 0,
             },
         ))
         .await

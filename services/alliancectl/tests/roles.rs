@@ -2,7 +2,9 @@
 //! Each role can do exactly its operations: every gRPC method that touches a plan (commands,
 //! queries, streams, the audit log, simulations), called by one team per role, against a real
 //! server on a loopback port. A refusal is PERMISSION_DENIED naming the team and the role it
-//! lacks, appends nothing, and is recorded in the security log.
+//! lacks, appends nothing, and is recorded in the security log. A team with no role on the plan
+//! gets exactly what a plan that does not exist gets (NOT_FOUND), and a stream ends when its
+//! caller's last role is revoked.
 
 mod support;
 
@@ -21,8 +23,8 @@ use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
 
-/// One team per role; `planadmin` creates the plan (admin), `auditor` audits (auditor), and
-/// `outsider` holds nothing.
+/// One team per role; `planadmin` creates the plan (admin), `auditor` audits (auditor),
+/// `outsider` holds nothing, and `grantee` is what `GrantRole` and `RevokeRole` grant to.
 const TOKENS: &str = r#"
 [[team]]
 team = "planadmin"
@@ -59,6 +61,9 @@ roles = []
 [[team]]
 team = "outsider"
 side = "us"
+roles = []
+[[team]]
+team = "grantee"
 roles = []
 "#;
 
@@ -516,8 +521,8 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     ))
                     .await?,
             ),
-            "GrantRole" => set_role(&mut c.commands, t, p, ("outsider", "auditor"), false).await?,
-            "RevokeRole" => set_role(&mut c.commands, t, p, ("outsider", "auditor"), true).await?,
+            "GrantRole" => set_role(&mut c.commands, t, p, ("grantee", "auditor"), false).await?,
+            "RevokeRole" => set_role(&mut c.commands, t, p, ("grantee", "auditor"), true).await?,
             "GetPlan" => drop(
                 c.commands
                     .get_plan(authed(
@@ -583,6 +588,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                         v1::WatchPlanRequest {
                             plan_id: plan.clone(),
                             from_version: 1,
+                            min_version: 0,
                         },
                     ))
                     .await?,
@@ -662,6 +668,9 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
         Ok(())
     })
 }
+
+/// Methods that name no plan: a team without the role is refused whatever plans exist.
+const NOT_OF_A_PLAN: [&str; 3] = ["CreatePlan", "ListDenials", "Rebuild"];
 
 /// Every method and the teams allowed to call it; everyone else is refused.
 fn table() -> Vec<(&'static str, Vec<&'static str>)> {
@@ -806,12 +815,49 @@ async fn each_role_can_do_exactly_its_operations() {
             .version
     };
     let mut denied = 0;
+    let mut hidden = 0;
     let mut checked = 0;
+    // A plan nobody has created: the column "no role, plan not yet known".
+    let unknown = uuid::Uuid::now_v7().to_string();
     for (method, allowed) in table() {
         for team in TEAMS {
             let before = version(c.commands.clone(), plan.clone()).await;
             let result = call(&c, method, team, &plan).await;
             checked += 1;
+            if team == "outsider" && !NOT_OF_A_PLAN.contains(&method) {
+                // No role: the plan looks exactly as one that does not exist.
+                let status = result.expect_err(&format!("{team} may not call {method}"));
+                let absent = call(&c, method, team, &unknown)
+                    .await
+                    .expect_err(&format!("{method} on a plan nobody created"));
+                assert_eq!(
+                    status.code(),
+                    absent.code(),
+                    "{method}: {status:?} {absent:?}"
+                );
+                assert_eq!(
+                    status.message().replace(&plan, "{plan}"),
+                    absent.message().replace(&unknown, "{plan}"),
+                    "{method}"
+                );
+                let resource = |s: &Status| {
+                    s.get_error_details()
+                        .resource_info()
+                        .map(|r| (r.resource_type.clone(), r.description.len()))
+                };
+                assert_eq!(resource(&status), resource(&absent), "{method}");
+                if method != "RecordSimulationRun" {
+                    assert_eq!(status.code(), Code::NotFound, "{method}: {status:?}");
+                }
+                assert_eq!(
+                    version(c.commands.clone(), plan.clone()).await,
+                    before,
+                    "{team} {method}: a refusal appends nothing"
+                );
+                hidden += u32::from(status.code() == Code::NotFound);
+                denied += usize::from(status.code() == Code::PermissionDenied);
+                continue;
+            }
             if allowed.contains(&team) {
                 if let Err(status) = &result {
                     assert_ne!(
@@ -846,7 +892,7 @@ async fn each_role_can_do_exactly_its_operations() {
         }
     }
     assert_eq!(checked, table().len() * TEAMS.len());
-    assert!(denied > 250, "{denied} refusals");
+    assert!(denied > 220, "{denied} refusals");
 
     // Every refusal is in the security log, with the team and the method.
     let mut audit = c.audit.clone();
@@ -867,8 +913,30 @@ async fn each_role_can_do_exactly_its_operations() {
         .filter(|d| d.code == "permission_denied")
         .collect();
     assert_eq!(refused.len(), denied, "one security-log entry per refusal");
-    assert!(refused.iter().any(|d| d.caller == "outsider/outsider.user"
-        && d.method == "/alliance.v1.PlanCommands/RegisterForceElement"));
+    assert!(
+        refused
+            .iter()
+            .any(|d| d.caller == "planadmin/planadmin.user"
+                && d.method == "/alliance.v1.PlanCommands/RegisterForceElement")
+    );
+    // What the outsider was answered "not found" for is recorded as what it was.
+    let no_standing: Vec<_> = denials.iter().filter(|d| d.code == "no_standing").collect();
+    assert_eq!(
+        no_standing.len(),
+        hidden as usize,
+        "one entry per hidden plan"
+    );
+    assert!(hidden > 25, "{hidden} plans hidden");
+    assert!(
+        no_standing
+            .iter()
+            .all(|d| d.caller == "outsider/outsider.user")
+    );
+    assert!(
+        no_standing
+            .iter()
+            .any(|d| d.method == "/alliance.v1.PlanCommands/RegisterForceElement")
+    );
     server.stop().await;
 }
 
@@ -928,11 +996,12 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
     )
     .await
     .unwrap();
+    // Its only role gone, the team no longer sees the plan at all.
     let refused = commands
         .register_force_element(authed("ed-forces", register_request(&plan, "bde")))
         .await
         .unwrap_err();
-    assert_refused(&refused, Code::PermissionDenied, "editor:forces");
+    assert_refused(&refused, Code::NotFound, &format!("plan {plan} not found"));
     commands
         .register_force_element(authed("ed-forces", register_request(&branch, "bde-2")))
         .await
@@ -1058,5 +1127,228 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
             ("revoked adopter".to_owned(), "planadmin".to_owned()),
         ]
     );
+    server.stop().await;
+}
+
+/// Starts the server of the role tests on its token file.
+async fn role_server(simulation: bool) -> (Server, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens_path = dir.path().join("tokens.toml");
+    std::fs::write(&tokens_path, tokens()).unwrap();
+    let server = Server::start(Services {
+        plan: None,
+        simulation,
+        security: true,
+        tokens: Some(tokens_path),
+    })
+    .await;
+    (server, dir)
+}
+
+/// A stream lasts only as long as its caller's standing: revoking a team's last role ends its
+/// `WatchPlan` and `WatchPosture` with PERMISSION_DENIED before any later event is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_end_when_the_last_role_is_revoked() {
+    let (server, _dir) = role_server(false).await;
+    let mut commands = PlanCommandsClient::connect(server.url.clone())
+        .await
+        .unwrap();
+    let mut queries = PostureQueriesClient::connect(server.url.clone())
+        .await
+        .unwrap();
+    let plan = create_plan(&mut commands, "streams").await;
+    set_role(
+        &mut commands,
+        "planadmin",
+        &plan,
+        ("end-us", "endorser:us"),
+        false,
+    )
+    .await
+    .unwrap();
+    let head = commands
+        .get_plan(authed(
+            "planadmin",
+            v1::GetPlanRequest {
+                plan_id: plan.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .head
+        .unwrap()
+        .version;
+    // Only what is recorded from now on.
+    let mut events = queries
+        .watch_plan(authed(
+            "end-us",
+            v1::WatchPlanRequest {
+                plan_id: plan.clone(),
+                from_version: head + 1,
+                min_version: head,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut postures = queries
+        .watch_posture(authed(
+            "end-us",
+            v1::WatchPostureRequest {
+                plan_id: plan.clone(),
+                valid_on: date(2027, 6, 1),
+                min_version: head,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = postures.message().await.unwrap().unwrap();
+    assert_eq!(first.version, head);
+
+    set_role(
+        &mut commands,
+        "planadmin",
+        &plan,
+        ("end-us", "endorser:us"),
+        true,
+    )
+    .await
+    .unwrap();
+    // Something the team must not see any more.
+    commands
+        .register_force_element(authed("planadmin", register_request(&plan, "after")))
+        .await
+        .unwrap_err(); // the admin is no editor: refused, nothing appended
+    set_role(
+        &mut commands,
+        "planadmin",
+        &plan,
+        ("ed-forces", "editor:forces"),
+        false,
+    )
+    .await
+    .unwrap();
+    commands
+        .register_force_element(authed("ed-forces", register_request(&plan, "after")))
+        .await
+        .unwrap();
+
+    for (stream, ended) in [
+        (
+            "WatchPlan",
+            events.message().await.map(|e| e.map(|e| e.plan_version)),
+        ),
+        (
+            "WatchPosture",
+            postures.message().await.map(|p| p.map(|p| p.version)),
+        ),
+    ] {
+        let status = ended.expect_err(&format!("{stream} goes on after the revocation"));
+        assert_eq!(
+            status.code(),
+            Code::PermissionDenied,
+            "{stream}: {status:?}"
+        );
+        assert!(status.message().contains("end-us"), "{stream}: {status:?}");
+        assert_eq!(
+            status.get_error_details().error_info().unwrap().reason,
+            "STANDING_REVOKED"
+        );
+    }
+    server.stop().await;
+}
+
+/// A read that waits for a version is judged on the plan as held after the wait: a team with
+/// no role asking for a plan not yet known gets NOT_FOUND, never the plan once it arrives, and
+/// never a different answer than for a plan that exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_for_a_plan_not_yet_known_is_judged_after_the_wait() {
+    let (server, _dir) = role_server(true).await;
+    let channel = Channel::from_shared(server.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut commands = PlanCommandsClient::new(channel.clone());
+    let mut queries = PostureQueriesClient::new(channel.clone());
+    let mut audit = AuditLogClient::new(channel.clone());
+    let mut simulation = SimulationClient::new(channel);
+    let known = create_plan(&mut commands, "known").await;
+    let unknown = uuid::Uuid::now_v7().to_string();
+    // A version beyond both plans' heads: each call waits its (short) deadline, then answers.
+    fn short<T>(mut request: tonic::Request<T>) -> tonic::Request<T> {
+        request.set_timeout(std::time::Duration::from_secs(2));
+        request
+    }
+    for plan in [&known, &unknown] {
+        let posture = queries
+            .get_posture(short(authed(
+                "outsider",
+                v1::GetPostureRequest {
+                    plan_id: plan.clone(),
+                    valid_on: date(2027, 6, 1),
+                    min_version: 1000,
+                    ..Default::default()
+                },
+            )))
+            .await
+            .unwrap_err();
+        let listed = audit
+            .list_events(short(authed(
+                "outsider",
+                v1::ListEventsRequest {
+                    plan_id: plan.clone(),
+                    min_version: 1000,
+                    ..Default::default()
+                },
+            )))
+            .await
+            .unwrap_err();
+        let simulated = simulation
+            .run(short(authed(
+                "outsider",
+                v1::RunSimulationRequest {
+                    spec: Some(v1::SimulationSpec {
+                        plan_id: plan.clone(),
+                        trials: 1,
+                        months: 1,
+                        min_version: 1000,
+                        ..Default::default()
+                    }),
+                },
+            )))
+            .await
+            .map(drop)
+            .unwrap_err();
+        for (method, status) in [
+            ("GetPosture", posture),
+            ("ListEvents", listed),
+            ("Simulation/Run", simulated),
+        ] {
+            assert_eq!(status.code(), Code::NotFound, "{method} {plan}: {status:?}");
+            assert_eq!(
+                status.message(),
+                format!("plan {plan} not found"),
+                "{method}"
+            );
+        }
+    }
+    // The team that stands on the plan is told the read model is behind, not that it is absent.
+    let behind = queries
+        .get_posture(short(authed(
+            "planadmin",
+            v1::GetPostureRequest {
+                plan_id: known.clone(),
+                valid_on: date(2027, 6, 1),
+                min_version: 1000,
+                ..Default::default()
+            },
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(behind.code(), Code::Unavailable, "{behind:?}");
     server.stop().await;
 }

@@ -364,7 +364,12 @@ fn naive_decisions(plan: &Plan, filter: &DecisionFilter) -> Vec<DecisionId> {
     plan.decisions
         .values()
         .filter(|d| filter.status.is_none_or(|s| d.status == s))
-        .filter(|d| filter.side.is_none_or(|s| d.required_sides.contains(&s)))
+        .filter(|d| {
+            filter.side.is_none_or(|s| {
+                // Named by the proposer, or touched by a step.
+                d.required_sides.contains(&s) || d.derived_sides(plan).contains(&s)
+            })
+        })
         .map(|d| d.id.clone())
         .collect()
 }
