@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::envelope::decode_event;
 use crate::error::CommandError;
-use crate::service::CommandOutcome;
+use crate::service::{CommandOutcome, Owner};
 
 const READ_BATCH: usize = 1024;
 
@@ -48,11 +48,12 @@ pub(crate) struct PlanEntry {
 
 static GENERATIONS: AtomicU64 = AtomicU64::new(1);
 
-/// A command applied to the plan: its first result, its digest, and whether its events are
-/// durable yet (a retry is answered only once they are).
+/// A command applied to the plan: its first result, who recorded it and its digest, and whether
+/// its events are durable yet (a retry is answered only once they are).
 #[derive(Debug, Clone)]
 pub(crate) struct AppliedCommand {
     pub outcome: CommandOutcome,
+    pub owner: Owner,
     pub digest: String,
     pub durability: watch::Receiver<Durability>,
 }
@@ -78,14 +79,15 @@ impl PlanEntry {
         &mut self,
         command_id: &str,
         outcome: CommandOutcome,
-        digest: &str,
+        (owner, digest): (Owner, String),
         durability: watch::Receiver<Durability>,
     ) {
         self.commands.insert(
             command_id.to_owned(),
             AppliedCommand {
                 outcome,
-                digest: digest.to_owned(),
+                owner,
+                digest,
                 durability,
             },
         );
@@ -142,6 +144,7 @@ pub(crate) fn load<'a, L: EventLog>(
                             event_ids: Vec::new(),
                             replayed: true,
                         },
+                        owner: Owner::recorded(decoded.envelope.actor.as_ref()),
                         digest: decoded.envelope.command_digest.clone(),
                         durability: watch::channel(Durability::Durable).1,
                     });

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
-use alliance_domain::{Command, CommandContext, Plan, PlanId, Version, decide};
+use alliance_domain::{Actor, Command, CommandContext, Plan, PlanId, Version, decide};
 use alliance_eventlog::{CommandRecord, EventLog, LogError, Route};
 
 use crate::access;
@@ -35,6 +35,56 @@ pub fn command_digest(plan_id: Option<PlanId>, command: &Command) -> String {
     // Serializing a domain command cannot fail: every field is a plain value or a string map.
     hasher.update(serde_json::to_vec(command).unwrap_or_default());
     format!("{:x}", hasher.finalize())
+}
+
+/// The digest recorded with a command's events and that judges a retry: the command's digest
+/// ([`command_digest`]) bound to the caller's team and user, so a command id belongs to its
+/// caller. (Events recorded before the caller was bound hold the command's digest alone; a
+/// retry of those is recognised by their recorded actor, see [`check_retry`].)
+fn caller_digest(actor: &Actor, digest: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in [
+        "alliance.command.v2",
+        actor.team.as_str(),
+        actor.user.as_str(),
+        digest,
+    ] {
+        // Length-prefixed, so no two different (team, user) pairs hash alike.
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    format!("{:x}", hasher.finalize())
+}
+
+/// Who recorded a command: the team and user of its events' actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Owner {
+    pub team: String,
+    pub user: String,
+}
+
+impl Owner {
+    pub fn of(actor: &Actor) -> Self {
+        Self {
+            team: actor.team.to_string(),
+            user: actor.user.clone(),
+        }
+    }
+
+    /// The actor of a recorded envelope (an envelope without one belongs to no caller).
+    pub fn recorded(actor: Option<&alliance_proto::v1::Actor>) -> Self {
+        actor.map_or(
+            Self {
+                team: String::new(),
+                user: String::new(),
+            },
+            |actor| Self {
+                team: actor.team.clone(),
+                user: actor.user.clone(),
+            },
+        )
+    }
 }
 
 /// What a command appended: versions `first_version..=plan_version` of `plan_id`.
@@ -164,8 +214,10 @@ impl<L: EventLog> CommandService<L> {
     /// `CreatePlan` and `BranchPlan` carry the new plan's id in the command; every other command
     /// edits `meta.plan_id`.
     ///
-    /// `digest` identifies the command as the client sent it ([`command_digest`]); a command id
-    /// already used for a command with another digest is refused.
+    /// `digest` identifies the command as the client sent it ([`command_digest`]). A command id
+    /// belongs to the caller who first used it: another caller's reuse is refused before
+    /// anything of the plan is looked at, and the same caller's reuse for another command is
+    /// refused too.
     pub async fn execute(
         &self,
         caller: &Caller,
@@ -174,6 +226,10 @@ impl<L: EventLog> CommandService<L> {
         digest: &str,
     ) -> Result<CommandOutcome, CommandError> {
         check_meta(&meta)?;
+        // Before the plan's rules and its authorization: a refusal here tells nothing of the plan.
+        let prior = self
+            .applied_before(caller, &meta.command_id, digest)
+            .await?;
         let run = Run {
             caller,
             meta: &meta,
@@ -183,7 +239,7 @@ impl<L: EventLog> CommandService<L> {
             Command::CreatePlan { plan_id, .. } => {
                 let plan_id = *plan_id;
                 access::authorize_command(caller, &Plan::default(), plan_id, &command)?;
-                if let Some(outcome) = self.applied_before(&meta.command_id, digest).await? {
+                if let Some(outcome) = prior {
                     return Ok(outcome);
                 }
                 self.run(run, plan_id, command, None).await
@@ -202,7 +258,7 @@ impl<L: EventLog> CommandService<L> {
                 }
                 let (parent, version) = self.state_at(parent_id, *parent_version).await?;
                 access::authorize_command(caller, &parent, parent_id, &command)?;
-                if let Some(outcome) = self.applied_before(&meta.command_id, digest).await? {
+                if let Some(outcome) = prior {
                     return Ok(outcome);
                 }
                 let mut command = command.clone();
@@ -264,22 +320,25 @@ impl<L: EventLog> CommandService<L> {
         Ok((entry.state, version))
     }
 
-    /// The first result of a command that creates a plan, if it was applied before.
+    /// The first result of a command already in the log under `command_id`, if it is this
+    /// caller's same command; refused if the id is another caller's or another command's.
     async fn applied_before(
         &self,
+        caller: &Caller,
         command_id: &str,
         digest: &str,
     ) -> Result<Option<CommandOutcome>, CommandError> {
         match self.log.find_command(command_id).await? {
-            Some(record) => Ok(Some(self.outcome_of(&record, digest).await?)),
+            Some(record) => Ok(Some(self.outcome_of(&record, caller, digest).await?)),
             None => Ok(None),
         }
     }
 
-    /// The first result of a command found in the log, if it is the same command.
+    /// The first result of a command found in the log, if it is the caller's same command.
     async fn outcome_of(
         &self,
         record: &CommandRecord,
+        caller: &Caller,
         digest: &str,
     ) -> Result<CommandOutcome, CommandError> {
         let count = usize::try_from(record.last_version - record.first_version + 1).unwrap_or(0);
@@ -290,8 +349,14 @@ impl<L: EventLog> CommandService<L> {
         let first = events.first().ok_or_else(|| {
             CommandError::Corrupt(format!("command {} has no events", record.command_id))
         })?;
-        let stored = decode_event(first)?.envelope.command_digest;
-        check_same_command(&record.command_id, &stored, digest)?;
+        let envelope = decode_event(first)?.envelope;
+        let owner = Owner::recorded(envelope.actor.as_ref());
+        check_retry(
+            &record.command_id,
+            (&owner, &envelope.command_digest),
+            &caller.actor,
+            digest,
+        )?;
         Ok(CommandOutcome {
             plan_id: record.plan_id,
             first_version: record.first_version,
@@ -322,18 +387,29 @@ impl<L: EventLog> CommandService<L> {
         };
         let mut guard = slot.lock().await;
         let entry = self.loaded(plan_id, &mut guard).await?;
+        // A command still on its way to the log is found here only: another caller's reuse is
+        // refused before the plan's authorization, as it is for a command in the log.
+        if let Some(applied) = entry.commands.get(&meta.command_id) {
+            check_retry(
+                &meta.command_id,
+                (&applied.owner, &applied.digest),
+                &caller.actor,
+                digest,
+            )?;
+        }
         if !creates && entry.state.exists() {
             access::authorize_command(caller, &entry.state, plan_id, &command)?;
         }
 
         if let Some(applied) = entry.commands.get(&meta.command_id) {
-            check_same_command(&meta.command_id, &applied.digest, digest)?;
             let mut outcome = applied.outcome.clone();
             outcome.replayed = true;
             let durability = applied.durability.clone();
             drop(guard);
             // The first attempt may still be on its way to disk: answer when it is.
-            return self.settle(plan_id, durability, outcome, digest).await;
+            return self
+                .settle(plan_id, durability, outcome, caller, digest)
+                .await;
         }
         if !creates && !entry.state.exists() {
             return Err(CommandError::PlanNotFound(plan_id));
@@ -341,6 +417,7 @@ impl<L: EventLog> CommandService<L> {
         let ctx = CommandContext {
             actor: caller.actor.clone(),
         };
+        let bound = caller_digest(&caller.actor, digest);
         if base.is_none() {
             if let Some(based_on) = meta.based_on_version {
                 check_conflicts(plan_id, entry, based_on, &command, &ctx)?;
@@ -364,7 +441,7 @@ impl<L: EventLog> CommandService<L> {
             command_id: &meta.command_id,
             correlation_id: &meta.correlation_id,
             causation_id: &meta.causation_id,
-            command_digest: digest,
+            command_digest: &bound,
             record_time_micros: chrono::Utc::now().timestamp_micros(),
         };
         let mut head = entry.head_hash;
@@ -406,7 +483,7 @@ impl<L: EventLog> CommandService<L> {
         entry.record_command(
             &meta.command_id,
             outcome.clone(),
-            digest,
+            (Owner::of(&caller.actor), bound),
             durability.clone(),
         );
         entry.tail = Some(durability.clone());
@@ -431,7 +508,9 @@ impl<L: EventLog> CommandService<L> {
             };
             let _ = durable.send(result);
         });
-        let result = self.settle(plan_id, durability, outcome, digest).await;
+        let result = self
+            .settle(plan_id, durability, outcome, caller, digest)
+            .await;
         if result.is_ok() {
             let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
             known.insert(plan_id);
@@ -445,6 +524,7 @@ impl<L: EventLog> CommandService<L> {
         plan_id: PlanId,
         mut durability: watch::Receiver<Durability>,
         outcome: CommandOutcome,
+        caller: &Caller,
         digest: &str,
     ) -> Result<CommandOutcome, CommandError> {
         let settled = durability
@@ -456,7 +536,9 @@ impl<L: EventLog> CommandService<L> {
             Durability::Pending | Durability::Durable => Ok(outcome),
             Durability::Failed(error) => match error.as_ref() {
                 LogError::VersionConflict { .. } => Err(CommandError::Concurrent { plan_id }),
-                LogError::DuplicateCommand { record, .. } => self.outcome_of(record, digest).await,
+                LogError::DuplicateCommand { record, .. } => {
+                    self.outcome_of(record, caller, digest).await
+                }
                 LogError::Unavailable(message) => {
                     Err(CommandError::Log(LogError::Unavailable(message.clone())))
                 }
@@ -474,9 +556,27 @@ struct Run<'a> {
     digest: &'a str,
 }
 
-/// A command id names one command forever: reusing it for another command is an error.
-fn check_same_command(command_id: &str, stored: &str, digest: &str) -> Result<(), CommandError> {
-    if stored == digest {
+/// A command id names one command of one caller forever: a retry is the same caller's same
+/// command. Another caller's reuse is refused saying only that (not the plan, type, result or
+/// version of the first command); the same caller's reuse for another command is refused too.
+///
+/// `recorded` is who recorded the first command and the digest recorded with it: the caller's
+/// digest ([`caller_digest`]), or, in events recorded before the caller was bound, the
+/// command's digest alone, recognised when the recorded actor is the caller.
+fn check_retry(
+    command_id: &str,
+    recorded: (&Owner, &str),
+    caller: &Actor,
+    digest: &str,
+) -> Result<(), CommandError> {
+    let (owner, stored) = recorded;
+    if *owner != Owner::of(caller) {
+        return Err(CommandError::invalid(
+            "meta.command_id",
+            format!("command id {command_id} belongs to another caller; use a new id"),
+        ));
+    }
+    if stored == caller_digest(caller, digest) || stored == digest {
         Ok(())
     } else {
         Err(CommandError::invalid(

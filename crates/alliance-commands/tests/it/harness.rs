@@ -83,11 +83,50 @@ impl TestServer {
         }
     }
 
+    /// Two instances on one new Kafka topic: the first writes partitions 0 and 1, the second 2
+    /// and 3, and each forwards to the other what the other writes.
+    pub async fn kafka_pair() -> (Self, Self) {
+        let topic = format!("alliance-test-{}", uuid::Uuid::now_v7());
+        let listeners = [
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        ];
+        let addrs = listeners
+            .each_ref()
+            .map(|l| l.local_addr().unwrap().to_string());
+        let [first, second] = listeners;
+        let config = |owned: [i32; 2], other: &str, theirs: [i32; 2]| {
+            let mut config = kafka_config(&topic);
+            config.owned = Some(owned.to_vec());
+            config.owners = theirs.map(|p| (p, other.to_owned())).into();
+            config
+        };
+        let log_a = KafkaLog::open(config([0, 1], &addrs[1], [2, 3]))
+            .await
+            .unwrap();
+        let log_b = KafkaLog::open(config([2, 3], &addrs[0], [0, 1]))
+            .await
+            .unwrap();
+        let store = Store::Kafka { topic };
+        let a = Self::serve_on(first, TestLog::Kafka(log_a.clone()), log_a, store.clone()).await;
+        let b = Self::serve_on(second, TestLog::Kafka(log_b.clone()), log_b, store).await;
+        (a, b)
+    }
+
     async fn serve<L: EventLog>(test_log: TestLog, log: L, store: Store) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve_on(listener, test_log, log, store).await
+    }
+
+    async fn serve_on<L: EventLog>(
+        listener: tokio::net::TcpListener,
+        test_log: TestLog,
+        log: L,
+        store: Store,
+    ) -> Self {
         let auth =
             Authenticator::from_token_file(&TokenFile::load(&token_file()).unwrap()).unwrap();
         let service = Arc::new(CommandService::open(log).await.unwrap());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let api = PlanCommandsApi::new(service, Arc::new(auth), addr.to_string());

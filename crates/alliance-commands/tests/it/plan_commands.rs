@@ -1,7 +1,9 @@
 //! `alliance.v1.PlanCommands` end to end over gRPC.
 
 use alliance_proto::v1;
+use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use tonic::Code;
+use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::harness::{
@@ -778,6 +780,279 @@ async fn a_side_cannot_adopt_a_change_to_the_other_sides_forces(backend: Backend
     // The ROK endorses what touches its forces, and only then is it adopted.
     client.endorse_decision(endorse(ROK)).await.unwrap();
     client.adopt_decision(adopt()).await.unwrap();
+
+/// The refusal of a command id that another caller used: INVALID_ARGUMENT on
+/// `meta.command_id`, telling nothing of the first command.
+#[track_caller]
+fn assert_foreign_id(status: &tonic::Status, hidden: &[&str]) {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(
+        status.message().contains("belongs to another caller"),
+        "{status:?}"
+    );
+    let violations = status
+        .get_error_details()
+        .bad_request()
+        .expect("bad request details")
+        .field_violations
+        .clone();
+    assert_eq!(violations.len(), 1, "{status:?}");
+    assert_eq!(violations[0].field, "meta.command_id");
+    for secret in hidden {
+        assert!(
+            !status.message().contains(secret) && !violations[0].description.contains(secret),
+            "the refusal reveals {secret}: {status:?}"
+        );
+    }
+}
+
+async fn a_command_id_belongs_to_its_caller(backend: Backend) {
+    let store = Store::new(backend);
+    let server = TestServer::start_on(store.clone()).await;
+    let mut client = server.client().await;
+    let plan = create_plan(&mut client).await;
+    let other_plan = create_plan(&mut client).await;
+    propose(&mut client, US, &plan, "d1").await;
+    let shared = client.clone();
+    let endorse = |token: &'static str, meta: Option<v1::CommandMeta>| {
+        let mut client = shared.clone();
+        async move {
+            client
+                .endorse_decision(authed(
+                    token,
+                    v1::EndorseDecisionRequest {
+                        meta,
+                        decision_id: "d1".into(),
+                    },
+                ))
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let us_meta = meta(&plan, None);
+    let first = endorse(US, us_meta.clone()).await.unwrap();
+    let before = server.all_events().await.len();
+    let hidden = [
+        plan.as_str(),
+        "EndorseDecision",
+        "Endorse",
+        "endorse",
+        &first.event_ids[0],
+    ];
+
+    // The ROK team endorses with the U.S. team's command id: refused, not answered with the
+    // U.S. result; nothing is appended.
+    let status = endorse(ROK, us_meta.clone()).await.unwrap_err();
+    assert_foreign_id(&status, &hidden);
+    assert_eq!(server.all_events().await.len(), before);
+
+    // The same id on another plan, for a command that plan's rules would refuse (no such
+    // decision), by a caller without any role there, or on a plan that does not exist: the
+    // reuse is refused first, the same way.
+    let mut elsewhere = us_meta.clone().unwrap();
+    elsewhere.plan_id = other_plan.clone();
+    let status = endorse(ROK, Some(elsewhere.clone())).await.unwrap_err();
+    assert_foreign_id(&status, &hidden);
+    let status = client
+        .grant_role(authed(
+            crate::harness::AUDITOR,
+            v1::GrantRoleRequest {
+                meta: Some(elsewhere.clone()),
+                grant: Some(v1::RoleGrant {
+                    team: "auditors".into(),
+                    role: "admin".into(),
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_foreign_id(&status, &hidden);
+    let mut missing = elsewhere.clone();
+    missing.plan_id = uuid::Uuid::now_v7().to_string();
+    let status = endorse(ROK, Some(missing)).await.unwrap_err();
+    assert_foreign_id(&status, &hidden);
+    // Nor may another caller create a plan under it.
+    let mut create = us_meta.clone().unwrap();
+    create.plan_id.clear();
+    let status = client
+        .create_plan(authed(
+            APPROVER,
+            v1::CreatePlanRequest {
+                meta: Some(create),
+                name: "x".into(),
+                description: String::new(),
+                horizon_start: date(2020, 1, 1),
+                horizon_end: date(2030, 1, 1),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_foreign_id(&status, &hidden);
+    assert_eq!(server.all_events().await.len(), before);
+
+    // The ROK team's own endorsement, under its own id, is recorded.
+    let rok = endorse(ROK, meta(&plan, None)).await.unwrap();
+    assert!(!rok.replayed);
+    assert_eq!(rok.first_version, first.plan_version + 1);
+
+    // The U.S. team's retry is still answered with its first result, also after a restart.
+    let retried = endorse(US, us_meta.clone()).await.unwrap();
+    assert!(retried.replayed);
+    assert_eq!(retried.event_ids, first.event_ids);
+    assert_eq!(retried.plan_version, first.plan_version);
+    server.stop().await;
+    let server = TestServer::start_on(store).await;
+    let retried = endorse_on(&server, US, us_meta.clone()).await.unwrap();
+    assert!(retried.replayed);
+    assert_eq!(retried.event_ids, first.event_ids);
+    let status = endorse_on(&server, ROK, us_meta).await.unwrap_err();
+    assert_foreign_id(&status, &hidden);
+    server.stop().await;
+}
+
+async fn endorse_on(
+    server: &TestServer,
+    token: &str,
+    meta: Option<v1::CommandMeta>,
+) -> Result<v1::CommandResult, tonic::Status> {
+    server
+        .client()
+        .await
+        .endorse_decision(authed(
+            token,
+            v1::EndorseDecisionRequest {
+                meta,
+                decision_id: "d1".into(),
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// On Kafka, a plan is written by one instance and the others forward to it: a command id used
+/// through one instance is refused to another caller through the other, whichever writes the
+/// plan, and the first caller's retry through either is answered with the first result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_id_is_its_caller_s_across_instances() {
+    let (a, b) = TestServer::kafka_pair().await;
+    let (mut client_a, client_b) = (a.client().await, b.client().await);
+    let crate::harness::TestLog::Kafka(log_a) = &a.log else {
+        unreachable!("a Kafka pair")
+    };
+    // A plan written by each instance (plan ids follow the command ids, so try a few).
+    let mut plans = std::collections::BTreeMap::new();
+    while plans.len() < 2 {
+        let plan = create_plan(&mut client_a).await;
+        let id = uuid::Uuid::parse_str(&plan).unwrap();
+        let local = matches!(
+            alliance_eventlog::EventLog::route(log_a, id),
+            alliance_eventlog::Route::Local
+        );
+        plans.entry(local).or_insert(plan);
+    }
+    for plan in plans.values() {
+        propose(&mut client_a, US, plan, "d1").await;
+        let endorse = |client: &PlanCommandsClient<Channel>, token: &'static str, meta| {
+            let mut client = client.clone();
+            async move {
+                client
+                    .endorse_decision(authed(
+                        token,
+                        v1::EndorseDecisionRequest {
+                            meta,
+                            decision_id: "d1".into(),
+                        },
+                    ))
+                    .await
+                    .map(tonic::Response::into_inner)
+            }
+        };
+        let us_meta = meta(plan, None);
+        let first = endorse(&client_a, US, us_meta.clone()).await.unwrap();
+        let status = endorse(&client_b, ROK, us_meta.clone()).await.unwrap_err();
+        assert_foreign_id(&status, &[plan.as_str(), "Endorse", &first.event_ids[0]]);
+        let retried = endorse(&client_b, US, us_meta).await.unwrap();
+        assert!(retried.replayed);
+        assert_eq!(retried.event_ids, first.event_ids);
+        let rok = endorse(&client_b, ROK, meta(plan, None)).await.unwrap();
+        assert!(!rok.replayed);
+        assert_eq!(rok.first_version, first.plan_version + 1);
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+/// Events recorded before command ids were bound to their caller hold the command's digest
+/// alone: the same caller's retry of such a command is still answered with its first result,
+/// and another caller's reuse is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_recorded_before_ids_were_bound_to_callers_is_still_its_caller_s() {
+    use alliance_eventlog::{EventLog, NewEvent, SqliteLog, SqliteLogConfig};
+    use alliance_proto::convert::CommandRequest;
+    use prost::Message;
+
+    // The events as this version writes them.
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut client = server.client().await;
+    let plan = create_plan(&mut client).await;
+    let request = v1::RegisterForceElementRequest {
+        meta: meta(&plan, None),
+        element: crate::harness::element("abct", 4500),
+        present_from: date(2024, 1, 1),
+    };
+    let first = client
+        .register_force_element(authed(US, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let events = server.all_events().await;
+    server.stop().await;
+
+    // The same history as an older version wrote it: the command's digest alone.
+    let plan_id = uuid::Uuid::parse_str(&plan).unwrap();
+    let legacy = alliance_commands::command_digest(Some(plan_id), &request.to_command().unwrap());
+    let mut envelope = v1::EventEnvelope::decode(events[1].payload.as_slice()).unwrap();
+    assert_ne!(
+        envelope.command_digest, legacy,
+        "the digest now binds the caller"
+    );
+    envelope.command_digest = legacy;
+    let prev = alliance_commands::chain::carried_hash(&events[0].payload).unwrap();
+    let (payload, _) = alliance_commands::chain::seal(envelope, &prev);
+    let store = Store::new(Backend::Sqlite);
+    let Store::Sqlite(dir) = &store else {
+        unreachable!()
+    };
+    let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
+    for (stored, payload) in events.iter().zip([events[0].payload.clone(), payload]) {
+        let record = NewEvent {
+            event_id: stored.event_id,
+            command_id: stored.command_id.clone(),
+            event_type: stored.event_type.clone(),
+            record_time_micros: stored.record_time_micros,
+            payload,
+        };
+        log.append(plan_id, stored.version - 1, vec![record])
+            .await
+            .unwrap();
+    }
+    drop(log);
+
+    let server = TestServer::start_on(store).await;
+    let mut client = server.client().await;
+    let retried = client
+        .register_force_element(authed(US, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(retried.replayed);
+    assert_eq!(retried.event_ids, first.event_ids);
+    let status = client
+        .register_force_element(authed(ROK, request))
+        .await
+        .unwrap_err();
+    assert_foreign_id(&status, &[plan.as_str(), &first.event_ids[0]]);
+    assert_eq!(server.all_events().await.len(), 2);
     server.stop().await;
 }
 
@@ -813,5 +1088,6 @@ on_both_logs!(
     read_only_teams_and_teams_without_the_adopt_role_are_denied,
     a_command_id_reused_for_another_command_is_refused_on_any_plan,
     a_retry_racing_its_first_attempt_gets_the_same_result_once_durable,
-    a_side_cannot_adopt_a_change_to_the_other_sides_forces
+    a_side_cannot_adopt_a_change_to_the_other_sides_forces,
+    a_command_id_belongs_to_its_caller
 );
