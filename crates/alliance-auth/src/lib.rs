@@ -188,6 +188,12 @@ impl Authenticator {
             .ok_or(AuthError::OnBehalfOf)
     }
 
+    /// Whether a verified client certificate chain (leaf first) is a `[[peer]]`'s: one of this
+    /// deployment's servers. Never when no peer is configured.
+    pub fn is_peer(&self, peer_certs: Option<&[CertificateDer<'_>]>) -> bool {
+        peer_certs.is_some_and(|certs| !certs.is_empty() && self.peers.check(certs).is_ok())
+    }
+
     /// [`authenticate`](Self::authenticate) with the metadata and peer certificates of a tonic
     /// request.
     pub async fn authenticate_request<T>(

@@ -225,6 +225,14 @@ impl Authenticator {
         Ok(caller(team, &identity.user))
     }
 
+    /// Whether a connection's verified client certificate (leaf first) is a server's of this
+    /// deployment (`[[peer]]`); never without an identity configuration.
+    pub fn is_peer(&self, peer_certs: Option<&[tonic::transport::CertificateDer<'_>]>) -> bool {
+        self.verifier
+            .as_ref()
+            .is_some_and(|verifier| verifier.is_peer(peer_certs))
+    }
+
     /// The roles every configured team holds on a new plan, from its roles in the token file.
     pub fn default_grants(&self) -> Vec<Grant> {
         let mut grants: Vec<Grant> = self

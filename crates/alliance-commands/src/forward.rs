@@ -162,6 +162,13 @@ impl Forwarder {
         if let Ok(me) = self.me.parse() {
             request.metadata_mut().insert(FORWARDED_BY, me);
         }
+        // Only a request already believed to come from the simulation service carries this on
+        // (`RecordSimulationRun` checks it before it is forwarded).
+        if let Some(mark) = metadata.get(crate::recording::RECORDED_BY) {
+            request
+                .metadata_mut()
+                .insert(crate::recording::RECORDED_BY, mark.clone());
+        }
         let client = PlanCommandsClient::new(self.channel(owner)?);
         R::call(client, request).await.map_err(|status| {
             let transport = std::error::Error::source(&status)

@@ -223,6 +223,8 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         &self,
         request: Request<v1::RecordSimulationRunRequest>,
     ) -> CommandResponse {
+        let caller = self.auth.authenticate(&request)?;
+        crate::recording::check(&request, &self.auth, &caller)?;
         self.handle(request, as_is).await
     }
 

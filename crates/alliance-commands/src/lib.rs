@@ -17,6 +17,7 @@ pub mod forward;
 mod grpc;
 pub mod limits;
 mod plans;
+pub mod recording;
 pub mod reference;
 pub mod security;
 pub mod server;

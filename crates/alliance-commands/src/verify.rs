@@ -68,10 +68,14 @@ where
                 .extensions()
                 .get::<TlsConnectInfo<TcpConnectInfo>>()
                 .and_then(TlsConnectInfo::peer_certs);
-            let verified = auth
-                .verify(&metadata, certs.as_deref().map(Vec::as_slice))
-                .await;
+            let certs = certs.as_deref().map(Vec::as_slice);
+            let verified = auth.verify(&metadata, certs).await;
             request.extensions_mut().insert(Verified(verified));
+            if auth.is_peer(certs) {
+                request
+                    .extensions_mut()
+                    .insert(crate::recording::PeerConnection::new());
+            }
             inner.call(request).await
         })
     }

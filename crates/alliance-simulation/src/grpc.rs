@@ -41,7 +41,9 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(200);
 const CONCURRENT_RUNS: usize = 2;
 
 /// Where completed runs are recorded: the command service of this process, or one reached over
-/// gRPC. Either way the request carries the caller's credentials, so the caller is the actor.
+/// gRPC. Either way the request carries the caller's credentials, so the caller is the actor,
+/// and is marked as the simulation service's (`alliance_commands::recording`): the command
+/// service refuses `RecordSimulationRun` from anyone else.
 #[derive(Clone)]
 pub enum Recorder {
     Local(Arc<dyn PlanCommands>),
@@ -71,13 +73,18 @@ impl Recorder {
         let result = match self {
             Recorder::Local(api) => {
                 // In this process the caller is verified already, as a server's VerifyLayer
-                // would have left it.
+                // would have left it; the mark says the simulation service sends it.
                 request
                     .extensions_mut()
                     .insert(alliance_commands::Verified(Ok(caller.clone())));
+                alliance_commands::recording::InProcessRecorder::mark(&mut request);
                 api.record_simulation_run(request).await?
             }
-            Recorder::Remote(client) => client.clone().record_simulation_run(request).await?,
+            Recorder::Remote(client) => {
+                // Believed by the command service from this server's peer certificate only.
+                alliance_commands::recording::mark_remote(&mut request);
+                client.clone().record_simulation_run(request).await?
+            }
         };
         Ok(result.into_inner().plan_version)
     }

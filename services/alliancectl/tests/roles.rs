@@ -701,7 +701,8 @@ fn table() -> Vec<(&'static str, Vec<&'static str>)> {
         ("AdoptDecision", only(&["adopter"])),
         ("RejectDecision", only(&["adopter", "end-us", "end-rok"])),
         ("WithdrawDecision", only(EDITORS)),
-        ("RecordSimulationRun", only(EVERY_ROLE)),
+        // Recorded by the simulation service alone: a direct call is refused to every role.
+        ("RecordSimulationRun", only(&[])),
         ("GrantRole", only(&["planadmin"])),
         ("RevokeRole", only(&["planadmin"])),
         ("GetPlan", only(EVERY_ROLE)),

@@ -1056,6 +1056,47 @@ async fn a_command_recorded_before_ids_were_bound_to_callers_is_still_its_caller
     server.stop().await;
 }
 
+/// A simulation run is recorded by the simulation service, never by a client calling
+/// `RecordSimulationRun` directly: whatever its role (here an auditor, with a headline of no
+/// shortfall that nothing computed), the call is refused and appends nothing.
+async fn a_client_cannot_record_a_simulation_run_directly(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut client = server.client().await;
+    let plan = create_plan(&mut client).await;
+    let before = server.all_events().await.len();
+    for token in [crate::harness::AUDITOR, US, APPROVER] {
+        let status = client
+            .record_simulation_run(authed(
+                token,
+                v1::RecordSimulationRunRequest {
+                    meta: meta(&plan, None),
+                    run: Some(v1::SimulationRunRecord {
+                        run_id: uuid::Uuid::now_v7().to_string(),
+                        plan_version: 1,
+                        inputs_digest: "a".repeat(64),
+                        results_digest: "b".repeat(64),
+                        seed: 1,
+                        trials: 1,
+                        start: date(2027, 1, 1),
+                        months: 1,
+                        model_version: "forged".into(),
+                        headline: "no shortfall, all OPCON conditions met on schedule".into(),
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::PermissionDenied, "{token}: {status:?}");
+        assert!(
+            status.message().contains("simulation service"),
+            "{token}: {status:?}"
+        );
+    }
+    assert_eq!(server.all_events().await.len(), before);
+    server.stop().await;
+}
+
 /// Runs a contract test on the embedded log and on Kafka.
 macro_rules! on_both_logs {
     ($($name:ident),* $(,)?) => {
@@ -1089,5 +1130,6 @@ on_both_logs!(
     a_command_id_reused_for_another_command_is_refused_on_any_plan,
     a_retry_racing_its_first_attempt_gets_the_same_result_once_durable,
     a_side_cannot_adopt_a_change_to_the_other_sides_forces,
-    a_command_id_belongs_to_its_caller
+    a_command_id_belongs_to_its_caller,
+    a_client_cannot_record_a_simulation_run_directly
 );
