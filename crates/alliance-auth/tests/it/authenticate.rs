@@ -213,6 +213,15 @@ async fn a_peer_server_passes_on_the_caller_it_verified_and_no_one_else_can() {
         matches!(claimed, Err(AuthError::ClientCert(CertError::NotAPeer(_)))),
         "{claimed:?}"
     );
+    // Only a peer's connection is one of this deployment's servers (what a simulation run's
+    // recording is believed from).
+    assert!(auth.is_peer(Some(std::slice::from_ref(&peer.der))));
+    let other = ca.client("us-force-planning-gateway", "urn:x");
+    assert!(!auth.is_peer(Some(std::slice::from_ref(&other.der))));
+    assert!(!auth.is_peer(None));
+    // With no peer configured, no connection is a server's.
+    let no_peers = alliance_auth::Authenticator::new(None, Default::default());
+    assert!(!no_peers.is_peer(Some(std::slice::from_ref(&peer.der))));
     // Nor can a request without a certificate.
     assert_eq!(
         auth.authenticate(&on_behalf_of("rok-jcs/someone"), None)
