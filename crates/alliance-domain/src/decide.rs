@@ -19,6 +19,17 @@ const MAX_TEXT: usize = 4000;
 const MAX_ITEMS: usize = 100;
 /// Capability levels and thresholds are on a 0–100 scale.
 const MAX_LEVEL: u32 = 100;
+/// Personnel of one force element, and of one reduction: the largest formation a plan names
+/// (a field army, a whole service component) is well under a million.
+pub const MAX_PERSONNEL: u32 = 1_000_000;
+/// Count of one equipment kind of one element, and of one reduction.
+pub const MAX_EQUIPMENT: u32 = 100_000;
+/// Cost of one capability investment, in millions of U.S. dollars ($10 trillion).
+pub const MAX_COST_MUSD: u64 = 10_000_000;
+/// Trials of one recorded simulation run (the simulation service's own cap).
+pub const MAX_SIMULATION_TRIALS: u32 = 200_000;
+/// Months of one recorded simulation run (50 years; the simulation service's own cap).
+pub const MAX_SIMULATION_MONTHS: u32 = 600;
 
 /// Collects field violations so a caller sees every problem of a command at once.
 #[derive(Default)]
@@ -59,6 +70,23 @@ impl Violations {
         }
     }
 
+    fn at_most<N: PartialOrd + std::fmt::Display>(&mut self, field: &str, value: N, max: N) {
+        if value > max {
+            self.0.push(FieldViolation::new(
+                field,
+                format!("must be at most {max}, got {value}"),
+            ));
+        }
+    }
+
+    fn equipment(&mut self, field: &str, equipment: &BTreeMap<String, u32>) {
+        self.items(field, equipment.len());
+        for (kind, count) in equipment {
+            self.text(field, kind, true, MAX_NAME);
+            self.at_most(field, *count, MAX_EQUIPMENT);
+        }
+    }
+
     fn check(&mut self, ok: bool, field: &str, description: &str) {
         if !ok {
             self.0.push(FieldViolation::new(field, description));
@@ -77,10 +105,12 @@ impl Violations {
     fn element(&mut self, prefix: &str, element: &ForceElementSpec) {
         self.text(&format!("{prefix}.name"), &element.name, true, MAX_NAME);
         self.text(&format!("{prefix}.base"), &element.base, true, MAX_NAME);
-        self.items(&format!("{prefix}.equipment"), element.equipment.len());
-        for kind in element.equipment.keys() {
-            self.text(&format!("{prefix}.equipment"), kind, true, MAX_NAME);
-        }
+        self.at_most(
+            &format!("{prefix}.personnel"),
+            element.personnel,
+            MAX_PERSONNEL,
+        );
+        self.equipment(&format!("{prefix}.equipment"), &element.equipment);
     }
 
     fn finish(self) -> Result<(), DomainError> {
@@ -585,15 +615,13 @@ fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError> {
                     equipment,
                     ..
                 } => {
-                    v.items("equipment", equipment.len());
                     v.check(
                         *personnel > 0 || equipment.values().any(|c| *c > 0),
                         "personnel",
                         "a reduction must remove personnel or equipment",
                     );
-                    for kind in equipment.keys() {
-                        v.text("equipment", kind, true, MAX_NAME);
-                    }
+                    v.at_most("personnel", *personnel, MAX_PERSONNEL);
+                    v.equipment("equipment", equipment);
                 }
                 Step::RelocateElement { to_base, .. } => {
                     v.text("to_base", to_base, true, MAX_NAME);
@@ -619,8 +647,10 @@ fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError> {
                 Step::InvestCapability {
                     description,
                     level_gain,
+                    cost_musd,
                     ..
                 } => {
+                    v.at_most("cost_musd", *cost_musd, MAX_COST_MUSD);
                     v.text("description", description, true, MAX_TEXT);
                     v.check(
                         (1..=MAX_LEVEL).contains(level_gain),
@@ -647,7 +677,18 @@ fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError> {
             v.check(is_digest(&run.inputs_digest), "run.inputs_digest", DIGEST);
             v.check(is_digest(&run.results_digest), "run.results_digest", DIGEST);
             v.check(run.trials > 0, "run.trials", "must be at least 1");
+            v.at_most("run.trials", run.trials, MAX_SIMULATION_TRIALS);
             v.check(run.months > 0, "run.months", "must be at least 1");
+            v.at_most("run.months", run.months, MAX_SIMULATION_MONTHS);
+            if plan.exists() && run.plan_version > plan.version {
+                v.0.push(FieldViolation::new(
+                    "run.plan_version",
+                    format!(
+                        "the plan is at version {}, not {}",
+                        plan.version, run.plan_version
+                    ),
+                ));
+            }
             v.date(plan, "run.start", run.start);
             v.text("run.model_version", &run.model_version, true, MAX_NAME);
             v.text("run.headline", &run.headline, false, MAX_TEXT);

@@ -19,7 +19,10 @@ mod timeline;
 
 pub use access::{Grant, PlanRole, Requirement, Section, step_section};
 pub use command::{Command, CommandContext};
-pub use decide::decide;
+pub use decide::{
+    MAX_COST_MUSD, MAX_EQUIPMENT, MAX_PERSONNEL, MAX_SIMULATION_MONTHS, MAX_SIMULATION_TRIALS,
+    decide,
+};
 pub use error::{DomainError, ErrorKind, FieldViolation, describe_violations};
 pub use event::{Event, SCHEMA_VERSION};
 pub use ids::{

@@ -61,8 +61,9 @@ pub struct Posture {
     /// Whether proposed decisions were included (a what-if view).
     pub what_if: bool,
     pub elements: Vec<PresentElement>,
-    pub personnel: BTreeMap<(Side, Component, ElementKind), u32>,
-    pub equipment: BTreeMap<(Side, String), u32>,
+    /// Totals are `u64`: no count of elements at their bounds overflows them.
+    pub personnel: BTreeMap<(Side, Component, ElementKind), u64>,
+    pub equipment: BTreeMap<(Side, String), u64>,
     /// Capability level (0–100) by side and area: the latest recorded level plus what
     /// investments delivered since that record added.
     pub capability: BTreeMap<(Side, CapabilityArea), u32>,
@@ -75,7 +76,7 @@ pub struct Posture {
 
 impl Posture {
     /// Total personnel of one side.
-    pub fn personnel_of(&self, side: Side) -> u32 {
+    pub fn personnel_of(&self, side: Side) -> u64 {
         self.personnel
             .iter()
             .filter(|((s, _, _), _)| *s == side)
@@ -106,9 +107,9 @@ pub fn posture(plan: &Plan, valid_on: Date, what_if: bool) -> Posture {
     let mut personnel = BTreeMap::new();
     let mut equipment = BTreeMap::new();
     for e in &elements {
-        *personnel.entry((e.side, e.component, e.kind)).or_insert(0) += e.personnel;
+        *personnel.entry((e.side, e.component, e.kind)).or_insert(0) += u64::from(e.personnel);
         for (kind, count) in &e.equipment {
-            *equipment.entry((e.side, kind.clone())).or_insert(0) += count;
+            *equipment.entry((e.side, kind.clone())).or_insert(0) += u64::from(*count);
         }
     }
 
@@ -240,7 +241,7 @@ fn capability(
         {
             let entry = levels.entry((Side::Rok, *area)).or_insert((0, None));
             if entry.1.is_none_or(|as_of| *delivery > as_of) {
-                entry.0 = (entry.0 + level_gain).min(100);
+                entry.0 = entry.0.saturating_add(*level_gain).min(100);
             }
         }
     }

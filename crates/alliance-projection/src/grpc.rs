@@ -201,7 +201,7 @@ pub fn posture_to_proto(plan_id: PlanId, posture: &Posture) -> v1::Posture {
                 side: side_to_proto(*side),
                 component: component_to_proto(*component),
                 kind: kind_to_proto(*kind),
-                personnel: *personnel,
+                personnel: saturate(*personnel),
             })
             .collect(),
         equipment: posture
@@ -210,7 +210,7 @@ pub fn posture_to_proto(plan_id: PlanId, posture: &Posture) -> v1::Posture {
             .map(|((side, kind), count)| v1::SideEquipment {
                 side: side_to_proto(*side),
                 kind: kind.clone(),
-                count: *count,
+                count: saturate(*count),
             })
             .collect(),
         capability: posture
@@ -250,8 +250,14 @@ pub fn posture_to_proto(plan_id: PlanId, posture: &Posture) -> v1::Posture {
             })
             .collect(),
         decision_ids: posture.decisions.iter().map(ToString::to_string).collect(),
-        us_personnel: posture.personnel_of(alliance_domain::Side::Us),
+        us_personnel: saturate(posture.personnel_of(alliance_domain::Side::Us)),
     }
+}
+
+/// A total for a `uint32` field of the contract: past `u32::MAX` it reads `u32::MAX` (the
+/// domain's totals are exact `u64` sums).
+fn saturate(total: u64) -> u32 {
+    u32::try_from(total).unwrap_or(u32::MAX)
 }
 
 /// The envelope of a recorded event as the read model holds it (the command's causation and

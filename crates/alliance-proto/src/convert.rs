@@ -491,14 +491,21 @@ simple_request!(v1::CreatePlanRequest, |r, f| {
     })()
 });
 simple_request!(v1::BranchPlanRequest, |r, f| {
-    // The new id and the parent version are resolved by the service.
-    let _ = &mut f;
-    Some(Command::BranchPlan {
-        new_plan_id: PlanId::nil(),
-        parent_version: r.parent_version.unwrap_or_default(),
-        name: r.name.clone(),
-        description: r.description.clone(),
-    })
+    // The new id and the parent version are resolved by the service (unset: the head).
+    if r.parent_version == Some(0) {
+        f.bad(
+            "parent_version",
+            "must be at least 1 (version 0 is before the plan's first event); leave it unset to branch at the head",
+        );
+        None
+    } else {
+        Some(Command::BranchPlan {
+            new_plan_id: PlanId::nil(),
+            parent_version: r.parent_version.unwrap_or_default(),
+            name: r.name.clone(),
+            description: r.description.clone(),
+        })
+    }
 });
 simple_request!(v1::RegisterForceElementRequest, |r, f| {
     let element = f.element("element", r.element.as_ref());

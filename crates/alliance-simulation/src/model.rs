@@ -380,8 +380,8 @@ impl ModelData {
 }
 
 /// Largest window and trial count a run may ask for.
-pub const MAX_MONTHS: u32 = 600;
-pub const MAX_TRIALS: u32 = 200_000;
+pub const MAX_MONTHS: u32 = alliance_domain::MAX_SIMULATION_MONTHS;
+pub const MAX_TRIALS: u32 = alliance_domain::MAX_SIMULATION_TRIALS;
 /// Largest trials × months of one run: each trial-month keeps 28 values for the percentiles,
 /// so this bounds a run's memory at about 340 MB.
 pub const MAX_TRIAL_MONTHS: u64 = 3_000_000;

@@ -256,9 +256,10 @@ impl Chart {
                 if side_from_proto(count.side) == Some(Side::Us)
                     && let Some(kind) = kind_from_proto(count.kind)
                 {
-                    personnel
+                    let total = &mut personnel
                         .entry(kind)
-                        .or_insert_with(|| vec![0; points.len()])[i] += count.personnel;
+                        .or_insert_with(|| vec![0; points.len()])[i];
+                    *total = total.saturating_add(count.personnel);
                 }
             }
             for level in &point.capability {
@@ -289,7 +290,12 @@ impl Chart {
     /// The highest U.S. total at any point.
     fn max_personnel(&self) -> u32 {
         (0..self.dates.len())
-            .map(|i| self.personnel.values().map(|v| v[i]).sum::<u32>())
+            .map(|i| {
+                self.personnel
+                    .values()
+                    .map(|v| v[i])
+                    .fold(0, u32::saturating_add)
+            })
             .max()
             .unwrap_or(0)
     }

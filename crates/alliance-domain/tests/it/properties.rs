@@ -11,20 +11,22 @@
 //! (a) versions are gapless, (b) folding the accepted events equals the incrementally evolved
 //! state, (c) the adopted plan keeps every element rule after every accepted command (and no
 //! element ends the horizon with more personnel or equipment than it started with), (d) decide
-//! is pure and a refusal changes nothing.
+//! is pure and a refusal changes nothing; and (e) posture totals of elements at the numeric
+//! bounds are exact sums.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use alliance_domain::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, Command, CommandContext, ConditionStatus,
-    Date, DomainError, ElementId, ElementTimeline, Event, Plan, Side, Step, decide, evolve, fold,
+    Date, DomainError, ElementId, ElementTimeline, Event, MAX_EQUIPMENT, MAX_PERSONNEL, Plan, Side,
+    Step, decide, evolve, fold,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
 
 use super::rules::{
-    alliance, clause, cond, date, dec, el, horizon_end, horizon_start, inv, plan_id, rok, spec, us,
-    us_policy,
+    alliance, clause, cond, created, date, dec, el, horizon_end, horizon_start, inv, plan_id, rok,
+    spec, us, us_policy,
 };
 
 const ELEMENTS: [&str; 5] = ["2id-abct", "8fw", "35ada", "thaad-2", "f35-sq"];
@@ -762,4 +764,79 @@ fn the_generators_reach_adoptions_element_steps_and_refusals() {
             "no command was refused by {rule}: {refusals:?}"
         );
     }
+}
+
+/// A count at its bound, just under it, or anywhere in range.
+fn arb_bounded(max: u32) -> impl Strategy<Value = u32> {
+    prop_oneof![3 => Just(max), 1 => Just(max - 1), 2 => 0..=max]
+}
+
+/// One element at or near the bounds: side, personnel, and one equipment line.
+fn arb_bounded_element() -> impl Strategy<Value = (Side, u32, &'static str, u32)> {
+    (
+        select(vec![Side::Us, Side::Rok]),
+        arb_bounded(MAX_PERSONNEL),
+        select(vec!["K2", "M1A2"]),
+        arb_bounded(MAX_EQUIPMENT),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 6,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// (e) Thousands of elements at the bounds (more personnel than a `u32` holds on one side):
+    /// every one is accepted, and the posture's totals are the exact `u64` sums, without a panic.
+    #[test]
+    fn posture_totals_at_the_bounds_are_exact_sums(
+        random in proptest::collection::vec(arb_bounded_element(), 0..400),
+    ) {
+        // 4,300 U.S. elements at the bound already hold more than `u32::MAX` personnel.
+        let elements = std::iter::repeat_n((Side::Us, MAX_PERSONNEL, "M1A2", MAX_EQUIPMENT), 4_300)
+            .chain(random);
+        let ctx = CommandContext { actor: us() };
+        let mut plan = fold(Plan::default(), &[created()]);
+        let mut personnel: BTreeMap<Side, u64> = BTreeMap::new();
+        let mut equipment: BTreeMap<(Side, String), u64> = BTreeMap::new();
+        for (i, (side, people, kind, count)) in elements.enumerate() {
+            let mut element = spec(&format!("e{i}"), people, &[(kind, count)]);
+            element.side = side;
+            let command = Command::RegisterForceElement { element, present_from: horizon_start() };
+            let events = decide(&plan, &command, &ctx)
+                .map_err(|e| TestCaseError::fail(format!("refused at the bounds: {e}")))?;
+            plan = events.iter().fold(plan, evolve);
+            *personnel.entry(side).or_default() += u64::from(people);
+            *equipment.entry((side, kind.to_owned())).or_default() += u64::from(count);
+        }
+        let posture = alliance_domain::posture(&plan, horizon_start(), false);
+        for side in [Side::Us, Side::Rok] {
+            prop_assert_eq!(posture.personnel_of(side), personnel.get(&side).copied().unwrap_or(0));
+        }
+        let mut by_kind: BTreeMap<(Side, String), u64> = BTreeMap::new();
+        for ((side, kind), total) in &posture.equipment {
+            *by_kind.entry((*side, kind.clone())).or_default() += total;
+        }
+        equipment.retain(|_, n| *n > 0);
+        by_kind.retain(|_, n| *n > 0);
+        prop_assert_eq!(by_kind, equipment);
+    }
+}
+
+/// One past each bound is refused, naming the field.
+#[test]
+fn one_past_the_bounds_is_refused() {
+    let plan = fold(Plan::default(), &[created()]);
+    let ctx = CommandContext { actor: us() };
+    let command = Command::RegisterForceElement {
+        element: spec("e", MAX_PERSONNEL + 1, &[("K2", MAX_EQUIPMENT + 1)]),
+        present_from: horizon_start(),
+    };
+    let Err(DomainError::Invalid(violations)) = decide(&plan, &command, &ctx) else {
+        panic!("accepted one past the bounds");
+    };
+    let fields: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+    assert_eq!(fields, ["element.personnel", "element.equipment"]);
 }

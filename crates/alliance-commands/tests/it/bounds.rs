@@ -1,0 +1,149 @@
+//! Numbers past their documented bounds are refused at the edge, naming the field, so no total
+//! built from them can overflow.
+
+use alliance_proto::v1;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::harness::{
+    APPROVER, Backend, ROK, TestServer, US, authed, create_plan, date, meta, propose,
+};
+
+/// The fields an INVALID_ARGUMENT names in its `BadRequest`.
+#[track_caller]
+fn violated(status: &tonic::Status) -> Vec<String> {
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    status
+        .get_error_details()
+        .bad_request()
+        .expect("bad request details")
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect()
+}
+
+fn element(id: &str, personnel: u32, count: u32) -> Option<v1::ForceElement> {
+    let mut element = crate::harness::element(id, personnel);
+    if let Some(e) = element.as_mut() {
+        e.equipment = vec![v1::EquipmentCount {
+            kind: "M1A2".into(),
+            count,
+        }];
+    }
+    element
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_past_their_bounds_are_refused_naming_the_field() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut client = server.client().await;
+    let plan_id = create_plan(&mut client).await;
+
+    // What a client in another language sends for -1.
+    let register = |element| v1::RegisterForceElementRequest {
+        meta: meta(&plan_id, None),
+        element,
+        present_from: date(2024, 1, 1),
+    };
+    let status = client
+        .register_force_element(authed(US, register(element("big", u32::MAX, u32::MAX))))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated(&status),
+        ["element.personnel", "element.equipment"],
+        "{status:?}"
+    );
+    // At the bounds is fine.
+    client
+        .register_force_element(authed(US, register(element("largest", 1_000_000, 100_000))))
+        .await
+        .unwrap();
+
+    propose(&mut client, US, &plan_id, "cut").await;
+    let status = client
+        .reduce_force_element(authed(
+            US,
+            v1::ReduceForceElementRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "cut".into(),
+                element_id: "largest".into(),
+                personnel: 1_000_001,
+                equipment: vec![v1::EquipmentCount {
+                    kind: "M1A2".into(),
+                    count: 100_001,
+                }],
+                on: date(2027, 1, 1),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated(&status), ["personnel", "equipment"], "{status:?}");
+
+    propose(&mut client, ROK, &plan_id, "invest").await;
+    let status = client
+        .plan_capability_investment(authed(
+            ROK,
+            v1::PlanCapabilityInvestmentRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "invest".into(),
+                investment_id: "kf21".into(),
+                area: v1::CapabilityArea::AirSuperiority as i32,
+                description: "KF-21 block II".into(),
+                level_gain: 5,
+                delivery: date(2029, 1, 1),
+                cost_musd: u64::MAX,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated(&status), ["cost_musd"], "{status:?}");
+
+    let status = client
+        .record_simulation_run(authed(
+            US,
+            v1::RecordSimulationRunRequest {
+                meta: meta(&plan_id, None),
+                run: Some(v1::SimulationRunRecord {
+                    run_id: uuid::Uuid::now_v7().to_string(),
+                    plan_version: 1_000,
+                    inputs_digest: "a".repeat(64),
+                    results_digest: "b".repeat(64),
+                    seed: 1,
+                    trials: u32::MAX,
+                    start: date(2027, 1, 1),
+                    months: u32::MAX,
+                    model_version: "test".into(),
+                    ..Default::default()
+                }),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        violated(&status),
+        ["run.trials", "run.months", "run.plan_version"],
+        "{status:?}"
+    );
+
+    // Version 0 is before the plan's first event: nothing to branch from.
+    let status = client
+        .branch_plan(authed(
+            APPROVER,
+            v1::BranchPlanRequest {
+                meta: meta(&plan_id, None),
+                new_plan_id: String::new(),
+                parent_version: Some(0),
+                name: "branch".into(),
+                description: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(violated(&status), ["parent_version"], "{status:?}");
+
+    // The plan, the element at the bounds and the two proposals.
+    assert_eq!(server.all_events().await.len(), 4, "nothing else appended");
+    server.stop().await;
+}
