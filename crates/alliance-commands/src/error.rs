@@ -106,6 +106,32 @@ fn bad_request(violations: &[FieldViolation]) -> ErrorDetails {
     details
 }
 
+/// `INVALID_ARGUMENT` naming each field in a `google.rpc.BadRequest`: how every service refuses
+/// bad input.
+pub fn invalid_fields(violations: &[FieldViolation]) -> tonic::Status {
+    tonic::Status::with_error_details(
+        Code::InvalidArgument,
+        describe_violations(violations),
+        bad_request(violations),
+    )
+}
+
+/// [`invalid_fields`] for one field; the message is `{field}: {description}`.
+pub fn invalid_field(field: &str, description: impl Into<String>) -> tonic::Status {
+    invalid_fields(&[FieldViolation::new(field, description)])
+}
+
+/// `OUT_OF_RANGE` naming the field in a `google.rpc.BadRequest`: a value that is not valid now
+/// but may become so (a version the plan has not reached yet).
+pub fn out_of_range_field(field: &str, description: impl Into<String>) -> tonic::Status {
+    let violation = FieldViolation::new(field, description);
+    tonic::Status::with_error_details(
+        Code::OutOfRange,
+        describe_violations(std::slice::from_ref(&violation)),
+        bad_request(&[violation]),
+    )
+}
+
 impl From<CommandError> for tonic::Status {
     fn from(error: CommandError) -> Self {
         let code = error.code();

@@ -152,13 +152,8 @@ impl Forwarder {
     ) -> Result<Response<R::Reply>, Status> {
         let mut request = Request::new(message);
         carry_caller(metadata, caller, &mut request);
-        if let Some(timeout) = metadata.get("grpc-timeout") {
-            request
-                .metadata_mut()
-                .insert("grpc-timeout", timeout.clone());
-        } else {
-            request.set_timeout(DEFAULT_DEADLINE);
-        }
+        // The caller's deadline as this server reads it (clamped), not the header as sent.
+        request.set_timeout(crate::deadline::grpc_timeout(metadata).unwrap_or(DEFAULT_DEADLINE));
         if let Ok(me) = self.me.parse() {
             request.metadata_mut().insert(FORWARDED_BY, me);
         }

@@ -11,11 +11,13 @@
 pub mod access;
 mod auth;
 pub mod chain;
+pub mod deadline;
 mod envelope;
 mod error;
 pub mod forward;
 mod grpc;
 pub mod limits;
+pub mod malformed;
 mod plans;
 pub mod recording;
 pub mod reference;
@@ -26,7 +28,7 @@ pub mod verify;
 
 pub use auth::{Authenticator, Caller, Role, TokenFile, Verified};
 pub use envelope::{DecodedEvent, decode_event, encode_event};
-pub use error::{CommandError, NoStanding};
+pub use error::{CommandError, NoStanding, invalid_field, invalid_fields, out_of_range_field};
 pub use grpc::PlanCommandsApi;
 pub use service::{CommandMeta, CommandOutcome, CommandService, command_digest};
 pub use verify::VerifyLayer;

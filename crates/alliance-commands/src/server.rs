@@ -110,7 +110,8 @@ impl From<Option<crate::security::DenialLayer>> for Guard {
 
 /// Serves `routes` on `listener` until `shutdown`, with the telemetry of every request
 /// ([`alliance_telemetry::RpcLayer`]) and what `guard` asks: TLS, verified credentials, the
-/// security log of refused requests.
+/// security log of refused requests. A request that does not decode is answered
+/// `INVALID_ARGUMENT` ([`crate::malformed::MalformedLayer`]).
 pub async fn serve_routes(
     listener: TcpListener,
     routes: Routes,
@@ -126,6 +127,7 @@ pub async fn serve_routes(
         .layer(alliance_telemetry::RpcLayer::new())
         .layer(tower::util::option_layer(guard.verify))
         .layer(tower::util::option_layer(guard.denials))
+        .layer(crate::malformed::MalformedLayer)
         .add_routes(routes)
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),

@@ -13,7 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Projection;
 use crate::events::{EventFilter, MAX_PAGE};
-use crate::grpc::{envelope, micros, parse_plan, ready, status};
+use crate::grpc::{envelope, instant, parse_plan, ready, status};
 
 /// What verifying a plan's chain found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +123,10 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
         }
         let r = request.into_inner();
         let limit = page_size("limit", r.limit)?;
-        let since = r.since.as_ref().map_or(i64::MIN, micros);
+        let since = match r.since.as_ref() {
+            Some(t) => instant("since", t)?,
+            None => i64::MIN,
+        };
         let Some(security) = self.security.clone() else {
             return Err(Status::unimplemented("this server keeps no security log"));
         };
@@ -234,8 +237,7 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
 
 /// The filter, the version to continue after and the page size of a `ListEvents` request.
 fn event_query(r: &v1::ListEventsRequest) -> Result<(EventFilter, u64, usize), Status> {
-    let invalid =
-        |field: &str, message: String| Status::invalid_argument(format!("{field}: {message}"));
+    let invalid = |field: &str, message: String| alliance_commands::invalid_field(field, message);
     let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let date = |field: &str, d: Option<&v1::Date>| {
         d.map(|d| crate::grpc::required_date(field, Some(d)))
@@ -264,8 +266,16 @@ fn event_query(r: &v1::ListEventsRequest) -> Result<(EventFilter, u64, usize), S
             .filter(|t| !t.is_empty())
             .cloned()
             .collect(),
-        recorded_from: r.recorded_from.as_ref().map(micros),
-        recorded_to: r.recorded_to.as_ref().map(micros),
+        recorded_from: r
+            .recorded_from
+            .as_ref()
+            .map(|t| instant("recorded_from", t))
+            .transpose()?,
+        recorded_to: r
+            .recorded_to
+            .as_ref()
+            .map(|t| instant("recorded_to", t))
+            .transpose()?,
         valid_from: date("valid_from", r.valid_from.as_ref())?,
         valid_to: date("valid_to", r.valid_to.as_ref())?,
     };
@@ -288,9 +298,10 @@ fn event_query(r: &v1::ListEventsRequest) -> Result<(EventFilter, u64, usize), S
 fn page_size(field: &str, requested: u32) -> Result<usize, Status> {
     match usize::try_from(requested).unwrap_or(usize::MAX) {
         0 => Ok(100),
-        n if n > MAX_PAGE => Err(Status::invalid_argument(format!(
-            "{field}: at most {MAX_PAGE}, not {n}"
-        ))),
+        n if n > MAX_PAGE => Err(alliance_commands::invalid_field(
+            field,
+            format!("at most {MAX_PAGE}, not {n}"),
+        )),
         n => Ok(n),
     }
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use alliance_commands::{Authenticator, Caller, CommandError};
+use alliance_commands::deadline::patience;
+use alliance_commands::{Authenticator, Caller, CommandError, invalid_field, out_of_range_field};
 use alliance_domain::{Date, PlanId, Posture, SCHEMA_VERSION};
 use alliance_proto::convert::{
     agreement_to_proto, area_to_proto, clause_status_to_proto, component_to_proto,
@@ -91,7 +92,7 @@ async fn ready_for(
     access: Access,
 ) -> Result<PlanId, Status> {
     let plan_id = parse_plan(plan_id)?;
-    let patience = deadline(metadata).unwrap_or(DEFAULT_PATIENCE);
+    let patience = patience(metadata).unwrap_or(DEFAULT_PATIENCE);
     projection
         .ready(caller, plan_id, min_version, patience, access)
         .await?;
@@ -100,27 +101,10 @@ async fn ready_for(
 
 pub(crate) fn parse_plan(value: &str) -> Result<PlanId, Status> {
     if value.is_empty() {
-        return Err(Status::invalid_argument("plan_id: is required"));
+        return Err(invalid_field("plan_id", "is required"));
     }
     PlanId::parse_str(value)
-        .map_err(|_| Status::invalid_argument(format!("plan_id: {value:?} is not a UUID")))
-}
-
-/// The caller's deadline (`grpc-timeout`), less a margin to answer in.
-pub fn deadline(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
-    let value = metadata.get("grpc-timeout")?.to_str().ok()?;
-    let (amount, unit) = value.split_at(value.len().checked_sub(1)?);
-    let amount: u64 = amount.parse().ok()?;
-    let full = match unit {
-        "H" => Duration::from_secs(amount * 3600),
-        "M" => Duration::from_secs(amount * 60),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    };
-    Some(full.mul_f64(0.9))
+        .map_err(|_| invalid_field("plan_id", format!("{value:?} is not a UUID")))
 }
 
 pub fn status(error: ProjectionError) -> Status {
@@ -128,7 +112,7 @@ pub fn status(error: ProjectionError) -> Status {
         // The same answer as the command service's, and as a plan the caller has no role on.
         ProjectionError::PlanNotFound(plan_id) => CommandError::PlanNotFound(*plan_id).into(),
         ProjectionError::Behind { .. } => Status::unavailable(error.to_string()),
-        ProjectionError::Invalid { .. } => Status::invalid_argument(error.to_string()),
+        ProjectionError::Invalid { field, message } => invalid_field(field, message.clone()),
         ProjectionError::Corrupt(_) | ProjectionError::Log(_) => {
             tracing::error!(%error, "query failed");
             Status::internal(error.to_string())
@@ -138,22 +122,53 @@ pub fn status(error: ProjectionError) -> Status {
 
 pub(crate) fn required_date(field: &str, date: Option<&v1::Date>) -> Result<Date, Status> {
     date.and_then(date_from_proto)
-        .ok_or_else(|| Status::invalid_argument(format!("{field}: a valid date is required")))
+        .ok_or_else(|| invalid_field(field, "a valid date is required"))
 }
 
 fn optional_date(field: &str, date: Option<&v1::Date>) -> Result<Option<Date>, Status> {
-    date.map(|d| {
-        date_from_proto(d).ok_or_else(|| Status::invalid_argument(format!("{field}: not a date")))
-    })
-    .transpose()
+    date.map(|d| date_from_proto(d).ok_or_else(|| invalid_field(field, "not a date")))
+        .transpose()
 }
 
-pub fn record_point(point: Option<&v1::RecordPoint>) -> RecordPoint {
+/// The record point `field` of a request on `plan_id`. A version past the plan's head is
+/// refused (`OUT_OF_RANGE`, naming `{field}.version` and the head: the plan may reach it
+/// later, and `min_version` waits for it), as is a time that is not a valid timestamp
+/// (`{field}.time`).
+pub fn record_point(
+    projection: &Projection,
+    plan_id: PlanId,
+    field: &str,
+    point: Option<&v1::RecordPoint>,
+) -> Result<RecordPoint, Status> {
     match point.and_then(|p| p.point.as_ref()) {
-        None => RecordPoint::Latest,
-        Some(v1::record_point::Point::Version(v)) => RecordPoint::Version(*v),
-        Some(v1::record_point::Point::Time(t)) => RecordPoint::Time(micros(t)),
+        None => Ok(RecordPoint::Latest),
+        Some(v1::record_point::Point::Version(v)) => {
+            let head = projection
+                .with_plan(plan_id, crate::PlanHistory::version)
+                .map_err(status)?;
+            if *v > head {
+                return Err(out_of_range_field(
+                    &format!("{field}.version"),
+                    format!("the plan is at version {head}, not {v}"),
+                ));
+            }
+            Ok(RecordPoint::Version(*v))
+        }
+        Some(v1::record_point::Point::Time(t)) => {
+            Ok(RecordPoint::Time(instant(&format!("{field}.time"), t)?))
+        }
     }
+}
+
+/// A timestamp field as microseconds since the Unix epoch; its nanos must be 0 to 999,999,999.
+pub(crate) fn instant(field: &str, t: &prost_types::Timestamp) -> Result<i64, Status> {
+    if !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(invalid_field(
+            field,
+            format!("nanos must be 0 to 999999999, got {}", t.nanos),
+        ));
+    }
+    Ok(micros(t))
 }
 
 /// A timestamp as microseconds since the Unix epoch (the read models' record time).
@@ -302,7 +317,7 @@ impl PostureQueries for PostureQueriesApi {
             .posture(
                 plan_id,
                 valid_on,
-                record_point(r.record.as_ref()),
+                record_point(&self.projection, plan_id, "record", r.record.as_ref())?,
                 r.include_proposed,
             )
             .map_err(status)?;
@@ -321,7 +336,7 @@ impl PostureQueries for PostureQueriesApi {
             Ok(v1::SeriesStep::Quarter) => SeriesStep::Quarter,
             Ok(v1::SeriesStep::Year) => SeriesStep::Year,
             Ok(v1::SeriesStep::Month | v1::SeriesStep::Unspecified) => SeriesStep::Month,
-            Err(_) => return Err(Status::invalid_argument("step: unknown value")),
+            Err(_) => return Err(invalid_field("step", "unknown value")),
         };
         let points = self
             .projection
@@ -330,7 +345,7 @@ impl PostureQueries for PostureQueriesApi {
                 from,
                 to,
                 step,
-                record_point(r.record.as_ref()),
+                record_point(&self.projection, plan_id, "record", r.record.as_ref())?,
                 r.include_proposed,
             )
             .map_err(status)?;
@@ -350,12 +365,10 @@ impl PostureQueries for PostureQueriesApi {
         let plan_id = self.ready(&request, &r.plan_id, r.min_version).await?;
         let from = match r.from.as_ref().and_then(|p| p.point.as_ref()) {
             None => RecordPoint::Version(0),
-            Some(_) => record_point(r.from.as_ref()),
+            Some(_) => record_point(&self.projection, plan_id, "from", r.from.as_ref())?,
         };
-        let diff = self
-            .projection
-            .diff(plan_id, from, record_point(r.to.as_ref()))
-            .map_err(status)?;
+        let to = record_point(&self.projection, plan_id, "to", r.to.as_ref())?;
+        let diff = self.projection.diff(plan_id, from, to).map_err(status)?;
         let refs = |events: &[(u64, &'static str)]| {
             events
                 .iter()
@@ -417,7 +430,7 @@ impl PostureQueries for PostureQueriesApi {
         } else {
             Some(
                 alliance_domain::TeamId::parse(&r.team)
-                    .map_err(|e| Status::invalid_argument(format!("team: {e}")))?,
+                    .map_err(|e| invalid_field("team", e.to_string()))?,
             )
         };
         let filter = DecisionFilter {
@@ -429,7 +442,11 @@ impl PostureQueries for PostureQueriesApi {
         };
         let views = self
             .projection
-            .decisions(plan_id, record_point(r.record.as_ref()), &filter)
+            .decisions(
+                plan_id,
+                record_point(&self.projection, plan_id, "record", r.record.as_ref())?,
+                &filter,
+            )
             .map_err(status)?;
         let sides = |sides: &std::collections::BTreeSet<alliance_domain::Side>| {
             sides.iter().copied().map(side_to_proto).collect()
@@ -765,7 +782,7 @@ impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmi
     ) -> Result<Response<v1::ReadModelStatus>, Status> {
         self.auth.authenticate(&request)?;
         let holdings = self.projection.holdings();
-        let patience = deadline(request.metadata()).unwrap_or(DEFAULT_PATIENCE);
+        let patience = patience(request.metadata()).unwrap_or(DEFAULT_PATIENCE);
         // The model's part is answered even when the log cannot say how far behind it is.
         let lag = match tokio::time::timeout(patience, self.log.lag(&holdings.checkpoint)).await {
             Ok(Ok(lag)) => Ok(lag),

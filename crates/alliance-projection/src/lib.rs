@@ -23,8 +23,7 @@ use tokio::sync::{broadcast, watch};
 pub use audit::{AuditLogApi, Verification, verify_plan};
 pub use events::{EventFilter, EventPage, MAX_PAGE};
 pub use grpc::{
-    PostureQueriesApi, ReadModelAdminApi, add_routes, deadline, posture_to_proto, record_point,
-    status,
+    PostureQueriesApi, ReadModelAdminApi, add_routes, posture_to_proto, record_point, status,
 };
 pub use history::{PlanHistory, RecordPoint, Recorded};
 pub use queries::{

@@ -9,9 +9,10 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use alliance_commands::chain::hex;
+use alliance_commands::deadline::patience;
 use alliance_commands::{Authenticator, Caller, CommandError};
-use alliance_domain::{Date, DecisionId, PlanId, SimulationRun, Version, describe_violations};
-use alliance_projection::{Projection, RecordPoint, deadline, record_point, status};
+use alliance_domain::{Date, DecisionId, PlanId, SimulationRun, Version};
+use alliance_projection::{Projection, record_point, status};
 use alliance_proto::convert::{
     actor_to_proto, area_to_proto, date_from_proto, date_to_proto, overlay_commands,
     simulation_run_to_proto,
@@ -198,7 +199,7 @@ impl SimulationApi {
 }
 
 fn invalid(field: &str, description: impl std::fmt::Display) -> Status {
-    Status::invalid_argument(format!("{field}: {description}"))
+    alliance_commands::invalid_field(field, description.to_string())
 }
 
 impl Inner {
@@ -252,10 +253,10 @@ impl Inner {
         }
         let window = Window::new(start, months);
         let seed = spec.seed.unwrap_or(default_seed);
-        let overlay = overlay_commands(&spec.overlay)
-            .map_err(|v| Status::invalid_argument(describe_violations(&v)))?;
+        let overlay =
+            overlay_commands(&spec.overlay).map_err(|v| alliance_commands::invalid_fields(&v))?;
 
-        let point = record_point(spec.record.as_ref());
+        let point = record_point(&self.projection, plan_id, "record", spec.record.as_ref())?;
         let (version, plan) = self
             .projection
             .with_plan(plan_id, |history| {
@@ -263,13 +264,6 @@ impl Inner {
                 (version, history.state_at(version))
             })
             .map_err(status)?;
-        if let RecordPoint::Version(v) = point
-            && v > version
-        {
-            return Err(Status::out_of_range(format!(
-                "record.version: the plan has {version} versions, not {v}"
-            )));
-        }
         let (plan, overlay_ids) = if overlay.is_empty() {
             ((*plan).clone(), BTreeSet::new())
         } else {
@@ -277,10 +271,13 @@ impl Inner {
                 .map_err(|e| Status::from(CommandError::Domain(e)))?
         };
         if !plan.in_horizon(window.start) {
-            return Err(Status::out_of_range(format!(
-                "start: {} is outside the plan's horizon {}..={}",
-                window.start, plan.horizon_start, plan.horizon_end
-            )));
+            return Err(alliance_commands::out_of_range_field(
+                "start",
+                format!(
+                    "{} is outside the plan's horizon {}..={}",
+                    window.start, plan.horizon_start, plan.horizon_end
+                ),
+            ));
         }
         let scenario = scenario(&plan, spec.include_proposed, &overlay_ids, model, window);
         let inputs = serde_json::json!({
@@ -659,7 +656,7 @@ impl SimulationApi {
         let caller = self.inner.auth.authenticate(&request)?;
         let permit = alliance_commands::limits::StreamQuota::global().open(&caller)?;
         let metadata = request.metadata().clone();
-        let patience = deadline(&metadata);
+        let patience = patience(&metadata);
         let at = patience.map(|p| tokio::time::Instant::now() + p);
         let specs = request.into_inner();
         let mut resolved: Vec<Resolved> = Vec::new();

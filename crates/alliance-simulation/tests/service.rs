@@ -479,3 +479,81 @@ async fn bad_input_is_refused_at_once_and_appends_nothing() {
     assert_eq!(status.code(), Code::Unauthenticated);
     assert_eq!(env.version().await, before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_grpc_timeout_is_clamped_and_the_run_completes() {
+    let env = Env::open().await;
+    let (mut client, _) = env.serve().await;
+    let mut request = authorized(v1::RunSimulationRequest {
+        spec: Some(env.spec(50)),
+    });
+    request
+        .metadata_mut()
+        .insert("grpc-timeout", "18446744073709551615S".parse().unwrap());
+    let mut stream = client.run(request).await.unwrap().into_inner();
+    let mut result = None;
+    while let Some(update) = stream.next().await {
+        if let v1::simulation_update::Update::Result(r) = update.unwrap().update.unwrap() {
+            result = Some(r);
+        }
+    }
+    assert_eq!(result.expect("a result").trials, 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_name_the_field_in_a_bad_request() {
+    use tonic_types::StatusExt;
+    let env = Env::open().await;
+    let (mut client, _) = env.serve().await;
+    let head = env.version().await;
+    let cases = [
+        (
+            v1::SimulationSpec {
+                trials: 10_000_000,
+                ..env.spec(0)
+            },
+            Code::InvalidArgument,
+            "trials",
+        ),
+        (
+            v1::SimulationSpec {
+                record: Some(v1::RecordPoint {
+                    point: Some(v1::record_point::Point::Version(head + 1)),
+                }),
+                ..env.spec(10)
+            },
+            Code::OutOfRange,
+            "record.version",
+        ),
+        (
+            v1::SimulationSpec {
+                record: Some(v1::RecordPoint {
+                    point: Some(v1::record_point::Point::Time(prost_types::Timestamp {
+                        seconds: 0,
+                        nanos: -5,
+                    })),
+                }),
+                ..env.spec(10)
+            },
+            Code::InvalidArgument,
+            "record.time",
+        ),
+    ];
+    for (spec, code, field) in cases {
+        let status = client
+            .run(authorized(v1::RunSimulationRequest { spec: Some(spec) }))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), code, "{status:?}");
+        let fields: Vec<String> = status
+            .get_error_details()
+            .bad_request()
+            .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
+            .field_violations
+            .iter()
+            .map(|v| v.field.clone())
+            .collect();
+        assert_eq!(fields, [field], "{status:?}");
+    }
+    assert_eq!(env.version().await, head, "nothing recorded");
+}

@@ -147,3 +147,74 @@ async fn numbers_past_their_bounds_are_refused_naming_the_field() {
     assert_eq!(server.all_events().await.len(), 4, "nothing else appended");
     server.stop().await;
 }
+
+/// `RegisterForceElementRequest` with the element's name as raw bytes.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawRegister {
+    #[prost(message, optional, tag = "1")]
+    meta: Option<v1::CommandMeta>,
+    #[prost(message, optional, tag = "2")]
+    element: Option<RawElement>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawElement {
+    #[prost(string, tag = "1")]
+    element_id: String,
+    #[prost(bytes = "vec", tag = "2")]
+    name: Vec<u8>,
+}
+
+/// `RegisterForceElementRequest` whose `element` (a message) arrives as a fixed32.
+#[derive(Clone, PartialEq, prost::Message)]
+struct WrongWireType {
+    #[prost(fixed32, tag = "2")]
+    element: u32,
+}
+
+async fn send<M: prost::Message + Default + Send + Sync + 'static>(
+    server: &TestServer,
+    message: M,
+) -> tonic::Status {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    grpc.unary(
+        authed(US, message),
+        http::uri::PathAndQuery::from_static("/alliance.v1.PlanCommands/RegisterForceElement"),
+        tonic_prost::ProstCodec::<M, v1::CommandResult>::default(),
+    )
+    .await
+    .unwrap_err()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_does_not_decode_is_invalid_argument_naming_the_field() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let mut client = server.client().await;
+    let plan_id = create_plan(&mut client).await;
+
+    let status = send(
+        &server,
+        RawRegister {
+            meta: meta(&plan_id, None),
+            element: Some(RawElement {
+                element_id: "abct".into(),
+                name: vec![0x61, 0xff, 0xfe],
+            }),
+        },
+    )
+    .await;
+    assert_eq!(violated(&status), ["element.name"], "{status:?}");
+    assert!(status.message().contains("UTF-8"), "{status:?}");
+
+    let status = send(&server, WrongWireType { element: 7 }).await;
+    assert_eq!(violated(&status), ["element"], "{status:?}");
+
+    assert_eq!(server.all_events().await.len(), 1, "nothing appended");
+    server.stop().await;
+}

@@ -780,6 +780,8 @@ async fn a_side_cannot_adopt_a_change_to_the_other_sides_forces(backend: Backend
     // The ROK endorses what touches its forces, and only then is it adopted.
     client.endorse_decision(endorse(ROK)).await.unwrap();
     client.adopt_decision(adopt()).await.unwrap();
+    server.stop().await;
+}
 
 /// The refusal of a command id that another caller used: INVALID_ARGUMENT on
 /// `meta.command_id`, telling nothing of the first command.

@@ -6,6 +6,7 @@ mod audit;
 mod diff;
 mod events;
 mod harness;
+mod input;
 mod kafka;
 mod live;
 mod rebuild;

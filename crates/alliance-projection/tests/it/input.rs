@@ -1,0 +1,213 @@
+//! Bad input to the queries over gRPC: every refusal names its field in a
+//! `google.rpc.BadRequest`; a record version past the plan's head is OUT_OF_RANGE naming the
+//! head; a huge `grpc-timeout` is clamped, never a panic.
+
+use alliance_domain::{Command, Side};
+use alliance_proto::v1;
+use alliance_proto::v1::audit_log_client::AuditLogClient;
+use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::harness::{Env, US, date, element, serve};
+
+const AUDITOR_TOKEN: &str = "dev-auditors";
+
+fn authed<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {AUDITOR_TOKEN}").parse().unwrap(),
+    );
+    request
+}
+
+/// The code and the fields a refusal names in its `BadRequest`.
+#[track_caller]
+fn refusal(result: Result<impl std::fmt::Debug, tonic::Status>) -> (Code, Vec<String>, String) {
+    let status = result.expect_err("refused");
+    let fields = status
+        .get_error_details()
+        .bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    (status.code(), fields, status.message().to_owned())
+}
+
+fn at(point: v1::record_point::Point) -> Option<v1::RecordPoint> {
+    Some(v1::RecordPoint { point: Some(point) })
+}
+
+fn instant(nanos: i32) -> v1::record_point::Point {
+    v1::record_point::Point::Time(prost_types::Timestamp {
+        seconds: 1_700_000_000,
+        nanos,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_query_input_names_the_field_and_a_version_past_the_head_is_out_of_range() {
+    let env = Env::open().await;
+    let plan = env.create_plan().await;
+    env.exec(
+        US,
+        plan,
+        Command::RegisterForceElement {
+            element: element("abct", Side::Us, 4500),
+            present_from: date(2024, 1, 1),
+        },
+    )
+    .await;
+    let projection = env.caught_up().await;
+    let address = serve(&env, projection).await;
+    let mut queries = PostureQueriesClient::connect(address.clone())
+        .await
+        .unwrap();
+    let mut audit = AuditLogClient::connect(address).await.unwrap();
+    let posture = |record: Option<v1::RecordPoint>| v1::GetPostureRequest {
+        plan_id: plan.to_string(),
+        valid_on: Some(v1::Date {
+            year: 2025,
+            month: 1,
+            day: 1,
+        }),
+        record,
+        include_proposed: false,
+        min_version: 0,
+    };
+
+    let (code, fields, _) = refusal(
+        queries
+            .get_posture(authed(v1::GetPostureRequest {
+                plan_id: "not-a-uuid".into(),
+                ..posture(None)
+            }))
+            .await,
+    );
+    assert_eq!(
+        (code, fields),
+        (Code::InvalidArgument, vec!["plan_id".into()])
+    );
+    let (code, fields, _) = refusal(
+        queries
+            .get_posture(authed(v1::GetPostureRequest {
+                valid_on: None,
+                ..posture(None)
+            }))
+            .await,
+    );
+    assert_eq!(
+        (code, fields),
+        (Code::InvalidArgument, vec!["valid_on".into()])
+    );
+    for nanos in [1_000_000_000, -1] {
+        let (code, fields, _) = refusal(
+            queries
+                .get_posture(authed(posture(at(instant(nanos)))))
+                .await,
+        );
+        assert_eq!(
+            (code, fields),
+            (Code::InvalidArgument, vec!["record.time".into()]),
+            "nanos {nanos}"
+        );
+    }
+
+    // The plan is at version 2: version 3 is not clamped to it, it is refused.
+    let (code, fields, message) = refusal(
+        queries
+            .get_posture(authed(posture(at(v1::record_point::Point::Version(3)))))
+            .await,
+    );
+    assert_eq!(
+        (code, fields),
+        (Code::OutOfRange, vec!["record.version".into()])
+    );
+    assert!(message.contains("at version 2"), "{message}");
+    queries
+        .get_posture(authed(posture(at(v1::record_point::Point::Version(2)))))
+        .await
+        .unwrap();
+    let (code, fields, _) = refusal(
+        queries
+            .diff_plan(authed(v1::DiffPlanRequest {
+                plan_id: plan.to_string(),
+                from: at(v1::record_point::Point::Version(1)),
+                to: at(v1::record_point::Point::Version(99)),
+                min_version: 0,
+            }))
+            .await,
+    );
+    assert_eq!(
+        (code, fields),
+        (Code::OutOfRange, vec!["to.version".into()])
+    );
+
+    let (code, fields, _) = refusal(
+        audit
+            .list_events(authed(v1::ListEventsRequest {
+                plan_id: plan.to_string(),
+                page_size: 5_000,
+                ..Default::default()
+            }))
+            .await,
+    );
+    assert_eq!(
+        (code, fields),
+        (Code::InvalidArgument, vec!["page_size".into()])
+    );
+    let (code, fields, _) = refusal(
+        audit
+            .list_events(authed(v1::ListEventsRequest {
+                plan_id: plan.to_string(),
+                recorded_from: Some(prost_types::Timestamp {
+                    seconds: 0,
+                    nanos: 2_000_000_000,
+                }),
+                ..Default::default()
+            }))
+            .await,
+    );
+    assert_eq!(
+        (code, fields),
+        (Code::InvalidArgument, vec!["recorded_from".into()])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_huge_grpc_timeout_is_clamped() {
+    let env = Env::open().await;
+    let plan = env.create_plan().await;
+    let projection = env.caught_up().await;
+    let address = serve(&env, projection).await;
+    let mut queries = PostureQueriesClient::connect(address).await.unwrap();
+    for timeout in [
+        "18446744073709551615H",
+        "18446744073709551615S",
+        "99999999H",
+    ] {
+        let mut request = authed(v1::GetPostureRequest {
+            plan_id: plan.to_string(),
+            valid_on: Some(v1::Date {
+                year: 2025,
+                month: 1,
+                day: 1,
+            }),
+            record: None,
+            include_proposed: false,
+            min_version: 1,
+        });
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", timeout.parse().unwrap());
+        let posture = queries.get_posture(request).await;
+        assert_eq!(
+            posture.map(|p| p.into_inner().version).ok(),
+            Some(1),
+            "{timeout}"
+        );
+    }
+}
