@@ -857,6 +857,7 @@ async fn each_role_can_do_exactly_its_operations() {
                 );
                 hidden += u32::from(status.code() == Code::NotFound);
                 denied += usize::from(status.code() == Code::PermissionDenied);
+                denied += usize::from(absent.code() == Code::PermissionDenied);
                 continue;
             }
             if allowed.contains(&team) {

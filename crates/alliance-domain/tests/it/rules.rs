@@ -2529,3 +2529,31 @@ fn a_second_adopted_opcon_transfer_is_refused_unless_it_supersedes_the_first() {
         .when(alliance(), adopt("opcon-transfer-2030"))
         .then_rule("opcon_transfer_twice");
 }
+
+#[test]
+fn a_run_record_past_its_bounds_is_invalid_naming_each_field() {
+    let run = alliance_domain::SimulationRun {
+        run_id: uuid::Uuid::from_u128(7),
+        plan_version: 1_000,
+        what_if: false,
+        inputs_digest: "a".repeat(64),
+        results_digest: "b".repeat(64),
+        seed: 1,
+        trials: u32::MAX,
+        start: date(2027, 1, 1),
+        months: u32::MAX,
+        model_version: "test".to_owned(),
+        shortfall_permille: 0,
+        conditions_at_transfer_permille: None,
+        conditions_likely_by: None,
+        sequencing_risks: 0,
+        headline: String::new(),
+    };
+    let error = given(vec![created()])
+        .when(alliance(), Command::RecordSimulationRun { run })
+        .error();
+    assert_eq!(
+        invalid_fields(&error),
+        ["run.trials", "run.months", "run.plan_version"]
+    );
+}
