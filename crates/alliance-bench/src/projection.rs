@@ -227,7 +227,7 @@ async fn verify_all(
     let started = Instant::now();
     let intact = records
         .iter()
-        .filter(|r| alliance_commands::chain::intact(r).is_some())
+        .filter(|r| alliance_record::chain::intact(r).is_some())
         .count();
     let hash_rate = intact as f64 / started.elapsed().as_secs_f64();
     anyhow::ensure!(
@@ -268,7 +268,7 @@ async fn export_all(log: &SqliteLog, plan_ids: &[PlanId]) -> anyhow::Result<(f64
         let mut records = alliance_eventlog::LogReader::plan_records(log, *plan);
         while let Some(record) = records.next().await {
             let record = record?;
-            let hex = alliance_commands::chain::hex(&record.payload);
+            let hex = alliance_record::chain::hex(&record.payload);
             writeln!(
                 sink,
                 "{{\"version\":{},\"position\":{},\"event_id\":\"{}\",\"record\":\"{hex}\"}}",
@@ -315,10 +315,10 @@ async fn write_history<L: EventLog>(
         plan_ids.push(plan_id);
         let events = plan_events(plan_id, &mut rng);
         let mut pending = Vec::with_capacity(events.len());
-        let mut head = alliance_commands::chain::GENESIS;
+        let mut head = alliance_record::chain::GENESIS;
         for (i, event) in events.iter().enumerate() {
             let version = i as u64 + 1;
-            let (record, hash) = alliance_commands::encode_event(
+            let (record, hash) = alliance_record::encode_event(
                 plan_id,
                 version,
                 event,
@@ -420,9 +420,9 @@ async fn grpc_postures(
     use alliance_proto::v1;
     let tokens =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/dev-tokens.toml");
-    let auth = alliance_commands::Authenticator::from_token_file(
-        &alliance_commands::TokenFile::load(&tokens)?,
-    )?;
+    let auth = alliance_server::Authenticator::from_token_file(&alliance_server::TokenFile::load(
+        &tokens,
+    )?)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let api = alliance_projection::PostureQueriesApi::new(projection, Arc::new(auth));

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use alliance_commands::reference::ReferencePlan;
-use alliance_commands::{Authenticator, TokenFile};
+use alliance_server::{Authenticator, TokenFile};
 use alliance_simulation::{Control, LoadedModel, Window, run, scenario};
 
 pub struct Figures {

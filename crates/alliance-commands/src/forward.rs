@@ -11,39 +11,13 @@ use alliance_proto::v1;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use futures::future::BoxFuture;
 use tonic::metadata::MetadataMap;
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig};
 use tonic::{Request, Response, Status};
+
+use alliance_server::calls::{carry_caller, endpoint};
 
 /// The metadata mark of a forwarded request; its value is the forwarding instance's address.
 pub const FORWARDED_BY: &str = "x-alliance-forwarded-by";
-/// The caller's credentials, then its trace context: carried on a call made on the caller's
-/// behalf (the trace context only when this service's own spans are not exported).
-const CALLER: [&str; 3] = ["authorization", "traceparent", "tracestate"];
-
-/// Copies the caller's credentials from `metadata` onto `request` and continues the caller's
-/// trace from the current span, so the service called sees the same caller (the actor of what
-/// it appends) in the same trace. A caller known by its client certificate, which cannot travel
-/// on, is named instead ([`alliance_auth::ON_BEHALF_OF`]): the server called believes it only
-/// from a certificate of this deployment's servers (`[[peer]]`, `--peer-cert`).
-pub fn carry_caller<T>(metadata: &MetadataMap, caller: &crate::Caller, request: &mut Request<T>) {
-    let mut headers = std::mem::take(request.metadata_mut()).into_headers();
-    let traced = alliance_telemetry::inject(&tracing::Span::current(), &mut headers);
-    *request.metadata_mut() = MetadataMap::from_headers(headers);
-    let carried = if traced { &CALLER[..1] } else { &CALLER[..] };
-    for key in carried {
-        if let Some(value) = metadata.get(*key) {
-            request.metadata_mut().insert(*key, value.clone());
-        }
-    }
-    if !metadata.contains_key(CALLER[0]) {
-        let named = format!("{}/{}", caller.actor.team, caller.actor.user);
-        if let Ok(value) = named.parse() {
-            request
-                .metadata_mut()
-                .insert(alliance_auth::ON_BEHALF_OF, value);
-        }
-    }
-}
 /// The deadline of a forwarded request whose caller set none.
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
@@ -146,23 +120,25 @@ impl Forwarder {
     pub async fn forward<R: Forward>(
         &self,
         owner: &str,
-        caller: &crate::Caller,
+        caller: &alliance_server::Caller,
         metadata: &MetadataMap,
         message: R,
     ) -> Result<Response<R::Reply>, Status> {
         let mut request = Request::new(message);
         carry_caller(metadata, caller, &mut request);
         // The caller's deadline as this server reads it (clamped), not the header as sent.
-        request.set_timeout(crate::deadline::grpc_timeout(metadata).unwrap_or(DEFAULT_DEADLINE));
+        request.set_timeout(
+            alliance_server::deadline::grpc_timeout(metadata).unwrap_or(DEFAULT_DEADLINE),
+        );
         if let Ok(me) = self.me.parse() {
             request.metadata_mut().insert(FORWARDED_BY, me);
         }
         // Only a request already believed to come from the simulation service carries this on
         // (`RecordSimulationRun` checks it before it is forwarded).
-        if let Some(mark) = metadata.get(crate::recording::RECORDED_BY) {
+        if let Some(mark) = metadata.get(alliance_server::recording::RECORDED_BY) {
             request
                 .metadata_mut()
-                .insert(crate::recording::RECORDED_BY, mark.clone());
+                .insert(alliance_server::recording::RECORDED_BY, mark.clone());
         }
         let client = PlanCommandsClient::new(self.channel(owner)?);
         R::call(client, request).await.map_err(|status| {
@@ -179,40 +155,5 @@ impl Forwarder {
                 status
             }
         })
-    }
-}
-
-/// The endpoint of another server at `address`, `HOST:PORT` or a URL: over TLS with `tls`
-/// (the certificate it presents must carry the host), plaintext without. A URL's scheme must
-/// agree: `https://` needs `tls`, `http://` is refused with it.
-pub fn endpoint(address: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoint, Status> {
-    let host_port = match (address.split_once("://"), tls) {
-        (None, _) => address,
-        (Some(("http", rest)), None) | (Some(("https", rest)), Some(_)) => rest,
-        (Some(("https", _)), None) => {
-            return Err(Status::failed_precondition(format!(
-                "{address} is a TLS address, but no CA is set to verify it (--peer-ca)"
-            )));
-        }
-        (Some(("http", _)), Some(_)) => {
-            return Err(Status::failed_precondition(format!(
-                "{address} is a plaintext address, but calls to other servers use TLS \
-                 (--peer-ca): write https://"
-            )));
-        }
-        (Some(_), _) => {
-            return Err(Status::invalid_argument(format!(
-                "{address} is neither HOST:PORT nor an http:// or https:// URL"
-            )));
-        }
-    };
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let endpoint = Endpoint::from_shared(format!("{scheme}://{host_port}"))
-        .map_err(|e| Status::invalid_argument(format!("bad server address {address:?}: {e}")))?;
-    match tls {
-        Some(tls) => endpoint
-            .tls_config(tls.clone())
-            .map_err(|e| Status::internal(format!("TLS to {address}: {e}"))),
-        None => Ok(endpoint),
     }
 }

@@ -10,10 +10,10 @@ use alliance_proto::v1;
 use alliance_proto::v1::plan_commands_server::{PlanCommands, PlanCommandsServer};
 use tonic::{Request, Response, Status};
 
-use crate::auth::Authenticator;
-use crate::error::CommandError;
 use crate::forward::{Forward, Forwarder};
 use crate::service::{CommandMeta, CommandOutcome, CommandService, command_digest};
+use alliance_server::Authenticator;
+use alliance_server::error::ServiceError;
 
 /// How long a request waits for the new writer of a plan whose partition is moving.
 const MOVE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -47,7 +47,8 @@ impl<L: EventLog> PlanCommandsApi<L> {
 
     /// The tonic service to add to a server.
     pub fn into_server(self) -> PlanCommandsServer<Self> {
-        PlanCommandsServer::new(self).max_decoding_message_size(crate::limits::MAX_MESSAGE_BYTES)
+        PlanCommandsServer::new(self)
+            .max_decoding_message_size(alliance_server::limits::MAX_MESSAGE_BYTES)
     }
 
     /// The instance that writes `plan_id`, when it is not this one and the request may go there.
@@ -77,12 +78,12 @@ impl<L: EventLog> PlanCommandsApi<L> {
     async fn handle<R: CommandRequest + Forward<Reply = v1::CommandResult>>(
         &self,
         request: Request<R>,
-        resolve: impl FnOnce(&R, &CommandMeta, &mut Command) -> Result<(), CommandError>,
+        resolve: impl FnOnce(&R, &CommandMeta, &mut Command) -> Result<(), ServiceError>,
     ) -> Result<Response<v1::CommandResult>, Status> {
         let caller = self.auth.authenticate(&request)?;
         let (metadata, _, message) = request.into_parts();
         let meta = command_meta(message.meta())?;
-        let mut command = message.to_command().map_err(CommandError::Invalid)?;
+        let mut command = message.to_command().map_err(ServiceError::Invalid)?;
         // The digest is taken before the server fills in anything, so a retry matches it.
         let digest = command_digest(meta.plan_id, &command);
         resolve(&message, &meta, &mut command)?;
@@ -105,17 +106,17 @@ impl<L: EventLog> PlanCommandsApi<L> {
     }
 }
 
-fn parse_plan_id(field: &str, value: &str) -> Result<Option<PlanId>, CommandError> {
+fn parse_plan_id(field: &str, value: &str) -> Result<Option<PlanId>, ServiceError> {
     if value.is_empty() {
         return Ok(None);
     }
     PlanId::parse_str(value)
         .map(Some)
-        .map_err(|_| CommandError::invalid(field, format!("{value:?} is not a UUID")))
+        .map_err(|_| ServiceError::invalid(field, format!("{value:?} is not a UUID")))
 }
 
-fn command_meta(meta: Option<&v1::CommandMeta>) -> Result<CommandMeta, CommandError> {
-    let meta = meta.ok_or_else(|| CommandError::invalid("meta", "is required"))?;
+fn command_meta(meta: Option<&v1::CommandMeta>) -> Result<CommandMeta, ServiceError> {
+    let meta = meta.ok_or_else(|| ServiceError::invalid("meta", "is required"))?;
     let default_to_command = |value: &str| {
         if value.is_empty() {
             meta.command_id.clone()
@@ -143,7 +144,7 @@ fn command_result(outcome: &CommandOutcome) -> v1::CommandResult {
 }
 
 /// Leaves the command as converted.
-fn as_is<R>(_: &R, _: &CommandMeta, _: &mut Command) -> Result<(), CommandError> {
+fn as_is<R>(_: &R, _: &CommandMeta, _: &mut Command) -> Result<(), ServiceError> {
     Ok(())
 }
 
@@ -224,7 +225,7 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         request: Request<v1::RecordSimulationRunRequest>,
     ) -> CommandResponse {
         let caller = self.auth.authenticate(&request)?;
-        crate::recording::check(&request, &self.auth, &caller)?;
+        alliance_server::recording::check(&request, &self.auth, &caller)?;
         self.handle(request, as_is).await
     }
 
@@ -326,7 +327,7 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         // Only the plans the caller holds a role on.
         for plan_id in self.service.plan_ids() {
             let plan = self.service.plan(plan_id).await?;
-            if crate::access::authorize_read(&caller, &plan, plan_id).is_ok() {
+            if alliance_server::access::authorize_read(&caller, &plan, plan_id).is_ok() {
                 plans.push(plan_head(&plan));
             }
         }
@@ -339,7 +340,7 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
     ) -> Result<Response<v1::PlanSummary>, Status> {
         let caller = self.auth.authenticate(&request)?;
         let plan_id = parse_plan_id("plan_id", &request.get_ref().plan_id)?
-            .ok_or_else(|| CommandError::invalid("plan_id", "is required"))?;
+            .ok_or_else(|| ServiceError::invalid("plan_id", "is required"))?;
         if let Some(owner) = self.owner_elsewhere(plan_id, request.metadata()).await {
             let (metadata, _, message) = request.into_parts();
             return self
@@ -348,7 +349,7 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
                 .await;
         }
         let plan = self.service.plan(plan_id).await?;
-        crate::access::authorize_read(&caller, &plan, plan_id)?;
+        alliance_server::access::authorize_read(&caller, &plan, plan_id)?;
         Ok(Response::new(plan_summary(&plan)))
     }
 }

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
-use crate::envelope::decode_event;
-use crate::error::CommandError;
 use crate::service::{CommandOutcome, Owner};
+use alliance_record::envelope::decode_event;
+use alliance_server::error::ServiceError;
 
 const READ_BATCH: usize = 1024;
 
@@ -43,7 +43,7 @@ pub(crate) struct PlanEntry {
     /// The log's writer term of the plan when it was loaded ([`EventLog::writer_term`]).
     pub term: u64,
     /// The hash of the last event of the plan's own stream: the next event's `prev_hash`.
-    pub head_hash: crate::chain::Hash,
+    pub head_hash: alliance_record::chain::Hash,
 }
 
 static GENERATIONS: AtomicU64 = AtomicU64::new(1);
@@ -102,7 +102,7 @@ pub(crate) fn load<'a, L: EventLog>(
     log: &'a L,
     plan_id: PlanId,
     upto: Option<Version>,
-) -> Pin<Box<dyn Future<Output = Result<PlanEntry, CommandError>> + Send + 'a>> {
+) -> Pin<Box<dyn Future<Output = Result<PlanEntry, ServiceError>> + Send + 'a>> {
     Box::pin(async move {
         let mut entry = PlanEntry {
             generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
@@ -126,7 +126,7 @@ pub(crate) fn load<'a, L: EventLog>(
                 {
                     let parent = load(log, *parent_plan_id, Some(*parent_version)).await?;
                     if parent.state.version != *parent_version {
-                        return Err(CommandError::Corrupt(format!(
+                        return Err(ServiceError::Corrupt(format!(
                             "plan {plan_id} branches from version {parent_version} of plan {parent_plan_id}, which has only {} events",
                             parent.state.version
                         )));
@@ -162,8 +162,8 @@ pub(crate) fn load<'a, L: EventLog>(
                     },
                     &decoded.event,
                 );
-                entry.head_hash =
-                    crate::chain::carried_hash(&stored.payload).unwrap_or(crate::chain::GENESIS);
+                entry.head_hash = alliance_record::chain::carried_hash(&stored.payload)
+                    .unwrap_or(alliance_record::chain::GENESIS);
                 next = stored.version + 1;
             }
             if done {

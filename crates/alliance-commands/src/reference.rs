@@ -7,9 +7,9 @@ use alliance_domain::{Command, CommandContext, Plan, PlanId, TeamId, decide, evo
 use alliance_eventlog::{EventLog, Route};
 use serde::Deserialize;
 
-use crate::auth::Authenticator;
-use crate::error::CommandError;
 use crate::service::{CommandMeta, CommandService, command_digest};
+use alliance_server::Authenticator;
+use alliance_server::error::ServiceError;
 
 /// Where a figure or a date of the reference plan comes from.
 #[derive(Debug, Clone, Deserialize)]
@@ -59,7 +59,7 @@ pub enum ReferenceError {
     Refused {
         index: usize,
         command: &'static str,
-        source: CommandError,
+        source: ServiceError,
     },
 }
 

@@ -8,11 +8,11 @@ use tokio::sync::watch;
 use alliance_domain::{Actor, Command, CommandContext, Plan, PlanId, Version, decide};
 use alliance_eventlog::{CommandRecord, EventLog, LogError, Route};
 
-use crate::access;
-use crate::auth::Caller;
-use crate::envelope::{EnvelopeContext, decode_event, encode};
-use crate::error::{CommandError, ConflictingEvent};
 use crate::plans::{Durability, HistoryItem, PlanEntry, load};
+use alliance_record::envelope::{EnvelopeContext, decode_event, encode};
+use alliance_server::Caller;
+use alliance_server::access;
+use alliance_server::error::{ConflictingEvent, ServiceError};
 
 const MAX_ID_LEN: usize = 128;
 
@@ -110,7 +110,7 @@ pub struct CommandService<L> {
 
 impl<L: EventLog> CommandService<L> {
     /// A service over `log`, knowing every plan already in it.
-    pub async fn open(log: L) -> Result<Self, CommandError> {
+    pub async fn open(log: L) -> Result<Self, ServiceError> {
         let mut known = BTreeSet::new();
         let mut from = 1;
         loop {
@@ -151,10 +151,10 @@ impl<L: EventLog> CommandService<L> {
     }
 
     /// Refuses, naming the owner, a plan this instance does not write.
-    fn check_route(&self, plan_id: PlanId) -> Result<(), CommandError> {
+    fn check_route(&self, plan_id: PlanId) -> Result<(), ServiceError> {
         match self.log.route(plan_id) {
             Route::Local => Ok(()),
-            Route::Remote { partition, owner } => Err(CommandError::OwnedElsewhere {
+            Route::Remote { partition, owner } => Err(ServiceError::OwnedElsewhere {
                 plan_id,
                 partition,
                 owner,
@@ -164,7 +164,7 @@ impl<L: EventLog> CommandService<L> {
 
     /// The slot of a plan that has events; unknown ids get no slot, so asking about random
     /// plans costs no memory.
-    async fn existing_slot(&self, plan_id: PlanId) -> Result<Slot, CommandError> {
+    async fn existing_slot(&self, plan_id: PlanId) -> Result<Slot, ServiceError> {
         self.check_route(plan_id)?;
         let cached = {
             let plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
@@ -173,7 +173,7 @@ impl<L: EventLog> CommandService<L> {
         match cached {
             Some(slot) => Ok(slot),
             None if self.log.plan_version(plan_id).await? > 0 => Ok(self.slot(plan_id)),
-            None => Err(CommandError::PlanNotFound(plan_id)),
+            None => Err(ServiceError::PlanNotFound(plan_id)),
         }
     }
 
@@ -185,7 +185,7 @@ impl<L: EventLog> CommandService<L> {
 
     /// The current write-side state of a plan.
     /// Only what is durable is shown: a read waits for the appends in flight.
-    pub async fn plan(&self, plan_id: PlanId) -> Result<Plan, CommandError> {
+    pub async fn plan(&self, plan_id: PlanId) -> Result<Plan, ServiceError> {
         self.state_at(plan_id, 0).await.map(|(plan, _)| plan)
     }
 
@@ -193,7 +193,7 @@ impl<L: EventLog> CommandService<L> {
         &self,
         plan_id: PlanId,
         guard: &'g mut Option<PlanEntry>,
-    ) -> Result<&'g mut PlanEntry, CommandError> {
+    ) -> Result<&'g mut PlanEntry, ServiceError> {
         // Written elsewhere meanwhile, the plan may have events this state misses.
         if guard
             .as_ref()
@@ -206,7 +206,7 @@ impl<L: EventLog> CommandService<L> {
         }
         guard
             .as_mut()
-            .ok_or_else(|| CommandError::Corrupt("plan entry vanished".into()))
+            .ok_or_else(|| ServiceError::Corrupt("plan entry vanished".into()))
     }
 
     /// Executes one command for `actor`.
@@ -224,7 +224,7 @@ impl<L: EventLog> CommandService<L> {
         meta: CommandMeta,
         command: Command,
         digest: &str,
-    ) -> Result<CommandOutcome, CommandError> {
+    ) -> Result<CommandOutcome, ServiceError> {
         check_meta(&meta)?;
         // Before the plan's rules and its authorization: a refusal here tells nothing of the plan.
         let prior = self
@@ -251,7 +251,7 @@ impl<L: EventLog> CommandService<L> {
             } => {
                 let parent_id = require_plan(&meta)?;
                 if !self.log.same_shard(*new_plan_id, parent_id) {
-                    return Err(CommandError::invalid(
+                    return Err(ServiceError::invalid(
                         "new_plan_id",
                         "must be written with its parent plan on this log; leave it empty to have one chosen",
                     ));
@@ -280,12 +280,12 @@ impl<L: EventLog> CommandService<L> {
         &self,
         plan_id: PlanId,
         version: Version,
-    ) -> Result<(Plan, Version), CommandError> {
+    ) -> Result<(Plan, Version), ServiceError> {
         let slot = self.existing_slot(plan_id).await?;
         let mut guard = slot.lock().await;
         let entry = self.loaded(plan_id, &mut guard).await?;
         if !entry.state.exists() {
-            return Err(CommandError::PlanNotFound(plan_id));
+            return Err(ServiceError::PlanNotFound(plan_id));
         }
         let current = entry.state.version;
         if version == 0 || version == current {
@@ -300,13 +300,13 @@ impl<L: EventLog> CommandService<L> {
                     .map(|d| matches!(*d, Durability::Durable))
                     .unwrap_or(false);
                 if !settled {
-                    return Err(CommandError::Concurrent { plan_id });
+                    return Err(ServiceError::Concurrent { plan_id });
                 }
             }
             return Ok((state, current));
         }
         if version > current {
-            return Err(CommandError::invalid(
+            return Err(ServiceError::invalid(
                 "parent_version",
                 format!("plan {plan_id} is only at version {current}"),
             ));
@@ -315,7 +315,7 @@ impl<L: EventLog> CommandService<L> {
         let entry = load(&self.log, plan_id, Some(version)).await?;
         if entry.state.version != version {
             // The version exists in memory but is not durable yet.
-            return Err(CommandError::Concurrent { plan_id });
+            return Err(ServiceError::Concurrent { plan_id });
         }
         Ok((entry.state, version))
     }
@@ -327,7 +327,7 @@ impl<L: EventLog> CommandService<L> {
         caller: &Caller,
         command_id: &str,
         digest: &str,
-    ) -> Result<Option<CommandOutcome>, CommandError> {
+    ) -> Result<Option<CommandOutcome>, ServiceError> {
         match self.log.find_command(command_id).await? {
             Some(record) => Ok(Some(self.outcome_of(&record, caller, digest).await?)),
             None => Ok(None),
@@ -340,14 +340,14 @@ impl<L: EventLog> CommandService<L> {
         record: &CommandRecord,
         caller: &Caller,
         digest: &str,
-    ) -> Result<CommandOutcome, CommandError> {
+    ) -> Result<CommandOutcome, ServiceError> {
         let count = usize::try_from(record.last_version - record.first_version + 1).unwrap_or(0);
         let events = self
             .log
             .read_plan(record.plan_id, record.first_version, count)
             .await?;
         let first = events.first().ok_or_else(|| {
-            CommandError::Corrupt(format!("command {} has no events", record.command_id))
+            ServiceError::Corrupt(format!("command {} has no events", record.command_id))
         })?;
         let envelope = decode_event(first)?.envelope;
         let owner = Owner::recorded(envelope.actor.as_ref());
@@ -372,7 +372,7 @@ impl<L: EventLog> CommandService<L> {
         plan_id: PlanId,
         command: Command,
         base: Option<Plan>,
-    ) -> Result<CommandOutcome, CommandError> {
+    ) -> Result<CommandOutcome, ServiceError> {
         let Run {
             caller,
             meta,
@@ -412,7 +412,7 @@ impl<L: EventLog> CommandService<L> {
                 .await;
         }
         if !creates && !entry.state.exists() {
-            return Err(CommandError::PlanNotFound(plan_id));
+            return Err(ServiceError::PlanNotFound(plan_id));
         }
         let ctx = CommandContext {
             actor: caller.actor.clone(),
@@ -526,23 +526,23 @@ impl<L: EventLog> CommandService<L> {
         outcome: CommandOutcome,
         caller: &Caller,
         digest: &str,
-    ) -> Result<CommandOutcome, CommandError> {
+    ) -> Result<CommandOutcome, ServiceError> {
         let settled = durability
             .wait_for(|d| !matches!(d, Durability::Pending))
             .await
             .map(|d| d.clone())
-            .map_err(|_| CommandError::Log(LogError::Unavailable("append abandoned".into())))?;
+            .map_err(|_| ServiceError::Log(LogError::Unavailable("append abandoned".into())))?;
         match settled {
             Durability::Pending | Durability::Durable => Ok(outcome),
             Durability::Failed(error) => match error.as_ref() {
-                LogError::VersionConflict { .. } => Err(CommandError::Concurrent { plan_id }),
+                LogError::VersionConflict { .. } => Err(ServiceError::Concurrent { plan_id }),
                 LogError::DuplicateCommand { record, .. } => {
                     self.outcome_of(record, caller, digest).await
                 }
                 LogError::Unavailable(message) => {
-                    Err(CommandError::Log(LogError::Unavailable(message.clone())))
+                    Err(ServiceError::Log(LogError::Unavailable(message.clone())))
                 }
-                other => Err(CommandError::Log(LogError::Storage(other.to_string()))),
+                other => Err(ServiceError::Log(LogError::Storage(other.to_string()))),
             },
         }
     }
@@ -568,10 +568,10 @@ fn check_retry(
     recorded: (&Owner, &str),
     caller: &Actor,
     digest: &str,
-) -> Result<(), CommandError> {
+) -> Result<(), ServiceError> {
     let (owner, stored) = recorded;
     if *owner != Owner::of(caller) {
-        return Err(CommandError::invalid(
+        return Err(ServiceError::invalid(
             "meta.command_id",
             format!("command id {command_id} belongs to another caller; use a new id"),
         ));
@@ -579,7 +579,7 @@ fn check_retry(
     if stored == caller_digest(caller, digest) || stored == digest {
         Ok(())
     } else {
-        Err(CommandError::invalid(
+        Err(ServiceError::invalid(
             "meta.command_id",
             format!(
                 "command id {command_id} was already used for a different command; use a new id"
@@ -588,12 +588,12 @@ fn check_retry(
     }
 }
 
-fn require_plan(meta: &CommandMeta) -> Result<PlanId, CommandError> {
+fn require_plan(meta: &CommandMeta) -> Result<PlanId, ServiceError> {
     meta.plan_id
-        .ok_or_else(|| CommandError::invalid("meta.plan_id", "is required"))
+        .ok_or_else(|| ServiceError::invalid("meta.plan_id", "is required"))
 }
 
-fn check_meta(meta: &CommandMeta) -> Result<(), CommandError> {
+fn check_meta(meta: &CommandMeta) -> Result<(), ServiceError> {
     let mut violations = Vec::new();
     for (field, value, required) in [
         ("meta.command_id", &meta.command_id, true),
@@ -616,7 +616,7 @@ fn check_meta(meta: &CommandMeta) -> Result<(), CommandError> {
     if violations.is_empty() {
         Ok(())
     } else {
-        Err(CommandError::Invalid(violations))
+        Err(ServiceError::Invalid(violations))
     }
 }
 
@@ -627,10 +627,10 @@ fn check_conflicts(
     based_on: Version,
     command: &Command,
     ctx: &CommandContext,
-) -> Result<(), CommandError> {
+) -> Result<(), ServiceError> {
     let current = entry.state.version;
     if based_on > current {
-        return Err(CommandError::invalid(
+        return Err(ServiceError::invalid(
             "meta.based_on_version",
             format!("plan {plan_id} is only at version {current}"),
         ));
@@ -660,7 +660,7 @@ fn check_conflicts(
     if conflicts.is_empty() {
         Ok(())
     } else {
-        Err(CommandError::Conflict {
+        Err(ServiceError::Conflict {
             plan_id,
             based_on,
             current,

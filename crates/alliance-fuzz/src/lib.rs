@@ -7,7 +7,7 @@
 //!   of the planning teams. Accepted events are applied with `evolve`, and each must read back
 //!   unchanged from the record the service would append for it.
 //! * [`envelope`]: a record as read from the log (the Kafka topic or the embedded log). It is
-//!   decoded as the command service reads it ([`alliance_commands::decode_event`]), checked as
+//!   decoded as the command service reads it ([`alliance_record::decode_event`]), checked as
 //!   the audit checks a chain, and applied to a read model as the projection applies it. A
 //!   malformed record must be refused with an error.
 //!
@@ -23,13 +23,15 @@ pub mod seed;
 
 mod reference;
 
-use alliance_commands::chain::{self, GENESIS};
-use alliance_commands::{Caller, access, command_digest, decode_event, encode_event};
+use alliance_commands::command_digest;
 use alliance_domain::{Command, CommandContext, ErrorKind, Plan, PlanId, Version, decide, evolve};
 use alliance_eventlog::{StoredEvent, TopicOffset};
 use alliance_projection::Projection;
 use alliance_proto::convert::CommandRequest;
 use alliance_proto::v1;
+use alliance_record::chain::{self, GENESIS};
+use alliance_record::{decode_event, encode_event};
+use alliance_server::{Caller, access};
 use prost::Message;
 
 pub use reference::{Reference, reference, repository_file};

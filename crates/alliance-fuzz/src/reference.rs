@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use alliance_commands::reference::ReferencePlan;
-use alliance_commands::{Authenticator, Caller, TokenFile};
 use alliance_domain::{CommandContext, Event, Plan, PlanId, TeamId, Version, decide, evolve};
+use alliance_server::{Authenticator, Caller, TokenFile};
 
 /// The reference plan folded through `decide` and `evolve`, with its state at every version.
 pub struct Reference {

@@ -2,8 +2,6 @@
 //! sends, a few requests the reference plan accepts at its latest version, and the reference
 //! plan's events as the records the command service appends.
 
-use alliance_commands::chain::GENESIS;
-use alliance_commands::encode_event;
 use alliance_domain::{Command, Grant, SimulationRun, Step};
 use alliance_proto::convert::{
     agreement_to_proto, area_to_proto, clause_status_to_proto, condition_status_to_proto,
@@ -11,6 +9,8 @@ use alliance_proto::convert::{
     simulation_run_to_proto,
 };
 use alliance_proto::v1;
+use alliance_record::chain::GENESIS;
+use alliance_record::encode_event;
 use prost::Message;
 
 use crate::{REQUESTS, TEAMS, reference, selector};

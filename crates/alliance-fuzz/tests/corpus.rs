@@ -154,10 +154,10 @@ fn envelope_seeds_are_the_reference_events() {
     assert_eq!(seeds.len(), reference.events.len());
     for (seed, (_, event)) in seeds.iter().zip(&reference.events) {
         let stored = alliance_fuzz::record_of(&seed.data);
-        let decoded = alliance_commands::decode_event(&stored).unwrap();
+        let decoded = alliance_record::decode_event(&stored).unwrap();
         assert_eq!(&decoded.event, event, "{}", seed.name);
         assert_eq!(
-            alliance_commands::chain::verify([&stored]).is_ok(),
+            alliance_record::chain::verify([&stored]).is_ok(),
             stored.version == 1,
             "{}: only the first record links to the start of the chain",
             seed.name

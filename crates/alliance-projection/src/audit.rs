@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use alliance_commands::Authenticator;
-use alliance_commands::chain::{self, ChainBreak, ChainHead, Verifier};
-use alliance_commands::security::SecurityLog;
 use alliance_domain::PlanId;
 use alliance_eventlog::{LogError, LogReader, TopicOffset};
 use alliance_proto::v1;
+use alliance_record::chain::{self, ChainBreak, ChainHead, Verifier};
+use alliance_server::Authenticator;
+use alliance_server::security::SecurityLog;
 use futures::StreamExt;
 use tonic::{Request, Response, Status};
 
@@ -76,7 +76,7 @@ impl<L: LogReader> AuditLogApi<L> {
 
     pub fn into_server(self) -> v1::audit_log_server::AuditLogServer<Self> {
         v1::audit_log_server::AuditLogServer::new(self)
-            .max_decoding_message_size(alliance_commands::limits::MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(alliance_server::limits::MAX_MESSAGE_BYTES)
     }
 }
 
@@ -115,7 +115,7 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
         request: Request<v1::ListDenialsRequest>,
     ) -> Result<Response<v1::ListDenialsResponse>, Status> {
         let caller = self.auth.authenticate(&request)?;
-        if !caller.may(alliance_commands::Role::Audit) {
+        if !caller.may(alliance_server::Role::Audit) {
             return Err(Status::permission_denied(format!(
                 "team {} may not read the security log: it needs the audit role",
                 caller.actor.team
@@ -237,7 +237,7 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
 
 /// The filter, the version to continue after and the page size of a `ListEvents` request.
 fn event_query(r: &v1::ListEventsRequest) -> Result<(EventFilter, u64, usize), Status> {
-    let invalid = |field: &str, message: String| alliance_commands::invalid_field(field, message);
+    let invalid = |field: &str, message: String| alliance_server::invalid_field(field, message);
     let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
     let date = |field: &str, d: Option<&v1::Date>| {
         d.map(|d| crate::grpc::required_date(field, Some(d)))
@@ -298,7 +298,7 @@ fn event_query(r: &v1::ListEventsRequest) -> Result<(EventFilter, u64, usize), S
 fn page_size(field: &str, requested: u32) -> Result<usize, Status> {
     match usize::try_from(requested).unwrap_or(usize::MAX) {
         0 => Ok(100),
-        n if n > MAX_PAGE => Err(alliance_commands::invalid_field(
+        n if n > MAX_PAGE => Err(alliance_server::invalid_field(
             field,
             format!("at most {MAX_PAGE}, not {n}"),
         )),

@@ -5,8 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use alliance_commands::deadline::patience;
-use alliance_commands::{Authenticator, Caller, CommandError, invalid_field, out_of_range_field};
 use alliance_domain::{Date, PlanId, Posture, SCHEMA_VERSION};
 use alliance_proto::convert::{
     agreement_to_proto, area_to_proto, clause_status_to_proto, component_to_proto,
@@ -15,12 +13,14 @@ use alliance_proto::convert::{
 };
 use alliance_proto::v1;
 use alliance_proto::v1::posture_queries_server::{PostureQueries, PostureQueriesServer};
+use alliance_server::deadline::patience;
+use alliance_server::{Authenticator, Caller, ServiceError, invalid_field, out_of_range_field};
 use futures::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::queries::{DecisionFilter, ElementChangeKind, SeriesStep};
 use crate::{Access, Projection, ProjectionError, RecordPoint, Recorded};
-use alliance_commands::limits::{StreamPermit, StreamQuota};
+use alliance_server::limits::{StreamPermit, StreamQuota};
 
 /// How long a query waits for the read model when the caller set no deadline.
 const DEFAULT_PATIENCE: Duration = Duration::from_secs(5);
@@ -38,7 +38,7 @@ impl PostureQueriesApi {
 
     pub fn into_server(self) -> PostureQueriesServer<Self> {
         PostureQueriesServer::new(self)
-            .max_decoding_message_size(alliance_commands::limits::MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(alliance_server::limits::MAX_MESSAGE_BYTES)
     }
 
     /// Authenticates, then waits (within the caller's deadline) for `min_version` of the plan.
@@ -110,7 +110,7 @@ pub(crate) fn parse_plan(value: &str) -> Result<PlanId, Status> {
 pub fn status(error: ProjectionError) -> Status {
     match &error {
         // The same answer as the command service's, and as a plan the caller has no role on.
-        ProjectionError::PlanNotFound(plan_id) => CommandError::PlanNotFound(*plan_id).into(),
+        ProjectionError::PlanNotFound(plan_id) => ServiceError::PlanNotFound(*plan_id).into(),
         ProjectionError::Behind { .. } => Status::unavailable(error.to_string()),
         ProjectionError::Invalid { field, message } => invalid_field(field, message.clone()),
         ProjectionError::Corrupt(_) | ProjectionError::Log(_) => {
@@ -666,10 +666,10 @@ fn still_standing(
             h.state_at(version.unwrap_or_else(|| h.version()))
         })
         .map_err(status)?;
-    alliance_commands::access::standing(caller, &plan, plan_id)
+    alliance_server::access::standing(caller, &plan, plan_id)
         .map(drop)
         .map_err(|_| {
-            CommandError::StandingEnded {
+            ServiceError::StandingEnded {
                 team: caller.actor.team.to_string(),
                 plan_id,
             }
@@ -719,7 +719,7 @@ impl<L: alliance_eventlog::LogReader> ReadModelAdminApi<L> {
 
     pub fn into_server(self) -> v1::read_model_admin_server::ReadModelAdminServer<Self> {
         v1::read_model_admin_server::ReadModelAdminServer::new(self)
-            .max_decoding_message_size(alliance_commands::limits::MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(alliance_server::limits::MAX_MESSAGE_BYTES)
     }
 }
 
@@ -734,7 +734,7 @@ impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmi
         request: Request<v1::RebuildRequest>,
     ) -> Result<Response<Self::RebuildStream>, Status> {
         let caller = self.auth.authenticate(&request)?;
-        if !caller.may(alliance_commands::Role::Admin) {
+        if !caller.may(alliance_server::Role::Admin) {
             return Err(Status::permission_denied(format!(
                 "team {} may not rebuild read models: it needs the admin role",
                 caller.actor.team
@@ -853,7 +853,7 @@ pub async fn add_routes<L: alliance_eventlog::LogReader>(
     projection: Arc<Projection>,
     log: L,
     auth: Arc<Authenticator>,
-    security: Option<alliance_commands::security::SecurityLog>,
+    security: Option<alliance_server::security::SecurityLog>,
 ) -> tonic::service::Routes {
     for name in [
         "alliance.v1.PostureQueries",

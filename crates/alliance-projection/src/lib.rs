@@ -168,17 +168,17 @@ pub async fn serve_until_stopped(
     routes: tonic::service::Routes,
     projection: &Projection,
     snapshot: &std::path::Path,
-    guard: alliance_commands::server::Guard,
-) -> Result<(), alliance_commands::server::ServeError> {
+    guard: alliance_server::serve::Guard,
+) -> Result<(), alliance_server::serve::ServeError> {
     // Served from a task so connections run on the runtime's workers, not on the caller's.
-    tokio::spawn(alliance_commands::server::serve_routes(
+    tokio::spawn(alliance_server::serve::serve_routes(
         listener,
         routes,
         guard,
-        alliance_commands::server::shutdown_signal(),
+        alliance_server::serve::shutdown_signal(),
     ))
     .await
-    .map_err(|e| alliance_commands::server::ServeError::Task(e.to_string()))??;
+    .map_err(|e| alliance_server::serve::ServeError::Task(e.to_string()))??;
     match projection.write_snapshot(snapshot) {
         Ok(position) => {
             projection.note_snapshot(std::time::SystemTime::now(), position);
@@ -266,7 +266,7 @@ impl Projection {
     /// Applies one stored event (in log order). An event already applied is ignored; a gap in a
     /// plan's versions is reported, never papered over.
     pub fn apply(&self, stored: &StoredEvent) -> Result<(), ProjectionError> {
-        let decoded = alliance_commands::decode_event(stored)
+        let decoded = alliance_record::decode_event(stored)
             .map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
         let actor = decoded
             .envelope
@@ -516,7 +516,7 @@ impl Projection {
     /// not found, alike.
     pub fn authorize(
         &self,
-        caller: &alliance_commands::Caller,
+        caller: &alliance_server::Caller,
         plan_id: PlanId,
         access: Access,
     ) -> Result<(), tonic::Status> {
@@ -524,8 +524,8 @@ impl Projection {
             .with_plan(plan_id, |h| h.state_at(h.version()))
             .map_err(grpc::status)?;
         let allowed = match access {
-            Access::Read => alliance_commands::access::authorize_read(caller, &plan, plan_id),
-            Access::Audit => alliance_commands::access::authorize_audit(caller, &plan, plan_id),
+            Access::Read => alliance_server::access::authorize_read(caller, &plan, plan_id),
+            Access::Audit => alliance_server::access::authorize_audit(caller, &plan, plan_id),
         };
         allowed.map_err(tonic::Status::from)
     }
@@ -535,7 +535,7 @@ impl Projection {
     /// before, so a plan is shown only to those its history grants a role.
     pub async fn ready(
         &self,
-        caller: &alliance_commands::Caller,
+        caller: &alliance_server::Caller,
         plan_id: PlanId,
         min_version: Version,
         patience: Duration,
@@ -556,14 +556,14 @@ impl Projection {
 
 /// What a service that reads the whole log into read models of its own starts with.
 pub struct Replica {
-    pub auth: Arc<alliance_commands::Authenticator>,
+    pub auth: Arc<alliance_server::Authenticator>,
     pub listener: tokio::net::TcpListener,
     pub projection: Arc<Projection>,
     /// Where its snapshot is kept (written on a clean stop).
     pub snapshot: std::path::PathBuf,
-    pub security: alliance_commands::security::SecurityLog,
+    pub security: alliance_server::security::SecurityLog,
     /// TLS, verified credentials and the security log of refused requests.
-    pub guard: alliance_commands::server::Guard,
+    pub guard: alliance_server::serve::Guard,
     /// TLS of the calls to other servers.
     pub peer: Option<tonic::transport::ClientTlsConfig>,
 }
@@ -576,9 +576,9 @@ pub async fn start_replica<R: LogReader>(
     listen: std::net::SocketAddr,
     data_dir: &std::path::Path,
     token_file: &std::path::Path,
-    security: &alliance_commands::server::SecurityArgs,
+    security: &alliance_server::serve::SecurityArgs,
 ) -> Result<Replica, String> {
-    let secured = alliance_commands::server::secure(security, token_file, listen).await?;
+    let secured = alliance_server::serve::secure(security, token_file, listen).await?;
     let auth = secured.auth.clone();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -587,21 +587,20 @@ pub async fn start_replica<R: LogReader>(
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let snapshot = data_dir.join("read-model.snapshot");
     // Until the broker answers and the topic exists (the command service creates it).
-    let projection =
-        alliance_commands::server::retry_until_stopped("cannot read the log yet", || {
-            open(reader, &snapshot)
-        })
-        .await?;
+    let projection = alliance_server::serve::retry_until_stopped("cannot read the log yet", || {
+        open(reader, &snapshot)
+    })
+    .await?;
     tokio::spawn(projection.clone().follow(reader.clone()));
     // Refused requests go to a security log of their own.
     let security_path = data_dir.join("security.db");
-    let security = alliance_commands::security::SecurityLog::open(&security_path).map_err(|e| {
+    let security = alliance_server::security::SecurityLog::open(&security_path).map_err(|e| {
         format!(
             "cannot open the security log {}: {e}",
             security_path.display()
         )
     })?;
-    let denials = alliance_commands::security::DenialLayer::new(security.clone(), auth.clone());
+    let denials = alliance_server::security::DenialLayer::new(security.clone(), auth.clone());
     Ok(Replica {
         auth,
         listener,

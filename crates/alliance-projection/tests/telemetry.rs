@@ -154,7 +154,7 @@ async fn serve(env: &Env<KafkaLog>, reader: &TopicReader) -> (String, Arc<Projec
         None,
     )
     .await;
-    tokio::spawn(alliance_commands::server::serve_routes(
+    tokio::spawn(alliance_server::serve::serve_routes(
         listener,
         routes,
         None,

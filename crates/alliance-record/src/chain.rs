@@ -230,7 +230,7 @@ mod tests {
                     horizon_end: alliance_domain::Date::from_ymd_opt(2035, 1, 1).unwrap(),
                     grants: Vec::new(),
                 };
-                let (record, hash) = crate::encode_event(
+                let (record, hash) = crate::envelope::encode_event(
                     plan_id,
                     version,
                     &event,

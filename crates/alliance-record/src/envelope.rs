@@ -9,10 +9,9 @@ use alliance_proto::v1;
 use prost::Message;
 
 use crate::chain::{self, Hash};
-use crate::error::CommandError;
 
 /// What every envelope of one command shares.
-pub(crate) struct EnvelopeContext<'a> {
+pub struct EnvelopeContext<'a> {
     pub plan_id: PlanId,
     pub actor: &'a Actor,
     pub command_id: &'a str,
@@ -24,7 +23,7 @@ pub(crate) struct EnvelopeContext<'a> {
 
 /// The sealed record of `event` at `version`, chained to `prev` (the hash of the plan's previous
 /// event); also returns its hash.
-pub(crate) fn encode(
+pub fn encode(
     ctx: &EnvelopeContext<'_>,
     version: Version,
     event: &Event,
@@ -97,10 +96,15 @@ pub struct DecodedEvent {
     pub actor_team: Option<TeamId>,
 }
 
+/// A record that does not decode, or does not match where the log holds it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RecordError(pub String);
+
 /// Decodes a stored record; a record that does not decode is reported, never guessed at.
-pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, CommandError> {
+pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
     let corrupt = |what: String| {
-        CommandError::Corrupt(format!(
+        RecordError(format!(
             "plan {} version {} (position {}): {what}",
             stored.plan_id, stored.version, stored.position
         ))

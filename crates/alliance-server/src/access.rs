@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use alliance_domain::{Command, Plan, PlanId, PlanRole, Requirement};
 
 use crate::auth::{Caller, Role};
-use crate::error::CommandError;
+use crate::error::ServiceError;
 
 /// The roles `caller`'s team holds on `plan`.
 pub fn plan_roles(caller: &Caller, plan: &Plan) -> BTreeSet<PlanRole> {
@@ -29,7 +29,7 @@ pub fn require(
     plan_id: PlanId,
     requirement: Requirement,
     action: &str,
-) -> Result<(), CommandError> {
+) -> Result<(), ServiceError> {
     let allowed = match requirement {
         Requirement::CreatePlans => caller.may(Role::Admin),
         other => {
@@ -44,7 +44,7 @@ pub fn require(
         Requirement::CreatePlans => ("admin".to_owned(), action.to_owned()),
         other => (other.to_string(), format!("{action} on plan {plan_id}")),
     };
-    Err(CommandError::PermissionDenied {
+    Err(ServiceError::PermissionDenied {
         team: caller.actor.team.to_string(),
         action,
         role,
@@ -58,10 +58,10 @@ pub fn standing(
     caller: &Caller,
     plan: &Plan,
     plan_id: PlanId,
-) -> Result<BTreeSet<PlanRole>, CommandError> {
+) -> Result<BTreeSet<PlanRole>, ServiceError> {
     let roles = plan_roles(caller, plan);
     if roles.is_empty() {
-        return Err(CommandError::NoStanding(plan_id));
+        return Err(ServiceError::NoStanding(plan_id));
     }
     Ok(roles)
 }
@@ -72,7 +72,7 @@ pub fn authorize_command(
     plan: &Plan,
     plan_id: PlanId,
     command: &Command,
-) -> Result<(), CommandError> {
+) -> Result<(), ServiceError> {
     let requirement = command.required_role(caller.actor.side);
     let action = match command {
         Command::CreatePlan { .. } => "create plans".to_owned(),
@@ -82,17 +82,17 @@ pub fn authorize_command(
 }
 
 /// Refuses unless `caller` may read `plan`: any role on it.
-pub fn authorize_read(caller: &Caller, plan: &Plan, plan_id: PlanId) -> Result<(), CommandError> {
+pub fn authorize_read(caller: &Caller, plan: &Plan, plan_id: PlanId) -> Result<(), ServiceError> {
     require(caller, plan, plan_id, Requirement::AnyRole, "read")
 }
 
 /// Refuses unless `caller` may read `plan`'s audit history: auditor or admin on it.
-pub fn authorize_audit(caller: &Caller, plan: &Plan, plan_id: PlanId) -> Result<(), CommandError> {
+pub fn authorize_audit(caller: &Caller, plan: &Plan, plan_id: PlanId) -> Result<(), ServiceError> {
     let roles = standing(caller, plan, plan_id)?;
     if roles.contains(&PlanRole::Auditor) || roles.contains(&PlanRole::Admin) {
         return Ok(());
     }
-    Err(CommandError::PermissionDenied {
+    Err(ServiceError::PermissionDenied {
         team: caller.actor.team.to_string(),
         action: format!("read the audit history of plan {plan_id}"),
         role: "auditor".to_owned(),

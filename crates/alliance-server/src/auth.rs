@@ -12,7 +12,7 @@ use std::sync::Arc;
 use alliance_domain::{Actor, Grant, PlanRole, Section, Side, TeamId};
 use serde::Deserialize;
 
-use crate::error::CommandError;
+use crate::error::ServiceError;
 
 /// A team's own role (identity configuration): what it may do beyond a plan's grants, and the
 /// roles it starts with on a new plan.
@@ -170,12 +170,12 @@ impl Authenticator {
 
     /// The caller behind `request`: what [`VerifyLayer`] verified, or, with the development
     /// token file, the holder of its `authorization: Bearer <token>` header.
-    pub fn authenticate<T>(&self, request: &tonic::Request<T>) -> Result<Caller, CommandError> {
+    pub fn authenticate<T>(&self, request: &tonic::Request<T>) -> Result<Caller, ServiceError> {
         if let Some(Verified(verified)) = request.extensions().get::<Verified>() {
-            return verified.clone().map_err(CommandError::Unauthenticated);
+            return verified.clone().map_err(ServiceError::Unauthenticated);
         }
         if self.verifies() {
-            return Err(CommandError::Unauthenticated(
+            return Err(ServiceError::Unauthenticated(
                 "the request's credentials were not verified".into(),
             ));
         }
@@ -186,22 +186,22 @@ impl Authenticator {
     pub fn token_holder(
         &self,
         metadata: &tonic::metadata::MetadataMap,
-    ) -> Result<Caller, CommandError> {
+    ) -> Result<Caller, ServiceError> {
         let header = metadata
             .get("authorization")
-            .ok_or_else(|| CommandError::Unauthenticated("missing authorization header".into()))?
+            .ok_or_else(|| ServiceError::Unauthenticated("missing authorization header".into()))?
             .to_str()
-            .map_err(|_| CommandError::Unauthenticated("malformed authorization header".into()))?;
+            .map_err(|_| ServiceError::Unauthenticated("malformed authorization header".into()))?;
         let token = header
             .strip_prefix("Bearer ")
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| {
-                CommandError::Unauthenticated("authorization must be a bearer token".into())
+                ServiceError::Unauthenticated("authorization must be a bearer token".into())
             })?;
         self.by_token
             .get(token.trim())
             .cloned()
-            .ok_or_else(|| CommandError::Unauthenticated("unknown token".into()))
+            .ok_or_else(|| ServiceError::Unauthenticated("unknown token".into()))
     }
 
     /// Verifies a request's bearer JWT or client certificate (`peer_certs`, verified by the TLS

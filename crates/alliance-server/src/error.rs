@@ -22,7 +22,7 @@ pub struct ConflictingEvent {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CommandError {
+pub enum ServiceError {
     #[error("{0}")]
     Unauthenticated(String),
     #[error("team {team} may not {action}: it lacks the {role} role")]
@@ -40,7 +40,7 @@ pub enum CommandError {
     Domain(#[from] DomainError),
     #[error("plan {0} not found")]
     PlanNotFound(PlanId),
-    /// The caller holds no role on the plan: answered exactly as [`CommandError::PlanNotFound`]
+    /// The caller holds no role on the plan: answered exactly as [`ServiceError::PlanNotFound`]
     /// (only the security log tells them apart, through [`NoStanding`]).
     #[error("plan {0} not found")]
     NoStanding(PlanId),
@@ -70,30 +70,36 @@ pub enum CommandError {
     Corrupt(String),
 }
 
-impl CommandError {
+impl From<alliance_record::RecordError> for ServiceError {
+    fn from(error: alliance_record::RecordError) -> Self {
+        ServiceError::Corrupt(error.0)
+    }
+}
+
+impl ServiceError {
     pub fn invalid(field: &str, description: impl Into<String>) -> Self {
-        CommandError::Invalid(vec![FieldViolation::new(field, description)])
+        ServiceError::Invalid(vec![FieldViolation::new(field, description)])
     }
 
     pub fn code(&self) -> Code {
         match self {
-            CommandError::Unauthenticated(_) => Code::Unauthenticated,
-            CommandError::PermissionDenied { .. } | CommandError::StandingEnded { .. } => {
+            ServiceError::Unauthenticated(_) => Code::Unauthenticated,
+            ServiceError::PermissionDenied { .. } | ServiceError::StandingEnded { .. } => {
                 Code::PermissionDenied
             }
-            CommandError::Invalid(_) => Code::InvalidArgument,
-            CommandError::Domain(e) => match e.kind() {
+            ServiceError::Invalid(_) => Code::InvalidArgument,
+            ServiceError::Domain(e) => match e.kind() {
                 alliance_domain::ErrorKind::InvalidArgument => Code::InvalidArgument,
                 alliance_domain::ErrorKind::NotFound => Code::NotFound,
                 alliance_domain::ErrorKind::AlreadyExists => Code::AlreadyExists,
                 alliance_domain::ErrorKind::FailedPrecondition => Code::FailedPrecondition,
             },
-            CommandError::PlanNotFound(_) | CommandError::NoStanding(_) => Code::NotFound,
-            CommandError::Conflict { .. } | CommandError::Concurrent { .. } => Code::Aborted,
-            CommandError::Log(LogError::Unavailable(_)) | CommandError::OwnedElsewhere { .. } => {
+            ServiceError::PlanNotFound(_) | ServiceError::NoStanding(_) => Code::NotFound,
+            ServiceError::Conflict { .. } | ServiceError::Concurrent { .. } => Code::Aborted,
+            ServiceError::Log(LogError::Unavailable(_)) | ServiceError::OwnedElsewhere { .. } => {
                 Code::Unavailable
             }
-            CommandError::Log(_) | CommandError::Corrupt(_) => Code::Internal,
+            ServiceError::Log(_) | ServiceError::Corrupt(_) => Code::Internal,
         }
     }
 }
@@ -132,14 +138,14 @@ pub fn out_of_range_field(field: &str, description: impl Into<String>) -> tonic:
     )
 }
 
-impl From<CommandError> for tonic::Status {
-    fn from(error: CommandError) -> Self {
+impl From<ServiceError> for tonic::Status {
+    fn from(error: ServiceError) -> Self {
         let code = error.code();
         let message = error.to_string();
         let details = match &error {
-            CommandError::Invalid(violations) => bad_request(violations),
-            CommandError::Domain(DomainError::Invalid(violations)) => bad_request(violations),
-            CommandError::Domain(DomainError::Rule { rule, message }) => {
+            ServiceError::Invalid(violations) => bad_request(violations),
+            ServiceError::Domain(DomainError::Invalid(violations)) => bad_request(violations),
+            ServiceError::Domain(DomainError::Rule { rule, message }) => {
                 let mut details = ErrorDetails::with_error_info(
                     rule.to_uppercase(),
                     ERROR_DOMAIN,
@@ -148,13 +154,13 @@ impl From<CommandError> for tonic::Status {
                 details.add_precondition_failure_violation(*rule, "plan", message.clone());
                 details
             }
-            CommandError::Domain(DomainError::NotFound { what, id })
-            | CommandError::Domain(DomainError::AlreadyExists { what, id }) => {
+            ServiceError::Domain(DomainError::NotFound { what, id })
+            | ServiceError::Domain(DomainError::AlreadyExists { what, id }) => {
                 let mut details = ErrorDetails::new();
                 details.set_resource_info(*what, id.clone(), "", message.clone());
                 details
             }
-            CommandError::Conflict {
+            ServiceError::Conflict {
                 plan_id,
                 based_on,
                 current,
@@ -189,7 +195,7 @@ impl From<CommandError> for tonic::Status {
                 }
                 details
             }
-            CommandError::OwnedElsewhere {
+            ServiceError::OwnedElsewhere {
                 partition, owner, ..
             } => ErrorDetails::with_error_info(
                 "PLAN_OWNED_ELSEWHERE",
@@ -199,17 +205,17 @@ impl From<CommandError> for tonic::Status {
                     ("owner".to_owned(), owner.clone().unwrap_or_default()),
                 ]),
             ),
-            CommandError::PlanNotFound(plan_id) | CommandError::NoStanding(plan_id) => {
+            ServiceError::PlanNotFound(plan_id) | ServiceError::NoStanding(plan_id) => {
                 let mut details = ErrorDetails::new();
                 details.set_resource_info("plan", plan_id.to_string(), "", message.clone());
                 details
             }
-            CommandError::StandingEnded { plan_id, .. } => ErrorDetails::with_error_info(
+            ServiceError::StandingEnded { plan_id, .. } => ErrorDetails::with_error_info(
                 "STANDING_REVOKED",
                 ERROR_DOMAIN,
                 HashMap::from([("plan_id".to_owned(), plan_id.to_string())]),
             ),
-            CommandError::PermissionDenied { role, .. } => ErrorDetails::with_error_info(
+            ServiceError::PermissionDenied { role, .. } => ErrorDetails::with_error_info(
                 "MISSING_ROLE",
                 ERROR_DOMAIN,
                 HashMap::from([("role".to_owned(), role.clone())]),
@@ -220,7 +226,7 @@ impl From<CommandError> for tonic::Status {
             tracing::error!(error = %error, "command failed");
         }
         let mut status = tonic::Status::with_error_details(code, message, details);
-        if let CommandError::NoStanding(plan_id) = error {
+        if let ServiceError::NoStanding(plan_id) = error {
             // Never sent: the server's own layers read it from the response's extensions.
             status.set_source(std::sync::Arc::new(NoStanding(plan_id)));
         }

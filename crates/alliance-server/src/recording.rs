@@ -64,11 +64,7 @@ impl PeerConnection {
 }
 
 /// Refuses a `RecordSimulationRun` that the simulation service did not send.
-pub(crate) fn check<T>(
-    request: &Request<T>,
-    auth: &Authenticator,
-    caller: &Caller,
-) -> Result<(), Status> {
+pub fn check<T>(request: &Request<T>, auth: &Authenticator, caller: &Caller) -> Result<(), Status> {
     if request.extensions().get::<InProcessRecorder>().is_some() {
         return Ok(());
     }

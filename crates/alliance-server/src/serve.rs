@@ -1,15 +1,13 @@
-//! A gRPC server hosting the command service, and the services beside it, with the standard
-//! health and reflection services.
+//! Serving: a gRPC server's routes with the standard health and reflection services, its
+//! layers (TLS, verified callers, the security log, malformed requests), its security settings,
+//! shutdown, and retrying a start until the log answers.
 
 use std::future::Future;
 
-use alliance_eventlog::EventLog;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
-
-use crate::grpc::PlanCommandsApi;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -30,17 +28,6 @@ pub fn base_routes() -> Result<(Routes, HealthReporter), ServeError> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     Ok((Routes::new(health_service).add_service(reflection), health))
-}
-
-/// [`base_routes`] with `api` added.
-pub async fn routes<L: EventLog>(
-    api: PlanCommandsApi<L>,
-) -> Result<(Routes, HealthReporter), ServeError> {
-    let (routes, health) = base_routes()?;
-    health
-        .set_serving::<alliance_proto::v1::plan_commands_server::PlanCommandsServer<PlanCommandsApi<L>>>()
-        .await;
-    Ok((routes.add_service(api.into_server()), health))
 }
 
 /// Runs `attempt` until it succeeds, waiting 1 s, 2 s, 4 s … (at most 30 s) between attempts
@@ -135,16 +122,6 @@ pub async fn serve_routes(
         )
         .await?;
     Ok(())
-}
-
-/// Serves `api` alone (with health and reflection) on `listener` until `shutdown`.
-pub async fn serve<L: EventLog>(
-    listener: TcpListener,
-    api: PlanCommandsApi<L>,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
-    let (routes, _health) = routes(api).await?;
-    serve_routes(listener, routes, None, shutdown).await
 }
 
 /// How a server authenticates callers and secures its connections (common to the servers).

@@ -8,9 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use alliance_commands::chain::hex;
-use alliance_commands::deadline::patience;
-use alliance_commands::{Authenticator, Caller, CommandError};
 use alliance_domain::{Date, DecisionId, PlanId, SimulationRun, Version};
 use alliance_projection::{Projection, record_point, status};
 use alliance_proto::convert::{
@@ -21,6 +18,9 @@ use alliance_proto::v1;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use alliance_proto::v1::plan_commands_server::PlanCommands;
 use alliance_proto::v1::simulation_server::{Simulation, SimulationServer};
+use alliance_record::chain::hex;
+use alliance_server::deadline::patience;
+use alliance_server::{Authenticator, Caller, ServiceError};
 use futures::Stream;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -43,7 +43,7 @@ const CONCURRENT_RUNS: usize = 2;
 
 /// Where completed runs are recorded: the command service of this process, or one reached over
 /// gRPC. Either way the request carries the caller's credentials, so the caller is the actor,
-/// and is marked as the simulation service's (`alliance_commands::recording`): the command
+/// and is marked as the simulation service's (`alliance_server::recording`): the command
 /// service refuses `RecordSimulationRun` from anyone else.
 #[derive(Clone)]
 pub enum Recorder {
@@ -70,20 +70,20 @@ impl Recorder {
             }),
             run: Some(simulation_run_to_proto(run)),
         });
-        alliance_commands::forward::carry_caller(metadata, caller, &mut request);
+        alliance_server::calls::carry_caller(metadata, caller, &mut request);
         let result = match self {
             Recorder::Local(api) => {
                 // In this process the caller is verified already, as a server's VerifyLayer
                 // would have left it; the mark says the simulation service sends it.
                 request
                     .extensions_mut()
-                    .insert(alliance_commands::Verified(Ok(caller.clone())));
-                alliance_commands::recording::InProcessRecorder::mark(&mut request);
+                    .insert(alliance_server::Verified(Ok(caller.clone())));
+                alliance_server::recording::InProcessRecorder::mark(&mut request);
                 api.record_simulation_run(request).await?
             }
             Recorder::Remote(client) => {
                 // Believed by the command service from this server's peer certificate only.
-                alliance_commands::recording::mark_remote(&mut request);
+                alliance_server::recording::mark_remote(&mut request);
                 client.clone().record_simulation_run(request).await?
             }
         };
@@ -189,7 +189,7 @@ impl SimulationApi {
 
     pub fn into_server(self) -> SimulationServer<Self> {
         SimulationServer::new(self)
-            .max_decoding_message_size(alliance_commands::limits::MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(alliance_server::limits::MAX_MESSAGE_BYTES)
     }
 
     /// The runs computing now, completed and cancelled, as they change.
@@ -199,7 +199,7 @@ impl SimulationApi {
 }
 
 fn invalid(field: &str, description: impl std::fmt::Display) -> Status {
-    alliance_commands::invalid_field(field, description.to_string())
+    alliance_server::invalid_field(field, description.to_string())
 }
 
 impl Inner {
@@ -254,7 +254,7 @@ impl Inner {
         let window = Window::new(start, months);
         let seed = spec.seed.unwrap_or(default_seed);
         let overlay =
-            overlay_commands(&spec.overlay).map_err(|v| alliance_commands::invalid_fields(&v))?;
+            overlay_commands(&spec.overlay).map_err(|v| alliance_server::invalid_fields(&v))?;
 
         let point = record_point(&self.projection, plan_id, "record", spec.record.as_ref())?;
         let (version, plan) = self
@@ -268,10 +268,10 @@ impl Inner {
             ((*plan).clone(), BTreeSet::new())
         } else {
             apply_overlay(&plan, &overlay, &caller.actor)
-                .map_err(|e| Status::from(CommandError::Domain(e)))?
+                .map_err(|e| Status::from(ServiceError::Domain(e)))?
         };
         if !plan.in_horizon(window.start) {
-            return Err(alliance_commands::out_of_range_field(
+            return Err(alliance_server::out_of_range_field(
                 "start",
                 format!(
                     "{} is outside the plan's horizon {}..={}",
@@ -425,7 +425,7 @@ impl Inner {
             self.projection
                 .with_plan(plan_id, |history| {
                     let state = history.state_at(history.version());
-                    alliance_commands::access::standing(caller, &state, plan_id).ok()?;
+                    alliance_server::access::standing(caller, &state, plan_id).ok()?;
                     let run = state.simulation_runs.get(&run_id)?;
                     let recorded = history.events.iter().rev().find(|r| {
                         matches!(&r.event, alliance_domain::Event::SimulationRunRecorded { run } if run.run_id == run_id)
@@ -654,7 +654,7 @@ impl SimulationApi {
         compare: bool,
     ) -> Result<Response<UpdateStream>, Status> {
         let caller = self.inner.auth.authenticate(&request)?;
-        let permit = alliance_commands::limits::StreamQuota::global().open(&caller)?;
+        let permit = alliance_server::limits::StreamQuota::global().open(&caller)?;
         let metadata = request.metadata().clone();
         let patience = patience(&metadata);
         let at = patience.map(|p| tokio::time::Instant::now() + p);

@@ -22,8 +22,8 @@ pub use store::RunStore;
 use std::path::Path;
 use std::sync::Arc;
 
-use alliance_commands::Authenticator;
 use alliance_projection::Projection;
+use alliance_server::Authenticator;
 use tonic::service::Routes;
 use tonic_health::server::HealthReporter;
 

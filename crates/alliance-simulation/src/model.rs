@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use alliance_commands::chain::hex;
 use alliance_domain::{CapabilityArea, Date, ElementKind};
+use alliance_record::chain::hex;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use alliance_commands::reference::ReferencePlan;
-use alliance_commands::{Authenticator, TokenFile};
 use alliance_domain::{
     Actor, CapabilityArea, Command, CommandContext, Component, ConditionId, ConditionStatus, Date,
     DecisionId, DecisionStatus, DomainError, ElementId, ElementKind, ForceElementSpec,
     InvestmentId, Plan, Side, Step, TeamId, decide, fold,
 };
+use alliance_server::{Authenticator, TokenFile};
 use alliance_simulation::engine::{AreaMonth, Bands, Sensitivity, SequencingRisk};
 use alliance_simulation::model::{AREAS, Distribution, area_index};
 use alliance_simulation::{

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alliance_commands::reference::{self, ReferencePlan};
-use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
+use alliance_commands::{CommandService, PlanCommandsApi};
 use alliance_domain::{Event, PlanId};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig};
 use alliance_projection::Projection;
 use alliance_proto::v1;
 use alliance_proto::v1::simulation_client::SimulationClient;
+use alliance_server::{Authenticator, TokenFile};
 use alliance_simulation::{LoadedModel, Recorder, RunStore, SimulationApi};
 use tokio_stream::StreamExt;
 use tonic::Code;
@@ -73,9 +74,9 @@ impl Env {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
-        let (routes, _) = alliance_commands::server::base_routes().unwrap();
+        let (routes, _) = alliance_server::serve::base_routes().unwrap();
         let routes = routes.add_service(api.clone().into_server());
-        tokio::spawn(alliance_commands::server::serve_routes(
+        tokio::spawn(alliance_server::serve::serve_routes(
             listener,
             routes,
             None,

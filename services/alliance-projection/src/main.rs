@@ -59,7 +59,7 @@ struct Args {
     )]
     token_file: PathBuf,
     #[command(flatten)]
-    security: alliance_commands::server::SecurityArgs,
+    security: alliance_server::serve::SecurityArgs,
 }
 
 #[tokio::main]
@@ -83,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .map_err(anyhow::Error::msg)?;
-    let (routes, health) = alliance_commands::server::base_routes()?;
+    let (routes, health) = alliance_server::serve::base_routes()?;
     let routes = alliance_projection::add_routes(
         routes,
         &health,

@@ -67,7 +67,7 @@ struct Args {
     )]
     token_file: PathBuf,
     #[command(flatten)]
-    security: alliance_commands::server::SecurityArgs,
+    security: alliance_server::serve::SecurityArgs,
     /// Simulation model data [default: the shipped deploy/simulation-model.toml].
     #[arg(long, env = "ALLIANCE_SIMULATION_MODEL")]
     model: Option<PathBuf>,
@@ -95,10 +95,10 @@ async fn main() -> anyhow::Result<()> {
     )
     .await
     .map_err(anyhow::Error::msg)?;
-    let commands = alliance_commands::forward::endpoint(&args.commands, replica.peer.as_ref())
+    let commands = alliance_server::calls::endpoint(&args.commands, replica.peer.as_ref())
         .map_err(|status| anyhow::anyhow!("--commands: {}", status.message()))?
         .connect_lazy();
-    let (routes, health) = alliance_commands::server::base_routes()?;
+    let (routes, health) = alliance_server::serve::base_routes()?;
     let model_version = model.data.version.clone();
     let (routes, _) = alliance_simulation::add_routes(
         routes,

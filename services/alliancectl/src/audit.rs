@@ -5,9 +5,9 @@
 use std::io::BufRead;
 use std::path::Path;
 
-use alliance_commands::chain::{self, ChainHead, Verifier};
 use alliance_eventlog::StoredEvent;
 use alliance_proto::v1;
+use alliance_record::chain::{self, ChainHead, Verifier};
 use prost::Message;
 use serde_json::{Value, json};
 

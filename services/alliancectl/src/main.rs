@@ -1304,7 +1304,7 @@ fn verify_file(path: Option<&std::path::Path>, format: Format) -> Result<Reply, 
                     "plan_id": plan_id,
                     "ok": true,
                     "events": head.events,
-                    "head_hash": alliance_commands::chain::hex(&head.head),
+                    "head_hash": alliance_record::chain::hex(&head.head),
                 })
                 .to_string(),
             };

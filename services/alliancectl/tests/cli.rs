@@ -1627,8 +1627,8 @@ async fn audit_verify_reports_the_chain_s_head_then_a_tampered_record_with_exit_
     let plan = server.posture_plan().await;
     let plan_id: uuid::Uuid = plan.parse().unwrap();
     let stored = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
-    let head = alliance_commands::chain::hex(
-        &alliance_commands::chain::carried_hash(&stored.last().unwrap().payload).unwrap(),
+    let head = alliance_record::chain::hex(
+        &alliance_record::chain::carried_hash(&stored.last().unwrap().payload).unwrap(),
     );
 
     let text = server

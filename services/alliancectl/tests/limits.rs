@@ -5,11 +5,11 @@
 
 mod support;
 
-use alliance_commands::limits::{MAX_MESSAGE_BYTES, MAX_STREAMS_PER_CALLER};
 use alliance_proto::v1;
 use alliance_proto::v1::audit_log_client::AuditLogClient;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
+use alliance_server::limits::{MAX_MESSAGE_BYTES, MAX_STREAMS_PER_CALLER};
 use support::{Server, Services, assert_refused};
 use tonic::Code;
 

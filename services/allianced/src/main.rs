@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use alliance_commands::reference::{self, ReferencePlan};
-use alliance_commands::security::{DenialLayer, SecurityLog};
-use alliance_commands::{Authenticator, CommandService, PlanCommandsApi};
+use alliance_commands::{CommandService, PlanCommandsApi};
 use alliance_eventlog::{EventLog, LogReader, SqliteLog, SqliteLogConfig};
 use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig, TopicReader};
+use alliance_server::Authenticator;
+use alliance_server::security::{DenialLayer, SecurityLog};
 use alliance_simulation::Recorder;
 use anyhow::Context;
 use clap::Parser;
@@ -124,7 +125,7 @@ struct Args {
     #[arg(long, env = "ALLIANCED_TOKEN_FILE")]
     token_file: Option<PathBuf>,
     #[command(flatten)]
-    security: alliance_commands::server::SecurityArgs,
+    security: alliance_server::serve::SecurityArgs,
     /// Reference plan file [default: deploy/reference-plan.json].
     #[arg(long, env = "ALLIANCED_REFERENCE_PLAN")]
     reference_plan: Option<PathBuf>,
@@ -231,7 +232,7 @@ async fn main() -> anyhow::Result<()> {
     let security_args = args.security.clone();
     let config = config(args)?;
     let security =
-        alliance_commands::server::secure(&security_args, &config.token_file, config.listen)
+        alliance_server::serve::secure(&security_args, &config.token_file, config.listen)
             .await
             .map_err(anyhow::Error::msg)?;
     // Bound first: the Kafka log publishes the address to the other instances.
@@ -298,7 +299,7 @@ fn kafka_config(settings: &KafkaSettings, address: &str) -> anyhow::Result<Kafka
 /// Opens the Kafka log, retrying with backoff while the broker cannot be reached.
 async fn open_kafka(config: &KafkaLogConfig) -> anyhow::Result<KafkaLog> {
     let what = format!("cannot open the Kafka log at {}", config.bootstrap);
-    alliance_commands::server::retry_until_stopped(&what, || KafkaLog::open(config.clone()))
+    alliance_server::serve::retry_until_stopped(&what, || KafkaLog::open(config.clone()))
         .await
         .map_err(anyhow::Error::msg)
 }
@@ -321,7 +322,7 @@ fn report_ownership(log: &KafkaLog) {
 /// What every log's server shares.
 struct Server<'a> {
     config: &'a Config,
-    security: alliance_commands::server::Security,
+    security: alliance_server::serve::Security,
     listener: tokio::net::TcpListener,
     address: &'a str,
 }

@@ -5,11 +5,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use alliance_commands::{
-    Authenticator, CommandError, CommandMeta, CommandService, TokenFile, command_digest,
-};
+use alliance_commands::{CommandMeta, CommandService, command_digest};
 use alliance_domain::{Command, Component, ElementKind, ForceElementSpec, Side, TeamId};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig};
+use alliance_server::{Authenticator, ServiceError, TokenFile};
 
 fn register(n: usize) -> Command {
     Command::RegisterForceElement {
@@ -96,7 +95,7 @@ async fn refused_appends_are_not_applied_and_retries_apply_each_command_once() {
                     }
                     acknowledged.insert(id, outcome.event_ids);
                 }
-                Err(CommandError::Log(_) | CommandError::Concurrent { .. }) => {
+                Err(ServiceError::Log(_) | ServiceError::Concurrent { .. }) => {
                     refusals += 1;
                     pending.push((id, command));
                 }

@@ -4,11 +4,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
+use alliance_commands::{CommandService, PlanCommandsApi};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
 use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig};
 use alliance_proto::v1;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
+use alliance_server::{Authenticator, TokenFile};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 

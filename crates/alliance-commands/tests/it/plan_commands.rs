@@ -1019,8 +1019,8 @@ async fn a_command_recorded_before_ids_were_bound_to_callers_is_still_its_caller
         "the digest now binds the caller"
     );
     envelope.command_digest = legacy;
-    let prev = alliance_commands::chain::carried_hash(&events[0].payload).unwrap();
-    let (payload, _) = alliance_commands::chain::seal(envelope, &prev);
+    let prev = alliance_record::chain::carried_hash(&events[0].payload).unwrap();
+    let (payload, _) = alliance_record::chain::seal(envelope, &prev);
     let store = Store::new(Backend::Sqlite);
     let Store::Sqlite(dir) = &store else {
         unreachable!()

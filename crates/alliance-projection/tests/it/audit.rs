@@ -1,10 +1,10 @@
 //! Each plan's hash chain, verified over the log itself: the reference plan verifies on both
 //! logs, and tampering with the stored records is found at the exact record.
 
-use alliance_commands::chain::{self, BreakKind};
 use alliance_domain::{Command, PlanId, Side};
 use alliance_eventlog::{EventLog, LogReader};
 use alliance_projection::verify_plan;
+use alliance_record::chain::{self, BreakKind};
 use rusqlite::params;
 
 use crate::harness::{Env, US, date, element};

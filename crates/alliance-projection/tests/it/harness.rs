@@ -7,16 +7,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use alliance_commands::reference::{self, ReferencePlan};
-use alliance_commands::{
-    Authenticator, Caller, CommandError, CommandMeta, CommandOutcome, CommandService, TokenFile,
-    command_digest, decode_event,
-};
+use alliance_commands::{CommandMeta, CommandOutcome, CommandService, command_digest};
 use alliance_domain::{
     Command, Component, Date, ElementId, ElementKind, Event, ForceElementSpec, Plan, PlanId, Side,
     TeamId, Version,
 };
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
 use alliance_projection::Projection;
+use alliance_record::decode_event;
+use alliance_server::{Authenticator, Caller, ServiceError, TokenFile};
 
 pub const US: &str = "us-force-planning";
 pub const ROK: &str = "rok-jcs";
@@ -94,7 +93,7 @@ impl<L: EventLog> Env<L> {
         team: &str,
         plan_id: PlanId,
         command: Command,
-    ) -> Result<CommandOutcome, CommandError> {
+    ) -> Result<CommandOutcome, ServiceError> {
         let meta = CommandMeta {
             command_id: uuid::Uuid::now_v7().to_string(),
             plan_id: Some(plan_id),
@@ -203,7 +202,7 @@ pub fn version_of(events: &[StoredEvent], pick: impl Fn(&Event) -> bool) -> Vers
 pub async fn serve(env: &Env, projection: Arc<Projection>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let (routes, health) = alliance_commands::server::base_routes().unwrap();
+    let (routes, health) = alliance_server::serve::base_routes().unwrap();
     let routes = alliance_projection::add_routes(
         routes,
         &health,
@@ -213,7 +212,7 @@ pub async fn serve(env: &Env, projection: Arc<Projection>) -> String {
         None,
     )
     .await;
-    tokio::spawn(alliance_commands::server::serve_routes(
+    tokio::spawn(alliance_server::serve::serve_routes(
         listener,
         routes,
         None,

@@ -161,8 +161,8 @@ async fn a_model_following_the_topic_sees_each_commit_and_keeps_following_after_
 
 #[tokio::test]
 async fn the_chain_verifies_over_the_topic_and_a_record_forged_onto_it_is_found() {
-    use alliance_commands::chain::{self, BreakKind};
     use alliance_projection::verify_plan;
+    use alliance_record::chain::{self, BreakKind};
     use prost::Message;
     use rdkafka::producer::{FutureProducer, FutureRecord};
 

@@ -162,7 +162,7 @@ async fn audit_history_carries_actor_record_time_and_payload_of_every_event_as_r
     let mut types = std::collections::BTreeSet::new();
     let mut sides = std::collections::BTreeSet::new();
     for (shown, stored) in listed.iter().zip(&stored) {
-        let recorded = alliance_commands::decode_event(stored).unwrap().envelope;
+        let recorded = alliance_record::decode_event(stored).unwrap().envelope;
         types.insert(recorded.event_type.clone());
         assert_eq!(shown.plan_version, recorded.plan_version);
         assert_eq!(shown.event_id, recorded.event_id);

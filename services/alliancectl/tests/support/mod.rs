@@ -9,10 +9,11 @@ use std::process::Command;
 use std::sync::Arc;
 
 use alliance_commands::reference::{self, ReferencePlan};
-use alliance_commands::security::{DenialLayer, SecurityLog};
-use alliance_commands::{Authenticator, CommandService, PlanCommandsApi, TokenFile};
+use alliance_commands::{CommandService, PlanCommandsApi};
 use alliance_eventlog::{SqliteLog, SqliteLogConfig};
 use alliance_projection::Projection;
+use alliance_server::security::{DenialLayer, SecurityLog};
+use alliance_server::{Authenticator, TokenFile};
 use alliance_simulation::Recorder;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -107,7 +108,7 @@ impl Server {
         .await;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            alliance_commands::server::serve_routes(listener, routes, denials, async {
+            alliance_server::serve::serve_routes(listener, routes, denials, async {
                 let _ = stopped.await;
             })
             .await

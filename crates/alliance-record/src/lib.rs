@@ -1,0 +1,8 @@
+//! The log's record format: the `alliance.v1.EventEnvelope` a writer encodes for each event,
+//! sealed into its plan's hash chain, and decoded and verified by every reader (the command
+//! service, the read models, the audit log, exports).
+
+pub mod chain;
+pub mod envelope;
+
+pub use envelope::{DecodedEvent, RecordError, decode_event, encode_event};
