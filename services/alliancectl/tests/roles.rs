@@ -193,6 +193,23 @@ async fn create_plan(commands: &mut PlanCommandsClient<Channel>, name: &str) -> 
         .plan_id
 }
 
+/// The version of `plan` as its admin reads it from the write side.
+async fn head_version(commands: &mut PlanCommandsClient<Channel>, plan: &str) -> u64 {
+    commands
+        .get_plan(authed(
+            "planadmin",
+            v1::GetPlanRequest {
+                plan_id: plan.to_owned(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .head
+        .unwrap()
+        .version
+}
+
 /// Grants (or with `revoke`, revokes) `role` on `plan` to `team`, as `by`.
 async fn set_role(
     commands: &mut PlanCommandsClient<Channel>,
@@ -723,16 +740,7 @@ fn table() -> Vec<(&'static str, Vec<&'static str>)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_can_do_exactly_its_operations() {
-    let dir = tempfile::tempdir().unwrap();
-    let tokens_path = dir.path().join("tokens.toml");
-    std::fs::write(&tokens_path, tokens()).unwrap();
-    let server = Server::start(Services {
-        plan: None,
-        simulation: true,
-        security: true,
-        tokens: Some(tokens_path),
-    })
-    .await;
+    let (server, _dir) = role_server(true).await;
     let channel = Channel::from_shared(server.url.clone())
         .unwrap()
         .connect()
@@ -806,14 +814,7 @@ async fn each_role_can_do_exactly_its_operations() {
         .unwrap();
 
     let version = |mut commands: PlanCommandsClient<Channel>, plan: String| async move {
-        commands
-            .get_plan(authed("planadmin", v1::GetPlanRequest { plan_id: plan }))
-            .await
-            .unwrap()
-            .into_inner()
-            .head
-            .unwrap()
-            .version
+        head_version(&mut commands, &plan).await
     };
     let mut denied = 0;
     let mut hidden = 0;
@@ -946,16 +947,7 @@ async fn each_role_can_do_exactly_its_operations() {
 /// grants, and the last admin stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
-    let dir = tempfile::tempdir().unwrap();
-    let tokens_path = dir.path().join("tokens.toml");
-    std::fs::write(&tokens_path, tokens()).unwrap();
-    let server = Server::start(Services {
-        plan: None,
-        simulation: false,
-        security: true,
-        tokens: Some(tokens_path),
-    })
-    .await;
+    let (server, _dir) = role_server(false).await;
     let mut commands = PlanCommandsClient::connect(server.url.clone())
         .await
         .unwrap();
@@ -1078,19 +1070,7 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
 
     // The history says who granted and revoked what (read once the read model holds the last
     // revocation).
-    let written = commands
-        .get_plan(authed(
-            "planadmin",
-            v1::GetPlanRequest {
-                plan_id: plan.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .head
-        .unwrap()
-        .version;
+    let written = head_version(&mut commands, &plan).await;
     let events = audit
         .list_events(authed(
             "auditor",
@@ -1168,19 +1148,7 @@ async fn streams_end_when_the_last_role_is_revoked() {
     )
     .await
     .unwrap();
-    let head = commands
-        .get_plan(authed(
-            "planadmin",
-            v1::GetPlanRequest {
-                plan_id: plan.clone(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .head
-        .unwrap()
-        .version;
+    let head = head_version(&mut commands, &plan).await;
     // Only what is recorded from now on.
     let mut events = queries
         .watch_plan(authed(
