@@ -1,0 +1,298 @@
+//! Requests of `PlanCommands` become domain commands.
+
+use alliance_domain::{Command, FieldViolation, Grant, PlanId, Step};
+
+use super::fields::Fields;
+use super::scalars::*;
+use crate::v1;
+
+/// A request of `PlanCommands` that becomes one domain command.
+pub trait CommandRequest {
+    fn meta(&self) -> Option<&v1::CommandMeta>;
+    /// The domain command, or every field violation.
+    fn to_command(&self) -> Result<Command, Vec<FieldViolation>>;
+}
+
+macro_rules! step_request {
+    ($request:ty, |$r:ident, $f:ident| $step:expr) => {
+        impl CommandRequest for $request {
+            fn meta(&self) -> Option<&v1::CommandMeta> {
+                self.meta.as_ref()
+            }
+            fn to_command(&self) -> Result<Command, Vec<FieldViolation>> {
+                let $r = self;
+                let mut $f = Fields::default();
+                let decision_id = $f.id("decision_id", &$r.decision_id);
+                let step: Option<Step> = $step;
+                let command = (|| {
+                    Some(Command::PlanStep {
+                        decision_id: decision_id?,
+                        step: step?,
+                    })
+                })();
+                $f.finish(command)
+            }
+        }
+    };
+}
+
+macro_rules! simple_request {
+    ($request:ty, |$r:ident, $f:ident| $command:expr) => {
+        impl CommandRequest for $request {
+            fn meta(&self) -> Option<&v1::CommandMeta> {
+                self.meta.as_ref()
+            }
+            fn to_command(&self) -> Result<Command, Vec<FieldViolation>> {
+                let $r = self;
+                let mut $f = Fields::default();
+                let command: Option<Command> = $command;
+                $f.finish(command)
+            }
+        }
+    };
+}
+
+step_request!(v1::AddForceElementRequest, |r, f| {
+    let element = f.element("element", r.element.as_ref());
+    let on = f.date("on", r.on.as_ref());
+    (|| {
+        Some(Step::AddElement {
+            element: element?,
+            on: on?,
+        })
+    })()
+});
+step_request!(v1::WithdrawForceElementRequest, |r, f| {
+    let element_id = f.id("element_id", &r.element_id);
+    let on = f.date("on", r.on.as_ref());
+    (|| {
+        Some(Step::WithdrawElement {
+            element_id: element_id?,
+            on: on?,
+        })
+    })()
+});
+step_request!(v1::ReduceForceElementRequest, |r, f| {
+    let element_id = f.id("element_id", &r.element_id);
+    let equipment = f.equipment("equipment", &r.equipment);
+    let on = f.date("on", r.on.as_ref());
+    (|| {
+        Some(Step::ReduceElement {
+            element_id: element_id?,
+            personnel: r.personnel,
+            equipment,
+            on: on?,
+        })
+    })()
+});
+step_request!(v1::RelocateForceElementRequest, |r, f| {
+    let element_id = f.id("element_id", &r.element_id);
+    let on = f.date("on", r.on.as_ref());
+    (|| {
+        Some(Step::RelocateElement {
+            element_id: element_id?,
+            to_base: r.to_base.clone(),
+            on: on?,
+        })
+    })()
+});
+step_request!(v1::ScheduleOpconTransferRequest, |r, f| {
+    let on = f.date("on", r.on.as_ref());
+    let conditions = f.ids("conditions", &r.conditions);
+    (|| {
+        Some(Step::TransferOpcon {
+            on: on?,
+            conditions,
+        })
+    })()
+});
+step_request!(v1::ChangeCommandArrangementRequest, |r, f| {
+    let on = f.date("on", r.on.as_ref());
+    let peacetime_opcon = f.opt_enum("peacetime_opcon", r.peacetime_opcon, side_from_proto);
+    let wartime_opcon = f.opt_enum("wartime_opcon", r.wartime_opcon, side_from_proto);
+    let cfc_commander = f.opt_enum("cfc_commander", r.cfc_commander, side_from_proto);
+    (|| {
+        Some(Step::ChangeCommandArrangement {
+            on: on?,
+            peacetime_opcon,
+            wartime_opcon,
+            cfc_commander,
+        })
+    })()
+});
+step_request!(v1::AmendAgreementClauseRequest, |r, f| {
+    let clause_id = f.id("clause_id", &r.clause_id);
+    let status = f.enum_value("status", r.status, clause_status_from_proto);
+    let on = f.date("on", r.on.as_ref());
+    (|| {
+        Some(Step::AmendClause {
+            clause_id: clause_id?,
+            status: status?,
+            on: on?,
+        })
+    })()
+});
+step_request!(v1::PlanCapabilityInvestmentRequest, |r, f| {
+    let investment_id = f.id("investment_id", &r.investment_id);
+    let area = f.enum_value("area", r.area, area_from_proto);
+    let delivery = f.date("delivery", r.delivery.as_ref());
+    (|| {
+        Some(Step::InvestCapability {
+            investment_id: investment_id?,
+            area: area?,
+            description: r.description.clone(),
+            level_gain: r.level_gain,
+            delivery: delivery?,
+            cost_musd: r.cost_musd,
+        })
+    })()
+});
+
+simple_request!(v1::CreatePlanRequest, |r, f| {
+    // The plan id is resolved by the service (minted when empty) and set on the command there.
+    let horizon_start = f.date("horizon_start", r.horizon_start.as_ref());
+    let horizon_end = f.date("horizon_end", r.horizon_end.as_ref());
+    (|| {
+        Some(Command::CreatePlan {
+            plan_id: PlanId::nil(),
+            name: r.name.clone(),
+            description: r.description.clone(),
+            horizon_start: horizon_start?,
+            horizon_end: horizon_end?,
+            // Set by the service from the deployment's teams.
+            grants: Vec::new(),
+        })
+    })()
+});
+simple_request!(v1::BranchPlanRequest, |r, f| {
+    // The new id and the parent version are resolved by the service (unset: the head).
+    if r.parent_version == Some(0) {
+        f.bad(
+            "parent_version",
+            "must be at least 1 (version 0 is before the plan's first event); leave it unset to branch at the head",
+        );
+        None
+    } else {
+        Some(Command::BranchPlan {
+            new_plan_id: PlanId::nil(),
+            parent_version: r.parent_version.unwrap_or_default(),
+            name: r.name.clone(),
+            description: r.description.clone(),
+        })
+    }
+});
+simple_request!(v1::RegisterForceElementRequest, |r, f| {
+    let element = f.element("element", r.element.as_ref());
+    let present_from = f.date("present_from", r.present_from.as_ref());
+    (|| {
+        Some(Command::RegisterForceElement {
+            element: element?,
+            present_from: present_from?,
+        })
+    })()
+});
+simple_request!(v1::RecordCapabilityLevelRequest, |r, f| {
+    let side = f.enum_value("side", r.side, side_from_proto);
+    let area = f.enum_value("area", r.area, area_from_proto);
+    let as_of = f.date("as_of", r.as_of.as_ref());
+    (|| {
+        Some(Command::RecordCapabilityLevel {
+            side: side?,
+            area: area?,
+            level: r.level,
+            as_of: as_of?,
+        })
+    })()
+});
+simple_request!(v1::DefineAgreementClauseRequest, |r, f| {
+    let clause_id = f.id("clause_id", &r.clause_id);
+    let agreement = f.enum_value("agreement", r.agreement, agreement_from_proto);
+    let status = f.enum_value("status", r.status, clause_status_from_proto);
+    let since = f.date("since", r.since.as_ref());
+    (|| {
+        Some(Command::DefineAgreementClause {
+            clause_id: clause_id?,
+            agreement: agreement?,
+            title: r.title.clone(),
+            status: status?,
+            since: since?,
+        })
+    })()
+});
+simple_request!(v1::DefineConditionRequest, |r, f| {
+    let condition_id = f.id("condition_id", &r.condition_id);
+    let area = f.opt_enum("area", r.area, area_from_proto);
+    (|| {
+        Some(Command::DefineCondition {
+            condition_id: condition_id?,
+            title: r.title.clone(),
+            description: r.description.clone(),
+            area,
+            threshold: r.threshold,
+        })
+    })()
+});
+simple_request!(v1::AssessConditionRequest, |r, f| {
+    let condition_id = f.id("condition_id", &r.condition_id);
+    let assessed_on = f.date("assessed_on", r.assessed_on.as_ref());
+    let status = f.enum_value("status", r.status, condition_status_from_proto);
+    (|| {
+        Some(Command::AssessCondition {
+            condition_id: condition_id?,
+            assessed_on: assessed_on?,
+            status: status?,
+            value: r.value,
+            note: r.note.clone(),
+        })
+    })()
+});
+simple_request!(v1::ProposeDecisionRequest, |r, f| {
+    let decision_id = f.id("decision_id", &r.decision_id);
+    let effective_date = f.date("effective_date", r.effective_date.as_ref());
+    let required_sides = f.sides("required_sides", &r.required_sides);
+    let supersedes = f.ids("supersedes", &r.supersedes);
+    (|| {
+        Some(Command::ProposeDecision {
+            decision_id: decision_id?,
+            title: r.title.clone(),
+            rationale: r.rationale.clone(),
+            effective_date: effective_date?,
+            required_sides,
+            supersedes,
+        })
+    })()
+});
+simple_request!(v1::RecordSimulationRunRequest, |r, f| {
+    f.simulation_run("run", r.run.as_ref())
+        .map(|run| Command::RecordSimulationRun { run })
+});
+simple_request!(v1::GrantRoleRequest, |r, f| {
+    f.grant("grant", r.grant.as_ref())
+        .map(|Grant { team, role }| Command::GrantRole { team, role })
+});
+simple_request!(v1::RevokeRoleRequest, |r, f| {
+    f.grant("grant", r.grant.as_ref())
+        .map(|Grant { team, role }| Command::RevokeRole { team, role })
+});
+simple_request!(v1::EndorseDecisionRequest, |r, f| {
+    f.id("decision_id", &r.decision_id)
+        .map(|decision_id| Command::EndorseDecision { decision_id })
+});
+simple_request!(v1::AdoptDecisionRequest, |r, f| {
+    f.id("decision_id", &r.decision_id)
+        .map(|decision_id| Command::AdoptDecision { decision_id })
+});
+simple_request!(v1::RejectDecisionRequest, |r, f| {
+    f.id("decision_id", &r.decision_id)
+        .map(|decision_id| Command::RejectDecision {
+            decision_id,
+            reason: r.reason.clone(),
+        })
+});
+simple_request!(v1::WithdrawDecisionRequest, |r, f| {
+    f.id("decision_id", &r.decision_id)
+        .map(|decision_id| Command::WithdrawDecision {
+            decision_id,
+            reason: r.reason.clone(),
+        })
+});
