@@ -541,8 +541,17 @@ impl Projection {
         patience: Duration,
         access: Access,
     ) -> Result<(), tonic::Status> {
+        let started = tokio::time::Instant::now();
         let waited = self.wait_for(plan_id, min_version, patience).await;
-        self.authorize(caller, plan_id, access)?;
+        if let Err(refused) = self.authorize(caller, plan_id, access) {
+            // A plan this model does not hold is answered "not found" once the whole wait is
+            // over; a plan the caller may not see is answered no sooner, so the time an answer
+            // takes does not tell whether the plan exists.
+            if min_version > 0 && refused.code() == tonic::Code::NotFound {
+                tokio::time::sleep_until(started + patience).await;
+            }
+            return Err(refused);
+        }
         waited.map_err(grpc::status)
     }
 

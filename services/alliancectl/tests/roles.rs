@@ -1254,6 +1254,7 @@ async fn a_wait_for_a_plan_not_yet_known_is_judged_after_the_wait() {
         request
     }
     for plan in [&known, &unknown] {
+        let asked = std::time::Instant::now();
         let posture = queries
             .get_posture(short(authed(
                 "outsider",
@@ -1293,6 +1294,13 @@ async fn a_wait_for_a_plan_not_yet_known_is_judged_after_the_wait() {
             .await
             .map(drop)
             .unwrap_err();
+        // Known or not, the answer comes only once the wait is over (90% of the deadline): how
+        // long it takes tells nothing either.
+        assert!(
+            asked.elapsed() >= std::time::Duration::from_millis(3 * 1800),
+            "{plan}: answered after {:?}",
+            asked.elapsed()
+        );
         for (method, status) in [
             ("GetPosture", posture),
             ("ListEvents", listed),
