@@ -132,8 +132,8 @@ pub enum JwksSource {
 }
 
 impl JwtConfig {
-    /// Checks the table (some audience; exactly one of `jwks_file` and `jwks_url`, the URL http
-    /// or https) and returns where the JWKS comes from.
+    /// Checks the table (some audience; exactly one of `jwks_file` and `jwks_url`, the URL https,
+    /// or http to a loopback host only) and returns where the JWKS comes from.
     pub fn check(&self) -> Result<JwksSource, ConfigProblem> {
         if self.audience.is_empty() {
             return Err(ConfigProblem::NoAudience);
@@ -142,11 +142,29 @@ impl JwtConfig {
             (Some(path), None) => Ok(JwksSource::File(path.clone())),
             (None, Some(url)) => reqwest::Url::parse(url)
                 .ok()
-                .filter(|url| matches!(url.scheme(), "http" | "https"))
+                .filter(|url| match url.scheme() {
+                    "https" => true,
+                    // Whoever is on the path of a plain fetch serves their own keys: only the
+                    // machine itself (tests, a local identity provider).
+                    "http" => is_loopback_host(url),
+                    _ => false,
+                })
                 .map(JwksSource::Url)
                 .ok_or_else(|| ConfigProblem::JwksUrl(url.clone())),
             _ => Err(ConfigProblem::JwksSource),
         }
+    }
+}
+
+/// Whether the URL's host is this machine: a loopback address or `localhost`.
+fn is_loopback_host(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -233,7 +251,10 @@ pub enum ConfigProblem {
     DuplicateCertSubject(CertName),
     #[error("[jwt] needs exactly one of jwks_file and jwks_url")]
     JwksSource,
-    #[error("[jwt] jwks_url {0} is not an http or https URL")]
+    #[error(
+        "[jwt] jwks_url {0} is not an https URL (plain http is accepted only to a loopback host: \
+         whoever is on the path of a plain fetch could serve keys of their own)"
+    )]
     JwksUrl(String),
     #[error("[jwt] audience names no audience")]
     NoAudience,
