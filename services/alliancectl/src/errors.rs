@@ -18,6 +18,7 @@ use tonic_types::StatusExt;
 /// | 6    | `not_found`     | NOT_FOUND                                                     |
 /// | 7    | `refused`       | FAILED_PRECONDITION (a planning rule), ALREADY_EXISTS         |
 /// | 8    | `tampered`      | `audit verify`: the plan's hash chain does not hold           |
+/// | 9    | `insecure`      | a token would go in clear (`http://`) to another host         |
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     Other = 1,
@@ -28,6 +29,7 @@ pub enum Exit {
     NotFound = 6,
     Refused = 7,
     Tampered = 8,
+    Insecure = 9,
 }
 
 /// The exit-code table of `--help`.
@@ -42,7 +44,9 @@ Exit codes:
                     (CANCELLED); retry safely with the same --command-id
   6  not_found      NOT_FOUND
   7  refused        refused by a planning rule (FAILED_PRECONDITION) or ALREADY_EXISTS
-  8  tampered       audit verify: the plan's hash chain does not hold";
+  8  tampered       audit verify: the plan's hash chain does not hold
+  9  insecure       not sent: --token would go in clear (http://) to a host other than this
+                    machine; use https:// (or --insecure-plaintext)";
 
 impl Exit {
     pub fn code(self) -> u8 {
@@ -60,6 +64,7 @@ impl Exit {
             Exit::NotFound => "not_found",
             Exit::Refused => "refused",
             Exit::Tampered => "tampered",
+            Exit::Insecure => "insecure",
         }
     }
 
@@ -238,7 +243,7 @@ impl CliError {
                 }
                 _ => format!("refused: {server}"),
             },
-            Exit::Other | Exit::Tampered => {
+            Exit::Other | Exit::Tampered | Exit::Insecure => {
                 format!("{}: {server}", grpc_name(status.code()).to_lowercase())
             }
         };
@@ -416,9 +421,10 @@ mod tests {
             Exit::NotFound,
             Exit::Refused,
             Exit::Tampered,
+            Exit::Insecure,
         ];
         let codes: Vec<u8> = all.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(codes, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
         for exit in all {
             let line = format!("  {}  {}", exit.code(), exit.kind());
             assert!(EXIT_CODES_HELP.contains(&line), "missing {line:?}");

@@ -89,6 +89,15 @@ struct Cli {
     /// Private key (PEM) of --client-cert.
     #[arg(long, global = true, help_heading = GLOBAL, env = "ALLIANCE_CLIENT_KEY", value_name = "FILE")]
     client_key: Option<PathBuf>,
+    /// Send --token over plain http:// to a host other than this machine (a loopback
+    /// address or localhost), where anyone on the path can read it. Refused otherwise (exit 9).
+    #[arg(
+        long,
+        global = true,
+        help_heading = GLOBAL,
+        env = "ALLIANCE_INSECURE_PLAINTEXT"
+    )]
+    insecure_plaintext: bool,
     /// Profile with server, token, ca_cert, client_cert and client_key [default:
     /// ~/.config/alliancectl/config.toml, when it exists]; flags and variables win over it.
     #[arg(long, global = true, help_heading = GLOBAL, env = "ALLIANCE_CONFIG", value_name = "FILE")]
@@ -984,6 +993,36 @@ fn endpoint(server: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoint, Cli
     Ok(endpoint.connect_timeout(CONNECT_TIMEOUT))
 }
 
+/// Refuses to send a credential in clear: a token to an `http://` server that is not this
+/// machine, unless `--insecure-plaintext`. A client certificate only ever goes over https.
+fn check_clear(server: &str, cli: &Cli) -> Result<(), CliError> {
+    if cli.token.is_none() || cli.insecure_plaintext {
+        return Ok(());
+    }
+    let Ok(uri) = server.parse::<tonic::codegen::http::Uri>() else {
+        return Ok(()); // refused as invalid input by `endpoint`
+    };
+    if uri.scheme_str() != Some("http") || uri.host().is_some_and(is_loopback_host) {
+        return Ok(());
+    }
+    Err(CliError::new(
+        Exit::Insecure,
+        format!(
+            "insecure: not sending the token in clear to {server}: anyone on the path could \
+             read it; use https:// (with --ca-cert), or --insecure-plaintext if you accept that"
+        ),
+    ))
+}
+
+/// Whether `host` (of a URI, IPv6 in brackets) is this machine.
+fn is_loopback_host(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
 /// The `authorization` value sent with every call, from `--token`.
 fn bearer(token: Option<&String>) -> Result<Option<AsciiMetadataValue>, CliError> {
     token
@@ -1001,6 +1040,10 @@ impl Session {
             )));
         };
         let endpoint = endpoint(server, cli.tls.as_ref())?;
+        // An export verified offline sends nothing.
+        if !matches!(cli.command, Cmd::Audit(AuditCmd::Verify { plan: None, .. })) {
+            check_clear(server, cli)?;
+        }
         let auth = bearer(cli.token.as_ref())?;
         let channel = endpoint.connect_lazy();
         Ok(Session {
@@ -1817,7 +1860,12 @@ async fn main() -> ExitCode {
         }
     };
     let outcome = match (&cli.command, Session::open(&cli)) {
-        (Cmd::Status, _) => match bearer(cli.token.as_ref()) {
+        (Cmd::Status, _) => match cli
+            .server
+            .iter()
+            .try_for_each(|server| check_clear(server, &cli))
+            .and_then(|()| bearer(cli.token.as_ref()))
+        {
             Ok(auth) => status::run(
                 &cli.server,
                 cli.tls.as_ref(),
