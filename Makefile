@@ -55,8 +55,9 @@ bench-grpc: ## gRPC load with ghz on the posture query and a command (the cluste
 	CARGO=$(CARGO) OUT=docs/benchmarks.md scripts/ghz-bench.sh
 
 .PHONY: deploy-check
-deploy-check: ## Validate the deployment artefacts in deploy/ (tools from the Go proxy, PyPI, Maven Central; cached)
+deploy-check: ## Validate the deployment artefacts in deploy/ (tools from the Go proxy, PyPI, Maven Central; cached), then start every compose server as a process and require SERVING
 	scripts/deploy-check.sh
+	CARGO=$(CARGO) scripts/deploy-start-check.sh
 
 .PHONY: lint
 lint: ## cargo fmt --check, clippy with warnings as errors, buf lint and breaking check of proto/

@@ -142,13 +142,32 @@ HEALTH_SERVICE = {
 DEFAULT_PORT = {"allianced": 50051, "alliance-projection": 50061, "alliance-simulation": 50071}
 
 
+def server_env(root: Path) -> set[str]:
+    """What every server reads beside its own flags: the shared security arguments (the crate
+    that defines `SecurityArgs`, wherever it lives), the telemetry crate's variables, and the
+    OpenTelemetry SDK's `OTEL_*` (accepted by prefix in `check_env`)."""
+    names = set()
+    for source in sorted((root / "crates").glob("*/src/**/*.rs")):
+        text = source.read_text()
+        if "struct SecurityArgs" in text:
+            names.update(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', text))
+    for source in sorted((root / "crates/alliance-telemetry").glob("src/**/*.rs")):
+        names.update(re.findall(r'env::var\("([A-Z0-9_]+)"\)', source.read_text()))
+    if "ALLIANCE_PLAINTEXT" not in names:
+        fail("no SecurityArgs with ALLIANCE_PLAINTEXT found under crates/")
+    return names
+
+
 def binary_env(root: Path) -> dict[str, set[str]]:
     names = {}
+    shared = server_env(root)
     for binary, source in BINARY_SOURCES.items():
         text = (root / source).read_text()
         names[binary] = set(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', text))
         if not names[binary]:
             fail(f"no env names found in {source}")
+        if binary in HEALTH_SERVICE:
+            names[binary] |= shared
     return names
 
 
@@ -161,7 +180,7 @@ def binary_of(command) -> str | None:
 def check_env(where: str, binary: str, env_names, known: dict[str, set[str]]) -> None:
     allowed = known.get(binary, set()) | COMMON_ENV
     for name in env_names:
-        if name in allowed:
+        if name in allowed or (binary in HEALTH_SERVICE and name.startswith("OTEL_")):
             continue
         owner = [b for b, names in known.items() if name in names]
         hint = f" (read by {', '.join(owner)})" if owner else " (read by no binary)"

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cluster;
+mod deploy;
 mod identity;
 mod kafka_tls;
 mod projection;

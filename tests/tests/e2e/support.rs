@@ -17,7 +17,7 @@ pub fn command(name: &str) -> Command {
 }
 
 /// Where cargo put this workspace's binaries (`make test` builds them first).
-fn bin(name: &str) -> PathBuf {
+pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
     let path = dir.join(name);
@@ -29,7 +29,7 @@ fn bin(name: &str) -> PathBuf {
     path
 }
 
-fn repo() -> PathBuf {
+pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -129,6 +129,66 @@ impl Server {
         let _ = child.wait();
         let printed = output.0.lock().unwrap().clone();
         panic!("{name} exited before listening: {printed:?}");
+    }
+
+    /// Starts the server binary `name` with `args` in `dir`, with only `env` (and `PATH`,
+    /// `HOME`) in its environment, as a container would run it, and waits for the line saying
+    /// where it listens. When it exits first: everything it printed, the reason last.
+    pub fn start_as_configured(
+        name: &str,
+        args: &[String],
+        env: &[(String, String)],
+        dir: &Path,
+    ) -> Result<Self, Vec<String>> {
+        let mut command = Command::new(bin(name));
+        command
+            .env_clear()
+            .envs(
+                ["PATH", "HOME"]
+                    .into_iter()
+                    .filter_map(|key| Some((key, std::env::var(key).ok()?))),
+            )
+            .envs(env.iter().map(|(key, value)| (key, value)))
+            .env("NO_COLOR", "1")
+            .current_dir(dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let output: Arc<(Mutex<Vec<String>>, Condvar)> = Arc::default();
+        let stderr = {
+            let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+            let output = output.clone();
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    output.0.lock().unwrap().push(line);
+                    output.1.notify_all();
+                }
+            })
+        };
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut banner = Vec::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            banner.push(line.clone());
+            output.0.lock().unwrap().push(line.clone());
+            if let Some(rest) = line.split(" listening on ").nth(1) {
+                let addr = rest.split_whitespace().next().unwrap().to_owned();
+                collect(lines, output.clone());
+                return Ok(Self {
+                    child,
+                    addr,
+                    banner,
+                    output,
+                });
+            }
+        }
+        // stdout closed: the process is exiting; its stderr ends with it.
+        let status = child.wait().unwrap();
+        stderr.join().unwrap();
+        let mut printed = output.0.lock().unwrap().clone();
+        printed.push(format!("{name} exited before listening: {status}"));
+        Err(printed)
     }
 
     /// Waits (up to a minute) for a printed line that satisfies `matches`.
