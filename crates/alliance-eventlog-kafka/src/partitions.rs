@@ -233,7 +233,8 @@ pub(crate) fn catch_up(
     shared: &Shared,
     partitions: &[i32],
 ) -> Result<(), LogError> {
-    let consumer: BaseConsumer = config
+    // Its end of partition is the normal end of the read, not an error to log.
+    let consumer: BaseConsumer<crate::reader::Quiet> = config
         .client()
         .set(
             "group.id",
@@ -243,7 +244,7 @@ pub(crate) fn catch_up(
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
-        .create()
+        .create_with_context(crate::reader::Quiet)
         .map_err(unavailable)?;
     let mut assignment = TopicPartitionList::new();
     let mut pending = std::collections::HashSet::new();

@@ -60,9 +60,9 @@ impl TopicReader {
     }
 }
 
-/// The readers' client context: the end of a partition, which reads that stop there ask to be
-/// told of, is not reported as an error.
-struct Quiet;
+/// The client context of reads that stop at the end of a partition (these readers, a writer's
+/// take-over): reaching it, which they ask to be told of, is not reported as an error.
+pub(crate) struct Quiet;
 
 impl ClientContext for Quiet {
     fn error(&self, error: KafkaError, reason: &str) {

@@ -5,6 +5,7 @@
 mod cluster;
 mod deploy;
 mod identity;
+mod kafka_logs;
 mod kafka_tls;
 mod projection;
 mod simulation;
