@@ -13,6 +13,9 @@ set -euo pipefail
 #   deploy/kafka/kafka.sh status                  running/stopped + bootstrap; exit 0 iff running
 #   deploy/kafka/kafka.sh create-topic NAME PARTITIONS
 #   deploy/kafka/kafka.sh describe-topic NAME
+#   deploy/kafka/kafka.sh add-partitions NAME COUNT
+#                                                 grow the topic to COUNT partitions with the
+#                                                 broker's own tool (kafka-topics.sh --alter)
 #   deploy/kafka/kafka.sh env                     prints "export ALLIANCE_KAFKA_BOOTSTRAP=..." and
 #                                                 "export ALLIANCE_KAFKA_SECURE_CLIENT=FILE"
 #
@@ -76,7 +79,7 @@ log() { printf 'kafka.sh: %s\n' "$*" >&2; }
 die() { printf 'kafka.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '4,42p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '4,45p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 now() { date +%s; }
@@ -645,6 +648,19 @@ cmd_describe_topic() {
     --describe --entity-type topics --entity-name "$1"
 }
 
+cmd_add_partitions() {
+  (( $# == 2 )) || die "usage: $0 add-partitions NAME COUNT"
+  find_java
+  ensure_libs
+  local b
+  b="$(target_bootstrap)"
+  local -a extra=()
+  mapfile -t extra < <(admin_conf_args)
+  # What kafka-topics.sh --alter runs.
+  run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$b" "${extra[@]}" \
+    --alter --topic "$1" --partitions "$2"
+}
+
 cmd_env() {
   local b
   b="$(target_bootstrap)"
@@ -663,6 +679,7 @@ main() {
     status) cmd_status "$@" ;;
     create-topic) cmd_create_topic "$@" ;;
     describe-topic) cmd_describe_topic "$@" ;;
+    add-partitions) cmd_add_partitions "$@" ;;
     env) cmd_env "$@" ;;
     -h|--help|help) usage ;;
     *) usage; exit 2 ;;

@@ -242,6 +242,8 @@ struct Inner {
     /// Present when the partitions are divided by the writers' group. Declared after
     /// `partitions`' users and dropped first: leaving the group releases the partitions.
     membership: Option<Membership>,
+    /// Compares the topic's partition count with the one this handle opened it with.
+    _watcher: PartitionWatch,
 }
 
 impl Drop for Inner {
@@ -283,7 +285,10 @@ impl KafkaLog {
             index: Mutex::new(Index::default()),
             indexed: watch::channel(0).0,
             topic: config.topic.clone(),
+            partitions: count,
+            refusal: Mutex::new(None),
         });
+        let watcher = PartitionWatch::start(config.clone(), shared.clone())?;
         let partitions = Arc::new(Partitions::new(config.clone(), shared, count));
         let membership = match &config.owned {
             Some(owned) => {
@@ -301,8 +306,17 @@ impl KafkaLog {
             inner: Arc::new(Inner {
                 partitions,
                 membership,
+                _watcher: watcher,
             }),
         })
+    }
+
+    /// Compares the topic's partition count now with the one this handle opened it with (which
+    /// the records it writes carry): when it changed, every later append is refused, saying
+    /// so, because plans would map to other partitions. Done every few seconds on its own.
+    pub fn check_partitions(&self) -> Result<(), LogError> {
+        let shared = &self.inner.partitions.shared;
+        check_partitions(&self.inner.partitions.config, shared)
     }
 
     /// The partitions this instance writes.
@@ -332,6 +346,17 @@ impl KafkaLog {
         traceparent: Option<String>,
     ) -> Result<oneshot::Receiver<Result<Appended, LogError>>, LogError> {
         alliance_eventlog::check_append(&events)?;
+        if let Some(refusal) = self
+            .inner
+            .partitions
+            .shared
+            .refusal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Err(LogError::Unavailable(refusal));
+        }
         let partition = self.inner.partitions.partition_of(plan_id);
         let (writer, _) = self.inner.partitions.writer(partition).ok_or_else(|| {
             LogError::Unavailable(format!(
@@ -385,6 +410,83 @@ pub async fn create_topic(config: &KafkaLogConfig) -> Result<(), LogError> {
         }
     }
     Ok(())
+}
+
+/// The refusal to write to `topic`, which has `now` partitions where its plans were mapped to
+/// partitions by `written_with`.
+pub(crate) fn repartitioned(topic: &str, written_with: u32, now: u32) -> LogError {
+    LogError::Unavailable(format!(
+        "topic {topic} has {now} partitions but its records were written with {written_with} \
+         partitions: plans map to partitions by murmur2 mod the count, so writing now could put \
+         one plan in two partitions; writes are refused (see \"Re-partitioning\" in \
+         docs/configuration.md)"
+    ))
+}
+
+/// One comparison of the live partition count with the one `shared` was opened with; a change
+/// is kept as the refusal of every later append.
+fn check_partitions(config: &KafkaLogConfig, shared: &Shared) -> Result<(), LogError> {
+    if let Some(refusal) = shared
+        .refusal
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+    {
+        return Err(LogError::Unavailable(refusal));
+    }
+    let now = partition_count(config)?;
+    if now == shared.partitions {
+        return Ok(());
+    }
+    let error = repartitioned(&shared.topic, shared.partitions, now);
+    tracing::error!(%error, "refusing to write");
+    if let LogError::Unavailable(message) = &error {
+        *shared.refusal.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.clone());
+    }
+    Err(error)
+}
+
+/// A thread comparing the topic's partition count with the one the log was opened with, every
+/// few seconds, until dropped.
+struct PartitionWatch {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PartitionWatch {
+    const EVERY: Duration = Duration::from_secs(5);
+
+    fn start(config: Arc<KafkaLogConfig>, shared: Arc<Shared>) -> Result<Self, LogError> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("kafka-partition-watch".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(Self::EVERY)
+                {
+                    match check_partitions(&config, &shared) {
+                        // Refused for good: nothing more to watch.
+                        Err(_) if shared.refusal.lock().is_ok_and(|r| r.is_some()) => break,
+                        Err(error) => tracing::debug!(%error, "cannot read the partition count"),
+                        Ok(()) => {}
+                    }
+                }
+            })
+            .map_err(unavailable)?;
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for PartitionWatch {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// The topic's partition count. A topic just created may take a moment to appear in the

@@ -283,6 +283,17 @@ pub(crate) fn catch_up(
             }
             Some(Err(error)) => return Err(unavailable(error)),
             Some(Ok(message)) => {
+                if let Some(written) = record::written_with_partitions(&message)
+                    .filter(|&written| written != shared.partitions)
+                {
+                    let error = crate::repartitioned(&shared.topic, written, shared.partitions);
+                    tracing::error!(%error, "refusing to write");
+                    if let LogError::Unavailable(message) = &error {
+                        *shared.refusal.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(message.clone());
+                    }
+                    return Err(error);
+                }
                 let mut index = shared.index.lock().unwrap_or_else(|e| e.into_inner());
                 let partition = rdkafka::Message::partition(&message);
                 let offset = rdkafka::Message::offset(&message);

@@ -16,6 +16,9 @@ const COMMAND_ID: &str = "ce_commandid";
 const RECORD_TIME_MICROS: &str = "ce_recordtimemicros";
 const CONTENT_TYPE: &str = "content-type";
 const TRACEPARENT: &str = "traceparent";
+/// The topic's partition count the record was written under: plans map to partitions by it,
+/// so a topic whose count changed since is refused (`KafkaLog::check_partitions`).
+const PARTITIONS: &str = "alliance_partitions";
 
 /// Prefix of `ce_type`: the event type's protobuf message, fully qualified.
 const TYPE_PREFIX: &str = "alliance.v1.";
@@ -73,6 +76,7 @@ pub fn headers(
     version: Version,
     event: &NewEvent,
     traceparent: Option<&str>,
+    partitions: u32,
 ) -> OwnedHeaders {
     let time = DateTime::<Utc>::from_timestamp_micros(event.record_time_micros)
         .unwrap_or_default()
@@ -87,6 +91,7 @@ pub fn headers(
         (PLAN_VERSION, version.to_string()),
         (COMMAND_ID, event.command_id.clone()),
         (RECORD_TIME_MICROS, event.record_time_micros.to_string()),
+        (PARTITIONS, partitions.to_string()),
     ];
     let traced = traceparent.map(|value| (TRACEPARENT, value));
     values
@@ -110,6 +115,18 @@ pub struct MalformedRecord {
     pub partition: i32,
     pub offset: i64,
     pub reason: String,
+}
+
+/// The partition count a record was written under (none on records written before it was
+/// recorded).
+pub fn written_with_partitions<M: Message>(message: &M) -> Option<u32> {
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == PARTITIONS)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.parse().ok())
 }
 
 /// Reads one record back into a stored event at `position`.

@@ -30,6 +30,10 @@ pub(crate) struct Shared {
     /// The last indexed position, for subscriptions.
     pub indexed: watch::Sender<u64>,
     pub topic: String,
+    /// The topic's partition count when this handle opened it: what plans are mapped by.
+    pub partitions: u32,
+    /// Why appends are refused, once the topic's partition count is found changed.
+    pub refusal: Mutex<Option<String>>,
 }
 
 pub(crate) struct PartitionWriter {
@@ -180,6 +184,7 @@ impl PartitionWriter {
                     version,
                     event,
                     request.traceparent.as_deref(),
+                    self.shared.partitions,
                 );
                 let record = FutureRecord::to(&self.shared.topic)
                     .partition(self.partition)

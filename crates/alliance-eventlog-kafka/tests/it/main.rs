@@ -410,3 +410,70 @@ fn a_config_shown_for_debugging_hides_its_secrets() {
         "{shown}"
     );
 }
+
+/// Grows `topic` to `count` partitions with the broker's own tool (`kafka-topics.sh --alter`).
+fn add_partitions(topic: &str, count: u32) {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kafka/kafka.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(["add-partitions", topic, &count.to_string()])
+        .env("ALLIANCE_KAFKA_BOOTSTRAP", bootstrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_partitions_stops_the_writes_instead_of_moving_plans() {
+    let topic = topic();
+    let fixed = |owned: Vec<i32>| {
+        let mut config = config(&topic);
+        config.owned = Some(owned);
+        config
+    };
+    let running = KafkaLog::open(fixed(vec![0, 1, 2])).await.unwrap();
+    // Plans in every partition.
+    let plans: Vec<uuid::Uuid> = (0..12).map(|_| uuid::Uuid::now_v7()).collect();
+    for (i, plan) in plans.iter().enumerate() {
+        let command = format!("create-{i}");
+        running
+            .append(*plan, 0, vec![event(&command)])
+            .await
+            .unwrap();
+    }
+    // One of them would map elsewhere with 4 partitions.
+    let moved = *plans
+        .iter()
+        .find(|p| partition_of(**p, 3) != partition_of(**p, 4))
+        .expect("a plan that moves with a fourth partition");
+
+    add_partitions(&topic, 4);
+
+    // The running instance notices and refuses to write, naming the change.
+    let refusal = running.check_partitions().unwrap_err().to_string();
+    for needed in [&topic, "4 partitions", "3"] {
+        assert!(refusal.contains(needed), "{refusal}");
+    }
+    match running.append(moved, 1, vec![event("second")]).await {
+        Err(LogError::Unavailable(message)) => {
+            assert!(message.contains("4 partitions"), "{message}")
+        }
+        other => panic!("a write after the partitions changed must be refused, got {other:?}"),
+    }
+
+    // A new instance (which sees 4 partitions) refuses to start on records written with 3.
+    match KafkaLog::open(fixed(vec![0, 1, 2, 3])).await {
+        Err(LogError::Unavailable(message)) => {
+            assert!(message.contains("written with 3 partitions"), "{message}");
+        }
+        Ok(_) => panic!("an instance started after the partitions changed must refuse to write"),
+        Err(other) => panic!("{other}"),
+    }
+    // Nothing was written after the change.
+    assert_eq!(consume_committed(&topic, 4).len(), plans.len());
+}
