@@ -209,7 +209,11 @@ async fn the_chain_verifies_over_the_topic_and_a_record_forged_onto_it_is_found(
                 .key(&key)
                 .payload(&forged.payload)
                 .headers(alliance_eventlog_kafka::record_headers(
-                    reference, 3, &forged, None,
+                    reference,
+                    3,
+                    &forged,
+                    None,
+                    config.partitions,
                 )),
             Duration::from_secs(10),
         )
@@ -351,6 +355,7 @@ async fn a_poison_record_is_quarantined_while_later_records_are_processed() {
                 2,
                 &undecodable,
                 None,
+                config.partitions,
             )),
     )
     .await;
