@@ -145,6 +145,10 @@ pub struct SecurityArgs {
     /// Serve without TLS although the listen address is not loopback.
     #[arg(long, env = "ALLIANCE_PLAINTEXT")]
     pub plaintext: bool,
+    /// Accept the development token file although the listen address is not loopback. Its
+    /// tokens are static and, for the shipped file, public: development only.
+    #[arg(long, env = "ALLIANCE_DEV_TOKENS_BEYOND_LOOPBACK")]
+    pub dev_tokens_beyond_loopback: bool,
     /// CA (PEM) of the other servers' certificates: calls to them (forwarding a command to the
     /// instance writing its plan, recording a simulation run) use TLS verified against it.
     #[arg(long, env = "ALLIANCE_PEER_CA")]
@@ -199,7 +203,7 @@ pub async fn secure(
             )
         }
         None => (
-            dev_tokens(token_file, listen).map_err(|e| e.to_string())?,
+            dev_tokens(token_file, listen, args.dev_tokens_beyond_loopback)?,
             None,
             None,
             false,
@@ -251,13 +255,25 @@ pub async fn secure(
     })
 }
 
-/// The callers of the development token file, with a warning when a server using it listens
-/// beyond loopback.
+/// The callers of the development token file `token_file`, for a server listening on `listen`.
+/// Its tokens are static (the shipped ones are public): beyond loopback it is refused unless
+/// `beyond_loopback` (`--dev-tokens-beyond-loopback`) says otherwise, and then loudly warned of.
 pub fn dev_tokens(
     token_file: &std::path::Path,
     listen: std::net::SocketAddr,
-) -> Result<crate::Authenticator, crate::auth::AuthConfigError> {
-    let auth = crate::Authenticator::from_token_file(&crate::TokenFile::load(token_file)?)?;
+    beyond_loopback: bool,
+) -> Result<crate::Authenticator, String> {
+    if !listen.ip().is_loopback() && !beyond_loopback {
+        return Err(format!(
+            "refusing the development token file {} on {listen}: its tokens are static and the \
+             shipped ones public; give an identity configuration (--auth-config), or \
+             --dev-tokens-beyond-loopback (development only)",
+            token_file.display()
+        ));
+    }
+    let auth = crate::TokenFile::load(token_file)
+        .and_then(|file| crate::Authenticator::from_token_file(&file))
+        .map_err(|e| e.to_string())?;
     if !listen.ip().is_loopback() {
         tracing::warn!(
             %listen,

@@ -288,7 +288,12 @@ fn jwts_and_client_certificates_over_tls_and_nothing_else() {
 fn allianced_refuses_plaintext_beyond_loopback_unless_told() {
     let data = tempfile::tempdir().unwrap();
     let out = command("allianced")
-        .args(["--listen", "0.0.0.0:0", "--data-dir"])
+        .args([
+            "--listen",
+            "0.0.0.0:0",
+            "--dev-tokens-beyond-loopback",
+            "--data-dir",
+        ])
         .arg(data.path())
         .output()
         .unwrap();
@@ -298,6 +303,51 @@ fn allianced_refuses_plaintext_beyond_loopback_unless_told() {
         message.contains("refusing to serve without TLS"),
         "{message}"
     );
+}
+
+/// The development token file's tokens are public: beyond loopback it is refused at start, unless
+/// a flag says so by name; then the server serves.
+#[test]
+fn allianced_refuses_the_development_tokens_beyond_loopback_unless_told() {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = command("allianced")
+        .args(["--listen", "0.0.0.0:0", "--plaintext", "--data-dir"])
+        .arg(data.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It either says where it listens (and is stopped) or exits.
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if line.contains(" listening on ") {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("it served the development tokens beyond loopback: {line}");
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let message = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        message.contains("refusing the development token file")
+            && message.contains("--dev-tokens-beyond-loopback"),
+        "{message}"
+    );
+    let server = Server::start_binary(
+        "allianced",
+        data.path(),
+        &[
+            "--listen".into(),
+            "0.0.0.0:0".into(),
+            "--plaintext".into(),
+            "--dev-tokens-beyond-loopback".into(),
+        ],
+        "warn",
+    );
+    server.wait_for_line(|line| line.contains("development token file is in use"));
 }
 
 /// Two instances on one Kafka topic, TLS everywhere: each forwards a command for a plan the
