@@ -61,6 +61,9 @@ pub struct AuthConfig {
     /// The known teams: tokens and certificates can only name these.
     #[serde(rename = "team")]
     pub teams: Vec<TeamEntry>,
+    /// The keys whose signatures on the log's records are trusted ([`crate::signing`]).
+    #[serde(default, rename = "signing_key")]
+    pub signing_keys: Vec<crate::signing::SigningKeyEntry>,
 }
 
 /// A `[[peer]]` entry: a server of this deployment, named by its client certificate.
@@ -260,6 +263,8 @@ pub enum ConfigProblem {
     NoAudience,
     #[error("neither [jwt] nor [[client_cert]] is configured: no caller could authenticate")]
     NoMethod,
+    #[error("signing_key {0}: not_after is not after not_before")]
+    EmptySigningPeriod(String),
 }
 
 /// Why the configuration file could not be loaded.
@@ -319,6 +324,11 @@ impl AuthConfig {
     pub fn check(&self) -> Result<(), ConfigProblem> {
         let teams = self.teams()?;
         ClientCertMap::new(&self.client_certs, &teams)?;
+        if let Some(key) = self.signing_keys.iter().find(|k| k.empty_period()) {
+            return Err(ConfigProblem::EmptySigningPeriod(
+                key.public_key.display().to_string(),
+            ));
+        }
         match &self.jwt {
             Some(jwt) => jwt.check().map(drop),
             None if self.client_certs.is_empty() => Err(ConfigProblem::NoMethod),
@@ -350,7 +360,8 @@ impl AuthConfig {
                 .flat_map(|identity| [&mut identity.cert_chain, &mut identity.private_key]);
             std::iter::once(&mut tls.ca).chain(identity)
         });
-        for path in jwks.chain(tls).chain(peer_tls) {
+        let signing = self.signing_keys.iter_mut().map(|key| &mut key.public_key);
+        for path in jwks.chain(tls).chain(peer_tls).chain(signing) {
             *path = base.join(&*path);
         }
     }

@@ -42,6 +42,7 @@
 pub mod config;
 pub mod jwt;
 pub mod mtls;
+pub mod signing;
 pub mod tls;
 
 use alliance_domain::{Actor, Side, TeamId};
@@ -54,6 +55,7 @@ pub use config::{
 };
 pub use jwt::{JwksError, JwtError, JwtVerifier};
 pub use mtls::{CertError, CertName, ClientCertMap, PeerCerts};
+pub use signing::SigningKeyEntry;
 
 /// The metadata by which a server of this deployment passes on a caller it verified by client
 /// certificate (a certificate cannot travel with the request): `<team>/<user>`. Believed only

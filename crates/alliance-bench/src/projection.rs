@@ -200,7 +200,7 @@ async fn verify_all(
     let started = Instant::now();
     let mut verified = 0;
     for plan in plan_ids {
-        let found = alliance_projection::verify_plan(log, *plan)
+        let found = alliance_projection::verify_plan(log, *plan, &Default::default())
             .await?
             .ok_or_else(|| anyhow::anyhow!("plan {plan} is not in the log"))?;
         anyhow::ensure!(

@@ -106,6 +106,8 @@ pub struct CommandService<L> {
     log: L,
     plans: Mutex<HashMap<PlanId, Slot>>,
     known: Mutex<BTreeSet<PlanId>>,
+    /// The key this writer signs each record with; unsigned without one.
+    signer: Option<alliance_record::signing::Signer>,
 }
 
 impl<L: EventLog> CommandService<L> {
@@ -123,7 +125,19 @@ impl<L: EventLog> CommandService<L> {
             log,
             plans: Mutex::new(HashMap::new()),
             known: Mutex::new(known),
+            signer: None,
         })
+    }
+
+    /// Signs every record this service seals with `signer`'s key.
+    pub fn with_signer(mut self, signer: alliance_record::signing::Signer) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// The key records are signed with, if any.
+    pub fn signer(&self) -> Option<&alliance_record::signing::Signer> {
+        self.signer.as_ref()
     }
 
     pub fn log(&self) -> &L {
@@ -443,6 +457,7 @@ impl<L: EventLog> CommandService<L> {
             causation_id: &meta.causation_id,
             command_digest: &bound,
             record_time_micros: chrono::Utc::now().timestamp_micros(),
+            signer: self.signer.as_ref(),
         };
         let mut head = entry.head_hash;
         let records: Vec<_> = events

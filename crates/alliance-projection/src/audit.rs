@@ -6,6 +6,7 @@ use alliance_domain::PlanId;
 use alliance_eventlog::{LogError, LogReader, TopicOffset};
 use alliance_proto::v1;
 use alliance_record::chain::{self, ChainBreak, ChainHead, Verifier};
+use alliance_record::signing::TrustedKeys;
 use alliance_server::Authenticator;
 use alliance_server::security::SecurityLog;
 use futures::StreamExt;
@@ -24,14 +25,15 @@ pub struct Verification {
     pub first_break: Option<(ChainBreak, Option<TopicOffset>)>,
 }
 
-/// Reads every record of `plan_id` from `log`, in log order, and checks its chain. `None` when
-/// the log holds nothing of the plan.
+/// Reads every record of `plan_id` from `log`, in log order, and checks its chain and each
+/// signature against `trusted`. `None` when the log holds nothing of the plan.
 pub async fn verify_plan<R: LogReader>(
     log: &R,
     plan_id: PlanId,
+    trusted: &Arc<TrustedKeys>,
 ) -> Result<Option<Verification>, LogError> {
     let mut records = log.plan_records(plan_id);
-    let mut verifier = Verifier::default();
+    let mut verifier = Verifier::trusting(trusted.clone());
     let mut seen = false;
     while let Some(record) = records.next().await {
         let record = record?;
@@ -57,6 +59,8 @@ pub struct AuditLogApi<L> {
     auth: Arc<Authenticator>,
     /// This server's security log, when it keeps one.
     security: Option<SecurityLog>,
+    /// The writers' keys whose signatures verify.
+    trusted: Arc<TrustedKeys>,
 }
 
 impl<L: LogReader> AuditLogApi<L> {
@@ -65,12 +69,14 @@ impl<L: LogReader> AuditLogApi<L> {
         log: L,
         auth: Arc<Authenticator>,
         security: Option<SecurityLog>,
+        trusted: Arc<TrustedKeys>,
     ) -> Self {
         Self {
             projection,
             log,
             auth,
             security,
+            trusted,
         }
     }
 
@@ -208,7 +214,7 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
         let plan_id = parse_plan(&request.get_ref().plan_id)?;
         self.projection
             .authorize(&caller, plan_id, crate::Access::Audit)?;
-        let verification = verify_plan(&self.log, plan_id)
+        let verification = verify_plan(&self.log, plan_id, &self.trusted)
             .await
             .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?
             .ok_or_else(|| {
@@ -231,6 +237,7 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
             events: verification.head.events,
             head_hash: chain::hex(&verification.head.head),
             first_break,
+            unsigned_through: verification.head.unsigned_through,
         }))
     }
 }

@@ -854,6 +854,7 @@ pub async fn add_routes<L: alliance_eventlog::LogReader>(
     log: L,
     auth: Arc<Authenticator>,
     security: Option<alliance_server::security::SecurityLog>,
+    trusted: Arc<alliance_record::signing::TrustedKeys>,
 ) -> tonic::service::Routes {
     for name in [
         "alliance.v1.PostureQueries",
@@ -867,8 +868,14 @@ pub async fn add_routes<L: alliance_eventlog::LogReader>(
     routes
         .add_service(PostureQueriesApi::new(projection.clone(), auth.clone()).into_server())
         .add_service(
-            crate::audit::AuditLogApi::new(projection.clone(), log.clone(), auth.clone(), security)
-                .into_server(),
+            crate::audit::AuditLogApi::new(
+                projection.clone(),
+                log.clone(),
+                auth.clone(),
+                security,
+                trusted,
+            )
+            .into_server(),
         )
         .add_service(ReadModelAdminApi::new(projection, log, auth).into_server())
 }

@@ -575,6 +575,8 @@ pub struct Replica {
     pub guard: alliance_server::serve::Guard,
     /// TLS of the calls to other servers.
     pub peer: Option<tonic::transport::ClientTlsConfig>,
+    /// The writers' keys of the identity configuration; `None` without one.
+    pub signing_keys: Option<alliance_record::signing::TrustedKeys>,
 }
 
 /// Loads the callers (`security`: the identity configuration and TLS, or the development
@@ -618,5 +620,6 @@ pub async fn start_replica<R: LogReader>(
         security,
         guard: secured.guard(Some(denials)),
         peer: secured.peer,
+        signing_keys: secured.signing_keys,
     })
 }

@@ -152,6 +152,7 @@ async fn serve(env: &Env<KafkaLog>, reader: &TopicReader) -> (String, Arc<Projec
         reader.clone(),
         auth,
         None,
+        env.trusted.clone(),
     )
     .await;
     tokio::spawn(alliance_server::serve::serve_routes(

@@ -1,17 +1,35 @@
-//! The hash chain of each plan's events (tamper evidence).
+//! The hash chain of each plan's events (tamper evidence), signed by its writer.
 //!
 //! A writer *seals* each envelope: it sets `prev_hash` to the hash of the plan's previous event
 //! (32 zero bytes for the first), encodes the envelope, hashes exactly those bytes with SHA-256
-//! and appends the `hash` field (field 14, 32 bytes) after them. The hashed bytes are thus the
-//! record itself minus its last 34 bytes: verifying never depends on re-encoding a message.
+//! and appends the `hash` field (field 14, 32 bytes) after them. A writer holding a key then
+//! *signs* the hash ([`crate::signing`]) and appends two more fields: `signing_key_id` (field
+//! 15, 8 bytes) and `signature` (field 16, 64 bytes). A record is thus
 //!
-//! [`verify`] walks a plan's records in log order and names the first one that was altered,
-//! removed, reordered or inserted.
+//! ```text
+//! body (the envelope, without fields 14-16) | 0x72 0x20 hash | 0x7a 0x08 key id | 0x82 0x01 0x40 signature
+//! ```
+//!
+//! with the last two parts (77 bytes) only on signed records. The hashed bytes are the record
+//! minus its seal (the last 34 bytes of an unsigned record, the last 111 of a signed one), and
+//! the signature covers the hash: verifying never depends on re-encoding a message, and records
+//! sealed before signing existed verify as they are.
+//!
+//! [`Verifier`] walks a plan's records in log order and names the first one that was altered,
+//! removed, reordered or inserted, and, given the trusted keys, the first whose signature is
+//! missing (after the plan's first signed record), wrong, by an unknown key, or by a key outside
+//! its validity at the record's time.
+
+use std::sync::Arc;
 
 use alliance_eventlog::StoredEvent;
 use alliance_proto::v1;
 use prost::Message;
 use sha2::{Digest, Sha256};
+
+use crate::signing::{
+    KEY_ID_LEN, KeyId, RECORD_CONTEXT, SIGNATURE_LEN, SignatureProblem, Signer, TrustedKeys,
+};
 
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
@@ -22,12 +40,19 @@ pub const GENESIS: Hash = [0; 32];
 /// Field 14, wire type 2 (length-delimited), then the length 32.
 const HASH_FIELD: [u8; 2] = [(14 << 3) | 2, 32];
 const SEAL_LEN: usize = HASH_FIELD.len() + 32;
+/// Field 15 (`signing_key_id`), wire type 2, then the length 8.
+const KEY_ID_FIELD: [u8; 2] = [(15 << 3) | 2, KEY_ID_LEN as u8];
+/// Field 16 (`signature`), wire type 2 (a two-byte tag: 16 << 3 | 2 = 130), then the length 64.
+const SIGNATURE_FIELD: [u8; 3] = [0x82, 0x01, SIGNATURE_LEN as u8];
+const SIGNED_LEN: usize = KEY_ID_FIELD.len() + KEY_ID_LEN + SIGNATURE_FIELD.len() + SIGNATURE_LEN;
 
-/// Encodes `envelope` (whose `hash` must be empty) with `prev_hash` set to `prev`, and seals it.
-/// Returns the record's bytes and its hash.
+/// Encodes `envelope` (whose `hash` and signature must be empty) with `prev_hash` set to
+/// `prev`, and seals it. Returns the record's bytes and its hash.
 pub fn seal(mut envelope: v1::EventEnvelope, prev: &Hash) -> (Vec<u8>, Hash) {
     envelope.prev_hash = prev.to_vec();
     envelope.hash.clear();
+    envelope.signing_key_id.clear();
+    envelope.signature.clear();
     let mut bytes = envelope.encode_to_vec();
     let hash: Hash = Sha256::digest(&bytes).into();
     bytes.extend_from_slice(&HASH_FIELD);
@@ -35,20 +60,71 @@ pub fn seal(mut envelope: v1::EventEnvelope, prev: &Hash) -> (Vec<u8>, Hash) {
     (bytes, hash)
 }
 
+/// [`seal`], then, with a `signer`, signs the hash and appends the key id and the signature.
+pub fn seal_signed(
+    envelope: v1::EventEnvelope,
+    prev: &Hash,
+    signer: Option<&Signer>,
+) -> (Vec<u8>, Hash) {
+    let (mut bytes, hash) = seal(envelope, prev);
+    if let Some(signer) = signer {
+        bytes.reserve_exact(SIGNED_LEN);
+        bytes.extend_from_slice(&KEY_ID_FIELD);
+        bytes.extend_from_slice(&signer.id().0);
+        bytes.extend_from_slice(&SIGNATURE_FIELD);
+        bytes.extend_from_slice(&signer.sign_record(&hash));
+    }
+    (bytes, hash)
+}
+
+/// The parts of a sealed record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sealed<'a> {
+    /// The hashed bytes.
+    pub body: &'a [u8],
+    pub hash: Hash,
+    /// The key id and signature, on a signed record.
+    pub signature: Option<(KeyId, [u8; SIGNATURE_LEN])>,
+}
+
+/// Splits a record into its hashed body, its hash and its signature, if it carries a seal where
+/// a seal goes.
+pub fn sealed(record: &[u8]) -> Option<Sealed<'_>> {
+    let signature = record
+        .len()
+        .checked_sub(SIGNED_LEN)
+        .and_then(|at| signature_at(&record[at..]));
+    let end = record.len() - signature.map_or(0, |_| SIGNED_LEN);
+    let at = end.checked_sub(SEAL_LEN)?;
+    let (field, hash) = record[at..end].split_at(HASH_FIELD.len());
+    if field != HASH_FIELD {
+        return None;
+    }
+    Some(Sealed {
+        body: &record[..at],
+        hash: hash.try_into().ok()?,
+        signature,
+    })
+}
+
+/// The key id and signature of a record's last [`SIGNED_LEN`] bytes, if they are those fields.
+fn signature_at(tail: &[u8]) -> Option<(KeyId, [u8; SIGNATURE_LEN])> {
+    let (key_field, rest) = tail.split_at_checked(KEY_ID_FIELD.len())?;
+    let (key_id, rest) = rest.split_at_checked(KEY_ID_LEN)?;
+    let (signature_field, signature) = rest.split_at_checked(SIGNATURE_FIELD.len())?;
+    (key_field == KEY_ID_FIELD && signature_field == SIGNATURE_FIELD).then_some(())?;
+    Some((KeyId(key_id.try_into().ok()?), signature.try_into().ok()?))
+}
+
 /// The hash a sealed record carries, if it carries one where a seal goes.
 pub fn carried_hash(record: &[u8]) -> Option<Hash> {
-    let at = record.len().checked_sub(SEAL_LEN)?;
-    let (field, hash) = record[at..].split_at(HASH_FIELD.len());
-    (field == HASH_FIELD)
-        .then(|| hash.try_into().ok())
-        .flatten()
+    sealed(record).map(|s| s.hash)
 }
 
 /// Whether a record's content hashes to the hash it carries.
 pub fn intact(record: &[u8]) -> Option<Hash> {
-    let hash = carried_hash(record)?;
-    let body = &record[..record.len() - SEAL_LEN];
-    (<Hash>::from(Sha256::digest(body)) == hash).then_some(hash)
+    let sealed = sealed(record)?;
+    (<Hash>::from(Sha256::digest(sealed.body)) == sealed.hash).then_some(sealed.hash)
 }
 
 /// A chain that holds: how many events, and the hash of the last.
@@ -56,6 +132,9 @@ pub fn intact(record: &[u8]) -> Option<Hash> {
 pub struct ChainHead {
     pub events: u64,
     pub head: Hash,
+    /// The last version of the unsigned records the chain starts with (sealed before its writer
+    /// signed): 0 when its first record is signed, `events` when none is.
+    pub unsigned_through: u64,
 }
 
 /// Where and how a chain breaks: the first record (in log order) that does not fit.
@@ -80,6 +159,14 @@ pub enum BreakKind {
     OutOfPlace,
     /// The record carries no seal.
     Unsealed,
+    /// The record carries no signature, although an earlier record of the plan does.
+    Unsigned,
+    /// The record's signature does not verify under the key it names.
+    BadSignature,
+    /// The record is signed by a key that is not trusted.
+    UnknownKey,
+    /// The record is signed by a trusted key that was not in force at the record's time.
+    KeyNotValid,
 }
 
 impl BreakKind {
@@ -90,6 +177,10 @@ impl BreakKind {
             Self::Missing => "missing",
             Self::OutOfPlace => "out_of_place",
             Self::Unsealed => "unsealed",
+            Self::Unsigned => "unsigned",
+            Self::BadSignature => "bad_signature",
+            Self::UnknownKey => "unknown_key",
+            Self::KeyNotValid => "key_not_valid",
         }
     }
 }
@@ -101,10 +192,17 @@ impl std::fmt::Display for BreakKind {
 }
 
 /// Checks one plan's chain, records in log order, as they come.
+///
+/// [`Verifier::default`] checks the chain and that no unsigned record follows a signed one, but
+/// no signature: that takes [`Verifier::trusting`] the writers' keys.
 #[derive(Debug, Clone)]
 pub struct Verifier {
     next_version: u64,
     prev: Hash,
+    /// The last version before the first signed record, while none was seen.
+    unsigned_through: u64,
+    signed: bool,
+    trusted: Option<Arc<TrustedKeys>>,
 }
 
 impl Default for Verifier {
@@ -112,11 +210,22 @@ impl Default for Verifier {
         Self {
             next_version: 1,
             prev: GENESIS,
+            unsigned_through: 0,
+            signed: false,
+            trusted: None,
         }
     }
 }
 
 impl Verifier {
+    /// A verifier that also checks each signature against `trusted`.
+    pub fn trusting(trusted: Arc<TrustedKeys>) -> Self {
+        Self {
+            trusted: Some(trusted),
+            ..Self::default()
+        }
+    }
+
     /// Checks the next record of the plan.
     pub fn check(&mut self, record: &StoredEvent) -> Result<(), ChainBreak> {
         let broken = |kind, detail: String| ChainBreak {
@@ -125,18 +234,19 @@ impl Verifier {
             position: record.position,
             detail,
         };
-        if carried_hash(&record.payload).is_none() {
+        let Some(sealed) = sealed(&record.payload) else {
             return Err(broken(
                 BreakKind::Unsealed,
                 "the record carries no hash".into(),
             ));
-        }
-        let hash = intact(&record.payload).ok_or_else(|| {
-            broken(
+        };
+        if <Hash>::from(Sha256::digest(sealed.body)) != sealed.hash {
+            return Err(broken(
                 BreakKind::Altered,
                 "its content does not match the hash it carries".into(),
-            )
-        })?;
+            ));
+        }
+        let hash = sealed.hash;
         let envelope = v1::EventEnvelope::decode(record.payload.as_slice())
             .map_err(|e| broken(BreakKind::Altered, format!("it does not decode: {e}")))?;
         let version = envelope.plan_version;
@@ -168,6 +278,48 @@ impl Verifier {
                 "its link to the previous event does not hold".into(),
             ));
         }
+        match sealed.signature {
+            None if self.signed => {
+                return Err(broken(
+                    BreakKind::Unsigned,
+                    format!(
+                        "it carries no signature, although the plan's records are signed from \
+                         version {}",
+                        self.unsigned_through + 1
+                    ),
+                ));
+            }
+            None => self.unsigned_through = version,
+            Some((key_id, signature)) => {
+                if let Some(trusted) = &self.trusted {
+                    let at = envelope.record_time.as_ref().map_or(i64::MIN, |t| {
+                        t.seconds
+                            .saturating_mul(1_000_000)
+                            .saturating_add(i64::from(t.nanos) / 1_000)
+                    });
+                    trusted
+                        .check(key_id, at, RECORD_CONTEXT, &hash, &signature)
+                        .map_err(|problem| match problem {
+                            SignatureProblem::UnknownKey => broken(
+                                BreakKind::UnknownKey,
+                                format!("it is signed by key {key_id}, which is not trusted"),
+                            ),
+                            SignatureProblem::KeyNotValid => broken(
+                                BreakKind::KeyNotValid,
+                                format!(
+                                    "it is signed by key {key_id}, which was not in force at \
+                                     its record time"
+                                ),
+                            ),
+                            SignatureProblem::BadSignature => broken(
+                                BreakKind::BadSignature,
+                                format!("its signature does not verify under key {key_id}"),
+                            ),
+                        })?;
+                }
+                self.signed = true;
+            }
+        }
         self.prev = hash;
         self.next_version += 1;
         Ok(())
@@ -178,6 +330,7 @@ impl Verifier {
         ChainHead {
             events: self.next_version - 1,
             head: self.prev,
+            unsigned_through: self.unsigned_through,
         }
     }
 }
@@ -305,6 +458,63 @@ mod tests {
         let len = unsealed[0].payload.len();
         unsealed[0].payload.truncate(len - SEAL_LEN);
         assert_eq!(broken(&unsealed), (BreakKind::Unsealed, 1, 10));
+    }
+
+    /// Re-seals `records[from..]` as a writer holding `signer` (or none) would.
+    fn reseal(records: &mut [StoredEvent], from: usize, signer: Option<&Signer>) {
+        let mut prev = if from == 0 {
+            GENESIS
+        } else {
+            carried_hash(&records[from - 1].payload).unwrap()
+        };
+        for record in &mut records[from..] {
+            let envelope = v1::EventEnvelope::decode(record.payload.as_slice()).unwrap();
+            let (payload, hash) = seal_signed(envelope, &prev, signer);
+            record.payload = payload;
+            prev = hash;
+        }
+    }
+
+    #[test]
+    fn signatures_are_checked_after_the_chain_and_named_where_they_fail() {
+        let writer = Signer::generate().unwrap();
+        let trusted = Arc::new(TrustedKeys::new([crate::signing::TrustedKey::always(
+            writer.verifying_key(),
+        )]));
+        let check = |records: &[StoredEvent]| {
+            let mut verifier = Verifier::trusting(trusted.clone());
+            for record in records {
+                verifier.check(record).map_err(|b| (b.kind, b.version))?;
+            }
+            Ok::<_, (BreakKind, u64)>(verifier.head())
+        };
+        // The first two records sealed before signing, the rest signed.
+        let mut signed = chain();
+        reseal(&mut signed, 2, Some(&writer));
+        let head = check(&signed).unwrap();
+        assert_eq!((head.events, head.unsigned_through), (4, 2));
+        assert_eq!(
+            sealed(&signed[3].payload).unwrap().signature.unwrap().0,
+            writer.id()
+        );
+        // The hash chain alone holds, and the decoded envelope names the key.
+        assert_eq!(verify(&signed).unwrap(), head);
+        let envelope = v1::EventEnvelope::decode(signed[2].payload.as_slice()).unwrap();
+        assert_eq!(envelope.signing_key_id, writer.id().0.to_vec());
+        assert_eq!(envelope.signature.len(), SIGNATURE_LEN);
+
+        let mut stripped = signed.clone();
+        reseal(&mut stripped, 3, None);
+        assert_eq!(check(&stripped), Err((BreakKind::Unsigned, 4)));
+
+        let mut forged = signed.clone();
+        reseal(&mut forged, 3, Some(&Signer::generate().unwrap()));
+        assert_eq!(check(&forged), Err((BreakKind::UnknownKey, 4)));
+
+        let mut wrong = signed.clone();
+        let last = wrong[3].payload.len() - 1;
+        wrong[3].payload[last] ^= 1;
+        assert_eq!(check(&wrong), Err((BreakKind::BadSignature, 4)));
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct EnvelopeContext<'a> {
     pub causation_id: &'a str,
     pub command_digest: &'a str,
     pub record_time_micros: i64,
+    /// The writer's key, which signs each record it seals; records are left unsigned without
+    /// one.
+    pub signer: Option<&'a crate::signing::Signer>,
 }
 
 /// The sealed record of `event` at `version`, chained to `prev` (the hash of the plan's previous
@@ -51,8 +54,10 @@ pub fn encode(
         payload: Some(event_to_payload(event)),
         prev_hash: Vec::new(),
         hash: Vec::new(),
+        signing_key_id: Vec::new(),
+        signature: Vec::new(),
     };
-    let (payload, hash) = chain::seal(envelope, prev);
+    let (payload, hash) = chain::seal_signed(envelope, prev, ctx.signer);
     let record = NewEvent {
         event_id,
         command_id: ctx.command_id.to_owned(),
@@ -84,6 +89,7 @@ pub fn encode_event(
         causation_id: command_id,
         command_digest: "",
         record_time_micros,
+        signer: None,
     };
     encode(&ctx, version, event, prev)
 }

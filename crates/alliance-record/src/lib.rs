@@ -4,5 +4,6 @@
 
 pub mod chain;
 pub mod envelope;
+pub mod signing;
 
 pub use envelope::{DecodedEvent, RecordError, decode_event, encode_event};

@@ -2,7 +2,7 @@
 //! do on a plan ([`access`]), limits on what they send ([`limits`], [`deadline`],
 //! [`malformed`]), the security log of refused requests ([`security`]), one mapping of every
 //! service's errors to gRPC statuses with `google.rpc` details ([`error`]), serving with health,
-//! reflection, TLS and shutdown ([`serve`]), calls made to another server on a caller's behalf
+//! reflection, TLS and shutdown ([`serve`]), the writers' signing keys ([`signing`]), calls made to another server on a caller's behalf
 //! ([`calls`]), and who may record a simulation run ([`recording`]).
 
 pub mod access;
@@ -15,6 +15,7 @@ pub mod malformed;
 pub mod recording;
 pub mod security;
 pub mod serve;
+pub mod signing;
 pub mod verify;
 
 pub use auth::{AuthConfigError, Authenticator, Caller, Role, TokenFile, Verified};

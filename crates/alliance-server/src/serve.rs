@@ -168,6 +168,9 @@ pub struct Security {
     pub tls: Option<tonic::transport::ServerTlsConfig>,
     /// TLS of the calls to the other servers; plaintext without it.
     pub peer: Option<tonic::transport::ClientTlsConfig>,
+    /// The keys whose signatures on records are trusted (`[[signing_key]]`); `None` without an
+    /// identity configuration.
+    pub signing_keys: Option<alliance_record::signing::TrustedKeys>,
 }
 
 impl Security {
@@ -189,17 +192,20 @@ pub async fn secure(
     token_file: &std::path::Path,
     listen: std::net::SocketAddr,
 ) -> Result<Security, String> {
-    let (auth, config_tls, config_peer, jwt) = match &args.auth_config {
+    let (auth, config_tls, config_peer, jwt, signing_keys) = match &args.auth_config {
         Some(path) => {
             let config = alliance_auth::AuthConfig::load(path).map_err(|e| e.to_string())?;
             let auth = crate::Authenticator::from_identity_config(&config)
                 .await
+                .map_err(|e| format!("identity configuration {}: {e}", path.display()))?;
+            let signing_keys = crate::signing::trusted_keys(&config)
                 .map_err(|e| format!("identity configuration {}: {e}", path.display()))?;
             (
                 auth,
                 config.tls.clone(),
                 config.peer_tls.clone(),
                 config.jwt.is_some(),
+                Some(signing_keys),
             )
         }
         None => (
@@ -207,6 +213,7 @@ pub async fn secure(
             None,
             None,
             false,
+            None,
         ),
     };
     let peer_paths = match &args.peer_ca {
@@ -252,6 +259,7 @@ pub async fn secure(
         auth,
         tls,
         peer,
+        signing_keys,
     })
 }
 

@@ -84,6 +84,13 @@ async fn main() -> anyhow::Result<()> {
     .await
     .map_err(anyhow::Error::msg)?;
     let (routes, health) = alliance_server::serve::base_routes()?;
+    let trusted = replica.signing_keys.unwrap_or_else(|| {
+        tracing::warn!(
+            "no identity configuration: no writer's signing key is trusted, and VerifyPlan \
+             reports signed records as signed by an unknown key"
+        );
+        alliance_record::signing::TrustedKeys::default()
+    });
     let routes = alliance_projection::add_routes(
         routes,
         &health,
@@ -91,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         reader,
         replica.auth,
         Some(replica.security),
+        std::sync::Arc::new(trusted),
     )
     .await;
     println!(

@@ -240,7 +240,8 @@ fn same_as_record(fields: &[String], envelope: &v1::EventEnvelope) -> Result<(),
 /// The text of a verified export.
 pub fn holds_text(path: &Path, plan_id: &str, head: &ChainHead) -> String {
     format!(
-        "ok file {}: plan {plan_id}, hash chain of {} events holds; head {}",
+        "ok file {}: plan {plan_id}, hash chain of {} events holds (signatures are checked \
+         by AuditLog/VerifyPlan, not offline); head {}",
         path.display(),
         head.events,
         chain::hex(&head.head)

@@ -89,6 +89,7 @@ fn verified_json(r: &v1::VerifyPlanReply) -> Value {
         "ok": r.ok,
         "events": r.events,
         "head_hash": r.head_hash,
+        "unsigned_through": r.unsigned_through,
         "first_break": r.first_break.as_ref().map(|b| json!({
             "kind": b.kind,
             "version": b.version,
@@ -103,8 +104,11 @@ fn verified_json(r: &v1::VerifyPlanReply) -> Value {
 fn verified_text(r: &v1::VerifyPlanReply) -> String {
     match &r.first_break {
         None => format!(
-            "ok plan {}: hash chain of {} events holds; head {}",
-            r.plan_id, r.events, r.head_hash
+            "ok plan {}: hash chain of {} events holds, {}; head {}",
+            r.plan_id,
+            r.events,
+            signed_text(r.unsigned_through, r.events),
+            r.head_hash
         ),
         Some(b) => {
             let kafka = match (b.partition, b.offset) {
@@ -118,6 +122,15 @@ fn verified_text(r: &v1::VerifyPlanReply) -> String {
                 r.plan_id, b.kind, b.version, b.position, b.detail, r.events, r.head_hash
             )
         }
+    }
+}
+
+/// How much of a verified chain is signed.
+fn signed_text(unsigned_through: u64, events: u64) -> String {
+    match unsigned_through {
+        0 => "each record signed by a trusted key".into(),
+        n if n >= events => "no record signed (sealed before writers signed)".into(),
+        n => format!("unsigned up to version {n}, each record after signed by a trusted key"),
     }
 }
 

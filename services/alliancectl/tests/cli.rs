@@ -1637,7 +1637,8 @@ async fn audit_verify_reports_the_chain_s_head_then_a_tampered_record_with_exit_
     assert_eq!(
         text.ok().trim(),
         format!(
-            "ok plan {plan}: hash chain of {} events holds; head {head}",
+            "ok plan {plan}: hash chain of {} events holds, each record signed by a trusted key; \
+             head {head}",
             stored.len()
         )
     );

@@ -33,6 +33,9 @@ struct Config {
     data_dir: PathBuf,
     /// Bearer tokens and their teams (development default).
     token_file: PathBuf,
+    /// The Ed25519 private key (PKCS#8 PEM) this instance signs each record with [default:
+    /// `{data_dir}/signing-key.pem`, made on first start].
+    signing_key: Option<PathBuf>,
     /// Reference plan loaded at start if not yet in the log; empty to skip.
     reference_plan: PathBuf,
     /// Simulation model data (TOML); empty: the shipped `deploy/simulation-model.toml`.
@@ -99,6 +102,7 @@ impl Default for Config {
             advertise: None,
             data_dir: PathBuf::from("data"),
             token_file: PathBuf::from("deploy/dev-tokens.toml"),
+            signing_key: None,
             reference_plan: PathBuf::from("deploy/reference-plan.json"),
             simulation_model: PathBuf::new(),
             kafka: None,
@@ -126,6 +130,10 @@ struct Args {
     token_file: Option<PathBuf>,
     #[command(flatten)]
     security: alliance_server::serve::SecurityArgs,
+    /// The Ed25519 private key (PKCS#8 PEM) this instance signs each record with [default:
+    /// {data_dir}/signing-key.pem, made on first start, readable by its owner only].
+    #[arg(long, env = "ALLIANCED_SIGNING_KEY")]
+    signing_key: Option<PathBuf>,
     /// Reference plan file [default: deploy/reference-plan.json].
     #[arg(long, env = "ALLIANCED_REFERENCE_PLAN")]
     reference_plan: Option<PathBuf>,
@@ -177,6 +185,9 @@ fn config(args: Args) -> anyhow::Result<Config> {
     }
     if let Some(v) = args.token_file {
         config.token_file = v;
+    }
+    if let Some(v) = args.signing_key {
+        config.signing_key = Some(v);
     }
     if let Some(v) = args.reference_plan {
         config.reference_plan = v;
@@ -341,7 +352,15 @@ impl Server<'_> {
             address,
         } = self;
         let auth = secured.auth.clone();
-        let service = Arc::new(CommandService::open(log).await?);
+        // The key this instance signs with, and the keys verification trusts.
+        let signer =
+            alliance_server::signing::writer_key(config.signing_key.as_deref(), &config.data_dir)?;
+        let trusted = Arc::new(alliance_server::signing::trusted_for_writer(
+            secured.signing_keys.clone(),
+            &signer,
+        ));
+        println!("allianced: signing records with key {}", signer.id());
+        let service = Arc::new(CommandService::open(log).await?.with_signer(signer));
         load_reference(&service, &auth, &config.reference_plan).await?;
 
         // The read models: restored from the snapshot plus the log's tail, or built from the whole
@@ -387,6 +406,7 @@ impl Server<'_> {
             reader,
             auth,
             Some(security),
+            trusted,
         )
         .await;
         alliance_projection::serve_until_stopped(

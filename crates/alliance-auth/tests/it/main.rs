@@ -3,5 +3,6 @@
 mod authenticate;
 mod config;
 mod jwt;
+mod signing;
 mod support;
 mod tls;

@@ -2,7 +2,7 @@
 //! logs, and tampering with the stored records is found at the exact record.
 
 use alliance_domain::{Command, PlanId, Side};
-use alliance_eventlog::{EventLog, LogReader};
+use alliance_eventlog::EventLog;
 use alliance_projection::verify_plan;
 use alliance_record::chain::{self, BreakKind};
 use rusqlite::params;
@@ -26,8 +26,11 @@ async fn plan_with_elements(env: &Env, n: u32) -> PlanId {
 }
 
 /// The break verification reports: kind, version, position.
-async fn broken(log: &impl LogReader, plan: PlanId) -> (BreakKind, u64, u64) {
-    let found = verify_plan(log, plan).await.unwrap().unwrap();
+async fn broken(env: &Env, plan: PlanId) -> (BreakKind, u64, u64) {
+    let found = verify_plan(&env.log, plan, &env.trusted)
+        .await
+        .unwrap()
+        .unwrap();
     let (at, _) = found.first_break.expect("the chain should break");
     (at.kind, at.version, at.position)
 }
@@ -66,7 +69,10 @@ async fn the_reference_plan_verifies_and_tampering_with_the_file_is_found_where_
     let env = Env::open().await;
     let (reference, _) = env.load_reference().await;
     let stored = env.plan_events(reference).await;
-    let verified = verify_plan(&env.log, reference).await.unwrap().unwrap();
+    let verified = verify_plan(&env.log, reference, &env.trusted)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(verified.first_break, None);
     assert_eq!(verified.head.events, stored.len() as u64);
     assert_eq!(
@@ -74,13 +80,18 @@ async fn the_reference_plan_verifies_and_tampering_with_the_file_is_found_where_
         chain::carried_hash(&stored.last().unwrap().payload)
     );
     assert_eq!(
-        verify_plan(&env.log, uuid::Uuid::now_v7()).await.unwrap(),
+        verify_plan(&env.log, uuid::Uuid::now_v7(), &env.trusted)
+            .await
+            .unwrap(),
         None
     );
 
     // A long history verifies: 2,000 more events.
     let long = plan_with_elements(&env, 2_000).await;
-    let long_chain = verify_plan(&env.log, long).await.unwrap().unwrap();
+    let long_chain = verify_plan(&env.log, long, &env.trusted)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (long_chain.head.events, long_chain.first_break),
         (2_001, None)
@@ -99,7 +110,7 @@ async fn the_reference_plan_verifies_and_tampering_with_the_file_is_found_where_
     payload[middle] ^= 0x01;
     set_payload(&db, altered, 4, &payload);
     assert_eq!(
-        broken(&env.log, altered).await,
+        broken(&env, altered).await,
         (BreakKind::Altered, 4, position_of(&db, altered, 4))
     );
 
@@ -110,22 +121,22 @@ async fn the_reference_plan_verifies_and_tampering_with_the_file_is_found_where_
         params![removed.as_bytes().as_slice()],
     )
     .unwrap();
-    assert_eq!(
-        broken(&env.log, removed).await,
-        (BreakKind::Missing, 6, after)
-    );
+    assert_eq!(broken(&env, removed).await, (BreakKind::Missing, 6, after));
 
     // Two records' contents swapped.
     let (third, fourth) = (payload_of(&db, swapped, 3), payload_of(&db, swapped, 4));
     set_payload(&db, swapped, 3, &fourth);
     set_payload(&db, swapped, 4, &third);
     assert_eq!(
-        broken(&env.log, swapped).await,
+        broken(&env, swapped).await,
         (BreakKind::OutOfPlace, 3, position_of(&db, swapped, 3))
     );
 
     // The other plans are untouched.
-    let reference_again = verify_plan(&env.log, reference).await.unwrap().unwrap();
+    let reference_again = verify_plan(&env.log, reference, &env.trusted)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(reference_again, verified);
     assert_eq!(
         env.log.plan_version(reference).await.unwrap(),

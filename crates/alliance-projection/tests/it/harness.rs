@@ -15,6 +15,7 @@ use alliance_domain::{
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
 use alliance_projection::Projection;
 use alliance_record::decode_event;
+use alliance_record::signing::{Signer, TrustedKey, TrustedKeys};
 use alliance_server::{Authenticator, Caller, ServiceError, TokenFile};
 
 pub const US: &str = "us-force-planning";
@@ -33,6 +34,8 @@ pub struct Env<L: EventLog = SqliteLog> {
     pub log: L,
     pub service: Arc<CommandService<L>>,
     pub auth: Authenticator,
+    /// The key the command service signs with, trusted alone.
+    pub trusted: Arc<TrustedKeys>,
 }
 
 impl Env {
@@ -69,7 +72,16 @@ impl Env {
 impl<L: EventLog> Env<L> {
     /// A command service over `log`.
     pub async fn on(log: L) -> Self {
-        let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
+        let signer = Signer::generate().unwrap();
+        let trusted = Arc::new(TrustedKeys::new([TrustedKey::always(
+            signer.verifying_key(),
+        )]));
+        let service = Arc::new(
+            CommandService::open(log.clone())
+                .await
+                .unwrap()
+                .with_signer(signer),
+        );
         let auth =
             Authenticator::from_token_file(&TokenFile::load(&deploy("dev-tokens.toml")).unwrap())
                 .unwrap();
@@ -78,6 +90,7 @@ impl<L: EventLog> Env<L> {
             log,
             service,
             auth,
+            trusted,
         }
     }
 
@@ -210,6 +223,38 @@ pub async fn serve(env: &Env, projection: Arc<Projection>) -> String {
         env.log.clone(),
         Arc::new(env.auth.clone()),
         None,
+        env.trusted.clone(),
+    )
+    .await;
+    tokio::spawn(alliance_server::serve::serve_routes(
+        listener,
+        routes,
+        None,
+        std::future::pending(),
+    ));
+    address
+}
+
+/// Serves read models of `log` (caught up to what it holds now), verifying signatures against
+/// `trusted`, on a loopback port: a server over a copy of a log.
+pub async fn serve_log<L: alliance_eventlog::LogReader>(
+    log: L,
+    auth: &Authenticator,
+    trusted: Arc<TrustedKeys>,
+) -> String {
+    let projection = Projection::new();
+    projection.catch_up(&log).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (routes, health) = alliance_server::serve::base_routes().unwrap();
+    let routes = alliance_projection::add_routes(
+        routes,
+        &health,
+        projection,
+        log,
+        Arc::new(auth.clone()),
+        None,
+        trusted,
     )
     .await;
     tokio::spawn(alliance_server::serve::serve_routes(

@@ -170,7 +170,10 @@ async fn the_chain_verifies_over_the_topic_and_a_record_forged_onto_it_is_found(
     let env = env(&config).await;
     let (reference, _) = env.load_reference().await;
     let reader = TopicReader::new(config.clone());
-    let verified = verify_plan(&reader, reference).await.unwrap().unwrap();
+    let verified = verify_plan(&reader, reference, &env.trusted)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(verified.first_break, None);
     assert_eq!(
         verified.head.events,
@@ -234,13 +237,19 @@ async fn the_chain_verifies_over_the_topic_and_a_record_forged_onto_it_is_found(
         )
     });
     futures::future::join_all(appends).await;
-    let long_chain = verify_plan(&reader, long).await.unwrap().unwrap();
+    let long_chain = verify_plan(&reader, long, &env.trusted)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (long_chain.head.events, long_chain.first_break),
         (601, None)
     );
 
-    let found = verify_plan(&reader, reference).await.unwrap().unwrap();
+    let found = verify_plan(&reader, reference, &env.trusted)
+        .await
+        .unwrap()
+        .unwrap();
     let (at, origin) = found.first_break.expect("the forged record is found");
     assert_eq!((at.kind, at.version), (BreakKind::OutOfPlace, 3));
     let origin = origin.unwrap();

@@ -12,6 +12,7 @@ mod live;
 mod rebuild;
 mod reference;
 mod replay;
+mod signatures;
 mod snapshot;
 mod status;
 mod watch;

@@ -56,7 +56,16 @@ impl Server {
             .clone()
             .unwrap_or_else(|| repo().join("deploy/dev-tokens.toml"));
         let auth = Authenticator::from_token_file(&TokenFile::load(&tokens).unwrap()).unwrap();
-        let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
+        // A writer key in the data dir, trusted alone, as allianced does without an identity
+        // configuration.
+        let signer = alliance_server::signing::writer_key(None, dir.path()).unwrap();
+        let trusted = Arc::new(alliance_server::signing::trusted_for_writer(None, &signer));
+        let service = Arc::new(
+            CommandService::open(log.clone())
+                .await
+                .unwrap()
+                .with_signer(signer),
+        );
         if let Some(plan) = &services.plan {
             let report = reference::load(&service, &auth, plan).await.unwrap();
             assert_eq!(report.applied, plan.entries.len());
@@ -104,6 +113,7 @@ impl Server {
             log.clone(),
             auth,
             security,
+            trusted,
         )
         .await;
         let (stop, stopped) = oneshot::channel::<()>();

@@ -1,0 +1,286 @@
+//! Records signed by their writer: `AuditLog/VerifyPlan` over gRPC, on a real SQLite file (or a
+//! copy of it), names the exact record an operator rewrote and re-sealed without the writer's
+//! key, a record signed by a key nobody trusts, and a key used outside its validity; a key
+//! rotated out still verifies what it signed while in force.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use alliance_commands::CommandService;
+use alliance_domain::{Command, PlanId, Side};
+use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig};
+use alliance_proto::v1;
+use alliance_proto::v1::audit_log_client::AuditLogClient;
+use alliance_record::chain::{self, Hash};
+use alliance_record::signing::{Signer, TrustedKey, TrustedKeys};
+use prost::Message;
+use rusqlite::params;
+
+use crate::harness::{Env, US, date, element, serve_log};
+
+/// The plan's creator (admin role on it) may verify it.
+const TOKEN: &str = "dev-alliance-approvers";
+
+async fn plan_with_elements(env: &Env, n: u32) -> PlanId {
+    let plan = env.create_plan().await;
+    for i in 0..n {
+        env.exec(
+            US,
+            plan,
+            Command::RegisterForceElement {
+                element: element(&format!("unit-{i}"), Side::Us, 100 + i),
+                present_from: date(2024, 1, 1),
+            },
+        )
+        .await;
+    }
+    plan
+}
+
+/// `AuditLog/VerifyPlan` of `plan` at `address`.
+async fn verify(address: &str, plan: PlanId) -> v1::VerifyPlanReply {
+    let mut client = AuditLogClient::connect(address.to_owned()).await.unwrap();
+    let mut request = tonic::Request::new(v1::VerifyPlanRequest {
+        plan_id: plan.to_string(),
+    });
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    client.verify_plan(request).await.unwrap().into_inner()
+}
+
+/// The first break a reply names: kind, version, position.
+#[track_caller]
+fn named(reply: &v1::VerifyPlanReply) -> (String, u64, u64) {
+    assert!(!reply.ok, "the history should not verify: {reply:?}");
+    let at = reply.first_break.as_ref().expect("a break");
+    (at.kind.clone(), at.version, at.position)
+}
+
+/// A consistent copy of the SQLite file at `to`.
+fn copy_db(env: &Env, to: &Path) {
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    db.execute("VACUUM INTO ?1", [to.to_str().unwrap()])
+        .unwrap();
+}
+
+fn position_of(db: &rusqlite::Connection, plan: PlanId, version: u64) -> u64 {
+    db.query_row(
+        "SELECT position FROM events WHERE plan_id = ?1 AND version = ?2",
+        params![plan.as_bytes().as_slice(), version as i64],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|p| p as u64)
+    .unwrap()
+}
+
+fn payload_of(db: &rusqlite::Connection, plan: PlanId, version: u64) -> Vec<u8> {
+    db.query_row(
+        "SELECT payload FROM events WHERE plan_id = ?1 AND version = ?2",
+        params![plan.as_bytes().as_slice(), version as i64],
+        |row| row.get(0),
+    )
+    .unwrap()
+}
+
+fn set_payload(db: &rusqlite::Connection, plan: PlanId, version: u64, payload: &[u8]) {
+    let changed = db
+        .execute(
+            "UPDATE events SET payload = ?3 WHERE plan_id = ?1 AND version = ?2",
+            params![plan.as_bytes().as_slice(), version as i64, payload],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+}
+
+/// What an operator with the file but not the writer's key does: changes version `from`
+/// (the recording user), then re-seals it and every later record of the plan so the chain
+/// holds again. Each re-sealed record is left unsigned, keeps its old signature, or is signed
+/// by `forger`'s key.
+fn rewrite_and_reseal(
+    db: &rusqlite::Connection,
+    plan: PlanId,
+    from: u64,
+    last: u64,
+    old_signature: bool,
+    forger: Option<&Signer>,
+) {
+    let mut prev: Hash = if from == 1 {
+        chain::GENESIS
+    } else {
+        chain::carried_hash(&payload_of(db, plan, from - 1)).unwrap()
+    };
+    for version in from..=last {
+        let stored = payload_of(db, plan, version);
+        let mut envelope = v1::EventEnvelope::decode(stored.as_slice()).unwrap();
+        if version == from {
+            envelope.actor.as_mut().unwrap().user = "someone.else".into();
+        }
+        let (mut record, hash) = chain::seal_signed(envelope, &prev, forger);
+        if old_signature {
+            let sealed = chain::sealed(&stored).unwrap();
+            let signed_tail = &stored[sealed.body.len() + 34..];
+            assert_eq!(signed_tail.len(), 77, "the stored record is signed");
+            record.extend_from_slice(signed_tail);
+        }
+        set_payload(db, plan, version, &record);
+        prev = hash;
+    }
+}
+
+#[tokio::test]
+async fn an_event_rewritten_in_a_copy_of_the_file_and_resealed_without_the_key_is_named() {
+    let env = Env::open().await;
+    let (stripped, kept, forged) = (
+        plan_with_elements(&env, 6).await,
+        plan_with_elements(&env, 6).await,
+        plan_with_elements(&env, 6).await,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("alliance.db");
+    copy_db(&env, &copy);
+    {
+        let db = rusqlite::Connection::open(&copy).unwrap();
+        // Version 4 rewritten; 4..7 re-sealed unsigned, with their old signatures, or signed by
+        // a key of the operator's own.
+        rewrite_and_reseal(&db, stripped, 4, 7, false, None);
+        rewrite_and_reseal(&db, kept, 4, 7, true, None);
+        let forger = Signer::generate().unwrap();
+        rewrite_and_reseal(&db, forged, 4, 7, false, Some(&forger));
+    }
+    let db = rusqlite::Connection::open(&copy).unwrap();
+    let log = SqliteLog::open(SqliteLogConfig::new(&copy)).unwrap();
+    let address = serve_log(log, &env.auth, env.trusted.clone()).await;
+
+    let reply = verify(&address, stripped).await;
+    assert_eq!(
+        named(&reply),
+        ("unsigned".into(), 4, position_of(&db, stripped, 4))
+    );
+    assert_eq!(reply.events, 3, "the events before the rewrite verify");
+    assert_eq!(
+        named(&verify(&address, kept).await),
+        ("bad_signature".into(), 4, position_of(&db, kept, 4))
+    );
+    assert_eq!(
+        named(&verify(&address, forged).await),
+        ("unknown_key".into(), 4, position_of(&db, forged, 4))
+    );
+
+    // The original file still verifies, signed from its first record.
+    let original = serve_log(env.log.clone(), &env.auth, env.trusted.clone()).await;
+    for plan in [stripped, kept, forged] {
+        let reply = verify(&original, plan).await;
+        assert!(reply.ok, "{reply:?}");
+        assert_eq!((reply.events, reply.unsigned_through), (7, 0));
+    }
+}
+
+#[tokio::test]
+async fn a_history_sealed_before_signing_verifies_as_unsigned_up_to_its_last_unsigned_version() {
+    let mut env = Env::open().await;
+    // Written by a writer that did not sign (as every writer did before), then by one that does.
+    let signing = env.service.clone();
+    env.service = Arc::new(CommandService::open(env.log.clone()).await.unwrap());
+    let plan = plan_with_elements(&env, 3).await;
+    env.service = signing;
+    env.exec(
+        US,
+        plan,
+        Command::RegisterForceElement {
+            element: element("signed-unit", Side::Us, 10),
+            present_from: date(2024, 1, 1),
+        },
+    )
+    .await;
+    let address = serve_log(env.log.clone(), &env.auth, env.trusted.clone()).await;
+    let reply = verify(&address, plan).await;
+    assert!(reply.ok, "{reply:?}");
+    assert_eq!((reply.events, reply.unsigned_through), (5, 4));
+
+    // An unsigned record appended after the signed one is named.
+    env.service = Arc::new(CommandService::open(env.log.clone()).await.unwrap());
+    let outcome = env
+        .exec(
+            US,
+            plan,
+            Command::RegisterForceElement {
+                element: element("late-unsigned-unit", Side::Us, 10),
+                present_from: date(2024, 1, 1),
+            },
+        )
+        .await;
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    assert_eq!(
+        named(&verify(&address, plan).await),
+        ("unsigned".into(), 6, position_of(&db, plan, 6))
+    );
+    assert_eq!(outcome.plan_version, 6);
+}
+
+#[tokio::test]
+async fn a_rotated_key_verifies_what_it_signed_while_in_force_and_nothing_after() {
+    let mut env = Env::open().await;
+    let (a, b) = (Signer::generate().unwrap(), Signer::generate().unwrap());
+    let started = chrono::Utc::now().timestamp_micros() - 3_600_000_000;
+    let log = env.log.clone();
+    let writer = |signer: &Signer| {
+        let log = log.clone();
+        let signer = signer.clone();
+        async move { Arc::new(CommandService::open(log).await.unwrap().with_signer(signer)) }
+    };
+    // Key A signs the first records of the plan, then is retired at `rotated`; key B signs the
+    // later ones.
+    env.service = writer(&a).await;
+    let plan = plan_with_elements(&env, 2).await;
+    let rotated = chrono::Utc::now().timestamp_micros() + 1;
+    env.service = writer(&b).await;
+    env.exec(
+        US,
+        plan,
+        Command::RegisterForceElement {
+            element: element("after-rotation", Side::Us, 10),
+            present_from: date(2024, 1, 1),
+        },
+    )
+    .await;
+    let period = |signer: &Signer, from: i64, until: Option<i64>| TrustedKey {
+        not_before_micros: Some(from),
+        not_after_micros: until,
+        ..TrustedKey::always(signer.verifying_key())
+    };
+    let both = Arc::new(TrustedKeys::new([
+        period(&a, started, Some(rotated)),
+        period(&b, rotated, None),
+    ]));
+    let address = serve_log(env.log.clone(), &env.auth, both.clone()).await;
+    let reply = verify(&address, plan).await;
+    assert!(reply.ok, "{reply:?}");
+    assert_eq!((reply.events, reply.unsigned_through), (4, 0));
+
+    // Without A among the trusted keys, its records are by an unknown key.
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    let only_b = Arc::new(TrustedKeys::new([period(&b, rotated, None)]));
+    let address_b = serve_log(env.log.clone(), &env.auth, only_b).await;
+    assert_eq!(
+        named(&verify(&address_b, plan).await),
+        ("unknown_key".into(), 1, position_of(&db, plan, 1))
+    );
+
+    // A record A signs after its retirement is named.
+    env.service = writer(&a).await;
+    env.exec(
+        US,
+        plan,
+        Command::RegisterForceElement {
+            element: element("retired-key", Side::Us, 10),
+            present_from: date(2024, 1, 1),
+        },
+    )
+    .await;
+    assert_eq!(
+        named(&verify(&address, plan).await),
+        ("key_not_valid".into(), 5, position_of(&db, plan, 5))
+    );
+    assert_eq!(env.log.plan_version(plan).await.unwrap(), 5);
+}
