@@ -6,7 +6,8 @@ use alliance_domain::PlanId;
 use alliance_eventlog::{LogError, LogReader, TopicOffset};
 use alliance_proto::v1;
 use alliance_record::chain::{self, ChainBreak, ChainHead, Verifier};
-use alliance_record::signing::TrustedKeys;
+use alliance_record::chain::{BreakKind, Hash};
+use alliance_record::signing::{HEAD_CONTEXT, KeyId, Signer, TrustedKeys, head_message};
 use alliance_server::Authenticator;
 use alliance_server::security::SecurityLog;
 use futures::StreamExt;
@@ -25,6 +26,13 @@ pub struct Verification {
     pub first_break: Option<(ChainBreak, Option<TopicOffset>)>,
 }
 
+/// A head of a plan's chain kept earlier: the history must extend it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeptHead {
+    pub version: u64,
+    pub hash: Hash,
+}
+
 /// Reads every record of `plan_id` from `log`, in log order, and checks its chain and each
 /// signature against `trusted`. `None` when the log holds nothing of the plan.
 pub async fn verify_plan<R: LogReader>(
@@ -32,23 +40,152 @@ pub async fn verify_plan<R: LogReader>(
     plan_id: PlanId,
     trusted: &Arc<TrustedKeys>,
 ) -> Result<Option<Verification>, LogError> {
+    verify_plan_against(log, plan_id, trusted, None).await
+}
+
+/// [`verify_plan`], and that the history extends `kept`: the record at its version has its
+/// hash (else [`BreakKind::Diverged`] there), and the log reaches it (else
+/// [`BreakKind::Truncated`] at the first version missing).
+pub async fn verify_plan_against<R: LogReader>(
+    log: &R,
+    plan_id: PlanId,
+    trusted: &Arc<TrustedKeys>,
+    kept: Option<KeptHead>,
+) -> Result<Option<Verification>, LogError> {
     let mut records = log.plan_records(plan_id);
     let mut verifier = Verifier::trusting(trusted.clone());
     let mut seen = false;
     while let Some(record) = records.next().await {
         let record = record?;
         seen = true;
-        if let Err(broken) = verifier.check(&record) {
+        let before = verifier.head();
+        let mut checked = verifier.check(&record);
+        if let (Ok(()), Some(kept)) = (&checked, kept) {
+            let head = verifier.head();
+            if head.events == kept.version && head.head != kept.hash {
+                checked = Err(ChainBreak {
+                    kind: BreakKind::Diverged,
+                    version: record.version,
+                    position: record.position,
+                    detail: format!(
+                        "its hash is {}, not the kept head's {}: the history up to it was \
+                         rewritten",
+                        chain::hex(&head.head),
+                        chain::hex(&kept.hash)
+                    ),
+                });
+            }
+        }
+        if let Err(broken) = checked {
+            let head = if broken.kind == BreakKind::Diverged {
+                before
+            } else {
+                verifier.head()
+            };
             return Ok(Some(Verification {
-                head: verifier.head(),
+                head,
                 first_break: Some((broken, record.origin)),
             }));
         }
     }
-    Ok(seen.then(|| Verification {
-        head: verifier.head(),
-        first_break: None,
+    let head = verifier.head();
+    let truncated = kept.filter(|kept| head.events < kept.version).map(|kept| {
+        let broken = ChainBreak {
+            kind: BreakKind::Truncated,
+            version: head.events + 1,
+            position: 0,
+            detail: format!(
+                "the log ends at version {}; versions {}..{} of the kept head are not in it",
+                head.events,
+                head.events + 1,
+                kept.version
+            ),
+        };
+        (broken, None)
+    });
+    // With a kept head, a plan the log no longer holds at all is truncated at version 1.
+    Ok((seen || truncated.is_some()).then_some(Verification {
+        head,
+        first_break: truncated,
     }))
+}
+
+/// The keys of the audit log: those whose signatures verify, and this server's own, which
+/// signs the heads it serves (unsigned without one).
+#[derive(Debug, Clone, Default)]
+pub struct AuditKeys {
+    pub trusted: Arc<TrustedKeys>,
+    pub signer: Option<Signer>,
+}
+
+impl From<Arc<TrustedKeys>> for AuditKeys {
+    fn from(trusted: Arc<TrustedKeys>) -> Self {
+        Self {
+            trusted,
+            signer: None,
+        }
+    }
+}
+
+/// The kept head of a `VerifyPlan` request, its signature checked against `trusted`.
+fn kept_head(
+    plan_id: PlanId,
+    head: &v1::SignedHead,
+    trusted: &TrustedKeys,
+) -> Result<KeptHead, Status> {
+    let invalid = |field: &str, message: String| {
+        alliance_server::invalid_field(&format!("kept_head.{field}"), message)
+    };
+    if head.plan_id != plan_id.to_string() {
+        return Err(invalid(
+            "plan_id",
+            format!("a head of plan {}, not of {plan_id}", head.plan_id),
+        ));
+    }
+    let hash: Hash = unhex(&head.head_hash)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| invalid("head_hash", "not 64 hex digits".into()))?;
+    if head.version == 0 {
+        return Err(invalid("version", "at least 1".into()));
+    }
+    if !head.key_id.is_empty() {
+        let id = KeyId::parse(&head.key_id)
+            .ok_or_else(|| invalid("key_id", "not 16 hex digits".into()))?;
+        let signature: [u8; 64] = head
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| invalid("signature", "not 64 bytes".into()))?;
+        let micros = head
+            .time
+            .as_ref()
+            .map(|t| crate::grpc::instant("kept_head.time", t))
+            .transpose()?
+            .ok_or_else(|| invalid("time", "a signed head names its time".into()))?;
+        let message = head_message(plan_id.as_bytes(), head.version, &hash, micros);
+        trusted
+            .check(id, micros, HEAD_CONTEXT, &message, &signature)
+            .map_err(|problem| {
+                invalid(
+                    "signature",
+                    format!("does not verify under a trusted key in force ({problem:?})"),
+                )
+            })?;
+    }
+    Ok(KeptHead {
+        version: head.version,
+        hash,
+    })
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// `alliance.v1.AuditLog`: verification and export over the log, event history from the read
@@ -59,8 +196,7 @@ pub struct AuditLogApi<L> {
     auth: Arc<Authenticator>,
     /// This server's security log, when it keeps one.
     security: Option<SecurityLog>,
-    /// The writers' keys whose signatures verify.
-    trusted: Arc<TrustedKeys>,
+    keys: AuditKeys,
 }
 
 impl<L: LogReader> AuditLogApi<L> {
@@ -69,14 +205,14 @@ impl<L: LogReader> AuditLogApi<L> {
         log: L,
         auth: Arc<Authenticator>,
         security: Option<SecurityLog>,
-        trusted: Arc<TrustedKeys>,
+        keys: impl Into<AuditKeys>,
     ) -> Self {
         Self {
             projection,
             log,
             auth,
             security,
-            trusted,
+            keys: keys.into(),
         }
     }
 
@@ -206,6 +342,13 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
         Ok(Response::new(Box::pin(exported)))
     }
 
+    async fn get_head(
+        &self,
+        request: Request<v1::GetHeadRequest>,
+    ) -> Result<Response<v1::SignedHead>, Status> {
+        self.head(&request).await.map(Response::new)
+    }
+
     async fn verify_plan(
         &self,
         request: Request<v1::VerifyPlanRequest>,
@@ -214,7 +357,13 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
         let plan_id = parse_plan(&request.get_ref().plan_id)?;
         self.projection
             .authorize(&caller, plan_id, crate::Access::Audit)?;
-        let verification = verify_plan(&self.log, plan_id, &self.trusted)
+        let kept = request
+            .get_ref()
+            .kept_head
+            .as_ref()
+            .map(|head| kept_head(plan_id, head, &self.keys.trusted))
+            .transpose()?;
+        let verification = verify_plan_against(&self.log, plan_id, &self.keys.trusted, kept)
             .await
             .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?
             .ok_or_else(|| {
@@ -239,6 +388,50 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
             first_break,
             unsigned_through: verification.head.unsigned_through,
         }))
+    }
+}
+
+impl<L: LogReader> AuditLogApi<L> {
+    /// `GetHead`: the head of a plan's verified chain, signed by this server's key.
+    pub async fn head(
+        &self,
+        caller_request: &Request<v1::GetHeadRequest>,
+    ) -> Result<v1::SignedHead, Status> {
+        let caller = self.auth.authenticate(caller_request)?;
+        let plan_id = parse_plan(&caller_request.get_ref().plan_id)?;
+        self.projection
+            .authorize(&caller, plan_id, crate::Access::Audit)?;
+        let verification = verify_plan(&self.log, plan_id, &self.keys.trusted)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?
+            .ok_or_else(|| {
+                Status::not_found(format!("the log holds no event of plan {plan_id}"))
+            })?;
+        if let Some((broken, _)) = verification.first_break {
+            return Err(Status::failed_precondition(format!(
+                "no head is vouched for: the chain of plan {plan_id} does not hold: {broken}"
+            )));
+        }
+        let head = verification.head;
+        let micros = chrono::Utc::now().timestamp_micros();
+        let (key_id, signature) = match &self.keys.signer {
+            Some(signer) => {
+                let message = head_message(plan_id.as_bytes(), head.events, &head.head, micros);
+                (
+                    signer.id().to_string(),
+                    signer.sign(HEAD_CONTEXT, &message).to_vec(),
+                )
+            }
+            None => (String::new(), Vec::new()),
+        };
+        Ok(v1::SignedHead {
+            plan_id: plan_id.to_string(),
+            version: head.events,
+            head_hash: chain::hex(&head.head),
+            time: Some(crate::grpc::timestamp(micros)),
+            key_id,
+            signature,
+        })
     }
 }
 

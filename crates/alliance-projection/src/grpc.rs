@@ -854,7 +854,7 @@ pub async fn add_routes<L: alliance_eventlog::LogReader>(
     log: L,
     auth: Arc<Authenticator>,
     security: Option<alliance_server::security::SecurityLog>,
-    trusted: Arc<alliance_record::signing::TrustedKeys>,
+    keys: impl Into<crate::audit::AuditKeys>,
 ) -> tonic::service::Routes {
     for name in [
         "alliance.v1.PostureQueries",
@@ -873,7 +873,7 @@ pub async fn add_routes<L: alliance_eventlog::LogReader>(
                 log.clone(),
                 auth.clone(),
                 security,
-                trusted,
+                keys,
             )
             .into_server(),
         )

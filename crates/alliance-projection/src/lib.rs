@@ -20,7 +20,7 @@ use alliance_eventlog::{Checkpoint, LogReader, Position, StoredEvent};
 use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 
-pub use audit::{AuditLogApi, Verification, verify_plan};
+pub use audit::{AuditKeys, AuditLogApi, KeptHead, Verification, verify_plan, verify_plan_against};
 pub use events::{EventFilter, EventPage, MAX_PAGE};
 pub use grpc::{
     PostureQueriesApi, ReadModelAdminApi, add_routes, posture_to_proto, record_point, status,

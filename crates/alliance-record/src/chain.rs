@@ -167,6 +167,11 @@ pub enum BreakKind {
     UnknownKey,
     /// The record is signed by a trusted key that was not in force at the record's time.
     KeyNotValid,
+    /// The log ends before the version of a head kept earlier: its last records were removed.
+    Truncated,
+    /// The record at a kept head's version does not have the kept hash: the history up to it
+    /// was rewritten.
+    Diverged,
 }
 
 impl BreakKind {
@@ -181,6 +186,8 @@ impl BreakKind {
             Self::BadSignature => "bad_signature",
             Self::UnknownKey => "unknown_key",
             Self::KeyNotValid => "key_not_valid",
+            Self::Truncated => "truncated",
+            Self::Diverged => "diverged",
         }
     }
 }

@@ -194,6 +194,17 @@ impl Signer {
     }
 }
 
+/// What a plan head's signature covers after [`HEAD_CONTEXT`]: the plan id's 16 bytes, the
+/// version, the head hash and the time (microseconds since the epoch), integers big-endian.
+pub fn head_message(plan_id: &[u8; 16], version: u64, head: &Hash, micros: i64) -> Vec<u8> {
+    let mut message = Vec::with_capacity(16 + 8 + 32 + 8);
+    message.extend_from_slice(plan_id);
+    message.extend_from_slice(&version.to_be_bytes());
+    message.extend_from_slice(head);
+    message.extend_from_slice(&micros.to_be_bytes());
+    message
+}
+
 /// A public key as PEM (SubjectPublicKeyInfo).
 pub fn public_pem(key: &VerifyingKey) -> String {
     key.to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)

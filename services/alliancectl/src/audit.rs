@@ -247,3 +247,50 @@ pub fn holds_text(path: &Path, plan_id: &str, head: &ChainHead) -> String {
         chain::hex(&head.head)
     )
 }
+
+/// A signed head (`audit head`) as the JSON file kept for `audit verify --head`.
+pub fn head_json(head: &v1::SignedHead) -> Value {
+    let time = head.time.unwrap_or_default();
+    let micros = time
+        .seconds
+        .saturating_mul(1_000_000)
+        .saturating_add(i64::from(time.nanos) / 1_000);
+    json!({
+        "plan_id": head.plan_id,
+        "version": head.version,
+        "head_hash": head.head_hash,
+        "time": chrono::DateTime::from_timestamp_micros(micros)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        "time_micros": micros,
+        "key_id": head.key_id,
+        "signature": chain::hex(&head.signature),
+    })
+}
+
+/// A kept head read back from its JSON file.
+pub fn head_from_json(text: &str) -> Result<v1::SignedHead, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    let text_field = |name: &str| {
+        value[name]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("no {name}"))
+    };
+    let micros = value["time_micros"]
+        .as_i64()
+        .ok_or_else(|| "no time_micros".to_owned())?;
+    Ok(v1::SignedHead {
+        plan_id: text_field("plan_id")?,
+        version: value["version"]
+            .as_u64()
+            .ok_or_else(|| "no version".to_owned())?,
+        head_hash: text_field("head_hash")?,
+        time: Some(prost_types::Timestamp {
+            seconds: micros.div_euclid(1_000_000),
+            nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or_default(),
+        }),
+        key_id: text_field("key_id")?,
+        signature: unhex(&text_field("signature")?)
+            .ok_or_else(|| "signature is not hex".to_owned())?,
+    })
+}

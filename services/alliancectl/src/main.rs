@@ -235,6 +235,19 @@ enum AuditCmd {
         /// An export (`audit export`) to verify offline, without the server.
         #[arg(long)]
         file: Option<std::path::PathBuf>,
+        /// A head kept earlier (`audit head --out`): the plan's history must extend it (a
+        /// truncated or rewritten history exits 8).
+        #[arg(long, requires = "plan")]
+        head: Option<std::path::PathBuf>,
+    },
+    /// The plan's head after the server verified its chain, signed by the server's key: keep
+    /// it (both sides), and give it to `audit verify --head` later.
+    Head {
+        #[arg(long, env = "ALLIANCE_PLAN")]
+        plan: Uuid,
+        /// The file to write the head to (JSON) [default: stdout].
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
     /// The plan's events, filtered, in version order (every page): the story of one element,
     /// one decision's events, one team's or user's edits, a period of record or valid time.
@@ -1226,10 +1239,25 @@ async fn watch_posture(
     Ok(Reply::Streamed)
 }
 
-/// Verifies a plan's hash chain; a chain that does not hold is printed, then exits 8.
-async fn verify(s: &mut Session, plan: Uuid, format: Format) -> Result<Reply, CliError> {
+/// Verifies a plan's hash chain (and that it extends the head kept in `head`); a chain that does
+/// not hold is printed, then exits 8.
+async fn verify(
+    s: &mut Session,
+    plan: Uuid,
+    head: Option<&std::path::Path>,
+    format: Format,
+) -> Result<Reply, CliError> {
+    let kept_head = head
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| audit::head_from_json(&text))
+                .map_err(|e| CliError::invalid_input(format!("--head {}: {e}", path.display())))
+        })
+        .transpose()?;
     let request = s.request(v1::VerifyPlanRequest {
         plan_id: plan.to_string(),
+        kept_head,
     });
     let mut audit = AuditLogClient::new(s.channel.clone());
     let reply = within(s.timeout, audit.verify_plan(request))
@@ -1471,8 +1499,43 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
         Cmd::Simulate(a) => simulate::simulate(s, a, format).await,
         Cmd::Simulation(cmd) => simulate::get(s, cmd, format).await,
         Cmd::Audit(AuditCmd::Verify {
-            plan: Some(plan), ..
-        }) => verify(s, *plan, format).await,
+            plan: Some(plan),
+            head,
+            ..
+        }) => verify(s, *plan, head.as_deref(), format).await,
+        Cmd::Audit(AuditCmd::Head { plan, out }) => {
+            let request = s.request(v1::GetHeadRequest {
+                plan_id: plan.to_string(),
+            });
+            let mut client = AuditLogClient::new(s.channel.clone());
+            let head = within(s.timeout, client.get_head(request))
+                .await
+                .map_err(|status| s.failure(&status, None))?;
+            let text = audit::head_json(&head).to_string();
+            match out {
+                Some(path) => {
+                    std::fs::write(path, format!("{text}\n")).map_err(|e| {
+                        CliError::new(Exit::Other, format!("cannot write {}: {e}", path.display()))
+                    })?;
+                    match format {
+                        Format::Text => println!(
+                            "ok head of plan {plan}: version {} hash {} signed by key {} written to {}",
+                            head.version,
+                            head.head_hash,
+                            if head.key_id.is_empty() {
+                                "(none)"
+                            } else {
+                                &head.key_id
+                            },
+                            path.display()
+                        ),
+                        Format::Json => println!("{text}"),
+                    }
+                }
+                None => println!("{text}"),
+            }
+            Ok(Reply::Streamed)
+        }
         Cmd::Audit(AuditCmd::Verify { file, .. }) => verify_file(file.as_deref(), format),
         Cmd::Audit(AuditCmd::History(a)) => history(s, a, format).await,
         Cmd::Audit(AuditCmd::Denials { since, limit }) => {

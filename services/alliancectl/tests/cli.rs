@@ -1691,6 +1691,67 @@ async fn audit_verify_reports_the_chain_s_head_then_a_tampered_record_with_exit_
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn audit_verify_against_a_kept_head_finds_the_records_deleted_since() {
+    let server = start().await;
+    let plan = server.posture_plan().await;
+    let plan_id: uuid::Uuid = plan.parse().unwrap();
+    let stored = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
+    let last = stored.len();
+    let dir = tempfile::tempdir().unwrap();
+    let head_file = dir.path().join("head.json");
+    let head_path = head_file.to_str().unwrap();
+
+    let kept = server
+        .ctl(
+            AUDITOR,
+            &["audit", "head", "--plan", &plan, "--out", head_path],
+        )
+        .await;
+    assert!(
+        kept.ok()
+            .starts_with(&format!("ok head of plan {plan}: version {last} hash ")),
+        "{}",
+        kept.stdout
+    );
+    let head: Value = serde_json::from_str(&std::fs::read_to_string(&head_file).unwrap()).unwrap();
+    assert_eq!(head["version"], last);
+    assert_eq!(head["signature"].as_str().unwrap().len(), 128);
+    let holds = server
+        .ctl(
+            AUDITOR,
+            &["audit", "verify", "--plan", &plan, "--head", head_path],
+        )
+        .await;
+    assert!(holds.ok().starts_with("ok plan"), "{}", holds.stdout);
+
+    // The plan's last record deleted from the file: found against the kept head only.
+    let db = rusqlite::Connection::open(server.db()).unwrap();
+    db.execute(
+        "DELETE FROM events WHERE position = ?1",
+        rusqlite::params![stored[last - 1].position as i64],
+    )
+    .unwrap();
+    let alone = server
+        .ctl(AUDITOR, &["audit", "verify", "--plan", &plan])
+        .await;
+    assert!(alone.ok().starts_with("ok plan"), "{}", alone.stdout);
+    let cut = server
+        .ctl(
+            AUDITOR,
+            &["audit", "verify", "--plan", &plan, "--head", head_path],
+        )
+        .await;
+    assert_eq!(cut.code, Some(8), "{}", cut.stderr);
+    assert!(
+        cut.stdout.starts_with(&format!(
+            "BROKEN plan {plan}: truncated record at version {last}"
+        )),
+        "{}",
+        cut.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_export_verifies_offline_and_a_modified_line_does_not() {
     let server = start().await;
     let plan = server.posture_plan().await;

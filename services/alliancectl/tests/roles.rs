@@ -649,6 +649,17 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                         t,
                         v1::VerifyPlanRequest {
                             plan_id: plan.clone(),
+                            kept_head: None,
+                        },
+                    ))
+                    .await?,
+            ),
+            "GetHead" => drop(
+                c.audit
+                    .get_head(authed(
+                        t,
+                        v1::GetHeadRequest {
+                            plan_id: plan.clone(),
                         },
                     ))
                     .await?,
@@ -733,6 +744,7 @@ fn table() -> Vec<(&'static str, Vec<&'static str>)> {
         ("ListEvents", only(&["planadmin", "auditor"])),
         ("ExportPlan", only(&["planadmin", "auditor"])),
         ("VerifyPlan", only(&["planadmin", "auditor"])),
+        ("GetHead", only(&["planadmin", "auditor"])),
         ("ListDenials", only(&["auditor"])),
         ("Rebuild", only(&["planadmin"])),
     ]

@@ -360,6 +360,10 @@ impl Server<'_> {
             &signer,
         ));
         println!("allianced: signing records with key {}", signer.id());
+        let keys = alliance_projection::AuditKeys {
+            trusted,
+            signer: Some(signer.clone()),
+        };
         let service = Arc::new(CommandService::open(log).await?.with_signer(signer));
         load_reference(&service, &auth, &config.reference_plan).await?;
 
@@ -406,7 +410,7 @@ impl Server<'_> {
             reader,
             auth,
             Some(security),
-            trusted,
+            keys,
         )
         .await;
         alliance_projection::serve_until_stopped(

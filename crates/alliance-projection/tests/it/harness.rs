@@ -35,6 +35,7 @@ pub struct Env<L: EventLog = SqliteLog> {
     pub service: Arc<CommandService<L>>,
     pub auth: Authenticator,
     /// The key the command service signs with, trusted alone.
+    pub signer: Signer,
     pub trusted: Arc<TrustedKeys>,
 }
 
@@ -80,7 +81,7 @@ impl<L: EventLog> Env<L> {
             CommandService::open(log.clone())
                 .await
                 .unwrap()
-                .with_signer(signer),
+                .with_signer(signer.clone()),
         );
         let auth =
             Authenticator::from_token_file(&TokenFile::load(&deploy("dev-tokens.toml")).unwrap())
@@ -90,6 +91,7 @@ impl<L: EventLog> Env<L> {
             log,
             service,
             auth,
+            signer,
             trusted,
         }
     }
@@ -240,7 +242,7 @@ pub async fn serve(env: &Env, projection: Arc<Projection>) -> String {
 pub async fn serve_log<L: alliance_eventlog::LogReader>(
     log: L,
     auth: &Authenticator,
-    trusted: Arc<TrustedKeys>,
+    keys: impl Into<alliance_projection::AuditKeys>,
 ) -> String {
     let projection = Projection::new();
     projection.catch_up(&log).await.unwrap();
@@ -254,7 +256,7 @@ pub async fn serve_log<L: alliance_eventlog::LogReader>(
         log,
         Arc::new(auth.clone()),
         None,
-        trusted,
+        keys,
     )
     .await;
     tokio::spawn(alliance_server::serve::serve_routes(

@@ -37,16 +37,44 @@ async fn plan_with_elements(env: &Env, n: u32) -> PlanId {
     plan
 }
 
-/// `AuditLog/VerifyPlan` of `plan` at `address`.
-async fn verify(address: &str, plan: PlanId) -> v1::VerifyPlanReply {
-    let mut client = AuditLogClient::connect(address.to_owned()).await.unwrap();
-    let mut request = tonic::Request::new(v1::VerifyPlanRequest {
-        plan_id: plan.to_string(),
-    });
+fn authed<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
     request
         .metadata_mut()
         .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    client.verify_plan(request).await.unwrap().into_inner()
+    request
+}
+
+/// `AuditLog/VerifyPlan` of `plan` at `address`, against a kept head if given.
+async fn try_verify(
+    address: &str,
+    plan: PlanId,
+    kept_head: Option<v1::SignedHead>,
+) -> Result<v1::VerifyPlanReply, tonic::Status> {
+    let mut client = AuditLogClient::connect(address.to_owned()).await.unwrap();
+    client
+        .verify_plan(authed(v1::VerifyPlanRequest {
+            plan_id: plan.to_string(),
+            kept_head,
+        }))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn verify(address: &str, plan: PlanId) -> v1::VerifyPlanReply {
+    try_verify(address, plan, None).await.unwrap()
+}
+
+/// `AuditLog/GetHead` of `plan` at `address`.
+async fn head(address: &str, plan: PlanId) -> v1::SignedHead {
+    let mut client = AuditLogClient::connect(address.to_owned()).await.unwrap();
+    client
+        .get_head(authed(v1::GetHeadRequest {
+            plan_id: plan.to_string(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
 }
 
 /// The first break a reply names: kind, version, position.
@@ -283,4 +311,65 @@ async fn a_rotated_key_verifies_what_it_signed_while_in_force_and_nothing_after(
         ("key_not_valid".into(), 5, position_of(&db, plan, 5))
     );
     assert_eq!(env.log.plan_version(plan).await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn a_history_cut_short_or_rewritten_under_a_kept_head_is_named_against_it() {
+    let env = Env::open().await;
+    let keys = alliance_projection::AuditKeys {
+        trusted: env.trusted.clone(),
+        signer: Some(env.signer.clone()),
+    };
+    let (cut, rewritten) = (
+        plan_with_elements(&env, 6).await,
+        plan_with_elements(&env, 6).await,
+    );
+    let address = serve_log(env.log.clone(), &env.auth, keys).await;
+    let (kept_cut, kept_rewritten) = (head(&address, cut).await, head(&address, rewritten).await);
+    assert_eq!(kept_cut.version, 7);
+    assert_eq!(kept_cut.key_id, env.signer.id().to_string());
+    assert!(
+        try_verify(&address, cut, Some(kept_cut.clone()))
+            .await
+            .unwrap()
+            .ok
+    );
+
+    // The plan's last two records deleted from the file: the shorter chain still holds on its
+    // own, but not against the kept head.
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    db.execute(
+        "DELETE FROM events WHERE plan_id = ?1 AND version >= 6",
+        params![cut.as_bytes().as_slice()],
+    )
+    .unwrap();
+    let alone = verify(&address, cut).await;
+    assert!(alone.ok, "{alone:?}");
+    assert_eq!(alone.events, 5);
+    let against = try_verify(&address, cut, Some(kept_cut.clone()))
+        .await
+        .unwrap();
+    assert_eq!(named(&against), ("truncated".into(), 6, 0));
+    assert_eq!(against.events, 5);
+
+    // The holder of the writer's key rewrites version 3 and signs everything after again: the
+    // signatures hold, the kept head does not.
+    rewrite_and_reseal(&db, rewritten, 3, 7, false, Some(&env.signer));
+    assert!(verify(&address, rewritten).await.ok);
+    assert_eq!(
+        named(
+            &try_verify(&address, rewritten, Some(kept_rewritten.clone()))
+                .await
+                .unwrap()
+        ),
+        ("diverged".into(), 7, position_of(&db, rewritten, 7))
+    );
+
+    // A kept head whose signature does not hold (here: its version changed) is refused.
+    let forged = v1::SignedHead {
+        version: 5,
+        ..kept_cut
+    };
+    let refused = try_verify(&address, cut, Some(forged)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
 }

@@ -59,7 +59,10 @@ impl Server {
         // A writer key in the data dir, trusted alone, as allianced does without an identity
         // configuration.
         let signer = alliance_server::signing::writer_key(None, dir.path()).unwrap();
-        let trusted = Arc::new(alliance_server::signing::trusted_for_writer(None, &signer));
+        let keys = alliance_projection::AuditKeys {
+            trusted: Arc::new(alliance_server::signing::trusted_for_writer(None, &signer)),
+            signer: Some(signer.clone()),
+        };
         let service = Arc::new(
             CommandService::open(log.clone())
                 .await
@@ -113,7 +116,7 @@ impl Server {
             log.clone(),
             auth,
             security,
-            trusted,
+            keys,
         )
         .await;
         let (stop, stopped) = oneshot::channel::<()>();
