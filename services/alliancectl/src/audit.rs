@@ -8,6 +8,7 @@ use std::path::Path;
 use alliance_eventlog::StoredEvent;
 use alliance_proto::v1;
 use alliance_record::chain::{self, ChainHead, Verifier};
+use alliance_record::signing::{HEAD_CONTEXT, KeyId, TrustedKeys, head_message};
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -121,17 +122,67 @@ pub enum FileCheck {
     },
 }
 
+/// What an export is checked against besides its own chain.
+#[derive(Default)]
+pub struct Against {
+    /// Public keys whose signatures verify (at any time); signatures are not checked without.
+    pub trusted: Option<std::sync::Arc<TrustedKeys>>,
+    /// A head kept earlier: the export must reach its version with its hash.
+    pub head: Option<v1::SignedHead>,
+}
+
+/// The version and hash of a kept head, its signature checked when keys are given.
+fn kept(
+    head: &v1::SignedHead,
+    trusted: Option<&TrustedKeys>,
+) -> Result<(u64, chain::Hash), String> {
+    let hash: chain::Hash = unhex(&head.head_hash)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or("the kept head's head_hash is not 64 hex digits")?;
+    if let (Some(trusted), false) = (trusted, head.key_id.is_empty()) {
+        let id = KeyId::parse(&head.key_id).ok_or("the kept head's key_id is not 16 hex digits")?;
+        let signature: [u8; 64] = head
+            .signature
+            .as_slice()
+            .try_into()
+            .map_err(|_| "the kept head's signature is not 64 bytes")?;
+        let plan = uuid::Uuid::parse_str(&head.plan_id)
+            .map_err(|_| "the kept head's plan_id is not a UUID")?;
+        let time = head.time.unwrap_or_default();
+        let micros = time
+            .seconds
+            .saturating_mul(1_000_000)
+            .saturating_add(i64::from(time.nanos) / 1_000);
+        let message = head_message(plan.as_bytes(), head.version, &hash, micros);
+        trusted
+            .check(id, micros, HEAD_CONTEXT, &message, &signature)
+            .map_err(|problem| format!("the kept head's signature does not hold: {problem:?}"))?;
+    }
+    Ok((head.version, hash))
+}
+
 /// Verifies an export: its format is told by its first line.
-pub fn verify_file(path: &Path) -> Result<FileCheck, String> {
+pub fn verify_file(path: &Path, against: &Against) -> Result<FileCheck, String> {
+    let kept = against
+        .head
+        .as_ref()
+        .map(|head| kept(head, against.trusted.as_deref()))
+        .transpose()?;
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut lines = std::io::BufReader::new(file).lines().enumerate().peekable();
     let csv = matches!(lines.peek(), Some((_, Ok(first))) if first.starts_with("version,"));
     if csv {
         lines.next();
     }
-    let mut verifier = Verifier::default();
+    let mut verifier = against
+        .trusted
+        .clone()
+        .map(Verifier::trusting)
+        .unwrap_or_default();
     let mut plan_id: Option<String> = None;
+    let mut last_line = 0;
     for (index, text) in lines {
+        last_line = index + 1;
         let number = index + 1;
         let text = text.map_err(|e| format!("{}: line {number}: {e}", path.display()))?;
         let broken = |detail: String| {
@@ -171,8 +222,38 @@ pub fn verify_file(path: &Path) -> Result<FileCheck, String> {
         if let Err(at) = verifier.check(&stored) {
             return broken(at.to_string());
         }
+        let head = verifier.head();
+        if let Some((version, hash)) = kept
+            && head.events == version
+            && head.head != hash
+        {
+            return broken(format!(
+                "diverged at version {version}: its hash is not the kept head's: the history up \
+                 to it was rewritten"
+            ));
+        }
     }
     let plan_id = plan_id.ok_or_else(|| format!("{}: no records", path.display()))?;
+    if let Some((version, _)) = kept
+        && let Some(head) = against.head.as_ref()
+    {
+        if head.plan_id != plan_id {
+            return Err(format!(
+                "the kept head is of plan {}, not {plan_id}",
+                head.plan_id
+            ));
+        }
+        if verifier.head().events < version {
+            return Ok(FileCheck::Broken {
+                line: last_line + 1,
+                detail: format!(
+                    "truncated: the export ends at version {}, the kept head is at version \
+                     {version}",
+                    verifier.head().events
+                ),
+            });
+        }
+    }
     Ok(FileCheck::Holds {
         plan_id,
         head: verifier.head(),
@@ -238,10 +319,21 @@ fn same_as_record(fields: &[String], envelope: &v1::EventEnvelope) -> Result<(),
 }
 
 /// The text of a verified export.
-pub fn holds_text(path: &Path, plan_id: &str, head: &ChainHead) -> String {
+pub fn holds_text(path: &Path, plan_id: &str, head: &ChainHead, against: &Against) -> String {
+    let signed = match (&against.trusted, head.unsigned_through) {
+        (None, _) => "signatures not checked (give --trusted-key)".to_owned(),
+        (Some(_), 0) => "each record signed by a trusted key".to_owned(),
+        (Some(_), n) if n >= head.events => "no record signed".to_owned(),
+        (Some(_), n) => {
+            format!("unsigned up to version {n}, each record after signed by a trusted key")
+        }
+    };
+    let extends = match &against.head {
+        Some(kept) => format!(", extends the kept head at version {}", kept.version),
+        None => String::new(),
+    };
     format!(
-        "ok file {}: plan {plan_id}, hash chain of {} events holds (signatures are checked \
-         by AuditLog/VerifyPlan, not offline); head {}",
+        "ok file {}: plan {plan_id}, hash chain of {} events holds, {signed}{extends}; head {}",
         path.display(),
         head.events,
         chain::hex(&head.head)

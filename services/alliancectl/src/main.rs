@@ -235,10 +235,14 @@ enum AuditCmd {
         /// An export (`audit export`) to verify offline, without the server.
         #[arg(long)]
         file: Option<std::path::PathBuf>,
-        /// A head kept earlier (`audit head --out`): the plan's history must extend it (a
-        /// truncated or rewritten history exits 8).
-        #[arg(long, requires = "plan")]
+        /// A head kept earlier (`audit head --out`): the plan's history (or the export) must
+        /// extend it (a truncated or rewritten history exits 8).
+        #[arg(long)]
         head: Option<std::path::PathBuf>,
+        /// With --file: a writer's public key (PEM) whose signatures verify, at any time
+        /// (repeatable); without one, signatures are not checked offline.
+        #[arg(long, requires = "file")]
+        trusted_key: Vec<std::path::PathBuf>,
     },
     /// The plan's head after the server verified its chain, signed by the server's key: keep
     /// it (both sides), and give it to `audit verify --head` later.
@@ -1247,14 +1251,7 @@ async fn verify(
     head: Option<&std::path::Path>,
     format: Format,
 ) -> Result<Reply, CliError> {
-    let kept_head = head
-        .map(|path| {
-            std::fs::read_to_string(path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| audit::head_from_json(&text))
-                .map_err(|e| CliError::invalid_input(format!("--head {}: {e}", path.display())))
-        })
-        .transpose()?;
+    let kept_head = head.map(read_head).transpose()?;
     let request = s.request(v1::VerifyPlanRequest {
         plan_id: plan.to_string(),
         kept_head,
@@ -1363,19 +1360,49 @@ async fn export(
     Ok(Reply::Streamed)
 }
 
-/// Verifies an export offline.
-fn verify_file(path: Option<&std::path::Path>, format: Format) -> Result<Reply, CliError> {
+/// The kept head of a `--head` file.
+fn read_head(path: &std::path::Path) -> Result<v1::SignedHead, CliError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| audit::head_from_json(&text))
+        .map_err(|e| CliError::invalid_input(format!("--head {}: {e}", path.display())))
+}
+
+/// Verifies an export offline, against the keys and the head given.
+fn verify_file(
+    path: Option<&std::path::Path>,
+    head: Option<&std::path::Path>,
+    trusted_keys: &[std::path::PathBuf],
+    format: Format,
+) -> Result<Reply, CliError> {
     let path = path.ok_or_else(|| CliError::invalid_input("--plan or --file is required"))?;
-    match audit::verify_file(path).map_err(CliError::invalid_input)? {
+    let mut keys = Vec::new();
+    for key in trusted_keys {
+        let shown = key.display().to_string();
+        let pem = std::fs::read_to_string(key)
+            .map_err(|e| CliError::invalid_input(format!("--trusted-key {shown}: {e}")))?;
+        let key = alliance_record::signing::public_key_from_pem(&pem, &shown)
+            .map_err(|e| CliError::invalid_input(e.to_string()))?;
+        keys.push(alliance_record::signing::TrustedKey::always(key));
+    }
+    let against = audit::Against {
+        trusted: (!keys.is_empty())
+            .then(|| std::sync::Arc::new(alliance_record::signing::TrustedKeys::new(keys))),
+        head: head.map(read_head).transpose()?,
+    };
+    match audit::verify_file(path, &against).map_err(CliError::invalid_input)? {
         audit::FileCheck::Holds { plan_id, head } => {
             let text = match format {
-                Format::Text => audit::holds_text(path, &plan_id, &head),
+                Format::Text => audit::holds_text(path, &plan_id, &head, &against),
                 Format::Json => serde_json::json!({
                     "file": path.display().to_string(),
                     "plan_id": plan_id,
                     "ok": true,
                     "events": head.events,
                     "head_hash": alliance_record::chain::hex(&head.head),
+                    "signatures_checked": against.trusted.is_some(),
+                    "unsigned_through": head.unsigned_through,
+                    "kept_head_version": against.head.as_ref().map(|h| h.version),
                 })
                 .to_string(),
             };
@@ -1536,7 +1563,12 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
             }
             Ok(Reply::Streamed)
         }
-        Cmd::Audit(AuditCmd::Verify { file, .. }) => verify_file(file.as_deref(), format),
+        Cmd::Audit(AuditCmd::Verify {
+            file,
+            head,
+            trusted_key,
+            ..
+        }) => verify_file(file.as_deref(), head.as_deref(), trusted_key, format),
         Cmd::Audit(AuditCmd::History(a)) => history(s, a, format).await,
         Cmd::Audit(AuditCmd::Denials { since, limit }) => {
             let request = s.request(v1::ListDenialsRequest {

@@ -1724,6 +1724,56 @@ async fn audit_verify_against_a_kept_head_finds_the_records_deleted_since() {
         .await;
     assert!(holds.ok().starts_with("ok plan"), "{}", holds.stdout);
 
+    // Offline, without the server: an export checked against the writer's public key and the
+    // kept head.
+    let writer = alliance_record::signing::Signer::load(
+        &server
+            .db()
+            .with_file_name(alliance_server::signing::DEFAULT_KEY_FILE),
+    )
+    .unwrap();
+    let public = dir.path().join("writer.pub.pem");
+    std::fs::write(&public, writer.public_pem()).unwrap();
+    let export = |name: &str| {
+        let file = dir.path().join(name).to_str().unwrap().to_owned();
+        let plan = plan.clone();
+        let server = &server;
+        async move {
+            let out = server
+                .ctl(
+                    AUDITOR,
+                    &["audit", "export", "--plan", &plan, "--out", &file],
+                )
+                .await;
+            assert!(out.ok().starts_with("ok exported"), "{}", out.stdout);
+            file
+        }
+    };
+    let whole = export("whole.jsonl").await;
+    let offline = server
+        .ctl(
+            AUDITOR,
+            &[
+                "audit",
+                "verify",
+                "--file",
+                &whole,
+                "--trusted-key",
+                public.to_str().unwrap(),
+                "--head",
+                head_path,
+            ],
+        )
+        .await;
+    assert!(
+        offline.ok().contains(&format!(
+            "hash chain of {last} events holds, each record signed by a trusted key, extends the \
+             kept head at version {last}"
+        )),
+        "{}",
+        offline.stdout
+    );
+
     // The plan's last record deleted from the file: found against the kept head only.
     let db = rusqlite::Connection::open(server.db()).unwrap();
     db.execute(
@@ -1748,6 +1798,19 @@ async fn audit_verify_against_a_kept_head_finds_the_records_deleted_since() {
         )),
         "{}",
         cut.stdout
+    );
+    let shorter = export("cut.jsonl").await;
+    let cut_offline = server
+        .ctl(
+            AUDITOR,
+            &["audit", "verify", "--file", &shorter, "--head", head_path],
+        )
+        .await;
+    assert_eq!(cut_offline.code, Some(8), "{}", cut_offline.stderr);
+    assert!(
+        cut_offline.stderr.contains("truncated"),
+        "{}",
+        cut_offline.stderr
     );
 }
 
