@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use alliance_domain::{Command, PlanId};
+use alliance_domain::{Command, Plan, PlanId};
 use alliance_eventlog::{EventLog, Route};
 use alliance_proto::convert::{CommandRequest, plan_head, plan_summary};
 use alliance_proto::v1;
@@ -23,6 +23,8 @@ pub struct PlanCommandsApi<L> {
     service: Arc<CommandService<L>>,
     auth: Arc<Authenticator>,
     forwarder: Forwarder,
+    /// Where `ListPlans` reads the plans: a read model of the whole log, when the server has one.
+    directory: Option<Arc<dyn alliance_server::access::PlanDirectory>>,
 }
 
 impl<L: EventLog> PlanCommandsApi<L> {
@@ -36,7 +38,18 @@ impl<L: EventLog> PlanCommandsApi<L> {
             service,
             auth,
             forwarder: Forwarder::new(address),
+            directory: None,
         }
+    }
+
+    /// Lists plans from `directory` (a read model of the whole log) rather than from the plans
+    /// this instance writes.
+    pub fn with_directory(
+        mut self,
+        directory: Arc<dyn alliance_server::access::PlanDirectory>,
+    ) -> Self {
+        self.directory = Some(directory);
+        self
     }
 
     /// Forwards to the other instances over TLS (plaintext without it).
@@ -323,12 +336,30 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         request: Request<v1::ListPlansRequest>,
     ) -> Result<Response<v1::ListPlansResponse>, Status> {
         let caller = self.auth.authenticate(&request)?;
-        let mut plans = Vec::new();
+        let readable = |plan: &Plan| {
+            plan.id.is_some_and(|plan_id| {
+                alliance_server::access::authorize_read(&caller, plan, plan_id).is_ok()
+            })
+        };
         // Only the plans the caller holds a role on.
-        for plan_id in self.service.plan_ids() {
-            let plan = self.service.plan(plan_id).await?;
-            if alliance_server::access::authorize_read(&caller, &plan, plan_id).is_ok() {
-                plans.push(plan_head(&plan));
+        let mut plans = Vec::new();
+        if let Some(directory) = &self.directory {
+            plans.extend(
+                directory
+                    .plans()
+                    .iter()
+                    .filter(|plan| readable(plan))
+                    .map(|plan| plan_head(plan)),
+            );
+        } else {
+            for plan_id in self.service.plan_ids() {
+                match self.service.plan(plan_id).await {
+                    Ok(plan) if readable(&plan) => plans.push(plan_head(&plan)),
+                    Ok(_) => {}
+                    // Its partition moved to another instance: that instance lists it.
+                    Err(ServiceError::OwnedElsewhere { .. }) => {}
+                    Err(error) => return Err(error.into()),
+                }
             }
         }
         Ok(Response::new(v1::ListPlansResponse { plans }))

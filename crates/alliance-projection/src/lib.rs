@@ -563,6 +563,18 @@ impl Projection {
     }
 }
 
+impl alliance_server::access::PlanDirectory for Projection {
+    fn plans(&self) -> Vec<Arc<alliance_domain::Plan>> {
+        let mut plans: Vec<_> = self
+            .plans()
+            .iter()
+            .map(|(id, history)| (*id, history.state_at(history.version())))
+            .collect();
+        plans.sort_unstable_by_key(|(id, _)| *id);
+        plans.into_iter().map(|(_, plan)| plan).collect()
+    }
+}
+
 /// What a service that reads the whole log into read models of its own starts with.
 pub struct Replica {
     pub auth: Arc<alliance_server::Authenticator>,

@@ -13,6 +13,13 @@ use alliance_domain::{Command, Plan, PlanId, PlanRole, Requirement};
 use crate::auth::{Caller, Role};
 use crate::error::ServiceError;
 
+/// Every plan a server can list, as its read model holds it (the read models read every
+/// partition of the log, where a command instance writes only some).
+pub trait PlanDirectory: Send + Sync {
+    /// Each plan's current state.
+    fn plans(&self) -> Vec<std::sync::Arc<Plan>>;
+}
+
 /// The roles `caller`'s team holds on `plan`.
 pub fn plan_roles(caller: &Caller, plan: &Plan) -> BTreeSet<PlanRole> {
     if plan.grants.is_empty() {

@@ -361,7 +361,7 @@ impl Server<'_> {
         ));
         println!("allianced: signing records with key {}", signer.id());
         let keys = alliance_projection::AuditKeys {
-            trusted,
+            trusted: Some(trusted),
             signer: Some(signer.clone()),
         };
         let service = Arc::new(CommandService::open(log).await?.with_signer(signer));
@@ -378,8 +378,10 @@ impl Server<'_> {
             "allianced: alliance.v1.PlanCommands, alliance.v1.PostureQueries, alliance.v1.AuditLog, alliance.v1.Simulation, grpc.health.v1 and reflection listening on {addr} ({what})"
         );
         let model = alliance_simulation::load_model(&config.simulation_model)?;
+        // Plans are listed from the read models, which read every partition of the log.
         let api = PlanCommandsApi::new(service.clone(), auth.clone(), address)
-            .with_peer_tls(secured.peer.clone());
+            .with_peer_tls(secured.peer.clone())
+            .with_directory(projection.clone());
         let (routes, health) = alliance_commands::server::routes(api).await?;
         // Completed simulation runs are recorded through this process's command service.
         let recorder = Recorder::Local(Arc::new(PlanCommandsApi::new(

@@ -442,3 +442,50 @@ fn started_while_the_broker_is_down_the_service_retries_with_backoff_and_stops_c
     let exit = child.wait().unwrap();
     assert_eq!(exit.code(), Some(1), "{rest:?}");
 }
+
+/// Plans are listed whichever instance writes them, and after partitions moved: an instance that
+/// wrote every partition alone, then gave half of them to a second one, still lists every plan.
+#[test]
+fn plans_are_listed_whichever_instance_writes_them_after_partitions_moved() {
+    let topic = format!("alliance-list-{}", std::process::id());
+    let data = tempfile::tempdir().unwrap();
+    let args = with_flag(kafka_args(&topic), "--skip-reference-plan");
+    let first = Server::start(&data.path().join("a"), &args);
+    writes(&first, |p| p.len() == 8);
+    // Plans in every partition, all written by the first instance.
+    let mut plans = BTreeSet::new();
+    let mut spread = BTreeSet::new();
+    while spread.len() < 8 {
+        let plan = first.create_plan("listed");
+        spread.insert(partition(&plan));
+        plans.insert(plan);
+    }
+    let second = Server::start(&data.path().join("b"), &args);
+    writes(&second, |p| p.len() == 4);
+    writes(&first, |p| p.len() == 4);
+    for server in [&first, &second] {
+        // Once this instance's read models hold every plan written.
+        for plan in &plans {
+            server.ok(
+                "dev-alliance-approvers",
+                &[
+                    "posture",
+                    "--plan",
+                    plan,
+                    "--on",
+                    "2030-01-01",
+                    "--min-version",
+                    "1",
+                ],
+            );
+        }
+        let listed = server.json("dev-alliance-approvers", &["plan", "list"]);
+        let ids: BTreeSet<String> = listed["plans"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{listed}"))
+            .iter()
+            .map(|p| p["plan_id"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(plans.is_subset(&ids), "{} of {}", ids.len(), plans.len());
+    }
+}
