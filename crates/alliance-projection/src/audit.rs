@@ -40,20 +40,21 @@ pub async fn verify_plan<R: LogReader>(
     plan_id: PlanId,
     trusted: &Arc<TrustedKeys>,
 ) -> Result<Option<Verification>, LogError> {
-    verify_plan_against(log, plan_id, trusted, None).await
+    verify_plan_against(log, plan_id, Some(trusted), None).await
 }
 
-/// [`verify_plan`], and that the history extends `kept`: the record at its version has its
+/// [`verify_plan`] (signatures judged only given `trusted`), and that the history extends
+/// `kept`: the record at its version has its
 /// hash (else [`BreakKind::Diverged`] there), and the log reaches it (else
 /// [`BreakKind::Truncated`] at the first version missing).
 pub async fn verify_plan_against<R: LogReader>(
     log: &R,
     plan_id: PlanId,
-    trusted: &Arc<TrustedKeys>,
+    trusted: Option<&Arc<TrustedKeys>>,
     kept: Option<KeptHead>,
 ) -> Result<Option<Verification>, LogError> {
     let mut records = log.plan_records(plan_id);
-    let mut verifier = Verifier::trusting(trusted.clone());
+    let mut verifier = trusted.map_or_else(Verifier::default, |t| Verifier::trusting(t.clone()));
     let mut seen = false;
     while let Some(record) = records.next().await {
         let record = record?;
@@ -114,14 +115,25 @@ pub async fn verify_plan_against<R: LogReader>(
 /// signs the heads it serves (unsigned without one).
 #[derive(Debug, Clone, Default)]
 pub struct AuditKeys {
-    pub trusted: Arc<TrustedKeys>,
+    /// The writers' keys signatures are judged against; `None` (a replica with no identity
+    /// configuration, development only): the chain is checked, signatures are not judged.
+    pub trusted: Option<Arc<TrustedKeys>>,
     pub signer: Option<Signer>,
+}
+
+impl From<Option<Arc<TrustedKeys>>> for AuditKeys {
+    fn from(trusted: Option<Arc<TrustedKeys>>) -> Self {
+        Self {
+            trusted,
+            signer: None,
+        }
+    }
 }
 
 impl From<Arc<TrustedKeys>> for AuditKeys {
     fn from(trusted: Arc<TrustedKeys>) -> Self {
         Self {
-            trusted,
+            trusted: Some(trusted),
             signer: None,
         }
     }
@@ -131,7 +143,7 @@ impl From<Arc<TrustedKeys>> for AuditKeys {
 fn kept_head(
     plan_id: PlanId,
     head: &v1::SignedHead,
-    trusted: &TrustedKeys,
+    trusted: Option<&TrustedKeys>,
 ) -> Result<KeptHead, Status> {
     let invalid = |field: &str, message: String| {
         alliance_server::invalid_field(&format!("kept_head.{field}"), message)
@@ -148,7 +160,7 @@ fn kept_head(
     if head.version == 0 {
         return Err(invalid("version", "at least 1".into()));
     }
-    if !head.key_id.is_empty() {
+    if let (false, Some(trusted)) = (head.key_id.is_empty(), trusted) {
         let id = KeyId::parse(&head.key_id)
             .ok_or_else(|| invalid("key_id", "not 16 hex digits".into()))?;
         let signature: [u8; 64] = head
@@ -361,14 +373,15 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
             .get_ref()
             .kept_head
             .as_ref()
-            .map(|head| kept_head(plan_id, head, &self.keys.trusted))
+            .map(|head| kept_head(plan_id, head, self.keys.trusted.as_deref()))
             .transpose()?;
-        let verification = verify_plan_against(&self.log, plan_id, &self.keys.trusted, kept)
-            .await
-            .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?
-            .ok_or_else(|| {
-                Status::not_found(format!("the log holds no event of plan {plan_id}"))
-            })?;
+        let verification =
+            verify_plan_against(&self.log, plan_id, self.keys.trusted.as_ref(), kept)
+                .await
+                .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?
+                .ok_or_else(|| {
+                    Status::not_found(format!("the log holds no event of plan {plan_id}"))
+                })?;
         let first_break = verification.first_break.map(|(broken, at)| {
             tracing::warn!(%plan_id, %broken, "a plan's hash chain does not hold");
             v1::ChainBreak {
@@ -401,12 +414,13 @@ impl<L: LogReader> AuditLogApi<L> {
         let plan_id = parse_plan(&caller_request.get_ref().plan_id)?;
         self.projection
             .authorize(&caller, plan_id, crate::Access::Audit)?;
-        let verification = verify_plan(&self.log, plan_id, &self.keys.trusted)
-            .await
-            .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?
-            .ok_or_else(|| {
-                Status::not_found(format!("the log holds no event of plan {plan_id}"))
-            })?;
+        let verification =
+            verify_plan_against(&self.log, plan_id, self.keys.trusted.as_ref(), None)
+                .await
+                .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?
+                .ok_or_else(|| {
+                    Status::not_found(format!("the log holds no event of plan {plan_id}"))
+                })?;
         if let Some((broken, _)) = verification.first_break {
             return Err(Status::failed_precondition(format!(
                 "no head is vouched for: the chain of plan {plan_id} does not hold: {broken}"

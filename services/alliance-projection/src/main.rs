@@ -84,13 +84,15 @@ async fn main() -> anyhow::Result<()> {
     .await
     .map_err(anyhow::Error::msg)?;
     let (routes, health) = alliance_server::serve::base_routes()?;
-    let trusted = replica.signing_keys.unwrap_or_else(|| {
+    // Without an identity configuration (development) no writer's key is known here: the chain
+    // is checked and signatures are not judged (allianced, which has its own key, judges them).
+    let trusted = replica.signing_keys.map(std::sync::Arc::new);
+    if trusted.is_none() {
         tracing::warn!(
-            "no identity configuration: no writer's signing key is trusted, and VerifyPlan \
-             reports signed records as signed by an unknown key"
+            "no identity configuration: VerifyPlan checks each plan's hash chain but judges no \
+             signature (list the writers' keys as [[signing_key]] to have them judged)"
         );
-        alliance_record::signing::TrustedKeys::default()
-    });
+    }
     let routes = alliance_projection::add_routes(
         routes,
         &health,
@@ -98,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
         reader,
         replica.auth,
         Some(replica.security),
-        std::sync::Arc::new(trusted),
+        trusted,
     )
     .await;
     println!(

@@ -79,12 +79,16 @@ fn a_run_on_the_simulation_service_is_recorded_and_reproduced_elsewhere() {
     assert_eq!(run["monthly"].as_array().unwrap().len(), 60);
     assert_eq!(writer.version(), loaded + 1);
 
-    // The command service's history names the run, its inputs and results.
+    // The command service's history names the run, its inputs and results (read once its read
+    // model holds the run's record).
+    let recorded_version = (loaded + 1).to_string();
     let history = writer.ok(
         AUDITOR,
         &[
             "audit",
             "history",
+            "--min-version",
+            &recorded_version,
             "--type",
             "SimulationRunRecorded",
             "--output",

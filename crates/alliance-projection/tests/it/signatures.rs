@@ -317,7 +317,7 @@ async fn a_rotated_key_verifies_what_it_signed_while_in_force_and_nothing_after(
 async fn a_history_cut_short_or_rewritten_under_a_kept_head_is_named_against_it() {
     let env = Env::open().await;
     let keys = alliance_projection::AuditKeys {
-        trusted: env.trusted.clone(),
+        trusted: Some(env.trusted.clone()),
         signer: Some(env.signer.clone()),
     };
     let (cut, rewritten) = (

@@ -60,7 +60,9 @@ impl Server {
         // configuration.
         let signer = alliance_server::signing::writer_key(None, dir.path()).unwrap();
         let keys = alliance_projection::AuditKeys {
-            trusted: Arc::new(alliance_server::signing::trusted_for_writer(None, &signer)),
+            trusted: Some(Arc::new(alliance_server::signing::trusted_for_writer(
+                None, &signer,
+            ))),
             signer: Some(signer.clone()),
         };
         let service = Arc::new(
