@@ -338,6 +338,8 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
         let plan_id = parse_plan(&request.get_ref().plan_id)?;
         self.projection
             .authorize(&caller, plan_id, crate::Access::Audit)?;
+        // An export counts among the caller's open streams until it ends.
+        let permit = alliance_server::limits::StreamQuota::global().open(&caller)?;
         let mut records = self.log.plan_records(plan_id).peekable();
         // An unknown plan is NOT_FOUND, not an empty export.
         if std::pin::Pin::new(&mut records).peek().await.is_none() {
@@ -346,7 +348,8 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
             )));
         }
         // Streamed as read: memory stays flat however long the history.
-        let exported = records.map(|record| {
+        let exported = records.map(move |record| {
+            let _held = &permit;
             record
                 .map(exported)
                 .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))

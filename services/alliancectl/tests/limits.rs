@@ -168,6 +168,49 @@ async fn hostile_input_is_refused_and_changes_nothing() {
         tokio::task::yield_now().await;
     }
     assert!(admitted, "a closed stream's place was never freed");
+    // An export is a stream too: a caller holding the most streams it may is refused one, and
+    // the streams it holds are not disturbed.
+    let audits = AuditLogClient::connect(server.url.clone()).await.unwrap();
+    let mut watching = Vec::new();
+    for _ in 0..MAX_STREAMS_PER_CALLER {
+        watching.push(
+            watch(queries.clone(), "dev-auditors")
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let export = |mut a: AuditLogClient<tonic::transport::Channel>| async move {
+        a.export_plan(authed(
+            "dev-auditors",
+            v1::ExportPlanRequest {
+                plan_id: PLAN.into(),
+            },
+        ))
+        .await
+    };
+    let refused = export(audits.clone()).await.unwrap_err();
+    assert_refused(&refused, Code::ResourceExhausted, "auditors");
+    drop(watching);
+    // Once the watches are closed, the export is admitted and holds a place while it streams.
+    let mut exported = None;
+    for _ in 0..200 {
+        match export(audits.clone()).await {
+            Ok(stream) => {
+                exported = Some(stream.into_inner());
+                break;
+            }
+            Err(status) => assert_eq!(status.code(), Code::ResourceExhausted),
+        }
+        tokio::task::yield_now().await;
+    }
+    let mut exported = exported.expect("an export was never admitted");
+    let mut records = 0;
+    while let Some(record) = exported.message().await.unwrap() {
+        records += 1;
+        assert_eq!(record.version, records);
+    }
+    assert!(records > 0, "the export streamed nothing");
     // A server stops once its streams are closed.
     drop(open);
     server.stop().await;
