@@ -706,6 +706,17 @@ pub struct ReadModelAdminApi<L> {
     projection: Arc<Projection>,
     log: L,
     auth: Arc<Authenticator>,
+    /// The rebuild in progress, if any: who started it and when.
+    rebuilding: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// The one rebuild in progress; dropping it lets the next one start.
+struct RebuildSlot(Arc<std::sync::Mutex<Option<String>>>);
+
+impl Drop for RebuildSlot {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 impl<L: alliance_eventlog::LogReader> ReadModelAdminApi<L> {
@@ -714,7 +725,25 @@ impl<L: alliance_eventlog::LogReader> ReadModelAdminApi<L> {
             projection,
             log,
             auth,
+            rebuilding: Arc::default(),
         }
+    }
+
+    /// Claims the one rebuild a server runs at a time, or refuses (ABORTED) naming the one in
+    /// progress: each builds a whole model beside the one serving.
+    fn claim_rebuild(&self, caller: &Caller) -> Result<RebuildSlot, Status> {
+        let mut rebuilding = self.rebuilding.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = rebuilding.as_ref() {
+            return Err(Status::aborted(format!(
+                "{running} is in progress; retry once it is over"
+            )));
+        }
+        let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        *rebuilding = Some(format!(
+            "a rebuild started by {}/{} at {started}",
+            caller.actor.team, caller.actor.user
+        ));
+        Ok(RebuildSlot(self.rebuilding.clone()))
     }
 
     pub fn into_server(self) -> v1::read_model_admin_server::ReadModelAdminServer<Self> {
@@ -740,6 +769,7 @@ impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmi
                 caller.actor.team
             )));
         }
+        let slot = self.claim_rebuild(&caller)?;
         let projection = self.projection.clone();
         let log = self.log.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -755,6 +785,8 @@ impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmi
                 }));
             };
             let result = projection.rebuild(&log, &mut report).await;
+            // Over before its result is sent: whoever reads the result may start the next.
+            drop(slot);
             let message = result.map_err(status).map(|rebuilt| {
                 tracing::info!(events = rebuilt.events, elapsed = ?rebuilt.elapsed, digest = %rebuilt.digest, "read models rebuilt");
                 v1::RebuildProgress {

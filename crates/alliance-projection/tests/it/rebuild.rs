@@ -139,3 +139,61 @@ async fn a_branch_starts_from_its_parent_at_the_branch_point() {
     // The write side folds the branch the same way.
     assert_eq!(env.service.plan(branch).await.unwrap(), branch_state(2));
 }
+
+async fn start_rebuild(
+    address: &str,
+) -> Result<tonic::Streaming<alliance_proto::v1::RebuildProgress>, tonic::Status> {
+    let mut client = alliance_proto::v1::read_model_admin_client::ReadModelAdminClient::connect(
+        address.to_owned(),
+    )
+    .await
+    .unwrap();
+    let mut request = tonic::Request::new(alliance_proto::v1::RebuildRequest {});
+    request.metadata_mut().insert(
+        "authorization",
+        "Bearer dev-alliance-approvers".parse().unwrap(),
+    );
+    client
+        .rebuild(request)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Reads a rebuild's stream to its result.
+async fn rebuilt(
+    mut stream: tonic::Streaming<alliance_proto::v1::RebuildProgress>,
+) -> alliance_proto::v1::RebuildReply {
+    while let Some(progress) = stream.message().await.unwrap() {
+        if let Some(done) = progress.done {
+            return done;
+        }
+    }
+    panic!("the rebuild's stream ended without its result")
+}
+
+/// Each rebuild builds a whole model: a second one while one runs is refused, naming the one in
+/// progress, and admitted once that one is over.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_rebuild_at_a_time() {
+    let env = Env::open().await;
+    env.load_reference().await;
+    let model = env.caught_up().await;
+    let address = crate::harness::serve(&env, model.clone()).await;
+
+    // Following paused: the first rebuild reads the log, then waits to swap its model in.
+    let paused = model.pause().await;
+    let first = start_rebuild(&address).await.unwrap();
+    let refused = start_rebuild(&address).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Aborted, "{refused:?}");
+    assert!(
+        refused.message().contains("in progress")
+            && refused.message().contains("alliance-approvers/"),
+        "{refused:?}"
+    );
+    drop(paused);
+    let done = rebuilt(first).await;
+    assert_eq!(done.digest, model.digest());
+    // The first is over once its result is sent: the next is admitted at once.
+    let again = rebuilt(start_rebuild(&address).await.unwrap()).await;
+    assert_eq!(again.digest, done.digest);
+}
