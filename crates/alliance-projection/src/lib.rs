@@ -78,6 +78,9 @@ pub struct Applied {
 /// The read models of every plan in the log.
 pub struct Projection {
     plans: RwLock<HashMap<PlanId, PlanHistory>>,
+    /// The plans whose own streams record each simulation run, kept with `plans` (written
+    /// under its lock), so a run is found without reading every plan.
+    runs: RwLock<HashMap<uuid::Uuid, Vec<PlanId>>>,
     /// How far the log has been applied.
     checkpoint: watch::Sender<Checkpoint>,
     /// Every applied event, for live subscribers.
@@ -204,6 +207,7 @@ impl Default for Projection {
     fn default() -> Self {
         Self {
             plans: RwLock::default(),
+            runs: RwLock::default(),
             checkpoint: watch::channel(Checkpoint::default()).0,
             applied: broadcast::channel(4096).0,
             gate: tokio::sync::Mutex::new(()),
@@ -330,6 +334,14 @@ impl Projection {
             };
             plans.insert(plan_id, PlanHistory::new(plan_id, base));
         }
+        if let Event::SimulationRunRecorded { run } = &recorded.event {
+            self.runs
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(run.run_id)
+                .or_default()
+                .push(plan_id);
+        }
         if let Some(history) = plans.get_mut(&plan_id) {
             history.push(recorded);
         }
@@ -438,8 +450,13 @@ impl Projection {
         // What was recorded while the rebuild ran (following is paused now).
         events += fresh.catch_up(log).await?;
         let models = std::mem::take(&mut *fresh.plans.write().unwrap_or_else(|e| e.into_inner()));
+        let runs = std::mem::take(&mut *fresh.runs.write().unwrap_or_else(|e| e.into_inner()));
         let plans = models.len();
-        *self.plans.write().unwrap_or_else(|e| e.into_inner()) = models;
+        {
+            let mut held = self.plans.write().unwrap_or_else(|e| e.into_inner());
+            *held = models;
+            *self.runs.write().unwrap_or_else(|e| e.into_inner()) = runs;
+        }
         let checkpoint = fresh.checkpoint();
         let position = checkpoint.position;
         self.checkpoint.send_replace(checkpoint);
@@ -553,6 +570,17 @@ impl Projection {
             return Err(refused);
         }
         waited.map_err(grpc::status)
+    }
+
+    /// The plans whose own streams record simulation run `run_id`, in the order recorded
+    /// (one, unless a run id was recorded twice).
+    pub fn plans_recording(&self, run_id: uuid::Uuid) -> Vec<PlanId> {
+        self.runs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&run_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The ids of every plan, in id order.

@@ -419,9 +419,10 @@ impl Inner {
         caller: &Caller,
         run_id: Uuid,
     ) -> Result<Option<v1::SimulationResult>, Status> {
-        // The plan whose current state lists the run, among those the caller stands on (a run of
-        // any other plan is not found); then its event, for where and by whom.
-        let found = self.projection.plan_ids().into_iter().find_map(|plan_id| {
+        // The plan that recorded the run (from the read model's index, never a scan of every
+        // plan), if the caller stands on it: a run of any other plan is not found. Standing is
+        // judged first; then the run's event, for where and by whom.
+        let found = self.projection.plans_recording(run_id).into_iter().find_map(|plan_id| {
             self.projection
                 .with_plan(plan_id, |history| {
                     let state = history.state_at(history.version());

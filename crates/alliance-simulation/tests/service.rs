@@ -365,6 +365,64 @@ async fn another_instance_reproduces_a_recorded_run_it_did_not_keep() {
     assert_eq!(unknown.code(), Code::NotFound);
 }
 
+/// A run is found by its id through the read model's index of recorded runs, which a read model
+/// built from the log and one rebuilt in place both hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_run_is_found_on_a_read_model_built_or_rebuilt_from_the_log() {
+    let env = Env::open().await;
+    let (mut first, _) = env.serve().await;
+    let (_, result) = run_to_end(&mut first, env.spec(200)).await.unwrap();
+    env.projection
+        .wait_for(
+            env.plan_id,
+            result.recorded_version,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let run = |projection: Arc<Projection>| {
+        let env = &env;
+        let run_id = result.run_id.clone();
+        async move {
+            let api = SimulationApi::new(
+                projection,
+                env.auth.clone(),
+                Arc::new(LoadedModel::reference()),
+                RunStore::in_memory().unwrap(),
+                Recorder::Local(env.commands.clone()),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let address = format!("http://{}", listener.local_addr().unwrap());
+            let (routes, _) = alliance_server::serve::base_routes().unwrap();
+            tokio::spawn(alliance_server::serve::serve_routes(
+                listener,
+                routes.add_service(api.into_server()),
+                None,
+                std::future::pending(),
+            ));
+            SimulationClient::connect(address)
+                .await
+                .unwrap()
+                .get_run(authorized(v1::GetRunRequest { run_id }))
+                .await
+        }
+    };
+    // Built from the log.
+    let built = Projection::new();
+    built.catch_up(&env.log).await.unwrap();
+    let found = run(built.clone()).await.unwrap().into_inner();
+    assert_eq!(found.results_digest, result.results_digest);
+    assert_eq!(found.plan_id, env.plan_id.to_string());
+    // Rebuilt in place: the fresh model's index comes with it.
+    built.rebuild(&env.log, &mut |_| {}).await.unwrap();
+    let found = run(built.clone()).await.unwrap().into_inner();
+    assert_eq!(found.results_digest, result.results_digest);
+    assert_eq!(found.recorded_version, result.recorded_version);
+    // A model that holds no plan finds no run.
+    let empty = run(Projection::new()).await.unwrap_err();
+    assert_eq!(empty.code(), Code::NotFound);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_comparison_runs_both_sides_with_the_same_draws() {
     let env = Env::open().await;
