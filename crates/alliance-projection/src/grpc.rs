@@ -113,7 +113,10 @@ pub fn status(error: ProjectionError) -> Status {
         ProjectionError::PlanNotFound(plan_id) => ServiceError::PlanNotFound(*plan_id).into(),
         ProjectionError::Behind { .. } => Status::unavailable(error.to_string()),
         ProjectionError::Invalid { field, message } => invalid_field(field, message.clone()),
-        ProjectionError::Corrupt(_) | ProjectionError::Log(_) => {
+        ProjectionError::Corrupt(_)
+        | ProjectionError::Untrusted { .. }
+        | ProjectionError::Conflict { .. }
+        | ProjectionError::Log(_) => {
             tracing::error!(%error, "query failed");
             Status::internal(error.to_string())
         }

@@ -22,6 +22,8 @@ pub struct Recorded {
     pub actor: Arc<str>,
     /// The side the actor's team endorses for, as `alliance.v1.Side` (0: none).
     pub side: i32,
+    /// Whether its writer signed the record.
+    pub signed: bool,
     pub event: Event,
 }
 
@@ -49,6 +51,8 @@ pub struct PlanHistory {
     /// `checkpoints[k]` is the state at version `(k + 1) * CHECKPOINT_EVERY`.
     checkpoints: Vec<Arc<Plan>>,
     current: Arc<Plan>,
+    /// The version of the plan's first signed record.
+    signed_from: Option<Version>,
 }
 
 impl PlanHistory {
@@ -61,7 +65,14 @@ impl PlanHistory {
             current: base.clone(),
             base,
             checkpoints: Vec::new(),
+            signed_from: None,
         }
+    }
+
+    /// The version of the plan's first signed record, if any is signed: the plan's records are
+    /// unsigned before it (written before its writers signed).
+    pub fn signed_from(&self) -> Option<Version> {
+        self.signed_from
     }
 
     pub fn version(&self) -> Version {
@@ -81,6 +92,9 @@ impl PlanHistory {
         // In place, unless a checkpoint shares the state (then it is copied once).
         let state = Arc::make_mut(&mut self.current);
         *state = evolve(std::mem::take(state), &recorded.event);
+        if recorded.signed && self.signed_from.is_none() {
+            self.signed_from = Some(recorded.version);
+        }
         let latest = self.recorded_by.last().copied().unwrap_or(i64::MIN);
         self.recorded_by
             .push(latest.max(recorded.record_time_micros));

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use alliance_domain::{Event, PlanId, Version};
 use alliance_eventlog::{Checkpoint, LogReader, Position, StoredEvent};
+use alliance_record::signing::TrustedKeys;
 use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 
@@ -54,6 +55,24 @@ pub enum ProjectionError {
     },
     #[error("the log holds an event the read model cannot read: {0}")]
     Corrupt(String),
+    /// A record whose writer's signature the read model does not trust: never applied.
+    #[error("record {event_id} of plan {plan_id} at version {version} is not trusted: {reason}")]
+    Untrusted {
+        plan_id: PlanId,
+        version: Version,
+        event_id: uuid::Uuid,
+        reason: String,
+    },
+    /// A second, different record at a version the plan already holds: never applied.
+    #[error(
+        "record {event_id} of plan {plan_id} at version {version} differs from record {held}, applied at that version before it"
+    )]
+    Conflict {
+        plan_id: PlanId,
+        version: Version,
+        event_id: uuid::Uuid,
+        held: uuid::Uuid,
+    },
     #[error("event log: {0}")]
     Log(#[from] alliance_eventlog::LogError),
 }
@@ -91,6 +110,8 @@ pub struct Projection {
     snapshot: std::sync::Mutex<Option<SnapshotMark>>,
     /// Events of the log this model could not apply, set aside.
     quarantine: alliance_eventlog::Quarantine,
+    /// The writers' keys each record's signature is checked against; `None`: none is checked.
+    trust: Option<Arc<TrustedKeys>>,
 }
 
 /// A snapshot of the read models on disk: when it was written and the log position it covers.
@@ -124,13 +145,18 @@ pub struct Progress {
 /// A read model ready to serve: restored from the snapshot at `snapshot` when there is a usable
 /// one, otherwise built from the whole log; then caught up with the log's tail. The caller
 /// follows the log from there ([`Projection::follow`]).
+///
+/// With `trust`, the model applies only records signed by those keys, besides the unsigned
+/// records a plan starts with when it was written before its writers signed
+/// ([`Projection::trusting`]).
 pub async fn open<R: LogReader>(
     log: &R,
     snapshot: &std::path::Path,
+    trust: Option<Arc<TrustedKeys>>,
 ) -> Result<Arc<Projection>, ProjectionError> {
     let started = std::time::Instant::now();
     let projection = if snapshot.exists() {
-        match Projection::restore(snapshot, log).await {
+        match Projection::restore_trusting(snapshot, log, trust.clone()).await {
             Ok(restored) => {
                 if let Ok(written) = std::fs::metadata(snapshot).and_then(|m| m.modified()) {
                     restored.note_snapshot(written, restored.position());
@@ -139,11 +165,11 @@ pub async fn open<R: LogReader>(
             }
             Err(error) => {
                 tracing::warn!(%error, "snapshot ignored; rebuilding the read models from the log");
-                Projection::new()
+                Arc::new(Projection::with_trust(trust))
             }
         }
     } else {
-        Projection::new()
+        Arc::new(Projection::with_trust(trust))
     };
     let from = projection.position();
     let read = projection
@@ -213,6 +239,7 @@ impl Default for Projection {
             gate: tokio::sync::Mutex::new(()),
             snapshot: std::sync::Mutex::default(),
             quarantine: alliance_eventlog::Quarantine::default(),
+            trust: None,
         }
     }
 }
@@ -220,6 +247,19 @@ impl Default for Projection {
 impl Projection {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// A read model that applies only records its writers signed with a key of `trusted`
+    /// (see [`Projection::apply`]).
+    pub fn trusting(trusted: Arc<TrustedKeys>) -> Arc<Self> {
+        Arc::new(Self::with_trust(Some(trusted)))
+    }
+
+    fn with_trust(trust: Option<Arc<TrustedKeys>>) -> Self {
+        Self {
+            trust,
+            ..Self::default()
+        }
     }
 
     fn plans(&self) -> std::sync::RwLockReadGuard<'_, HashMap<PlanId, PlanHistory>> {
@@ -268,10 +308,19 @@ impl Projection {
     }
 
     /// Applies one stored event (in log order). An event already applied is ignored; a gap in a
-    /// plan's versions is reported, never papered over.
+    /// plan's versions is reported, never papered over; a different record at a version
+    /// already held is refused (`Conflict`). A read model [`Projection::trusting`] the writers'
+    /// keys also refuses (`Untrusted`) a record that does not match its hash, one whose
+    /// signature does not verify or is by a key not trusted at its record time, and an
+    /// unsigned one after the plan's first signed record.
     pub fn apply(&self, stored: &StoredEvent) -> Result<(), ProjectionError> {
         let decoded = alliance_record::decode_event(stored)
             .map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+        let signed = match &self.trust {
+            Some(trusted) => self.check_signature(stored, &decoded.envelope, trusted)?,
+            None => alliance_record::chain::sealed(&stored.payload)
+                .is_some_and(|s| s.signature.is_some()),
+        };
         let actor = decoded
             .envelope
             .actor
@@ -286,6 +335,7 @@ impl Projection {
             command_id: stored.command_id.as_str().into(),
             actor: actor.into(),
             side,
+            signed,
             event: decoded.event,
         };
         // Cloned for live subscribers only when there are any (not while catching up).
@@ -303,12 +353,89 @@ impl Projection {
         Ok(())
     }
 
-    /// Adds the next recorded event of a plan. `Ok(false)`: it was there already.
+    /// Whether `stored` is signed, checked against `trusted`; `Untrusted` names why a record
+    /// is not. An unsigned record is accepted only while the plan has no signed record (a
+    /// history written before its writers signed).
+    fn check_signature(
+        &self,
+        stored: &StoredEvent,
+        envelope: &alliance_proto::v1::EventEnvelope,
+        trusted: &TrustedKeys,
+    ) -> Result<bool, ProjectionError> {
+        use alliance_record::signing::SignatureProblem;
+        let untrusted = |reason: String| ProjectionError::Untrusted {
+            plan_id: stored.plan_id,
+            version: stored.version,
+            event_id: stored.event_id,
+            reason,
+        };
+        let sealed = alliance_record::chain::sealed(&stored.payload)
+            .ok_or_else(|| untrusted("it carries no hash".into()))?;
+        let hash = alliance_record::chain::intact(&stored.payload)
+            .ok_or_else(|| untrusted("its content does not match the hash it carries".into()))?;
+        let Some((key_id, signature)) = sealed.signature else {
+            let signed_from = self
+                .plans()
+                .get(&stored.plan_id)
+                .and_then(PlanHistory::signed_from);
+            return match signed_from {
+                Some(from) => Err(untrusted(format!(
+                    "it is unsigned, although the plan's records are signed from version {from}"
+                ))),
+                None => Ok(false),
+            };
+        };
+        let at = envelope.record_time.as_ref().map_or(i64::MIN, |t| {
+            t.seconds
+                .saturating_mul(1_000_000)
+                .saturating_add(i64::from(t.nanos) / 1_000)
+        });
+        trusted
+            .check(
+                key_id,
+                at,
+                alliance_record::signing::RECORD_CONTEXT,
+                &hash,
+                &signature,
+            )
+            .map_err(|problem| {
+                untrusted(match problem {
+                    SignatureProblem::UnknownKey => {
+                        format!("it is signed by key {key_id}, which is not trusted")
+                    }
+                    SignatureProblem::KeyNotValid => format!(
+                        "it is signed by key {key_id}, which was not in force at its record time"
+                    ),
+                    SignatureProblem::BadSignature => {
+                        format!("its signature does not verify under key {key_id}")
+                    }
+                })
+            })?;
+        Ok(true)
+    }
+
+    /// Adds the next recorded event of a plan. `Ok(false)`: it was there already. A different
+    /// record at a version the plan holds is a `Conflict`: the one applied first stands.
     fn push_recorded(&self, plan_id: PlanId, recorded: Recorded) -> Result<bool, ProjectionError> {
         let mut plans = self.plans.write().unwrap_or_else(|e| e.into_inner());
         let have = plans.get(&plan_id).map_or(0, PlanHistory::version);
         if recorded.version <= have {
-            return Ok(false);
+            let held = plans
+                .get(&plan_id)
+                .and_then(|h| {
+                    h.events
+                        .get(usize::try_from(recorded.version).ok()?.checked_sub(1)?)
+                })
+                .map(|r| r.event_id);
+            return match held {
+                Some(held) if held != recorded.event_id => Err(ProjectionError::Conflict {
+                    plan_id,
+                    version: recorded.version,
+                    event_id: recorded.event_id,
+                    held,
+                }),
+                _ => Ok(false),
+            };
         }
         if recorded.version != have + 1 {
             return Err(ProjectionError::Corrupt(format!(
@@ -444,7 +571,7 @@ impl Projection {
         report: &mut (dyn FnMut(Progress) + Send),
     ) -> Result<Rebuilt, ProjectionError> {
         let started = std::time::Instant::now();
-        let fresh = Projection::default();
+        let fresh = Projection::with_trust(self.trust.clone());
         let mut events = fresh.catch_up_reporting(log, report).await?;
         let _gate = self.gate.lock().await;
         // What was recorded while the rebuild ran (following is paused now).
@@ -603,6 +730,13 @@ impl alliance_server::access::PlanDirectory for Projection {
     }
 }
 
+/// The keys a server's read models check signatures against: the writers' keys the identity
+/// configuration lists (`[[signing_key]]`). Without one, or with none listed, no writer's key
+/// is known and no signature is checked (development).
+pub fn read_model_trust(configured: Option<TrustedKeys>) -> Option<Arc<TrustedKeys>> {
+    configured.filter(|keys| !keys.is_empty()).map(Arc::new)
+}
+
 /// What a service that reads the whole log into read models of its own starts with.
 pub struct Replica {
     pub auth: Arc<alliance_server::Authenticator>,
@@ -638,8 +772,9 @@ pub async fn start_replica<R: LogReader>(
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let snapshot = data_dir.join("read-model.snapshot");
     // Until the broker answers and the topic exists (the command service creates it).
+    let trust = read_model_trust(secured.signing_keys.clone());
     let projection = alliance_server::serve::retry_until_stopped("cannot read the log yet", || {
-        open(reader, &snapshot)
+        open(reader, &snapshot, trust.clone())
     })
     .await?;
     tokio::spawn(projection.clone().follow(reader.clone()));

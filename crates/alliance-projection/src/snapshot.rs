@@ -10,6 +10,9 @@
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
+
+use alliance_record::signing::TrustedKeys;
 
 use alliance_domain::{Event, PlanId, Version};
 use alliance_eventlog::{Checkpoint, LogReader, Position};
@@ -21,7 +24,7 @@ use std::collections::HashMap;
 
 use crate::history::{PlanHistory, Recorded};
 
-const FORMAT: &str = "alliance-read-model/3";
+const FORMAT: &str = "alliance-read-model/4";
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -38,6 +41,7 @@ struct Line {
     command_id: String,
     actor: String,
     side: i32,
+    signed: bool,
     event: Event,
 }
 
@@ -74,6 +78,7 @@ impl Projection {
                     command_id: r.command_id.to_string(),
                     actor: r.actor.to_string(),
                     side: r.side,
+                    signed: r.signed,
                     event: r.event.clone(),
                 };
                 // Serializing plain data to a string cannot fail.
@@ -137,6 +142,13 @@ impl Projection {
     /// A read model loaded from a snapshot, checked: the checksum, the format, and every plan's
     /// versions (gapless from 1). Nothing of a snapshot that fails a check is used.
     pub fn from_snapshot(path: &Path) -> Result<Self, SnapshotError> {
+        Self::from_snapshot_trusting(path, None)
+    }
+
+    fn from_snapshot_trusting(
+        path: &Path,
+        trust: Option<Arc<TrustedKeys>>,
+    ) -> Result<Self, SnapshotError> {
         let invalid = |message: String| SnapshotError::Invalid {
             path: path.display().to_string(),
             message,
@@ -179,11 +191,12 @@ impl Projection {
                 command_id: line.command_id.into(),
                 actor: line.actor.into(),
                 side: line.side,
+                signed: line.signed,
                 event: line.event,
             });
         }
         // A branch is built on its parent's state: load parents first.
-        let projection = Projection::default();
+        let projection = Projection::with_trust(trust);
         while !pending.is_empty() {
             let ready: Vec<PlanId> = pending
                 .iter()
@@ -216,7 +229,17 @@ impl Projection {
     /// the snapshot's checkpoint names must be where it says in the log (so a snapshot of
     /// another log is never used). The caller then reads the log's tail (`catch_up`).
     pub async fn restore<R: LogReader>(path: &Path, log: &R) -> Result<Self, SnapshotError> {
-        let projection = Self::from_snapshot(path)?;
+        Self::restore_trusting(path, log, None).await
+    }
+
+    /// [`Projection::restore`], into a read model that checks signatures against `trust`
+    /// ([`Projection::trusting`]).
+    pub async fn restore_trusting<R: LogReader>(
+        path: &Path,
+        log: &R,
+        trust: Option<Arc<TrustedKeys>>,
+    ) -> Result<Self, SnapshotError> {
+        let projection = Self::from_snapshot_trusting(path, trust)?;
         let invalid = |message: String| SnapshotError::Invalid {
             path: path.display().to_string(),
             message,

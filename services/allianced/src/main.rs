@@ -370,7 +370,12 @@ impl Server<'_> {
         // The read models: restored from the snapshot plus the log's tail, or built from the whole
         // log; then kept up to date as the log grows.
         let snapshot = config.data_dir.join("read-model.snapshot");
-        let projection = alliance_projection::open(&reader, &snapshot).await?;
+        let projection = alliance_projection::open(
+            &reader,
+            &snapshot,
+            alliance_projection::read_model_trust(secured.signing_keys.clone()),
+        )
+        .await?;
         tokio::spawn(projection.clone().follow(reader.clone()));
 
         let addr = listener.local_addr()?;

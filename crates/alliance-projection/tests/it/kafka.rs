@@ -400,3 +400,157 @@ async fn a_poison_record_is_quarantined_while_later_records_are_processed() {
     again.catch_up(&reader).await.unwrap();
     assert_eq!(reader.quarantined().0, 1);
 }
+
+/// Forgeries lose: records produced straight onto the topic, correctly chained after the plan's
+/// last event, but unsigned, signed by a key nobody trusts, or claiming the writer's key with a
+/// signature that does not verify, arrive before the genuine record at that version. A read
+/// model that trusts the writers' keys quarantines each, naming where it is and why, and
+/// applies the genuine record.
+#[tokio::test]
+async fn forged_records_ahead_of_the_genuine_one_are_quarantined_and_the_genuine_one_stands() {
+    use alliance_domain::{Actor, Event, TeamId};
+    use alliance_eventlog::{EventLog, LogReader};
+    use alliance_record::chain;
+    use alliance_record::signing::Signer;
+    use prost::Message;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let config = config();
+    let env = env(&config).await;
+    let plan = env.create_plan().await;
+    let version = register(&env, plan, "before").await;
+    let reader = TopicReader::new(config.clone());
+    let model = Projection::trusting(env.trusted.clone());
+    model.catch_up(&reader).await.unwrap();
+    tokio::spawn(model.clone().follow(reader.clone()));
+
+    // The next version, as a forger with Write on the topic makes it: chained to the plan's
+    // last record, under a ROK actor.
+    let last = env.log.read_plan(plan, version, 1).await.unwrap().remove(0);
+    let prev = chain::carried_hash(&last.payload).unwrap();
+    let rok = Actor {
+        team: TeamId::parse(crate::harness::ROK).unwrap(),
+        user: "forger".into(),
+        side: Some(Side::Rok),
+    };
+    let forge = |command_id: &str| {
+        let event = Event::ForceElementRegistered {
+            element: element("forged", Side::Rok, 9_000),
+            present_from: date(2024, 1, 1),
+        };
+        let micros = chrono::Utc::now().timestamp_micros();
+        let (mut new, _) = alliance_record::envelope::encode_event(
+            plan,
+            version + 1,
+            &event,
+            &rok,
+            command_id,
+            micros,
+            &prev,
+        );
+        new.event_id = uuid::Uuid::now_v7();
+        new
+    };
+    let unsigned = forge("forged-unsigned");
+    let stranger = Signer::generate().unwrap();
+    let mut unknown_key = forge("forged-unknown-key");
+    let envelope =
+        alliance_proto::v1::EventEnvelope::decode(unknown_key.payload.as_slice()).unwrap();
+    unknown_key.payload = chain::seal_signed(envelope, &prev, Some(&stranger)).0;
+    // Claims the writer's key; the signature is the stranger's.
+    let mut bad_signature = forge("forged-bad-signature");
+    let envelope =
+        alliance_proto::v1::EventEnvelope::decode(bad_signature.payload.as_slice()).unwrap();
+    bad_signature.payload = chain::seal_signed(envelope, &prev, Some(&stranger)).0;
+    let at = bad_signature.payload.len() - 64 - 3 - 8;
+    bad_signature.payload[at..at + 8].copy_from_slice(&env.signer.id().0);
+
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap)
+        .create()
+        .unwrap();
+    let key = plan.to_string();
+    let mut offsets = Vec::new();
+    for forged in [&unsigned, &unknown_key, &bad_signature] {
+        let delivery = producer
+            .send(
+                FutureRecord::to(&config.topic)
+                    .key(&key)
+                    .payload(&forged.payload)
+                    .headers(alliance_eventlog_kafka::record_headers(
+                        plan,
+                        version + 1,
+                        forged,
+                        None,
+                        config.partitions,
+                    )),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        offsets.push((delivery.partition, delivery.offset));
+    }
+
+    // The genuine record at that version, after them.
+    let genuine_version = register(&env, plan, "genuine").await;
+    assert_eq!(genuine_version, version + 1);
+    let genuine = env
+        .log
+        .read_plan(plan, genuine_version, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    model
+        .wait_for(plan, genuine_version, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let (applied, elements) = model
+        .with_plan(plan, |h| {
+            let state = h.state_at(h.version());
+            (
+                h.events[genuine_version as usize - 1].clone(),
+                state
+                    .elements
+                    .keys()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .unwrap();
+    assert_eq!(applied.event_id, genuine.event_id, "{applied:?}");
+    assert_eq!(&*applied.command_id, genuine.command_id.as_str());
+    assert!(
+        elements.contains(&"genuine".to_owned()) && !elements.contains(&"forged".to_owned()),
+        "{elements:?}"
+    );
+
+    // Each forgery is quarantined, named where it is and why.
+    let (total, records) = model.quarantined(&reader);
+    assert_eq!(total, 3, "{records:?}");
+    let reason = |(partition, offset): (i32, i64)| {
+        records
+            .iter()
+            .find(|r| r.origin == Some(alliance_eventlog::TopicOffset { partition, offset }))
+            .unwrap_or_else(|| panic!("{partition}/{offset} not quarantined: {records:?}"))
+            .reason
+            .clone()
+    };
+    let unsigned_reason = reason(offsets[0]);
+    assert!(
+        unsigned_reason.contains("unsigned")
+            && unsigned_reason.contains(&unsigned.event_id.to_string()),
+        "{unsigned_reason}"
+    );
+    assert!(
+        reason(offsets[1]).contains("not trusted"),
+        "{}",
+        reason(offsets[1])
+    );
+    assert!(
+        reason(offsets[2]).contains("does not verify"),
+        "{}",
+        reason(offsets[2])
+    );
+    // The reader itself set nothing aside: these are the read model's findings.
+    assert_eq!(reader.quarantined().0, 0);
+}

@@ -109,7 +109,9 @@ async fn a_model_restored_from_a_snapshot_reports_the_snapshot_s_age_and_positio
     register(&env, plan, "after-the-snapshot").await;
 
     // Restored from the snapshot, then caught up with the log's tail.
-    let restored = alliance_projection::open(&env.log, &path).await.unwrap();
+    let restored = alliance_projection::open(&env.log, &path, None)
+        .await
+        .unwrap();
     let address = serve(&env, restored.clone()).await;
     let reply = status(&address, Some("dev-auditors")).await.unwrap();
     assert_eq!(reply.lag, 0);
