@@ -373,3 +373,38 @@ async fn a_history_cut_short_or_rewritten_under_a_kept_head_is_named_against_it(
     let refused = try_verify(&address, cut, Some(forged)).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
 }
+
+/// Two different records at one version of a plan: the second is a conflict naming both event
+/// ids, never dropped silently and never applied; the same record again is ignored.
+#[tokio::test]
+async fn a_different_record_at_a_version_held_is_a_conflict_and_the_first_stands() {
+    use alliance_projection::ProjectionError;
+
+    let env = Env::open().await;
+    let plan = env.create_plan().await;
+    let model = env.caught_up().await;
+    let first = env.plan_events(plan).await.remove(0);
+    model.apply(&first).unwrap();
+
+    let mut other = first.clone();
+    other.event_id = uuid::Uuid::now_v7();
+    let refused = model.apply(&other).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            ProjectionError::Conflict { plan_id, version: 1, event_id, held }
+                if plan_id == plan && event_id == other.event_id && held == first.event_id
+        ),
+        "{refused:?}"
+    );
+    let message = refused.to_string();
+    assert!(
+        message.contains(&first.event_id.to_string())
+            && message.contains(&other.event_id.to_string()),
+        "{message}"
+    );
+    assert_eq!(
+        model.with_plan(plan, |h| h.events[0].event_id).unwrap(),
+        first.event_id
+    );
+}
