@@ -293,7 +293,10 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
                 .into_iter()
                 .map(|d| v1::Denial {
                     time: Some(crate::grpc::timestamp(d.recorded_micros)),
+                    last_time: Some(crate::grpc::timestamp(d.last_micros)),
+                    count: d.count,
                     caller: d.caller,
+                    peer: d.peer,
                     method: d.method,
                     code: d.code,
                     reason: d.reason,

@@ -964,20 +964,39 @@ fn decisions_text(r: &v1::ListDecisionsResponse) -> String {
 }
 
 /// One event of `watch`: a text line or one JSON object.
-/// One refused request of the security log.
+/// Refused requests of the security log: one row, its count and the peer if known.
 pub fn denial_line(d: &v1::Denial, format: Format) -> String {
     match format {
-        Format::Text => format!(
-            "{} {} {} {}: {}",
-            instant_text(d.time.as_ref()),
-            d.code,
-            d.caller,
-            d.method,
-            d.reason
-        ),
+        Format::Text => {
+            let peer = if d.peer.is_empty() {
+                String::new()
+            } else {
+                format!(" from {}", d.peer)
+            };
+            let count = if d.count > 1 {
+                format!(
+                    " ({} times until {})",
+                    d.count,
+                    instant_text(d.last_time.as_ref())
+                )
+            } else {
+                String::new()
+            };
+            format!(
+                "{} {} {}{peer} {}: {}{count}",
+                instant_text(d.time.as_ref()),
+                d.code,
+                d.caller,
+                d.method,
+                d.reason
+            )
+        }
         Format::Json => json!({
             "time": instant(d.time.as_ref()),
+            "last_time": instant(d.last_time.as_ref()),
+            "count": d.count,
             "caller": d.caller,
+            "peer": d.peer,
             "method": d.method,
             "code": d.code,
             "reason": d.reason,

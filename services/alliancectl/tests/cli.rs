@@ -2080,6 +2080,7 @@ async fn refused_requests_go_to_the_security_log_never_to_the_plan_and_auditors_
             "{d}"
         );
         assert!(!d["reason"].as_str().unwrap().is_empty(), "{d}");
+        assert_eq!(d["count"], 1, "{d}");
         assert!(
             !d.to_string().contains("not-a-token"),
             "a token in the log: {d}"
