@@ -363,7 +363,8 @@ pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
         .map(|_| {
             let plan = plan_ids[rng.below(plan_ids.len() as u64) as usize];
             let valid = date(2020 + rng.below(16) as i32, 1 + rng.below(12) as u32, 1);
-            let version = 1 + rng.below(EVENTS_PER_PLAN as u64);
+            // A version the plan has (a record point past its head is refused).
+            let version = 1 + rng.below(projection.plan_version(plan).max(1));
             (plan, valid, version)
         })
         .collect();
