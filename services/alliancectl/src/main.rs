@@ -913,6 +913,10 @@ struct WatchArgs {
     /// With --posture-on: apply proposed decisions too (what-if).
     #[arg(long, requires = "posture_on")]
     what_if: bool,
+    /// Wait until the server's read model holds this version of the plan before watching (read
+    /// your writes: a plan the read model does not hold yet is not found).
+    #[arg(long, value_name = "VERSION")]
+    min_version: Option<u64>,
 }
 
 #[derive(Args)]
@@ -1173,7 +1177,7 @@ async fn watch(s: &mut Session, args: &WatchArgs, format: Format) -> Result<Repl
     let request = s.open_request(v1::WatchPlanRequest {
         plan_id: args.plan.to_string(),
         from_version: args.from_version.unwrap_or(0),
-        min_version: 0,
+        min_version: args.min_version.unwrap_or(0),
     });
     // Only opening the stream is bounded by --timeout; events may be far apart.
     let mut events = within(s.timeout, s.queries.watch_plan(request))
@@ -1213,7 +1217,7 @@ async fn watch_posture(
         plan_id: args.plan.to_string(),
         valid_on: date(on),
         include_proposed: args.what_if,
-        min_version: 0,
+        min_version: args.min_version.unwrap_or(0),
     });
     // Only opening the stream is bounded by --timeout; changes may be far apart.
     let mut postures = within(s.timeout, s.queries.watch_posture(request))

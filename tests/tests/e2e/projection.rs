@@ -328,6 +328,8 @@ fn watched(server: &Server, plan: &Plan, from: u64, count: u64) -> Vec<Value> {
             &plan.id,
             "--from-version",
             &from.to_string(),
+            "--min-version",
+            "1",
             "--count",
             &count.to_string(),
         ],
@@ -399,6 +401,9 @@ impl Watcher {
                 &plan.id,
                 "--from-version",
                 "0",
+                // Once the replica holds the plan as created (read your writes).
+                "--min-version",
+                "1",
                 "--count",
                 &count.to_string(),
             ])
