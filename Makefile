@@ -60,9 +60,10 @@ deploy-check: ## Validate the deployment artefacts in deploy/ (tools from the Go
 	CARGO=$(CARGO) scripts/deploy-start-check.sh
 
 .PHONY: lint
-lint: ## cargo fmt --check, clippy with warnings as errors, buf lint and breaking check of proto/
+lint: ## cargo fmt --check, clippy with warnings as errors, the crate graph's layers, buf lint and breaking check of proto/
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	CARGO=$(CARGO) scripts/check-layers.sh
 	scripts/buf.sh
 
 .PHONY: fmt
