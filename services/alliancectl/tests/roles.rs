@@ -193,6 +193,22 @@ async fn create_plan(commands: &mut PlanCommandsClient<Channel>, name: &str) -> 
         .plan_id
 }
 
+/// The server's security log, as the auditor reads it.
+async fn denials(audit: &mut AuditLogClient<Channel>) -> Vec<v1::Denial> {
+    audit
+        .list_denials(authed(
+            "auditor",
+            v1::ListDenialsRequest {
+                since: None,
+                limit: 1000,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .denials
+}
+
 /// The version of `plan` as its admin reads it from the write side.
 async fn head_version(commands: &mut PlanCommandsClient<Channel>, plan: &str) -> u64 {
     commands
@@ -911,18 +927,7 @@ async fn each_role_can_do_exactly_its_operations() {
 
     // Every refusal is in the security log, with the team and the method.
     let mut audit = c.audit.clone();
-    let denials = audit
-        .list_denials(authed(
-            "auditor",
-            v1::ListDenialsRequest {
-                since: None,
-                limit: 1000,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .denials;
+    let denials = denials(&mut audit).await;
     let refused: Vec<_> = denials
         .iter()
         .filter(|d| d.code == "permission_denied")
@@ -973,18 +978,7 @@ async fn a_flood_of_unauthenticated_calls_is_a_few_counted_rows() {
             .unwrap_err();
         assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
     }
-    let denials = audit
-        .list_denials(authed(
-            "auditor",
-            v1::ListDenialsRequest {
-                since: None,
-                limit: 1000,
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .denials;
+    let denials = denials(&mut audit).await;
     assert!(
         (1..=2).contains(&denials.len()),
         "{} rows for 500 refusals: {denials:?}",

@@ -2,26 +2,10 @@
 //! built from them can overflow.
 
 use alliance_proto::v1;
-use tonic::Code;
-use tonic_types::StatusExt;
 
 use crate::harness::{
-    APPROVER, Backend, ROK, TestServer, US, authed, create_plan, date, meta, propose,
+    APPROVER, Backend, ROK, TestServer, US, authed, create_plan, date, meta, propose, violated,
 };
-
-/// The fields an INVALID_ARGUMENT names in its `BadRequest`.
-#[track_caller]
-fn violated(status: &tonic::Status) -> Vec<String> {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    status
-        .get_error_details()
-        .bad_request()
-        .expect("bad request details")
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect()
-}
 
 fn element(id: &str, personnel: u32, count: u32) -> Option<v1::ForceElement> {
     let mut element = crate::harness::element(id, personnel);

@@ -272,3 +272,18 @@ pub async fn propose(
         .unwrap()
         .into_inner()
 }
+
+/// The fields an INVALID_ARGUMENT names in its `BadRequest`, in order.
+#[track_caller]
+pub fn violated(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    status
+        .get_error_details()
+        .bad_request()
+        .expect("bad request details")
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect()
+}

@@ -8,7 +8,7 @@ use tonic_types::StatusExt;
 
 use crate::harness::{
     APPROVER, Backend, ROK, Store, TestServer, US, authed, create_plan, date, element, meta,
-    propose, register,
+    propose, register, violated,
 };
 
 async fn unknown_or_missing_token_is_unauthenticated_and_appends_nothing(backend: Backend) {
@@ -55,16 +55,11 @@ async fn invalid_input_gets_field_violations_and_appends_nothing(backend: Backen
         ))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    let fields: Vec<String> = status
-        .get_error_details()
-        .bad_request()
-        .expect("bad request details")
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect();
-    assert_eq!(fields, vec!["horizon_end".to_owned()], "{status:?}");
+    assert_eq!(
+        violated(&status),
+        vec!["horizon_end".to_owned()],
+        "{status:?}"
+    );
 
     let status = client
         .create_plan(authed(
@@ -79,15 +74,10 @@ async fn invalid_input_gets_field_violations_and_appends_nothing(backend: Backen
         ))
         .await
         .unwrap_err();
-    let fields: Vec<String> = status
-        .get_error_details()
-        .bad_request()
-        .unwrap()
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect();
-    assert_eq!(fields, vec!["name".to_owned(), "horizon_end".to_owned()]);
+    assert_eq!(
+        violated(&status),
+        vec!["name".to_owned(), "horizon_end".to_owned()]
+    );
 
     // An unknown enum value, a bad id and a date outside the horizon.
     let status = client
@@ -105,16 +95,7 @@ async fn invalid_input_gets_field_violations_and_appends_nothing(backend: Backen
         ))
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument);
-    let details = status.get_error_details();
-    let fields: Vec<&str> = details
-        .bad_request()
-        .unwrap()
-        .field_violations
-        .iter()
-        .map(|v| v.field.as_str())
-        .collect();
-    assert_eq!(fields, vec!["decision_id", "required_sides"]);
+    assert_eq!(violated(&status), vec!["decision_id", "required_sides"]);
 
     let status = client
         .propose_decision(authed(
