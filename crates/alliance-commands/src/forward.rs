@@ -70,6 +70,9 @@ forward! {
     RecordSimulationRunRequest => record_simulation_run -> CommandResult,
     GrantRoleRequest => grant_role -> CommandResult,
     RevokeRoleRequest => revoke_role -> CommandResult,
+    RequirePrerequisiteRequest => require_prerequisite -> CommandResult,
+    DefineConstraintRequest => define_constraint -> CommandResult,
+    WaiveConstraintRequest => waive_constraint -> CommandResult,
     GetPlanRequest => get_plan -> PlanSummary,
 }
 

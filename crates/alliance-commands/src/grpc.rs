@@ -250,6 +250,27 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         self.handle(request, as_is).await
     }
 
+    async fn require_prerequisite(
+        &self,
+        request: Request<v1::RequirePrerequisiteRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn define_constraint(
+        &self,
+        request: Request<v1::DefineConstraintRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn waive_constraint(
+        &self,
+        request: Request<v1::WaiveConstraintRequest>,
+    ) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
     async fn add_force_element(
         &self,
         request: Request<v1::AddForceElementRequest>,

@@ -24,7 +24,7 @@ pub enum Section {
     Agreements,
     /// OPCON transfer and command arrangements.
     CommandArrangements,
-    /// Transfer conditions and their assessments.
+    /// Transfer conditions and their assessments, and the plan's constraints.
     Conditions,
 }
 
@@ -203,9 +203,17 @@ impl Command {
                 Requirement::Role(Editor(Section::Capabilities))
             }
             Command::DefineAgreementClause { .. } => Requirement::Role(Editor(Section::Agreements)),
-            Command::DefineCondition { .. } | Command::AssessCondition { .. } => {
-                Requirement::Role(Editor(Section::Conditions))
-            }
+            Command::DefineCondition { .. }
+            | Command::AssessCondition { .. }
+            | Command::DefineConstraint { .. } => Requirement::Role(Editor(Section::Conditions)),
+            // The decision's owner adds them (checked by `decide`), as it adds steps.
+            Command::RequirePrerequisite { .. } => Requirement::AnyEditor,
+            // A government certifies for its own rules (`decide` checks the constraint's side);
+            // the approvers for the alliance's.
+            Command::WaiveConstraint { .. } => match side {
+                Some(side) => Requirement::Either(Adopter, Endorser(side)),
+                None => Requirement::Role(Adopter),
+            },
             Command::ProposeDecision { .. } | Command::WithdrawDecision { .. } => {
                 Requirement::AnyEditor
             }

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::access::{Grant, PlanRole};
-use crate::ids::{ClauseId, ConditionId, DecisionId, PlanId, TeamId, Version};
+use crate::conditions::{ConstraintRule, Prerequisite};
+use crate::ids::{ClauseId, ConditionId, ConstraintId, DecisionId, PlanId, TeamId, Version};
 use crate::model::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, ForceElementSpec,
     Side, SimulationRun, Step,
@@ -96,8 +97,12 @@ pub enum Command {
     EndorseDecision {
         decision_id: DecisionId,
     },
+    /// Adopts an endorsed decision. A decision that would add a finding to the adopted plan is
+    /// refused unless each such finding's id is acknowledged here (recorded with the adoption).
     AdoptDecision {
         decision_id: DecisionId,
+        #[serde(default)]
+        acknowledged_findings: BTreeSet<String>,
     },
     RejectDecision {
         decision_id: DecisionId,
@@ -120,6 +125,30 @@ pub enum Command {
     },
     RecordSimulationRun {
         run: SimulationRun,
+    },
+    /// Adds a prerequisite to a proposed decision that no side has endorsed yet.
+    RequirePrerequisite {
+        decision_id: DecisionId,
+        prerequisite: Prerequisite,
+    },
+    /// Defines a plan-level constraint the posture must keep.
+    DefineConstraint {
+        constraint_id: ConstraintId,
+        title: String,
+        rule: ConstraintRule,
+        side: Option<Side>,
+        authority: String,
+        /// The first date the rule applies; unset: from the plan's horizon start.
+        #[serde(default)]
+        since: Option<Date>,
+    },
+    /// Records a certification or waiver that lifts a constraint from a date.
+    WaiveConstraint {
+        constraint_id: ConstraintId,
+        from: Date,
+        authority: String,
+        #[serde(default)]
+        note: String,
     },
 }
 
@@ -152,6 +181,9 @@ impl Command {
             Command::RecordSimulationRun { .. } => "RecordSimulationRun",
             Command::GrantRole { .. } => "GrantRole",
             Command::RevokeRole { .. } => "RevokeRole",
+            Command::RequirePrerequisite { .. } => "RequirePrerequisite",
+            Command::DefineConstraint { .. } => "DefineConstraint",
+            Command::WaiveConstraint { .. } => "WaiveConstraint",
         }
     }
 

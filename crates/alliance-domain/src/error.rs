@@ -40,6 +40,26 @@ pub enum DomainError {
     /// A planning rule refuses the command; `rule` is a short stable name for it.
     #[error("{message}")]
     Rule { rule: &'static str, message: String },
+    /// Adopting the decision would add these findings (id, what it says) to the adopted plan,
+    /// and the command did not acknowledge them.
+    #[error(
+        "adopting decision {decision_id} would add {} to the adopted plan; acknowledge {} to adopt it anyway: {}",
+        plural(.findings.len()),
+        if .findings.len() == 1 { "it" } else { "them" },
+        .findings.iter().map(|(id, message)| format!("{id}: {message}")).collect::<Vec<_>>().join("; ")
+    )]
+    NewFindings {
+        decision_id: String,
+        findings: Vec<(String, String)>,
+    },
+}
+
+fn plural(n: usize) -> String {
+    if n == 1 {
+        "a finding".to_owned()
+    } else {
+        format!("{n} findings")
+    }
 }
 
 /// `field: description; field: description`, for messages.
@@ -82,7 +102,9 @@ impl DomainError {
             DomainError::Invalid(_) => ErrorKind::InvalidArgument,
             DomainError::NotFound { .. } => ErrorKind::NotFound,
             DomainError::AlreadyExists { .. } => ErrorKind::AlreadyExists,
-            DomainError::Rule { .. } => ErrorKind::FailedPrecondition,
+            DomainError::Rule { .. } | DomainError::NewFindings { .. } => {
+                ErrorKind::FailedPrecondition
+            }
         }
     }
 }

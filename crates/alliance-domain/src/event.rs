@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use crate::access::Grant;
-use crate::ids::{ClauseId, ConditionId, DecisionId, PlanId, TeamId, Version};
+use crate::conditions::{ConstraintRule, Prerequisite, Waiver};
+use crate::ids::{ClauseId, ConditionId, ConstraintId, DecisionId, PlanId, TeamId, Version};
 use crate::model::{
     AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, ForceElementSpec, Side,
     SimulationRun, Step,
@@ -109,6 +110,29 @@ pub enum Event {
     RoleRevoked {
         grant: Grant,
     },
+    PrerequisiteRequired {
+        decision_id: DecisionId,
+        prerequisite: Prerequisite,
+    },
+    /// The adopters accepted these findings when adopting the decision (recorded last by the
+    /// adoption, after its `DecisionAdopted` and any `DecisionSuperseded`).
+    FindingsAcknowledged {
+        decision_id: DecisionId,
+        findings: BTreeSet<String>,
+    },
+    ConstraintDefined {
+        constraint_id: ConstraintId,
+        title: String,
+        rule: ConstraintRule,
+        side: Option<Side>,
+        authority: String,
+        #[serde(default)]
+        since: Option<Date>,
+    },
+    ConstraintWaived {
+        constraint_id: ConstraintId,
+        waiver: Waiver,
+    },
 }
 
 impl Event {
@@ -141,6 +165,10 @@ impl Event {
             Event::SimulationRunRecorded { .. } => "SimulationRunRecorded",
             Event::RoleGranted { .. } => "RoleGranted",
             Event::RoleRevoked { .. } => "RoleRevoked",
+            Event::PrerequisiteRequired { .. } => "PrerequisiteRequired",
+            Event::FindingsAcknowledged { .. } => "FindingsAcknowledged",
+            Event::ConstraintDefined { .. } => "ConstraintDefined",
+            Event::ConstraintWaived { .. } => "ConstraintWaived",
         }
     }
 
@@ -155,6 +183,7 @@ impl Event {
             Event::DecisionProposed { effective_date, .. } => Some(*effective_date),
             Event::StepPlanned { step, .. } => Some(step.date()),
             Event::SimulationRunRecorded { run } => Some(run.start),
+            Event::ConstraintWaived { waiver, .. } => Some(waiver.from),
             Event::PlanBranched { .. }
             | Event::ConditionDefined { .. }
             | Event::DecisionEndorsed { .. }
@@ -163,7 +192,10 @@ impl Event {
             | Event::DecisionWithdrawn { .. }
             | Event::DecisionSuperseded { .. }
             | Event::RoleGranted { .. }
-            | Event::RoleRevoked { .. } => None,
+            | Event::RoleRevoked { .. }
+            | Event::PrerequisiteRequired { .. }
+            | Event::FindingsAcknowledged { .. }
+            | Event::ConstraintDefined { .. } => None,
         }
     }
 }

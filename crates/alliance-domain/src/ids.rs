@@ -110,3 +110,7 @@ slug_id!(
     /// A planning team (cell), e.g. `us-force-planning` or `rok-jcs`.
     TeamId
 );
+slug_id!(
+    /// A plan-level rule the posture must keep, such as a floor on U.S. personnel.
+    ConstraintId
+);

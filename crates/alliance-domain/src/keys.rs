@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 
 use crate::command::{Command, CommandContext};
 use crate::event::Event;
-use crate::ids::{ClauseId, ConditionId, DecisionId, ElementId, InvestmentId, TeamId};
+use crate::ids::{
+    ClauseId, ConditionId, ConstraintId, DecisionId, ElementId, InvestmentId, TeamId,
+};
 use crate::model::{CapabilityArea, Side, Step};
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -28,6 +30,8 @@ pub enum Key {
     SimulationRun(uuid::Uuid),
     /// The roles one team holds on the plan.
     Access(TeamId),
+    /// A plan-level constraint and its waivers.
+    Constraint(ConstraintId),
 }
 
 impl std::fmt::Display for Key {
@@ -44,6 +48,7 @@ impl std::fmt::Display for Key {
             Key::Capability(side, area) => write!(f, "capability/{side:?}/{area:?}"),
             Key::SimulationRun(id) => write!(f, "simulation-run/{id}"),
             Key::Access(team) => write!(f, "access/{team}"),
+            Key::Constraint(id) => write!(f, "constraint/{id}"),
         }
     }
 }
@@ -116,7 +121,8 @@ impl Command {
                     keys.insert(Key::Endorsement(decision_id.clone(), side));
                 }
             }
-            Command::AdoptDecision { decision_id }
+            Command::AdoptDecision { decision_id, .. }
+            | Command::RequirePrerequisite { decision_id, .. }
             | Command::RejectDecision { decision_id, .. }
             | Command::WithdrawDecision { decision_id, .. } => {
                 keys.insert(Key::Decision(decision_id.clone()));
@@ -127,6 +133,10 @@ impl Command {
             Command::GrantRole { team, .. } | Command::RevokeRole { team, .. } => {
                 keys.insert(Key::Access(team.clone()));
                 keys.insert(Key::Access(ctx.actor.team.clone()));
+            }
+            Command::DefineConstraint { constraint_id, .. }
+            | Command::WaiveConstraint { constraint_id, .. } => {
+                keys.insert(Key::Constraint(constraint_id.clone()));
             }
         }
         keys
@@ -156,6 +166,8 @@ impl Event {
             }
             Event::DecisionProposed { decision_id, .. }
             | Event::DecisionAdopted { decision_id }
+            | Event::PrerequisiteRequired { decision_id, .. }
+            | Event::FindingsAcknowledged { decision_id, .. }
             | Event::DecisionRejected { decision_id, .. }
             | Event::DecisionWithdrawn { decision_id, .. }
             | Event::DecisionSuperseded { decision_id, .. } => {
@@ -172,6 +184,10 @@ impl Event {
             }
             Event::RoleGranted { grant } | Event::RoleRevoked { grant } => {
                 keys.insert(Key::Access(grant.team.clone()));
+            }
+            Event::ConstraintDefined { constraint_id, .. }
+            | Event::ConstraintWaived { constraint_id, .. } => {
+                keys.insert(Key::Constraint(constraint_id.clone()));
             }
         }
         keys

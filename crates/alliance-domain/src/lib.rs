@@ -7,9 +7,11 @@
 
 mod access;
 mod command;
+mod conditions;
 mod decide;
 mod error;
 mod event;
+mod findings;
 mod ids;
 mod keys;
 mod model;
@@ -19,14 +21,17 @@ mod timeline;
 
 pub use access::{Grant, PlanRole, Requirement, Section, step_section};
 pub use command::{Command, CommandContext};
+pub use conditions::{Constraint, ConstraintRule, Prerequisite, Waiver};
 pub use decide::{
-    MAX_COST_MUSD, MAX_EQUIPMENT, MAX_PERSONNEL, MAX_SIMULATION_MONTHS, MAX_SIMULATION_TRIALS,
-    decide,
+    MAX_COST_MUSD, MAX_EQUIPMENT, MAX_LAG_MONTHS, MAX_PERSONNEL, MAX_PERSONNEL_BOUND,
+    MAX_SIMULATION_MONTHS, MAX_SIMULATION_TRIALS, decide,
 };
 pub use error::{DomainError, ErrorKind, FieldViolation, describe_violations};
 pub use event::{Event, SCHEMA_VERSION};
+pub use findings::{Finding, FindingKind, all_findings, findings, new_findings};
 pub use ids::{
-    ClauseId, ConditionId, DecisionId, ElementId, IdError, InvestmentId, PlanId, TeamId, Version,
+    ClauseId, ConditionId, ConstraintId, DecisionId, ElementId, IdError, InvestmentId, PlanId,
+    TeamId, Version,
 };
 pub use keys::Key;
 pub use model::{

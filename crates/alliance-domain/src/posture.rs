@@ -86,7 +86,7 @@ impl Posture {
 }
 
 /// The decisions that shape the posture: adopted, plus proposed ones for a what-if view.
-fn shaping(plan: &Plan, what_if: bool) -> impl Iterator<Item = &Decision> {
+pub(crate) fn shaping(plan: &Plan, what_if: bool) -> impl Iterator<Item = &Decision> {
     plan.decisions.values().map(|d| &**d).filter(move |d| {
         d.status == DecisionStatus::Adopted || (what_if && d.status == DecisionStatus::Proposed)
     })
@@ -218,7 +218,7 @@ fn present_elements(plan: &Plan, shaping: &[&Decision], valid_on: Date) -> Vec<P
 
 /// Per side and area: the latest level recorded on or before `valid_on`, plus the gains of
 /// ROK investments delivered after that record and by `valid_on`.
-fn capability(
+pub(crate) fn capability(
     plan: &Plan,
     steps: &[(&DecisionId, &Step)],
     valid_on: Date,

@@ -4,9 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::access::PlanRole;
+use crate::conditions::{Constraint, Prerequisite};
 use crate::event::Event;
 use crate::ids::{
-    ClauseId, ConditionId, DecisionId, ElementId, InvestmentId, PlanId, TeamId, Version,
+    ClauseId, ConditionId, ConstraintId, DecisionId, ElementId, InvestmentId, PlanId, TeamId,
+    Version,
 };
 use crate::model::{
     AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, DecisionStatus,
@@ -28,6 +30,10 @@ pub struct Decision {
     pub superseded_by: Option<DecisionId>,
     /// Why it was rejected or withdrawn.
     pub status_reason: String,
+    /// What must hold before its steps take effect.
+    pub prerequisites: Vec<Prerequisite>,
+    /// Findings the adopters accepted when adopting it.
+    pub acknowledged_findings: BTreeSet<String>,
 }
 
 impl Decision {
@@ -146,6 +152,8 @@ pub struct Plan {
     pub simulation_runs: Shared<uuid::Uuid, SimulationRun>,
     /// The roles each team holds on the plan (a branch starts with its parent's).
     pub grants: BTreeMap<TeamId, BTreeSet<PlanRole>>,
+    /// Plan-level constraints and their waivers.
+    pub constraints: Shared<ConstraintId, Constraint>,
 }
 
 impl Plan {
@@ -332,6 +340,8 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
                     endorsements: BTreeSet::new(),
                     superseded_by: None,
                     status_reason: String::new(),
+                    prerequisites: Vec::new(),
+                    acknowledged_findings: BTreeSet::new(),
                 },
             );
         }
@@ -392,6 +402,52 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
         }
         Event::SimulationRunRecorded { run } => {
             put(&mut plan.simulation_runs, run.run_id, run.clone());
+        }
+        Event::PrerequisiteRequired {
+            decision_id,
+            prerequisite,
+        } => {
+            if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
+                decision.prerequisites.push(prerequisite.clone());
+            }
+        }
+        Event::FindingsAcknowledged {
+            decision_id,
+            findings,
+        } => {
+            if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
+                decision
+                    .acknowledged_findings
+                    .extend(findings.iter().cloned());
+            }
+        }
+        Event::ConstraintDefined {
+            constraint_id,
+            title,
+            rule,
+            side,
+            authority,
+            since,
+        } => put(
+            &mut plan.constraints,
+            constraint_id.clone(),
+            Constraint {
+                id: constraint_id.clone(),
+                title: title.clone(),
+                rule: rule.clone(),
+                side: *side,
+                authority: authority.clone(),
+                since: *since,
+                waivers: Vec::new(),
+            },
+        ),
+        Event::ConstraintWaived {
+            constraint_id,
+            waiver,
+        } => {
+            if let Some(constraint) = entry_mut(&mut plan.constraints, constraint_id) {
+                constraint.waivers.push(waiver.clone());
+            }
         }
     }
     plan

@@ -5,8 +5,8 @@
 use alliance_domain::{Command, Grant, SimulationRun, Step};
 use alliance_proto::convert::{
     agreement_to_proto, area_to_proto, clause_status_to_proto, condition_status_to_proto,
-    date_to_proto, element_to_proto, equipment_to_proto, grant_to_proto, side_to_proto,
-    simulation_run_to_proto,
+    constraint_rule_to_proto, date_to_proto, element_to_proto, equipment_to_proto, grant_to_proto,
+    prerequisite_to_proto, side_to_proto, simulation_run_to_proto,
 };
 use alliance_proto::v1;
 use alliance_record::chain::GENESIS;
@@ -244,9 +244,52 @@ pub fn request_body(command: &Command, meta: v1::CommandMeta) -> Vec<u8> {
             decision_id: decision_id.to_string(),
         }
         .encode_to_vec(),
-        Command::AdoptDecision { decision_id } => v1::AdoptDecisionRequest {
+        Command::AdoptDecision {
+            decision_id,
+            acknowledged_findings,
+        } => v1::AdoptDecisionRequest {
             meta,
             decision_id: decision_id.to_string(),
+            acknowledged_findings: acknowledged_findings.iter().cloned().collect(),
+        }
+        .encode_to_vec(),
+        Command::RequirePrerequisite {
+            decision_id,
+            prerequisite,
+        } => v1::RequirePrerequisiteRequest {
+            meta,
+            decision_id: decision_id.to_string(),
+            prerequisite: Some(prerequisite_to_proto(prerequisite)),
+        }
+        .encode_to_vec(),
+        Command::DefineConstraint {
+            constraint_id,
+            title,
+            rule,
+            side,
+            authority,
+            since,
+        } => v1::DefineConstraintRequest {
+            meta,
+            constraint_id: constraint_id.to_string(),
+            title: title.clone(),
+            rule: Some(constraint_rule_to_proto(rule)),
+            side: opt_side(*side),
+            authority: authority.clone(),
+            since: since.map(date_to_proto),
+        }
+        .encode_to_vec(),
+        Command::WaiveConstraint {
+            constraint_id,
+            from,
+            authority,
+            note,
+        } => v1::WaiveConstraintRequest {
+            meta,
+            constraint_id: constraint_id.to_string(),
+            from: date(*from),
+            authority: authority.clone(),
+            note: note.clone(),
         }
         .encode_to_vec(),
         Command::RejectDecision {
@@ -519,6 +562,27 @@ pub fn accepted_commands() -> Vec<(&'static str, &'static str, Command)> {
             APPROVERS,
             json_command(
                 r#"{"command":"revoke_role","team":"nuclear-policy","role":"editor:forces"}"#,
+            ),
+        ),
+        (
+            "require-prerequisite",
+            US,
+            json_command(&format!(
+                r#"{{"command":"require_prerequisite",{OPEN},"prerequisite":{{"prerequisite":"conditions_met","conditions":["rok-c2-certified"]}}}}"#
+            )),
+        ),
+        (
+            "define-constraint",
+            ROK,
+            json_command(
+                r#"{"command":"define_constraint","constraint_id":"combined-missile-defense","title":"Combined missile defense at least 90","rule":{"rule":"combined_capability","area":"missile_defense","min":90},"side":null,"authority":"planning assumption"}"#,
+            ),
+        ),
+        (
+            "waive-constraint",
+            US,
+            json_command(
+                r#"{"command":"waive_constraint","constraint_id":"us-personnel-floor","from":"2030-01-01","authority":"certification of the Secretary of Defense","note":"a second certification"}"#,
             ),
         ),
         (

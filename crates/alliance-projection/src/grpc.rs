@@ -327,6 +327,38 @@ impl PostureQueries for PostureQueriesApi {
         Ok(Response::new(posture_to_proto(plan_id, &posture)))
     }
 
+    async fn get_findings(
+        &self,
+        request: Request<v1::GetFindingsRequest>,
+    ) -> Result<Response<v1::FindingsReport>, Status> {
+        let r = request.get_ref();
+        let plan_id = self.ready(&request, &r.plan_id, r.min_version).await?;
+        let from = optional_date("from", r.from.as_ref())?;
+        let to = optional_date("to", r.to.as_ref())?;
+        let found = self
+            .projection
+            .findings(
+                plan_id,
+                from,
+                to,
+                record_point(&self.projection, plan_id, "record", r.record.as_ref())?,
+                r.include_proposed,
+            )
+            .map_err(status)?;
+        Ok(Response::new(v1::FindingsReport {
+            plan_id: plan_id.to_string(),
+            version: found.version,
+            what_if: r.include_proposed,
+            from: Some(date_to_proto(found.from)),
+            to: Some(date_to_proto(found.to)),
+            findings: found
+                .findings
+                .iter()
+                .map(alliance_proto::convert::finding_to_proto)
+                .collect(),
+        }))
+    }
+
     async fn get_posture_series(
         &self,
         request: Request<v1::GetPostureSeriesRequest>,
@@ -471,6 +503,12 @@ impl PostureQueries for PostureQueriesApi {
                         endorsements: sides(&d.endorsements),
                         status_reason: d.status_reason.clone(),
                         step_count: u32::try_from(d.steps.len()).unwrap_or(u32::MAX),
+                        prerequisites: d
+                            .prerequisites
+                            .iter()
+                            .map(alliance_proto::convert::prerequisite_to_proto)
+                            .collect(),
+                        acknowledged_findings: d.acknowledged_findings.iter().cloned().collect(),
                         history: v
                             .history
                             .iter()

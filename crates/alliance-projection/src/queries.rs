@@ -100,6 +100,15 @@ pub struct DecisionView {
 }
 
 /// The decision an event is about, if any.
+/// The findings of a plan at one version, over a window of valid dates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FindingsAt {
+    pub version: u64,
+    pub from: Date,
+    pub to: Date,
+    pub findings: Vec<alliance_domain::Finding>,
+}
+
 fn decision_of(event: &Event) -> Option<&DecisionId> {
     match event {
         Event::DecisionProposed { decision_id, .. }
@@ -108,7 +117,9 @@ fn decision_of(event: &Event) -> Option<&DecisionId> {
         | Event::DecisionAdopted { decision_id }
         | Event::DecisionRejected { decision_id, .. }
         | Event::DecisionWithdrawn { decision_id, .. }
-        | Event::DecisionSuperseded { decision_id, .. } => Some(decision_id),
+        | Event::DecisionSuperseded { decision_id, .. }
+        | Event::PrerequisiteRequired { decision_id, .. }
+        | Event::FindingsAcknowledged { decision_id, .. } => Some(decision_id),
         _ => None,
     }
 }
@@ -149,6 +160,36 @@ impl Projection {
             let state = history.state_at(history.version_at(record));
             posture(&state, valid_on, what_if)
         })
+    }
+
+    /// The findings of `plan_id` as recorded at `record` that hold on some date of `from..=to`
+    /// (the plan's horizon where unset), and the version and window judged.
+    pub fn findings(
+        &self,
+        plan_id: PlanId,
+        from: Option<Date>,
+        to: Option<Date>,
+        record: RecordPoint,
+        what_if: bool,
+    ) -> Result<FindingsAt, ProjectionError> {
+        self.with_plan(plan_id, |history| {
+            let version = history.version_at(record);
+            let state = history.state_at(version);
+            let from = from.unwrap_or(state.horizon_start);
+            let to = to.unwrap_or(state.horizon_end);
+            if to < from {
+                return Err(ProjectionError::Invalid {
+                    field: "to",
+                    message: format!("{to} is before {from}"),
+                });
+            }
+            Ok(FindingsAt {
+                version,
+                from,
+                to,
+                findings: alliance_domain::findings(&state, from, to, what_if),
+            })
+        })?
     }
 
     /// Postures from `from` to `to` (inclusive) every `step`, as recorded at `record`.

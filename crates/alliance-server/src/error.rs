@@ -154,6 +154,28 @@ impl From<ServiceError> for tonic::Status {
                 details.add_precondition_failure_violation(*rule, "plan", message.clone());
                 details
             }
+            ServiceError::Domain(DomainError::NewFindings {
+                decision_id,
+                findings,
+            }) => {
+                let metadata = HashMap::from([
+                    ("decision_id".to_owned(), decision_id.clone()),
+                    (
+                        "finding_ids".to_owned(),
+                        findings
+                            .iter()
+                            .map(|(id, _)| id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                ]);
+                let mut details =
+                    ErrorDetails::with_error_info("NEW_FINDINGS", ERROR_DOMAIN, metadata);
+                for (id, message) in findings {
+                    details.add_precondition_failure_violation("FINDING", id, message);
+                }
+                details
+            }
             ServiceError::Domain(DomainError::NotFound { what, id })
             | ServiceError::Domain(DomainError::AlreadyExists { what, id }) => {
                 let mut details = ErrorDetails::new();

@@ -1275,6 +1275,7 @@ fn an_overlay_applies_to_a_copy_and_holds_only_proposals_and_their_steps() {
     let (field, description) = refused(
         &[Command::AdoptDecision {
             decision_id: did("us-reduce"),
+            acknowledged_findings: Default::default(),
         }],
         &us(),
     );

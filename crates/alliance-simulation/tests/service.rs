@@ -138,7 +138,7 @@ async fn a_completed_run_is_recorded_in_the_plan_s_history_as_the_caller() {
     assert_eq!(result.plan_version, before);
     assert_eq!(result.recorded_version, before + 1);
     assert_eq!(env.version().await, before + 1);
-    assert_eq!(result.monthly.len(), 60);
+    assert_eq!(result.monthly.len(), 96);
     assert!(result.monthly.iter().all(|m| m.areas.len() == 9));
     env.projection
         .wait_for(env.plan_id, before + 1, Duration::from_secs(10))
@@ -274,8 +274,9 @@ async fn a_cancelled_run_stops_and_records_nothing() {
     let (mut client, api) = env.serve().await;
     let before = env.version().await;
     let mut runs = api.runs();
-    // The largest run allowed: seconds of work if nothing stopped it.
-    let spec = env.spec(50_000);
+    // The largest run allowed (3,000,000 trial-months over the 96-month default window):
+    // seconds of work if nothing stopped it.
+    let spec = env.spec(31_000);
     let mut stream = client
         .run(authorized(v1::RunSimulationRequest { spec: Some(spec) }))
         .await
@@ -285,7 +286,7 @@ async fn a_cancelled_run_stops_and_records_nothing() {
     let Some(v1::simulation_update::Update::Progress(progress)) = first.update else {
         panic!("expected progress first, got {first:?}");
     };
-    assert_eq!(progress.trials, 50_000);
+    assert_eq!(progress.trials, 31_000);
     drop(stream);
     let stats = *tokio::time::timeout(
         Duration::from_secs(60),
@@ -303,7 +304,7 @@ async fn a_run_past_its_deadline_is_stopped_with_deadline_exceeded() {
     let env = Env::open().await;
     let (mut client, api) = env.serve().await;
     let before = env.version().await;
-    let spec = env.spec(50_000);
+    let spec = env.spec(31_000);
     let mut request = authorized(v1::RunSimulationRequest { spec: Some(spec) });
     request.set_timeout(Duration::from_millis(300));
     let outcome = async {

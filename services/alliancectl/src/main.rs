@@ -575,6 +575,10 @@ enum DecisionCmd {
     Adopt {
         /// The decision's id.
         decision: String,
+        /// Accept a finding adoption would add to the adopted plan (its id, as `findings` and
+        /// the refusal name it); repeatable. Recorded with the adoption.
+        #[arg(long = "acknowledge", value_name = "FINDING_ID")]
+        acknowledge: Vec<String>,
         #[command(flatten)]
         meta: Meta,
     },
@@ -1766,12 +1770,17 @@ async fn run(session: &mut Session, command: &Cmd, format: Format) -> Result<Rep
                     }
                 )
             }
-            DecisionCmd::Adopt { decision, meta } => command!(
+            DecisionCmd::Adopt {
+                decision,
+                acknowledge,
+                meta,
+            } => command!(
                 s,
                 adopt_decision,
                 v1::AdoptDecisionRequest {
                     meta: meta.proto(),
                     decision_id: decision.clone(),
+                    acknowledged_findings: acknowledge.clone(),
                 }
             ),
             DecisionCmd::Reject {

@@ -504,6 +504,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                         v1::AdoptDecisionRequest {
                             meta: meta(p),
                             decision_id: "d-none".into(),
+                            acknowledged_findings: Vec::new(),
                         },
                     ))
                     .await?,

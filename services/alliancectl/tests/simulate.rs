@@ -131,8 +131,8 @@ async fn what_if_runs_are_reproducible_recorded_and_kept() {
     // No terminal: no bar, only the final line.
     assert_eq!(run.stderr, "500 trials done\n");
     let monthly = first["monthly"].as_array().unwrap();
-    assert_eq!(monthly.len(), 60);
-    assert_eq!(first["months"], 60);
+    assert_eq!(monthly.len(), 96);
+    assert_eq!(first["months"], 96);
     assert!(
         monthly
             .iter()
@@ -381,7 +381,7 @@ async fn comparisons_use_the_same_draws_and_errors_map_to_exit_codes() {
     for side in [left, right] {
         assert_eq!(side["seed"], 9);
         assert_eq!(side["trials"], 200);
-        assert_eq!(side["monthly"].as_array().unwrap().len(), 60);
+        assert_eq!(side["monthly"].as_array().unwrap().len(), 96);
         assert!(side["recorded_version"].as_u64().unwrap() > 0);
     }
     assert_ne!(left["inputs_digest"], right["inputs_digest"]);

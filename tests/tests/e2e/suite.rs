@@ -320,7 +320,13 @@ fn three_teams_edit_one_plan_through_the_cluster_and_lose_nothing_when_members_d
     let adopted = version_of(&json_ok(
         &other,
         APPROVERS,
-        &["decision", "adopt", "suite-keep-patriot"],
+        &[
+            "decision",
+            "adopt",
+            "suite-keep-patriot",
+            "--acknowledge",
+            "constraint:us-personnel-floor",
+        ],
     ));
     assert_eq!(writer.decision_status("suite-keep-patriot"), "adopted");
 

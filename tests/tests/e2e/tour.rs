@@ -124,7 +124,25 @@ fn the_tour_runs_and_a_killed_server_loses_nothing() {
     assert_eq!(early.status.code(), Some(7));
     assert!(String::from_utf8_lossy(&early.stderr).contains("ROK"));
     server.ok(ROK, &["decision", "endorse", "keep-patriot-bn"]);
-    server.ok(APPROVERS, &["decision", "adopt", "keep-patriot-bn"]);
+    // The reduction takes U.S. forces below the statutory floor before the planned
+    // certification: a new finding, refused until the approvers acknowledge it.
+    let finding = server.ctl(APPROVERS, &["decision", "adopt", "keep-patriot-bn"]);
+    assert_eq!(finding.status.code(), Some(7));
+    let message = String::from_utf8_lossy(&finding.stderr);
+    assert!(
+        message.contains("NEW_FINDINGS") && message.contains("constraint:us-personnel-floor"),
+        "{message}"
+    );
+    server.ok(
+        APPROVERS,
+        &[
+            "decision",
+            "adopt",
+            "keep-patriot-bn",
+            "--acknowledge",
+            "constraint:us-personnel-floor",
+        ],
+    );
     assert_eq!(server.decision_status("keep-patriot-bn"), "adopted");
 
     // A scenario branch starts from the plan and leaves it untouched.

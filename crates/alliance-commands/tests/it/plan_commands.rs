@@ -328,6 +328,7 @@ async fn disjoint_concurrent_edits_of_one_plan_both_succeed(backend: Backend) {
             v1::AdoptDecisionRequest {
                 meta: meta(&plan_id, None),
                 decision_id: "opcon".into(),
+                acknowledged_findings: Vec::new(),
             },
         ))
         .await
@@ -374,6 +375,7 @@ async fn planning_rules_refuse_with_failed_precondition_and_append_nothing(backe
             v1::AdoptDecisionRequest {
                 meta: meta(&plan_id, None),
                 decision_id: "retrench".into(),
+                acknowledged_findings: Vec::new(),
             },
         ))
         .await
@@ -527,6 +529,7 @@ async fn read_only_teams_and_teams_without_the_adopt_role_are_denied(backend: Ba
                 v1::AdoptDecisionRequest {
                     meta: meta(&plan_id, None),
                     decision_id: "retrench".into(),
+                    acknowledged_findings: Vec::new(),
                 },
             ))
             .await
@@ -727,6 +730,7 @@ async fn a_side_cannot_adopt_a_change_to_the_other_sides_forces(backend: Backend
             v1::AdoptDecisionRequest {
                 meta: meta(&plan_id, None),
                 decision_id: "us-only".into(),
+                acknowledged_findings: Vec::new(),
             },
         )
     };
@@ -1081,6 +1085,103 @@ async fn a_client_cannot_record_a_simulation_run_directly(backend: Backend) {
 }
 
 /// Runs a contract test on the embedded log and on Kafka.
+/// Adopting a decision that adds a finding is FAILED_PRECONDITION NEW_FINDINGS, one
+/// PreconditionFailure violation per finding; an acknowledgement of it adopts and records it, one
+/// of a finding the adoption does not add is INVALID_ARGUMENT. Refusals append nothing.
+async fn an_adoption_adding_a_finding_is_refused_unless_acknowledged(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut client = server.client().await;
+    let plan_id = create_plan(&mut client).await;
+    register(&mut client, &plan_id, "abct", None).await.unwrap();
+    client
+        .define_constraint(authed(
+            US,
+            v1::DefineConstraintRequest {
+                meta: meta(&plan_id, None),
+                constraint_id: "us-floor".into(),
+                title: "U.S. personnel floor".into(),
+                rule: Some(v1::ConstraintRule {
+                    kind: Some(v1::constraint_rule::Kind::Personnel(
+                        v1::constraint_rule::PersonnelBounds {
+                            side: v1::Side::Us as i32,
+                            min: Some(1),
+                            ..Default::default()
+                        },
+                    )),
+                }),
+                side: v1::Side::Us as i32,
+                authority: "statute".into(),
+                since: date(2024, 1, 1),
+            },
+        ))
+        .await
+        .unwrap();
+    propose(&mut client, US, &plan_id, "retrench").await;
+    client
+        .withdraw_force_element(authed(
+            US,
+            v1::WithdrawForceElementRequest {
+                meta: meta(&plan_id, None),
+                decision_id: "retrench".into(),
+                element_id: "abct".into(),
+                on: date(2028, 3, 31),
+            },
+        ))
+        .await
+        .unwrap();
+    for token in [US, ROK] {
+        client
+            .endorse_decision(authed(
+                token,
+                v1::EndorseDecisionRequest {
+                    meta: meta(&plan_id, None),
+                    decision_id: "retrench".into(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    let before = server.all_events().await.len();
+    let adopt = |acknowledged: &[&str]| v1::AdoptDecisionRequest {
+        meta: meta(&plan_id, None),
+        decision_id: "retrench".into(),
+        acknowledged_findings: acknowledged.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let status = client
+        .adopt_decision(authed(APPROVER, adopt(&[])))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    let details = status.get_error_details();
+    assert_eq!(details.error_info().unwrap().reason, "NEW_FINDINGS");
+    let violations = &details.precondition_failure().unwrap().violations;
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].r#type, "FINDING");
+    assert_eq!(violations[0].subject, "constraint:us-floor");
+    assert!(
+        violations[0].description.contains("below the floor of 1"),
+        "{violations:?}"
+    );
+    let status = client
+        .adopt_decision(authed(APPROVER, adopt(&["constraint:other"])))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(server.all_events().await.len(), before, "nothing appended");
+
+    let adopted = client
+        .adopt_decision(authed(APPROVER, adopt(&["constraint:us-floor"])))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        adopted.event_ids.len(),
+        2,
+        "adopted, then the acknowledgement"
+    );
+    server.stop().await;
+}
+
 macro_rules! on_both_logs {
     ($($name:ident),* $(,)?) => {
         $(
@@ -1114,5 +1215,6 @@ on_both_logs!(
     a_retry_racing_its_first_attempt_gets_the_same_result_once_durable,
     a_side_cannot_adopt_a_change_to_the_other_sides_forces,
     a_command_id_belongs_to_its_caller,
+    an_adoption_adding_a_finding_is_refused_unless_acknowledged,
     a_client_cannot_record_a_simulation_run_directly
 );

@@ -4,10 +4,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::command::CommandContext;
+use crate::conditions::Prerequisite;
 use crate::error::DomainError;
+use crate::event::Event;
+use crate::findings::{Finding, all_findings, new_findings};
 use crate::ids::{DecisionId, ElementId};
 use crate::model::{DecisionStatus, Step};
-use crate::state::{Decision, Plan};
+use crate::state::{Decision, Plan, fold};
 use crate::timeline::ElementTimeline;
 
 /// A decision that is still open (proposed).
@@ -136,4 +140,137 @@ pub(super) fn check_adoption(plan: &Plan, decision: &Decision) -> Result<(), Dom
         ElementTimeline::build(plan, element_id, steps, &excluded)?;
     }
     Ok(())
+}
+
+/// Only the decision's owner changes it, and only before any side endorsed it: an endorsement
+/// covers the decision as it stood.
+pub(super) fn check_unendorsed_owner(
+    decision: &Decision,
+    ctx: &CommandContext,
+    what: &str,
+) -> Result<(), DomainError> {
+    let id = &decision.id;
+    if decision.owner_team != ctx.actor.team {
+        return Err(DomainError::rule(
+            "not_owner",
+            format!(
+                "decision {id} is owned by {}; only its owner {what}",
+                decision.owner_team
+            ),
+        ));
+    }
+    if let Some(side) = decision.endorsements.first() {
+        return Err(DomainError::rule(
+            "already_endorsed",
+            format!(
+                "decision {id} is already endorsed by the {} side; propose a new decision instead of changing an endorsed one",
+                side.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A prerequisite names what the plan knows, and never the decision itself.
+pub(super) fn check_prerequisite(
+    plan: &Plan,
+    decision: &Decision,
+    prerequisite: &Prerequisite,
+) -> Result<(), DomainError> {
+    match prerequisite {
+        Prerequisite::AfterDecision { decision_id, .. } => {
+            if decision_id == &decision.id {
+                return Err(DomainError::invalid(
+                    "prerequisite.decision_id",
+                    "a decision cannot depend on itself",
+                ));
+            }
+            if !plan.decisions.contains_key(decision_id) {
+                return Err(DomainError::not_found("decision", decision_id));
+            }
+            if depends_on(plan, decision_id, &decision.id) {
+                return Err(DomainError::rule(
+                    "prerequisite_cycle",
+                    format!(
+                        "decision {decision_id} already depends on decision {}; the two cannot each come first",
+                        decision.id
+                    ),
+                ));
+            }
+        }
+        Prerequisite::ConditionsMet { conditions } => {
+            if let Some(missing) = conditions
+                .iter()
+                .find(|c| !plan.conditions.contains_key(*c))
+            {
+                return Err(DomainError::not_found("condition", missing));
+            }
+        }
+        Prerequisite::CapabilityReached { .. } => {}
+    }
+    if decision.prerequisites.contains(prerequisite) {
+        return Err(DomainError::already_exists(
+            "prerequisite",
+            format!("of decision {}", decision.id),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `from` depends on `on`, directly or through other decisions.
+fn depends_on(plan: &Plan, from: &DecisionId, on: &DecisionId) -> bool {
+    let mut stack = vec![from];
+    let mut seen = BTreeSet::new();
+    while let Some(id) = stack.pop() {
+        if id == on {
+            return true;
+        }
+        if !seen.insert(id) {
+            continue;
+        }
+        if let Some(decision) = plan.decisions.get(id) {
+            stack.extend(decision.prerequisites.iter().filter_map(|p| match p {
+                Prerequisite::AfterDecision { decision_id, .. } => Some(decision_id),
+                _ => None,
+            }));
+        }
+    }
+    false
+}
+
+/// Refuses an adoption that would add findings to the adopted plan unless each is acknowledged;
+/// returns the acknowledged ones to record. An acknowledgement of a finding the adoption does not
+/// add is refused first (a malformed request), so the record never claims what did not happen.
+pub(super) fn check_findings(
+    plan: &Plan,
+    decision_id: &DecisionId,
+    adoption: &[Event],
+    acknowledged: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, DomainError> {
+    let before = all_findings(plan, false);
+    let after_plan = fold(plan.clone(), adoption);
+    let after = all_findings(&after_plan, false);
+    let new = new_findings(&before, &after);
+    let new_ids: BTreeSet<&String> = new.iter().map(|f| &f.id).collect();
+    if let Some(stray) = acknowledged.iter().find(|id| !new_ids.contains(id)) {
+        return Err(DomainError::invalid(
+            "acknowledged_findings",
+            format!("adopting decision {decision_id} adds no finding {stray}"),
+        ));
+    }
+    let unacknowledged: Vec<&Finding> = new
+        .iter()
+        .copied()
+        .filter(|f| !acknowledged.contains(&f.id))
+        .collect();
+    if !unacknowledged.is_empty() {
+        return Err(DomainError::NewFindings {
+            decision_id: decision_id.to_string(),
+            findings: unacknowledged
+                .into_iter()
+                .map(|f| (f.id.clone(), f.message.clone()))
+                .collect(),
+        });
+    }
+    Ok(acknowledged.clone())
 }

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::access::{Grant, PlanRole};
 use crate::command::{Command, CommandContext};
+use crate::conditions::Waiver;
 use crate::error::DomainError;
 use crate::event::Event;
 use crate::model::DecisionStatus;
@@ -15,10 +16,14 @@ use crate::state::Plan;
 mod decisions;
 mod validate;
 
-use decisions::{check_adoption, check_step, open_decision};
+use decisions::{
+    check_adoption, check_findings, check_prerequisite, check_step, check_unendorsed_owner,
+    open_decision,
+};
 use validate::validate;
 pub use validate::{
-    MAX_COST_MUSD, MAX_EQUIPMENT, MAX_PERSONNEL, MAX_SIMULATION_MONTHS, MAX_SIMULATION_TRIALS,
+    MAX_COST_MUSD, MAX_EQUIPMENT, MAX_LAG_MONTHS, MAX_PERSONNEL, MAX_PERSONNEL_BOUND,
+    MAX_SIMULATION_MONTHS, MAX_SIMULATION_TRIALS,
 };
 
 /// Decides a command against the current state of its plan.
@@ -221,24 +226,7 @@ pub fn decide(
         }
         Command::PlanStep { decision_id, step } => {
             let decision = open_decision(plan, decision_id)?;
-            if decision.owner_team != ctx.actor.team {
-                return Err(DomainError::rule(
-                    "not_owner",
-                    format!(
-                        "decision {decision_id} is owned by {}; only its owner adds steps",
-                        decision.owner_team
-                    ),
-                ));
-            }
-            if let Some(side) = decision.endorsements.first() {
-                return Err(DomainError::rule(
-                    "already_endorsed",
-                    format!(
-                        "decision {decision_id} is already endorsed by the {} side; propose a new decision instead of changing an endorsed one",
-                        side.name()
-                    ),
-                ));
-            }
+            check_unendorsed_owner(decision, ctx, "adds steps")?;
             check_step(plan, decision, step)?;
             Ok(vec![Event::StepPlanned {
                 decision_id: decision_id.clone(),
@@ -279,7 +267,10 @@ pub fn decide(
                 side,
             }])
         }
-        Command::AdoptDecision { decision_id } => {
+        Command::AdoptDecision {
+            decision_id,
+            acknowledged_findings,
+        } => {
             let decision = open_decision(plan, decision_id)?;
             let needed = decision.needed_sides(plan);
             let missing: Vec<&str> = needed
@@ -309,6 +300,13 @@ pub fn decide(
                     superseded_by: decision_id.clone(),
                 })
             }));
+            let acknowledged = check_findings(plan, decision_id, &events, acknowledged_findings)?;
+            if !acknowledged.is_empty() {
+                events.push(Event::FindingsAcknowledged {
+                    decision_id: decision_id.clone(),
+                    findings: acknowledged,
+                });
+            }
             Ok(events)
         }
         Command::RejectDecision {
@@ -354,6 +352,71 @@ pub fn decide(
                 ));
             }
             Ok(vec![Event::SimulationRunRecorded { run: run.clone() }])
+        }
+        Command::RequirePrerequisite {
+            decision_id,
+            prerequisite,
+        } => {
+            let decision = open_decision(plan, decision_id)?;
+            check_unendorsed_owner(decision, ctx, "adds prerequisites")?;
+            check_prerequisite(plan, decision, prerequisite)?;
+            Ok(vec![Event::PrerequisiteRequired {
+                decision_id: decision_id.clone(),
+                prerequisite: prerequisite.clone(),
+            }])
+        }
+        Command::DefineConstraint {
+            constraint_id,
+            title,
+            rule,
+            side,
+            authority,
+            since,
+        } => {
+            if plan.constraints.contains_key(constraint_id) {
+                return Err(DomainError::already_exists("constraint", constraint_id));
+            }
+            Ok(vec![Event::ConstraintDefined {
+                constraint_id: constraint_id.clone(),
+                title: title.clone(),
+                rule: rule.clone(),
+                side: *side,
+                authority: authority.clone(),
+                since: *since,
+            }])
+        }
+        Command::WaiveConstraint {
+            constraint_id,
+            from,
+            authority,
+            note,
+        } => {
+            let constraint = plan
+                .constraints
+                .get(constraint_id)
+                .ok_or_else(|| DomainError::not_found("constraint", constraint_id))?;
+            if let Some(owner) = constraint
+                .side
+                .filter(|owner| ctx.actor.side != Some(*owner))
+            {
+                return Err(DomainError::rule(
+                    "waiver_by_other_side",
+                    format!(
+                        "constraint {constraint_id} is a {} rule; only the {} side certifies a waiver of it",
+                        owner.name(),
+                        owner.name()
+                    ),
+                ));
+            }
+            Ok(vec![Event::ConstraintWaived {
+                constraint_id: constraint_id.clone(),
+                waiver: Waiver {
+                    from: *from,
+                    authority: authority.clone(),
+                    note: note.clone(),
+                    certified_by: ctx.actor.team.clone(),
+                },
+            }])
         }
         Command::GrantRole { team, role } => {
             if plan.roles_of(team).contains(role) {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::command::Command;
+use crate::conditions::{ConstraintRule, Prerequisite};
 use crate::error::{DomainError, FieldViolation};
 use crate::model::{Date, ForceElementSpec, Step};
 use crate::state::Plan;
@@ -25,6 +26,10 @@ pub const MAX_EQUIPMENT: u32 = 100_000;
 pub const MAX_COST_MUSD: u64 = 10_000_000;
 /// Trials of one recorded simulation run (the simulation service's own cap).
 pub const MAX_SIMULATION_TRIALS: u32 = 200_000;
+/// The lag a prerequisite asks for after another decision, at most (50 years).
+pub const MAX_LAG_MONTHS: u32 = 600;
+/// A personnel floor or ceiling, at most: every element of a plan at its largest.
+pub const MAX_PERSONNEL_BOUND: u64 = 100_000_000;
 /// Months of one recorded simulation run (50 years; the simulation service's own cap).
 pub const MAX_SIMULATION_MONTHS: u32 = 600;
 
@@ -267,8 +272,76 @@ pub(super) fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError
                 Step::WithdrawElement { .. } | Step::AmendClause { .. } => {}
             }
         }
+        Command::AdoptDecision {
+            acknowledged_findings,
+            ..
+        } => {
+            v.items("acknowledged_findings", acknowledged_findings.len());
+            for id in acknowledged_findings {
+                v.text("acknowledged_findings", id, true, MAX_NAME);
+            }
+        }
+        Command::RequirePrerequisite { prerequisite, .. } => match prerequisite {
+            Prerequisite::AfterDecision { lag_months, .. } => {
+                v.at_most("prerequisite.lag_months", *lag_months, MAX_LAG_MONTHS);
+            }
+            Prerequisite::ConditionsMet { conditions } => {
+                v.check(
+                    !conditions.is_empty(),
+                    "prerequisite.conditions",
+                    "name at least one condition",
+                );
+                v.items("prerequisite.conditions", conditions.len());
+            }
+            Prerequisite::CapabilityReached { level, .. } => {
+                v.level("prerequisite.level", *level);
+            }
+        },
+        Command::DefineConstraint {
+            title,
+            rule,
+            authority,
+            since,
+            ..
+        } => {
+            if let Some(since) = since {
+                v.date(plan, "since", *since);
+            }
+            v.text("title", title, true, MAX_NAME);
+            v.text("authority", authority, true, MAX_TEXT);
+            match rule {
+                ConstraintRule::Personnel { min, max, .. } => {
+                    v.check(
+                        min.is_some() || max.is_some(),
+                        "rule.min",
+                        "a personnel constraint needs a floor, a ceiling or both",
+                    );
+                    for (field, bound) in [("rule.min", min), ("rule.max", max)] {
+                        if let Some(bound) = bound {
+                            v.at_most(field, *bound, MAX_PERSONNEL_BOUND);
+                        }
+                    }
+                    if let (Some(min), Some(max)) = (min, max) {
+                        v.check(min <= max, "rule.max", "must not be below the floor");
+                    }
+                }
+                ConstraintRule::CombinedCapability { min, .. } => {
+                    // U.S. and ROK levels are each 0–100.
+                    v.at_most("rule.min", *min, 2 * MAX_LEVEL);
+                }
+            }
+        }
+        Command::WaiveConstraint {
+            from,
+            authority,
+            note,
+            ..
+        } => {
+            v.date(plan, "from", *from);
+            v.text("authority", authority, true, MAX_TEXT);
+            v.text("note", note, false, MAX_TEXT);
+        }
         Command::EndorseDecision { .. }
-        | Command::AdoptDecision { .. }
         | Command::GrantRole { .. }
         | Command::RevokeRole { .. } => {}
         Command::RejectDecision { reason, .. } | Command::WithdrawDecision { reason, .. } => {

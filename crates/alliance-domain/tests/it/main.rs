@@ -1,6 +1,7 @@
 //! Tests of the pure planning core.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod findings;
 mod properties;
 mod reference;
 mod rules;

@@ -233,6 +233,7 @@ fn arb_command() -> impl Strategy<Value = (Actor, Command)> {
         }),
         4 => arb_decision().prop_map(|id| Command::AdoptDecision {
             decision_id: dec(&id),
+            acknowledged_findings: Default::default(),
         }),
         1 => (arb_decision(), select(vec!["too early", ""])).prop_map(|(id, reason)| {
             Command::RejectDecision {
@@ -344,9 +345,13 @@ fn arb_episode() -> impl Strategy<Value = Vec<(Actor, Command)>> {
                     commands.push((endorser, Command::EndorseDecision { decision_id }));
                 }
                 match ending {
-                    Ending::Adopt => {
-                        commands.push((closer, Command::AdoptDecision { decision_id }))
-                    }
+                    Ending::Adopt => commands.push((
+                        closer,
+                        Command::AdoptDecision {
+                            decision_id,
+                            acknowledged_findings: Default::default(),
+                        },
+                    )),
                     Ending::Reject => commands.push((
                         closer,
                         Command::RejectDecision {
@@ -480,7 +485,13 @@ fn arb_adoption_chain() -> impl Strategy<Value = Vec<(Actor, Command)>> {
                 let decision_id = decision_id.clone();
                 sequence.push((endorser, Command::EndorseDecision { decision_id }));
             }
-            sequence.push((alliance(), Command::AdoptDecision { decision_id }));
+            sequence.push((
+                alliance(),
+                Command::AdoptDecision {
+                    decision_id,
+                    acknowledged_findings: Default::default(),
+                },
+            ));
         }
         sequence
     })

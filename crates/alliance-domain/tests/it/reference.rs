@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use alliance_domain::{
     Actor, ClauseStatus, Command, CommandContext, DecisionId, DecisionStatus, ElementId,
-    ElementKind, ElementTimeline, Plan, PlanId, Side, Step, TeamId, decide, fold,
+    ElementKind, ElementTimeline, Plan, PlanId, Prerequisite, Side, Step, TeamId, all_findings,
+    decide, fold,
 };
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -42,7 +43,7 @@ struct Entry {
     command: Command,
 }
 
-const PLAN_NAME: &str = "Alliance modernization 2027–2031";
+const PLAN_NAME: &str = "Alliance modernization 2027–2034";
 
 /// The teams of the reference plan and the side each endorses for.
 fn team_side(team: &str) -> Option<Option<Side>> {
@@ -62,6 +63,7 @@ const HISTORY_ADOPTED: &[&str] = &[
     "hist-2018-alliance-guiding-principles",
     "hist-2021-missile-guidelines-ended",
     "hist-2023-washington-declaration",
+    "hist-2025-a10-divestment",
 ];
 
 /// Earlier dated transfers, cancelled by the decisions that superseded them.
@@ -303,13 +305,9 @@ fn reference_plan_is_accepted_and_says_what_the_paper_says() {
     let named: BTreeSet<&str> = transfers[0].iter().map(|c| c.as_str()).collect();
     assert_eq!(
         named,
-        BTreeSet::from([
-            "alliance-nk-nuclear-response",
-            "rok-c2-certified",
-            "rok-combat-support-65",
-            "rok-missile-defense-70",
-            "rok-munitions-60",
-        ])
+        BTreeSet::from(["rok-c2-certified"]),
+        "the paper ties the capability gaps to self-reliance and says North Korea's arsenal \
+         should not prevent the transfer: only ROK-led C2 gates it"
     );
     for c in transfers[0] {
         assert!(plan.conditions.contains_key(c), "condition {c} not defined");
@@ -347,16 +345,16 @@ fn reference_plan_is_accepted_and_says_what_the_paper_says() {
         BTreeSet::from(["123-enrichment", "123-reprocessing"])
     );
 
-    // (4) The retrenchment: U.S.-owned, 2027-2031, ground first, then air and enablers.
+    // (4) The retrenchment: U.S.-owned, 2029-2033, ground first, then air and enablers.
     let mut retrenchment_steps: Vec<(&DecisionId, &Step)> = Vec::new();
     for (phase, id) in RETRENCHMENT.iter().enumerate() {
         let d = &plan.decisions[&did(id)];
         assert_eq!(d.owner_team.as_str(), "us-force-planning", "{id}");
         assert!(!d.steps.is_empty(), "{id} has no steps");
         let (from, to) = if phase == 0 {
-            ("2027-01-01", "2028-12-31")
+            ("2029-07-01", "2030-12-31")
         } else {
-            ("2029-01-01", "2031-12-31")
+            ("2031-01-01", "2033-12-31")
         };
         for s in &d.steps {
             assert!(
@@ -378,7 +376,7 @@ fn reference_plan_is_accepted_and_says_what_the_paper_says() {
     assert!(ground_first.contains(&ElementKind::FieldArtillery));
 
     // Adopting both phases would be accepted, and leaves what the paper says stays.
-    let after = date("2032-01-01");
+    let after = date("2034-01-01");
     let touched: BTreeSet<&ElementId> = retrenchment_steps
         .iter()
         .filter_map(|(_, s)| s.element_id())
@@ -409,7 +407,7 @@ fn reference_plan_is_accepted_and_says_what_the_paper_says() {
     let left: u32 = remaining.values().map(|(_, p, _)| p).sum();
     assert!(
         left > 0 && left < us_personnel / 4,
-        "{left} U.S. personnel stay after 2031; the paper says few"
+        "{left} U.S. personnel stay after 2033; the paper says few"
     );
     let kinds_left: BTreeSet<ElementKind> = remaining.values().map(|(k, _, _)| *k).collect();
     for gone in [
@@ -418,14 +416,14 @@ fn reference_plan_is_accepted_and_says_what_the_paper_says() {
         ElementKind::FieldArtillery,
         ElementKind::StrategicEnabler,
     ] {
-        assert!(!kinds_left.contains(&gone), "{gone:?} stays after 2031");
+        assert!(!kinds_left.contains(&gone), "{gone:?} stays after 2033");
     }
     for kept in [
         ElementKind::Logistics,
         ElementKind::FighterSquadron,
         ElementKind::AirDefense,
     ] {
-        assert!(kinds_left.contains(&kept), "no {kept:?} stays after 2031");
+        assert!(kinds_left.contains(&kept), "no {kept:?} stays after 2033");
     }
     let fighters: u32 = remaining
         .values()
@@ -456,6 +454,37 @@ fn reference_plan_is_accepted_and_says_what_the_paper_says() {
     for d in ["rok-investments-named-gaps", "rok-investments-enablers"] {
         assert_eq!(plan.decisions[&did(d)].owner_team.as_str(), "rok-jcs");
     }
+
+    // (6) The paper's order, as prerequisites: the transfer, then the revised plans, then the
+    // two phases of the retrenchment; and the plan passes its own findings check, adopted and
+    // what-if, the U.S. personnel floor lifted by a certification before the drawdown passes it.
+    let after = |d: &str, on: &str| {
+        plan.decisions[&did(d)]
+            .prerequisites
+            .contains(&Prerequisite::AfterDecision {
+                decision_id: did(on),
+                lag_months: 0,
+            })
+    };
+    assert!(after("opplan-revision-post-transfer", OPCON_TRANSFER));
+    assert!(after(RETRENCHMENT[0], "opplan-revision-post-transfer"));
+    assert!(after(RETRENCHMENT[1], RETRENCHMENT[0]));
+    for what_if in [false, true] {
+        let found = all_findings(&plan, what_if);
+        assert!(found.is_empty(), "what-if {what_if}: {found:#?}");
+    }
+    let floor = plan
+        .constraints
+        .values()
+        .find(|c| c.id.as_str() == "us-personnel-floor")
+        .expect("the U.S. personnel floor");
+    assert_eq!(floor.side, Some(Side::Us));
+    let first_cut = retrenchment_steps
+        .iter()
+        .map(|(_, s)| s.date())
+        .min()
+        .unwrap();
+    assert!(floor.waived_from().is_some_and(|from| from < first_cut));
 
     println!(
         "reference plan: {} entries, {} U.S. personnel registered, {left} left after the retrenchment",

@@ -366,6 +366,7 @@ pub(crate) fn endorse(decision: &str) -> Command {
 pub(crate) fn adopt(decision: &str) -> Command {
     Command::AdoptDecision {
         decision_id: dec(decision),
+        acknowledged_findings: Default::default(),
     }
 }
 

@@ -43,6 +43,7 @@ fn endorse(decision_id: &str) -> Command {
 fn adopt(decision_id: &str) -> Command {
     Command::AdoptDecision {
         decision_id: did(decision_id),
+        acknowledged_findings: Default::default(),
     }
 }
 
@@ -317,7 +318,9 @@ fn about(event: &Event) -> Option<&DecisionId> {
         | Event::DecisionAdopted { decision_id }
         | Event::DecisionRejected { decision_id, .. }
         | Event::DecisionWithdrawn { decision_id, .. }
-        | Event::DecisionSuperseded { decision_id, .. } => Some(decision_id),
+        | Event::DecisionSuperseded { decision_id, .. }
+        | Event::PrerequisiteRequired { decision_id, .. }
+        | Event::FindingsAcknowledged { decision_id, .. } => Some(decision_id),
         _ => None,
     }
 }
@@ -420,7 +423,8 @@ async fn decisions_view_filters_like_a_plain_filter() {
                                 .iter()
                                 .map(|e| (e.version, e.event_type))
                                 .collect();
-                            let naive: Vec<(Version, &str)> = events[..version as usize]
+                            let naive: Vec<(Version, &str)> = events
+                                [..command_end(&stored, version) as usize]
                                 .iter()
                                 .zip(1..)
                                 .filter(|(e, _)| about(e) == Some(&view.decision.id))

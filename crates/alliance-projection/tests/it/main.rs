@@ -5,6 +5,7 @@
 mod audit;
 mod diff;
 mod events;
+mod findings;
 mod harness;
 mod input;
 mod kafka;

@@ -104,13 +104,14 @@ async fn reference_plan_answers_both_time_axes() {
     assert_eq!(latest(date(2023, 12, 31)).personnel_of(Side::Us), 0);
     assert_eq!(latest(date(2024, 1, 1)).personnel_of(Side::Us), 28_500);
     assert_eq!(latest(date(2024, 1, 1)).elements.len(), 20);
-    assert_eq!(latest(date(2032, 1, 1)).personnel_of(Side::Us), 28_500);
-    // What-if: the ABCT (4,500) leaves 30 Sep 2027, 2CAB is cut by 1,000 on 31 Dec 2027.
-    assert_eq!(what_if(date(2027, 9, 29)).personnel_of(Side::Us), 28_500);
-    assert_eq!(what_if(date(2027, 9, 30)).personnel_of(Side::Us), 24_000);
-    assert_eq!(what_if(date(2028, 1, 1)).personnel_of(Side::Us), 23_000);
+    assert_eq!(latest(date(2034, 1, 1)).personnel_of(Side::Us), 28_500);
+    // What-if: after the transfer and the revised plans, the rotational brigade (4,500) leaves
+    // 30 Sep 2029, 2CAB is cut by 1,000 on 31 Dec 2029.
+    assert_eq!(what_if(date(2029, 9, 29)).personnel_of(Side::Us), 28_500);
+    assert_eq!(what_if(date(2029, 9, 30)).personnel_of(Side::Us), 24_000);
+    assert_eq!(what_if(date(2030, 1, 1)).personnel_of(Side::Us), 23_000);
     // Both retrenchment phases: 28,500 - 12,800 (phase 1) - 10,050 (phase 2).
-    assert_eq!(what_if(date(2032, 1, 1)).personnel_of(Side::Us), 5_650);
+    assert_eq!(what_if(date(2034, 1, 1)).personnel_of(Side::Us), 5_650);
 
     // Agreements: the missile guidelines end on 21 May 2021, the NCG from 26 April 2023.
     let guidelines = "missile-guidelines-range-payload";
@@ -200,7 +201,7 @@ async fn reference_plan_answers_both_time_axes() {
     assert_eq!(before.version, v2010 - 2);
     assert_eq!(before.command.wartime_opcon, Some(Side::Rok));
     let after = at(y2013, RecordPoint::Time(t2010));
-    assert_eq!(after.version, v2010);
+    assert_eq!(after.version, command_end(&stored, v2010));
     assert_eq!(after.command.wartime_opcon, Some(Side::Us));
     // Before the first event: the plan says nothing yet.
     let empty = at(y2016, RecordPoint::Time(times[0] - 1));
@@ -256,8 +257,8 @@ async fn rescheduled_withdrawal_depends_on_record_time() {
     let (plan, _) = env.load_reference().await;
     let thaad = "thaad-seongju";
     let both: BTreeSet<Side> = [Side::Us, Side::Rok].into();
-    let first = did("thaad-withdrawal-2029");
-    let second = did("thaad-withdrawal-2030");
+    let first = did("thaad-withdrawal-2030");
+    let second = did("thaad-withdrawal-2031");
 
     let propose = |decision_id: &DecisionId, supersedes: BTreeSet<DecisionId>, year| {
         Command::ProposeDecision {
@@ -281,20 +282,21 @@ async fn rescheduled_withdrawal_depends_on_record_time() {
     };
     let adopt = |decision_id: &DecisionId| Command::AdoptDecision {
         decision_id: decision_id.clone(),
+        acknowledged_findings: Default::default(),
     };
 
-    env.exec(US, plan, propose(&first, BTreeSet::new(), 2029))
+    env.exec(US, plan, propose(&first, BTreeSet::new(), 2030))
         .await;
-    env.exec(US, plan, step(&first, 2029)).await;
+    env.exec(US, plan, step(&first, 2030)).await;
     env.exec(US, plan, endorse(&first)).await;
     env.exec(ROK, plan, endorse(&first)).await;
     let adopted_a = env.exec(APPROVER, plan, adopt(&first)).await;
     let a = adopted_a.plan_version;
     assert_eq!(adopted_a.first_version, a);
 
-    env.exec(US, plan, propose(&second, [first.clone()].into(), 2030))
+    env.exec(US, plan, propose(&second, [first.clone()].into(), 2031))
         .await;
-    env.exec(US, plan, step(&second, 2030)).await;
+    env.exec(US, plan, step(&second, 2031)).await;
     env.exec(US, plan, endorse(&second)).await;
     env.exec(ROK, plan, endorse(&second)).await;
     let adopted_b = env.exec(APPROVER, plan, adopt(&second)).await;
@@ -306,12 +308,12 @@ async fn rescheduled_withdrawal_depends_on_record_time() {
     let stored = env.plan_events(plan).await;
     assert_eq!(stored.len() as u64, b);
     let at = |valid, record| projection.posture(plan, valid, record, false).unwrap();
-    let mid_2029 = date(2029, 12, 31);
+    let mid_2030 = date(2030, 12, 31);
 
     // As recorded before the first adoption, the battery stays.
-    assert!(has(&at(mid_2029, RecordPoint::Version(a - 1)), thaad));
-    // As recorded at A: gone from 30 June 2029.
-    let recorded_a = at(mid_2029, RecordPoint::Version(a));
+    assert!(has(&at(mid_2030, RecordPoint::Version(a - 1)), thaad));
+    // As recorded at A: gone from 30 June 2030.
+    let recorded_a = at(mid_2030, RecordPoint::Version(a));
     assert!(!has(&recorded_a, thaad));
     assert_eq!(recorded_a.personnel_of(Side::Us), 28_500 - 150);
     assert_eq!(
@@ -328,14 +330,15 @@ async fn rescheduled_withdrawal_depends_on_record_time() {
             did("hist-1994-peacetime-opcon"),
             did("hist-2021-missile-guidelines-ended"),
             did("hist-2023-washington-declaration"),
+            did("hist-2025-a10-divestment"),
             first.clone(),
         ]
     );
-    assert!(has(&at(date(2029, 6, 29), RecordPoint::Version(a)), thaad));
+    assert!(has(&at(date(2030, 6, 29), RecordPoint::Version(a)), thaad));
     // Still gone as recorded just before the rescheduling was adopted.
-    assert!(!has(&at(mid_2029, RecordPoint::Version(b - 2)), thaad));
-    // As recorded at B: present through mid-2029, gone from 30 June 2030.
-    let recorded_b = at(mid_2029, RecordPoint::Version(b));
+    assert!(!has(&at(mid_2030, RecordPoint::Version(b - 2)), thaad));
+    // As recorded at B: present through mid-2030, gone from 30 June 2031.
+    let recorded_b = at(mid_2030, RecordPoint::Version(b));
     assert!(has(&recorded_b, thaad));
     assert_eq!(recorded_b.personnel_of(Side::Us), 28_500);
     assert_eq!(
@@ -345,9 +348,9 @@ async fn rescheduled_withdrawal_depends_on_record_time() {
         Some(&6)
     );
     assert!(!recorded_b.decisions.contains(&first));
-    assert!(has(&at(date(2030, 6, 29), RecordPoint::Version(b)), thaad));
-    assert!(!has(&at(date(2030, 6, 30), RecordPoint::Version(b)), thaad));
-    assert!(has(&at(mid_2029, RecordPoint::Latest), thaad));
+    assert!(has(&at(date(2031, 6, 29), RecordPoint::Version(b)), thaad));
+    assert!(!has(&at(date(2031, 6, 30), RecordPoint::Version(b)), thaad));
+    assert!(has(&at(mid_2030, RecordPoint::Latest), thaad));
 
     // The same by record time.
     let time_of = |version: u64| stored[version as usize - 1].record_time_micros;
@@ -355,12 +358,12 @@ async fn rescheduled_withdrawal_depends_on_record_time() {
     assert!(time_of(a - 1) < t_a && t_a < time_of(a + 1));
     assert_eq!(time_of(b - 1), t_b);
     assert!(time_of(b - 2) < t_b);
-    assert_eq!(at(mid_2029, RecordPoint::Time(t_a - 1)).version, a - 1);
-    assert!(has(&at(mid_2029, RecordPoint::Time(t_a - 1)), thaad));
-    assert_eq!(at(mid_2029, RecordPoint::Time(t_a)), recorded_a);
-    assert_eq!(at(mid_2029, RecordPoint::Time(t_b - 1)).version, b - 2);
-    assert!(!has(&at(mid_2029, RecordPoint::Time(t_b - 1)), thaad));
-    assert_eq!(at(mid_2029, RecordPoint::Time(t_b)), recorded_b);
+    assert_eq!(at(mid_2030, RecordPoint::Time(t_a - 1)).version, a - 1);
+    assert!(has(&at(mid_2030, RecordPoint::Time(t_a - 1)), thaad));
+    assert_eq!(at(mid_2030, RecordPoint::Time(t_a)), recorded_a);
+    assert_eq!(at(mid_2030, RecordPoint::Time(t_b - 1)).version, b - 2);
+    assert!(!has(&at(mid_2030, RecordPoint::Time(t_b - 1)), thaad));
+    assert_eq!(at(mid_2030, RecordPoint::Time(t_b)), recorded_b);
 
     // What changed between the two record times.
     let diff = projection

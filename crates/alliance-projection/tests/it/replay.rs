@@ -336,6 +336,7 @@ fn command(op: &Op, plan: &Plan, names: &mut Names) -> Option<(&'static str, Com
                 APPROVER,
                 Command::AdoptDecision {
                     decision_id: decision.id.clone(),
+                    acknowledged_findings: Default::default(),
                 },
             )
         }

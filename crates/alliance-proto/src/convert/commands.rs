@@ -280,7 +280,51 @@ simple_request!(v1::EndorseDecisionRequest, |r, f| {
 });
 simple_request!(v1::AdoptDecisionRequest, |r, f| {
     f.id("decision_id", &r.decision_id)
-        .map(|decision_id| Command::AdoptDecision { decision_id })
+        .map(|decision_id| Command::AdoptDecision {
+            decision_id,
+            acknowledged_findings: r.acknowledged_findings.iter().cloned().collect(),
+        })
+});
+simple_request!(v1::RequirePrerequisiteRequest, |r, f| {
+    let decision_id = f.id("decision_id", &r.decision_id);
+    let prerequisite = f.prerequisite("prerequisite", r.prerequisite.as_ref());
+    (|| {
+        Some(Command::RequirePrerequisite {
+            decision_id: decision_id?,
+            prerequisite: prerequisite?,
+        })
+    })()
+});
+simple_request!(v1::DefineConstraintRequest, |r, f| {
+    let constraint_id = f.id("constraint_id", &r.constraint_id);
+    let rule = f.constraint_rule("rule", r.rule.as_ref());
+    let side = f.opt_enum("side", r.side, side_from_proto);
+    let since = r.since.as_ref().map(|d| f.date("since", Some(d)));
+    (|| {
+        Some(Command::DefineConstraint {
+            constraint_id: constraint_id?,
+            title: r.title.clone(),
+            rule: rule?,
+            side,
+            authority: r.authority.clone(),
+            since: match since {
+                None => None,
+                Some(date) => Some(date?),
+            },
+        })
+    })()
+});
+simple_request!(v1::WaiveConstraintRequest, |r, f| {
+    let constraint_id = f.id("constraint_id", &r.constraint_id);
+    let from = f.date("from", r.from.as_ref());
+    (|| {
+        Some(Command::WaiveConstraint {
+            constraint_id: constraint_id?,
+            from: from?,
+            authority: r.authority.clone(),
+            note: r.note.clone(),
+        })
+    })()
 });
 simple_request!(v1::RejectDecisionRequest, |r, f| {
     f.id("decision_id", &r.decision_id)

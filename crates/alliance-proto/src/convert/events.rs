@@ -2,6 +2,7 @@
 
 use alliance_domain::{Event, FieldViolation, SimulationRun, Step, TeamId};
 
+use super::conditions::*;
 use super::fields::Fields;
 use super::scalars::*;
 use crate::v1;
@@ -30,6 +31,42 @@ pub fn event_to_payload(event: &Event) -> Payload {
         }),
         Event::RoleRevoked { grant } => Payload::RoleRevoked(v1::RoleRevoked {
             grant: Some(grant_to_proto(grant)),
+        }),
+        Event::PrerequisiteRequired {
+            decision_id,
+            prerequisite,
+        } => Payload::PrerequisiteRequired(v1::PrerequisiteRequired {
+            decision_id: decision_id.to_string(),
+            prerequisite: Some(prerequisite_to_proto(prerequisite)),
+        }),
+        Event::FindingsAcknowledged {
+            decision_id,
+            findings,
+        } => Payload::FindingsAcknowledged(v1::FindingsAcknowledged {
+            decision_id: decision_id.to_string(),
+            finding_ids: findings.iter().cloned().collect(),
+        }),
+        Event::ConstraintDefined {
+            constraint_id,
+            title,
+            rule,
+            side,
+            authority,
+            since,
+        } => Payload::ConstraintDefined(v1::ConstraintDefined {
+            constraint_id: constraint_id.to_string(),
+            title: title.clone(),
+            rule: Some(constraint_rule_to_proto(rule)),
+            side: opt_side_to_proto(*side),
+            authority: authority.clone(),
+            since: since.map(date_to_proto),
+        }),
+        Event::ConstraintWaived {
+            constraint_id,
+            waiver,
+        } => Payload::ConstraintWaived(v1::ConstraintWaived {
+            constraint_id: constraint_id.to_string(),
+            waiver: Some(waiver_to_proto(waiver)),
         }),
         Event::PlanBranched {
             plan_id,
@@ -520,6 +557,52 @@ pub fn event_from_payload(payload: &Payload) -> Result<Event, Vec<FieldViolation
         Payload::SimulationRunRecorded(p) => f
             .simulation_run("run", p.run.as_ref())
             .map(|run| Event::SimulationRunRecorded { run }),
+        Payload::PrerequisiteRequired(p) => {
+            let decision_id = f.id("decision_id", &p.decision_id);
+            let prerequisite = f.prerequisite("prerequisite", p.prerequisite.as_ref());
+            (|| {
+                Some(Event::PrerequisiteRequired {
+                    decision_id: decision_id?,
+                    prerequisite: prerequisite?,
+                })
+            })()
+        }
+        Payload::FindingsAcknowledged(p) => {
+            f.id("decision_id", &p.decision_id)
+                .map(|decision_id| Event::FindingsAcknowledged {
+                    decision_id,
+                    findings: p.finding_ids.iter().cloned().collect(),
+                })
+        }
+        Payload::ConstraintDefined(p) => {
+            let constraint_id = f.id("constraint_id", &p.constraint_id);
+            let rule = f.constraint_rule("rule", p.rule.as_ref());
+            let side = f.opt_enum("side", p.side, side_from_proto);
+            let since = p.since.as_ref().map(|d| f.date("since", Some(d)));
+            (|| {
+                Some(Event::ConstraintDefined {
+                    constraint_id: constraint_id?,
+                    title: p.title.clone(),
+                    rule: rule?,
+                    side,
+                    authority: p.authority.clone(),
+                    since: match since {
+                        None => None,
+                        Some(date) => Some(date?),
+                    },
+                })
+            })()
+        }
+        Payload::ConstraintWaived(p) => {
+            let constraint_id = f.id("constraint_id", &p.constraint_id);
+            let waiver = f.waiver("waiver", p.waiver.as_ref());
+            (|| {
+                Some(Event::ConstraintWaived {
+                    constraint_id: constraint_id?,
+                    waiver: waiver?,
+                })
+            })()
+        }
     };
     f.finish(event)
 }

@@ -41,7 +41,7 @@ impl Fields {
         }
     }
 
-    pub(crate) fn enum_value<T>(
+    pub fn enum_value<T>(
         &mut self,
         field: &str,
         value: i32,
@@ -55,7 +55,7 @@ impl Fields {
     }
 
     /// An optional enum: unspecified means absent; unknown values are violations.
-    pub(crate) fn opt_enum<T>(
+    pub fn opt_enum<T>(
         &mut self,
         field: &str,
         value: i32,
@@ -81,7 +81,7 @@ impl Fields {
         }
     }
 
-    pub(crate) fn ids<T: TryFrom<String, Error = IdError> + Ord>(
+    pub fn ids<T: TryFrom<String, Error = IdError> + Ord>(
         &mut self,
         field: &str,
         values: &[String],

@@ -4,10 +4,11 @@
 //! become envelope payloads and back. Anything a client or the log sends is checked here.
 //!
 //! One module per concern: [`scalars`] (enums, dates, elements), [`fields`] (reading a message,
-//! every violation at once), [`commands`] (requests), [`events`] (envelope payloads), [`views`]
+//! every violation at once), [`commands`] (requests), [`conditions`] (prerequisites, constraints, findings), [`events`] (envelope payloads), [`views`]
 //! (plan summaries) and [`overlay`] (what-if decisions).
 
 pub mod commands;
+pub mod conditions;
 pub mod events;
 pub mod fields;
 pub mod overlay;
@@ -15,6 +16,7 @@ pub mod scalars;
 pub mod views;
 
 pub use commands::*;
+pub use conditions::*;
 pub use events::*;
 pub use fields::*;
 pub use overlay::*;
