@@ -16,6 +16,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use hdrhistogram::Histogram;
 
+mod findings;
 mod projection;
 mod simulation;
 mod telemetry;
@@ -47,6 +48,9 @@ struct Args {
     /// Trials of the simulation benchmark on the reference plan (0: skip).
     #[arg(long, default_value_t = 10_000)]
     simulation_trials: u32,
+    /// Findings queries on the reference plan, in-process and over gRPC (0: skip).
+    #[arg(long, default_value_t = 2_000)]
+    findings_queries: usize,
     /// Measure the read models only (no command throughput).
     #[arg(long)]
     skip_commands: bool,
@@ -392,6 +396,9 @@ async fn main() -> anyhow::Result<()> {
     if args.history_events > 0 {
         report.push_str(&projection_report(&args).await?);
     }
+    if args.findings_queries > 0 {
+        report.push_str(&findings_report(&args).await?);
+    }
     if args.simulation_trials > 0 {
         report.push_str(&simulation_report(&args)?);
     }
@@ -458,6 +465,22 @@ async fn commands_report(args: &Args, cores: usize) -> anyhow::Result<String> {
         report.push_str(KAFKA_NOTE);
     }
     Ok(report)
+}
+
+/// Findings over 120 months of the reference plan.
+async fn findings_report(args: &Args) -> anyhow::Result<String> {
+    let f = findings::measure(args.findings_queries).await?;
+    Ok(format!(
+        "\n## Findings ([G4])\n\n\
+         `GetFindings` over 120 months (2027-01 to 2036-12) of the reference plan, what-if (its \
+         proposals included: every prerequisite, the transfer's conditions and the U.S. personnel \
+         floor judged on every date the posture changes), {} queries one after another; {} findings \
+         (the plan passes its own check).\n\n\
+         | measure | p50 | p99 | target |\n|---|---:|---:|---:|\n\
+         | in-process (`alliance_domain::findings`) | {:.0} µs | {:.0} µs | |\n\
+         | over gRPC (loopback, one client, read model of the embedded log) | {:.0} µs | {:.0} µs | p99 ≤ 5 ms |\n",
+        f.queries, f.found, f.in_process.0, f.in_process.1, f.grpc.0, f.grpc.1
+    ))
 }
 
 /// The simulation engine on the reference plan, with 1 and 2 threads.
