@@ -73,6 +73,7 @@ forward! {
     RequirePrerequisiteRequest => require_prerequisite -> CommandResult,
     DefineConstraintRequest => define_constraint -> CommandResult,
     WaiveConstraintRequest => waive_constraint -> CommandResult,
+    AssignMissionRequest => assign_mission -> CommandResult,
     GetPlanRequest => get_plan -> PlanSummary,
 }
 

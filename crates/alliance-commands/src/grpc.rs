@@ -271,6 +271,10 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         self.handle(request, as_is).await
     }
 
+    async fn assign_mission(&self, request: Request<v1::AssignMissionRequest>) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
     async fn add_force_element(
         &self,
         request: Request<v1::AddForceElementRequest>,

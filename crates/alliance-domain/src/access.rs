@@ -182,9 +182,9 @@ pub fn step_section(step: &Step) -> Section {
         | Step::WithdrawElement { .. }
         | Step::ReduceElement { .. }
         | Step::RelocateElement { .. } => Section::Forces,
-        Step::TransferOpcon { .. } | Step::ChangeCommandArrangement { .. } => {
-            Section::CommandArrangements
-        }
+        Step::TransferOpcon { .. }
+        | Step::ChangeCommandArrangement { .. }
+        | Step::AssignMission { .. } => Section::CommandArrangements,
         Step::AmendClause { .. } => Section::Agreements,
         Step::InvestCapability { .. } => Section::Capabilities,
     }

@@ -173,6 +173,7 @@ impl Command {
                 Step::ChangeCommandArrangement { .. } => "ChangeCommandArrangement",
                 Step::AmendClause { .. } => "AmendAgreementClause",
                 Step::InvestCapability { .. } => "PlanCapabilityInvestment",
+                Step::AssignMission { .. } => "AssignMission",
             },
             Command::EndorseDecision { .. } => "EndorseDecision",
             Command::AdoptDecision { .. } => "AdoptDecision",

@@ -156,6 +156,7 @@ impl Event {
                 Step::ChangeCommandArrangement { .. } => "CommandArrangementChangePlanned",
                 Step::AmendClause { .. } => "AgreementClauseAmendmentPlanned",
                 Step::InvestCapability { .. } => "CapabilityInvestmentPlanned",
+                Step::AssignMission { .. } => "MissionAssignmentPlanned",
             },
             Event::DecisionEndorsed { .. } => "DecisionEndorsed",
             Event::DecisionAdopted { .. } => "DecisionAdopted",

@@ -67,7 +67,7 @@ fn step_keys(decision_id: &DecisionId, step: &Step, reads: bool, keys: &mut BTre
                 keys.extend(conditions.iter().cloned().map(Key::Condition));
             }
         }
-        Step::ChangeCommandArrangement { .. } => {
+        Step::ChangeCommandArrangement { .. } | Step::AssignMission { .. } => {
             keys.insert(Key::CommandArrangement);
         }
         Step::AmendClause { clause_id, .. } => {

@@ -36,10 +36,10 @@ pub use ids::{
 pub use keys::Key;
 pub use model::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date,
-    DecisionStatus, ElementKind, ForceElementSpec, Side, SimulationRun, Step,
+    DecisionStatus, ElementKind, ForceElementSpec, Mission, Side, SimulationRun, Step,
 };
 pub use posture::{
-    ClauseState, CommandArrangement, ConditionState, Posture, PresentElement, posture,
+    ClauseState, CommandArrangement, ConditionState, MissionState, Posture, PresentElement, posture,
 };
 pub use state::{AgreementClause, Condition, ConditionAssessment, Decision, Plan, evolve, fold};
 pub use timeline::{ElementState, ElementTimeline, element_timelines};

@@ -80,6 +80,36 @@ pub enum CapabilityArea {
     ExtendedDeterrence,
 }
 
+/// A mission of the combined operational plans, which one side leads and the other may support.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mission {
+    /// Security of ROK territory in peacetime.
+    PeacetimeSecurity,
+    /// Major combat operations in wartime.
+    MajorCombat,
+    /// Combat support in wartime: fires, engineers, sustainment of the fight.
+    CombatSupport,
+    Logistics,
+    Intelligence,
+    /// Extended deterrence, nuclear included.
+    ExtendedDeterrence,
+    /// Reinforcement and military assistance in a contingency, from off the peninsula.
+    Reinforcement,
+}
+
+impl Mission {
+    pub const ALL: [Mission; 7] = [
+        Mission::PeacetimeSecurity,
+        Mission::MajorCombat,
+        Mission::CombatSupport,
+        Mission::Logistics,
+        Mission::Intelligence,
+        Mission::ExtendedDeterrence,
+        Mission::Reinforcement,
+    ];
+}
+
 /// The agreement or restriction a clause belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -180,6 +210,13 @@ pub enum Step {
         status: ClauseStatus,
         on: Date,
     },
+    /// The operational plans give a mission to a lead side, with the other supporting or not.
+    AssignMission {
+        mission: Mission,
+        lead: Side,
+        supporting: Option<Side>,
+        on: Date,
+    },
     /// A ROK investment that raises ROK capability in an area from its delivery date.
     InvestCapability {
         investment_id: InvestmentId,
@@ -203,7 +240,8 @@ impl Step {
             | Step::RelocateElement { on, .. }
             | Step::TransferOpcon { on, .. }
             | Step::ChangeCommandArrangement { on, .. }
-            | Step::AmendClause { on, .. } => *on,
+            | Step::AmendClause { on, .. }
+            | Step::AssignMission { on, .. } => *on,
             Step::InvestCapability { delivery, .. } => *delivery,
         }
     }

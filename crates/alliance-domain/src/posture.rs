@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ids::{ClauseId, ConditionId, DecisionId, ElementId, Version};
 use crate::model::{
     AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date, DecisionStatus,
-    ElementKind, Side, Step,
+    ElementKind, Mission, Side, Step,
 };
 use crate::state::{Decision, Plan};
 use crate::timeline::element_timelines;
@@ -53,6 +53,16 @@ pub struct ConditionState {
     pub value: Option<u32>,
 }
 
+/// Who leads a mission of the operational plans on the date, and who supports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MissionState {
+    pub mission: Mission,
+    pub lead: Side,
+    pub supporting: Option<Side>,
+    /// The date the assignment took effect.
+    pub since: Date,
+}
+
 /// The posture of a plan on one date, as the plan stands at one version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Posture {
@@ -68,6 +78,8 @@ pub struct Posture {
     /// investments delivered since that record added.
     pub capability: BTreeMap<(Side, CapabilityArea), u32>,
     pub command: CommandArrangement,
+    /// The operational plans' missions, by mission: those some step has assigned by the date.
+    pub missions: Vec<MissionState>,
     pub clauses: Vec<ClauseState>,
     pub conditions: Vec<ConditionState>,
     /// The decisions whose steps took effect by the date, in id order.
@@ -115,6 +127,7 @@ pub fn posture(plan: &Plan, valid_on: Date, what_if: bool) -> Posture {
 
     let mut command = CommandArrangement::default();
     let mut amendments: BTreeMap<&ClauseId, (ClauseStatus, Date)> = BTreeMap::new();
+    let mut missions: BTreeMap<Mission, MissionState> = BTreeMap::new();
     for (_, step) in &steps {
         match step {
             Step::ChangeCommandArrangement {
@@ -137,6 +150,22 @@ pub fn posture(plan: &Plan, valid_on: Date, what_if: bool) -> Posture {
                 on,
             } => {
                 amendments.insert(clause_id, (*status, *on));
+            }
+            Step::AssignMission {
+                mission,
+                lead,
+                supporting,
+                on,
+            } => {
+                missions.insert(
+                    *mission,
+                    MissionState {
+                        mission: *mission,
+                        lead: *lead,
+                        supporting: *supporting,
+                        since: *on,
+                    },
+                );
             }
             _ => {}
         }
@@ -190,6 +219,7 @@ pub fn posture(plan: &Plan, valid_on: Date, what_if: bool) -> Posture {
         equipment,
         capability,
         command,
+        missions: missions.into_values().collect(),
         clauses,
         conditions,
         decisions: decisions.into_iter().collect(),

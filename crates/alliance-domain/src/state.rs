@@ -55,6 +55,7 @@ impl Decision {
                 }
                 Step::TransferOpcon { .. }
                 | Step::ChangeCommandArrangement { .. }
+                | Step::AssignMission { .. }
                 | Step::AmendClause { .. } => {
                     sides.extend([Side::Us, Side::Rok]);
                 }

@@ -38,7 +38,7 @@ pub use reference::{Reference, reference, repository_file};
 
 /// The command requests of `alliance.v1.PlanCommands`, in the order of the service definition.
 /// Each name is also the domain command's [`Command::name`].
-pub const REQUESTS: [&str; 26] = [
+pub const REQUESTS: [&str; 27] = [
     "CreatePlan",
     "BranchPlan",
     "RegisterForceElement",
@@ -65,6 +65,7 @@ pub const REQUESTS: [&str; 26] = [
     "RequirePrerequisite",
     "DefineConstraint",
     "WaiveConstraint",
+    "AssignMission",
 ];
 
 /// The teams of `deploy/dev-tokens.toml`, which commands are issued as.
@@ -160,7 +161,8 @@ pub fn command_verdict(data: &[u8]) -> CommandVerdict {
         22 => execute::<v1::RevokeRoleRequest>(body, &caller, names_no_plan),
         23 => execute::<v1::RequirePrerequisiteRequest>(body, &caller, names_no_plan),
         24 => execute::<v1::DefineConstraintRequest>(body, &caller, names_no_plan),
-        _ => execute::<v1::WaiveConstraintRequest>(body, &caller, names_no_plan),
+        25 => execute::<v1::WaiveConstraintRequest>(body, &caller, names_no_plan),
+        _ => execute::<v1::AssignMissionRequest>(body, &caller, names_no_plan),
     }
 }
 

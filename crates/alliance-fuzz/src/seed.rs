@@ -6,7 +6,7 @@ use alliance_domain::{Command, Grant, SimulationRun, Step};
 use alliance_proto::convert::{
     agreement_to_proto, area_to_proto, clause_status_to_proto, condition_status_to_proto,
     constraint_rule_to_proto, date_to_proto, element_to_proto, equipment_to_proto, grant_to_proto,
-    prerequisite_to_proto, side_to_proto, simulation_run_to_proto,
+    mission_to_proto, prerequisite_to_proto, side_to_proto, simulation_run_to_proto,
 };
 use alliance_proto::v1;
 use alliance_record::chain::GENESIS;
@@ -205,6 +205,20 @@ pub fn request_body(command: &Command, meta: v1::CommandMeta) -> Vec<u8> {
                     peacetime_opcon: opt_side(*peacetime_opcon),
                     wartime_opcon: opt_side(*wartime_opcon),
                     cfc_commander: opt_side(*cfc_commander),
+                }
+                .encode_to_vec(),
+                Step::AssignMission {
+                    mission,
+                    lead,
+                    supporting,
+                    on,
+                } => v1::AssignMissionRequest {
+                    meta,
+                    decision_id,
+                    mission: mission_to_proto(*mission),
+                    lead: side_to_proto(*lead),
+                    supporting: opt_side(*supporting),
+                    on: date(*on),
                 }
                 .encode_to_vec(),
                 Step::AmendClause {
@@ -509,6 +523,11 @@ pub fn accepted_commands() -> Vec<(&'static str, &'static str, Command)> {
             step(
                 r#""step":"change_command_arrangement","on":"2030-10-01","peacetime_opcon":null,"wartime_opcon":"rok","cfc_commander":"rok""#,
             ),
+        ),
+        (
+            "assign-mission",
+            US,
+            step(r#""step":"assign_mission","mission":"intelligence","lead":"rok","supporting":"us","on":"2029-06-30""#),
         ),
         (
             "amend-clause",

@@ -130,7 +130,8 @@ fn converted(data: &[u8]) -> Result<Command, Vec<FieldViolation>> {
         22 => to_command::<v1::RevokeRoleRequest>(body),
         23 => to_command::<v1::RequirePrerequisiteRequest>(body),
         24 => to_command::<v1::DefineConstraintRequest>(body),
-        _ => to_command::<v1::WaiveConstraintRequest>(body),
+        25 => to_command::<v1::WaiveConstraintRequest>(body),
+        _ => to_command::<v1::AssignMissionRequest>(body),
     }
 }
 

@@ -240,6 +240,16 @@ pub fn posture_to_proto(plan_id: PlanId, posture: &Posture) -> v1::Posture {
                 level: *level,
             })
             .collect(),
+        missions: posture
+            .missions
+            .iter()
+            .map(|m| v1::MissionAssignment {
+                mission: alliance_proto::convert::mission_to_proto(m.mission),
+                lead: side_to_proto(m.lead),
+                supporting: opt_side(m.supporting),
+                since: Some(date_to_proto(m.since)),
+            })
+            .collect(),
         command: Some(v1::CommandArrangementState {
             peacetime_opcon: opt_side(posture.command.peacetime_opcon),
             wartime_opcon: opt_side(posture.command.wartime_opcon),

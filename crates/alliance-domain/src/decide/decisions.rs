@@ -91,7 +91,7 @@ pub(super) fn check_step(plan: &Plan, decision: &Decision, step: &Step) -> Resul
                 return Err(DomainError::already_exists("investment", investment_id));
             }
         }
-        Step::ChangeCommandArrangement { .. } => {}
+        Step::ChangeCommandArrangement { .. } | Step::AssignMission { .. } => {}
     }
     Ok(())
 }

@@ -269,6 +269,13 @@ pub(super) fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError
                         "must be between 1 and 100",
                     );
                 }
+                Step::AssignMission {
+                    lead, supporting, ..
+                } => v.check(
+                    *supporting != Some(*lead),
+                    "supporting",
+                    "the supporting side must be the other side, or none",
+                ),
                 Step::WithdrawElement { .. } | Step::AmendClause { .. } => {}
             }
         }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod findings;
+mod oplan;
 mod properties;
 mod reference;
 mod rules;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use alliance_domain::{
     Actor, ClauseStatus, Command, CommandContext, DecisionId, DecisionStatus, ElementId,
     ElementKind, ElementTimeline, Plan, PlanId, Prerequisite, Side, Step, TeamId, all_findings,
-    decide, fold,
+    decide, fold, posture,
 };
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -485,6 +485,41 @@ fn reference_plan_is_accepted_and_says_what_the_paper_says() {
         .min()
         .unwrap();
     assert!(floor.waived_from().is_some_and(|from| from < first_cut));
+
+    // (7) The operational plans: today the U.S.-led CFC leads major combat; once revised, the
+    // ROK leads every mission on the peninsula, the U.S. supporting logistics and intelligence
+    // and leading what comes from off the peninsula.
+    let lead = |on: &str, what_if, mission| {
+        posture(&plan, date(on), what_if)
+            .missions
+            .iter()
+            .find(|m| m.mission == mission)
+            .map(|m| (m.lead, m.supporting))
+    };
+    use alliance_domain::Mission as M;
+    assert_eq!(
+        lead("2026-01-01", false, M::MajorCombat),
+        Some((Side::Us, Some(Side::Rok)))
+    );
+    assert_eq!(
+        lead("2026-01-01", false, M::PeacetimeSecurity),
+        Some((Side::Rok, Some(Side::Us)))
+    );
+    for (mission, expected) in [
+        (M::PeacetimeSecurity, (Side::Rok, None)),
+        (M::MajorCombat, (Side::Rok, None)),
+        (M::CombatSupport, (Side::Rok, None)),
+        (M::Logistics, (Side::Rok, Some(Side::Us))),
+        (M::Intelligence, (Side::Rok, Some(Side::Us))),
+        (M::Reinforcement, (Side::Us, None)),
+        (M::ExtendedDeterrence, (Side::Us, None)),
+    ] {
+        assert_eq!(
+            lead("2029-07-01", true, mission),
+            Some(expected),
+            "{mission:?}"
+        );
+    }
 
     println!(
         "reference plan: {} entries, {} U.S. personnel registered, {left} left after the retrenchment",

@@ -120,6 +120,20 @@ step_request!(v1::ChangeCommandArrangementRequest, |r, f| {
         })
     })()
 });
+step_request!(v1::AssignMissionRequest, |r, f| {
+    let mission = f.enum_value("mission", r.mission, mission_from_proto);
+    let lead = f.enum_value("lead", r.lead, side_from_proto);
+    let supporting = f.opt_enum("supporting", r.supporting, side_from_proto);
+    let on = f.date("on", r.on.as_ref());
+    (|| {
+        Some(Step::AssignMission {
+            mission: mission?,
+            lead: lead?,
+            supporting,
+            on: on?,
+        })
+    })()
+});
 step_request!(v1::AmendAgreementClauseRequest, |r, f| {
     let clause_id = f.id("clause_id", &r.clause_id);
     let status = f.enum_value("status", r.status, clause_status_from_proto);

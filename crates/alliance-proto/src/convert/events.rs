@@ -271,6 +271,18 @@ pub(crate) fn step_to_payload(decision_id: String, step: &Step) -> Payload {
             wartime_opcon: opt_side_to_proto(*wartime_opcon),
             cfc_commander: opt_side_to_proto(*cfc_commander),
         }),
+        Step::AssignMission {
+            mission,
+            lead,
+            supporting,
+            on,
+        } => Payload::MissionAssignmentPlanned(v1::MissionAssignmentPlanned {
+            decision_id,
+            mission: mission_to_proto(*mission),
+            lead: side_to_proto(*lead),
+            supporting: opt_side_to_proto(*supporting),
+            on: Some(date_to_proto(*on)),
+        }),
         Step::AmendClause {
             clause_id,
             status,
@@ -487,6 +499,20 @@ pub fn event_from_payload(payload: &Payload) -> Result<Event, Vec<FieldViolation
                     peacetime_opcon,
                     wartime_opcon,
                     cfc_commander,
+                })
+            })()
+        }),
+        Payload::MissionAssignmentPlanned(p) => step_event(&mut f, &p.decision_id, |f| {
+            let mission = f.enum_value("mission", p.mission, mission_from_proto);
+            let lead = f.enum_value("lead", p.lead, side_from_proto);
+            let supporting = f.opt_enum("supporting", p.supporting, side_from_proto);
+            let on = f.date("on", p.on.as_ref());
+            (|| {
+                Some(Step::AssignMission {
+                    mission: mission?,
+                    lead: lead?,
+                    supporting,
+                    on: on?,
                 })
             })()
         }),

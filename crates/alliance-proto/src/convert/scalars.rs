@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use alliance_domain::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date,
-    DecisionStatus, ElementKind, ForceElementSpec, Grant, Side,
+    DecisionStatus, ElementKind, ForceElementSpec, Grant, Mission, Side,
 };
 use chrono::Datelike;
 
@@ -97,6 +97,21 @@ enum_conv!(
     condition_status_to_proto,
     condition_status_from_proto,
     [NotMet, PartiallyMet, Met]
+);
+enum_conv!(
+    Mission,
+    Mission,
+    mission_to_proto,
+    mission_from_proto,
+    [
+        PeacetimeSecurity,
+        MajorCombat,
+        CombatSupport,
+        Logistics,
+        Intelligence,
+        ExtendedDeterrence,
+        Reinforcement
+    ]
 );
 enum_conv!(
     DecisionStatus,
