@@ -527,7 +527,9 @@ pub fn accepted_commands() -> Vec<(&'static str, &'static str, Command)> {
         (
             "assign-mission",
             US,
-            step(r#""step":"assign_mission","mission":"intelligence","lead":"rok","supporting":"us","on":"2029-06-30""#),
+            step(
+                r#""step":"assign_mission","mission":"intelligence","lead":"rok","supporting":"us","on":"2029-06-30""#,
+            ),
         ),
         (
             "amend-clause",

@@ -326,7 +326,7 @@ fn trial(
         for (a, area) in scenario.areas.iter().enumerate() {
             let required = area.required + draws.growth[a] * m as f64 / 12.0;
             us[a] = if baseline[a] > 0.0 {
-                area.us_level * strength[m][a] / baseline[a]
+                area.off_peninsula() + area.stationed() * strength[m][a] / baseline[a]
             } else {
                 area.us_level
             };
@@ -628,7 +628,7 @@ fn sequencing_risks(
                 .zip(&personnel)
                 .map(|(el, p)| el.weights[a] * p)
                 .sum();
-            let loss = area.us_level * (baseline[a] - now) / baseline[a];
+            let loss = area.stationed() * (baseline[a] - now) / baseline[a];
             // What the start's surplus over the requirement does not absorb must be replaced.
             let need = loss - (area.us_level + area.rok_level - area.required);
             if need <= 0.0 {

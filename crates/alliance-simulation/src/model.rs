@@ -167,6 +167,10 @@ pub struct AreaModel {
     /// Growth of the requirement in points per year (drawn once per trial).
     #[serde(default)]
     pub growth_per_year: Distribution,
+    /// Points of the U.S. level that come from off the peninsula (national ISR, strategic lift,
+    /// reinforcement) and so do not leave with the stationed forces.
+    #[serde(default)]
+    pub us_off_peninsula: f64,
     pub source: String,
     #[serde(default)]
     pub note: String,
@@ -323,6 +327,11 @@ impl ModelData {
             };
             if !(model.required.is_finite() && model.required >= 0.0) {
                 return invalid(format!("areas.{area:?}.required must be >= 0"));
+            }
+            if !(0.0..=100.0).contains(&model.us_off_peninsula) {
+                return invalid(format!(
+                    "areas.{area:?}.us_off_peninsula must be between 0 and 100"
+                ));
             }
             model
                 .growth_per_year

@@ -61,11 +61,25 @@ pub struct AreaInput {
     pub area: CapabilityArea,
     /// The U.S. level recorded at the start (latest on or before it).
     pub us_level: f64,
+    /// The part of `us_level` from off the peninsula: it does not scale with stationed strength.
+    pub us_off_peninsula: f64,
     /// The ROK level recorded at the start, and the date it was recorded as of.
     pub rok_level: f64,
     pub rok_as_of: Option<Date>,
     pub required: f64,
     pub growth_per_year: Distribution,
+}
+
+impl AreaInput {
+    /// The U.S. level from off the peninsula (at most the level recorded).
+    pub fn off_peninsula(&self) -> f64 {
+        self.us_off_peninsula.clamp(0.0, self.us_level)
+    }
+
+    /// The U.S. level of the forces stationed on the peninsula: what withdrawals take away.
+    pub fn stationed(&self) -> f64 {
+        self.us_level - self.off_peninsula()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -226,6 +240,7 @@ pub fn scenario(
             AreaInput {
                 area,
                 us_level: recorded(Side::Us).map_or(0.0, |(_, level)| level),
+                us_off_peninsula: area_model.us_off_peninsula,
                 rok_level: rok.map_or(0.0, |(_, level)| level),
                 rok_as_of: rok.map(|(as_of, _)| as_of),
                 required: area_model.required,

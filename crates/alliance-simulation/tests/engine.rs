@@ -1421,3 +1421,26 @@ fn invalid_model_data_is_refused_with_the_problem_named() {
         other => panic!("expected a parse error, got {other:?}"),
     }
 }
+
+#[test]
+fn the_u_s_level_from_off_the_peninsula_stays_when_stationed_forces_leave() {
+    let mut model = worked_model();
+    model
+        .data
+        .areas
+        .get_mut(&MD)
+        .expect("missile defense")
+        .us_off_peninsula = 8.0;
+    let s = scenario(
+        &worked_plan(),
+        true,
+        &BTreeSet::new(),
+        &model.data,
+        window_of(&model),
+    );
+    let outcome = run(&s, 10, 9, &Control::default()).unwrap();
+    // 8 + 12 x strength / 1,600: 20 before the cut; 8 + 12 x 1,000 / 1,600 = 15.5 after it
+    // (without the off-peninsula share, 12.5).
+    assert_eq!(area(&outcome, 0, MD).us, flat(20.0));
+    assert_eq!(area(&outcome, 2, MD).us, flat(15.5));
+}
