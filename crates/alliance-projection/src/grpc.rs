@@ -355,18 +355,11 @@ impl PostureQueries for PostureQueriesApi {
                 r.include_proposed,
             )
             .map_err(status)?;
-        Ok(Response::new(v1::FindingsReport {
-            plan_id: plan_id.to_string(),
-            version: found.version,
-            what_if: r.include_proposed,
-            from: Some(date_to_proto(found.from)),
-            to: Some(date_to_proto(found.to)),
-            findings: found
-                .findings
-                .iter()
-                .map(alliance_proto::convert::finding_to_proto)
-                .collect(),
-        }))
+        Ok(Response::new(findings_report(
+            plan_id,
+            r.include_proposed,
+            &found,
+        )))
     }
 
     async fn get_posture_series(
@@ -646,53 +639,87 @@ impl PostureQueries for PostureQueriesApi {
         let permit = StreamQuota::global().open(&caller)?;
         let valid_on = required_date("valid_on", r.valid_on.as_ref())?;
         let what_if = r.include_proposed;
-        // Subscribed before the first posture is read, so no edit in between is missed.
-        let mut live = self.projection.changes();
         let projection = self.projection.clone();
-        let reader = self.projection.clone();
         let read = move || {
             projection
                 .posture(plan_id, valid_on, RecordPoint::Latest, what_if)
                 .map(|posture| posture_to_proto(plan_id, &posture))
         };
-        let mut shown = read().map_err(status)?;
-        let stream = async_stream_of(permit, move |tx| async move {
-            use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-            if tx.send(Ok(shown.clone())).await.is_err() {
-                return;
-            }
-            loop {
-                let trace = match live.recv().await {
-                    Ok(applied) if applied.plan_id != plan_id => continue,
-                    Ok(applied) => applied.trace,
-                    Err(RecvError::Lagged(_)) => None,
-                    Err(RecvError::Closed) => return,
-                };
-                // Whatever else is already applied is read in the same posture.
-                while !matches!(
-                    live.try_recv(),
-                    Err(TryRecvError::Empty | TryRecvError::Closed)
-                ) {}
-                if let Err(ended) = still_standing(&reader, &caller, plan_id, None) {
-                    let _ = tx.send(Err(ended)).await;
-                    return;
-                }
-                let Ok(posture) = read() else { continue };
-                let changed = v1::Posture {
-                    version: shown.version,
-                    ..posture.clone()
-                } != shown;
-                shown = posture;
-                let push = crate::telemetry::push_span(
-                    "alliance.v1.PostureQueries/WatchPosture",
-                    trace.as_deref(),
-                );
-                if changed && tx.send(Ok(shown.clone())).instrument(push).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let stream = watch_view(
+            &self.projection,
+            caller,
+            plan_id,
+            permit,
+            "alliance.v1.PostureQueries/WatchPosture",
+            read,
+            |a, b| {
+                v1::Posture {
+                    version: b.version,
+                    ..a.clone()
+                } != *b
+            },
+        )?;
         Ok(Response::new(stream))
+    }
+
+    type WatchFindingsStream =
+        Pin<Box<dyn Stream<Item = Result<v1::FindingsReport, Status>> + Send>>;
+
+    async fn watch_findings(
+        &self,
+        request: Request<v1::WatchFindingsRequest>,
+    ) -> Result<Response<Self::WatchFindingsStream>, Status> {
+        let caller = self.auth.authenticate(&request)?;
+        let r = request.get_ref();
+        let plan_id = ready_for(
+            &self.projection,
+            &caller,
+            request.metadata(),
+            &r.plan_id,
+            r.min_version,
+            Access::Read,
+        )
+        .await?;
+        let permit = StreamQuota::global().open(&caller)?;
+        let from = optional_date("from", r.from.as_ref())?;
+        let to = optional_date("to", r.to.as_ref())?;
+        let what_if = r.include_proposed;
+        let projection = self.projection.clone();
+        let read = move || {
+            projection
+                .findings(plan_id, from, to, RecordPoint::Latest, what_if)
+                .map(|found| findings_report(plan_id, what_if, &found))
+        };
+        let stream = watch_view(
+            &self.projection,
+            caller,
+            plan_id,
+            permit,
+            "alliance.v1.PostureQueries/WatchFindings",
+            read,
+            |a, b| a.findings != b.findings,
+        )?;
+        Ok(Response::new(stream))
+    }
+}
+
+/// The findings of a plan as the contract reports them.
+fn findings_report(
+    plan_id: PlanId,
+    what_if: bool,
+    found: &crate::queries::FindingsAt,
+) -> v1::FindingsReport {
+    v1::FindingsReport {
+        plan_id: plan_id.to_string(),
+        version: found.version,
+        what_if,
+        from: Some(date_to_proto(found.from)),
+        to: Some(date_to_proto(found.to)),
+        findings: found
+            .findings
+            .iter()
+            .map(alliance_proto::convert::finding_to_proto)
+            .collect(),
     }
 }
 
@@ -706,6 +733,58 @@ fn changes_standing(event: &alliance_domain::Event) -> bool {
 
 /// Ends a stream once `caller` holds no role on the plan (at `version`, or now): a stream
 /// lasts only as long as its caller's standing.
+/// A view of one plan, sent first as it stands and then again each time an applied edit changes
+/// it (`differs` says whether it did, ignoring the version); ends when the caller's standing
+/// does. Subscribed before the first read, so no edit in between is missed.
+fn watch_view<T, R, D>(
+    projection: &Arc<Projection>,
+    caller: Caller,
+    plan_id: PlanId,
+    permit: StreamPermit,
+    method: &'static str,
+    read: R,
+    differs: D,
+) -> Result<Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>, Status>
+where
+    T: Clone + Send + Sync + 'static,
+    R: Fn() -> Result<T, ProjectionError> + Send + 'static,
+    D: Fn(&T, &T) -> bool + Send + 'static,
+{
+    let mut live = projection.changes();
+    let reader = projection.clone();
+    let mut shown = read().map_err(status)?;
+    Ok(async_stream_of(permit, move |tx| async move {
+        use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+        if tx.send(Ok(shown.clone())).await.is_err() {
+            return;
+        }
+        loop {
+            let trace = match live.recv().await {
+                Ok(applied) if applied.plan_id != plan_id => continue,
+                Ok(applied) => applied.trace,
+                Err(RecvError::Lagged(_)) => None,
+                Err(RecvError::Closed) => return,
+            };
+            // Whatever else is already applied is read in the same view.
+            while !matches!(
+                live.try_recv(),
+                Err(TryRecvError::Empty | TryRecvError::Closed)
+            ) {}
+            if let Err(ended) = still_standing(&reader, &caller, plan_id, None) {
+                let _ = tx.send(Err(ended)).await;
+                return;
+            }
+            let Ok(view) = read() else { continue };
+            let changed = differs(&view, &shown);
+            shown = view;
+            let push = crate::telemetry::push_span(method, trace.as_deref());
+            if changed && tx.send(Ok(shown.clone())).instrument(push).await.is_err() {
+                return;
+            }
+        }
+    }))
+}
+
 fn still_standing(
     projection: &Projection,
     caller: &Caller,

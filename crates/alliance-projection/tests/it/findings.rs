@@ -232,3 +232,93 @@ async fn a_floor_finding_appears_with_the_drawdown_and_ends_with_the_certificati
         )]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watch_findings_sends_the_findings_then_each_change_of_them() {
+    let env = Env::open().await;
+    let plan = env.create_plan().await;
+    env.exec(
+        US,
+        plan,
+        Command::RegisterForceElement {
+            element: element("abct", Side::Us, 4500),
+            present_from: date(2024, 1, 1),
+        },
+    )
+    .await;
+    let projection = alliance_projection::Projection::new();
+    tokio::spawn(projection.clone().follow(env.log.clone()));
+    let address = serve(&env, projection).await;
+    let mut client = PostureQueriesClient::connect(address).await.unwrap();
+    let mut reports = client
+        .watch_findings(authed(v1::WatchFindingsRequest {
+            plan_id: plan.to_string(),
+            include_proposed: true,
+            min_version: 2,
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut next = async || {
+        tokio::time::timeout(std::time::Duration::from_secs(10), reports.message())
+            .await
+            .expect("no report within 10 s")
+            .unwrap()
+            .expect("the stream ended")
+    };
+    let first = next().await;
+    assert_eq!(first.findings, []);
+
+    // A floor the plan already keeps changes no finding: nothing is sent for it. A proposed
+    // withdrawal through it (what-if) is the next report.
+    env.exec(
+        US,
+        plan,
+        Command::DefineConstraint {
+            constraint_id: ConstraintId::parse("us-floor").unwrap(),
+            title: "U.S. personnel floor".into(),
+            rule: ConstraintRule::Personnel {
+                side: Side::Us,
+                component: None,
+                kind: None,
+                min: Some(4000),
+                max: None,
+            },
+            side: Some(Side::Us),
+            authority: "statute".into(),
+            since: Some(date(2024, 1, 1)),
+        },
+    )
+    .await;
+    env.exec(
+        US,
+        plan,
+        Command::ProposeDecision {
+            decision_id: did("drawdown"),
+            title: "drawdown".into(),
+            rationale: "through the floor".into(),
+            effective_date: date(2028, 1, 1),
+            required_sides: [Side::Us].into(),
+            supersedes: Default::default(),
+        },
+    )
+    .await;
+    let withdrawn = env
+        .exec(
+            US,
+            plan,
+            Command::PlanStep {
+                decision_id: did("drawdown"),
+                step: Step::WithdrawElement {
+                    element_id: id("abct"),
+                    on: date(2028, 3, 31),
+                },
+            },
+        )
+        .await;
+    let second = next().await;
+    assert_eq!(second.version, withdrawn.plan_version);
+    let ids: Vec<&str> = second.findings.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["constraint:us-floor"]);
+}
