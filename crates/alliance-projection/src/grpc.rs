@@ -733,6 +733,9 @@ fn changes_standing(event: &alliance_domain::Event) -> bool {
 
 /// Ends a stream once `caller` holds no role on the plan (at `version`, or now): a stream
 /// lasts only as long as its caller's standing.
+/// A stream of one kind of view of a plan.
+type ViewStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
 /// A view of one plan, sent first as it stands and then again each time an applied edit changes
 /// it (`differs` says whether it did, ignoring the version); ends when the caller's standing
 /// does. Subscribed before the first read, so no edit in between is missed.
@@ -744,7 +747,7 @@ fn watch_view<T, R, D>(
     method: &'static str,
     read: R,
     differs: D,
-) -> Result<Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>, Status>
+) -> Result<ViewStream<T>, Status>
 where
     T: Clone + Send + Sync + 'static,
     R: Fn() -> Result<T, ProjectionError> + Send + 'static,
