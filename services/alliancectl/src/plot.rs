@@ -28,9 +28,10 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde_json::json;
 
+use crate::cli::{PlotArgs, record_point};
 use crate::errors::{CliError, Exit};
 use crate::output::{Format, Reply};
-use crate::{PlotArgs, Session, record_point, within};
+use crate::session::{Session, within};
 
 /// Width and height of the chart in pixels: the PNG's size and the SVG's viewport.
 pub const SIZE: (u32, u32) = (1200, 900);
@@ -1213,7 +1214,7 @@ mod tests {
     fn plot_arguments_parse() {
         use clap::Parser;
         let parse = |line: &str| {
-            crate::Cli::try_parse_from(
+            crate::cli::Cli::try_parse_from(
                 ["alliancectl", "plot"]
                     .into_iter()
                     .chain(line.split_whitespace()),
@@ -1221,7 +1222,7 @@ mod tests {
         };
         let plan = "019a0000-0000-7000-8000-000000000001";
         let cli = parse(&format!("--plan {plan} --record-version 3 --what-if")).unwrap();
-        let crate::Cmd::Plot(args) = &cli.command else {
+        let crate::cli::Cmd::Plot(args) = &cli.command else {
             panic!("not plot");
         };
         assert_eq!(args.plan_id.to_string(), plan);

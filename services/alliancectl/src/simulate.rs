@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::errors::{CliError, Exit};
 use crate::output::{Format, Reply, date, date_json, date_text, instant, section, table};
 use crate::parse::{self, enum_name};
-use crate::{Session, next_within, within};
+use crate::session::{Session, next_within, within};
 
 /// How many investments the table's sensitivity section lists.
 const TOP_SENSITIVITY: usize = 5;
@@ -952,7 +952,9 @@ pub(crate) mod tests {
     fn simulate_arguments_parse() {
         use clap::Parser;
         let parse = |line: &str| {
-            crate::Cli::try_parse_from(["alliancectl"].into_iter().chain(line.split_whitespace()))
+            crate::cli::Cli::try_parse_from(
+                ["alliancectl"].into_iter().chain(line.split_whitespace()),
+            )
         };
         let plan = "019a0000-0000-7000-8000-000000000001";
         let cli = parse(&format!(
@@ -960,7 +962,7 @@ pub(crate) mod tests {
              --months 24 --compare-at 2025-01-01T00:00:00Z --output table"
         ))
         .unwrap();
-        let crate::Cmd::Simulate(a) = &cli.command else {
+        let crate::cli::Cmd::Simulate(a) = &cli.command else {
             panic!("not simulate");
         };
         assert_eq!(cli.output, Format::Text);
@@ -971,7 +973,7 @@ pub(crate) mod tests {
         assert!(a.what_if && a.compare.requested());
         assert_eq!((a.trials, a.seed, a.months), (Some(500), Some(7), Some(24)));
         let cli = parse(&format!("simulate {plan}")).unwrap();
-        let crate::Cmd::Simulate(a) = &cli.command else {
+        let crate::cli::Cmd::Simulate(a) = &cli.command else {
             panic!("not simulate");
         };
         assert!(!a.compare.requested());

@@ -17,7 +17,7 @@ use tonic_health::pb::health_client::HealthClient;
 
 use crate::errors::{CliError, Exit};
 use crate::output::{Format, instant, table};
-use crate::within;
+use crate::session::within;
 
 /// The services a server may serve, in the order shown.
 pub const SERVICES: [&str; 5] = [
@@ -92,7 +92,10 @@ pub async fn run(
 ) -> Result<(), CliError> {
     let mut channels = Vec::new();
     for server in servers {
-        channels.push((server.clone(), crate::endpoint(server, tls)?.connect_lazy()));
+        channels.push((
+            server.clone(),
+            crate::session::endpoint(server, tls)?.connect_lazy(),
+        ));
     }
     let mut checks = tokio::task::JoinSet::new();
     for (index, (server, channel)) in channels.into_iter().enumerate() {
