@@ -8,15 +8,13 @@
 //! `status` checks the health of one or more servers and how far their read models lag.
 
 mod audit;
+mod chart;
 mod cli;
 mod connect;
 mod errors;
 mod output;
 mod parse;
-mod plot;
 mod session;
-mod simplot;
-mod simulate;
 mod status;
 
 use std::process::ExitCode;

@@ -14,6 +14,7 @@ mod plan;
 mod plot;
 mod query;
 mod rebuild;
+mod simulate;
 mod watch;
 
 use std::path::PathBuf;
@@ -35,10 +36,10 @@ use self::plan::PlanCmd;
 pub(crate) use self::plot::PlotArgs;
 use self::query::{DecisionsArgs, DiffArgs, PostureArgs, SeriesArgs};
 use self::watch::WatchArgs;
+use crate::connect;
 use crate::errors::{self, CliError, Exit};
 use crate::output::{Format, Reply};
 use crate::session::{self, Session};
-use crate::{connect, simulate};
 
 const GLOBAL: &str = "Global options";
 
@@ -242,7 +243,7 @@ pub(crate) async fn run(
         Cmd::Diff(a) => query::diff(s, a).await,
         Cmd::Decisions(a) => query::decisions(s, a).await,
         Cmd::Watch(a) => watch::watch(s, a, format).await,
-        Cmd::Plot(a) => crate::plot::run(s, a, format).await,
+        Cmd::Plot(a) => crate::chart::posture::run(s, a, format).await,
         Cmd::Rebuild => rebuild::run(s).await,
         // Checked before a session is opened (several servers).
         Cmd::Status => Err(CliError::new(Exit::Other, "status takes no session")),
