@@ -6,6 +6,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use alliance_tests::argv::{self, ElementRegister};
+
 pub const REFERENCE_PLAN: &str = "019a0000-0000-7000-8000-000000000001";
 pub const AUDITOR: &str = "dev-auditors";
 
@@ -213,19 +215,7 @@ impl Server {
 
     /// Creates a plan (2020–2035) as the alliance approvers and returns its id.
     pub fn create_plan(&self, name: &str) -> String {
-        let created = self.json(
-            "dev-alliance-approvers",
-            &[
-                "plan",
-                "create",
-                "--name",
-                name,
-                "--horizon-start",
-                "2020-01-01",
-                "--horizon-end",
-                "2035-12-31",
-            ],
-        );
+        let created = self.json("dev-alliance-approvers", &argv::plan_create(name));
         created["plan_id"].as_str().unwrap().to_owned()
     }
 
@@ -233,28 +223,7 @@ impl Server {
     /// flags go before the subcommand (e.g. `--output json`) or after it (e.g. `--command-id`).
     pub fn register(&self, plan: &str, element: &str, global: &[&str], extra: &[&str]) -> Output {
         let mut args = global.to_vec();
-        args.extend_from_slice(&[
-            "element",
-            "register",
-            "--plan",
-            plan,
-            "--id",
-            element,
-            "--name",
-            "unit",
-            "--side",
-            "us",
-            "--component",
-            "army",
-            "--kind",
-            "logistics",
-            "--personnel",
-            "100",
-            "--base",
-            "Camp Humphreys",
-            "--present-from",
-            "2024-01-01",
-        ]);
+        args.extend(ElementRegister::unit(element).on(plan).argv());
         args.extend_from_slice(extra);
         self.ctl("dev-us-force-planning", &args)
     }

@@ -124,10 +124,7 @@ pub(super) async fn run(s: &mut Session, cmd: &PlanCmd) -> Result<Reply, CliErro
             grant_role,
             v1::GrantRoleRequest {
                 meta: meta.proto(),
-                grant: Some(v1::RoleGrant {
-                    team: team.clone(),
-                    role: role.clone(),
-                }),
+                grant: grant(team, role),
             }
         ),
         PlanCmd::Revoke { team, role, meta } => command!(
@@ -135,10 +132,7 @@ pub(super) async fn run(s: &mut Session, cmd: &PlanCmd) -> Result<Reply, CliErro
             revoke_role,
             v1::RevokeRoleRequest {
                 meta: meta.proto(),
-                grant: Some(v1::RoleGrant {
-                    team: team.clone(),
-                    role: role.clone(),
-                }),
+                grant: grant(team, role),
             }
         ),
         PlanCmd::List => {
@@ -158,4 +152,12 @@ pub(super) async fn run(s: &mut Session, cmd: &PlanCmd) -> Result<Reply, CliErro
                 .map_err(|status| s.failure(&status, None))
         }
     }
+}
+
+/// A team's role on a plan.
+fn grant(team: &str, role: &str) -> Option<v1::RoleGrant> {
+    Some(v1::RoleGrant {
+        team: team.to_owned(),
+        role: role.to_owned(),
+    })
 }

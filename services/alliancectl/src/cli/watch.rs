@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::flags::date;
 use crate::errors::CliError;
-use crate::output::{self, Format, Reply};
+use crate::output::{Format, Render, Reply};
 use crate::parse;
 use crate::session::{Session, within};
 
@@ -53,30 +53,10 @@ pub(super) async fn watch(
         min_version: args.min_version.unwrap_or(0),
     });
     // Only opening the stream is bounded by --timeout; events may be far apart.
-    let mut events = within(s.timeout, s.queries.watch_plan(request))
+    let events = within(s.timeout, s.queries.watch_plan(request))
         .await
         .map_err(|status| s.failure(&status, None))?;
-    let mut seen: u64 = 0;
-    while args.count.is_none_or(|count| seen < count) {
-        match events.message().await {
-            Ok(Some(event)) => {
-                // Flushed line by line; a closed stdout (e.g. `| head -3`) ends the watch.
-                if writeln!(std::io::stdout(), "{}", output::event_line(&event, format)).is_err() {
-                    return Ok(Reply::Streamed);
-                }
-                seen += 1;
-            }
-            Ok(None) => {
-                let mut err = CliError::from_status(&tonic::Status::unavailable(format!(
-                    "the server ended the event stream after {seen} events"
-                )));
-                err.message = format!("{} (server {})", err.message, s.server);
-                return Err(err);
-            }
-            Err(status) => return Err(s.failure(&status, None)),
-        }
-    }
-    Ok(Reply::Streamed)
+    print_each(s, events, args.count, "event", format).await
 }
 
 /// Prints the posture on `on`, then again each time it changes.
@@ -93,15 +73,27 @@ pub(crate) async fn watch_posture(
         min_version: args.min_version.unwrap_or(0),
     });
     // Only opening the stream is bounded by --timeout; changes may be far apart.
-    let mut postures = within(s.timeout, s.queries.watch_posture(request))
+    let postures = within(s.timeout, s.queries.watch_posture(request))
         .await
         .map_err(|status| s.failure(&status, None))?;
+    print_each(s, postures, args.count, "posture", format).await
+}
+
+/// Prints each message of `stream` as it arrives (flushed one by one; a closed stdout, e.g.
+/// `| head -3`, ends the watch) until `count` of them, if given; `what` names them when the
+/// server ends the stream first.
+async fn print_each<T: Render>(
+    s: &Session,
+    mut stream: tonic::Streaming<T>,
+    count: Option<u64>,
+    what: &str,
+    format: Format,
+) -> Result<Reply, CliError> {
     let mut seen: u64 = 0;
-    while args.count.is_none_or(|count| seen < count) {
-        match postures.message().await {
-            Ok(Some(posture)) => {
-                let shown = output::render(&Reply::Posture(posture), format);
-                if writeln!(std::io::stdout(), "{shown}").is_err() {
+    while count.is_none_or(|count| seen < count) {
+        match stream.message().await {
+            Ok(Some(message)) => {
+                if writeln!(std::io::stdout(), "{}", message.render(format)).is_err() {
                     return Ok(Reply::Streamed);
                 }
                 seen += 1;
@@ -109,7 +101,7 @@ pub(crate) async fn watch_posture(
             Ok(None) => {
                 return Err(s.failure(
                     &tonic::Status::unavailable(format!(
-                        "the server ended the posture stream after {seen} postures"
+                        "the server ended the {what} stream after {seen} {what}s"
                     )),
                     None,
                 ));
