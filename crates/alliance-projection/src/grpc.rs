@@ -1,5 +1,6 @@
 //! `alliance.v1.PostureQueries` over tonic.
 
+use alliance_stdx::lock;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -718,7 +719,7 @@ struct RebuildSlot(Arc<std::sync::Mutex<Option<String>>>);
 
 impl Drop for RebuildSlot {
     fn drop(&mut self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *lock(&self.0) = None;
     }
 }
 
@@ -735,7 +736,7 @@ impl<L: alliance_eventlog::LogReader> ReadModelAdminApi<L> {
     /// Claims the one rebuild a server runs at a time, or refuses (ABORTED) naming the one in
     /// progress: each builds a whole model beside the one serving.
     fn claim_rebuild(&self, caller: &Caller) -> Result<RebuildSlot, Status> {
-        let mut rebuilding = self.rebuilding.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rebuilding = lock(&self.rebuilding);
         if let Some(running) = rebuilding.as_ref() {
             return Err(Status::aborted(format!(
                 "{running} is in progress; retry once it is over"

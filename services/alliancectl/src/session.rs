@@ -26,8 +26,7 @@ pub(crate) struct Session {
 /// The endpoint of `server`, checked: `http(s)://HOST:PORT`; an https server with `tls`.
 pub(crate) fn endpoint(server: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoint, CliError> {
     let bad_server = |why: String| CliError::invalid_input(format!("--server {server:?}: {why}"));
-    let endpoint =
-        Endpoint::from_shared(server.to_owned()).map_err(|e| bad_server(e.to_string()))?;
+    let endpoint = alliance_auth::endpoint(server, None).map_err(|e| bad_server(e.to_string()))?;
     if !matches!(endpoint.uri().scheme_str(), Some("http" | "https"))
         || endpoint.uri().host().is_none()
     {
@@ -36,9 +35,9 @@ pub(crate) fn endpoint(server: &str, tls: Option<&ClientTlsConfig>) -> Result<En
         ));
     }
     let endpoint = match (endpoint.uri().scheme_str(), tls) {
-        (Some("https"), Some(tls)) => endpoint
-            .tls_config(tls.clone())
-            .map_err(|e| bad_server(e.to_string()))?,
+        (Some("https"), Some(tls)) => {
+            alliance_auth::endpoint(server, Some(tls)).map_err(|e| bad_server(e.to_string()))?
+        }
         (Some("https"), None) => {
             return Err(bad_server(
                 "https needs --ca-cert (the CA that signed the server's certificate)".to_owned(),

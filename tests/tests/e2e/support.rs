@@ -6,6 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use alliance_stdx::lock;
 use alliance_tests::argv::{self, ElementRegister};
 
 pub const REFERENCE_PLAN: &str = "019a0000-0000-7000-8000-000000000001";
@@ -114,7 +115,7 @@ impl Server {
         for line in lines.by_ref() {
             let line = line.unwrap();
             banner.push(line.clone());
-            output.0.lock().unwrap().push(line.clone());
+            lock(&output.0).push(line.clone());
             if let Some(rest) = line.split(" listening on ").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().to_owned();
                 // Keep reading stdout so the server never blocks on a full pipe.
@@ -129,7 +130,7 @@ impl Server {
         }
         let _ = child.kill();
         let _ = child.wait();
-        let printed = output.0.lock().unwrap().clone();
+        let printed = lock(&output.0).clone();
         panic!("{name} exited before listening: {printed:?}");
     }
 
@@ -163,7 +164,7 @@ impl Server {
             let output = output.clone();
             std::thread::spawn(move || {
                 for line in lines.map_while(Result::ok) {
-                    output.0.lock().unwrap().push(line);
+                    lock(&output.0).push(line);
                     output.1.notify_all();
                 }
             })
@@ -173,7 +174,7 @@ impl Server {
         for line in lines.by_ref() {
             let line = line.unwrap();
             banner.push(line.clone());
-            output.0.lock().unwrap().push(line.clone());
+            lock(&output.0).push(line.clone());
             if let Some(rest) = line.split(" listening on ").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().to_owned();
                 collect(lines, output.clone());
@@ -188,7 +189,7 @@ impl Server {
         // stdout closed: the process is exiting; its stderr ends with it.
         let status = child.wait().unwrap();
         stderr.join().unwrap();
-        let mut printed = output.0.lock().unwrap().clone();
+        let mut printed = lock(&output.0).clone();
         printed.push(format!("{name} exited before listening: {status}"));
         Err(printed)
     }
@@ -196,7 +197,7 @@ impl Server {
     /// Waits (up to a minute) for a printed line that satisfies `matches`.
     pub fn wait_for_line(&self, matches: impl Fn(&str) -> bool) -> String {
         let (lines, printed) = &*self.output;
-        let lines = lines.lock().unwrap();
+        let lines = lock(lines);
         let (lines, timeout) = printed
             .wait_timeout_while(lines, Duration::from_secs(60), |lines| {
                 !lines.iter().any(|l| matches(l))
@@ -208,7 +209,7 @@ impl Server {
 
     /// Fails if any line printed so far contains `text`.
     pub fn assert_never_printed(&self, text: &str) {
-        let lines = self.output.0.lock().unwrap();
+        let lines = lock(&self.output.0);
         let found: Vec<&String> = lines.iter().filter(|l| l.contains(text)).collect();
         assert!(found.is_empty(), "printed {text:?}: {found:?}");
     }
@@ -302,7 +303,7 @@ fn collect(
 ) {
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
-            output.0.lock().unwrap().push(line);
+            lock(&output.0).push(line);
             output.1.notify_all();
         }
     });

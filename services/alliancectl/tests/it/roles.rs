@@ -739,7 +739,7 @@ fn table() -> Vec<(&'static str, Vec<&'static str>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_can_do_exactly_its_operations() {
     let (server, _dir) = role_server(true).await;
-    let channel = Channel::from_shared(server.url.clone())
+    let channel = alliance_auth::endpoint(&server.url, None)
         .unwrap()
         .connect()
         .await
@@ -1281,7 +1281,7 @@ async fn streams_end_when_the_last_role_is_revoked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_for_a_plan_not_yet_known_is_judged_after_the_wait() {
     let (server, _dir) = role_server(true).await;
-    let channel = Channel::from_shared(server.url.clone())
+    let channel = alliance_auth::endpoint(&server.url, None)
         .unwrap()
         .connect()
         .await
