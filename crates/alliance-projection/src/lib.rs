@@ -3,6 +3,7 @@
 //! and the decisions view are answered. Always rebuildable from the log: [`Projection::follow`]
 //! reads the log from the start (catch-up), then each event as it is committed (live).
 
+mod admin;
 mod audit;
 mod events;
 mod grpc;
@@ -22,11 +23,10 @@ use alliance_stdx::{lock, read, write};
 use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 
+pub use admin::ReadModelAdminApi;
 pub use audit::{AuditKeys, AuditLogApi, KeptHead, Verification, verify_plan, verify_plan_against};
 pub use events::{EventFilter, EventPage, MAX_PAGE};
-pub use grpc::{
-    PostureQueriesApi, ReadModelAdminApi, add_routes, posture_to_proto, record_point, status,
-};
+pub use grpc::{PostureQueriesApi, add_routes, posture_to_proto, record_point, status};
 pub use history::{PlanHistory, RecordPoint, Recorded};
 pub use queries::{
     DecisionChange, DecisionFilter, DecisionView, ElementChange, ElementChangeKind, LifecycleEntry,

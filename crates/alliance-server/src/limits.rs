@@ -1,9 +1,10 @@
 //! Limits that keep one caller from exhausting a server. String lengths and list sizes are
 //! checked with each command (`alliance-domain`), page sizes with each query.
 
-use alliance_stdx::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+
+use alliance_stdx::lock;
 
 use crate::auth::Caller;
 

@@ -14,24 +14,20 @@ use std::path::{Path, PathBuf};
 
 use alliance_domain::{CapabilityArea, Date, DecisionStatus, ElementKind, Side};
 use alliance_proto::convert::{
-    area_from_proto, date_from_proto, date_to_proto, decision_status_from_proto, kind_from_proto,
-    side_from_proto,
+    area_from_proto, date_from_proto, decision_status_from_proto, kind_from_proto, side_from_proto,
 };
 use alliance_proto::v1;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use serde_json::json;
 
 use super::{
     Draw, DrawResult, Entry, Frame, OPCON_COLOR, Panel, Swatch, YearAxis, area_color, area_label,
     beside, draw_legend, failure, mesh, nice_ceiling, opcon_style, panel, render_png, render_svg,
     text_style, thousands, ticks, whole, year_fraction,
 };
-use crate::cli::{PlotArgs, record_point};
+use crate::cli::PlotArgs;
 use crate::errors::CliError;
-use crate::output::{Format, Reply};
-use crate::session::{Session, within};
 
 /// Width and height of the chart in pixels: the PNG's size and the SVG's viewport.
 pub const SIZE: (u32, u32) = (1200, 900);
@@ -44,105 +40,8 @@ const OPCON_LABEL: &str = "Wartime OPCON to ROK";
 
 const DECISION_COLOR: RGBColor = RGBColor(110, 110, 110);
 
-/// Runs `alliancectl plot`: reads the plan, its monthly posture and its decisions, draws the
-/// chart, writes `STEM.svg` and `STEM.png` and prints their paths. Nothing is written unless
-/// every read and the drawing succeeded.
-pub async fn run(s: &mut Session, args: &PlotArgs, format: Format) -> Result<Reply, CliError> {
-    check_args(args)?;
-    let plan = get_plan(s, args).await?;
-    let period = period(args.from, args.to, &plan)?;
-    // Read your writes: the read model answers once it reflects the plan version just read.
-    let min_version = plan.head.as_ref().map_or(0, |h| h.version);
-    let points = get_series(s, args, period, min_version).await?;
-    let decisions = get_decisions(s, args, min_version).await?;
-    let chart = Chart::new(
-        header(&plan, args, period, &points),
-        &points,
-        &decisions,
-        args.what_if,
-    );
-    let (svg, png) = render(&chart)?;
-    let (svg_path, png_path) = write(&args.out, &svg, &png)?;
-    let (svg_path, png_path) = (svg_path.display(), png_path.display());
-    match format {
-        Format::Text => println!("{svg_path}\n{png_path}"),
-        Format::Json => println!(
-            "{}",
-            json!({ "svg": svg_path.to_string(), "png": png_path.to_string() })
-        ),
-    }
-    Ok(Reply::Streamed)
-}
-
-/// Usage errors caught before anything is sent.
-fn check_args(args: &PlotArgs) -> Result<(), CliError> {
-    if let (Some(from), Some(to)) = (args.from, args.to)
-        && from > to
-    {
-        return Err(CliError::invalid_input(format!(
-            "--from {from} is after --to {to}"
-        )));
-    }
-    if args.out.file_name().is_none() || args.out.as_os_str().to_string_lossy().ends_with('/') {
-        return Err(CliError::invalid_input(format!(
-            "--out {:?}: expected a path stem such as docs/posture (.svg and .png are added)",
-            args.out
-        )));
-    }
-    Ok(())
-}
-
-async fn get_plan(s: &mut Session, args: &PlotArgs) -> Result<v1::PlanSummary, CliError> {
-    let request = s.request(v1::GetPlanRequest {
-        plan_id: args.plan_id.to_string(),
-    });
-    within(s.timeout, s.client.get_plan(request))
-        .await
-        .map_err(|status| s.failure(&status, None))
-}
-
-/// The posture once a month over the period, on the day of the month of `from`.
-async fn get_series(
-    s: &mut Session,
-    args: &PlotArgs,
-    (from, to): (Date, Date),
-    min_version: u64,
-) -> Result<Vec<v1::Posture>, CliError> {
-    let request = s.request(v1::GetPostureSeriesRequest {
-        plan_id: args.plan_id.to_string(),
-        from: Some(date_to_proto(from)),
-        to: Some(date_to_proto(to)),
-        step: v1::SeriesStep::Month as i32,
-        record: record_point(args.record_version, args.record_time.as_ref()),
-        include_proposed: args.what_if,
-        min_version,
-    });
-    within(s.timeout, s.queries.get_posture_series(request))
-        .await
-        .map(|series| series.points)
-        .map_err(|status| s.failure(&status, None))
-}
-
-/// Every decision of the plan, whatever its status.
-async fn get_decisions(
-    s: &mut Session,
-    args: &PlotArgs,
-    min_version: u64,
-) -> Result<Vec<v1::DecisionView>, CliError> {
-    let request = s.request(v1::ListDecisionsRequest {
-        plan_id: args.plan_id.to_string(),
-        record: record_point(args.record_version, args.record_time.as_ref()),
-        min_version,
-        ..Default::default()
-    });
-    within(s.timeout, s.queries.list_decisions(request))
-        .await
-        .map(|reply| reply.decisions)
-        .map_err(|status| s.failure(&status, None))
-}
-
 /// The period to chart: `--from`/`--to`, each defaulting to the plan's horizon.
-fn period(
+pub(crate) fn period(
     from: Option<Date>,
     to: Option<Date>,
     plan: &v1::PlanSummary,
@@ -175,7 +74,7 @@ fn period(
 }
 
 /// The title lines: the plan's name, then what is shown and as of when.
-fn header(
+pub(crate) fn header(
     plan: &v1::PlanSummary,
     args: &PlotArgs,
     (from, to): (Date, Date),
@@ -225,7 +124,7 @@ struct Marker {
 
 /// What the chart shows, taken from the replies.
 #[derive(Clone, Debug, PartialEq)]
-struct Chart {
+pub(crate) struct Chart {
     header: [String; 2],
     dates: Vec<Date>,
     /// U.S. personnel per element kind, one value per point; only kinds present at some point.
@@ -236,7 +135,7 @@ struct Chart {
 }
 
 impl Chart {
-    fn new(
+    pub(crate) fn new(
         header: [String; 2],
         points: &[v1::Posture],
         decisions: &[v1::DecisionView],
@@ -438,7 +337,7 @@ fn kind_color(kind: ElementKind) -> RGBColor {
 // ---- drawing -------------------------------------------------------------------------------
 
 /// Draws the chart as an SVG document and as PNG bytes, [`SIZE`] pixels each.
-fn render(chart: &Chart) -> Result<(String, Vec<u8>), CliError> {
+pub(crate) fn render(chart: &Chart) -> Result<(String, Vec<u8>), CliError> {
     Ok((render_svg(chart, SIZE)?, render_png(chart, SIZE)?))
 }
 
@@ -667,7 +566,7 @@ fn with_extension(stem: &Path, extension: &str) -> PathBuf {
 }
 
 /// Writes both files; on failure neither is left behind.
-fn write(stem: &Path, svg: &str, png: &[u8]) -> Result<(PathBuf, PathBuf), CliError> {
+pub(crate) fn write(stem: &Path, svg: &str, png: &[u8]) -> Result<(PathBuf, PathBuf), CliError> {
     let svg_path = with_extension(stem, "svg");
     let png_path = with_extension(stem, "png");
     let cannot =
@@ -682,6 +581,8 @@ fn write(stem: &Path, svg: &str, png: &[u8]) -> Result<(PathBuf, PathBuf), CliEr
 
 #[cfg(test)]
 mod tests {
+    use alliance_proto::convert::date_to_proto;
+
     use super::*;
     use crate::errors::Exit;
 

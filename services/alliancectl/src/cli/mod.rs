@@ -30,7 +30,6 @@ use self::clause::ClauseCmd;
 use self::condition::ConditionCmd;
 use self::decision::DecisionCmd;
 use self::element::ElementCmd;
-pub(crate) use self::flags::record_point;
 use self::opcon::OpconCmd;
 use self::plan::PlanCmd;
 pub(crate) use self::plot::PlotArgs;
@@ -243,7 +242,7 @@ pub(crate) async fn run(
         Cmd::Diff(a) => query::diff(s, a).await,
         Cmd::Decisions(a) => query::decisions(s, a).await,
         Cmd::Watch(a) => watch::watch(s, a, format).await,
-        Cmd::Plot(a) => crate::chart::posture::run(s, a, format).await,
+        Cmd::Plot(a) => plot::run(s, a, format).await,
         Cmd::Rebuild => rebuild::run(s).await,
         // Checked before a session is opened (several servers).
         Cmd::Status => Err(CliError::new(Exit::Other, "status takes no session")),
@@ -268,6 +267,7 @@ mod tests {
     use clap::CommandFactory;
     use uuid::Uuid;
 
+    use super::flags::record_point;
     use super::query::SeriesStep;
     use super::*;
 
