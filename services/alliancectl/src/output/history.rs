@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{
     Render, date_json, date_text, instant, instant_text, name, name_text, needed_sides, or_dash,
-    section, sides, table,
+    section_of, sides, table,
 };
 
 fn change_kind(kind: i32) -> Option<&'static str> {
@@ -69,10 +69,12 @@ impl Render for v1::PlanDiff {
             "plan {}  from version {} to version {}",
             d.plan_id, d.from_version, d.to_version
         )];
-        let decisions = d
-            .decisions
-            .iter()
-            .map(|c| {
+        section_of(
+            &mut out,
+            "decisions changed",
+            &["ID", "STATUS", "EVENTS", "TITLE"],
+            &d.decisions,
+            |c| {
                 vec![
                     c.decision_id.clone(),
                     format!(
@@ -83,48 +85,34 @@ impl Render for v1::PlanDiff {
                     refs_text(&c.events),
                     c.title.clone(),
                 ]
-            })
-            .collect();
-        section(
-            &mut out,
-            "decisions changed",
-            &["ID", "STATUS", "EVENTS", "TITLE"],
-            decisions,
+            },
         );
-        let elements = d
-            .elements
-            .iter()
-            .map(|c| {
+        section_of(
+            &mut out,
+            "elements changed",
+            &["ID", "CHANGE", "EVENTS"],
+            &d.elements,
+            |c| {
                 vec![
                     c.element_id.clone(),
                     change_kind(c.kind).unwrap_or("-").to_owned(),
                     refs_text(&c.events),
                 ]
-            })
-            .collect();
-        section(
-            &mut out,
-            "elements changed",
-            &["ID", "CHANGE", "EVENTS"],
-            elements,
+            },
         );
-        let events = d
-            .events
-            .iter()
-            .map(|e| {
+        section_of(
+            &mut out,
+            "events",
+            &["VERSION", "EVENT", "BY", "RECORDED"],
+            &d.events,
+            |e| {
                 vec![
                     format!("v{}", e.version),
                     e.event_type.clone(),
                     or_dash(&e.actor),
                     instant_text(e.record_time.as_ref()),
                 ]
-            })
-            .collect();
-        section(
-            &mut out,
-            "events",
-            &["VERSION", "EVENT", "BY", "RECORDED"],
-            events,
+            },
         );
         out.join("\n")
     }

@@ -8,7 +8,8 @@ pub(crate) mod simulation;
 
 use alliance_domain::Date;
 use alliance_proto::convert::{
-    component_from_proto, date_from_proto, kind_from_proto, side_from_proto,
+    agreement_from_proto, clause_status_from_proto, component_from_proto, date_from_proto,
+    kind_from_proto, side_from_proto,
 };
 use alliance_proto::v1;
 use serde::Serialize;
@@ -248,6 +249,37 @@ pub(crate) fn section(
         out.push(format!("{title} ({}):", rows.len()));
         out.push(table(headers, rows));
     }
+}
+
+/// The columns of an agreement clause's row.
+const CLAUSE_HEADERS: [&str; 5] = ["ID", "AGREEMENT", "STATUS", "SINCE", "TITLE"];
+
+/// An agreement clause's row: id, agreement, status, since, title.
+fn clause_row(
+    id: &str,
+    agreement: i32,
+    status: i32,
+    since: Option<&v1::Date>,
+    title: &str,
+) -> Vec<String> {
+    vec![
+        id.to_owned(),
+        name_text(agreement, agreement_from_proto),
+        name_text(status, clause_status_from_proto),
+        date_text(since),
+        title.to_owned(),
+    ]
+}
+
+/// [`section`] of `items`, one row each.
+fn section_of<T>(
+    out: &mut Vec<String>,
+    title: &str,
+    headers: &[&str],
+    items: &[T],
+    row: impl Fn(&T) -> Vec<String>,
+) {
+    section(out, title, headers, items.iter().map(row).collect());
 }
 
 /// Plain columns separated by two spaces, each as wide as its widest cell.

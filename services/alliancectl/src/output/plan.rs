@@ -8,8 +8,8 @@ use alliance_proto::v1;
 use serde_json::{Value, json};
 
 use super::{
-    Render, date_json, date_text, element_json, equipment_text, name, name_text, needed_sides,
-    or_dash, section, sides, table,
+    CLAUSE_HEADERS, Render, clause_row, date_json, date_text, element_json, equipment_text, name,
+    name_text, needed_sides, or_dash, section_of, sides, table,
 };
 
 /// A command's result with the command id it was sent under.
@@ -185,10 +185,21 @@ impl Render for v1::PlanSummary {
             out.push(format!("description {}", p.description));
         }
 
-        let decisions = p
-            .decisions
-            .iter()
-            .map(|d| {
+        section_of(
+            &mut out,
+            "decisions",
+            &[
+                "ID",
+                "STATUS",
+                "EFFECTIVE",
+                "REQUIRED",
+                "ENDORSED",
+                "STEPS",
+                "OWNER",
+                "TITLE",
+            ],
+            &p.decisions,
+            |d| {
                 let mut status = name_text(d.status, decision_status_from_proto);
                 if !d.superseded_by.is_empty() {
                     status = format!("{status} by {}", d.superseded_by);
@@ -203,45 +214,10 @@ impl Render for v1::PlanSummary {
                     or_dash(&d.owner_team),
                     d.title.clone(),
                 ]
-            })
-            .collect();
-        section(
-            &mut out,
-            "decisions",
-            &[
-                "ID",
-                "STATUS",
-                "EFFECTIVE",
-                "REQUIRED",
-                "ENDORSED",
-                "STEPS",
-                "OWNER",
-                "TITLE",
-            ],
-            decisions,
+            },
         );
 
-        let elements = p
-            .elements
-            .iter()
-            .map(|e| {
-                let el = e.element.clone().unwrap_or_default();
-                vec![
-                    el.element_id,
-                    name_text(el.side, side_from_proto),
-                    name_text(el.component, component_from_proto),
-                    name_text(el.kind, kind_from_proto),
-                    el.personnel.to_string(),
-                    equipment_text(&el.equipment),
-                    or_dash(&el.base),
-                    date_text(e.present_from.as_ref()),
-                    date_text(e.withdrawn_on.as_ref()),
-                    or_dash(&e.added_by),
-                    el.name,
-                ]
-            })
-            .collect();
-        section(
+        section_of(
             &mut out,
             "elements",
             &[
@@ -257,53 +233,52 @@ impl Render for v1::PlanSummary {
                 "ADDED BY",
                 "NAME",
             ],
-            elements,
+            &p.elements,
+            |e| {
+                let el = e.element.clone().unwrap_or_default();
+                vec![
+                    el.element_id,
+                    name_text(el.side, side_from_proto),
+                    name_text(el.component, component_from_proto),
+                    name_text(el.kind, kind_from_proto),
+                    el.personnel.to_string(),
+                    equipment_text(&el.equipment),
+                    or_dash(&el.base),
+                    date_text(e.present_from.as_ref()),
+                    date_text(e.withdrawn_on.as_ref()),
+                    or_dash(&e.added_by),
+                    el.name,
+                ]
+            },
         );
 
-        let conditions = p
-            .conditions
-            .iter()
-            .map(|c| {
+        section_of(
+            &mut out,
+            "conditions",
+            &["ID", "STATUS", "ASSESSED", "TITLE"],
+            &p.conditions,
+            |c| {
                 vec![
                     c.condition_id.clone(),
                     name_text(c.latest_status, condition_status_from_proto),
                     date_text(c.latest_assessed_on.as_ref()),
                     c.title.clone(),
                 ]
-            })
-            .collect();
-        section(
-            &mut out,
-            "conditions",
-            &["ID", "STATUS", "ASSESSED", "TITLE"],
-            conditions,
+            },
         );
 
-        let clauses = p
-            .clauses
-            .iter()
-            .map(|c| {
-                vec![
-                    c.clause_id.clone(),
-                    name_text(c.agreement, agreement_from_proto),
-                    name_text(c.status, clause_status_from_proto),
-                    date_text(c.since.as_ref()),
-                    c.title.clone(),
-                ]
-            })
-            .collect();
-        section(
-            &mut out,
-            "clauses",
-            &["ID", "AGREEMENT", "STATUS", "SINCE", "TITLE"],
-            clauses,
-        );
-        let grants = p
-            .grants
-            .iter()
-            .map(|g| vec![g.team.clone(), g.role.clone()])
-            .collect();
-        section(&mut out, "roles", &["TEAM", "ROLE"], grants);
+        section_of(&mut out, "clauses", &CLAUSE_HEADERS, &p.clauses, |c| {
+            clause_row(
+                &c.clause_id,
+                c.agreement,
+                c.status,
+                c.since.as_ref(),
+                &c.title,
+            )
+        });
+        section_of(&mut out, "roles", &["TEAM", "ROLE"], &p.grants, |g| {
+            vec![g.team.clone(), g.role.clone()]
+        });
         out.join("\n")
     }
 }

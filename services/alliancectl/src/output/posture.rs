@@ -8,8 +8,8 @@ use alliance_proto::v1;
 use serde_json::{Value, json};
 
 use super::{
-    Render, date_json, date_text, element_json, holder_text, name, name_text, or_dash, section,
-    table, yes_no,
+    CLAUSE_HEADERS, Render, clause_row, date_json, date_text, element_json, holder_text, name,
+    name_text, or_dash, section_of, table, yes_no,
 };
 
 impl Render for v1::Posture {
@@ -82,80 +82,65 @@ impl Render for v1::Posture {
             format!("U.S. personnel {}", p.us_personnel),
         ];
 
-        let personnel = p
-            .personnel
-            .iter()
-            .map(|c| {
+        section_of(
+            &mut out,
+            "personnel",
+            &["SIDE", "COMPONENT", "KIND", "PERSONNEL"],
+            &p.personnel,
+            |c| {
                 vec![
                     name_text(c.side, side_from_proto),
                     name_text(c.component, component_from_proto),
                     name_text(c.kind, kind_from_proto),
                     c.personnel.to_string(),
                 ]
-            })
-            .collect();
-        section(
-            &mut out,
-            "personnel",
-            &["SIDE", "COMPONENT", "KIND", "PERSONNEL"],
-            personnel,
+            },
         );
 
-        let equipment = p
-            .equipment
-            .iter()
-            .map(|e| {
+        section_of(
+            &mut out,
+            "equipment",
+            &["SIDE", "KIND", "COUNT"],
+            &p.equipment,
+            |e| {
                 vec![
                     name_text(e.side, side_from_proto),
                     e.kind.clone(),
                     e.count.to_string(),
                 ]
-            })
-            .collect();
-        section(&mut out, "equipment", &["SIDE", "KIND", "COUNT"], equipment);
+            },
+        );
 
-        let capability = p
-            .capability
-            .iter()
-            .map(|c| {
+        section_of(
+            &mut out,
+            "capability",
+            &["SIDE", "AREA", "LEVEL"],
+            &p.capability,
+            |c| {
                 vec![
                     name_text(c.side, side_from_proto),
                     name_text(c.area, area_from_proto),
                     c.level.to_string(),
                 ]
-            })
-            .collect();
-        section(
-            &mut out,
-            "capability",
-            &["SIDE", "AREA", "LEVEL"],
-            capability,
+            },
         );
 
-        let clauses = p
-            .clauses
-            .iter()
-            .map(|c| {
-                vec![
-                    c.clause_id.clone(),
-                    name_text(c.agreement, agreement_from_proto),
-                    name_text(c.status, clause_status_from_proto),
-                    date_text(c.since.as_ref()),
-                    c.title.clone(),
-                ]
-            })
-            .collect();
-        section(
-            &mut out,
-            "clauses",
-            &["ID", "AGREEMENT", "STATUS", "SINCE", "TITLE"],
-            clauses,
-        );
+        section_of(&mut out, "clauses", &CLAUSE_HEADERS, &p.clauses, |c| {
+            clause_row(
+                &c.clause_id,
+                c.agreement,
+                c.status,
+                c.since.as_ref(),
+                &c.title,
+            )
+        });
 
-        let conditions = p
-            .conditions
-            .iter()
-            .map(|c| {
+        section_of(
+            &mut out,
+            "conditions",
+            &["ID", "STATUS", "ASSESSED", "VALUE", "TITLE"],
+            &p.conditions,
+            |c| {
                 vec![
                     c.condition_id.clone(),
                     name_text(c.status, condition_status_from_proto),
@@ -163,19 +148,15 @@ impl Render for v1::Posture {
                     c.value.map_or_else(|| "-".to_owned(), |v| v.to_string()),
                     c.title.clone(),
                 ]
-            })
-            .collect();
-        section(
-            &mut out,
-            "conditions",
-            &["ID", "STATUS", "ASSESSED", "VALUE", "TITLE"],
-            conditions,
+            },
         );
 
-        let elements = p
-            .elements
-            .iter()
-            .map(|e| {
+        section_of(
+            &mut out,
+            "elements",
+            &["ID", "SIDE", "KIND", "PERSONNEL", "BASE", "NAME"],
+            &p.elements,
+            |e| {
                 vec![
                     e.element_id.clone(),
                     name_text(e.side, side_from_proto),
@@ -184,13 +165,7 @@ impl Render for v1::Posture {
                     or_dash(&e.base),
                     e.name.clone(),
                 ]
-            })
-            .collect();
-        section(
-            &mut out,
-            "elements",
-            &["ID", "SIDE", "KIND", "PERSONNEL", "BASE", "NAME"],
-            elements,
+            },
         );
 
         out.push(String::new());

@@ -6,7 +6,7 @@ use alliance_proto::convert::{area_from_proto, side_from_proto};
 use alliance_proto::v1;
 use serde_json::{Value, json};
 
-use super::{Render, date, date_json, date_text, instant, section, table};
+use super::{Render, date, date_json, date_text, instant, section, section_of, table};
 use crate::parse::enum_name;
 
 /// How many investments the table's sensitivity section lists.
@@ -248,26 +248,7 @@ pub fn result_text(r: &v1::SimulationResult) -> String {
         ),
     ];
 
-    let risks = r
-        .risks
-        .iter()
-        .map(|k| {
-            vec![
-                date_text(k.on.as_ref()),
-                or_none(&k.decision_id).unwrap_or("-").to_owned(),
-                k.element_id.clone(),
-                area_text(k.area),
-                points(k.us_loss),
-                points(k.to_replace),
-                or_none(&k.investment_id)
-                    .unwrap_or("none planned")
-                    .to_owned(),
-                pct(k.fielded_probability),
-                opt_pct(k.shortfall_probability),
-            ]
-        })
-        .collect();
-    section(
+    section_of(
         &mut out,
         "Sequencing risks",
         &[
@@ -281,7 +262,22 @@ pub fn result_text(r: &v1::SimulationResult) -> String {
             "P(FIELDED)",
             "P(SHORTFALL)",
         ],
-        risks,
+        &r.risks,
+        |k| {
+            vec![
+                date_text(k.on.as_ref()),
+                or_none(&k.decision_id).unwrap_or("-").to_owned(),
+                k.element_id.clone(),
+                area_text(k.area),
+                points(k.us_loss),
+                points(k.to_replace),
+                or_none(&k.investment_id)
+                    .unwrap_or("none planned")
+                    .to_owned(),
+                pct(k.fielded_probability),
+                opt_pct(k.shortfall_probability),
+            ]
+        },
     );
 
     out.push(String::new());
@@ -292,23 +288,19 @@ pub fn result_text(r: &v1::SimulationResult) -> String {
         )),
         None => out.push("OPCON transfer: none scheduled in the plan simulated".to_owned()),
     }
-    let conditions = r
-        .conditions
-        .iter()
-        .map(|c| {
+    section_of(
+        &mut out,
+        "OPCON conditions",
+        &["CONDITION", "CRITERION", "P AT TRANSFER", "LIKELY MET BY"],
+        &r.conditions,
+        |c| {
             vec![
                 c.condition_id.clone(),
                 c.criterion.clone(),
                 opt_pct(c.probability_at_transfer),
                 month_text(c.likely_met_by.as_ref()),
             ]
-        })
-        .collect();
-    section(
-        &mut out,
-        "OPCON conditions",
-        &["CONDITION", "CRITERION", "P AT TRANSFER", "LIKELY MET BY"],
-        conditions,
+        },
     );
     if !r.conditions.is_empty() {
         let by = match date(r.all_conditions_likely_by.as_ref()) {
