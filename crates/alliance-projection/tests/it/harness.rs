@@ -131,16 +131,9 @@ impl<L: EventLog> Env<L> {
     /// Registers a U.S. element `name` of 500 on `plan`, present from 2024; returns the plan's
     /// version.
     pub async fn register(&self, plan: PlanId, name: &str) -> u64 {
-        self.exec(
-            US,
-            plan,
-            Command::RegisterForceElement {
-                element: element(name, Side::Us, 500),
-                present_from: date(2024, 1, 1),
-            },
-        )
-        .await
-        .plan_version
+        self.exec(US, plan, registration(name, 500))
+            .await
+            .plan_version
     }
 
     /// Creates a plan with the horizon 2020–2035.
@@ -178,6 +171,14 @@ impl<L: EventLog> Env<L> {
 
 pub fn id(s: &str) -> ElementId {
     ElementId::parse(s).unwrap()
+}
+
+/// Registers a U.S. element of `personnel` as a baseline element present from 2024.
+pub fn registration(element_id: &str, personnel: u32) -> Command {
+    Command::RegisterForceElement {
+        element: element(element_id, Side::Us, personnel),
+        present_from: date(2024, 1, 1),
+    }
 }
 
 pub fn element(element_id: &str, side: Side, personnel: u32) -> ForceElementSpec {
