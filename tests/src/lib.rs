@@ -2,7 +2,6 @@
 //! command lines of `alliancectl` (`argv`) and the `alliance.v1` requests (`requests`) that
 //! tests build again and again, with the fixtures' values in one place. The domain's
 //! given / when / then harness and its fixtures are `alliance_domain::testing`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod argv;
 pub mod requests;
