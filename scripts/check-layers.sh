@@ -15,6 +15,7 @@ rules=(
   "alliance-server: alliance-commands alliance-projection alliance-simulation"
   "alliance-record: alliance-commands alliance-server alliance-projection"
   "alliance-domain: tonic prost rusqlite rdkafka tokio alliance-proto alliance-eventlog"
+  "alliance-stdx: tonic tokio alliance-domain alliance-server"
 )
 
 failed=0

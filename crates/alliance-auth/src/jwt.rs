@@ -18,10 +18,11 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use alliance_domain::TeamId;
+use alliance_stdx::{read, write};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
@@ -203,15 +204,12 @@ impl JwtVerifier {
             tracing::warn!(%error, "JWKS reload failed; the cached keys stay in use");
         })?;
         tracing::info!(source = %self.source, keys = keys.keys.len(), "JWKS reloaded");
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        *write(&self.keys) = Arc::new(keys);
         Ok(())
     }
 
     fn snapshot(&self) -> Arc<KeySet> {
-        self.keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        read(&self.keys).clone()
     }
 }
 

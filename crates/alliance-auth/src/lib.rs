@@ -62,7 +62,7 @@ pub use signing::SigningKeyEntry;
 /// from a client certificate listed as a `[[peer]]`; a bearer token, when present, is verified
 /// instead.
 pub const ON_BEHALF_OF: &str = "x-alliance-on-behalf-of";
-pub use tls::{CertKeyPaths, ClientTlsPaths, ServerTlsPaths, TlsError};
+pub use tls::{CertKeyPaths, ClientTlsPaths, EndpointError, ServerTlsPaths, TlsError, endpoint};
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]

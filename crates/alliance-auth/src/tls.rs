@@ -19,7 +19,7 @@ use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use serde::Deserialize;
-use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
 
 /// The files of a server's TLS: its certificate and key and, for mutual TLS, the CA its clients'
 /// certificates must be signed by.
@@ -185,4 +185,30 @@ fn invalid(what: &'static str, path: &Path, problem: &'static str) -> TlsError {
 fn ensure_default_provider() {
     // An error only means a provider is installed already, which is what is wanted.
     let _ = aws_lc_rs::default_provider().install_default();
+}
+
+/// Why [`endpoint`] could not build an endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    /// The address is not a URI tonic can connect to.
+    #[error("{0}")]
+    Address(String),
+    /// The client TLS configuration does not apply to it.
+    #[error("{0}")]
+    Tls(String),
+}
+
+/// The one way a tonic endpoint is built, by the servers calling each other and by the command
+/// line: `url` (`http://HOST:PORT` or `https://HOST:PORT`), over TLS with `tls` when given. The
+/// callers check the scheme against the TLS they have and add their own timeouts.
+#[allow(clippy::disallowed_methods)]
+pub fn endpoint(url: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoint, EndpointError> {
+    let endpoint =
+        Endpoint::from_shared(url.to_owned()).map_err(|e| EndpointError::Address(e.to_string()))?;
+    match tls {
+        Some(tls) => endpoint
+            .tls_config(tls.clone())
+            .map_err(|e| EndpointError::Tls(e.to_string())),
+        None => Ok(endpoint),
+    }
 }

@@ -262,7 +262,7 @@ async fn suite_clients(
     let mut channels = Vec::new();
     for _ in 0..8 {
         channels.push(
-            Channel::from_shared(endpoint.clone())?
+            alliance_auth::endpoint(&endpoint, None)?
                 .tcp_nodelay(true)
                 .connect()
                 .await?,

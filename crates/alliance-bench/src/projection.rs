@@ -434,7 +434,7 @@ async fn grpc_postures(
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             ),
     );
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+    let channel = alliance_auth::endpoint(&format!("http://{addr}"), None)?
         .tcp_nodelay(true)
         .connect()
         .await?;

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use alliance_proto::v1;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
+use alliance_stdx::lock;
 use futures::future::BoxFuture;
 use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, ClientTlsConfig};
@@ -108,7 +109,7 @@ impl Forwarder {
     }
 
     fn channel(&self, owner: &str) -> Result<Channel, Status> {
-        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        let mut channels = lock(&self.channels);
         if let Some(channel) = channels.get(owner) {
             return Ok(channel.clone());
         }

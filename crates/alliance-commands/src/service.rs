@@ -3,6 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
+use alliance_stdx::lock;
 use tokio::sync::watch;
 
 use alliance_domain::{Actor, Command, CommandContext, Plan, PlanId, Version, decide};
@@ -145,7 +146,7 @@ impl<L: EventLog> CommandService<L> {
     }
 
     fn slot(&self, plan_id: PlanId) -> Slot {
-        let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        let mut plans = lock(&self.plans);
         plans.entry(plan_id).or_default().clone()
     }
 
@@ -181,7 +182,7 @@ impl<L: EventLog> CommandService<L> {
     async fn existing_slot(&self, plan_id: PlanId) -> Result<Slot, ServiceError> {
         self.check_route(plan_id)?;
         let cached = {
-            let plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+            let plans = lock(&self.plans);
             plans.get(&plan_id).cloned()
         };
         match cached {
@@ -193,7 +194,7 @@ impl<L: EventLog> CommandService<L> {
 
     /// Every plan that has events, in id order.
     pub fn plan_ids(&self) -> Vec<PlanId> {
-        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let known = lock(&self.known);
         known.iter().copied().collect()
     }
 
@@ -527,7 +528,7 @@ impl<L: EventLog> CommandService<L> {
             .settle(plan_id, durability, outcome, caller, digest)
             .await;
         if result.is_ok() {
-            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            let mut known = lock(&self.known);
             known.insert(plan_id);
         }
         result

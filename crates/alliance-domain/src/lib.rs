@@ -19,6 +19,9 @@ mod posture;
 mod state;
 mod timeline;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use access::{Grant, PlanRole, Requirement, Section, step_section};
 pub use command::{Command, CommandContext};
 pub use conditions::{Constraint, ConstraintRule, Prerequisite, Waiver};

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alliance_eventlog::LogError;
+use alliance_stdx::lock;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -66,7 +67,7 @@ pub(crate) struct Diagnosed {
 impl Diagnosed {
     /// `error` as `Unavailable`, with the last reason the client reported, if any.
     pub(crate) fn unavailable(&self, error: impl std::fmt::Display) -> LogError {
-        let [failure, error_reported] = self.last.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let [failure, error_reported] = lock(&self.last).clone();
         LogError::Unavailable(match failure.or(error_reported) {
             Some(reason) => format!("{error} (the broker connection failed: {reason})"),
             None => error.to_string(),
@@ -76,7 +77,7 @@ impl Diagnosed {
 
 impl Diagnosed {
     fn keep(&self, which: usize, reason: &str) {
-        self.last.lock().unwrap_or_else(|e| e.into_inner())[which] = Some(reason.to_owned());
+        lock(&self.last)[which] = Some(reason.to_owned());
     }
 }
 

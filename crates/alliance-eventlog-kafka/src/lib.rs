@@ -26,6 +26,7 @@ use alliance_eventlog::{
     Appended, CommandRecord, EventLog, LogError, NewEvent, PlanId, Position, Route, StoredEvent,
     Version,
 };
+use alliance_stdx::lock;
 use futures::stream::BoxStream;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -330,12 +331,7 @@ impl KafkaLog {
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, Index> {
-        self.inner
-            .partitions
-            .shared
-            .index
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner.partitions.shared.index)
     }
 
     fn enqueue(
@@ -346,15 +342,7 @@ impl KafkaLog {
         traceparent: Option<String>,
     ) -> Result<oneshot::Receiver<Result<Appended, LogError>>, LogError> {
         alliance_eventlog::check_append(&events)?;
-        if let Some(refusal) = self
-            .inner
-            .partitions
-            .shared
-            .refusal
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
+        if let Some(refusal) = lock(&self.inner.partitions.shared.refusal).clone() {
             return Err(LogError::Unavailable(refusal));
         }
         let partition = self.inner.partitions.partition_of(plan_id);
@@ -426,12 +414,7 @@ pub(crate) fn repartitioned(topic: &str, written_with: u32, now: u32) -> LogErro
 /// One comparison of the live partition count with the one `shared` was opened with; a change
 /// is kept as the refusal of every later append.
 fn check_partitions(config: &KafkaLogConfig, shared: &Shared) -> Result<(), LogError> {
-    if let Some(refusal) = shared
-        .refusal
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-    {
+    if let Some(refusal) = lock(&shared.refusal).clone() {
         return Err(LogError::Unavailable(refusal));
     }
     let now = partition_count(config)?;
@@ -441,7 +424,7 @@ fn check_partitions(config: &KafkaLogConfig, shared: &Shared) -> Result<(), LogE
     let error = repartitioned(&shared.topic, shared.partitions, now);
     tracing::error!(%error, "refusing to write");
     if let LogError::Unavailable(message) = &error {
-        *shared.refusal.lock().unwrap_or_else(|e| e.into_inner()) = Some(message.clone());
+        *lock(&shared.refusal) = Some(message.clone());
     }
     Err(error)
 }
@@ -466,7 +449,7 @@ impl PartitionWatch {
                 {
                     match check_partitions(&config, &shared) {
                         // Refused for good: nothing more to watch.
-                        Err(_) if shared.refusal.lock().is_ok_and(|r| r.is_some()) => break,
+                        Err(_) if lock(&shared.refusal).is_some() => break,
                         Err(error) => tracing::debug!(%error, "cannot read the partition count"),
                         Ok(()) => {}
                     }

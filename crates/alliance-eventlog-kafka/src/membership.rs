@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use alliance_eventlog::LogError;
+use alliance_stdx::lock;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 
@@ -45,7 +46,7 @@ impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.rebalanced.store(true, Ordering::Relaxed);
         if let Rebalance::Revoke(revoked) = rebalance {
-            let mut assigned = self.assigned.lock().unwrap_or_else(|e| e.into_inner());
+            let mut assigned = lock(&self.assigned);
             for element in revoked.elements() {
                 assigned.remove(&element.partition());
                 self.partitions.release(element.partition());
@@ -58,7 +59,7 @@ impl ConsumerContext for GroupContext {
             if let Err(error) = consumer.pause(given) {
                 tracing::warn!(%error, "cannot pause the group's partitions");
             }
-            let mut assigned = self.assigned.lock().unwrap_or_else(|e| e.into_inner());
+            let mut assigned = lock(&self.assigned);
             assigned.extend(given.elements().iter().map(|e| e.partition()));
             self.first_assignment.store(true, Ordering::Relaxed);
         }
@@ -140,13 +141,7 @@ fn run(consumer: &BaseConsumer<GroupContext>, stop: &AtomicBool) {
         if let Some(Err(error)) = consumer.poll(Duration::from_millis(100)) {
             tracing::warn!(%error, "writers' group");
         }
-        let wanted: Vec<i32> = context
-            .assigned
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect();
+        let wanted: Vec<i32> = lock(&context.assigned).iter().copied().collect();
         let owned = context.partitions.owned_partitions();
         let missing: Vec<i32> = wanted.into_iter().filter(|p| !owned.contains(p)).collect();
         if !missing.is_empty() && Instant::now() >= retry_at {
@@ -170,11 +165,7 @@ fn run(consumer: &BaseConsumer<GroupContext>, stop: &AtomicBool) {
             refreshed = Instant::now() - OWNERS_REFRESH;
         } else if missing.is_empty()
             && context.first_assignment.load(Ordering::Relaxed)
-            && let Some(joined) = context
-                .joined
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
+            && let Some(joined) = lock(&context.joined).take()
         {
             let _ = joined.send(());
         }

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use alliance_eventlog::LogError;
+use alliance_stdx::lock;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, Producer};
@@ -69,11 +70,7 @@ impl Partitions {
     fn publish(&self) {
         let ownership = Ownership {
             owned: self.owned_partitions(),
-            owners: self
-                .owners
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            owners: lock(&self.owners).clone(),
         };
         self.changes.send_if_modified(|current| {
             let changed = *current != ownership;
@@ -83,7 +80,7 @@ impl Partitions {
     }
 
     fn owned(&self) -> std::sync::MutexGuard<'_, HashMap<i32, Owned>> {
-        self.owned.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.owned)
     }
 
     pub fn partition_of(&self, plan_id: alliance_eventlog::PlanId) -> i32 {
@@ -111,7 +108,7 @@ impl Partitions {
             }
         };
         let heads = {
-            let index = self.shared.index.lock().unwrap_or_else(|e| e.into_inner());
+            let index = lock(&self.shared.index);
             index.heads(|plan_id| self.partition_of(plan_id) == partition)
         };
         let (requests, queue) = mpsc::channel();
@@ -151,10 +148,7 @@ impl Partitions {
             return;
         };
         // Not written here any more, and not known to be written elsewhere yet.
-        self.owners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&partition);
+        lock(&self.owners).remove(&partition);
         drop(owned.requests);
         if owned.writer.join().is_err() {
             tracing::error!(partition, "the partition writer panicked");
@@ -188,7 +182,7 @@ impl Partitions {
     }
 
     pub fn owner(&self, partition: i32) -> Option<String> {
-        let owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let owners = lock(&self.owners);
         owners.get(&partition).cloned()
     }
 
@@ -196,7 +190,7 @@ impl Partitions {
     /// this instance writes it knows itself, and the group's description may lag behind it.
     pub fn set_owners(&self, mut owners: BTreeMap<i32, String>) {
         owners.retain(|_, address| Some(&*address) != self.config.advertised.as_ref());
-        *self.owners.lock().unwrap_or_else(|e| e.into_inner()) = owners;
+        *lock(&self.owners) = owners;
         self.publish();
     }
 }
@@ -252,11 +246,7 @@ pub(crate) fn catch_up(
         let (_, high) = consumer
             .fetch_watermarks(&config.topic, partition, config.timeout)
             .map_err(unavailable)?;
-        let next = shared
-            .index
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .next_offset(partition);
+        let next = lock(&shared.index).next_offset(partition);
         if high > next {
             assignment
                 .add_partition_offset(&config.topic, partition, Offset::Offset(next))
@@ -289,12 +279,11 @@ pub(crate) fn catch_up(
                     let error = crate::repartitioned(&shared.topic, written, shared.partitions);
                     tracing::error!(%error, "refusing to write");
                     if let LogError::Unavailable(message) = &error {
-                        *shared.refusal.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(message.clone());
+                        *lock(&shared.refusal) = Some(message.clone());
                     }
                     return Err(error);
                 }
-                let mut index = shared.index.lock().unwrap_or_else(|e| e.into_inner());
+                let mut index = lock(&shared.index);
                 let partition = rdkafka::Message::partition(&message);
                 let offset = rdkafka::Message::offset(&message);
                 match record::stored_event(&message, index.next_position()) {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alliance_eventlog::{Appended, LogError, NewEvent, PlanId, StoredEvent, Version};
+use alliance_stdx::lock;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use tokio::sync::{oneshot, watch};
@@ -166,7 +167,7 @@ impl PartitionWriter {
     }
 
     fn command_record(&self, command_id: &str) -> Option<alliance_eventlog::CommandRecord> {
-        let index = self.shared.index.lock().unwrap_or_else(|e| e.into_inner());
+        let index = lock(&self.shared.index);
         index.command(command_id)
     }
 
@@ -219,7 +220,7 @@ impl PartitionWriter {
         heads: HashMap<PlanId, Version>,
         next_offset: i64,
     ) {
-        let mut index = self.shared.index.lock().unwrap_or_else(|e| e.into_inner());
+        let mut index = lock(&self.shared.index);
         index.indexed_up_to(self.partition, next_offset);
         for (head, request) in accepted {
             for (event, version) in request.events.iter().zip(head + 1..) {

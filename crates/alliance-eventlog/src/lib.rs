@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use alliance_stdx::lock;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -105,7 +106,7 @@ impl Quarantine {
 
     /// Sets `record` aside (once: a record met again on a re-read is not counted twice).
     pub fn add(&self, record: Quarantined) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = lock(&self.inner);
         let (total, latest) = &mut *inner;
         let seen = latest
             .iter()
@@ -122,7 +123,7 @@ impl Quarantine {
 
     /// How many in all, and the latest, oldest first.
     pub fn snapshot(&self) -> (u64, Vec<Quarantined>) {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = lock(&self.inner);
         (inner.0, inner.1.iter().cloned().collect())
     }
 }

@@ -18,12 +18,13 @@ use alliance_server::{Authenticator, Caller, ServiceError, invalid_field, out_of
 use futures::Stream;
 use tonic::{Request, Response, Status};
 
+use crate::admin::ReadModelAdminApi;
 use crate::queries::{DecisionFilter, ElementChangeKind, SeriesStep};
 use crate::{Access, Projection, ProjectionError, RecordPoint, Recorded};
 use alliance_server::limits::{StreamPermit, StreamQuota};
 
 /// How long a query waits for the read model when the caller set no deadline.
-const DEFAULT_PATIENCE: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_PATIENCE: Duration = Duration::from_secs(5);
 
 /// The gRPC face of the projection service.
 pub struct PostureQueriesApi {
@@ -832,182 +833,6 @@ where
         }
     });
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
-}
-
-/// `alliance.v1.ReadModelAdmin`: rebuilding the read models from the log, and their status.
-pub struct ReadModelAdminApi<L> {
-    projection: Arc<Projection>,
-    log: L,
-    auth: Arc<Authenticator>,
-    /// The rebuild in progress, if any: who started it and when.
-    rebuilding: Arc<std::sync::Mutex<Option<String>>>,
-}
-
-/// The one rebuild in progress; dropping it lets the next one start.
-struct RebuildSlot(Arc<std::sync::Mutex<Option<String>>>);
-
-impl Drop for RebuildSlot {
-    fn drop(&mut self) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-}
-
-impl<L: alliance_eventlog::LogReader> ReadModelAdminApi<L> {
-    pub fn new(projection: Arc<Projection>, log: L, auth: Arc<Authenticator>) -> Self {
-        Self {
-            projection,
-            log,
-            auth,
-            rebuilding: Arc::default(),
-        }
-    }
-
-    /// Claims the one rebuild a server runs at a time, or refuses (ABORTED) naming the one in
-    /// progress: each builds a whole model beside the one serving.
-    fn claim_rebuild(&self, caller: &Caller) -> Result<RebuildSlot, Status> {
-        let mut rebuilding = self.rebuilding.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(running) = rebuilding.as_ref() {
-            return Err(Status::aborted(format!(
-                "{running} is in progress; retry once it is over"
-            )));
-        }
-        let started = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        *rebuilding = Some(format!(
-            "a rebuild started by {}/{} at {started}",
-            caller.actor.team, caller.actor.user
-        ));
-        Ok(RebuildSlot(self.rebuilding.clone()))
-    }
-
-    pub fn into_server(self) -> v1::read_model_admin_server::ReadModelAdminServer<Self> {
-        v1::read_model_admin_server::ReadModelAdminServer::new(self)
-            .max_decoding_message_size(alliance_server::limits::MAX_MESSAGE_BYTES)
-    }
-}
-
-#[tonic::async_trait]
-impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmin
-    for ReadModelAdminApi<L>
-{
-    type RebuildStream = Pin<Box<dyn Stream<Item = Result<v1::RebuildProgress, Status>> + Send>>;
-
-    async fn rebuild(
-        &self,
-        request: Request<v1::RebuildRequest>,
-    ) -> Result<Response<Self::RebuildStream>, Status> {
-        let caller = self.auth.authenticate(&request)?;
-        if !caller.may(alliance_server::Role::Admin) {
-            return Err(Status::permission_denied(format!(
-                "team {} may not rebuild read models: it needs the admin role",
-                caller.actor.team
-            )));
-        }
-        let slot = self.claim_rebuild(&caller)?;
-        let projection = self.projection.clone();
-        let log = self.log.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
-        // The rebuild runs to its end even if the caller goes away.
-        tokio::spawn(async move {
-            let progress = tx.clone();
-            let mut report = move |p: crate::Progress| {
-                // A slow reader misses a progress report, never the result.
-                let _ = progress.try_send(Ok(v1::RebuildProgress {
-                    events_read: p.read,
-                    events_total: p.total,
-                    done: None,
-                }));
-            };
-            let result = projection.rebuild(&log, &mut report).await;
-            // Over before its result is sent: whoever reads the result may start the next.
-            drop(slot);
-            let message = result.map_err(status).map(|rebuilt| {
-                tracing::info!(events = rebuilt.events, elapsed = ?rebuilt.elapsed, digest = %rebuilt.digest, "read models rebuilt");
-                v1::RebuildProgress {
-                    events_read: rebuilt.events,
-                    events_total: rebuilt.events,
-                    done: Some(v1::RebuildReply {
-                        events: rebuilt.events,
-                        plans: rebuilt.plans as u64,
-                        position: rebuilt.position,
-                        digest: rebuilt.digest,
-                        elapsed_ms: u64::try_from(rebuilt.elapsed.as_millis()).unwrap_or(u64::MAX),
-                    }),
-                }
-            });
-            let _ = tx.send(message).await;
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
-    }
-
-    async fn status(
-        &self,
-        request: Request<v1::StatusRequest>,
-    ) -> Result<Response<v1::ReadModelStatus>, Status> {
-        self.auth.authenticate(&request)?;
-        let holdings = self.projection.holdings();
-        let patience = patience(request.metadata()).unwrap_or(DEFAULT_PATIENCE);
-        // The model's part is answered even when the log cannot say how far behind it is.
-        let lag = match tokio::time::timeout(patience, self.log.lag(&holdings.checkpoint)).await {
-            Ok(Ok(lag)) => Ok(lag),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!(
-                "the log did not answer within {} ms",
-                patience.as_millis()
-            )),
-        };
-        let (lag, lag_error) = match lag {
-            Ok(lag) => (lag, String::new()),
-            Err(error) => {
-                tracing::warn!(%error, "read-model status without the lag");
-                (alliance_eventlog::Lag::default(), error)
-            }
-        };
-        let snapshot = holdings.snapshot;
-        let (quarantined_total, quarantined) = self.projection.quarantined(&self.log);
-        let micros_since_epoch = |at: std::time::SystemTime| {
-            at.duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-        };
-        Ok(Response::new(v1::ReadModelStatus {
-            plans: holdings.plans as u64,
-            events: holdings.events,
-            position: holdings.checkpoint.position,
-            lag: lag.remaining,
-            partitions: lag
-                .partitions
-                .iter()
-                .map(|p| v1::PartitionLag {
-                    partition: p.partition,
-                    next_offset: p.next_offset,
-                    high_watermark: p.high_watermark,
-                    lag: p.remaining,
-                })
-                .collect(),
-            lag_error,
-            quarantined_total,
-            quarantined: quarantined
-                .iter()
-                .map(|q| v1::QuarantinedRecord {
-                    partition: q.origin.map(|o| o.partition),
-                    offset: q.origin.map(|o| o.offset),
-                    position: q.position,
-                    reason: q.reason.clone(),
-                    quarantined_at: Some(timestamp(q.at_micros)),
-                })
-                .collect(),
-            snapshot_time: snapshot.map(|s| timestamp(micros_since_epoch(s.written))),
-            snapshot_age: snapshot.map(|s| {
-                let age = s.written.elapsed().unwrap_or_default();
-                prost_types::Duration {
-                    seconds: i64::try_from(age.as_secs()).unwrap_or(i64::MAX),
-                    nanos: i32::try_from(age.subsec_nanos()).unwrap_or_default(),
-                }
-            }),
-            snapshot_position: snapshot.map_or(0, |s| s.position),
-        }))
-    }
 }
 
 /// Adds `alliance.v1.PostureQueries` and `alliance.v1.ReadModelAdmin` on `projection` (rebuilt

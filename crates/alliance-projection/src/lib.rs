@@ -3,6 +3,7 @@
 //! and the decisions view are answered. Always rebuildable from the log: [`Projection::follow`]
 //! reads the log from the start (catch-up), then each event as it is committed (live).
 
+mod admin;
 mod audit;
 mod events;
 mod grpc;
@@ -18,14 +19,14 @@ use std::time::Duration;
 use alliance_domain::{Event, PlanId, Version};
 use alliance_eventlog::{Checkpoint, LogReader, Position, StoredEvent};
 use alliance_record::signing::TrustedKeys;
+use alliance_stdx::{lock, read, write};
 use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 
+pub use admin::ReadModelAdminApi;
 pub use audit::{AuditKeys, AuditLogApi, KeptHead, Verification, verify_plan, verify_plan_against};
 pub use events::{EventFilter, EventPage, MAX_PAGE};
-pub use grpc::{
-    PostureQueriesApi, ReadModelAdminApi, add_routes, posture_to_proto, record_point, status,
-};
+pub use grpc::{PostureQueriesApi, add_routes, posture_to_proto, record_point, status};
 pub use history::{PlanHistory, RecordPoint, Recorded};
 pub use queries::{
     DecisionChange, DecisionFilter, DecisionView, ElementChange, ElementChangeKind, LifecycleEntry,
@@ -263,7 +264,7 @@ impl Projection {
     }
 
     fn plans(&self) -> std::sync::RwLockReadGuard<'_, HashMap<PlanId, PlanHistory>> {
-        self.plans.read().unwrap_or_else(|e| e.into_inner())
+        read(&self.plans)
     }
 
     /// The last log position this read model has applied.
@@ -287,15 +288,14 @@ impl Projection {
             plans,
             events,
             checkpoint: self.checkpoint(),
-            snapshot: *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()),
+            snapshot: *lock(&self.snapshot),
         }
     }
 
     /// Notes the snapshot of this read model on disk: written at `written`, covering the log
     /// up to `position`.
     fn note_snapshot(&self, written: std::time::SystemTime, position: Position) {
-        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(SnapshotMark { written, position });
+        *lock(&self.snapshot) = Some(SnapshotMark { written, position });
     }
 
     /// Notes that `stored` was read (applied, or skipped as unreadable).
@@ -417,7 +417,7 @@ impl Projection {
     /// Adds the next recorded event of a plan. `Ok(false)`: it was there already. A different
     /// record at a version the plan holds is a `Conflict`: the one applied first stands.
     fn push_recorded(&self, plan_id: PlanId, recorded: Recorded) -> Result<bool, ProjectionError> {
-        let mut plans = self.plans.write().unwrap_or_else(|e| e.into_inner());
+        let mut plans = write(&self.plans);
         let have = plans.get(&plan_id).map_or(0, PlanHistory::version);
         if recorded.version <= have {
             let held = plans
@@ -462,9 +462,7 @@ impl Projection {
             plans.insert(plan_id, PlanHistory::new(plan_id, base));
         }
         if let Event::SimulationRunRecorded { run } = &recorded.event {
-            self.runs
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
+            write(&self.runs)
                 .entry(run.run_id)
                 .or_default()
                 .push(plan_id);
@@ -576,13 +574,13 @@ impl Projection {
         let _gate = self.gate.lock().await;
         // What was recorded while the rebuild ran (following is paused now).
         events += fresh.catch_up(log).await?;
-        let models = std::mem::take(&mut *fresh.plans.write().unwrap_or_else(|e| e.into_inner()));
-        let runs = std::mem::take(&mut *fresh.runs.write().unwrap_or_else(|e| e.into_inner()));
+        let models = std::mem::take(&mut *write(&fresh.plans));
+        let runs = std::mem::take(&mut *write(&fresh.runs));
         let plans = models.len();
         {
-            let mut held = self.plans.write().unwrap_or_else(|e| e.into_inner());
+            let mut held = write(&self.plans);
             *held = models;
-            *self.runs.write().unwrap_or_else(|e| e.into_inner()) = runs;
+            *write(&self.runs) = runs;
         }
         let checkpoint = fresh.checkpoint();
         let position = checkpoint.position;
@@ -702,12 +700,7 @@ impl Projection {
     /// The plans whose own streams record simulation run `run_id`, in the order recorded
     /// (one, unless a run id was recorded twice).
     pub fn plans_recording(&self, run_id: uuid::Uuid) -> Vec<PlanId> {
-        self.runs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&run_id)
-            .cloned()
-            .unwrap_or_default()
+        read(&self.runs).get(&run_id).cloned().unwrap_or_default()
     }
 
     /// The ids of every plan, in id order.

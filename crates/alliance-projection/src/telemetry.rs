@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alliance_eventlog::{Lag, LogReader, StoredEvent};
+use alliance_stdx::lock;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{AsyncInstrument, ObservableGauge};
 use tracing::Span;
@@ -106,7 +107,7 @@ impl<R: LogReader> LagProbe<R> {
     /// The read model's lag behind the log now (`None`: the log did not answer). Called by the
     /// meter's collection, on a thread of its own.
     fn lag(&self) -> Option<Lag> {
-        let mut unused = self.unused.lock().unwrap_or_else(|e| e.into_inner());
+        let mut unused = lock(&self.unused);
         if let Some((at, lag)) = unused.take()
             && at.elapsed() < FRESH
         {
@@ -215,7 +216,7 @@ mod tests {
         // While the runtime runs, the log answers: nothing to read.
         assert_eq!(probe.lag().map(|lag| lag.remaining), Some(0));
         runtime.shutdown_background();
-        *probe.unused.lock().unwrap() = None;
+        *lock(&probe.unused) = None;
         // As a meter's last collection at exit would: on a thread of its own.
         let answer = std::thread::scope(|scope| scope.spawn(|| probe.lag()).join().unwrap());
         assert!(answer.is_none());

@@ -15,6 +15,7 @@ use alliance_projection::Projection;
 use alliance_proto::v1;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
+use alliance_stdx::lock;
 use futures::StreamExt;
 use opentelemetry::Value;
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
@@ -37,7 +38,7 @@ impl SpanProcessor for Spans {
     fn on_start(&self, _: &mut opentelemetry_sdk::trace::Span, _: &opentelemetry::Context) {}
 
     fn on_end(&self, span: SpanData) {
-        let mut ended = self.ended.lock().unwrap();
+        let mut ended = lock(&self.ended);
         ended.push(span);
         self.count.send_replace(ended.len());
     }
@@ -57,10 +58,7 @@ impl Spans {
         let mut count = self.count.subscribe();
         let wait = async {
             loop {
-                let spans: Vec<SpanData> = self
-                    .ended
-                    .lock()
-                    .unwrap()
+                let spans: Vec<SpanData> = lock(&self.ended)
                     .iter()
                     .filter(|s| s.span_context.trace_id() == trace)
                     .cloned()
@@ -74,10 +72,7 @@ impl Spans {
         tokio::time::timeout(Duration::from_secs(30), wait)
             .await
             .unwrap_or_else(|_| {
-                let names: Vec<String> = self
-                    .ended
-                    .lock()
-                    .unwrap()
+                let names: Vec<String> = lock(&self.ended)
                     .iter()
                     .filter(|s| s.span_context.trace_id() == trace)
                     .map(|s| s.name.to_string())

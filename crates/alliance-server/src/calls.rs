@@ -1,6 +1,7 @@
 //! Calls one server makes to another on a caller's behalf: the caller's credentials and trace
 //! carried on, and the endpoint of a peer (plaintext, or TLS with the deployment's CA).
 
+use alliance_auth::EndpointError;
 use tonic::Request;
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -59,12 +60,10 @@ pub fn endpoint(address: &str, tls: Option<&ClientTlsConfig>) -> Result<Endpoint
         }
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let endpoint = Endpoint::from_shared(format!("{scheme}://{host_port}"))
-        .map_err(|e| Status::invalid_argument(format!("bad server address {address:?}: {e}")))?;
-    match tls {
-        Some(tls) => endpoint
-            .tls_config(tls.clone())
-            .map_err(|e| Status::internal(format!("TLS to {address}: {e}"))),
-        None => Ok(endpoint),
-    }
+    alliance_auth::endpoint(&format!("{scheme}://{host_port}"), tls).map_err(|e| match e {
+        EndpointError::Address(e) => {
+            Status::invalid_argument(format!("bad server address {address:?}: {e}"))
+        }
+        EndpointError::Tls(e) => Status::internal(format!("TLS to {address}: {e}")),
+    })
 }

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use alliance_stdx::lock;
+
 use crate::auth::Caller;
 
 /// The largest request message a server decodes (tonic's default is 4 MiB); a larger one is
@@ -45,7 +47,7 @@ impl StreamQuota {
     /// it may.
     pub fn open(&self, caller: &Caller) -> Result<StreamPermit, tonic::Status> {
         let key = key(caller);
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = lock(&self.open);
         let count = open.entry(key.clone()).or_default();
         if *count >= self.max {
             return Err(tonic::Status::resource_exhausted(format!(
@@ -61,7 +63,7 @@ impl StreamQuota {
 
     /// Streams `caller` holds open now.
     pub fn held(&self, caller: &Caller) -> usize {
-        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let open = lock(&self.open);
         open.get(&key(caller)).copied().unwrap_or(0)
     }
 }
@@ -73,7 +75,7 @@ fn key(caller: &Caller) -> String {
 
 impl Drop for StreamPermit {
     fn drop(&mut self) {
-        let mut open = self.quota.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = lock(&self.quota.open);
         if let Some(count) = open.get_mut(&self.key) {
             *count = count.saturating_sub(1);
             if *count == 0 {

@@ -16,10 +16,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use alliance_stdx::{lock, wait, wait_timeout};
 use rusqlite::{Connection, OptionalExtension, params};
 use tonic::Code;
 
@@ -109,10 +110,6 @@ struct Shared {
     retention: Retention,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Shared {
     /// Writes what is pending in one transaction, then applies the retention.
     fn flush(&self) -> Result<(), rusqlite::Error> {
@@ -199,7 +196,7 @@ impl Shared {
         loop {
             let mut pending = lock(&self.pending);
             while pending.rows.is_empty() && pending.lost == 0 && !pending.stop {
-                pending = self.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
+                pending = wait(&self.wake, pending);
             }
             let deadline = Instant::now() + FLUSH_EVERY;
             while !pending.stop && pending.rows.len() < BATCH {
@@ -207,11 +204,7 @@ impl Shared {
                 if left.is_zero() {
                     break;
                 }
-                pending = self
-                    .wake
-                    .wait_timeout(pending, left)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+                pending = wait_timeout(&self.wake, pending, left).0;
             }
             let stop = pending.stop;
             drop(pending);

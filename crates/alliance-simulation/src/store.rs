@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use alliance_domain::PlanId;
 use alliance_proto::v1;
+use alliance_stdx::lock;
 use prost::Message;
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
@@ -50,7 +51,7 @@ impl RunStore {
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.conn)
     }
 
     pub fn put(

@@ -16,8 +16,8 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::errors::{CliError, Exit};
-use crate::output::{Format, instant, table};
-use crate::within;
+use crate::output::{Format, Render, instant, table};
+use crate::session::within;
 
 /// The services a server may serve, in the order shown.
 pub const SERVICES: [&str; 5] = [
@@ -92,7 +92,10 @@ pub async fn run(
 ) -> Result<(), CliError> {
     let mut channels = Vec::new();
     for server in servers {
-        channels.push((server.clone(), crate::endpoint(server, tls)?.connect_lazy()));
+        channels.push((
+            server.clone(),
+            crate::session::endpoint(server, tls)?.connect_lazy(),
+        ));
     }
     let mut checks = tokio::task::JoinSet::new();
     for (index, (server, channel)) in channels.into_iter().enumerate() {
@@ -105,13 +108,7 @@ pub async fn run(
     }
     reports.sort_by_key(|(index, _)| *index);
     let reports: Vec<Report> = reports.into_iter().map(|(_, r)| r).collect();
-    println!(
-        "{}",
-        match format {
-            Format::Text => text(&reports),
-            Format::Json => json(&reports).to_string(),
-        }
-    );
+    println!("{}", reports.render(format));
     let failing: Vec<&str> = reports
         .iter()
         .filter(|r| !r.healthy())
@@ -205,144 +202,149 @@ fn short(name: &str) -> &str {
     name.rsplit('.').next().unwrap_or(name)
 }
 
-fn text(reports: &[Report]) -> String {
-    let dash = || "-".to_owned();
-    let rows = reports
-        .iter()
-        .map(|r| {
-            let services: Vec<String> = r
-                .services
-                .iter()
-                .filter(|(_, h)| *h != Health::NotServed)
-                .map(|(name, h)| match h {
-                    Health::Serving => short(name).to_owned(),
-                    other => format!("{} ({})", short(name), other.name()),
-                })
-                .collect();
-            let mut row = vec![r.server.clone(), r.state().to_owned()];
-            match &r.read_model {
-                Some(Ok(m)) => {
-                    row.push(m.plans.to_string());
-                    row.push(m.events.to_string());
-                    row.push(m.position.to_string());
-                    row.push(if m.lag_error.is_empty() {
-                        m.lag.to_string()
-                    } else {
-                        "?".to_owned()
-                    });
-                    row.push(match (&m.snapshot_age, m.snapshot_time.is_some()) {
-                        (Some(a), true) => {
-                            format!("{} old (position {})", age(a.seconds), m.snapshot_position)
-                        }
-                        _ => dash(),
-                    });
-                }
-                _ => row.extend((0..5).map(|_| dash())),
-            }
-            row.push(if services.is_empty() {
-                dash()
-            } else {
-                services.join(", ")
-            });
-            row
-        })
-        .collect();
-    let mut out = vec![table(
-        &[
-            "SERVER", "HEALTH", "PLANS", "EVENTS", "POSITION", "LAG", "SNAPSHOT", "SERVICES",
-        ],
-        rows,
-    )];
-    for r in reports {
-        if let Some(error) = &r.error {
-            out.push(format!("{}: {error}", r.server));
-        }
-        for (name, h) in &r.services {
-            if let Health::Unknown(why) = h {
-                out.push(format!("{}: {name}: {why}", r.server));
-            }
-        }
-        if let Some(Ok(m)) = &r.read_model
-            && m.quarantined_total > 0
-        {
-            let latest = m.quarantined.last().map_or(String::new(), |q| {
-                let at = match (q.partition, q.offset) {
-                    (Some(partition), Some(offset)) => {
-                        format!("partition {partition} offset {offset}")
-                    }
-                    _ => format!("position {}", q.position),
+/// The servers' reports, in the order the servers were named.
+impl Render for [Report] {
+    fn json(&self) -> Value {
+        let reports = self;
+        let servers: Vec<Value> = reports
+            .iter()
+            .map(|r| {
+                let (read_model, read_model_error) = match &r.read_model {
+                    Some(Ok(m)) => (read_model_json(m), Value::Null),
+                    Some(Err(error)) => (Value::Null, error.as_str().into()),
+                    None => (Value::Null, Value::Null),
                 };
-                format!("; latest at {at}: {}", q.reason)
-            });
-            out.push(format!(
-                "{}: {} records quarantined as unreadable{latest}",
-                r.server, m.quarantined_total
-            ));
-        }
-        match &r.read_model {
-            Some(Err(error)) => out.push(format!("{}: read models: {error}", r.server)),
-            Some(Ok(m)) if !m.lag_error.is_empty() => {
-                out.push(format!("{}: lag unknown: {}", r.server, m.lag_error));
-            }
-            Some(Ok(m)) if !m.partitions.is_empty() => {
-                let behind: Vec<String> = m
-                    .partitions
+                json!({
+                    "server": r.server,
+                    "health": r.state(),
+                    "error": r.error,
+                    "services": r.services.iter().map(|(name, h)| json!({
+                        "service": name,
+                        "status": h.name(),
+                    })).collect::<Vec<_>>(),
+                    "read_model": read_model,
+                    "read_model_error": read_model_error,
+                })
+            })
+            .collect();
+        json!({
+            "healthy": reports.iter().all(Report::healthy),
+            "servers": servers,
+        })
+    }
+
+    fn text(&self) -> String {
+        let reports = self;
+        let dash = || "-".to_owned();
+        let rows = reports
+            .iter()
+            .map(|r| {
+                let services: Vec<String> = r
+                    .services
                     .iter()
-                    .filter(|p| p.lag > 0)
-                    .map(|p| {
-                        format!(
-                            "{} ({} left, offset {} of {})",
-                            p.partition, p.lag, p.next_offset, p.high_watermark
-                        )
+                    .filter(|(_, h)| *h != Health::NotServed)
+                    .map(|(name, h)| match h {
+                        Health::Serving => short(name).to_owned(),
+                        other => format!("{} ({})", short(name), other.name()),
                     })
                     .collect();
-                out.push(if behind.is_empty() {
-                    format!(
-                        "{}: {} partitions, none behind",
-                        r.server,
-                        m.partitions.len()
-                    )
+                let mut row = vec![r.server.clone(), r.state().to_owned()];
+                match &r.read_model {
+                    Some(Ok(m)) => {
+                        row.push(m.plans.to_string());
+                        row.push(m.events.to_string());
+                        row.push(m.position.to_string());
+                        row.push(if m.lag_error.is_empty() {
+                            m.lag.to_string()
+                        } else {
+                            "?".to_owned()
+                        });
+                        row.push(match (&m.snapshot_age, m.snapshot_time.is_some()) {
+                            (Some(a), true) => {
+                                format!("{} old (position {})", age(a.seconds), m.snapshot_position)
+                            }
+                            _ => dash(),
+                        });
+                    }
+                    _ => row.extend((0..5).map(|_| dash())),
+                }
+                row.push(if services.is_empty() {
+                    dash()
                 } else {
-                    format!(
-                        "{}: {} partitions, behind in {}",
-                        r.server,
-                        m.partitions.len(),
-                        behind.join(", ")
-                    )
+                    services.join(", ")
                 });
-            }
-            _ => {}
-        }
-    }
-    out.join("\n")
-}
-
-fn json(reports: &[Report]) -> Value {
-    let servers: Vec<Value> = reports
-        .iter()
-        .map(|r| {
-            let (read_model, read_model_error) = match &r.read_model {
-                Some(Ok(m)) => (read_model_json(m), Value::Null),
-                Some(Err(error)) => (Value::Null, error.as_str().into()),
-                None => (Value::Null, Value::Null),
-            };
-            json!({
-                "server": r.server,
-                "health": r.state(),
-                "error": r.error,
-                "services": r.services.iter().map(|(name, h)| json!({
-                    "service": name,
-                    "status": h.name(),
-                })).collect::<Vec<_>>(),
-                "read_model": read_model,
-                "read_model_error": read_model_error,
+                row
             })
-        })
-        .collect();
-    json!({
-        "healthy": reports.iter().all(Report::healthy),
-        "servers": servers,
-    })
+            .collect();
+        let mut out = vec![table(
+            &[
+                "SERVER", "HEALTH", "PLANS", "EVENTS", "POSITION", "LAG", "SNAPSHOT", "SERVICES",
+            ],
+            rows,
+        )];
+        for r in reports {
+            if let Some(error) = &r.error {
+                out.push(format!("{}: {error}", r.server));
+            }
+            for (name, h) in &r.services {
+                if let Health::Unknown(why) = h {
+                    out.push(format!("{}: {name}: {why}", r.server));
+                }
+            }
+            if let Some(Ok(m)) = &r.read_model
+                && m.quarantined_total > 0
+            {
+                let latest = m.quarantined.last().map_or(String::new(), |q| {
+                    let at = match (q.partition, q.offset) {
+                        (Some(partition), Some(offset)) => {
+                            format!("partition {partition} offset {offset}")
+                        }
+                        _ => format!("position {}", q.position),
+                    };
+                    format!("; latest at {at}: {}", q.reason)
+                });
+                out.push(format!(
+                    "{}: {} records quarantined as unreadable{latest}",
+                    r.server, m.quarantined_total
+                ));
+            }
+            match &r.read_model {
+                Some(Err(error)) => out.push(format!("{}: read models: {error}", r.server)),
+                Some(Ok(m)) if !m.lag_error.is_empty() => {
+                    out.push(format!("{}: lag unknown: {}", r.server, m.lag_error));
+                }
+                Some(Ok(m)) if !m.partitions.is_empty() => {
+                    let behind: Vec<String> = m
+                        .partitions
+                        .iter()
+                        .filter(|p| p.lag > 0)
+                        .map(|p| {
+                            format!(
+                                "{} ({} left, offset {} of {})",
+                                p.partition, p.lag, p.next_offset, p.high_watermark
+                            )
+                        })
+                        .collect();
+                    out.push(if behind.is_empty() {
+                        format!(
+                            "{}: {} partitions, none behind",
+                            r.server,
+                            m.partitions.len()
+                        )
+                    } else {
+                        format!(
+                            "{}: {} partitions, behind in {}",
+                            r.server,
+                            m.partitions.len(),
+                            behind.join(", ")
+                        )
+                    });
+                }
+                _ => {}
+            }
+        }
+        out.join("\n")
+    }
 }
 
 fn read_model_json(m: &v1::ReadModelStatus) -> Value {

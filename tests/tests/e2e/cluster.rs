@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use crate::support::Server;
+use alliance_stdx::lock;
 
 fn partition(plan: &str) -> i32 {
     alliance_eventlog_kafka::partition_of(plan.parse().unwrap(), 8)
@@ -185,7 +186,7 @@ fn a_killed_instance_s_partitions_move_and_retried_commands_keep_their_first_res
                         match out.status.code() {
                             Some(0) => {
                                 let result = serde_json::from_slice(&out.stdout).unwrap();
-                                acked.lock().unwrap().insert(command_id.clone(), result);
+                                lock(&acked).insert(command_id.clone(), result);
                                 let _ = progress.send(());
                                 break;
                             }
@@ -214,7 +215,7 @@ fn a_killed_instance_s_partitions_move_and_retried_commands_keep_their_first_res
         assert_eq!(element_ids(&shown).len(), 15);
     }
     // Retried once more, every acknowledged command returns its first result.
-    let acked = acked.lock().unwrap();
+    let acked = lock(&acked);
     assert_eq!(acked.len(), 90);
     for (command_id, first) in acked.iter() {
         let plan = first["plan_id"].as_str().unwrap();

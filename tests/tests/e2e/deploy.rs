@@ -280,7 +280,7 @@ fn services(model: &Value, image: &Image, bootstrap: &str, dir: &Path) -> Vec<Se
 /// Waits (up to 2 minutes) until the server at `port` reports `service` SERVING.
 async fn serving(port: u16, service: &str) -> Result<(), String> {
     let wait = async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        let channel = alliance_auth::endpoint(&format!("http://127.0.0.1:{port}"), None)
             .unwrap()
             .connect()
             .await

@@ -10,6 +10,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use alliance_tests::argv::{self, ElementRegister};
 use serde_json::Value;
 
 use crate::support::{AUDITOR, Server};
@@ -122,19 +123,7 @@ impl Topic {
 
     /// Creates a plan through the command service.
     fn create_plan(&self, name: &str) -> Plan {
-        let created = self.writer.json(
-            APPROVERS,
-            &[
-                "plan",
-                "create",
-                "--name",
-                name,
-                "--horizon-start",
-                "2020-01-01",
-                "--horizon-end",
-                "2035-12-31",
-            ],
-        );
+        let created = self.writer.json(APPROVERS, &argv::plan_create(name));
         let mut plan = Plan {
             id: created["plan_id"].as_str().unwrap().to_owned(),
             events: Vec::new(),
@@ -169,30 +158,12 @@ impl Topic {
 
     /// Registers a U.S. element of `personnel` on `plan`, present from 2024.
     fn register(&self, plan: &mut Plan, element: &str, personnel: u32) -> u64 {
-        self.edit(
-            US,
-            plan,
-            &[
-                "element",
-                "register",
-                "--id",
-                element,
-                "--name",
-                "unit",
-                "--side",
-                "us",
-                "--component",
-                "army",
-                "--kind",
-                "logistics",
-                "--personnel",
-                &personnel.to_string(),
-                "--base",
-                "Camp Humphreys",
-                "--present-from",
-                "2024-01-01",
-            ],
-        )
+        let personnel = personnel.to_string();
+        let register = ElementRegister {
+            personnel: &personnel,
+            ..ElementRegister::unit(element)
+        };
+        self.edit(US, plan, &register.argv())
     }
 
     /// Proposes `decision` (both sides to endorse) with one step: `element` loses `cut`

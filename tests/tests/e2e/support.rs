@@ -6,6 +6,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use alliance_stdx::lock;
+use alliance_tests::argv::{self, ElementRegister};
+
 pub const REFERENCE_PLAN: &str = "019a0000-0000-7000-8000-000000000001";
 pub const AUDITOR: &str = "dev-auditors";
 
@@ -112,7 +115,7 @@ impl Server {
         for line in lines.by_ref() {
             let line = line.unwrap();
             banner.push(line.clone());
-            output.0.lock().unwrap().push(line.clone());
+            lock(&output.0).push(line.clone());
             if let Some(rest) = line.split(" listening on ").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().to_owned();
                 // Keep reading stdout so the server never blocks on a full pipe.
@@ -127,7 +130,7 @@ impl Server {
         }
         let _ = child.kill();
         let _ = child.wait();
-        let printed = output.0.lock().unwrap().clone();
+        let printed = lock(&output.0).clone();
         panic!("{name} exited before listening: {printed:?}");
     }
 
@@ -161,7 +164,7 @@ impl Server {
             let output = output.clone();
             std::thread::spawn(move || {
                 for line in lines.map_while(Result::ok) {
-                    output.0.lock().unwrap().push(line);
+                    lock(&output.0).push(line);
                     output.1.notify_all();
                 }
             })
@@ -171,7 +174,7 @@ impl Server {
         for line in lines.by_ref() {
             let line = line.unwrap();
             banner.push(line.clone());
-            output.0.lock().unwrap().push(line.clone());
+            lock(&output.0).push(line.clone());
             if let Some(rest) = line.split(" listening on ").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().to_owned();
                 collect(lines, output.clone());
@@ -186,7 +189,7 @@ impl Server {
         // stdout closed: the process is exiting; its stderr ends with it.
         let status = child.wait().unwrap();
         stderr.join().unwrap();
-        let mut printed = output.0.lock().unwrap().clone();
+        let mut printed = lock(&output.0).clone();
         printed.push(format!("{name} exited before listening: {status}"));
         Err(printed)
     }
@@ -194,7 +197,7 @@ impl Server {
     /// Waits (up to a minute) for a printed line that satisfies `matches`.
     pub fn wait_for_line(&self, matches: impl Fn(&str) -> bool) -> String {
         let (lines, printed) = &*self.output;
-        let lines = lines.lock().unwrap();
+        let lines = lock(lines);
         let (lines, timeout) = printed
             .wait_timeout_while(lines, Duration::from_secs(60), |lines| {
                 !lines.iter().any(|l| matches(l))
@@ -206,26 +209,14 @@ impl Server {
 
     /// Fails if any line printed so far contains `text`.
     pub fn assert_never_printed(&self, text: &str) {
-        let lines = self.output.0.lock().unwrap();
+        let lines = lock(&self.output.0);
         let found: Vec<&String> = lines.iter().filter(|l| l.contains(text)).collect();
         assert!(found.is_empty(), "printed {text:?}: {found:?}");
     }
 
     /// Creates a plan (2020–2035) as the alliance approvers and returns its id.
     pub fn create_plan(&self, name: &str) -> String {
-        let created = self.json(
-            "dev-alliance-approvers",
-            &[
-                "plan",
-                "create",
-                "--name",
-                name,
-                "--horizon-start",
-                "2020-01-01",
-                "--horizon-end",
-                "2035-12-31",
-            ],
-        );
+        let created = self.json("dev-alliance-approvers", &argv::plan_create(name));
         created["plan_id"].as_str().unwrap().to_owned()
     }
 
@@ -233,28 +224,7 @@ impl Server {
     /// flags go before the subcommand (e.g. `--output json`) or after it (e.g. `--command-id`).
     pub fn register(&self, plan: &str, element: &str, global: &[&str], extra: &[&str]) -> Output {
         let mut args = global.to_vec();
-        args.extend_from_slice(&[
-            "element",
-            "register",
-            "--plan",
-            plan,
-            "--id",
-            element,
-            "--name",
-            "unit",
-            "--side",
-            "us",
-            "--component",
-            "army",
-            "--kind",
-            "logistics",
-            "--personnel",
-            "100",
-            "--base",
-            "Camp Humphreys",
-            "--present-from",
-            "2024-01-01",
-        ]);
+        args.extend(ElementRegister::unit(element).on(plan).argv());
         args.extend_from_slice(extra);
         self.ctl("dev-us-force-planning", &args)
     }
@@ -333,7 +303,7 @@ fn collect(
 ) {
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
-            output.0.lock().unwrap().push(line);
+            lock(&output.0).push(line);
             output.1.notify_all();
         }
     });

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use alliance_stdx::{lock, wait_timeout};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
@@ -37,7 +38,7 @@ impl Receiver {
     /// Waits (up to a minute) until `done` holds of what was received.
     fn wait_until<T>(&self, what: &str, done: impl Fn(&Received) -> Option<T>) -> T {
         let (received, changed) = &*self.0;
-        let mut guard = received.lock().unwrap();
+        let mut guard = lock(received);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(found) = done(&guard) {
@@ -45,13 +46,13 @@ impl Receiver {
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             assert!(!left.is_zero(), "never received {what}");
-            guard = changed.wait_timeout(guard, left).unwrap().0;
+            guard = wait_timeout(changed, guard, left).0;
         }
     }
 
     fn update(&self, change: impl FnOnce(&mut Received)) {
         let (received, changed) = &*self.0;
-        change(&mut received.lock().unwrap());
+        change(&mut lock(received));
         changed.notify_all();
     }
 }

@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex};
 
 use alliance_auth::{AuthConfig, Identity, JwtError, JwtVerifier, Method, SetupError};
 use alliance_domain::{Side, TeamId};
+use alliance_stdx::lock;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -362,7 +363,7 @@ impl JwksServer {
                     }
                 }
                 served_hits.fetch_add(1, Ordering::SeqCst);
-                let body = served_body.lock().unwrap().clone();
+                let body = lock(&served_body).clone();
                 let response = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
                      content-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -404,7 +405,7 @@ async fn keys_are_fetched_from_the_url_and_refetched_for_an_unknown_key_id() {
     assert_eq!(reject(&verifier, &ec_token).await, JwtError::UnknownKeyId);
     assert_eq!(server.hits(), 2);
 
-    *server.body.lock().unwrap() = jwks(&[&keys.rsa, &keys.ec]);
+    *lock(&server.body) = jwks(&[&keys.rsa, &keys.ec]);
     let identity = verifier.verify(&ec_token).await.unwrap();
     assert_eq!(identity.team, team("us-force-planning"));
     assert_eq!(server.hits(), 3);

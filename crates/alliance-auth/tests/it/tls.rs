@@ -10,11 +10,12 @@ use alliance_auth::{
     TlsError,
 };
 use alliance_domain::{Side, TeamId};
+use alliance_stdx::lock;
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, ClientTlsConfig, Server, ServerTlsConfig};
+use tonic::transport::{ClientTlsConfig, Server, ServerTlsConfig};
 use tonic::{Code, Request, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -102,7 +103,7 @@ async fn serve(
     let record = seen.clone();
     let interceptor = move |request: Request<()>| {
         if let Some(identity) = check(&request)? {
-            record.lock().unwrap().push(identity);
+            lock(&record).push(identity);
         }
         Ok(request)
     };
@@ -122,13 +123,12 @@ fn no_check(_: &Request<()>) -> Result<Option<Identity>, Status> {
 /// A health check over a new TLS connection; connection failures become `UNAVAILABLE`.
 async fn health_check(addr: SocketAddr, tls: ClientTlsConfig) -> Result<(), Status> {
     let unavailable = |e: tonic::transport::Error| Status::unavailable(format!("{e:?}"));
-    let channel = Channel::from_shared(format!("https://127.0.0.1:{}", addr.port()))
-        .unwrap()
-        .tls_config(tls)
-        .map_err(unavailable)?
-        .connect()
-        .await
-        .map_err(unavailable)?;
+    let channel =
+        alliance_auth::endpoint(&format!("https://127.0.0.1:{}", addr.port()), Some(&tls))
+            .map_err(|e| Status::unavailable(format!("{e:?}")))?
+            .connect()
+            .await
+            .map_err(unavailable)?;
     HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: String::new(),
@@ -181,7 +181,7 @@ async fn mutual_tls_maps_the_client_certificate_to_its_team() {
     let tls = pki.client_tls(&pki.path("server-ca.pem"), Some(&cert));
     health_check(addr, tls).await.unwrap();
     assert_eq!(
-        *seen.lock().unwrap(),
+        *lock(&seen),
         vec![Identity {
             team: TeamId::parse("rok-jcs").unwrap(),
             user: "rok.gateway".into(),
@@ -201,7 +201,7 @@ async fn mutual_tls_refuses_a_client_without_certificate() {
         format!("{error:?}").contains("CertificateRequired"),
         "{error:?}"
     );
-    assert!(seen.lock().unwrap().is_empty());
+    assert!(lock(&seen).is_empty());
 }
 
 #[tokio::test]
@@ -212,7 +212,7 @@ async fn mutual_tls_refuses_a_certificate_of_another_ca() {
     let tls = pki.client_tls(&pki.path("server-ca.pem"), Some(&rogue));
     let error = health_check(addr, tls).await.unwrap_err();
     assert!(format!("{error:?}").contains("UnknownCA"), "{error:?}");
-    assert!(seen.lock().unwrap().is_empty());
+    assert!(lock(&seen).is_empty());
 }
 
 #[tokio::test]

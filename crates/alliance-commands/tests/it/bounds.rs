@@ -133,7 +133,7 @@ async fn send<M: prost::Message + Default + Send + Sync + 'static>(
     server: &TestServer,
     message: M,
 ) -> tonic::Status {
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+    let channel = alliance_auth::endpoint(&format!("http://{}", server.addr), None)
         .unwrap()
         .connect()
         .await

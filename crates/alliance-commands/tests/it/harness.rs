@@ -10,6 +10,8 @@ use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig};
 use alliance_proto::v1;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use alliance_server::{Authenticator, TokenFile};
+use alliance_tests::requests;
+pub use alliance_tests::requests::{date, meta};
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 
@@ -184,32 +186,12 @@ pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
     request
 }
 
-pub fn meta(plan_id: &str, based_on: Option<u64>) -> Option<v1::CommandMeta> {
-    Some(v1::CommandMeta {
-        command_id: uuid::Uuid::now_v7().to_string(),
-        plan_id: plan_id.to_owned(),
-        based_on_version: based_on,
-        correlation_id: String::new(),
-        causation_id: String::new(),
-    })
-}
-
-pub fn date(year: i32, month: i32, day: i32) -> Option<v1::Date> {
-    Some(v1::Date { year, month, day })
-}
-
 /// Creates a plan (horizon 2020–2035) and returns its id.
 pub async fn create_plan(client: &mut PlanCommandsClient<Channel>) -> String {
     let result = client
         .create_plan(authed(
             APPROVER,
-            v1::CreatePlanRequest {
-                meta: meta("", None),
-                name: "Alliance modernization 2027–2031".into(),
-                description: String::new(),
-                horizon_start: date(2020, 1, 1),
-                horizon_end: date(2035, 12, 31),
-            },
+            requests::create_plan("Alliance modernization 2027–2031", date(2020, 1, 1)),
         ))
         .await
         .unwrap()
@@ -217,17 +199,9 @@ pub async fn create_plan(client: &mut PlanCommandsClient<Channel>) -> String {
     result.plan_id
 }
 
+/// A U.S. brigade `id` of `personnel`, named after its id.
 pub fn element(id: &str, personnel: u32) -> Option<v1::ForceElement> {
-    Some(v1::ForceElement {
-        element_id: id.into(),
-        name: format!("element {id}"),
-        side: v1::Side::Us as i32,
-        component: v1::Component::Army as i32,
-        kind: v1::ElementKind::GroundCombatBrigade as i32,
-        personnel,
-        equipment: vec![],
-        base: "Camp Humphreys".into(),
-    })
+    requests::brigade(id, &format!("element {id}"), personnel)
 }
 
 pub async fn register(
@@ -239,11 +213,7 @@ pub async fn register(
     client
         .register_force_element(authed(
             US,
-            v1::RegisterForceElementRequest {
-                meta: meta(plan_id, based_on),
-                element: element(id, 4500),
-                present_from: date(2024, 1, 1),
-            },
+            requests::register(plan_id, element(id, 4500), based_on),
         ))
         .await
         .map(tonic::Response::into_inner)

@@ -10,7 +10,7 @@ use alliance_domain::{
 };
 use proptest::prelude::*;
 
-use super::rules::{
+use alliance_domain::testing::{
     ABCT, US_TEAM, WING, adopt, adopted, adopted_decision, alliance, baseline, baseline_with, cond,
     created, date, dec, endorsed_decision, given, horizon_end, horizon_start, planned, proposed,
     proposed_by, reduce, registered, rok, us, withdraw,
@@ -335,10 +335,10 @@ fn findings_appear_and_disappear_as_decisions_are_adopted_and_superseded() {
     ]);
     let adopted_at = events.len();
     // A later decision supersedes the early drawdown with one after the transfer.
-    events.push(super::rules::proposed_superseding(
+    events.push(alliance_domain::testing::proposed_superseding(
         "drawdown-later",
         US_TEAM,
-        super::rules::both_sides(),
+        alliance_domain::testing::both_sides(),
         &[DRAWDOWN],
     ));
     events.push(planned("drawdown-later", withdraw(ABCT, date(2029, 3, 31))));

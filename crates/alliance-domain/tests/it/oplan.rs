@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use alliance_domain::{Mission, MissionState, Side, Step, posture};
 
-use super::rules::{
+use alliance_domain::testing::{
     adopted_decision, baseline_with, date, given, plan_step, planned, proposed, us,
 };
 
@@ -31,7 +31,7 @@ fn a_mission_assignment_is_a_step_both_sides_endorse() {
         all
     });
     assert_eq!(
-        plan.decisions[&super::rules::dec("oplan")].derived_sides(&plan),
+        plan.decisions[&alliance_domain::testing::dec("oplan")].derived_sides(&plan),
         BTreeSet::from([Side::Us, Side::Rok])
     );
 }

@@ -24,7 +24,7 @@ use alliance_domain::{
 use proptest::prelude::*;
 use proptest::sample::select;
 
-use super::rules::{
+use alliance_domain::testing::{
     alliance, clause, cond, created, date, dec, el, horizon_end, horizon_start, inv, plan_id, rok,
     spec, us, us_policy,
 };

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use alliance_stdx::lock;
 use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
@@ -62,17 +63,13 @@ impl ReadPool {
     /// Closes the idle connections (those in use are closed when given back).
     pub(super) fn close_idle(&self) {
         self.max_idle.store(0, Ordering::Relaxed);
-        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        let idle = std::mem::take(&mut *lock(&self.idle));
         drop(idle);
     }
 
     fn take(&self) -> Result<Connection, LogError> {
         // The guarded Vec stays consistent even if a holder panicked, so poisoning is harmless.
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
+        let idle = lock(&self.idle).pop();
         match idle {
             Some(conn) => Ok(conn),
             None => schema::open_reader(&self.path, self.busy_timeout),
@@ -80,7 +77,7 @@ impl ReadPool {
     }
 
     fn give_back(&self, conn: Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut idle = lock(&self.idle);
         if idle.len() < self.max_idle.load(Ordering::Relaxed) {
             idle.push(conn);
         }

@@ -10,7 +10,9 @@ use alliance_projection::{
     DecisionChange, DecisionFilter, ElementChange, ElementChangeKind, ProjectionError, RecordPoint,
 };
 
-use crate::harness::{APPROVER, Env, ROK, US, command_end, date, decode, element, id, naive_state};
+use crate::harness::{
+    APPROVER, Env, ROK, US, command_end, date, decode, element, id, naive_state, registration,
+};
 
 fn did(s: &str) -> DecisionId {
     DecisionId::parse(s).unwrap()
@@ -44,13 +46,6 @@ fn adopt(decision_id: &str) -> Command {
     Command::AdoptDecision {
         decision_id: did(decision_id),
         acknowledged_findings: Default::default(),
-    }
-}
-
-fn register(element_id: &str) -> Command {
-    Command::RegisterForceElement {
-        element: element(element_id, Side::Us, 1000),
-        present_from: date(2024, 1, 1),
     }
 }
 
@@ -89,8 +84,8 @@ async fn diff_names_what_changed_between_two_record_times() {
     let env = Env::open().await;
     let plan = env.create_plan().await; // 1
     let script: Vec<(&str, Command)> = vec![
-        (US, register("e-a")),                    // 2
-        (US, register("e-b")),                    // 3
+        (US, registration("e-a", 1000)),          // 2
+        (US, registration("e-b", 1000)),          // 3
         (US, propose("d-one", &[Side::Us], &[])), // 4
         (
             US,
@@ -106,7 +101,7 @@ async fn diff_names_what_changed_between_two_record_times() {
         ), // 5
         (US, endorse("d-one")),                   // 6
         (APPROVER, adopt("d-one")),               // 7
-        (US, register("e-c")),                    // 8
+        (US, registration("e-c", 1000)),          // 8
         (ROK, propose("d-two", &[Side::Rok], &[])), // 9
         (
             ROK,

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use alliance_commands::reference::{self, ReferencePlan};
 use alliance_commands::{CommandMeta, CommandOutcome, CommandService, command_digest};
+pub use alliance_domain::testing::date;
 use alliance_domain::{
-    Command, Component, Date, ElementId, ElementKind, Event, ForceElementSpec, Plan, PlanId, Side,
+    Command, Component, ElementId, ElementKind, Event, ForceElementSpec, Plan, PlanId, Side,
     TeamId, Version,
 };
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
@@ -127,6 +128,14 @@ impl<L: EventLog> Env<L> {
             .unwrap_or_else(|e| panic!("{name} refused: {e}"))
     }
 
+    /// Registers a U.S. element `name` of 500 on `plan`, present from 2024; returns the plan's
+    /// version.
+    pub async fn register(&self, plan: PlanId, name: &str) -> u64 {
+        self.exec(US, plan, registration(name, 500))
+            .await
+            .plan_version
+    }
+
     /// Creates a plan with the horizon 2020–2035.
     pub async fn create_plan(&self) -> PlanId {
         let plan_id = uuid::Uuid::now_v7();
@@ -160,12 +169,16 @@ impl<L: EventLog> Env<L> {
     }
 }
 
-pub fn date(year: i32, month: u32, day: u32) -> Date {
-    Date::from_ymd_opt(year, month, day).unwrap()
-}
-
 pub fn id(s: &str) -> ElementId {
     ElementId::parse(s).unwrap()
+}
+
+/// Registers a U.S. element of `personnel` as a baseline element present from 2024.
+pub fn registration(element_id: &str, personnel: u32) -> Command {
+    Command::RegisterForceElement {
+        element: element(element_id, Side::Us, personnel),
+        present_from: date(2024, 1, 1),
+    }
 }
 
 pub fn element(element_id: &str, side: Side, personnel: u32) -> ForceElementSpec {

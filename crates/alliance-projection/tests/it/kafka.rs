@@ -22,19 +22,6 @@ async fn env(config: &KafkaLogConfig) -> Env<KafkaLog> {
     Env::on(KafkaLog::open(config.clone()).await.unwrap()).await
 }
 
-async fn register(env: &Env<KafkaLog>, plan: PlanId, name: &str) -> u64 {
-    env.exec(
-        US,
-        plan,
-        Command::RegisterForceElement {
-            element: element(name, Side::Us, 500),
-            present_from: date(2024, 1, 1),
-        },
-    )
-    .await
-    .plan_version
-}
-
 /// A fresh topic with one plan, and a read model caught up with it and following it.
 struct Followed {
     config: KafkaLogConfig,
@@ -76,7 +63,7 @@ async fn snapshot_plus_the_topic_s_tail_equals_a_full_read_and_a_foreign_topic_i
         .collect();
     assert!(partitions.len() > 1, "the plans span several partitions");
     for (n, plan) in plans.iter().enumerate() {
-        register(&env, *plan, &format!("before-{n}")).await;
+        env.register(*plan, &format!("before-{n}")).await;
     }
     let reader = TopicReader::new(config.clone());
 
@@ -98,7 +85,7 @@ async fn snapshot_plus_the_topic_s_tail_equals_a_full_read_and_a_foreign_topic_i
 
     // The topic grows after the snapshot, in every partition.
     for (n, plan) in plans.iter().enumerate() {
-        register(&env, *plan, &format!("after-{n}")).await;
+        env.register(*plan, &format!("after-{n}")).await;
     }
 
     let restored = Projection::restore(&path, &reader).await.unwrap();
@@ -134,7 +121,7 @@ async fn a_model_following_the_topic_sees_each_commit_and_keeps_following_after_
         ..
     } = followed().await;
 
-    let version = register(&env, plan, "live-1").await;
+    let version = env.register(plan, "live-1").await;
     model
         .wait_for(plan, version, Duration::from_secs(20))
         .await
@@ -144,8 +131,8 @@ async fn a_model_following_the_topic_sees_each_commit_and_keeps_following_after_
     let rebuilt = model.rebuild(&reader, &mut |_| {}).await.unwrap();
     assert_eq!(rebuilt.events, version);
     let other = env.create_plan().await;
-    let next = register(&env, plan, "live-2").await;
-    let other_version = register(&env, other, "live-3").await;
+    let next = env.register(plan, "live-2").await;
+    let other_version = env.register(other, "live-3").await;
     model
         .wait_for(plan, next, Duration::from_secs(20))
         .await
@@ -268,7 +255,7 @@ async fn the_lag_is_0_after_a_full_read_and_counts_each_record_not_read() {
     let env = env(&config).await;
     let plans = [env.create_plan().await, env.create_plan().await];
     for (n, plan) in plans.iter().enumerate() {
-        register(&env, *plan, &format!("lag-{n}")).await;
+        env.register(*plan, &format!("lag-{n}")).await;
     }
     let reader = TopicReader::new(config.clone());
     let model = Projection::new();
@@ -295,9 +282,9 @@ async fn the_lag_is_0_after_a_full_read_and_counts_each_record_not_read() {
     );
 
     // Three more records, not read.
-    register(&env, plans[0], "lag-2").await;
-    register(&env, plans[0], "lag-3").await;
-    register(&env, plans[1], "lag-4").await;
+    env.register(plans[0], "lag-2").await;
+    env.register(plans[0], "lag-3").await;
+    env.register(plans[1], "lag-4").await;
     let behind = reader.lag(&model.checkpoint()).await.unwrap();
     assert_eq!(behind.remaining, 3, "{behind:?}");
     let of = |plan| alliance_eventlog_kafka::partition_of(plan, 3);
@@ -370,7 +357,7 @@ async fn a_poison_record_is_quarantined_while_later_records_are_processed() {
     .await;
 
     // The records after them are read and applied.
-    let version = register(&env, plan, "after-the-poison").await;
+    let version = env.register(plan, "after-the-poison").await;
     model
         .wait_for(plan, version, Duration::from_secs(20))
         .await
@@ -418,7 +405,7 @@ async fn forged_records_ahead_of_the_genuine_one_are_quarantined_and_the_genuine
     let config = config();
     let env = env(&config).await;
     let plan = env.create_plan().await;
-    let version = register(&env, plan, "before").await;
+    let version = env.register(plan, "before").await;
     let reader = TopicReader::new(config.clone());
     let model = Projection::trusting(env.trusted.clone());
     model.catch_up(&reader).await.unwrap();
@@ -492,7 +479,7 @@ async fn forged_records_ahead_of_the_genuine_one_are_quarantined_and_the_genuine
     }
 
     // The genuine record at that version, after them.
-    let genuine_version = register(&env, plan, "genuine").await;
+    let genuine_version = env.register(plan, "genuine").await;
     assert_eq!(genuine_version, version + 1);
     let genuine = env
         .log

@@ -8,14 +8,7 @@ use alliance_domain::{CapabilityArea, Command, PlanId, Side};
 use alliance_eventlog::EventLog;
 use alliance_projection::{Projection, ProjectionError, RecordPoint};
 
-use crate::harness::{Env, ROK, US, date, element, id};
-
-fn register(element_id: &str, personnel: u32) -> Command {
-    Command::RegisterForceElement {
-        element: element(element_id, Side::Us, personnel),
-        present_from: date(2024, 1, 1),
-    }
-}
+use crate::harness::{Env, ROK, US, date, id, registration};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_follower_reads_its_writes_and_says_how_far_behind_it_is() {
@@ -35,7 +28,7 @@ async fn a_follower_reads_its_writes_and_says_how_far_behind_it_is() {
                 .map(|()| projection.posture(plan, valid, RecordPoint::Latest, false))
         })
     };
-    let outcome = env.exec(US, plan, register("abct", 4500)).await;
+    let outcome = env.exec(US, plan, registration("abct", 4500)).await;
     assert_eq!(outcome.plan_version, 2);
     let posture = waiting.await.unwrap().unwrap().unwrap();
     assert_eq!(posture.version, 2);
@@ -151,7 +144,7 @@ async fn every_event_of_a_concurrent_burst_reaches_subscribers_once_in_order() {
                     as_of: date(2024, 1, 1) + chrono::Duration::days(i as i64),
                 }
             } else {
-                register(&format!("e{i}"), 100 + i as u32)
+                registration(&format!("e{i}"), 100 + i as u32)
             };
             let team = if i % 5 == 0 { ROK } else { US };
             (plan, env.exec(team, plan, command).await)

@@ -7,19 +7,12 @@ use std::sync::Arc;
 use alliance_domain::{Command, Side};
 use alliance_projection::{Projection, RecordPoint};
 
-use crate::harness::{APPROVER, Env, US, date, element};
+use crate::harness::{APPROVER, Env, US, date, element, registration};
 
 /// The reference plan, a branch of it and a few more edits after the snapshot.
 async fn register(env: &Env, plan: alliance_domain::PlanId, n: u32) {
-    env.exec(
-        US,
-        plan,
-        Command::RegisterForceElement {
-            element: element(&format!("tail-{n}"), Side::Us, 100 + n),
-            present_from: date(2024, 1, 1),
-        },
-    )
-    .await;
+    env.exec(US, plan, registration(&format!("tail-{n}"), 100 + n))
+        .await;
 }
 
 #[tokio::test]

@@ -3,13 +3,12 @@
 
 use std::time::Duration;
 
-use alliance_domain::{Command, PlanId, Side};
 use alliance_eventlog::{EventLog, LogReader};
 use alliance_proto::v1;
 use alliance_proto::v1::read_model_admin_client::ReadModelAdminClient;
 use tonic::Code;
 
-use crate::harness::{Env, US, date, element, serve};
+use crate::harness::{Env, serve};
 
 async fn status(address: &str, token: Option<&str>) -> Result<v1::ReadModelStatus, tonic::Status> {
     let mut client = ReadModelAdminClient::connect(address.to_owned())
@@ -26,19 +25,6 @@ async fn status(address: &str, token: Option<&str>) -> Result<v1::ReadModelStatu
         .status(request)
         .await
         .map(tonic::Response::into_inner)
-}
-
-async fn register(env: &Env, plan: PlanId, name: &str) -> u64 {
-    env.exec(
-        US,
-        plan,
-        Command::RegisterForceElement {
-            element: element(name, Side::Us, 500),
-            present_from: date(2024, 1, 1),
-        },
-    )
-    .await
-    .plan_version
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -68,9 +54,9 @@ async fn a_caught_up_model_is_0_behind_and_one_that_did_not_read_new_events_says
     assert_eq!(caught_up.snapshot_position, 0);
 
     // The log grows; the model, which does not follow it, falls behind by exactly that much.
-    register(&env, reference, "status-1").await;
-    register(&env, other, "status-2").await;
-    register(&env, other, "status-3").await;
+    env.register(reference, "status-1").await;
+    env.register(other, "status-2").await;
+    env.register(other, "status-3").await;
     let behind = status(&address, Some("dev-us-force-planning"))
         .await
         .unwrap();
@@ -106,7 +92,7 @@ async fn a_model_restored_from_a_snapshot_reports_the_snapshot_s_age_and_positio
     let first = env.caught_up().await;
     let covered = first.write_snapshot(&path).unwrap();
     let plan = env.create_plan().await;
-    register(&env, plan, "after-the-snapshot").await;
+    env.register(plan, "after-the-snapshot").await;
 
     // Restored from the snapshot, then caught up with the log's tail.
     let restored = alliance_projection::open(&env.log, &path, None)

@@ -1,12 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Each role can do exactly its operations: every gRPC method that touches a plan (commands,
 //! queries, streams, the audit log, simulations), called by one team per role, against a real
 //! server on a loopback port. A refusal is PERMISSION_DENIED naming the team and the role it
 //! lacks, appends nothing, and is recorded in the security log. A team with no role on the plan
 //! gets exactly what a plan that does not exist gets (NOT_FOUND), and a stream ends when its
 //! caller's last role is revoked.
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -18,10 +15,12 @@ use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
 use alliance_proto::v1::read_model_admin_client::ReadModelAdminClient;
 use alliance_proto::v1::simulation_client::SimulationClient;
-use support::{Server, Services, assert_refused};
+use alliance_tests::requests::{self, brigade, date, meta};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_types::StatusExt;
+
+use crate::support::{Server, Services, assert_refused};
 
 /// One team per role; `planadmin` creates the plan (admin), `auditor` audits (auditor),
 /// `outsider` holds nothing, and `grantee` is what `GrantRole` and `RevokeRole` grant to.
@@ -133,31 +132,6 @@ fn authed<T>(team: &str, message: T) -> tonic::Request<T> {
     request
 }
 
-fn meta(plan: &str) -> Option<v1::CommandMeta> {
-    Some(v1::CommandMeta {
-        command_id: uuid::Uuid::now_v7().to_string(),
-        plan_id: plan.to_owned(),
-        ..Default::default()
-    })
-}
-
-fn date(year: i32, month: i32, day: i32) -> Option<v1::Date> {
-    Some(v1::Date { year, month, day })
-}
-
-fn element(id: &str) -> Option<v1::ForceElement> {
-    Some(v1::ForceElement {
-        element_id: id.to_owned(),
-        name: "unit".into(),
-        side: 1,
-        component: 1,
-        kind: 1,
-        personnel: 100,
-        equipment: Vec::new(),
-        base: "Camp Humphreys".into(),
-    })
-}
-
 fn grant(team: &str, role: &str) -> Option<v1::RoleGrant> {
     Some(v1::RoleGrant {
         team: team.to_owned(),
@@ -165,28 +139,13 @@ fn grant(team: &str, role: &str) -> Option<v1::RoleGrant> {
     })
 }
 
-fn create_request(name: &str) -> v1::CreatePlanRequest {
-    v1::CreatePlanRequest {
-        meta: meta(""),
-        name: name.to_owned(),
-        description: String::new(),
-        horizon_start: date(2024, 1, 1),
-        horizon_end: date(2035, 12, 31),
-    }
-}
-
-fn register_request(plan: &str, element_id: &str) -> v1::RegisterForceElementRequest {
-    v1::RegisterForceElementRequest {
-        meta: meta(plan),
-        element: element(element_id),
-        present_from: date(2024, 1, 1),
-    }
-}
-
 /// Creates a plan as `planadmin`; returns its id.
 async fn create_plan(commands: &mut PlanCommandsClient<Channel>, name: &str) -> String {
     commands
-        .create_plan(authed("planadmin", create_request(name)))
+        .create_plan(authed(
+            "planadmin",
+            requests::create_plan(name, date(2024, 1, 1)),
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -236,13 +195,13 @@ async fn set_role(
 ) -> Result<(), Status> {
     if revoke {
         let request = v1::RevokeRoleRequest {
-            meta: meta(plan),
+            meta: meta(plan, None),
             grant: grant(team, role),
         };
         commands.revoke_role(authed(by, request)).await?;
     } else {
         let request = v1::GrantRoleRequest {
-            meta: meta(plan),
+            meta: meta(plan, None),
             grant: grant(team, role),
         };
         commands.grant_role(authed(by, request)).await?;
@@ -273,7 +232,10 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
         match method.as_str() {
             "CreatePlan" => drop(
                 c.commands
-                    .create_plan(authed(t, create_request("another")))
+                    .create_plan(authed(
+                        t,
+                        requests::create_plan("another", date(2024, 1, 1)),
+                    ))
                     .await?,
             ),
             "BranchPlan" => drop(
@@ -281,7 +243,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .branch_plan(authed(
                         t,
                         v1::BranchPlanRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             name: "branch".into(),
                             ..Default::default()
                         },
@@ -293,8 +255,12 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .register_force_element(authed(
                         t,
                         v1::RegisterForceElementRequest {
-                            meta: meta(p),
-                            element: element(&format!("el-{}", uuid::Uuid::now_v7().simple())),
+                            meta: meta(p, None),
+                            element: brigade(
+                                &format!("el-{}", uuid::Uuid::now_v7().simple()),
+                                "unit",
+                                100,
+                            ),
                             present_from: date(2024, 1, 1),
                         },
                     ))
@@ -305,7 +271,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .record_capability_level(authed(
                         t,
                         v1::RecordCapabilityLevelRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             side: 2,
                             area: 1,
                             level: 50,
@@ -319,7 +285,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .define_agreement_clause(authed(
                         t,
                         v1::DefineAgreementClauseRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             clause_id: format!("k-{}", uuid::Uuid::now_v7().simple()),
                             agreement: 1,
                             title: "clause".into(),
@@ -334,7 +300,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .define_condition(authed(
                         t,
                         v1::DefineConditionRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             condition_id: format!("c-{}", uuid::Uuid::now_v7().simple()),
                             title: "condition".into(),
                             ..Default::default()
@@ -347,7 +313,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .assess_condition(authed(
                         t,
                         v1::AssessConditionRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             condition_id: "c1".into(),
                             assessed_on: date(2025, 1, 1),
                             status: 1,
@@ -361,7 +327,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .propose_decision(authed(
                         t,
                         v1::ProposeDecisionRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: format!("d-{}", uuid::Uuid::now_v7().simple()),
                             title: "decision".into(),
                             rationale: "why".into(),
@@ -377,9 +343,13 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .add_force_element(authed(
                         t,
                         v1::AddForceElementRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: decision,
-                            element: element(&format!("new-{}", uuid::Uuid::now_v7().simple())),
+                            element: brigade(
+                                &format!("new-{}", uuid::Uuid::now_v7().simple()),
+                                "unit",
+                                100,
+                            ),
                             on: date(2027, 1, 1),
                         },
                     ))
@@ -390,7 +360,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .withdraw_force_element(authed(
                         t,
                         v1::WithdrawForceElementRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: decision,
                             element_id: "bde".into(),
                             on: date(2027, 1, 1),
@@ -403,7 +373,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .reduce_force_element(authed(
                         t,
                         v1::ReduceForceElementRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: decision,
                             element_id: "bde".into(),
                             personnel: 50,
@@ -418,7 +388,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .relocate_force_element(authed(
                         t,
                         v1::RelocateForceElementRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: decision,
                             element_id: "bde".into(),
                             to_base: "Osan".into(),
@@ -432,7 +402,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .schedule_opcon_transfer(authed(
                         t,
                         v1::ScheduleOpconTransferRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: decision,
                             on: date(2028, 12, 1),
                             conditions: vec!["c1".into()],
@@ -445,7 +415,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .change_command_arrangement(authed(
                         t,
                         v1::ChangeCommandArrangementRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: decision,
                             on: date(2028, 12, 1),
                             peacetime_opcon: 2,
@@ -460,7 +430,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .amend_agreement_clause(authed(
                         t,
                         v1::AmendAgreementClauseRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: decision,
                             clause_id: "k1".into(),
                             status: 2,
@@ -474,7 +444,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .plan_capability_investment(authed(
                         t,
                         v1::PlanCapabilityInvestmentRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: decision,
                             investment_id: format!("i-{}", uuid::Uuid::now_v7().simple()),
                             area: 1,
@@ -491,7 +461,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .endorse_decision(authed(
                         t,
                         v1::EndorseDecisionRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: decision,
                         },
                     ))
@@ -502,7 +472,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .adopt_decision(authed(
                         t,
                         v1::AdoptDecisionRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: "d-none".into(),
                             acknowledged_findings: Vec::new(),
                         },
@@ -514,7 +484,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .reject_decision(authed(
                         t,
                         v1::RejectDecisionRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: "d-none".into(),
                             reason: "no".into(),
                         },
@@ -526,7 +496,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .withdraw_decision(authed(
                         t,
                         v1::WithdrawDecisionRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             decision_id: "d-none".into(),
                             reason: "no".into(),
                         },
@@ -538,7 +508,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     .record_simulation_run(authed(
                         t,
                         v1::RecordSimulationRunRequest {
-                            meta: meta(p),
+                            meta: meta(p, None),
                             run: Some(v1::SimulationRunRecord {
                                 run_id: uuid::Uuid::now_v7().to_string(),
                                 plan_version: 1,
@@ -770,7 +740,7 @@ fn table() -> Vec<(&'static str, Vec<&'static str>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_can_do_exactly_its_operations() {
     let (server, _dir) = role_server(true).await;
-    let channel = Channel::from_shared(server.url.clone())
+    let channel = alliance_auth::endpoint(&server.url, None)
         .unwrap()
         .connect()
         .await
@@ -823,14 +793,17 @@ async fn each_role_can_do_exactly_its_operations() {
     assert!(!granted.contains_key("outsider"));
     // What the steps and endorsements name.
     commands
-        .register_force_element(authed("ed-forces", register_request(&plan, "bde")))
+        .register_force_element(authed(
+            "ed-forces",
+            requests::register(&plan, brigade("bde", "unit", 100), None),
+        ))
         .await
         .unwrap();
     commands
         .propose_decision(authed(
             "ed-forces",
             v1::ProposeDecisionRequest {
-                meta: meta(&plan),
+                meta: meta(&plan, None),
                 decision_id: "d1".into(),
                 title: "decision".into(),
                 rationale: "why".into(),
@@ -1024,7 +997,7 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
         .branch_plan(authed(
             "ed-forces",
             v1::BranchPlanRequest {
-                meta: meta(&plan),
+                meta: meta(&plan, None),
                 name: "alternative".into(),
                 ..Default::default()
             },
@@ -1034,7 +1007,10 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
         .into_inner()
         .plan_id;
     commands
-        .register_force_element(authed("ed-forces", register_request(&branch, "bde")))
+        .register_force_element(authed(
+            "ed-forces",
+            requests::register(&branch, brigade("bde", "unit", 100), None),
+        ))
         .await
         .unwrap();
     // Revoked on the parent: refused there, still granted on the branch.
@@ -1049,12 +1025,18 @@ async fn grants_are_history_a_branch_inherits_them_and_the_last_admin_stays() {
     .unwrap();
     // Its only role gone, the team no longer sees the plan at all.
     let refused = commands
-        .register_force_element(authed("ed-forces", register_request(&plan, "bde")))
+        .register_force_element(authed(
+            "ed-forces",
+            requests::register(&plan, brigade("bde", "unit", 100), None),
+        ))
         .await
         .unwrap_err();
     assert_refused(&refused, Code::NotFound, &format!("plan {plan} not found"));
     commands
-        .register_force_element(authed("ed-forces", register_request(&branch, "bde-2")))
+        .register_force_element(authed(
+            "ed-forces",
+            requests::register(&branch, brigade("bde-2", "unit", 100), None),
+        ))
         .await
         .unwrap();
     // The last admin cannot be revoked.
@@ -1246,7 +1228,10 @@ async fn streams_end_when_the_last_role_is_revoked() {
     .unwrap();
     // Something the team must not see any more.
     commands
-        .register_force_element(authed("planadmin", register_request(&plan, "after")))
+        .register_force_element(authed(
+            "planadmin",
+            requests::register(&plan, brigade("after", "unit", 100), None),
+        ))
         .await
         .unwrap_err(); // the admin is no editor: refused, nothing appended
     set_role(
@@ -1259,7 +1244,10 @@ async fn streams_end_when_the_last_role_is_revoked() {
     .await
     .unwrap();
     commands
-        .register_force_element(authed("ed-forces", register_request(&plan, "after")))
+        .register_force_element(authed(
+            "ed-forces",
+            requests::register(&plan, brigade("after", "unit", 100), None),
+        ))
         .await
         .unwrap();
 
@@ -1294,7 +1282,7 @@ async fn streams_end_when_the_last_role_is_revoked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_for_a_plan_not_yet_known_is_judged_after_the_wait() {
     let (server, _dir) = role_server(true).await;
-    let channel = Channel::from_shared(server.url.clone())
+    let channel = alliance_auth::endpoint(&server.url, None)
         .unwrap()
         .connect()
         .await

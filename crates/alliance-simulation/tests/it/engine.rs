@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The engine on the reference plan and on small hand-made plans: reproducibility across
 //! threads, runs without variance, monotonicity in delivery dates, a worked example computed
 //! by hand, overlays, cancellation and the checks on model data.
@@ -7,10 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use alliance_commands::reference::ReferencePlan;
+use alliance_domain::testing::{cond as cid, date, dec as did, el as eid, inv as iid, rok, us};
 use alliance_domain::{
-    Actor, CapabilityArea, Command, CommandContext, Component, ConditionId, ConditionStatus, Date,
-    DecisionId, DecisionStatus, DomainError, ElementId, ElementKind, ForceElementSpec,
-    InvestmentId, Plan, Side, Step, TeamId, decide, fold,
+    Actor, CapabilityArea, Command, CommandContext, Component, ConditionStatus, Date,
+    DecisionStatus, DomainError, ElementKind, ForceElementSpec, InvestmentId, Plan, Side, Step,
+    decide, fold,
 };
 use alliance_server::{Authenticator, TokenFile};
 use alliance_simulation::engine::{AreaMonth, Bands, Sensitivity, SequencingRisk};
@@ -37,42 +37,6 @@ fn reference_plan() -> Plan {
         .unwrap()
         .fold(&auth)
         .unwrap()
-}
-
-fn date(y: i32, m: u32, d: u32) -> Date {
-    Date::from_ymd_opt(y, m, d).expect("a valid calendar date")
-}
-
-fn actor(team: &str, side: Side) -> Actor {
-    Actor {
-        team: TeamId::parse(team).unwrap(),
-        user: format!("planner@{team}"),
-        side: Some(side),
-    }
-}
-
-fn us() -> Actor {
-    actor("us-force-planning", Side::Us)
-}
-
-fn rok() -> Actor {
-    actor("rok-jcs", Side::Rok)
-}
-
-fn did(s: &str) -> DecisionId {
-    DecisionId::parse(s).unwrap()
-}
-
-fn eid(s: &str) -> ElementId {
-    ElementId::parse(s).unwrap()
-}
-
-fn iid(s: &str) -> InvestmentId {
-    InvestmentId::parse(s).unwrap()
-}
-
-fn cid(s: &str) -> ConditionId {
-    ConditionId::parse(s).unwrap()
 }
 
 /// Decides `command` as `actor` and folds its events onto `plan`.

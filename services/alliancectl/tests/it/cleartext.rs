@@ -1,14 +1,11 @@
 //! A bearer token is a password: `alliancectl` never sends one in clear (`http://`) to a host
 //! other than this machine unless `--insecure-plaintext` says so; it exits 9 (`insecure`)
 //! before it connects.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::io::Read;
 use std::net::{IpAddr, TcpListener};
 
-use support::{Server, Services, ctl_with_plan};
+use crate::support::{Server, Services, ctl_with_plan};
 
 /// This machine's own address on its first non-loopback interface (the one a route to a
 /// documentation address leaves by; nothing is sent), when it has one.

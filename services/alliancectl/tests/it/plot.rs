@@ -7,15 +7,12 @@
 //! withdrawal of the brigade on 2027-09-30 and an adopted wartime OPCON transfer on 2028-12-01.
 //! The binary runs on the blocking pool while the server keeps serving; `plot` itself waits for
 //! the read model to reach the plan's version, so nothing sleeps.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::path::{Path, PathBuf};
 
+use crate::support::{Run, Server, Services, decode_png};
 use alliance_commands::reference::ReferencePlan;
 use serde_json::{Value, json};
-use support::{Run, Server, Services, decode_png};
 
 const PLAN: &str = "019a0000-0000-7000-8000-00000000c0de";
 const AUDITOR: &str = "dev-auditors";

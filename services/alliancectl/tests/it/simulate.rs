@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! End to end: `alliancectl simulate` and `alliancectl simulation get` against the real
 //! services, composed as `allianced` composes them: the command service over a fresh
 //! `SqliteLog` in a temp dir with the reference plan (`deploy/reference-plan.json`) loaded, the
@@ -8,11 +7,9 @@
 //! pool so the server keeps serving meanwhile. Each run waits for its own result; nothing
 //! sleeps.
 
-mod support;
-
+use crate::support::{Run, Server, Services, decode_png, repo};
 use alliance_commands::reference::ReferencePlan;
 use serde_json::{Value, json};
-use support::{Run, Server, Services, decode_png, repo};
 
 const PLAN: &str = "019a0000-0000-7000-8000-000000000001";
 const ROK: &str = "dev-rok-jcs";

@@ -6,15 +6,13 @@
 //! development token file (`deploy/dev-tokens.toml`). Every reply and every refusal comes from
 //! the real server; the binary runs on the blocking pool so the server keeps serving on the test
 //! runtime meanwhile. Reads after writes pass `--min-version`, never sleep.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::path::PathBuf;
 
+use crate::support::{Run, Server, Services, ctl_with_plan};
 use alliance_eventlog::{EventLog, StoredEvent};
+use alliance_tests::argv::{self, ElementRegister};
 use serde_json::{Value, json};
-use support::{Run, Server, Services, ctl_with_plan};
 use uuid::Uuid;
 
 const US: &str = "dev-us-force-planning";
@@ -54,19 +52,15 @@ impl Server {
             .ctl(
                 APPROVER,
                 &[
-                    "plan",
-                    "create",
-                    "--name",
-                    "Alliance modernization 2027-2031",
-                    "--description",
-                    "Phased retrenchment of U.S. ground forces",
-                    "--horizon-start",
-                    "2020-01-01",
-                    "--horizon-end",
-                    "2035-12-31",
-                    "--output",
-                    "json",
-                ],
+                    &argv::plan_create("Alliance modernization 2027-2031")[..],
+                    &[
+                        "--description",
+                        "Phased retrenchment of U.S. ground forces",
+                        "--output",
+                        "json",
+                    ],
+                ]
+                .concat(),
             )
             .await
             .json();
@@ -77,34 +71,8 @@ impl Server {
     /// Registers a U.S. Army brigade as a baseline element.
     async fn register(&self, plan: &str, element: &str, extra: &[&str]) -> Value {
         let args = [
-            &[
-                "element",
-                "register",
-                "--plan",
-                plan,
-                "--id",
-                element,
-                "--name",
-                "2ID rotational ABCT",
-                "--side",
-                "us",
-                "--component",
-                "army",
-                "--kind",
-                "ground_combat_brigade",
-                "--personnel",
-                "4500",
-                "--equipment",
-                "M1A2=90",
-                "--equipment",
-                "M2A3=100",
-                "--base",
-                "Camp Humphreys",
-                "--present-from",
-                "2024-01-01",
-                "--output",
-                "json",
-            ][..],
+            &ElementRegister::abct(element).on(plan).argv()[..],
+            &["--output", "json"],
             extra,
         ]
         .concat();
@@ -347,28 +315,15 @@ async fn a_bad_enum_name_is_a_usage_error_exit_2() {
     let out = server
         .ctl(
             US,
-            &[
-                "element",
-                "register",
-                "--plan",
-                &plan,
-                "--id",
-                "nato-bde",
-                "--name",
-                "NATO brigade",
-                "--side",
-                "nato",
-                "--component",
-                "army",
-                "--kind",
-                "ground_combat_brigade",
-                "--personnel",
-                "3000",
-                "--base",
-                "Camp Humphreys",
-                "--present-from",
-                "2024-01-01",
-            ],
+            &ElementRegister {
+                name: "NATO brigade",
+                side: "nato",
+                kind: "ground_combat_brigade",
+                personnel: "3000",
+                ..ElementRegister::unit("nato-bde")
+            }
+            .on(&plan)
+            .argv(),
         )
         .await;
     // Caught by clap before anything is sent; clap words it (with a usage hint).
@@ -2019,28 +1974,14 @@ async fn refused_requests_go_to_the_security_log_never_to_the_plan_and_auditors_
     let before = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
 
     // Unauthenticated, forbidden (an auditor editing), invalid.
-    let args = [
-        "element",
-        "register",
-        "--plan",
-        &plan,
-        "--id",
-        "x-1",
-        "--name",
-        "X",
-        "--side",
-        "us",
-        "--component",
-        "army",
-        "--kind",
-        "logistics",
-        "--personnel",
-        "10",
-        "--base",
-        "Osan",
-        "--present-from",
-        "2024-01-01",
-    ];
+    let args = ElementRegister {
+        name: "X",
+        personnel: "10",
+        base: "Osan",
+        ..ElementRegister::unit("x-1")
+    }
+    .on(&plan)
+    .argv();
     assert_eq!(server.ctl("not-a-token", &args).await.code, Some(4));
     assert_eq!(server.ctl(AUDITOR, &args).await.code, Some(4));
     let mut invalid = args.to_vec();
@@ -2219,33 +2160,10 @@ async fn a_retry_with_the_same_command_id_is_replayed_and_appends_nothing() {
     let events = server.events().await.len();
 
     let retry = [
-        "element",
-        "register",
-        "--plan",
-        &plan,
-        "--id",
-        "2id-abct",
-        "--name",
-        "2ID rotational ABCT",
-        "--side",
-        "us",
-        "--component",
-        "army",
-        "--kind",
-        "ground_combat_brigade",
-        "--personnel",
-        "4500",
-        "--equipment",
-        "M1A2=90",
-        "--equipment",
-        "M2A3=100",
-        "--base",
-        "Camp Humphreys",
-        "--present-from",
-        "2024-01-01",
-        "--command-id",
-        "register-abct",
-    ];
+        &ElementRegister::abct("2id-abct").on(&plan).argv()[..],
+        &["--command-id", "register-abct"],
+    ]
+    .concat();
     let out = server.ctl(US, &retry).await;
     assert_eq!(
         out.ok(),

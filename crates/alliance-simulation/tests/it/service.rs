@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `alliance.v1.Simulation` on a loopback port, over a real SQLite log with the command service
 //! and the read models beside it: runs recorded in the plan's history, overlays that append
 //! nothing, cancellation and deadlines, runs reproduced by an instance that did not keep them.

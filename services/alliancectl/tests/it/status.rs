@@ -1,13 +1,10 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! End to end: `alliancectl status` against the real services, composed as `allianced`
 //! composes them (the command service, the read models following the log, the simulation
 //! service) on an ephemeral loopback port, beside a port nobody listens on.
 
-mod support;
-
+use crate::support::{Server, Services, ctl_with_plan, repo};
 use alliance_commands::reference::ReferencePlan;
 use serde_json::Value;
-use support::{Server, Services, ctl_with_plan, repo};
 
 const SERVICES: [&str; 5] = [
     "alliance.v1.PlanCommands",

@@ -1,16 +1,13 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Hostile input against a real server on a loopback port: oversized messages, long strings,
 //! long lists, huge pages and too many streams are refused with a clear error, and nothing is
 //! appended.
 
-mod support;
-
+use crate::support::{Server, Services, assert_refused};
 use alliance_proto::v1;
 use alliance_proto::v1::audit_log_client::AuditLogClient;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
 use alliance_server::limits::{MAX_MESSAGE_BYTES, MAX_STREAMS_PER_CALLER};
-use support::{Server, Services, assert_refused};
 use tonic::Code;
 
 const PLAN: &str = "019a0000-0000-7000-8000-000000000001";
@@ -50,7 +47,7 @@ fn proposal(title: String, supersedes: Vec<String>) -> v1::ProposeDecisionReques
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_is_refused_and_changes_nothing() {
     let plan = alliance_commands::reference::ReferencePlan::read(
-        &support::repo().join("deploy/reference-plan.json"),
+        &crate::support::repo().join("deploy/reference-plan.json"),
     )
     .unwrap();
     let server = Server::start(Services {

@@ -15,14 +15,14 @@ use alliance_proto::v1;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::errors::CliError;
-use crate::output::date;
-use crate::plot::{
+use super::{
     Draw, DrawResult, Entry, Frame, OPCON_COLOR, Panel, Swatch, YearAxis, area_label, beside,
     draw_legend, failure, mesh, nice_ceiling, opcon_style, panel, render_png, render_svg,
     text_style, thousands, whole, year_fraction,
 };
-use crate::simulate::area_order;
+use crate::errors::CliError;
+use crate::output::date;
+use crate::output::simulation::area_order;
 
 /// Width and height of the chart in pixels.
 pub const SIZE: (u32, u32) = (1500, 1300);
@@ -481,7 +481,7 @@ fn on_white(color: RGBColor, alpha: f64) -> RGBColor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::tests::sample;
+    use crate::output::simulation::tests::sample;
 
     #[test]
     fn every_panel_marks_the_transfer_and_both_formats_render() {

@@ -1,0 +1,71 @@
+//! Small helpers every crate shares, on the standard library alone (in the manner of
+//! rust-analyzer's `stdx`).
+//!
+//! The locks: a thread that panicked while holding one poisons it, but the data a lock guards
+//! here is never left half-changed by a panic that matters (a panic is a bug, and each guard's
+//! holder finishes or drops its change), so every lock recovers from poison instead of
+//! spreading the panic. `clippy.toml` steers the raw calls here.
+#![allow(clippy::disallowed_methods)]
+
+use std::sync::{
+    Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    WaitTimeoutResult,
+};
+use std::time::Duration;
+
+/// Locks `mutex`, recovering it if a holder panicked.
+pub fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Locks `lock` for reading, recovering it if a writer panicked.
+pub fn read<T: ?Sized>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Locks `lock` for writing, recovering it if a holder panicked.
+pub fn write<T: ?Sized>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits on `condvar` with `guard`, recovering the lock if a holder panicked.
+pub fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    condvar.wait(guard).unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Waits on `condvar` with `guard` for at most `timeout`, recovering the lock if a holder
+/// panicked.
+pub fn wait_timeout<'a, T>(
+    condvar: &Condvar,
+    guard: MutexGuard<'a, T>,
+    timeout: Duration,
+) -> (MutexGuard<'a, T>, WaitTimeoutResult) {
+    condvar
+        .wait_timeout(guard, timeout)
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex, RwLock};
+
+    use super::*;
+
+    #[test]
+    fn a_poisoned_lock_is_recovered_with_its_data() {
+        let mutex = Arc::new(Mutex::new(1));
+        let rw = Arc::new(RwLock::new(1));
+        let (m, r) = (Arc::clone(&mutex), Arc::clone(&rw));
+        let panicked = std::thread::spawn(move || {
+            let _m = lock(&m);
+            let _r = write(&r);
+            panic!("poisons both");
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(mutex.is_poisoned() && rw.is_poisoned());
+        *lock(&mutex) += 1;
+        *write(&rw) += 1;
+        assert_eq!((*lock(&mutex), *read(&rw)), (2, 2));
+    }
+}

@@ -1,0 +1,163 @@
+//! `plan`: create, branch, list and show plans; grant and revoke roles on them.
+
+use alliance_domain::Date;
+use alliance_proto::v1;
+use clap::Subcommand;
+use uuid::Uuid;
+
+use super::flags::{Ids, Meta, date};
+use crate::errors::CliError;
+use crate::output::Reply;
+use crate::parse;
+use crate::session::{Session, command, within};
+
+#[derive(Subcommand)]
+pub(crate) enum PlanCmd {
+    /// Create a plan.
+    Create {
+        /// The plan's name.
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// First day of the planning horizon (YYYY-MM-DD).
+        #[arg(long, value_parser = parse::date)]
+        horizon_start: Date,
+        /// Last day of the planning horizon (YYYY-MM-DD).
+        #[arg(long, value_parser = parse::date)]
+        horizon_end: Date,
+        /// The new plan's id (default: the server mints one).
+        #[arg(long)]
+        id: Option<Uuid>,
+        #[command(flatten)]
+        ids: Ids,
+    },
+    /// Branch --plan into a new scenario plan.
+    Branch {
+        /// The plan's name.
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// The version to branch at (default: the latest).
+        #[arg(long, value_name = "VERSION")]
+        at_version: Option<u64>,
+        /// The branch's id (default: the server mints one).
+        #[arg(long)]
+        id: Option<Uuid>,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// Grant a team a role on --plan (admins of the plan only): editor:forces,
+    /// editor:capabilities, editor:agreements, editor:command_arrangements, editor:conditions,
+    /// endorser:us, endorser:rok, adopter, auditor or admin.
+    Grant {
+        /// The team.
+        #[arg(long)]
+        team: String,
+        /// The role.
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// Revoke a team's role on --plan (admins of the plan only; the last admin stays).
+    Revoke {
+        /// The team.
+        #[arg(long)]
+        team: String,
+        /// The role.
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// List the plans and their current versions.
+    List,
+    /// Show a plan at its current version: decisions, elements, conditions, clauses.
+    Show {
+        /// The plan to show.
+        #[arg(long, env = "ALLIANCE_PLAN")]
+        plan: Uuid,
+    },
+}
+
+pub(super) async fn run(s: &mut Session, cmd: &PlanCmd) -> Result<Reply, CliError> {
+    match cmd {
+        PlanCmd::Create {
+            name,
+            description,
+            horizon_start,
+            horizon_end,
+            id,
+            ids,
+        } => command!(
+            s,
+            create_plan,
+            v1::CreatePlanRequest {
+                meta: Some(ids.meta(id.map(|i| i.to_string()).unwrap_or_default(), None)),
+                name: name.clone(),
+                description: description.clone(),
+                horizon_start: date(*horizon_start),
+                horizon_end: date(*horizon_end),
+            }
+        ),
+        PlanCmd::Branch {
+            name,
+            description,
+            at_version,
+            id,
+            meta,
+        } => command!(
+            s,
+            branch_plan,
+            v1::BranchPlanRequest {
+                meta: meta.proto(),
+                new_plan_id: id.map(|i| i.to_string()).unwrap_or_default(),
+                parent_version: *at_version,
+                name: name.clone(),
+                description: description.clone(),
+            }
+        ),
+        PlanCmd::Grant { team, role, meta } => command!(
+            s,
+            grant_role,
+            v1::GrantRoleRequest {
+                meta: meta.proto(),
+                grant: grant(team, role),
+            }
+        ),
+        PlanCmd::Revoke { team, role, meta } => command!(
+            s,
+            revoke_role,
+            v1::RevokeRoleRequest {
+                meta: meta.proto(),
+                grant: grant(team, role),
+            }
+        ),
+        PlanCmd::List => {
+            let request = s.request(v1::ListPlansRequest {});
+            within(s.timeout, s.client.list_plans(request))
+                .await
+                .map(Reply::Plans)
+                .map_err(|status| s.failure(&status, None))
+        }
+        PlanCmd::Show { plan } => {
+            let request = s.request(v1::GetPlanRequest {
+                plan_id: plan.to_string(),
+            });
+            within(s.timeout, s.client.get_plan(request))
+                .await
+                .map(Reply::Plan)
+                .map_err(|status| s.failure(&status, None))
+        }
+    }
+}
+
+/// A team's role on a plan.
+fn grant(team: &str, role: &str) -> Option<v1::RoleGrant> {
+    Some(v1::RoleGrant {
+        team: team.to_owned(),
+        role: role.to_owned(),
+    })
+}

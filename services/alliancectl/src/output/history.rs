@@ -1,0 +1,348 @@
+//! A plan's history: diffs, decisions and their lifecycles, events, the security log's
+//! refusals, a verified chain, a rebuild.
+
+use alliance_proto::convert::{decision_status_from_proto, event_from_payload, side_from_proto};
+use alliance_proto::v1;
+use serde_json::{Value, json};
+
+use super::{
+    Render, date_json, date_text, instant, instant_text, name, name_text, needed_sides, or_dash,
+    section_of, sides, table,
+};
+
+fn change_kind(kind: i32) -> Option<&'static str> {
+    match v1::ElementChangeKind::try_from(kind).ok()? {
+        v1::ElementChangeKind::Added => Some("added"),
+        v1::ElementChangeKind::Removed => Some("removed"),
+        v1::ElementChangeKind::Changed => Some("changed"),
+        v1::ElementChangeKind::Unspecified => None,
+    }
+}
+
+fn refs_json(events: &[v1::EventRef]) -> Vec<Value> {
+    events
+        .iter()
+        .map(|e| json!({ "version": e.version, "event_type": e.event_type }))
+        .collect()
+}
+
+fn refs_text(events: &[v1::EventRef]) -> String {
+    let versions: Vec<String> = events.iter().map(|e| format!("v{}", e.version)).collect();
+    or_dash(&versions.join(","))
+}
+
+fn recorded_json(e: &v1::RecordedEvent) -> Value {
+    json!({
+        "version": e.version,
+        "event_type": e.event_type,
+        "actor": e.actor,
+        "record_time": instant(e.record_time.as_ref()),
+    })
+}
+
+impl Render for v1::PlanDiff {
+    fn json(&self) -> Value {
+        let d = self;
+        json!({
+            "plan_id": d.plan_id,
+            "from_version": d.from_version,
+            "to_version": d.to_version,
+            "decisions": d.decisions.iter().map(|c| json!({
+                "decision_id": c.decision_id,
+                "title": c.title,
+                "before": name(c.before, decision_status_from_proto),
+                "after": name(c.after, decision_status_from_proto),
+                "events": refs_json(&c.events),
+            })).collect::<Vec<_>>(),
+            "elements": d.elements.iter().map(|c| json!({
+                "element_id": c.element_id,
+                "kind": change_kind(c.kind),
+                "events": refs_json(&c.events),
+            })).collect::<Vec<_>>(),
+            "events": d.events.iter().map(recorded_json).collect::<Vec<_>>(),
+        })
+    }
+
+    fn text(&self) -> String {
+        let d = self;
+        let mut out = vec![format!(
+            "plan {}  from version {} to version {}",
+            d.plan_id, d.from_version, d.to_version
+        )];
+        section_of(
+            &mut out,
+            "decisions changed",
+            &["ID", "STATUS", "EVENTS", "TITLE"],
+            &d.decisions,
+            |c| {
+                vec![
+                    c.decision_id.clone(),
+                    format!(
+                        "{}\u{2192}{}",
+                        name_text(c.before, decision_status_from_proto),
+                        name_text(c.after, decision_status_from_proto)
+                    ),
+                    refs_text(&c.events),
+                    c.title.clone(),
+                ]
+            },
+        );
+        section_of(
+            &mut out,
+            "elements changed",
+            &["ID", "CHANGE", "EVENTS"],
+            &d.elements,
+            |c| {
+                vec![
+                    c.element_id.clone(),
+                    change_kind(c.kind).unwrap_or("-").to_owned(),
+                    refs_text(&c.events),
+                ]
+            },
+        );
+        section_of(
+            &mut out,
+            "events",
+            &["VERSION", "EVENT", "BY", "RECORDED"],
+            &d.events,
+            |e| {
+                vec![
+                    format!("v{}", e.version),
+                    e.event_type.clone(),
+                    or_dash(&e.actor),
+                    instant_text(e.record_time.as_ref()),
+                ]
+            },
+        );
+        out.join("\n")
+    }
+}
+
+fn decision_view_json(d: &v1::DecisionView) -> Value {
+    json!({
+        "decision_id": d.decision_id,
+        "title": d.title,
+        "rationale": d.rationale,
+        "owner_team": d.owner_team,
+        "effective_date": date_json(d.effective_date.as_ref()),
+        "required_sides": sides(&d.required_sides),
+        "derived_sides": sides(&d.derived_sides),
+        "status": name(d.status, decision_status_from_proto),
+        "endorsements": sides(&d.endorsements),
+        "status_reason": (!d.status_reason.is_empty()).then_some(&d.status_reason),
+        "step_count": d.step_count,
+        "history": d.history.iter().map(recorded_json).collect::<Vec<_>>(),
+    })
+}
+
+impl Render for v1::ListDecisionsResponse {
+    fn json(&self) -> Value {
+        json!({ "decisions": self.decisions.iter().map(decision_view_json).collect::<Vec<_>>() })
+    }
+
+    fn text(&self) -> String {
+        let r = self;
+        if r.decisions.is_empty() {
+            return "no decisions".to_owned();
+        }
+        let rows = r
+            .decisions
+            .iter()
+            .map(|d| {
+                vec![
+                    d.decision_id.clone(),
+                    name_text(d.status, decision_status_from_proto),
+                    or_dash(&d.owner_team),
+                    date_text(d.effective_date.as_ref()),
+                    needed_sides(&d.required_sides, &d.derived_sides),
+                    or_dash(&sides(&d.endorsements).join(",")),
+                    d.history.len().to_string(),
+                    d.title.clone(),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "ID",
+                "STATUS",
+                "OWNER",
+                "EFFECTIVE",
+                "REQUIRED",
+                "ENDORSED",
+                "HISTORY",
+                "TITLE",
+            ],
+            rows,
+        )
+    }
+}
+
+/// One refused request of the security log: one row, its count and the peer if known.
+impl Render for v1::Denial {
+    fn json(&self) -> Value {
+        let d = self;
+        json!({
+            "time": instant(d.time.as_ref()),
+            "last_time": instant(d.last_time.as_ref()),
+            "count": d.count,
+            "caller": d.caller,
+            "peer": d.peer,
+            "method": d.method,
+            "code": d.code,
+            "reason": d.reason,
+        })
+    }
+
+    fn text(&self) -> String {
+        let d = self;
+        let peer = if d.peer.is_empty() {
+            String::new()
+        } else {
+            format!(" from {}", d.peer)
+        };
+        let count = if d.count > 1 {
+            format!(
+                " ({} times until {})",
+                d.count,
+                instant_text(d.last_time.as_ref())
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "{} {} {}{peer} {}: {}{count}",
+            instant_text(d.time.as_ref()),
+            d.code,
+            d.caller,
+            d.method,
+            d.reason
+        )
+    }
+}
+
+/// One event of `watch` and `audit history`: a text line or one JSON object.
+impl Render for v1::EventEnvelope {
+    fn json(&self) -> Value {
+        let e = self;
+        let actor = e.actor.clone().unwrap_or_default();
+        let payload = e
+            .payload
+            .as_ref()
+            .and_then(|p| event_from_payload(p).ok())
+            .and_then(|event| serde_json::to_value(event).ok());
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        json!({
+            "event_id": e.event_id,
+            "plan_id": e.plan_id,
+            "version": e.plan_version,
+            "event_type": e.event_type,
+            "record_time": instant(e.record_time.as_ref()),
+            "valid_date": date_json(e.valid_date.as_ref()),
+            "actor": {
+                "team": actor.team,
+                "user": text(&actor.user),
+                "side": name(actor.side, side_from_proto),
+            },
+            "command_id": e.command_id,
+            "correlation_id": text(&e.correlation_id),
+            "causation_id": text(&e.causation_id),
+            "schema_version": e.schema_version,
+            "payload": payload,
+        })
+    }
+
+    fn text(&self) -> String {
+        let e = self;
+        let actor = e.actor.clone().unwrap_or_default();
+        let who = if actor.user.is_empty() {
+            or_dash(&actor.team)
+        } else {
+            format!("{}/{}", actor.team, actor.user)
+        };
+        format!(
+            "v{} {} by {} at {}",
+            e.plan_version,
+            e.event_type,
+            who,
+            instant_text(e.record_time.as_ref())
+        )
+    }
+}
+
+/// A plan's chain, verified by the server.
+impl Render for v1::VerifyPlanReply {
+    fn json(&self) -> Value {
+        let r = self;
+        json!({
+            "plan_id": r.plan_id,
+            "ok": r.ok,
+            "events": r.events,
+            "head_hash": r.head_hash,
+            "unsigned_through": r.unsigned_through,
+            "first_break": r.first_break.as_ref().map(|b| json!({
+                "kind": b.kind,
+                "version": b.version,
+                "position": b.position,
+                "partition": b.partition,
+                "offset": b.offset,
+                "detail": b.detail,
+            })),
+        })
+    }
+
+    fn text(&self) -> String {
+        let r = self;
+        match &r.first_break {
+            None => format!(
+                "ok plan {}: hash chain of {} events holds, {}; head {}",
+                r.plan_id,
+                r.events,
+                signed_text(r.unsigned_through, r.events),
+                r.head_hash
+            ),
+            Some(b) => {
+                let kafka = match (b.partition, b.offset) {
+                    (Some(partition), Some(offset)) => {
+                        format!(", partition {partition} offset {offset}")
+                    }
+                    _ => String::new(),
+                };
+                format!(
+                    "BROKEN plan {}: {} record at version {} (log position {}{kafka}): {}; the {} events before it verify, head {}",
+                    r.plan_id, b.kind, b.version, b.position, b.detail, r.events, r.head_hash
+                )
+            }
+        }
+    }
+}
+
+/// How much of a verified chain is signed.
+fn signed_text(unsigned_through: u64, events: u64) -> String {
+    match unsigned_through {
+        0 => "each record signed by a trusted key".into(),
+        n if n >= events => "no record signed (sealed before writers signed)".into(),
+        n => format!("unsigned up to version {n}, each record after signed by a trusted key"),
+    }
+}
+
+/// A rebuild of the read models, done.
+impl Render for v1::RebuildReply {
+    fn json(&self) -> Value {
+        let r = self;
+        json!({
+            "events": r.events,
+            "plans": r.plans,
+            "position": r.position,
+            "digest": r.digest,
+            "elapsed_ms": r.elapsed_ms,
+        })
+    }
+
+    fn text(&self) -> String {
+        let r = self;
+        format!(
+            "ok rebuilt read models: {} events of {} plans up to position {} in {} ms; digest {}",
+            r.events, r.plans, r.position, r.elapsed_ms, r.digest
+        )
+    }
+}
