@@ -33,7 +33,7 @@ use self::element::ElementCmd;
 use self::opcon::OpconCmd;
 use self::plan::PlanCmd;
 pub(crate) use self::plot::PlotArgs;
-use self::query::{DecisionsArgs, DiffArgs, PostureArgs, SeriesArgs};
+use self::query::{DecisionsArgs, DiffArgs, FindingsArgs, PostureArgs, SeriesArgs};
 use self::watch::WatchArgs;
 use crate::connect;
 use crate::errors::{self, CliError, Exit};
@@ -147,6 +147,10 @@ pub(crate) enum Cmd {
     Diff(DiffArgs),
     /// The plan's decisions and their lifecycles, filtered.
     Decisions(DecisionsArgs),
+    /// Where the plan breaks its own prerequisites, its OPCON transfer's conditions or its
+    /// constraints (adopted, or --what-if), with the dates each holds and the decisions
+    /// responsible; an adoption that adds one is refused unless acknowledged.
+    Findings(FindingsArgs),
     /// Print the plan's events: those recorded so far, then each new one as it is recorded.
     Watch(WatchArgs),
     /// Chart U.S. personnel by element kind and ROK capability by area, month by month, with
@@ -241,6 +245,7 @@ pub(crate) async fn run(
         Cmd::Series(a) => query::series(s, a).await,
         Cmd::Diff(a) => query::diff(s, a).await,
         Cmd::Decisions(a) => query::decisions(s, a).await,
+        Cmd::Findings(a) => query::findings(s, a).await,
         Cmd::Watch(a) => watch::watch(s, a, format).await,
         Cmd::Plot(a) => plot::run(s, a, format).await,
         Cmd::Rebuild => rebuild::run(s).await,

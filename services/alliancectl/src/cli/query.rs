@@ -90,6 +90,23 @@ pub(crate) struct DiffArgs {
 }
 
 #[derive(Args)]
+pub(crate) struct FindingsArgs {
+    #[command(flatten)]
+    pub(crate) target: Target,
+    /// The first date of the window (YYYY-MM-DD; default: the plan's horizon start).
+    #[arg(long, value_parser = parse::date)]
+    pub(crate) from: Option<Date>,
+    /// The last date of the window (YYYY-MM-DD; default: the plan's horizon end).
+    #[arg(long, value_parser = parse::date)]
+    pub(crate) to: Option<Date>,
+    #[command(flatten)]
+    pub(crate) record: Record,
+    /// Also apply the proposed (not yet adopted) decisions.
+    #[arg(long)]
+    pub(crate) what_if: bool,
+}
+
+#[derive(Args)]
 pub(crate) struct DecisionsArgs {
     #[command(flatten)]
     pub(crate) target: Target,
@@ -120,6 +137,22 @@ pub(super) async fn posture(s: &mut Session, a: &PostureArgs) -> Result<Reply, C
         v1::GetPostureRequest {
             plan_id: a.target.plan.to_string(),
             valid_on: date(a.on),
+            record: a.record.proto(),
+            include_proposed: a.what_if,
+            min_version: a.target.min_version,
+        }
+    )
+}
+
+pub(super) async fn findings(s: &mut Session, a: &FindingsArgs) -> Result<Reply, CliError> {
+    query!(
+        s,
+        get_findings,
+        Findings,
+        v1::GetFindingsRequest {
+            plan_id: a.target.plan.to_string(),
+            from: a.from.and_then(date),
+            to: a.to.and_then(date),
             record: a.record.proto(),
             include_proposed: a.what_if,
             min_version: a.target.min_version,

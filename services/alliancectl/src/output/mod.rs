@@ -1,6 +1,7 @@
 //! Rendering replies and errors as short text for people or one JSON object for scripts: each
 //! reply type implements [`Render`], its JSON and its text side by side.
 
+mod findings;
 mod history;
 mod plan;
 mod posture;
@@ -38,6 +39,7 @@ pub enum Reply {
     Series(v1::PostureSeries),
     Diff(v1::PlanDiff),
     Decisions(v1::ListDecisionsResponse),
+    Findings(v1::FindingsReport),
     /// Already printed as it arrived (`watch`).
     Streamed,
     Rebuilt(v1::RebuildReply),
@@ -68,6 +70,7 @@ pub fn render(reply: &Reply, format: Format) -> String {
         Reply::Series(r) => r.render(format),
         Reply::Diff(d) => d.render(format),
         Reply::Decisions(r) => r.render(format),
+        Reply::Findings(r) => r.render(format),
         Reply::Rebuilt(r) => r.render(format),
         Reply::Verified(r) => r.render(format),
         Reply::Streamed => String::new(),

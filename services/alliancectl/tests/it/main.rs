@@ -4,6 +4,7 @@
 
 mod cleartext;
 mod cli;
+mod findings;
 mod limits;
 mod plot;
 mod roles;

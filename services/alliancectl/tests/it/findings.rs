@@ -1,0 +1,109 @@
+//! `alliancectl findings` and `decision adopt --acknowledge` against the real services with the
+//! reference plan loaded: the plan passes its own check; a proposal that breaks the paper's
+//! order is named with its dates; adopting one that adds a finding is refused (exit 7) until
+//! acknowledged, and the acknowledgement shows.
+
+use crate::support::{Server, Services, repo};
+use alliance_commands::reference::ReferencePlan;
+
+const PLAN: &str = "019a0000-0000-7000-8000-000000000001";
+const US: &str = "dev-us-force-planning";
+const APPROVERS: &str = "dev-alliance-approvers";
+const AUDITOR: &str = "dev-auditors";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn findings_name_what_breaks_the_plan_and_adoption_needs_their_acknowledgement() {
+    let plan = ReferencePlan::read(&repo().join("deploy/reference-plan.json")).unwrap();
+    let server = Server::start(Services {
+        plan: Some(plan),
+        simulation: false,
+        security: false,
+        tokens: None,
+    })
+    .await;
+    let findings = |what_if: bool| {
+        let mut args = vec!["findings", "--plan", PLAN, "--output", "json"];
+        if what_if {
+            args.push("--what-if");
+        }
+        args
+    };
+    let none = server.ctl(AUDITOR, &findings(true)).await.json();
+    assert_eq!(none["findings"], serde_json::json!([]), "{none}");
+    let text = server
+        .ctl(AUDITOR, &["findings", "--plan", PLAN, "--what-if"])
+        .await;
+    assert!(
+        text.ok()
+            .ends_with("(what-if), 1950-01-01 to 2040-12-31: no findings")
+    );
+
+    // The THAAD battery withdrawn in 2027: below the U.S. floor before its certification.
+    for args in [
+        &[
+            "decision",
+            "propose",
+            "--plan",
+            PLAN,
+            "--id",
+            "early",
+            "--title",
+            "early cut",
+            "--rationale",
+            "a probe",
+            "--effective",
+            "2027-01-01",
+            "--sides",
+            "us",
+        ][..],
+        &[
+            "element",
+            "withdraw",
+            "--plan",
+            PLAN,
+            "--decision",
+            "early",
+            "--element",
+            "thaad-seongju",
+            "--on",
+            "2027-09-30",
+        ][..],
+        &["decision", "endorse", "--plan", PLAN, "early"][..],
+    ] {
+        server.ctl(US, args).await.ok();
+    }
+    let found = server.ctl(AUDITOR, &findings(true)).await.json();
+    let ids: Vec<&str> = found["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["constraint:us-personnel-floor"], "{found}");
+    assert_eq!(found["findings"][0]["from"], "2027-09-30");
+    assert_eq!(found["findings"][0]["until"], "2029-08-01");
+
+    let refused = server
+        .ctl(APPROVERS, &["decision", "adopt", "--plan", PLAN, "early"])
+        .await;
+    let line = refused.refused(7);
+    assert!(line.contains("constraint:us-personnel-floor"), "{line}");
+    server
+        .ctl(
+            APPROVERS,
+            &[
+                "decision",
+                "adopt",
+                "--plan",
+                PLAN,
+                "early",
+                "--acknowledge",
+                "constraint:us-personnel-floor",
+            ],
+        )
+        .await
+        .ok();
+    let adopted = server.ctl(AUDITOR, &findings(false)).await.json();
+    assert_eq!(adopted["findings"][0]["acknowledged"], true, "{adopted}");
+    server.stop().await;
+}
