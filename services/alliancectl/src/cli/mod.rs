@@ -6,9 +6,11 @@ mod audit;
 mod capability;
 mod clause;
 mod condition;
+mod constraint;
 mod decision;
 mod element;
 mod flags;
+mod mission;
 mod opcon;
 mod plan;
 mod plot;
@@ -28,8 +30,10 @@ use self::audit::AuditCmd;
 use self::capability::CapabilityCmd;
 use self::clause::ClauseCmd;
 use self::condition::ConditionCmd;
+use self::constraint::ConstraintCmd;
 use self::decision::DecisionCmd;
 use self::element::ElementCmd;
+use self::mission::MissionCmd;
 use self::opcon::OpconCmd;
 use self::plan::PlanCmd;
 pub(crate) use self::plot::PlotArgs;
@@ -139,6 +143,13 @@ pub(crate) enum Cmd {
     /// Record capability levels and plan ROK capability investments.
     #[command(subcommand)]
     Capability(CapabilityCmd),
+    /// Plan who leads each mission of the operational plans.
+    #[command(subcommand)]
+    Mission(MissionCmd),
+    /// Define plan-level constraints (personnel floors and ceilings, combined capability) and
+    /// record the certifications that lift them.
+    #[command(subcommand)]
+    Constraint(ConstraintCmd),
     /// The posture on a date: elements present, personnel, capability, command, clauses.
     Posture(PostureArgs),
     /// The posture at regular dates over a period, for charts.
@@ -262,6 +273,8 @@ pub(crate) async fn run(
         Cmd::Clause(cmd) => clause::run(s, cmd).await,
         Cmd::Condition(cmd) => condition::run(s, cmd).await,
         Cmd::Capability(cmd) => capability::run(s, cmd).await,
+        Cmd::Mission(cmd) => mission::run(s, cmd).await,
+        Cmd::Constraint(cmd) => constraint::run(s, cmd).await,
     }
 }
 

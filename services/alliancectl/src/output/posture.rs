@@ -2,7 +2,7 @@
 
 use alliance_proto::convert::{
     agreement_from_proto, area_from_proto, clause_status_from_proto, component_from_proto,
-    condition_status_from_proto, kind_from_proto, side_from_proto,
+    condition_status_from_proto, kind_from_proto, mission_from_proto, side_from_proto,
 };
 use alliance_proto::v1;
 use serde_json::{Value, json};
@@ -42,6 +42,12 @@ impl Render for v1::Posture {
                 "side": name(c.side, side_from_proto),
                 "area": name(c.area, area_from_proto),
                 "level": c.level,
+            })).collect::<Vec<_>>(),
+            "missions": p.missions.iter().map(|m| json!({
+                "mission": name(m.mission, mission_from_proto),
+                "lead": name(m.lead, side_from_proto),
+                "supporting": name(m.supporting, side_from_proto),
+                "since": date_json(m.since.as_ref()),
             })).collect::<Vec<_>>(),
             "clauses": p.clauses.iter().map(|c| json!({
                 "clause_id": c.clause_id,
@@ -121,6 +127,21 @@ impl Render for v1::Posture {
                     name_text(c.side, side_from_proto),
                     name_text(c.area, area_from_proto),
                     c.level.to_string(),
+                ]
+            },
+        );
+
+        section_of(
+            &mut out,
+            "operational plans",
+            &["MISSION", "LEAD", "SUPPORTING", "SINCE"],
+            &p.missions,
+            |m| {
+                vec![
+                    name_text(m.mission, mission_from_proto),
+                    name_text(m.lead, side_from_proto),
+                    name_text(m.supporting, side_from_proto),
+                    date_text(m.since.as_ref()),
                 ]
             },
         );

@@ -8,6 +8,7 @@ use alliance_commands::reference::ReferencePlan;
 
 const PLAN: &str = "019a0000-0000-7000-8000-000000000001";
 const US: &str = "dev-us-force-planning";
+const ROK: &str = "dev-rok-jcs";
 const APPROVERS: &str = "dev-alliance-approvers";
 const AUDITOR: &str = "dev-auditors";
 
@@ -38,7 +39,8 @@ async fn findings_name_what_breaks_the_plan_and_adoption_needs_their_acknowledge
             .ends_with("(what-if), 1950-01-01 to 2040-12-31: no findings")
     );
 
-    // The THAAD battery withdrawn in 2027: below the U.S. floor before its certification.
+    // The THAAD battery withdrawn in 2027, before the transfer the decision says it follows:
+    // below the U.S. floor before its certification, and before its prerequisite.
     for args in [
         &[
             "decision",
@@ -57,6 +59,15 @@ async fn findings_name_what_breaks_the_plan_and_adoption_needs_their_acknowledge
             "us",
         ][..],
         &[
+            "decision",
+            "require",
+            "--plan",
+            PLAN,
+            "early",
+            "--after",
+            "opcon-wartime-transfer",
+        ][..],
+        &[
             "element",
             "withdraw",
             "--plan",
@@ -68,26 +79,115 @@ async fn findings_name_what_breaks_the_plan_and_adoption_needs_their_acknowledge
             "--on",
             "2027-09-30",
         ][..],
+        &[
+            "mission",
+            "assign",
+            "--plan",
+            PLAN,
+            "--decision",
+            "early",
+            "--mission",
+            "intelligence",
+            "--lead",
+            "rok",
+            "--supporting",
+            "us",
+            "--on",
+            "2027-09-30",
+        ][..],
         &["decision", "endorse", "--plan", PLAN, "early"][..],
     ] {
         server.ctl(US, args).await.ok();
     }
+    server
+        .ctl(ROK, &["decision", "endorse", "--plan", PLAN, "early"])
+        .await
+        .ok();
     let found = server.ctl(AUDITOR, &findings(true)).await.json();
-    let ids: Vec<&str> = found["findings"]
+    let listed: Vec<(&str, &str, &str)> = found["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| f["id"].as_str().unwrap())
+        .map(|f| {
+            (
+                f["id"].as_str().unwrap(),
+                f["from"].as_str().unwrap(),
+                f["until"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(ids, ["constraint:us-personnel-floor"], "{found}");
-    assert_eq!(found["findings"][0]["from"], "2027-09-30");
-    assert_eq!(found["findings"][0]["until"], "2029-08-01");
+    assert_eq!(
+        listed,
+        [
+            ("constraint:us-personnel-floor", "2027-09-30", "2029-08-01"),
+            ("prerequisite:early:1", "2027-09-30", "2028-12-01"),
+        ],
+        "{found}"
+    );
+    let posture = server
+        .ctl(
+            AUDITOR,
+            &[
+                "posture",
+                "--plan",
+                PLAN,
+                "--on",
+                "2027-10-01",
+                "--what-if",
+                "--output",
+                "json",
+            ],
+        )
+        .await
+        .json();
+    let intelligence = posture["missions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mission"] == "intelligence")
+        .cloned();
+    assert_eq!(
+        intelligence,
+        Some(serde_json::json!({
+            "mission": "intelligence", "lead": "rok", "supporting": "us", "since": "2027-09-30"
+        }))
+    );
 
     let refused = server
         .ctl(APPROVERS, &["decision", "adopt", "--plan", PLAN, "early"])
         .await;
     let line = refused.refused(7);
-    assert!(line.contains("constraint:us-personnel-floor"), "{line}");
+    assert!(
+        line.contains("constraint:us-personnel-floor") && line.contains("prerequisite:early:1"),
+        "{line}"
+    );
+    // The U.S. certifies from before the cut: the floor is no longer broken.
+    server
+        .ctl(
+            US,
+            &[
+                "constraint",
+                "waive",
+                "--plan",
+                PLAN,
+                "--id",
+                "us-personnel-floor",
+                "--from",
+                "2027-09-01",
+                "--authority",
+                "certification of the Secretary of Defense",
+            ],
+        )
+        .await
+        .ok();
+    let refused = server
+        .ctl(APPROVERS, &["decision", "adopt", "--plan", PLAN, "early"])
+        .await;
+    let line = refused.refused(7);
+    assert!(
+        !line.contains("constraint:us-personnel-floor") && line.contains("prerequisite:early:1"),
+        "{line}"
+    );
     server
         .ctl(
             APPROVERS,
@@ -98,12 +198,16 @@ async fn findings_name_what_breaks_the_plan_and_adoption_needs_their_acknowledge
                 PLAN,
                 "early",
                 "--acknowledge",
-                "constraint:us-personnel-floor",
+                "prerequisite:early:1",
             ],
         )
         .await
         .ok();
     let adopted = server.ctl(AUDITOR, &findings(false)).await.json();
+    assert_eq!(
+        adopted["findings"][0]["id"], "prerequisite:early:1",
+        "{adopted}"
+    );
     assert_eq!(adopted["findings"][0]["acknowledged"], true, "{adopted}");
     server.stop().await;
 }

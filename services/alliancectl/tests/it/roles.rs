@@ -574,6 +574,100 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                     ))
                     .await?,
             ),
+            "RequirePrerequisite" => drop(
+                c.commands
+                    .require_prerequisite(authed(
+                        t,
+                        v1::RequirePrerequisiteRequest {
+                            meta: meta(p, None),
+                            decision_id: decision,
+                            prerequisite: Some(v1::Prerequisite {
+                                kind: Some(v1::prerequisite::Kind::CapabilityReached(
+                                    v1::prerequisite::CapabilityReached {
+                                        side: 2,
+                                        area: 1,
+                                        level: 50,
+                                    },
+                                )),
+                            }),
+                        },
+                    ))
+                    .await?,
+            ),
+            "DefineConstraint" => drop(
+                c.commands
+                    .define_constraint(authed(
+                        t,
+                        v1::DefineConstraintRequest {
+                            meta: meta(p, None),
+                            constraint_id: format!("k-{}", uuid::Uuid::now_v7().simple()),
+                            title: "floor".into(),
+                            rule: Some(v1::ConstraintRule {
+                                kind: Some(v1::constraint_rule::Kind::Personnel(
+                                    v1::constraint_rule::PersonnelBounds {
+                                        side: 1,
+                                        min: Some(1),
+                                        ..Default::default()
+                                    },
+                                )),
+                            }),
+                            authority: "assumption".into(),
+                            ..Default::default()
+                        },
+                    ))
+                    .await?,
+            ),
+            "WaiveConstraint" => drop(
+                c.commands
+                    .waive_constraint(authed(
+                        t,
+                        v1::WaiveConstraintRequest {
+                            meta: meta(p, None),
+                            constraint_id: "no-such-constraint".into(),
+                            from: date(2028, 1, 1),
+                            authority: "certification".into(),
+                            note: String::new(),
+                        },
+                    ))
+                    .await?,
+            ),
+            "AssignMission" => drop(
+                c.commands
+                    .assign_mission(authed(
+                        t,
+                        v1::AssignMissionRequest {
+                            meta: meta(p, None),
+                            decision_id: decision,
+                            mission: 2,
+                            lead: 2,
+                            supporting: 1,
+                            on: date(2029, 6, 30),
+                        },
+                    ))
+                    .await?,
+            ),
+            "GetFindings" => drop(
+                c.queries
+                    .get_findings(authed(
+                        t,
+                        v1::GetFindingsRequest {
+                            plan_id: plan.clone(),
+                            ..Default::default()
+                        },
+                    ))
+                    .await?,
+            ),
+            "WatchFindings" => drop(
+                c.queries
+                    .watch_findings(authed(
+                        t,
+                        v1::WatchFindingsRequest {
+                            plan_id: plan.clone(),
+                            ..Default::default()
+                        },
+                    ))
+                    .await?,
+            ),
             "ListDecisions" => drop(
                 c.queries
                     .list_decisions(authed(
@@ -720,6 +814,12 @@ fn table() -> Vec<(&'static str, Vec<&'static str>)> {
         ("RecordSimulationRun", only(&[])),
         ("GrantRole", only(&["planadmin"])),
         ("RevokeRole", only(&["planadmin"])),
+        ("RequirePrerequisite", only(EDITORS)),
+        ("DefineConstraint", only(&["ed-conditions"])),
+        ("WaiveConstraint", only(&["adopter", "end-us", "end-rok"])),
+        ("AssignMission", only(&["ed-command"])),
+        ("GetFindings", only(EVERY_ROLE)),
+        ("WatchFindings", only(EVERY_ROLE)),
         ("GetPlan", only(EVERY_ROLE)),
         ("GetPosture", only(EVERY_ROLE)),
         ("GetPostureSeries", only(EVERY_ROLE)),
