@@ -39,6 +39,8 @@ const LEGEND_WIDTH: u32 = 250;
 const OPCON_LABEL: &str = "Wartime OPCON to ROK";
 
 const DECISION_COLOR: RGBColor = RGBColor(110, 110, 110);
+/// Findings: where the plan breaks its own prerequisites, conditions or constraints.
+const FINDING_COLOR: RGBColor = RGBColor(200, 30, 30);
 
 /// The period to chart: `--from`/`--to`, each defaulting to the plan's horizon.
 pub(crate) fn period(
@@ -132,6 +134,10 @@ pub(crate) struct Chart {
     /// ROK capability level per area, one value per point (`None` before the first record).
     capability: BTreeMap<CapabilityArea, Vec<Option<u32>>>,
     markers: Vec<Marker>,
+    /// Where the plan breaks its own rules: (first date, end if known, finding id).
+    findings: Vec<(Date, Option<Date>, String)>,
+    /// Decisions a transfer-conditions finding names: their transfer is drawn dashed.
+    unmet_transfers: BTreeSet<String>,
 }
 
 impl Chart {
@@ -139,6 +145,7 @@ impl Chart {
         header: [String; 2],
         points: &[v1::Posture],
         decisions: &[v1::DecisionView],
+        findings: &[v1::Finding],
         what_if: bool,
     ) -> Chart {
         let dates: Vec<Date> = points
@@ -174,12 +181,27 @@ impl Chart {
             (Some(from), Some(to)) => markers(points, decisions, (from, to), what_if),
             _ => Vec::new(),
         };
+        let unmet_transfers = findings
+            .iter()
+            .filter(|f| f.kind == v1::FindingKind::TransferConditions as i32)
+            .flat_map(|f| f.decision_ids.iter().cloned())
+            .collect();
+        let findings = findings
+            .iter()
+            .filter_map(|f| {
+                let from = f.from.as_ref().and_then(date_from_proto)?;
+                let until = f.until.as_ref().and_then(date_from_proto);
+                Some((from, until, f.id.clone()))
+            })
+            .collect();
         Chart {
             header,
             dates,
             personnel,
             capability,
             markers,
+            findings,
+            unmet_transfers,
         }
     }
 
@@ -372,7 +394,8 @@ impl Draw for Chart {
             .keys()
             .map(|a| Entry::new(area_label(*a), Swatch::Line(area_color(*a), 2)))
             .collect();
-        let decisions = marker_entries(&self.markers);
+        let mut decisions = marker_entries(&self.markers);
+        decisions.extend(finding_entries(self));
         if !decisions.is_empty() {
             areas.push(Entry::new("Decisions", Swatch::Heading));
             areas.extend(decisions);
@@ -425,7 +448,34 @@ fn draw_personnel<DB: DrawingBackend>(
     if chart.personnel.is_empty() {
         note(&c, "No U.S. force elements in this period", top)?;
     }
+    draw_findings(&mut c, chart, top)?;
     draw_markers(&mut c, chart, top, true)
+}
+
+/// Each finding as a translucent band over the dates it holds, named at its top.
+fn draw_findings<DB: DrawingBackend>(
+    c: &mut Panel<'_, DB>,
+    chart: &Chart,
+    top: f64,
+) -> DrawResult<DB> {
+    let (x0, x1) = (c.x_range().start, c.x_range().end);
+    for (row, (from, until, id)) in chart.findings.iter().enumerate() {
+        let start = year_fraction(*from).max(x0);
+        let end = until.map_or(x1, year_fraction).min(x1);
+        if start >= end {
+            continue;
+        }
+        c.draw_series(once(Rectangle::new(
+            [(start, 0.0), (end, top)],
+            FINDING_COLOR.mix(0.12).filled(),
+        )))?;
+        let y = top * (0.97 - 0.05 * (row % 4) as f64);
+        let style = text_style(12, false)
+            .color(&FINDING_COLOR)
+            .pos(Pos::new(HPos::Left, VPos::Top));
+        c.draw_series(once(Text::new(id.clone(), (start, y), style)))?;
+    }
+    Ok(())
 }
 
 fn draw_capability<DB: DrawingBackend>(
@@ -493,15 +543,48 @@ fn draw_markers<DB: DrawingBackend>(
             MarkerKind::Proposed => {
                 let style = DECISION_COLOR.mix(0.55).stroke_width(1);
                 c.draw_series(DashedLineSeries::new(line, 6, 4, style))?;
+                if labelled {
+                    proposal_label(c, chart, m, (x, top))?;
+                }
             }
             MarkerKind::OpconTransfer => {
-                c.draw_series(once(PathElement::new(line, OPCON_COLOR.stroke_width(3))))?;
+                let unmet = m
+                    .decision
+                    .as_ref()
+                    .is_some_and(|d| chart.unmet_transfers.contains(d));
+                if unmet {
+                    let style = OPCON_COLOR.stroke_width(3);
+                    c.draw_series(DashedLineSeries::new(line, 10, 6, style))?;
+                } else {
+                    c.draw_series(once(PathElement::new(line, OPCON_COLOR.stroke_width(3))))?;
+                }
                 if labelled {
                     opcon_label(c, m, (x, top))?;
                 }
             }
         }
     }
+    Ok(())
+}
+
+/// The decisions proposed for one date, named down their dashed line.
+fn proposal_label<DB: DrawingBackend>(
+    c: &mut Panel<'_, DB>,
+    chart: &Chart,
+    m: &Marker,
+    at: (f64, f64),
+) -> DrawResult<DB> {
+    let ids: Vec<&str> = chart
+        .markers
+        .iter()
+        .filter(|o| o.kind == MarkerKind::Proposed && o.date == m.date)
+        .filter_map(|o| o.decision.as_deref())
+        .collect();
+    let style = text_style(11, false)
+        .color(&DECISION_COLOR)
+        .transform(FontTransform::Rotate90)
+        .pos(Pos::new(HPos::Left, VPos::Bottom));
+    c.draw_series(once(Text::new(ids.join(", "), (at.0, at.1 * 0.55), style)))?;
     Ok(())
 }
 
@@ -550,6 +633,24 @@ fn marker_entries(markers: &[Marker]) -> Vec<Entry> {
         entries.push(Entry::new(
             "Proposed decision",
             Swatch::Dashed(DECISION_COLOR),
+        ));
+    }
+    entries
+}
+
+/// The legend rows of the findings, if any.
+fn finding_entries(chart: &Chart) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    if !chart.findings.is_empty() {
+        entries.push(Entry::new(
+            "Finding (alliancectl findings)",
+            Swatch::Fill(FINDING_COLOR),
+        ));
+    }
+    if !chart.unmet_transfers.is_empty() {
+        entries.push(Entry::new(
+            "Transfer before its conditions",
+            Swatch::Dashed(OPCON_COLOR),
         ));
     }
     entries
@@ -712,7 +813,7 @@ mod tests {
             point("2025-02-01", Side::Rok, &["opcon"]),
         ];
         let decisions = [decision("opcon", "2025-01-15", DecisionStatus::Adopted)];
-        let chart = Chart::new(["T".into(), "S".into()], &points, &decisions, false);
+        let chart = Chart::new(["T".into(), "S".into()], &points, &decisions, &[], false);
         assert_eq!(chart.personnel[&ElementKind::Thaad], [150, 0]);
         let (svg, png) = render(&chart).unwrap();
         assert!(svg.contains(">\nTHAAD\n</text>"), "{svg}");
@@ -721,6 +822,60 @@ mod tests {
         assert_eq!(&png[12..16], b"IHDR");
         assert_eq!(png[16..20], SIZE.0.to_be_bytes());
         assert_eq!(png[20..24], SIZE.1.to_be_bytes());
+    }
+
+    #[test]
+    fn findings_are_marked_and_a_transfer_before_its_conditions_is_dashed() {
+        let points = [
+            point("2025-01-01", Side::Us, &[]),
+            point("2025-02-01", Side::Rok, &["opcon"]),
+            point("2025-03-01", Side::Rok, &["opcon", "cut"]),
+        ];
+        let decisions = [
+            decision("opcon", "2025-01-15", DecisionStatus::Proposed),
+            decision("cut", "2025-02-15", DecisionStatus::Proposed),
+        ];
+        let finding = |id: &str, kind: v1::FindingKind, decision: &str| v1::Finding {
+            id: id.into(),
+            kind: kind as i32,
+            from: Some(v1::Date {
+                year: 2025,
+                month: 1,
+                day: 15,
+            }),
+            decision_ids: vec![decision.into()],
+            ..Default::default()
+        };
+        let findings = [
+            finding(
+                "conditions:opcon",
+                v1::FindingKind::TransferConditions,
+                "opcon",
+            ),
+            finding("constraint:us-floor", v1::FindingKind::Constraint, "cut"),
+        ];
+        let chart = Chart::new(
+            ["T".into(), "S".into()],
+            &points,
+            &decisions,
+            &findings,
+            true,
+        );
+        assert_eq!(chart.unmet_transfers, BTreeSet::from(["opcon".to_owned()]));
+        assert_eq!(chart.findings.len(), 2);
+        let (svg, _) = render(&chart).unwrap();
+        for text in [
+            "conditions:opcon",
+            "constraint:us-floor",
+            "Transfer before its conditions",
+            "Finding (alliancectl findings)",
+            ">\ncut\n</text>",
+        ] {
+            assert!(svg.contains(text), "{text} missing from {svg}");
+        }
+        let without = Chart::new(["T".into(), "S".into()], &points, &decisions, &[], true);
+        let (plain, _) = render(&without).unwrap();
+        assert!(!plain.contains("Transfer before its conditions"));
     }
 
     #[test]

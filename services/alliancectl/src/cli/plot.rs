@@ -60,10 +60,12 @@ pub(super) async fn run(
     let min_version = plan.head.as_ref().map_or(0, |h| h.version);
     let points = get_series(s, args, period, min_version).await?;
     let decisions = get_decisions(s, args, min_version).await?;
+    let findings = get_findings(s, args, period, min_version).await?;
     let chart = Chart::new(
         header(&plan, args, period, &points),
         &points,
         &decisions,
+        &findings,
         args.what_if,
     );
     let (svg, png) = render(&chart)?;
@@ -143,5 +145,26 @@ async fn get_decisions(
     within(s.timeout, s.queries.list_decisions(request))
         .await
         .map(|reply| reply.decisions)
+        .map_err(|status| s.failure(&status, None))
+}
+
+/// The plan's findings over the period, as the chart views it.
+async fn get_findings(
+    s: &mut Session,
+    args: &PlotArgs,
+    (from, to): (Date, Date),
+    min_version: u64,
+) -> Result<Vec<v1::Finding>, CliError> {
+    let request = s.request(v1::GetFindingsRequest {
+        plan_id: args.plan_id.to_string(),
+        from: Some(date_to_proto(from)),
+        to: Some(date_to_proto(to)),
+        record: record_point(args.record_version, args.record_time.as_ref()),
+        include_proposed: args.what_if,
+        min_version,
+    });
+    within(s.timeout, s.queries.get_findings(request))
+        .await
+        .map(|report| report.findings)
         .map_err(|status| s.failure(&status, None))
 }
