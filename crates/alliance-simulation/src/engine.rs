@@ -325,7 +325,11 @@ fn trial(
         }
         for (a, area) in scenario.areas.iter().enumerate() {
             let required = area.required + draws.growth[a] * m as f64 / 12.0;
-            us[a] = if baseline[a] > 0.0 {
+            let us_counted = scenario.us_counts.get(m).is_none_or(|c| c[a]);
+            us[a] = if !us_counted {
+                // The operational plans leave the area to the ROK alone.
+                0.0
+            } else if baseline[a] > 0.0 {
                 area.off_peninsula() + area.stationed() * strength[m][a] / baseline[a]
             } else {
                 area.us_level

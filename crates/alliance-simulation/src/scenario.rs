@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 
 use alliance_domain::{
     Actor, CapabilityArea, Command, CommandContext, ConditionId, ConditionStatus, Date, Decision,
-    DecisionId, DecisionStatus, DomainError, ElementId, ElementKind, InvestmentId, Plan, Side,
-    Step, decide, element_timelines, evolve,
+    DecisionId, DecisionStatus, DomainError, ElementId, ElementKind, InvestmentId, Mission, Plan,
+    Side, Step, decide, element_timelines, evolve,
 };
 use chrono::{Datelike, Months};
 
@@ -141,6 +141,43 @@ pub struct Scenario {
     pub transfer: Option<Transfer>,
     pub likely: f64,
     pub confidence: f64,
+    /// Per month, per area: whether the U.S. level counts toward the area's coverage. The
+    /// operational plans decide: an area whose mission the ROK leads with no U.S. support is
+    /// covered by the ROK alone (months before any assignment count the U.S., as the CFC does).
+    pub us_counts: Vec<[bool; AREAS.len()]>,
+}
+
+/// The mission of the operational plans that covers a capability area.
+pub fn mission_of(area: CapabilityArea) -> Mission {
+    match area {
+        CapabilityArea::GroundCombat
+        | CapabilityArea::AirSuperiority
+        | CapabilityArea::MissileDefense
+        | CapabilityArea::CommandAndControl => Mission::MajorCombat,
+        CapabilityArea::CombatSupport | CapabilityArea::Munitions => Mission::CombatSupport,
+        CapabilityArea::Isr => Mission::Intelligence,
+        CapabilityArea::Logistics => Mission::Logistics,
+        CapabilityArea::ExtendedDeterrence => Mission::ExtendedDeterrence,
+    }
+}
+
+/// Whether the U.S. leads or supports `mission` on `on`, under the shaping decisions; true when
+/// no step has assigned it yet.
+fn us_covers(decisions: &[&Decision], mission: Mission, on: Date) -> bool {
+    decisions
+        .iter()
+        .flat_map(|d| d.steps.iter().map(move |s| (&d.id, s)))
+        .filter_map(|(id, s)| match s {
+            Step::AssignMission {
+                mission: m,
+                lead,
+                supporting,
+                on: from,
+            } if *m == mission && *from <= on => Some(((*from, id), *lead, *supporting)),
+            _ => None,
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .is_none_or(|(_, lead, supporting)| lead == Side::Us || supporting == Some(Side::Us))
 }
 
 /// The window a run covers.
@@ -360,6 +397,12 @@ pub fn scenario(
         }),
         likely: model.defaults.likely,
         confidence: model.defaults.confidence,
+        us_counts: (0..months)
+            .map(|m| {
+                let on = month_date(start, m);
+                AREAS.map(|area| us_covers(&decisions, mission_of(area), on))
+            })
+            .collect(),
     }
 }
 

@@ -1408,3 +1408,55 @@ fn the_u_s_level_from_off_the_peninsula_stays_when_stationed_forces_leave() {
     assert_eq!(area(&outcome, 0, MD).us, flat(20.0));
     assert_eq!(area(&outcome, 2, MD).us, flat(15.5));
 }
+
+#[test]
+fn the_operational_plans_decide_whether_the_u_s_level_counts_toward_an_area() {
+    let mut plan = worked_plan();
+    for (actor, command) in [
+        (
+            us(),
+            propose("oplan", &[Side::Us, Side::Rok], date(2030, 3, 1)),
+        ),
+        (
+            us(),
+            plan_step(
+                "oplan",
+                Step::AssignMission {
+                    mission: alliance_domain::Mission::MajorCombat,
+                    lead: Side::Rok,
+                    supporting: None,
+                    on: date(2030, 3, 1),
+                },
+            ),
+        ),
+    ] {
+        plan = apply(plan, &actor, command);
+    }
+    let model = worked_model();
+    let s = scenario(
+        &plan,
+        true,
+        &BTreeSet::new(),
+        &model.data,
+        window_of(&model),
+    );
+    let outcome = run(&s, 10, 9, &Control::default()).unwrap();
+    // Missile defense is a major-combat area: from March the ROK covers it alone.
+    assert_eq!(area(&outcome, 1, MD).us, flat(20.0));
+    assert_eq!(area(&outcome, 2, MD).us, flat(0.0));
+    assert_eq!(area(&outcome, 2, MD).combined, flat(50.0));
+    // Extended deterrence is another mission: the U.S. still counts there.
+    assert_eq!(
+        area(&outcome, 2, CapabilityArea::ExtendedDeterrence).us,
+        flat(90.0)
+    );
+    // Adopted only, the assignment is not applied.
+    let adopted = scenario(
+        &plan,
+        false,
+        &BTreeSet::new(),
+        &model.data,
+        window_of(&model),
+    );
+    assert!(adopted.us_counts.iter().all(|c| c.iter().all(|v| *v)));
+}
