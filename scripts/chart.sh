@@ -42,7 +42,8 @@ if [[ -z $plan ]]; then
   exit 1
 fi
 mkdir -p "$(dirname "$OUT")"
-"$bin/alliancectl" plot --plan-id "$plan" --from "$FROM" --to "$TO" --what-if --out "$OUT"
+"$bin/alliancectl" plot --plan-id "$plan" --from "$FROM" --to "$TO" --what-if --out "$OUT" \
+  --model deploy/simulation-model.toml
 
 # The simulation of the same what-if view: coverage bands per area, U.S. drawdown, OPCON date.
 mkdir -p "$(dirname "$SIM_OUT")"

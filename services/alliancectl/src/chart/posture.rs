@@ -138,6 +138,9 @@ pub(crate) struct Chart {
     findings: Vec<(Date, Option<Date>, String)>,
     /// Decisions a transfer-conditions finding names: their transfer is drawn dashed.
     unmet_transfers: BTreeSet<String>,
+    /// The required level per area at the start of the simulation window (model data), drawn
+    /// beside the ROK levels.
+    required: BTreeMap<CapabilityArea, f64>,
 }
 
 impl Chart {
@@ -202,7 +205,14 @@ impl Chart {
             markers,
             findings,
             unmet_transfers,
+            required: BTreeMap::new(),
         }
+    }
+
+    /// The required level of each area, drawn dotted in the area's colour.
+    pub(crate) fn with_required(mut self, required: BTreeMap<CapabilityArea, f64>) -> Chart {
+        self.required = required;
+        self
     }
 
     /// The highest U.S. total at any point.
@@ -394,6 +404,12 @@ impl Draw for Chart {
             .keys()
             .map(|a| Entry::new(area_label(*a), Swatch::Line(area_color(*a), 2)))
             .collect();
+        if !self.required.is_empty() {
+            areas.push(Entry::new(
+                "Required level (model), dotted",
+                Swatch::Dashed(DECISION_COLOR),
+            ));
+        }
         let mut decisions = marker_entries(&self.markers);
         decisions.extend(finding_entries(self));
         if !decisions.is_empty() {
@@ -506,6 +522,18 @@ fn draw_capability<DB: DrawingBackend>(
         }
         if !run.is_empty() {
             c.draw_series(once(PathElement::new(run, style)))?;
+        }
+    }
+    let (x0, x1) = (c.x_range().start, c.x_range().end);
+    for (area, level) in &chart.required {
+        if chart.capability.contains_key(area) {
+            let style = area_color(*area).mix(0.8).stroke_width(1);
+            c.draw_series(DashedLineSeries::new(
+                vec![(x0, *level), (x1, *level)],
+                2,
+                4,
+                style,
+            ))?;
         }
     }
     if chart.capability.is_empty() {

@@ -43,6 +43,10 @@ pub(crate) struct PlotArgs {
     /// Where to write the chart: STEM.svg and STEM.png.
     #[arg(long, value_name = "PATH_STEM", default_value = "posture")]
     pub(crate) out: std::path::PathBuf,
+    /// Simulation model data (e.g. deploy/simulation-model.toml): draw each area's required
+    /// level beside the ROK levels.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) model: Option<std::path::PathBuf>,
 }
 
 /// Runs `alliancectl plot`: reads the plan, its monthly posture and its decisions, draws the
@@ -67,7 +71,8 @@ pub(super) async fn run(
         &decisions,
         &findings,
         args.what_if,
-    );
+    )
+    .with_required(required_levels(args.model.as_deref())?);
     let (svg, png) = render(&chart)?;
     let (svg_path, png_path) = write(&args.out, &svg, &png)?;
     let (svg_path, png_path) = (svg_path.display(), png_path.display());
@@ -167,4 +172,31 @@ async fn get_findings(
         .await
         .map(|report| report.findings)
         .map_err(|status| s.failure(&status, None))
+}
+
+/// The required level of each area in a simulation model file (`[areas.NAME] required`).
+fn required_levels(
+    model: Option<&std::path::Path>,
+) -> Result<std::collections::BTreeMap<alliance_domain::CapabilityArea, f64>, CliError> {
+    #[derive(serde::Deserialize)]
+    struct Area {
+        required: f64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Model {
+        areas: std::collections::BTreeMap<alliance_domain::CapabilityArea, Area>,
+    }
+    let Some(path) = model else {
+        return Ok(Default::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::invalid_input(format!("--model: cannot read {}: {e}", path.display()))
+    })?;
+    let model: Model = toml::from_str(&text)
+        .map_err(|e| CliError::invalid_input(format!("--model: {}: {e}", path.display())))?;
+    Ok(model
+        .areas
+        .into_iter()
+        .map(|(area, a)| (area, a.required))
+        .collect())
 }

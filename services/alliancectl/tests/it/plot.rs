@@ -174,6 +174,38 @@ async fn plot_writes_an_svg_and_a_png_of_the_plan() {
         assert!(has(year), "no year {year} on the x axis: {texts:?}");
     }
     assert!(has("Year") && has("Personnel") && has("Capability level"));
+    assert!(!has("Required level (model), dotted"), "no model given");
+
+    // With the model data, each area's required level is drawn beside the ROK levels.
+    let with_model = dir.path().join("with-model");
+    let model = crate::support::repo().join("deploy/simulation-model.toml");
+    server
+        .plot(&[
+            "--plan-id",
+            PLAN,
+            "--model",
+            model.to_str().unwrap(),
+            "--out",
+            with_model.to_str().unwrap(),
+        ])
+        .await
+        .ok();
+    let texts = svg_texts(&std::fs::read_to_string(dir.path().join("with-model.svg")).unwrap());
+    assert!(
+        texts.iter().any(|t| t == "Required level (model), dotted"),
+        "{texts:?}"
+    );
+    let missing = server
+        .plot(&[
+            "--plan-id",
+            PLAN,
+            "--model",
+            "/no/such/model.toml",
+            "--out",
+            stem_arg,
+        ])
+        .await;
+    assert!(missing.refused(2).contains("--model"));
 
     // After the withdrawal and before the transfer: no brigade, no OPCON marker.
     let before = dir.path().join("before");
