@@ -40,14 +40,26 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let mut delay = std::time::Duration::from_secs(1);
+    // Listening from the start: a SIGTERM that arrives during an attempt, or between the report
+    // of a failure and the wait that follows it, is kept for that wait instead of being lost.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     loop {
         match attempt().await {
             Ok(done) => return Ok(done),
             Err(error) => {
                 tracing::error!(%error, retry_in = ?delay, "{what}");
+                let terminated = async {
+                    match term.as_mut() {
+                        Some(s) => {
+                            s.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    () = shutdown_signal() => return Err(format!("stopped while retrying ({what}): {error}")),
+                    _ = tokio::signal::ctrl_c() => return Err(format!("stopped while retrying ({what}): {error}")),
+                    () = terminated => return Err(format!("stopped while retrying ({what}): {error}")),
                 }
                 delay = (delay * 2).min(std::time::Duration::from_secs(30));
             }

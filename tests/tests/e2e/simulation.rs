@@ -76,7 +76,7 @@ fn a_run_on_the_simulation_service_is_recorded_and_reproduced_elsewhere() {
     assert_eq!(run["plan_version"], loaded);
     assert_eq!(run["recorded_version"], loaded + 1);
     assert_eq!(run["actor"]["team"], "us-force-planning");
-    assert_eq!(run["monthly"].as_array().unwrap().len(), 60);
+    assert_eq!(run["monthly"].as_array().unwrap().len(), 96);
     assert_eq!(writer.version(), loaded + 1);
 
     // The command service's history names the run, its inputs and results (read once its read
