@@ -56,40 +56,48 @@ pub async fn verify_plan_against<R: LogReader>(
     let mut records = log.plan_records(plan_id);
     let mut verifier = trusted.map_or_else(Verifier::default, |t| Verifier::trusting(t.clone()));
     let mut seen = false;
+    let broken_at = |head: ChainHead, broken: ChainBreak| {
+        let origin = broken.origin;
+        Some(Verification {
+            head,
+            first_break: Some((broken, origin)),
+        })
+    };
     while let Some(record) = records.next().await {
         let record = record?;
         seen = true;
         let before = verifier.head();
-        let mut checked = verifier.check(&record);
-        if let (Ok(()), Some(kept)) = (&checked, kept) {
-            let head = verifier.head();
-            if head.events == kept.version && head.head != kept.hash {
-                checked = Err(ChainBreak {
-                    kind: BreakKind::Diverged,
-                    version: record.version,
-                    position: record.position,
-                    detail: format!(
-                        "its hash is {}, not the kept head's {}: the history up to it was \
-                         rewritten",
-                        chain::hex(&head.head),
-                        chain::hex(&kept.hash)
-                    ),
-                });
-            }
+        if let Err(broken) = verifier.check(&record) {
+            return Ok(broken_at(verifier.head(), broken));
         }
-        if let Err(broken) = checked {
-            let head = if broken.kind == BreakKind::Diverged {
-                before
-            } else {
-                verifier.head()
+        let head = verifier.head();
+        if let Some(kept) = kept
+            && head.events == kept.version
+            && head.head != kept.hash
+        {
+            // A signature before it that does not hold is the first break.
+            if let Err(broken) = verifier.settle() {
+                return Ok(broken_at(verifier.head(), broken));
+            }
+            let diverged = ChainBreak {
+                kind: BreakKind::Diverged,
+                version: record.version,
+                position: record.position,
+                detail: format!(
+                    "its hash is {}, not the kept head's {}: the history up to it was \
+                     rewritten",
+                    chain::hex(&head.head),
+                    chain::hex(&kept.hash)
+                ),
+                origin: record.origin,
             };
-            return Ok(Some(Verification {
-                head,
-                first_break: Some((broken, record.origin)),
-            }));
+            return Ok(broken_at(before, diverged));
         }
     }
-    let head = verifier.head();
+    let head = match verifier.finish() {
+        Ok(head) => head,
+        Err(broken) => return Ok(broken_at(verifier.head(), broken)),
+    };
     let truncated = kept.filter(|kept| head.events < kept.version).map(|kept| {
         let broken = ChainBreak {
             kind: BreakKind::Truncated,
@@ -101,6 +109,7 @@ pub async fn verify_plan_against<R: LogReader>(
                 head.events + 1,
                 kept.version
             ),
+            origin: None,
         };
         (broken, None)
     });

@@ -19,10 +19,17 @@
 //! removed, reordered or inserted, and, given the trusted keys, the first whose signature is
 //! missing (after the plan's first signed record), wrong, by an unknown key, or by a key outside
 //! its validity at the record's time.
+//!
+//! A record's hash covers its link to the previous record, so a signature over it vouches for
+//! every record before it as well. [`Verifier::trusting`] relies on that: it checks each
+//! record's hash, link, key id and the key's validity at once, and the signatures that cover the
+//! others (the last record of each run signed by one key, and at least one in every
+//! [`COVER_SPAN`] records); when one of those does not verify, or the chain breaks, it checks
+//! every signature since the last one that held, to name the first that does not.
 
 use std::sync::Arc;
 
-use alliance_eventlog::StoredEvent;
+use alliance_eventlog::{StoredEvent, TopicOffset};
 use alliance_proto::v1;
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -146,6 +153,8 @@ pub struct ChainBreak {
     pub version: u64,
     pub position: u64,
     pub detail: String,
+    /// Where the record sits on a Kafka topic.
+    pub origin: Option<TopicOffset>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,10 +207,15 @@ impl std::fmt::Display for BreakKind {
     }
 }
 
+/// At least one signature in this many signed records is checked as it comes, so a signature
+/// that does not hold is found within this span and the signatures waiting stay few.
+pub const COVER_SPAN: usize = 1024;
+
 /// Checks one plan's chain, records in log order, as they come.
 ///
 /// [`Verifier::default`] checks the chain and that no unsigned record follows a signed one, but
-/// no signature: that takes [`Verifier::trusting`] the writers' keys.
+/// no signature: that takes [`Verifier::trusting`] the writers' keys, whose verdict on the
+/// signatures still waiting is given by [`Verifier::finish`].
 #[derive(Debug, Clone)]
 pub struct Verifier {
     next_version: u64,
@@ -210,6 +224,25 @@ pub struct Verifier {
     unsigned_through: u64,
     signed: bool,
     trusted: Option<Arc<TrustedKeys>>,
+    /// Check every signature as it comes, instead of those that cover the others.
+    every: bool,
+    /// Signed records whose signatures are not checked yet, in log order, all by one key: the
+    /// last one's signature covers the others.
+    waiting: Vec<Waiting>,
+}
+
+/// A signed record whose signature is not checked yet.
+#[derive(Debug, Clone)]
+struct Waiting {
+    key_id: KeyId,
+    micros: i64,
+    hash: Hash,
+    signature: [u8; SIGNATURE_LEN],
+    version: u64,
+    position: u64,
+    origin: Option<TopicOffset>,
+    /// The chain before it: what was verified if its signature does not hold.
+    before: (u64, Hash, u64),
 }
 
 impl Default for Verifier {
@@ -220,12 +253,15 @@ impl Default for Verifier {
             unsigned_through: 0,
             signed: false,
             trusted: None,
+            every: false,
+            waiting: Vec::new(),
         }
     }
 }
 
 impl Verifier {
-    /// A verifier that also checks each signature against `trusted`.
+    /// A verifier that also checks the signatures against `trusted`: each record's key and its
+    /// validity at once, and the signatures that cover the others through the chain.
     pub fn trusting(trusted: Arc<TrustedKeys>) -> Self {
         Self {
             trusted: Some(trusted),
@@ -233,13 +269,29 @@ impl Verifier {
         }
     }
 
+    /// Checks every record's signature as it comes (what a reader that applies records one by
+    /// one does), instead of those that cover the others.
+    pub fn every_signature(mut self) -> Self {
+        self.every = true;
+        self
+    }
+
     /// Checks the next record of the plan.
     pub fn check(&mut self, record: &StoredEvent) -> Result<(), ChainBreak> {
+        match self.check_record(record) {
+            Ok(()) => Ok(()),
+            // A signature still waiting that does not hold comes before this record.
+            Err(broken) => Err(self.settle().err().unwrap_or(broken)),
+        }
+    }
+
+    fn check_record(&mut self, record: &StoredEvent) -> Result<(), ChainBreak> {
         let broken = |kind, detail: String| ChainBreak {
             kind,
             version: record.version,
             position: record.position,
             detail,
+            origin: record.origin,
         };
         let Some(sealed) = sealed(&record.payload) else {
             return Err(broken(
@@ -254,7 +306,7 @@ impl Verifier {
             ));
         }
         let hash = sealed.hash;
-        let envelope = v1::EventEnvelope::decode(record.payload.as_slice())
+        let envelope = Linked::decode(record.payload.as_slice())
             .map_err(|e| broken(BreakKind::Altered, format!("it does not decode: {e}")))?;
         let version = envelope.plan_version;
         if version != record.version {
@@ -298,31 +350,38 @@ impl Verifier {
             }
             None => self.unsigned_through = version,
             Some((key_id, signature)) => {
-                if let Some(trusted) = &self.trusted {
-                    let at = envelope.record_time.as_ref().map_or(i64::MIN, |t| {
+                if let Some(trusted) = self.trusted.clone() {
+                    let micros = envelope.record_time.as_ref().map_or(i64::MIN, |t| {
                         t.seconds
                             .saturating_mul(1_000_000)
                             .saturating_add(i64::from(t.nanos) / 1_000)
                     });
-                    trusted
-                        .check(key_id, at, RECORD_CONTEXT, &hash, &signature)
-                        .map_err(|problem| match problem {
-                            SignatureProblem::UnknownKey => broken(
-                                BreakKind::UnknownKey,
-                                format!("it is signed by key {key_id}, which is not trusted"),
-                            ),
-                            SignatureProblem::KeyNotValid => broken(
-                                BreakKind::KeyNotValid,
-                                format!(
-                                    "it is signed by key {key_id}, which was not in force at \
-                                     its record time"
-                                ),
-                            ),
-                            SignatureProblem::BadSignature => broken(
-                                BreakKind::BadSignature,
-                                format!("its signature does not verify under key {key_id}"),
-                            ),
-                        })?;
+                    let waiting = Waiting {
+                        key_id,
+                        micros,
+                        hash,
+                        signature,
+                        version,
+                        position: record.position,
+                        origin: record.origin,
+                        before: (self.next_version - 1, self.prev, self.unsigned_through),
+                    };
+                    if self.every {
+                        judge(&trusted, &waiting)?;
+                    } else {
+                        // The key and its validity need no signature checked.
+                        trusted
+                            .admits(key_id, micros)
+                            .map_err(|problem| problem_break(&waiting, problem))?;
+                        // A run of one key ends: its last signature covers the run.
+                        if self.waiting.last().is_some_and(|w| w.key_id != key_id) {
+                            self.settle()?;
+                        }
+                        self.waiting.push(waiting);
+                        if self.waiting.len() >= COVER_SPAN {
+                            self.settle()?;
+                        }
+                    }
                 }
                 self.signed = true;
             }
@@ -332,13 +391,90 @@ impl Verifier {
         Ok(())
     }
 
-    /// The chain so far.
+    /// Judges the signatures waiting: the last one's covers the others; when it does not hold,
+    /// each is checked in turn and the first that does not is named, the chain going back to
+    /// the record before it.
+    pub fn settle(&mut self) -> Result<(), ChainBreak> {
+        let Some(trusted) = self.trusted.clone() else {
+            return Ok(());
+        };
+        let waiting = std::mem::take(&mut self.waiting);
+        let Some(last) = waiting.last() else {
+            return Ok(());
+        };
+        if judge(&trusted, last).is_ok() {
+            return Ok(());
+        }
+        let failed = waiting
+            .iter()
+            .find_map(|w| judge(&trusted, w).err().map(|broken| (w, broken)));
+        match failed {
+            Some((w, broken)) => {
+                (self.next_version, self.prev, self.unsigned_through) =
+                    (w.before.0 + 1, w.before.1, w.before.2);
+                Err(broken)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The chain so far, its signatures judged: the head it reaches, or the first record that
+    /// does not hold.
+    pub fn finish(&mut self) -> Result<ChainHead, ChainBreak> {
+        self.settle()?;
+        Ok(self.head())
+    }
+
+    /// The chain as read so far (signatures still waiting are judged by [`Verifier::finish`]).
     pub fn head(&self) -> ChainHead {
         ChainHead {
             events: self.next_version - 1,
             head: self.prev,
             unsigned_through: self.unsigned_through,
         }
+    }
+}
+
+/// The fields of an envelope the chain needs; decoding them skips the rest.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Linked {
+    #[prost(uint64, tag = "3")]
+    plan_version: u64,
+    #[prost(message, optional, tag = "4")]
+    record_time: Option<prost_types::Timestamp>,
+    #[prost(bytes = "vec", tag = "13")]
+    prev_hash: Vec<u8>,
+}
+
+/// Checks one waiting record's signature.
+fn judge(trusted: &TrustedKeys, w: &Waiting) -> Result<(), ChainBreak> {
+    trusted
+        .check(w.key_id, w.micros, RECORD_CONTEXT, &w.hash, &w.signature)
+        .map_err(|problem| problem_break(w, problem))
+}
+
+fn problem_break(w: &Waiting, problem: SignatureProblem) -> ChainBreak {
+    let key_id = w.key_id;
+    let (kind, detail) = match problem {
+        SignatureProblem::UnknownKey => (
+            BreakKind::UnknownKey,
+            format!("it is signed by key {key_id}, which is not trusted"),
+        ),
+        SignatureProblem::KeyNotValid => (
+            BreakKind::KeyNotValid,
+            format!("it is signed by key {key_id}, which was not in force at its record time"),
+        ),
+        SignatureProblem::BadSignature => (
+            BreakKind::BadSignature,
+            format!("its signature does not verify under key {key_id}"),
+        ),
+    };
+    ChainBreak {
+        kind,
+        version: w.version,
+        position: w.position,
+        detail,
+        origin: w.origin,
     }
 }
 
@@ -350,7 +486,7 @@ pub fn verify<'a>(
     for record in records {
         verifier.check(record)?;
     }
-    Ok(verifier.head())
+    verifier.finish()
 }
 
 /// Lower-case hex of a hash or a record.
@@ -493,7 +629,7 @@ mod tests {
             for record in records {
                 verifier.check(record).map_err(|b| (b.kind, b.version))?;
             }
-            Ok::<_, (BreakKind, u64)>(verifier.head())
+            verifier.finish().map_err(|b| (b.kind, b.version))
         };
         // The first two records sealed before signing, the rest signed.
         let mut signed = chain();
@@ -522,6 +658,129 @@ mod tests {
         let last = wrong[3].payload.len() - 1;
         wrong[3].payload[last] ^= 1;
         assert_eq!(check(&wrong), Err((BreakKind::BadSignature, 4)));
+    }
+
+    /// Checks `records` as [`Verifier::trusting`] `writer` (with `every` signature, or those
+    /// covering the others): the head, or the first break's kind, version and the head before it.
+    fn judged(
+        records: &[StoredEvent],
+        writer: &Signer,
+        every: bool,
+    ) -> Result<ChainHead, (BreakKind, u64, u64)> {
+        let trusted = Arc::new(TrustedKeys::new([crate::signing::TrustedKey::always(
+            writer.verifying_key(),
+        )]));
+        let mut verifier = Verifier::trusting(trusted);
+        if every {
+            verifier = verifier.every_signature();
+        }
+        let named = |b: ChainBreak, v: &Verifier| (b.kind, b.version, v.head().events);
+        for record in records {
+            if let Err(b) = verifier.check(record) {
+                return Err(named(b, &verifier));
+            }
+        }
+        verifier.finish().map_err(|b| named(b, &verifier))
+    }
+
+    /// `n` records of one plan, all signed by `writer`.
+    fn signed_chain(n: u64, writer: &Signer) -> Vec<StoredEvent> {
+        let mut records: Vec<StoredEvent> = (0..n.div_ceil(4))
+            .flat_map(|_| chain())
+            .take(usize::try_from(n).unwrap())
+            .collect();
+        let plan_id = records[0].plan_id;
+        for (i, record) in records.iter_mut().enumerate() {
+            let version = i as u64 + 1;
+            let mut envelope = v1::EventEnvelope::decode(record.payload.as_slice()).unwrap();
+            envelope.plan_version = version;
+            envelope.plan_id = plan_id.to_string();
+            record.payload = envelope.encode_to_vec();
+            *record = StoredEvent {
+                version,
+                position: version * 10,
+                plan_id,
+                ..record.clone()
+            };
+        }
+        reseal(&mut records, 0, Some(writer));
+        records
+    }
+
+    #[test]
+    fn a_signature_covers_the_records_before_it_and_a_rewrite_is_named_where_it_starts() {
+        let writer = Signer::generate().unwrap();
+        let records = signed_chain(COVER_SPAN as u64 + 600, &writer);
+        let last = records.len() as u64;
+        assert_eq!(judged(&records, &writer, false).map(|h| h.events), Ok(last));
+        // Version 1300 rewritten, it and every later record re-sealed and given back its old
+        // signature: the covering signatures fail, and the first record that does not hold is
+        // named, the chain verified up to the one before it.
+        let mut rewritten = records.clone();
+        let at = 1300;
+        let signatures: Vec<Vec<u8>> = rewritten[at - 1..]
+            .iter()
+            .map(|r| r.payload[r.payload.len() - SIGNED_LEN..].to_vec())
+            .collect();
+        let mut envelope = v1::EventEnvelope::decode(rewritten[at - 1].payload.as_slice()).unwrap();
+        envelope.command_id = "rewritten".into();
+        rewritten[at - 1].payload = envelope.encode_to_vec();
+        reseal(&mut rewritten, at - 1, None);
+        for (record, signature) in rewritten[at - 1..].iter_mut().zip(&signatures) {
+            record.payload.extend_from_slice(signature);
+        }
+        assert_eq!(
+            judged(&rewritten, &writer, false),
+            Err((BreakKind::BadSignature, at as u64, at as u64 - 1))
+        );
+    }
+
+    #[test]
+    fn a_signature_that_does_not_hold_is_named_before_a_break_after_it() {
+        let writer = Signer::generate().unwrap();
+        let records = signed_chain(8, &writer);
+        // Version 5 forged under the writer's key id (its signature is not the writer's), then a
+        // record repeated: the forgery is named, not the repeat.
+        let mut forged = records.clone();
+        let mut envelope = v1::EventEnvelope::decode(forged[4].payload.as_slice()).unwrap();
+        envelope.command_id = "forged".into();
+        let prev = carried_hash(&forged[3].payload).unwrap();
+        let (mut payload, _) = seal_signed(envelope, &prev, Some(&Signer::generate().unwrap()));
+        let key_at = payload.len() - SIGNED_LEN + KEY_ID_FIELD.len();
+        payload[key_at..key_at + KEY_ID_LEN].copy_from_slice(&writer.id().0);
+        forged[4].payload = payload;
+        let mut repeat = forged[4].clone();
+        repeat.position = 55;
+        forged.insert(5, repeat);
+        for every in [false, true] {
+            assert_eq!(
+                judged(&forged, &writer, every),
+                Err((BreakKind::BadSignature, 5, 4))
+            );
+        }
+    }
+
+    #[test]
+    fn a_signature_altered_alone_on_a_record_a_later_signature_covers_is_found_only_checking_each()
+    {
+        let writer = Signer::generate().unwrap();
+        let mut records = signed_chain(6, &writer);
+        let last = records[2].payload.len() - 1;
+        records[2].payload[last] ^= 1;
+        // The content of version 3 is the writer's: the signature of version 6 covers it.
+        assert_eq!(judged(&records, &writer, false).map(|h| h.events), Ok(6));
+        assert_eq!(
+            judged(&records, &writer, true),
+            Err((BreakKind::BadSignature, 3, 2))
+        );
+        // The last record's own signature covers nothing after it: altered, it is named.
+        let mut records = signed_chain(6, &writer);
+        let last = records[5].payload.len() - 1;
+        records[5].payload[last] ^= 1;
+        assert_eq!(
+            judged(&records, &writer, false),
+            Err((BreakKind::BadSignature, 6, 5))
+        );
     }
 
     #[test]

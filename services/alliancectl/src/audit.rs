@@ -181,6 +181,8 @@ pub fn verify_file(path: &Path, against: &Against) -> Result<FileCheck, String> 
         .unwrap_or_default();
     let mut plan_id: Option<String> = None;
     let mut last_line = 0;
+    // The line of each record read, by version: a signature judged later names its own line.
+    let mut lines_of: Vec<(u64, u64, usize)> = Vec::new();
     for (index, text) in lines {
         last_line = index + 1;
         let number = index + 1;
@@ -219,19 +221,27 @@ pub fn verify_file(path: &Path, against: &Against) -> Result<FileCheck, String> 
             origin: None,
             trace_context: None,
         };
+        lines_of.push((stored.version, stored.position, number));
         if let Err(at) = verifier.check(&stored) {
-            return broken(at.to_string());
+            return Ok(at_line(&lines_of, at));
         }
         let head = verifier.head();
         if let Some((version, hash)) = kept
             && head.events == version
             && head.head != hash
         {
+            // A signature before it that does not hold is the first break.
+            if let Err(at) = verifier.settle() {
+                return Ok(at_line(&lines_of, at));
+            }
             return broken(format!(
                 "diverged at version {version}: its hash is not the kept head's: the history up \
                  to it was rewritten"
             ));
         }
+    }
+    if let Err(at) = verifier.finish() {
+        return Ok(at_line(&lines_of, at));
     }
     let plan_id = plan_id.ok_or_else(|| format!("{}: no records", path.display()))?;
     if let Some((version, _)) = kept
@@ -258,6 +268,21 @@ pub fn verify_file(path: &Path, against: &Against) -> Result<FileCheck, String> 
         plan_id,
         head: verifier.head(),
     })
+}
+
+/// A break found by the verifier, on the line of the record it names (by version and position;
+/// the last line read when none matches).
+fn at_line(lines_of: &[(u64, u64, usize)], at: chain::ChainBreak) -> FileCheck {
+    let line = lines_of
+        .iter()
+        .rev()
+        .find(|(version, position, _)| (*version, *position) == (at.version, at.position))
+        .or(lines_of.last())
+        .map_or(1, |(_, _, line)| *line);
+    FileCheck::Broken {
+        line,
+        detail: at.to_string(),
+    }
 }
 
 /// The 11 fields of a line, as text.
