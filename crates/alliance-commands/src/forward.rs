@@ -70,6 +70,8 @@ forward! {
     RecordSimulationRunRequest => record_simulation_run -> CommandResult,
     GrantRoleRequest => grant_role -> CommandResult,
     RevokeRoleRequest => revoke_role -> CommandResult,
+    WitnessHeadRequest => witness_head -> CommandResult,
+    SignHeadRequest => sign_head -> CommandResult,
     GetPlanRequest => get_plan -> PlanSummary,
 }
 

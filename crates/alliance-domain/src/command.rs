@@ -10,6 +10,7 @@ use crate::model::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, ForceElementSpec,
     Side, SimulationRun, Step,
 };
+use crate::witness::HeadWitness;
 
 /// Who asks, authenticated at the edge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,6 +122,18 @@ pub enum Command {
     RecordSimulationRun {
         run: SimulationRun,
     },
+    /// Counter-signs the plan's head at `version` (auditors of either government).
+    WitnessHead {
+        version: Version,
+        head_hash: String,
+        witnesses: Vec<HeadWitness>,
+    },
+    /// Has the writer sign the plan's head at `version`: its signature on the event covers every
+    /// record up to it.
+    SignHead {
+        version: Version,
+        head_hash: String,
+    },
 }
 
 impl Command {
@@ -152,6 +165,8 @@ impl Command {
             Command::RecordSimulationRun { .. } => "RecordSimulationRun",
             Command::GrantRole { .. } => "GrantRole",
             Command::RevokeRole { .. } => "RevokeRole",
+            Command::WitnessHead { .. } => "WitnessHead",
+            Command::SignHead { .. } => "SignHead",
         }
     }
 

@@ -10,6 +10,7 @@ use crate::model::{
     AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, ForceElementSpec, Side,
     SimulationRun, Step,
 };
+use crate::witness::HeadWitness;
 
 /// Schema version of the events this build writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -109,6 +110,17 @@ pub enum Event {
     RoleRevoked {
         grant: Grant,
     },
+    /// Auditors counter-signed the plan's head at `version`.
+    HeadWitnessed {
+        version: Version,
+        head_hash: String,
+        witnesses: Vec<HeadWitness>,
+    },
+    /// The writer signed the plan's head at `version` (its signature on this event).
+    HeadSigned {
+        version: Version,
+        head_hash: String,
+    },
 }
 
 impl Event {
@@ -141,6 +153,8 @@ impl Event {
             Event::SimulationRunRecorded { .. } => "SimulationRunRecorded",
             Event::RoleGranted { .. } => "RoleGranted",
             Event::RoleRevoked { .. } => "RoleRevoked",
+            Event::HeadWitnessed { .. } => "HeadWitnessed",
+            Event::HeadSigned { .. } => "HeadSigned",
         }
     }
 
@@ -163,7 +177,9 @@ impl Event {
             | Event::DecisionWithdrawn { .. }
             | Event::DecisionSuperseded { .. }
             | Event::RoleGranted { .. }
-            | Event::RoleRevoked { .. } => None,
+            | Event::RoleRevoked { .. }
+            | Event::HeadWitnessed { .. }
+            | Event::HeadSigned { .. } => None,
         }
     }
 }

@@ -128,6 +128,8 @@ impl Command {
                 keys.insert(Key::Access(team.clone()));
                 keys.insert(Key::Access(ctx.actor.team.clone()));
             }
+            // A head already written never changes: nothing later conflicts with vouching for it.
+            Command::WitnessHead { .. } | Command::SignHead { .. } => {}
         }
         keys
     }
@@ -173,6 +175,7 @@ impl Event {
             Event::RoleGranted { grant } | Event::RoleRevoked { grant } => {
                 keys.insert(Key::Access(grant.team.clone()));
             }
+            Event::HeadWitnessed { .. } | Event::HeadSigned { .. } => {}
         }
         keys
     }

@@ -16,6 +16,7 @@ mod model;
 mod posture;
 mod state;
 mod timeline;
+mod witness;
 
 pub use access::{Grant, PlanRole, Requirement, Section, step_section};
 pub use command::{Command, CommandContext};
@@ -38,3 +39,4 @@ pub use posture::{
 };
 pub use state::{AgreementClause, Condition, ConditionAssessment, Decision, Plan, evolve, fold};
 pub use timeline::{ElementState, ElementTimeline, element_timelines};
+pub use witness::{HeadWitness, MAX_WITNESSES, vouched_head};

@@ -393,6 +393,8 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
         Event::SimulationRunRecorded { run } => {
             put(&mut plan.simulation_runs, run.run_id, run.clone());
         }
+        // What a head is vouched by is the verifiers' business; the plan is unchanged.
+        Event::HeadWitnessed { .. } | Event::HeadSigned { .. } => {}
     }
     plan
 }

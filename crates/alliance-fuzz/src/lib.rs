@@ -38,7 +38,7 @@ pub use reference::{Reference, reference, repository_file};
 
 /// The command requests of `alliance.v1.PlanCommands`, in the order of the service definition.
 /// Each name is also the domain command's [`Command::name`].
-pub const REQUESTS: [&str; 23] = [
+pub const REQUESTS: [&str; 25] = [
     "CreatePlan",
     "BranchPlan",
     "RegisterForceElement",
@@ -62,6 +62,8 @@ pub const REQUESTS: [&str; 23] = [
     "RecordSimulationRun",
     "GrantRole",
     "RevokeRole",
+    "WitnessHead",
+    "SignHead",
 ];
 
 /// The teams of `deploy/dev-tokens.toml`, which commands are issued as.
@@ -154,7 +156,9 @@ pub fn command_verdict(data: &[u8]) -> CommandVerdict {
         19 => execute::<v1::WithdrawDecisionRequest>(body, &caller, names_no_plan),
         20 => execute::<v1::RecordSimulationRunRequest>(body, &caller, names_no_plan),
         21 => execute::<v1::GrantRoleRequest>(body, &caller, names_no_plan),
-        _ => execute::<v1::RevokeRoleRequest>(body, &caller, names_no_plan),
+        22 => execute::<v1::RevokeRoleRequest>(body, &caller, names_no_plan),
+        23 => execute::<v1::WitnessHeadRequest>(body, &caller, names_no_plan),
+        _ => execute::<v1::SignHeadRequest>(body, &caller, names_no_plan),
     }
 }
 

@@ -127,7 +127,9 @@ fn converted(data: &[u8]) -> Result<Command, Vec<FieldViolation>> {
         19 => to_command::<v1::WithdrawDecisionRequest>(body),
         20 => to_command::<v1::RecordSimulationRunRequest>(body),
         21 => to_command::<v1::GrantRoleRequest>(body),
-        _ => to_command::<v1::RevokeRoleRequest>(body),
+        22 => to_command::<v1::RevokeRoleRequest>(body),
+        23 => to_command::<v1::WitnessHeadRequest>(body),
+        _ => to_command::<v1::SignHeadRequest>(body),
     }
 }
 

@@ -37,6 +37,8 @@ use sha2::{Digest, Sha256};
 use crate::signing::{
     KEY_ID_LEN, KeyId, RECORD_CONTEXT, SIGNATURE_LEN, SignatureProblem, Signer, TrustedKeys,
 };
+use crate::witness::WitnessKeys;
+use alliance_domain::Side;
 
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
@@ -179,8 +181,15 @@ pub enum BreakKind {
     /// The log ends before the version of a head kept earlier: its last records were removed.
     Truncated,
     /// The record at a kept head's version does not have the kept hash: the history up to it
-    /// was rewritten.
+    /// was rewritten. Also a `HeadSigned` event naming a head the history does not have.
     Diverged,
+    /// A `HeadWitnessed` event names a head the history no longer has: the history up to the
+    /// witnessed version was rewritten after it was witnessed.
+    WitnessDiverged,
+    /// A witness's signature does not verify under its key, or the key was not in force.
+    BadWitness,
+    /// A witness's key is not among the verifier's witness keys.
+    UnknownWitness,
 }
 
 impl BreakKind {
@@ -197,6 +206,9 @@ impl BreakKind {
             Self::KeyNotValid => "key_not_valid",
             Self::Truncated => "truncated",
             Self::Diverged => "diverged",
+            Self::WitnessDiverged => "witness_diverged",
+            Self::BadWitness => "bad_witness",
+            Self::UnknownWitness => "unknown_witness",
         }
     }
 }
@@ -229,6 +241,40 @@ pub struct Verifier {
     /// Signed records whose signatures are not checked yet, in log order, all by one key: the
     /// last one's signature covers the others.
     waiting: Vec<Waiting>,
+    /// The witness keys witnesses are judged against; their signatures are not judged without.
+    witnesses: Option<Arc<WitnessKeys>>,
+    /// The hash of each version read, for the heads events vouch for.
+    hashes: Vec<Hash>,
+    /// The heads vouched for so far.
+    vouched: Vec<Vouched>,
+}
+
+/// Who vouched for a head recorded in the plan's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VouchedBy {
+    /// A witness's signature (`HeadWitnessed`).
+    Witness,
+    /// The writer's signature on the `HeadSigned` event.
+    Writer,
+}
+
+/// A head vouched for in the plan's history, as verification found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vouched {
+    /// The version of the event that records it.
+    pub recorded_at: u64,
+    pub version: u64,
+    pub head: Hash,
+    pub by: VouchedBy,
+    /// The signing key (none on an unsigned `HeadSigned` event).
+    pub key_id: Option<KeyId>,
+    /// The side a witness key answers for, when the witness keys are known.
+    pub side: Option<Side>,
+    /// team/user who recorded it.
+    pub actor: String,
+    /// Its signature was judged and holds (a witness's against the witness keys, the writer's
+    /// against the trusted keys).
+    pub verified: bool,
 }
 
 /// A signed record whose signature is not checked yet.
@@ -255,6 +301,9 @@ impl Default for Verifier {
             trusted: None,
             every: false,
             waiting: Vec::new(),
+            witnesses: None,
+            hashes: Vec::new(),
+            vouched: Vec::new(),
         }
     }
 }
@@ -267,6 +316,18 @@ impl Verifier {
             trusted: Some(trusted),
             ..Self::default()
         }
+    }
+
+    /// Judges the witnesses' signatures of witnessed heads against `witnesses` (without them,
+    /// the witnessed heads are still checked against the history, their signatures are not).
+    pub fn with_witnesses(mut self, witnesses: Option<Arc<WitnessKeys>>) -> Self {
+        self.witnesses = witnesses;
+        self
+    }
+
+    /// The heads vouched for in the history read so far.
+    pub fn vouched(&self) -> &[Vouched] {
+        &self.vouched
     }
 
     /// Checks every record's signature as it comes (what a reader that applies records one by
@@ -337,6 +398,14 @@ impl Verifier {
                 "its link to the previous event does not hold".into(),
             ));
         }
+        let micros = envelope.record_time.as_ref().map_or(i64::MIN, |t| {
+            t.seconds
+                .saturating_mul(1_000_000)
+                .saturating_add(i64::from(t.nanos) / 1_000)
+        });
+        let vouched = self
+            .vouching(record, &envelope, micros, sealed.signature.map(|s| s.0))
+            .map_err(|(kind, detail)| broken(kind, detail))?;
         match sealed.signature {
             None if self.signed => {
                 return Err(broken(
@@ -351,11 +420,6 @@ impl Verifier {
             None => self.unsigned_through = version,
             Some((key_id, signature)) => {
                 if let Some(trusted) = self.trusted.clone() {
-                    let micros = envelope.record_time.as_ref().map_or(i64::MIN, |t| {
-                        t.seconds
-                            .saturating_mul(1_000_000)
-                            .saturating_add(i64::from(t.nanos) / 1_000)
-                    });
                     let waiting = Waiting {
                         key_id,
                         micros,
@@ -387,8 +451,133 @@ impl Verifier {
             }
         }
         self.prev = hash;
+        self.hashes.push(hash);
+        self.vouched.extend(vouched);
         self.next_version += 1;
         Ok(())
+    }
+
+    /// The heads a `HeadWitnessed` or `HeadSigned` record vouches for, each checked against the
+    /// history read so far and, a witness's, against the witness keys.
+    fn vouching(
+        &self,
+        record: &StoredEvent,
+        linked: &Linked,
+        micros: i64,
+        signed_by: Option<KeyId>,
+    ) -> Result<Vec<Vouched>, (BreakKind, String)> {
+        if linked.head_witnessed.is_none() && linked.head_signed.is_none() {
+            return Ok(Vec::new());
+        }
+        let actor = v1::EventEnvelope::decode(record.payload.as_slice())
+            .ok()
+            .and_then(|e| e.actor)
+            .map(|a| format!("{}/{}", a.team, a.user))
+            .unwrap_or_default();
+        let (version, head_hash, by) = match (&linked.head_witnessed, &linked.head_signed) {
+            (Some(w), _) => (w.version, &w.head_hash, VouchedBy::Witness),
+            (None, Some(s)) => (s.version, &s.head_hash, VouchedBy::Writer),
+            (None, None) => return Ok(Vec::new()),
+        };
+        let diverged = if by == VouchedBy::Witness {
+            BreakKind::WitnessDiverged
+        } else {
+            BreakKind::Diverged
+        };
+        let head: Hash = unhex(head_hash).ok_or_else(|| {
+            (
+                diverged,
+                format!("the head it records at version {version} has no hash"),
+            )
+        })?;
+        let held = usize::try_from(version)
+            .ok()
+            .and_then(|v| v.checked_sub(1))
+            .and_then(|i| self.hashes.get(i));
+        let plan_id = *record.plan_id.as_bytes();
+        let mut found = Vec::new();
+        match by {
+            VouchedBy::Writer => found.push(Vouched {
+                recorded_at: record.version,
+                version,
+                head,
+                by,
+                key_id: signed_by,
+                side: None,
+                actor: actor.clone(),
+                verified: signed_by.is_some() && self.trusted.is_some(),
+            }),
+            VouchedBy::Witness => {
+                let witnesses = linked
+                    .head_witnessed
+                    .as_ref()
+                    .map_or(&[][..], |w| &w.witnesses[..]);
+                for (i, witness) in witnesses.iter().enumerate() {
+                    let bad = |detail: String| (BreakKind::BadWitness, detail);
+                    let key_id = KeyId::parse(&witness.key_id)
+                        .ok_or_else(|| bad(format!("witness {i} names no key id")))?;
+                    let signature: [u8; SIGNATURE_LEN] =
+                        witness.signature.as_slice().try_into().map_err(|_| {
+                            bad(format!(
+                                "the signature of witness key {key_id} is not 64 bytes"
+                            ))
+                        })?;
+                    let side = match &self.witnesses {
+                        Some(keys) => Some(
+                            keys.check(key_id, micros, (&plan_id, version, &head), &signature)
+                                .map_err(|problem| match problem {
+                                    SignatureProblem::UnknownKey => (
+                                        BreakKind::UnknownWitness,
+                                        format!(
+                                            "it records a witness by key {key_id}, which is \
+                                             not a witness key"
+                                        ),
+                                    ),
+                                    SignatureProblem::KeyNotValid => bad(format!(
+                                        "witness key {key_id} was not in force at its record time"
+                                    )),
+                                    SignatureProblem::BadSignature => bad(format!(
+                                        "the signature of witness key {key_id} does not verify \
+                                         over the head at version {version}"
+                                    )),
+                                })?,
+                        ),
+                        None => None,
+                    };
+                    found.push(Vouched {
+                        recorded_at: record.version,
+                        version,
+                        head,
+                        by,
+                        key_id: Some(key_id),
+                        side,
+                        actor: actor.clone(),
+                        verified: side.is_some(),
+                    });
+                }
+            }
+        }
+        match held {
+            Some(held) if *held == head => Ok(found),
+            Some(held) => Err((
+                diverged,
+                format!(
+                    "it records the head at version {version} with hash {}, {}, but this \
+                     history's record at version {version} has hash {}: the history up to it \
+                     was rewritten after that",
+                    hex(&head),
+                    vouchers(&found, &actor),
+                    hex(held)
+                ),
+            )),
+            None => Err((
+                diverged,
+                format!(
+                    "it records the head at version {version}, {}, which is not before it",
+                    vouchers(&found, &actor)
+                ),
+            )),
+        }
     }
 
     /// Judges the signatures waiting: the last one's covers the others; when it does not hold,
@@ -412,6 +601,9 @@ impl Verifier {
             Some((w, broken)) => {
                 (self.next_version, self.prev, self.unsigned_through) =
                     (w.before.0 + 1, w.before.1, w.before.2);
+                self.hashes
+                    .truncate(usize::try_from(w.before.0).unwrap_or(usize::MAX));
+                self.vouched.retain(|v| v.recorded_at < w.version);
                 Err(broken)
             }
             None => Ok(()),
@@ -444,6 +636,45 @@ struct Linked {
     record_time: Option<prost_types::Timestamp>,
     #[prost(bytes = "vec", tag = "13")]
     prev_hash: Vec<u8>,
+    #[prost(message, optional, tag = "50")]
+    head_witnessed: Option<v1::HeadWitnessed>,
+    #[prost(message, optional, tag = "51")]
+    head_signed: Option<v1::HeadSigned>,
+}
+
+/// Who vouched for a head, for a finding: the witnesses (key, side) and who recorded them.
+fn vouchers(found: &[Vouched], actor: &str) -> String {
+    let keys: Vec<String> = found
+        .iter()
+        .filter_map(|v| {
+            let key = v.key_id?;
+            Some(match (v.by, v.side) {
+                (VouchedBy::Writer, _) => format!("writer key {key}"),
+                (VouchedBy::Witness, Some(side)) => {
+                    format!("witness key {key} ({})", side.name())
+                }
+                (VouchedBy::Witness, None) => format!("witness key {key}"),
+            })
+        })
+        .collect();
+    let by = if keys.is_empty() {
+        "unsigned".to_owned()
+    } else {
+        keys.join(", ")
+    };
+    format!("vouched for by {by}, recorded by {actor}")
+}
+
+/// The 32 bytes of 64 lowercase hex digits.
+fn unhex(text: &str) -> Option<Hash> {
+    if text.len() != 64 {
+        return None;
+    }
+    let mut hash = [0; 32];
+    for (byte, i) in hash.iter_mut().zip((0..64).step_by(2)) {
+        *byte = u8::from_str_radix(text.get(i..i + 2)?, 16).ok()?;
+    }
+    Some(hash)
 }
 
 /// Checks one waiting record's signature.
@@ -781,6 +1012,164 @@ mod tests {
             judged(&records, &writer, false),
             Err((BreakKind::BadSignature, 6, 5))
         );
+    }
+
+    /// `records` and then a `HeadWitnessed` of the head at `version`, signed by `witnesses`
+    /// (their signatures given, or made), all sealed and signed by `writer`.
+    fn witnessed(
+        mut records: Vec<StoredEvent>,
+        version: u64,
+        witnesses: &[&Signer],
+        writer: &Signer,
+    ) -> Vec<StoredEvent> {
+        let plan_id = records[0].plan_id;
+        let head = carried_hash(&records[usize::try_from(version).unwrap() - 1].payload).unwrap();
+        let event = alliance_domain::Event::HeadWitnessed {
+            version,
+            head_hash: hex(&head),
+            witnesses: witnesses
+                .iter()
+                .map(|w| alliance_domain::HeadWitness {
+                    key_id: w.id().to_string(),
+                    signature: hex(&crate::witness::sign_head(
+                        w,
+                        plan_id.as_bytes(),
+                        version,
+                        &head,
+                    )),
+                })
+                .collect(),
+        };
+        let actor = Actor {
+            team: TeamId::parse("rok-auditors").unwrap(),
+            user: "auditor".into(),
+            side: Some(Side::Rok),
+        };
+        let next = records.len() as u64 + 1;
+        let prev = carried_hash(&records.last().unwrap().payload).unwrap();
+        let (record, _) = crate::envelope::encode_event(
+            plan_id,
+            next,
+            &event,
+            &actor,
+            "witness",
+            1_700_000_000_000_000,
+            &prev,
+        );
+        records.push(record.stored(plan_id, next, next * 10));
+        let last = records.len() - 1;
+        reseal(&mut records, last, Some(writer));
+        records
+    }
+
+    fn witness_keys(keys: &[(&Signer, Side)]) -> Arc<crate::witness::WitnessKeys> {
+        Arc::new(crate::witness::WitnessKeys::new(keys.iter().map(
+            |(signer, side)| crate::witness::WitnessKey {
+                key: crate::signing::TrustedKey::always(signer.verifying_key()),
+                side: *side,
+            },
+        )))
+    }
+
+    /// Verifies `records` trusting `writer` and judging witnesses by `witnesses`.
+    fn with_witnesses(
+        records: &[StoredEvent],
+        writer: &Signer,
+        witnesses: Option<Arc<crate::witness::WitnessKeys>>,
+    ) -> Result<Vec<Vouched>, ChainBreak> {
+        let trusted = Arc::new(TrustedKeys::new([crate::signing::TrustedKey::always(
+            writer.verifying_key(),
+        )]));
+        let mut verifier = Verifier::trusting(trusted).with_witnesses(witnesses);
+        for record in records {
+            verifier.check(record)?;
+        }
+        verifier.finish()?;
+        Ok(verifier.vouched().to_vec())
+    }
+
+    #[test]
+    fn a_witnessed_head_is_verified_against_the_history_and_the_witness_keys() {
+        let (writer, rok, us, stranger) = (
+            Signer::generate().unwrap(),
+            Signer::generate().unwrap(),
+            Signer::generate().unwrap(),
+            Signer::generate().unwrap(),
+        );
+        let keys = witness_keys(&[(&rok, Side::Rok), (&us, Side::Us)]);
+        let records = witnessed(signed_chain(4, &writer), 3, &[&rok, &us], &writer);
+        let vouched = with_witnesses(&records, &writer, Some(keys.clone())).unwrap();
+        let seen: Vec<_> = vouched
+            .iter()
+            .map(|v| (v.recorded_at, v.version, v.by, v.key_id, v.side, v.verified))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (
+                    5,
+                    3,
+                    VouchedBy::Witness,
+                    Some(rok.id()),
+                    Some(Side::Rok),
+                    true
+                ),
+                (
+                    5,
+                    3,
+                    VouchedBy::Witness,
+                    Some(us.id()),
+                    Some(Side::Us),
+                    true
+                ),
+            ]
+        );
+        assert_eq!(vouched[0].actor, "rok-auditors/auditor");
+        // Without witness keys the head is still held against the history, the witnesses are
+        // listed unjudged.
+        let unjudged = with_witnesses(&records, &writer, None).unwrap();
+        assert!(unjudged.iter().all(|v| !v.verified && v.side.is_none()));
+
+        // A witness by a key that is not a witness key, and one whose signature is not of this
+        // head.
+        let strange = witnessed(signed_chain(4, &writer), 3, &[&stranger], &writer);
+        let found = with_witnesses(&strange, &writer, Some(keys.clone())).unwrap_err();
+        assert_eq!((found.kind, found.version), (BreakKind::UnknownWitness, 5));
+        let mut forged = witnessed(signed_chain(4, &writer), 3, &[&rok], &writer);
+        let mut envelope = v1::EventEnvelope::decode(forged[4].payload.as_slice()).unwrap();
+        if let Some(v1::event_envelope::Payload::HeadWitnessed(w)) = envelope.payload.as_mut() {
+            w.version = 2;
+            w.head_hash = hex(&carried_hash(&forged[1].payload).unwrap());
+        }
+        forged[4].payload = envelope.encode_to_vec();
+        reseal(&mut forged, 4, Some(&writer));
+        let found = with_witnesses(&forged, &writer, Some(keys)).unwrap_err();
+        assert_eq!((found.kind, found.version), (BreakKind::BadWitness, 5));
+    }
+
+    #[test]
+    fn a_rewrite_below_a_witnessed_head_is_named_with_its_witnesses() {
+        let (writer, rok) = (Signer::generate().unwrap(), Signer::generate().unwrap());
+        let keys = witness_keys(&[(&rok, Side::Rok)]);
+        let mut records = witnessed(signed_chain(4, &writer), 3, &[&rok], &writer);
+        // The holder of the writer's key rewrites version 2 and signs everything after again:
+        // every record signature holds, the witness's does not cover the new history.
+        let mut envelope = v1::EventEnvelope::decode(records[1].payload.as_slice()).unwrap();
+        envelope.command_id = "rewritten".into();
+        records[1].payload = envelope.encode_to_vec();
+        reseal(&mut records, 1, Some(&writer));
+        let found = with_witnesses(&records, &writer, Some(keys)).unwrap_err();
+        assert_eq!((found.kind, found.version), (BreakKind::WitnessDiverged, 5));
+        assert!(
+            found.detail.contains(&rok.id().to_string())
+                && found.detail.contains("(ROK)")
+                && found.detail.contains("rok-auditors/auditor"),
+            "{}",
+            found.detail
+        );
+        // The same, judged without witness keys: the head is still not this history's.
+        let found = with_witnesses(&records, &writer, None).unwrap_err();
+        assert_eq!((found.kind, found.version), (BreakKind::WitnessDiverged, 5));
     }
 
     #[test]

@@ -259,6 +259,26 @@ impl TrustedKey {
         }
     }
 
+    /// The public key of a PEM file, trusted from `not_before_micros` (inclusive) to
+    /// `not_after_micros` (exclusive), each unbounded when `None`.
+    pub fn from_file(
+        path: &Path,
+        not_before_micros: Option<i64>,
+        not_after_micros: Option<i64>,
+    ) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        let key = public_key_from_pem(&pem, &shown)?;
+        Ok(Self {
+            not_before_micros,
+            not_after_micros,
+            ..Self::always(key)
+        })
+    }
+
     /// Whether it may sign a record written at `micros`.
     pub fn valid_at(&self, micros: i64) -> bool {
         self.not_before_micros.is_none_or(|from| micros >= from)

@@ -391,5 +391,6 @@ pub fn decide(
                 },
             }])
         }
+        Command::WitnessHead { .. } | Command::SignHead { .. } => crate::witness::decide(command),
     }
 }

@@ -319,6 +319,7 @@ async fn a_history_cut_short_or_rewritten_under_a_kept_head_is_named_against_it(
     let keys = alliance_projection::AuditKeys {
         trusted: Some(env.trusted.clone()),
         signer: Some(env.signer.clone()),
+        witnesses: None,
     };
     let (cut, rewritten) = (
         plan_with_elements(&env, 6).await,

@@ -31,6 +31,15 @@ pub fn event_to_payload(event: &Event) -> Payload {
         Event::RoleRevoked { grant } => Payload::RoleRevoked(v1::RoleRevoked {
             grant: Some(grant_to_proto(grant)),
         }),
+        Event::HeadWitnessed {
+            version,
+            head_hash,
+            witnesses,
+        } => super::witness::witnessed_payload(*version, head_hash, witnesses),
+        Event::HeadSigned { version, head_hash } => Payload::HeadSigned(v1::HeadSigned {
+            version: *version,
+            head_hash: head_hash.clone(),
+        }),
         Event::PlanBranched {
             plan_id,
             parent_plan_id,
@@ -289,6 +298,11 @@ pub fn event_from_payload(payload: &Payload) -> Result<Event, Vec<FieldViolation
         Payload::RoleRevoked(p) => f
             .grant("grant", p.grant.as_ref())
             .map(|grant| Event::RoleRevoked { grant }),
+        Payload::HeadWitnessed(p) => Some(super::witness::witnessed_event(p)),
+        Payload::HeadSigned(p) => Some(Event::HeadSigned {
+            version: p.version,
+            head_hash: p.head_hash.clone(),
+        }),
         Payload::PlanBranched(p) => {
             let plan_id = f.uuid("plan_id", &p.plan_id);
             let parent = f.uuid("parent_plan_id", &p.parent_plan_id);

@@ -5,7 +5,7 @@
 //!
 //! One module per concern: [`scalars`] (enums, dates, elements), [`fields`] (reading a message,
 //! every violation at once), [`commands`] (requests), [`events`] (envelope payloads), [`views`]
-//! (plan summaries) and [`overlay`] (what-if decisions).
+//! (plan summaries), [`overlay`] (what-if decisions) and [`witness`] (heads vouched for).
 
 pub mod commands;
 pub mod events;
@@ -13,6 +13,7 @@ pub mod fields;
 pub mod overlay;
 pub mod scalars;
 pub mod views;
+pub mod witness;
 
 pub use commands::*;
 pub use events::*;
@@ -20,3 +21,4 @@ pub use fields::*;
 pub use overlay::*;
 pub use scalars::*;
 pub use views::*;
+pub use witness::*;
