@@ -64,6 +64,9 @@ pub struct AuthConfig {
     /// The keys whose signatures on the log's records are trusted ([`crate::signing`]).
     #[serde(default, rename = "signing_key")]
     pub signing_keys: Vec<crate::signing::SigningKeyEntry>,
+    /// The keys of the auditors who counter-sign plans' heads ([`crate::signing`]).
+    #[serde(default, rename = "witness_key")]
+    pub witness_keys: Vec<crate::signing::WitnessKeyEntry>,
 }
 
 /// A `[[peer]]` entry: a server of this deployment, named by its client certificate.
@@ -263,7 +266,7 @@ pub enum ConfigProblem {
     NoAudience,
     #[error("neither [jwt] nor [[client_cert]] is configured: no caller could authenticate")]
     NoMethod,
-    #[error("signing_key {0}: not_after is not after not_before")]
+    #[error("signing_key or witness_key {0}: not_after is not after not_before")]
     EmptySigningPeriod(String),
 }
 
@@ -329,6 +332,11 @@ impl AuthConfig {
                 key.public_key.display().to_string(),
             ));
         }
+        if let Some(key) = self.witness_keys.iter().find(|k| k.empty_period()) {
+            return Err(ConfigProblem::EmptySigningPeriod(
+                key.public_key.display().to_string(),
+            ));
+        }
         match &self.jwt {
             Some(jwt) => jwt.check().map(drop),
             None if self.client_certs.is_empty() => Err(ConfigProblem::NoMethod),
@@ -361,7 +369,13 @@ impl AuthConfig {
             std::iter::once(&mut tls.ca).chain(identity)
         });
         let signing = self.signing_keys.iter_mut().map(|key| &mut key.public_key);
-        for path in jwks.chain(tls).chain(peer_tls).chain(signing) {
+        let witness = self.witness_keys.iter_mut().map(|key| &mut key.public_key);
+        for path in jwks
+            .chain(tls)
+            .chain(peer_tls)
+            .chain(signing)
+            .chain(witness)
+        {
             *path = base.join(&*path);
         }
     }

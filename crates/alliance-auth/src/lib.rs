@@ -55,7 +55,7 @@ pub use config::{
 };
 pub use jwt::{JwksError, JwtError, JwtVerifier};
 pub use mtls::{CertError, CertName, ClientCertMap, PeerCerts};
-pub use signing::SigningKeyEntry;
+pub use signing::{KeysFile, SigningKeyEntry, WitnessKeyEntry};
 
 /// The metadata by which a server of this deployment passes on a caller it verified by client
 /// certificate (a certificate cannot travel with the request): `<team>/<user>`. Believed only

@@ -11,9 +11,25 @@
 //!
 //! A retired key stays listed, with its `not_after`, so that what it signed while in force
 //! still verifies. Reading the key files is the verifier's business (`alliance-server`).
+//!
+//! The `[[witness_key]]` entries are the keys of the governments' auditors who counter-sign
+//! plans' heads, each answering for one side, with the record times it may witness at:
+//!
+//! ```toml
+//! [[witness_key]]
+//! public_key = "keys/rok-audit-2025.pub.pem"
+//! side = "rok"
+//! not_before = "2025-01-01T00:00:00Z"       # optional; inclusive
+//! not_after = "2027-01-01T00:00:00Z"        # optional; exclusive
+//! description = "ROK Board of Audit and Inspection, 2025"
+//! ```
+//!
+//! [`KeysFile`] reads only these two kinds of entries from a file (the identity configuration
+//! itself, or a file of keys alone), for verifying offline.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use alliance_domain::Side;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -34,5 +50,74 @@ impl SigningKeyEntry {
     /// Whether its period is empty (`not_after` not after `not_before`).
     pub fn empty_period(&self) -> bool {
         matches!((self.not_before, self.not_after), (Some(from), Some(until)) if until <= from)
+    }
+}
+
+/// A `[[witness_key]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessKeyEntry {
+    /// The public key's PEM file (relative to the configuration file's directory).
+    pub public_key: PathBuf,
+    /// The side whose auditors hold it.
+    pub side: Side,
+    /// The first record time it may witness at.
+    pub not_before: Option<DateTime<Utc>>,
+    /// The first record time it may no longer witness at.
+    pub not_after: Option<DateTime<Utc>>,
+    pub description: Option<String>,
+}
+
+impl WitnessKeyEntry {
+    /// Whether its period is empty (`not_after` not after `not_before`).
+    pub fn empty_period(&self) -> bool {
+        matches!((self.not_before, self.not_after), (Some(from), Some(until)) if until <= from)
+    }
+}
+
+/// The `[[signing_key]]` and `[[witness_key]]` entries of a file, everything else in it left
+/// aside: what a verifier needs of the identity configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct KeysFile {
+    #[serde(default, rename = "signing_key")]
+    pub signing_keys: Vec<SigningKeyEntry>,
+    #[serde(default, rename = "witness_key")]
+    pub witness_keys: Vec<WitnessKeyEntry>,
+}
+
+impl KeysFile {
+    /// Reads the entries of `path`; their key files are resolved against its directory.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut keys: KeysFile =
+            toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        for key in &mut keys.signing_keys {
+            key.public_key = base.join(&key.public_key);
+        }
+        for key in &mut keys.witness_keys {
+            key.public_key = base.join(&key.public_key);
+        }
+        let empty = keys
+            .signing_keys
+            .iter()
+            .filter(|k| k.empty_period())
+            .map(|k| &k.public_key)
+            .chain(
+                keys.witness_keys
+                    .iter()
+                    .filter(|k| k.empty_period())
+                    .map(|k| &k.public_key),
+            )
+            .next();
+        if let Some(key) = empty {
+            return Err(format!(
+                "{}: key {}: not_after is not after not_before",
+                path.display(),
+                key.display()
+            ));
+        }
+        Ok(keys)
     }
 }

@@ -18,6 +18,7 @@ use hdrhistogram::Histogram;
 
 mod findings;
 mod projection;
+mod signing;
 mod simulation;
 mod telemetry;
 use tonic::transport::Channel;
@@ -60,6 +61,33 @@ struct Args {
     /// Also measure on Apache Kafka at these bootstrap servers (`make bench` starts a broker).
     #[arg(long, env = "ALLIANCE_KAFKA_BOOTSTRAP")]
     kafka_bootstrap: Option<String>,
+    /// Measure only these sections (comma-separated) [default: all of them].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Section>,
+}
+
+/// A section of the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Section {
+    /// Commands through gRPC on the embedded log (and on Kafka, given a broker).
+    Commands,
+    /// The cost of tracing.
+    Telemetry,
+    /// The cost of signing, and verifying a signed history.
+    Signing,
+    /// The read models on a generated history.
+    ReadModels,
+    /// Findings on the reference plan.
+    Findings,
+    /// The simulation engine.
+    Simulation,
+}
+
+impl Args {
+    /// Whether `section` is measured in this run.
+    fn wants(&self, section: Section) -> bool {
+        self.only.is_empty() || self.only.contains(&section)
+    }
 }
 
 const KAFKA_NOTE: &str = "\nWhere the time goes: each transaction costs the broker about 1.2–1.8 ms of CPU (transaction-log appends, the produce, the commit markers, the partition verification), and during these runs the broker used a whole core. Commands/s therefore grow with the commands that share a transaction: 8 partitions split 64 clients into batches of about 8, 2 partitions into batches of about 32. The raw producer needs no transaction at all. A single command's floor is about 3.5 ms (begin, produce with acks=all, commit).\n";
@@ -258,7 +286,12 @@ async fn suite_clients(
     server: &Server,
     plans: usize,
 ) -> anyhow::Result<(Vec<Channel>, Vec<String>)> {
-    let endpoint = format!("http://{}", server.addr);
+    suite_channels(&server.addr, plans).await
+}
+
+/// Eight connections to the server at `addr` and `plans` new plans on it.
+async fn suite_channels(addr: &str, plans: usize) -> anyhow::Result<(Vec<Channel>, Vec<String>)> {
+    let endpoint = format!("http://{addr}");
     let mut channels = Vec::new();
     for _ in 0..8 {
         channels.push(
@@ -387,19 +420,22 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut report = String::from("# Benchmarks\n");
-    if !args.skip_commands {
+    if !args.skip_commands && args.wants(Section::Commands) {
         report = commands_report(&args, cores).await?;
     }
-    if !args.skip_telemetry {
+    if !args.skip_telemetry && args.wants(Section::Telemetry) {
         report.push_str(&telemetry::report(&args).await?);
     }
-    if args.history_events > 0 {
+    if args.wants(Section::Signing) {
+        report.push_str(&signing::report(&args).await?);
+    }
+    if args.history_events > 0 && args.wants(Section::ReadModels) {
         report.push_str(&projection_report(&args).await?);
     }
-    if args.findings_queries > 0 {
+    if args.findings_queries > 0 && args.wants(Section::Findings) {
         report.push_str(&findings_report(&args).await?);
     }
-    if args.simulation_trials > 0 {
+    if args.simulation_trials > 0 && args.wants(Section::Simulation) {
         report.push_str(&simulation_report(&args)?);
     }
     if let Some(parent) = args.out.parent() {

@@ -296,10 +296,12 @@ fn micros_pair(h: &Histogram<u64>) -> (f64, f64) {
 }
 
 /// Writes the generated history of about `total_events` events to `log`: one plan after another,
-/// each plan's appends pipelined. Returns the plans' ids and the events written.
-async fn write_history<L: EventLog>(
+/// each plan's appends pipelined, each record signed by `signer` when given. Returns the plans'
+/// ids and the events written.
+pub async fn write_history<L: EventLog>(
     log: &L,
     total_events: usize,
+    signer: Option<&alliance_record::signing::Signer>,
 ) -> anyhow::Result<(Vec<PlanId>, u64)> {
     let actor = Actor {
         team: id::<TeamId>("us-force-planning".into()),
@@ -318,15 +320,19 @@ async fn write_history<L: EventLog>(
         let mut head = alliance_record::chain::GENESIS;
         for (i, event) in events.iter().enumerate() {
             let version = i as u64 + 1;
-            let (record, hash) = alliance_record::encode_event(
+            let command_id = format!("gen-{p}-{i}");
+            let ctx = alliance_record::envelope::EnvelopeContext {
                 plan_id,
-                version,
-                event,
-                &actor,
-                &format!("gen-{p}-{i}"),
-                1_780_000_000_000_000 + (p * EVENTS_PER_PLAN + i) as i64 * 1_000,
-                &head,
-            );
+                actor: &actor,
+                command_id: &command_id,
+                correlation_id: &command_id,
+                causation_id: &command_id,
+                command_digest: "",
+                record_time_micros: 1_780_000_000_000_000
+                    + (p * EVENTS_PER_PLAN + i) as i64 * 1_000,
+                signer,
+            };
+            let (record, hash) = alliance_record::envelope::encode(&ctx, version, event, &head);
             head = hash;
             pending.push(log.append(plan_id, version - 1, vec![record]));
         }
@@ -342,7 +348,7 @@ pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
     let dir = TempDir::new()?;
     let log = SqliteLog::open(SqliteLogConfig::new(dir.0.join("alliance.db")))?;
     let started = Instant::now();
-    let (plan_ids, written) = write_history(&log, total_events).await?;
+    let (plan_ids, written) = write_history(&log, total_events, None).await?;
     let plans = plan_ids.len();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);
     let write_rate = written as f64 / started.elapsed().as_secs_f64();
@@ -463,12 +469,11 @@ async fn grpc_postures(
 }
 
 /// A directory of its own for the generated log, removed when dropped (on errors too).
-struct TempDir(std::path::PathBuf);
+pub struct TempDir(pub std::path::PathBuf);
 
 impl TempDir {
-    fn new() -> anyhow::Result<Self> {
-        let dir =
-            std::env::temp_dir().join(format!("alliance-bench-projection-{}", std::process::id()));
+    pub fn new() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("alliance-bench-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir)?;
         Ok(Self(dir))
     }
@@ -505,7 +510,7 @@ pub async fn kafka(
     let events = {
         let log = alliance_eventlog_kafka::KafkaLog::open(config.clone()).await?;
         let started = Instant::now();
-        let (_, written) = write_history(&log, total_events).await?;
+        let (_, written) = write_history(&log, total_events, None).await?;
         eprintln!(
             "projection on kafka: wrote {written} events at {:.0}/s",
             written as f64 / started.elapsed().as_secs_f64()

@@ -75,6 +75,8 @@ forward! {
     DefineConstraintRequest => define_constraint -> CommandResult,
     WaiveConstraintRequest => waive_constraint -> CommandResult,
     AssignMissionRequest => assign_mission -> CommandResult,
+    WitnessHeadRequest => witness_head -> CommandResult,
+    SignHeadRequest => sign_head -> CommandResult,
     GetPlanRequest => get_plan -> PlanSummary,
 }
 

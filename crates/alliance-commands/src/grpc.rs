@@ -275,6 +275,14 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         self.handle(request, as_is).await
     }
 
+    async fn witness_head(&self, request: Request<v1::WitnessHeadRequest>) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
+    async fn sign_head(&self, request: Request<v1::SignHeadRequest>) -> CommandResponse {
+        self.handle(request, as_is).await
+    }
+
     async fn add_force_element(
         &self,
         request: Request<v1::AddForceElementRequest>,

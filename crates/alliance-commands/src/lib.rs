@@ -14,6 +14,7 @@ mod plans;
 pub mod reference;
 pub mod server;
 mod service;
+mod witness;
 
 pub use grpc::PlanCommandsApi;
 pub use service::{CommandMeta, CommandOutcome, CommandService, command_digest};

@@ -109,6 +109,8 @@ pub struct CommandService<L> {
     known: Mutex<BTreeSet<PlanId>>,
     /// The key this writer signs each record with; unsigned without one.
     signer: Option<alliance_record::signing::Signer>,
+    /// The auditors' keys a witness is checked against; every witness is refused without.
+    witness_keys: Option<Arc<alliance_record::witness::WitnessKeys>>,
 }
 
 impl<L: EventLog> CommandService<L> {
@@ -127,7 +129,22 @@ impl<L: EventLog> CommandService<L> {
             plans: Mutex::new(HashMap::new()),
             known: Mutex::new(known),
             signer: None,
+            witness_keys: None,
         })
+    }
+
+    /// Checks witnesses against `keys` (the identity configuration's `[[witness_key]]`).
+    pub fn with_witness_keys(
+        mut self,
+        keys: Option<Arc<alliance_record::witness::WitnessKeys>>,
+    ) -> Self {
+        self.witness_keys = keys;
+        self
+    }
+
+    /// The witness keys witnesses are checked against, if any.
+    pub fn witness_keys(&self) -> Option<&Arc<alliance_record::witness::WitnessKeys>> {
+        self.witness_keys.as_ref()
     }
 
     /// Signs every record this service seals with `signer`'s key.
@@ -285,6 +302,9 @@ impl<L: EventLog> CommandService<L> {
             }
             _ => {
                 let plan_id = require_plan(&meta)?;
+                if prior.is_none() {
+                    self.check_vouched_head(caller, plan_id, &command).await?;
+                }
                 self.run(run, plan_id, command, None).await
             }
         }

@@ -231,6 +231,8 @@ impl Command {
             },
             Command::GrantRole { .. } | Command::RevokeRole { .. } => Requirement::Role(Admin),
             Command::RecordSimulationRun { .. } => Requirement::AnyRole,
+            Command::WitnessHead { .. } => Requirement::Role(Auditor),
+            Command::SignHead { .. } => Requirement::Either(Auditor, Admin),
         }
     }
 }

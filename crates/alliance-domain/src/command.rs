@@ -11,6 +11,7 @@ use crate::model::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, ForceElementSpec,
     Side, SimulationRun, Step,
 };
+use crate::witness::HeadWitness;
 
 /// Who asks, authenticated at the edge.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -150,6 +151,18 @@ pub enum Command {
         #[serde(default)]
         note: String,
     },
+    /// Counter-signs the plan's head at `version` (auditors of either government).
+    WitnessHead {
+        version: Version,
+        head_hash: String,
+        witnesses: Vec<HeadWitness>,
+    },
+    /// Has the writer sign the plan's head at `version`: its signature on the event covers every
+    /// record up to it.
+    SignHead {
+        version: Version,
+        head_hash: String,
+    },
 }
 
 impl Command {
@@ -185,6 +198,8 @@ impl Command {
             Command::RequirePrerequisite { .. } => "RequirePrerequisite",
             Command::DefineConstraint { .. } => "DefineConstraint",
             Command::WaiveConstraint { .. } => "WaiveConstraint",
+            Command::WitnessHead { .. } => "WitnessHead",
+            Command::SignHead { .. } => "SignHead",
         }
     }
 

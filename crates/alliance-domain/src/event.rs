@@ -11,6 +11,7 @@ use crate::model::{
     AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, ForceElementSpec, Side,
     SimulationRun, Step,
 };
+use crate::witness::HeadWitness;
 
 /// Schema version of the events this build writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -133,6 +134,17 @@ pub enum Event {
         constraint_id: ConstraintId,
         waiver: Waiver,
     },
+    /// Auditors counter-signed the plan's head at `version`.
+    HeadWitnessed {
+        version: Version,
+        head_hash: String,
+        witnesses: Vec<HeadWitness>,
+    },
+    /// The writer signed the plan's head at `version` (its signature on this event).
+    HeadSigned {
+        version: Version,
+        head_hash: String,
+    },
 }
 
 impl Event {
@@ -170,6 +182,8 @@ impl Event {
             Event::FindingsAcknowledged { .. } => "FindingsAcknowledged",
             Event::ConstraintDefined { .. } => "ConstraintDefined",
             Event::ConstraintWaived { .. } => "ConstraintWaived",
+            Event::HeadWitnessed { .. } => "HeadWitnessed",
+            Event::HeadSigned { .. } => "HeadSigned",
         }
     }
 
@@ -197,6 +211,7 @@ impl Event {
             | Event::PrerequisiteRequired { .. }
             | Event::FindingsAcknowledged { .. }
             | Event::ConstraintDefined { .. } => None,
+            Event::HeadWitnessed { .. } | Event::HeadSigned { .. } => None,
         }
     }
 }

@@ -138,6 +138,8 @@ impl Command {
             | Command::WaiveConstraint { constraint_id, .. } => {
                 keys.insert(Key::Constraint(constraint_id.clone()));
             }
+            // A head already written never changes: nothing later conflicts with vouching for it.
+            Command::WitnessHead { .. } | Command::SignHead { .. } => {}
         }
         keys
     }
@@ -189,6 +191,7 @@ impl Event {
             | Event::ConstraintWaived { constraint_id, .. } => {
                 keys.insert(Key::Constraint(constraint_id.clone()));
             }
+            Event::HeadWitnessed { .. } | Event::HeadSigned { .. } => {}
         }
         keys
     }

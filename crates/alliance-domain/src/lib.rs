@@ -18,6 +18,7 @@ mod model;
 mod posture;
 mod state;
 mod timeline;
+mod witness;
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -46,3 +47,4 @@ pub use posture::{
 };
 pub use state::{AgreementClause, Condition, ConditionAssessment, Decision, Plan, evolve, fold};
 pub use timeline::{ElementState, ElementTimeline, element_timelines};
+pub use witness::{HeadWitness, MAX_WITNESSES, vouched_head};

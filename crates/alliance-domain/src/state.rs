@@ -450,6 +450,8 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
                 constraint.waivers.push(waiver.clone());
             }
         }
+        // What a head is vouched by is the verifiers' business; the plan is unchanged.
+        Event::HeadWitnessed { .. } | Event::HeadSigned { .. } => {}
     }
     plan
 }

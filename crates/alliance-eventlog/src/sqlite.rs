@@ -399,23 +399,39 @@ impl LogReader for SqliteLog {
     }
 
     fn plan_records(&self, plan_id: PlanId) -> BoxStream<'static, Result<StoredEvent, LogError>> {
+        type Reading = tokio::task::JoinHandle<Result<Vec<StoredEvent>, LogError>>;
         let log = self.clone();
         let batch = self.inner.subscribe_batch.max(1);
-        futures::stream::unfold(Some(1), move |next| {
+        // Each batch is read (on the read pool) while the one before it is consumed.
+        let read = move |from: Version| -> Reading {
             let log = log.clone();
+            tokio::spawn(async move { log.read_plan(plan_id, from, batch).await })
+        };
+        futures::stream::unfold((Some(1), None::<Reading>), move |(first, reading)| {
+            let read = read.clone();
             async move {
-                let from = next?;
-                match log.read_plan(plan_id, from, batch).await {
+                let reading = match (reading, first) {
+                    (Some(reading), _) => reading,
+                    (None, Some(from)) => read(from),
+                    (None, None) => return None,
+                };
+                let read_batch = reading
+                    .await
+                    .unwrap_or_else(|e| Err(LogError::Storage(format!("a read failed: {e}"))));
+                match read_batch {
                     Ok(events) => {
-                        let more = (events.len() == batch)
-                            .then(|| events.last().map(|e| e.version + 1))
+                        let next = (events.len() == batch)
+                            .then(|| events.last().map(|e| read(e.version + 1)))
                             .flatten();
                         Some((
                             futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
-                            more,
+                            (None, next),
                         ))
                     }
-                    Err(error) => Some((futures::stream::iter([Err(error)]).right_stream(), None)),
+                    Err(error) => Some((
+                        futures::stream::iter([Err(error)]).right_stream(),
+                        (None, None),
+                    )),
                 }
             }
         })

@@ -38,7 +38,7 @@ pub use reference::{Reference, reference, repository_file};
 
 /// The command requests of `alliance.v1.PlanCommands`, in the order of the service definition.
 /// Each name is also the domain command's [`Command::name`].
-pub const REQUESTS: [&str; 27] = [
+pub const REQUESTS: [&str; 29] = [
     "CreatePlan",
     "BranchPlan",
     "RegisterForceElement",
@@ -66,6 +66,8 @@ pub const REQUESTS: [&str; 27] = [
     "DefineConstraint",
     "WaiveConstraint",
     "AssignMission",
+    "WitnessHead",
+    "SignHead",
 ];
 
 /// The teams of `deploy/dev-tokens.toml`, which commands are issued as.
@@ -162,7 +164,9 @@ pub fn command_verdict(data: &[u8]) -> CommandVerdict {
         23 => execute::<v1::RequirePrerequisiteRequest>(body, &caller, names_no_plan),
         24 => execute::<v1::DefineConstraintRequest>(body, &caller, names_no_plan),
         25 => execute::<v1::WaiveConstraintRequest>(body, &caller, names_no_plan),
-        _ => execute::<v1::AssignMissionRequest>(body, &caller, names_no_plan),
+        26 => execute::<v1::AssignMissionRequest>(body, &caller, names_no_plan),
+        27 => execute::<v1::WitnessHeadRequest>(body, &caller, names_no_plan),
+        _ => execute::<v1::SignHeadRequest>(body, &caller, names_no_plan),
     }
 }
 

@@ -345,6 +345,26 @@ pub fn request_body(command: &Command, meta: v1::CommandMeta) -> Vec<u8> {
             })),
         }
         .encode_to_vec(),
+        Command::WitnessHead {
+            version,
+            head_hash,
+            witnesses,
+        } => v1::WitnessHeadRequest {
+            meta,
+            version: *version,
+            head_hash: head_hash.clone(),
+            witnesses: witnesses
+                .iter()
+                .map(alliance_proto::convert::witness_to_proto)
+                .collect(),
+        }
+        .encode_to_vec(),
+        Command::SignHead { version, head_hash } => v1::SignHeadRequest {
+            meta,
+            version: *version,
+            head_hash: head_hash.clone(),
+        }
+        .encode_to_vec(),
     }
 }
 
@@ -429,6 +449,7 @@ pub fn accepted_commands() -> Vec<(&'static str, &'static str, Command)> {
     const ROK: &str = "rok-jcs";
     const NUCLEAR: &str = "nuclear-policy";
     const APPROVERS: &str = "alliance-approvers";
+    const AUDITORS: &str = "auditors";
     // Owned by the U.S. force-planning cell, not endorsed yet: it takes steps.
     const OPEN: &str = r#""decision_id":"opplan-revision-post-transfer""#;
     let step = |step: &str| json_command(&format!(r#"{{"command":"plan_step",{OPEN},{step}}}"#));
@@ -611,6 +632,26 @@ pub fn accepted_commands() -> Vec<(&'static str, &'static str, Command)> {
             ROK,
             Command::RecordSimulationRun {
                 run: simulation_run(version),
+            },
+        ),
+        (
+            "witness-head",
+            AUDITORS,
+            Command::WitnessHead {
+                version,
+                head_hash: "5a".repeat(32),
+                witnesses: vec![alliance_domain::HeadWitness {
+                    key_id: "0123456789abcdef".into(),
+                    signature: "c3".repeat(64),
+                }],
+            },
+        ),
+        (
+            "sign-head",
+            AUDITORS,
+            Command::SignHead {
+                version,
+                head_hash: "5a".repeat(32),
             },
         ),
     ]

@@ -131,7 +131,9 @@ fn converted(data: &[u8]) -> Result<Command, Vec<FieldViolation>> {
         23 => to_command::<v1::RequirePrerequisiteRequest>(body),
         24 => to_command::<v1::DefineConstraintRequest>(body),
         25 => to_command::<v1::WaiveConstraintRequest>(body),
-        _ => to_command::<v1::AssignMissionRequest>(body),
+        26 => to_command::<v1::AssignMissionRequest>(body),
+        27 => to_command::<v1::WitnessHeadRequest>(body),
+        _ => to_command::<v1::SignHeadRequest>(body),
     }
 }
 

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use alliance_domain::PlanId;
 use alliance_eventlog::{LogError, LogReader, TopicOffset};
 use alliance_proto::v1;
-use alliance_record::chain::{self, ChainBreak, ChainHead, Verifier};
+use alliance_record::chain::{self, ChainBreak, ChainHead, Verifier, Vouched, VouchedBy};
 use alliance_record::chain::{BreakKind, Hash};
 use alliance_record::signing::{HEAD_CONTEXT, KeyId, Signer, TrustedKeys, head_message};
+use alliance_record::witness::WitnessKeys;
 use alliance_server::Authenticator;
 use alliance_server::security::SecurityLog;
 use futures::StreamExt;
@@ -24,6 +25,8 @@ pub struct Verification {
     pub head: ChainHead,
     /// The first record that does not fit, and where it sits on a Kafka topic.
     pub first_break: Option<(ChainBreak, Option<TopicOffset>)>,
+    /// The heads vouched for in the history verified (witnessed, or signed by the writer).
+    pub vouched: Vec<Vouched>,
 }
 
 /// A head of a plan's chain kept earlier: the history must extend it.
@@ -40,56 +43,70 @@ pub async fn verify_plan<R: LogReader>(
     plan_id: PlanId,
     trusted: &Arc<TrustedKeys>,
 ) -> Result<Option<Verification>, LogError> {
-    verify_plan_against(log, plan_id, Some(trusted), None).await
+    let keys = AuditKeys::from(trusted.clone());
+    verify_plan_against(log, plan_id, &keys, None).await
 }
 
-/// [`verify_plan`] (signatures judged only given `trusted`), and that the history extends
-/// `kept`: the record at its version has its
+/// [`verify_plan`] (record signatures judged only given `keys.trusted`, witnesses' only given
+/// `keys.witnesses`), and that the history extends `kept`: the record at its version has its
 /// hash (else [`BreakKind::Diverged`] there), and the log reaches it (else
 /// [`BreakKind::Truncated`] at the first version missing).
 pub async fn verify_plan_against<R: LogReader>(
     log: &R,
     plan_id: PlanId,
-    trusted: Option<&Arc<TrustedKeys>>,
+    keys: &AuditKeys,
     kept: Option<KeptHead>,
 ) -> Result<Option<Verification>, LogError> {
     let mut records = log.plan_records(plan_id);
-    let mut verifier = trusted.map_or_else(Verifier::default, |t| Verifier::trusting(t.clone()));
+    let mut verifier = keys
+        .trusted
+        .as_ref()
+        .map_or_else(Verifier::default, |t| Verifier::trusting(t.clone()))
+        .with_witnesses(keys.witnesses.clone());
     let mut seen = false;
+    let broken_at = |verifier: &Verifier, head: ChainHead, broken: ChainBreak| {
+        let origin = broken.origin;
+        Some(Verification {
+            head,
+            first_break: Some((broken, origin)),
+            vouched: verifier.vouched().to_vec(),
+        })
+    };
     while let Some(record) = records.next().await {
         let record = record?;
         seen = true;
         let before = verifier.head();
-        let mut checked = verifier.check(&record);
-        if let (Ok(()), Some(kept)) = (&checked, kept) {
-            let head = verifier.head();
-            if head.events == kept.version && head.head != kept.hash {
-                checked = Err(ChainBreak {
-                    kind: BreakKind::Diverged,
-                    version: record.version,
-                    position: record.position,
-                    detail: format!(
-                        "its hash is {}, not the kept head's {}: the history up to it was \
-                         rewritten",
-                        chain::hex(&head.head),
-                        chain::hex(&kept.hash)
-                    ),
-                });
-            }
+        if let Err(broken) = verifier.check(&record) {
+            return Ok(broken_at(&verifier, verifier.head(), broken));
         }
-        if let Err(broken) = checked {
-            let head = if broken.kind == BreakKind::Diverged {
-                before
-            } else {
-                verifier.head()
+        let head = verifier.head();
+        if let Some(kept) = kept
+            && head.events == kept.version
+            && head.head != kept.hash
+        {
+            // A signature before it that does not hold is the first break.
+            if let Err(broken) = verifier.settle() {
+                return Ok(broken_at(&verifier, verifier.head(), broken));
+            }
+            let diverged = ChainBreak {
+                kind: BreakKind::Diverged,
+                version: record.version,
+                position: record.position,
+                detail: format!(
+                    "its hash is {}, not the kept head's {}: the history up to it was \
+                     rewritten",
+                    chain::hex(&head.head),
+                    chain::hex(&kept.hash)
+                ),
+                origin: record.origin,
             };
-            return Ok(Some(Verification {
-                head,
-                first_break: Some((broken, record.origin)),
-            }));
+            return Ok(broken_at(&verifier, before, diverged));
         }
     }
-    let head = verifier.head();
+    let head = match verifier.finish() {
+        Ok(head) => head,
+        Err(broken) => return Ok(broken_at(&verifier, verifier.head(), broken)),
+    };
     let truncated = kept.filter(|kept| head.events < kept.version).map(|kept| {
         let broken = ChainBreak {
             kind: BreakKind::Truncated,
@@ -101,6 +118,7 @@ pub async fn verify_plan_against<R: LogReader>(
                 head.events + 1,
                 kept.version
             ),
+            origin: None,
         };
         (broken, None)
     });
@@ -108,6 +126,7 @@ pub async fn verify_plan_against<R: LogReader>(
     Ok((seen || truncated.is_some()).then_some(Verification {
         head,
         first_break: truncated,
+        vouched: verifier.vouched().to_vec(),
     }))
 }
 
@@ -119,23 +138,23 @@ pub struct AuditKeys {
     /// configuration, development only): the chain is checked, signatures are not judged.
     pub trusted: Option<Arc<TrustedKeys>>,
     pub signer: Option<Signer>,
+    /// The auditors' witness keys witnessed heads are judged against; `None`: witnessed heads
+    /// are held against the history, their signatures are not judged.
+    pub witnesses: Option<Arc<WitnessKeys>>,
 }
 
 impl From<Option<Arc<TrustedKeys>>> for AuditKeys {
     fn from(trusted: Option<Arc<TrustedKeys>>) -> Self {
         Self {
             trusted,
-            signer: None,
+            ..Self::default()
         }
     }
 }
 
 impl From<Arc<TrustedKeys>> for AuditKeys {
     fn from(trusted: Arc<TrustedKeys>) -> Self {
-        Self {
-            trusted: Some(trusted),
-            signer: None,
-        }
+        Some(trusted).into()
     }
 }
 
@@ -381,13 +400,12 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
             .as_ref()
             .map(|head| kept_head(plan_id, head, self.keys.trusted.as_deref()))
             .transpose()?;
-        let verification =
-            verify_plan_against(&self.log, plan_id, self.keys.trusted.as_ref(), kept)
-                .await
-                .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?
-                .ok_or_else(|| {
-                    Status::not_found(format!("the log holds no event of plan {plan_id}"))
-                })?;
+        let verification = verify_plan_against(&self.log, plan_id, &self.keys, kept)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?
+            .ok_or_else(|| {
+                Status::not_found(format!("the log holds no event of plan {plan_id}"))
+            })?;
         let first_break = verification.first_break.map(|(broken, at)| {
             tracing::warn!(%plan_id, %broken, "a plan's hash chain does not hold");
             v1::ChainBreak {
@@ -399,13 +417,24 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
                 detail: broken.detail,
             }
         });
+        let head = &verification.head;
+        // The first signed record after unsigned ones covers them through the chain.
+        let covered = self.keys.trusted.is_some()
+            && head.unsigned_through > 0
+            && head.events > head.unsigned_through;
         Ok(Response::new(v1::VerifyPlanReply {
             plan_id: plan_id.to_string(),
             ok: first_break.is_none(),
-            events: verification.head.events,
-            head_hash: chain::hex(&verification.head.head),
+            events: head.events,
+            head_hash: chain::hex(&head.head),
             first_break,
-            unsigned_through: verification.head.unsigned_through,
+            unsigned_through: head.unsigned_through,
+            vouched: verification.vouched.iter().map(vouched_head).collect(),
+            unsigned_covered_by: if covered {
+                head.unsigned_through + 1
+            } else {
+                0
+            },
         }))
     }
 }
@@ -420,13 +449,12 @@ impl<L: LogReader> AuditLogApi<L> {
         let plan_id = parse_plan(&caller_request.get_ref().plan_id)?;
         self.projection
             .authorize(&caller, plan_id, crate::Access::Audit)?;
-        let verification =
-            verify_plan_against(&self.log, plan_id, self.keys.trusted.as_ref(), None)
-                .await
-                .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?
-                .ok_or_else(|| {
-                    Status::not_found(format!("the log holds no event of plan {plan_id}"))
-                })?;
+        let verification = verify_plan_against(&self.log, plan_id, &self.keys, None)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot read the log: {e}")))?
+            .ok_or_else(|| {
+                Status::not_found(format!("the log holds no event of plan {plan_id}"))
+            })?;
         if let Some((broken, _)) = verification.first_break {
             return Err(Status::failed_precondition(format!(
                 "no head is vouched for: the chain of plan {plan_id} does not hold: {broken}"
@@ -452,6 +480,29 @@ impl<L: LogReader> AuditLogApi<L> {
             key_id,
             signature,
         })
+    }
+}
+
+/// A vouched head as `VerifyPlan` reports it.
+pub fn vouched_head(v: &Vouched) -> v1::VouchedHead {
+    v1::VouchedHead {
+        recorded_at: v.recorded_at,
+        version: v.version,
+        head_hash: chain::hex(&v.head),
+        by: match v.by {
+            VouchedBy::Witness => "witness",
+            VouchedBy::Writer => "writer",
+        }
+        .into(),
+        key_id: v.key_id.map(|k| k.to_string()).unwrap_or_default(),
+        side: match v.side {
+            Some(alliance_domain::Side::Us) => "us",
+            Some(alliance_domain::Side::Rok) => "rok",
+            None => "",
+        }
+        .into(),
+        actor: v.actor.clone(),
+        verified: v.verified,
     }
 }
 

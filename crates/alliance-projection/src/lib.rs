@@ -744,6 +744,8 @@ pub struct Replica {
     pub peer: Option<tonic::transport::ClientTlsConfig>,
     /// The writers' keys of the identity configuration; `None` without one.
     pub signing_keys: Option<alliance_record::signing::TrustedKeys>,
+    /// The auditors' witness keys of the identity configuration; `None` without one.
+    pub witness_keys: Option<alliance_record::witness::WitnessKeys>,
 }
 
 /// Loads the callers (`security`: the identity configuration and TLS, or the development
@@ -789,5 +791,6 @@ pub async fn start_replica<R: LogReader>(
         guard: secured.guard(Some(denials)),
         peer: secured.peer,
         signing_keys: secured.signing_keys,
+        witness_keys: secured.witness_keys,
     })
 }

@@ -5,5 +5,6 @@
 pub mod chain;
 pub mod envelope;
 pub mod signing;
+pub mod witness;
 
 pub use envelope::{DecodedEvent, RecordError, decode_event, encode_event};

@@ -183,6 +183,9 @@ pub struct Security {
     /// The keys whose signatures on records are trusted (`[[signing_key]]`); `None` without an
     /// identity configuration.
     pub signing_keys: Option<alliance_record::signing::TrustedKeys>,
+    /// The auditors' keys that witness plans' heads (`[[witness_key]]`); `None` without an
+    /// identity configuration.
+    pub witness_keys: Option<alliance_record::witness::WitnessKeys>,
 }
 
 impl Security {
@@ -204,20 +207,24 @@ pub async fn secure(
     token_file: &std::path::Path,
     listen: std::net::SocketAddr,
 ) -> Result<Security, String> {
-    let (auth, config_tls, config_peer, jwt, signing_keys) = match &args.auth_config {
+    let (auth, config_tls, config_peer, jwt, keys) = match &args.auth_config {
         Some(path) => {
             let config = alliance_auth::AuthConfig::load(path).map_err(|e| e.to_string())?;
             let auth = crate::Authenticator::from_identity_config(&config)
                 .await
                 .map_err(|e| format!("identity configuration {}: {e}", path.display()))?;
-            let signing_keys = crate::signing::trusted_keys(&config)
-                .map_err(|e| format!("identity configuration {}: {e}", path.display()))?;
+            let invalid = |e: alliance_record::signing::KeyError| {
+                format!("identity configuration {}: {e}", path.display())
+            };
+            let signing_keys = crate::signing::trusted_keys(&config).map_err(invalid)?;
+            let witness_keys =
+                crate::signing::witness_keys(&config.witness_keys).map_err(invalid)?;
             (
                 auth,
                 config.tls.clone(),
                 config.peer_tls.clone(),
                 config.jwt.is_some(),
-                Some(signing_keys),
+                Some((signing_keys, witness_keys)),
             )
         }
         None => (
@@ -228,6 +235,7 @@ pub async fn secure(
             None,
         ),
     };
+    let (signing_keys, witness_keys) = keys.unzip();
     let peer_paths = match &args.peer_ca {
         Some(ca) => Some(alliance_auth::ClientTlsPaths {
             ca: ca.clone(),
@@ -272,6 +280,7 @@ pub async fn secure(
         tls,
         peer,
         signing_keys,
+        witness_keys,
     })
 }
 

@@ -1,30 +1,52 @@
 //! The writers' keys: the trusted public keys of the identity configuration
-//! (`[[signing_key]]`), and the key a writing instance signs its records with.
+//! (`[[signing_key]]`), and the key a writing instance signs its records with; and the
+//! auditors' witness keys (`[[witness_key]]`).
 
 use std::path::Path;
 
-use alliance_record::signing::{KeyError, Signer, TrustedKey, TrustedKeys, public_key_from_pem};
+use alliance_record::signing::{KeyError, Signer, TrustedKey, TrustedKeys};
+use alliance_record::witness::{WitnessKey, WitnessKeys};
 
 /// The name of the key an instance makes in its data directory when none is configured.
 pub const DEFAULT_KEY_FILE: &str = "signing-key.pem";
 
 /// The trusted keys an identity configuration lists.
 pub fn trusted_keys(config: &alliance_auth::AuthConfig) -> Result<TrustedKeys, KeyError> {
-    let mut keys = Vec::with_capacity(config.signing_keys.len());
-    for entry in &config.signing_keys {
-        let path = entry.public_key.display().to_string();
-        let pem = std::fs::read_to_string(&entry.public_key).map_err(|source| KeyError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let key = public_key_from_pem(&pem, &path)?;
-        keys.push(TrustedKey {
-            not_before_micros: entry.not_before.map(|t| t.timestamp_micros()),
-            not_after_micros: entry.not_after.map(|t| t.timestamp_micros()),
-            ..TrustedKey::always(key)
-        });
-    }
-    Ok(TrustedKeys::new(keys))
+    signing_keys(&config.signing_keys)
+}
+
+/// The keys of `[[signing_key]]` entries.
+pub fn signing_keys(entries: &[alliance_auth::SigningKeyEntry]) -> Result<TrustedKeys, KeyError> {
+    entries
+        .iter()
+        .map(|entry| {
+            TrustedKey::from_file(
+                &entry.public_key,
+                entry.not_before.map(|t| t.timestamp_micros()),
+                entry.not_after.map(|t| t.timestamp_micros()),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(TrustedKeys::new)
+}
+
+/// The keys of `[[witness_key]]` entries.
+pub fn witness_keys(entries: &[alliance_auth::WitnessKeyEntry]) -> Result<WitnessKeys, KeyError> {
+    entries
+        .iter()
+        .map(|entry| {
+            let key = TrustedKey::from_file(
+                &entry.public_key,
+                entry.not_before.map(|t| t.timestamp_micros()),
+                entry.not_after.map(|t| t.timestamp_micros()),
+            )?;
+            Ok(WitnessKey {
+                key,
+                side: entry.side,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(WitnessKeys::new)
 }
 
 /// The key a writer signs with: `configured` if given, else `{data_dir}/signing-key.pem`, made

@@ -100,7 +100,11 @@ async fn main() -> anyhow::Result<()> {
         reader,
         replica.auth,
         Some(replica.security),
-        trusted,
+        alliance_projection::AuditKeys {
+            trusted,
+            signer: None,
+            witnesses: replica.witness_keys.map(std::sync::Arc::new),
+        },
     )
     .await;
     println!(

@@ -1,14 +1,18 @@
 //! Exporting a plan's history for auditors (JSON Lines or CSV, one record per line, written as
 //! it arrives), and verifying such an export offline, without the server: each line's fields
-//! must say what its record says, and the records must form the plan's hash chain.
+//! must say what its record says, and the records must form the plan's hash chain. Witnessing a
+//! plan's head with an auditor's key, and having the writer sign it.
 
 use std::io::BufRead;
 use std::path::Path;
 
 use alliance_eventlog::StoredEvent;
 use alliance_proto::v1;
-use alliance_record::chain::{self, ChainHead, Verifier};
-use alliance_record::signing::{HEAD_CONTEXT, KeyId, TrustedKeys, head_message};
+use alliance_record::chain::{self, ChainHead, Verifier, Vouched, VouchedBy};
+use alliance_record::signing::{
+    HEAD_CONTEXT, KeyId, Signer, TrustedKey, TrustedKeys, head_message,
+};
+use alliance_record::witness::{WitnessKey, WitnessKeys};
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -114,19 +118,20 @@ pub enum FileCheck {
     Holds {
         plan_id: String,
         head: ChainHead,
+        /// The heads vouched for in it (witnessed, or signed by the writer).
+        vouched: Vec<Vouched>,
     },
     /// The first line that does not fit, 1-based.
-    Broken {
-        line: usize,
-        detail: String,
-    },
+    Broken { line: usize, detail: String },
 }
 
 /// What an export is checked against besides its own chain.
 #[derive(Default)]
 pub struct Against {
-    /// Public keys whose signatures verify (at any time); signatures are not checked without.
+    /// Public keys whose signatures verify; signatures are not checked without.
     pub trusted: Option<std::sync::Arc<TrustedKeys>>,
+    /// The auditors' witness keys; witnesses' signatures are not checked without.
+    pub witnesses: Option<std::sync::Arc<WitnessKeys>>,
     /// A head kept earlier: the export must reach its version with its hash.
     pub head: Option<v1::SignedHead>,
 }
@@ -178,9 +183,12 @@ pub fn verify_file(path: &Path, against: &Against) -> Result<FileCheck, String> 
         .trusted
         .clone()
         .map(Verifier::trusting)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .with_witnesses(against.witnesses.clone());
     let mut plan_id: Option<String> = None;
     let mut last_line = 0;
+    // The line of each record read, by version: a signature judged later names its own line.
+    let mut lines_of: Vec<(u64, u64, usize)> = Vec::new();
     for (index, text) in lines {
         last_line = index + 1;
         let number = index + 1;
@@ -219,19 +227,27 @@ pub fn verify_file(path: &Path, against: &Against) -> Result<FileCheck, String> 
             origin: None,
             trace_context: None,
         };
+        lines_of.push((stored.version, stored.position, number));
         if let Err(at) = verifier.check(&stored) {
-            return broken(at.to_string());
+            return Ok(at_line(&lines_of, at));
         }
         let head = verifier.head();
         if let Some((version, hash)) = kept
             && head.events == version
             && head.head != hash
         {
+            // A signature before it that does not hold is the first break.
+            if let Err(at) = verifier.settle() {
+                return Ok(at_line(&lines_of, at));
+            }
             return broken(format!(
                 "diverged at version {version}: its hash is not the kept head's: the history up \
                  to it was rewritten"
             ));
         }
+    }
+    if let Err(at) = verifier.finish() {
+        return Ok(at_line(&lines_of, at));
     }
     let plan_id = plan_id.ok_or_else(|| format!("{}: no records", path.display()))?;
     if let Some((version, _)) = kept
@@ -257,7 +273,23 @@ pub fn verify_file(path: &Path, against: &Against) -> Result<FileCheck, String> 
     Ok(FileCheck::Holds {
         plan_id,
         head: verifier.head(),
+        vouched: verifier.vouched().to_vec(),
     })
+}
+
+/// A break found by the verifier, on the line of the record it names (by version and position;
+/// the last line read when none matches).
+fn at_line(lines_of: &[(u64, u64, usize)], at: chain::ChainBreak) -> FileCheck {
+    let line = lines_of
+        .iter()
+        .rev()
+        .find(|(version, position, _)| (*version, *position) == (at.version, at.position))
+        .or(lines_of.last())
+        .map_or(1, |(_, _, line)| *line);
+    FileCheck::Broken {
+        line,
+        detail: at.to_string(),
+    }
 }
 
 /// The 11 fields of a line, as text.
@@ -319,25 +351,106 @@ fn same_as_record(fields: &[String], envelope: &v1::EventEnvelope) -> Result<(),
 }
 
 /// The text of a verified export.
-pub fn holds_text(path: &Path, plan_id: &str, head: &ChainHead, against: &Against) -> String {
+pub fn holds_text(
+    path: &Path,
+    plan_id: &str,
+    head: &ChainHead,
+    vouched: &[Vouched],
+    against: &Against,
+) -> String {
     let signed = match (&against.trusted, head.unsigned_through) {
-        (None, _) => "signatures not checked (give --trusted-key)".to_owned(),
-        (Some(_), 0) => "each record signed by a trusted key".to_owned(),
-        (Some(_), n) if n >= head.events => "no record signed".to_owned(),
-        (Some(_), n) => {
-            format!("unsigned up to version {n}, each record after signed by a trusted key")
-        }
+        (None, _) => "signatures not checked (give --keys or --trusted-key)".to_owned(),
+        (Some(_), n) => crate::output::signed_text(n, covered_by(head), head.events),
     };
     let extends = match &against.head {
         Some(kept) => format!(", extends the kept head at version {}", kept.version),
         None => String::new(),
     };
+    let vouched: Vec<v1::VouchedHead> = vouched.iter().map(vouched_head).collect();
     format!(
-        "ok file {}: plan {plan_id}, hash chain of {} events holds, {signed}{extends}; head {}",
+        "ok file {}: plan {plan_id}, hash chain of {} events holds, {signed}{extends}{}; head {}",
         path.display(),
         head.events,
+        crate::output::vouched_text(&vouched),
         chain::hex(&head.head)
     )
+}
+
+/// The version of the signed record that covers the unsigned ones before it, if any.
+pub fn covered_by(head: &ChainHead) -> u64 {
+    if head.unsigned_through > 0 && head.events > head.unsigned_through {
+        head.unsigned_through + 1
+    } else {
+        0
+    }
+}
+
+/// A vouched head as `VerifyPlan` reports it.
+pub fn vouched_head(v: &Vouched) -> v1::VouchedHead {
+    v1::VouchedHead {
+        recorded_at: v.recorded_at,
+        version: v.version,
+        head_hash: chain::hex(&v.head),
+        by: match v.by {
+            VouchedBy::Witness => "witness",
+            VouchedBy::Writer => "writer",
+        }
+        .into(),
+        key_id: v.key_id.map(|k| k.to_string()).unwrap_or_default(),
+        side: match v.side {
+            Some(alliance_domain::Side::Us) => "us",
+            Some(alliance_domain::Side::Rok) => "rok",
+            None => "",
+        }
+        .into(),
+        actor: v.actor.clone(),
+        verified: v.verified,
+    }
+}
+
+/// The signing and witness keys of an identity configuration (or a file of keys alone), each
+/// with its validity.
+pub fn keys_file(path: &Path) -> Result<(TrustedKeys, WitnessKeys), String> {
+    let file = alliance_auth::KeysFile::load(path)?;
+    let micros = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp_micros());
+    let mut signing = Vec::new();
+    for entry in &file.signing_keys {
+        signing.push(
+            TrustedKey::from_file(
+                &entry.public_key,
+                micros(entry.not_before),
+                micros(entry.not_after),
+            )
+            .map_err(|e| e.to_string())?,
+        );
+    }
+    let mut witnesses = Vec::new();
+    for entry in &file.witness_keys {
+        witnesses.push(WitnessKey {
+            key: TrustedKey::from_file(
+                &entry.public_key,
+                micros(entry.not_before),
+                micros(entry.not_after),
+            )
+            .map_err(|e| e.to_string())?,
+            side: entry.side,
+        });
+    }
+    Ok((TrustedKeys::new(signing), WitnessKeys::new(witnesses)))
+}
+
+/// The signature a witness holding `key` makes of `head`.
+pub fn witness_signature(key: &Signer, head: &v1::SignedHead) -> Result<v1::HeadWitness, String> {
+    let plan =
+        uuid::Uuid::parse_str(&head.plan_id).map_err(|_| "the head's plan_id is not a UUID")?;
+    let hash: chain::Hash = unhex(&head.head_hash)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or("the head's head_hash is not 64 hex digits")?;
+    let signature = alliance_record::witness::sign_head(key, plan.as_bytes(), head.version, &hash);
+    Ok(v1::HeadWitness {
+        key_id: key.id().to_string(),
+        signature: signature.to_vec(),
+    })
 }
 
 /// A signed head (`audit head`) as the JSON file kept for `audit verify --head`.

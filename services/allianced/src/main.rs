@@ -360,11 +360,18 @@ impl Server<'_> {
             &signer,
         ));
         println!("allianced: signing records with key {}", signer.id());
+        let witnesses = secured.witness_keys.clone().map(Arc::new);
         let keys = alliance_projection::AuditKeys {
             trusted: Some(trusted),
             signer: Some(signer.clone()),
+            witnesses: witnesses.clone(),
         };
-        let service = Arc::new(CommandService::open(log).await?.with_signer(signer));
+        let service = Arc::new(
+            CommandService::open(log)
+                .await?
+                .with_signer(signer)
+                .with_witness_keys(witnesses),
+        );
         load_reference(&service, &auth, &config.reference_plan).await?;
 
         // The read models: restored from the snapshot plus the log's tail, or built from the whole

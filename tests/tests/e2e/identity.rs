@@ -45,7 +45,12 @@ struct Setup {
 }
 
 fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
+    setup_with(tempfile::tempdir().unwrap(), "", &[])
+}
+
+/// [`setup`] in `dir`, with `more` appended to the identity configuration (paths in it relative
+/// to `dir`) and `args` given to `allianced`.
+fn setup_with(dir: tempfile::TempDir, more: &str, args: &[String]) -> Setup {
     let d = dir.path();
     let ca = Ca::new("alliance test CA");
     let server_leaf = ca.server();
@@ -55,7 +60,7 @@ fn setup() -> Setup {
     let jwks_file = write(d, "jwks.json", jwks(&[&keys.ec, &keys.rsa]));
     let config = format!(
         "[jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks_file = \"{}\"\n\
-         [[client_cert]]\nsubject = \"CN=rok.gateway\"\nteam = \"rok-jcs\"\nuser = \"rok.gateway\"\n{TEAMS}",
+         [[client_cert]]\nsubject = \"CN=rok.gateway\"\nteam = \"rok-jcs\"\nuser = \"rok.gateway\"\n{TEAMS}\n{more}",
         jwks_file.display()
     );
     let config = write(d, "identity.toml", config);
@@ -63,24 +68,20 @@ fn setup() -> Setup {
     let key = write(d, "server.key", &server_leaf.key_pem);
     let ca_file = write(d, "ca.pem", &ca.pem);
     let data = d.join("data");
-    let server = Server::start_with_env(
-        "allianced",
-        &data,
-        &[
-            "--listen".into(),
-            "127.0.0.1:0".into(),
-            "--auth-config".into(),
-            config.display().to_string(),
-            "--tls-cert".into(),
-            cert.display().to_string(),
-            "--tls-key".into(),
-            key.display().to_string(),
-            "--tls-client-ca".into(),
-            ca_file.display().to_string(),
-        ],
-        "info",
-        &[],
-    );
+    let mut server_args: Vec<String> = vec![
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--auth-config".into(),
+        config.display().to_string(),
+        "--tls-cert".into(),
+        cert.display().to_string(),
+        "--tls-key".into(),
+        key.display().to_string(),
+        "--tls-client-ca".into(),
+        ca_file.display().to_string(),
+    ];
+    server_args.extend_from_slice(args);
+    let server = Server::start_with_env("allianced", &data, &server_args, "info", &[]);
     let port = server.addr.rsplit(':').next().unwrap().to_owned();
     Setup {
         ca: ca_file,
@@ -490,5 +491,96 @@ fn instances_forward_over_tls_and_pass_on_a_certificate_caller() {
     assert!(
         !history.contains("allianced.alliance.internal"),
         "{history}"
+    );
+}
+
+#[test]
+fn auditors_witness_a_head_with_a_witness_key_of_the_identity_configuration() {
+    use alliance_record::signing::Signer;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_path_buf();
+    let d = d.as_path();
+    // The writer's key and a ROK auditor's witness key, listed in the identity configuration.
+    let writer = Signer::generate().unwrap();
+    writer.write(&d.join("writer.pem")).unwrap();
+    write(d, "writer.pub.pem", writer.public_pem());
+    let rok = Signer::generate().unwrap();
+    rok.write(&d.join("rok-audit.pem")).unwrap();
+    write(d, "rok-audit.pub.pem", rok.public_pem());
+    let stranger = Signer::generate().unwrap();
+    stranger.write(&d.join("stranger.pem")).unwrap();
+    let s = setup_with(
+        dir,
+        "[[signing_key]]\npublic_key = \"writer.pub.pem\"\n\
+         [[witness_key]]\npublic_key = \"rok-audit.pub.pem\"\nside = \"rok\"\n",
+        &[
+            "--signing-key".into(),
+            d.join("writer.pem").display().to_string(),
+        ],
+    );
+    let keys = keys::keys();
+    let auditor = keys.ec.sign(&claims("i.general", "auditors"));
+    let witness = |key: &str| {
+        ctl(
+            &s.url,
+            &s.ca,
+            &[
+                "--token",
+                &auditor,
+                "audit",
+                "witness",
+                "--key",
+                d.join(key).to_str().unwrap(),
+            ],
+        )
+    };
+
+    // A key the configuration does not list is refused (exit 2), naming it.
+    let refused = witness("stranger.pem");
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains(&stranger.id().to_string()),
+        "{}",
+        stderr(&refused)
+    );
+    // The ROK's witness key is taken, and VerifyPlan reports the ROK witnessed that version.
+    let witnessed = witness("rok-audit.pem");
+    assert!(witnessed.status.success(), "{}", stderr(&witnessed));
+    let witnessed: serde_json::Value = serde_json::from_slice(&witnessed.stdout).unwrap();
+    let at = witnessed["plan_version"].as_u64().unwrap();
+    let verified = ctl(
+        &s.url,
+        &s.ca,
+        &[
+            "--token",
+            &auditor,
+            "audit",
+            "verify",
+            "--plan",
+            REFERENCE_PLAN,
+        ],
+    );
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    let verified: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+    assert_eq!(verified["ok"], true, "{verified}");
+    assert_eq!(verified["unsigned_through"], 0, "{verified}");
+    let vouched = &verified["vouched"][0];
+    assert_eq!(
+        (
+            &vouched["recorded_at"],
+            &vouched["version"],
+            &vouched["side"],
+            &vouched["key_id"],
+            &vouched["verified"]
+        ),
+        (
+            &json!(at),
+            &json!(at - 1),
+            &json!("rok"),
+            &json!(rok.id().to_string()),
+            &json!(true)
+        ),
+        "{verified}"
     );
 }

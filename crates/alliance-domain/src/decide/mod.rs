@@ -454,5 +454,6 @@ pub fn decide(
                 },
             }])
         }
+        Command::WitnessHead { .. } | Command::SignHead { .. } => crate::witness::decide(command),
     }
 }

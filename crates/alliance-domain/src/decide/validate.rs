@@ -392,6 +392,9 @@ pub(super) fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError
                 );
             }
         }
+        Command::WitnessHead { .. } | Command::SignHead { .. } => {
+            v.0.extend(crate::witness::violations(plan, command));
+        }
     }
     v.finish()
 }

@@ -6,3 +6,4 @@ mod oplan;
 mod properties;
 mod reference;
 mod rules;
+mod witness;

@@ -319,6 +319,7 @@ async fn a_history_cut_short_or_rewritten_under_a_kept_head_is_named_against_it(
     let keys = alliance_projection::AuditKeys {
         trusted: Some(env.trusted.clone()),
         signer: Some(env.signer.clone()),
+        witnesses: None,
     };
     let (cut, rewritten) = (
         plan_with_elements(&env, 6).await,
@@ -368,10 +369,32 @@ async fn a_history_cut_short_or_rewritten_under_a_kept_head_is_named_against_it(
     // A kept head whose signature does not hold (here: its version changed) is refused.
     let forged = v1::SignedHead {
         version: 5,
-        ..kept_cut
+        ..kept_cut.clone()
     };
     let refused = try_verify(&address, cut, Some(forged)).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+
+    // So is a head signed by a key nobody trusts, however well it is made.
+    let stranger = Signer::generate().unwrap();
+    let hash: Hash = (0..32)
+        .map(|i| u8::from_str_radix(&kept_cut.head_hash[2 * i..2 * i + 2], 16).unwrap())
+        .collect::<Vec<u8>>()
+        .try_into()
+        .unwrap();
+    let time = kept_cut.time.unwrap();
+    let micros = time.seconds * 1_000_000 + i64::from(time.nanos) / 1_000;
+    let message = alliance_record::signing::head_message(cut.as_bytes(), 5, &hash, micros);
+    let unknown = v1::SignedHead {
+        version: 5,
+        key_id: stranger.id().to_string(),
+        signature: stranger
+            .sign(alliance_record::signing::HEAD_CONTEXT, &message)
+            .to_vec(),
+        ..kept_cut
+    };
+    let refused = try_verify(&address, cut, Some(unknown)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("UnknownKey"), "{refused:?}");
 }
 
 /// Two different records at one version of a plan: the second is a conflict naming both event

@@ -68,6 +68,15 @@ pub fn event_to_payload(event: &Event) -> Payload {
             constraint_id: constraint_id.to_string(),
             waiver: Some(waiver_to_proto(waiver)),
         }),
+        Event::HeadWitnessed {
+            version,
+            head_hash,
+            witnesses,
+        } => super::witness::witnessed_payload(*version, head_hash, witnesses),
+        Event::HeadSigned { version, head_hash } => Payload::HeadSigned(v1::HeadSigned {
+            version: *version,
+            head_hash: head_hash.clone(),
+        }),
         Event::PlanBranched {
             plan_id,
             parent_plan_id,
@@ -338,6 +347,11 @@ pub fn event_from_payload(payload: &Payload) -> Result<Event, Vec<FieldViolation
         Payload::RoleRevoked(p) => f
             .grant("grant", p.grant.as_ref())
             .map(|grant| Event::RoleRevoked { grant }),
+        Payload::HeadWitnessed(p) => Some(super::witness::witnessed_event(p)),
+        Payload::HeadSigned(p) => Some(Event::HeadSigned {
+            version: p.version,
+            head_hash: p.head_hash.clone(),
+        }),
         Payload::PlanBranched(p) => {
             let plan_id = f.uuid("plan_id", &p.plan_id);
             let parent = f.uuid("parent_plan_id", &p.parent_plan_id);

@@ -6,6 +6,8 @@
 //! One module per concern: [`scalars`] (enums, dates, elements), [`fields`] (reading a message,
 //! every violation at once), [`commands`] (requests), [`conditions`] (prerequisites, constraints, findings), [`events`] (envelope payloads), [`views`]
 //! (plan summaries) and [`overlay`] (what-if decisions).
+//! every violation at once), [`commands`] (requests), [`events`] (envelope payloads), [`views`]
+//! (plan summaries), [`overlay`] (what-if decisions) and [`witness`] (heads vouched for).
 
 pub mod commands;
 pub mod conditions;
@@ -14,6 +16,7 @@ pub mod fields;
 pub mod overlay;
 pub mod scalars;
 pub mod views;
+pub mod witness;
 
 pub use commands::*;
 pub use conditions::*;
@@ -22,3 +25,4 @@ pub use fields::*;
 pub use overlay::*;
 pub use scalars::*;
 pub use views::*;
+pub use witness::*;

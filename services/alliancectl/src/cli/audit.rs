@@ -9,12 +9,12 @@ use alliance_proto::v1::audit_log_client::AuditLogClient;
 use clap::{Args, Subcommand};
 use uuid::Uuid;
 
-use super::flags::date;
+use super::flags::{Meta, date};
 use crate::audit;
 use crate::errors::{CliError, Exit};
 use crate::output::{self, Format, Reply};
 use crate::parse;
-use crate::session::{Session, within};
+use crate::session::{Session, command, within};
 
 #[derive(Args)]
 pub(crate) struct HistoryArgs {
@@ -74,9 +74,42 @@ pub(crate) enum AuditCmd {
         #[arg(long)]
         head: Option<std::path::PathBuf>,
         /// With --file: a writer's public key (PEM) whose signatures verify, at any time
-        /// (repeatable); without one, signatures are not checked offline.
+        /// (repeatable); without one (or --keys), signatures are not checked offline.
         #[arg(long, requires = "file")]
         trusted_key: Vec<std::path::PathBuf>,
+        /// With --file: the identity configuration (or a file of keys alone) whose
+        /// [[signing_key]] entries verify records and [[witness_key]] entries verify witnesses,
+        /// each within its validity; the report says which side witnessed which version.
+        #[arg(long, requires = "file")]
+        keys: Option<std::path::PathBuf>,
+    },
+    /// Counter-sign the plan's head with an auditor's witness key (its public key a
+    /// [[witness_key]] of the deployment): the head the server vouches for now, or one kept
+    /// earlier (--head). The signature is recorded in the plan's history (auditor role), so a
+    /// later rewrite of what was witnessed is found against it. Witness a head you verified.
+    Witness {
+        /// The witness's private key (Ed25519, PKCS#8 PEM).
+        #[arg(long)]
+        key: std::path::PathBuf,
+        /// A head kept earlier (`audit head --out`) to witness, instead of the current one.
+        #[arg(long)]
+        head: Option<std::path::PathBuf>,
+        /// Write the head witnessed (JSON, as `audit head --out` does) to this file, to keep.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        meta: Meta,
+    },
+    /// Have the writer sign the plan's head (auditor or admin role): it appends an event it
+    /// signs, whose signature covers every record up to the head through the chain. A history
+    /// sealed before writers signed is signed so from now on ("unsigned up to version N,
+    /// covered by the signature of version N+1").
+    Sign {
+        /// A head kept earlier (`audit head --out`) to sign, instead of the current one.
+        #[arg(long)]
+        head: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        meta: Meta,
     },
     /// The plan's head after the server verified its chain, signed by the server's key: keep
     /// it (both sides), and give it to `audit verify --head` later.
@@ -162,8 +195,54 @@ pub(super) async fn run(
             file,
             head,
             trusted_key,
+            keys,
             ..
-        } => verify_file(file.as_deref(), head.as_deref(), trusted_key, format),
+        } => verify_file(
+            file.as_deref(),
+            head.as_deref(),
+            trusted_key,
+            keys.as_deref(),
+            format,
+        ),
+        AuditCmd::Witness {
+            key,
+            head,
+            out,
+            meta,
+        } => {
+            let key = alliance_record::signing::Signer::load(key)
+                .map_err(|e| CliError::invalid_input(format!("--key: {e}")))?;
+            let head = current_head(s, meta.plan, head.as_deref()).await?;
+            let witness = audit::witness_signature(&key, &head).map_err(CliError::invalid_input)?;
+            if let Some(path) = out {
+                let text = audit::head_json(&head).to_string();
+                std::fs::write(path, format!("{text}\n")).map_err(|e| {
+                    CliError::new(Exit::Other, format!("cannot write {}: {e}", path.display()))
+                })?;
+            }
+            command!(
+                s,
+                witness_head,
+                v1::WitnessHeadRequest {
+                    meta: meta.proto(),
+                    version: head.version,
+                    head_hash: head.head_hash.clone(),
+                    witnesses: vec![witness],
+                }
+            )
+        }
+        AuditCmd::Sign { head, meta } => {
+            let head = current_head(s, meta.plan, head.as_deref()).await?;
+            command!(
+                s,
+                sign_head,
+                v1::SignHeadRequest {
+                    meta: meta.proto(),
+                    version: head.version,
+                    head_hash: head.head_hash.clone(),
+                }
+            )
+        }
         AuditCmd::History(a) => history(s, a, format).await,
         AuditCmd::Denials { since, limit } => {
             let request = s.request(v1::ListDenialsRequest {
@@ -316,15 +395,52 @@ pub(crate) fn read_head(path: &std::path::Path) -> Result<v1::SignedHead, CliErr
         .map_err(|e| CliError::invalid_input(format!("--head {}: {e}", path.display())))
 }
 
+/// The head of `plan` kept in `kept`, or the one the server vouches for now (`GetHead`).
+async fn current_head(
+    s: &mut Session,
+    plan: Uuid,
+    kept: Option<&std::path::Path>,
+) -> Result<v1::SignedHead, CliError> {
+    if let Some(path) = kept {
+        let head = read_head(path)?;
+        if head.plan_id != plan.to_string() {
+            return Err(CliError::invalid_input(format!(
+                "--head {}: a head of plan {}, not of {plan}",
+                path.display(),
+                head.plan_id
+            )));
+        }
+        return Ok(head);
+    }
+    let request = s.request(v1::GetHeadRequest {
+        plan_id: plan.to_string(),
+    });
+    let mut client = AuditLogClient::new(s.channel.clone());
+    within(s.timeout, client.get_head(request))
+        .await
+        .map_err(|status| s.failure(&status, None))
+}
+
 /// Verifies an export offline, against the keys and the head given.
 pub(crate) fn verify_file(
     path: Option<&std::path::Path>,
     head: Option<&std::path::Path>,
     trusted_keys: &[std::path::PathBuf],
+    keys_file: Option<&std::path::Path>,
     format: Format,
 ) -> Result<Reply, CliError> {
     let path = path.ok_or_else(|| CliError::invalid_input("--plan or --file is required"))?;
-    let mut keys = Vec::new();
+    let (mut keys, witnesses) = match keys_file {
+        Some(file) => {
+            let (signing, witnesses) = audit::keys_file(file)
+                .map_err(|e| CliError::invalid_input(format!("--keys: {e}")))?;
+            (
+                signing.keys().to_vec(),
+                Some(std::sync::Arc::new(witnesses)),
+            )
+        }
+        None => (Vec::new(), None),
+    };
     for key in trusted_keys {
         let shown = key.display().to_string();
         let pem = std::fs::read_to_string(key)
@@ -334,14 +450,19 @@ pub(crate) fn verify_file(
         keys.push(alliance_record::signing::TrustedKey::always(key));
     }
     let against = audit::Against {
-        trusted: (!keys.is_empty())
+        trusted: (!keys.is_empty() || keys_file.is_some())
             .then(|| std::sync::Arc::new(alliance_record::signing::TrustedKeys::new(keys))),
         head: head.map(read_head).transpose()?,
+        witnesses,
     };
     match audit::verify_file(path, &against).map_err(CliError::invalid_input)? {
-        audit::FileCheck::Holds { plan_id, head } => {
+        audit::FileCheck::Holds {
+            plan_id,
+            head,
+            vouched,
+        } => {
             let text = match format {
-                Format::Text => audit::holds_text(path, &plan_id, &head, &against),
+                Format::Text => audit::holds_text(path, &plan_id, &head, &vouched, &against),
                 Format::Json => serde_json::json!({
                     "file": path.display().to_string(),
                     "plan_id": plan_id,
@@ -349,7 +470,13 @@ pub(crate) fn verify_file(
                     "events": head.events,
                     "head_hash": alliance_record::chain::hex(&head.head),
                     "signatures_checked": against.trusted.is_some(),
+                    "witnesses_checked": against.witnesses.is_some(),
                     "unsigned_through": head.unsigned_through,
+                    "unsigned_covered_by": audit::covered_by(&head),
+                    "vouched": vouched
+                        .iter()
+                        .map(|v| output::vouched_json(&audit::vouched_head(v)))
+                        .collect::<Vec<_>>(),
                     "kept_head_version": against.head.as_ref().map(|h| h.version),
                 })
                 .to_string(),

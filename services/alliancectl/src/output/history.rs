@@ -279,6 +279,8 @@ impl Render for v1::VerifyPlanReply {
             "events": r.events,
             "head_hash": r.head_hash,
             "unsigned_through": r.unsigned_through,
+            "unsigned_covered_by": r.unsigned_covered_by,
+            "vouched": r.vouched.iter().map(vouched_json).collect::<Vec<_>>(),
             "first_break": r.first_break.as_ref().map(|b| json!({
                 "kind": b.kind,
                 "version": b.version,
@@ -294,10 +296,11 @@ impl Render for v1::VerifyPlanReply {
         let r = self;
         match &r.first_break {
             None => format!(
-                "ok plan {}: hash chain of {} events holds, {}; head {}",
+                "ok plan {}: hash chain of {} events holds, {}{}; head {}",
                 r.plan_id,
                 r.events,
-                signed_text(r.unsigned_through, r.events),
+                signed_text(r.unsigned_through, r.unsigned_covered_by, r.events),
+                vouched_text(&r.vouched),
                 r.head_hash
             ),
             Some(b) => {
@@ -316,11 +319,58 @@ impl Render for v1::VerifyPlanReply {
     }
 }
 
-/// How much of a verified chain is signed.
-fn signed_text(unsigned_through: u64, events: u64) -> String {
+/// A vouched head as JSON (`audit verify --output json`).
+pub fn vouched_json(v: &v1::VouchedHead) -> Value {
+    json!({
+        "recorded_at": v.recorded_at,
+        "version": v.version,
+        "head_hash": v.head_hash,
+        "by": v.by,
+        "key_id": v.key_id,
+        "side": v.side,
+        "actor": v.actor,
+        "verified": v.verified,
+    })
+}
+
+/// The heads vouched for, as a clause of a verification's line (empty without any): which side
+/// witnessed which version, and where the writer signed a head.
+pub fn vouched_text(vouched: &[v1::VouchedHead]) -> String {
+    let each: Vec<String> = vouched
+        .iter()
+        .map(|v| {
+            let who = match (v.by.as_str(), v.side.as_str()) {
+                ("writer", _) => format!("signed by the writer (key {})", v.key_id),
+                (_, "us") => format!("witnessed by the U.S. (key {})", v.key_id),
+                (_, "rok") => format!("witnessed by the ROK (key {})", v.key_id),
+                _ => format!("witnessed by key {} (not checked)", v.key_id),
+            };
+            format!(
+                "version {} {who}, recorded at version {} by {}",
+                v.version, v.recorded_at, v.actor
+            )
+        })
+        .collect();
+    if each.is_empty() {
+        String::new()
+    } else {
+        format!("; heads vouched for: {}", each.join("; "))
+    }
+}
+
+/// How much of a verified chain is signed, and which signed record covers the unsigned ones
+/// before it (`covered_by`, 0: none).
+pub fn signed_text(unsigned_through: u64, covered_by: u64, events: u64) -> String {
     match unsigned_through {
         0 => "each record signed by a trusted key".into(),
-        n if n >= events => "no record signed (sealed before writers signed)".into(),
+        n if n >= events => format!(
+            "no record signed (sealed before writers signed; `alliancectl audit sign` signs \
+             versions 1..{n} from now on)"
+        ),
+        n if covered_by > 0 => format!(
+            "unsigned up to version {n}, covered by the signature of version {covered_by}, each \
+             record after signed by a trusted key"
+        ),
         n => format!("unsigned up to version {n}, each record after signed by a trusted key"),
     }
 }

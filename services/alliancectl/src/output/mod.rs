@@ -3,6 +3,7 @@
 
 mod findings;
 mod history;
+pub(crate) use history::{signed_text, vouched_json, vouched_text};
 mod plan;
 mod posture;
 pub(crate) mod simulation;

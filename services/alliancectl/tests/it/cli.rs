@@ -2246,3 +2246,487 @@ async fn rebuilding_the_read_models_needs_the_admin_role() {
     assert_eq!(out.code, Some(4), "{}", out.stderr);
     assert!(out.stderr.contains("admin role"), "{}", out.stderr);
 }
+
+// ---- witnesses and signed heads -----------------------------------------------------------
+
+/// Keys of the governments' auditors: each one's private key (for `audit witness --key`) and a
+/// keys file listing the writer's key and theirs (for `audit verify --keys`).
+struct Witnesses {
+    dir: tempfile::TempDir,
+    rok: alliance_record::signing::Signer,
+    us: alliance_record::signing::Signer,
+}
+
+impl Witnesses {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let rok = alliance_record::signing::Signer::generate().unwrap();
+        let us = alliance_record::signing::Signer::generate().unwrap();
+        for (name, key) in [("rok", &rok), ("us", &us)] {
+            key.write(&dir.path().join(format!("{name}.pem"))).unwrap();
+            std::fs::write(dir.path().join(format!("{name}.pub.pem")), key.public_pem()).unwrap();
+        }
+        Self { dir, rok, us }
+    }
+
+    /// The witness keys a server checks witnesses against.
+    fn keys(&self) -> alliance_record::witness::WitnessKeys {
+        use alliance_domain::Side;
+        use alliance_record::signing::TrustedKey;
+        use alliance_record::witness::{WitnessKey, WitnessKeys};
+        WitnessKeys::new([
+            WitnessKey {
+                key: TrustedKey::always(self.rok.verifying_key()),
+                side: Side::Rok,
+            },
+            WitnessKey {
+                key: TrustedKey::always(self.us.verifying_key()),
+                side: Side::Us,
+            },
+        ])
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().unwrap().to_owned()
+    }
+
+    /// A keys file: `server`'s writer key, and the witness keys of `sides`.
+    fn keys_file(&self, server: &Server, sides: &[&str]) -> String {
+        let writer = alliance_record::signing::Signer::load(
+            &server
+                .db()
+                .with_file_name(alliance_server::signing::DEFAULT_KEY_FILE),
+        )
+        .unwrap();
+        std::fs::write(self.dir.path().join("writer.pub.pem"), writer.public_pem()).unwrap();
+        let mut toml = String::from("[[signing_key]]\npublic_key = \"writer.pub.pem\"\n");
+        for side in sides {
+            toml.push_str(&format!(
+                "[[witness_key]]\npublic_key = \"{side}.pub.pem\"\nside = \"{side}\"\n"
+            ));
+        }
+        let file = format!("keys-{}.toml", sides.join("-"));
+        std::fs::write(self.dir.path().join(&file), toml).unwrap();
+        self.path(&file)
+    }
+}
+
+async fn start_witnessed(witnesses: &Witnesses) -> Server {
+    Server::start_with_witnesses(
+        Services {
+            plan: None,
+            simulation: false,
+            security: true,
+            tokens: None,
+        },
+        Some(witnesses.keys()),
+    )
+    .await
+}
+
+impl Server {
+    /// Exports `plan` to `file`.
+    async fn export_to(&self, plan: &str, file: &str) {
+        let out = self
+            .ctl(AUDITOR, &["audit", "export", "--plan", plan, "--out", file])
+            .await;
+        assert!(out.ok().starts_with("ok exported"), "{}", out.stdout);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_head_counter_signed_by_both_sides_verifies_offline_naming_who_witnessed_what() {
+    let witnesses = Witnesses::new();
+    let server = start_witnessed(&witnesses).await;
+    let plan = server.posture_plan().await;
+    let head_file = witnesses.path("head.json");
+
+    // The ROK's auditors witness the head the server vouches for and keep it; the U.S.'s
+    // witness the same kept head.
+    let rok = server
+        .ctl(
+            AUDITOR,
+            &[
+                "--output",
+                "json",
+                "audit",
+                "witness",
+                "--plan",
+                &plan,
+                "--key",
+                &witnesses.path("rok.pem"),
+                "--out",
+                &head_file,
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(rok["plan_version"], 4, "{rok}");
+    let kept: Value = serde_json::from_str(&std::fs::read_to_string(&head_file).unwrap()).unwrap();
+    assert_eq!(kept["version"], 3);
+    let us = server
+        .ctl(
+            AUDITOR,
+            &[
+                "--output",
+                "json",
+                "audit",
+                "witness",
+                "--plan",
+                &plan,
+                "--key",
+                &witnesses.path("us.pem"),
+                "--head",
+                &head_file,
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(us["plan_version"], 5, "{us}");
+
+    // On the server.
+    let verified = server
+        .ctl(AUDITOR, &["audit", "verify", "--plan", &plan])
+        .await;
+    let (rok_id, us_id) = (witnesses.rok.id(), witnesses.us.id());
+    let expected = format!(
+        "heads vouched for: version 3 witnessed by the ROK (key {rok_id}), recorded at version 4 \
+         by auditors/auditor; version 3 witnessed by the U.S. (key {us_id}), recorded at version \
+         5 by auditors/auditor"
+    );
+    assert!(verified.ok().contains(&expected), "{}", verified.stdout);
+
+    // Offline, without the server: the export against the writer's key and both witness keys.
+    let export = witnesses.path("plan.jsonl");
+    server.export_to(&plan, &export).await;
+    let keys = witnesses.keys_file(&server, &["rok", "us"]);
+    let offline = server
+        .ctl(
+            AUDITOR,
+            &[
+                "audit", "verify", "--file", &export, "--keys", &keys, "--head", &head_file,
+            ],
+        )
+        .await;
+    assert!(
+        offline.ok().contains(&format!(
+            "hash chain of 5 events holds, each record signed by a trusted key, extends the kept \
+             head at version 3; {expected}"
+        )),
+        "{}",
+        offline.stdout
+    );
+    let json = server
+        .ctl(
+            AUDITOR,
+            &[
+                "--output", "json", "audit", "verify", "--file", &export, "--keys", &keys,
+            ],
+        )
+        .await
+        .json();
+    let sides: Vec<(u64, &str, bool)> = json["vouched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_u64().unwrap(),
+                v["side"].as_str().unwrap(),
+                v["verified"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(sides, [(3, "rok", true), (3, "us", true)]);
+
+    // Checked against keys that do not list the U.S. witness key, the export is refused there.
+    let rok_only = witnesses.keys_file(&server, &["rok"]);
+    let unknown = server
+        .ctl(
+            AUDITOR,
+            &["audit", "verify", "--file", &export, "--keys", &rok_only],
+        )
+        .await;
+    assert_eq!(unknown.code, Some(8), "{}", unknown.stdout);
+    assert!(
+        unknown.stderr.contains("line 5: unknown_witness")
+            || unknown.stderr.contains("line 5: unknown witness"),
+        "{}",
+        unknown.stderr
+    );
+    assert!(
+        unknown.stderr.contains(&us_id.to_string()),
+        "{}",
+        unknown.stderr
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_witness_by_a_key_that_is_not_a_witness_key_or_of_another_head_is_refused() {
+    let witnesses = Witnesses::new();
+    let server = start_witnessed(&witnesses).await;
+    let plan = server.posture_plan().await;
+    let stranger = alliance_record::signing::Signer::generate().unwrap();
+    let stranger_file = witnesses.path("stranger.pem");
+    stranger
+        .write(std::path::Path::new(&stranger_file))
+        .unwrap();
+
+    let refused = server
+        .ctl(
+            AUDITOR,
+            &["audit", "witness", "--plan", &plan, "--key", &stranger_file],
+        )
+        .await;
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!(
+            "witnesses[0].key_id: key {} is not a witness key of this deployment",
+            stranger.id()
+        )),
+        "{}",
+        refused.stderr
+    );
+    // A head that is not the plan's (its hash changed in the kept file) is refused too.
+    let head_file = witnesses.path("head.json");
+    let kept = server
+        .ctl(
+            AUDITOR,
+            &["audit", "head", "--plan", &plan, "--out", &head_file],
+        )
+        .await;
+    kept.ok();
+    let mut head: Value =
+        serde_json::from_str(&std::fs::read_to_string(&head_file).unwrap()).unwrap();
+    head["head_hash"] = "ab".repeat(32).into();
+    std::fs::write(&head_file, head.to_string()).unwrap();
+    let other = server
+        .ctl(
+            AUDITOR,
+            &[
+                "audit",
+                "witness",
+                "--plan",
+                &plan,
+                "--key",
+                &witnesses.path("rok.pem"),
+                "--head",
+                &head_file,
+            ],
+        )
+        .await;
+    assert_eq!(other.code, Some(7), "{}", other.stderr);
+    assert!(
+        other
+            .stderr
+            .contains("HEAD_MISMATCH: the plan's record at version 3 has hash"),
+        "{}",
+        other.stderr
+    );
+    // Nothing was appended.
+    assert_eq!(server.version(&plan).await, 3);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewrite_below_a_witnessed_head_is_named_with_its_witness_even_signed_by_the_writer() {
+    use alliance_proto::v1;
+    use prost::Message;
+
+    let witnesses = Witnesses::new();
+    let server = start_witnessed(&witnesses).await;
+    let plan = server.posture_plan().await;
+    server
+        .ctl(
+            AUDITOR,
+            &[
+                "audit",
+                "witness",
+                "--plan",
+                &plan,
+                "--key",
+                &witnesses.path("rok.pem"),
+            ],
+        )
+        .await
+        .ok();
+    let plan_id: Uuid = plan.parse().unwrap();
+    let stored = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
+    assert_eq!(stored.len(), 4);
+
+    // The holder of the writer's key rewrites version 2 and signs it and every later record
+    // again, the witness's record included: every record signature holds.
+    let writer = alliance_record::signing::Signer::load(
+        &server
+            .db()
+            .with_file_name(alliance_server::signing::DEFAULT_KEY_FILE),
+    )
+    .unwrap();
+    let db = rusqlite::Connection::open(server.db()).unwrap();
+    let mut prev = alliance_record::chain::carried_hash(&stored[0].payload).unwrap();
+    for (i, record) in stored.iter().enumerate().skip(1) {
+        let mut envelope = v1::EventEnvelope::decode(record.payload.as_slice()).unwrap();
+        if i == 1 {
+            envelope.actor.as_mut().unwrap().user = "someone.else".into();
+        }
+        let (payload, hash) = alliance_record::chain::seal_signed(envelope, &prev, Some(&writer));
+        db.execute(
+            "UPDATE events SET payload = ?1 WHERE position = ?2",
+            rusqlite::params![payload, record.position as i64],
+        )
+        .unwrap();
+        prev = hash;
+    }
+
+    let broken = server
+        .ctl(AUDITOR, &["audit", "verify", "--plan", &plan])
+        .await;
+    assert_eq!(broken.code, Some(8), "{}", broken.stderr);
+    let rok_id = witnesses.rok.id();
+    assert!(
+        broken.stdout.starts_with(&format!(
+            "BROKEN plan {plan}: witness_diverged record at version 4 (log position {})",
+            stored[3].position
+        )),
+        "{}",
+        broken.stdout
+    );
+    assert!(
+        broken.stdout.contains(&format!(
+            "witness key {rok_id} (ROK), recorded by auditors/auditor"
+        )),
+        "{}",
+        broken.stdout
+    );
+    // Offline too, on the line of the witness's record.
+    let export = witnesses.path("rewritten.jsonl");
+    server.export_to(&plan, &export).await;
+    let keys = witnesses.keys_file(&server, &["rok"]);
+    let offline = server
+        .ctl(
+            AUDITOR,
+            &["audit", "verify", "--file", &export, "--keys", &keys],
+        )
+        .await;
+    assert_eq!(offline.code, Some(8), "{}", offline.stderr);
+    assert!(
+        offline
+            .stderr
+            .contains("line 4: witness diverged at version 4")
+            && offline.stderr.contains(&rok_id.to_string()),
+        "{}",
+        offline.stderr
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_history_sealed_before_signing_is_signed_from_now_on_and_reported_covered() {
+    use alliance_domain::{Actor, Date, Event, Side, TeamId};
+
+    let witnesses = Witnesses::new();
+    let server = start_witnessed(&witnesses).await;
+    // Two records written before writers signed: sealed, unsigned.
+    let plan_id = Uuid::now_v7();
+    let actor = Actor {
+        team: TeamId::parse("alliance-approvers").unwrap(),
+        user: "alliance.approver".into(),
+        side: None,
+    };
+    let events = [
+        Event::PlanCreated {
+            plan_id,
+            name: "sealed before signing".into(),
+            description: String::new(),
+            horizon_start: Date::from_ymd_opt(2020, 1, 1).unwrap(),
+            horizon_end: Date::from_ymd_opt(2035, 12, 31).unwrap(),
+            grants: Vec::new(),
+        },
+        Event::CapabilityLevelRecorded {
+            side: Side::Rok,
+            area: alliance_domain::CapabilityArea::MissileDefense,
+            level: 40,
+            as_of: Date::from_ymd_opt(2024, 6, 1).unwrap(),
+        },
+    ];
+    let mut prev = alliance_record::chain::GENESIS;
+    for (event, version) in events.iter().zip(1..) {
+        let (record, hash) = alliance_record::encode_event(
+            plan_id,
+            version,
+            event,
+            &actor,
+            &format!("unsigned-{version}"),
+            chrono::Utc::now().timestamp_micros(),
+            &prev,
+        );
+        server
+            .log
+            .append(plan_id, version - 1, vec![record])
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    let plan = plan_id.to_string();
+    let before = server
+        .ctl(AUDITOR, &["audit", "verify", "--plan", &plan])
+        .await;
+    assert!(
+        before
+            .ok()
+            .contains("no record signed (sealed before writers signed"),
+        "{}",
+        before.stdout
+    );
+
+    let signed = server
+        .ctl(
+            AUDITOR,
+            &["--output", "json", "audit", "sign", "--plan", &plan],
+        )
+        .await
+        .json();
+    assert_eq!(signed["plan_version"], 3, "{signed}");
+    let after = server
+        .ctl(AUDITOR, &["audit", "verify", "--plan", &plan])
+        .await;
+    let writer_id = alliance_record::signing::Signer::load(
+        &server
+            .db()
+            .with_file_name(alliance_server::signing::DEFAULT_KEY_FILE),
+    )
+    .unwrap()
+    .id();
+    assert!(
+        after.ok().contains(&format!(
+            "hash chain of 3 events holds, unsigned up to version 2, covered by the signature of \
+             version 3, each record after signed by a trusted key; heads vouched for: version 2 \
+             signed by the writer (key {writer_id}), recorded at version 3 by auditors/auditor"
+        )),
+        "{}",
+        after.stdout
+    );
+    // Offline, the same.
+    let export = witnesses.path("signed.jsonl");
+    server.export_to(&plan, &export).await;
+    let keys = witnesses.keys_file(&server, &[]);
+    let offline = server
+        .ctl(
+            AUDITOR,
+            &[
+                "--output", "json", "audit", "verify", "--file", &export, "--keys", &keys,
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(
+        (
+            &offline["unsigned_through"],
+            &offline["unsigned_covered_by"]
+        ),
+        (&json!(2), &json!(3)),
+        "{offline}"
+    );
+    server.stop().await;
+}

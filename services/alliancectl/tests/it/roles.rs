@@ -527,6 +527,35 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
             ),
             "GrantRole" => set_role(&mut c.commands, t, p, ("grantee", "auditor"), false).await?,
             "RevokeRole" => set_role(&mut c.commands, t, p, ("grantee", "auditor"), true).await?,
+            // A head that is not the plan's: refused after the role is judged, appending nothing.
+            "WitnessHead" => drop(
+                c.commands
+                    .witness_head(authed(
+                        t,
+                        v1::WitnessHeadRequest {
+                            meta: meta(p, None),
+                            version: 1,
+                            head_hash: "0".repeat(64),
+                            witnesses: vec![v1::HeadWitness {
+                                key_id: "0".repeat(16),
+                                signature: vec![0; 64],
+                            }],
+                        },
+                    ))
+                    .await?,
+            ),
+            "SignHead" => drop(
+                c.commands
+                    .sign_head(authed(
+                        t,
+                        v1::SignHeadRequest {
+                            meta: meta(p, None),
+                            version: 1,
+                            head_hash: "0".repeat(64),
+                        },
+                    ))
+                    .await?,
+            ),
             "GetPlan" => drop(
                 c.commands
                     .get_plan(authed(
@@ -820,6 +849,8 @@ fn table() -> Vec<(&'static str, Vec<&'static str>)> {
         ("AssignMission", only(&["ed-command"])),
         ("GetFindings", only(EVERY_ROLE)),
         ("WatchFindings", only(EVERY_ROLE)),
+        ("WitnessHead", only(&["auditor"])),
+        ("SignHead", only(&["planadmin", "auditor"])),
         ("GetPlan", only(EVERY_ROLE)),
         ("GetPosture", only(EVERY_ROLE)),
         ("GetPostureSeries", only(EVERY_ROLE)),

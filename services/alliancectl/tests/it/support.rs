@@ -49,6 +49,16 @@ pub struct Server {
 
 impl Server {
     pub async fn start(services: Services) -> Self {
+        Self::start_with_witnesses(services, None).await
+    }
+
+    /// [`Server::start`], checking witnesses against `witnesses` (the identity configuration's
+    /// `[[witness_key]]`).
+    pub async fn start_with_witnesses(
+        services: Services,
+        witnesses: Option<alliance_record::witness::WitnessKeys>,
+    ) -> Self {
+        let witnesses = witnesses.map(Arc::new);
         let dir = tempfile::tempdir().unwrap();
         let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
         let tokens = services
@@ -64,12 +74,14 @@ impl Server {
                 None, &signer,
             ))),
             signer: Some(signer.clone()),
+            witnesses: witnesses.clone(),
         };
         let service = Arc::new(
             CommandService::open(log.clone())
                 .await
                 .unwrap()
-                .with_signer(signer),
+                .with_signer(signer)
+                .with_witness_keys(witnesses),
         );
         if let Some(plan) = &services.plan {
             let report = reference::load(&service, &auth, plan).await.unwrap();

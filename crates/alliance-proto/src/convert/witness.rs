@@ -1,0 +1,83 @@
+//! Heads vouched for in a plan's history: the witness and head-signing requests and events.
+//!
+//! Signatures travel as bytes and are kept by the domain as lowercase hex, which the domain
+//! checks; key ids and hashes are hex on both sides.
+
+use alliance_domain::{Command, Event, HeadWitness};
+
+use super::commands::CommandRequest;
+use crate::v1;
+use crate::v1::event_envelope::Payload;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Bytes of lowercase hex (what the domain keeps); empty when it is not hex.
+fn unhex(text: &str) -> Vec<u8> {
+    if !text.len().is_multiple_of(2) {
+        return Vec::new();
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()
+        .unwrap_or_default()
+}
+
+pub fn witness_from_proto(w: &v1::HeadWitness) -> HeadWitness {
+    HeadWitness {
+        key_id: w.key_id.clone(),
+        signature: hex(&w.signature),
+    }
+}
+
+pub fn witness_to_proto(w: &HeadWitness) -> v1::HeadWitness {
+    v1::HeadWitness {
+        key_id: w.key_id.clone(),
+        signature: unhex(&w.signature),
+    }
+}
+
+impl CommandRequest for v1::WitnessHeadRequest {
+    fn meta(&self) -> Option<&v1::CommandMeta> {
+        self.meta.as_ref()
+    }
+    fn to_command(&self) -> Result<Command, Vec<alliance_domain::FieldViolation>> {
+        Ok(Command::WitnessHead {
+            version: self.version,
+            head_hash: self.head_hash.clone(),
+            witnesses: self.witnesses.iter().map(witness_from_proto).collect(),
+        })
+    }
+}
+
+impl CommandRequest for v1::SignHeadRequest {
+    fn meta(&self) -> Option<&v1::CommandMeta> {
+        self.meta.as_ref()
+    }
+    fn to_command(&self) -> Result<Command, Vec<alliance_domain::FieldViolation>> {
+        Ok(Command::SignHead {
+            version: self.version,
+            head_hash: self.head_hash.clone(),
+        })
+    }
+}
+
+/// The payload of a witnessed head.
+pub fn witnessed_payload(version: u64, head_hash: &str, witnesses: &[HeadWitness]) -> Payload {
+    Payload::HeadWitnessed(v1::HeadWitnessed {
+        version,
+        head_hash: head_hash.to_owned(),
+        witnesses: witnesses.iter().map(witness_to_proto).collect(),
+    })
+}
+
+/// The event of a witnessed head's payload.
+pub fn witnessed_event(p: &v1::HeadWitnessed) -> Event {
+    Event::HeadWitnessed {
+        version: p.version,
+        head_hash: p.head_hash.clone(),
+        witnesses: p.witnesses.iter().map(witness_from_proto).collect(),
+    }
+}
