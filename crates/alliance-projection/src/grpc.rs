@@ -33,6 +33,28 @@ pub struct PostureQueriesApi {
 }
 
 impl PostureQueriesApi {
+    /// The caller of a watch on `plan_id`, standing on the plan held (after waiting for
+    /// `min_version`), and its stream permit.
+    async fn open_watch<T>(
+        &self,
+        request: &Request<T>,
+        plan_id: &str,
+        min_version: u64,
+    ) -> Result<(Caller, PlanId, StreamPermit), Status> {
+        let caller = self.auth.authenticate(request)?;
+        let plan_id = ready_for(
+            &self.projection,
+            &caller,
+            request.metadata(),
+            plan_id,
+            min_version,
+            Access::Read,
+        )
+        .await?;
+        let permit = StreamQuota::global().open(&caller)?;
+        Ok((caller, plan_id, permit))
+    }
+
     pub fn new(projection: Arc<Projection>, auth: Arc<Authenticator>) -> Self {
         Self { projection, auth }
     }
@@ -626,18 +648,9 @@ impl PostureQueries for PostureQueriesApi {
         &self,
         request: Request<v1::WatchPostureRequest>,
     ) -> Result<Response<Self::WatchPostureStream>, Status> {
-        let caller = self.auth.authenticate(&request)?;
         let r = request.get_ref();
-        let plan_id = ready_for(
-            &self.projection,
-            &caller,
-            request.metadata(),
-            &r.plan_id,
-            r.min_version,
-            Access::Read,
-        )
-        .await?;
-        let permit = StreamQuota::global().open(&caller)?;
+        let (caller, plan_id, permit) =
+            self.open_watch(&request, &r.plan_id, r.min_version).await?;
         let valid_on = required_date("valid_on", r.valid_on.as_ref())?;
         let what_if = r.include_proposed;
         let projection = self.projection.clone();
@@ -670,18 +683,9 @@ impl PostureQueries for PostureQueriesApi {
         &self,
         request: Request<v1::WatchFindingsRequest>,
     ) -> Result<Response<Self::WatchFindingsStream>, Status> {
-        let caller = self.auth.authenticate(&request)?;
         let r = request.get_ref();
-        let plan_id = ready_for(
-            &self.projection,
-            &caller,
-            request.metadata(),
-            &r.plan_id,
-            r.min_version,
-            Access::Read,
-        )
-        .await?;
-        let permit = StreamQuota::global().open(&caller)?;
+        let (caller, plan_id, permit) =
+            self.open_watch(&request, &r.plan_id, r.min_version).await?;
         let from = optional_date("from", r.from.as_ref())?;
         let to = optional_date("to", r.to.as_ref())?;
         let what_if = r.include_proposed;

@@ -50,6 +50,42 @@ fn d(year: i32, month: i32, day: i32) -> Option<v1::Date> {
     Some(v1::Date { year, month, day })
 }
 
+/// A U.S. personnel floor of `min` from 2024, and a proposed drawdown (no steps yet).
+async fn floor_and_drawdown(env: &Env, plan: uuid::Uuid, min: u64) {
+    env.exec(
+        US,
+        plan,
+        Command::DefineConstraint {
+            constraint_id: ConstraintId::parse("us-floor").unwrap(),
+            title: "U.S. personnel floor".into(),
+            rule: ConstraintRule::Personnel {
+                side: Side::Us,
+                component: None,
+                kind: None,
+                min: Some(min),
+                max: None,
+            },
+            side: Some(Side::Us),
+            authority: "statute".into(),
+            since: Some(date(2024, 1, 1)),
+        },
+    )
+    .await;
+    env.exec(
+        US,
+        plan,
+        Command::ProposeDecision {
+            decision_id: did("drawdown"),
+            title: "drawdown".into(),
+            rationale: "through the floor".into(),
+            effective_date: date(2028, 1, 1),
+            required_sides: [Side::Us].into(),
+            supersedes: Default::default(),
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_reference_plan_has_no_findings_and_an_early_withdrawal_is_exactly_the_prerequisite() {
     let env = Env::open().await;
@@ -126,38 +162,7 @@ async fn a_floor_finding_appears_with_the_drawdown_and_ends_with_the_certificati
         )
         .await;
     }
-    env.exec(
-        US,
-        plan,
-        Command::DefineConstraint {
-            constraint_id: ConstraintId::parse("us-floor").unwrap(),
-            title: "U.S. personnel floor".into(),
-            rule: ConstraintRule::Personnel {
-                side: Side::Us,
-                component: None,
-                kind: None,
-                min: Some(5000),
-                max: None,
-            },
-            side: Some(Side::Us),
-            authority: "statute".into(),
-            since: Some(date(2024, 1, 1)),
-        },
-    )
-    .await;
-    env.exec(
-        US,
-        plan,
-        Command::ProposeDecision {
-            decision_id: did("drawdown"),
-            title: "drawdown".into(),
-            rationale: "through the floor".into(),
-            effective_date: date(2028, 1, 1),
-            required_sides: [Side::Us].into(),
-            supersedes: Default::default(),
-        },
-    )
-    .await;
+    floor_and_drawdown(&env, plan, 5000).await;
     env.exec(
         US,
         plan,
@@ -272,38 +277,7 @@ async fn watch_findings_sends_the_findings_then_each_change_of_them() {
 
     // A floor the plan already keeps changes no finding: nothing is sent for it. A proposed
     // withdrawal through it (what-if) is the next report.
-    env.exec(
-        US,
-        plan,
-        Command::DefineConstraint {
-            constraint_id: ConstraintId::parse("us-floor").unwrap(),
-            title: "U.S. personnel floor".into(),
-            rule: ConstraintRule::Personnel {
-                side: Side::Us,
-                component: None,
-                kind: None,
-                min: Some(4000),
-                max: None,
-            },
-            side: Some(Side::Us),
-            authority: "statute".into(),
-            since: Some(date(2024, 1, 1)),
-        },
-    )
-    .await;
-    env.exec(
-        US,
-        plan,
-        Command::ProposeDecision {
-            decision_id: did("drawdown"),
-            title: "drawdown".into(),
-            rationale: "through the floor".into(),
-            effective_date: date(2028, 1, 1),
-            required_sides: [Side::Us].into(),
-            supersedes: Default::default(),
-        },
-    )
-    .await;
+    floor_and_drawdown(&env, plan, 4000).await;
     let withdrawn = env
         .exec(
             US,
