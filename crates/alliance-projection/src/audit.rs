@@ -5,7 +5,7 @@ use std::sync::Arc;
 use alliance_domain::PlanId;
 use alliance_eventlog::{LogError, LogReader, TopicOffset};
 use alliance_proto::v1;
-use alliance_record::chain::{self, ChainBreak, ChainHead, Verifier, Vouched, VouchedBy};
+use alliance_record::chain::{self, ChainBreak, ChainHead, Verifier, Vouched};
 use alliance_record::chain::{BreakKind, Hash};
 use alliance_record::signing::{HEAD_CONTEXT, KeyId, Signer, TrustedKeys, head_message};
 use alliance_record::witness::WitnessKeys;
@@ -485,25 +485,7 @@ impl<L: LogReader> AuditLogApi<L> {
 
 /// A vouched head as `VerifyPlan` reports it.
 pub fn vouched_head(v: &Vouched) -> v1::VouchedHead {
-    v1::VouchedHead {
-        recorded_at: v.recorded_at,
-        version: v.version,
-        head_hash: chain::hex(&v.head),
-        by: match v.by {
-            VouchedBy::Witness => "witness",
-            VouchedBy::Writer => "writer",
-        }
-        .into(),
-        key_id: v.key_id.map(|k| k.to_string()).unwrap_or_default(),
-        side: match v.side {
-            Some(alliance_domain::Side::Us) => "us",
-            Some(alliance_domain::Side::Rok) => "rok",
-            None => "",
-        }
-        .into(),
-        actor: v.actor.clone(),
-        verified: v.verified,
-    }
+    v.to_proto()
 }
 
 /// The filter, the version to continue after and the page size of a `ListEvents` request.

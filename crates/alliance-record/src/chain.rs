@@ -277,6 +277,31 @@ pub struct Vouched {
     pub verified: bool,
 }
 
+impl Vouched {
+    /// As `VerifyPlan` reports it.
+    pub fn to_proto(&self) -> v1::VouchedHead {
+        v1::VouchedHead {
+            recorded_at: self.recorded_at,
+            version: self.version,
+            head_hash: hex(&self.head),
+            by: match self.by {
+                VouchedBy::Witness => "witness",
+                VouchedBy::Writer => "writer",
+            }
+            .into(),
+            key_id: self.key_id.map(|k| k.to_string()).unwrap_or_default(),
+            side: match self.side {
+                Some(Side::Us) => "us",
+                Some(Side::Rok) => "rok",
+                None => "",
+            }
+            .into(),
+            actor: self.actor.clone(),
+            verified: self.verified,
+        }
+    }
+}
+
 /// A signed record whose signature is not checked yet.
 #[derive(Debug, Clone)]
 struct Waiting {

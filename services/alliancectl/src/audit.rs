@@ -8,7 +8,7 @@ use std::path::Path;
 
 use alliance_eventlog::StoredEvent;
 use alliance_proto::v1;
-use alliance_record::chain::{self, ChainHead, Verifier, Vouched, VouchedBy};
+use alliance_record::chain::{self, ChainHead, Verifier, Vouched};
 use alliance_record::signing::{
     HEAD_CONTEXT, KeyId, Signer, TrustedKey, TrustedKeys, head_message,
 };
@@ -387,25 +387,7 @@ pub fn covered_by(head: &ChainHead) -> u64 {
 
 /// A vouched head as `VerifyPlan` reports it.
 pub fn vouched_head(v: &Vouched) -> v1::VouchedHead {
-    v1::VouchedHead {
-        recorded_at: v.recorded_at,
-        version: v.version,
-        head_hash: chain::hex(&v.head),
-        by: match v.by {
-            VouchedBy::Witness => "witness",
-            VouchedBy::Writer => "writer",
-        }
-        .into(),
-        key_id: v.key_id.map(|k| k.to_string()).unwrap_or_default(),
-        side: match v.side {
-            Some(alliance_domain::Side::Us) => "us",
-            Some(alliance_domain::Side::Rok) => "rok",
-            None => "",
-        }
-        .into(),
-        actor: v.actor.clone(),
-        verified: v.verified,
-    }
+    v.to_proto()
 }
 
 /// The signing and witness keys of an identity configuration (or a file of keys alone), each
