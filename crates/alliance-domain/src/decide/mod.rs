@@ -408,6 +408,15 @@ pub fn decide(
                     ),
                 ));
             }
+            if let (None, Some(side)) = (constraint.side, ctx.actor.side) {
+                return Err(DomainError::rule(
+                    "waiver_by_one_side",
+                    format!(
+                        "constraint {constraint_id} is an alliance rule; the {} side alone does not lift it (the alliance's adopters do)",
+                        side.name()
+                    ),
+                ));
+            }
             Ok(vec![Event::ConstraintWaived {
                 constraint_id: constraint_id.clone(),
                 waiver: Waiver {

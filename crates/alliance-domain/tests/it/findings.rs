@@ -753,3 +753,29 @@ fn a_constraint_applies_from_its_date_only() {
         "below the floor from the start, but the rule applies from 2027 only"
     );
 }
+
+#[test]
+fn one_side_alone_does_not_lift_an_alliance_rule() {
+    let alliance_rule = Event::ConstraintDefined {
+        constraint_id: cid(FLOOR),
+        title: "combined floor".to_owned(),
+        rule: ConstraintRule::CombinedCapability {
+            area: CapabilityArea::MissileDefense,
+            min: 90,
+        },
+        side: None,
+        authority: "alliance decision".to_owned(),
+        since: None,
+    };
+    for side in [us(), rok()] {
+        given(baseline_with([alliance_rule.clone()]))
+            .when(side, waive(date(2028, 9, 1)))
+            .then_rule("waiver_by_one_side");
+    }
+    let accepted = alliance_domain::decide(
+        &fold(Plan::default(), &baseline_with([alliance_rule])),
+        &waive(date(2028, 9, 1)),
+        &alliance_domain::CommandContext { actor: alliance() },
+    );
+    assert!(accepted.is_ok(), "{accepted:?}");
+}
