@@ -121,18 +121,7 @@ step_request!(v1::ChangeCommandArrangementRequest, |r, f| {
     })()
 });
 step_request!(v1::AssignMissionRequest, |r, f| {
-    let mission = f.enum_value("mission", r.mission, mission_from_proto);
-    let lead = f.enum_value("lead", r.lead, side_from_proto);
-    let supporting = f.opt_enum("supporting", r.supporting, side_from_proto);
-    let on = f.date("on", r.on.as_ref());
-    (|| {
-        Some(Step::AssignMission {
-            mission: mission?,
-            lead: lead?,
-            supporting,
-            on: on?,
-        })
-    })()
+    f.mission_step(r.mission, r.lead, r.supporting, r.on.as_ref())
 });
 step_request!(v1::AmendAgreementClauseRequest, |r, f| {
     let clause_id = f.id("clause_id", &r.clause_id);
@@ -313,7 +302,7 @@ simple_request!(v1::DefineConstraintRequest, |r, f| {
     let constraint_id = f.id("constraint_id", &r.constraint_id);
     let rule = f.constraint_rule("rule", r.rule.as_ref());
     let side = f.opt_enum("side", r.side, side_from_proto);
-    let since = r.since.as_ref().map(|d| f.date("since", Some(d)));
+    let since = f.opt_date("since", r.since.as_ref());
     (|| {
         Some(Command::DefineConstraint {
             constraint_id: constraint_id?,
@@ -321,10 +310,7 @@ simple_request!(v1::DefineConstraintRequest, |r, f| {
             rule: rule?,
             side,
             authority: r.authority.clone(),
-            since: match since {
-                None => None,
-                Some(date) => Some(date?),
-            },
+            since: since?,
         })
     })()
 });

@@ -1,6 +1,6 @@
 //! Prerequisites, constraints, waivers and findings both ways.
 
-use alliance_domain::{ConstraintRule, Finding, FindingKind, Prerequisite, Waiver};
+use alliance_domain::{ConstraintRule, Date, Finding, FindingKind, Prerequisite, Step, Waiver};
 
 use super::fields::Fields;
 use super::scalars::*;
@@ -89,6 +89,34 @@ pub fn finding_to_proto(finding: &Finding) -> v1::Finding {
 }
 
 impl Fields {
+    /// An `AssignMission` step, as a request and its event both carry it.
+    pub fn mission_step(
+        &mut self,
+        mission: i32,
+        lead: i32,
+        supporting: i32,
+        on: Option<&v1::Date>,
+    ) -> Option<Step> {
+        let mission = self.enum_value("mission", mission, mission_from_proto);
+        let lead = self.enum_value("lead", lead, side_from_proto);
+        let supporting = self.opt_enum("supporting", supporting, side_from_proto);
+        let on = self.date("on", on);
+        Some(Step::AssignMission {
+            mission: mission?,
+            lead: lead?,
+            supporting,
+            on: on?,
+        })
+    }
+
+    /// An optional date: `Some(None)` when present but not a calendar date (a violation).
+    pub fn opt_date(&mut self, field: &str, date: Option<&v1::Date>) -> Option<Option<Date>> {
+        match date {
+            None => Some(None),
+            Some(d) => self.date(field, Some(d)).map(Some),
+        }
+    }
+
     pub fn prerequisite(
         &mut self,
         field: &str,

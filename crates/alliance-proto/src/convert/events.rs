@@ -517,18 +517,7 @@ pub fn event_from_payload(payload: &Payload) -> Result<Event, Vec<FieldViolation
             })()
         }),
         Payload::MissionAssignmentPlanned(p) => step_event(&mut f, &p.decision_id, |f| {
-            let mission = f.enum_value("mission", p.mission, mission_from_proto);
-            let lead = f.enum_value("lead", p.lead, side_from_proto);
-            let supporting = f.opt_enum("supporting", p.supporting, side_from_proto);
-            let on = f.date("on", p.on.as_ref());
-            (|| {
-                Some(Step::AssignMission {
-                    mission: mission?,
-                    lead: lead?,
-                    supporting,
-                    on: on?,
-                })
-            })()
+            f.mission_step(p.mission, p.lead, p.supporting, p.on.as_ref())
         }),
         Payload::AgreementClauseAmendmentPlanned(p) => step_event(&mut f, &p.decision_id, |f| {
             let clause_id = f.id("clause_id", &p.clause_id);
@@ -618,7 +607,7 @@ pub fn event_from_payload(payload: &Payload) -> Result<Event, Vec<FieldViolation
             let constraint_id = f.id("constraint_id", &p.constraint_id);
             let rule = f.constraint_rule("rule", p.rule.as_ref());
             let side = f.opt_enum("side", p.side, side_from_proto);
-            let since = p.since.as_ref().map(|d| f.date("since", Some(d)));
+            let since = f.opt_date("since", p.since.as_ref());
             (|| {
                 Some(Event::ConstraintDefined {
                     constraint_id: constraint_id?,
@@ -626,10 +615,7 @@ pub fn event_from_payload(payload: &Payload) -> Result<Event, Vec<FieldViolation
                     rule: rule?,
                     side,
                     authority: p.authority.clone(),
-                    since: match since {
-                        None => None,
-                        Some(date) => Some(date?),
-                    },
+                    since: since?,
                 })
             })()
         }
