@@ -127,18 +127,10 @@ fn judge(
 
 /// The `N` bytes of `2N` lowercase hex digits.
 fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    if text.len() != 2 * N {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
-    let mut bytes = [0; N];
-    for (byte, i) in bytes.iter_mut().zip((0..text.len()).step_by(2)) {
-        let pair = text.get(i..i + 2)?;
-        if pair.bytes().any(|b| b.is_ascii_uppercase()) {
-            return None;
-        }
-        *byte = u8::from_str_radix(pair, 16).ok()?;
-    }
-    Some(bytes)
+    alliance_stdx::hex::decode_array(text)
 }
 
 #[cfg(test)]

@@ -209,15 +209,7 @@ fn kept_head(
     })
 }
 
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+use alliance_stdx::hex::decode as unhex;
 
 /// `alliance.v1.AuditLog`: verification and export over the log, event history from the read
 /// model.

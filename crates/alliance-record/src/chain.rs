@@ -690,16 +690,9 @@ fn vouchers(found: &[Vouched], actor: &str) -> String {
     format!("vouched for by {by}, recorded by {actor}")
 }
 
-/// The 32 bytes of 64 lowercase hex digits.
+/// The 32 bytes of 64 hex digits.
 fn unhex(text: &str) -> Option<Hash> {
-    if text.len() != 64 {
-        return None;
-    }
-    let mut hash = [0; 32];
-    for (byte, i) in hash.iter_mut().zip((0..64).step_by(2)) {
-        *byte = u8::from_str_radix(text.get(i..i + 2)?, 16).ok()?;
-    }
-    Some(hash)
+    alliance_stdx::hex::decode_array(text)
 }
 
 /// Checks one waiting record's signature.
@@ -745,16 +738,7 @@ pub fn verify<'a>(
     verifier.finish()
 }
 
-/// Lower-case hex of a hash or a record.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        text.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    text
-}
+pub use alliance_stdx::hex::encode as hex;
 
 #[cfg(test)]
 mod tests {

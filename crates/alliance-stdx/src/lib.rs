@@ -69,3 +69,53 @@ mod tests {
         assert_eq!((*lock(&mutex), *read(&rw)), (2, 2));
     }
 }
+
+/// Lowercase hex, the one spelling of hashes, key ids and signatures in text.
+pub mod hex {
+    /// `bytes` as lowercase hex digits.
+    pub fn encode(bytes: &[u8]) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut text = String::with_capacity(bytes.len() * 2);
+        for byte in bytes {
+            text.push(char::from(DIGITS[usize::from(byte >> 4)]));
+            text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        }
+        text
+    }
+
+    /// The bytes of hex digits (either case); `None` if `text` is not an even number of them.
+    pub fn decode(text: &str) -> Option<Vec<u8>> {
+        // Digits only: `u8::from_str_radix` alone would also take a sign ("+1").
+        if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+            .collect()
+    }
+
+    /// Exactly `N` bytes of hex digits.
+    pub fn decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
+        decode(text)?.try_into().ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn hex_round_trips_and_refuses_what_is_not_hex() {
+            let bytes = [0x00, 0x0f, 0xa5, 0xff];
+            assert_eq!(encode(&bytes), "000fa5ff");
+            assert_eq!(decode("000fa5ff").as_deref(), Some(&bytes[..]));
+            assert_eq!(decode("000FA5FF").as_deref(), Some(&bytes[..]));
+            assert_eq!(decode_array::<4>("000fa5ff"), Some(bytes));
+            assert_eq!(decode_array::<3>("000fa5ff"), None);
+            assert_eq!(decode("abc"), None);
+            assert_eq!(decode("zz"), None);
+            assert_eq!(decode("+1"), None);
+            assert_eq!(decode(""), Some(Vec::new()));
+        }
+    }
+}

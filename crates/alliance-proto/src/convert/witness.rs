@@ -9,20 +9,11 @@ use super::commands::CommandRequest;
 use crate::v1;
 use crate::v1::event_envelope::Payload;
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use alliance_stdx::hex::encode as hex;
 
 /// Bytes of lowercase hex (what the domain keeps); empty when it is not hex.
 fn unhex(text: &str) -> Vec<u8> {
-    if !text.len().is_multiple_of(2) {
-        return Vec::new();
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect::<Option<Vec<u8>>>()
-        .unwrap_or_default()
+    alliance_stdx::hex::decode(text).unwrap_or_default()
 }
 
 pub fn witness_from_proto(w: &v1::HeadWitness) -> HeadWitness {
