@@ -55,7 +55,9 @@ pub async fn measure(queries: usize) -> anyhow::Result<Figures> {
     // The same plan written through the command service to a SQLite log, read by a read model.
     let dir = tempfile::tempdir()?;
     let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db")))?;
-    let service = CommandService::open(log.clone()).await?;
+    let service = CommandService::open(log.clone())
+        .await?
+        .with_default_grants(auth.default_grants());
     reference::load(&service, &auth, &reference).await?;
     let projection = Projection::new();
     projection.catch_up(&log).await?;

@@ -52,7 +52,9 @@ impl InProcess {
                         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/dev-tokens.toml");
                     let auth =
                         Arc::new(Authenticator::from_token_file(&TokenFile::load(&tokens)?)?);
-                    let mut service = CommandService::open(log.clone()).await?;
+                    let mut service = CommandService::open(log.clone())
+                        .await?
+                        .with_default_grants(auth.default_grants());
                     if let Some(signer) = signer {
                         service = service.with_signer(signer);
                     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use alliance_domain::{Command, Plan, PlanId};
+use alliance_domain::{Plan, PlanId};
 use alliance_eventlog::{EventLog, Route};
 use alliance_proto::convert::{CommandRequest, plan_head, plan_summary};
 use alliance_proto::v1;
@@ -11,7 +11,7 @@ use alliance_proto::v1::plan_commands_server::{PlanCommands, PlanCommandsServer}
 use tonic::{Request, Response, Status};
 
 use crate::forward::{Forward, Forwarder};
-use crate::service::{CommandMeta, CommandOutcome, CommandService, command_digest};
+use crate::service::{CommandMeta, CommandOutcome, CommandService};
 use alliance_server::Authenticator;
 use alliance_server::error::ServiceError;
 
@@ -85,36 +85,37 @@ impl<L: EventLog> PlanCommandsApi<L> {
         }
     }
 
-    /// Authenticates, converts and executes one command request, or forwards it to the instance
-    /// that writes its plan. `resolve` fills in what the request leaves to the server (the id of
-    /// a new plan).
+    /// The edge of the write path: authenticates, converts, and executes one command request
+    /// here or forwards it to the instance that writes its plan.
     async fn handle<R: CommandRequest + Forward<Reply = v1::CommandResult>>(
         &self,
         request: Request<R>,
-        resolve: impl FnOnce(&R, &CommandMeta, &mut Command) -> Result<(), ServiceError>,
     ) -> Result<Response<v1::CommandResult>, Status> {
         let caller = self.auth.authenticate(&request)?;
+        self.execute(caller, request).await
+    }
+
+    /// Converts and executes (or forwards) a request from an authenticated caller.
+    async fn execute<R: CommandRequest + Forward<Reply = v1::CommandResult>>(
+        &self,
+        caller: alliance_server::Caller,
+        request: Request<R>,
+    ) -> Result<Response<v1::CommandResult>, Status> {
         let (metadata, _, message) = request.into_parts();
-        let meta = command_meta(message.meta())?;
-        let mut command = message.to_command().map_err(ServiceError::Invalid)?;
-        // The digest is taken before the server fills in anything, so a retry matches it.
-        let digest = command_digest(meta.plan_id, &command);
-        resolve(&message, &meta, &mut command)?;
-        let owner = match command.new_plan().or(meta.plan_id) {
-            Some(plan_id) => self.owner_elsewhere(plan_id, &metadata).await,
-            None => None,
+        let meta = command_meta(message.meta(), message.new_plan_id())?;
+        let command = message.to_command().map_err(ServiceError::Invalid)?;
+        let owner = match self.service.written_plan(&meta, &command) {
+            // The owner derives the same new plan id from the command id.
+            Ok(plan_id) => self.owner_elsewhere(plan_id, &metadata).await,
+            Err(_) => None,
         };
         if let Some(owner) = owner {
-            // The owner derives the same new plan id from the command id.
             return self
                 .forwarder
                 .forward(&owner, &caller, &metadata, message)
                 .await;
         }
-        let outcome = self
-            .service
-            .execute(&caller, meta, command, &digest)
-            .await?;
+        let outcome = self.service.execute(&caller, meta, command).await?;
         Ok(Response::new(command_result(&outcome)))
     }
 }
@@ -128,7 +129,10 @@ fn parse_plan_id(field: &str, value: &str) -> Result<Option<PlanId>, ServiceErro
         .map_err(|_| ServiceError::invalid(field, format!("{value:?} is not a UUID")))
 }
 
-fn command_meta(meta: Option<&v1::CommandMeta>) -> Result<CommandMeta, ServiceError> {
+fn command_meta(
+    meta: Option<&v1::CommandMeta>,
+    new_plan_id: &str,
+) -> Result<CommandMeta, ServiceError> {
     let meta = meta.ok_or_else(|| ServiceError::invalid("meta", "is required"))?;
     let default_to_command = |value: &str| {
         if value.is_empty() {
@@ -140,6 +144,7 @@ fn command_meta(meta: Option<&v1::CommandMeta>) -> Result<CommandMeta, ServiceEr
     Ok(CommandMeta {
         command_id: meta.command_id.clone(),
         plan_id: parse_plan_id("meta.plan_id", &meta.plan_id)?,
+        new_plan_id: parse_plan_id("new_plan_id", new_plan_id)?,
         based_on_version: meta.based_on_version,
         correlation_id: default_to_command(&meta.correlation_id),
         causation_id: default_to_command(&meta.causation_id),
@@ -156,81 +161,58 @@ fn command_result(outcome: &CommandOutcome) -> v1::CommandResult {
     }
 }
 
-/// Leaves the command as converted.
-fn as_is<R>(_: &R, _: &CommandMeta, _: &mut Command) -> Result<(), ServiceError> {
-    Ok(())
-}
-
 type CommandResponse = Result<Response<v1::CommandResult>, Status>;
 
 #[tonic::async_trait]
 impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
     async fn create_plan(&self, request: Request<v1::CreatePlanRequest>) -> CommandResponse {
-        self.handle(request, |_, meta, command| {
-            let id = meta
-                .plan_id
-                .unwrap_or_else(|| self.service.new_plan_id(&meta.command_id, None));
-            if let Command::CreatePlan { plan_id, .. } = command {
-                *plan_id = id;
-            }
-            self.auth.complete_grants(command);
-            Ok(())
-        })
-        .await
+        self.handle(request).await
     }
 
     async fn branch_plan(&self, request: Request<v1::BranchPlanRequest>) -> CommandResponse {
-        self.handle(request, |r, meta, command| {
-            let id = parse_plan_id("new_plan_id", &r.new_plan_id)?
-                .unwrap_or_else(|| self.service.new_plan_id(&meta.command_id, meta.plan_id));
-            if let Command::BranchPlan { new_plan_id, .. } = command {
-                *new_plan_id = id;
-            }
-            Ok(())
-        })
-        .await
+        self.handle(request).await
     }
 
     async fn register_force_element(
         &self,
         request: Request<v1::RegisterForceElementRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn record_capability_level(
         &self,
         request: Request<v1::RecordCapabilityLevelRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn define_agreement_clause(
         &self,
         request: Request<v1::DefineAgreementClauseRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn define_condition(
         &self,
         request: Request<v1::DefineConditionRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn assess_condition(
         &self,
         request: Request<v1::AssessConditionRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn propose_decision(
         &self,
         request: Request<v1::ProposeDecisionRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn record_simulation_run(
@@ -239,129 +221,129 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
     ) -> CommandResponse {
         let caller = self.auth.authenticate(&request)?;
         alliance_server::recording::check(&request, &self.auth, &caller)?;
-        self.handle(request, as_is).await
+        self.execute(caller, request).await
     }
 
     async fn grant_role(&self, request: Request<v1::GrantRoleRequest>) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn revoke_role(&self, request: Request<v1::RevokeRoleRequest>) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn require_prerequisite(
         &self,
         request: Request<v1::RequirePrerequisiteRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn define_constraint(
         &self,
         request: Request<v1::DefineConstraintRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn waive_constraint(
         &self,
         request: Request<v1::WaiveConstraintRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn assign_mission(&self, request: Request<v1::AssignMissionRequest>) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn witness_head(&self, request: Request<v1::WitnessHeadRequest>) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn sign_head(&self, request: Request<v1::SignHeadRequest>) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn add_force_element(
         &self,
         request: Request<v1::AddForceElementRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn withdraw_force_element(
         &self,
         request: Request<v1::WithdrawForceElementRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn reduce_force_element(
         &self,
         request: Request<v1::ReduceForceElementRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn relocate_force_element(
         &self,
         request: Request<v1::RelocateForceElementRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn schedule_opcon_transfer(
         &self,
         request: Request<v1::ScheduleOpconTransferRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn change_command_arrangement(
         &self,
         request: Request<v1::ChangeCommandArrangementRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn amend_agreement_clause(
         &self,
         request: Request<v1::AmendAgreementClauseRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn plan_capability_investment(
         &self,
         request: Request<v1::PlanCapabilityInvestmentRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn endorse_decision(
         &self,
         request: Request<v1::EndorseDecisionRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn adopt_decision(&self, request: Request<v1::AdoptDecisionRequest>) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn reject_decision(
         &self,
         request: Request<v1::RejectDecisionRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn withdraw_decision(
         &self,
         request: Request<v1::WithdrawDecisionRequest>,
     ) -> CommandResponse {
-        self.handle(request, as_is).await
+        self.handle(request).await
     }
 
     async fn list_plans(

@@ -7,7 +7,7 @@ use alliance_domain::{Command, CommandContext, Plan, PlanId, TeamId, decide, evo
 use alliance_eventlog::{EventLog, Route};
 use serde::Deserialize;
 
-use crate::service::{CommandMeta, CommandService, command_digest};
+use crate::service::{CommandMeta, CommandService};
 use alliance_server::Authenticator;
 use alliance_server::error::ServiceError;
 
@@ -144,12 +144,10 @@ pub async fn load<L: EventLog>(
             based_on_version: None,
             correlation_id: format!("reference:{}", plan.plan_id),
             causation_id: String::new(),
+            ..CommandMeta::default()
         };
-        let digest = command_digest(meta.plan_id, &entry.command);
-        let mut command = entry.command.clone();
-        auth.complete_grants(&mut command);
         let outcome = service
-            .execute(&caller, meta, command, &digest)
+            .execute(&caller, meta, entry.command.clone())
             .await
             .map_err(|source| ReferenceError::Refused {
                 index,

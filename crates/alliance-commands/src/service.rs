@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use alliance_stdx::lock;
 use tokio::sync::watch;
 
-use alliance_domain::{Actor, Command, CommandContext, Plan, PlanId, Version, decide};
+use alliance_domain::{Actor, Command, CommandContext, Grant, Plan, PlanId, Version, decide};
 use alliance_eventlog::{CommandRecord, EventLog, LogError, Route};
 
 use crate::plans::{Durability, HistoryItem, PlanEntry, load};
@@ -22,6 +22,8 @@ const MAX_ID_LEN: usize = 128;
 pub struct CommandMeta {
     pub command_id: String,
     pub plan_id: Option<PlanId>,
+    /// The id a client names for the plan a branch makes (minted by the service when `None`).
+    pub new_plan_id: Option<PlanId>,
     pub based_on_version: Option<Version>,
     pub correlation_id: String,
     pub causation_id: String,
@@ -111,6 +113,8 @@ pub struct CommandService<L> {
     signer: Option<alliance_record::signing::Signer>,
     /// The auditors' keys a witness is checked against; every witness is refused without.
     witness_keys: Option<Arc<alliance_record::witness::WitnessKeys>>,
+    /// The roles a new plan gives when its command names none: the deployment's teams'.
+    default_grants: Vec<Grant>,
 }
 
 impl<L: EventLog> CommandService<L> {
@@ -130,7 +134,15 @@ impl<L: EventLog> CommandService<L> {
             known: Mutex::new(known),
             signer: None,
             witness_keys: None,
+            default_grants: Vec::new(),
         })
+    }
+
+    /// Gives a new plan whose command names no roles these grants (the deployment's teams',
+    /// [`alliance_server::Authenticator::default_grants`]).
+    pub fn with_default_grants(mut self, grants: Vec<Grant>) -> Self {
+        self.default_grants = grants;
+        self
     }
 
     /// Checks witnesses against `keys` (the identity configuration's `[[witness_key]]`).
@@ -167,10 +179,54 @@ impl<L: EventLog> CommandService<L> {
         plans.entry(plan_id).or_default().clone()
     }
 
+    /// The plan `command` writes: the plan it edits, or the plan it makes. A new plan's id is
+    /// the one the command or the client names, else derived from the command id
+    /// ([`Self::new_plan_id`]).
+    pub fn written_plan(
+        &self,
+        meta: &CommandMeta,
+        command: &Command,
+    ) -> Result<PlanId, ServiceError> {
+        let named = command.new_plan().filter(|id| !id.is_nil());
+        match command {
+            Command::CreatePlan { .. } => Ok(named
+                .or(meta.plan_id)
+                .unwrap_or_else(|| self.new_plan_id(&meta.command_id, None))),
+            Command::BranchPlan { .. } => {
+                let parent = require_plan(meta)?;
+                Ok(named
+                    .or(meta.new_plan_id)
+                    .unwrap_or_else(|| self.new_plan_id(&meta.command_id, Some(parent))))
+            }
+            _ => require_plan(meta),
+        }
+    }
+
+    /// Fills in what the client leaves to the service: the new plan's id and, for a plan
+    /// created without roles, the deployment's grants. Returns the plan the command writes.
+    fn complete(&self, meta: &CommandMeta, command: &mut Command) -> Result<PlanId, ServiceError> {
+        let plan_id = self.written_plan(meta, command)?;
+        match command {
+            Command::CreatePlan {
+                plan_id: id,
+                grants,
+                ..
+            } => {
+                *id = plan_id;
+                if grants.is_empty() {
+                    grants.clone_from(&self.default_grants);
+                }
+            }
+            Command::BranchPlan { new_plan_id, .. } => *new_plan_id = plan_id,
+            _ => {}
+        }
+        Ok(plan_id)
+    }
+
     /// The id of the plan a create or branch command makes when the client names none: derived
     /// from the command id, so a retry (on any instance) names the same plan, and, for a
     /// branch, written with its parent.
-    pub fn new_plan_id(&self, command_id: &str, parent: Option<PlanId>) -> PlanId {
+    fn new_plan_id(&self, command_id: &str, parent: Option<PlanId>) -> PlanId {
         const NAMESPACE: PlanId = PlanId::from_u128(0x019a_0000_0000_7000_8000_a111_a0ce_0001);
         let mut attempt: u32 = 0;
         loop {
@@ -197,7 +253,6 @@ impl<L: EventLog> CommandService<L> {
     /// The slot of a plan that has events; unknown ids get no slot, so asking about random
     /// plans costs no memory.
     async fn existing_slot(&self, plan_id: PlanId) -> Result<Slot, ServiceError> {
-        self.check_route(plan_id)?;
         let cached = {
             let plans = lock(&self.plans);
             plans.get(&plan_id).cloned()
@@ -218,6 +273,7 @@ impl<L: EventLog> CommandService<L> {
     /// The current write-side state of a plan.
     /// Only what is durable is shown: a read waits for the appends in flight.
     pub async fn plan(&self, plan_id: PlanId) -> Result<Plan, ServiceError> {
+        self.check_route(plan_id)?;
         self.state_at(plan_id, 0).await.map(|(plan, _)| plan)
     }
 
@@ -241,73 +297,57 @@ impl<L: EventLog> CommandService<L> {
             .ok_or_else(|| ServiceError::Corrupt("plan entry vanished".into()))
     }
 
-    /// Executes one command for `actor`.
+    /// Executes one command for `caller`: the one write path.
     ///
-    /// `CreatePlan` and `BranchPlan` carry the new plan's id in the command; every other command
-    /// edits `meta.plan_id`.
-    ///
-    /// `digest` identifies the command as the client sent it ([`command_digest`]). A command id
-    /// belongs to the caller who first used it: another caller's reuse is refused before
-    /// anything of the plan is looked at, and the same caller's reuse for another command is
-    /// refused too.
+    /// 1. The command's digest, as the client sent it ([`command_digest`]); then what the client
+    ///    leaves to the service is filled in (the new plan's id, a new plan's grants).
+    /// 2. The route: only a plan this instance writes.
+    /// 3. Idempotency: a command id belongs to the caller who first used it. Another caller's
+    ///    reuse, or the same caller's reuse for another command, is refused before anything of
+    ///    the plan is looked at; a retry is answered with the first result.
+    /// 4. Authorization, once, against the state the command is decided on.
+    /// 5. The conflict check, `decide`, sealing and the append.
     pub async fn execute(
         &self,
         caller: &Caller,
         meta: CommandMeta,
-        command: Command,
-        digest: &str,
+        mut command: Command,
     ) -> Result<CommandOutcome, ServiceError> {
         check_meta(&meta)?;
-        // Before the plan's rules and its authorization: a refusal here tells nothing of the plan.
+        let digest = command_digest(meta.plan_id, &command);
+        let plan_id = self.complete(&meta, &mut command)?;
+        self.check_route(plan_id)?;
         let prior = self
-            .applied_before(caller, &meta.command_id, digest)
+            .applied_before(caller, &meta.command_id, &digest)
             .await?;
-        let run = Run {
-            caller,
-            meta: &meta,
-            digest,
-        };
-        match &command {
-            Command::CreatePlan { plan_id, .. } => {
-                let plan_id = *plan_id;
-                access::authorize_command(caller, &Plan::default(), plan_id, &command)?;
-                if let Some(outcome) = prior {
-                    return Ok(outcome);
-                }
-                self.run(run, plan_id, command, None).await
-            }
-            Command::BranchPlan {
-                new_plan_id,
-                parent_version,
-                ..
-            } => {
+        let base = match &mut command {
+            Command::BranchPlan { parent_version, .. } => {
                 let parent_id = require_plan(&meta)?;
-                if !self.log.same_shard(*new_plan_id, parent_id) {
+                if !self.log.same_shard(plan_id, parent_id) {
                     return Err(ServiceError::invalid(
                         "new_plan_id",
                         "must be written with its parent plan on this log; leave it empty to have one chosen",
                     ));
                 }
                 let (parent, version) = self.state_at(parent_id, *parent_version).await?;
-                access::authorize_command(caller, &parent, parent_id, &command)?;
-                if let Some(outcome) = prior {
-                    return Ok(outcome);
-                }
-                let mut command = command.clone();
-                if let Command::BranchPlan { parent_version, .. } = &mut command {
-                    *parent_version = version;
-                }
-                let new_plan_id = *new_plan_id;
-                self.run(run, new_plan_id, command, Some(parent)).await
+                *parent_version = version;
+                Some(Base { parent_id, parent })
             }
+            Command::CreatePlan { .. } => None,
             _ => {
-                let plan_id = require_plan(&meta)?;
                 if prior.is_none() {
                     self.check_vouched_head(caller, plan_id, &command).await?;
                 }
-                self.run(run, plan_id, command, None).await
+                None
             }
-        }
+        };
+        let run = Run {
+            caller,
+            meta: &meta,
+            digest: &digest,
+            prior,
+        };
+        self.run(run, plan_id, command, base).await
     }
 
     /// A plan's state at `version` (its latest when `0`), and that version.
@@ -406,14 +446,14 @@ impl<L: EventLog> CommandService<L> {
         run: Run<'_>,
         plan_id: PlanId,
         command: Command,
-        base: Option<Plan>,
+        base: Option<Base>,
     ) -> Result<CommandOutcome, ServiceError> {
         let Run {
             caller,
             meta,
             digest,
+            prior,
         } = run;
-        self.check_route(plan_id)?;
         let creates = command.new_plan().is_some();
         let slot = if creates {
             self.slot(plan_id)
@@ -422,9 +462,10 @@ impl<L: EventLog> CommandService<L> {
         };
         let mut guard = slot.lock().await;
         let entry = self.loaded(plan_id, &mut guard).await?;
-        // A command still on its way to the log is found here only: another caller's reuse is
-        // refused before the plan's authorization, as it is for a command in the log.
-        if let Some(applied) = entry.commands.get(&meta.command_id) {
+        // A command still on its way to the log is found in memory only: another caller's reuse
+        // of its id is refused here, before the plan's authorization, as one in the log is.
+        let applied = entry.commands.get(&meta.command_id).cloned();
+        if let Some(applied) = &applied {
             check_retry(
                 &meta.command_id,
                 (&applied.owner, &applied.digest),
@@ -432,22 +473,30 @@ impl<L: EventLog> CommandService<L> {
                 digest,
             )?;
         }
-        if !creates && entry.state.exists() {
-            access::authorize_command(caller, &entry.state, plan_id, &command)?;
+        if !creates && !entry.state.exists() {
+            return Err(ServiceError::PlanNotFound(plan_id));
         }
+        // The one authorization: against the parent for a branch, against no plan for a new
+        // plan, else against the plan as it stands.
+        let none = Plan::default();
+        let (judged, judged_id) = match (&base, creates) {
+            (Some(base), _) => (&base.parent, base.parent_id),
+            (None, true) => (&none, plan_id),
+            (None, false) => (&entry.state, plan_id),
+        };
+        access::authorize_command(caller, judged, judged_id, &command)?;
 
-        if let Some(applied) = entry.commands.get(&meta.command_id) {
-            let mut outcome = applied.outcome.clone();
+        if let Some(applied) = applied {
+            let mut outcome = applied.outcome;
             outcome.replayed = true;
-            let durability = applied.durability.clone();
             drop(guard);
             // The first attempt may still be on its way to disk: answer when it is.
             return self
-                .settle(plan_id, durability, outcome, caller, digest)
+                .settle(plan_id, applied.durability, outcome, caller, digest)
                 .await;
         }
-        if !creates && !entry.state.exists() {
-            return Err(ServiceError::PlanNotFound(plan_id));
+        if let Some(outcome) = prior {
+            return Ok(outcome);
         }
         let ctx = CommandContext {
             actor: caller.actor.clone(),
@@ -461,7 +510,7 @@ impl<L: EventLog> CommandService<L> {
             return Err(alliance_domain::DomainError::already_exists("plan", plan_id).into());
         }
 
-        let decided_on = base.as_ref().unwrap_or(&entry.state);
+        let decided_on = base.as_ref().map_or(&entry.state, |base| &base.parent);
         let events = tracing::info_span!(
             "decide",
             alliance.command = command.name(),
@@ -501,7 +550,7 @@ impl<L: EventLog> CommandService<L> {
         let appended = self.log.append(plan_id, expected, records.clone());
 
         if let Some(base) = base {
-            entry.state = base;
+            entry.state = base.parent;
         }
         entry.head_hash = head;
         for (event, record) in events.iter().zip(&records) {
@@ -584,12 +633,19 @@ impl<L: EventLog> CommandService<L> {
     }
 }
 
-/// Who runs a command, with what metadata, and the command's digest.
-#[derive(Clone, Copy)]
+/// Who runs a command, with what metadata, the command's digest, and its first result when the
+/// log holds it already.
 struct Run<'a> {
     caller: &'a Caller,
     meta: &'a CommandMeta,
     digest: &'a str,
+    prior: Option<CommandOutcome>,
+}
+
+/// The plan a branch starts from, at the version it branches at.
+struct Base {
+    parent_id: PlanId,
+    parent: Plan,
 }
 
 /// A command id names one command of one caller forever: a retry is the same caller's same

@@ -369,6 +369,7 @@ impl Server<'_> {
         let service = Arc::new(
             CommandService::open(log)
                 .await?
+                .with_default_grants(auth.default_grants())
                 .with_signer(signer)
                 .with_witness_keys(witnesses),
         );

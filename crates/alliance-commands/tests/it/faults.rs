@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use alliance_commands::{CommandMeta, CommandService, command_digest};
+use alliance_commands::{CommandMeta, CommandService};
 use alliance_domain::{Command, Component, ElementKind, ForceElementSpec, Side, TeamId};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig};
 use alliance_server::{Authenticator, ServiceError, TokenFile};
@@ -55,12 +55,7 @@ async fn refused_appends_are_not_applied_and_retries_apply_each_command_once() {
         ..Default::default()
     };
     service
-        .execute(
-            &caller,
-            meta("create"),
-            create.clone(),
-            &command_digest(Some(plan_id), &create),
-        )
+        .execute(&caller, meta("create"), create.clone())
         .await
         .unwrap();
 
@@ -79,10 +74,7 @@ async fn refused_appends_are_not_applied_and_retries_apply_each_command_once() {
             let caller = caller.clone();
             let meta = meta(&id);
             tasks.push(tokio::spawn(async move {
-                let digest = command_digest(Some(plan_id), &command);
-                let result = service
-                    .execute(&caller, meta, command.clone(), &digest)
-                    .await;
+                let result = service.execute(&caller, meta, command.clone()).await;
                 (id, command, result)
             }));
         }

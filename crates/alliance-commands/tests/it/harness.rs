@@ -129,7 +129,12 @@ impl TestServer {
     ) -> Self {
         let auth =
             Authenticator::from_token_file(&TokenFile::load(&token_file()).unwrap()).unwrap();
-        let service = Arc::new(CommandService::open(log).await.unwrap());
+        let service = Arc::new(
+            CommandService::open(log)
+                .await
+                .unwrap()
+                .with_default_grants(auth.default_grants()),
+        );
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let api = PlanCommandsApi::new(service, Arc::new(auth), addr.to_string());

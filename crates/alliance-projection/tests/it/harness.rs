@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use alliance_commands::reference::{self, ReferencePlan};
-use alliance_commands::{CommandMeta, CommandOutcome, CommandService, command_digest};
+use alliance_commands::{CommandMeta, CommandOutcome, CommandService};
 pub use alliance_domain::testing::date;
 use alliance_domain::{
     Command, Component, ElementId, ElementKind, Event, ForceElementSpec, Plan, PlanId, Side,
@@ -78,15 +78,16 @@ impl<L: EventLog> Env<L> {
         let trusted = Arc::new(TrustedKeys::new([TrustedKey::always(
             signer.verifying_key(),
         )]));
+        let auth =
+            Authenticator::from_token_file(&TokenFile::load(&deploy("dev-tokens.toml")).unwrap())
+                .unwrap();
         let service = Arc::new(
             CommandService::open(log.clone())
                 .await
                 .unwrap()
+                .with_default_grants(auth.default_grants())
                 .with_signer(signer.clone()),
         );
-        let auth =
-            Authenticator::from_token_file(&TokenFile::load(&deploy("dev-tokens.toml")).unwrap())
-                .unwrap();
         Self {
             _dir: None,
             log,
@@ -115,9 +116,8 @@ impl<L: EventLog> Env<L> {
             plan_id: Some(plan_id),
             ..CommandMeta::default()
         };
-        let digest = command_digest(meta.plan_id, &command);
         self.service
-            .execute(&self.caller(team), meta, command, &digest)
+            .execute(&self.caller(team), meta, command)
             .await
     }
 

@@ -111,7 +111,6 @@ async fn a_rebuild_while_following_misses_nothing() {
                             element: element(&format!("r{n}"), Side::Us, 10),
                             present_from: date(2024, 1, 1),
                         },
-                        &format!("digest-{n}"),
                     )
                     .await
                     .unwrap();

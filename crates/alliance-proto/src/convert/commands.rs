@@ -11,6 +11,11 @@ pub trait CommandRequest {
     fn meta(&self) -> Option<&v1::CommandMeta>;
     /// The domain command, or every field violation.
     fn to_command(&self) -> Result<Command, Vec<FieldViolation>>;
+    /// The id the client names for the plan the command makes, if the request has such a field
+    /// (`BranchPlanRequest.new_plan_id`; a new plan's id is `meta.plan_id`). Empty: none named.
+    fn new_plan_id(&self) -> &str {
+        ""
+    }
 }
 
 macro_rules! step_request {
@@ -38,9 +43,16 @@ macro_rules! step_request {
 
 macro_rules! simple_request {
     ($request:ty, |$r:ident, $f:ident| $command:expr) => {
+        simple_request!($request, new_plan_id: |_r| "", |$r, $f| $command);
+    };
+    ($request:ty, new_plan_id: |$n:ident| $new_plan_id:expr, |$r:ident, $f:ident| $command:expr) => {
         impl CommandRequest for $request {
             fn meta(&self) -> Option<&v1::CommandMeta> {
                 self.meta.as_ref()
+            }
+            fn new_plan_id(&self) -> &str {
+                let $n = self;
+                $new_plan_id
             }
             fn to_command(&self) -> Result<Command, Vec<FieldViolation>> {
                 let $r = self;
@@ -167,7 +179,7 @@ simple_request!(v1::CreatePlanRequest, |r, f| {
         })
     })()
 });
-simple_request!(v1::BranchPlanRequest, |r, f| {
+simple_request!(v1::BranchPlanRequest, new_plan_id: |r| &r.new_plan_id, |r, f| {
     // The new id and the parent version are resolved by the service (unset: the head).
     if r.parent_version == Some(0) {
         f.bad(

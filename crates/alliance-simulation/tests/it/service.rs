@@ -41,10 +41,15 @@ impl Env {
     async fn open() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
-        let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
         let auth = Arc::new(
             Authenticator::from_token_file(&TokenFile::load(&deploy("dev-tokens.toml")).unwrap())
                 .unwrap(),
+        );
+        let service = Arc::new(
+            CommandService::open(log.clone())
+                .await
+                .unwrap()
+                .with_default_grants(auth.default_grants()),
         );
         let plan = ReferencePlan::read(&deploy("reference-plan.json")).unwrap();
         reference::load(&service, &auth, &plan).await.unwrap();

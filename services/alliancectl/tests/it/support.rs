@@ -80,6 +80,7 @@ impl Server {
             CommandService::open(log.clone())
                 .await
                 .unwrap()
+                .with_default_grants(auth.default_grants())
                 .with_signer(signer)
                 .with_witness_keys(witnesses),
         );
