@@ -56,10 +56,7 @@ fn decisions_touching<'a>(
 
 impl EventFilter {
     fn matches(&self, recorded: &Recorded, element_decisions: &BTreeSet<DecisionId>) -> bool {
-        let (team, user) = recorded
-            .actor
-            .split_once('/')
-            .unwrap_or((&recorded.actor, ""));
+        let actor = &recorded.command.actor;
         let keys = || recorded.event.keys();
         let valid = recorded.event.valid_date();
         let of_decision = |keys: &BTreeSet<Key>, wanted: &dyn Fn(&DecisionId) -> bool| {
@@ -68,8 +65,8 @@ impl EventFilter {
                 _ => false,
             })
         };
-        self.team.as_deref().is_none_or(|t| t == team)
-            && self.user.as_deref().is_none_or(|u| u == user)
+        self.team.as_deref().is_none_or(|t| t == actor.team)
+            && self.user.as_deref().is_none_or(|u| u == actor.user)
             && (self.event_types.is_empty()
                 || self.event_types.contains(recorded.event.event_type()))
             && self

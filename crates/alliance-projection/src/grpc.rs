@@ -311,13 +311,17 @@ fn saturate(total: u64) -> u32 {
     u32::try_from(total).unwrap_or(u32::MAX)
 }
 
-/// The envelope of a recorded event as the read model holds it (the command's causation and
-/// digest stay in the log).
+/// The envelope of a recorded event as the log holds it: every field the writer wrote, the
+/// seal and signature included.
 pub(crate) fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelope {
-    let (team, user) = recorded
-        .actor
-        .split_once('/')
-        .unwrap_or((&recorded.actor, ""));
+    let command = &recorded.command;
+    let (signing_key_id, signature) = recorded
+        .seal
+        .signature
+        .as_deref()
+        .map_or((Vec::new(), Vec::new()), |(key, signature)| {
+            (key.to_vec(), signature.to_vec())
+        });
     v1::EventEnvelope {
         event_id: recorded.event_id.to_string(),
         plan_id: plan_id.to_string(),
@@ -325,15 +329,21 @@ pub(crate) fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelop
         record_time: Some(timestamp(recorded.record_time_micros)),
         valid_date: recorded.event.valid_date().map(date_to_proto),
         actor: Some(v1::Actor {
-            team: team.to_owned(),
-            user: user.to_owned(),
-            side: recorded.side,
+            team: command.actor.team.clone(),
+            user: command.actor.user.clone(),
+            side: command.actor.side,
         }),
-        command_id: recorded.command_id.to_string(),
+        command_id: command.command_id.clone(),
+        correlation_id: command.correlation_id.clone(),
+        causation_id: command.causation_id.clone(),
         event_type: recorded.event.event_type().to_owned(),
         schema_version: SCHEMA_VERSION,
+        command_digest: command.command_digest.clone(),
+        prev_hash: recorded.seal.prev_hash.to_vec(),
+        hash: recorded.seal.hash.to_vec(),
+        signing_key_id,
+        signature,
         payload: Some(event_to_payload(&recorded.event)),
-        ..Default::default()
     }
 }
 

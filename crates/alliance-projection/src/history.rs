@@ -9,22 +9,61 @@ use alliance_domain::{Event, Plan, PlanId, Version, evolve};
 /// States are kept every this many versions.
 const CHECKPOINT_EVERY: usize = 128;
 
-/// One event of a plan's own stream, as recorded.
+/// One event of a plan's own stream, as recorded: every field of its envelope in the log, the
+/// payload as the domain event.
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub version: Version,
     pub event_id: uuid::Uuid,
     pub record_time_micros: i64,
-    /// Shared by the events of one command.
-    pub command_id: Arc<str>,
-    /// `team/user` of the caller that recorded it; shared by the plan's events that name the
-    /// same caller one after another.
-    pub actor: Arc<str>,
-    /// The side the actor's team endorses for, as `alliance.v1.Side` (0: none).
-    pub side: i32,
-    /// Whether its writer signed the record.
-    pub signed: bool,
+    /// The command it came from; shared by the events of one command.
+    pub command: Arc<RecordedCommand>,
+    pub seal: Seal,
     pub event: Event,
+}
+
+impl Recorded {
+    /// Whether its writer signed the record.
+    pub fn signed(&self) -> bool {
+        self.seal.signature.is_some()
+    }
+}
+
+/// Who recorded an event, as its envelope names the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedBy {
+    pub team: String,
+    pub user: String,
+    /// The side the caller's team endorses for, as `alliance.v1.Side` (0: none).
+    pub side: i32,
+}
+
+impl std::fmt::Display for RecordedBy {
+    /// `team/user`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.team, self.user)
+    }
+}
+
+/// The command an event came from, as its envelope records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedCommand {
+    pub command_id: String,
+    pub correlation_id: String,
+    pub causation_id: String,
+    /// The digest that judges a retry (`EventEnvelope.command_digest`).
+    pub command_digest: String,
+    pub actor: RecordedBy,
+}
+
+/// The record's place in its plan's hash chain, as written: the previous record's hash, its
+/// own, and its writer's key id and signature when signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seal {
+    pub prev_hash: Box<[u8]>,
+    pub hash: Box<[u8]>,
+    /// `(signing_key_id, signature)`.
+    pub signature: Option<Box<(Box<[u8]>, Box<[u8]>)>>,
 }
 
 /// Where on the record-time axis to read a plan.
@@ -81,18 +120,15 @@ impl PlanHistory {
 
     /// Adds the next event of the plan's own stream.
     pub fn push(&mut self, mut recorded: Recorded) {
-        if let Some(last) = self.events.last() {
-            if last.command_id == recorded.command_id {
-                recorded.command_id = last.command_id.clone();
-            }
-            if last.actor == recorded.actor {
-                recorded.actor = last.actor.clone();
-            }
+        if let Some(last) = self.events.last()
+            && last.command == recorded.command
+        {
+            recorded.command = last.command.clone();
         }
         // In place, unless a checkpoint shares the state (then it is copied once).
         let state = Arc::make_mut(&mut self.current);
         *state = evolve(std::mem::take(state), &recorded.event);
-        if recorded.signed && self.signed_from.is_none() {
+        if recorded.signed() && self.signed_from.is_none() {
             self.signed_from = Some(recorded.version);
         }
         let latest = self.recorded_by.last().copied().unwrap_or(i64::MIN);
@@ -119,7 +155,7 @@ impl PlanHistory {
         let mut end = usize::try_from(version).unwrap_or(usize::MAX);
         while end > 0
             && end < self.events.len()
-            && self.events[end].command_id == self.events[end - 1].command_id
+            && self.events[end].command.command_id == self.events[end - 1].command.command_id
         {
             end += 1;
         }

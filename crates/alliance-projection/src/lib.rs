@@ -27,7 +27,7 @@ pub use admin::ReadModelAdminApi;
 pub use audit::{AuditKeys, AuditLogApi, KeptHead, Verification, verify_plan, verify_plan_against};
 pub use events::{EventFilter, EventPage, MAX_PAGE};
 pub use grpc::{PostureQueriesApi, add_routes, posture_to_proto, record_point, status};
-pub use history::{PlanHistory, RecordPoint, Recorded};
+pub use history::{PlanHistory, RecordPoint, Recorded, RecordedBy, RecordedCommand, Seal};
 pub use queries::{
     DecisionChange, DecisionFilter, DecisionView, ElementChange, ElementChangeKind, LifecycleEntry,
     PlanDiff, SeriesStep,
@@ -316,26 +316,37 @@ impl Projection {
     pub fn apply(&self, stored: &StoredEvent) -> Result<(), ProjectionError> {
         let decoded = alliance_record::decode_event(stored)
             .map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
-        let signed = match &self.trust {
-            Some(trusted) => self.check_signature(stored, &decoded.envelope, trusted)?,
-            None => alliance_record::chain::sealed(&stored.payload)
-                .is_some_and(|s| s.signature.is_some()),
-        };
-        let actor = decoded
-            .envelope
-            .actor
-            .as_ref()
-            .map(|a| format!("{}/{}", a.team, a.user))
-            .unwrap_or_default();
-        let side = decoded.envelope.actor.as_ref().map_or(0, |a| a.side);
+        if let Some(trusted) = &self.trust {
+            self.check_signature(stored, &decoded.envelope, trusted)?;
+        }
+        let envelope = decoded.envelope;
+        let actor = envelope.actor.unwrap_or_default();
+        let signature = (!envelope.signature.is_empty()).then(|| {
+            Box::new((
+                envelope.signing_key_id.into_boxed_slice(),
+                envelope.signature.into_boxed_slice(),
+            ))
+        });
         let recorded = Recorded {
             version: stored.version,
             event_id: stored.event_id,
             record_time_micros: stored.record_time_micros,
-            command_id: stored.command_id.as_str().into(),
-            actor: actor.into(),
-            side,
-            signed,
+            command: Arc::new(RecordedCommand {
+                command_id: stored.command_id.clone(),
+                correlation_id: envelope.correlation_id,
+                causation_id: envelope.causation_id,
+                command_digest: envelope.command_digest,
+                actor: RecordedBy {
+                    team: actor.team,
+                    user: actor.user,
+                    side: actor.side,
+                },
+            }),
+            seal: Seal {
+                prev_hash: envelope.prev_hash.into_boxed_slice(),
+                hash: envelope.hash.into_boxed_slice(),
+                signature,
+            },
             event: decoded.event,
         };
         // Cloned for live subscribers only when there are any (not while catching up).

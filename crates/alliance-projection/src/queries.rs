@@ -301,7 +301,7 @@ fn entry(recorded: &Recorded) -> LifecycleEntry {
     LifecycleEntry {
         version: recorded.version,
         event_type: recorded.event.event_type(),
-        actor: recorded.actor.to_string(),
+        actor: recorded.command.actor.to_string(),
         record_time_micros: recorded.record_time_micros,
     }
 }
@@ -377,7 +377,7 @@ fn diff(
                 (
                     r.version,
                     r.event.event_type(),
-                    r.actor.to_string(),
+                    r.command.actor.to_string(),
                     r.record_time_micros,
                 )
             })

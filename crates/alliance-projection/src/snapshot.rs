@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use alliance_record::signing::TrustedKeys;
+use alliance_stdx::hex;
 
 use alliance_domain::{Event, PlanId, Version};
 use alliance_eventlog::{Checkpoint, LogReader, Position};
@@ -22,9 +23,9 @@ use sha2::{Digest, Sha256};
 use crate::Projection;
 use std::collections::HashMap;
 
-use crate::history::{PlanHistory, Recorded};
+use crate::history::{PlanHistory, Recorded, RecordedBy, RecordedCommand, Seal};
 
-const FORMAT: &str = "alliance-read-model/4";
+const FORMAT: &str = "alliance-read-model/5";
 
 #[derive(Serialize, Deserialize)]
 struct Header {
@@ -39,9 +40,18 @@ struct Line {
     event_id: uuid::Uuid,
     record_time_micros: i64,
     command_id: String,
-    actor: String,
+    correlation_id: String,
+    causation_id: String,
+    command_digest: String,
+    team: String,
+    user: String,
     side: i32,
-    signed: bool,
+    /// The seal's bytes, in hex: previous hash, hash, signing key id and signature (the last
+    /// two empty when unsigned).
+    prev_hash: String,
+    hash: String,
+    signing_key_id: String,
+    signature: String,
     event: Event,
 }
 
@@ -75,10 +85,27 @@ impl Projection {
                     version: r.version,
                     event_id: r.event_id,
                     record_time_micros: r.record_time_micros,
-                    command_id: r.command_id.to_string(),
-                    actor: r.actor.to_string(),
-                    side: r.side,
-                    signed: r.signed,
+                    command_id: r.command.command_id.clone(),
+                    correlation_id: r.command.correlation_id.clone(),
+                    causation_id: r.command.causation_id.clone(),
+                    command_digest: r.command.command_digest.clone(),
+                    team: r.command.actor.team.clone(),
+                    user: r.command.actor.user.clone(),
+                    side: r.command.actor.side,
+                    prev_hash: hex::encode(&r.seal.prev_hash),
+                    hash: hex::encode(&r.seal.hash),
+                    signing_key_id: r
+                        .seal
+                        .signature
+                        .as_ref()
+                        .map(|s| hex::encode(&s.0))
+                        .unwrap_or_default(),
+                    signature: r
+                        .seal
+                        .signature
+                        .as_ref()
+                        .map(|s| hex::encode(&s.1))
+                        .unwrap_or_default(),
                     event: r.event.clone(),
                 };
                 // Serializing plain data to a string cannot fail.
@@ -184,14 +211,39 @@ impl Projection {
         for line in lines {
             let line: Line =
                 serde_json::from_str(&line).map_err(|e| invalid(format!("bad line: {e}")))?;
+            let bytes = |field: &str, text: &str| {
+                hex::decode(text)
+                    .map(Vec::into_boxed_slice)
+                    .ok_or_else(|| invalid(format!("bad {field} {text:?}")))
+            };
+            let signature = if line.signature.is_empty() {
+                None
+            } else {
+                Some(Box::new((
+                    bytes("signing_key_id", &line.signing_key_id)?,
+                    bytes("signature", &line.signature)?,
+                )))
+            };
             pending.entry(line.plan_id).or_default().push(Recorded {
                 version: line.version,
                 event_id: line.event_id,
                 record_time_micros: line.record_time_micros,
-                command_id: line.command_id.into(),
-                actor: line.actor.into(),
-                side: line.side,
-                signed: line.signed,
+                command: Arc::new(RecordedCommand {
+                    command_id: line.command_id,
+                    correlation_id: line.correlation_id,
+                    causation_id: line.causation_id,
+                    command_digest: line.command_digest,
+                    actor: RecordedBy {
+                        team: line.team,
+                        user: line.user,
+                        side: line.side,
+                    },
+                }),
+                seal: Seal {
+                    prev_hash: bytes("prev_hash", &line.prev_hash)?,
+                    hash: bytes("hash", &line.hash)?,
+                    signature,
+                },
                 event: line.event,
             });
         }

@@ -59,7 +59,7 @@ fn naive(all: &[Recorded], filter: &EventFilter) -> Vec<u64> {
                 _ => None,
             })
             .collect();
-        let (team, user) = r.actor.split_once('/').unwrap();
+        let (team, user) = (r.command.actor.team.as_str(), r.command.actor.user.as_str());
         if let Some(e) = &filter.element
             && !keys.contains(&Key::Element(e.clone()))
             && !decisions.iter().any(|d| element_decisions.contains(*d))
@@ -113,7 +113,7 @@ async fn filters_and_pages_return_exactly_what_a_plain_filter_returns() {
     let decisions: Vec<DecisionId> = state.decisions.keys().cloned().collect();
     let actors: Vec<String> = all
         .iter()
-        .map(|r| r.actor.to_string())
+        .map(|r| r.command.actor.to_string())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();

@@ -4,6 +4,7 @@
 
 mod audit;
 mod diff;
+mod envelopes;
 mod events;
 mod findings;
 mod harness;
