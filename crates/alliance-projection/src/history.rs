@@ -62,9 +62,11 @@ pub struct RecordedCommand {
 pub struct Seal {
     pub prev_hash: Box<[u8]>,
     pub hash: Box<[u8]>,
-    /// `(signing_key_id, signature)`.
-    pub signature: Option<Box<(Box<[u8]>, Box<[u8]>)>>,
+    pub signature: Option<Box<Signature>>,
 }
+
+/// `(signing_key_id, signature)` of a signed record.
+pub type Signature = (Box<[u8]>, Box<[u8]>);
 
 /// Where on the record-time axis to read a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -431,7 +431,7 @@ impl Inner {
                     let recorded = history.events.iter().rev().find(|r| {
                         matches!(&r.event, alliance_domain::Event::SimulationRunRecorded { run } if run.run_id == run_id)
                     })?;
-                    Some((plan_id, (**run).clone(), recorded.version, recorded.actor.clone()))
+                    Some((plan_id, (**run).clone(), recorded.version, recorded.command.actor.clone()))
                 })
                 .ok()
                 .flatten()
@@ -482,11 +482,11 @@ impl Inner {
         }
         let mut result = result_to_proto(&resolved, &outcome, &run);
         result.recorded_version = recorded_version;
-        let (team, user) = actor.split_once('/').unwrap_or((&actor, ""));
+        // Who recorded the run, as its event says (the same actor `Run` answered with).
         result.actor = Some(v1::Actor {
-            team: team.to_owned(),
-            user: user.to_owned(),
-            side: 0,
+            team: actor.team,
+            user: actor.user,
+            side: actor.side,
         });
         self.store
             .put(run_id, plan_id, &result)

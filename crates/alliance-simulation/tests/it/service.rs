@@ -153,7 +153,9 @@ async fn a_completed_run_is_recorded_in_the_plan_s_history_as_the_caller() {
         .with_plan(env.plan_id, |h| {
             let recorded = h.events.last().unwrap();
             match &recorded.event {
-                Event::SimulationRunRecorded { run } => (run.clone(), recorded.actor.to_string()),
+                Event::SimulationRunRecorded { run } => {
+                    (run.clone(), recorded.command.actor.to_string())
+                }
                 other => panic!("the last event is {other:?}"),
             }
         })
