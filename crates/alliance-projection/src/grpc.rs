@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-use alliance_domain::{Date, PlanId, Posture, SCHEMA_VERSION};
+use alliance_domain::{Date, PlanId, SCHEMA_VERSION};
 use alliance_proto::convert::{
-    agreement_to_proto, area_to_proto, clause_status_to_proto, component_to_proto,
-    condition_status_to_proto, date_from_proto, date_to_proto, decision_status_to_proto,
-    equipment_to_proto, event_to_payload, kind_to_proto, side_from_proto, side_to_proto,
+    date_from_proto, date_to_proto, decision_status_to_proto, event_to_payload, posture_to_proto,
+    side_from_proto, side_to_proto,
 };
 use alliance_proto::v1;
 use alliance_proto::v1::posture_queries_server::{PostureQueries, PostureQueriesServer};
@@ -209,106 +208,6 @@ pub(crate) fn timestamp(micros: i64) -> prost_types::Timestamp {
         seconds: micros.div_euclid(1_000_000),
         nanos: i32::try_from(micros.rem_euclid(1_000_000) * 1_000).unwrap_or_default(),
     }
-}
-
-fn opt_side(side: Option<alliance_domain::Side>) -> i32 {
-    side.map_or(v1::Side::Unspecified as i32, side_to_proto)
-}
-
-pub fn posture_to_proto(plan_id: PlanId, posture: &Posture) -> v1::Posture {
-    v1::Posture {
-        plan_id: plan_id.to_string(),
-        valid_on: Some(date_to_proto(posture.valid_on)),
-        version: posture.version,
-        what_if: posture.what_if,
-        elements: posture
-            .elements
-            .iter()
-            .map(|e| v1::ForceElement {
-                element_id: e.id.to_string(),
-                name: e.name.clone(),
-                side: side_to_proto(e.side),
-                component: component_to_proto(e.component),
-                kind: kind_to_proto(e.kind),
-                personnel: e.personnel,
-                equipment: equipment_to_proto(&e.equipment),
-                base: e.base.clone(),
-            })
-            .collect(),
-        personnel: posture
-            .personnel
-            .iter()
-            .map(|((side, component, kind), personnel)| v1::PersonnelCount {
-                side: side_to_proto(*side),
-                component: component_to_proto(*component),
-                kind: kind_to_proto(*kind),
-                personnel: saturate(*personnel),
-            })
-            .collect(),
-        equipment: posture
-            .equipment
-            .iter()
-            .map(|((side, kind), count)| v1::SideEquipment {
-                side: side_to_proto(*side),
-                kind: kind.clone(),
-                count: saturate(*count),
-            })
-            .collect(),
-        capability: posture
-            .capability
-            .iter()
-            .map(|((side, area), level)| v1::CapabilityLevel {
-                side: side_to_proto(*side),
-                area: area_to_proto(*area),
-                level: *level,
-            })
-            .collect(),
-        missions: posture
-            .missions
-            .iter()
-            .map(|m| v1::MissionAssignment {
-                mission: alliance_proto::convert::mission_to_proto(m.mission),
-                lead: side_to_proto(m.lead),
-                supporting: opt_side(m.supporting),
-                since: Some(date_to_proto(m.since)),
-            })
-            .collect(),
-        command: Some(v1::CommandArrangementState {
-            peacetime_opcon: opt_side(posture.command.peacetime_opcon),
-            wartime_opcon: opt_side(posture.command.wartime_opcon),
-            cfc_commander: opt_side(posture.command.cfc_commander),
-        }),
-        clauses: posture
-            .clauses
-            .iter()
-            .map(|c| v1::ClauseState {
-                clause_id: c.id.to_string(),
-                agreement: agreement_to_proto(c.agreement),
-                title: c.title.clone(),
-                status: clause_status_to_proto(c.status),
-                since: Some(date_to_proto(c.since)),
-            })
-            .collect(),
-        conditions: posture
-            .conditions
-            .iter()
-            .map(|c| v1::ConditionState {
-                condition_id: c.id.to_string(),
-                title: c.title.clone(),
-                assessed_on: c.assessed_on.map(date_to_proto),
-                status: c.status.map_or(0, condition_status_to_proto),
-                value: c.value,
-            })
-            .collect(),
-        decision_ids: posture.decisions.iter().map(ToString::to_string).collect(),
-        us_personnel: saturate(posture.personnel_of(alliance_domain::Side::Us)),
-    }
-}
-
-/// A total for a `uint32` field of the contract: past `u32::MAX` it reads `u32::MAX` (the
-/// domain's totals are exact `u64` sums).
-fn saturate(total: u64) -> u32 {
-    u32::try_from(total).unwrap_or(u32::MAX)
 }
 
 /// The envelope of a recorded event as the log holds it: every field the writer wrote, the

@@ -24,9 +24,10 @@ use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 
 pub use admin::ReadModelAdminApi;
+pub use alliance_proto::convert::posture_to_proto;
 pub use audit::{AuditKeys, AuditLogApi, KeptHead, Verification, verify_plan, verify_plan_against};
 pub use events::{EventFilter, EventPage, MAX_PAGE};
-pub use grpc::{PostureQueriesApi, add_routes, posture_to_proto, record_point, status};
+pub use grpc::{PostureQueriesApi, add_routes, record_point, status};
 pub use history::{PlanHistory, RecordPoint, Recorded, RecordedBy, RecordedCommand, Seal};
 pub use queries::{
     DecisionChange, DecisionFilter, DecisionView, ElementChange, ElementChangeKind, LifecycleEntry,
