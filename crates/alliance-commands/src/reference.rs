@@ -8,8 +8,8 @@ use alliance_eventlog::{EventLog, Route};
 use serde::Deserialize;
 
 use crate::service::{CommandMeta, CommandService};
-use alliance_server::Authenticator;
 use alliance_server::error::ServiceError;
+use alliance_server::{Authenticator, Caller};
 
 /// Where a figure or a date of the reference plan comes from.
 #[derive(Debug, Clone, Deserialize)]
@@ -76,18 +76,24 @@ impl ReferencePlan {
     }
 }
 
+impl Entry {
+    /// The caller entry `index` is applied as: its team, as the user `reference-plan`.
+    fn caller(&self, index: usize, auth: &Authenticator) -> Result<Caller, ReferenceError> {
+        auth.team_caller(&self.team, "reference-plan")
+            .ok_or_else(|| ReferenceError::UnknownTeam {
+                index,
+                team: self.team.clone(),
+            })
+    }
+}
+
 impl ReferencePlan {
     /// The plan its entries make, folded in memory without any log: for benchmarks and tests
     /// of what reads plans.
     pub fn fold(&self, auth: &Authenticator) -> Result<Plan, ReferenceError> {
         let mut plan = Plan::default();
         for (index, entry) in self.entries.iter().enumerate() {
-            let caller = auth
-                .team_caller(&entry.team, "reference-plan")
-                .ok_or_else(|| ReferenceError::UnknownTeam {
-                    index,
-                    team: entry.team.clone(),
-                })?;
+            let caller = entry.caller(index, auth)?;
             let ctx = CommandContext {
                 actor: caller.actor,
             };
@@ -132,12 +138,7 @@ pub async fn load<L: EventLog>(
         return Ok(report);
     }
     for (index, entry) in plan.entries.iter().enumerate() {
-        let caller = auth
-            .team_caller(&entry.team, "reference-plan")
-            .ok_or_else(|| ReferenceError::UnknownTeam {
-                index,
-                team: entry.team.clone(),
-            })?;
+        let caller = entry.caller(index, auth)?;
         let meta = CommandMeta {
             command_id: format!("reference:{}:{index}", plan.plan_id),
             plan_id: Some(plan.plan_id),
