@@ -147,7 +147,8 @@ fn allianced_exports_spans_and_metrics_over_otlp_and_logs_json_lines_with_the_tr
         "allianced",
         data.path(),
         &any_port(),
-        "info",
+        // The access log on: a line for each request, refused or not.
+        "info,alliance::access=debug",
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
             ("OTEL_SERVICE_NAME", "allianced-e2e".into()),
@@ -222,6 +223,11 @@ fn without_otel_variables_nothing_is_exported_and_allianced_serves() {
     });
     let plan = server.create_plan("untraced");
     assert_eq!(plan.len(), 36);
-    // Requests are still logged, one line each.
-    server.wait_for_line(|line| line.contains("request") && line.contains("code=\"OK\""));
+    // At the default level, a refusal is logged, one line, and a request answered OK is not.
+    let refused = server.ctl("not-a-token", &["plan", "show", "--plan", &plan]);
+    assert!(!refused.status.success(), "{refused:?}");
+    server.wait_for_line(|line| {
+        line.contains("request") && line.contains("code=\"UNAUTHENTICATED\"")
+    });
+    server.assert_never_printed("code=\"OK\"");
 }
