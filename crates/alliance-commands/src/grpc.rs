@@ -58,6 +58,13 @@ impl<L: EventLog> PlanCommandsApi<L> {
         self
     }
 
+    /// Forwards only to instances that prove they are `[[peer]]`s over `tls`, naming the caller
+    /// instead of passing its credentials on; nothing without it (see [`Forwarder`]).
+    pub fn with_proven_peers(mut self, tls: Option<alliance_auth::PeerTls>) -> Self {
+        self.forwarder = self.forwarder.with_proven_peers(tls);
+        self
+    }
+
     /// The tonic service to add to a server.
     pub fn into_server(self) -> PlanCommandsServer<Self> {
         PlanCommandsServer::new(self)
