@@ -292,6 +292,60 @@ fn a_stalled_writer_whose_partitions_moved_makes_no_late_write_visible() {
     );
 }
 
+/// A writer fenced by another (two instances told to write the same partitions: the second
+/// takes them over) stops serving them at its first refused commit, although nothing revokes
+/// them: it no longer answers with what it last knew of a plan the other has written since.
+#[test]
+fn a_fenced_writer_stops_serving_its_partitions_at_its_first_refused_commit() {
+    let topic = format!("alliance-fenced-{}", std::process::id());
+    let data = tempfile::tempdir().unwrap();
+    let mut args = with_flag(kafka_args(&topic), "--skip-reference-plan");
+    args.extend([
+        "--kafka-owned-partitions".to_owned(),
+        "0,1,2,3,4,5,6,7".to_owned(),
+    ]);
+    let first = Server::start(&data.path().join("a"), &args);
+    let plan = first.create_plan("fenced");
+    assert!(first.register(&plan, "before", &[], &[]).status.success());
+    assert_eq!(
+        element_ids(&plan_state(&first, &plan)),
+        ["before".to_owned()].into()
+    );
+
+    // The second takes every partition over, fencing the first, and writes the plan.
+    let second = Server::start(&data.path().join("b"), &args);
+    assert!(
+        second
+            .register(&plan, "by-second", &[], &[])
+            .status
+            .success()
+    );
+
+    // The first learns it is fenced from its next commit, which is refused.
+    let late = first.register(&plan, "late", &[], &[]);
+    assert_eq!(
+        late.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&late.stderr)
+    );
+    // From then on it does not answer from what it last knew (without "by-second").
+    let stale = first.ctl("dev-auditors", &["plan", "show", "--plan", &plan]);
+    let stderr = String::from_utf8_lossy(&stale.stderr);
+    assert_eq!(
+        stale.status.code(),
+        Some(5),
+        "{}{stderr}",
+        String::from_utf8_lossy(&stale.stdout)
+    );
+    assert!(stderr.contains(&plan), "{stderr}");
+    let written = plan_state(&second, &plan);
+    assert_eq!(
+        element_ids(&written),
+        ["before", "by-second"].map(str::to_owned).into()
+    );
+}
+
 /// A broker of this test's own (so restarting it disturbs no other test), stopped on drop.
 struct OwnBroker {
     dir: tempfile::TempDir,
