@@ -92,6 +92,36 @@ impl<L: EventLog> PlanCommandsApi<L> {
         }
     }
 
+    /// Forwards `message` to `owner`, the writer of `plan_id`, for as long as it is: once the
+    /// plan is known to be written elsewhere (here, after `owner` stalled and the partition was
+    /// taken over from it), the request is answered UNAVAILABLE instead of waiting on `owner`
+    /// until the deadline. `owner` was fenced by the take-over: whatever it did not commit
+    /// before can no longer be, and a retry with the same command id finds what it did.
+    async fn forward<R: Forward>(
+        &self,
+        plan_id: PlanId,
+        owner: &str,
+        caller: &alliance_server::Caller,
+        metadata: &tonic::metadata::MetadataMap,
+        message: R,
+    ) -> Result<Response<R::Reply>, Status> {
+        let forwarded = self.forwarder.forward(owner, caller, metadata, message);
+        tokio::select! {
+            reply = forwarded => reply,
+            moved = self.service.log().moved_from(plan_id, owner) => {
+                let now = match moved {
+                    Route::Local => "this instance".to_owned(),
+                    Route::Remote { owner: Some(other), .. } => other,
+                    Route::Remote { owner: None, .. } => "another instance".to_owned(),
+                };
+                Err(Status::unavailable(format!(
+                    "plan {plan_id} moved from {owner}, where this request was forwarded, to \
+                     {now} before {owner} answered; retry with the same command id"
+                )))
+            }
+        }
+    }
+
     /// Authenticates, converts and executes one command request, or forwards it to the instance
     /// that writes its plan. `resolve` fills in what the request leaves to the server (the id of
     /// a new plan).
@@ -111,11 +141,10 @@ impl<L: EventLog> PlanCommandsApi<L> {
             Some(plan_id) => self.owner_elsewhere(plan_id, &metadata).await,
             None => None,
         };
-        if let Some(owner) = owner {
+        if let (Some(owner), Some(plan_id)) = (owner, command.new_plan().or(meta.plan_id)) {
             // The owner derives the same new plan id from the command id.
             return self
-                .forwarder
-                .forward(&owner, &caller, &metadata, message)
+                .forward(plan_id, &owner, &caller, &metadata, message)
                 .await;
         }
         let outcome = self
@@ -415,8 +444,7 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         if let Some(owner) = self.owner_elsewhere(plan_id, request.metadata()).await {
             let (metadata, _, message) = request.into_parts();
             return self
-                .forwarder
-                .forward(&owner, &caller, &metadata, message)
+                .forward(plan_id, &owner, &caller, &metadata, message)
                 .await;
         }
         let plan = self.service.plan(plan_id).await?;

@@ -346,6 +346,56 @@ fn a_fenced_writer_stops_serving_its_partitions_at_its_first_refused_commit() {
     );
 }
 
+/// A command forwarded to a writer that then stalls does not wait on it until the caller's
+/// deadline: once the forwarding instance has taken the stalled writer's partitions over, the
+/// command is answered UNAVAILABLE saying the plan moved, and its retry with the same command
+/// id is applied once.
+#[test]
+fn a_command_forwarded_to_a_stalled_writer_is_answered_once_its_partition_moves() {
+    let topic = format!("alliance-stalled-owner-{}", std::process::id());
+    let data = tempfile::tempdir().unwrap();
+    let args = with_flag(kafka_args(&topic), "--skip-reference-plan");
+    let first = Server::start(&data.path().join("a"), &args);
+    let second = Server::start(&data.path().join("b"), &args);
+    let written_by_second = writes(&second, |p| p.len() == 4);
+    writes(&first, |p| p.len() == 4);
+    let plan = (0..40)
+        .map(|n| second.create_plan(&format!("stalled owner {n}")))
+        .find(|plan| written_by_second.contains(&partition(plan)))
+        .expect("forty plans, none in the second's partitions");
+
+    // The second stalls; a command for its plan reaches the first, which forwards it there.
+    // The caller's deadline is far past the session timeout.
+    second.signal("STOP");
+    let command = ["--command-id", "during-the-stall", "--timeout", "40"];
+    let out = first.register(&plan, "during-stall", &[], &command);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("moved") && !stderr.contains("deadline exceeded"),
+        "{stderr}"
+    );
+
+    // The first writes the plan now; the retry is applied, once.
+    writes(&first, |p| p.len() == 8);
+    let retry = first.register(&plan, "during-stall", &[], &command);
+    assert!(
+        retry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retry.stderr)
+    );
+    let again = first.register(&plan, "during-stall", &[], &command);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let shown = plan_state(&first, &plan);
+    assert_eq!(element_ids(&shown), ["during-stall".to_owned()].into());
+    assert_eq!(shown["version"].as_u64(), Some(2), "{shown}");
+    second.signal("CONT");
+}
+
 /// A broker of this test's own (so restarting it disturbs no other test), stopped on drop.
 struct OwnBroker {
     dir: tempfile::TempDir,
