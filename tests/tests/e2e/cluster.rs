@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use crate::support::Server;
+use crate::support::{OwnBroker, Server};
 use alliance_stdx::lock;
 
 fn partition(plan: &str) -> i32 {
@@ -394,36 +394,6 @@ fn a_command_forwarded_to_a_stalled_writer_is_answered_once_its_partition_moves(
     assert_eq!(element_ids(&shown), ["during-stall".to_owned()].into());
     assert_eq!(shown["version"].as_u64(), Some(2), "{shown}");
     second.signal("CONT");
-}
-
-/// A broker of this test's own (so restarting it disturbs no other test), stopped on drop.
-struct OwnBroker {
-    dir: tempfile::TempDir,
-}
-
-impl OwnBroker {
-    fn kafka(&self, args: &[&str]) -> String {
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kafka/kafka.sh");
-        let out = std::process::Command::new("bash")
-            .arg(script)
-            .args(args)
-            .env("ALLIANCE_KAFKA_DIR", self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kafka.sh {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
-
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(|| self.kafka(&["down"]));
-    }
 }
 
 #[test]
