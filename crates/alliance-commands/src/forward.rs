@@ -213,3 +213,43 @@ fn unverifiable(owner: &str) -> Status {
          was not sent there"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use alliance_domain::{Actor, TeamId};
+
+    /// With an identity configuration but no peer TLS nothing is forwarded: the request is
+    /// UNAVAILABLE naming the instance claimed, and no connection is even opened to it.
+    #[tokio::test]
+    async fn without_peer_tls_nothing_is_sent_to_the_writer_the_group_names() {
+        let claimed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        claimed.set_nonblocking(true).unwrap();
+        let owner = claimed.local_addr().unwrap().to_string();
+        let forwarder = Forwarder::new("127.0.0.1:1").with_proven_peers(None);
+        let caller = alliance_server::Caller {
+            actor: Actor {
+                team: TeamId::parse("us-force-planning").unwrap(),
+                user: "planner".into(),
+                side: None,
+            },
+            roles: Vec::new(),
+        };
+        let mut metadata = MetadataMap::new();
+        metadata.insert("authorization", "Bearer a-secret".parse().unwrap());
+        let status = forwarder
+            .forward(&owner, &caller, &metadata, v1::GetPlanRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(
+            status.message().contains(&owner) && status.message().contains("--peer-ca"),
+            "{status:?}"
+        );
+        assert!(!status.message().contains("a-secret"));
+        let accepted = claimed.accept().map(|_| ()).unwrap_err();
+        assert_eq!(accepted.kind(), std::io::ErrorKind::WouldBlock);
+    }
+}
