@@ -259,7 +259,10 @@ async fn main() -> anyhow::Result<()> {
     // Commands are forwarded only to instances that prove they are servers of this deployment.
     let proven_peers =
         alliance_server::calls::proven_peers(&security_args).map_err(anyhow::Error::msg)?;
-    if let Some(None) = &proven_peers
+    if let Some(tls) = &proven_peers
+        && !tls
+            .as_ref()
+            .is_some_and(alliance_commands::PeerTls::presents_certificate)
         && config.kafka.is_some()
     {
         tracing::warn!(
