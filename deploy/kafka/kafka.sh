@@ -18,12 +18,18 @@ set -euo pipefail
 #                                                 broker's own tool (kafka-topics.sh --alter)
 #   deploy/kafka/kafka.sh env                     prints "export ALLIANCE_KAFKA_BOOTSTRAP=..." and
 #                                                 "export ALLIANCE_KAFKA_SECURE_CLIENT=FILE"
+#   deploy/kafka/kafka.sh acl ARGS...             runs the broker's ACL tool (kafka-acls.sh) on it
 #
 # Besides the plaintext listener, the broker listens with SASL_SSL (PLAIN over TLS) on a
 # second port. Its CA, the broker's certificate (for 127.0.0.1 and localhost) and the
 # password of the user "alliance" are made once with keytool into $ALLIANCE_KAFKA_DIR/tls;
 # the librdkafka settings of a client of that listener are written to
-# $ALLIANCE_KAFKA_DIR/secure-client.properties (KEY=VALUE lines).
+# $ALLIANCE_KAFKA_DIR/secure-client.properties (KEY=VALUE lines). The broker authorizes with
+# ACLs (KRaft StandardAuthorizer): "alliance" and the plaintext and controller listeners'
+# ANONYMOUS are super users, so they may do anything; a second SASL user, "replica" (its
+# password also in tls/, its client settings in replica-client.properties), may do only what
+# ACLs grant it, none by default: the principal of a replica, for tests of the ACLs that
+# docs/configuration.md gives replicas.
 #
 # Environment (all optional):
 #   ALLIANCE_CACHE_DIR        jar cache root           (default $HOME/.cache/alliance)
@@ -32,7 +38,8 @@ set -euo pipefail
 #                             holds config/, data/, logs/broker.log, kafka.pid,
 #                             bootstrap ("127.0.0.1:PORT", only while running and
 #                             ready), env ("export ALLIANCE_KAFKA_BOOTSTRAP=..."),
-#                             ports, keep-data, tls/ and secure-client.properties
+#                             ports, keep-data, tls/, secure-client.properties and
+#                             replica-client.properties
 #   ALLIANCE_KAFKA_VERSION    Kafka version            (default 4.1.1)
 #   ALLIANCE_KAFKA_BOOTSTRAP  used by create-topic/describe-topic instead of the
 #                             bootstrap file (to target another broker)
@@ -66,6 +73,7 @@ SERVER_CONF="$CONF_DIR/server.properties"
 PROBE_CONF="$CONF_DIR/probe-admin.properties"
 TLS_DIR="$STATE/tls"
 SECURE_CLIENT="$STATE/secure-client.properties"
+REPLICA_CLIENT="$STATE/replica-client.properties"
 ADMIN_CONF="$CONF_DIR/admin.properties"
 
 MVN="${ALLIANCE_MVN:-mvn}"
@@ -79,7 +87,7 @@ log() { printf 'kafka.sh: %s\n' "$*" >&2; }
 die() { printf 'kafka.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '4,45p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '4,53p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
 now() { date +%s; }
@@ -317,12 +325,35 @@ ensure_tls() {
   mv "$tmp" "$TLS_DIR"
 }
 
+# The password of the SASL user "replica", made once (also in a state dir made before it existed).
+ensure_replica_password() {
+  [[ -s "$TLS_DIR/replica-password" ]] && return 0
+  secret > "$TLS_DIR/replica-password.tmp"
+  chmod 600 "$TLS_DIR/replica-password.tmp"
+  mv "$TLS_DIR/replica-password.tmp" "$TLS_DIR/replica-password"
+}
+
+# librdkafka settings of a client of the SASL_SSL listener on port $1 as user $2 with password $3.
+write_client() {
+  local file="$1" sport="$2" user="$3" pass="$4"
+  printf '%s\n' "bootstrap.servers=127.0.0.1:$sport" \
+    "security.protocol=SASL_SSL" \
+    "sasl.mechanism=PLAIN" \
+    "sasl.username=$user" \
+    "sasl.password=$pass" \
+    "ssl.ca.location=$TLS_DIR/ca.pem" > "$file.tmp"
+  chmod 600 "$file.tmp"
+  mv "$file.tmp" "$file"
+}
+
 render_config() {
-  local bport="$1" cport="$2" sport="$3" keystore_pass sasl_pass
+  local bport="$1" cport="$2" sport="$3" keystore_pass sasl_pass replica_pass
   mkdir -p "$CONF_DIR" "$DATA_DIR" "$LOG_DIR"
   ensure_tls
+  ensure_replica_password
   keystore_pass="$(head -n 1 "$TLS_DIR/keystore-password")"
   sasl_pass="$(head -n 1 "$TLS_DIR/sasl-password")"
+  replica_pass="$(head -n 1 "$TLS_DIR/replica-password")"
   sed -e "s|@BROKER_PORT@|$bport|g" \
       -e "s|@CONTROLLER_PORT@|$cport|g" \
       -e "s|@SECURE_PORT@|$sport|g" \
@@ -330,17 +361,12 @@ render_config() {
       -e "s|@KEYSTORE@|$TLS_DIR/broker.p12|g" \
       -e "s|@KEYSTORE_PASSWORD@|$keystore_pass|g" \
       -e "s|@SASL_PASSWORD@|$sasl_pass|g" \
+      -e "s|@REPLICA_PASSWORD@|$replica_pass|g" \
       "$SCRIPT_DIR/server.properties.template" > "$SERVER_CONF.tmp"
   chmod 600 "$SERVER_CONF.tmp"
   mv "$SERVER_CONF.tmp" "$SERVER_CONF"
-  printf '%s\n' "bootstrap.servers=127.0.0.1:$sport" \
-    "security.protocol=SASL_SSL" \
-    "sasl.mechanism=PLAIN" \
-    "sasl.username=alliance" \
-    "sasl.password=$sasl_pass" \
-    "ssl.ca.location=$TLS_DIR/ca.pem" > "$SECURE_CLIENT.tmp"
-  chmod 600 "$SECURE_CLIENT.tmp"
-  mv "$SECURE_CLIENT.tmp" "$SECURE_CLIENT"
+  write_client "$SECURE_CLIENT" "$sport" alliance "$sasl_pass"
+  write_client "$REPLICA_CLIENT" "$sport" replica "$replica_pass"
   cat > "$PROBE_CONF" <<'EOF'
 # Admin client settings for the readiness probe: fail fast.
 request.timeout.ms=3000
@@ -661,6 +687,17 @@ cmd_add_partitions() {
     --alter --topic "$1" --partitions "$2"
 }
 
+cmd_acl() {
+  find_java
+  ensure_libs
+  local b
+  b="$(target_bootstrap)"
+  local -a extra=()
+  mapfile -t extra < <(admin_conf_args)
+  # What kafka-acls.sh runs; as ANONYMOUS on the plaintext listener, a super user.
+  run_tool org.apache.kafka.tools.AclCommand --bootstrap-server "$b" "${extra[@]}" "$@"
+}
+
 cmd_env() {
   local b
   b="$(target_bootstrap)"
@@ -680,6 +717,7 @@ main() {
     create-topic) cmd_create_topic "$@" ;;
     describe-topic) cmd_describe_topic "$@" ;;
     add-partitions) cmd_add_partitions "$@" ;;
+    acl) cmd_acl "$@" ;;
     env) cmd_env "$@" ;;
     -h|--help|help) usage ;;
     *) usage; exit 2 ;;

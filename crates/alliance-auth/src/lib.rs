@@ -42,6 +42,7 @@
 pub mod config;
 pub mod jwt;
 pub mod mtls;
+pub mod peer;
 pub mod signing;
 pub mod tls;
 
@@ -62,6 +63,7 @@ pub use signing::{KeysFile, SigningKeyEntry, WitnessKeyEntry};
 /// from a client certificate listed as a `[[peer]]`; a bearer token, when present, is verified
 /// instead.
 pub const ON_BEHALF_OF: &str = "x-alliance-on-behalf-of";
+pub use peer::PeerTls;
 pub use tls::{CertKeyPaths, ClientTlsPaths, EndpointError, ServerTlsPaths, TlsError, endpoint};
 
 /// An authenticated caller.

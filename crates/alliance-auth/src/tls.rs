@@ -109,6 +109,22 @@ const CERT_CHAIN: &str = "certificate chain";
 const PRIVATE_KEY: &str = "private key";
 
 fn load_identity(cert_chain: &Path, private_key: &Path) -> Result<Identity, TlsError> {
+    let (cert_pem, key_pem, _, _) = read_identity(cert_chain, private_key)?;
+    Ok(Identity::from_pem(cert_pem, key_pem))
+}
+
+/// A certificate chain and its private key as read (PEM) and parsed, checked to belong together.
+pub(crate) type ReadIdentity = (
+    Vec<u8>,
+    Vec<u8>,
+    Vec<CertificateDer<'static>>,
+    PrivateKeyDer<'static>,
+);
+
+pub(crate) fn read_identity(
+    cert_chain: &Path,
+    private_key: &Path,
+) -> Result<ReadIdentity, TlsError> {
     ensure_default_provider();
     let (cert_pem, certs) = read_certificates(CERT_CHAIN, cert_chain)?;
     let key_pem = read(PRIVATE_KEY, private_key)?;
@@ -119,7 +135,12 @@ fn load_identity(cert_chain: &Path, private_key: &Path) -> Result<Identity, TlsE
         };
         invalid(PRIVATE_KEY, private_key, problem)
     })?;
-    CertifiedKey::from_der(certs, key, &aws_lc_rs::default_provider()).map_err(|e| match e {
+    CertifiedKey::from_der(
+        certs.clone(),
+        key.clone_key(),
+        &aws_lc_rs::default_provider(),
+    )
+    .map_err(|e| match e {
         rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
             key: private_key.display().to_string(),
             cert: cert_chain.display().to_string(),
@@ -135,19 +156,25 @@ fn load_identity(cert_chain: &Path, private_key: &Path) -> Result<Identity, TlsE
             "holds a key of an unsupported type",
         ),
     })?;
-    Ok(Identity::from_pem(cert_pem, key_pem))
+    Ok((cert_pem, key_pem, certs, key))
 }
 
-fn load_ca(what: &'static str, path: &Path) -> Result<Certificate, TlsError> {
+/// The CA certificates of `path` as trust anchors.
+pub(crate) fn read_roots(what: &'static str, path: &Path) -> Result<RootCertStore, TlsError> {
     ensure_default_provider();
-    let (pem, certs) = read_certificates(what, path)?;
+    let (_, certs) = read_certificates(what, path)?;
     let mut roots = RootCertStore::empty();
     for cert in certs {
         roots
             .add(cert)
             .map_err(|_| invalid(what, path, "holds a certificate that is not a usable CA"))?;
     }
-    Ok(Certificate::from_pem(pem))
+    Ok(roots)
+}
+
+fn load_ca(what: &'static str, path: &Path) -> Result<Certificate, TlsError> {
+    read_roots(what, path)?;
+    Ok(Certificate::from_pem(read(what, path)?))
 }
 
 /// The file's bytes and the certificates in it (at least one).

@@ -15,12 +15,14 @@ use tonic::metadata::MetadataMap;
 use tonic::transport::{Channel, ClientTlsConfig};
 use tonic::{Request, Response, Status};
 
-use alliance_server::calls::{carry_caller, endpoint};
+use alliance_server::calls::{carry_caller, endpoint, name_caller};
 
 /// The metadata mark of a forwarded request; its value is the forwarding instance's address.
 pub const FORWARDED_BY: &str = "x-alliance-forwarded-by";
 /// The deadline of a forwarded request whose caller set none.
 const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
+/// How long connecting to another instance may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A request that can be forwarded with the RPC of its name.
 pub trait Forward: Sized + Send + 'static {
@@ -80,13 +82,24 @@ forward! {
     GetPlanRequest => get_plan -> PlanSummary,
 }
 
+/// How the other instances are called.
+#[derive(Clone, Debug)]
+enum Peers {
+    /// Without an identity configuration: the caller's credentials travel on, over TLS verified
+    /// against the CA (`--peer-ca`), or plaintext.
+    Open(Option<ClientTlsConfig>),
+    /// With one: only to an instance that proves on the connection that it is a `[[peer]]`,
+    /// presenting this instance's certificate and naming the caller, whose credentials never
+    /// travel; to none without peer TLS and a certificate to present.
+    Proven(Option<alliance_auth::PeerTls>),
+}
+
 /// Connections to the other instances, by address.
 pub struct Forwarder {
     /// This instance's address, named in the mark.
     me: String,
     channels: Mutex<HashMap<String, Channel>>,
-    /// TLS to the other instances; plaintext without it.
-    tls: Option<ClientTlsConfig>,
+    peers: Peers,
 }
 
 impl Forwarder {
@@ -94,14 +107,21 @@ impl Forwarder {
         Self {
             me: me.into(),
             channels: Mutex::default(),
-            tls: None,
+            peers: Peers::Open(None),
         }
     }
 
     /// Connects to the other instances with TLS (the certificate an instance presents must
-    /// carry the host of its address).
+    /// carry the host of its address) and passes the callers' credentials on.
     pub fn with_tls(mut self, tls: Option<ClientTlsConfig>) -> Self {
-        self.tls = tls;
+        self.peers = Peers::Open(tls);
+        self
+    }
+
+    /// Forwards only to instances that prove they are `[[peer]]`s with `tls` (see
+    /// [`alliance_auth::PeerTls`]), naming the caller; forwards nothing without it.
+    pub fn with_proven_peers(mut self, tls: Option<alliance_auth::PeerTls>) -> Self {
+        self.peers = Peers::Proven(tls.filter(alliance_auth::PeerTls::presents_certificate));
         self
     }
 
@@ -115,10 +135,16 @@ impl Forwarder {
         if let Some(channel) = channels.get(owner) {
             return Ok(channel.clone());
         }
-        let channel = endpoint(owner, self.tls.as_ref())?
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            .connect_lazy();
+        let channel = match &self.peers {
+            Peers::Open(tls) => endpoint(owner, tls.as_ref())?
+                .tcp_nodelay(true)
+                .connect_timeout(CONNECT_TIMEOUT)
+                .connect_lazy(),
+            Peers::Proven(Some(tls)) => tls.channel(owner, CONNECT_TIMEOUT).map_err(|e| {
+                Status::invalid_argument(format!("bad server address {owner:?}: {e}"))
+            })?,
+            Peers::Proven(None) => return Err(unverifiable(owner)),
+        };
         channels.insert(owner.to_owned(), channel.clone());
         Ok(channel)
     }
@@ -132,7 +158,11 @@ impl Forwarder {
         message: R,
     ) -> Result<Response<R::Reply>, Status> {
         let mut request = Request::new(message);
-        carry_caller(metadata, caller, &mut request);
+        match &self.peers {
+            Peers::Open(_) => carry_caller(metadata, caller, &mut request),
+            Peers::Proven(Some(_)) => name_caller(metadata, caller, &mut request),
+            Peers::Proven(None) => return Err(unverifiable(owner)),
+        }
         // The caller's deadline as this server reads it (clamped), not the header as sent.
         request.set_timeout(
             alliance_server::deadline::grpc_timeout(metadata).unwrap_or(DEFAULT_DEADLINE),
@@ -149,6 +179,14 @@ impl Forwarder {
         }
         let client = PlanCommandsClient::new(self.channel(owner)?);
         R::call(client, request).await.map_err(|status| {
+            if let Some(why) = std::error::Error::source(&status).and_then(alliance_auth::peer::unproven) {
+                tracing::warn!(owner, %why, "an instance said to write a partition did not prove it is a server of this deployment");
+                return Status::unavailable(format!(
+                    "the writers' group names {owner} as the instance writing this plan, but it \
+                     did not prove it is a server of this deployment ({why}); the request was \
+                     not sent there; retry once the partition has a proven writer"
+                ));
+            }
             let transport = std::error::Error::source(&status)
                 .is_some_and(|source| source.is::<tonic::transport::Error>());
             // CANCELLED here means the owner's connection went away mid-call (this caller is
@@ -162,5 +200,56 @@ impl Forwarder {
                 status
             }
         })
+    }
+}
+
+/// The refusal to forward to `owner` when no instance can prove itself (an identity
+/// configuration without peer TLS, or without a certificate to present).
+fn unverifiable(owner: &str) -> Status {
+    Status::unavailable(format!(
+        "this plan is written by another instance ({owner}, as the writers' group says), which \
+         this instance cannot verify as a server of this deployment: it has no peer TLS with a \
+         certificate of its own (--peer-ca, --peer-cert, --peer-key, or [peer_tls]); the request \
+         was not sent there"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use alliance_domain::{Actor, TeamId};
+
+    /// With an identity configuration but no peer TLS nothing is forwarded: the request is
+    /// UNAVAILABLE naming the instance claimed, and no connection is even opened to it.
+    #[tokio::test]
+    async fn without_peer_tls_nothing_is_sent_to_the_writer_the_group_names() {
+        let claimed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        claimed.set_nonblocking(true).unwrap();
+        let owner = claimed.local_addr().unwrap().to_string();
+        let forwarder = Forwarder::new("127.0.0.1:1").with_proven_peers(None);
+        let caller = alliance_server::Caller {
+            actor: Actor {
+                team: TeamId::parse("us-force-planning").unwrap(),
+                user: "planner".into(),
+                side: None,
+            },
+            roles: Vec::new(),
+        };
+        let mut metadata = MetadataMap::new();
+        metadata.insert("authorization", "Bearer a-secret".parse().unwrap());
+        let status = forwarder
+            .forward(&owner, &caller, &metadata, v1::GetPlanRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(
+            status.message().contains(&owner) && status.message().contains("--peer-ca"),
+            "{status:?}"
+        );
+        assert!(!status.message().contains("a-secret"));
+        let accepted = claimed.accept().map(|_| ()).unwrap_err();
+        assert_eq!(accepted.kind(), std::io::ErrorKind::WouldBlock);
     }
 }

@@ -58,6 +58,13 @@ impl<L: EventLog> PlanCommandsApi<L> {
         self
     }
 
+    /// Forwards only to instances that prove they are `[[peer]]`s over `tls`, naming the caller
+    /// instead of passing its credentials on; nothing without it (see [`Forwarder`]).
+    pub fn with_proven_peers(mut self, tls: Option<alliance_auth::PeerTls>) -> Self {
+        self.forwarder = self.forwarder.with_proven_peers(tls);
+        self
+    }
+
     /// The tonic service to add to a server.
     pub fn into_server(self) -> PlanCommandsServer<Self> {
         PlanCommandsServer::new(self)
@@ -85,6 +92,36 @@ impl<L: EventLog> PlanCommandsApi<L> {
         }
     }
 
+    /// Forwards `message` to `owner`, the writer of `plan_id`, for as long as it is: once the
+    /// plan is known to be written elsewhere (here, after `owner` stalled and the partition was
+    /// taken over from it), the request is answered UNAVAILABLE instead of waiting on `owner`
+    /// until the deadline. `owner` was fenced by the take-over: whatever it did not commit
+    /// before can no longer be, and a retry with the same command id finds what it did.
+    async fn forward<R: Forward>(
+        &self,
+        plan_id: PlanId,
+        owner: &str,
+        caller: &alliance_server::Caller,
+        metadata: &tonic::metadata::MetadataMap,
+        message: R,
+    ) -> Result<Response<R::Reply>, Status> {
+        let forwarded = self.forwarder.forward(owner, caller, metadata, message);
+        tokio::select! {
+            reply = forwarded => reply,
+            moved = self.service.log().moved_from(plan_id, owner) => {
+                let now = match moved {
+                    Route::Local => "this instance".to_owned(),
+                    Route::Remote { owner: Some(other), .. } => other,
+                    Route::Remote { owner: None, .. } => "another instance".to_owned(),
+                };
+                Err(Status::unavailable(format!(
+                    "plan {plan_id} moved from {owner}, where this request was forwarded, to \
+                     {now} before {owner} answered; retry with the same command id"
+                )))
+            }
+        }
+    }
+
     /// The edge of the write path: authenticates, converts, and executes one command request
     /// here or forwards it to the instance that writes its plan.
     async fn handle<R: CommandRequest + Forward<Reply = v1::CommandResult>>(
@@ -104,15 +141,12 @@ impl<L: EventLog> PlanCommandsApi<L> {
         let (metadata, _, message) = request.into_parts();
         let meta = command_meta(message.meta(), message.new_plan_id())?;
         let command = message.to_command().map_err(ServiceError::Invalid)?;
-        let owner = match self.service.written_plan(&meta, &command) {
-            // The owner derives the same new plan id from the command id.
-            Ok(plan_id) => self.owner_elsewhere(plan_id, &metadata).await,
-            Err(_) => None,
-        };
-        if let Some(owner) = owner {
+        // The owner derives the same new plan id from the command id.
+        if let Ok(plan_id) = self.service.written_plan(&meta, &command)
+            && let Some(owner) = self.owner_elsewhere(plan_id, &metadata).await
+        {
             return self
-                .forwarder
-                .forward(&owner, &caller, &metadata, message)
+                .forward(plan_id, &owner, &caller, &metadata, message)
                 .await;
         }
         let outcome = self.service.execute(&caller, meta, command).await?;
@@ -390,8 +424,7 @@ impl<L: EventLog> PlanCommands for PlanCommandsApi<L> {
         if let Some(owner) = self.owner_elsewhere(plan_id, request.metadata()).await {
             let (metadata, _, message) = request.into_parts();
             return self
-                .forwarder
-                .forward(&owner, &caller, &metadata, message)
+                .forward(plan_id, &owner, &caller, &metadata, message)
                 .await;
         }
         let plan = self.service.plan(plan_id).await?;

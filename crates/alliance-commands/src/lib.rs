@@ -16,5 +16,6 @@ pub mod server;
 mod service;
 mod witness;
 
+pub use alliance_auth::PeerTls;
 pub use grpc::PlanCommandsApi;
 pub use service::{CommandMeta, CommandOutcome, CommandService, command_digest};

@@ -563,6 +563,24 @@ impl EventLog for KafkaLog {
         }
     }
 
+    async fn moved_from(&self, plan_id: PlanId, owner: &str) -> Route {
+        let mut changes = self.ownership();
+        loop {
+            changes.borrow_and_update();
+            match self.route(plan_id) {
+                Route::Remote {
+                    owner: Some(now), ..
+                } if now == owner => {}
+                // Moving: not known to be anywhere else yet.
+                Route::Remote { owner: None, .. } => {}
+                route => return route,
+            }
+            if changes.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
     fn writer_term(&self, plan_id: PlanId) -> u64 {
         let partitions = &self.inner.partitions;
         partitions.term(partitions.partition_of(plan_id))

@@ -142,7 +142,9 @@ fn run(consumer: &BaseConsumer<GroupContext>, stop: &AtomicBool) {
             tracing::warn!(%error, "writers' group");
         }
         let wanted: Vec<i32> = lock(&context.assigned).iter().copied().collect();
-        let owned = context.partitions.owned_partitions();
+        // A partition fenced by another writer is not taken back while the group still gives
+        // it here: only once revoked and given again (the group knows who should write it).
+        let owned = context.partitions.held_partitions();
         let missing: Vec<i32> = wanted.into_iter().filter(|p| !owned.contains(p)).collect();
         if !missing.is_empty() && Instant::now() >= retry_at {
             // Each take-over waits on the broker (fencing, reading): take them over together.

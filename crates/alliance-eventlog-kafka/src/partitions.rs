@@ -2,7 +2,7 @@
 //! and letting one go (drain its writer), and where the others are written.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -38,6 +38,9 @@ pub struct Ownership {
 
 struct Owned {
     term: u64,
+    /// Set by the writer once another writer fenced it: held (the group has not revoked it, so
+    /// it is not taken over again) but no longer written or routed here.
+    fenced: Arc<AtomicBool>,
     requests: mpsc::Sender<AppendRequest>,
     writer: JoinHandle<()>,
 }
@@ -112,6 +115,14 @@ impl Partitions {
             index.heads(|plan_id| self.partition_of(plan_id) == partition)
         };
         let (requests, queue) = mpsc::channel();
+        let fenced = Arc::new(AtomicBool::new(false));
+        let on_lost = {
+            let (fenced, changes) = (fenced.clone(), self.changes.clone());
+            Box::new(move || {
+                fenced.store(true, Ordering::SeqCst);
+                changes.send_modify(|ownership| ownership.owned.retain(|&p| p != partition));
+            })
+        };
         let writer = PartitionWriter {
             partition,
             producers,
@@ -121,6 +132,7 @@ impl Partitions {
             timeout: self.config.timeout,
             max_batch: 512,
             lost: None,
+            on_lost,
             metrics: alliance_eventlog::CommitMetrics::new("kafka"),
         };
         let writer = std::thread::Builder::new()
@@ -132,6 +144,7 @@ impl Partitions {
             partition,
             Owned {
                 term,
+                fenced,
                 requests,
                 writer,
             },
@@ -159,26 +172,39 @@ impl Partitions {
 
     /// Releases every partition.
     pub fn release_all(&self) {
-        for partition in self.owned_partitions() {
+        for partition in self.held_partitions() {
             self.release(partition);
         }
     }
 
+    /// The partitions written here (not those held but fenced by another writer).
     pub fn owned_partitions(&self) -> Vec<i32> {
-        let mut owned: Vec<i32> = self.owned().keys().copied().collect();
+        let mut owned: Vec<i32> = self
+            .owned()
+            .iter()
+            .filter(|(_, owned)| !owned.fenced.load(Ordering::SeqCst))
+            .map(|(&partition, _)| partition)
+            .collect();
         owned.sort_unstable();
         owned
+    }
+
+    /// The partitions taken over and not let go, fenced since or not: the group's assignments
+    /// that need no take-over.
+    pub fn held_partitions(&self) -> Vec<i32> {
+        self.owned().keys().copied().collect()
     }
 
     /// The writer queue and term of `partition`, when it is written here.
     pub fn writer(&self, partition: i32) -> Option<(mpsc::Sender<AppendRequest>, u64)> {
         self.owned()
             .get(&partition)
+            .filter(|owned| !owned.fenced.load(Ordering::SeqCst))
             .map(|owned| (owned.requests.clone(), owned.term))
     }
 
     pub fn term(&self, partition: i32) -> u64 {
-        self.owned().get(&partition).map_or(0, |owned| owned.term)
+        self.writer(partition).map_or(0, |(_, term)| term)
     }
 
     pub fn owner(&self, partition: i32) -> Option<String> {

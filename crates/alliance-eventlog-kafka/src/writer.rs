@@ -53,6 +53,9 @@ pub(crate) struct PartitionWriter {
     pub max_batch: usize,
     /// Set once the producer is fenced or fails fatally: the partition is no longer ours.
     pub lost: Option<String>,
+    /// Told at once when `lost` is set, so the partition stops being routed here (no more
+    /// appends, no more reads of what this instance last knew) before the group revokes it.
+    pub on_lost: Box<dyn Fn() + Send>,
     pub metrics: alliance_eventlog::CommitMetrics,
 }
 
@@ -147,6 +150,7 @@ impl PartitionWriter {
                         "partition {} was taken over by another writer: {cause}",
                         self.partition
                     ));
+                    (self.on_lost)();
                 } else {
                     tracing::warn!(partition = self.partition, %error, "transaction failed");
                     let _ = producer.abort_transaction(self.timeout);

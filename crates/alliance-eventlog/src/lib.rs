@@ -379,6 +379,13 @@ pub trait EventLog: Clone + Send + Sync + 'static {
         std::future::ready(self.route(plan_id))
     }
 
+    /// Resolves once `plan_id` is no longer written by `owner` as far as this handle knows:
+    /// written here, or by another instance it has learned of. Never on a log with one writer.
+    /// A request forwarded to `owner` waits on it no longer than this.
+    fn moved_from(&self, _plan_id: PlanId, _owner: &str) -> impl Future<Output = Route> + Send {
+        std::future::pending()
+    }
+
     /// Changes whenever this handle (again) becomes the writer of `plan_id`: state a writer
     /// cached under another term may miss events another writer appended meanwhile.
     fn writer_term(&self, _plan_id: PlanId) -> u64 {

@@ -256,11 +256,26 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or(listener.local_addr()?.to_string());
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    // Commands are forwarded only to instances that prove they are servers of this deployment.
+    let proven_peers =
+        alliance_server::calls::proven_peers(&security_args).map_err(anyhow::Error::msg)?;
+    if let Some(tls) = &proven_peers
+        && !tls
+            .as_ref()
+            .is_some_and(alliance_commands::PeerTls::presents_certificate)
+        && config.kafka.is_some()
+    {
+        tracing::warn!(
+            "no peer TLS with a certificate of this instance (--peer-ca, --peer-cert, --peer-key): \
+             requests for plans another instance writes are answered UNAVAILABLE instead of forwarded"
+        );
+    }
     let server = Server {
         config: &config,
         security,
         listener,
         address: &address,
+        proven_peers,
     };
     match config.kafka.as_ref() {
         Some(kafka) => {
@@ -336,6 +351,9 @@ struct Server<'a> {
     security: alliance_server::serve::Security,
     listener: tokio::net::TcpListener,
     address: &'a str,
+    /// With an identity configuration: the TLS by which the other instances prove they are
+    /// `[[peer]]`s (none without peer TLS); `None` without one.
+    proven_peers: Option<Option<alliance_commands::PeerTls>>,
 }
 
 impl Server<'_> {
@@ -350,6 +368,7 @@ impl Server<'_> {
             security: secured,
             listener,
             address,
+            proven_peers,
         } = self;
         let auth = secured.auth.clone();
         // The key this instance signs with, and the keys verification trusts.
@@ -392,16 +411,19 @@ impl Server<'_> {
         );
         let model = alliance_simulation::load_model(&config.simulation_model)?;
         // Plans are listed from the read models, which read every partition of the log.
-        let api = PlanCommandsApi::new(service.clone(), auth.clone(), address)
-            .with_peer_tls(secured.peer.clone())
+        let peers = |api: PlanCommandsApi<_>| match &proven_peers {
+            Some(proven) => api.with_proven_peers(proven.clone()),
+            None => api.with_peer_tls(secured.peer.clone()),
+        };
+        let api = peers(PlanCommandsApi::new(service.clone(), auth.clone(), address))
             .with_directory(projection.clone());
         let (routes, health) = alliance_commands::server::routes(api).await?;
         // Completed simulation runs are recorded through this process's command service.
-        let recorder = Recorder::Local(Arc::new(PlanCommandsApi::new(
+        let recorder = Recorder::Local(Arc::new(peers(PlanCommandsApi::new(
             service,
             auth.clone(),
             address,
-        )));
+        ))));
         let (routes, _) = alliance_simulation::add_routes(
             routes,
             &health,

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use crate::support::Server;
+use crate::support::{OwnBroker, Server};
 use alliance_stdx::lock;
 
 fn partition(plan: &str) -> i32 {
@@ -292,34 +292,108 @@ fn a_stalled_writer_whose_partitions_moved_makes_no_late_write_visible() {
     );
 }
 
-/// A broker of this test's own (so restarting it disturbs no other test), stopped on drop.
-struct OwnBroker {
-    dir: tempfile::TempDir,
+/// A writer fenced by another (two instances told to write the same partitions: the second
+/// takes them over) stops serving them at its first refused commit, although nothing revokes
+/// them: it no longer answers with what it last knew of a plan the other has written since.
+#[test]
+fn a_fenced_writer_stops_serving_its_partitions_at_its_first_refused_commit() {
+    let topic = format!("alliance-fenced-{}", std::process::id());
+    let data = tempfile::tempdir().unwrap();
+    let mut args = with_flag(kafka_args(&topic), "--skip-reference-plan");
+    args.extend([
+        "--kafka-owned-partitions".to_owned(),
+        "0,1,2,3,4,5,6,7".to_owned(),
+    ]);
+    let first = Server::start(&data.path().join("a"), &args);
+    let plan = first.create_plan("fenced");
+    assert!(first.register(&plan, "before", &[], &[]).status.success());
+    assert_eq!(
+        element_ids(&plan_state(&first, &plan)),
+        ["before".to_owned()].into()
+    );
+
+    // The second takes every partition over, fencing the first, and writes the plan.
+    let second = Server::start(&data.path().join("b"), &args);
+    assert!(
+        second
+            .register(&plan, "by-second", &[], &[])
+            .status
+            .success()
+    );
+
+    // The first learns it is fenced from its next commit, which is refused.
+    let late = first.register(&plan, "late", &[], &[]);
+    assert_eq!(
+        late.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&late.stderr)
+    );
+    // From then on it does not answer from what it last knew (without "by-second").
+    let stale = first.ctl("dev-auditors", &["plan", "show", "--plan", &plan]);
+    let stderr = String::from_utf8_lossy(&stale.stderr);
+    assert_eq!(
+        stale.status.code(),
+        Some(5),
+        "{}{stderr}",
+        String::from_utf8_lossy(&stale.stdout)
+    );
+    assert!(stderr.contains(&plan), "{stderr}");
+    let written = plan_state(&second, &plan);
+    assert_eq!(
+        element_ids(&written),
+        ["before", "by-second"].map(str::to_owned).into()
+    );
 }
 
-impl OwnBroker {
-    fn kafka(&self, args: &[&str]) -> String {
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kafka/kafka.sh");
-        let out = std::process::Command::new("bash")
-            .arg(script)
-            .args(args)
-            .env("ALLIANCE_KAFKA_DIR", self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kafka.sh {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-}
+/// A command forwarded to a writer that then stalls does not wait on it until the caller's
+/// deadline: once the forwarding instance has taken the stalled writer's partitions over, the
+/// command is answered UNAVAILABLE saying the plan moved, and its retry with the same command
+/// id is applied once.
+#[test]
+fn a_command_forwarded_to_a_stalled_writer_is_answered_once_its_partition_moves() {
+    let topic = format!("alliance-stalled-owner-{}", std::process::id());
+    let data = tempfile::tempdir().unwrap();
+    let args = with_flag(kafka_args(&topic), "--skip-reference-plan");
+    let first = Server::start(&data.path().join("a"), &args);
+    let second = Server::start(&data.path().join("b"), &args);
+    let written_by_second = writes(&second, |p| p.len() == 4);
+    writes(&first, |p| p.len() == 4);
+    let plan = (0..40)
+        .map(|n| second.create_plan(&format!("stalled owner {n}")))
+        .find(|plan| written_by_second.contains(&partition(plan)))
+        .expect("forty plans, none in the second's partitions");
 
-impl Drop for OwnBroker {
-    fn drop(&mut self) {
-        let _ = std::panic::catch_unwind(|| self.kafka(&["down"]));
-    }
+    // The second stalls; a command for its plan reaches the first, which forwards it there.
+    // The caller's deadline is far past the session timeout.
+    second.signal("STOP");
+    let command = ["--command-id", "during-the-stall", "--timeout", "40"];
+    let out = first.register(&plan, "during-stall", &[], &command);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(
+        stderr.contains("moved") && !stderr.contains("deadline exceeded"),
+        "{stderr}"
+    );
+
+    // The first writes the plan now; the retry is applied, once.
+    writes(&first, |p| p.len() == 8);
+    let retry = first.register(&plan, "during-stall", &[], &command);
+    assert!(
+        retry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&retry.stderr)
+    );
+    let again = first.register(&plan, "during-stall", &[], &command);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let shown = plan_state(&first, &plan);
+    assert_eq!(element_ids(&shown), ["during-stall".to_owned()].into());
+    assert_eq!(shown["version"].as_u64(), Some(2), "{shown}");
+    second.signal("CONT");
 }
 
 #[test]

@@ -584,3 +584,194 @@ fn auditors_witness_a_head_with_a_witness_key_of_the_identity_configuration() {
         "{verified}"
     );
 }
+
+/// What a stranger's gRPC server received: the metadata of each request.
+#[derive(Clone, Default)]
+struct Received(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tonic::server::NamedService for Received {
+    const NAME: &'static str = "alliance.v1.PlanCommands";
+}
+
+impl<B: Send + 'static> tonic::codegen::Service<tonic::codegen::http::Request<B>> for Received {
+    type Response = tonic::codegen::http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: tonic::codegen::http::Request<B>) -> Self::Future {
+        alliance_stdx::lock(&self.0).push(format!("{} {:?}", request.uri(), request.headers()));
+        std::future::ready(Ok(tonic::Status::unimplemented("a stranger").into_http()))
+    }
+}
+
+/// Someone allowed to join the writers' group is not a writer for it: a member that claims a
+/// partition with `client.id` `x@127.0.0.1:<port>` and serves TLS there with a certificate the
+/// deployment's CA signed (for that address, but naming no `[[peer]]`) receives no command and
+/// no token; a command for a plan in its partitions is answered UNAVAILABLE naming it.
+#[test]
+fn a_stranger_in_the_writers_group_receives_no_command_and_no_token() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ca = Ca::new("alliance test CA");
+    let instance = ca.instance("allianced.alliance.internal");
+    let stranger = ca.instance("stranger.alliance.internal");
+    let keys = keys::keys();
+    let jwks_file = write(d, "jwks.json", jwks(&[&keys.ec]));
+    let config = format!(
+        "[jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks_file = \"{}\"\n\
+         [[peer]]\nsubject = \"DNS:allianced.alliance.internal\"\n{TEAMS}",
+        jwks_file.display()
+    );
+    let config = write(d, "identity.toml", config);
+    let cert = write(d, "instance.pem", &instance.cert_pem);
+    let key = write(d, "instance.key", &instance.key_pem);
+    let ca_file = write(d, "ca.pem", &ca.pem);
+    let topic = format!("alliance-stranger-{}-{}", std::process::id(), now());
+    let bootstrap = alliance_eventlog_kafka::local_broker().unwrap();
+    let args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--kafka-bootstrap",
+        &bootstrap,
+        "--kafka-topic",
+        &topic,
+        "--kafka-session-timeout-ms",
+        "2000",
+        "--skip-reference-plan",
+        "--auth-config",
+        config.to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--peer-ca",
+        ca_file.to_str().unwrap(),
+        "--peer-cert",
+        cert.to_str().unwrap(),
+        "--peer-key",
+        key.to_str().unwrap(),
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let server = Server::start_with_env("allianced", &d.join("a"), &args, "info", &[]);
+
+    // The stranger's gRPC server, over TLS with its CA-signed certificate.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let received = Received::default();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tls = tonic::transport::ServerTlsConfig::new().identity(
+        tonic::transport::Identity::from_pem(&stranger.cert_pem, &stranger.key_pem),
+    );
+    let serving = tonic::transport::Server::builder()
+        .tls_config(tls)
+        .unwrap()
+        .add_service(received.clone())
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+    runtime.spawn(serving);
+
+    // It joins the writers' group as `alliance-commands.{topic}` members do, naming its address.
+    let member: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", format!("alliance-commands.{topic}"))
+        .set("client.id", format!("x@127.0.0.1:{port}"))
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    member.subscribe(&[&topic]).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let polling = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = member.poll(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+    // The instance lets half the partitions go to the stranger.
+    let kept: Vec<i32> = server
+        .wait_for_line(|l| {
+            l.contains("writing partitions")
+                && l.rsplit('[').next().unwrap().matches(',').count() == 3
+        })
+        .rsplit('[')
+        .next()
+        .unwrap()
+        .trim_end_matches([']', ')'])
+        .split(',')
+        .map(|p| p.trim().parse().unwrap())
+        .collect();
+
+    // A plan whose partition the stranger holds, created through the instance.
+    let plan = std::iter::repeat_with(uuid::Uuid::now_v7)
+        .find(|plan| !kept.contains(&alliance_eventlog_kafka::partition_of(*plan, 8)))
+        .unwrap()
+        .to_string();
+    let approver = keys.ec.sign(&claims("a.approver", "alliance-approvers"));
+    let url = format!(
+        "https://localhost:{}",
+        server.addr.rsplit(':').next().unwrap()
+    );
+    let status = runtime.block_on(async {
+        let tls = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&ca.pem));
+        let channel = alliance_auth::endpoint(&url, Some(&tls))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = alliance_proto::v1::plan_commands_client::PlanCommandsClient::new(channel);
+        let mut request = tonic::Request::new(alliance_proto::v1::CreatePlanRequest {
+            meta: Some(alliance_proto::v1::CommandMeta {
+                command_id: format!("stranger-{plan}"),
+                plan_id: plan.clone(),
+                ..Default::default()
+            }),
+            name: "claimed by a stranger".into(),
+            horizon_start: Some(alliance_proto::v1::Date {
+                year: 2026,
+                month: 1,
+                day: 1,
+            }),
+            horizon_end: Some(alliance_proto::v1::Date {
+                year: 2035,
+                month: 12,
+                day: 31,
+            }),
+            ..Default::default()
+        });
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {approver}").parse().unwrap(),
+        );
+        client.create_plan(request).await.unwrap_err()
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    polling.join().unwrap();
+
+    let received = alliance_stdx::lock(&received.0).clone();
+    assert!(
+        !received.iter().any(|r| r.contains(&approver)),
+        "the stranger received the caller's token: {received:?}"
+    );
+    assert!(received.is_empty(), "the stranger received {received:?}");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains(&format!("127.0.0.1:{port}"))
+            && status.message().contains("stranger.alliance.internal"),
+        "{status:?}"
+    );
+}

@@ -2,7 +2,7 @@
 //! `[kafka.client]` in `allianced`'s configuration file, a file of client settings for the
 //! projection replica. What one writes over TLS the other reads over TLS.
 
-use crate::support::{AUDITOR, Server};
+use crate::support::{AUDITOR, OwnBroker, Server};
 
 #[test]
 fn the_services_reach_kafka_over_sasl_ssl_from_their_settings() {
@@ -80,4 +80,135 @@ fn the_services_reach_kafka_over_sasl_ssl_from_their_settings() {
     // The password is in neither server's output.
     writer.assert_never_printed(&settings["sasl.password"]);
     replica.assert_never_printed(&settings["sasl.password"]);
+}
+
+/// The ACLs docs/configuration.md gives a replica (the topic: Describe, Read; its readers' group,
+/// `alliance-commands.<topic>-readers`, literal: Read) let the replica's principal read what the
+/// writers wrote, and do not let it join the writers' group (`alliance-commands.<topic>`), where
+/// a member would claim partitions. On a broker of the test's own, started with the project's
+/// configuration (StandardAuthorizer; the SASL user "replica" has no other ACL).
+#[test]
+fn a_replica_s_principal_reads_the_topic_but_cannot_join_the_writers_group() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+
+    let broker = OwnBroker {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    broker.kafka(&["up"]);
+    let state = broker.dir.path();
+    let writer_settings =
+        alliance_eventlog_kafka::client_settings_file(&state.join("secure-client.properties"))
+            .unwrap();
+    let replica_file = state.join("replica-client.properties");
+    let replica_settings = alliance_eventlog_kafka::client_settings_file(&replica_file).unwrap();
+    let bootstrap = writer_settings["bootstrap.servers"].clone();
+    let topic = format!("alliance-acl-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+
+    // The writer, as the broker's super user "alliance".
+    let mut config =
+        format!("[kafka]\nbootstrap = \"{bootstrap}\"\ntopic = \"{topic}\"\n\n[kafka.client]\n");
+    for (key, value) in writer_settings
+        .iter()
+        .filter(|(key, _)| *key != "bootstrap.servers")
+    {
+        config.push_str(&format!("{key:?} = {value:?}\n"));
+    }
+    let config_path = dir.path().join("allianced.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let writer = Server::start(
+        &dir.path().join("writer"),
+        &[
+            "--config".to_owned(),
+            config_path.display().to_string(),
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--skip-reference-plan".to_owned(),
+        ],
+    );
+    let plan = writer.create_plan("Read by a replica");
+
+    // The replica's ACLs, as docs/configuration.md gives them.
+    broker.kafka(&[
+        "acl",
+        "--add",
+        "--allow-principal",
+        "User:replica",
+        "--operation",
+        "Describe",
+        "--operation",
+        "Read",
+        "--topic",
+        &topic,
+    ]);
+    broker.kafka(&[
+        "acl",
+        "--add",
+        "--allow-principal",
+        "User:replica",
+        "--operation",
+        "Read",
+        "--group",
+        &format!("alliance-commands.{topic}-readers"),
+    ]);
+
+    // As a member of the writers' group, the replica's principal is refused by the broker.
+    let mut member = rdkafka::ClientConfig::new();
+    for (key, value) in &replica_settings {
+        member.set(key, value);
+    }
+    let member: BaseConsumer = member
+        .set("group.id", format!("alliance-commands.{topic}"))
+        .set("client.id", "x@127.0.0.1:1")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    member.subscribe(&[&topic]).unwrap();
+    let refusal = (0..120)
+        .find_map(
+            |_| match member.poll(std::time::Duration::from_millis(250)) {
+                Some(Err(error)) => Some(error),
+                _ => None,
+            },
+        )
+        .expect("the replica's principal joined the writers' group");
+    assert_eq!(
+        refusal.rdkafka_error_code(),
+        Some(rdkafka::types::RDKafkaErrorCode::GroupAuthorizationFailed),
+        "{refusal}"
+    );
+    assert!(member.assignment().unwrap().count() == 0);
+
+    // With the same ACLs the replica reads what the writer wrote.
+    let replica = Server::start_binary(
+        "alliance-projection",
+        &dir.path().join("replica"),
+        &[
+            "--listen".to_owned(),
+            "127.0.0.1:0".to_owned(),
+            "--kafka-bootstrap".to_owned(),
+            bootstrap,
+            "--kafka-topic".to_owned(),
+            topic,
+            "--kafka-client-file".to_owned(),
+            replica_file.display().to_string(),
+        ],
+        "warn,rdkafka::client=off",
+    );
+    let written = writer.json(AUDITOR, &["plan", "show", "--plan", &plan]);
+    let version = written["version"].as_u64().unwrap();
+    let read = replica.json(
+        AUDITOR,
+        &[
+            "posture",
+            "--plan",
+            &plan,
+            "--on",
+            "2026-01-01",
+            "--min-version",
+            &version.to_string(),
+        ],
+    );
+    assert_eq!(read["version"].as_u64(), Some(version), "{read}");
 }

@@ -315,3 +315,37 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// A broker of a test's own (so restarting it, or its configuration as started now, disturbs
+/// no other test), stopped on drop.
+pub struct OwnBroker {
+    pub dir: tempfile::TempDir,
+}
+
+impl OwnBroker {
+    /// Runs `deploy/kafka/kafka.sh` on this broker; its standard output.
+    pub fn kafka(&self, args: &[&str]) -> String {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kafka/kafka.sh");
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .args(args)
+            .env("ALLIANCE_KAFKA_DIR", self.dir.path())
+            // Not the shared broker's address, which the test's environment may carry.
+            .env_remove("ALLIANCE_KAFKA_BOOTSTRAP")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kafka.sh {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let _ = std::panic::catch_unwind(|| self.kafka(&["down"]));
+    }
+}

@@ -10,6 +10,7 @@ use crate::harness::{
     APPROVER, Backend, ROK, Store, TestServer, US, authed, create_plan, date, element, meta,
     propose, register, violated,
 };
+use alliance_tests::requests;
 
 async fn unknown_or_missing_token_is_unauthenticated_and_appends_nothing(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -965,6 +966,66 @@ async fn a_command_id_is_its_caller_s_across_instances() {
         assert!(!rok.replayed);
         assert_eq!(rok.first_version, first.plan_version + 1);
     }
+    a.stop().await;
+    b.stop().await;
+}
+
+/// On Kafka a command id is judged against what the plan's writer has read (docs/api.md,
+/// "Idempotency and retries"): reused for another command on another plan of the same writer's
+/// partitions it is refused; on a plan of a writer that never read the first command's partition
+/// it is applied, and the first command's retry still gets its first result. The day reuse is
+/// refused across partitions, this test and that page change together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_kafka_a_command_id_is_judged_against_what_the_plan_s_writer_has_read() {
+    let (a, b) = TestServer::kafka_pair().await;
+    let mut client = a.client().await;
+    let crate::harness::TestLog::Kafka(log_a) = &a.log else {
+        unreachable!("a Kafka pair")
+    };
+    let (mut here, mut there) = (Vec::new(), Vec::new());
+    while here.len() < 2 || there.is_empty() {
+        let plan = create_plan(&mut client).await;
+        let id = uuid::Uuid::parse_str(&plan).unwrap();
+        match alliance_eventlog::EventLog::route(log_a, id) {
+            alliance_eventlog::Route::Local => here.push(plan),
+            alliance_eventlog::Route::Remote { .. } => there.push(plan),
+        }
+    }
+    let with_id = |plan: &str, element_id: &str| {
+        let mut request = requests::register(plan, element(element_id, 4500), None);
+        request.meta.as_mut().unwrap().command_id = "one-command-id".into();
+        authed(US, request)
+    };
+    let first = client
+        .register_force_element(with_id(&here[0], "first"))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Another command under the id, on another plan the same instance writes: refused.
+    let status = client
+        .register_force_element(with_id(&here[1], "second"))
+        .await
+        .unwrap_err();
+    assert_eq!(violated(&status), ["meta.command_id"], "{status:?}");
+
+    // On a plan of the other writer, which never read the first command's partition: applied.
+    let elsewhere = client
+        .register_force_element(with_id(&there[0], "second"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!elsewhere.replayed);
+    assert_eq!(elsewhere.plan_id, there[0]);
+
+    // The first command is untouched: its retry gets its first result.
+    let retried = client
+        .register_force_element(with_id(&here[0], "first"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(retried.replayed);
+    assert_eq!(retried.event_ids, first.event_ids);
     a.stop().await;
     b.stop().await;
 }
