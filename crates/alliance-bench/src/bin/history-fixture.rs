@@ -31,16 +31,14 @@ async fn main() -> anyhow::Result<()> {
     let service = CommandService::open(log.clone())
         .await?
         .with_signer(signer.clone());
-    let auth = Authenticator::from_token_file(&TokenFile::load(Path::new(
-        "deploy/dev-tokens.toml",
-    ))?)?;
+    let auth =
+        Authenticator::from_token_file(&TokenFile::load(Path::new("deploy/dev-tokens.toml"))?)?;
     let plan = ReferencePlan::read(Path::new("deploy/reference-plan.json"))?;
     reference::load(&service, &auth, &plan).await?;
 
     let records = log.read_plan(plan.plan_id, 1, usize::MAX).await?;
-    let mut lines = std::io::BufWriter::new(std::fs::File::create(
-        out.join("reference-plan.jsonl"),
-    )?);
+    let mut lines =
+        std::io::BufWriter::new(std::fs::File::create(out.join("reference-plan.jsonl"))?);
     for r in &records {
         writeln!(
             lines,

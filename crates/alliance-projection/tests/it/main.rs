@@ -16,4 +16,5 @@ mod replay;
 mod signatures;
 mod snapshot;
 mod status;
+mod upcasting;
 mod watch;
