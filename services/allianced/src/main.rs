@@ -163,6 +163,30 @@ struct Args {
     /// How long an instance that stopped answering keeps its partitions, in ms [default: 10000].
     #[arg(long, env = "ALLIANCED_KAFKA_SESSION_TIMEOUT_MS")]
     kafka_session_timeout_ms: Option<u64>,
+    /// An operation on the data directory instead of serving.
+    #[command(subcommand)]
+    operation: Option<Operation>,
+}
+
+/// What an operator runs on the machine holding the data directory (the same configuration
+/// names it), while `allianced` serves it or not.
+#[derive(Debug, clap::Subcommand)]
+enum Operation {
+    /// Backs up the data directory (the embedded log and the other databases, through SQLite's
+    /// online backup API, and the read models' snapshot) into a new directory, while commands
+    /// keep landing; the copy's chains are verified and its heads checked against the log.
+    Backup {
+        /// The backup directory: new, or empty.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restores a backup into the data directory, which must be empty or absent, and verifies
+    /// every plan's chain and head, and the events counted, against the backup's manifest.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 fn config(args: Args) -> anyhow::Result<Config> {
@@ -239,7 +263,10 @@ fn config(args: Args) -> anyhow::Result<Config> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = alliance_telemetry::init("allianced")?;
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(operation) = args.operation.take() {
+        return operate(&config(args)?, operation).await;
+    }
     let security_args = args.security.clone();
     let config = config(args)?;
     let security =
@@ -284,6 +311,46 @@ async fn main() -> anyhow::Result<()> {
             server.serve(log.clone(), log, &what).await
         }
     }
+}
+
+/// Runs an operator's operation on the data directory, printing what it did.
+async fn operate(config: &Config, operation: Operation) -> anyhow::Result<()> {
+    let data_dir = &config.data_dir;
+    if config.kafka.is_some() {
+        anyhow::bail!(
+            "backup and restore are of the embedded log; on Kafka, copy the topic to an embedded log instead"
+        );
+    }
+    match operation {
+        Operation::Backup { to } => {
+            let report = alliance_logcopy::backup(data_dir, &to)
+                .await
+                .with_context(|| format!("backup of {} to {}", data_dir.display(), to.display()))?;
+            println!(
+                "backed up {} events of {} plans from {} to {} ({}), every chain verified",
+                report.inventory.events,
+                report.inventory.plans.len(),
+                data_dir.display(),
+                to.display(),
+                report.files.join(", ")
+            );
+        }
+        Operation::Restore { from } => {
+            let restored = alliance_logcopy::restore(&from, data_dir)
+                .await
+                .with_context(|| {
+                    format!("restore of {} into {}", from.display(), data_dir.display())
+                })?;
+            println!(
+                "restored {} events of {} plans from {} into {}, every chain and head as in the backup's manifest",
+                restored.events,
+                restored.plans.len(),
+                from.display(),
+                data_dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The Kafka log's settings for this instance.
