@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use alliance_eventlog::{EventLog, PlanId, StoredEvent};
+use alliance_eventlog::{Checkpoint, LogReader, PlanId, StoredEvent};
 use alliance_record::chain::{self, ChainBreak, Hash, Verifier};
+use futures::StreamExt;
 
 use crate::CopyError;
 
@@ -136,19 +137,15 @@ impl Counter {
 }
 
 /// Reads the whole of `log` (in log order) into a verified inventory.
-pub async fn inventory<L: EventLog>(log: &L) -> Result<Inventory, CopyError> {
+pub async fn inventory<R: LogReader>(log: &R) -> Result<Inventory, CopyError> {
     let mut counter = Counter::default();
-    let mut from = 1;
-    loop {
-        let batch = log.read_all(from, 10_000).await?;
-        let Some(last) = batch.last() else { break };
-        from = last.position + 1;
-        for record in &batch {
-            counter.check(record).map_err(|e| CopyError::Chain {
-                plan: record.plan_id,
-                source: e,
-            })?;
-        }
+    let mut records = log.read_after(&Checkpoint::default(), false);
+    while let Some(record) = records.next().await {
+        let record = record?;
+        counter.check(&record).map_err(|e| CopyError::Chain {
+            plan: record.plan_id,
+            source: e,
+        })?;
     }
     counter.finish()
 }

@@ -3,16 +3,20 @@
 //! - [`backup`]: an online backup of a data directory of the embedded log (the event log and the
 //!   other SQLite databases through SQLite's backup API, the read models' snapshot as a file),
 //!   taken while commands keep landing, with a manifest of every plan's verified head;
-//! - [`restore`]: a backup put into a new, empty data directory, checked against its manifest.
+//! - [`restore`]: a backup put into a new, empty data directory, checked against its manifest;
+//! - [`migrate`]: a whole log, or some plans, copied record for record into another log (the
+//!   embedded log to a Kafka topic, or a topic to an embedded log), resumable.
 //!
 //! Every copy is verified: each plan's hash chain on the copy, its head and the count of
 //! events against the source ([`inventory`]).
 
 pub mod backup;
 pub mod inventory;
+pub mod migrate;
 
 pub use backup::{BackupReport, backup, restore};
 pub use inventory::{Inventory, PlanHead, inventory};
+pub use migrate::{Migration, MigrationReport, migrate};
 
 use alliance_eventlog::{LogError, PlanId};
 use alliance_record::chain::ChainBreak;
@@ -39,6 +43,8 @@ pub enum CopyError {
     Manifest { path: String, detail: String },
     #[error("plan {plan}'s chain breaks: {source}")]
     Chain { plan: PlanId, source: ChainBreak },
+    #[error("the target holds other data: {}", .0.join("; "))]
+    TargetHoldsOther(Vec<String>),
     #[error("the copy does not match its source: {}", .0.join("; "))]
     Mismatch(Vec<String>),
 }

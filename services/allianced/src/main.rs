@@ -187,6 +187,26 @@ enum Operation {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Copies the history between the data directory's embedded log and the configured Kafka
+    /// topic, record for record; run again after an interruption, it resumes. Refuses a target
+    /// holding other data; ends with every plan's chain verified on the target and its head the
+    /// source's. Neither the embedded log nor the target topic may be served meanwhile (a topic
+    /// read from may be).
+    Migrate {
+        #[arg(value_enum)]
+        direction: Direction,
+        /// Only this plan (repeatable) [default: every plan].
+        #[arg(long = "plan")]
+        plans: Vec<uuid::Uuid>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Direction {
+    /// The embedded log into the topic.
+    ToKafka,
+    /// The topic into the embedded log (an offline copy of the topic).
+    FromKafka,
 }
 
 fn config(args: Args) -> anyhow::Result<Config> {
@@ -316,9 +336,12 @@ async fn main() -> anyhow::Result<()> {
 /// Runs an operator's operation on the data directory, printing what it did.
 async fn operate(config: &Config, operation: Operation) -> anyhow::Result<()> {
     let data_dir = &config.data_dir;
+    if let Operation::Migrate { direction, plans } = operation {
+        return migrate(config, direction, plans).await;
+    }
     if config.kafka.is_some() {
         anyhow::bail!(
-            "backup and restore are of the embedded log; on Kafka, copy the topic to an embedded log instead"
+            "backup and restore are of the embedded log; on Kafka, copy the topic to an embedded log (allianced migrate from-kafka)"
         );
     }
     match operation {
@@ -349,7 +372,53 @@ async fn operate(config: &Config, operation: Operation) -> anyhow::Result<()> {
                 data_dir.display()
             );
         }
+        Operation::Migrate { .. } => {}
     }
+    Ok(())
+}
+
+/// `allianced migrate`: the embedded log of the data directory to the configured topic, or back.
+async fn migrate(
+    config: &Config,
+    direction: Direction,
+    plans: Vec<uuid::Uuid>,
+) -> anyhow::Result<()> {
+    let kafka = config
+        .kafka
+        .as_ref()
+        .context("migrate needs the Kafka topic: --kafka-bootstrap or a [kafka] section")?;
+    let mut topic = kafka_config(kafka, "migration")?;
+    // The migration writes every partition itself, outside the writers' group.
+    topic.owned = Some((0..i32::try_from(kafka.partitions)?).collect());
+    let db = config.data_dir.join("alliance.db");
+    let migration = alliance_logcopy::Migration {
+        plans: (!plans.is_empty()).then(|| plans.into_iter().collect()),
+        stop_after: None,
+    };
+    let reader = TopicReader::new(topic.clone());
+    let (report, from, to) = match direction {
+        Direction::ToKafka => {
+            if !db.is_file() {
+                anyhow::bail!("{} holds no embedded log", config.data_dir.display());
+            }
+            let source = SqliteLog::open(SqliteLogConfig::new(&db))?;
+            let target = KafkaLog::open(topic).await?;
+            let report = alliance_logcopy::migrate(&source, &target, &reader, &migration).await?;
+            (report, db.display().to_string(), kafka.topic.clone())
+        }
+        Direction::FromKafka => {
+            let target = SqliteLog::open(SqliteLogConfig::new(&db))?;
+            let report = alliance_logcopy::migrate(&reader, &target, &target, &migration).await?;
+            (report, kafka.topic.clone(), db.display().to_string())
+        }
+    };
+    println!(
+        "copied {} events from {from} to {to} ({} already there); {} plans, {} events, every chain verified and every head the source's",
+        report.copied,
+        report.already_present,
+        report.source.plans.len(),
+        report.source.events
+    );
     Ok(())
 }
 
