@@ -14,7 +14,7 @@ use crate::model::{
 use crate::witness::HeadWitness;
 
 /// Schema version of the events this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -27,7 +27,7 @@ pub use access::{Grant, PlanRole, Requirement, Section, step_section};
 pub use command::{Command, CommandContext};
 pub use conditions::{Constraint, ConstraintRule, Prerequisite, Waiver};
 pub use decide::{
-    MAX_COST_MUSD, MAX_EQUIPMENT, MAX_LAG_MONTHS, MAX_PERSONNEL, MAX_PERSONNEL_BOUND,
+    MAX_COST_KUSD, MAX_EQUIPMENT, MAX_LAG_MONTHS, MAX_PERSONNEL, MAX_PERSONNEL_BOUND,
     MAX_SIMULATION_MONTHS, MAX_SIMULATION_TRIALS, decide,
 };
 pub use error::{DomainError, ErrorKind, FieldViolation, describe_violations};

@@ -225,8 +225,8 @@ pub enum Step {
         /// Capability points (0–100 scale) gained once fielded.
         level_gain: u32,
         delivery: Date,
-        /// Programme cost in millions of U.S. dollars.
-        cost_musd: u64,
+        /// Programme cost in thousands of U.S. dollars.
+        cost_kusd: u64,
     },
 }
 

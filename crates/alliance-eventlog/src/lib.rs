@@ -18,7 +18,7 @@ mod metrics;
 mod sqlite;
 
 pub use metrics::CommitMetrics;
-pub use sqlite::{SqliteLog, SqliteLogConfig, SqliteLogStats};
+pub use sqlite::{DatabaseFile, SqliteLog, SqliteLogConfig, SqliteLogStats};
 
 /// Identifier of one plan's stream.
 pub type PlanId = Uuid;

@@ -1,5 +1,6 @@
 //! The embedded SQLite backend of the [`EventLog`]; see [`SqliteLog`].
 
+mod file;
 mod read;
 mod schema;
 mod subscribe;
@@ -22,6 +23,7 @@ use crate::{
     StoredEvent, Version,
 };
 
+pub use file::DatabaseFile;
 use read::ReadPool;
 use writer::{AppendRequest, Counters, Writer, WriterLimits};
 

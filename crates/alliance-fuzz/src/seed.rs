@@ -239,7 +239,7 @@ pub fn request_body(command: &Command, meta: v1::CommandMeta) -> Vec<u8> {
                     description,
                     level_gain,
                     delivery,
-                    cost_musd,
+                    cost_kusd,
                 } => v1::PlanCapabilityInvestmentRequest {
                     meta,
                     decision_id,
@@ -248,7 +248,8 @@ pub fn request_body(command: &Command, meta: v1::CommandMeta) -> Vec<u8> {
                     description: description.clone(),
                     level_gain: *level_gain,
                     delivery: date(*delivery),
-                    cost_musd: *cost_musd,
+                    cost_musd: 0,
+                    cost_kusd: *cost_kusd,
                 }
                 .encode_to_vec(),
             }
@@ -563,7 +564,7 @@ pub fn accepted_commands() -> Vec<(&'static str, &'static str, Command)> {
             "invest-capability",
             US,
             step(
-                r#""step":"invest_capability","investment_id":"rok-ew-aircraft","area":"isr","description":"Electronic warfare aircraft","level_gain":5,"delivery":"2031-01-01","cost_musd":1200"#,
+                r#""step":"invest_capability","investment_id":"rok-ew-aircraft","area":"isr","description":"Electronic warfare aircraft","level_gain":5,"delivery":"2031-01-01","cost_kusd":1200000"#,
             ),
         ),
         (

@@ -94,10 +94,14 @@ pub fn encode_event(
     encode(&ctx, version, event, prev)
 }
 
-/// A stored event decoded back into the domain.
+/// A stored event decoded back into the domain, read as the current schema version.
 #[derive(Debug, Clone)]
 pub struct DecodedEvent {
+    /// The envelope upcast to the current schema version ([`crate::upcast`]); the stored bytes
+    /// are the record's, unchanged.
     pub envelope: v1::EventEnvelope,
+    /// The schema version the record was written under.
+    pub written_schema: u32,
     pub event: Event,
     pub actor_team: Option<TeamId>,
 }
@@ -107,7 +111,9 @@ pub struct DecodedEvent {
 #[error("{0}")]
 pub struct RecordError(pub String);
 
-/// Decodes a stored record; a record that does not decode is reported, never guessed at.
+/// Decodes a stored record through the upcasters, as the current schema version; a record
+/// that does not decode, or of a version this build does not know, is reported, never guessed
+/// at.
 pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
     let corrupt = |what: String| {
         RecordError(format!(
@@ -115,7 +121,7 @@ pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
             stored.plan_id, stored.version, stored.position
         ))
     };
-    let envelope = v1::EventEnvelope::decode(stored.payload.as_slice())
+    let mut envelope = v1::EventEnvelope::decode(stored.payload.as_slice())
         .map_err(|e| corrupt(format!("undecodable envelope: {e}")))?;
     if envelope.plan_version != stored.version {
         return Err(corrupt(format!(
@@ -123,12 +129,8 @@ pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
             envelope.plan_version
         )));
     }
-    if envelope.schema_version != SCHEMA_VERSION {
-        return Err(corrupt(format!(
-            "unsupported schema version {}",
-            envelope.schema_version
-        )));
-    }
+    let written_schema = envelope.schema_version;
+    crate::upcast::upcast(&mut envelope).map_err(corrupt)?;
     let payload = envelope
         .payload
         .as_ref()
@@ -141,6 +143,7 @@ pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
         .and_then(|a| TeamId::parse(&a.team).ok());
     Ok(DecodedEvent {
         envelope,
+        written_schema,
         event,
         actor_team,
     })

@@ -5,6 +5,7 @@
 pub mod chain;
 pub mod envelope;
 pub mod signing;
+pub mod upcast;
 pub mod witness;
 
 pub use envelope::{DecodedEvent, RecordError, decode_event, encode_event};

@@ -163,6 +163,50 @@ struct Args {
     /// How long an instance that stopped answering keeps its partitions, in ms [default: 10000].
     #[arg(long, env = "ALLIANCED_KAFKA_SESSION_TIMEOUT_MS")]
     kafka_session_timeout_ms: Option<u64>,
+    /// An operation on the data directory instead of serving.
+    #[command(subcommand)]
+    operation: Option<Operation>,
+}
+
+/// What an operator runs on the machine holding the data directory (the same configuration
+/// names it), while `allianced` serves it or not.
+#[derive(Debug, clap::Subcommand)]
+enum Operation {
+    /// Backs up the data directory (the embedded log and the other databases, through SQLite's
+    /// online backup API, and the read models' snapshot) into a new directory, while commands
+    /// keep landing; the copy's chains are verified and its heads checked against the log.
+    Backup {
+        /// The backup directory: new, or empty.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restores a backup into the data directory, which must be empty or absent, and verifies
+    /// every plan's chain and head, and the events counted, against the backup's manifest.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Copies the history between the data directory's embedded log and the configured Kafka
+    /// topic, record for record; run again after an interruption, it resumes. Refuses a target
+    /// holding other data; ends with every plan's chain verified on the target and its head the
+    /// source's. Neither the embedded log nor the target topic may be served meanwhile (a topic
+    /// read from may be).
+    Migrate {
+        #[arg(value_enum)]
+        direction: Direction,
+        /// Only this plan (repeatable) [default: every plan].
+        #[arg(long = "plan")]
+        plans: Vec<uuid::Uuid>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Direction {
+    /// The embedded log into the topic.
+    ToKafka,
+    /// The topic into the embedded log (an offline copy of the topic).
+    FromKafka,
 }
 
 fn config(args: Args) -> anyhow::Result<Config> {
@@ -239,7 +283,10 @@ fn config(args: Args) -> anyhow::Result<Config> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _telemetry = alliance_telemetry::init("allianced")?;
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(operation) = args.operation.take() {
+        return operate(&config(args)?, operation).await;
+    }
     let security_args = args.security.clone();
     let config = config(args)?;
     let security =
@@ -299,6 +346,95 @@ async fn main() -> anyhow::Result<()> {
             server.serve(log.clone(), log, &what).await
         }
     }
+}
+
+/// Runs an operator's operation on the data directory, printing what it did.
+async fn operate(config: &Config, operation: Operation) -> anyhow::Result<()> {
+    let data_dir = &config.data_dir;
+    if let Operation::Migrate { direction, plans } = operation {
+        return migrate(config, direction, plans).await;
+    }
+    if config.kafka.is_some() {
+        anyhow::bail!(
+            "backup and restore are of the embedded log; on Kafka, copy the topic to an embedded log (allianced migrate from-kafka)"
+        );
+    }
+    match operation {
+        Operation::Backup { to } => {
+            let report = alliance_logcopy::backup(data_dir, &to)
+                .await
+                .with_context(|| format!("backup of {} to {}", data_dir.display(), to.display()))?;
+            println!(
+                "backed up {} events of {} plans from {} to {} ({}), every chain verified",
+                report.inventory.events,
+                report.inventory.plans.len(),
+                data_dir.display(),
+                to.display(),
+                report.files.join(", ")
+            );
+        }
+        Operation::Restore { from } => {
+            let restored = alliance_logcopy::restore(&from, data_dir)
+                .await
+                .with_context(|| {
+                    format!("restore of {} into {}", from.display(), data_dir.display())
+                })?;
+            println!(
+                "restored {} events of {} plans from {} into {}, every chain and head as in the backup's manifest",
+                restored.events,
+                restored.plans.len(),
+                from.display(),
+                data_dir.display()
+            );
+        }
+        Operation::Migrate { .. } => {}
+    }
+    Ok(())
+}
+
+/// `allianced migrate`: the embedded log of the data directory to the configured topic, or back.
+async fn migrate(
+    config: &Config,
+    direction: Direction,
+    plans: Vec<uuid::Uuid>,
+) -> anyhow::Result<()> {
+    let kafka = config
+        .kafka
+        .as_ref()
+        .context("migrate needs the Kafka topic: --kafka-bootstrap or a [kafka] section")?;
+    let mut topic = kafka_config(kafka, "migration")?;
+    // The migration writes every partition itself, outside the writers' group.
+    topic.owned = Some((0..i32::try_from(kafka.partitions)?).collect());
+    let db = config.data_dir.join("alliance.db");
+    let migration = alliance_logcopy::Migration {
+        plans: (!plans.is_empty()).then(|| plans.into_iter().collect()),
+        stop_after: None,
+    };
+    let reader = TopicReader::new(topic.clone());
+    let (report, from, to) = match direction {
+        Direction::ToKafka => {
+            if !db.is_file() {
+                anyhow::bail!("{} holds no embedded log", config.data_dir.display());
+            }
+            let source = SqliteLog::open(SqliteLogConfig::new(&db))?;
+            let target = KafkaLog::open(topic).await?;
+            let report = alliance_logcopy::migrate(&source, &target, &reader, &migration).await?;
+            (report, db.display().to_string(), kafka.topic.clone())
+        }
+        Direction::FromKafka => {
+            let target = SqliteLog::open(SqliteLogConfig::new(&db))?;
+            let report = alliance_logcopy::migrate(&reader, &target, &target, &migration).await?;
+            (report, kafka.topic.clone(), db.display().to_string())
+        }
+    };
+    println!(
+        "copied {} events from {from} to {to} ({} already there); {} plans, {} events, every chain verified and every head the source's",
+        report.copied,
+        report.already_present,
+        report.source.plans.len(),
+        report.source.events
+    );
+    Ok(())
 }
 
 /// The Kafka log's settings for this instance.

@@ -22,8 +22,8 @@ const MAX_LEVEL: u32 = 100;
 pub const MAX_PERSONNEL: u32 = 1_000_000;
 /// Count of one equipment kind of one element, and of one reduction.
 pub const MAX_EQUIPMENT: u32 = 100_000;
-/// Cost of one capability investment, in millions of U.S. dollars ($10 trillion).
-pub const MAX_COST_MUSD: u64 = 10_000_000;
+/// Cost of one capability investment, in thousands of U.S. dollars ($10 trillion).
+pub const MAX_COST_KUSD: u64 = 10_000_000_000;
 /// Trials of one recorded simulation run (the simulation service's own cap).
 pub const MAX_SIMULATION_TRIALS: u32 = 200_000;
 /// The lag a prerequisite asks for after another decision, at most (50 years).
@@ -258,10 +258,10 @@ pub(super) fn validate(plan: &Plan, command: &Command) -> Result<(), DomainError
                 Step::InvestCapability {
                     description,
                     level_gain,
-                    cost_musd,
+                    cost_kusd,
                     ..
                 } => {
-                    v.at_most("cost_musd", *cost_musd, MAX_COST_MUSD);
+                    v.at_most("cost_kusd", *cost_kusd, MAX_COST_KUSD);
                     v.text("description", description, true, MAX_TEXT);
                     v.check(
                         (1..=MAX_LEVEL).contains(level_gain),

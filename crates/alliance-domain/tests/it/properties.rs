@@ -145,7 +145,7 @@ fn arb_step_on(pool: &'static [&'static str]) -> impl Strategy<Value = Step> {
                 description: "L-SAM".to_owned(),
                 level_gain,
                 delivery,
-                cost_musd: 1000,
+                cost_kusd: 1000,
             }
         ),
     ]

@@ -1363,7 +1363,7 @@ fn invest(id: &str, level_gain: u32, delivery: Date) -> Step {
         description: "L-SAM batteries".to_owned(),
         level_gain,
         delivery,
-        cost_musd: 2400,
+        cost_kusd: 2400,
     }
 }
 

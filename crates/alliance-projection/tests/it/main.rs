@@ -17,4 +17,5 @@ mod replay;
 mod signatures;
 mod snapshot;
 mod status;
+mod upcasting;
 mod watch;

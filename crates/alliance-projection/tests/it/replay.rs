@@ -297,7 +297,7 @@ fn command(op: &Op, plan: &Plan, names: &mut Names) -> Option<(&'static str, Com
                     description: "random".into(),
                     level_gain: *gain,
                     delivery: day(*on),
-                    cost_musd: 100,
+                    cost_kusd: 100,
                 },
             };
             (

@@ -151,6 +151,7 @@ step_request!(v1::PlanCapabilityInvestmentRequest, |r, f| {
     let investment_id = f.id("investment_id", &r.investment_id);
     let area = f.enum_value("area", r.area, area_from_proto);
     let delivery = f.date("delivery", r.delivery.as_ref());
+    let cost_kusd = f.cost_kusd(r.cost_kusd, r.cost_musd);
     (|| {
         Some(Step::InvestCapability {
             investment_id: investment_id?,
@@ -158,7 +159,7 @@ step_request!(v1::PlanCapabilityInvestmentRequest, |r, f| {
             description: r.description.clone(),
             level_gain: r.level_gain,
             delivery: delivery?,
-            cost_musd: r.cost_musd,
+            cost_kusd: cost_kusd?,
         })
     })()
 });

@@ -308,7 +308,7 @@ pub(crate) fn step_to_payload(decision_id: String, step: &Step) -> Payload {
             description,
             level_gain,
             delivery,
-            cost_musd,
+            cost_kusd,
         } => Payload::CapabilityInvestmentPlanned(v1::CapabilityInvestmentPlanned {
             decision_id,
             investment_id: investment_id.to_string(),
@@ -316,7 +316,8 @@ pub(crate) fn step_to_payload(decision_id: String, step: &Step) -> Payload {
             description: description.clone(),
             level_gain: *level_gain,
             delivery: Some(date_to_proto(*delivery)),
-            cost_musd: *cost_musd,
+            cost_musd: 0,
+            cost_kusd: *cost_kusd,
         }),
     }
 }
@@ -542,7 +543,7 @@ pub fn event_from_payload(payload: &Payload) -> Result<Event, Vec<FieldViolation
                     description: p.description.clone(),
                     level_gain: p.level_gain,
                     delivery: delivery?,
-                    cost_musd: p.cost_musd,
+                    cost_kusd: p.cost_kusd,
                 })
             })()
         }),

@@ -181,6 +181,29 @@ impl Fields {
         })
     }
 
+    /// A programme's cost in thousands of U.S. dollars, from a request naming it in thousands
+    /// (`cost_kusd`) or, as clients written before thousands did, in millions (`cost_musd`),
+    /// never both.
+    pub fn cost_kusd(&mut self, kusd: u64, musd: u64) -> Option<u64> {
+        match (kusd, musd) {
+            (kusd, 0) => Some(kusd),
+            (0, musd) => {
+                let kusd = musd.checked_mul(1_000);
+                if kusd.is_none() {
+                    self.bad("cost_musd", format!("{musd} million overflows"));
+                }
+                kusd
+            }
+            _ => {
+                self.bad(
+                    "cost_musd",
+                    "give the cost once: in cost_kusd or in cost_musd",
+                );
+                None
+            }
+        }
+    }
+
     /// The collected violations, or `value` if there were none.
     pub fn finish<T>(self, value: Option<T>) -> Result<T, Vec<FieldViolation>> {
         match (self.0.is_empty(), value) {

@@ -110,7 +110,7 @@ fn invest(id: &str, area: CapabilityArea, gain: u32, delivery: Date) -> Step {
         description: format!("Investment {id}"),
         level_gain: gain,
         delivery,
-        cost_musd: 100,
+        cost_kusd: 100,
     }
 }
 

@@ -46,8 +46,11 @@ pub(crate) enum CapabilityCmd {
         /// The delivery date (YYYY-MM-DD), when the gain takes effect.
         #[arg(long, value_parser = parse::date)]
         delivery: Date,
-        /// Programme cost in millions of U.S. dollars.
+        /// Programme cost in thousands of U.S. dollars.
         #[arg(long, default_value_t = 0)]
+        cost_kusd: u64,
+        /// Programme cost in whole millions of U.S. dollars (instead of --cost-kusd).
+        #[arg(long, default_value_t = 0, conflicts_with = "cost_kusd")]
         cost_musd: u64,
         #[command(flatten)]
         meta: Meta,
@@ -80,6 +83,7 @@ pub(super) async fn run(s: &mut Session, cmd: &CapabilityCmd) -> Result<Reply, C
             description,
             level_gain,
             delivery,
+            cost_kusd,
             cost_musd,
             meta,
         } => command!(
@@ -94,6 +98,7 @@ pub(super) async fn run(s: &mut Session, cmd: &CapabilityCmd) -> Result<Reply, C
                 level_gain: *level_gain,
                 delivery: date(*delivery),
                 cost_musd: *cost_musd,
+                cost_kusd: *cost_kusd,
             }
         ),
     }

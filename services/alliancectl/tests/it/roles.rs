@@ -451,7 +451,8 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                             description: "programme".into(),
                             level_gain: 5,
                             delivery: date(2029, 1, 1),
-                            cost_musd: 100,
+                            cost_musd: 0,
+                            cost_kusd: 100_000,
                         },
                     ))
                     .await?,
