@@ -110,21 +110,24 @@ pub struct RegisteredElement {
     pub present_from: Date,
 }
 
-/// A map whose entries are shared between the states of a plan at different versions: cloning a
-/// state copies no entry, and changing an entry copies that entry (and, once, the map's index).
-pub type Shared<K, V> = Arc<BTreeMap<K, Arc<V>>>;
+/// A map whose entries are shared between the states of a plan at different versions: a
+/// persistent B-tree (`imbl::OrdMap`), so cloning a state copies nothing, and changing an entry
+/// copies that entry and the few tree nodes on its path, never the whole map. (With a plain
+/// `BTreeMap` behind an `Arc`, the first change after a state was kept copied the whole map:
+/// read models keeping states along a plan's history grew with events × elements.)
+pub type Shared<K, V> = imbl::OrdMap<K, Arc<V>>;
 
 /// The entry `key` of a shared map, to change (copied first if another state shares it).
 fn entry_mut<'a, K: Ord + Clone, V: Clone>(
     map: &'a mut Shared<K, V>,
     key: &K,
 ) -> Option<&'a mut V> {
-    Arc::make_mut(map).get_mut(key).map(Arc::make_mut)
+    map.get_mut(key).map(Arc::make_mut)
 }
 
 /// Adds or replaces the entry `key` of a shared map.
 fn put<K: Ord + Clone, V>(map: &mut Shared<K, V>, key: K, value: V) {
-    Arc::make_mut(map).insert(key, Arc::new(value));
+    map.insert(key, Arc::new(value));
 }
 
 /// One plan as its events leave it. `Plan::default()` is a plan that does not exist yet.
