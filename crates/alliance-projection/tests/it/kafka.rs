@@ -559,7 +559,7 @@ async fn status_takes_the_topic_s_lag_at_most_once_per_refresh_whoever_asks() {
         env.trusted.clone(),
     )
     .await;
-    let channel = tonic::transport::Endpoint::from_shared(address)
+    let channel = alliance_auth::endpoint(&address, None)
         .unwrap()
         .connect()
         .await

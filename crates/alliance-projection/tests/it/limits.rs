@@ -82,7 +82,7 @@ async fn one_connection_holds_at_most_its_limit_of_calls_in_progress() {
     )
     .await;
     // One connection: the channel's clones share it.
-    let channel = tonic::transport::Endpoint::from_shared(address.clone())
+    let channel = alliance_auth::endpoint(&address, None)
         .unwrap()
         .connect()
         .await
@@ -117,7 +117,7 @@ async fn one_connection_holds_at_most_its_limit_of_calls_in_progress() {
     );
 
     // Another connection is not held up by that one's calls.
-    let other = tonic::transport::Endpoint::from_shared(address)
+    let other = alliance_auth::endpoint(&address, None)
         .unwrap()
         .connect()
         .await
