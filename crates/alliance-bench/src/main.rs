@@ -17,6 +17,7 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 
 mod findings;
+mod flood;
 mod projection;
 mod signing;
 mod simulation;
@@ -75,6 +76,8 @@ enum Section {
     Telemetry,
     /// The cost of signing, and verifying a signed history.
     Signing,
+    /// Authenticated calls during a flood of unauthenticated ones, and the security log's growth.
+    Flood,
     /// The read models on a generated history.
     ReadModels,
     /// Findings on the reference plan.
@@ -428,6 +431,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.wants(Section::Signing) {
         report.push_str(&signing::report(&args).await?);
+    }
+    if args.wants(Section::Flood) {
+        report.push_str(&flood::report(&args).await?);
     }
     if args.history_events > 0 && args.wants(Section::ReadModels) {
         report.push_str(&projection_report(&args).await?);

@@ -3,6 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use alliance_proto::v1;
 use alliance_server::deadline::patience;
@@ -14,6 +15,11 @@ use tonic::{Request, Response, Status};
 use crate::Projection;
 use crate::grpc::{DEFAULT_PATIENCE, status, timestamp};
 
+/// How often at most `Status` asks the log how far behind the read models are (on Kafka a
+/// consumer and a read of every partition's end): calls meanwhile are answered from the last
+/// figures, with their time and age.
+pub const LAG_REFRESH: Duration = Duration::from_secs(2);
+
 /// `alliance.v1.ReadModelAdmin`: rebuilding the read models from the log, and their status.
 pub struct ReadModelAdminApi<L> {
     projection: Arc<Projection>,
@@ -21,6 +27,17 @@ pub struct ReadModelAdminApi<L> {
     auth: Arc<Authenticator>,
     /// The rebuild in progress, if any: who started it and when.
     rebuilding: Arc<std::sync::Mutex<Option<String>>>,
+    /// The last lag figures taken from the log; held while new ones are taken, so one call at
+    /// a time takes them and the others wait for its figures.
+    lag: tokio::sync::Mutex<Option<LagFigures>>,
+}
+
+/// How far the read models were behind the log when it was last asked, or why it did not say.
+#[derive(Clone)]
+struct LagFigures {
+    taken: std::time::SystemTime,
+    at: tokio::time::Instant,
+    lag: Result<alliance_eventlog::Lag, String>,
 }
 
 /// The one rebuild in progress; dropping it lets the next one start.
@@ -39,7 +56,46 @@ impl<L: alliance_eventlog::LogReader> ReadModelAdminApi<L> {
             log,
             auth,
             rebuilding: Arc::default(),
+            lag: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// The lag figures at most [`LAG_REFRESH`] old: the last ones, or new ones taken now (by
+    /// one call at a time, within `patience`).
+    async fn lag(&self, patience: Duration) -> Result<LagFigures, Status> {
+        let mut last = tokio::time::timeout(patience, self.lag.lock())
+            .await
+            .map_err(|_| {
+                Status::deadline_exceeded(format!(
+                    "the log's lag was still being taken after {} ms",
+                    patience.as_millis()
+                ))
+            })?;
+        if let Some(figures) = last.as_ref()
+            && figures.at.elapsed() < LAG_REFRESH
+        {
+            return Ok(figures.clone());
+        }
+        let checkpoint = self.projection.holdings().checkpoint;
+        // The model's part is answered even when the log cannot say how far behind it is.
+        let lag = match tokio::time::timeout(patience, self.log.lag(&checkpoint)).await {
+            Ok(Ok(lag)) => Ok(lag),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!(
+                "the log did not answer within {} ms",
+                patience.as_millis()
+            )),
+        };
+        if let Err(error) = &lag {
+            tracing::warn!(%error, "read-model status without the lag");
+        }
+        let figures = LagFigures {
+            taken: std::time::SystemTime::now(),
+            at: tokio::time::Instant::now(),
+            lag,
+        };
+        *last = Some(figures.clone());
+        Ok(figures)
     }
 
     /// Claims the one rebuild a server runs at a time, or refuses (ABORTED) naming the one in
@@ -126,23 +182,12 @@ impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmi
         request: Request<v1::StatusRequest>,
     ) -> Result<Response<v1::ReadModelStatus>, Status> {
         self.auth.authenticate(&request)?;
-        let holdings = self.projection.holdings();
         let patience = patience(request.metadata()).unwrap_or(DEFAULT_PATIENCE);
-        // The model's part is answered even when the log cannot say how far behind it is.
-        let lag = match tokio::time::timeout(patience, self.log.lag(&holdings.checkpoint)).await {
-            Ok(Ok(lag)) => Ok(lag),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!(
-                "the log did not answer within {} ms",
-                patience.as_millis()
-            )),
-        };
-        let (lag, lag_error) = match lag {
+        let figures = self.lag(patience).await?;
+        let holdings = self.projection.holdings();
+        let (lag, lag_error) = match figures.lag {
             Ok(lag) => (lag, String::new()),
-            Err(error) => {
-                tracing::warn!(%error, "read-model status without the lag");
-                (alliance_eventlog::Lag::default(), error)
-            }
+            Err(error) => (alliance_eventlog::Lag::default(), error),
         };
         let snapshot = holdings.snapshot;
         let (quarantined_total, quarantined) = self.projection.quarantined(&self.log);
@@ -178,14 +223,18 @@ impl<L: alliance_eventlog::LogReader> v1::read_model_admin_server::ReadModelAdmi
                 })
                 .collect(),
             snapshot_time: snapshot.map(|s| timestamp(micros_since_epoch(s.written))),
-            snapshot_age: snapshot.map(|s| {
-                let age = s.written.elapsed().unwrap_or_default();
-                prost_types::Duration {
-                    seconds: i64::try_from(age.as_secs()).unwrap_or(i64::MAX),
-                    nanos: i32::try_from(age.subsec_nanos()).unwrap_or_default(),
-                }
-            }),
+            snapshot_age: snapshot.map(|s| duration(s.written.elapsed().unwrap_or_default())),
             snapshot_position: snapshot.map_or(0, |s| s.position),
+            lag_time: Some(timestamp(micros_since_epoch(figures.taken))),
+            lag_age: Some(duration(figures.at.elapsed())),
         }))
+    }
+}
+
+/// A duration as the contract carries it.
+fn duration(d: Duration) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        nanos: i32::try_from(d.subsec_nanos()).unwrap_or_default(),
     }
 }

@@ -23,7 +23,7 @@ use alliance_stdx::{lock, read, write};
 use futures::StreamExt;
 use tokio::sync::{broadcast, watch};
 
-pub use admin::ReadModelAdminApi;
+pub use admin::{LAG_REFRESH, ReadModelAdminApi};
 pub use alliance_proto::convert::posture_to_proto;
 pub use audit::{AuditKeys, AuditLogApi, KeptHead, Verification, verify_plan, verify_plan_against};
 pub use events::{EventFilter, EventPage, MAX_PAGE};

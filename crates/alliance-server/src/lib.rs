@@ -16,6 +16,7 @@ pub mod recording;
 pub mod security;
 pub mod serve;
 pub mod signing;
+pub mod timeout;
 pub mod verify;
 
 pub use auth::{AuthConfigError, Authenticator, Caller, Role, TokenFile, Verified};

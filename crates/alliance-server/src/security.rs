@@ -446,6 +446,10 @@ fn denied(code: Code) -> Option<&'static str> {
         Code::Unauthenticated => Some("unauthenticated"),
         Code::PermissionDenied => Some("permission_denied"),
         Code::InvalidArgument => Some("invalid_argument"),
+        // A message past the size limit, a page or record point out of bounds.
+        Code::OutOfRange => Some("out_of_range"),
+        // A caller past its quota (streams), a connection past its limit.
+        Code::ResourceExhausted => Some("resource_exhausted"),
         _ => None,
     }
 }

@@ -96,7 +96,35 @@ pub struct Guard {
     pub verify: Option<crate::VerifyLayer>,
     /// TLS (and mutual TLS when it names a client CA); plaintext without it.
     pub tls: Option<tonic::transport::ServerTlsConfig>,
+    /// How much one connection may ask at once, and how long a call may take to be answered.
+    pub limits: ConnectionLimits,
 }
+
+/// How much one connection may ask of a server at once, and how long a call may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Calls one connection may have in progress; more wait their turn. A stream counts until
+    /// its first reply, not for as long as it stays open.
+    pub per_connection: usize,
+    /// The longest a call may take to be answered (a stream: to start), whatever deadline the
+    /// caller gave; past it the call is answered `DEADLINE_EXCEEDED`.
+    pub request_timeout: std::time::Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            per_connection: DEFAULT_CALLS_PER_CONNECTION,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// Calls one connection may have in progress at once, unless configured otherwise.
+pub const DEFAULT_CALLS_PER_CONNECTION: usize = 64;
+
+/// The longest a call may take to be answered, unless configured otherwise.
+pub const DEFAULT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl From<Option<crate::security::DenialLayer>> for Guard {
     fn from(denials: Option<crate::security::DenialLayer>) -> Self {
@@ -109,7 +137,8 @@ impl From<Option<crate::security::DenialLayer>> for Guard {
 
 /// Serves `routes` on `listener` until `shutdown`, with the telemetry of every request
 /// ([`alliance_telemetry::RpcLayer`]) and what `guard` asks: TLS, verified credentials, the
-/// security log of refused requests. A request that does not decode is answered
+/// security log of refused requests, how many calls one connection may have in progress and
+/// how long a call may take to be answered ([`crate::timeout::RequestTimeoutLayer`]). A request that does not decode is answered
 /// `INVALID_ARGUMENT` ([`crate::malformed::MalformedLayer`]).
 pub async fn serve_routes(
     listener: TcpListener,
@@ -118,12 +147,16 @@ pub async fn serve_routes(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let guard = guard.into();
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(guard.limits.per_connection);
     if let Some(tls) = guard.tls {
         builder = builder.tls_config(tls)?;
     }
     builder
         .layer(alliance_telemetry::RpcLayer::new())
+        .layer(crate::timeout::RequestTimeoutLayer::new(
+            guard.limits.request_timeout,
+        ))
         .layer(tower::util::option_layer(guard.verify))
         .layer(tower::util::option_layer(guard.denials))
         .layer(crate::malformed::MalformedLayer)
@@ -137,7 +170,7 @@ pub async fn serve_routes(
 }
 
 /// How a server authenticates callers and secures its connections (common to the servers).
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct SecurityArgs {
     /// Identity configuration (TOML): bearer JWTs verified against a JWKS, client certificates
     /// mapped to teams, the teams and their roles. Without it the development token file is
@@ -171,6 +204,53 @@ pub struct SecurityArgs {
     /// The private key (PEM) of --peer-cert.
     #[arg(long, env = "ALLIANCE_PEER_KEY", requires = "peer_cert")]
     pub peer_key: Option<std::path::PathBuf>,
+    /// Calls one connection may have in progress at once; more wait their turn (a stream
+    /// counts until its first reply).
+    #[arg(
+        long,
+        env = "ALLIANCE_CALLS_PER_CONNECTION",
+        default_value_t = DEFAULT_CALLS_PER_CONNECTION as u32,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub calls_per_connection: u32,
+    /// The longest a call may take to be answered (a stream: to start), in seconds, whatever
+    /// deadline the caller gave: past it, DEADLINE_EXCEEDED.
+    #[arg(
+        long,
+        env = "ALLIANCE_REQUEST_TIMEOUT_SECS",
+        default_value_t = DEFAULT_REQUEST_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub request_timeout_secs: u64,
+}
+
+impl Default for SecurityArgs {
+    /// No identity configuration, TLS or peers; the default limits.
+    fn default() -> Self {
+        Self {
+            auth_config: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
+            plaintext: false,
+            dev_tokens_beyond_loopback: false,
+            peer_ca: None,
+            peer_cert: None,
+            peer_key: None,
+            calls_per_connection: DEFAULT_CALLS_PER_CONNECTION as u32,
+            request_timeout_secs: DEFAULT_REQUEST_TIMEOUT.as_secs(),
+        }
+    }
+}
+
+impl SecurityArgs {
+    /// The connection limits these settings ask for.
+    pub fn limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            per_connection: self.calls_per_connection.max(1) as usize,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
+        }
+    }
 }
 
 /// A server's callers and connections: who is calling, and the guard of its connections.
@@ -186,6 +266,8 @@ pub struct Security {
     /// The auditors' keys that witness plans' heads (`[[witness_key]]`); `None` without an
     /// identity configuration.
     pub witness_keys: Option<alliance_record::witness::WitnessKeys>,
+    /// How much one connection may ask at once, and how long a call may take.
+    pub limits: ConnectionLimits,
 }
 
 impl Security {
@@ -195,6 +277,7 @@ impl Security {
             denials,
             verify: self.verify.clone(),
             tls: self.tls.clone(),
+            limits: self.limits,
         }
     }
 }
@@ -281,6 +364,7 @@ pub async fn secure(
         peer,
         signing_keys,
         witness_keys,
+        limits: args.limits(),
     })
 }
 

@@ -765,25 +765,42 @@ impl Simulation for SimulationApi {
         let raw = &request.get_ref().run_id;
         let run_id = Uuid::parse_str(raw)
             .map_err(|_| invalid("run_id", format!("{raw:?} is not a UUID")))?;
+        let no_run = || {
+            Status::not_found(format!(
+                "simulation run {run_id} is neither kept here nor recorded in any plan"
+            ))
+        };
         if let Some(result) = self
             .inner
             .store
             .get(run_id)
             .map_err(|e| Status::internal(e.to_string()))?
         {
-            // A run kept here is shown only to those who stand on its plan.
+            // A run kept here is shown only to those who stand on its plan; to anyone else it
+            // is no run at all (neither its plan nor that it exists is told), as a run recorded
+            // in a plan they do not stand on is.
             let plan_id = PlanId::parse_str(&result.plan_id)
                 .map_err(|_| Status::internal("a kept run names no plan"))?;
-            self.inner
-                .projection
-                .authorize(&caller, plan_id, alliance_projection::Access::Read)?;
-            return Ok(Response::new(result));
+            return match self.inner.projection.authorize(
+                &caller,
+                plan_id,
+                alliance_projection::Access::Read,
+            ) {
+                Ok(()) => Ok(Response::new(result)),
+                Err(refused) if refused.code() == tonic::Code::NotFound => {
+                    let mut answer = no_run();
+                    // The security log still tells a caller without standing apart.
+                    if let Some(source) = alliance_server::NoStanding::of(&refused) {
+                        answer.set_source(Arc::new(alliance_server::NoStanding(source.0)));
+                    }
+                    Err(answer)
+                }
+                Err(refused) => Err(refused),
+            };
         }
         match self.inner.reproduce(&caller, run_id).await? {
             Some(result) => Ok(Response::new(result)),
-            None => Err(Status::not_found(format!(
-                "simulation run {run_id} is neither kept here nor recorded in any plan"
-            ))),
+            None => Err(no_run()),
         }
     }
 }

@@ -544,3 +544,87 @@ async fn forged_records_ahead_of_the_genuine_one_are_quarantined_and_the_genuine
     // The reader itself set nothing aside: these are the read model's findings.
     assert_eq!(reader.quarantined().0, 0);
 }
+
+/// `ReadModelAdmin/Status` on a topic answers from lag figures taken at most once per
+/// [`alliance_projection::LAG_REFRESH`], whoever calls and however many at once, says when
+/// they were taken, and takes them again once they are that old.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_takes_the_topic_s_lag_at_most_once_per_refresh_whoever_asks() {
+    use alliance_proto::v1;
+    use alliance_proto::v1::read_model_admin_client::ReadModelAdminClient;
+
+    let config = config();
+    let env = env(&config).await;
+    let plans = [env.create_plan().await, env.create_plan().await];
+    let address = crate::harness::serve_log(
+        TopicReader::new(config.clone()),
+        &env.auth,
+        env.trusted.clone(),
+    )
+    .await;
+    let channel = alliance_auth::endpoint(&address, None)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let status = |channel: tonic::transport::Channel| async move {
+        let mut request = tonic::Request::new(v1::StatusRequest {});
+        request
+            .metadata_mut()
+            .insert("authorization", "Bearer dev-auditors".parse().unwrap());
+        request.set_timeout(Duration::from_secs(20));
+        ReadModelAdminClient::new(channel)
+            .status(request)
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    let taken = |reply: &v1::ReadModelStatus| {
+        let at = reply.lag_time.expect("when the lag was taken");
+        (at.seconds, at.nanos)
+    };
+
+    // Many at once: the figures are taken once per refresh, not once per call.
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..48)
+        .map(|_| tokio::spawn(status(channel.clone())))
+        .collect();
+    let mut times = std::collections::BTreeSet::new();
+    for call in calls {
+        let reply = call.await.unwrap();
+        assert_eq!(reply.lag, 0, "{reply:?}");
+        assert_eq!(reply.lag_error, "");
+        let age = reply.lag_age.expect("how old the lag is");
+        assert!(age.seconds < 60, "{age:?}");
+        times.insert(taken(&reply));
+    }
+    let refreshes =
+        started.elapsed().as_secs_f64() / alliance_projection::LAG_REFRESH.as_secs_f64();
+    assert!(
+        times.len() as f64 <= 1.0 + refreshes.ceil(),
+        "48 calls over {refreshes:.1} refresh periods took the lag {} times",
+        times.len()
+    );
+
+    // Three more records: once the figures are older than the write, they count them.
+    let written = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    env.register(plans[0], "status-lag-1").await;
+    env.register(plans[0], "status-lag-2").await;
+    env.register(plans[1], "status-lag-3").await;
+    let mut after = None;
+    for _ in 0..200 {
+        let reply = status(channel.clone()).await;
+        let (seconds, nanos) = taken(&reply);
+        if Duration::new(seconds as u64, nanos as u32) > written {
+            after = Some(reply);
+            break;
+        }
+        // The figures are at most a refresh old: asked again a little later.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = after.expect("the lag was never taken again");
+    assert_eq!(after.lag, 3, "{after:?}");
+    assert_eq!(after.partitions.iter().map(|p| p.lag).sum::<u64>(), 3);
+}

@@ -10,6 +10,7 @@ mod findings;
 mod harness;
 mod input;
 mod kafka;
+mod limits;
 mod live;
 mod rebuild;
 mod reference;

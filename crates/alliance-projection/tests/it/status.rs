@@ -27,6 +27,25 @@ async fn status(address: &str, token: Option<&str>) -> Result<v1::ReadModelStatu
         .map(tonic::Response::into_inner)
 }
 
+/// The status once its lag figures were taken after `since` (they are at most
+/// [`alliance_projection::LAG_REFRESH`] old): asked again a little later until they are.
+async fn status_after(
+    address: &str,
+    token: &str,
+    since: std::time::SystemTime,
+) -> v1::ReadModelStatus {
+    let since = since.duration_since(std::time::UNIX_EPOCH).unwrap();
+    for _ in 0..200 {
+        let reply = status(address, Some(token)).await.unwrap();
+        let taken = reply.lag_time.expect("when the lag was taken");
+        if Duration::new(taken.seconds as u64, taken.nanos as u32) > since {
+            return reply;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the lag was never taken again");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_caught_up_model_is_0_behind_and_one_that_did_not_read_new_events_says_how_many() {
     let env = Env::open().await;
@@ -53,13 +72,13 @@ async fn a_caught_up_model_is_0_behind_and_one_that_did_not_read_new_events_says
     assert_eq!(caught_up.snapshot_age, None);
     assert_eq!(caught_up.snapshot_position, 0);
 
-    // The log grows; the model, which does not follow it, falls behind by exactly that much.
+    // The log grows; the model, which does not follow it, falls behind by exactly that much
+    // (once the figures are taken again).
+    let written = std::time::SystemTime::now();
     env.register(reference, "status-1").await;
     env.register(other, "status-2").await;
     env.register(other, "status-3").await;
-    let behind = status(&address, Some("dev-us-force-planning"))
-        .await
-        .unwrap();
+    let behind = status_after(&address, "dev-us-force-planning", written).await;
     assert_eq!(behind.lag, 3);
     assert_eq!(behind.events, caught_up.events, "nothing new was applied");
     assert_eq!(behind.position, caught_up.position);
@@ -70,8 +89,9 @@ async fn a_caught_up_model_is_0_behind_and_one_that_did_not_read_new_events_says
     );
 
     // Caught up again: 0 behind, the new events applied.
+    let read = std::time::SystemTime::now();
     assert_eq!(model.catch_up(&env.log).await.unwrap(), 3);
-    let again = status(&address, Some("dev-auditors")).await.unwrap();
+    let again = status_after(&address, "dev-auditors", read).await;
     assert_eq!(again.lag, 0);
     assert_eq!(again.events, caught_up.events + 3);
     assert_eq!(again.position, caught_up.position + 3);

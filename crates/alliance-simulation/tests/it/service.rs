@@ -20,6 +20,8 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 const TOKEN: &str = "dev-us-force-planning";
+/// A team with no role on any plan (no roles of its own, and no plan grants it one).
+const OUTSIDER: &str = "outsider-token";
 
 fn deploy(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -41,9 +43,15 @@ impl Env {
     async fn open() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
+        // The development callers and a team that stands on no plan.
+        let mut tokens = std::fs::read_to_string(deploy("dev-tokens.toml")).unwrap();
+        tokens.push_str(&format!(
+            "\n[[team]]\nteam = \"outsiders\"\nside = \"us\"\nroles = []\n\n[[token]]\ntoken = \"{OUTSIDER}\"\nteam = \"outsiders\"\nuser = \"outsider\"\n"
+        ));
+        let token_file = dir.path().join("tokens.toml");
+        std::fs::write(&token_file, tokens).unwrap();
         let auth = Arc::new(
-            Authenticator::from_token_file(&TokenFile::load(&deploy("dev-tokens.toml")).unwrap())
-                .unwrap(),
+            Authenticator::from_token_file(&TokenFile::load(&token_file).unwrap()).unwrap(),
         );
         let service = Arc::new(
             CommandService::open(log.clone())
@@ -105,10 +113,14 @@ impl Env {
 }
 
 fn authorized<T>(message: T) -> tonic::Request<T> {
+    as_caller(TOKEN, message)
+}
+
+fn as_caller<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request
         .metadata_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request
 }
 
@@ -622,4 +634,58 @@ async fn refusals_name_the_field_in_a_bad_request() {
         assert_eq!(fields, [field], "{status:?}");
     }
     assert_eq!(env.version().await, head, "nothing recorded");
+}
+
+/// A caller who stands on no plan learns nothing from a run's id: a run kept here, a run
+/// recorded in a plan and no run at all are answered alike, without the plan or the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_a_plan_the_caller_does_not_stand_on_is_answered_as_no_run() {
+    let env = Env::open().await;
+    let (mut first, _) = env.serve().await;
+    let (_, result) = run_to_end(&mut first, env.spec(100)).await.unwrap();
+    env.projection
+        .wait_for(
+            env.plan_id,
+            result.recorded_version,
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    // Kept by the first instance; only recorded in the plan for the second.
+    let (mut second, _) = env.serve().await;
+    let answer = |mut client: SimulationClient<Channel>, run_id: String| async move {
+        client
+            .get_run(as_caller(OUTSIDER, v1::GetRunRequest { run_id }))
+            .await
+            .unwrap_err()
+    };
+    let unknown_id = uuid::Uuid::now_v7().to_string();
+    let unknown = answer(first.clone(), unknown_id.clone()).await;
+    assert_eq!(unknown.code(), Code::NotFound, "{unknown:?}");
+    let as_unknown = |status: &tonic::Status| status.message().replace(&result.run_id, &unknown_id);
+    for (instance, refused) in [
+        ("kept", answer(first.clone(), result.run_id.clone()).await),
+        (
+            "recorded",
+            answer(second.clone(), result.run_id.clone()).await,
+        ),
+    ] {
+        assert_eq!(refused.code(), Code::NotFound, "{instance}: {refused:?}");
+        assert_eq!(as_unknown(&refused), unknown.message(), "{instance}");
+        assert!(
+            !refused.message().contains(&env.plan_id.to_string()),
+            "{instance}: {refused:?}"
+        );
+        assert!(
+            refused.details().is_empty() || refused.details() == unknown.details(),
+            "{instance}"
+        );
+    }
+    // The caller who stands on it gets the run.
+    second
+        .get_run(authorized(v1::GetRunRequest {
+            run_id: result.run_id.clone(),
+        }))
+        .await
+        .unwrap();
 }

@@ -212,3 +212,101 @@ async fn hostile_input_is_refused_and_changes_nothing() {
     drop(open);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_for_size_and_for_streams_are_in_the_security_log() {
+    let plan = alliance_commands::reference::ReferencePlan::read(
+        &crate::support::repo().join("deploy/reference-plan.json"),
+    )
+    .unwrap();
+    // A caller of its own: streams are counted per caller in the whole process.
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("tokens.toml");
+    let mut file =
+        std::fs::read_to_string(crate::support::repo().join("deploy/dev-tokens.toml")).unwrap();
+    file.push_str(
+        "\n[[token]]\ntoken = \"quota-token\"\nteam = \"auditors\"\nuser = \"quota.tester\"\n",
+    );
+    std::fs::write(&tokens, file).unwrap();
+    let server = Server::start(Services {
+        plan: Some(plan),
+        simulation: false,
+        security: true,
+        tokens: Some(tokens),
+    })
+    .await;
+
+    // OUT_OF_RANGE: a message over the limit.
+    let mut commands = PlanCommandsClient::connect(server.url.clone())
+        .await
+        .unwrap();
+    let huge = commands
+        .propose_decision(authed(
+            "quota-token",
+            proposal("x".repeat(MAX_MESSAGE_BYTES + 1), Vec::new()),
+        ))
+        .await
+        .unwrap_err();
+    assert_refused(&huge, Code::OutOfRange, "too large");
+
+    // RESOURCE_EXHAUSTED: one stream past the caller's most.
+    let mut queries = PostureQueriesClient::connect(server.url.clone())
+        .await
+        .unwrap();
+    let mut open = Vec::new();
+    let watch = v1::WatchPlanRequest {
+        plan_id: PLAN.into(),
+        from_version: u64::MAX,
+        min_version: 0,
+    };
+    for _ in 0..MAX_STREAMS_PER_CALLER {
+        open.push(
+            queries
+                .watch_plan(authed("quota-token", watch.clone()))
+                .await
+                .unwrap()
+                .into_inner(),
+        );
+    }
+    let refused = queries
+        .watch_plan(authed("quota-token", watch))
+        .await
+        .unwrap_err();
+    assert_refused(&refused, Code::ResourceExhausted, "quota.tester");
+
+    // Both are in the security log, with the caller and the method.
+    let mut audit = AuditLogClient::connect(server.url.clone()).await.unwrap();
+    let denials = audit
+        .list_denials(authed(
+            "dev-auditors",
+            v1::ListDenialsRequest {
+                since: None,
+                limit: 1000,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .denials;
+    let row = |code: &str| {
+        denials
+            .iter()
+            .find(|d| d.code == code)
+            .unwrap_or_else(|| panic!("no {code} in the security log: {denials:?}"))
+    };
+    let out_of_range = row("out_of_range");
+    assert_eq!(
+        out_of_range.method,
+        "/alliance.v1.PlanCommands/ProposeDecision"
+    );
+    assert!(
+        out_of_range.reason.contains("too large"),
+        "{out_of_range:?}"
+    );
+    let exhausted = row("resource_exhausted");
+    assert_eq!(exhausted.caller, "auditors/quota.tester");
+    assert_eq!(exhausted.method, "/alliance.v1.PostureQueries/WatchPlan");
+    assert_eq!(exhausted.count, 1);
+    drop(open);
+    server.stop().await;
+}
