@@ -375,33 +375,13 @@ fn instances_forward_over_tls_and_pass_on_a_certificate_caller() {
     let key = write(d, "instance.key", &instance.key_pem);
     let ca_file = write(d, "ca.pem", &ca.pem);
     let topic = format!("alliance-peers-{}-{}", std::process::id(), now());
-    let args: Vec<String> = [
-        "--listen",
-        "127.0.0.1:0",
-        "--kafka-bootstrap",
+    let mut args = peer_instance_args(
         &alliance_eventlog_kafka::local_broker().unwrap(),
-        "--kafka-topic",
         &topic,
-        "--kafka-session-timeout-ms",
-        "2000",
-        "--skip-reference-plan",
-        "--auth-config",
-        config.to_str().unwrap(),
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-        "--tls-client-ca",
-        ca_file.to_str().unwrap(),
-        "--peer-ca",
-        ca_file.to_str().unwrap(),
-        "--peer-cert",
-        cert.to_str().unwrap(),
-        "--peer-key",
-        key.to_str().unwrap(),
-    ]
-    .map(str::to_owned)
-    .to_vec();
+        &config,
+        (&cert, &key, &ca_file),
+    );
+    args.extend(["--tls-client-ca".to_owned(), ca_file.display().to_string()]);
     let first = Server::start_with_env("allianced", &d.join("a"), &args, "info", &[]);
     let second = Server::start_with_env("allianced", &d.join("b"), &args, "info", &[]);
     // The second writes half the partitions once the first has let them go.
@@ -637,31 +617,7 @@ fn a_stranger_in_the_writers_group_receives_no_command_and_no_token() {
     let ca_file = write(d, "ca.pem", &ca.pem);
     let topic = format!("alliance-stranger-{}-{}", std::process::id(), now());
     let bootstrap = alliance_eventlog_kafka::local_broker().unwrap();
-    let args: Vec<String> = [
-        "--listen",
-        "127.0.0.1:0",
-        "--kafka-bootstrap",
-        &bootstrap,
-        "--kafka-topic",
-        &topic,
-        "--kafka-session-timeout-ms",
-        "2000",
-        "--skip-reference-plan",
-        "--auth-config",
-        config.to_str().unwrap(),
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-        "--peer-ca",
-        ca_file.to_str().unwrap(),
-        "--peer-cert",
-        cert.to_str().unwrap(),
-        "--peer-key",
-        key.to_str().unwrap(),
-    ]
-    .map(str::to_owned)
-    .to_vec();
+    let args = peer_instance_args(&bootstrap, &topic, &config, (&cert, &key, &ca_file));
     let server = Server::start_with_env("allianced", &d.join("a"), &args, "info", &[]);
 
     // The stranger's gRPC server, over TLS with its CA-signed certificate.
@@ -774,4 +730,38 @@ fn a_stranger_in_the_writers_group_receives_no_command_and_no_token() {
             && status.message().contains("stranger.alliance.internal"),
         "{status:?}"
     );
+}
+
+/// The arguments of an `allianced` on Kafka with the identity configuration `config`, serving
+/// TLS with `cert` and `key` and calling its peers with them, trusting `ca` for its peers.
+fn peer_instance_args(
+    bootstrap: &str,
+    topic: &str,
+    config: &std::path::Path,
+    (cert, key, ca): (&std::path::Path, &std::path::Path, &std::path::Path),
+) -> Vec<String> {
+    let path = |p: &std::path::Path| p.display().to_string();
+    vec![
+        "--listen".to_owned(),
+        "127.0.0.1:0".to_owned(),
+        "--kafka-bootstrap".to_owned(),
+        bootstrap.to_owned(),
+        "--kafka-topic".to_owned(),
+        topic.to_owned(),
+        "--kafka-session-timeout-ms".to_owned(),
+        "2000".to_owned(),
+        "--skip-reference-plan".to_owned(),
+        "--auth-config".to_owned(),
+        path(config),
+        "--tls-cert".to_owned(),
+        path(cert),
+        "--tls-key".to_owned(),
+        path(key),
+        "--peer-ca".to_owned(),
+        path(ca),
+        "--peer-cert".to_owned(),
+        path(cert),
+        "--peer-key".to_owned(),
+        path(key),
+    ]
 }

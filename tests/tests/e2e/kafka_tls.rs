@@ -47,36 +47,12 @@ fn the_services_reach_kafka_over_sasl_ssl_from_their_settings() {
     );
     let plan = writer.create_plan("Written over TLS");
 
-    let replica = Server::start_binary(
-        "alliance-projection",
+    let replica = replica_reads_what_was_written(
         &dir.path().join("replica"),
-        &[
-            "--listen".to_owned(),
-            "127.0.0.1:0".to_owned(),
-            "--kafka-bootstrap".to_owned(),
-            bootstrap,
-            "--kafka-topic".to_owned(),
-            topic,
-            "--kafka-client-file".to_owned(),
-            client_file.display().to_string(),
-        ],
-        "warn,rdkafka::client=off",
+        (&bootstrap, &topic, &client_file),
+        &writer,
+        &plan,
     );
-    let written = writer.json(AUDITOR, &["plan", "show", "--plan", &plan]);
-    let version = written["version"].as_u64().unwrap();
-    let read = replica.json(
-        AUDITOR,
-        &[
-            "posture",
-            "--plan",
-            &plan,
-            "--on",
-            "2026-01-01",
-            "--min-version",
-            &version.to_string(),
-        ],
-    );
-    assert_eq!(read["version"].as_u64(), Some(version), "{read}");
     // The password is in neither server's output.
     writer.assert_never_printed(&settings["sasl.password"]);
     replica.assert_never_printed(&settings["sasl.password"]);
@@ -181,29 +157,45 @@ fn a_replica_s_principal_reads_the_topic_but_cannot_join_the_writers_group() {
     assert!(member.assignment().unwrap().count() == 0);
 
     // With the same ACLs the replica reads what the writer wrote.
+    replica_reads_what_was_written(
+        &dir.path().join("replica"),
+        (&bootstrap, &topic, &replica_file),
+        &writer,
+        &plan,
+    );
+}
+
+/// Starts a read-model replica in `dir` on `topic` with the client settings of `client_file`,
+/// and checks that it reads `plan` as `writer` last wrote it.
+fn replica_reads_what_was_written(
+    dir: &std::path::Path,
+    (bootstrap, topic, client_file): (&str, &str, &std::path::Path),
+    writer: &Server,
+    plan: &str,
+) -> Server {
     let replica = Server::start_binary(
         "alliance-projection",
-        &dir.path().join("replica"),
+        dir,
         &[
             "--listen".to_owned(),
             "127.0.0.1:0".to_owned(),
             "--kafka-bootstrap".to_owned(),
-            bootstrap,
+            bootstrap.to_owned(),
             "--kafka-topic".to_owned(),
-            topic,
+            topic.to_owned(),
             "--kafka-client-file".to_owned(),
-            replica_file.display().to_string(),
+            client_file.display().to_string(),
         ],
         "warn,rdkafka::client=off",
     );
-    let written = writer.json(AUDITOR, &["plan", "show", "--plan", &plan]);
+    let written = writer.json(AUDITOR, &["plan", "show", "--plan", plan]);
     let version = written["version"].as_u64().unwrap();
     let read = replica.json(
         AUDITOR,
         &[
             "posture",
             "--plan",
-            &plan,
+            plan,
             "--on",
             "2026-01-01",
             "--min-version",
@@ -211,4 +203,5 @@ fn a_replica_s_principal_reads_the_topic_but_cannot_join_the_writers_group() {
         ],
     );
     assert_eq!(read["version"].as_u64(), Some(version), "{read}");
+    replica
 }
