@@ -228,6 +228,16 @@ pub fn version_of(events: &[StoredEvent], pick: impl Fn(&Event) -> bool) -> Vers
 
 /// Serves the read models of `projection` (over `env`'s log) on a loopback port.
 pub async fn serve(env: &Env, projection: Arc<Projection>) -> String {
+    serve_guarded(env, projection, alliance_server::serve::Guard::default()).await
+}
+
+/// Serves the read models of `projection` on a loopback port, guarded as `guard` says (its
+/// connection limits, for instance).
+pub async fn serve_guarded(
+    env: &Env,
+    projection: Arc<Projection>,
+    guard: alliance_server::serve::Guard,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (routes, health) = alliance_server::serve::base_routes().unwrap();
@@ -244,7 +254,7 @@ pub async fn serve(env: &Env, projection: Arc<Projection>) -> String {
     tokio::spawn(alliance_server::serve::serve_routes(
         listener,
         routes,
-        None,
+        guard,
         std::future::pending(),
     ));
     address

@@ -11,34 +11,15 @@ use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
 use alliance_server::serve::{ConnectionLimits, Guard};
 use tonic::Code;
 
-use crate::harness::{Env, US, registration};
+use crate::harness::{Env, US, registration, serve_guarded};
 
 /// Serves the read models of `projection` on a loopback port with `limits`.
 async fn serve_with(env: &Env, projection: Arc<Projection>, limits: ConnectionLimits) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let (routes, health) = alliance_server::serve::base_routes().unwrap();
-    let routes = alliance_projection::add_routes(
-        routes,
-        &health,
-        projection,
-        env.log.clone(),
-        Arc::new(env.auth.clone()),
-        None,
-        env.trusted.clone(),
-    )
-    .await;
     let guard = Guard {
         limits,
         ..Guard::default()
     };
-    tokio::spawn(alliance_server::serve::serve_routes(
-        listener,
-        routes,
-        guard,
-        std::future::pending(),
-    ));
-    address
+    serve_guarded(env, projection, guard).await
 }
 
 /// A posture request for a version the read model does not hold: the server waits for it
