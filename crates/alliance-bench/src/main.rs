@@ -18,6 +18,7 @@ use hdrhistogram::Histogram;
 
 mod findings;
 mod flood;
+mod logcopy;
 mod projection;
 mod signing;
 mod simulation;
@@ -84,6 +85,8 @@ enum Section {
     Findings,
     /// The simulation engine.
     Simulation,
+    /// Backup and restore of the embedded log, and moving a history to Kafka and back.
+    LogCopy,
 }
 
 impl Args {
@@ -443,6 +446,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.simulation_trials > 0 && args.wants(Section::Simulation) {
         report.push_str(&simulation_report(&args)?);
+    }
+    if args.history_events > 0 && args.wants(Section::LogCopy) {
+        report.push_str(&logcopy::report(&args).await?);
     }
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;

@@ -106,7 +106,13 @@ pub async fn migrate<S: LogReader, T: EventLog, R: LogReader>(
     let mut records = source.read_after(&Checkpoint::default(), false);
     while let Some(record) = records.next().await {
         let record = record?;
-        if !selected(&record.plan_id) {
+        // Only what the first read verified: a source still being written (a topic that keeps
+        // serving) is copied as it stood then.
+        let verified = source_inventory
+            .plans
+            .get(&record.plan_id)
+            .map_or(0, |h| h.version);
+        if !selected(&record.plan_id) || record.version > verified {
             continue;
         }
         if record.version <= heads.get(&record.plan_id).copied().unwrap_or(0) {
