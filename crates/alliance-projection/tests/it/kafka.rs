@@ -333,8 +333,18 @@ async fn a_poison_record_is_quarantined_while_later_records_are_processed() {
             (delivery.partition, delivery.offset)
         }
     };
+    // In the plan's own partition, as its writer places its records, so that they come before
+    // the record registered below. (The client's default partitioner would place them by its
+    // own hash, possibly in another partition, read in no fixed order against this one.)
+    let partition = alliance_eventlog_kafka::partition_of(plan, config.partitions);
     let garbage: &[u8] = b"\x00\xffnot a record of this topic";
-    let no_headers = send(FutureRecord::to(&config.topic).key(&key).payload(garbage)).await;
+    let no_headers = send(
+        FutureRecord::to(&config.topic)
+            .key(&key)
+            .partition(partition)
+            .payload(garbage),
+    )
+    .await;
     let undecodable = alliance_eventlog::NewEvent {
         event_id: uuid::Uuid::now_v7(),
         command_id: "poison".into(),
@@ -345,6 +355,7 @@ async fn a_poison_record_is_quarantined_while_later_records_are_processed() {
     let bad_envelope = send(
         FutureRecord::to(&config.topic)
             .key(&key)
+            .partition(partition)
             .payload(undecodable.payload.as_slice())
             .headers(alliance_eventlog_kafka::record_headers(
                 plan,
