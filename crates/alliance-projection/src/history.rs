@@ -45,15 +45,46 @@ impl std::fmt::Display for RecordedBy {
     }
 }
 
-/// The command an event came from, as its envelope records it.
+/// The command an event came from, as its envelope records it. Kept small: a correlation or
+/// causation id equal to the command id (as the server fills them in when a client sends none)
+/// is not kept twice, and consecutive commands of one caller share its [`RecordedBy`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedCommand {
-    pub command_id: String,
-    pub correlation_id: String,
-    pub causation_id: String,
+    pub command_id: Box<str>,
+    /// `None`: the command id.
+    correlation_id: Option<Box<str>>,
+    /// `None`: the command id.
+    causation_id: Option<Box<str>>,
     /// The digest that judges a retry (`EventEnvelope.command_digest`).
-    pub command_digest: String,
-    pub actor: RecordedBy,
+    pub command_digest: Box<str>,
+    pub actor: Arc<RecordedBy>,
+}
+
+impl RecordedCommand {
+    pub fn new(
+        command_id: String,
+        correlation_id: String,
+        causation_id: String,
+        command_digest: String,
+        actor: RecordedBy,
+    ) -> Self {
+        let unless_the_command = |id: String| (id != command_id).then(|| id.into_boxed_str());
+        Self {
+            correlation_id: unless_the_command(correlation_id),
+            causation_id: unless_the_command(causation_id),
+            command_id: command_id.into_boxed_str(),
+            command_digest: command_digest.into_boxed_str(),
+            actor: Arc::new(actor),
+        }
+    }
+
+    pub fn correlation_id(&self) -> &str {
+        self.correlation_id.as_deref().unwrap_or(&self.command_id)
+    }
+
+    pub fn causation_id(&self) -> &str {
+        self.causation_id.as_deref().unwrap_or(&self.command_id)
+    }
 }
 
 /// The record's place in its plan's hash chain, as written: the previous record's hash, its
@@ -122,10 +153,14 @@ impl PlanHistory {
 
     /// Adds the next event of the plan's own stream.
     pub fn push(&mut self, mut recorded: Recorded) {
-        if let Some(last) = self.events.last()
-            && last.command == recorded.command
-        {
-            recorded.command = last.command.clone();
+        if let Some(last) = self.events.last() {
+            if last.command == recorded.command {
+                recorded.command = last.command.clone();
+            } else if last.command.actor == recorded.command.actor
+                && let Some(command) = Arc::get_mut(&mut recorded.command)
+            {
+                command.actor = last.command.actor.clone();
+            }
         }
         // In place, unless a checkpoint shares the state (then it is copied once).
         let state = Arc::make_mut(&mut self.current);

@@ -332,17 +332,17 @@ impl Projection {
             version: stored.version,
             event_id: stored.event_id,
             record_time_micros: stored.record_time_micros,
-            command: Arc::new(RecordedCommand {
-                command_id: stored.command_id.clone(),
-                correlation_id: envelope.correlation_id,
-                causation_id: envelope.causation_id,
-                command_digest: envelope.command_digest,
-                actor: RecordedBy {
+            command: Arc::new(RecordedCommand::new(
+                stored.command_id.clone(),
+                envelope.correlation_id,
+                envelope.causation_id,
+                envelope.command_digest,
+                RecordedBy {
                     team: actor.team,
                     user: actor.user,
                     side: actor.side,
                 },
-            }),
+            )),
             seal: Seal {
                 prev_hash: envelope.prev_hash.into_boxed_slice(),
                 hash: envelope.hash.into_boxed_slice(),

@@ -43,17 +43,17 @@ fn recorded(version: u64, event: Event) -> Recorded {
         version,
         event_id: uuid::Uuid::now_v7(),
         record_time_micros: 0,
-        command: Arc::new(RecordedCommand {
-            command_id: format!("c{version}"),
-            correlation_id: String::new(),
-            causation_id: String::new(),
-            command_digest: String::new(),
-            actor: RecordedBy {
+        command: Arc::new(RecordedCommand::new(
+            format!("c{version}"),
+            String::new(),
+            String::new(),
+            String::new(),
+            RecordedBy {
                 team: "us-force-planning".into(),
                 user: "planner".into(),
                 side: 1,
             },
-        }),
+        )),
         seal: Seal {
             prev_hash: Box::new([0; 32]),
             hash: Box::new([0; 32]),

@@ -431,7 +431,7 @@ impl Inner {
                     let recorded = history.events.iter().rev().find(|r| {
                         matches!(&r.event, alliance_domain::Event::SimulationRunRecorded { run } if run.run_id == run_id)
                     })?;
-                    Some((plan_id, (**run).clone(), recorded.version, recorded.command.actor.clone()))
+                    Some((plan_id, (**run).clone(), recorded.version, (*recorded.command.actor).clone()))
                 })
                 .ok()
                 .flatten()
