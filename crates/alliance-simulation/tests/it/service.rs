@@ -39,6 +39,25 @@ struct Env {
 }
 
 impl Env {
+    /// Runs `trials` trials of the plan to the end on `client` and waits until the read models
+    /// hold the run's record.
+    async fn recorded_run(
+        &self,
+        client: &mut SimulationClient<Channel>,
+        trials: u32,
+    ) -> v1::SimulationResult {
+        let (_, result) = run_to_end(client, self.spec(trials)).await.unwrap();
+        self.projection
+            .wait_for(
+                self.plan_id,
+                result.recorded_version,
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        result
+    }
+
     /// The reference plan on a fresh log, read models following it.
     async fn open() -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -352,15 +371,7 @@ async fn a_run_past_its_deadline_is_stopped_with_deadline_exceeded() {
 async fn another_instance_reproduces_a_recorded_run_it_did_not_keep() {
     let env = Env::open().await;
     let (mut first, _) = env.serve().await;
-    let (_, result) = run_to_end(&mut first, env.spec(300)).await.unwrap();
-    env.projection
-        .wait_for(
-            env.plan_id,
-            result.recorded_version,
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
+    let result = env.recorded_run(&mut first, 300).await;
 
     let (mut second, _) = env.serve().await;
     let reproduced = second
@@ -390,15 +401,7 @@ async fn another_instance_reproduces_a_recorded_run_it_did_not_keep() {
 async fn a_recorded_run_is_found_on_a_read_model_built_or_rebuilt_from_the_log() {
     let env = Env::open().await;
     let (mut first, _) = env.serve().await;
-    let (_, result) = run_to_end(&mut first, env.spec(200)).await.unwrap();
-    env.projection
-        .wait_for(
-            env.plan_id,
-            result.recorded_version,
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
+    let result = env.recorded_run(&mut first, 200).await;
     let run = |projection: Arc<Projection>| {
         let env = &env;
         let run_id = result.run_id.clone();
@@ -642,15 +645,7 @@ async fn refusals_name_the_field_in_a_bad_request() {
 async fn a_run_of_a_plan_the_caller_does_not_stand_on_is_answered_as_no_run() {
     let env = Env::open().await;
     let (mut first, _) = env.serve().await;
-    let (_, result) = run_to_end(&mut first, env.spec(100)).await.unwrap();
-    env.projection
-        .wait_for(
-            env.plan_id,
-            result.recorded_version,
-            Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
+    let result = env.recorded_run(&mut first, 100).await;
     // Kept by the first instance; only recorded in the plan for the second.
     let (mut second, _) = env.serve().await;
     let answer = |mut client: SimulationClient<Channel>, run_id: String| async move {
