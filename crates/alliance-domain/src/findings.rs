@@ -317,7 +317,7 @@ impl<'a> View<'a> {
             .flat_map(|d| d.steps.iter().map(move |s| (&d.id, s)))
             .filter(|(_, s)| s.date() <= on)
             .collect();
-        capability(self.plan, &steps, on)
+        capability(&self.plan.capability_levels, &steps, on)
             .get(&(side, area))
             .copied()
             .unwrap_or(0)

@@ -43,8 +43,14 @@ pub use model::{
     DecisionStatus, ElementKind, ForceElementSpec, Mission, Side, SimulationRun, Step,
 };
 pub use posture::{
-    ClauseState, CommandArrangement, ConditionState, MissionState, Posture, PresentElement, posture,
+    ClauseState, CommandArrangement, ConditionState, MissionState, Posture, PostureSource,
+    PresentElement, posture, present_element,
 };
-pub use state::{AgreementClause, Condition, ConditionAssessment, Decision, Plan, evolve, fold};
-pub use timeline::{ElementState, ElementTimeline, element_timelines};
+pub use state::{
+    AgreementClause, CapabilityLevels, Condition, ConditionAssessment, Decision, Plan, Shared,
+    evolve, fold,
+};
+pub use timeline::{
+    ElementState, ElementTimeline, IndexedTimeline, element_timeline, element_timelines,
+};
 pub use witness::{HeadWitness, MAX_WITNESSES, vouched_head};

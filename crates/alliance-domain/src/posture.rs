@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ids::{ClauseId, ConditionId, DecisionId, ElementId, Version};
 use crate::model::{
     AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date, DecisionStatus,
-    ElementKind, Mission, Side, Step,
+    ElementKind, ForceElementSpec, Mission, Side, Step,
 };
-use crate::state::{Decision, Plan};
-use crate::timeline::element_timelines;
+use crate::state::{AgreementClause, CapabilityLevels, Condition, Decision, Plan, Shared};
+use crate::timeline::{ElementState, element_timelines};
 
 /// One force element present on the date.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,122 +107,149 @@ pub(crate) fn shaping(plan: &Plan, what_if: bool) -> impl Iterator<Item = &Decis
 /// The posture of `plan` on `valid_on`.
 pub fn posture(plan: &Plan, valid_on: Date, what_if: bool) -> Posture {
     let shaping: Vec<&Decision> = shaping(plan, what_if).collect();
-    // Steps of the shaping decisions in the order they take effect on the timeline.
-    let mut steps: Vec<(&DecisionId, &Step)> = shaping
-        .iter()
-        .flat_map(|d| d.steps.iter().map(move |s| (&d.id, s)))
-        .filter(|(_, s)| s.date() <= valid_on)
-        .collect();
-    steps.sort_by_key(|(id, s)| (s.date(), *id));
-
     let elements = present_elements(plan, &shaping, valid_on);
-    let mut personnel = BTreeMap::new();
-    let mut equipment = BTreeMap::new();
-    for e in &elements {
-        *personnel.entry((e.side, e.component, e.kind)).or_insert(0) += u64::from(e.personnel);
-        for (kind, count) in &e.equipment {
-            *equipment.entry((e.side, kind.clone())).or_insert(0) += u64::from(*count);
-        }
-    }
-
-    let mut command = CommandArrangement::default();
-    let mut amendments: BTreeMap<&ClauseId, (ClauseStatus, Date)> = BTreeMap::new();
-    let mut missions: BTreeMap<Mission, MissionState> = BTreeMap::new();
-    for (_, step) in &steps {
-        match step {
-            Step::ChangeCommandArrangement {
-                peacetime_opcon,
-                wartime_opcon,
-                cfc_commander,
-                ..
-            } => {
-                command.peacetime_opcon = peacetime_opcon.or(command.peacetime_opcon);
-                command.wartime_opcon = wartime_opcon.or(command.wartime_opcon);
-                command.cfc_commander = cfc_commander.or(command.cfc_commander);
-            }
-            Step::TransferOpcon { .. } => {
-                command.wartime_opcon = Some(Side::Rok);
-                command.cfc_commander = Some(Side::Rok);
-            }
-            Step::AmendClause {
-                clause_id,
-                status,
-                on,
-            } => {
-                amendments.insert(clause_id, (*status, *on));
-            }
-            Step::AssignMission {
-                mission,
-                lead,
-                supporting,
-                on,
-            } => {
-                missions.insert(
-                    *mission,
-                    MissionState {
-                        mission: *mission,
-                        lead: *lead,
-                        supporting: *supporting,
-                        since: *on,
-                    },
-                );
-            }
-            _ => {}
-        }
-    }
-
-    let capability = capability(plan, &steps, valid_on);
-    let clauses = plan
-        .clauses
-        .values()
-        .filter_map(|c| {
-            let (status, since) = match amendments.get(&c.id) {
-                Some(amended) => *amended,
-                None if c.since <= valid_on => (c.status, c.since),
-                None => return None,
-            };
-            Some(ClauseState {
-                id: c.id.clone(),
-                agreement: c.agreement,
-                title: c.title.clone(),
-                status,
-                since,
-            })
-        })
-        .collect();
-    let conditions = plan
-        .conditions
-        .values()
-        .map(|c| {
-            let latest = c
-                .assessments
-                .iter()
-                .filter(|a| a.assessed_on <= valid_on)
-                .max_by_key(|a| a.assessed_on);
-            ConditionState {
-                id: c.id.clone(),
-                title: c.title.clone(),
-                assessed_on: latest.map(|a| a.assessed_on),
-                status: latest.map(|a| a.status),
-                value: latest.and_then(|a| a.value),
-            }
-        })
-        .collect();
-    let decisions: BTreeSet<DecisionId> = steps.iter().map(|(id, _)| (*id).clone()).collect();
-
-    Posture {
-        valid_on,
+    PostureSource {
         version: plan.version,
-        what_if,
-        elements,
-        personnel,
-        equipment,
-        capability,
-        command,
-        missions: missions.into_values().collect(),
-        clauses,
-        conditions,
-        decisions: decisions.into_iter().collect(),
+        shaping: shaping.iter().map(|d| (&d.id, &d.steps[..])).collect(),
+        clauses: &plan.clauses,
+        conditions: &plan.conditions,
+        capability_levels: &plan.capability_levels,
+    }
+    .posture(valid_on, what_if, elements)
+}
+
+/// What a posture is made of besides its elements, as a plan stands at one version: the
+/// steps of the decisions that shape it and the plan's clauses, conditions and recorded
+/// capability levels. A read model that keeps these per version answers a posture without
+/// folding the plan's events.
+pub struct PostureSource<'a> {
+    pub version: Version,
+    /// Each shaping decision's id and steps, in id order.
+    pub shaping: Vec<(&'a DecisionId, &'a [Step])>,
+    pub clauses: &'a Shared<ClauseId, AgreementClause>,
+    pub conditions: &'a Shared<ConditionId, Condition>,
+    pub capability_levels: &'a CapabilityLevels,
+}
+
+impl PostureSource<'_> {
+    /// The posture on `valid_on`, given the elements present on it (in id order).
+    pub fn posture(&self, valid_on: Date, what_if: bool, elements: Vec<PresentElement>) -> Posture {
+        // Steps of the shaping decisions in the order they take effect on the timeline.
+        let mut steps: Vec<(&DecisionId, &Step)> = self
+            .shaping
+            .iter()
+            .flat_map(|(id, steps)| steps.iter().map(move |s| (*id, s)))
+            .filter(|(_, s)| s.date() <= valid_on)
+            .collect();
+        steps.sort_by_key(|(id, s)| (s.date(), *id));
+        let mut personnel = BTreeMap::new();
+        let mut equipment = BTreeMap::new();
+        for e in &elements {
+            *personnel.entry((e.side, e.component, e.kind)).or_insert(0) += u64::from(e.personnel);
+            for (kind, count) in &e.equipment {
+                *equipment.entry((e.side, kind.clone())).or_insert(0) += u64::from(*count);
+            }
+        }
+
+        let mut command = CommandArrangement::default();
+        let mut amendments: BTreeMap<&ClauseId, (ClauseStatus, Date)> = BTreeMap::new();
+        let mut missions: BTreeMap<Mission, MissionState> = BTreeMap::new();
+        for (_, step) in &steps {
+            match step {
+                Step::ChangeCommandArrangement {
+                    peacetime_opcon,
+                    wartime_opcon,
+                    cfc_commander,
+                    ..
+                } => {
+                    command.peacetime_opcon = peacetime_opcon.or(command.peacetime_opcon);
+                    command.wartime_opcon = wartime_opcon.or(command.wartime_opcon);
+                    command.cfc_commander = cfc_commander.or(command.cfc_commander);
+                }
+                Step::TransferOpcon { .. } => {
+                    command.wartime_opcon = Some(Side::Rok);
+                    command.cfc_commander = Some(Side::Rok);
+                }
+                Step::AmendClause {
+                    clause_id,
+                    status,
+                    on,
+                } => {
+                    amendments.insert(clause_id, (*status, *on));
+                }
+                Step::AssignMission {
+                    mission,
+                    lead,
+                    supporting,
+                    on,
+                } => {
+                    missions.insert(
+                        *mission,
+                        MissionState {
+                            mission: *mission,
+                            lead: *lead,
+                            supporting: *supporting,
+                            since: *on,
+                        },
+                    );
+                }
+                _ => {}
+            }
+        }
+
+        let capability = capability(self.capability_levels, &steps, valid_on);
+        let clauses = self
+            .clauses
+            .values()
+            .filter_map(|c| {
+                let (status, since) = match amendments.get(&c.id) {
+                    Some(amended) => *amended,
+                    None if c.since <= valid_on => (c.status, c.since),
+                    None => return None,
+                };
+                Some(ClauseState {
+                    id: c.id.clone(),
+                    agreement: c.agreement,
+                    title: c.title.clone(),
+                    status,
+                    since,
+                })
+            })
+            .collect();
+        let conditions = self
+            .conditions
+            .values()
+            .map(|c| {
+                let latest = c
+                    .assessments
+                    .iter()
+                    .filter(|a| a.assessed_on <= valid_on)
+                    .max_by_key(|a| a.assessed_on);
+                ConditionState {
+                    id: c.id.clone(),
+                    title: c.title.clone(),
+                    assessed_on: latest.map(|a| a.assessed_on),
+                    status: latest.map(|a| a.status),
+                    value: latest.and_then(|a| a.value),
+                }
+            })
+            .collect();
+        let decisions: BTreeSet<DecisionId> = steps.iter().map(|(id, _)| (*id).clone()).collect();
+
+        Posture {
+            valid_on,
+            version: self.version,
+            what_if,
+            elements,
+            personnel,
+            equipment,
+            capability,
+            command,
+            missions: missions.into_values().collect(),
+            clauses,
+            conditions,
+            decisions: decisions.into_iter().collect(),
+        }
     }
 }
 
@@ -230,31 +257,32 @@ pub fn posture(plan: &Plan, valid_on: Date, what_if: bool) -> Posture {
 fn present_elements(plan: &Plan, shaping: &[&Decision], valid_on: Date) -> Vec<PresentElement> {
     element_timelines(plan, shaping)
         .into_iter()
-        .filter_map(|timeline| {
-            let state = timeline.at(valid_on);
-            state.present.then(|| PresentElement {
-                id: timeline.spec.id.clone(),
-                name: timeline.spec.name.clone(),
-                side: timeline.spec.side,
-                component: timeline.spec.component,
-                kind: timeline.spec.kind,
-                personnel: state.personnel,
-                equipment: state.equipment,
-                base: state.base,
-            })
-        })
+        .filter_map(|timeline| present_element(&timeline.spec, timeline.at(valid_on)))
         .collect()
+}
+
+/// The element as the posture lists it, if it is present.
+pub fn present_element(spec: &ForceElementSpec, state: ElementState) -> Option<PresentElement> {
+    state.present.then(|| PresentElement {
+        id: spec.id.clone(),
+        name: spec.name.clone(),
+        side: spec.side,
+        component: spec.component,
+        kind: spec.kind,
+        personnel: state.personnel,
+        equipment: state.equipment,
+        base: state.base,
+    })
 }
 
 /// Per side and area: the latest level recorded on or before `valid_on`, plus the gains of
 /// ROK investments delivered after that record and by `valid_on`.
 pub(crate) fn capability(
-    plan: &Plan,
+    levels: &CapabilityLevels,
     steps: &[(&DecisionId, &Step)],
     valid_on: Date,
 ) -> BTreeMap<(Side, CapabilityArea), u32> {
-    let mut levels: BTreeMap<(Side, CapabilityArea), (u32, Option<Date>)> = plan
-        .capability_levels
+    let mut levels: BTreeMap<(Side, CapabilityArea), (u32, Option<Date>)> = levels
         .iter()
         .filter_map(|(key, dated)| {
             let (as_of, level) = dated.range(..=valid_on).next_back()?;

@@ -117,6 +117,9 @@ pub struct RegisteredElement {
 /// read models keeping states along a plan's history grew with events × elements.)
 pub type Shared<K, V> = imbl::OrdMap<K, Arc<V>>;
 
+/// Recorded capability levels by side and area, by the date each holds from.
+pub type CapabilityLevels = BTreeMap<(Side, CapabilityArea), BTreeMap<Date, u32>>;
+
 /// The entry `key` of a shared map, to change (copied first if another state shares it).
 fn entry_mut<'a, K: Ord + Clone, V: Clone>(
     map: &'a mut Shared<K, V>,
@@ -144,7 +147,7 @@ pub struct Plan {
     pub version: Version,
     pub elements: Shared<ElementId, RegisteredElement>,
     /// Recorded capability levels by side and area, dated.
-    pub capability_levels: BTreeMap<(Side, CapabilityArea), BTreeMap<Date, u32>>,
+    pub capability_levels: CapabilityLevels,
     pub clauses: Shared<ClauseId, AgreementClause>,
     pub conditions: Shared<ConditionId, Condition>,
     pub decisions: Shared<DecisionId, Decision>,

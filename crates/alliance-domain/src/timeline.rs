@@ -232,15 +232,78 @@ pub fn element_timelines(plan: &Plan, shaping: &[&Decision]) -> Vec<ElementTimel
     }
     ids.into_iter()
         .filter_map(|id| {
-            let own = adopted.get(id).cloned().unwrap_or_default();
-            let with_proposed = proposed.get(id).map(|extra| {
-                let mut all = own.clone();
-                all.extend(extra.iter().copied());
-                all
-            });
-            with_proposed
-                .and_then(|all| ElementTimeline::from_steps(plan, id, all).ok())
-                .unwrap_or_else(|| ElementTimeline::from_steps(plan, id, own).ok().flatten())
+            element_timeline(
+                plan,
+                id,
+                adopted.get(id).cloned().unwrap_or_default(),
+                proposed.get(id).cloned(),
+            )
         })
         .collect()
+}
+
+/// The timeline of one element from the adopted decisions' steps that concern it and, for a
+/// what-if view, the proposed ones (`Some`, possibly empty), which are left out if they would
+/// break it. `None` if nothing introduces the element. Each list is in decision id order; on a
+/// shared date and kind, adopted steps take effect before proposed ones.
+pub fn element_timeline<'a>(
+    plan: &'a Plan,
+    element_id: &ElementId,
+    adopted: Vec<(&'a DecisionId, &'a Step)>,
+    proposed: Option<Vec<(&'a DecisionId, &'a Step)>>,
+) -> Option<ElementTimeline> {
+    let with_proposed = proposed.filter(|extra| !extra.is_empty()).map(|extra| {
+        let mut all = adopted.clone();
+        all.extend(extra);
+        all
+    });
+    with_proposed
+        .and_then(|all| ElementTimeline::from_steps(plan, element_id, all).ok())
+        .unwrap_or_else(|| {
+            ElementTimeline::from_steps(plan, element_id, adopted)
+                .ok()
+                .flatten()
+        })
+}
+
+/// A timeline with the element's state after each of its steps, so that the state on any date
+/// is a binary search rather than a replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexedTimeline {
+    pub timeline: ElementTimeline,
+    /// `after[k]`: the element once `timeline.steps[..=k]` took effect.
+    after: Vec<ElementState>,
+}
+
+impl IndexedTimeline {
+    pub fn new(timeline: ElementTimeline) -> Self {
+        let mut state = initial(&timeline.spec);
+        let after = timeline
+            .steps
+            .iter()
+            .map(|(on, _, step)| {
+                // Every step was checked when the timeline was built.
+                let _ = apply(&timeline.spec.id, &mut state, step, *on);
+                state.clone()
+            })
+            .collect();
+        Self { timeline, after }
+    }
+
+    /// The element as it stands on `date`: the same as [`ElementTimeline::at`].
+    pub fn at(&self, date: Date) -> ElementState {
+        // Steps are in date order, none before the element is present.
+        match self
+            .timeline
+            .steps
+            .partition_point(|(on, _, _)| *on <= date)
+        {
+            0 => {
+                let mut state = initial(&self.timeline.spec);
+                state.present = date >= self.timeline.present_from;
+                state
+            }
+            taken => self.after[taken - 1].clone(),
+        }
+    }
 }

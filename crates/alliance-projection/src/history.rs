@@ -1,10 +1,12 @@
 //! One plan's history in record time: every event of its own stream with when and by whom it
 //! was recorded, and the plan's state at any version (from periodic checkpoints, so no query
-//! folds more than a few events).
+//! folds more than a few events), and its posture index (postures without a fold).
 
 use std::sync::Arc;
 
 use alliance_domain::{Event, Plan, PlanId, Version, evolve};
+
+use crate::index::{PostureAt, PostureIndex};
 
 /// States are kept every this many versions.
 const CHECKPOINT_EVERY: usize = 128;
@@ -125,12 +127,16 @@ pub struct PlanHistory {
     current: Arc<Plan>,
     /// The version of the plan's first signed record.
     signed_from: Option<Version>,
+    /// What its postures are made of, per version.
+    index: PostureIndex,
 }
 
 impl PlanHistory {
     pub fn new(plan_id: PlanId, base: Plan) -> Self {
+        let index = PostureIndex::new(&base);
         let base = Arc::new(base);
         Self {
+            index,
             plan_id,
             events: Vec::new(),
             recorded_by: Vec::new(),
@@ -165,6 +171,7 @@ impl PlanHistory {
         // In place, unless a checkpoint shares the state (then it is copied once).
         let state = Arc::make_mut(&mut self.current);
         *state = evolve(std::mem::take(state), &recorded.event);
+        self.index.record(recorded.version, &recorded.event, state);
         if recorded.signed() && self.signed_from.is_none() {
             self.signed_from = Some(recorded.version);
         }
@@ -197,6 +204,11 @@ impl PlanHistory {
             end += 1;
         }
         end as Version
+    }
+
+    /// What the plan's postures are made of at `version` (at most the latest), in one view.
+    pub(crate) fn posture_at(&self, version: Version, what_if: bool) -> PostureAt<'_> {
+        self.index.at(version.min(self.version()), what_if)
     }
 
     /// The plan as it stood at `version` (`0`: before its first event).

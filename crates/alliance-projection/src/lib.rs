@@ -8,6 +8,7 @@ mod audit;
 mod events;
 mod grpc;
 mod history;
+mod index;
 mod queries;
 mod snapshot;
 mod telemetry;

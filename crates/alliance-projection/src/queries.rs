@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 
 use alliance_domain::{
     Date, DecisionId, DecisionStatus, ElementId, Event, Plan, PlanId, Posture, Side, Step, TeamId,
-    Version, posture,
+    Version,
 };
 use chrono::{Datelike, Months};
 
 use crate::history::{PlanHistory, RecordPoint, Recorded};
+use crate::index::decision_of;
 use crate::{Projection, ProjectionError};
 
 /// The most points one series may hold.
@@ -99,7 +100,6 @@ pub struct DecisionView {
     pub history: Vec<LifecycleEntry>,
 }
 
-/// The decision an event is about, if any.
 /// The findings of a plan at one version, over a window of valid dates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FindingsAt {
@@ -107,21 +107,6 @@ pub struct FindingsAt {
     pub from: Date,
     pub to: Date,
     pub findings: Vec<alliance_domain::Finding>,
-}
-
-fn decision_of(event: &Event) -> Option<&DecisionId> {
-    match event {
-        Event::DecisionProposed { decision_id, .. }
-        | Event::StepPlanned { decision_id, .. }
-        | Event::DecisionEndorsed { decision_id, .. }
-        | Event::DecisionAdopted { decision_id }
-        | Event::DecisionRejected { decision_id, .. }
-        | Event::DecisionWithdrawn { decision_id, .. }
-        | Event::DecisionSuperseded { decision_id, .. }
-        | Event::PrerequisiteRequired { decision_id, .. }
-        | Event::FindingsAcknowledged { decision_id, .. } => Some(decision_id),
-        _ => None,
-    }
 }
 
 /// The elements an event changes the place of: the element it registers or plans a step for,
@@ -157,8 +142,9 @@ impl Projection {
         what_if: bool,
     ) -> Result<Posture, ProjectionError> {
         self.with_plan(plan_id, |history| {
-            let state = history.state_at(history.version_at(record));
-            posture(&state, valid_on, what_if)
+            history
+                .posture_at(history.version_at(record), what_if)
+                .on(valid_on)
         })
     }
 
@@ -219,7 +205,7 @@ impl Projection {
             });
         }
         self.with_plan(plan_id, |history| {
-            let state = history.state_at(history.version_at(record));
+            let at = history.posture_at(history.version_at(record), what_if);
             let mut dates = Vec::with_capacity(points);
             let mut n = 0;
             while let Some(date) = from.checked_add_months(Months::new(n * step.months())) {
@@ -229,10 +215,7 @@ impl Projection {
                 dates.push(date);
                 n += 1;
             }
-            dates
-                .into_iter()
-                .map(|date| posture(&state, date, what_if))
-                .collect()
+            dates.into_iter().map(|date| at.on(date)).collect()
         })
     }
 

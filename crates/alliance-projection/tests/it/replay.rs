@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use alliance_domain::{
-    CapabilityArea, Command, Date, DecisionId, DecisionStatus, ElementId, InvestmentId, Plan, Side,
-    Step,
+    AgreementKind, CapabilityArea, ClauseId, ClauseStatus, Command, ConditionId, ConditionStatus,
+    Date, DecisionId, DecisionStatus, ElementId, InvestmentId, Mission, Plan, Side, Step,
 };
 use alliance_projection::{DecisionFilter, RecordPoint};
 use proptest::prelude::*;
@@ -66,7 +66,34 @@ enum StepOp {
         gain: u32,
         on: i64,
     },
+    Amend {
+        c: usize,
+        status: usize,
+        on: i64,
+    },
+    Mission {
+        mission: usize,
+        rok_leads: bool,
+        supported: bool,
+        on: i64,
+    },
 }
+
+const CLAUSE_STATUSES: [ClauseStatus; 3] = [
+    ClauseStatus::Restricted,
+    ClauseStatus::Permitted,
+    ClauseStatus::Terminated,
+];
+const CONDITION_STATUSES: [ConditionStatus; 3] = [
+    ConditionStatus::NotMet,
+    ConditionStatus::PartiallyMet,
+    ConditionStatus::Met,
+];
+const MISSIONS: [Mission; 3] = [
+    Mission::MajorCombat,
+    Mission::Logistics,
+    Mission::Reinforcement,
+];
 
 /// One command of a random history. `d` and `e` pick a decision or element among those the
 /// plan holds when the command runs (small values: the most recent), so most commands are
@@ -107,6 +134,17 @@ enum Op {
     Withdraw {
         d: usize,
     },
+    Clause {
+        status: usize,
+        since: i64,
+    },
+    Condition,
+    Assess {
+        c: usize,
+        status: usize,
+        value: Option<u32>,
+        on: i64,
+    },
 }
 
 fn pick() -> impl Strategy<Value = usize> {
@@ -129,6 +167,11 @@ fn step_op() -> impl Strategy<Value = StepOp> {
             .prop_map(|(peacetime, wartime, on)| StepOp::Arrangement { peacetime, wartime, on }),
         1 => (0..AREAS.len(), 1u32..30, in_horizon())
             .prop_map(|(area, gain, on)| StepOp::Invest { area, gain, on }),
+        1 => (pick(), 0..CLAUSE_STATUSES.len(), in_horizon())
+            .prop_map(|(c, status, on)| StepOp::Amend { c, status, on }),
+        1 => (0..MISSIONS.len(), any::<bool>(), any::<bool>(), in_horizon()).prop_map(
+            |(mission, rok_leads, supported, on)| StepOp::Mission { mission, rok_leads, supported, on }
+        ),
     ]
 }
 
@@ -151,6 +194,16 @@ fn op() -> impl Strategy<Value = Op> {
         3 => pick().prop_map(|d| Op::Adopt { d }),
         1 => pick().prop_map(|d| Op::Reject { d }),
         1 => pick().prop_map(|d| Op::Withdraw { d }),
+        1 => (0..CLAUSE_STATUSES.len(), in_horizon())
+            .prop_map(|(status, since)| Op::Clause { status, since }),
+        1 => Just(Op::Condition),
+        1 => (
+            pick(),
+            0..CONDITION_STATUSES.len(),
+            proptest::option::of(0u32..=100),
+            in_horizon()
+        )
+            .prop_map(|(c, status, value, on)| Op::Assess { c, status, value, on }),
     ]
 }
 
@@ -192,6 +245,8 @@ fn command(op: &Op, plan: &Plan, names: &mut Names) -> Option<(&'static str, Com
         .cloned()
         .collect();
     elements.sort();
+    let clauses: Vec<ClauseId> = plan.clauses.keys().cloned().collect();
+    let conditions: Vec<ConditionId> = plan.conditions.keys().cloned().collect();
     let team_of = |d: &alliance_domain::Decision| {
         if d.owner_team.as_str() == US { US } else { ROK }
     };
@@ -299,6 +354,22 @@ fn command(op: &Op, plan: &Plan, names: &mut Names) -> Option<(&'static str, Com
                     delivery: day(*on),
                     cost_kusd: 100,
                 },
+                StepOp::Amend { c, status, on } => Step::AmendClause {
+                    clause_id: recent(&clauses, *c)?,
+                    status: CLAUSE_STATUSES[*status],
+                    on: day(*on),
+                },
+                StepOp::Mission {
+                    mission,
+                    rok_leads,
+                    supported,
+                    on,
+                } => Step::AssignMission {
+                    mission: MISSIONS[*mission],
+                    lead: side(*rok_leads),
+                    supporting: supported.then(|| side(!rok_leads)),
+                    on: day(*on),
+                },
             };
             (
                 team_of(decision),
@@ -357,6 +428,41 @@ fn command(op: &Op, plan: &Plan, names: &mut Names) -> Option<(&'static str, Com
                 },
             )
         }
+        Op::Clause { status, since } => (
+            US,
+            Command::DefineAgreementClause {
+                clause_id: ClauseId::parse(&names.fresh("k")).unwrap(),
+                agreement: AgreementKind::NuclearCooperation123,
+                title: "random".into(),
+                status: CLAUSE_STATUSES[*status],
+                since: day(*since),
+            },
+        ),
+        Op::Condition => (
+            ROK,
+            Command::DefineCondition {
+                condition_id: ConditionId::parse(&names.fresh("c")).unwrap(),
+                title: "random".into(),
+                description: String::new(),
+                area: Some(AREAS[0]),
+                threshold: Some(70),
+            },
+        ),
+        Op::Assess {
+            c,
+            status,
+            value,
+            on,
+        } => (
+            ROK,
+            Command::AssessCondition {
+                condition_id: recent(&conditions, *c)?,
+                assessed_on: day(*on),
+                status: CONDITION_STATUSES[*status],
+                value: *value,
+                note: String::new(),
+            },
+        ),
     })
 }
 
@@ -373,6 +479,24 @@ fn naive_decisions(plan: &Plan, filter: &DecisionFilter) -> Vec<DecisionId> {
         })
         .map(|d| d.id.clone())
         .collect()
+}
+
+/// Events seen over all cases, by type (and by kind of step planned).
+static SEEN: std::sync::Mutex<BTreeMap<String, u64>> = std::sync::Mutex::new(BTreeMap::new());
+
+fn tally(events: &[alliance_domain::Event]) {
+    let mut seen = SEEN.lock().unwrap();
+    for event in events {
+        let kind = match event {
+            alliance_domain::Event::StepPlanned { step, .. } => format!("{:?}", step)
+                .split([' ', '{'])
+                .next()
+                .unwrap()
+                .to_owned(),
+            other => other.event_type().to_owned(),
+        };
+        *seen.entry(kind).or_default() += 1;
+    }
 }
 
 /// Longest history seen, and how many decisions were adopted, over all cases.
@@ -411,6 +535,33 @@ fn posture_at_any_version_equals_a_fold_from_scratch() {
     let adoptions = ADOPTIONS.load(Ordering::Relaxed);
     assert!(adoptions >= 24, "only {adoptions} decisions adopted");
     eprintln!("longest history {most} events, {past} past 64, {adoptions} adoptions");
+    // Every kind of fact a posture is made of occurs (and is adopted, superseded, branched).
+    let seen = SEEN.lock().unwrap();
+    eprintln!("{seen:?}");
+    for kind in [
+        "AgreementClauseDefined",
+        "ConditionDefined",
+        "ConditionAssessed",
+        "CapabilityLevelRecorded",
+        "DecisionSuperseded",
+        "DecisionRejected",
+        "DecisionWithdrawn",
+        "AmendClause",
+        "AssignMission",
+        "ChangeCommandArrangement",
+        "InvestCapability",
+        "AddElement",
+        "ReduceElement",
+        "WithdrawElement",
+        "RelocateElement",
+        "PlanBranched",
+    ] {
+        assert!(
+            seen.get(kind).copied().unwrap_or(0) >= 3,
+            "{kind} seen {:?} times",
+            seen.get(kind)
+        );
+    }
 }
 
 async fn check_history(ops: &[Op], queries: &[(i64, bool)]) {
@@ -440,6 +591,7 @@ async fn check_history(ops: &[Op], queries: &[(i64, bool)]) {
             .count() as u64,
         Ordering::Relaxed,
     );
+    tally(&events);
     assert_eq!(projection.plan_version(plan), latest);
     // The write side's state is the same fold.
     assert_eq!(
@@ -486,6 +638,7 @@ async fn check_history(ops: &[Op], queries: &[(i64, bool)]) {
             assert_eq!(listed, naive_decisions(&state, filter), "version {version}");
         }
     }
+    check_branch(&env, plan, &events, &stored, ops, queries).await;
     // Beyond the latest version is the latest.
     let valid = day(queries[0].0);
     assert_eq!(
@@ -494,4 +647,56 @@ async fn check_history(ops: &[Op], queries: &[(i64, bool)]) {
             .unwrap(),
         alliance_domain::posture(&naive_state(&events, latest), valid, false)
     );
+}
+
+/// A branch taken halfway through the history and given the first half of the same ops again:
+/// its postures at every version equal the parent's events folded to the branch point, then
+/// the branch's own.
+async fn check_branch(
+    env: &Env,
+    parent: alliance_domain::PlanId,
+    parent_events: &[alliance_domain::Event],
+    parent_stored: &[alliance_eventlog::StoredEvent],
+    ops: &[Op],
+    queries: &[(i64, bool)],
+) {
+    let at = command_end(parent_stored, parent_stored.len() as u64 / 2);
+    let branch = uuid::Uuid::now_v7();
+    env.exec(
+        APPROVER,
+        parent,
+        Command::BranchPlan {
+            new_plan_id: branch,
+            parent_version: at,
+            name: "branch".into(),
+            description: String::new(),
+        },
+    )
+    .await;
+    let mut names = Names { next: 100_000 };
+    for op in &ops[..ops.len() / 2] {
+        let state = env.service.plan(branch).await.unwrap();
+        if let Some((team, command)) = command(op, &state, &mut names) {
+            let _ = env.try_exec(team, branch, command).await;
+        }
+    }
+    let projection = env.caught_up().await;
+    let stored = env.plan_events(branch).await;
+    let events = decode(&stored);
+    tally(&events);
+    let base = naive_state(parent_events, at);
+    for version in 0..=events.len() as u64 {
+        let end = command_end(&stored, version) as usize;
+        let state = alliance_domain::fold(base.clone(), &events[..end]);
+        for (offset, what_if) in queries {
+            let valid = day(*offset);
+            assert_eq!(
+                projection
+                    .posture(branch, valid, RecordPoint::Version(version), *what_if)
+                    .unwrap(),
+                alliance_domain::posture(&state, valid, *what_if),
+                "branch at {at}, version {version}, {valid}, what-if {what_if}"
+            );
+        }
+    }
 }

@@ -1,0 +1,295 @@
+//! The posture index: what a posture is made of, kept per version as the plan's events arrive,
+//! so that the posture at any (valid date, version) is a lookup rather than a fold.
+//!
+//! Along record time every part of a plan that shapes a posture is a list of the versions at
+//! which it changed and what it became: each force element's valid-time timeline (as adopted,
+//! and in the what-if view), each decision's steps while it shapes the posture, and the plan's
+//! clauses, conditions and recorded capability levels. An event changes only the parts it
+//! names, so keeping the index costs a few entries per event, and a query reads each part at
+//! the version asked for (a binary search), then each element's state on the date asked for
+//! (another one). The domain's own `posture` assembles the answer from those parts, the same
+//! code that answers from a folded state.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use alliance_domain::{
+    AgreementClause, CapabilityLevels, ClauseId, Condition, ConditionId, Date, DecisionId,
+    DecisionStatus, ElementId, Event, IndexedTimeline, Plan, Posture, PostureSource, Shared, Step,
+    Version, element_timeline, present_element,
+};
+
+/// A value along record time: the versions at which it changed and what it became, oldest
+/// first.
+#[derive(Debug, Clone)]
+struct Versioned<T>(Vec<(Version, T)>);
+
+impl<T> Versioned<T> {
+    fn new(version: Version, value: T) -> Self {
+        Self(vec![(version, value)])
+    }
+
+    /// The value at `version`, if it existed then.
+    fn at(&self, version: Version) -> Option<&T> {
+        let taken = self.0.partition_point(|(since, _)| *since <= version);
+        taken.checked_sub(1).map(|last| &self.0[last].1)
+    }
+
+    /// The value at `version`, for a list that starts at version 0.
+    fn from_start(&self, version: Version) -> &T {
+        let taken = self.0.partition_point(|(since, _)| *since <= version);
+        &self.0[taken.saturating_sub(1)].1
+    }
+
+    fn latest(&self) -> Option<&T> {
+        self.0.last().map(|(_, value)| value)
+    }
+
+    /// Records that the value became `value` at `version` (the latest version).
+    fn set(&mut self, version: Version, value: T) {
+        match self.0.last_mut() {
+            Some(last) if last.0 == version => last.1 = value,
+            _ => self.0.push((version, value)),
+        }
+    }
+}
+
+/// The two views of a posture: as adopted, and what-if (proposed decisions included).
+const VIEWS: usize = 2;
+
+fn view(what_if: bool) -> usize {
+    usize::from(what_if)
+}
+
+type Timeline = Option<Arc<IndexedTimeline>>;
+type Steps = Option<Arc<[Step]>>;
+
+#[derive(Debug, Clone)]
+pub(crate) struct PostureIndex {
+    /// The version a state before the plan's own first event carries (a branch's parent's).
+    base_version: Version,
+    elements: BTreeMap<ElementId, [Versioned<Timeline>; VIEWS]>,
+    /// The decisions with a step that concerns each element.
+    element_decisions: BTreeMap<ElementId, BTreeSet<DecisionId>>,
+    /// Each decision's steps while it shapes the view (`None` while it does not).
+    decisions: BTreeMap<DecisionId, [Versioned<Steps>; VIEWS]>,
+    /// These three start at version 0.
+    clauses: Versioned<Shared<ClauseId, AgreementClause>>,
+    conditions: Versioned<Shared<ConditionId, Condition>>,
+    capability_levels: Versioned<Arc<CapabilityLevels>>,
+}
+
+/// The decision an event is about, if any.
+pub(crate) fn decision_of(event: &Event) -> Option<&DecisionId> {
+    match event {
+        Event::DecisionProposed { decision_id, .. }
+        | Event::StepPlanned { decision_id, .. }
+        | Event::DecisionEndorsed { decision_id, .. }
+        | Event::DecisionAdopted { decision_id }
+        | Event::DecisionRejected { decision_id, .. }
+        | Event::DecisionWithdrawn { decision_id, .. }
+        | Event::DecisionSuperseded { decision_id, .. }
+        | Event::PrerequisiteRequired { decision_id, .. }
+        | Event::FindingsAcknowledged { decision_id, .. } => Some(decision_id),
+        _ => None,
+    }
+}
+
+/// Whether a decision of this status shapes the view.
+fn shapes(status: DecisionStatus, view: usize) -> bool {
+    status == DecisionStatus::Adopted || (view == 1 && status == DecisionStatus::Proposed)
+}
+
+impl PostureIndex {
+    /// The index of a plan whose history starts from `base` (empty, or a branch's parent as
+    /// branched), at version 0.
+    pub(crate) fn new(base: &Plan) -> Self {
+        let mut index = Self {
+            base_version: base.version,
+            elements: BTreeMap::new(),
+            element_decisions: BTreeMap::new(),
+            decisions: BTreeMap::new(),
+            clauses: Versioned::new(0, base.clauses.clone()),
+            conditions: Versioned::new(0, base.conditions.clone()),
+            capability_levels: Versioned::new(0, Arc::new(base.capability_levels.clone())),
+        };
+        for id in base.decisions.keys() {
+            index.decision_changed(0, base, id, false);
+        }
+        let elements: BTreeSet<&ElementId> = base
+            .elements
+            .keys()
+            .chain(base.planned_elements.keys())
+            .collect();
+        for id in elements {
+            index.element_changed(0, base, id);
+        }
+        index
+    }
+
+    /// Takes in the event that made `plan` (the state after it) at `version`.
+    pub(crate) fn record(&mut self, version: Version, event: &Event, plan: &Plan) {
+        if let Event::ForceElementRegistered { element, .. } = event {
+            self.element_changed(version, plan, &element.id);
+        }
+        if let Event::CapabilityLevelRecorded { .. } = event {
+            self.capability_levels
+                .set(version, Arc::new(plan.capability_levels.clone()));
+        }
+        if !self
+            .clauses
+            .latest()
+            .is_some_and(|clauses| clauses.ptr_eq(&plan.clauses))
+        {
+            self.clauses.set(version, plan.clauses.clone());
+        }
+        if !self
+            .conditions
+            .latest()
+            .is_some_and(|conditions| conditions.ptr_eq(&plan.conditions))
+        {
+            self.conditions.set(version, plan.conditions.clone());
+        }
+        if let Some(decision_id) = decision_of(event) {
+            self.decision_changed(version, plan, decision_id, true);
+        }
+    }
+
+    /// Records a decision's steps in each view it shapes and, where they changed, the
+    /// timelines of the elements its steps concern.
+    fn decision_changed(
+        &mut self,
+        version: Version,
+        plan: &Plan,
+        decision_id: &DecisionId,
+        then_elements: bool,
+    ) {
+        let Some(decision) = plan.decisions.get(decision_id) else {
+            return;
+        };
+        let elements: BTreeSet<&ElementId> =
+            decision.steps.iter().filter_map(Step::element_id).collect();
+        for element in &elements {
+            self.element_decisions
+                .entry((*element).clone())
+                .or_default()
+                .insert(decision_id.clone());
+        }
+        let views = self
+            .decisions
+            .entry(decision_id.clone())
+            .or_insert_with(|| std::array::from_fn(|_| Versioned(Vec::new())));
+        let mut changed = false;
+        for (view, versions) in views.iter_mut().enumerate() {
+            let steps = shapes(decision.status, view).then_some(&decision.steps[..]);
+            if versions
+                .latest()
+                .is_some_and(|kept| kept.as_deref() == steps)
+            {
+                continue;
+            }
+            versions.set(version, steps.map(Arc::from));
+            changed = true;
+        }
+        if changed && then_elements {
+            for element in elements {
+                self.element_changed(version, plan, element);
+            }
+        }
+    }
+
+    /// Records an element's timeline in both views, from the decisions that concern it.
+    fn element_changed(&mut self, version: Version, plan: &Plan, element_id: &ElementId) {
+        let mut adopted = Vec::new();
+        let mut proposed = Vec::new();
+        for decision_id in self.element_decisions.get(element_id).into_iter().flatten() {
+            let Some(decision) = plan.decisions.get(decision_id) else {
+                continue;
+            };
+            let group = match decision.status {
+                DecisionStatus::Adopted => &mut adopted,
+                DecisionStatus::Proposed => &mut proposed,
+                _ => continue,
+            };
+            group.extend(
+                decision
+                    .steps
+                    .iter()
+                    .filter(|step| step.element_id() == Some(element_id))
+                    .map(|step| (&decision.id, step)),
+            );
+        }
+        let own = element_timeline(plan, element_id, adopted.clone(), None);
+        let what_if = if proposed.is_empty() {
+            own.clone()
+        } else {
+            element_timeline(plan, element_id, adopted, Some(proposed))
+        };
+        let views = self
+            .elements
+            .entry(element_id.clone())
+            .or_insert_with(|| std::array::from_fn(|_| Versioned(Vec::new())));
+        let own = own.map(|t| Arc::new(IndexedTimeline::new(t)));
+        let what_if = match what_if {
+            Some(t) if own.as_ref().is_some_and(|o| o.timeline == t) => own.clone(),
+            other => other.map(|t| Arc::new(IndexedTimeline::new(t))),
+        };
+        for (versions, timeline) in views.iter_mut().zip([own, what_if]) {
+            let unchanged = versions.latest().is_some_and(|kept| {
+                kept.as_ref().map(|k| &k.timeline) == timeline.as_ref().map(|t| &t.timeline)
+            });
+            if !unchanged {
+                versions.set(version, timeline);
+            }
+        }
+    }
+
+    /// What the posture is made of at `version` in one view, for any number of dates.
+    pub(crate) fn at(&self, version: Version, what_if: bool) -> PostureAt<'_> {
+        let view = view(what_if);
+        let shaping = self
+            .decisions
+            .iter()
+            .filter_map(|(id, views)| Some((id, views[view].at(version)?.as_deref()?)))
+            .collect();
+        let timelines = self
+            .elements
+            .values()
+            .filter_map(|views| views[view].at(version)?.as_deref())
+            .collect();
+        PostureAt {
+            source: PostureSource {
+                version: if version == 0 {
+                    self.base_version
+                } else {
+                    version
+                },
+                shaping,
+                clauses: self.clauses.from_start(version),
+                conditions: self.conditions.from_start(version),
+                capability_levels: self.capability_levels.from_start(version),
+            },
+            timelines,
+            what_if,
+        }
+    }
+}
+
+/// A plan's posture parts at one version and view.
+pub(crate) struct PostureAt<'a> {
+    source: PostureSource<'a>,
+    timelines: Vec<&'a IndexedTimeline>,
+    what_if: bool,
+}
+
+impl PostureAt<'_> {
+    /// The posture on `valid_on`.
+    pub(crate) fn on(&self, valid_on: Date) -> Posture {
+        let elements = self
+            .timelines
+            .iter()
+            .filter_map(|t| present_element(&t.timeline.spec, t.at(valid_on)))
+            .collect();
+        self.source.posture(valid_on, self.what_if, elements)
+    }
+}
