@@ -181,7 +181,12 @@ pub struct ProjectionFigures {
     pub rss_after_mib: f64,
     pub posture_in_process: (f64, f64),
     pub posture_grpc: (f64, f64),
+    /// Queries/s and p99 (µs) of the same queries from 64 concurrent clients.
+    pub posture_grpc_64: (f64, f64),
     pub series_in_process: (f64, f64),
+    /// Rows/s of reading every event's row from the log's database in one sequential scan:
+    /// the floor under a rebuild from the embedded log.
+    pub raw_read_rate: f64,
     /// Events/s of verifying every plan's hash chain from the log (read, decode, hash, link).
     pub verify_rate: f64,
     /// Records/s of the hashing alone, on records already in memory.
@@ -354,6 +359,7 @@ pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
     let write_rate = written as f64 / started.elapsed().as_secs_f64();
     eprintln!("projection: wrote {written} events over {plans} plans at {write_rate:.0}/s");
 
+    let raw_read_rate = raw_read(&dir.0.join("alliance.db"))?;
     let rss_before_mib = resident_mib();
     let projection = Projection::new();
     let started = Instant::now();
@@ -378,7 +384,7 @@ pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
     for (plan, valid, version) in &queries {
         let t = Instant::now();
         let posture = projection.posture(*plan, *valid, RecordPoint::Version(*version), false)?;
-        in_process.record(t.elapsed().as_micros() as u64)?;
+        in_process.record(t.elapsed().as_nanos() as u64)?;
         std::hint::black_box(posture);
     }
     let mut series = Histogram::<u64>::new(3)?;
@@ -399,7 +405,7 @@ pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
             points.len()
         );
     }
-    let posture_grpc = grpc_postures(projection.clone(), &queries).await?;
+    let (posture_grpc, posture_grpc_64) = grpc_postures(projection.clone(), &queries).await?;
     drop(projection);
     let verified = verify_all(&log, &plan_ids, written).await?;
     Ok(ProjectionFigures {
@@ -413,17 +419,47 @@ pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
         rebuild_rate,
         rss_before_mib,
         rss_after_mib,
-        posture_in_process: micros_pair(&in_process),
+        posture_in_process: {
+            let (p50, p99) = micros_pair(&in_process);
+            (p50 / 1000.0, p99 / 1000.0)
+        },
         posture_grpc,
+        posture_grpc_64,
+        raw_read_rate,
         series_in_process: micros_pair(&series),
     })
 }
 
-/// Posture queries over gRPC on loopback, one client, one at a time.
+/// Every event's row read from the log's database in one sequential scan (rows/s), each
+/// column taken as the log's reader takes it.
+fn raw_read(path: &std::path::Path) -> anyhow::Result<f64> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let started = Instant::now();
+    let mut stmt = conn.prepare(
+        "SELECT position, plan_id, version, event_id, command_id, command_seq, event_type, \
+         record_time, payload, trace_context FROM events ORDER BY position",
+    )?;
+    let mut rows = stmt.query([])?;
+    let (mut count, mut bytes) = (0u64, 0usize);
+    while let Some(row) = rows.next()? {
+        let payload = row.get_ref(8)?.as_blob()?;
+        let command = row.get_ref(4)?.as_str()?;
+        bytes += payload.len() + command.len();
+        count += 1;
+    }
+    std::hint::black_box(bytes);
+    Ok(count as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Posture queries over gRPC on loopback: one client, one at a time (p50, p99 in µs); then
+/// 64 clients on connections of their own, all at once (queries/s, p99 in µs).
 async fn grpc_postures(
     projection: Arc<Projection>,
     queries: &[(PlanId, Date, u64)],
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<((f64, f64), (f64, f64))> {
     use alliance_proto::v1;
     let tokens =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/dev-tokens.toml");
@@ -440,18 +476,59 @@ async fn grpc_postures(
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             ),
     );
-    let channel = alliance_auth::endpoint(&format!("http://{addr}"), None)?
-        .tcp_nodelay(true)
-        .connect()
-        .await?;
-    let mut client = v1::posture_queries_client::PostureQueriesClient::new(channel);
+    let connect = || async {
+        let channel = alliance_auth::endpoint(&format!("http://{addr}"), None)?
+            .tcp_nodelay(true)
+            .connect()
+            .await?;
+        anyhow::Ok(v1::posture_queries_client::PostureQueriesClient::new(
+            channel,
+        ))
+    };
+    let one = query_postures(connect().await?, queries.to_vec()).await?;
+    let clients = 64;
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(clients);
+    for k in 0..clients {
+        let client = connect().await?;
+        // 20,000 queries in all, each client its share of the same random pairs.
+        let mine: Vec<_> = queries
+            .iter()
+            .cycle()
+            .skip(k)
+            .step_by(clients)
+            .take(20_000 / clients)
+            .copied()
+            .collect();
+        tasks.push(tokio::spawn(query_postures(client, mine)));
+    }
+    let mut all = Histogram::<u64>::new(3)?;
+    for task in tasks {
+        all.add(task.await??)?;
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    server.abort();
+    Ok((
+        micros_pair(&one),
+        (rate, all.value_at_quantile(0.99) as f64),
+    ))
+}
+
+/// Asks `client` for each posture in turn; the latency of each (µs).
+async fn query_postures(
+    mut client: alliance_proto::v1::posture_queries_client::PostureQueriesClient<
+        tonic::transport::Channel,
+    >,
+    queries: Vec<(PlanId, Date, u64)>,
+) -> anyhow::Result<Histogram<u64>> {
+    use alliance_proto::v1;
     let mut histogram = Histogram::<u64>::new(3)?;
     for (plan, valid, version) in queries {
         let mut request = tonic::Request::new(v1::GetPostureRequest {
             plan_id: plan.to_string(),
-            valid_on: Some(alliance_proto::convert::date_to_proto(*valid)),
+            valid_on: Some(alliance_proto::convert::date_to_proto(valid)),
             record: Some(v1::RecordPoint {
-                point: Some(v1::record_point::Point::Version(*version)),
+                point: Some(v1::record_point::Point::Version(version)),
             }),
             include_proposed: false,
             min_version: 0,
@@ -464,8 +541,7 @@ async fn grpc_postures(
         histogram.record(t.elapsed().as_micros() as u64)?;
         std::hint::black_box(reply);
     }
-    server.abort();
-    Ok(micros_pair(&histogram))
+    Ok(histogram)
 }
 
 /// A directory of its own for the generated log, removed when dropped (on errors too).

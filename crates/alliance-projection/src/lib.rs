@@ -4,6 +4,7 @@
 //! reads the log from the start (catch-up), then each event as it is committed (live).
 
 mod admin;
+mod apply;
 mod audit;
 mod events;
 mod grpc;
@@ -309,219 +310,34 @@ impl Projection {
         });
     }
 
-    /// Applies one stored event (in log order). An event already applied is ignored; a gap in a
-    /// plan's versions is reported, never papered over; a different record at a version
-    /// already held is refused (`Conflict`). A read model [`Projection::trusting`] the writers'
-    /// keys also refuses (`Untrusted`) a record that does not match its hash, one whose
-    /// signature does not verify or is by a key not trusted at its record time, and an
-    /// unsigned one after the plan's first signed record.
-    pub fn apply(&self, stored: &StoredEvent) -> Result<(), ProjectionError> {
-        let decoded = alliance_record::decode_event(stored)
-            .map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
-        if let Some(trusted) = &self.trust {
-            self.check_signature(stored, &decoded.envelope, trusted)?;
-        }
-        let envelope = decoded.envelope;
-        let actor = envelope.actor.unwrap_or_default();
-        let signature = (!envelope.signature.is_empty()).then(|| {
-            Box::new((
-                envelope.signing_key_id.into_boxed_slice(),
-                envelope.signature.into_boxed_slice(),
-            ))
-        });
-        let recorded = Recorded {
-            version: stored.version,
-            event_id: stored.event_id,
-            record_time_micros: stored.record_time_micros,
-            command: Arc::new(RecordedCommand::new(
-                stored.command_id.clone(),
-                envelope.correlation_id,
-                envelope.causation_id,
-                envelope.command_digest,
-                RecordedBy {
-                    team: actor.team,
-                    user: actor.user,
-                    side: actor.side,
-                },
-            )),
-            seal: Seal {
-                prev_hash: envelope.prev_hash.into_boxed_slice(),
-                hash: envelope.hash.into_boxed_slice(),
-                signature,
-            },
-            event: decoded.event,
-        };
-        // Cloned for live subscribers only when there are any (not while catching up).
-        let copy = (self.applied.receiver_count() > 0).then(|| recorded.clone());
-        let update = telemetry::update_span(stored);
-        let new = update.in_scope(|| self.push_recorded(stored.plan_id, recorded))?;
-        if let Some(recorded) = copy.filter(|_| new) {
-            let _ = self.applied.send(Applied {
-                plan_id: stored.plan_id,
-                recorded,
-                trace: alliance_telemetry::traceparent(&update).map(Arc::from),
-            });
-        }
-        self.advance(stored);
-        Ok(())
-    }
-
-    /// Whether `stored` is signed, checked against `trusted`; `Untrusted` names why a record
-    /// is not. An unsigned record is accepted only while the plan has no signed record (a
-    /// history written before its writers signed).
-    fn check_signature(
-        &self,
-        stored: &StoredEvent,
-        envelope: &alliance_proto::v1::EventEnvelope,
-        trusted: &TrustedKeys,
-    ) -> Result<bool, ProjectionError> {
-        use alliance_record::signing::SignatureProblem;
-        let untrusted = |reason: String| ProjectionError::Untrusted {
-            plan_id: stored.plan_id,
-            version: stored.version,
-            event_id: stored.event_id,
-            reason,
-        };
-        let sealed = alliance_record::chain::sealed(&stored.payload)
-            .ok_or_else(|| untrusted("it carries no hash".into()))?;
-        let hash = alliance_record::chain::intact(&stored.payload)
-            .ok_or_else(|| untrusted("its content does not match the hash it carries".into()))?;
-        let Some((key_id, signature)) = sealed.signature else {
-            let signed_from = self
-                .plans()
-                .get(&stored.plan_id)
-                .and_then(PlanHistory::signed_from);
-            return match signed_from {
-                Some(from) => Err(untrusted(format!(
-                    "it is unsigned, although the plan's records are signed from version {from}"
-                ))),
-                None => Ok(false),
-            };
-        };
-        let at = envelope.record_time.as_ref().map_or(i64::MIN, |t| {
-            t.seconds
-                .saturating_mul(1_000_000)
-                .saturating_add(i64::from(t.nanos) / 1_000)
-        });
-        trusted
-            .check(
-                key_id,
-                at,
-                alliance_record::signing::RECORD_CONTEXT,
-                &hash,
-                &signature,
-            )
-            .map_err(|problem| {
-                untrusted(match problem {
-                    SignatureProblem::UnknownKey => {
-                        format!("it is signed by key {key_id}, which is not trusted")
-                    }
-                    SignatureProblem::KeyNotValid => format!(
-                        "it is signed by key {key_id}, which was not in force at its record time"
-                    ),
-                    SignatureProblem::BadSignature => {
-                        format!("its signature does not verify under key {key_id}")
-                    }
-                })
-            })?;
-        Ok(true)
-    }
-
-    /// Adds the next recorded event of a plan. `Ok(false)`: it was there already. A different
-    /// record at a version the plan holds is a `Conflict`: the one applied first stands.
-    fn push_recorded(&self, plan_id: PlanId, recorded: Recorded) -> Result<bool, ProjectionError> {
-        let mut plans = write(&self.plans);
-        let have = plans.get(&plan_id).map_or(0, PlanHistory::version);
-        if recorded.version <= have {
-            let held = plans
-                .get(&plan_id)
-                .and_then(|h| {
-                    h.events
-                        .get(usize::try_from(recorded.version).ok()?.checked_sub(1)?)
-                })
-                .map(|r| r.event_id);
-            return match held {
-                Some(held) if held != recorded.event_id => Err(ProjectionError::Conflict {
-                    plan_id,
-                    version: recorded.version,
-                    event_id: recorded.event_id,
-                    held,
-                }),
-                _ => Ok(false),
-            };
-        }
-        if recorded.version != have + 1 {
-            return Err(ProjectionError::Corrupt(format!(
-                "plan {plan_id} jumps from version {have} to {}",
-                recorded.version
-            )));
-        }
-        if have == 0 {
-            let base = match &recorded.event {
-                Event::PlanBranched {
-                    parent_plan_id,
-                    parent_version,
-                    ..
-                } => plans
-                    .get(parent_plan_id)
-                    .map(|parent| (*parent.state_at(*parent_version)).clone())
-                    .ok_or_else(|| {
-                        ProjectionError::Corrupt(format!(
-                            "plan {plan_id} branches from plan {parent_plan_id}, which is not in the log before it"
-                        ))
-                    })?,
-                _ => alliance_domain::Plan::default(),
-            };
-            plans.insert(plan_id, PlanHistory::new(plan_id, base));
-        }
-        if let Event::SimulationRunRecorded { run } = &recorded.event {
-            write(&self.runs)
-                .entry(run.run_id)
-                .or_default()
-                .push(plan_id);
-        }
-        if let Some(history) = plans.get_mut(&plan_id) {
-            history.push(recorded);
-        }
-        Ok(true)
-    }
-
     /// Follows the log from where this model stands: what is stored first, then each event as
     /// it is committed. Returns when the log's stream ends; an event that cannot be applied is
     /// reported and skipped.
     ///
-    /// Its lag behind the log is observed as metrics ([`observe`]) while it follows.
-    pub async fn follow<R: LogReader>(self: Arc<Self>, log: R) {
-        let _metrics = observe(self.clone(), log.clone());
-        let source = log.source();
-        let mut events = log.read_after(&self.checkpoint(), true);
-        while let Some(next) = events.next().await {
-            match next {
-                Ok(stored) => {
-                    let _gate = self.gate.lock().await;
-                    telemetry::process_span(&stored, &source)
-                        .in_scope(|| self.apply_or_skip(&stored));
-                }
-                Err(error) => {
-                    tracing::error!(%error, "the log stream failed; the read model stops here");
-                    return;
+    /// Its lag behind the log is observed as metrics ([`observe`]) while it follows, from the
+    /// call on (before the returned future first runs, so a collection right after sees them).
+    pub fn follow<R: LogReader>(
+        self: Arc<Self>,
+        log: R,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let metrics = observe(self.clone(), log.clone());
+        async move {
+            let _metrics = metrics;
+            let source = log.source();
+            let mut events = log.read_after(&self.checkpoint(), true);
+            while let Some(next) = events.next().await {
+                match next {
+                    Ok(stored) => {
+                        let _gate = self.gate.lock().await;
+                        telemetry::process_span(&stored, &source)
+                            .in_scope(|| self.apply_or_skip(&stored));
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "the log stream failed; the read model stops here");
+                        return;
+                    }
                 }
             }
-        }
-    }
-
-    /// Applies one event; one that cannot be applied is quarantined: reported, set aside, and
-    /// the read goes on.
-    fn apply_or_skip(&self, stored: &StoredEvent) {
-        if let Err(error) = self.apply(stored) {
-            tracing::error!(position = stored.position, %error, "read model quarantines an event");
-            self.quarantine.add(alliance_eventlog::Quarantined {
-                origin: stored.origin,
-                position: stored.position,
-                reason: error.to_string(),
-                at_micros: chrono::Utc::now().timestamp_micros(),
-            });
-            self.advance(stored);
         }
     }
 
@@ -549,28 +365,6 @@ impl Projection {
     /// model: a full rebuild into it).
     pub async fn catch_up<R: LogReader>(&self, log: &R) -> Result<u64, ProjectionError> {
         self.catch_up_reporting(log, &mut |_| {}).await
-    }
-
-    /// [`Projection::catch_up`], reporting its progress every [`PROGRESS_EVERY`] events and at
-    /// the end.
-    pub async fn catch_up_reporting<R: LogReader>(
-        &self,
-        log: &R,
-        report: &mut (dyn FnMut(Progress) + Send),
-    ) -> Result<u64, ProjectionError> {
-        let from = self.checkpoint();
-        let total = log.remaining(&from).await?;
-        let mut read = 0;
-        let mut events = log.read_after(&from, false);
-        while let Some(stored) = events.next().await {
-            self.apply_or_skip(&stored?);
-            read += 1;
-            if read % PROGRESS_EVERY == 0 {
-                report(Progress { read, total });
-            }
-        }
-        report(Progress { read, total: read });
-        Ok(read)
     }
 
     /// Rebuilds the read models from the whole log and swaps them in; queries keep being

@@ -1,0 +1,308 @@
+//! Applying the log's records to the read models: each record decoded and its seal checked,
+//! which needs no read model (a catch-up does it for a batch of records at a time, on the
+//! blocking pool, while it applies the batch before), then pushed into its plan in log order.
+
+use std::sync::Arc;
+
+use alliance_eventlog::{LogReader, StoredEvent};
+use alliance_record::signing::TrustedKeys;
+use alliance_stdx::write;
+use futures::StreamExt;
+
+use crate::history::{Recorded, RecordedBy, RecordedCommand, Seal};
+use crate::{
+    Applied, Event, PROGRESS_EVERY, PlanHistory, PlanId, Progress, Projection, ProjectionError,
+    telemetry,
+};
+
+/// A record decoded, its seal checked as far as the record alone allows.
+pub(crate) struct Prepared {
+    recorded: Recorded,
+    /// For a model that checks signatures: whether the record is signed (and its signature
+    /// verified).
+    signed: Option<bool>,
+}
+
+/// Records decoded in one piece of work while catching up, and how many pieces are under way
+/// at once (one per core of this machine's class).
+const BATCH: usize = 512;
+const IN_FLIGHT: usize = 2;
+
+fn untrusted(stored: &StoredEvent, reason: String) -> ProjectionError {
+    ProjectionError::Untrusted {
+        plan_id: stored.plan_id,
+        version: stored.version,
+        event_id: stored.event_id,
+        reason,
+    }
+}
+
+/// Decodes a record and checks its seal as far as the record alone allows (`trust`: the
+/// writers' keys a trusting model checks signatures against). Needs no read model, so a
+/// catch-up does it for many records at once.
+pub(crate) fn prepare(
+    stored: &StoredEvent,
+    trust: Option<&TrustedKeys>,
+) -> Result<Prepared, ProjectionError> {
+    let decoded = alliance_record::decode_event(stored)
+        .map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+    let signed = match trust {
+        Some(trusted) => Some(check_seal(stored, &decoded.envelope, trusted)?),
+        None => None,
+    };
+    let envelope = decoded.envelope;
+    let actor = envelope.actor.unwrap_or_default();
+    let signature = (!envelope.signature.is_empty()).then(|| {
+        Box::new((
+            envelope.signing_key_id.into_boxed_slice(),
+            envelope.signature.into_boxed_slice(),
+        ))
+    });
+    let recorded = Recorded {
+        version: stored.version,
+        event_id: stored.event_id,
+        record_time_micros: stored.record_time_micros,
+        command: Arc::new(RecordedCommand::new(
+            stored.command_id.clone(),
+            envelope.correlation_id,
+            envelope.causation_id,
+            envelope.command_digest,
+            RecordedBy {
+                team: actor.team,
+                user: actor.user,
+                side: actor.side,
+            },
+        )),
+        seal: Seal {
+            prev_hash: envelope.prev_hash.into_boxed_slice(),
+            hash: envelope.hash.into_boxed_slice(),
+            signature,
+        },
+        event: decoded.event,
+    };
+    Ok(Prepared { recorded, signed })
+}
+
+/// Whether `stored` is signed, its hash and signature checked against `trusted`;
+/// `Untrusted` names why a record is not trusted. Whether an unsigned one is accepted
+/// depends on its plan: see [`Projection::commit`].
+fn check_seal(
+    stored: &StoredEvent,
+    envelope: &alliance_proto::v1::EventEnvelope,
+    trusted: &TrustedKeys,
+) -> Result<bool, ProjectionError> {
+    use alliance_record::signing::SignatureProblem;
+    let untrusted = |reason: String| untrusted(stored, reason);
+    let sealed = alliance_record::chain::sealed(&stored.payload)
+        .ok_or_else(|| untrusted("it carries no hash".into()))?;
+    let hash = alliance_record::chain::intact(&stored.payload)
+        .ok_or_else(|| untrusted("its content does not match the hash it carries".into()))?;
+    let Some((key_id, signature)) = sealed.signature else {
+        return Ok(false);
+    };
+    let at = envelope.record_time.as_ref().map_or(i64::MIN, |t| {
+        t.seconds
+            .saturating_mul(1_000_000)
+            .saturating_add(i64::from(t.nanos) / 1_000)
+    });
+    trusted
+        .check(
+            key_id,
+            at,
+            alliance_record::signing::RECORD_CONTEXT,
+            &hash,
+            &signature,
+        )
+        .map_err(|problem| {
+            untrusted(match problem {
+                SignatureProblem::UnknownKey => {
+                    format!("it is signed by key {key_id}, which is not trusted")
+                }
+                SignatureProblem::KeyNotValid => format!(
+                    "it is signed by key {key_id}, which was not in force at its record time"
+                ),
+                SignatureProblem::BadSignature => {
+                    format!("its signature does not verify under key {key_id}")
+                }
+            })
+        })?;
+    Ok(true)
+}
+
+impl Projection {
+    /// Applies one stored event (in log order). An event already applied is ignored; a gap in a
+    /// plan's versions is reported, never papered over; a different record at a version
+    /// already held is refused (`Conflict`). A read model [`Projection::trusting`] the writers'
+    /// keys also refuses (`Untrusted`) a record that does not match its hash, one whose
+    /// signature does not verify or is by a key not trusted at its record time, and an
+    /// unsigned one after the plan's first signed record.
+    pub fn apply(&self, stored: &StoredEvent) -> Result<(), ProjectionError> {
+        let prepared = prepare(stored, self.trust.as_deref())?;
+        self.commit(stored, prepared)
+    }
+
+    /// Pushes a prepared record into its plan. An unsigned record is accepted only while the
+    /// plan has no signed record (a history written before its writers signed).
+    fn commit(&self, stored: &StoredEvent, prepared: Prepared) -> Result<(), ProjectionError> {
+        if prepared.signed == Some(false)
+            && let Some(from) = self
+                .plans()
+                .get(&stored.plan_id)
+                .and_then(PlanHistory::signed_from)
+        {
+            return Err(untrusted(
+                stored,
+                format!(
+                    "it is unsigned, although the plan's records are signed from version {from}"
+                ),
+            ));
+        }
+        let recorded = prepared.recorded;
+        // Cloned for live subscribers only when there are any (not while catching up).
+        let copy = (self.applied.receiver_count() > 0).then(|| recorded.clone());
+        let update = telemetry::update_span(stored);
+        let new = update.in_scope(|| self.push_recorded(stored.plan_id, recorded))?;
+        if let Some(recorded) = copy.filter(|_| new) {
+            let _ = self.applied.send(Applied {
+                plan_id: stored.plan_id,
+                recorded,
+                trace: alliance_telemetry::traceparent(&update).map(Arc::from),
+            });
+        }
+        self.advance(stored);
+        Ok(())
+    }
+
+    /// Applies one event; one that cannot be applied is quarantined: reported, set aside, and
+    /// the read goes on.
+    pub(crate) fn apply_or_skip(&self, stored: &StoredEvent) {
+        self.settle(stored, self.apply(stored));
+    }
+
+    /// Quarantines `stored` if it could not be applied: reported, set aside, and passed.
+    fn settle(&self, stored: &StoredEvent, applied: Result<(), ProjectionError>) {
+        if let Err(error) = applied {
+            tracing::error!(position = stored.position, %error, "read model quarantines an event");
+            self.quarantine.add(alliance_eventlog::Quarantined {
+                origin: stored.origin,
+                position: stored.position,
+                reason: error.to_string(),
+                at_micros: chrono::Utc::now().timestamp_micros(),
+            });
+            self.advance(stored);
+        }
+    }
+
+    /// Adds the next recorded event of a plan. `Ok(false)`: it was there already. A different
+    /// record at a version the plan holds is a `Conflict`: the one applied first stands.
+    pub(crate) fn push_recorded(
+        &self,
+        plan_id: PlanId,
+        recorded: Recorded,
+    ) -> Result<bool, ProjectionError> {
+        let mut plans = write(&self.plans);
+        let have = plans.get(&plan_id).map_or(0, PlanHistory::version);
+        if recorded.version <= have {
+            let held = plans
+                .get(&plan_id)
+                .and_then(|h| {
+                    h.events
+                        .get(usize::try_from(recorded.version).ok()?.checked_sub(1)?)
+                })
+                .map(|r| r.event_id);
+            return match held {
+                Some(held) if held != recorded.event_id => Err(ProjectionError::Conflict {
+                    plan_id,
+                    version: recorded.version,
+                    event_id: recorded.event_id,
+                    held,
+                }),
+                _ => Ok(false),
+            };
+        }
+        if recorded.version != have + 1 {
+            return Err(ProjectionError::Corrupt(format!(
+                "plan {plan_id} jumps from version {have} to {}",
+                recorded.version
+            )));
+        }
+        if have == 0 {
+            let base = match &recorded.event {
+                Event::PlanBranched {
+                    parent_plan_id,
+                    parent_version,
+                    ..
+                } => plans
+                    .get(parent_plan_id)
+                    .map(|parent| (*parent.state_at(*parent_version)).clone())
+                    .ok_or_else(|| {
+                        ProjectionError::Corrupt(format!(
+                            "plan {plan_id} branches from plan {parent_plan_id}, which is not in the log before it"
+                        ))
+                    })?,
+                _ => alliance_domain::Plan::default(),
+            };
+            plans.insert(plan_id, PlanHistory::new(plan_id, base));
+        }
+        if let Event::SimulationRunRecorded { run } = &recorded.event {
+            write(&self.runs)
+                .entry(run.run_id)
+                .or_default()
+                .push(plan_id);
+        }
+        if let Some(history) = plans.get_mut(&plan_id) {
+            history.push(recorded);
+        }
+        Ok(true)
+    }
+
+    /// [`Projection::catch_up`], reporting its progress every [`PROGRESS_EVERY`] events and at
+    /// the end.
+    pub async fn catch_up_reporting<R: LogReader>(
+        &self,
+        log: &R,
+        report: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<u64, ProjectionError> {
+        let from = self.checkpoint();
+        let total = log.remaining(&from).await?;
+        let trust = self.trust.clone();
+        // Batches are decoded on the blocking pool, the next ones while this task applies the
+        // one before, and applied in log order.
+        let mut batches = log
+            .read_after(&from, false)
+            .chunks(BATCH)
+            .map(move |batch| {
+                let trust = trust.clone();
+                tokio::task::spawn_blocking(move || {
+                    batch
+                        .into_iter()
+                        .map(|stored| {
+                            stored.map(|stored| {
+                                let prepared = prepare(&stored, trust.as_deref());
+                                (stored, prepared)
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .buffered(IN_FLIGHT);
+        let mut read = 0;
+        while let Some(batch) = batches.next().await {
+            let batch = batch.unwrap_or_else(|error| match error.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Only a runtime shutting down cancels blocking work.
+                Err(_) => Vec::new(),
+            });
+            for next in batch {
+                let (stored, prepared) = next?;
+                self.settle(&stored, prepared.and_then(|p| self.commit(&stored, p)));
+                read += 1;
+                if read % PROGRESS_EVERY == 0 {
+                    report(Progress { read, total });
+                }
+            }
+        }
+        report(Progress { read, total: read });
+        Ok(read)
+    }
+}
