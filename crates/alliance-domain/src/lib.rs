@@ -50,7 +50,5 @@ pub use state::{
     AgreementClause, CapabilityLevels, Condition, ConditionAssessment, Decision, Plan, Shared,
     evolve, fold,
 };
-pub use timeline::{
-    ElementState, ElementTimeline, IndexedTimeline, element_timeline, element_timelines,
-};
+pub use timeline::{ElementState, ElementTimeline, element_timeline, element_timelines};
 pub use witness::{HeadWitness, MAX_WITNESSES, vouched_head};

@@ -3,6 +3,7 @@
 //! adds the proposed ones.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::ids::{ClauseId, ConditionId, DecisionId, ElementId, Version};
 use crate::model::{
@@ -70,7 +71,8 @@ pub struct Posture {
     pub version: Version,
     /// Whether proposed decisions were included (a what-if view).
     pub what_if: bool,
-    pub elements: Vec<PresentElement>,
+    /// Shared: a read model keeps each element's states and hands them out as they are.
+    pub elements: Vec<Arc<PresentElement>>,
     /// Totals are `u64`: no count of elements at their bounds overflows them.
     pub personnel: BTreeMap<(Side, Component, ElementKind), u64>,
     pub equipment: BTreeMap<(Side, String), u64>,
@@ -133,7 +135,12 @@ pub struct PostureSource<'a> {
 
 impl PostureSource<'_> {
     /// The posture on `valid_on`, given the elements present on it (in id order).
-    pub fn posture(&self, valid_on: Date, what_if: bool, elements: Vec<PresentElement>) -> Posture {
+    pub fn posture(
+        &self,
+        valid_on: Date,
+        what_if: bool,
+        elements: Vec<Arc<PresentElement>>,
+    ) -> Posture {
         // Steps of the shaping decisions in the order they take effect on the timeline.
         let mut steps: Vec<(&DecisionId, &Step)> = self
             .shaping
@@ -143,13 +150,18 @@ impl PostureSource<'_> {
             .collect();
         steps.sort_by_key(|(id, s)| (s.date(), *id));
         let mut personnel = BTreeMap::new();
-        let mut equipment = BTreeMap::new();
+        // Summed under borrowed names; each name is copied once, not once per element.
+        let mut equipment: BTreeMap<(Side, &str), u64> = BTreeMap::new();
         for e in &elements {
             *personnel.entry((e.side, e.component, e.kind)).or_insert(0) += u64::from(e.personnel);
             for (kind, count) in &e.equipment {
-                *equipment.entry((e.side, kind.clone())).or_insert(0) += u64::from(*count);
+                *equipment.entry((e.side, kind.as_str())).or_insert(0) += u64::from(*count);
             }
         }
+        let equipment: BTreeMap<(Side, String), u64> = equipment
+            .into_iter()
+            .map(|((side, kind), count)| ((side, kind.to_owned()), count))
+            .collect();
 
         let mut command = CommandArrangement::default();
         let mut amendments: BTreeMap<&ClauseId, (ClauseStatus, Date)> = BTreeMap::new();
@@ -254,10 +266,15 @@ impl PostureSource<'_> {
 }
 
 /// The elements present on `valid_on`, in id order.
-fn present_elements(plan: &Plan, shaping: &[&Decision], valid_on: Date) -> Vec<PresentElement> {
+fn present_elements(
+    plan: &Plan,
+    shaping: &[&Decision],
+    valid_on: Date,
+) -> Vec<Arc<PresentElement>> {
     element_timelines(plan, shaping)
         .into_iter()
         .filter_map(|timeline| present_element(&timeline.spec, timeline.at(valid_on)))
+        .map(Arc::new)
         .collect()
 }
 

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::error::DomainError;
 use crate::ids::{DecisionId, ElementId};
 use crate::model::{Date, DecisionStatus, ForceElementSpec, Step};
+use crate::posture::{PresentElement, present_element};
 use crate::state::{Decision, Plan};
 
 /// An element as it stands on one date.
@@ -266,44 +267,22 @@ pub fn element_timeline<'a>(
         })
 }
 
-/// A timeline with the element's state after each of its steps, so that the state on any date
-/// is a binary search rather than a replay.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IndexedTimeline {
-    pub timeline: ElementTimeline,
-    /// `after[k]`: the element once `timeline.steps[..=k]` took effect.
-    after: Vec<ElementState>,
-}
-
-impl IndexedTimeline {
-    pub fn new(timeline: ElementTimeline) -> Self {
-        let mut state = initial(&timeline.spec);
-        let after = timeline
-            .steps
-            .iter()
-            .map(|(on, _, step)| {
-                // Every step was checked when the timeline was built.
-                let _ = apply(&timeline.spec.id, &mut state, step, *on);
-                state.clone()
-            })
-            .collect();
-        Self { timeline, after }
-    }
-
-    /// The element as it stands on `date`: the same as [`ElementTimeline::at`].
-    pub fn at(&self, date: Date) -> ElementState {
-        // Steps are in date order, none before the element is present.
-        match self
-            .timeline
-            .steps
-            .partition_point(|(on, _, _)| *on <= date)
-        {
-            0 => {
-                let mut state = initial(&self.timeline.spec);
-                state.present = date >= self.timeline.present_from;
-                state
-            }
-            taken => self.after[taken - 1].clone(),
+impl ElementTimeline {
+    /// The element as a posture lists it from each date on which it changes: from the date it
+    /// is present, then after each step (`None` once it has left). Its state on a date is the
+    /// last entry dated on or before it; before the first, it is not present.
+    pub fn changes(&self) -> Vec<(Date, Option<PresentElement>)> {
+        let mut state = initial(&self.spec);
+        let mut changes = Vec::with_capacity(self.steps.len() + 1);
+        changes.push((
+            self.present_from,
+            present_element(&self.spec, state.clone()),
+        ));
+        for (on, _, step) in &self.steps {
+            // Every step was checked when the timeline was built.
+            let _ = apply(&self.spec.id, &mut state, step, *on);
+            changes.push((*on, present_element(&self.spec, state.clone())));
         }
+        changes
     }
 }

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use alliance_domain::{
     AgreementClause, CapabilityLevels, ClauseId, Condition, ConditionId, Date, DecisionId,
-    DecisionStatus, ElementId, Event, IndexedTimeline, Plan, Posture, PostureSource, Shared, Step,
-    Version, element_timeline, present_element,
+    DecisionStatus, ElementId, Event, Plan, Posture, PostureSource, PresentElement, Shared, Step,
+    Version, element_timeline,
 };
 
 /// A value along record time: the versions at which it changed and what it became, oldest
@@ -61,8 +61,20 @@ fn view(what_if: bool) -> usize {
     usize::from(what_if)
 }
 
-type Timeline = Option<Arc<IndexedTimeline>>;
+/// An element over valid time: the element as a posture lists it from each date on which it
+/// changes (`None` once it has left), in date order; not present before the first date.
+/// `None` for an element nothing introduces.
+type Timeline = Option<Arc<[(Date, Option<Arc<PresentElement>>)]>>;
 type Steps = Option<Arc<[Step]>>;
+
+/// The element on `date` under `timeline`.
+fn present_on(
+    timeline: &[(Date, Option<Arc<PresentElement>>)],
+    date: Date,
+) -> Option<&Arc<PresentElement>> {
+    let taken = timeline.partition_point(|(since, _)| *since <= date);
+    timeline.get(taken.checked_sub(1)?)?.1.as_ref()
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct PostureIndex {
@@ -229,15 +241,26 @@ impl PostureIndex {
             .elements
             .entry(element_id.clone())
             .or_insert_with(|| std::array::from_fn(|_| Versioned(Vec::new())));
-        let own = own.map(|t| Arc::new(IndexedTimeline::new(t)));
-        let what_if = match what_if {
-            Some(t) if own.as_ref().is_some_and(|o| o.timeline == t) => own.clone(),
-            other => other.map(|t| Arc::new(IndexedTimeline::new(t))),
-        };
+        // What the index holds already is shared, not copied: an unchanged view, a view equal
+        // to the other's, and each state equal to one held at the same place before.
+        let held: Vec<Arc<[(Date, Option<Arc<PresentElement>>)]>> = views
+            .iter()
+            .filter_map(|versions| versions.latest()?.clone())
+            .collect();
+        let own = own.map(|t| shared_timeline(&t.changes(), &held));
+        let what_if = what_if.map(|t| {
+            let changes = t.changes();
+            match &own {
+                Some(own) if same_timeline(own, &changes) => own.clone(),
+                _ => shared_timeline(&changes, &held),
+            }
+        });
         for (versions, timeline) in views.iter_mut().zip([own, what_if]) {
-            let unchanged = versions.latest().is_some_and(|kept| {
-                kept.as_ref().map(|k| &k.timeline) == timeline.as_ref().map(|t| &t.timeline)
-            });
+            let unchanged = match (versions.latest(), &timeline) {
+                (Some(Some(kept)), Some(new)) => Arc::ptr_eq(kept, new),
+                (Some(None), None) => true,
+                _ => false,
+            };
             if !unchanged {
                 versions.set(version, timeline);
             }
@@ -275,10 +298,44 @@ impl PostureIndex {
     }
 }
 
+fn same_timeline(
+    held: &[(Date, Option<Arc<PresentElement>>)],
+    changes: &[(Date, Option<PresentElement>)],
+) -> bool {
+    held.len() == changes.len()
+        && held
+            .iter()
+            .zip(changes)
+            .all(|((d1, e1), (d2, e2))| d1 == d2 && e1.as_deref() == e2.as_ref())
+}
+
+/// `changes` as the index keeps them: one of `held` if equal to it, else new, with each state
+/// equal to the state at the same place in the first of `held` shared.
+fn shared_timeline(
+    changes: &[(Date, Option<PresentElement>)],
+    held: &[Arc<[(Date, Option<Arc<PresentElement>>)]>],
+) -> Arc<[(Date, Option<Arc<PresentElement>>)]> {
+    if let Some(same) = held.iter().find(|h| same_timeline(h, changes)) {
+        return same.clone();
+    }
+    let before = held.first();
+    changes
+        .iter()
+        .enumerate()
+        .map(|(k, (date, state))| {
+            let kept = before
+                .and_then(|b| b.get(k))
+                .and_then(|(_, kept)| kept.as_ref())
+                .filter(|kept| Some(&***kept) == state.as_ref());
+            (*date, kept.cloned().or_else(|| state.clone().map(Arc::new)))
+        })
+        .collect()
+}
+
 /// A plan's posture parts at one version and view.
 pub(crate) struct PostureAt<'a> {
     source: PostureSource<'a>,
-    timelines: Vec<&'a IndexedTimeline>,
+    timelines: Vec<&'a [(Date, Option<Arc<PresentElement>>)]>,
     what_if: bool,
 }
 
@@ -288,7 +345,7 @@ impl PostureAt<'_> {
         let elements = self
             .timelines
             .iter()
-            .filter_map(|t| present_element(&t.timeline.spec, t.at(valid_on)))
+            .filter_map(|timeline| present_on(timeline, valid_on).cloned())
             .collect();
         self.source.posture(valid_on, self.what_if, elements)
     }
