@@ -162,7 +162,8 @@ def binary_env(root: Path) -> dict[str, set[str]]:
     names = {}
     shared = server_env(root)
     for binary, source in BINARY_SOURCES.items():
-        text = (root / source).read_text()
+        # The binary's whole crate: its flags may be defined in any module of it.
+        text = "".join(path.read_text() for path in sorted((root / source).parent.glob("**/*.rs")))
         names[binary] = set(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', text))
         if not names[binary]:
             fail(f"no env names found in {source}")
