@@ -338,7 +338,7 @@ done
 
 for name in base overlay-example; do
   [[ -s "$OUT/$name.yaml" ]] || continue
-  run "k8s $name: probes, resources, security context, references, PDBs, Services, KafkaTopic" \
+  run "k8s $name: TLS and identity from Secrets, probes over TLS, resources, security context, references, PDBs, Services, KafkaTopic" \
     "${CHECK[@]}" k8s "$OUT/$name.yaml" "$ROOT"
 done
 skip "k8s: server-side dry run and apply (no cluster on this machine)"

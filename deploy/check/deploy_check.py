@@ -140,6 +140,8 @@ K8S_HELPER_ENV = {"POD_IP"}
 # What a server of the Kubernetes manifests must read from mounted Secrets, and must not be given.
 SECURITY_ENV = ["ALLIANCE_AUTH_CONFIG", "ALLIANCE_TLS_CERT", "ALLIANCE_TLS_KEY"]
 INSECURE_ENV = {"ALLIANCE_PLAINTEXT", "ALLIANCE_DEV_TOKENS_BEYOND_LOOPBACK"}
+# Where each server's TLS Secret is mounted (the identity configuration, one for all, names it).
+TLS_MOUNT = "/etc/alliance/tls"
 HEALTH_SERVICE = {
     "allianced": "alliance.v1.PlanCommands",
     "alliance-projection": "alliance.v1.PostureQueries",
@@ -411,6 +413,8 @@ def k8s(rendered: str, root_arg: str) -> int:
                 if var.endswith("_TOKEN_FILE") or var in INSECURE_ENV:
                     fail(f"{where}: {var} is set: a server beyond loopback takes an identity configuration and TLS")
             tls_secret = secret_file(listen.get("ALLIANCE_TLS_CERT"))
+            if mounts.get(TLS_MOUNT) is None or volumes.get(mounts[TLS_MOUNT], {}).get("secret", {}).get("secretName") != tls_secret:
+                fail(f"{where}: its TLS Secret should be mounted at {TLS_MOUNT}")
             server_names = set()
             for probe in ["startupProbe", "readinessProbe", "livenessProbe"]:
                 spec_ = container.get(probe, {})
@@ -542,10 +546,9 @@ def check_identity(text: str, tls_of: dict[str, tuple[str | None, str | None]]) 
         return
     if peer_tls.get("domain_name") != names.get("allianced"):
         fail(f"identity configuration: [peer_tls] domain_name should be {names.get('allianced')} (forwarding reaches pod IPs)")
-    own = {"ca": "/etc/alliance/tls/ca.crt"}
-    if peer_tls.get("ca") != own["ca"] or peer_tls.get("identity", {}).get("cert_chain") != "/etc/alliance/tls/tls.crt" \
-            or peer_tls.get("identity", {}).get("private_key") != "/etc/alliance/tls/tls.key":
-        fail("identity configuration: [peer_tls] should use the mounted TLS Secret's ca.crt, tls.crt and tls.key")
+    files = (peer_tls.get("ca"), peer_tls.get("identity", {}).get("cert_chain"), peer_tls.get("identity", {}).get("private_key"))
+    if files != tuple(f"{TLS_MOUNT}/{key}" for key in ["ca.crt", "tls.crt", "tls.key"]):
+        fail(f"identity configuration: [peer_tls] should use ca.crt, tls.crt and tls.key of {TLS_MOUNT}, found {files}")
     jwks = identity.get("jwt", {}).get("jwks_url", "https://")
     if not jwks.startswith("https://"):
         fail(f"identity configuration: jwks_url {jwks} is not https")

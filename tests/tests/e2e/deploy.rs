@@ -7,6 +7,12 @@
 //! services' names their loopback ports, `kafka` the project's broker, and the topic a fresh
 //! one (through compose's own `ALLIANCE_TOPIC` variable). Every server must then report SERVING
 //! (`grpc.health.v1`) for the service its health check names, and overall.
+//!
+//! The Kubernetes example overlay the same way, as kustomize renders it: each Deployment's
+//! container with its `command`, `env` and volumes (ConfigMaps and Secrets written out as
+//! files; the TLS Secrets made outside kustomize made here by a test CA), each Service's names
+//! its pods' loopback ports, the Strimzi bootstrap the project's broker, and every server must
+//! report SERVING over TLS to the requests its own probes make.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
