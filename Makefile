@@ -55,7 +55,7 @@ bench-grpc: ## gRPC load with ghz on the posture query and a command (the cluste
 	CARGO=$(CARGO) OUT=docs/benchmarks.md scripts/ghz-bench.sh
 
 .PHONY: deploy-check
-deploy-check: ## Validate the deployment artefacts in deploy/ (tools from the Go proxy, PyPI, Maven Central; cached), then start every compose server as a process and require SERVING
+deploy-check: ## Validate the deployment artefacts in deploy/ (tools from the Go proxy, PyPI, Maven Central; cached), then start every server of compose and of the Kubernetes overlay as a process and require SERVING
 	scripts/deploy-check.sh
 	CARGO=$(CARGO) scripts/deploy-start-check.sh
 

@@ -11,12 +11,14 @@
 #                               the strimzi-v1beta2 component; kubeconform -strict against the
 #                               Kubernetes schemas (offline, from PyPI's kubernetes-validate) and
 #                               the Strimzi KafkaTopic schema (generated from Strimzi's Maven
-#                               artefacts); checks of probes, resources, security, references
-#   token files                 parse as the server reads them; the placeholder has every team of
-#                               the reference plan and no token
-#   smoke                       if a built allianced is found: it starts with the Kubernetes
-#                               placeholder token file and the shipped data, and the health checks
-#                               of compose and Kubernetes pass against it (loopback only)
+#                               artefacts); checks of TLS and identity from Secrets, probes,
+#                               resources, security, references
+#   token files                 the development one parses as the server reads it; it and the
+#                               example overlay's identity configuration have every team of the
+#                               reference plan
+#   smoke                       if a built allianced is found: it starts with a token file of the
+#                               reference plan's teams and no token and the shipped data, and the
+#                               health checks pass against it (loopback only)
 #   --kafka                     also: a local Kafka broker (deploy/kafka/kafka.sh) and the compose
 #                               services' own environment run as plain processes on loopback
 #
@@ -336,7 +338,7 @@ done
 
 for name in base overlay-example; do
   [[ -s "$OUT/$name.yaml" ]] || continue
-  run "k8s $name: probes, resources, security context, references, PDBs, Services, KafkaTopic" \
+  run "k8s $name: TLS and identity from Secrets, probes over TLS, resources, security context, references, PDBs, Services, KafkaTopic" \
     "${CHECK[@]}" k8s "$OUT/$name.yaml" "$ROOT"
 done
 skip "k8s: server-side dry run and apply (no cluster on this machine)"
@@ -344,7 +346,7 @@ skip "k8s: server-side dry run and apply (no cluster on this machine)"
 # ---- token files -----------------------------------------------------------------------------
 
 section "token files and data"
-run "token files: dev and placeholder parse; placeholder covers the reference plan's teams, no token" \
+run "token files: dev parses; it and the example identity configuration cover the reference plan's teams" \
   "${CHECK[@]}" tokens "$ROOT"
 
 # ---- smoke test ------------------------------------------------------------------------------
@@ -384,9 +386,18 @@ else
   [[ -z "$newer" ]] || echo "  note: sources changed since that build (e.g. ${newer#"$ROOT/"})"
   smoke_dir="$(mktemp -d)"
   port="$(free_port)"
-  # As in the Kubernetes Deployment, with loopback instead of 0.0.0.0 and the embedded log.
+  # The development file's teams, and no token.
+  "$PY" - "$ROOT/deploy/dev-tokens.toml" >"$smoke_dir/tokens.toml" <<'EOF'
+import json, sys, tomllib
+print("token = []")
+for team in tomllib.load(open(sys.argv[1], "rb"))["team"]:
+    print("\n[[team]]")
+    for key, value in team.items():
+        print(f"{key} = {json.dumps(value)}")
+EOF
+  # The data files at the Kubernetes Deployment's paths, on loopback and the embedded log.
   (cd "$ROOT" && exec env -i PATH="$PATH" HOME="$HOME" ALLIANCED_LISTEN="127.0.0.1:$port" ALLIANCED_DATA_DIR="$smoke_dir/data" \
-      ALLIANCED_TOKEN_FILE="$ROOT/deploy/k8s/base/tokens.toml" \
+      ALLIANCED_TOKEN_FILE="$smoke_dir/tokens.toml" \
       ALLIANCED_REFERENCE_PLAN="$ROOT/deploy/reference-plan.json" \
       ALLIANCED_SIMULATION_MODEL="$ROOT/deploy/simulation-model.toml" \
       "$bin_dir/allianced") >"$smoke_dir/allianced.log" 2>&1 &
@@ -405,7 +416,7 @@ else
       [[ $rc -eq 4 ]] || { ok=0; echo "  a development token was not refused (exit $rc, expected 4)"; }
     fi
     if [[ $ok -eq 1 ]]; then
-      pass "smoke: allianced with the placeholder token file loads the reference plan, serves the probed health services, refuses dev tokens"
+      pass "smoke: allianced with a token file of no token loads the reference plan, serves the probed health services, refuses dev tokens"
     else
       sed 's/^/  | /' "$smoke_dir/allianced.log" | tail -20
       failed "smoke: allianced"

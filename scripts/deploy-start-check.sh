@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The shipped deployments start: every server of deploy/compose.yaml runs as a plain process with
-# its container's environment, files and arguments (tests/tests/e2e/deploy.rs), on the project's
-# Kafka broker, and must report SERVING. Part of `make deploy-check` (and of `make test`, which
-# runs every test). Starts the broker if none runs, and stops only a broker it started.
+# The shipped deployments start: every server of deploy/compose.yaml, and of the Kubernetes example
+# overlay as kustomize renders it, runs as a plain process with its container's environment,
+# files and arguments (tests/tests/e2e/deploy.rs), on the project's Kafka broker, and must report
+# SERVING (the Kubernetes servers over TLS, to their probes' requests). Part of `make
+# deploy-check` (and of `make test`, which runs every test). Renders with kubectl or kustomize
+# if on PATH, else with go (the Go module proxy). Starts the broker if none runs, and stops only
+# a broker it started.
 # Usage: scripts/deploy-start-check.sh   (CARGO overrides cargo)
 set -euo pipefail
 

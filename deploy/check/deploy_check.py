@@ -12,14 +12,17 @@ Subcommands:
                               it names exist
   compose RESOLVED.yaml ROOT  the resolved compose model: env names known to each binary,
                               health checks on the right port and service, loopback-only ports
-  k8s RENDERED.yaml ROOT      a rendered kustomization: env names, probes, resources, security
-                              context, references, PDBs, Services, the KafkaTopic
-  tokens ROOT                 token files parse as the server reads them; the placeholder holds
-                              every team the reference plan is issued as, and no token
+  k8s RENDERED.yaml ROOT      a rendered kustomization: env names, TLS and identity of every
+                              server from Secrets (no token file), probes over TLS, resources,
+                              security context, references, PDBs, Services, the KafkaTopic; a
+                              rendered identity configuration: peers and peer TLS
+  tokens ROOT                 the development token file and the example overlay's identity
+                              configuration hold every team the reference plan is issued as
   otel-variant SRC DEST       the collector config with its optional exporter uncommented and
                               added to the traces pipeline
 """
 
+import base64
 import fnmatch
 import json
 import os
@@ -134,6 +137,11 @@ BINARY_SOURCES = {
 # Read by every binary (tracing's filter), or only a helper of the manifests themselves.
 COMMON_ENV = {"RUST_LOG"}
 K8S_HELPER_ENV = {"POD_IP"}
+# What a server of the Kubernetes manifests must read from mounted Secrets, and must not be given.
+SECURITY_ENV = ["ALLIANCE_AUTH_CONFIG", "ALLIANCE_TLS_CERT", "ALLIANCE_TLS_KEY"]
+INSECURE_ENV = {"ALLIANCE_PLAINTEXT", "ALLIANCE_DEV_TOKENS_BEYOND_LOOPBACK"}
+# Where each server's TLS Secret is mounted (the identity configuration, one for all, names it).
+TLS_MOUNT = "/etc/alliance/tls"
 HEALTH_SERVICE = {
     "allianced": "alliance.v1.PlanCommands",
     "alliance-projection": "alliance.v1.PostureQueries",
@@ -162,7 +170,8 @@ def binary_env(root: Path) -> dict[str, set[str]]:
     names = {}
     shared = server_env(root)
     for binary, source in BINARY_SOURCES.items():
-        text = (root / source).read_text()
+        # The binary's whole crate: its flags may be defined in any module of it.
+        text = "".join(path.read_text() for path in sorted((root / source).parent.glob("**/*.rs")))
         names[binary] = set(re.findall(r'env\s*=\s*"([A-Z0-9_]+)"', text))
         if not names[binary]:
             fail(f"no env names found in {source}")
@@ -347,6 +356,9 @@ def k8s(rendered: str, root_arg: str) -> int:
             fail(f"no Deployment {wanted}")
     configmaps = by_kind.get("ConfigMap", {})
     secrets = by_kind.get("Secret", {})
+    readme = (root / "deploy/README.md").read_text()
+    # Per Deployment: the Secret of its TLS files and the name its probes check it for.
+    tls_of: dict[str, tuple[str | None, str | None]] = {}
     for name, deployment in deployments.items():
         spec = deployment["spec"]["template"]["spec"]
         pod_security = spec.get("securityContext", {})
@@ -359,7 +371,11 @@ def k8s(rendered: str, root_arg: str) -> int:
             if "configMap" in volume and volume["configMap"]["name"] not in configmaps:
                 fail(f"{name}: volume {volume['name']} names a missing ConfigMap {volume['configMap']['name']}")
             if "secret" in volume and volume["secret"]["secretName"] not in secrets:
-                fail(f"{name}: volume {volume['name']} names a missing Secret {volume['secret']['secretName']}")
+                secret = volume["secret"]["secretName"]
+                if f"`{secret}`" in readme:
+                    print(f"  {name}: Secret {secret} is made outside kustomize (deploy/README.md)")
+                else:
+                    fail(f"{name}: volume {volume['name']} names a Secret {secret} that is neither rendered nor documented in deploy/README.md")
         for container in spec["containers"]:
             where = f"{name}/{container['name']}"
             binary = binary_of(container.get("command"))
@@ -381,12 +397,49 @@ def k8s(rendered: str, root_arg: str) -> int:
             listen_var = {"allianced": "ALLIANCED_LISTEN", "alliance-projection": "ALLIANCE_PROJECTION_LISTEN", "alliance-simulation": "ALLIANCE_SIMULATION_LISTEN"}[binary]
             if listen.get(listen_var) != f"0.0.0.0:{port}":
                 fail(f"{where}: {listen_var} should be 0.0.0.0:{port}")
+            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+
+            def secret_file(path) -> str | None:
+                """The Secret holding the mounted file `path`, or None."""
+                mount = next((m for m in mounts if isinstance(path, str) and path.startswith(m + "/")), None)
+                source = volumes.get(mounts.get(mount), {}) if mount else {}
+                return source.get("secret", {}).get("secretName")
+
+            # Secure by default: who may call from an identity configuration, TLS, no token file.
+            for var in SECURITY_ENV:
+                if not secret_file(listen.get(var)):
+                    fail(f"{where}: {var} should name a file of a mounted Secret, found {listen.get(var)!r}")
+            for var in listen:
+                if var.endswith("_TOKEN_FILE") or var in INSECURE_ENV:
+                    fail(f"{where}: {var} is set: a server beyond loopback takes an identity configuration and TLS")
+            tls_secret = secret_file(listen.get("ALLIANCE_TLS_CERT"))
+            if mounts.get(TLS_MOUNT) is None or volumes.get(mounts[TLS_MOUNT], {}).get("secret", {}).get("secretName") != tls_secret:
+                fail(f"{where}: its TLS Secret should be mounted at {TLS_MOUNT}")
+            server_names = set()
             for probe in ["startupProbe", "readinessProbe", "livenessProbe"]:
-                grpc = container.get(probe, {}).get("grpc")
-                if not grpc or grpc.get("port") != port:
-                    fail(f"{where}: {probe} should be a gRPC probe on {port}")
-            if container.get("readinessProbe", {}).get("grpc", {}).get("service") != HEALTH_SERVICE[binary]:
-                fail(f"{where}: readiness should ask for {HEALTH_SERVICE[binary]}")
+                spec_ = container.get(probe, {})
+                words = spec_.get("exec", {}).get("command", [])
+                flags = dict(w[1:].split("=", 1) for w in words[1:] if w.startswith("-") and "=" in w)
+                if "grpc" in spec_:
+                    fail(f"{where}: {probe} is a kubelet gRPC probe, which has no TLS: use grpc_health_probe -tls")
+                    continue
+                if not words or os.path.basename(words[0]) != "grpc_health_probe" or "-tls" not in words:
+                    fail(f"{where}: {probe} should exec grpc_health_probe -tls")
+                    continue
+                if flags.get("addr") != f"127.0.0.1:{port}":
+                    fail(f"{where}: {probe} should probe -addr=127.0.0.1:{port}")
+                for flag in ["tls-ca-cert", "tls-client-cert", "tls-client-key"]:
+                    if secret_file(flags.get(flag)) != tls_secret:
+                        fail(f"{where}: {probe} -{flag} should be a file of the server's TLS Secret {tls_secret}")
+                server_names.add(flags.get("tls-server-name"))
+                if probe == "readinessProbe" and flags.get("service") != HEALTH_SERVICE[binary]:
+                    fail(f"{where}: readiness should ask for {HEALTH_SERVICE[binary]}")
+            if len(server_names) != 1 or None in server_names:
+                fail(f"{where}: the probes should check one -tls-server-name, found {sorted(map(str, server_names))}")
+            server_name = next(iter(server_names), None)
+            if server_name not in by_kind.get("Service", {}):
+                fail(f"{where}: -tls-server-name {server_name} is no Service (the name clients reach it at)")
+            tls_of[name] = (tls_secret, server_name)
             resources = container.get("resources", {})
             for kind in ["requests", "limits"]:
                 for resource in ["cpu", "memory"]:
@@ -397,7 +450,6 @@ def k8s(rendered: str, root_arg: str) -> int:
                 fail(f"{where}: needs readOnlyRootFilesystem true and allowPrivilegeEscalation false")
             if security.get("capabilities", {}).get("drop") != ["ALL"]:
                 fail(f"{where}: capabilities should drop ALL")
-            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
             for path in ["/var/lib/alliance", "/tmp"]:
                 if path not in mounts or "emptyDir" not in volumes.get(mounts[path], {}) and "persistentVolumeClaim" not in volumes.get(mounts[path], {}):
                     fail(f"{where}: {path} should be a writable volume (read-only root)")
@@ -413,15 +465,17 @@ def k8s(rendered: str, root_arg: str) -> int:
                         data = None
                         if "configMap" in source:
                             data = configmaps.get(source["configMap"]["name"], {}).get("data", {})
-                        elif "secret" in source:
-                            data = secrets.get(source["secret"]["secretName"], {}).get("data", {})
+                        elif "secret" in source and source["secret"]["secretName"] in secrets:
+                            data = secrets[source["secret"]["secretName"]].get("data", {})
                         if data is not None and key not in data:
                             fail(f"{where}: {entry['name']}={value}: {key} is not in the mounted {mounts[mount]}")
             if binary == "allianced" and listen.get("ALLIANCED_ADVERTISE") != "$(POD_IP):50051":
                 fail(f"{where}: ALLIANCED_ADVERTISE should be $(POD_IP):50051")
             if binary == "alliance-simulation":
                 target = listen.get("ALLIANCE_SIMULATION_COMMANDS", "")
-                service = target.removeprefix("http://").split(":")[0]
+                if not target.startswith("https://"):
+                    fail(f"{where}: ALLIANCE_SIMULATION_COMMANDS {target!r} should be https://")
+                service = target.removeprefix("https://").split(":")[0]
                 if service not in by_kind.get("Service", {}):
                     fail(f"{where}: ALLIANCE_SIMULATION_COMMANDS {target!r} names no Service")
         selector = deployment["spec"]["selector"]["matchLabels"]
@@ -440,6 +494,15 @@ def k8s(rendered: str, root_arg: str) -> int:
                 if port.get("targetPort") not in port_names:
                     fail(f"Service {service['metadata']['name']}: targetPort {port.get('targetPort')} is no container port name")
         print(f"  Deployment {name}: {deployment['spec'].get('replicas')} replica(s), image {spec['containers'][0]['image']}")
+    tls_secrets = [secret for secret, _ in tls_of.values()]
+    if len(set(tls_secrets)) != len(tls_secrets):
+        fail(f"the servers should not share a TLS Secret (a shared key is every server's peer identity): {tls_of}")
+    identity_secret = next(
+        (s for s in secrets.values() if s["metadata"]["name"].startswith("alliance-identity") and "identity.toml" in s.get("data", {})),
+        None,
+    )
+    if identity_secret is not None:
+        check_identity(base64.b64decode(identity_secret["data"]["identity.toml"]).decode(), tls_of)
     topics = by_kind.get("KafkaTopic", {})
     if len(topics) != 1:
         fail(f"expected one KafkaTopic, found {len(topics)}")
@@ -462,6 +525,34 @@ def k8s(rendered: str, root_arg: str) -> int:
             fail(f"KafkaTopic {name}: topicName {spec.get('topicName')} differs from KAFKA_TOPIC {topic_setting}")
         print(f"  KafkaTopic {name}: {topic['apiVersion']} {spec.get('topicName')} partitions {spec.get('partitions')} replicas {spec.get('replicas')}")
     return done("rendered manifests")
+
+
+def check_identity(text: str, tls_of: dict[str, tuple[str | None, str | None]]) -> None:
+    """A rendered identity configuration: the allianced instances and alliance-simulation are
+    [[peer]]s by the names their certificates carry, alliance-projection (which calls no server)
+    is not, and the calls between servers use TLS that proves allianced's name (an instance is
+    reached at its pod IP, in no certificate) with the servers' own certificates."""
+    identity = tomllib.loads(text)
+    peers = {p.get("subject") for p in identity.get("peer", [])}
+    names = {name: server_name for name, (_, server_name) in tls_of.items()}
+    for name in ["allianced", "alliance-simulation"]:
+        if names.get(name) and f"DNS:{names[name]}" not in peers:
+            fail(f"identity configuration: [[peer]] DNS:{names[name]} missing ({name} forwards or records runs)")
+    if names.get("alliance-projection") and f"DNS:{names['alliance-projection']}" in peers:
+        fail("identity configuration: alliance-projection calls no server and should be no [[peer]]")
+    peer_tls = identity.get("peer_tls")
+    if not peer_tls:
+        fail("identity configuration: no [peer_tls]: instances would forward nothing")
+        return
+    if peer_tls.get("domain_name") != names.get("allianced"):
+        fail(f"identity configuration: [peer_tls] domain_name should be {names.get('allianced')} (forwarding reaches pod IPs)")
+    files = (peer_tls.get("ca"), peer_tls.get("identity", {}).get("cert_chain"), peer_tls.get("identity", {}).get("private_key"))
+    if files != tuple(f"{TLS_MOUNT}/{key}" for key in ["ca.crt", "tls.crt", "tls.key"]):
+        fail(f"identity configuration: [peer_tls] should use ca.crt, tls.crt and tls.key of {TLS_MOUNT}, found {files}")
+    jwks = identity.get("jwt", {}).get("jwks_url", "https://")
+    if not jwks.startswith("https://"):
+        fail(f"identity configuration: jwks_url {jwks} is not https")
+    print(f"  identity configuration: peers {sorted(peers)}, peer TLS for {peer_tls.get('domain_name')}")
 
 
 # ---- token files -----------------------------------------------------------------------------
@@ -501,14 +592,13 @@ def tokens(root_arg: str) -> int:
     plan = json.loads((root / "deploy/reference-plan.json").read_text())
     issued_as = {entry["as"] for entry in plan["entries"]}
     dev = token_file(root / "deploy/dev-tokens.toml")
-    placeholder = token_file(root / "deploy/k8s/base/tokens.toml")
-    for name, parsed in [("deploy/dev-tokens.toml", dev), ("deploy/k8s/base/tokens.toml", placeholder)]:
-        missing = issued_as - set(parsed["team"])
+    identity_path = root / "deploy/k8s/overlays/example/identity.toml"
+    identity = {team["team"]: team for team in tomllib.loads(identity_path.read_text()).get("team", [])}
+    for name, teams in [("deploy/dev-tokens.toml", dev["team"]), (str(identity_path.relative_to(root)), identity)]:
+        missing = issued_as - set(teams)
         if missing:
             fail(f"{name}: the reference plan is issued as {sorted(missing)}, not in this file")
-        print(f"  {name}: {len(parsed['team'])} teams, {len(parsed['token'])} tokens")
-    if placeholder["token"]:
-        fail("deploy/k8s/base/tokens.toml must hold no token (it is a placeholder)")
+        print(f"  {name}: {len(teams)} teams")
     tomllib.loads((root / "deploy/simulation-model.toml").read_text())
     return done("token files")
 

@@ -7,6 +7,12 @@
 //! services' names their loopback ports, `kafka` the project's broker, and the topic a fresh
 //! one (through compose's own `ALLIANCE_TOPIC` variable). Every server must then report SERVING
 //! (`grpc.health.v1`) for the service its health check names, and overall.
+//!
+//! The Kubernetes example overlay the same way, as kustomize renders it: each Deployment's
+//! container with its `command`, `env` and volumes (ConfigMaps and Secrets written out as
+//! files; the TLS Secrets made outside kustomize made here by a test CA), each Service's names
+//! its pods' loopback ports, the Strimzi bootstrap the project's broker, and every server must
+//! report SERVING over TLS to the requests its own probes make.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +55,39 @@ fn instructions(text: &str) -> Vec<String> {
         }
     }
     all
+}
+
+impl Image {
+    /// The image's files (its `COPY`s) under `root`, a container's file system.
+    fn lay_out(&self, root: &Path) {
+        for (source, target) in &self.files {
+            let target = root.join(target.trim_start_matches('/'));
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(source, &target)
+                .unwrap_or_else(|e| panic!("COPY {}: {e}", source.display()));
+        }
+    }
+}
+
+/// A value of a container's command or environment as seen from this machine: the container's
+/// own `IP:inside` port its `IP:port` here (`ports`), each of `hosts` what it stands for, and an
+/// absolute path the same path under `root`, the container's file system.
+fn relocate(
+    value: &str,
+    (inside, port): (u16, u16),
+    hosts: &[(String, String)],
+    root: &Path,
+) -> String {
+    let mut value = value
+        .replace(&format!("0.0.0.0:{inside}"), &format!("0.0.0.0:{port}"))
+        .replace(&format!("127.0.0.1:{inside}"), &format!("127.0.0.1:{port}"));
+    for (from, to) in hosts {
+        value = value.replace(from.as_str(), to);
+    }
+    match value.strip_prefix('/') {
+        Some(path) => root.join(path).display().to_string(),
+        None => value,
+    }
 }
 
 fn image() -> Image {
@@ -151,8 +190,18 @@ struct Service {
     root: PathBuf,
     workdir: PathBuf,
     port: u16,
-    /// The `alliance.v1` service its health check asks for.
-    health: String,
+    /// The `alliance.v1` services its health checks ask for (`""`: the server overall).
+    health: Vec<String>,
+    /// How its health checks reach it over TLS; plaintext without.
+    tls: Option<ProbeTls>,
+}
+
+/// What a `grpc_health_probe -tls …` presents and expects: the CA its server's certificate
+/// must be signed by, the name it must carry, and the client certificate shown to the server.
+struct ProbeTls {
+    ca: PathBuf,
+    server_name: String,
+    client: Option<(PathBuf, PathBuf)>,
 }
 
 /// The container port of a service's first published port (`HOST:PUBLISHED:CONTAINER`).
@@ -211,25 +260,8 @@ fn services(model: &Value, image: &Image, bootstrap: &str, dir: &Path) -> Vec<Se
             let port = ports[&name];
             let inside = container_port(service).unwrap();
             let root = dir.join(&name);
-            // The container's own address and the others' names; then paths into its root.
-            let map = |value: &str| -> String {
-                let mut value = value
-                    .replace(&format!("0.0.0.0:{inside}"), &format!("0.0.0.0:{port}"))
-                    .replace(&format!("127.0.0.1:{inside}"), &format!("127.0.0.1:{port}"));
-                for (from, to) in &hosts {
-                    value = value.replace(from.as_str(), to);
-                }
-                match value.strip_prefix('/') {
-                    Some(path) => root.join(path).display().to_string(),
-                    None => value,
-                }
-            };
-            for (source, target) in &image.files {
-                let target = root.join(target.trim_start_matches('/'));
-                std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-                std::fs::copy(source, &target)
-                    .unwrap_or_else(|e| panic!("COPY {}: {e}", source.display()));
-            }
+            let map = |value: &str| relocate(value, (inside, port), &hosts, &root);
+            image.lay_out(&root);
             for volume in service
                 .get("volumes")
                 .and_then(Value::as_sequence)
@@ -270,21 +302,41 @@ fn services(model: &Value, image: &Image, bootstrap: &str, dir: &Path) -> Vec<Se
                 env: env.into_iter().collect(),
                 root,
                 port,
-                health: health_service(service),
+                health: vec![String::new(), health_service(service)],
+                tls: None,
                 name,
             }
         })
         .collect()
 }
 
-/// Waits (up to 2 minutes) until the server at `port` reports `service` SERVING.
-async fn serving(port: u16, service: &str) -> Result<(), String> {
+/// Waits (up to 2 minutes) until the server at `port` reports `service` SERVING, asked over
+/// `tls` when given.
+async fn serving(port: u16, service: &str, tls: Option<&ProbeTls>) -> Result<(), String> {
+    let tls = tls
+        .map(|tls| {
+            alliance_auth::ClientTlsPaths {
+                ca: tls.ca.clone(),
+                identity: tls.client.clone().map(|(cert_chain, private_key)| {
+                    alliance_auth::CertKeyPaths {
+                        cert_chain,
+                        private_key,
+                    }
+                }),
+                domain_name: Some(tls.server_name.clone()),
+            }
+            .load()
+        })
+        .transpose()
+        .map_err(|e| format!("the probe's TLS files: {e}"))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let wait = async {
-        let channel = alliance_auth::endpoint(&format!("http://127.0.0.1:{port}"), None)
-            .unwrap()
-            .connect()
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
+        let channel =
+            alliance_auth::endpoint(&format!("{scheme}://127.0.0.1:{port}"), tls.as_ref())
+                .unwrap()
+                .connect()
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
         let mut stream = HealthClient::new(channel)
             .watch(HealthCheckRequest {
                 service: service.to_owned(),
@@ -304,19 +356,19 @@ async fn serving(port: u16, service: &str) -> Result<(), String> {
         .map_err(|_| "not SERVING within 2 minutes".to_owned())?
 }
 
-fn fresh_topic() -> String {
+fn fresh_topic(deployment: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    format!("alliance-compose-{}-{nanos}", std::process::id())
+    format!("alliance-{deployment}-{}-{nanos}", std::process::id())
 }
 
 #[test]
 fn every_compose_server_starts_and_serves() {
     let bootstrap = alliance_eventlog_kafka::local_broker().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let vars = BTreeMap::from([("ALLIANCE_TOPIC", fresh_topic())]);
+    let vars = BTreeMap::from([("ALLIANCE_TOPIC", fresh_topic("compose"))]);
     let model = compose(&vars);
     let image = image();
     let services = services(&model, &image, &bootstrap, dir.path());
@@ -334,37 +386,614 @@ fn every_compose_server_starts_and_serves() {
     let mut running = Vec::new();
     // In the file's order, each after the ones before it serve (their `depends_on`).
     for service in &services {
+        running.push(start(service, "compose service"));
+        require_serving(&runtime, service, "compose service");
+    }
+}
+
+/// Starts `service` (a `what`, for the messages) as configured; fails with what it printed
+/// when it exits before listening.
+fn start(service: &Service, what: &str) -> Server {
+    Server::start_as_configured(
+        &service.binary,
+        &service.args,
+        &service.env,
+        &service.workdir,
+    )
+    .unwrap_or_else(|printed| {
         let env: Vec<String> = service
             .env
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let started = Server::start_as_configured(
-            &service.binary,
-            &service.args,
-            &service.env,
-            &service.workdir,
+        let tail = &printed[printed.len().saturating_sub(12)..];
+        panic!(
+            "{what} {} ({} {:?}, environment {env:?}, files in {}) does not start:\n{}",
+            service.name,
+            service.binary,
+            service.args,
+            service.root.display(),
+            tail.join("\n")
         )
-        .unwrap_or_else(|printed| {
-            let tail = &printed[printed.len().saturating_sub(12)..];
+    })
+}
+
+/// Fails unless `service` reports SERVING for each service its health checks ask for.
+fn require_serving(runtime: &tokio::runtime::Runtime, service: &Service, what: &str) {
+    for health in &service.health {
+        if let Err(why) = runtime.block_on(serving(service.port, health, service.tls.as_ref())) {
             panic!(
-                "compose service {} ({} {:?}, environment {env:?}, files in {}) does \
-                         not start:\n{}",
+                "{what} {}: health of {health:?} on port {}{}: {why}",
                 service.name,
-                service.binary,
-                service.args,
-                service.root.display(),
-                tail.join("\n")
-            )
-        });
-        for health in ["", service.health.as_str()] {
-            if let Err(why) = runtime.block_on(serving(service.port, health)) {
-                panic!(
-                    "compose service {}: health of {health:?} on port {}: {why}",
-                    service.name, service.port
-                );
+                service.port,
+                if service.tls.is_some() {
+                    " over TLS"
+                } else {
+                    ""
+                },
+            );
+        }
+    }
+}
+
+// ---- Kubernetes ------------------------------------------------------------------------------
+
+/// The kustomize version `scripts/deploy-check.sh` pins (`KUSTOMIZE_VERSION=`).
+fn pinned_kustomize() -> String {
+    let script = std::fs::read_to_string(repo().join("scripts/deploy-check.sh")).unwrap();
+    script
+        .lines()
+        .find_map(|line| line.strip_prefix("KUSTOMIZE_VERSION="))
+        .expect("scripts/deploy-check.sh pins KUSTOMIZE_VERSION")
+        .trim()
+        .to_owned()
+}
+
+/// The objects `kustomize build` makes of `dir`, files outside it allowed (as deploy/README.md
+/// builds it): by `kubectl kustomize`, else `kustomize`, else the pinned kustomize through
+/// `go run` (the Go module proxy), whichever this machine has first.
+fn kustomize_build(dir: &Path) -> Vec<Value> {
+    let dir = dir.display().to_string();
+    let pinned = format!("sigs.k8s.io/kustomize/kustomize/v5@{}", pinned_kustomize());
+    let restrictor = ["--load-restrictor", "LoadRestrictionsNone"];
+    let ways: [(&str, Vec<&str>); 3] = [
+        ("kubectl", vec!["kustomize", &dir]),
+        ("kustomize", vec!["build", &dir]),
+        ("go", vec!["run", &pinned, "build", &dir]),
+    ];
+    for (program, args) in ways {
+        let out = match std::process::Command::new(program)
+            .args(&args)
+            .args(restrictor)
+            .env("GOTOOLCHAIN", "local")
+            .output()
+        {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            out => out.unwrap(),
+        };
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        return text
+            .split("\n---\n")
+            .map(|doc| serde_norway::from_str::<Value>(doc).unwrap())
+            .filter(|doc| !doc.is_null())
+            .collect();
+    }
+    panic!("neither kubectl, kustomize nor go is on PATH to render {dir}");
+}
+
+fn str_of<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn list<'a>(value: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    value
+        .get(key)
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+}
+
+/// The rendered objects.
+struct Manifests(Vec<Value>);
+
+impl Manifests {
+    fn of_kind<'a>(&'a self, kind: &str) -> impl Iterator<Item = &'a Value> {
+        let kind = kind.to_owned();
+        self.0.iter().filter(move |doc| str_of(doc, "kind") == kind)
+    }
+
+    fn get(&self, kind: &str, name: &str) -> Option<&Value> {
+        self.of_kind(kind)
+            .find(|doc| str_of(&doc["metadata"], "name") == name)
+    }
+
+    /// A ConfigMap's or Secret's files: key and contents.
+    fn files(&self, kind: &str, name: &str) -> Option<Vec<(String, Vec<u8>)>> {
+        use base64::Engine as _;
+        let object = self.get(kind, name)?;
+        let mut files = Vec::new();
+        for (field, encoded) in [("data", kind == "Secret"), ("stringData", false)] {
+            for (key, value) in object
+                .get(field)
+                .and_then(Value::as_mapping)
+                .into_iter()
+                .flatten()
+            {
+                let value = text(value);
+                let bytes = if encoded {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(value.split_whitespace().collect::<String>())
+                        .unwrap_or_else(|e| panic!("{kind} {name}/{}: {e}", text(key)))
+                } else {
+                    value.into_bytes()
+                };
+                files.push((text(key), bytes));
             }
         }
-        running.push(started);
+        Some(files)
     }
+
+    /// One key of a ConfigMap or Secret.
+    fn value(&self, kind: &str, name: &str, key: &str) -> String {
+        let files = self
+            .files(kind, name)
+            .unwrap_or_else(|| panic!("no {kind} {name}"));
+        let (_, bytes) = files
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .unwrap_or_else(|| panic!("no key {key} in {kind} {name}"));
+        String::from_utf8(bytes).unwrap()
+    }
+}
+
+/// Kubernetes' `$(NAME)` references to the variables defined before, in `value`.
+fn expand(value: &str, defined: &BTreeMap<String, String>) -> String {
+    let mut out = value.to_owned();
+    for (name, defined) in defined {
+        out = out.replace(&format!("$({name})"), defined);
+    }
+    out
+}
+
+/// A probe's health service and TLS: a `grpc` probe (plaintext: the kubelet's gRPC probes
+/// have no TLS), or an `exec` of `grpc_health_probe` (its `-tls…` flags' files under `root`).
+fn probe(probe: &Value, root: &Path) -> (String, Option<ProbeTls>) {
+    if let Some(grpc) = probe.get("grpc") {
+        return (str_of(grpc, "service").to_owned(), None);
+    }
+    let words: Vec<String> = list(&probe["exec"], "command").map(text).collect();
+    assert!(
+        words
+            .first()
+            .is_some_and(|w| w.ends_with("grpc_health_probe")),
+        "a probe that is neither gRPC nor grpc_health_probe: {words:?}"
+    );
+    let flag = |name: &str| {
+        words
+            .iter()
+            .find_map(|w| w.strip_prefix(&format!("-{name}=")))
+            .map(str::to_owned)
+    };
+    let file = |name: &str| flag(name).map(|path| root.join(path.trim_start_matches('/')));
+    let service = flag("service").unwrap_or_default();
+    if !words.iter().any(|w| w == "-tls") {
+        return (service, None);
+    }
+    let tls = ProbeTls {
+        ca: file("tls-ca-cert").expect("-tls with -tls-ca-cert (no system CA signs the servers)"),
+        server_name: flag("tls-server-name").expect("-tls with -tls-server-name"),
+        client: file("tls-client-cert").zip(file("tls-client-key")),
+    };
+    (service, Some(tls))
+}
+
+/// Each server of the rendered `manifests` (every container of a Deployment or StatefulSet, in
+/// as many pods as it has replicas, two at most), mapped onto this machine under `dir`: its container's file system a directory
+/// of its own with the image's files and its volumes (ConfigMaps and Secrets of the rendering
+/// written out; a Secret the rendering only names, its TLS certificate, made here by `ca` for
+/// the name its probes ask for), its port a free port, the Services their pods' ports, the
+/// Strimzi bootstrap the project's broker, the KafkaTopic's topic `topic`, the identity
+/// provider's key set the file `jwks`.
+fn workloads(
+    manifests: &Manifests,
+    image: &Image,
+    (bootstrap, topic): (&str, &str),
+    ca: &crate::identity::keys::Ca,
+    jwks: &str,
+    dir: &Path,
+) -> Vec<Service> {
+    // (pod, its workload's metadata, its template), the pods of a workload one after another.
+    let pods: Vec<(String, &Value, &Value)> = manifests
+        .0
+        .iter()
+        .filter(|doc| matches!(str_of(doc, "kind"), "Deployment" | "StatefulSet"))
+        .flat_map(|doc| {
+            let name = str_of(&doc["metadata"], "name");
+            let replicas = doc["spec"]
+                .get("replicas")
+                .map_or(1, |r| text(r).parse().unwrap());
+            (0..replicas.min(2)).map(move |i: u32| {
+                (
+                    format!("{name}-{i}"),
+                    &doc["metadata"],
+                    &doc["spec"]["template"],
+                )
+            })
+        })
+        .collect();
+    let ports: BTreeMap<String, u16> = pods
+        .iter()
+        .map(|(pod, _, _)| (pod.clone(), free_port()))
+        .collect();
+    // Each Service's names, with its port, as reached from here: its pods' port.
+    let mut hosts: Vec<(String, String)> = Vec::new();
+    for service in manifests.of_kind("Service") {
+        let name = str_of(&service["metadata"], "name");
+        let namespace = str_of(&service["metadata"], "namespace");
+        let selector = &service["spec"]["selector"];
+        // Its first pod (the Service's other endpoints are the same server).
+        let Some((pod, _, _)) = pods.iter().find(|(_, _, template)| {
+            selector.as_mapping().is_some_and(|wanted| {
+                wanted
+                    .iter()
+                    .all(|(k, v)| template["metadata"]["labels"].get(k) == Some(v))
+            })
+        }) else {
+            continue;
+        };
+        for port in list(&service["spec"], "ports") {
+            let port = text(&port["port"]);
+            let to = format!("127.0.0.1:{}", ports[pod]);
+            for host in [
+                format!("{name}.{namespace}.svc.cluster.local"),
+                format!("{name}.{namespace}.svc"),
+                format!("{name}.{namespace}"),
+                name.to_owned(),
+            ] {
+                hosts.push((format!("{host}:{port}"), to.clone()));
+            }
+        }
+    }
+    let clusters: Vec<String> = manifests
+        .of_kind("KafkaTopic")
+        .map(|topic| str_of(&topic["metadata"]["labels"], "strimzi.io/cluster").to_owned())
+        .collect();
+    let topics: Vec<String> = manifests
+        .of_kind("KafkaTopic")
+        .map(|topic| str_of(&topic["spec"], "topicName").to_owned())
+        .collect();
+    // A Strimzi cluster's bootstrap Service, by any of its names: `<cluster>-kafka-bootstrap`.
+    let is_bootstrap = |value: &str| {
+        value.split(',').all(|address| {
+            clusters.iter().any(|cluster| {
+                let service = format!("{cluster}-kafka-bootstrap");
+                address.starts_with(&format!("{service}:"))
+                    || address.starts_with(&format!("{service}."))
+            })
+        })
+    };
+
+    let mut all = Vec::new();
+    for (name, metadata, template) in &pods {
+        let spec = &template["spec"];
+        let volumes: BTreeMap<&str, &Value> = list(spec, "volumes")
+            .map(|v| (str_of(v, "name"), v))
+            .collect();
+        for container in list(spec, "containers") {
+            let root = dir.join(name).join(str_of(container, "name"));
+            image.lay_out(&root);
+            let inside: u16 = text(&container["ports"][0]["containerPort"])
+                .parse()
+                .unwrap();
+            let port = ports[name];
+            let health_checks: Vec<(String, Option<ProbeTls>)> =
+                ["startupProbe", "readinessProbe", "livenessProbe"]
+                    .iter()
+                    .filter_map(|p| container.get(*p))
+                    .map(|p| probe(p, &root))
+                    .collect();
+            let server_name = health_checks
+                .iter()
+                .find_map(|(_, tls)| tls.as_ref().map(|t| t.server_name.clone()));
+            let mounts: Vec<(String, &str)> = list(container, "volumeMounts")
+                .map(|m| (str_of(m, "mountPath").to_owned(), str_of(m, "name")))
+                .collect();
+            // A mounted file's own paths (an identity configuration names its TLS files) and
+            // the identity provider's key set, as the container sees them.
+            let in_file = |contents: Vec<u8>| -> Vec<u8> {
+                let Ok(mut text) = String::from_utf8(contents.clone()) else {
+                    return contents;
+                };
+                for (path, _) in &mounts {
+                    text = text.replace(
+                        &format!("\"{path}/"),
+                        &format!("\"{}/", root.join(path.trim_start_matches('/')).display()),
+                    );
+                }
+                let jwks_file = root.join("jwks.json");
+                std::fs::write(&jwks_file, jwks).unwrap();
+                text.lines()
+                    .map(|line| match line.trim_start().starts_with("jwks_url") {
+                        true => format!("jwks_file = \"{}\"", jwks_file.display()),
+                        false => line.to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes()
+            };
+            for (path, volume) in &mounts {
+                let target = root.join(path.trim_start_matches('/'));
+                std::fs::create_dir_all(&target).unwrap();
+                let volume = volumes
+                    .get(volume)
+                    .unwrap_or_else(|| panic!("{name}: no volume {volume}"));
+                let files = if let Some(map) = volume.get("configMap") {
+                    let map = str_of(map, "name");
+                    manifests
+                        .files("ConfigMap", map)
+                        .unwrap_or_else(|| panic!("{name}: no ConfigMap {map}"))
+                } else if let Some(secret) = volume.get("secret") {
+                    let secret = str_of(secret, "secretName");
+                    manifests.files("Secret", secret).unwrap_or_else(|| {
+                        // Named but not rendered: made outside kustomize (cert-manager, kubectl).
+                        let server_name = server_name.clone().unwrap_or_else(|| {
+                            panic!(
+                                "{name}: Secret {secret} is neither rendered nor the TLS \
+                                 certificate of a server probed over TLS"
+                            )
+                        });
+                        let leaf = ca.service(&server_name);
+                        vec![
+                            ("tls.crt".to_owned(), leaf.cert_pem.into_bytes()),
+                            ("tls.key".to_owned(), leaf.key_pem.into_bytes()),
+                            ("ca.crt".to_owned(), ca.pem.clone().into_bytes()),
+                        ]
+                    })
+                } else {
+                    Vec::new()
+                };
+                for (key, contents) in files {
+                    std::fs::write(target.join(key), in_file(contents)).unwrap();
+                }
+            }
+            let command: Vec<String> = list(container, "command")
+                .chain(list(container, "args"))
+                .map(text)
+                .collect();
+            let (binary, args) = command.split_first().expect("a command");
+            let binary = Path::new(binary)
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            // The container's environment: the image's, then its own, in order (a `$(NAME)`
+            // sees the ones before it), each value then mapped.
+            let mut defined: BTreeMap<String, String> = image.env.iter().cloned().collect();
+            for entry in list(container, "env") {
+                let key = str_of(entry, "name").to_owned();
+                let value = if let Some(value) = entry.get("value") {
+                    expand(&text(value), &defined)
+                } else {
+                    let from = &entry["valueFrom"];
+                    if let Some(field) = from.get("fieldRef") {
+                        match str_of(field, "fieldPath") {
+                            "status.podIP" => "127.0.0.1".to_owned(),
+                            "metadata.name" => name.clone(),
+                            "metadata.namespace" => str_of(metadata, "namespace").to_owned(),
+                            other => panic!("{name}: fieldRef {other}"),
+                        }
+                    } else if let Some(r) = from.get("configMapKeyRef") {
+                        manifests.value("ConfigMap", str_of(r, "name"), str_of(r, "key"))
+                    } else if let Some(r) = from.get("secretKeyRef") {
+                        manifests.value("Secret", str_of(r, "name"), str_of(r, "key"))
+                    } else {
+                        panic!("{name}: {key} from {from:?}")
+                    }
+                };
+                defined.insert(key, value);
+            }
+            let map = |value: &str| {
+                if is_bootstrap(value) {
+                    bootstrap.to_owned()
+                } else if topics.iter().any(|t| t == value) {
+                    topic.to_owned()
+                } else {
+                    relocate(value, (inside, port), &hosts, &root)
+                }
+            };
+            let mut health: Vec<String> = vec![String::new()];
+            for (service, _) in &health_checks {
+                if !health.contains(service) {
+                    health.push(service.clone());
+                }
+            }
+            all.push(Service {
+                name: format!("{name}/{}", str_of(container, "name")),
+                workdir: root.join(image.workdir.trim_start_matches('/')),
+                binary,
+                args: args.iter().map(|a| map(&expand(a, &defined))).collect(),
+                env: defined.iter().map(|(k, v)| (k.clone(), map(v))).collect(),
+                root,
+                port,
+                health,
+                tls: health_checks.into_iter().find_map(|(_, tls)| tls),
+            });
+        }
+    }
+    all
+}
+
+/// The example overlay of `deploy/k8s` (what deploy/README.md deploys), rendered by kustomize:
+/// every server starts as Kubernetes would start its pods (all at once) and reports SERVING to
+/// its own probes' requests: over TLS, with the probes' CA, server name and client certificate.
+/// Then a command sent to one `allianced` pod for a plan the other writes is forwarded to that
+/// pod's IP over the peer TLS of the identity configuration: the certificates name no address,
+/// so the forward succeeds only if that configuration makes the instances prove the name their
+/// certificates carry, and the name is a `[[peer]]`.
+#[test]
+fn every_kubernetes_server_starts_and_serves_over_tls() {
+    let bootstrap = alliance_eventlog_kafka::local_broker().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let manifests = Manifests(kustomize_build(&repo().join("deploy/k8s/overlays/example")));
+    let ca = crate::identity::keys::Ca::new("alliance deploy test CA");
+    let keys = crate::identity::keys::keys();
+    let jwks = crate::identity::keys::jwks(&[&keys.ec]);
+    // The KafkaTopic's topic, a fresh one, made before the servers as its operator would.
+    let kafka_topic = manifests
+        .of_kind("KafkaTopic")
+        .next()
+        .expect("a KafkaTopic");
+    let partitions: u32 = text(&kafka_topic["spec"]["partitions"]).parse().unwrap();
+    let topic = fresh_topic("k8s");
+    let config = alliance_eventlog_kafka::KafkaLogConfig {
+        partitions,
+        ..alliance_eventlog_kafka::KafkaLogConfig::new(bootstrap.clone(), topic.clone())
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(alliance_eventlog_kafka::create_topic(&config))
+        .unwrap();
+    let services = workloads(
+        &manifests,
+        &image(),
+        (&bootstrap, &topic),
+        &ca,
+        &jwks,
+        dir.path(),
+    );
+    let mut names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "alliance-projection-0/alliance-projection",
+            "alliance-projection-1/alliance-projection",
+            "alliance-simulation-0/alliance-simulation",
+            "alliance-simulation-1/alliance-simulation",
+            "allianced-0/allianced",
+            "allianced-1/allianced",
+        ]
+    );
+    let running: Vec<Server> = std::thread::scope(|scope| {
+        let started: Vec<_> = services
+            .iter()
+            .map(|service| scope.spawn(|| start(service, "Kubernetes server")))
+            .collect();
+        started
+            .into_iter()
+            .map(|s| s.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    });
+    for service in &services {
+        assert!(
+            service.tls.is_some(),
+            "Kubernetes server {}: its probes do not use TLS",
+            service.name
+        );
+        require_serving(&runtime, service, "Kubernetes server");
+    }
+
+    // The two allianced pods, once each writes half the partitions.
+    let instances: Vec<(&Service, &Server)> = services
+        .iter()
+        .zip(&running)
+        .filter(|(service, _)| service.binary == "allianced")
+        .collect();
+    let [(via, via_server), (_, owner)] = instances[..] else {
+        panic!("two allianced pods, found {}", instances.len())
+    };
+    let half = usize::try_from(partitions / 2).unwrap();
+    let writes = |server: &Server| -> Vec<i32> {
+        let line = server.wait_for_line(|l| {
+            l.contains("writing partitions")
+                && l.rsplit('[').next().unwrap().matches(',').count() + 1 == half
+        });
+        let list = line.rsplit('[').next().unwrap();
+        list.trim_end_matches([']', ')'])
+            .split(',')
+            .map(|p| p.trim().parse().unwrap())
+            .collect()
+    };
+    let owner_writes = writes(owner);
+    writes(via_server);
+    // A JWT of the identity configuration's issuer and audience, as a team that creates plans.
+    let identity = manifests
+        .of_kind("Secret")
+        .find_map(|secret| {
+            let name = str_of(&secret["metadata"], "name");
+            let files = manifests.files("Secret", name)?;
+            files.into_iter().find(|(key, _)| key == "identity.toml")
+        })
+        .map(|(_, toml)| String::from_utf8(toml).unwrap())
+        .expect("the overlay renders the identity configuration");
+    let identity: toml::Table = toml::from_str(&identity).unwrap();
+    let jwt = &identity["jwt"];
+    let audience = match &jwt["audience"] {
+        toml::Value::Array(all) => all[0].as_str().unwrap().to_owned(),
+        one => one.as_str().unwrap().to_owned(),
+    };
+    let admin = identity["team"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|team| {
+            team.get("roles")
+                .and_then(toml::Value::as_array)
+                .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some("admin")))
+        })
+        .expect("a team with the admin role")["team"]
+        .as_str()
+        .unwrap();
+    let now = crate::identity::keys::now();
+    let token = keys.ec.sign(&serde_json::json!({
+        "iss": jwt["issuer"].as_str().unwrap(),
+        "aud": audience,
+        "sub": "deploy.check",
+        "team": admin,
+        "iat": now,
+        "nbf": now - 10,
+        "exp": now + 600,
+    }));
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let url = format!("https://localhost:{}", via.port);
+    let forwarded = (0..20).find_map(|n| {
+        let out = crate::identity::ctl(
+            &url,
+            &ca_file,
+            &[
+                "--token",
+                &token,
+                "plan",
+                "create",
+                "--name",
+                &format!("deploy check {n}"),
+                "--horizon-start",
+                "2020-01-01",
+                "--horizon-end",
+                "2035-12-31",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "plan create through {}: {}",
+            via.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let plan = created["plan_id"].as_str().unwrap().to_owned();
+        let partition = alliance_eventlog_kafka::partition_of(plan.parse().unwrap(), partitions);
+        owner_writes.contains(&partition).then_some(plan)
+    });
+    assert!(
+        forwarded.is_some(),
+        "twenty plans created through {}, none written by the other pod",
+        via.name
+    );
 }

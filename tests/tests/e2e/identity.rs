@@ -12,7 +12,7 @@ use crate::support::{REFERENCE_PLAN, Server, command};
 // Keys, JWKS and certificates generated at test time (shared with alliance-auth's own tests).
 #[allow(dead_code)]
 #[path = "../../../crates/alliance-auth/tests/it/support.rs"]
-mod keys;
+pub(crate) mod keys;
 
 use keys::{AUDIENCE, Ca, ISSUER, claims, jwks, now, write};
 
@@ -94,7 +94,7 @@ fn setup_with(dir: tempfile::TempDir, more: &str, args: &[String]) -> Setup {
     }
 }
 
-fn ctl(url: &str, ca: &Path, extra: &[&str]) -> Output {
+pub(crate) fn ctl(url: &str, ca: &Path, extra: &[&str]) -> Output {
     ctl_on(url, ca, REFERENCE_PLAN, extra)
 }
 

@@ -212,6 +212,25 @@ impl Ca {
         )
     }
 
+    /// The certificate a cluster's CA issues a server reached by the DNS name `name` (its
+    /// Service) and by `localhost` (on this machine), for server and client authentication:
+    /// no IP address, so a peer reached at an address proves `name`, or nothing.
+    #[allow(dead_code)] // used by the end-to-end tests of the deployments
+    pub fn service(&self, name: &str) -> Leaf {
+        let sans = vec![
+            SanType::DnsName(name.try_into().unwrap()),
+            SanType::DnsName("localhost".try_into().unwrap()),
+        ];
+        self.issue(
+            name,
+            sans,
+            vec![
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        )
+    }
+
     /// The certificate of a server of the deployment, `name`, serving on 127.0.0.1 and
     /// localhost and presenting it to the other servers as its client certificate.
     pub fn instance(&self, name: &str) -> Leaf {
