@@ -134,7 +134,7 @@ impl PostureIndex {
             .chain(base.planned_elements.keys())
             .collect();
         for id in elements {
-            index.element_changed(0, base, id);
+            index.element_changed(0, base, id, true);
         }
         index
     }
@@ -142,7 +142,7 @@ impl PostureIndex {
     /// Takes in the event that made `plan` (the state after it) at `version`.
     pub(crate) fn record(&mut self, version: Version, event: &Event, plan: &Plan) {
         if let Event::ForceElementRegistered { element, .. } = event {
-            self.element_changed(version, plan, &element.id);
+            self.element_changed(version, plan, &element.id, true);
         }
         if let Event::CapabilityLevelRecorded { .. } = event {
             self.capability_levels
@@ -191,7 +191,12 @@ impl PostureIndex {
             .decisions
             .entry(decision_id.clone())
             .or_insert_with(|| std::array::from_fn(|_| Versioned(Vec::new())));
-        let mut changed = false;
+        // Both views share one copy of the steps.
+        let mut shared: Option<Arc<[Step]>> = views
+            .iter()
+            .filter_map(|versions| versions.latest()?.clone())
+            .find(|held| **held == decision.steps[..]);
+        let mut changed = [false; VIEWS];
         for (view, versions) in views.iter_mut().enumerate() {
             let steps = shapes(decision.status, view).then_some(&decision.steps[..]);
             if versions
@@ -200,18 +205,26 @@ impl PostureIndex {
             {
                 continue;
             }
-            versions.set(version, steps.map(Arc::from));
-            changed = true;
+            let steps = steps.map(|steps| shared.get_or_insert_with(|| Arc::from(steps)).clone());
+            versions.set(version, steps);
+            changed[view] = true;
         }
-        if changed && then_elements {
+        if changed.contains(&true) && then_elements {
             for element in elements {
-                self.element_changed(version, plan, element);
+                self.element_changed(version, plan, element, changed[0]);
             }
         }
     }
 
-    /// Records an element's timeline in both views, from the decisions that concern it.
-    fn element_changed(&mut self, version: Version, plan: &Plan, element_id: &ElementId) {
+    /// Records an element's timeline in both views, from the decisions that concern it (as
+    /// adopted only if `adopted_changed`: else that view is as the index holds it).
+    fn element_changed(
+        &mut self,
+        version: Version,
+        plan: &Plan,
+        element_id: &ElementId,
+        adopted_changed: bool,
+    ) {
         let mut adopted = Vec::new();
         let mut proposed = Vec::new();
         for decision_id in self.element_decisions.get(element_id).into_iter().flatten() {
@@ -231,12 +244,6 @@ impl PostureIndex {
                     .map(|step| (&decision.id, step)),
             );
         }
-        let own = element_timeline(plan, element_id, adopted.clone(), None);
-        let what_if = if proposed.is_empty() {
-            own.clone()
-        } else {
-            element_timeline(plan, element_id, adopted, Some(proposed))
-        };
         let views = self
             .elements
             .entry(element_id.clone())
@@ -247,14 +254,22 @@ impl PostureIndex {
             .iter()
             .filter_map(|versions| versions.latest()?.clone())
             .collect();
-        let own = own.map(|t| shared_timeline(&t.changes(), &held));
-        let what_if = what_if.map(|t| {
-            let changes = t.changes();
-            match &own {
-                Some(own) if same_timeline(own, &changes) => own.clone(),
-                _ => shared_timeline(&changes, &held),
-            }
-        });
+        let own = match views[0].latest() {
+            Some(kept) if !adopted_changed => kept.clone(),
+            _ => element_timeline(plan, element_id, adopted.clone(), None)
+                .map(|t| shared_timeline(&t.changes(), &held)),
+        };
+        let what_if = if proposed.is_empty() {
+            own.clone()
+        } else {
+            element_timeline(plan, element_id, adopted, Some(proposed)).map(|t| {
+                let changes = t.changes();
+                match &own {
+                    Some(own) if same_timeline(own, &changes) => own.clone(),
+                    _ => shared_timeline(&changes, &held),
+                }
+            })
+        };
         for (versions, timeline) in views.iter_mut().zip([own, what_if]) {
             let unchanged = match (versions.latest(), &timeline) {
                 (Some(Some(kept)), Some(new)) => Arc::ptr_eq(kept, new),
