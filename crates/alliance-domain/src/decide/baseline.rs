@@ -1,14 +1,14 @@
 //! What a plan starts from: its registered force elements, recorded capability levels and
 //! agreement clauses (facts of the baseline, not decisions).
 
-use super::elsewhere;
 use super::fields::{MAX_NAME, Violations};
+use super::{Decided, elsewhere};
 use crate::command::Command;
 use crate::error::DomainError;
 use crate::event::Event;
 use crate::state::Plan;
 
-pub(super) fn decide(plan: &Plan, command: &Command) -> Result<Vec<Event>, DomainError> {
+pub(super) fn decide(plan: &Plan, command: &Command) -> Decided {
     let mut v = Violations::default();
     match command {
         Command::RegisterForceElement {

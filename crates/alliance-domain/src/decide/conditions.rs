@@ -1,13 +1,13 @@
 //! The conditions that gate decisions (such as the OPCON transfer) and their assessments.
 
-use super::elsewhere;
 use super::fields::{MAX_NAME, MAX_TEXT, Violations};
+use super::{Decided, elsewhere};
 use crate::command::Command;
 use crate::error::DomainError;
 use crate::event::Event;
 use crate::state::Plan;
 
-pub(super) fn decide(plan: &Plan, command: &Command) -> Result<Vec<Event>, DomainError> {
+pub(super) fn decide(plan: &Plan, command: &Command) -> Decided {
     let mut v = Violations::default();
     match command {
         Command::DefineCondition {

@@ -1,8 +1,8 @@
 //! Plan-level constraints (personnel floors and ceilings, combined capability) and the waivers
 //! that lift them.
 
-use super::elsewhere;
 use super::fields::{MAX_LEVEL, MAX_NAME, MAX_TEXT, Violations};
+use super::{Decided, elsewhere};
 use crate::command::{Command, CommandContext};
 use crate::conditions::{ConstraintRule, Waiver};
 use crate::error::DomainError;
@@ -12,11 +12,7 @@ use crate::state::Plan;
 /// A personnel floor or ceiling, at most: every element of a plan at its largest.
 pub const MAX_PERSONNEL_BOUND: u64 = 100_000_000;
 
-pub(super) fn decide(
-    plan: &Plan,
-    command: &Command,
-    ctx: &CommandContext,
-) -> Result<Vec<Event>, DomainError> {
+pub(super) fn decide(plan: &Plan, command: &Command, ctx: &CommandContext) -> Decided {
     let mut v = Violations::default();
     match command {
         Command::DefineConstraint {

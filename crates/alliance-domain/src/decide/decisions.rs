@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::elsewhere;
 use super::fields::{MAX_NAME, MAX_TEXT, Violations};
+use super::{Decided, elsewhere};
 use crate::command::{Command, CommandContext};
 use crate::error::DomainError;
 use crate::event::Event;
@@ -15,11 +15,7 @@ use crate::model::{DecisionStatus, Step};
 use crate::state::{Decision, Plan, fold};
 use crate::timeline::ElementTimeline;
 
-pub(super) fn decide(
-    plan: &Plan,
-    command: &Command,
-    ctx: &CommandContext,
-) -> Result<Vec<Event>, DomainError> {
+pub(super) fn decide(plan: &Plan, command: &Command, ctx: &CommandContext) -> Decided {
     let mut v = Violations::default();
     match command {
         Command::ProposeDecision {
@@ -118,25 +114,25 @@ pub(super) fn decide(
             v.edits(plan)?;
             adopt(plan, decision_id, acknowledged_findings)
         }
+        // A decision closes: rejected by any team, withdrawn by its owner only.
         Command::RejectDecision {
             decision_id,
             reason,
-        } => {
-            v.text("reason", reason, true, MAX_TEXT);
-            v.edits(plan)?;
-            open_decision(plan, decision_id)?;
-            Ok(vec![Event::DecisionRejected {
-                decision_id: decision_id.clone(),
-                reason: reason.clone(),
-            }])
         }
-        Command::WithdrawDecision {
+        | Command::WithdrawDecision {
             decision_id,
             reason,
         } => {
             v.text("reason", reason, true, MAX_TEXT);
             v.edits(plan)?;
             let decision = open_decision(plan, decision_id)?;
+            let (decision_id, reason) = (decision_id.clone(), reason.clone());
+            if let Command::RejectDecision { .. } = command {
+                return Ok(vec![Event::DecisionRejected {
+                    decision_id,
+                    reason,
+                }]);
+            }
             if decision.owner_team != ctx.actor.team {
                 return Err(DomainError::rule(
                     "not_owner",
@@ -147,8 +143,8 @@ pub(super) fn decide(
                 ));
             }
             Ok(vec![Event::DecisionWithdrawn {
-                decision_id: decision_id.clone(),
-                reason: reason.clone(),
+                decision_id,
+                reason,
             }])
         }
         _ => Err(elsewhere(command)),
@@ -161,7 +157,7 @@ fn adopt(
     plan: &Plan,
     decision_id: &DecisionId,
     acknowledged_findings: &BTreeSet<String>,
-) -> Result<Vec<Event>, DomainError> {
+) -> Decided {
     let decision = open_decision(plan, decision_id)?;
     let needed = decision.needed_sides(plan);
     let missing: Vec<&str> = needed

@@ -34,6 +34,9 @@ pub use prerequisites::MAX_LAG_MONTHS;
 pub use runs::{MAX_SIMULATION_MONTHS, MAX_SIMULATION_TRIALS};
 pub use steps::MAX_COST_KUSD;
 
+/// The events a command produces, or its refusal.
+type Decided = Result<Vec<Event>, DomainError>;
+
 /// Decides a command against the current state of its plan.
 ///
 /// For `BranchPlan`, `plan` is the parent folded to the version branched at; the event opens the

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use super::elsewhere;
 use super::fields::{MAX_NAME, MAX_TEXT, Violations};
+use super::{Decided, elsewhere};
 use crate::access::{Grant, PlanRole};
 use crate::command::{Command, CommandContext};
 use crate::error::DomainError;
@@ -13,11 +13,7 @@ use crate::state::Plan;
 /// Roles granted when a plan is created, at most.
 const MAX_GRANTS: usize = 200;
 
-pub(super) fn decide(
-    plan: &Plan,
-    command: &Command,
-    ctx: &CommandContext,
-) -> Result<Vec<Event>, DomainError> {
+pub(super) fn decide(plan: &Plan, command: &Command, ctx: &CommandContext) -> Decided {
     let mut v = Violations::default();
     match command {
         Command::CreatePlan {

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::decisions::{check_unendorsed_owner, open_decision};
-use super::elsewhere;
 use super::fields::Violations;
+use super::{Decided, elsewhere};
 use crate::command::{Command, CommandContext};
 use crate::conditions::Prerequisite;
 use crate::error::DomainError;
@@ -16,11 +16,7 @@ use crate::state::{Decision, Plan};
 /// The lag a prerequisite asks for after another decision, at most (50 years).
 pub const MAX_LAG_MONTHS: u32 = 600;
 
-pub(super) fn decide(
-    plan: &Plan,
-    command: &Command,
-    ctx: &CommandContext,
-) -> Result<Vec<Event>, DomainError> {
+pub(super) fn decide(plan: &Plan, command: &Command, ctx: &CommandContext) -> Decided {
     let Command::RequirePrerequisite {
         decision_id,
         prerequisite,

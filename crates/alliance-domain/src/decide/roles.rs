@@ -1,14 +1,14 @@
 //! The roles teams hold on a plan.
 
-use super::elsewhere;
 use super::fields::Violations;
+use super::{Decided, elsewhere};
 use crate::access::{Grant, PlanRole};
 use crate::command::Command;
 use crate::error::DomainError;
 use crate::event::Event;
 use crate::state::Plan;
 
-pub(super) fn decide(plan: &Plan, command: &Command) -> Result<Vec<Event>, DomainError> {
+pub(super) fn decide(plan: &Plan, command: &Command) -> Decided {
     // A grant's fields are typed whole: nothing to check but the plan.
     Violations::default().edits(plan)?;
     match command {

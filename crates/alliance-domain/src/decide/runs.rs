@@ -1,7 +1,7 @@
 //! Simulation runs recorded in a plan's history.
 
-use super::elsewhere;
 use super::fields::{MAX_NAME, MAX_TEXT, Violations};
+use super::{Decided, elsewhere};
 use crate::command::Command;
 use crate::error::{DomainError, FieldViolation};
 use crate::event::Event;
@@ -14,7 +14,7 @@ pub const MAX_SIMULATION_MONTHS: u32 = 600;
 
 const DIGEST: &str = "must be a SHA-256 digest in lowercase hex";
 
-pub(super) fn decide(plan: &Plan, command: &Command) -> Result<Vec<Event>, DomainError> {
+pub(super) fn decide(plan: &Plan, command: &Command) -> Decided {
     let Command::RecordSimulationRun { run } = command else {
         return Err(elsewhere(command));
     };

@@ -4,8 +4,8 @@
 //! rules it meets against the plan and its decision's other steps.
 
 use super::decisions::{check_unendorsed_owner, open_decision};
-use super::elsewhere;
 use super::fields::{MAX_LEVEL, MAX_NAME, MAX_PERSONNEL, MAX_TEXT, Violations};
+use super::{Decided, elsewhere};
 use crate::command::{Command, CommandContext};
 use crate::error::DomainError;
 use crate::event::Event;
@@ -16,11 +16,7 @@ use crate::timeline::ElementTimeline;
 /// Cost of one capability investment, in thousands of U.S. dollars ($10 trillion).
 pub const MAX_COST_KUSD: u64 = 10_000_000_000;
 
-pub(super) fn decide(
-    plan: &Plan,
-    command: &Command,
-    ctx: &CommandContext,
-) -> Result<Vec<Event>, DomainError> {
+pub(super) fn decide(plan: &Plan, command: &Command, ctx: &CommandContext) -> Decided {
     let Command::PlanStep { decision_id, step } = command else {
         return Err(elsewhere(command));
     };
