@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 
 use crate::{
-    Actor, ClauseId, Command, CommandContext, Component, ConditionId, Date, DecisionId,
-    DomainError, ElementId, ElementKind, Event, ForceElementSpec, InvestmentId, Plan, PlanId, Side,
-    Step, TeamId, decide, fold,
+    Actor, AgreementKind, ClauseId, ClauseStatus, Command, CommandContext, Component, ConditionId,
+    Date, DecisionId, DomainError, ElementId, ElementKind, Event, ForceElementSpec, InvestmentId,
+    Plan, PlanId, Side, Step, TeamId, decide, fold,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -247,6 +247,28 @@ pub fn created() -> Event {
 pub const ABCT: &str = "2id-abct";
 /// The fighter wing at Kunsan: 2,000 personnel, 40 F-16.
 pub const WING: &str = "8fw";
+
+/// The 123 agreement's enrichment clause `id`, restricted from `since`.
+pub fn define_clause(id: &str, since: Date) -> Command {
+    Command::DefineAgreementClause {
+        clause_id: clause(id),
+        agreement: AgreementKind::NuclearCooperation123,
+        title: "enrichment".to_owned(),
+        status: ClauseStatus::Restricted,
+        since,
+    }
+}
+
+/// What `define_clause(id, horizon_start())` records.
+pub fn clause_defined(id: &str) -> Event {
+    Event::AgreementClauseDefined {
+        clause_id: clause(id),
+        agreement: AgreementKind::NuclearCooperation123,
+        title: "enrichment".to_owned(),
+        status: ClauseStatus::Restricted,
+        since: horizon_start(),
+    }
+}
 
 pub fn registered(id: &str, personnel: u32, equipment: &[(&str, u32)]) -> Event {
     registered_from(id, personnel, equipment, horizon_start())

@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 #[allow(clippy::wildcard_imports)]
 use alliance_domain::testing::*;
 use alliance_domain::{
-    Actor, AgreementKind, CapabilityArea, ClauseStatus, Command, CommandContext, ConditionStatus,
-    Date, DecisionStatus, DomainError, ElementTimeline, ErrorKind, Event, ForceElementSpec, Key,
-    Plan, PlanId, Side, Step, decide, evolve, fold,
+    Actor, CapabilityArea, ClauseStatus, Command, CommandContext, ConditionStatus, Date,
+    DecisionStatus, DomainError, ElementTimeline, ErrorKind, Event, ForceElementSpec, Key, Plan,
+    PlanId, Side, Step, decide, evolve, fold,
 };
 
 fn condition_defined(id: &str) -> Event {
@@ -21,16 +21,6 @@ fn condition_defined(id: &str) -> Event {
         description: String::new(),
         area: Some(CapabilityArea::MissileDefense),
         threshold: Some(70),
-    }
-}
-
-fn clause_defined(id: &str) -> Event {
-    Event::AgreementClauseDefined {
-        clause_id: clause(id),
-        agreement: AgreementKind::NuclearCooperation123,
-        title: "enrichment".to_owned(),
-        status: ClauseStatus::Restricted,
-        since: horizon_start(),
     }
 }
 
@@ -385,16 +375,6 @@ fn record_capability_level_above_100_and_outside_the_horizon_is_invalid() {
 // ---------------------------------------------------------------------------------------------
 // DefineAgreementClause
 // ---------------------------------------------------------------------------------------------
-
-fn define_clause(id: &str, since: Date) -> Command {
-    Command::DefineAgreementClause {
-        clause_id: clause(id),
-        agreement: AgreementKind::NuclearCooperation123,
-        title: "enrichment".to_owned(),
-        status: ClauseStatus::Restricted,
-        since,
-    }
-}
 
 #[test]
 fn define_agreement_clause_emits_agreement_clause_defined() {
