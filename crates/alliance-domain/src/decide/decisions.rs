@@ -133,15 +133,7 @@ pub(super) fn decide(plan: &Plan, command: &Command, ctx: &CommandContext) -> De
                     reason,
                 }]);
             }
-            if decision.owner_team != ctx.actor.team {
-                return Err(DomainError::rule(
-                    "not_owner",
-                    format!(
-                        "decision {decision_id} is owned by {}; only its owner withdraws it",
-                        decision.owner_team
-                    ),
-                ));
-            }
+            check_owner(decision, ctx, "withdraws it")?;
             Ok(vec![Event::DecisionWithdrawn {
                 decision_id,
                 reason,
@@ -264,29 +256,36 @@ fn check_adoption(plan: &Plan, decision: &Decision) -> Result<(), DomainError> {
     Ok(())
 }
 
-/// Only the decision's owner changes it, and only before any side endorsed it: an endorsement
-/// covers the decision as it stood.
-pub(super) fn check_unendorsed_owner(
-    decision: &Decision,
+/// A decision its owner may still change: open, and endorsed by no side yet (an endorsement
+/// covers the decision as it stood). `what` says what the change does ("adds steps").
+pub(super) fn changeable<'a>(
+    plan: &'a Plan,
+    id: &DecisionId,
     ctx: &CommandContext,
     what: &str,
-) -> Result<(), DomainError> {
-    let id = &decision.id;
-    if decision.owner_team != ctx.actor.team {
-        return Err(DomainError::rule(
-            "not_owner",
-            format!(
-                "decision {id} is owned by {}; only its owner {what}",
-                decision.owner_team
-            ),
-        ));
-    }
+) -> Result<&'a Decision, DomainError> {
+    let decision = open_decision(plan, id)?;
+    check_owner(decision, ctx, what)?;
     if let Some(side) = decision.endorsements.first() {
         return Err(DomainError::rule(
             "already_endorsed",
             format!(
                 "decision {id} is already endorsed by the {} side; propose a new decision instead of changing an endorsed one",
                 side.name()
+            ),
+        ));
+    }
+    Ok(decision)
+}
+
+/// Only the decision's owner does `what`.
+fn check_owner(decision: &Decision, ctx: &CommandContext, what: &str) -> Result<(), DomainError> {
+    if decision.owner_team != ctx.actor.team {
+        return Err(DomainError::rule(
+            "not_owner",
+            format!(
+                "decision {} is owned by {}; only its owner {what}",
+                decision.id, decision.owner_team
             ),
         ));
     }

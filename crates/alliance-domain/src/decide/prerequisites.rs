@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::decisions::{check_unendorsed_owner, open_decision};
+use super::decisions::changeable;
 use super::fields::Violations;
 use super::{Decided, elsewhere};
 use crate::command::{Command, CommandContext};
@@ -42,8 +42,7 @@ pub(super) fn decide(plan: &Plan, command: &Command, ctx: &CommandContext) -> De
         }
     }
     v.edits(plan)?;
-    let decision = open_decision(plan, decision_id)?;
-    check_unendorsed_owner(decision, ctx, "adds prerequisites")?;
+    let decision = changeable(plan, decision_id, ctx, "adds prerequisites")?;
     check_prerequisite(plan, decision, prerequisite)?;
     Ok(vec![Event::PrerequisiteRequired {
         decision_id: decision_id.clone(),

@@ -3,7 +3,7 @@
 //! capability investments and mission assignments. Each step's fields are checked beside the
 //! rules it meets against the plan and its decision's other steps.
 
-use super::decisions::{check_unendorsed_owner, open_decision};
+use super::decisions::changeable;
 use super::fields::{MAX_LEVEL, MAX_NAME, MAX_PERSONNEL, MAX_TEXT, Violations};
 use super::{Decided, elsewhere};
 use crate::command::{Command, CommandContext};
@@ -23,8 +23,7 @@ pub(super) fn decide(plan: &Plan, command: &Command, ctx: &CommandContext) -> De
     let mut v = Violations::default();
     step_violations(&mut v, plan, step);
     v.edits(plan)?;
-    let decision = open_decision(plan, decision_id)?;
-    check_unendorsed_owner(decision, ctx, "adds steps")?;
+    let decision = changeable(plan, decision_id, ctx, "adds steps")?;
     check_step(plan, decision, step)?;
     Ok(vec![Event::StepPlanned {
         decision_id: decision_id.clone(),
