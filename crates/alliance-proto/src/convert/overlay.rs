@@ -146,8 +146,8 @@ fn deprecated_step(decision_id: &DecisionId, step: S) -> Result<Step, Vec<FieldV
     }
 }
 
-/// A domain step as the overlay's step message.
-fn step_to_overlay(step: &Step) -> S {
+/// A domain step as the overlay's step message (`OverlayStep.step`).
+pub fn step_to_overlay(step: &Step) -> S {
     match step {
         Step::AddElement { element, on } => S::AddForceElement(v1::AddForceElementStep {
             element: Some(element_to_proto(element)),
@@ -406,46 +406,6 @@ mod tests {
             ]
         );
         assert_eq!(overlay_commands(&overlay).unwrap(), commands);
-    }
-
-    /// What clients wrote before the step messages: each step as the event it used to borrow,
-    /// with a decision id of its own that is ignored.
-    #[allow(deprecated)]
-    fn deprecated_form(step: &Step) -> Option<S> {
-        Some(match step_to_payload("ignored".to_owned(), step) {
-            Payload::ForceElementAdditionPlanned(p) => S::AddElement(p),
-            Payload::ForceElementWithdrawalPlanned(p) => S::WithdrawElement(p),
-            Payload::ForceElementReductionPlanned(p) => S::ReduceElement(p),
-            Payload::ForceElementRelocationPlanned(p) => S::RelocateElement(p),
-            Payload::OpconTransferScheduled(p) => S::TransferOpcon(p),
-            Payload::CommandArrangementChangePlanned(p) => S::ChangeCommandArrangement(p),
-            Payload::AgreementClauseAmendmentPlanned(p) => S::AmendClause(p),
-            Payload::CapabilityInvestmentPlanned(p) => S::InvestCapability(p),
-            // The deprecated form never had a mission assignment.
-            _ => return None,
-        })
-    }
-
-    #[test]
-    fn a_deprecated_event_shaped_step_reads_as_its_step_message() {
-        let commands = every_kind_of_step();
-        let new = overlay_to_proto(&commands).unwrap();
-        let mut old = new.clone();
-        old[0].steps = commands
-            .iter()
-            .filter_map(|command| match command {
-                Command::PlanStep { step, .. } => deprecated_form(step),
-                _ => None,
-            })
-            .map(|step| v1::OverlayStep { step: Some(step) })
-            .collect();
-        assert_eq!(old[0].steps.len(), 8);
-        let mut without_mission = new;
-        without_mission[0].steps.pop();
-        assert_eq!(
-            overlay_commands(&old).unwrap(),
-            overlay_commands(&without_mission).unwrap()
-        );
     }
 
     #[test]

@@ -2,15 +2,20 @@
 //! and the read models beside it: runs recorded in the plan's history, overlays that append
 //! nothing, cancellation and deadlines, runs reproduced by an instance that did not keep them.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use alliance_commands::reference::{self, ReferencePlan};
 use alliance_commands::{CommandService, PlanCommandsApi};
-use alliance_domain::{Event, PlanId};
+use alliance_domain::{
+    CapabilityArea, ClauseId, ClauseStatus, Component, ConditionId, Date, DecisionId, ElementId,
+    ElementKind, Event, ForceElementSpec, InvestmentId, PlanId, Side, Step,
+};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig};
 use alliance_projection::Projection;
+use alliance_proto::convert::{event_to_payload, step_to_overlay};
 use alliance_proto::v1;
 use alliance_proto::v1::simulation_client::SimulationClient;
 use alliance_server::{Authenticator, TokenFile};
@@ -336,13 +341,34 @@ fn levels(result: &v1::SimulationResult, month: usize, area: v1::CapabilityArea)
     [area.us, area.rok, area.combined].map(|bands| bands.unwrap().p50)
 }
 
+/// A step in the deprecated event-shaped form: the event message it used to borrow, under a
+/// decision id that is ignored.
+#[allow(deprecated)]
+fn deprecated_step(step: &Step) -> v1::overlay_step::Step {
+    use v1::event_envelope::Payload as P;
+    use v1::overlay_step::Step as S;
+    let planned = Event::StepPlanned {
+        decision_id: DecisionId::parse("ignored").unwrap(),
+        step: step.clone(),
+    };
+    match event_to_payload(&planned) {
+        P::ForceElementAdditionPlanned(p) => S::AddElement(p),
+        P::ForceElementWithdrawalPlanned(p) => S::WithdrawElement(p),
+        P::ForceElementReductionPlanned(p) => S::ReduceElement(p),
+        P::ForceElementRelocationPlanned(p) => S::RelocateElement(p),
+        P::OpconTransferScheduled(p) => S::TransferOpcon(p),
+        P::CommandArrangementChangePlanned(p) => S::ChangeCommandArrangement(p),
+        P::AgreementClauseAmendmentPlanned(p) => S::AmendClause(p),
+        P::CapabilityInvestmentPlanned(p) => S::InvestCapability(p),
+        other => panic!("no deprecated form of {other:?}"),
+    }
+}
+
 /// The same what-if written with the overlay's own step messages and with the deprecated
 /// event-shaped ones is the same run: the same inputs, digests and months, for every kind of
 /// step the old form has.
-#[allow(deprecated)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overlay_of_step_messages_is_the_run_of_its_deprecated_event_form() {
-    use v1::overlay_step::Step as S;
     let env = Env::open().await;
     let (mut client, _) = env.serve().await;
     let mut spec = env.spec(200);
@@ -350,133 +376,82 @@ async fn an_overlay_of_step_messages_is_the_run_of_its_deprecated_event_form() {
     let (_, plain) = run_to_end(&mut client, spec.clone()).await.unwrap();
     let recorded = env.version().await;
 
-    let element = v1::ForceElement {
-        element_id: "what-if-patriot".into(),
-        name: "Additional Patriot battalion".into(),
-        side: v1::Side::Us as i32,
-        component: v1::Component::Army as i32,
-        kind: v1::ElementKind::AirDefense as i32,
-        personnel: 600,
-        equipment: vec![v1::EquipmentCount {
-            kind: "Patriot launcher".into(),
-            count: 12,
-        }],
-        base: "Osan Air Base".into(),
-    };
-    let new = vec![
-        what_if(
+    // One what-if, every kind of step the deprecated form has, in the domain's terms.
+    let on = |year, month| Date::from_ymd_opt(year, month, 1).unwrap();
+    let patriot = ElementId::parse("what-if-patriot").unwrap();
+    let decisions = [
+        (
             "what-if-thaad-leaves",
-            vec![S::WithdrawForceElement(v1::WithdrawForceElementStep {
-                element_id: "thaad-seongju".into(),
-                on: date(2028, 1, 1),
-            })],
+            vec![Step::WithdrawElement {
+                element_id: ElementId::parse("thaad-seongju").unwrap(),
+                on: on(2028, 1),
+            }],
         ),
-        what_if(
+        (
             "what-if-more-and-less",
             vec![
-                S::AddForceElement(v1::AddForceElementStep {
-                    element: Some(element.clone()),
-                    on: date(2028, 3, 1),
-                }),
-                S::ReduceForceElement(v1::ReduceForceElementStep {
-                    element_id: "what-if-patriot".into(),
+                Step::AddElement {
+                    element: ForceElementSpec {
+                        id: patriot.clone(),
+                        name: "Additional Patriot battalion".into(),
+                        side: Side::Us,
+                        component: Component::Army,
+                        kind: ElementKind::AirDefense,
+                        personnel: 600,
+                        equipment: BTreeMap::from([("Patriot launcher".to_owned(), 12)]),
+                        base: "Osan Air Base".into(),
+                    },
+                    on: on(2028, 3),
+                },
+                Step::ReduceElement {
+                    element_id: patriot.clone(),
                     personnel: 100,
-                    equipment: vec![v1::EquipmentCount {
-                        kind: "Patriot launcher".into(),
-                        count: 4,
-                    }],
-                    on: date(2029, 3, 1),
-                }),
-                S::RelocateForceElement(v1::RelocateForceElementStep {
-                    element_id: "what-if-patriot".into(),
+                    equipment: BTreeMap::from([("Patriot launcher".to_owned(), 4)]),
+                    on: on(2029, 3),
+                },
+                Step::RelocateElement {
+                    element_id: patriot,
                     to_base: "Camp Humphreys".into(),
-                    on: date(2029, 6, 1),
-                }),
-                S::ChangeArrangement(v1::ChangeCommandArrangementStep {
-                    on: date(2028, 6, 1),
-                    peacetime_opcon: v1::Side::Rok as i32,
-                    wartime_opcon: 0,
-                    cfc_commander: 0,
-                }),
-                S::PlanCapabilityInvestment(v1::PlanCapabilityInvestmentStep {
-                    investment_id: "what-if-l-sam".into(),
-                    area: v1::CapabilityArea::MissileDefense as i32,
+                    on: on(2029, 6),
+                },
+                Step::ChangeCommandArrangement {
+                    on: on(2028, 6),
+                    peacetime_opcon: Some(Side::Rok),
+                    wartime_opcon: None,
+                    cfc_commander: None,
+                },
+                Step::InvestCapability {
+                    investment_id: InvestmentId::parse("what-if-l-sam").unwrap(),
+                    area: CapabilityArea::MissileDefense,
                     description: "An earlier L-SAM battery".into(),
                     level_gain: 10,
-                    delivery: date(2028, 9, 1),
+                    delivery: on(2028, 9),
                     cost_kusd: 900_000,
-                }),
+                },
+                Step::TransferOpcon {
+                    on: on(2028, 10),
+                    conditions: ["rok-c2-certified", "rok-missile-defense-70"]
+                        .map(|c| ConditionId::parse(c).unwrap())
+                        .into(),
+                },
+                Step::AmendClause {
+                    clause_id: ClauseId::parse("123-enrichment").unwrap(),
+                    status: ClauseStatus::Permitted,
+                    on: on(2029, 1),
+                },
             ],
         ),
     ];
-    // The same decisions, each step in the event it used to borrow (its decision id ignored).
-    let old: Vec<v1::OverlayDecision> = new
-        .iter()
-        .map(|decision| v1::OverlayDecision {
-            steps: decision
-                .steps
-                .iter()
-                .map(|step| {
-                    let ignored = "ignored".to_owned();
-                    let old = match step.step.clone().unwrap() {
-                        S::WithdrawForceElement(s) => {
-                            S::WithdrawElement(v1::ForceElementWithdrawalPlanned {
-                                decision_id: ignored,
-                                element_id: s.element_id,
-                                on: s.on,
-                            })
-                        }
-                        S::AddForceElement(s) => S::AddElement(v1::ForceElementAdditionPlanned {
-                            decision_id: ignored,
-                            element: s.element,
-                            on: s.on,
-                        }),
-                        S::ReduceForceElement(s) => {
-                            S::ReduceElement(v1::ForceElementReductionPlanned {
-                                decision_id: ignored,
-                                element_id: s.element_id,
-                                personnel: s.personnel,
-                                equipment: s.equipment,
-                                on: s.on,
-                            })
-                        }
-                        S::RelocateForceElement(s) => {
-                            S::RelocateElement(v1::ForceElementRelocationPlanned {
-                                decision_id: ignored,
-                                element_id: s.element_id,
-                                to_base: s.to_base,
-                                on: s.on,
-                            })
-                        }
-                        S::ChangeArrangement(s) => {
-                            S::ChangeCommandArrangement(v1::CommandArrangementChangePlanned {
-                                decision_id: ignored,
-                                on: s.on,
-                                peacetime_opcon: s.peacetime_opcon,
-                                wartime_opcon: s.wartime_opcon,
-                                cfc_commander: s.cfc_commander,
-                            })
-                        }
-                        S::PlanCapabilityInvestment(s) => {
-                            S::InvestCapability(v1::CapabilityInvestmentPlanned {
-                                decision_id: ignored,
-                                investment_id: s.investment_id,
-                                area: s.area,
-                                description: s.description,
-                                level_gain: s.level_gain,
-                                delivery: s.delivery,
-                                cost_kusd: s.cost_kusd,
-                                cost_musd: 0,
-                            })
-                        }
-                        other => panic!("no deprecated form written for {other:?}"),
-                    };
-                    v1::OverlayStep { step: Some(old) }
-                })
-                .collect(),
-            ..decision.clone()
-        })
-        .collect();
+    // Written each way by the contract's own writers: the step messages as alliancectl writes
+    // them, and, as clients wrote them before, the event message each step used to borrow.
+    let overlay = |form: &dyn Fn(&Step) -> v1::overlay_step::Step| -> Vec<v1::OverlayDecision> {
+        decisions
+            .iter()
+            .map(|(decision, steps)| what_if(decision, steps.iter().map(form).collect()))
+            .collect()
+    };
+    let new = overlay(&step_to_overlay);
+    let old = overlay(&deprecated_step);
 
     spec.overlay = new;
     let (_, with_new) = run_to_end(&mut client, spec.clone()).await.unwrap();
