@@ -90,54 +90,26 @@ fn overlay_step(decision_id: &DecisionId, step: Option<&S>) -> Result<Step, Vec<
     })
 }
 
-/// A deprecated event-shaped step, read as its event.
+/// A deprecated event-shaped step, read as its event under the decision it is listed under.
 #[allow(deprecated)]
 fn deprecated_step(decision_id: &DecisionId, step: S) -> Result<Step, Vec<FieldViolation>> {
-    let decision_id = decision_id.to_string();
+    // The event's own decision_id is ignored: the step belongs to the decision it is listed under.
+    macro_rules! under_decision {
+        ($event:ident($payload:ident)) => {{
+            let mut payload = $payload;
+            payload.decision_id = decision_id.to_string();
+            Payload::$event(payload)
+        }};
+    }
     let payload = match step {
-        S::AddElement(p) => Payload::ForceElementAdditionPlanned(v1::ForceElementAdditionPlanned {
-            decision_id,
-            ..p
-        }),
-        S::WithdrawElement(p) => {
-            Payload::ForceElementWithdrawalPlanned(v1::ForceElementWithdrawalPlanned {
-                decision_id,
-                ..p
-            })
-        }
-        S::ReduceElement(p) => {
-            Payload::ForceElementReductionPlanned(v1::ForceElementReductionPlanned {
-                decision_id,
-                ..p
-            })
-        }
-        S::RelocateElement(p) => {
-            Payload::ForceElementRelocationPlanned(v1::ForceElementRelocationPlanned {
-                decision_id,
-                ..p
-            })
-        }
-        S::TransferOpcon(p) => {
-            Payload::OpconTransferScheduled(v1::OpconTransferScheduled { decision_id, ..p })
-        }
-        S::ChangeCommandArrangement(p) => {
-            Payload::CommandArrangementChangePlanned(v1::CommandArrangementChangePlanned {
-                decision_id,
-                ..p
-            })
-        }
-        S::AmendClause(p) => {
-            Payload::AgreementClauseAmendmentPlanned(v1::AgreementClauseAmendmentPlanned {
-                decision_id,
-                ..p
-            })
-        }
-        S::InvestCapability(p) => {
-            Payload::CapabilityInvestmentPlanned(v1::CapabilityInvestmentPlanned {
-                decision_id,
-                ..p
-            })
-        }
+        S::AddElement(p) => under_decision!(ForceElementAdditionPlanned(p)),
+        S::WithdrawElement(p) => under_decision!(ForceElementWithdrawalPlanned(p)),
+        S::ReduceElement(p) => under_decision!(ForceElementReductionPlanned(p)),
+        S::RelocateElement(p) => under_decision!(ForceElementRelocationPlanned(p)),
+        S::TransferOpcon(p) => under_decision!(OpconTransferScheduled(p)),
+        S::ChangeCommandArrangement(p) => under_decision!(CommandArrangementChangePlanned(p)),
+        S::AmendClause(p) => under_decision!(AgreementClauseAmendmentPlanned(p)),
+        S::InvestCapability(p) => under_decision!(CapabilityInvestmentPlanned(p)),
         _ => return Err(vec![FieldViolation::new("", "is not a step")]),
     };
     match event_from_payload(&payload)? {
