@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::conditions::{Constraint, ConstraintRule, Prerequisite};
 use crate::ids::{ConditionId, ConstraintId, DecisionId};
-use crate::model::{ConditionStatus, Date, DecisionStatus, Side, Step};
+use crate::model::{ConditionStatus, Date, Side, Step};
 use crate::posture::{capability, shaping};
 use crate::state::{Decision, Plan};
 use crate::timeline::{ElementTimeline, element_timelines};
@@ -117,10 +117,6 @@ fn done_of(decision: &Decision) -> Date {
         .unwrap_or(decision.effective_date)
 }
 
-fn status_name(status: DecisionStatus) -> String {
-    format!("{status:?}").to_lowercase()
-}
-
 impl<'a> View<'a> {
     fn new(plan: &'a Plan, what_if: bool) -> Self {
         View {
@@ -173,9 +169,7 @@ impl<'a> View<'a> {
                 } => {
                     let other = self.standing_for(decision_id);
                     let Some(other) = other.filter(|o| self.shapes(&o.id)) else {
-                        let status = other
-                            .map(|o| status_name(o.status))
-                            .unwrap_or_else(|| "unknown".to_owned());
+                        let status = other.map_or("unknown", |o| o.status.name());
                         found.push(finding(
                             None,
                             format!(

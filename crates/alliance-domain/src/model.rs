@@ -151,6 +151,19 @@ pub enum DecisionStatus {
     Superseded,
 }
 
+impl DecisionStatus {
+    /// The status in lowercase, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            DecisionStatus::Proposed => "proposed",
+            DecisionStatus::Adopted => "adopted",
+            DecisionStatus::Rejected => "rejected",
+            DecisionStatus::Withdrawn => "withdrawn",
+            DecisionStatus::Superseded => "superseded",
+        }
+    }
+}
+
 /// A unit or capability on the peninsula.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForceElementSpec {

@@ -183,6 +183,12 @@ impl Plan {
         self.horizon_start <= date && date <= self.horizon_end
     }
 
+    /// Whether the plan knows a force element: registered, or planned by a decision's
+    /// `AddElement` step.
+    pub fn has_element(&self, id: &ElementId) -> bool {
+        self.elements.contains_key(id) || self.planned_elements.contains_key(id)
+    }
+
     /// The side that owns a force element: registered, or planned by a decision's
     /// `AddElement` step.
     pub fn element_side(&self, id: &ElementId) -> Option<Side> {

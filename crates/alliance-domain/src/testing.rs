@@ -5,9 +5,9 @@
 use std::collections::BTreeSet;
 
 use crate::{
-    Actor, ClauseId, Command, CommandContext, Component, ConditionId, Date, DecisionId,
-    DomainError, ElementId, ElementKind, Event, ForceElementSpec, InvestmentId, Plan, PlanId, Side,
-    Step, TeamId, decide, fold,
+    Actor, AgreementKind, ClauseId, ClauseStatus, Command, CommandContext, Component, ConditionId,
+    Date, DecisionId, DomainError, ElementId, ElementKind, Event, ForceElementSpec, InvestmentId,
+    Plan, PlanId, Side, Step, TeamId, decide, fold,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -42,6 +42,12 @@ impl Given {
         let result = decide(&self.plan, &command, &ctx);
         When { command, result }
     }
+
+    /// The U.S. force-planning cell (which owns the fixtures' decisions) plans `step` on
+    /// `decision`.
+    pub fn when_planned(self, decision: &str, step: Step) -> When {
+        self.when(us(), plan_step(decision, step))
+    }
 }
 
 impl When {
@@ -52,6 +58,20 @@ impl When {
             Ok(events) => assert_eq!(events, expected, "events of {:?}", self.command),
             Err(e) => panic!("{:?} was refused: {e:?}", self.command),
         }
+    }
+
+    /// The step the command plans is accepted as asked: its one event is that step, planned on
+    /// its decision.
+    #[track_caller]
+    pub fn then_planned(self) {
+        let Command::PlanStep { decision_id, step } = &self.command else {
+            panic!("{:?} plans no step", self.command);
+        };
+        let expected = vec![Event::StepPlanned {
+            decision_id: decision_id.clone(),
+            step: step.clone(),
+        }];
+        self.then(expected);
     }
 
     /// The command is refused with an error that `check` accepts.
@@ -75,6 +95,18 @@ impl When {
         self.then_error(
             |e| matches!(e, DomainError::Invalid(vs) if vs.iter().any(|v| v.field == field)),
         );
+    }
+
+    /// The command is refused as invalid with exactly these violations, in this order.
+    #[track_caller]
+    pub fn then_invalid_fields(self, fields: &[&str]) {
+        match self.error() {
+            DomainError::Invalid(violations) => {
+                let found: Vec<&str> = violations.iter().map(|v| v.field.as_str()).collect();
+                assert_eq!(found, fields, "violations of a refused command");
+            }
+            other => panic!("expected Invalid, got {other:?}"),
+        }
     }
 
     /// The command is refused because the `what` named `id` does not exist.
@@ -215,6 +247,28 @@ pub fn created() -> Event {
 pub const ABCT: &str = "2id-abct";
 /// The fighter wing at Kunsan: 2,000 personnel, 40 F-16.
 pub const WING: &str = "8fw";
+
+/// The 123 agreement's enrichment clause `id`, restricted from `since`.
+pub fn define_clause(id: &str, since: Date) -> Command {
+    Command::DefineAgreementClause {
+        clause_id: clause(id),
+        agreement: AgreementKind::NuclearCooperation123,
+        title: "enrichment".to_owned(),
+        status: ClauseStatus::Restricted,
+        since,
+    }
+}
+
+/// What `define_clause(id, horizon_start())` records.
+pub fn clause_defined(id: &str) -> Event {
+    Event::AgreementClauseDefined {
+        clause_id: clause(id),
+        agreement: AgreementKind::NuclearCooperation123,
+        title: "enrichment".to_owned(),
+        status: ClauseStatus::Restricted,
+        since: horizon_start(),
+    }
+}
 
 pub fn registered(id: &str, personnel: u32, equipment: &[(&str, u32)]) -> Event {
     registered_from(id, personnel, equipment, horizon_start())

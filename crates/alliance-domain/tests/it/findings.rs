@@ -113,10 +113,10 @@ fn findings_of(events: &[Event], what_if: bool) -> Vec<Finding> {
     all_findings(&fold(Plan::default(), events), what_if)
 }
 
-fn ids(findings: &[Finding]) -> Vec<(String, Date, Option<Date>)> {
+fn ids(findings: &[Finding]) -> Vec<(&str, Date, Option<Date>)> {
     findings
         .iter()
-        .map(|f| (f.id.clone(), f.from, f.until))
+        .map(|f| (f.id.as_str(), f.from, f.until))
         .collect()
 }
 
@@ -257,7 +257,7 @@ fn an_acknowledged_finding_is_adopted_and_recorded() {
     assert_eq!(
         ids(&found),
         [(
-            "prerequisite:drawdown:1".to_owned(),
+            "prerequisite:drawdown:1",
             date(2028, 3, 31),
             Some(date(2028, 12, 1))
         )]
@@ -294,7 +294,7 @@ fn a_lag_moves_the_date_the_finding_ends() {
     assert_eq!(
         ids(&findings_of(&events, true)),
         [(
-            "prerequisite:drawdown:1".to_owned(),
+            "prerequisite:drawdown:1",
             date(2029, 3, 1),
             Some(date(2029, 6, 1))
         )],
@@ -359,7 +359,7 @@ fn findings_appear_and_disappear_as_decisions_are_adopted_and_superseded() {
     )
     .expect("the later drawdown adds no finding");
     events.extend(adoption);
-    let at = |n: usize| ids(&findings_of(&events[..n], false));
+    let at = |n: usize| findings_of(&events[..n], false);
     assert!(at(before).is_empty(), "before the adoption");
     assert_eq!(
         at(adopted_at).len(),
@@ -389,7 +389,7 @@ fn a_transfer_before_its_conditions_are_met_is_a_finding_until_they_are() {
     assert_eq!(
         ids(&found),
         [(
-            "conditions:opcon-transfer".to_owned(),
+            "conditions:opcon-transfer",
             date(2028, 12, 1),
             Some(date(2029, 5, 1))
         )]
@@ -426,7 +426,7 @@ fn a_capability_prerequisite_holds_from_the_level_recorded() {
     assert_eq!(
         ids(&findings_of(&events, true)),
         [(
-            "prerequisite:drawdown:1".to_owned(),
+            "prerequisite:drawdown:1",
             date(2028, 6, 30),
             Some(date(2029, 1, 1))
         )]
@@ -553,7 +553,7 @@ fn a_drawdown_through_the_floor_is_refused_then_found_until_certified() {
     let found = findings_of(&events, false);
     assert_eq!(
         ids(&found),
-        [("constraint:us-floor".to_owned(), date(2028, 3, 31), None)]
+        [("constraint:us-floor", date(2028, 3, 31), None)]
     );
     assert_eq!(found[0].decisions, [dec(DRAWDOWN)]);
 
@@ -580,7 +580,7 @@ fn a_drawdown_through_the_floor_is_refused_then_found_until_certified() {
     assert_eq!(
         ids(&findings_of(&events, false)),
         [(
-            "constraint:us-floor".to_owned(),
+            "constraint:us-floor",
             date(2028, 3, 31),
             Some(date(2028, 9, 1))
         )]
@@ -649,7 +649,7 @@ fn a_combined_capability_constraint_is_found_where_the_levels_fall_short() {
     assert_eq!(
         ids(&findings_of(&events, false)),
         [(
-            "constraint:md-combined".to_owned(),
+            "constraint:md-combined",
             date(2030, 1, 1),
             Some(date(2031, 1, 1))
         )]
@@ -749,7 +749,7 @@ fn a_constraint_applies_from_its_date_only() {
     *since = Some(date(2027, 1, 1));
     assert_eq!(
         ids(&findings_of(&events, false)),
-        [("constraint:us-floor".to_owned(), date(2027, 1, 1), None)],
+        [("constraint:us-floor", date(2027, 1, 1), None)],
         "below the floor from the start, but the rule applies from 2027 only"
     );
 }

@@ -17,16 +17,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use alliance_domain::{
-    Actor, AgreementKind, CapabilityArea, ClauseStatus, Command, CommandContext, ConditionStatus,
-    Date, DomainError, ElementId, ElementTimeline, Event, MAX_EQUIPMENT, MAX_PERSONNEL, Plan, Side,
-    Step, decide, evolve, fold,
+    Actor, CapabilityArea, ClauseStatus, Command, CommandContext, ConditionStatus, Date,
+    DomainError, ElementId, ElementTimeline, Event, MAX_EQUIPMENT, MAX_PERSONNEL, Plan, Side, Step,
+    decide, evolve, fold,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
 
 use alliance_domain::testing::{
-    alliance, clause, cond, created, date, dec, el, horizon_end, horizon_start, inv, plan_id, rok,
-    spec, us, us_policy,
+    alliance, clause, cond, created, date, dec, define_clause, el, horizon_end, horizon_start, inv,
+    plan_id, rok, spec, us, us_policy,
 };
 
 const ELEMENTS: [&str; 5] = ["2id-abct", "8fw", "35ada", "thaad-2", "f35-sq"];
@@ -181,15 +181,8 @@ fn arb_command() -> impl Strategy<Value = (Actor, Command)> {
                 as_of,
             }
         ),
-        1 => (select(CLAUSES.to_vec()), arb_date()).prop_map(|(id, since)| {
-            Command::DefineAgreementClause {
-                clause_id: clause(id),
-                agreement: AgreementKind::NuclearCooperation123,
-                title: "enrichment".to_owned(),
-                status: ClauseStatus::Restricted,
-                since,
-            }
-        }),
+        1 => (select(CLAUSES.to_vec()), arb_date())
+            .prop_map(|(id, since)| define_clause(id, since)),
         1 => (select(CONDITIONS.to_vec()), prop::option::of(0u32..=110)).prop_map(
             |(id, threshold)| Command::DefineCondition {
                 condition_id: cond(id),

@@ -18,26 +18,44 @@ pub trait CommandRequest {
     }
 }
 
+/// A message that holds one dated step of a decision: a `PlanCommands` step request, or the
+/// same step in a simulation overlay (`alliance.v1.*Step`, which has the request's fields but
+/// `meta` and `decision_id`). Both are read by one body, so a step means the same either way.
+pub trait StepMessage {
+    /// The step, every violation recorded in `f` under the message's own field names.
+    fn step(&self, f: &mut Fields) -> Option<Step>;
+}
+
+macro_rules! step_message {
+    ($($message:ty),+ => |$r:ident, $f:ident| $step:expr) => {
+        $(impl StepMessage for $message {
+            fn step(&self, $f: &mut Fields) -> Option<Step> {
+                let $r = self;
+                $step
+            }
+        })+
+    };
+}
+
 macro_rules! step_request {
-    ($request:ty, |$r:ident, $f:ident| $step:expr) => {
-        impl CommandRequest for $request {
+    ($($request:ty),+) => {
+        $(impl CommandRequest for $request {
             fn meta(&self) -> Option<&v1::CommandMeta> {
                 self.meta.as_ref()
             }
             fn to_command(&self) -> Result<Command, Vec<FieldViolation>> {
-                let $r = self;
-                let mut $f = Fields::default();
-                let decision_id = $f.id("decision_id", &$r.decision_id);
-                let step: Option<Step> = $step;
+                let mut f = Fields::default();
+                let decision_id = f.id("decision_id", &self.decision_id);
+                let step = self.step(&mut f);
                 let command = (|| {
                     Some(Command::PlanStep {
                         decision_id: decision_id?,
                         step: step?,
                     })
                 })();
-                $f.finish(command)
+                f.finish(command)
             }
-        }
+        })+
     };
 }
 
@@ -64,7 +82,7 @@ macro_rules! simple_request {
     };
 }
 
-step_request!(v1::AddForceElementRequest, |r, f| {
+step_message!(v1::AddForceElementRequest, v1::AddForceElementStep => |r, f| {
     let element = f.element("element", r.element.as_ref());
     let on = f.date("on", r.on.as_ref());
     (|| {
@@ -74,7 +92,7 @@ step_request!(v1::AddForceElementRequest, |r, f| {
         })
     })()
 });
-step_request!(v1::WithdrawForceElementRequest, |r, f| {
+step_message!(v1::WithdrawForceElementRequest, v1::WithdrawForceElementStep => |r, f| {
     let element_id = f.id("element_id", &r.element_id);
     let on = f.date("on", r.on.as_ref());
     (|| {
@@ -84,7 +102,7 @@ step_request!(v1::WithdrawForceElementRequest, |r, f| {
         })
     })()
 });
-step_request!(v1::ReduceForceElementRequest, |r, f| {
+step_message!(v1::ReduceForceElementRequest, v1::ReduceForceElementStep => |r, f| {
     let element_id = f.id("element_id", &r.element_id);
     let equipment = f.equipment("equipment", &r.equipment);
     let on = f.date("on", r.on.as_ref());
@@ -97,7 +115,7 @@ step_request!(v1::ReduceForceElementRequest, |r, f| {
         })
     })()
 });
-step_request!(v1::RelocateForceElementRequest, |r, f| {
+step_message!(v1::RelocateForceElementRequest, v1::RelocateForceElementStep => |r, f| {
     let element_id = f.id("element_id", &r.element_id);
     let on = f.date("on", r.on.as_ref());
     (|| {
@@ -108,7 +126,7 @@ step_request!(v1::RelocateForceElementRequest, |r, f| {
         })
     })()
 });
-step_request!(v1::ScheduleOpconTransferRequest, |r, f| {
+step_message!(v1::ScheduleOpconTransferRequest, v1::ScheduleOpconTransferStep => |r, f| {
     let on = f.date("on", r.on.as_ref());
     let conditions = f.ids("conditions", &r.conditions);
     (|| {
@@ -118,7 +136,7 @@ step_request!(v1::ScheduleOpconTransferRequest, |r, f| {
         })
     })()
 });
-step_request!(v1::ChangeCommandArrangementRequest, |r, f| {
+step_message!(v1::ChangeCommandArrangementRequest, v1::ChangeCommandArrangementStep => |r, f| {
     let on = f.date("on", r.on.as_ref());
     let peacetime_opcon = f.opt_enum("peacetime_opcon", r.peacetime_opcon, side_from_proto);
     let wartime_opcon = f.opt_enum("wartime_opcon", r.wartime_opcon, side_from_proto);
@@ -132,10 +150,10 @@ step_request!(v1::ChangeCommandArrangementRequest, |r, f| {
         })
     })()
 });
-step_request!(v1::AssignMissionRequest, |r, f| {
+step_message!(v1::AssignMissionRequest, v1::AssignMissionStep => |r, f| {
     f.mission_step(r.mission, r.lead, r.supporting, r.on.as_ref())
 });
-step_request!(v1::AmendAgreementClauseRequest, |r, f| {
+step_message!(v1::AmendAgreementClauseRequest, v1::AmendAgreementClauseStep => |r, f| {
     let clause_id = f.id("clause_id", &r.clause_id);
     let status = f.enum_value("status", r.status, clause_status_from_proto);
     let on = f.date("on", r.on.as_ref());
@@ -147,22 +165,50 @@ step_request!(v1::AmendAgreementClauseRequest, |r, f| {
         })
     })()
 });
-step_request!(v1::PlanCapabilityInvestmentRequest, |r, f| {
-    let investment_id = f.id("investment_id", &r.investment_id);
-    let area = f.enum_value("area", r.area, area_from_proto);
-    let delivery = f.date("delivery", r.delivery.as_ref());
-    let cost_kusd = f.cost_kusd(r.cost_kusd, r.cost_musd);
-    (|| {
-        Some(Step::InvestCapability {
-            investment_id: investment_id?,
-            area: area?,
-            description: r.description.clone(),
-            level_gain: r.level_gain,
-            delivery: delivery?,
-            cost_kusd: cost_kusd?,
-        })
-    })()
+step_message!(v1::PlanCapabilityInvestmentRequest => |r, f| {
+    let cost = (r.cost_kusd, r.cost_musd);
+    investment(f, &r.investment_id, r.area, &r.description, r.level_gain, r.delivery.as_ref(), cost)
 });
+step_message!(v1::PlanCapabilityInvestmentStep => |r, f| {
+    let cost = (r.cost_kusd, 0);
+    investment(f, &r.investment_id, r.area, &r.description, r.level_gain, r.delivery.as_ref(), cost)
+});
+step_request!(
+    v1::AddForceElementRequest,
+    v1::WithdrawForceElementRequest,
+    v1::ReduceForceElementRequest,
+    v1::RelocateForceElementRequest,
+    v1::ScheduleOpconTransferRequest,
+    v1::ChangeCommandArrangementRequest,
+    v1::AssignMissionRequest,
+    v1::AmendAgreementClauseRequest,
+    v1::PlanCapabilityInvestmentRequest
+);
+
+/// A capability investment step; its cost in thousands and in millions (a request written
+/// before `cost_kusd` gives millions; an overlay step never does).
+fn investment(
+    f: &mut Fields,
+    investment_id: &str,
+    area: i32,
+    description: &str,
+    level_gain: u32,
+    delivery: Option<&v1::Date>,
+    (kusd, musd): (u64, u64),
+) -> Option<Step> {
+    let investment_id = f.id("investment_id", investment_id);
+    let area = f.enum_value("area", area, area_from_proto);
+    let delivery = f.date("delivery", delivery);
+    let cost_kusd = f.cost_kusd(kusd, musd);
+    Some(Step::InvestCapability {
+        investment_id: investment_id?,
+        area: area?,
+        description: description.to_owned(),
+        level_gain,
+        delivery: delivery?,
+        cost_kusd: cost_kusd?,
+    })
+}
 
 simple_request!(v1::CreatePlanRequest, |r, f| {
     // The plan id is resolved by the service (minted when empty) and set on the command there.

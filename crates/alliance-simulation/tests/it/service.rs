@@ -2,15 +2,20 @@
 //! and the read models beside it: runs recorded in the plan's history, overlays that append
 //! nothing, cancellation and deadlines, runs reproduced by an instance that did not keep them.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use alliance_commands::reference::{self, ReferencePlan};
 use alliance_commands::{CommandService, PlanCommandsApi};
-use alliance_domain::{Event, PlanId};
+use alliance_domain::{
+    CapabilityArea, ClauseId, ClauseStatus, Component, ConditionId, Date, DecisionId, ElementId,
+    ElementKind, Event, ForceElementSpec, InvestmentId, PlanId, Side, Step,
+};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig};
 use alliance_projection::Projection;
+use alliance_proto::convert::{event_to_payload, step_to_overlay};
 use alliance_proto::v1;
 use alliance_proto::v1::simulation_client::SimulationClient;
 use alliance_server::{Authenticator, TokenFile};
@@ -232,6 +237,8 @@ async fn the_same_inputs_and_seed_give_the_same_results_and_digests() {
     assert_ne!(other.results_digest, first.results_digest);
 }
 
+/// The deprecated event-shaped step, still accepted.
+#[allow(deprecated)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overlay_run_appends_nothing_and_changes_the_result() {
     let env = Env::open().await;
@@ -303,6 +310,274 @@ async fn an_overlay_run_appends_nothing_and_changes_the_result() {
         refused.message()
     );
     assert_eq!(env.version().await, recorded);
+}
+
+fn date(year: i32, month: i32, day: i32) -> Option<v1::Date> {
+    Some(v1::Date { year, month, day })
+}
+
+/// An unsaved decision of the caller's side, effective 2028-01-01, with `steps`.
+fn what_if(id: &str, steps: Vec<v1::overlay_step::Step>) -> v1::OverlayDecision {
+    v1::OverlayDecision {
+        decision_id: id.into(),
+        title: format!("What if: {id}"),
+        rationale: "An unsaved what-if.".into(),
+        effective_date: date(2028, 1, 1),
+        required_sides: vec![v1::Side::Us as i32],
+        steps: steps
+            .into_iter()
+            .map(|step| v1::OverlayStep { step: Some(step) })
+            .collect(),
+    }
+}
+
+/// The U.S., ROK and combined median level of `area` in month `month` of a result.
+fn levels(result: &v1::SimulationResult, month: usize, area: v1::CapabilityArea) -> [f64; 3] {
+    let area = result.monthly[month]
+        .areas
+        .iter()
+        .find(|a| a.area == area as i32)
+        .unwrap();
+    [area.us, area.rok, area.combined].map(|bands| bands.unwrap().p50)
+}
+
+/// A step in the deprecated event-shaped form: the event message it used to borrow, under a
+/// decision id that is ignored.
+#[allow(deprecated)]
+fn deprecated_step(step: &Step) -> v1::overlay_step::Step {
+    use v1::event_envelope::Payload as P;
+    use v1::overlay_step::Step as S;
+    let planned = Event::StepPlanned {
+        decision_id: DecisionId::parse("ignored").unwrap(),
+        step: step.clone(),
+    };
+    match event_to_payload(&planned) {
+        P::ForceElementAdditionPlanned(p) => S::AddElement(p),
+        P::ForceElementWithdrawalPlanned(p) => S::WithdrawElement(p),
+        P::ForceElementReductionPlanned(p) => S::ReduceElement(p),
+        P::ForceElementRelocationPlanned(p) => S::RelocateElement(p),
+        P::OpconTransferScheduled(p) => S::TransferOpcon(p),
+        P::CommandArrangementChangePlanned(p) => S::ChangeCommandArrangement(p),
+        P::AgreementClauseAmendmentPlanned(p) => S::AmendClause(p),
+        P::CapabilityInvestmentPlanned(p) => S::InvestCapability(p),
+        other => panic!("no deprecated form of {other:?}"),
+    }
+}
+
+/// The same what-if written with the overlay's own step messages and with the deprecated
+/// event-shaped ones is the same run: the same inputs, digests and months, for every kind of
+/// step the old form has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlay_of_step_messages_is_the_run_of_its_deprecated_event_form() {
+    let env = Env::open().await;
+    let (mut client, _) = env.serve().await;
+    let mut spec = env.spec(200);
+    spec.include_proposed = false;
+    let (_, plain) = run_to_end(&mut client, spec.clone()).await.unwrap();
+    let recorded = env.version().await;
+
+    // One what-if, every kind of step the deprecated form has, in the domain's terms.
+    let on = |year, month| Date::from_ymd_opt(year, month, 1).unwrap();
+    let patriot = ElementId::parse("what-if-patriot").unwrap();
+    let decisions = [
+        (
+            "what-if-thaad-leaves",
+            vec![Step::WithdrawElement {
+                element_id: ElementId::parse("thaad-seongju").unwrap(),
+                on: on(2028, 1),
+            }],
+        ),
+        (
+            "what-if-more-and-less",
+            vec![
+                Step::AddElement {
+                    element: ForceElementSpec {
+                        id: patriot.clone(),
+                        name: "Additional Patriot battalion".into(),
+                        side: Side::Us,
+                        component: Component::Army,
+                        kind: ElementKind::AirDefense,
+                        personnel: 600,
+                        equipment: BTreeMap::from([("Patriot launcher".to_owned(), 12)]),
+                        base: "Osan Air Base".into(),
+                    },
+                    on: on(2028, 3),
+                },
+                Step::ReduceElement {
+                    element_id: patriot.clone(),
+                    personnel: 100,
+                    equipment: BTreeMap::from([("Patriot launcher".to_owned(), 4)]),
+                    on: on(2029, 3),
+                },
+                Step::RelocateElement {
+                    element_id: patriot,
+                    to_base: "Camp Humphreys".into(),
+                    on: on(2029, 6),
+                },
+                Step::ChangeCommandArrangement {
+                    on: on(2028, 6),
+                    peacetime_opcon: Some(Side::Rok),
+                    wartime_opcon: None,
+                    cfc_commander: None,
+                },
+                Step::InvestCapability {
+                    investment_id: InvestmentId::parse("what-if-l-sam").unwrap(),
+                    area: CapabilityArea::MissileDefense,
+                    description: "An earlier L-SAM battery".into(),
+                    level_gain: 10,
+                    delivery: on(2028, 9),
+                    cost_kusd: 900_000,
+                },
+                Step::TransferOpcon {
+                    on: on(2028, 10),
+                    conditions: ["rok-c2-certified", "rok-missile-defense-70"]
+                        .map(|c| ConditionId::parse(c).unwrap())
+                        .into(),
+                },
+                Step::AmendClause {
+                    clause_id: ClauseId::parse("123-enrichment").unwrap(),
+                    status: ClauseStatus::Permitted,
+                    on: on(2029, 1),
+                },
+            ],
+        ),
+    ];
+    // Written each way by the contract's own writers: the step messages as alliancectl writes
+    // them, and, as clients wrote them before, the event message each step used to borrow.
+    let overlay = |form: &dyn Fn(&Step) -> v1::overlay_step::Step| -> Vec<v1::OverlayDecision> {
+        decisions
+            .iter()
+            .map(|(decision, steps)| what_if(decision, steps.iter().map(form).collect()))
+            .collect()
+    };
+    let new = overlay(&step_to_overlay);
+    let old = overlay(&deprecated_step);
+
+    spec.overlay = new;
+    let (_, with_new) = run_to_end(&mut client, spec.clone()).await.unwrap();
+    spec.overlay = old;
+    let (_, with_old) = run_to_end(&mut client, spec).await.unwrap();
+    assert_eq!(with_new.inputs_digest, with_old.inputs_digest);
+    assert_eq!(with_new.results_digest, with_old.results_digest);
+    assert_eq!(with_new.monthly, with_old.monthly);
+    assert_eq!(with_new.overlay, with_old.overlay);
+    assert_eq!(
+        with_new.overlay,
+        ["what-if-more-and-less", "what-if-thaad-leaves"]
+    );
+    // And the overlay is applied: the run differs from the plan without it.
+    assert_ne!(with_new.results_digest, plain.results_digest);
+    assert_eq!(env.version().await, recorded, "an overlay run appended");
+}
+
+/// An overlay assigns a mission of the operational plans, as AssignMission does: the ROK
+/// leading major combat alone from 2028 takes the U.S. missile-defense level out of the area's
+/// coverage from then on, and not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overlay_assigns_a_mission() {
+    let env = Env::open().await;
+    let (mut client, _) = env.serve().await;
+    let mut spec = env.spec(200);
+    spec.include_proposed = false;
+    let (_, plain) = run_to_end(&mut client, spec.clone()).await.unwrap();
+    let recorded = env.version().await;
+
+    let rok_alone = |lead: v1::Side, supporting: v1::Side| {
+        what_if(
+            "what-if-rok-leads-alone",
+            vec![v1::overlay_step::Step::AssignMission(
+                v1::AssignMissionStep {
+                    mission: v1::Mission::MajorCombat as i32,
+                    lead: lead as i32,
+                    supporting: supporting as i32,
+                    on: date(2028, 1, 1),
+                },
+            )],
+        )
+    };
+    spec.overlay = vec![rok_alone(v1::Side::Rok, v1::Side::Unspecified)];
+    let (_, assigned) = run_to_end(&mut client, spec.clone()).await.unwrap();
+    assert_eq!(assigned.overlay, ["what-if-rok-leads-alone"]);
+    assert_eq!(assigned.recorded_version, 0);
+    let area = v1::CapabilityArea::MissileDefense;
+    // 2027-07: before the assignment, the same.
+    assert_eq!(levels(&assigned, 6, area), levels(&plain, 6, area));
+    // 2028-06: the U.S. level no longer counts, and the combined coverage is lower.
+    let [us, _, combined] = levels(&assigned, 17, area);
+    let [plain_us, _, plain_combined] = levels(&plain, 17, area);
+    assert!(plain_us > 0.0, "{plain_us}");
+    assert_eq!(us, 0.0);
+    assert!(combined < plain_combined, "{combined} < {plain_combined}");
+
+    // The supporting side must be the other side: the domain's check, on the overlay too.
+    spec.overlay = vec![rok_alone(v1::Side::Rok, v1::Side::Rok)];
+    let refused = run_to_end(&mut client, spec).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("supporting"), "{refused:?}");
+    assert_eq!(env.version().await, recorded, "an overlay run appended");
+}
+
+/// Bad values in the overlay's step messages are refused before anything runs, every one named
+/// by its path in the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_values_in_overlay_step_messages_are_refused_with_their_paths() {
+    use tonic_types::StatusExt;
+    use v1::overlay_step::Step as S;
+    let env = Env::open().await;
+    let (mut client, _) = env.serve().await;
+    let head = env.version().await;
+    let mut spec = env.spec(10);
+    spec.overlay = vec![what_if(
+        "what-if-bad",
+        vec![
+            S::AssignMission(v1::AssignMissionStep {
+                mission: v1::Mission::Unspecified as i32,
+                lead: 99,
+                supporting: v1::Side::Us as i32,
+                on: None,
+            }),
+            S::WithdrawForceElement(v1::WithdrawForceElementStep {
+                element_id: String::new(),
+                on: date(2029, 2, 30),
+            }),
+            S::PlanCapabilityInvestment(v1::PlanCapabilityInvestmentStep {
+                investment_id: "what-if-l-sam".into(),
+                area: v1::CapabilityArea::Unspecified as i32,
+                description: "An earlier L-SAM battery".into(),
+                level_gain: 10,
+                delivery: date(2028, 9, 1),
+                cost_kusd: 900_000,
+            }),
+        ],
+    )];
+    spec.overlay[0].steps.push(v1::OverlayStep { step: None });
+    let status = client
+        .run(authorized(v1::RunSimulationRequest { spec: Some(spec) }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let fields: Vec<String> = status
+        .get_error_details()
+        .bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "overlay[0].steps[0].assign_mission.mission",
+            "overlay[0].steps[0].assign_mission.lead",
+            "overlay[0].steps[0].assign_mission.on",
+            "overlay[0].steps[1].withdraw_force_element.element_id",
+            "overlay[0].steps[1].withdraw_force_element.on",
+            "overlay[0].steps[2].plan_capability_investment.area",
+            "overlay[0].steps[3]",
+        ],
+        "{status:?}"
+    );
+    assert_eq!(env.version().await, head, "nothing recorded");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -376,6 +376,29 @@ mod tests {
     }
 
     #[test]
+    fn the_example_overlay_is_sent_as_step_messages() {
+        use v1::overlay_step::Step as S;
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../deploy/simulation-overlay-example.json");
+        let overlay = read_overlay(&example, "--overlay").unwrap();
+        assert_eq!(overlay.len(), 1);
+        let steps: Vec<&S> = overlay[0]
+            .steps
+            .iter()
+            .map(|s| s.step.as_ref().unwrap())
+            .collect();
+        assert!(
+            matches!(
+                steps[..],
+                [S::AddForceElement(_), S::AssignMission(mission)]
+                    if mission.lead == v1::Side::Rok as i32
+                        && mission.supporting == v1::Side::Us as i32
+            ),
+            "{steps:?}"
+        );
+    }
+
+    #[test]
     fn simulate_arguments_parse() {
         use clap::Parser;
         let parse = |line: &str| {
