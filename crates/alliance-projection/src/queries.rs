@@ -99,7 +99,6 @@ pub struct DecisionView {
     pub history: Vec<LifecycleEntry>,
 }
 
-/// The decision an event is about, if any.
 /// The findings of a plan at one version, over a window of valid dates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FindingsAt {
@@ -109,6 +108,7 @@ pub struct FindingsAt {
     pub findings: Vec<alliance_domain::Finding>,
 }
 
+/// The decision an event is about, if any.
 fn decision_of(event: &Event) -> Option<&DecisionId> {
     match event {
         Event::DecisionProposed { decision_id, .. }

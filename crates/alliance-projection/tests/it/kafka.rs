@@ -570,11 +570,7 @@ async fn status_takes_the_topic_s_lag_at_most_once_per_refresh_whoever_asks() {
         env.trusted.clone(),
     )
     .await;
-    let channel = alliance_auth::endpoint(&address, None)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = alliance_tests::server::channel(&address).await;
     let status = |channel: tonic::transport::Channel| async move {
         let mut request = tonic::Request::new(v1::StatusRequest {});
         request

@@ -7,6 +7,7 @@ use alliance_domain::{Command, Side};
 use alliance_projection::Projection;
 use alliance_proto::v1;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
+use alliance_tests::requests;
 use tonic::Code;
 
 use crate::harness::{Env, US, date, element, serve};
@@ -19,16 +20,15 @@ fn request(
     plan_id: &str,
     valid_on: Option<v1::Date>,
 ) -> tonic::Request<v1::WatchPostureRequest> {
-    let mut request = tonic::Request::new(v1::WatchPostureRequest {
-        plan_id: plan_id.to_owned(),
-        valid_on,
-        include_proposed: false,
-        min_version: 0,
-    });
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
+    requests::authed(
+        token,
+        v1::WatchPostureRequest {
+            plan_id: plan_id.to_owned(),
+            valid_on,
+            include_proposed: false,
+            min_version: 0,
+        },
+    )
 }
 
 fn on_2025() -> Option<v1::Date> {
@@ -140,15 +140,14 @@ async fn audit_history_carries_actor_record_time_and_payload_of_every_event_as_r
     let mut listed = Vec::new();
     let mut page_token = String::new();
     loop {
-        let mut request = tonic::Request::new(v1::ListEventsRequest {
-            plan_id: plan.to_string(),
-            page_size: 37,
-            page_token: page_token.clone(),
-            ..Default::default()
-        });
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {AUDITOR_TOKEN}").parse().unwrap(),
+        let request = requests::authed(
+            AUDITOR_TOKEN,
+            v1::ListEventsRequest {
+                plan_id: plan.to_string(),
+                page_size: 37,
+                page_token: page_token.clone(),
+                ..Default::default()
+            },
         );
         let page = client.list_events(request).await.unwrap().into_inner();
         listed.extend(page.events);
