@@ -72,6 +72,12 @@ impl Env {
         projection.catch_up(&self.log).await.unwrap();
         projection
     }
+
+    /// Serves, on a loopback port, read models that have read everything the log holds now;
+    /// returns the server's URL.
+    pub async fn serve_caught_up(&self) -> String {
+        serve(self, self.caught_up().await).await
+    }
 }
 
 impl<L: EventLog> Env<L> {

@@ -9,7 +9,7 @@ use alliance_tests::requests;
 use alliance_tests::server::tokens::AUDITOR;
 use tonic::Code;
 
-use crate::harness::{Env, US, registration, serve};
+use crate::harness::{Env, US, registration};
 
 fn authed<T>(message: T) -> tonic::Request<T> {
     requests::authed(AUDITOR, message)
@@ -39,8 +39,7 @@ async fn bad_query_input_names_the_field_and_a_version_past_the_head_is_out_of_r
     let env = Env::open().await;
     let plan = env.create_plan().await;
     env.exec(US, plan, registration("abct", 4500)).await;
-    let projection = env.caught_up().await;
-    let address = serve(&env, projection).await;
+    let address = env.serve_caught_up().await;
     let mut queries = PostureQueriesClient::connect(address.clone())
         .await
         .unwrap();
@@ -159,8 +158,7 @@ async fn bad_query_input_names_the_field_and_a_version_past_the_head_is_out_of_r
 async fn a_huge_grpc_timeout_is_clamped() {
     let env = Env::open().await;
     let plan = env.create_plan().await;
-    let projection = env.caught_up().await;
-    let address = serve(&env, projection).await;
+    let address = env.serve_caught_up().await;
     let mut queries = PostureQueriesClient::connect(address).await.unwrap();
     for timeout in [
         "18446744073709551615H",

@@ -100,8 +100,7 @@ async fn watch_posture_sends_the_posture_then_each_change_of_it() {
 async fn watch_posture_refuses_bad_requests() {
     let env = Env::open().await;
     let plan = env.create_plan().await;
-    let projection = env.caught_up().await;
-    let address = serve(&env, projection).await;
+    let address = env.serve_caught_up().await;
     let mut client = PostureQueriesClient::connect(address).await.unwrap();
     let code = |result: Result<_, tonic::Status>| result.err().map(|s| s.code());
 
@@ -133,8 +132,7 @@ async fn audit_history_carries_actor_record_time_and_payload_of_every_event_as_r
     use alliance_proto::v1::audit_log_client::AuditLogClient;
     let env = Env::open().await;
     let (plan, _) = env.load_reference().await;
-    let projection = env.caught_up().await;
-    let address = serve(&env, projection).await;
+    let address = env.serve_caught_up().await;
     let mut client = AuditLogClient::connect(address).await.unwrap();
 
     let mut listed = Vec::new();
