@@ -1455,7 +1455,9 @@ async fn decisions_are_filtered_by_status_side_team_and_version() {
     let (latest, before_withdrawal) = decisions_plan(&server, &plan).await;
     let latest = latest.to_string();
     let ids = |listed: &Value| -> Vec<String> {
-        each(&listed["decisions"], |d| d["decision_id"].as_str().unwrap().to_owned())
+        each(&listed["decisions"], |d| {
+            d["decision_id"].as_str().unwrap().to_owned()
+        })
     };
     let shared = &server;
     let list = |extra: &[&str]| {
@@ -2417,12 +2419,12 @@ async fn a_head_counter_signed_by_both_sides_verifies_offline_naming_who_witness
         .await
         .json();
     let sides: Vec<(u64, &str, bool)> = each(&json["vouched"], |v| {
-            (
-                v["version"].as_u64().unwrap(),
-                v["side"].as_str().unwrap(),
-                v["verified"].as_bool().unwrap(),
-            )
-        });
+        (
+            v["version"].as_u64().unwrap(),
+            v["side"].as_str().unwrap(),
+            v["verified"].as_bool().unwrap(),
+        )
+    });
     assert_eq!(sides, [(3, "rok", true), (3, "us", true)]);
 
     // Checked against keys that do not list the U.S. witness key, the export is refused there.

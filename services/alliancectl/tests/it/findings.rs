@@ -3,7 +3,7 @@
 //! order is named with its dates; adopting one that adds a finding is refused (exit 7) until
 //! acknowledged, and the acknowledgement shows.
 
-use crate::support::{Server, Services, repo, each};
+use crate::support::{Server, Services, each, repo};
 use alliance_commands::reference::ReferencePlan;
 use alliance_tests::server::tokens::{APPROVER, AUDITOR, ROK, US};
 
@@ -100,12 +100,12 @@ async fn findings_name_what_breaks_the_plan_and_adoption_needs_their_acknowledge
         .ok();
     let found = server.ctl(AUDITOR, &findings(true)).await.json();
     let listed: Vec<(&str, &str, &str)> = each(&found["findings"], |f| {
-            (
-                f["id"].as_str().unwrap(),
-                f["from"].as_str().unwrap(),
-                f["until"].as_str().unwrap(),
-            )
-        });
+        (
+            f["id"].as_str().unwrap(),
+            f["from"].as_str().unwrap(),
+            f["until"].as_str().unwrap(),
+        )
+    });
     assert_eq!(
         listed,
         [
