@@ -57,3 +57,50 @@ pub fn register(
         present_from: date(2024, 1, 1),
     }
 }
+
+/// `message` as the holder of `token` sends it (a bearer token).
+pub fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+/// The fields an `INVALID_ARGUMENT` names in its `BadRequest`, in order.
+#[track_caller]
+pub fn violated(status: &tonic::Status) -> Vec<String> {
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    fields(status)
+}
+
+/// The fields a refusal names in its `BadRequest`, in order (it must have one).
+#[track_caller]
+pub fn fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect()
+}
+
+/// A simulation run's record as a recorder sends it: one trial of one month from 2027-01-01 of
+/// the plan at version 1, under the model data `model_version`.
+pub fn run_record(model_version: &str) -> v1::SimulationRunRecord {
+    v1::SimulationRunRecord {
+        run_id: uuid::Uuid::now_v7().to_string(),
+        plan_version: 1,
+        inputs_digest: "a".repeat(64),
+        results_digest: "b".repeat(64),
+        seed: 1,
+        trials: 1,
+        start: date(2027, 1, 1),
+        months: 1,
+        model_version: model_version.into(),
+        ..Default::default()
+    }
+}

@@ -160,12 +160,7 @@ async fn serve(env: &Env<KafkaLog>, reader: &TopicReader) -> (String, Arc<Projec
 }
 
 fn authorized<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        "Bearer dev-alliance-approvers".parse().unwrap(),
-    );
-    request
+    alliance_tests::requests::authed(alliance_tests::server::tokens::APPROVER, message)
 }
 
 fn named<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
@@ -209,16 +204,8 @@ async fn a_command_is_one_trace_from_the_rpc_through_the_topic_to_the_subscriber
             }),
             name: "traced plan".into(),
             description: String::new(),
-            horizon_start: Some(v1::Date {
-                year: 2026,
-                month: 1,
-                day: 1,
-            }),
-            horizon_end: Some(v1::Date {
-                year: 2031,
-                month: 12,
-                day: 31,
-            }),
+            horizon_start: alliance_tests::requests::date(2026, 1, 1),
+            horizon_end: alliance_tests::requests::date(2031, 12, 31),
         }))
         .await
         .unwrap();
@@ -253,11 +240,7 @@ async fn a_command_is_one_trace_from_the_rpc_through_the_topic_to_the_subscriber
             equipment: Vec::new(),
             base: "Camp Humphreys".into(),
         }),
-        present_from: Some(v1::Date {
-            year: 2026,
-            month: 1,
-            day: 1,
-        }),
+        present_from: alliance_tests::requests::date(2026, 1, 1),
     });
     request.metadata_mut().insert(
         "traceparent",

@@ -76,19 +76,7 @@ pub fn proven_peers(
         return Ok(None);
     };
     let config = alliance_auth::AuthConfig::load(path).map_err(|e| e.to_string())?;
-    let paths = match &args.peer_ca {
-        Some(ca) => Some(alliance_auth::ClientTlsPaths {
-            ca: ca.clone(),
-            identity: args.peer_cert.clone().zip(args.peer_key.clone()).map(
-                |(cert_chain, private_key)| alliance_auth::CertKeyPaths {
-                    cert_chain,
-                    private_key,
-                },
-            ),
-            domain_name: None,
-        }),
-        None => config.peer_tls.clone(),
-    };
+    let paths = args.peer_tls(config.peer_tls.clone());
     let peers = alliance_auth::PeerCerts::new(config.peers.iter().map(|peer| peer.subject.clone()));
     paths
         .map(|paths| {

@@ -6,9 +6,6 @@
 //! `google.rpc.BadRequest` naming the field where decoding stopped (from the decoder's location
 //! stack, e.g. `element.name`), before the security log and the telemetry see them.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use tonic::Code;
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -83,14 +80,7 @@ where
     S::Error: Send + 'static,
     RB: Send + 'static,
 {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future =
-        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
+    alliance_stdx::forward_service!();
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let answer = self.inner.call(request);

@@ -15,9 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use alliance_stdx::{lock, wait, wait_timeout};
@@ -240,6 +238,17 @@ pub struct SecurityLog {
     writer: Arc<Writer>,
 }
 
+/// The security log's table as first written, one row per refusal (a log opened since gains the
+/// aggregate's columns).
+const DENIALS_TABLE: &str = "CREATE TABLE IF NOT EXISTS denials (
+    id       INTEGER PRIMARY KEY,
+    recorded INTEGER NOT NULL,
+    caller   TEXT    NOT NULL,
+    method   TEXT    NOT NULL,
+    code     TEXT    NOT NULL,
+    reason   TEXT    NOT NULL
+) STRICT;";
+
 impl SecurityLog {
     /// Opens (or creates) the log at `path`, with the default [`Retention`].
     pub fn open(path: &Path) -> Result<Self, rusqlite::Error> {
@@ -249,17 +258,8 @@ impl SecurityLog {
     /// Opens (or creates) the log at `path`, keeping what `retention` says.
     pub fn open_with(path: &Path, retention: Retention) -> Result<Self, rusqlite::Error> {
         let conn = Connection::open(path)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             CREATE TABLE IF NOT EXISTS denials (
-                 id       INTEGER PRIMARY KEY,
-                 recorded INTEGER NOT NULL,
-                 caller   TEXT    NOT NULL,
-                 method   TEXT    NOT NULL,
-                 code     TEXT    NOT NULL,
-                 reason   TEXT    NOT NULL
-             ) STRICT;",
-        )?;
+        conn.execute_batch("PRAGMA journal_mode = WAL;")?;
+        conn.execute_batch(DENIALS_TABLE)?;
         // A log written one row per refusal gains the aggregate's columns.
         let aggregated: Option<i64> = conn
             .query_row(
@@ -461,14 +461,7 @@ where
     S::Error: Send + 'static,
     RB: Send + 'static,
 {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future =
-        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
+    alliance_stdx::forward_service!();
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         // Kept to name the caller should the request be refused (a cheap, shared copy).
@@ -626,17 +619,7 @@ mod tests {
         let at = now();
         {
             let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(
-                "CREATE TABLE denials (
-                     id       INTEGER PRIMARY KEY,
-                     recorded INTEGER NOT NULL,
-                     caller   TEXT    NOT NULL,
-                     method   TEXT    NOT NULL,
-                     code     TEXT    NOT NULL,
-                     reason   TEXT    NOT NULL
-                 ) STRICT;",
-            )
-            .unwrap();
+            conn.execute_batch(DENIALS_TABLE).unwrap();
             conn.execute(
                 "INSERT INTO denials (recorded, caller, method, code, reason)
                  VALUES (?1, 'us/u', '/m', 'permission_denied', 'no role')",

@@ -251,6 +251,27 @@ impl SecurityArgs {
             request_timeout: std::time::Duration::from_secs(self.request_timeout_secs.max(1)),
         }
     }
+
+    /// The TLS of calls to the other instances: from `--peer-ca` (with `--peer-cert` and
+    /// `--peer-key`, if given) when set, else `configured` (the identity configuration's).
+    pub fn peer_tls(
+        &self,
+        configured: Option<alliance_auth::ClientTlsPaths>,
+    ) -> Option<alliance_auth::ClientTlsPaths> {
+        match &self.peer_ca {
+            Some(ca) => Some(alliance_auth::ClientTlsPaths {
+                ca: ca.clone(),
+                identity: self.peer_cert.clone().zip(self.peer_key.clone()).map(
+                    |(cert_chain, private_key)| alliance_auth::CertKeyPaths {
+                        cert_chain,
+                        private_key,
+                    },
+                ),
+                domain_name: None,
+            }),
+            None => configured,
+        }
+    }
 }
 
 /// A server's callers and connections: who is calling, and the guard of its connections.
@@ -319,19 +340,7 @@ pub async fn secure(
         ),
     };
     let (signing_keys, witness_keys) = keys.unzip();
-    let peer_paths = match &args.peer_ca {
-        Some(ca) => Some(alliance_auth::ClientTlsPaths {
-            ca: ca.clone(),
-            identity: args.peer_cert.clone().zip(args.peer_key.clone()).map(
-                |(cert_chain, private_key)| alliance_auth::CertKeyPaths {
-                    cert_chain,
-                    private_key,
-                },
-            ),
-            domain_name: None,
-        }),
-        None => config_peer,
-    };
+    let peer_paths = args.peer_tls(config_peer);
     let peer = peer_paths
         .map(|paths| paths.load().map_err(|e| format!("peer TLS: {e}")))
         .transpose()?;

@@ -4,8 +4,6 @@
 //! it stays open; the caller's shorter deadline (`grpc-timeout`) is honoured by tonic and the
 //! handlers themselves ([`crate::deadline`]).
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Answers a call that takes longer than `timeout` with `DEADLINE_EXCEEDED`.
@@ -44,14 +42,7 @@ where
     S::Error: Send + 'static,
     RB: Default + Send + 'static,
 {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future =
-        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
+    alliance_stdx::forward_service!();
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let method = request.uri().path().to_owned();

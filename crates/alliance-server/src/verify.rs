@@ -4,9 +4,7 @@
 //! answered by its service as `UNAUTHENTICATED` (health checks and reflection need no
 //! credentials).
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 
@@ -48,14 +46,7 @@ where
     S::Future: Send + 'static,
     B: Send + 'static,
 {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future =
-        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
+    alliance_stdx::forward_service!();
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         // The clone that was driven to readiness serves this request.

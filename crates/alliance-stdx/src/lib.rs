@@ -45,6 +45,31 @@ pub fn wait_timeout<'a, T>(
         .unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The parts of a `tower::Service` that wraps an `inner` service, answers with its response
+/// and error types, is ready when it is, and answers each call with a boxed `Send` future:
+/// every middleware that looks at a request and its answer states these the same way.
+///
+/// Inside `impl<S, ..> tower::Service<Request> for Wrapper<S>` where `S` is the inner service
+/// (named `S`, held in the field `inner`):
+/// `alliance_stdx::forward_service!();`, then `fn call`.
+#[macro_export]
+macro_rules! forward_service {
+    () => {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = ::std::pin::Pin<
+            Box<dyn ::std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+        >;
+
+        fn poll_ready(
+            &mut self,
+            cx: &mut ::std::task::Context<'_>,
+        ) -> ::std::task::Poll<Result<(), Self::Error>> {
+            self.inner.poll_ready(cx)
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex, RwLock};

@@ -1,9 +1,7 @@
 //! Every gRPC request of a server: a server span continuing the caller's trace, its duration
 //! and outcome as metrics, and its line in the access log.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use opentelemetry::KeyValue;
@@ -136,14 +134,7 @@ where
     S::Error: Send + 'static,
     RB: Send + 'static,
 {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future =
-        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
+    alliance_stdx::forward_service!();
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let path = request.uri().path();

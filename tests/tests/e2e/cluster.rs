@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use crate::support::{OwnBroker, Server};
+use crate::support::{OwnBroker, Server, on_topic, partitions};
 use alliance_stdx::lock;
 
 fn partition(plan: &str) -> i32 {
@@ -18,32 +18,16 @@ const SESSION_TIMEOUT_MS: &str = "2000";
 
 /// Flags of an instance on `topic` of the project's broker.
 fn kafka_args(topic: &str) -> Vec<String> {
-    vec![
-        "--listen".to_owned(),
-        "127.0.0.1:0".to_owned(),
-        "--kafka-bootstrap".to_owned(),
-        alliance_eventlog_kafka::local_broker().unwrap(),
-        "--kafka-topic".to_owned(),
-        topic.to_owned(),
-        "--kafka-session-timeout-ms".to_owned(),
-        SESSION_TIMEOUT_MS.to_owned(),
-    ]
+    on_topic(
+        &alliance_eventlog_kafka::local_broker().unwrap(),
+        topic,
+        &["--kafka-session-timeout-ms", SESSION_TIMEOUT_MS],
+    )
 }
 
 fn with_flag(mut args: Vec<String>, flag: &str) -> Vec<String> {
     args.push(flag.to_owned());
     args
-}
-
-/// The partitions in an "allianced: writing partitions [..]" line.
-fn partitions(line: &str) -> BTreeSet<i32> {
-    line.rsplit('[')
-        .next()
-        .unwrap()
-        .trim_end_matches([']', ')'])
-        .split(',')
-        .filter_map(|p| p.trim().parse().ok())
-        .collect()
 }
 
 /// Waits until `server` says it writes partitions satisfying `done`; returns them.

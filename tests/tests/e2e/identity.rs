@@ -740,28 +740,26 @@ fn peer_instance_args(
     config: &std::path::Path,
     (cert, key, ca): (&std::path::Path, &std::path::Path, &std::path::Path),
 ) -> Vec<String> {
-    let path = |p: &std::path::Path| p.display().to_string();
-    vec![
-        "--listen".to_owned(),
-        "127.0.0.1:0".to_owned(),
-        "--kafka-bootstrap".to_owned(),
-        bootstrap.to_owned(),
-        "--kafka-topic".to_owned(),
-        topic.to_owned(),
-        "--kafka-session-timeout-ms".to_owned(),
-        "2000".to_owned(),
-        "--skip-reference-plan".to_owned(),
-        "--auth-config".to_owned(),
-        path(config),
-        "--tls-cert".to_owned(),
-        path(cert),
-        "--tls-key".to_owned(),
-        path(key),
-        "--peer-ca".to_owned(),
-        path(ca),
-        "--peer-cert".to_owned(),
-        path(cert),
-        "--peer-key".to_owned(),
-        path(key),
-    ]
+    let [config, cert, key, ca] = [config, cert, key, ca].map(|p| p.display().to_string());
+    crate::support::on_topic(
+        bootstrap,
+        topic,
+        &[
+            "--kafka-session-timeout-ms",
+            "2000",
+            "--skip-reference-plan",
+            "--auth-config",
+            &config,
+            "--tls-cert",
+            &cert,
+            "--tls-key",
+            &key,
+            "--peer-ca",
+            &ca,
+            "--peer-cert",
+            &cert,
+            "--peer-key",
+            &key,
+        ],
+    )
 }

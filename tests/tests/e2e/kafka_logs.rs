@@ -2,31 +2,18 @@
 //! a partition (librdkafka's `PartitionEOF`, "No more messages") when a writer takes a partition
 //! over is the normal end of its catch-up read, not an error.
 
-use crate::support::Server;
+use crate::support::{Server, fresh_topic, on_topic};
 
 #[test]
 fn taking_a_partition_over_logs_no_error_at_its_end() {
     let broker = alliance_eventlog_kafka::local_broker().unwrap();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let topic = format!("alliance-logs-{}-{nanos}", std::process::id());
+    let topic = fresh_topic("logs");
     let data = tempfile::tempdir().unwrap();
     let start = |dir: &str| {
         Server::start_binary(
             "allianced",
             &data.path().join(dir),
-            &[
-                "--listen".to_owned(),
-                "127.0.0.1:0".to_owned(),
-                "--kafka-bootstrap".to_owned(),
-                broker.clone(),
-                "--kafka-topic".to_owned(),
-                topic.clone(),
-                "--kafka-partitions".to_owned(),
-                "1".to_owned(),
-            ],
+            &on_topic(&broker, &topic, &["--kafka-partitions", "1"]),
             "error,alliance_eventlog_kafka=info",
         )
     };

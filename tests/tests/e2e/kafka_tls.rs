@@ -2,36 +2,37 @@
 //! `[kafka.client]` in `allianced`'s configuration file, a file of client settings for the
 //! projection replica. What one writes over TLS the other reads over TLS.
 
-use crate::support::{AUDITOR, OwnBroker, Server};
+use std::collections::BTreeMap;
+use std::path::Path;
 
-#[test]
-fn the_services_reach_kafka_over_sasl_ssl_from_their_settings() {
-    let settings = alliance_eventlog_kafka::local_secure_client().unwrap();
-    let bootstrap = settings["bootstrap.servers"].clone();
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    let topic = format!("alliance-sasl-ssl-{}-{millis}", std::process::id());
-    let dir = tempfile::tempdir().unwrap();
+use crate::support::{AUDITOR, OwnBroker, Server, fresh_topic, on_topic};
 
-    let mut config =
-        format!("[kafka]\nbootstrap = \"{bootstrap}\"\ntopic = \"{topic}\"\n\n[kafka.client]\n");
-    let mut file = String::from("# the broker's SASL_SSL listener\n");
-    for (key, value) in settings
+/// A client's `settings` but the bootstrap servers.
+fn client_settings(
+    settings: &BTreeMap<String, String>,
+) -> impl Iterator<Item = (&String, &String)> {
+    settings
         .iter()
         .filter(|(key, _)| *key != "bootstrap.servers")
-    {
-        config.push_str(&format!("{key:?} = {value:?}\n"));
-        file.push_str(&format!("{key}={value}\n"));
-    }
-    let config_path = dir.path().join("allianced.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let client_file = dir.path().join("kafka-client.properties");
-    std::fs::write(&client_file, file).unwrap();
+}
 
-    let writer = Server::start(
-        &dir.path().join("writer"),
+/// `allianced` in `dir/writer`, configured as an operator would in `dir/allianced.toml`: the
+/// broker at `bootstrap`, `topic`, and the client `settings` as `[kafka.client]`.
+fn start_writer(
+    dir: &Path,
+    bootstrap: &str,
+    topic: &str,
+    settings: &BTreeMap<String, String>,
+) -> Server {
+    let mut config =
+        format!("[kafka]\nbootstrap = \"{bootstrap}\"\ntopic = \"{topic}\"\n\n[kafka.client]\n");
+    for (key, value) in client_settings(settings) {
+        config.push_str(&format!("{key:?} = {value:?}\n"));
+    }
+    let config_path = dir.join("allianced.toml");
+    std::fs::write(&config_path, config).unwrap();
+    Server::start(
+        &dir.join("writer"),
         &[
             "--config".to_owned(),
             config_path.display().to_string(),
@@ -39,7 +40,24 @@ fn the_services_reach_kafka_over_sasl_ssl_from_their_settings() {
             "127.0.0.1:0".to_owned(),
             "--skip-reference-plan".to_owned(),
         ],
-    );
+    )
+}
+
+#[test]
+fn the_services_reach_kafka_over_sasl_ssl_from_their_settings() {
+    let settings = alliance_eventlog_kafka::local_secure_client().unwrap();
+    let bootstrap = settings["bootstrap.servers"].clone();
+    let topic = fresh_topic("sasl-ssl");
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut file = String::from("# the broker's SASL_SSL listener\n");
+    for (key, value) in client_settings(&settings) {
+        file.push_str(&format!("{key}={value}\n"));
+    }
+    let client_file = dir.path().join("kafka-client.properties");
+    std::fs::write(&client_file, file).unwrap();
+
+    let writer = start_writer(dir.path(), &bootstrap, &topic, &settings);
     assert!(
         writer.banner.iter().any(|l| l.contains(&topic)),
         "{:?}",
@@ -82,34 +100,20 @@ fn a_replica_s_principal_reads_the_topic_but_cannot_join_the_writers_group() {
     let dir = tempfile::tempdir().unwrap();
 
     // The writer, as the broker's super user "alliance".
-    let mut config =
-        format!("[kafka]\nbootstrap = \"{bootstrap}\"\ntopic = \"{topic}\"\n\n[kafka.client]\n");
-    for (key, value) in writer_settings
-        .iter()
-        .filter(|(key, _)| *key != "bootstrap.servers")
-    {
-        config.push_str(&format!("{key:?} = {value:?}\n"));
-    }
-    let config_path = dir.path().join("allianced.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let writer = Server::start(
-        &dir.path().join("writer"),
-        &[
-            "--config".to_owned(),
-            config_path.display().to_string(),
-            "--listen".to_owned(),
-            "127.0.0.1:0".to_owned(),
-            "--skip-reference-plan".to_owned(),
-        ],
-    );
+    let writer = start_writer(dir.path(), &bootstrap, &topic, &writer_settings);
     let plan = writer.create_plan("Read by a replica");
 
     // The replica's ACLs, as docs/configuration.md gives them.
-    broker.kafka(&[
-        "acl",
-        "--add",
-        "--allow-principal",
-        "User:replica",
+    let allow_replica = |acl: &[&str]| {
+        broker.kafka(
+            &[
+                &["acl", "--add", "--allow-principal", "User:replica"][..],
+                acl,
+            ]
+            .concat(),
+        );
+    };
+    allow_replica(&[
         "--operation",
         "Describe",
         "--operation",
@@ -117,11 +121,7 @@ fn a_replica_s_principal_reads_the_topic_but_cannot_join_the_writers_group() {
         "--topic",
         &topic,
     ]);
-    broker.kafka(&[
-        "acl",
-        "--add",
-        "--allow-principal",
-        "User:replica",
+    allow_replica(&[
         "--operation",
         "Read",
         "--group",
@@ -176,16 +176,11 @@ fn replica_reads_what_was_written(
     let replica = Server::start_binary(
         "alliance-projection",
         dir,
-        &[
-            "--listen".to_owned(),
-            "127.0.0.1:0".to_owned(),
-            "--kafka-bootstrap".to_owned(),
-            bootstrap.to_owned(),
-            "--kafka-topic".to_owned(),
-            topic.to_owned(),
-            "--kafka-client-file".to_owned(),
-            client_file.display().to_string(),
-        ],
+        &on_topic(
+            bootstrap,
+            topic,
+            &["--kafka-client-file", &client_file.display().to_string()],
+        ),
         "warn,rdkafka::client=off",
     );
     let written = writer.json(AUDITOR, &["plan", "show", "--plan", plan]);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use alliance_tests::argv::{self, ElementRegister};
 use serde_json::Value;
 
-use crate::support::{AUDITOR, Server};
+use crate::support::{AUDITOR, Server, fresh_topic, on_topic};
 
 const US: &str = "dev-us-force-planning";
 const ROK: &str = "dev-rok-jcs";
@@ -21,14 +21,6 @@ const APPROVERS: &str = "dev-alliance-approvers";
 const PROJECTION: &str = "alliance-projection";
 
 /// A topic no other test (or earlier run on the same broker) has used.
-fn fresh_topic(name: &str) -> String {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    format!("alliance-projection-{name}-{}-{millis}", std::process::id())
-}
-
 fn partition(plan: &str) -> i32 {
     alliance_eventlog_kafka::partition_of(plan.parse().unwrap(), 8)
 }
@@ -45,19 +37,15 @@ struct Topic {
 
 impl Topic {
     fn start(name: &str) -> Self {
-        let name = fresh_topic(name);
+        let name = fresh_topic(&format!("projection-{name}"));
         let data = tempfile::tempdir().unwrap();
         let writer = Server::start(
             &data.path().join("writer"),
-            &[
-                "--listen".to_owned(),
-                "127.0.0.1:0".to_owned(),
-                "--kafka-bootstrap".to_owned(),
-                alliance_eventlog_kafka::local_broker().unwrap(),
-                "--kafka-topic".to_owned(),
-                name.clone(),
-                "--skip-reference-plan".to_owned(),
-            ],
+            &on_topic(
+                &alliance_eventlog_kafka::local_broker().unwrap(),
+                &name,
+                &["--skip-reference-plan"],
+            ),
         );
         assert!(
             writer
@@ -100,14 +88,11 @@ impl Topic {
         let server = Server::start_binary(
             PROJECTION,
             &self.replica_dir(replica),
-            &[
-                "--listen".to_owned(),
-                "127.0.0.1:0".to_owned(),
-                "--kafka-bootstrap".to_owned(),
-                alliance_eventlog_kafka::local_broker().unwrap(),
-                "--kafka-topic".to_owned(),
-                self.name.clone(),
-            ],
+            &on_topic(
+                &alliance_eventlog_kafka::local_broker().unwrap(),
+                &self.name,
+                &[],
+            ),
             "warn,alliance_projection=info,rdkafka::client=off",
         );
         assert!(
@@ -287,23 +272,30 @@ fn personnel_of(posture: &Value, element: &str) -> u64 {
         .unwrap()
 }
 
+/// `watch` of `plan` from `from` for `count` events, in JSON, once the server holds the plan as
+/// created (read your writes).
+fn watch_args(plan: &Plan, from: u64, count: u64) -> [String; 11] {
+    [
+        "--output",
+        "json",
+        "watch",
+        "--plan",
+        &plan.id,
+        "--from-version",
+        &from.to_string(),
+        "--min-version",
+        "1",
+        "--count",
+        &count.to_string(),
+    ]
+    .map(str::to_owned)
+}
+
 /// `watch` from `from` for `count` events, on a server whose read model already holds them.
 fn watched(server: &Server, plan: &Plan, from: u64, count: u64) -> Vec<Value> {
     let out = server.ok(
         AUDITOR,
-        &[
-            "--output",
-            "json",
-            "watch",
-            "--plan",
-            &plan.id,
-            "--from-version",
-            &from.to_string(),
-            "--min-version",
-            "1",
-            "--count",
-            &count.to_string(),
-        ],
+        &watch_args(plan, from, count).each_ref().map(String::as_str),
     );
     out.lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -365,19 +357,8 @@ impl Watcher {
                 &format!("http://{}", server.addr),
                 "--token",
                 AUDITOR,
-                "--output",
-                "json",
-                "watch",
-                "--plan",
-                &plan.id,
-                "--from-version",
-                "0",
-                // Once the replica holds the plan as created (read your writes).
-                "--min-version",
-                "1",
-                "--count",
-                &count.to_string(),
             ])
+            .args(watch_args(plan, 0, count))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();

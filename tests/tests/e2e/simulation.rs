@@ -4,51 +4,28 @@
 
 use serde_json::Value;
 
-use crate::support::{AUDITOR, Server};
+use crate::support::{AUDITOR, Server, fresh_topic, on_topic};
 
 const US: &str = "dev-us-force-planning";
 
-fn fresh_topic() -> String {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    format!("alliance-simulation-{}-{millis}", std::process::id())
-}
-
 #[test]
 fn a_run_on_the_simulation_service_is_recorded_and_reproduced_elsewhere() {
-    let topic = fresh_topic();
+    let topic = fresh_topic("simulation");
     let broker = alliance_eventlog_kafka::local_broker().unwrap();
     let data = tempfile::tempdir().unwrap();
     // The command service loads the reference plan onto the topic.
-    let writer = Server::start(
-        &data.path().join("writer"),
-        &[
-            "--listen".to_owned(),
-            "127.0.0.1:0".to_owned(),
-            "--kafka-bootstrap".to_owned(),
-            broker.clone(),
-            "--kafka-topic".to_owned(),
-            topic.clone(),
-        ],
-    );
+    let writer = Server::start(&data.path().join("writer"), &on_topic(&broker, &topic, &[]));
     let loaded = writer.version();
     assert!(loaded > 100, "the reference plan has {loaded} versions");
 
     let simulation = Server::start_binary(
         "alliance-simulation",
         &data.path().join("simulation"),
-        &[
-            "--listen".to_owned(),
-            "127.0.0.1:0".to_owned(),
-            "--kafka-bootstrap".to_owned(),
-            broker,
-            "--kafka-topic".to_owned(),
-            topic.clone(),
-            "--commands".to_owned(),
-            format!("http://{}", writer.addr),
-        ],
+        &on_topic(
+            &broker,
+            &topic,
+            &["--commands", &format!("http://{}", writer.addr)],
+        ),
         "warn,rdkafka::client=off",
     );
     assert!(

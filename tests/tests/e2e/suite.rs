@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{AUDITOR, Server};
+use crate::support::{AUDITOR, Server, fresh_topic, on_topic, partitions};
 
 const REFERENCE_PLAN: &str = "019a0000-0000-7000-8000-000000000001";
 const US: &str = "dev-us-force-planning";
@@ -23,39 +23,12 @@ const APPROVERS: &str = "dev-alliance-approvers";
 /// A team's token, the instance it works through, and its commands in order.
 type Team = (&'static str, Arc<Server>, Vec<Vec<&'static str>>);
 
-fn fresh_topic() -> String {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis();
-    format!("alliance-suite-{}-{millis}", std::process::id())
-}
-
 fn kafka(topic: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "--listen",
-        "127.0.0.1:0",
-        "--kafka-bootstrap",
+    on_topic(
         &alliance_eventlog_kafka::local_broker().unwrap(),
-        "--kafka-topic",
         topic,
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    args
-}
-
-/// The partitions in an "allianced: writing partitions [..]" line.
-fn partitions(line: &str) -> BTreeSet<i32> {
-    line.rsplit('[')
-        .next()
-        .unwrap()
-        .trim_end_matches([']', ')'])
-        .split(',')
-        .filter_map(|p| p.trim().parse().ok())
-        .collect()
+        extra,
+    )
 }
 
 /// Runs `alliancectl` with `args` (a fixed command id makes it safe to repeat) until it stops
@@ -90,7 +63,7 @@ fn version_of(result: &Value) -> u64 {
 
 #[test]
 fn three_teams_edit_one_plan_through_the_cluster_and_lose_nothing_when_members_die() {
-    let topic = fresh_topic();
+    let topic = fresh_topic("suite");
     let data = tempfile::tempdir().unwrap();
     // The first command instance loads the reference plan; the second joins the writers' group
     // and takes over some partitions.
@@ -387,15 +360,9 @@ fn three_teams_edit_one_plan_through_the_cluster_and_lose_nothing_when_members_d
     // is lost, and the other replica follows.
     Arc::try_unwrap(writer).ok().unwrap().kill();
     replica_2.kill();
-    let mut last = recorded;
-    for (n, id) in [
-        "01a21d90-0000-7000-8000-000000000008",
-        "01a21d90-0000-7000-8000-000000000009",
-    ]
-    .iter()
-    .enumerate()
-    {
-        let result = json_ok(
+    // An assessment of the nuclear response condition on `on`, under the command id `id`.
+    let assess = |on: &str, id: &str| {
+        json_ok(
             &other,
             NUCLEAR,
             &[
@@ -404,33 +371,27 @@ fn three_teams_edit_one_plan_through_the_cluster_and_lose_nothing_when_members_d
                 "--condition",
                 "alliance-nk-nuclear-response",
                 "--on",
-                &format!("2026-12-0{}", n + 1),
+                on,
                 "--status",
                 "partially_met",
                 "--command-id",
                 id,
             ],
-        );
-        last = version_of(&result);
+        )
+    };
+    let mut last = recorded;
+    for (n, id) in [
+        "01a21d90-0000-7000-8000-000000000008",
+        "01a21d90-0000-7000-8000-000000000009",
+    ]
+    .iter()
+    .enumerate()
+    {
+        last = version_of(&assess(&format!("2026-12-0{}", n + 1), id));
     }
     assert_eq!(last, recorded + 2);
     // Retrying an acknowledged command appends nothing.
-    let again = json_ok(
-        &other,
-        NUCLEAR,
-        &[
-            "condition",
-            "assess",
-            "--condition",
-            "alliance-nk-nuclear-response",
-            "--on",
-            "2026-12-02",
-            "--status",
-            "partially_met",
-            "--command-id",
-            "01a21d90-0000-7000-8000-000000000009",
-        ],
-    );
+    let again = assess("2026-12-02", "01a21d90-0000-7000-8000-000000000009");
     assert_eq!(version_of(&again), last);
     let shown = json_ok(&other, AUDITOR, &["plan", "show"]);
     assert_eq!(shown["version"].as_u64(), Some(last), "{shown}");

@@ -1,5 +1,6 @@
 //! Starting the real binaries.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -32,8 +33,51 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+pub use alliance_tests::server::repo;
+
+/// Asserts that `output` exited with `code` and that its stderr names each of `names`.
+#[track_caller]
+pub fn assert_refused(output: &Output, code: i32, names: &[&str]) {
+    assert_eq!(output.status.code(), Some(code));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(names.iter().all(|name| message.contains(name)), "{message}");
+}
+
+/// A topic no other test uses: `what`, this process and the time.
+pub fn fresh_topic(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("alliance-{what}-{}-{nanos}", std::process::id())
+}
+
+/// The flags of a server on `topic` of the broker at `bootstrap`, listening on an ephemeral
+/// loopback port, then `extra`.
+pub fn on_topic(bootstrap: &str, topic: &str, extra: &[&str]) -> Vec<String> {
+    [
+        "--listen",
+        "127.0.0.1:0",
+        "--kafka-bootstrap",
+        bootstrap,
+        "--kafka-topic",
+        topic,
+    ]
+    .iter()
+    .chain(extra)
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+/// The partitions in an "allianced: writing partitions [..]" line.
+pub fn partitions(line: &str) -> BTreeSet<i32> {
+    line.rsplit('[')
+        .next()
+        .unwrap()
+        .trim_end_matches([']', ')'])
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
 }
 
 pub struct Server {
@@ -110,6 +154,22 @@ impl Server {
         if let Some(stderr) = child.stderr.take() {
             collect(BufReader::new(stderr).lines(), output.clone());
         }
+        Self::listening(child, output.clone()).unwrap_or_else(|mut child| {
+            let _ = child.kill();
+            let _ = child.wait();
+            let printed = lock(&output.0).clone();
+            panic!("{name} exited before listening: {printed:?}");
+        })
+    }
+
+    /// Reads `child`'s standard output, each line kept in `output`, up to the line saying where
+    /// it listens, then goes on reading it on a thread of its own (so the server never blocks on
+    /// a full pipe). `Err` with the child when its output ends first.
+    #[allow(clippy::result_large_err)]
+    fn listening(
+        mut child: Child,
+        output: Arc<(Mutex<Vec<String>>, Condvar)>,
+    ) -> Result<Self, Child> {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut banner = Vec::new();
         for line in lines.by_ref() {
@@ -118,20 +178,16 @@ impl Server {
             lock(&output.0).push(line.clone());
             if let Some(rest) = line.split(" listening on ").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap().to_owned();
-                // Keep reading stdout so the server never blocks on a full pipe.
                 collect(lines, output.clone());
-                return Self {
+                return Ok(Self {
                     child,
                     addr,
                     banner,
                     output,
-                };
+                });
             }
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        let printed = lock(&output.0).clone();
-        panic!("{name} exited before listening: {printed:?}");
+        Err(child)
     }
 
     /// Starts the server binary `name` with `args` in `dir`, with only `env` (and `PATH`,
@@ -159,33 +215,14 @@ impl Server {
             .stderr(Stdio::piped());
         let mut child = command.spawn().unwrap();
         let output: Arc<(Mutex<Vec<String>>, Condvar)> = Arc::default();
-        let stderr = {
-            let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-            let output = output.clone();
-            std::thread::spawn(move || {
-                for line in lines.map_while(Result::ok) {
-                    lock(&output.0).push(line);
-                    output.1.notify_all();
-                }
-            })
+        let stderr = collect(
+            BufReader::new(child.stderr.take().unwrap()).lines(),
+            output.clone(),
+        );
+        let mut child = match Self::listening(child, output.clone()) {
+            Ok(server) => return Ok(server),
+            Err(child) => child,
         };
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut banner = Vec::new();
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            banner.push(line.clone());
-            lock(&output.0).push(line.clone());
-            if let Some(rest) = line.split(" listening on ").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap().to_owned();
-                collect(lines, output.clone());
-                return Ok(Self {
-                    child,
-                    addr,
-                    banner,
-                    output,
-                });
-            }
-        }
         // stdout closed: the process is exiting; its stderr ends with it.
         let status = child.wait().unwrap();
         stderr.join().unwrap();
@@ -300,13 +337,13 @@ impl Server {
 fn collect(
     lines: impl Iterator<Item = std::io::Result<String>> + Send + 'static,
     output: Arc<(Mutex<Vec<String>>, Condvar)>,
-) {
+) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
             lock(&output.0).push(line);
             output.1.notify_all();
         }
-    });
+    })
 }
 
 impl Drop for Server {

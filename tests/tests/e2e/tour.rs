@@ -1,7 +1,7 @@
 //! The README's tour, checked: the reference plan is served; teams edit it, conflict, endorse,
 //! adopt and branch; a SIGKILLed server restarts with nothing acknowledged lost.
 
-use crate::support::{AUDITOR, REFERENCE_PLAN, Server};
+use crate::support::{AUDITOR, REFERENCE_PLAN, Server, assert_refused};
 
 const US: &str = "dev-us-force-planning";
 const ROK: &str = "dev-rok-jcs";
@@ -93,11 +93,10 @@ fn the_tour_runs_and_a_killed_server_loses_nothing() {
             &at_str,
         ],
     );
-    assert_eq!(conflict.status.code(), Some(3));
-    let message = String::from_utf8_lossy(&conflict.stderr);
-    assert!(
-        message.contains("ForceElementReductionPlanned") && message.contains("element/35ada-bde"),
-        "{message}"
+    assert_refused(
+        &conflict,
+        3,
+        &["ForceElementReductionPlanned", "element/35ada-bde"],
     );
     // An edit of another part of the plan from that same version goes through.
     server.ok(
@@ -121,17 +120,15 @@ fn the_tour_runs_and_a_killed_server_loses_nothing() {
     // Adoption needs both sides; the ROK endorsement completes it.
     server.ok(US, &["decision", "endorse", "keep-patriot-bn"]);
     let early = server.ctl(APPROVERS, &["decision", "adopt", "keep-patriot-bn"]);
-    assert_eq!(early.status.code(), Some(7));
-    assert!(String::from_utf8_lossy(&early.stderr).contains("ROK"));
+    assert_refused(&early, 7, &["ROK"]);
     server.ok(ROK, &["decision", "endorse", "keep-patriot-bn"]);
     // The reduction takes U.S. forces below the statutory floor before the planned
     // certification: a new finding, refused until the approvers acknowledge it.
     let finding = server.ctl(APPROVERS, &["decision", "adopt", "keep-patriot-bn"]);
-    assert_eq!(finding.status.code(), Some(7));
-    let message = String::from_utf8_lossy(&finding.stderr);
-    assert!(
-        message.contains("NEW_FINDINGS") && message.contains("constraint:us-personnel-floor"),
-        "{message}"
+    assert_refused(
+        &finding,
+        7,
+        &["NEW_FINDINGS", "constraint:us-personnel-floor"],
     );
     server.ok(
         APPROVERS,

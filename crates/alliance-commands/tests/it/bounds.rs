@@ -4,7 +4,7 @@
 use alliance_proto::v1;
 
 use crate::harness::{
-    APPROVER, Backend, ROK, TestServer, US, authed, create_plan, date, meta, propose, violated,
+    APPROVER, Backend, ROK, Server, US, authed, create_plan, date, meta, propose, violated,
 };
 
 fn element(id: &str, personnel: u32, count: u32) -> Option<v1::ForceElement> {
@@ -20,7 +20,7 @@ fn element(id: &str, personnel: u32, count: u32) -> Option<v1::ForceElement> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn numbers_past_their_bounds_are_refused_naming_the_field() {
-    let server = TestServer::start(Backend::Sqlite).await;
+    let server = crate::harness::start(Backend::Sqlite).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
 
@@ -120,7 +120,7 @@ async fn numbers_past_their_bounds_are_refused_naming_the_field() {
     assert_eq!(violated(&status), ["parent_version"], "{status:?}");
 
     // The plan, the element at the bounds and the two proposals.
-    assert_eq!(server.all_events().await.len(), 4, "nothing else appended");
+    assert_eq!(server.events().await.len(), 4, "nothing else appended");
     server.stop().await;
 }
 
@@ -149,14 +149,10 @@ struct WrongWireType {
 }
 
 async fn send<M: prost::Message + Default + Send + Sync + 'static>(
-    server: &TestServer,
+    server: &Server,
     message: M,
 ) -> tonic::Status {
-    let channel = alliance_auth::endpoint(&format!("http://{}", server.addr), None)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = alliance_tests::server::channel(&server.url).await;
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready().await.unwrap();
     grpc.unary(
@@ -170,7 +166,7 @@ async fn send<M: prost::Message + Default + Send + Sync + 'static>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_does_not_decode_is_invalid_argument_naming_the_field() {
-    let server = TestServer::start(Backend::Sqlite).await;
+    let server = crate::harness::start(Backend::Sqlite).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
 
@@ -191,6 +187,6 @@ async fn a_request_that_does_not_decode_is_invalid_argument_naming_the_field() {
     let status = send(&server, WrongWireType { element: 7 }).await;
     assert_eq!(violated(&status), ["element"], "{status:?}");
 
-    assert_eq!(server.all_events().await.len(), 1, "nothing appended");
+    assert_eq!(server.events().await.len(), 1, "nothing appended");
     server.stop().await;
 }

@@ -7,13 +7,13 @@ use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 use crate::harness::{
-    APPROVER, Backend, ROK, Store, TestServer, US, authed, create_plan, date, element, meta,
+    APPROVER, Backend, ROK, Server, Store, TestLog, US, authed, create_plan, date, element, meta,
     propose, register, violated,
 };
 use alliance_tests::requests;
 
 async fn unknown_or_missing_token_is_unauthenticated_and_appends_nothing(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = crate::harness::start(backend).await;
     let mut client = server.client().await;
     let request = v1::CreatePlanRequest {
         meta: meta("", None),
@@ -32,15 +32,15 @@ async fn unknown_or_missing_token_is_unauthenticated_and_appends_nothing(backend
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
-    assert!(server.all_events().await.is_empty());
+    assert!(server.events().await.is_empty());
     server.stop().await;
 }
 
 async fn invalid_input_gets_field_violations_and_appends_nothing(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = crate::harness::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
-    let before = server.all_events().await.len();
+    let before = server.events().await.len();
 
     // Several bad fields at once: every one is named.
     let status = client
@@ -137,7 +137,7 @@ async fn invalid_input_gets_field_violations_and_appends_nothing(backend: Backen
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
 
-    assert_eq!(server.all_events().await.len(), before, "nothing appended");
+    assert_eq!(server.events().await.len(), before, "nothing appended");
     server.stop().await;
 }
 
@@ -145,7 +145,7 @@ async fn a_retried_command_returns_its_first_result_and_appends_nothing_even_aft
     backend: Backend,
 ) {
     let store = Store::new(backend);
-    let server = TestServer::start_on(store.clone()).await;
+    let server = crate::harness::start_on(store.clone()).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
 
@@ -170,12 +170,12 @@ async fn a_retried_command_returns_its_first_result_and_appends_nothing_even_aft
         (retry.first_version, retry.plan_version, &retry.event_ids),
         (first.first_version, first.plan_version, &first.event_ids)
     );
-    let count = server.all_events().await.len();
+    let count = server.events().await.len();
     assert_eq!(count, 2);
     server.stop().await;
 
     // Forever, not for a window: a new process over the same log still knows the command.
-    let server = TestServer::start_on(store).await;
+    let server = crate::harness::start_on(store).await;
     let mut client = server.client().await;
     let again = client
         .register_force_element(authed(US, request))
@@ -184,7 +184,7 @@ async fn a_retried_command_returns_its_first_result_and_appends_nothing_even_aft
         .into_inner();
     assert!(again.replayed);
     assert_eq!(again.event_ids, first.event_ids);
-    assert_eq!(server.all_events().await.len(), count);
+    assert_eq!(server.events().await.len(), count);
 
     // A plan creation retried with the same command id creates one plan, not two.
     let create = v1::CreatePlanRequest {
@@ -206,14 +206,14 @@ async fn a_retried_command_returns_its_first_result_and_appends_nothing_even_aft
         .into_inner();
     assert_eq!(a.plan_id, b.plan_id);
     assert!(b.replayed);
-    assert_eq!(server.all_events().await.len(), count + 1);
+    assert_eq!(server.events().await.len(), count + 1);
     server.stop().await;
 }
 
 async fn an_edit_based_on_a_stale_version_of_the_same_element_conflicts_with_details(
     backend: Backend,
 ) {
-    let server = TestServer::start(backend).await;
+    let server = crate::harness::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     register(&mut client, &plan_id, "abct", None).await.unwrap();
@@ -235,7 +235,7 @@ async fn an_edit_based_on_a_stale_version_of_the_same_element_conflicts_with_det
         .await
         .unwrap()
         .into_inner();
-    let events_before = server.all_events().await.len();
+    let events_before = server.events().await.len();
     let status = client
         .reduce_force_element(authed(
             US,
@@ -273,7 +273,7 @@ async fn an_edit_based_on_a_stale_version_of_the_same_element_conflicts_with_det
     );
     assert!(violations[0].description.contains("element/abct"));
     assert_eq!(
-        server.all_events().await.len(),
+        server.events().await.len(),
         events_before,
         "nothing appended"
     );
@@ -287,7 +287,7 @@ async fn an_edit_based_on_a_stale_version_of_the_same_element_conflicts_with_det
 }
 
 async fn disjoint_concurrent_edits_of_one_plan_both_succeed(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = crate::harness::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     let base = propose(&mut client, US, &plan_id, "opcon")
@@ -355,7 +355,7 @@ async fn disjoint_concurrent_edits_of_one_plan_both_succeed(backend: Backend) {
 }
 
 async fn planning_rules_refuse_with_failed_precondition_and_append_nothing(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = crate::harness::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     propose(&mut client, US, &plan_id, "retrench").await;
@@ -369,7 +369,7 @@ async fn planning_rules_refuse_with_failed_precondition_and_append_nothing(backe
         ))
         .await
         .unwrap();
-    let before = server.all_events().await.len();
+    let before = server.events().await.len();
     let status = client
         .adopt_decision(authed(
             APPROVER,
@@ -412,12 +412,12 @@ async fn planning_rules_refuse_with_failed_precondition_and_append_nothing(backe
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound);
-    assert_eq!(server.all_events().await.len(), before);
+    assert_eq!(server.events().await.len(), before);
     server.stop().await;
 }
 
 async fn a_branch_starts_from_its_parent_and_diverges(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = crate::harness::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     let at = register(&mut client, &plan_id, "abct", None)
@@ -486,7 +486,7 @@ async fn a_branch_starts_from_its_parent_and_diverges(backend: Backend) {
 }
 
 async fn read_only_teams_and_teams_without_the_adopt_role_are_denied(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = crate::harness::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     propose(&mut client, US, &plan_id, "retrench").await;
@@ -502,7 +502,7 @@ async fn read_only_teams_and_teams_without_the_adopt_role_are_denied(backend: Ba
             .await
             .unwrap();
     }
-    let before = server.all_events().await.len();
+    let before = server.events().await.len();
 
     let status = register(&mut client, "", "x", None).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "plan id is required");
@@ -544,7 +544,7 @@ async fn read_only_teams_and_teams_without_the_adopt_role_are_denied(backend: Ba
         (info.reason.as_str(), info.metadata["role"].as_str()),
         ("MISSING_ROLE", "adopter")
     );
-    assert_eq!(server.all_events().await.len(), before, "nothing appended");
+    assert_eq!(server.events().await.len(), before, "nothing appended");
 
     // Reads stay open to auditors; the approvers adopt.
     client
@@ -561,7 +561,7 @@ async fn read_only_teams_and_teams_without_the_adopt_role_are_denied(backend: Ba
 }
 
 async fn a_command_id_reused_for_another_command_is_refused_on_any_plan(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = crate::harness::start(backend).await;
     let mut client = server.client().await;
     let plan_a = create_plan(&mut client).await;
     let plan_b = create_plan(&mut client).await;
@@ -577,7 +577,7 @@ async fn a_command_id_reused_for_another_command_is_refused_on_any_plan(backend:
         ))
         .await
         .unwrap();
-    let before = server.all_events().await.len();
+    let before = server.events().await.len();
 
     // Same id, same plan, another element.
     let status = client
@@ -627,7 +627,7 @@ async fn a_command_id_reused_for_another_command_is_refused_on_any_plan(backend:
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    assert_eq!(server.all_events().await.len(), before);
+    assert_eq!(server.events().await.len(), before);
 
     // A plan that does not exist is not found, and leaves nothing behind.
     let missing = uuid::Uuid::now_v7().to_string();
@@ -635,12 +635,12 @@ async fn a_command_id_reused_for_another_command_is_refused_on_any_plan(backend:
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
-    assert_eq!(server.all_events().await.len(), before);
+    assert_eq!(server.events().await.len(), before);
     server.stop().await;
 }
 
 async fn a_retry_racing_its_first_attempt_gets_the_same_result_once_durable(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = crate::harness::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     let request = v1::RegisterForceElementRequest {
@@ -661,7 +661,7 @@ async fn a_retry_racing_its_first_attempt_gets_the_same_result_once_durable(back
         "exactly one is the first attempt"
     );
     // The answer came after the commit: the event is in the log for any reader.
-    let events = server.all_events().await;
+    let events = server.events().await;
     assert_eq!(events.len(), 2);
     assert_eq!(events[1].event_id.to_string(), ra.event_ids[0]);
     server.stop().await;
@@ -670,7 +670,7 @@ async fn a_retry_racing_its_first_attempt_gets_the_same_result_once_durable(back
 /// The U.S. cell names only its own side and withdraws a ROK element: the ROK side must endorse
 /// before the decision can be adopted, and the plan shows the side it derived.
 async fn a_side_cannot_adopt_a_change_to_the_other_sides_forces(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = crate::harness::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     let mut rok_corps = element("rok-1corps", 3000);
@@ -735,7 +735,7 @@ async fn a_side_cannot_adopt_a_change_to_the_other_sides_forces(backend: Backend
             },
         )
     };
-    let before = server.all_events().await.len();
+    let before = server.events().await.len();
     let status = client.adopt_decision(adopt()).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
     assert!(status.message().contains("ROK side"), "{status:?}");
@@ -743,7 +743,7 @@ async fn a_side_cannot_adopt_a_change_to_the_other_sides_forces(backend: Backend
         status.get_error_details().error_info().unwrap().reason,
         "ENDORSEMENT_MISSING"
     );
-    assert_eq!(server.all_events().await.len(), before);
+    assert_eq!(server.events().await.len(), before);
 
     let plan = client
         .get_plan(authed(
@@ -796,7 +796,7 @@ fn assert_foreign_id(status: &tonic::Status, hidden: &[&str]) {
 
 async fn a_command_id_belongs_to_its_caller(backend: Backend) {
     let store = Store::new(backend);
-    let server = TestServer::start_on(store.clone()).await;
+    let server = crate::harness::start_on(store.clone()).await;
     let mut client = server.client().await;
     let plan = create_plan(&mut client).await;
     let other_plan = create_plan(&mut client).await;
@@ -819,7 +819,7 @@ async fn a_command_id_belongs_to_its_caller(backend: Backend) {
     };
     let us_meta = meta(&plan, None);
     let first = endorse(US, us_meta.clone()).await.unwrap();
-    let before = server.all_events().await.len();
+    let before = server.events().await.len();
     let hidden = [
         plan.as_str(),
         "EndorseDecision",
@@ -832,7 +832,7 @@ async fn a_command_id_belongs_to_its_caller(backend: Backend) {
     // U.S. result; nothing is appended.
     let status = endorse(ROK, us_meta.clone()).await.unwrap_err();
     assert_foreign_id(&status, &hidden);
-    assert_eq!(server.all_events().await.len(), before);
+    assert_eq!(server.events().await.len(), before);
 
     // The same id on another plan, for a command that plan's rules would refuse (no such
     // decision), by a caller without any role there, or on a plan that does not exist: the
@@ -876,7 +876,7 @@ async fn a_command_id_belongs_to_its_caller(backend: Backend) {
         .await
         .unwrap_err();
     assert_foreign_id(&status, &hidden);
-    assert_eq!(server.all_events().await.len(), before);
+    assert_eq!(server.events().await.len(), before);
 
     // The ROK team's own endorsement, under its own id, is recorded.
     let rok = endorse(ROK, meta(&plan, None)).await.unwrap();
@@ -889,7 +889,7 @@ async fn a_command_id_belongs_to_its_caller(backend: Backend) {
     assert_eq!(retried.event_ids, first.event_ids);
     assert_eq!(retried.plan_version, first.plan_version);
     server.stop().await;
-    let server = TestServer::start_on(store).await;
+    let server = crate::harness::start_on(store).await;
     let retried = endorse_on(&server, US, us_meta.clone()).await.unwrap();
     assert!(retried.replayed);
     assert_eq!(retried.event_ids, first.event_ids);
@@ -899,7 +899,7 @@ async fn a_command_id_belongs_to_its_caller(backend: Backend) {
 }
 
 async fn endorse_on(
-    server: &TestServer,
+    server: &Server,
     token: &str,
     meta: Option<v1::CommandMeta>,
 ) -> Result<v1::CommandResult, tonic::Status> {
@@ -922,9 +922,9 @@ async fn endorse_on(
 /// plan, and the first caller's retry through either is answered with the first result.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_id_is_its_caller_s_across_instances() {
-    let (a, b) = TestServer::kafka_pair().await;
+    let (a, b) = Server::kafka_pair().await;
     let (mut client_a, client_b) = (a.client().await, b.client().await);
-    let crate::harness::TestLog::Kafka(log_a) = &a.log else {
+    let TestLog::Kafka(log_a) = &a.log else {
         unreachable!("a Kafka pair")
     };
     // A plan written by each instance (plan ids follow the command ids, so try a few).
@@ -977,9 +977,9 @@ async fn a_command_id_is_its_caller_s_across_instances() {
 /// refused across partitions, this test and that page change together.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_kafka_a_command_id_is_judged_against_what_the_plan_s_writer_has_read() {
-    let (a, b) = TestServer::kafka_pair().await;
+    let (a, b) = Server::kafka_pair().await;
     let mut client = a.client().await;
-    let crate::harness::TestLog::Kafka(log_a) = &a.log else {
+    let TestLog::Kafka(log_a) = &a.log else {
         unreachable!("a Kafka pair")
     };
     let (mut here, mut there) = (Vec::new(), Vec::new());
@@ -1040,7 +1040,7 @@ async fn a_command_recorded_before_ids_were_bound_to_callers_is_still_its_caller
     use prost::Message;
 
     // The events as this version writes them.
-    let server = TestServer::start(Backend::Sqlite).await;
+    let server = crate::harness::start(Backend::Sqlite).await;
     let mut client = server.client().await;
     let plan = create_plan(&mut client).await;
     let request = v1::RegisterForceElementRequest {
@@ -1053,7 +1053,7 @@ async fn a_command_recorded_before_ids_were_bound_to_callers_is_still_its_caller
         .await
         .unwrap()
         .into_inner();
-    let events = server.all_events().await;
+    let events = server.events().await;
     server.stop().await;
 
     // The same history as an older version wrote it: the command's digest alone.
@@ -1068,10 +1068,7 @@ async fn a_command_recorded_before_ids_were_bound_to_callers_is_still_its_caller
     let prev = alliance_record::chain::carried_hash(&events[0].payload).unwrap();
     let (payload, _) = alliance_record::chain::seal(envelope, &prev);
     let store = Store::new(Backend::Sqlite);
-    let Store::Sqlite(dir) = &store else {
-        unreachable!()
-    };
-    let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
+    let log = SqliteLog::open(SqliteLogConfig::new(store.db())).unwrap();
     for (stored, payload) in events.iter().zip([events[0].payload.clone(), payload]) {
         let record = NewEvent {
             event_id: stored.event_id,
@@ -1086,7 +1083,7 @@ async fn a_command_recorded_before_ids_were_bound_to_callers_is_still_its_caller
     }
     drop(log);
 
-    let server = TestServer::start_on(store).await;
+    let server = crate::harness::start_on(store).await;
     let mut client = server.client().await;
     let retried = client
         .register_force_element(authed(US, request.clone()))
@@ -1100,7 +1097,7 @@ async fn a_command_recorded_before_ids_were_bound_to_callers_is_still_its_caller
         .await
         .unwrap_err();
     assert_foreign_id(&status, &[plan.as_str(), &first.event_ids[0]]);
-    assert_eq!(server.all_events().await.len(), 2);
+    assert_eq!(server.events().await.len(), 2);
     server.stop().await;
 }
 
@@ -1108,10 +1105,10 @@ async fn a_command_recorded_before_ids_were_bound_to_callers_is_still_its_caller
 /// `RecordSimulationRun` directly: whatever its role (here an auditor, with a headline of no
 /// shortfall that nothing computed), the call is refused and appends nothing.
 async fn a_client_cannot_record_a_simulation_run_directly(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = crate::harness::start(backend).await;
     let mut client = server.client().await;
     let plan = create_plan(&mut client).await;
-    let before = server.all_events().await.len();
+    let before = server.events().await.len();
     for token in [crate::harness::AUDITOR, US, APPROVER] {
         let status = client
             .record_simulation_run(authed(
@@ -1119,17 +1116,8 @@ async fn a_client_cannot_record_a_simulation_run_directly(backend: Backend) {
                 v1::RecordSimulationRunRequest {
                     meta: meta(&plan, None),
                     run: Some(v1::SimulationRunRecord {
-                        run_id: uuid::Uuid::now_v7().to_string(),
-                        plan_version: 1,
-                        inputs_digest: "a".repeat(64),
-                        results_digest: "b".repeat(64),
-                        seed: 1,
-                        trials: 1,
-                        start: date(2027, 1, 1),
-                        months: 1,
-                        model_version: "forged".into(),
                         headline: "no shortfall, all OPCON conditions met on schedule".into(),
-                        ..Default::default()
+                        ..requests::run_record("forged")
                     }),
                 },
             ))
@@ -1141,7 +1129,7 @@ async fn a_client_cannot_record_a_simulation_run_directly(backend: Backend) {
             "{token}: {status:?}"
         );
     }
-    assert_eq!(server.all_events().await.len(), before);
+    assert_eq!(server.events().await.len(), before);
     server.stop().await;
 }
 
@@ -1150,7 +1138,7 @@ async fn a_client_cannot_record_a_simulation_run_directly(backend: Backend) {
 /// PreconditionFailure violation per finding; an acknowledgement of it adopts and records it, one
 /// of a finding the adoption does not add is INVALID_ARGUMENT. Refusals append nothing.
 async fn an_adoption_adding_a_finding_is_refused_unless_acknowledged(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = crate::harness::start(backend).await;
     let mut client = server.client().await;
     let plan_id = create_plan(&mut client).await;
     register(&mut client, &plan_id, "abct", None).await.unwrap();
@@ -1202,7 +1190,7 @@ async fn an_adoption_adding_a_finding_is_refused_unless_acknowledged(backend: Ba
             .await
             .unwrap();
     }
-    let before = server.all_events().await.len();
+    let before = server.events().await.len();
     let adopt = |acknowledged: &[&str]| v1::AdoptDecisionRequest {
         meta: meta(&plan_id, None),
         decision_id: "retrench".into(),
@@ -1228,7 +1216,7 @@ async fn an_adoption_adding_a_finding_is_refused_unless_acknowledged(backend: Ba
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    assert_eq!(server.all_events().await.len(), before, "nothing appended");
+    assert_eq!(server.events().await.len(), before, "nothing appended");
 
     let adopted = client
         .adopt_decision(authed(APPROVER, adopt(&["constraint:us-floor"])))

@@ -3,56 +3,20 @@
 //! backup over a directory that holds anything is refused and changes nothing.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use alliance_commands::{CommandService, PlanCommandsApi};
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig};
 use alliance_logcopy::{CopyError, backup, restore};
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
-use alliance_server::{Authenticator, TokenFile};
-use alliance_tests::requests;
-use tokio::sync::{mpsc, oneshot};
+use alliance_tests::requests::{self, authed};
+use alliance_tests::server::tokens::{APPROVER, US};
+use alliance_tests::server::{Server, Services};
+use tokio::sync::mpsc;
 
 const CLIENTS: usize = 64;
 /// Commands acknowledged before the backup starts.
 const BEFORE: usize = 1_000;
-
-fn deploy(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../deploy")
-        .join(file)
-}
-
-fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
-
-/// The command service on the embedded log in `data_dir`, served on a loopback port.
-async fn serve(data_dir: &Path) -> (String, SqliteLog, oneshot::Sender<()>) {
-    let log = SqliteLog::open(SqliteLogConfig::new(data_dir.join("alliance.db"))).unwrap();
-    let auth =
-        Authenticator::from_token_file(&TokenFile::load(&deploy("dev-tokens.toml")).unwrap())
-            .unwrap();
-    let service = Arc::new(CommandService::open(log.clone()).await.unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    let api = PlanCommandsApi::new(service, Arc::new(auth), address.clone());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        alliance_commands::server::serve(listener, api, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    (format!("http://{address}"), log, stop)
-}
 
 /// One client: creates its plan, then registers elements on it until `stop`, sending each
 /// acknowledged command id.
@@ -60,7 +24,7 @@ async fn client(address: String, stop: Arc<AtomicBool>, acked: mpsc::UnboundedSe
     let mut client = PlanCommandsClient::connect(address).await.unwrap();
     let created = client
         .create_plan(authed(
-            "dev-alliance-approvers",
+            APPROVER,
             requests::create_plan("under load", requests::date(2024, 1, 1)),
         ))
         .await
@@ -77,7 +41,7 @@ async fn client(address: String, stop: Arc<AtomicBool>, acked: mpsc::UnboundedSe
         );
         let command_id = request.meta.as_ref().unwrap().command_id.clone();
         client
-            .register_force_element(authed("dev-us-force-planning", request))
+            .register_force_element(authed(US, request))
             .await
             .unwrap();
         if acked.send(command_id).is_err() {
@@ -89,8 +53,13 @@ async fn client(address: String, stop: Arc<AtomicBool>, acked: mpsc::UnboundedSe
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_under_load_restores_every_command_acknowledged_before_it() {
     let root = tempfile::tempdir().unwrap();
-    let data = root.path().join("data");
-    let (address, log, stop_server) = serve(&data).await;
+    // The command service on the embedded log in its data dir.
+    let server = Server::start(Services::commands()).await;
+    let (address, data, log) = (
+        server.url.clone(),
+        server.store().dir().to_owned(),
+        server.log.sqlite().clone(),
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let (acked_tx, mut acked) = mpsc::unbounded_channel();
@@ -121,7 +90,8 @@ async fn a_backup_under_load_restores_every_command_acknowledged_before_it() {
     for c in clients {
         c.await.unwrap();
     }
-    let _ = stop_server.send(());
+    let store = server.store().clone();
+    server.stop().await;
     let source_events = log.read_all(1, usize::MAX).await.unwrap().len() as u64;
 
     // The backup is a consistent prefix of what the log went on to hold.
@@ -152,13 +122,18 @@ async fn a_backup_under_load_restores_every_command_acknowledged_before_it() {
         "{} events backed up; {during} commands acknowledged while the backup ran",
         report.inventory.events
     );
+    drop(store);
 }
 
 #[tokio::test]
 async fn a_restore_or_a_backup_over_a_directory_that_holds_anything_is_refused() {
     let root = tempfile::tempdir().unwrap();
-    let data = root.path().join("data");
-    let (address, _log, stop_server) = serve(&data).await;
+    let server = Server::start(Services::commands()).await;
+    let (address, data, store) = (
+        server.url.clone(),
+        server.store().dir().to_owned(),
+        server.store().clone(),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let (acked_tx, mut acked) = mpsc::unbounded_channel();
     let writing = tokio::spawn(client(address, stop.clone(), acked_tx));
@@ -167,7 +142,7 @@ async fn a_restore_or_a_backup_over_a_directory_that_holds_anything_is_refused()
     }
     stop.store(true, Ordering::Relaxed);
     writing.await.unwrap();
-    let _ = stop_server.send(());
+    server.stop().await;
     let backup_dir = root.path().join("backup");
     let report = backup(&data, &backup_dir).await.unwrap();
     assert!(report.inventory.events >= 11);
@@ -198,13 +173,14 @@ async fn a_restore_or_a_backup_over_a_directory_that_holds_anything_is_refused()
 
     // A backup whose copy was tampered with after its manifest does not restore.
     std::fs::remove_file(backup_dir.join("alliance.db")).unwrap();
-    let other = root.path().join("other");
-    let (_a, other_log, stop) = serve(&other).await;
-    let _ = stop.send(());
-    drop(other_log);
-    std::fs::copy(other.join("alliance.db"), backup_dir.join("alliance.db")).unwrap();
+    let other = Server::start(Services::commands()).await;
+    let other_db = other.store().db();
+    let other_store = other.store().clone();
+    other.stop().await;
+    std::fs::copy(&other_db, backup_dir.join("alliance.db")).unwrap();
     let target = root.path().join("tampered");
     let error = restore(&backup_dir, &target).await.unwrap_err();
     assert!(matches!(error, CopyError::Mismatch(_)), "{error}");
     assert!(!target.join("alliance.db").exists());
+    drop((store, other_store));
 }

@@ -1,29 +1,13 @@
 //! Each plan's hash chain, verified over the log itself: the reference plan verifies on both
 //! logs, and tampering with the stored records is found at the exact record.
 
-use alliance_domain::{Command, PlanId, Side};
+use alliance_domain::PlanId;
 use alliance_eventlog::EventLog;
 use alliance_projection::verify_plan;
 use alliance_record::chain::{self, BreakKind};
 use rusqlite::params;
 
-use crate::harness::{Env, US, date, element};
-
-async fn plan_with_elements(env: &Env, n: u32) -> PlanId {
-    let plan = env.create_plan().await;
-    for i in 0..n {
-        env.exec(
-            US,
-            plan,
-            Command::RegisterForceElement {
-                element: element(&format!("unit-{i}"), Side::Us, 100 + i),
-                present_from: date(2024, 1, 1),
-            },
-        )
-        .await;
-    }
-    plan
-}
+use crate::harness::{Env, payload_of, position_of};
 
 /// The break verification reports: kind, version, position.
 async fn broken(env: &Env, plan: PlanId) -> (BreakKind, u64, u64) {
@@ -33,25 +17,6 @@ async fn broken(env: &Env, plan: PlanId) -> (BreakKind, u64, u64) {
         .unwrap();
     let (at, _) = found.first_break.expect("the chain should break");
     (at.kind, at.version, at.position)
-}
-
-fn position_of(db: &rusqlite::Connection, plan: PlanId, version: i64) -> u64 {
-    db.query_row(
-        "SELECT position FROM events WHERE plan_id = ?1 AND version = ?2",
-        params![plan.as_bytes().as_slice(), version],
-        |row| row.get::<_, i64>(0),
-    )
-    .map(|p| p as u64)
-    .unwrap()
-}
-
-fn payload_of(db: &rusqlite::Connection, plan: PlanId, version: i64) -> Vec<u8> {
-    db.query_row(
-        "SELECT payload FROM events WHERE plan_id = ?1 AND version = ?2",
-        params![plan.as_bytes().as_slice(), version],
-        |row| row.get(0),
-    )
-    .unwrap()
 }
 
 fn set_payload(db: &rusqlite::Connection, plan: PlanId, version: i64, payload: &[u8]) {
@@ -87,7 +52,7 @@ async fn the_reference_plan_verifies_and_tampering_with_the_file_is_found_where_
     );
 
     // A long history verifies: 2,000 more events.
-    let long = plan_with_elements(&env, 2_000).await;
+    let long = env.plan_with_elements(2_000).await;
     let long_chain = verify_plan(&env.log, long, &env.trusted)
         .await
         .unwrap()
@@ -98,9 +63,9 @@ async fn the_reference_plan_verifies_and_tampering_with_the_file_is_found_where_
     );
 
     let (altered, removed, swapped) = (
-        plan_with_elements(&env, 6).await,
-        plan_with_elements(&env, 6).await,
-        plan_with_elements(&env, 6).await,
+        env.plan_with_elements(6).await,
+        env.plan_with_elements(6).await,
+        env.plan_with_elements(6).await,
     );
     let db = rusqlite::Connection::open(env.db()).unwrap();
 

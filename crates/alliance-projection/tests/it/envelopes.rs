@@ -11,16 +11,14 @@ use alliance_projection::Projection;
 use alliance_proto::v1;
 use alliance_proto::v1::audit_log_client::AuditLogClient;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
+use alliance_tests::requests;
+use alliance_tests::server::tokens::AUDITOR;
 use prost::Message;
 
 use crate::harness::{Env, US, date, element, serve};
 
 fn authed<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", "Bearer dev-auditors".parse().unwrap());
-    request
+    requests::authed(AUDITOR, message)
 }
 
 /// Every envelope `WatchPlan` and `ListEvents` send for `plan` from the server at `address`.

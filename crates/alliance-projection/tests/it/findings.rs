@@ -7,15 +7,13 @@ use alliance_domain::{
 };
 use alliance_proto::v1;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
+use alliance_tests::requests;
+use alliance_tests::server::tokens::AUDITOR;
 
-use crate::harness::{APPROVER, Env, ROK, US, date, element, id, serve};
+use crate::harness::{APPROVER, Env, ROK, US, date, id, registration, serve};
 
 fn authed<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", "Bearer dev-auditors".parse().unwrap());
-    request
+    requests::authed(AUDITOR, message)
 }
 
 fn did(s: &str) -> DecisionId {
@@ -152,15 +150,8 @@ async fn a_floor_finding_appears_with_the_drawdown_and_ends_with_the_certificati
     let env = Env::open().await;
     let plan = env.create_plan().await;
     for (element_id, personnel) in [("abct", 4500), ("wing", 2000)] {
-        env.exec(
-            US,
-            plan,
-            Command::RegisterForceElement {
-                element: element(element_id, Side::Us, personnel),
-                present_from: date(2024, 1, 1),
-            },
-        )
-        .await;
+        env.exec(US, plan, registration(element_id, personnel))
+            .await;
     }
     floor_and_drawdown(&env, plan, 5000).await;
     env.exec(
@@ -242,15 +233,7 @@ async fn a_floor_finding_appears_with_the_drawdown_and_ends_with_the_certificati
 async fn watch_findings_sends_the_findings_then_each_change_of_them() {
     let env = Env::open().await;
     let plan = env.create_plan().await;
-    env.exec(
-        US,
-        plan,
-        Command::RegisterForceElement {
-            element: element("abct", Side::Us, 4500),
-            present_from: date(2024, 1, 1),
-        },
-    )
-    .await;
+    env.exec(US, plan, registration("abct", 4500)).await;
     let projection = alliance_projection::Projection::new();
     tokio::spawn(projection.clone().follow(env.log.clone()));
     let address = serve(&env, projection).await;

@@ -15,9 +15,12 @@ use alliance_domain::{
 };
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
 use alliance_projection::Projection;
+use alliance_proto::v1;
 use alliance_record::decode_event;
 use alliance_record::signing::{Signer, TrustedKey, TrustedKeys};
 use alliance_server::{Authenticator, Caller, ServiceError, TokenFile};
+use alliance_tests::requests;
+use alliance_tests::server::tokens;
 
 pub const US: &str = "us-force-planning";
 pub const ROK: &str = "rok-jcs";
@@ -68,6 +71,12 @@ impl Env {
         let projection = Projection::new();
         projection.catch_up(&self.log).await.unwrap();
         projection
+    }
+
+    /// Serves, on a loopback port, read models that have read everything the log holds now;
+    /// returns the server's URL.
+    pub async fn serve_caught_up(&self) -> String {
+        serve(self, self.caught_up().await).await
     }
 }
 
@@ -157,6 +166,17 @@ impl<L: EventLog> Env<L> {
         plan_id
     }
 
+    /// A new plan with `n` U.S. elements `unit-0`, `unit-1`, ... of 100, 101, ... personnel,
+    /// present from 2024.
+    pub async fn plan_with_elements(&self, n: u32) -> PlanId {
+        let plan = self.create_plan().await;
+        for i in 0..n {
+            self.exec(US, plan, registration(&format!("unit-{i}"), 100 + i))
+                .await;
+        }
+        plan
+    }
+
     /// Loads `deploy/reference-plan.json` through the command service; returns the plan's id.
     pub async fn load_reference(&self) -> (PlanId, usize) {
         let plan = ReferencePlan::read(&deploy("reference-plan.json")).unwrap();
@@ -167,6 +187,42 @@ impl<L: EventLog> Env<L> {
         assert_eq!(report.already_present, 0);
         (plan.plan_id, plan.entries.len())
     }
+}
+
+/// `GetPosture` of `plan_id` on 2025-01-01 as recorded now (adopted decisions only), answered
+/// at or after `min_version`, as the auditors ask it.
+pub fn posture_request(plan_id: &str, min_version: u64) -> tonic::Request<v1::GetPostureRequest> {
+    requests::authed(
+        tokens::AUDITOR,
+        v1::GetPostureRequest {
+            plan_id: plan_id.to_owned(),
+            valid_on: requests::date(2025, 1, 1),
+            record: None,
+            include_proposed: false,
+            min_version,
+        },
+    )
+}
+
+/// The log position of `plan`'s record at `version` in the SQLite file `db`.
+pub fn position_of(db: &rusqlite::Connection, plan: PlanId, version: u64) -> u64 {
+    db.query_row(
+        "SELECT position FROM events WHERE plan_id = ?1 AND version = ?2",
+        rusqlite::params![plan.as_bytes().as_slice(), version as i64],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|p| p as u64)
+    .unwrap()
+}
+
+/// The stored bytes of `plan`'s record at `version` in the SQLite file `db`.
+pub fn payload_of(db: &rusqlite::Connection, plan: PlanId, version: u64) -> Vec<u8> {
+    db.query_row(
+        "SELECT payload FROM events WHERE plan_id = ?1 AND version = ?2",
+        rusqlite::params![plan.as_bytes().as_slice(), version as i64],
+        |row| row.get(0),
+    )
+    .unwrap()
 }
 
 pub fn id(s: &str) -> ElementId {
@@ -238,26 +294,14 @@ pub async fn serve_guarded(
     projection: Arc<Projection>,
     guard: alliance_server::serve::Guard,
 ) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let (routes, health) = alliance_server::serve::base_routes().unwrap();
-    let routes = alliance_projection::add_routes(
-        routes,
-        &health,
+    serve_read_models(
         projection,
         env.log.clone(),
-        Arc::new(env.auth.clone()),
-        None,
+        &env.auth,
         env.trusted.clone(),
-    )
-    .await;
-    tokio::spawn(alliance_server::serve::serve_routes(
-        listener,
-        routes,
         guard,
-        std::future::pending(),
-    ));
-    address
+    )
+    .await
 }
 
 /// Serves read models of `log` (caught up to what it holds now), verifying signatures against
@@ -269,6 +313,24 @@ pub async fn serve_log<L: alliance_eventlog::LogReader>(
 ) -> String {
     let projection = Projection::new();
     projection.catch_up(&log).await.unwrap();
+    serve_read_models(
+        projection,
+        log,
+        auth,
+        keys,
+        alliance_server::serve::Guard::default(),
+    )
+    .await
+}
+
+/// Serves the read models of `projection` over `log` on a loopback port; returns its URL.
+async fn serve_read_models<L: alliance_eventlog::LogReader>(
+    projection: Arc<Projection>,
+    log: L,
+    auth: &Authenticator,
+    keys: impl Into<alliance_projection::AuditKeys>,
+    guard: alliance_server::serve::Guard,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let (routes, health) = alliance_server::serve::base_routes().unwrap();
@@ -285,7 +347,7 @@ pub async fn serve_log<L: alliance_eventlog::LogReader>(
     tokio::spawn(alliance_server::serve::serve_routes(
         listener,
         routes,
-        None,
+        guard,
         std::future::pending(),
     ));
     address

@@ -2,38 +2,24 @@
 //! `google.rpc.BadRequest`; a record version past the plan's head is OUT_OF_RANGE naming the
 //! head; a huge `grpc-timeout` is clamped, never a panic.
 
-use alliance_domain::{Command, Side};
 use alliance_proto::v1;
 use alliance_proto::v1::audit_log_client::AuditLogClient;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
+use alliance_tests::requests;
+use alliance_tests::server::tokens::AUDITOR;
 use tonic::Code;
-use tonic_types::StatusExt;
 
-use crate::harness::{Env, US, date, element, serve};
-
-const AUDITOR_TOKEN: &str = "dev-auditors";
+use crate::harness::{Env, US, registration};
 
 fn authed<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {AUDITOR_TOKEN}").parse().unwrap(),
-    );
-    request
+    requests::authed(AUDITOR, message)
 }
 
 /// The code and the fields a refusal names in its `BadRequest`.
 #[track_caller]
 fn refusal(result: Result<impl std::fmt::Debug, tonic::Status>) -> (Code, Vec<String>, String) {
     let status = result.expect_err("refused");
-    let fields = status
-        .get_error_details()
-        .bad_request()
-        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect();
+    let fields = requests::fields(&status);
     (status.code(), fields, status.message().to_owned())
 }
 
@@ -52,17 +38,8 @@ fn instant(nanos: i32) -> v1::record_point::Point {
 async fn bad_query_input_names_the_field_and_a_version_past_the_head_is_out_of_range() {
     let env = Env::open().await;
     let plan = env.create_plan().await;
-    env.exec(
-        US,
-        plan,
-        Command::RegisterForceElement {
-            element: element("abct", Side::Us, 4500),
-            present_from: date(2024, 1, 1),
-        },
-    )
-    .await;
-    let projection = env.caught_up().await;
-    let address = serve(&env, projection).await;
+    env.exec(US, plan, registration("abct", 4500)).await;
+    let address = env.serve_caught_up().await;
     let mut queries = PostureQueriesClient::connect(address.clone())
         .await
         .unwrap();
@@ -181,25 +158,14 @@ async fn bad_query_input_names_the_field_and_a_version_past_the_head_is_out_of_r
 async fn a_huge_grpc_timeout_is_clamped() {
     let env = Env::open().await;
     let plan = env.create_plan().await;
-    let projection = env.caught_up().await;
-    let address = serve(&env, projection).await;
+    let address = env.serve_caught_up().await;
     let mut queries = PostureQueriesClient::connect(address).await.unwrap();
     for timeout in [
         "18446744073709551615H",
         "18446744073709551615S",
         "99999999H",
     ] {
-        let mut request = authed(v1::GetPostureRequest {
-            plan_id: plan.to_string(),
-            valid_on: Some(v1::Date {
-                year: 2025,
-                month: 1,
-                day: 1,
-            }),
-            record: None,
-            include_proposed: false,
-            min_version: 1,
-        });
+        let mut request = crate::harness::posture_request(&plan.to_string(), 1);
         request
             .metadata_mut()
             .insert("grpc-timeout", timeout.parse().unwrap());

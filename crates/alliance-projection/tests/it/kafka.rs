@@ -377,12 +377,7 @@ async fn a_poison_record_is_quarantined_while_later_records_are_processed() {
 
     let (total, records) = model.quarantined(&reader);
     assert_eq!(total, 2, "{records:?}");
-    let at = |(partition, offset): (i32, i64)| {
-        records
-            .iter()
-            .find(|r| r.origin == Some(alliance_eventlog::TopicOffset { partition, offset }))
-            .unwrap_or_else(|| panic!("{partition}/{offset} not quarantined: {records:?}"))
-    };
+    let at = |place| quarantined_at(&records, place);
     assert!(
         at(no_headers).reason.contains("header"),
         "{:?}",
@@ -525,14 +520,7 @@ async fn forged_records_ahead_of_the_genuine_one_are_quarantined_and_the_genuine
     // Each forgery is quarantined, named where it is and why.
     let (total, records) = model.quarantined(&reader);
     assert_eq!(total, 3, "{records:?}");
-    let reason = |(partition, offset): (i32, i64)| {
-        records
-            .iter()
-            .find(|r| r.origin == Some(alliance_eventlog::TopicOffset { partition, offset }))
-            .unwrap_or_else(|| panic!("{partition}/{offset} not quarantined: {records:?}"))
-            .reason
-            .clone()
-    };
+    let reason = |place| quarantined_at(&records, place).reason.clone();
     let unsigned_reason = reason(offsets[0]);
     assert!(
         unsigned_reason.contains("unsigned")
@@ -570,11 +558,7 @@ async fn status_takes_the_topic_s_lag_at_most_once_per_refresh_whoever_asks() {
         env.trusted.clone(),
     )
     .await;
-    let channel = alliance_auth::endpoint(&address, None)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = alliance_tests::server::channel(&address).await;
     let status = |channel: tonic::transport::Channel| async move {
         let mut request = tonic::Request::new(v1::StatusRequest {});
         request
@@ -635,4 +619,16 @@ async fn status_takes_the_topic_s_lag_at_most_once_per_refresh_whoever_asks() {
     let after = after.expect("the lag was never taken again");
     assert_eq!(after.lag, 3, "{after:?}");
     assert_eq!(after.partitions.iter().map(|p| p.lag).sum::<u64>(), 3);
+}
+
+/// The quarantined record that was read at `partition`/`offset`.
+#[track_caller]
+fn quarantined_at(
+    records: &[alliance_eventlog::Quarantined],
+    (partition, offset): (i32, i64),
+) -> &alliance_eventlog::Quarantined {
+    records
+        .iter()
+        .find(|r| r.origin == Some(alliance_eventlog::TopicOffset { partition, offset }))
+        .unwrap_or_else(|| panic!("{partition}/{offset} not quarantined: {records:?}"))
 }

@@ -29,20 +29,7 @@ fn waiting(
     min_version: u64,
     deadline: Duration,
 ) -> tonic::Request<v1::GetPostureRequest> {
-    let mut request = tonic::Request::new(v1::GetPostureRequest {
-        plan_id: plan_id.to_owned(),
-        valid_on: Some(v1::Date {
-            year: 2025,
-            month: 1,
-            day: 1,
-        }),
-        record: None,
-        include_proposed: false,
-        min_version,
-    });
-    request
-        .metadata_mut()
-        .insert("authorization", "Bearer dev-auditors".parse().unwrap());
+    let mut request = crate::harness::posture_request(plan_id, min_version);
     request.set_timeout(deadline);
     request
 }
@@ -63,11 +50,7 @@ async fn one_connection_holds_at_most_its_limit_of_calls_in_progress() {
     )
     .await;
     // One connection: the channel's clones share it.
-    let channel = alliance_auth::endpoint(&address, None)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = alliance_tests::server::channel(&address).await;
 
     // Three calls that each wait 90% of their deadline on the server before it answers that
     // the version did not come. On one connection they go in turn: the first holds the only
@@ -98,11 +81,7 @@ async fn one_connection_holds_at_most_its_limit_of_calls_in_progress() {
     );
 
     // Another connection is not held up by that one's calls.
-    let other = alliance_auth::endpoint(&address, None)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let other = alliance_tests::server::channel(&address).await;
     let mut blocked = PostureQueriesClient::new(channel.clone());
     let plan_id = plan.to_string();
     let waiting_call =

@@ -13,36 +13,17 @@ use alliance_proto::v1;
 use alliance_proto::v1::audit_log_client::AuditLogClient;
 use alliance_record::chain::{self, Hash};
 use alliance_record::signing::{Signer, TrustedKey, TrustedKeys};
+use alliance_tests::requests;
 use prost::Message;
 use rusqlite::params;
 
-use crate::harness::{Env, US, date, element, serve_log};
+use crate::harness::{Env, US, date, element, payload_of, position_of, registration, serve_log};
 
 /// The plan's creator (admin role on it) may verify it.
 const TOKEN: &str = "dev-alliance-approvers";
 
-async fn plan_with_elements(env: &Env, n: u32) -> PlanId {
-    let plan = env.create_plan().await;
-    for i in 0..n {
-        env.exec(
-            US,
-            plan,
-            Command::RegisterForceElement {
-                element: element(&format!("unit-{i}"), Side::Us, 100 + i),
-                present_from: date(2024, 1, 1),
-            },
-        )
-        .await;
-    }
-    plan
-}
-
 fn authed<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
-    request
+    requests::authed(TOKEN, message)
 }
 
 /// `AuditLog/VerifyPlan` of `plan` at `address`, against a kept head if given.
@@ -90,25 +71,6 @@ fn copy_db(env: &Env, to: &Path) {
     let db = rusqlite::Connection::open(env.db()).unwrap();
     db.execute("VACUUM INTO ?1", [to.to_str().unwrap()])
         .unwrap();
-}
-
-fn position_of(db: &rusqlite::Connection, plan: PlanId, version: u64) -> u64 {
-    db.query_row(
-        "SELECT position FROM events WHERE plan_id = ?1 AND version = ?2",
-        params![plan.as_bytes().as_slice(), version as i64],
-        |row| row.get::<_, i64>(0),
-    )
-    .map(|p| p as u64)
-    .unwrap()
-}
-
-fn payload_of(db: &rusqlite::Connection, plan: PlanId, version: u64) -> Vec<u8> {
-    db.query_row(
-        "SELECT payload FROM events WHERE plan_id = ?1 AND version = ?2",
-        params![plan.as_bytes().as_slice(), version as i64],
-        |row| row.get(0),
-    )
-    .unwrap()
 }
 
 fn set_payload(db: &rusqlite::Connection, plan: PlanId, version: u64, payload: &[u8]) {
@@ -160,9 +122,9 @@ fn rewrite_and_reseal(
 async fn an_event_rewritten_in_a_copy_of_the_file_and_resealed_without_the_key_is_named() {
     let env = Env::open().await;
     let (stripped, kept, forged) = (
-        plan_with_elements(&env, 6).await,
-        plan_with_elements(&env, 6).await,
-        plan_with_elements(&env, 6).await,
+        env.plan_with_elements(6).await,
+        env.plan_with_elements(6).await,
+        env.plan_with_elements(6).await,
     );
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("alliance.db");
@@ -210,17 +172,9 @@ async fn a_history_sealed_before_signing_verifies_as_unsigned_up_to_its_last_uns
     // Written by a writer that did not sign (as every writer did before), then by one that does.
     let signing = env.service.clone();
     env.service = Arc::new(CommandService::open(env.log.clone()).await.unwrap());
-    let plan = plan_with_elements(&env, 3).await;
+    let plan = env.plan_with_elements(3).await;
     env.service = signing;
-    env.exec(
-        US,
-        plan,
-        Command::RegisterForceElement {
-            element: element("signed-unit", Side::Us, 10),
-            present_from: date(2024, 1, 1),
-        },
-    )
-    .await;
+    env.exec(US, plan, registration("signed-unit", 10)).await;
     let address = serve_log(env.log.clone(), &env.auth, env.trusted.clone()).await;
     let reply = verify(&address, plan).await;
     assert!(reply.ok, "{reply:?}");
@@ -260,18 +214,10 @@ async fn a_rotated_key_verifies_what_it_signed_while_in_force_and_nothing_after(
     // Key A signs the first records of the plan, then is retired at `rotated`; key B signs the
     // later ones.
     env.service = writer(&a).await;
-    let plan = plan_with_elements(&env, 2).await;
+    let plan = env.plan_with_elements(2).await;
     let rotated = chrono::Utc::now().timestamp_micros() + 1;
     env.service = writer(&b).await;
-    env.exec(
-        US,
-        plan,
-        Command::RegisterForceElement {
-            element: element("after-rotation", Side::Us, 10),
-            present_from: date(2024, 1, 1),
-        },
-    )
-    .await;
+    env.exec(US, plan, registration("after-rotation", 10)).await;
     let period = |signer: &Signer, from: i64, until: Option<i64>| TrustedKey {
         not_before_micros: Some(from),
         not_after_micros: until,
@@ -297,15 +243,7 @@ async fn a_rotated_key_verifies_what_it_signed_while_in_force_and_nothing_after(
 
     // A record A signs after its retirement is named.
     env.service = writer(&a).await;
-    env.exec(
-        US,
-        plan,
-        Command::RegisterForceElement {
-            element: element("retired-key", Side::Us, 10),
-            present_from: date(2024, 1, 1),
-        },
-    )
-    .await;
+    env.exec(US, plan, registration("retired-key", 10)).await;
     assert_eq!(
         named(&verify(&address, plan).await),
         ("key_not_valid".into(), 5, position_of(&db, plan, 5))
@@ -322,8 +260,8 @@ async fn a_history_cut_short_or_rewritten_under_a_kept_head_is_named_against_it(
         witnesses: None,
     };
     let (cut, rewritten) = (
-        plan_with_elements(&env, 6).await,
-        plan_with_elements(&env, 6).await,
+        env.plan_with_elements(6).await,
+        env.plan_with_elements(6).await,
     );
     let address = serve_log(env.log.clone(), &env.auth, keys).await;
     let (kept_cut, kept_rewritten) = (head(&address, cut).await, head(&address, rewritten).await);

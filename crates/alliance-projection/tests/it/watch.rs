@@ -7,6 +7,7 @@ use alliance_domain::{Command, Side};
 use alliance_projection::Projection;
 use alliance_proto::v1;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
+use alliance_tests::requests;
 use tonic::Code;
 
 use crate::harness::{Env, US, date, element, serve};
@@ -19,16 +20,15 @@ fn request(
     plan_id: &str,
     valid_on: Option<v1::Date>,
 ) -> tonic::Request<v1::WatchPostureRequest> {
-    let mut request = tonic::Request::new(v1::WatchPostureRequest {
-        plan_id: plan_id.to_owned(),
-        valid_on,
-        include_proposed: false,
-        min_version: 0,
-    });
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
+    requests::authed(
+        token,
+        v1::WatchPostureRequest {
+            plan_id: plan_id.to_owned(),
+            valid_on,
+            include_proposed: false,
+            min_version: 0,
+        },
+    )
 }
 
 fn on_2025() -> Option<v1::Date> {
@@ -100,8 +100,7 @@ async fn watch_posture_sends_the_posture_then_each_change_of_it() {
 async fn watch_posture_refuses_bad_requests() {
     let env = Env::open().await;
     let plan = env.create_plan().await;
-    let projection = env.caught_up().await;
-    let address = serve(&env, projection).await;
+    let address = env.serve_caught_up().await;
     let mut client = PostureQueriesClient::connect(address).await.unwrap();
     let code = |result: Result<_, tonic::Status>| result.err().map(|s| s.code());
 
@@ -133,22 +132,20 @@ async fn audit_history_carries_actor_record_time_and_payload_of_every_event_as_r
     use alliance_proto::v1::audit_log_client::AuditLogClient;
     let env = Env::open().await;
     let (plan, _) = env.load_reference().await;
-    let projection = env.caught_up().await;
-    let address = serve(&env, projection).await;
+    let address = env.serve_caught_up().await;
     let mut client = AuditLogClient::connect(address).await.unwrap();
 
     let mut listed = Vec::new();
     let mut page_token = String::new();
     loop {
-        let mut request = tonic::Request::new(v1::ListEventsRequest {
-            plan_id: plan.to_string(),
-            page_size: 37,
-            page_token: page_token.clone(),
-            ..Default::default()
-        });
-        request.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {AUDITOR_TOKEN}").parse().unwrap(),
+        let request = requests::authed(
+            AUDITOR_TOKEN,
+            v1::ListEventsRequest {
+                plan_id: plan.to_string(),
+                page_size: 37,
+                page_token: page_token.clone(),
+                ..Default::default()
+            },
         );
         let page = client.list_events(request).await.unwrap().into_inner();
         listed.extend(page.events);

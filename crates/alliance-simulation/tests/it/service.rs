@@ -3,7 +3,6 @@
 //! nothing, cancellation and deadlines, runs reproduced by an instance that did not keep them.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,19 +19,15 @@ use alliance_proto::v1;
 use alliance_proto::v1::simulation_client::SimulationClient;
 use alliance_server::{Authenticator, TokenFile};
 use alliance_simulation::{LoadedModel, Recorder, RunStore, SimulationApi};
+use alliance_tests::requests::{self, authed};
+use alliance_tests::server::{deploy, tokens};
 use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic::transport::Channel;
 
-const TOKEN: &str = "dev-us-force-planning";
+const TOKEN: &str = tokens::US;
 /// A team with no role on any plan (no roles of its own, and no plan grants it one).
 const OUTSIDER: &str = "outsider-token";
-
-fn deploy(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../deploy")
-        .join(file)
-}
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -137,15 +132,7 @@ impl Env {
 }
 
 fn authorized<T>(message: T) -> tonic::Request<T> {
-    as_caller(TOKEN, message)
-}
-
-fn as_caller<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
+    authed(TOKEN, message)
 }
 
 /// Runs to the end; returns the progress updates seen and the final update.
@@ -858,7 +845,6 @@ async fn a_huge_grpc_timeout_is_clamped_and_the_run_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_name_the_field_in_a_bad_request() {
-    use tonic_types::StatusExt;
     let env = Env::open().await;
     let (mut client, _) = env.serve().await;
     let head = env.version().await;
@@ -901,15 +887,7 @@ async fn refusals_name_the_field_in_a_bad_request() {
             .await
             .unwrap_err();
         assert_eq!(status.code(), code, "{status:?}");
-        let fields: Vec<String> = status
-            .get_error_details()
-            .bad_request()
-            .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
-            .field_violations
-            .iter()
-            .map(|v| v.field.clone())
-            .collect();
-        assert_eq!(fields, [field], "{status:?}");
+        assert_eq!(requests::fields(&status), [field], "{status:?}");
     }
     assert_eq!(env.version().await, head, "nothing recorded");
 }
@@ -925,7 +903,7 @@ async fn a_run_of_a_plan_the_caller_does_not_stand_on_is_answered_as_no_run() {
     let (mut second, _) = env.serve().await;
     let answer = |mut client: SimulationClient<Channel>, run_id: String| async move {
         client
-            .get_run(as_caller(OUTSIDER, v1::GetRunRequest { run_id }))
+            .get_run(authed(OUTSIDER, v1::GetRunRequest { run_id }))
             .await
             .unwrap_err()
     };

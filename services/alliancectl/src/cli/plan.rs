@@ -2,7 +2,7 @@
 
 use alliance_domain::Date;
 use alliance_proto::v1;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use uuid::Uuid;
 
 use super::flags::{Ids, Meta, date};
@@ -51,27 +51,9 @@ pub(crate) enum PlanCmd {
     /// Grant a team a role on --plan (admins of the plan only): editor:forces,
     /// editor:capabilities, editor:agreements, editor:command_arrangements, editor:conditions,
     /// endorser:us, endorser:rok, adopter, auditor or admin.
-    Grant {
-        /// The team.
-        #[arg(long)]
-        team: String,
-        /// The role.
-        #[arg(long)]
-        role: String,
-        #[command(flatten)]
-        meta: Meta,
-    },
+    Grant(RoleArgs),
     /// Revoke a team's role on --plan (admins of the plan only; the last admin stays).
-    Revoke {
-        /// The team.
-        #[arg(long)]
-        team: String,
-        /// The role.
-        #[arg(long)]
-        role: String,
-        #[command(flatten)]
-        meta: Meta,
-    },
+    Revoke(RoleArgs),
     /// List the plans and their current versions.
     List,
     /// Show a plan at its current version: decisions, elements, conditions, clauses.
@@ -119,20 +101,20 @@ pub(super) async fn run(s: &mut Session, cmd: &PlanCmd) -> Result<Reply, CliErro
                 description: description.clone(),
             }
         ),
-        PlanCmd::Grant { team, role, meta } => command!(
+        PlanCmd::Grant(role) => command!(
             s,
             grant_role,
             v1::GrantRoleRequest {
-                meta: meta.proto(),
-                grant: grant(team, role),
+                meta: role.meta.proto(),
+                grant: role.grant(),
             }
         ),
-        PlanCmd::Revoke { team, role, meta } => command!(
+        PlanCmd::Revoke(role) => command!(
             s,
             revoke_role,
             v1::RevokeRoleRequest {
-                meta: meta.proto(),
-                grant: grant(team, role),
+                meta: role.meta.proto(),
+                grant: role.grant(),
             }
         ),
         PlanCmd::List => {
@@ -154,10 +136,25 @@ pub(super) async fn run(s: &mut Session, cmd: &PlanCmd) -> Result<Reply, CliErro
     }
 }
 
-/// A team's role on a plan.
-fn grant(team: &str, role: &str) -> Option<v1::RoleGrant> {
-    Some(v1::RoleGrant {
-        team: team.to_owned(),
-        role: role.to_owned(),
-    })
+// A team's role on the plan of `meta`, as `plan grant` and `plan revoke` name it (no doc
+// comment: each subcommand's own is its help).
+#[derive(Args)]
+pub(crate) struct RoleArgs {
+    /// The team.
+    #[arg(long)]
+    team: String,
+    /// The role.
+    #[arg(long)]
+    role: String,
+    #[command(flatten)]
+    meta: Meta,
+}
+
+impl RoleArgs {
+    fn grant(&self) -> Option<v1::RoleGrant> {
+        Some(v1::RoleGrant {
+            team: self.team.clone(),
+            role: self.role.clone(),
+        })
+    }
 }

@@ -255,24 +255,35 @@ pub(crate) fn section(
     }
 }
 
-/// The columns of an agreement clause's row.
-const CLAUSE_HEADERS: [&str; 5] = ["ID", "AGREEMENT", "STATUS", "SINCE", "TITLE"];
+/// An agreement clause as a plan (`ClauseSummary`) and a posture (`ClauseState`) hold it: the
+/// same fields in two messages.
+trait Clause {
+    /// Its row: id, agreement, status, since, title.
+    fn row(&self) -> Vec<String>;
+}
 
-/// An agreement clause's row: id, agreement, status, since, title.
-fn clause_row(
-    id: &str,
-    agreement: i32,
-    status: i32,
-    since: Option<&v1::Date>,
-    title: &str,
-) -> Vec<String> {
-    vec![
-        id.to_owned(),
-        name_text(agreement, agreement_from_proto),
-        name_text(status, clause_status_from_proto),
-        date_text(since),
-        title.to_owned(),
-    ]
+macro_rules! clause {
+    ($($message:ty),*) => {$(
+        impl Clause for $message {
+            fn row(&self) -> Vec<String> {
+                vec![
+                    self.clause_id.clone(),
+                    name_text(self.agreement, agreement_from_proto),
+                    name_text(self.status, clause_status_from_proto),
+                    date_text(self.since.as_ref()),
+                    self.title.clone(),
+                ]
+            }
+        }
+    )*};
+}
+
+clause!(v1::ClauseSummary, v1::ClauseState);
+
+/// The section of agreement `clauses`, one row each.
+fn clauses_section(out: &mut Vec<String>, clauses: &[impl Clause]) {
+    let headers = ["ID", "AGREEMENT", "STATUS", "SINCE", "TITLE"];
+    section_of(out, "clauses", &headers, clauses, Clause::row);
 }
 
 /// [`section`] of `items`, one row each.
@@ -354,16 +365,8 @@ mod tests {
                 version: 7,
                 ..Default::default()
             }),
-            horizon_start: Some(v1::Date {
-                year: 2027,
-                month: 1,
-                day: 1,
-            }),
-            horizon_end: Some(v1::Date {
-                year: 2031,
-                month: 12,
-                day: 31,
-            }),
+            horizon_start: day(2027, 1, 1),
+            horizon_end: day(2031, 12, 31),
             decisions: vec![v1::DecisionSummary {
                 decision_id: "opcon-transfer".into(),
                 title: "Transfer wartime OPCON".into(),
@@ -387,11 +390,7 @@ mod tests {
                     }],
                     base: "Camp Humphreys".into(),
                 }),
-                present_from: Some(v1::Date {
-                    year: 2027,
-                    month: 1,
-                    day: 1,
-                }),
+                present_from: day(2027, 1, 1),
                 ..Default::default()
             }],
             clauses: vec![v1::ClauseSummary {
@@ -399,11 +398,7 @@ mod tests {
                 agreement: v1::AgreementKind::NuclearCooperation123 as i32,
                 title: "Enrichment".into(),
                 status: v1::ClauseStatus::Restricted as i32,
-                since: Some(v1::Date {
-                    year: 2015,
-                    month: 6,
-                    day: 25,
-                }),
+                since: day(2015, 6, 25),
             }],
             ..Default::default()
         }

@@ -8,8 +8,8 @@ use alliance_proto::v1;
 use serde_json::{Value, json};
 
 use super::{
-    CLAUSE_HEADERS, Render, clause_row, date_json, date_text, element_json, equipment_text, name,
-    name_text, needed_sides, or_dash, section_of, sides, table,
+    Render, clauses_section, date_json, date_text, element_json, equipment_text, name, name_text,
+    needed_sides, or_dash, section_of, sides, table,
 };
 
 /// A command's result with the command id it was sent under.
@@ -267,15 +267,7 @@ impl Render for v1::PlanSummary {
             },
         );
 
-        section_of(&mut out, "clauses", &CLAUSE_HEADERS, &p.clauses, |c| {
-            clause_row(
-                &c.clause_id,
-                c.agreement,
-                c.status,
-                c.since.as_ref(),
-                &c.title,
-            )
-        });
+        clauses_section(&mut out, &p.clauses);
         section_of(&mut out, "roles", &["TEAM", "ROLE"], &p.grants, |g| {
             vec![g.team.clone(), g.role.clone()]
         });

@@ -8,8 +8,8 @@ use alliance_proto::v1;
 use serde_json::{Value, json};
 
 use super::{
-    CLAUSE_HEADERS, Render, clause_row, date_json, date_text, element_json, holder_text, name,
-    name_text, or_dash, section_of, table, yes_no,
+    Render, clauses_section, date_json, date_text, element_json, holder_text, name, name_text,
+    or_dash, section_of, table, yes_no,
 };
 
 impl Render for v1::Posture {
@@ -146,15 +146,7 @@ impl Render for v1::Posture {
             },
         );
 
-        section_of(&mut out, "clauses", &CLAUSE_HEADERS, &p.clauses, |c| {
-            clause_row(
-                &c.clause_id,
-                c.agreement,
-                c.status,
-                c.since.as_ref(),
-                &c.title,
-            )
-        });
+        clauses_section(&mut out, &p.clauses);
 
         section_of(
             &mut out,

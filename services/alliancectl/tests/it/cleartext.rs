@@ -113,13 +113,7 @@ async fn insecure_plaintext_sends_it_and_no_token_needs_no_flag() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_goes_over_http_to_this_machine() {
-    let server = Server::start(Services {
-        plan: None,
-        simulation: false,
-        security: false,
-        tokens: None,
-    })
-    .await;
+    let server = Server::start(Services::default()).await;
     let port = server.url.rsplit(':').next().unwrap().to_owned();
     for url in [server.url.clone(), format!("http://localhost:{port}")] {
         let out = ctl_with_plan(&url, Some("dev-auditors"), None, &["plan", "list"]).await;

@@ -7,19 +7,13 @@
 //! the real server; the binary runs on the blocking pool so the server keeps serving on the test
 //! runtime meanwhile. Reads after writes pass `--min-version`, never sleep.
 
-use std::path::PathBuf;
-
-use crate::support::{Run, Server, Services, ctl_with_plan};
-use alliance_eventlog::{EventLog, StoredEvent};
+use crate::support::{Run, Server, Services, ctl_with_plan, each};
+use alliance_eventlog::EventLog;
 use alliance_tests::argv::{self, ElementRegister};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const US: &str = "dev-us-force-planning";
-const ROK: &str = "dev-rok-jcs";
-const NUCLEAR: &str = "dev-nuclear-policy";
-const APPROVER: &str = "dev-alliance-approvers";
-const AUDITOR: &str = "dev-auditors";
+use alliance_tests::server::tokens::{APPROVER, AUDITOR, NUCLEAR, ROK, US};
 
 // ---- the server ------------------------------------------------------------------------------
 
@@ -27,23 +21,19 @@ const AUDITOR: &str = "dev-auditors";
 /// recorded in its security log.
 async fn start() -> Server {
     Server::start(Services {
-        plan: None,
-        simulation: false,
         security: true,
-        tokens: None,
+        ..Services::default()
     })
     .await
 }
 
 impl Server {
-    /// The SQLite file of the server's log.
-    fn db(&self) -> PathBuf {
-        self.path("alliance.db")
-    }
-
-    /// Every event in the log, in order.
-    async fn events(&self) -> Vec<StoredEvent> {
-        self.log.read_all(1, 100_000).await.unwrap()
+    /// The key the server signs its records with (in its data dir).
+    fn writer(&self) -> alliance_record::signing::Signer {
+        alliance_record::signing::Signer::load(
+            &self.path(alliance_server::signing::DEFAULT_KEY_FILE),
+        )
+        .unwrap()
     }
 
     /// Creates a plan (horizon 2020–2035) with `plan create --output json`; returns its id.
@@ -1465,12 +1455,9 @@ async fn decisions_are_filtered_by_status_side_team_and_version() {
     let (latest, before_withdrawal) = decisions_plan(&server, &plan).await;
     let latest = latest.to_string();
     let ids = |listed: &Value| -> Vec<String> {
-        listed["decisions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| d["decision_id"].as_str().unwrap().to_owned())
-            .collect()
+        each(&listed["decisions"], |d| {
+            d["decision_id"].as_str().unwrap().to_owned()
+        })
     };
     let shared = &server;
     let list = |extra: &[&str]| {
@@ -1507,12 +1494,7 @@ async fn decisions_are_filtered_by_status_side_team_and_version() {
     assert_eq!(c["required_sides"], json!(["us"]));
     assert_eq!(c["endorsements"], json!(["us"]));
     assert_eq!(c["effective_date"], "2027-09-01");
-    let history: Vec<&str> = c["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["event_type"].as_str().unwrap())
-        .collect();
+    let history: Vec<&str> = each(&c["history"], |h| h["event_type"].as_str().unwrap());
     assert_eq!(
         history,
         ["DecisionProposed", "DecisionEndorsed", "DecisionAdopted"]
@@ -1581,7 +1563,12 @@ async fn audit_verify_reports_the_chain_s_head_then_a_tampered_record_with_exit_
     let server = start().await;
     let plan = server.posture_plan().await;
     let plan_id: uuid::Uuid = plan.parse().unwrap();
-    let stored = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
+    let stored = server
+        .log
+        .sqlite()
+        .read_plan(plan_id, 1, 1000)
+        .await
+        .unwrap();
     let head = alliance_record::chain::hex(
         &alliance_record::chain::carried_hash(&stored.last().unwrap().payload).unwrap(),
     );
@@ -1609,7 +1596,7 @@ async fn audit_verify_reports_the_chain_s_head_then_a_tampered_record_with_exit_
     assert_eq!(json["head_hash"], head.as_str());
 
     // The second record's content changed in the file behind the server's back.
-    let db = rusqlite::Connection::open(server.db()).unwrap();
+    let db = rusqlite::Connection::open(server.store().db()).unwrap();
     let position = stored[1].position as i64;
     let mut payload = stored[1].payload.clone();
     payload[10] ^= 0x01;
@@ -1650,7 +1637,12 @@ async fn audit_verify_against_a_kept_head_finds_the_records_deleted_since() {
     let server = start().await;
     let plan = server.posture_plan().await;
     let plan_id: uuid::Uuid = plan.parse().unwrap();
-    let stored = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
+    let stored = server
+        .log
+        .sqlite()
+        .read_plan(plan_id, 1, 1000)
+        .await
+        .unwrap();
     let last = stored.len();
     let dir = tempfile::tempdir().unwrap();
     let head_file = dir.path().join("head.json");
@@ -1681,12 +1673,7 @@ async fn audit_verify_against_a_kept_head_finds_the_records_deleted_since() {
 
     // Offline, without the server: an export checked against the writer's public key and the
     // kept head.
-    let writer = alliance_record::signing::Signer::load(
-        &server
-            .db()
-            .with_file_name(alliance_server::signing::DEFAULT_KEY_FILE),
-    )
-    .unwrap();
+    let writer = server.writer();
     let public = dir.path().join("writer.pub.pem");
     std::fs::write(&public, writer.public_pem()).unwrap();
     let export = |name: &str| {
@@ -1730,7 +1717,7 @@ async fn audit_verify_against_a_kept_head_finds_the_records_deleted_since() {
     );
 
     // The plan's last record deleted from the file: found against the kept head only.
-    let db = rusqlite::Connection::open(server.db()).unwrap();
+    let db = rusqlite::Connection::open(server.store().db()).unwrap();
     db.execute(
         "DELETE FROM events WHERE position = ?1",
         rusqlite::params![stored[last - 1].position as i64],
@@ -1774,7 +1761,12 @@ async fn an_export_verifies_offline_and_a_modified_line_does_not() {
     let server = start().await;
     let plan = server.posture_plan().await;
     let plan_id: uuid::Uuid = plan.parse().unwrap();
-    let stored = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
+    let stored = server
+        .log
+        .sqlite()
+        .read_plan(plan_id, 1, 1000)
+        .await
+        .unwrap();
     let online = server
         .ctl(
             AUDITOR,
@@ -1971,7 +1963,12 @@ async fn refused_requests_go_to_the_security_log_never_to_the_plan_and_auditors_
     let server = start().await;
     let plan = server.posture_plan().await;
     let plan_id: uuid::Uuid = plan.parse().unwrap();
-    let before = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
+    let before = server
+        .log
+        .sqlite()
+        .read_plan(plan_id, 1, 1000)
+        .await
+        .unwrap();
 
     // Unauthenticated, forbidden (an auditor editing), invalid.
     let args = ElementRegister {
@@ -1989,7 +1986,12 @@ async fn refused_requests_go_to_the_security_log_never_to_the_plan_and_auditors_
     let invalid = server.ctl(US, &invalid).await;
     assert_eq!(invalid.code, Some(2), "{}", invalid.stderr);
     assert_eq!(
-        server.log.read_plan(plan_id, 1, 1000).await.unwrap(),
+        server
+            .log
+            .sqlite()
+            .read_plan(plan_id, 1, 1000)
+            .await
+            .unwrap(),
         before,
         "nothing appended"
     );
@@ -2292,12 +2294,7 @@ impl Witnesses {
 
     /// A keys file: `server`'s writer key, and the witness keys of `sides`.
     fn keys_file(&self, server: &Server, sides: &[&str]) -> String {
-        let writer = alliance_record::signing::Signer::load(
-            &server
-                .db()
-                .with_file_name(alliance_server::signing::DEFAULT_KEY_FILE),
-        )
-        .unwrap();
+        let writer = server.writer();
         std::fs::write(self.dir.path().join("writer.pub.pem"), writer.public_pem()).unwrap();
         let mut toml = String::from("[[signing_key]]\npublic_key = \"writer.pub.pem\"\n");
         for side in sides {
@@ -2312,15 +2309,11 @@ impl Witnesses {
 }
 
 async fn start_witnessed(witnesses: &Witnesses) -> Server {
-    Server::start_with_witnesses(
-        Services {
-            plan: None,
-            simulation: false,
-            security: true,
-            tokens: None,
-        },
-        Some(witnesses.keys()),
-    )
+    Server::start(Services {
+        security: true,
+        witnesses: Some(witnesses.keys()),
+        ..Services::default()
+    })
     .await
 }
 
@@ -2425,18 +2418,13 @@ async fn a_head_counter_signed_by_both_sides_verifies_offline_naming_who_witness
         )
         .await
         .json();
-    let sides: Vec<(u64, &str, bool)> = json["vouched"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| {
-            (
-                v["version"].as_u64().unwrap(),
-                v["side"].as_str().unwrap(),
-                v["verified"].as_bool().unwrap(),
-            )
-        })
-        .collect();
+    let sides: Vec<(u64, &str, bool)> = each(&json["vouched"], |v| {
+        (
+            v["version"].as_u64().unwrap(),
+            v["side"].as_str().unwrap(),
+            v["verified"].as_bool().unwrap(),
+        )
+    });
     assert_eq!(sides, [(3, "rok", true), (3, "us", true)]);
 
     // Checked against keys that do not list the U.S. witness key, the export is refused there.
@@ -2552,18 +2540,18 @@ async fn a_rewrite_below_a_witnessed_head_is_named_with_its_witness_even_signed_
         .await
         .ok();
     let plan_id: Uuid = plan.parse().unwrap();
-    let stored = server.log.read_plan(plan_id, 1, 1000).await.unwrap();
+    let stored = server
+        .log
+        .sqlite()
+        .read_plan(plan_id, 1, 1000)
+        .await
+        .unwrap();
     assert_eq!(stored.len(), 4);
 
     // The holder of the writer's key rewrites version 2 and signs it and every later record
     // again, the witness's record included: every record signature holds.
-    let writer = alliance_record::signing::Signer::load(
-        &server
-            .db()
-            .with_file_name(alliance_server::signing::DEFAULT_KEY_FILE),
-    )
-    .unwrap();
-    let db = rusqlite::Connection::open(server.db()).unwrap();
+    let writer = server.writer();
+    let db = rusqlite::Connection::open(server.store().db()).unwrap();
     let mut prev = alliance_record::chain::carried_hash(&stored[0].payload).unwrap();
     for (i, record) in stored.iter().enumerate().skip(1) {
         let mut envelope = v1::EventEnvelope::decode(record.payload.as_slice()).unwrap();
@@ -2663,6 +2651,7 @@ async fn a_history_sealed_before_signing_is_signed_from_now_on_and_reported_cove
         );
         server
             .log
+            .sqlite()
             .append(plan_id, version - 1, vec![record])
             .await
             .unwrap();
@@ -2691,13 +2680,7 @@ async fn a_history_sealed_before_signing_is_signed_from_now_on_and_reported_cove
     let after = server
         .ctl(AUDITOR, &["audit", "verify", "--plan", &plan])
         .await;
-    let writer_id = alliance_record::signing::Signer::load(
-        &server
-            .db()
-            .with_file_name(alliance_server::signing::DEFAULT_KEY_FILE),
-    )
-    .unwrap()
-    .id();
+    let writer_id = server.writer().id();
     assert!(
         after.ok().contains(&format!(
             "hash chain of 3 events holds, unsigned up to version 2, covered by the signature of \

@@ -3,23 +3,18 @@
 //! order is named with its dates; adopting one that adds a finding is refused (exit 7) until
 //! acknowledged, and the acknowledgement shows.
 
-use crate::support::{Server, Services, repo};
+use crate::support::{Server, Services, each, repo};
 use alliance_commands::reference::ReferencePlan;
+use alliance_tests::server::tokens::{APPROVER, AUDITOR, ROK, US};
 
 const PLAN: &str = "019a0000-0000-7000-8000-000000000001";
-const US: &str = "dev-us-force-planning";
-const ROK: &str = "dev-rok-jcs";
-const APPROVERS: &str = "dev-alliance-approvers";
-const AUDITOR: &str = "dev-auditors";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn findings_name_what_breaks_the_plan_and_adoption_needs_their_acknowledgement() {
     let plan = ReferencePlan::read(&repo().join("deploy/reference-plan.json")).unwrap();
     let server = Server::start(Services {
         plan: Some(plan),
-        simulation: false,
-        security: false,
-        tokens: None,
+        ..Services::default()
     })
     .await;
     let findings = |what_if: bool| {
@@ -104,18 +99,13 @@ async fn findings_name_what_breaks_the_plan_and_adoption_needs_their_acknowledge
         .await
         .ok();
     let found = server.ctl(AUDITOR, &findings(true)).await.json();
-    let listed: Vec<(&str, &str, &str)> = found["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["id"].as_str().unwrap(),
-                f["from"].as_str().unwrap(),
-                f["until"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let listed: Vec<(&str, &str, &str)> = each(&found["findings"], |f| {
+        (
+            f["id"].as_str().unwrap(),
+            f["from"].as_str().unwrap(),
+            f["until"].as_str().unwrap(),
+        )
+    });
     assert_eq!(
         listed,
         [
@@ -154,7 +144,7 @@ async fn findings_name_what_breaks_the_plan_and_adoption_needs_their_acknowledge
     );
 
     let refused = server
-        .ctl(APPROVERS, &["decision", "adopt", "--plan", PLAN, "early"])
+        .ctl(APPROVER, &["decision", "adopt", "--plan", PLAN, "early"])
         .await;
     let line = refused.refused(7);
     assert!(
@@ -181,7 +171,7 @@ async fn findings_name_what_breaks_the_plan_and_adoption_needs_their_acknowledge
         .await
         .ok();
     let refused = server
-        .ctl(APPROVERS, &["decision", "adopt", "--plan", PLAN, "early"])
+        .ctl(APPROVER, &["decision", "adopt", "--plan", PLAN, "early"])
         .await;
     let line = refused.refused(7);
     assert!(
@@ -190,7 +180,7 @@ async fn findings_name_what_breaks_the_plan_and_adoption_needs_their_acknowledge
     );
     server
         .ctl(
-            APPROVERS,
+            APPROVER,
             &[
                 "decision",
                 "adopt",

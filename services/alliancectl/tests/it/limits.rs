@@ -8,24 +8,13 @@ use alliance_proto::v1::audit_log_client::AuditLogClient;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
 use alliance_server::limits::{MAX_MESSAGE_BYTES, MAX_STREAMS_PER_CALLER};
+use alliance_tests::requests::{self, authed};
 use tonic::Code;
 
 const PLAN: &str = "019a0000-0000-7000-8000-000000000001";
 
-fn authed<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
-
 fn meta() -> Option<v1::CommandMeta> {
-    Some(v1::CommandMeta {
-        command_id: uuid::Uuid::now_v7().to_string(),
-        plan_id: PLAN.into(),
-        ..Default::default()
-    })
+    requests::meta(PLAN, None)
 }
 
 fn proposal(title: String, supersedes: Vec<String>) -> v1::ProposeDecisionRequest {
@@ -52,9 +41,7 @@ async fn hostile_input_is_refused_and_changes_nothing() {
     .unwrap();
     let server = Server::start(Services {
         plan: Some(plan),
-        simulation: false,
-        security: false,
-        tokens: None,
+        ..Services::default()
     })
     .await;
     let commands = PlanCommandsClient::connect(server.url.clone())
@@ -230,9 +217,9 @@ async fn refusals_for_size_and_for_streams_are_in_the_security_log() {
     std::fs::write(&tokens, file).unwrap();
     let server = Server::start(Services {
         plan: Some(plan),
-        simulation: false,
         security: true,
         tokens: Some(tokens),
+        ..Services::default()
     })
     .await;
 

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use crate::support::{Run, Server, Services, decode_png};
 use alliance_commands::reference::ReferencePlan;
+use alliance_tests::server::tokens::AUDITOR;
 use serde_json::{Value, json};
 
 const PLAN: &str = "019a0000-0000-7000-8000-00000000c0de";
-const AUDITOR: &str = "dev-auditors";
 /// The size `plot` renders at.
 const WIDTH: u32 = 1200;
 const HEIGHT: u32 = 900;
@@ -90,9 +90,7 @@ fn small_plan() -> ReferencePlan {
 async fn start() -> Server {
     Server::start(Services {
         plan: Some(small_plan()),
-        simulation: false,
-        security: false,
-        tokens: None,
+        ..Services::default()
     })
     .await
 }

@@ -124,12 +124,7 @@ fn tokens() -> String {
 }
 
 fn authed<T>(team: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer tok-{team}").parse().unwrap(),
-    );
-    request
+    requests::authed(&format!("tok-{team}"), message)
 }
 
 fn grant(team: &str, role: &str) -> Option<v1::RoleGrant> {
@@ -510,18 +505,7 @@ fn call(c: &Clients, method: &str, team: &str, plan: &str) -> Call {
                         t,
                         v1::RecordSimulationRunRequest {
                             meta: meta(p, None),
-                            run: Some(v1::SimulationRunRecord {
-                                run_id: uuid::Uuid::now_v7().to_string(),
-                                plan_version: 1,
-                                inputs_digest: "a".repeat(64),
-                                results_digest: "b".repeat(64),
-                                seed: 1,
-                                trials: 1,
-                                start: date(2027, 1, 1),
-                                months: 1,
-                                model_version: "test".into(),
-                                ..Default::default()
-                            }),
+                            run: Some(requests::run_record("test")),
                         },
                     ))
                     .await?,
@@ -872,11 +856,7 @@ fn table() -> Vec<(&'static str, Vec<&'static str>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_can_do_exactly_its_operations() {
     let (server, _dir) = role_server(true).await;
-    let channel = alliance_auth::endpoint(&server.url, None)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = alliance_tests::server::channel(&server.url).await;
     let c = Clients {
         commands: PlanCommandsClient::new(channel.clone()),
         queries: PostureQueriesClient::new(channel.clone()),
@@ -1289,10 +1269,10 @@ async fn role_server(simulation: bool) -> (Server, tempfile::TempDir) {
     let tokens_path = dir.path().join("tokens.toml");
     std::fs::write(&tokens_path, tokens()).unwrap();
     let server = Server::start(Services {
-        plan: None,
         simulation,
         security: true,
         tokens: Some(tokens_path),
+        ..Services::default()
     })
     .await;
     (server, dir)
@@ -1414,11 +1394,7 @@ async fn streams_end_when_the_last_role_is_revoked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wait_for_a_plan_not_yet_known_is_judged_after_the_wait() {
     let (server, _dir) = role_server(true).await;
-    let channel = alliance_auth::endpoint(&server.url, None)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = alliance_tests::server::channel(&server.url).await;
     let mut commands = PlanCommandsClient::new(channel.clone());
     let mut queries = PostureQueriesClient::new(channel.clone());
     let mut audit = AuditLogClient::new(channel.clone());

@@ -9,12 +9,10 @@
 
 use crate::support::{Run, Server, Services, decode_png, repo};
 use alliance_commands::reference::ReferencePlan;
+use alliance_tests::server::tokens::{AUDITOR, ROK, US};
 use serde_json::{Value, json};
 
 const PLAN: &str = "019a0000-0000-7000-8000-000000000001";
-const ROK: &str = "dev-rok-jcs";
-const US: &str = "dev-us-force-planning";
-const AUDITOR: &str = "dev-auditors";
 /// The size `--plot` renders at.
 const WIDTH: u32 = 1500;
 const HEIGHT: u32 = 1300;
@@ -27,8 +25,7 @@ async fn start() -> Server {
     Server::start(Services {
         plan: Some(plan),
         simulation: true,
-        security: false,
-        tokens: None,
+        ..Services::default()
     })
     .await
 }

@@ -2,7 +2,7 @@
 //! composes them (the command service, the read models following the log, the simulation
 //! service) on an ephemeral loopback port, beside a port nobody listens on.
 
-use crate::support::{Server, Services, ctl_with_plan, repo};
+use crate::support::{Server, Services, ctl_with_plan, each, repo};
 use alliance_commands::reference::ReferencePlan;
 use serde_json::Value;
 
@@ -20,8 +20,7 @@ async fn start() -> (Server, usize) {
     let server = Server::start(Services {
         plan: Some(plan),
         simulation: true,
-        security: false,
-        tokens: None,
+        ..Services::default()
     })
     .await;
     (server, entries)
@@ -52,17 +51,12 @@ async fn status_shows_each_service_serving_and_the_read_models_caught_up() {
     assert_eq!(one["server"], server.url.as_str());
     assert_eq!(one["health"], "serving");
     assert_eq!(one["error"], Value::Null);
-    let services: Vec<(&str, &str)> = one["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["service"].as_str().unwrap(),
-                s["status"].as_str().unwrap(),
-            )
-        })
-        .collect();
+    let services: Vec<(&str, &str)> = each(&one["services"], |s| {
+        (
+            s["service"].as_str().unwrap(),
+            s["status"].as_str().unwrap(),
+        )
+    });
     assert_eq!(
         services,
         SERVICES.iter().map(|s| (*s, "serving")).collect::<Vec<_>>()

@@ -1,166 +1,43 @@
-//! What the end-to-end tests share: the services composed as `allianced` composes them, on a
-//! fresh `SqliteLog` in a temp dir and an ephemeral loopback port with the development token
-//! file (`deploy/dev-tokens.toml`), and runs of the built `alliancectl` binary against them.
-//! The binary runs on the blocking pool, so the server keeps serving on the test runtime
-//! meanwhile.
+//! What the end-to-end tests share: the test kit's server (`alliance_tests::server`: the
+//! services composed as `allianced` composes them, on a fresh SQLite log in a temp dir and an
+//! ephemeral loopback port with the development token file), and runs of the built
+//! `alliancectl` binary against it. The binary runs on the blocking pool, so the server keeps
+//! serving on the test runtime meanwhile.
 
-use std::path::{Path, PathBuf};
+use std::ops::Deref;
 use std::process::Command;
-use std::sync::Arc;
 
-use alliance_commands::reference::{self, ReferencePlan};
-use alliance_commands::{CommandService, PlanCommandsApi};
-use alliance_eventlog::{SqliteLog, SqliteLogConfig};
-use alliance_projection::Projection;
-use alliance_server::security::{DenialLayer, SecurityLog};
-use alliance_server::{Authenticator, TokenFile};
-use alliance_simulation::Recorder;
+pub use alliance_tests::server::Services;
+pub use alliance_tests::server::repo;
 use serde_json::Value;
-use tokio::sync::oneshot;
 
-/// The root of the workspace.
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+/// The command service, the read models following the same log and what [`Services`] adds: the
+/// test kit's server, which the binary runs against.
+pub struct Server(alliance_tests::server::Server);
 
-/// What a [`Server`] serves beside the command service and the read models.
-pub struct Services {
-    /// A plan loaded before serving, through the same path as the reference plan.
-    pub plan: Option<ReferencePlan>,
-    /// `alliance.v1.Simulation` with the shipped model data, its run store in the data dir,
-    /// recording completed runs through the command service.
-    pub simulation: bool,
-    /// A security log in the data dir with refused requests recorded in it.
-    pub security: bool,
-    /// The token file (default: the development one, `deploy/dev-tokens.toml`).
-    pub tokens: Option<PathBuf>,
-}
+impl Deref for Server {
+    type Target = alliance_tests::server::Server;
 
-/// The command service, the read models following the same log and what [`Services`] adds.
-pub struct Server {
-    pub url: String,
-    #[allow(dead_code)]
-    pub log: SqliteLog,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-    /// The data dir, removed when the server is dropped.
-    _dir: tempfile::TempDir,
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Server {
+    /// `services` beside the command service and the read models, on a fresh SQLite log.
     pub async fn start(services: Services) -> Self {
-        Self::start_with_witnesses(services, None).await
-    }
-
-    /// [`Server::start`], checking witnesses against `witnesses` (the identity configuration's
-    /// `[[witness_key]]`).
-    pub async fn start_with_witnesses(
-        services: Services,
-        witnesses: Option<alliance_record::witness::WitnessKeys>,
-    ) -> Self {
-        let witnesses = witnesses.map(Arc::new);
-        let dir = tempfile::tempdir().unwrap();
-        let log = SqliteLog::open(SqliteLogConfig::new(dir.path().join("alliance.db"))).unwrap();
-        let tokens = services
-            .tokens
-            .clone()
-            .unwrap_or_else(|| repo().join("deploy/dev-tokens.toml"));
-        let auth = Authenticator::from_token_file(&TokenFile::load(&tokens).unwrap()).unwrap();
-        // A writer key in the data dir, trusted alone, as allianced does without an identity
-        // configuration.
-        let signer = alliance_server::signing::writer_key(None, dir.path()).unwrap();
-        let keys = alliance_projection::AuditKeys {
-            trusted: Some(Arc::new(alliance_server::signing::trusted_for_writer(
-                None, &signer,
-            ))),
-            signer: Some(signer.clone()),
-            witnesses: witnesses.clone(),
-        };
-        let service = Arc::new(
-            CommandService::open(log.clone())
-                .await
-                .unwrap()
-                .with_default_grants(auth.default_grants())
-                .with_signer(signer)
-                .with_witness_keys(witnesses),
-        );
-        if let Some(plan) = &services.plan {
-            let report = reference::load(&service, &auth, plan).await.unwrap();
-            assert_eq!(report.applied, plan.entries.len());
-        }
-        // Bound before the server task starts: the binary can connect right away.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        // The read model, as allianced builds it: what the log holds before serving, then each
-        // event as it is committed.
-        let projection = Projection::new();
-        projection.catch_up(&log).await.unwrap();
-        tokio::spawn(projection.clone().follow(log.clone()));
-        let auth = Arc::new(auth);
-        let api = PlanCommandsApi::new(service.clone(), auth.clone(), &address);
-        let (mut routes, health) = alliance_commands::server::routes(api).await.unwrap();
-        if services.simulation {
-            let recorder = Recorder::Local(Arc::new(PlanCommandsApi::new(
-                service,
-                auth.clone(),
-                &address,
-            )));
-            let model = alliance_simulation::load_model(Path::new("")).unwrap();
-            (routes, _) = alliance_simulation::add_routes(
-                routes,
-                &health,
-                projection.clone(),
-                auth.clone(),
-                model,
-                dir.path(),
-                recorder,
-            )
-            .await
-            .unwrap();
-        }
-        let security = services
-            .security
-            .then(|| SecurityLog::open(&dir.path().join("security.db")).unwrap());
-        let denials = security
-            .as_ref()
-            .map(|security| DenialLayer::new(security.clone(), auth.clone()));
-        let routes = alliance_projection::add_routes(
-            routes,
-            &health,
-            projection,
-            log.clone(),
-            auth,
-            security,
-            keys,
-        )
-        .await;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            alliance_server::serve::serve_routes(listener, routes, denials, async {
-                let _ = stopped.await;
+        Server(
+            alliance_tests::server::Server::start(Services {
+                read_models: true,
+                ..services
             })
-            .await
-            .unwrap();
-        });
-        Self {
-            url: format!("http://{address}"),
-            log,
-            stop,
-            task,
-            _dir: dir,
-        }
+            .await,
+        )
     }
 
     /// Shuts the server down and checks it stopped cleanly.
     pub async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap();
-    }
-
-    /// A file in the server's data dir.
-    #[allow(dead_code)]
-    pub fn path(&self, name: &str) -> PathBuf {
-        self._dir.path().join(name)
+        self.0.stop().await
     }
 
     /// Runs the binary with `args` as the holder of `token`.
@@ -266,6 +143,16 @@ impl Run {
         assert_eq!(error["error"]["exit_code"], code, "{error}");
         error
     }
+}
+
+/// `pick` of each item of the JSON array `array`.
+pub fn each<'a, T>(array: &'a Value, pick: impl Fn(&'a Value) -> T) -> Vec<T> {
+    array
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {array}"))
+        .iter()
+        .map(pick)
+        .collect()
 }
 
 /// The PNG's width and height read from its IHDR chunk, after checking the signature; then

@@ -1,6 +1,5 @@
 //! The operator's subcommands of the real `allianced` binary: a backup of a data directory
 //! restores into a new one; a restore over a directory that holds anything is refused.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The fuzz corpus as a regression suite: every input of `fuzz/corpus/` runs through its target
 //! on every `cargo test`, and the corpus must still reach the deep paths.
 
