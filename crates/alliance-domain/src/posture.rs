@@ -2,7 +2,7 @@
 //! plan stands at one version (record time). Only adopted decisions shape it; a what-if view
 //! adds the proposed ones.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::ids::{ClauseId, ConditionId, DecisionId, ElementId, Version};
@@ -141,14 +141,15 @@ impl PostureSource<'_> {
         what_if: bool,
         elements: Vec<Arc<PresentElement>>,
     ) -> Posture {
-        // Steps of the shaping decisions in the order they take effect on the timeline.
+        // Steps of the shaping decisions in the order they take effect on the timeline (by
+        // date, then decision id: the sort is stable and the decisions are in id order).
         let mut steps: Vec<(&DecisionId, &Step)> = self
             .shaping
             .iter()
             .flat_map(|(id, steps)| steps.iter().map(move |s| (*id, s)))
             .filter(|(_, s)| s.date() <= valid_on)
             .collect();
-        steps.sort_by_key(|(id, s)| (s.date(), *id));
+        steps.sort_by_key(|(_, s)| s.date());
         let mut personnel = BTreeMap::new();
         // Summed under borrowed names; each name is copied once, not once per element.
         let mut equipment: BTreeMap<(Side, &str), u64> = BTreeMap::new();
@@ -246,7 +247,13 @@ impl PostureSource<'_> {
                 }
             })
             .collect();
-        let decisions: BTreeSet<DecisionId> = steps.iter().map(|(id, _)| (*id).clone()).collect();
+        // In id order, as the shaping decisions are.
+        let decisions: Vec<DecisionId> = self
+            .shaping
+            .iter()
+            .filter(|(_, steps)| steps.iter().any(|s| s.date() <= valid_on))
+            .map(|(id, _)| (*id).clone())
+            .collect();
 
         Posture {
             valid_on,
@@ -260,7 +267,7 @@ impl PostureSource<'_> {
             missions: missions.into_values().collect(),
             clauses,
             conditions,
-            decisions: decisions.into_iter().collect(),
+            decisions,
         }
     }
 }
