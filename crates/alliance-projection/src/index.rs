@@ -36,7 +36,7 @@ impl<T> Versioned<T> {
     }
 
     /// The value at `version`, for a list that starts at version 0.
-    fn from_start(&self, version: Version) -> &T {
+    fn at_start_or(&self, version: Version) -> &T {
         let taken = self.0.partition_point(|(since, _)| *since <= version);
         &self.0[taken.saturating_sub(1)].1
     }
@@ -64,7 +64,9 @@ fn view(what_if: bool) -> usize {
 /// An element over valid time: the element as a posture lists it from each date on which it
 /// changes (`None` once it has left), in date order; not present before the first date.
 /// `None` for an element nothing introduces.
-type Timeline = Option<Arc<[(Date, Option<Arc<PresentElement>>)]>>;
+type Timeline = Option<Arc<States>>;
+/// An element's states from each date on which it changes.
+type States = [(Date, Option<Arc<PresentElement>>)];
 type Steps = Option<Arc<[Step]>>;
 
 /// The element on `date` under `timeline`.
@@ -250,7 +252,7 @@ impl PostureIndex {
             .or_insert_with(|| std::array::from_fn(|_| Versioned(Vec::new())));
         // What the index holds already is shared, not copied: an unchanged view, a view equal
         // to the other's, and each state equal to one held at the same place before.
-        let held: Vec<Arc<[(Date, Option<Arc<PresentElement>>)]>> = views
+        let held: Vec<Arc<States>> = views
             .iter()
             .filter_map(|versions| versions.latest()?.clone())
             .collect();
@@ -303,9 +305,9 @@ impl PostureIndex {
                     version
                 },
                 shaping,
-                clauses: self.clauses.from_start(version),
-                conditions: self.conditions.from_start(version),
-                capability_levels: self.capability_levels.from_start(version),
+                clauses: self.clauses.at_start_or(version),
+                conditions: self.conditions.at_start_or(version),
+                capability_levels: self.capability_levels.at_start_or(version),
             },
             timelines,
             what_if,
@@ -313,10 +315,7 @@ impl PostureIndex {
     }
 }
 
-fn same_timeline(
-    held: &[(Date, Option<Arc<PresentElement>>)],
-    changes: &[(Date, Option<PresentElement>)],
-) -> bool {
+fn same_timeline(held: &States, changes: &[(Date, Option<PresentElement>)]) -> bool {
     held.len() == changes.len()
         && held
             .iter()
@@ -328,8 +327,8 @@ fn same_timeline(
 /// equal to the state at the same place in the first of `held` shared.
 fn shared_timeline(
     changes: &[(Date, Option<PresentElement>)],
-    held: &[Arc<[(Date, Option<Arc<PresentElement>>)]>],
-) -> Arc<[(Date, Option<Arc<PresentElement>>)]> {
+    held: &[Arc<States>],
+) -> Arc<States> {
     if let Some(same) = held.iter().find(|h| same_timeline(h, changes)) {
         return same.clone();
     }
@@ -350,7 +349,7 @@ fn shared_timeline(
 /// A plan's posture parts at one version and view.
 pub(crate) struct PostureAt<'a> {
     source: PostureSource<'a>,
-    timelines: Vec<&'a [(Date, Option<Arc<PresentElement>>)]>,
+    timelines: Vec<&'a States>,
     what_if: bool,
 }
 

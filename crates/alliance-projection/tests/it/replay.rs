@@ -485,7 +485,7 @@ fn naive_decisions(plan: &Plan, filter: &DecisionFilter) -> Vec<DecisionId> {
 static SEEN: std::sync::Mutex<BTreeMap<String, u64>> = std::sync::Mutex::new(BTreeMap::new());
 
 fn tally(events: &[alliance_domain::Event]) {
-    let mut seen = SEEN.lock().unwrap();
+    let mut seen = alliance_stdx::lock(&SEEN);
     for event in events {
         let kind = match event {
             alliance_domain::Event::StepPlanned { step, .. } => format!("{:?}", step)
@@ -536,7 +536,7 @@ fn posture_at_any_version_equals_a_fold_from_scratch() {
     assert!(adoptions >= 24, "only {adoptions} decisions adopted");
     eprintln!("longest history {most} events, {past} past 64, {adoptions} adoptions");
     // Every kind of fact a posture is made of occurs (and is adopted, superseded, branched).
-    let seen = SEEN.lock().unwrap();
+    let seen = alliance_stdx::lock(&SEEN);
     eprintln!("{seen:?}");
     for kind in [
         "AgreementClauseDefined",
