@@ -13,9 +13,12 @@ Subcommands:
   compose RESOLVED.yaml ROOT  the resolved compose model: env names known to each binary,
                               health checks on the right port and service, loopback-only ports
   k8s RENDERED.yaml ROOT      a rendered kustomization: env names, TLS and identity of every
-                              server from Secrets (no token file), probes over TLS, resources,
-                              security context, references, PDBs, Services, the KafkaTopic; a
-                              rendered identity configuration: peers and peer TLS
+                              server from Secrets (no token file), allianced's signing key from a
+                              Secret, Kafka over SASL_SSL (password from a Secret, the broker's CA
+                              mounted), probes over TLS, resources, security context, references,
+                              PDBs, Services, the KafkaTopic, the KafkaUsers and their ACLs; a
+                              rendered identity configuration: peers, peer TLS, the writers'
+                              [[signing_key]]
   tokens ROOT                 the development token file and the example overlay's identity
                               configuration hold every team the reference plan is issued as
   otel-variant SRC DEST       the collector config with its optional exporter uncommented and
@@ -136,7 +139,7 @@ BINARY_SOURCES = {
 }
 # Read by every binary (tracing's filter), or only a helper of the manifests themselves.
 COMMON_ENV = {"RUST_LOG"}
-K8S_HELPER_ENV = {"POD_IP"}
+K8S_HELPER_ENV = {"POD_IP", "KAFKA_PASSWORD"}
 # What a server of the Kubernetes manifests must read from mounted Secrets, and must not be given.
 SECURITY_ENV = ["ALLIANCE_AUTH_CONFIG", "ALLIANCE_TLS_CERT", "ALLIANCE_TLS_KEY"]
 INSECURE_ENV = {"ALLIANCE_PLAINTEXT", "ALLIANCE_DEV_TOKENS_BEYOND_LOOPBACK"}
@@ -148,6 +151,15 @@ HEALTH_SERVICE = {
     "alliance-simulation": "alliance.v1.Simulation",
 }
 DEFAULT_PORT = {"allianced": 50051, "alliance-projection": 50061, "alliance-simulation": 50071}
+# Each server's librdkafka settings (KEY=VALUE,...): over SASL_SSL with a password from a Secret.
+KAFKA_CLIENT_ENV = {
+    "allianced": "ALLIANCED_KAFKA_CLIENT",
+    "alliance-projection": "ALLIANCE_PROJECTION_KAFKA_CLIENT",
+    "alliance-simulation": "ALLIANCE_SIMULATION_KAFKA_CLIENT",
+}
+SASL_MECHANISMS = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+# Strimzi's KafkaUser authentication types, by the SASL mechanism they give a principal.
+STRIMZI_AUTHENTICATION = {"SCRAM-SHA-512": "scram-sha-512"}
 
 
 def server_env(root: Path) -> set[str]:
@@ -359,6 +371,8 @@ def k8s(rendered: str, root_arg: str) -> int:
     readme = (root / "deploy/README.md").read_text()
     # Per Deployment: the Secret of its TLS files and the name its probes check it for.
     tls_of: dict[str, tuple[str | None, str | None]] = {}
+    # Per Deployment: the Kafka principal of its settings and the Secret of its password.
+    kafka_users: dict[str, tuple[str, str, tuple[str, str] | None] | None] = {}
     for name, deployment in deployments.items():
         spec = deployment["spec"]["template"]["spec"]
         pod_security = spec.get("securityContext", {})
@@ -469,6 +483,21 @@ def k8s(rendered: str, root_arg: str) -> int:
                             data = secrets[source["secret"]["secretName"]].get("data", {})
                         if data is not None and key not in data:
                             fail(f"{where}: {entry['name']}={value}: {key} is not in the mounted {mounts[mount]}")
+            kafka_users[name] = kafka_client(where, binary, env, secret_file, mounts, volumes)
+            if binary == "allianced":
+                signing = listen.get("ALLIANCED_SIGNING_KEY")
+                signing_secret = secret_file(signing)
+                if not signing_secret:
+                    fail(
+                        f"{where}: ALLIANCED_SIGNING_KEY should name the key file of a mounted Secret, found {signing!r}: "
+                        "without it each pod makes a key of its own in its data directory, which no [[signing_key]] lists"
+                    )
+                elif signing_secret == tls_secret:
+                    fail(f"{where}: the signing key should be a Secret of its own, not the TLS Secret {tls_secret}")
+                else:
+                    signing_mount = next(m for m in mounts if signing.startswith(m + "/"))
+                    if not next((m for m in container.get("volumeMounts", []) if m["mountPath"] == signing_mount), {}).get("readOnly"):
+                        fail(f"{where}: the signing key's Secret should be mounted readOnly")
             if binary == "allianced" and listen.get("ALLIANCED_ADVERTISE") != "$(POD_IP):50051":
                 fail(f"{where}: ALLIANCED_ADVERTISE should be $(POD_IP):50051")
             if binary == "alliance-simulation":
@@ -502,7 +531,8 @@ def k8s(rendered: str, root_arg: str) -> int:
         None,
     )
     if identity_secret is not None:
-        check_identity(base64.b64decode(identity_secret["data"]["identity.toml"]).decode(), tls_of)
+        files = {key: base64.b64decode(value).decode(errors="replace") for key, value in identity_secret.get("data", {}).items()}
+        check_identity(files, tls_of)
     topics = by_kind.get("KafkaTopic", {})
     if len(topics) != 1:
         fail(f"expected one KafkaTopic, found {len(topics)}")
@@ -524,15 +554,137 @@ def k8s(rendered: str, root_arg: str) -> int:
         if spec.get("topicName") != topic_setting:
             fail(f"KafkaTopic {name}: topicName {spec.get('topicName')} differs from KAFKA_TOPIC {topic_setting}")
         print(f"  KafkaTopic {name}: {topic['apiVersion']} {spec.get('topicName')} partitions {spec.get('partitions')} replicas {spec.get('replicas')}")
+    if topics:
+        topic = next(iter(topics.values()))
+        check_kafka_users(by_kind.get("KafkaUser", {}), kafka_users, topic["spec"].get("topicName"), topic["metadata"].get("labels", {}).get("strimzi.io/cluster"))
     return done("rendered manifests")
 
 
-def check_identity(text: str, tls_of: dict[str, tuple[str | None, str | None]]) -> None:
-    """A rendered identity configuration: the allianced instances and alliance-simulation are
-    [[peer]]s by the names their certificates carry, alliance-projection (which calls no server)
-    is not, and the calls between servers use TLS that proves allianced's name (an instance is
-    reached at its pod IP, in no certificate) with the servers' own certificates."""
-    identity = tomllib.loads(text)
+def kafka_client(where: str, binary: str, env: list, secret_file, mounts: dict, volumes: dict) -> tuple[str, str, tuple[str, str] | None] | None:
+    """A server's Kafka client settings: SASL_SSL, the broker's certificate checked against a
+    mounted CA, a user, and a password only as $(VAR) of a variable from a Secret defined before
+    (Kubernetes expands only those). Returns the user and the Secret of its password."""
+    var = KAFKA_CLIENT_ENV[binary]
+    index = next((i for i, e in enumerate(env) if e["name"] == var), None)
+    if index is None or not isinstance(env[index].get("value"), str):
+        fail(f"{where}: no {var}: the server would reach Kafka in plaintext, unauthenticated (set security.protocol=sasl_ssl and the SASL settings)")
+        return None
+    for other in (e["name"] for e in env):
+        if other.endswith("_KAFKA_CLIENT_FILE"):
+            fail(f"{where}: {other}: give the Kafka settings in {var}, where they can be checked")
+    settings: dict[str, str] = {}
+    for item in env[index]["value"].split(","):
+        key, sep, value = item.partition("=")
+        if not sep:
+            fail(f"{where}: {var}: a setting is not KEY=VALUE")
+            continue
+        settings[key.strip()] = value.strip()
+    protocol = settings.get("security.protocol", "plaintext (the default)")
+    if protocol.lower() != "sasl_ssl":
+        fail(f"{where}: {var}: security.protocol should be sasl_ssl, found {protocol}")
+    if settings.get("sasl.mechanism", "").upper() not in SASL_MECHANISMS:
+        fail(f"{where}: {var}: sasl.mechanism should be one of {sorted(SASL_MECHANISMS)}, found {settings.get('sasl.mechanism')!r}")
+    for key, value in [("ssl.endpoint.identification.algorithm", "none"), ("enable.ssl.certificate.verification", "false")]:
+        if settings.get(key, "").lower() == value:
+            fail(f"{where}: {var}: {key}={value} accepts any broker")
+    user = settings.get("sasl.username")
+    if not user:
+        fail(f"{where}: {var}: no sasl.username")
+    password = re.fullmatch(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", settings.get("sasl.password", ""))
+    from_secret = {
+        e["name"]: e["valueFrom"]["secretKeyRef"] for e in env[:index] if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    password_secret = None
+    if password is None or password.group(1) not in from_secret:
+        fail(f"{where}: {var}: sasl.password should be $(VAR) of a variable defined before it from a Secret (secretKeyRef), never a value in the manifest")
+    else:
+        ref = from_secret[password.group(1)]
+        password_secret = (ref.get("name"), ref.get("key"))
+    ca = settings.get("ssl.ca.location")
+    mount = next((m for m in mounts if isinstance(ca, str) and ca.startswith(m + "/")), None)
+    source = volumes.get(mounts.get(mount), {}) if mount else {}
+    if "secret" not in source and "configMap" not in source:
+        fail(f"{where}: {var}: ssl.ca.location should be a file of a mounted Secret or ConfigMap (the broker's CA), found {ca!r}")
+    elif secret_file(ca) is not None and secret_file(ca) == secret_file(next((e.get("value") for e in env if e["name"] == "ALLIANCE_TLS_CERT"), None)):
+        fail(f"{where}: {var}: ssl.ca.location is in the server's TLS Secret: the broker's CA is the Kafka cluster's")
+    if user is None:
+        return None
+    print(f"  {where}: Kafka over {protocol} as {user} ({settings.get('sasl.mechanism')}), CA {ca}")
+    return (user, settings.get("sasl.mechanism", "").upper(), password_secret)
+
+
+def acls(user: dict) -> set[tuple[str, str, str, str]]:
+    """A KafkaUser's allowed ACLs: (resource type, name, pattern type, operation)."""
+    found = set()
+    for acl in user.get("spec", {}).get("authorization", {}).get("acls", []):
+        if acl.get("type", "allow") != "allow":
+            continue
+        resource = acl.get("resource", {})
+        kind = resource.get("type")
+        name = "" if kind == "cluster" else resource.get("name", "")
+        pattern = "" if kind == "cluster" else resource.get("patternType", "literal")
+        for operation in acl.get("operations", []) + ([acl["operation"]] if "operation" in acl else []):
+            found.add((kind, name, pattern, operation))
+    return found
+
+
+def check_kafka_users(users: dict, kafka_users: dict, topic: str | None, cluster: str | None) -> None:
+    """The Strimzi KafkaUser of each server's principal: authenticated as its settings say, its
+    password the Secret the User Operator makes for it, and the ACLs docs/configuration.md gives
+    it: allianced the writers', the read-model replicas the readers' and no more (a group prefix
+    covering the writers' group would let a replica claim partitions there)."""
+    prefix = f"alliance-commands.{topic}"
+    writer = {
+        ("topic", topic, "literal", "Describe"), ("topic", topic, "literal", "Read"), ("topic", topic, "literal", "Write"),
+        ("group", prefix, "prefix", "Read"),
+        ("transactionalId", prefix, "prefix", "Describe"), ("transactionalId", prefix, "prefix", "Write"),
+        ("cluster", "", "", "IdempotentWrite"),
+    }
+    reader = {("topic", topic, "literal", "Describe"), ("topic", topic, "literal", "Read"), ("group", f"{prefix}-readers", "literal", "Read")}
+    for deployment, principal in kafka_users.items():
+        if principal is None:
+            continue
+        name, mechanism, password_secret = principal
+        user = users.get(name)
+        if user is None:
+            fail(f"{deployment}: its Kafka user {name} is no KafkaUser")
+            continue
+        if user["metadata"].get("labels", {}).get("strimzi.io/cluster") != cluster:
+            fail(f"KafkaUser {name}: strimzi.io/cluster should be {cluster}, the KafkaTopic's")
+        authentication = user.get("spec", {}).get("authentication", {}).get("type")
+        if STRIMZI_AUTHENTICATION.get(mechanism) != authentication:
+            fail(f"KafkaUser {name}: authentication {authentication} does not give {deployment}'s sasl.mechanism {mechanism}")
+        if password_secret is not None and password_secret != (name, "password"):
+            fail(f"{deployment}: the Kafka password should be key password of the Secret {name} (the User Operator's), found {password_secret}")
+        if user.get("spec", {}).get("authorization", {}).get("type") != "simple":
+            fail(f"KafkaUser {name}: authorization should be simple (ACLs)")
+        granted = acls(user)
+        wanted = writer if deployment == "allianced" else reader
+        missing = wanted - granted
+        if missing:
+            fail(f"KafkaUser {name}: ACLs missing for {deployment}: {sorted(missing)}")
+        if deployment != "allianced" and granted - reader:
+            fail(f"KafkaUser {name}: a read-model replica's principal should have only the readers' ACLs, also has {sorted(granted - reader)}")
+        print(f"  KafkaUser {name}: {authentication}, {len(granted)} ACL(s) ({'writer' if deployment == 'allianced' else 'reader'})")
+
+
+def check_identity(files: dict[str, str], tls_of: dict[str, tuple[str | None, str | None]]) -> None:
+    """A rendered identity configuration (the files of its Secret): the allianced instances and
+    alliance-simulation are [[peer]]s by the names their certificates carry, alliance-projection
+    (which calls no server) is not, the calls between servers use TLS that proves allianced's
+    name (an instance is reached at its pod IP, in no certificate) with the servers' own
+    certificates, and the writers' key is a [[signing_key]] whose file is in the Secret."""
+    identity = tomllib.loads(files["identity.toml"])
+    signing = identity.get("signing_key", [])
+    if not signing:
+        fail("identity configuration: no [[signing_key]]: no writer's signature would be trusted")
+    for key in signing:
+        path = key.get("public_key", "")
+        if "/" in path or path not in files:
+            fail(f"identity configuration: [[signing_key]] public_key {path!r} should be a file of the identity Secret beside identity.toml")
+    for key, text in files.items():
+        if "PRIVATE KEY" in text:
+            fail(f"identity configuration: {key} holds a private key (the Secret is mounted by every server)")
     peers = {p.get("subject") for p in identity.get("peer", [])}
     names = {name: server_name for name, (_, server_name) in tls_of.items()}
     for name in ["allianced", "alliance-simulation"]:

@@ -163,6 +163,10 @@ struct Args {
     /// How long an instance that stopped answering keeps its partitions, in ms [default: 10000].
     #[arg(long, env = "ALLIANCED_KAFKA_SESSION_TIMEOUT_MS")]
     kafka_session_timeout_ms: Option<u64>,
+    /// Client settings passed to librdkafka as they are, KEY=VALUE (security.protocol, sasl.*,
+    /// ssl.*), over those of `[kafka.client]`; repeatable, or comma-separated in the environment.
+    #[arg(long, env = "ALLIANCED_KAFKA_CLIENT", value_delimiter = ',')]
+    kafka_client: Vec<String>,
     /// An operation on the data directory instead of serving.
     #[command(subcommand)]
     operation: Option<Operation>,
@@ -267,6 +271,14 @@ fn config(args: Args) -> anyhow::Result<Config> {
         }
         if let Some(owned) = args.kafka_owned_partitions {
             kafka.owned_partitions = Some(owned);
+        }
+        for setting in args.kafka_client {
+            // Never the setting itself in the message: it may be (part of) a password.
+            let (key, value) = setting.split_once('=').context(
+                "a --kafka-client setting (ALLIANCED_KAFKA_CLIENT) is not KEY=VALUE; a value \
+                 with a comma goes in [kafka.client]",
+            )?;
+            kafka.client.insert(key.to_owned(), value.to_owned());
         }
         for owner in args.kafka_owner {
             let (partition, address) = owner

@@ -10,9 +10,10 @@
 //!
 //! The Kubernetes example overlay the same way, as kustomize renders it: each Deployment's
 //! container with its `command`, `env` and volumes (ConfigMaps and Secrets written out as
-//! files; the TLS Secrets made outside kustomize made here by a test CA), each Service's names
-//! its pods' loopback ports, the Strimzi bootstrap the project's broker, and every server must
-//! report SERVING over TLS to the requests its own probes make.
+//! files; the TLS Secrets made outside kustomize made here by a test CA, the writers' signing key
+//! by the test, the Strimzi operators' Secrets from the project's broker), each Service's names
+//! its pods' loopback ports, the Strimzi bootstrap the project's broker's SASL_SSL listener, and
+//! every server must report SERVING over TLS to the requests its own probes make.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -538,6 +539,21 @@ impl Manifests {
         Some(files)
     }
 
+    /// The rendered identity configuration: the Secret holding `identity.toml`, and its contents.
+    fn identity(&self) -> (String, toml::Table) {
+        self.of_kind("Secret")
+            .find_map(|secret| {
+                let name = str_of(&secret["metadata"], "name");
+                let (_, toml) = self
+                    .files("Secret", name)?
+                    .into_iter()
+                    .find(|(key, _)| key == "identity.toml")?;
+                let toml = toml::from_str(&String::from_utf8(toml).unwrap()).unwrap();
+                Some((name.to_owned(), toml))
+            })
+            .expect("the overlay renders the identity configuration")
+    }
+
     /// One key of a ConfigMap or Secret.
     fn value(&self, kind: &str, name: &str, key: &str) -> String {
         let files = self
@@ -592,21 +608,60 @@ fn probe(probe: &Value, root: &Path) -> (String, Option<ProbeTls>) {
     (service, Some(tls))
 }
 
+/// What the rendering names and a cluster would hold, made here: the deployment's CA and the
+/// identity provider's key set, the project's broker's SASL_SSL client settings (for Strimzi's
+/// Secrets: the cluster CA's, each KafkaUser's password), and the writers' signing key.
+struct Outside<'a> {
+    ca: &'a crate::identity::keys::Ca,
+    jwks: &'a str,
+    kafka: &'a BTreeMap<String, String>,
+    /// The private key (PKCS#8 PEM), for the Secret `ALLIANCED_SIGNING_KEY` is a file of.
+    signing_key: Vec<u8>,
+    /// Its public key (PEM), in place of the identity configuration's placeholder.
+    signing_public: String,
+}
+
+/// Kafka client settings (`KEY=VALUE,…`) as reached from here: the files they name under `root`,
+/// and the broker's SASL mechanism and user (PLAIN, its super user `alliance`) for the
+/// deployment's (a KafkaUser's SCRAM-SHA-512); every other setting, `security.protocol` first
+/// of all, as it is.
+fn kafka_client(value: &str, broker: &BTreeMap<String, String>, root: &Path) -> String {
+    value
+        .split(',')
+        .map(|setting| {
+            let (key, value) = setting.split_once('=').expect("KEY=VALUE");
+            let value = match key {
+                "sasl.mechanism" | "sasl.username" => broker[key].clone(),
+                _ if value.starts_with('/') => root
+                    .join(value.trim_start_matches('/'))
+                    .display()
+                    .to_string(),
+                _ => value.to_owned(),
+            };
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Each server of the rendered `manifests` (every container of a Deployment or StatefulSet, in
 /// as many pods as it has replicas, two at most), mapped onto this machine under `dir`: its container's file system a directory
 /// of its own with the image's files and its volumes (ConfigMaps and Secrets of the rendering
-/// written out; a Secret the rendering only names, its TLS certificate, made here by `ca` for
-/// the name its probes ask for), its port a free port, the Services their pods' ports, the
-/// Strimzi bootstrap the project's broker, the KafkaTopic's topic `topic`, the identity
-/// provider's key set the file `jwks`.
+/// written out, the identity configuration's `[[signing_key]]` placeholder replaced by
+/// `outside`'s public key; a Secret the rendering only names: the Kafka cluster's CA, the signing
+/// key `ALLIANCED_SIGNING_KEY` names, or else its TLS certificate, made by `outside`'s CA for the
+/// name its probes ask for), its port a free port, the Services their pods' ports, the Strimzi
+/// bootstrap the project's broker at `bootstrap` (its SASL_SSL listener), a KafkaUser's password
+/// the broker's, the KafkaTopic's topic `topic`, the identity provider's key set the file
+/// `outside.jwks`.
 fn workloads(
     manifests: &Manifests,
     image: &Image,
     (bootstrap, topic): (&str, &str),
-    ca: &crate::identity::keys::Ca,
-    jwks: &str,
+    outside: &Outside<'_>,
     dir: &Path,
 ) -> Vec<Service> {
+    let (ca, jwks) = (outside.ca, outside.jwks);
     // (pod, its workload's metadata, its template), the pods of a workload one after another.
     let pods: Vec<(String, &Value, &Value)> = manifests
         .0
@@ -667,6 +722,28 @@ fn workloads(
         .of_kind("KafkaTopic")
         .map(|topic| str_of(&topic["spec"], "topicName").to_owned())
         .collect();
+    // The Secrets Strimzi's operators make: the cluster CA's, and each KafkaUser's.
+    let kafka_ca_secrets: Vec<String> = clusters
+        .iter()
+        .map(|cluster| format!("{cluster}-cluster-ca-cert"))
+        .collect();
+    let kafka_users: Vec<String> = manifests
+        .of_kind("KafkaUser")
+        .map(|user| str_of(&user["metadata"], "name").to_owned())
+        .collect();
+    // The writers' public keys the identity configuration lists: files of its Secret.
+    let (identity_secret, identity) = manifests.identity();
+    let signing_files: Vec<String> = identity
+        .get("signing_key")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|key| key["public_key"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !signing_files.is_empty(),
+        "the identity configuration lists no [[signing_key]]"
+    );
     // A Strimzi cluster's bootstrap Service, by any of its names: `<cluster>-kafka-bootstrap`.
     let is_bootstrap = |value: &str| {
         value.split(',').all(|address| {
@@ -703,6 +780,14 @@ fn workloads(
             let mounts: Vec<(String, &str)> = list(container, "volumeMounts")
                 .map(|m| (str_of(m, "mountPath").to_owned(), str_of(m, "name")))
                 .collect();
+            // Where the container's signing key is: (its directory, its file name).
+            let signing_key = list(container, "env")
+                .find(|e| str_of(e, "name") == "ALLIANCED_SIGNING_KEY")
+                .map(|e| {
+                    let path = text(&e["value"]);
+                    let (dir, file) = path.rsplit_once('/').unwrap();
+                    (dir.to_owned(), file.to_owned())
+                });
             // A mounted file's own paths (an identity configuration names its TLS files) and
             // the identity provider's key set, as the container sees them.
             let in_file = |contents: Vec<u8>| -> Vec<u8> {
@@ -719,11 +804,10 @@ fn workloads(
                 std::fs::write(&jwks_file, jwks).unwrap();
                 text.lines()
                     .map(|line| match line.trim_start().starts_with("jwks_url") {
-                        true => format!("jwks_file = \"{}\"", jwks_file.display()),
-                        false => line.to_owned(),
+                        true => format!("jwks_file = \"{}\"\n", jwks_file.display()),
+                        false => format!("{line}\n"),
                     })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                    .collect::<String>()
                     .into_bytes()
             };
             for (path, volume) in &mounts {
@@ -739,7 +823,33 @@ fn workloads(
                         .unwrap_or_else(|| panic!("{name}: no ConfigMap {map}"))
                 } else if let Some(secret) = volume.get("secret") {
                     let secret = str_of(secret, "secretName");
-                    manifests.files("Secret", secret).unwrap_or_else(|| {
+                    if let Some(mut files) = manifests.files("Secret", secret) {
+                        if secret == identity_secret {
+                            for file in &signing_files {
+                                let (_, contents) = files
+                                    .iter_mut()
+                                    .find(|(key, _)| key == file)
+                                    .unwrap_or_else(|| {
+                                        panic!("[[signing_key]] {file} is not in Secret {secret}")
+                                    });
+                                assert!(
+                                    String::from_utf8_lossy(contents).contains("PLACEHOLDER"),
+                                    "{secret}/{file}: the example's public key should be a \
+                                     placeholder for the operator's own"
+                                );
+                                *contents = outside.signing_public.clone().into_bytes();
+                            }
+                        }
+                        files
+                    } else if kafka_ca_secrets.iter().any(|s| s == secret) {
+                        // Strimzi's cluster CA: the broker's.
+                        let ca = std::fs::read(&outside.kafka["ssl.ca.location"]).unwrap();
+                        vec![("ca.crt".to_owned(), ca)]
+                    } else if let Some((_, file)) =
+                        signing_key.as_ref().filter(|(dir, _)| dir == path)
+                    {
+                        vec![(file.clone(), outside.signing_key.clone())]
+                    } else {
                         // Named but not rendered: made outside kustomize (cert-manager, kubectl).
                         let server_name = server_name.clone().unwrap_or_else(|| {
                             panic!(
@@ -753,7 +863,7 @@ fn workloads(
                             ("tls.key".to_owned(), leaf.key_pem.into_bytes()),
                             ("ca.crt".to_owned(), ca.pem.clone().into_bytes()),
                         ]
-                    })
+                    }
                 } else {
                     Vec::new()
                 };
@@ -791,7 +901,15 @@ fn workloads(
                     } else if let Some(r) = from.get("configMapKeyRef") {
                         manifests.value("ConfigMap", str_of(r, "name"), str_of(r, "key"))
                     } else if let Some(r) = from.get("secretKeyRef") {
-                        manifests.value("Secret", str_of(r, "name"), str_of(r, "key"))
+                        let (secret, field) = (str_of(r, "name"), str_of(r, "key"));
+                        if manifests.get("Secret", secret).is_some() {
+                            manifests.value("Secret", secret, field)
+                        } else if kafka_users.iter().any(|u| u == secret) && field == "password" {
+                            // The User Operator's Secret of a KafkaUser: the broker's password.
+                            outside.kafka["sasl.password"].clone()
+                        } else {
+                            panic!("{name}: {key} from Secret {secret}/{field}, not rendered")
+                        }
                     } else {
                         panic!("{name}: {key} from {from:?}")
                     }
@@ -803,6 +921,8 @@ fn workloads(
                     bootstrap.to_owned()
                 } else if topics.iter().any(|t| t == value) {
                     topic.to_owned()
+                } else if value.contains("security.protocol=") {
+                    kafka_client(value, outside.kafka, &root)
                 } else {
                     relocate(value, (inside, port), &hosts, &root)
                 }
@@ -839,11 +959,24 @@ fn workloads(
 #[test]
 fn every_kubernetes_server_starts_and_serves_over_tls() {
     let bootstrap = alliance_eventlog_kafka::local_broker().unwrap();
+    // The broker's SASL_SSL listener: where the servers' Kafka settings lead.
+    let secure = alliance_eventlog_kafka::local_secure_client().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let manifests = Manifests(kustomize_build(&repo().join("deploy/k8s/overlays/example")));
     let ca = crate::identity::keys::Ca::new("alliance deploy test CA");
     let keys = crate::identity::keys::keys();
     let jwks = crate::identity::keys::jwks(&[&keys.ec]);
+    // The writers' signing key, made as deploy/README.md makes it for the Secret.
+    let writer_key = alliance_record::signing::Signer::generate().unwrap();
+    let writer_key_file = dir.path().join("writer-signing-key.pem");
+    writer_key.write(&writer_key_file).unwrap();
+    let outside = Outside {
+        ca: &ca,
+        jwks: &jwks,
+        kafka: &secure,
+        signing_key: std::fs::read(&writer_key_file).unwrap(),
+        signing_public: writer_key.public_pem(),
+    };
     // The KafkaTopic's topic, a fresh one, made before the servers as its operator would.
     let kafka_topic = manifests
         .of_kind("KafkaTopic")
@@ -862,9 +995,8 @@ fn every_kubernetes_server_starts_and_serves_over_tls() {
     let services = workloads(
         &manifests,
         &image(),
-        (&bootstrap, &topic),
-        &ca,
-        &jwks,
+        (&secure["bootstrap.servers"], &topic),
+        &outside,
         dir.path(),
     );
     let mut names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
@@ -905,7 +1037,7 @@ fn every_kubernetes_server_starts_and_serves_over_tls() {
         .zip(&running)
         .filter(|(service, _)| service.binary == "allianced")
         .collect();
-    let [(via, via_server), (_, owner)] = instances[..] else {
+    let [(via, via_server), (writer, owner)] = instances[..] else {
         panic!("two allianced pods, found {}", instances.len())
     };
     let half = usize::try_from(partitions / 2).unwrap();
@@ -922,44 +1054,42 @@ fn every_kubernetes_server_starts_and_serves_over_tls() {
     };
     let owner_writes = writes(owner);
     writes(via_server);
-    // A JWT of the identity configuration's issuer and audience, as a team that creates plans.
-    let identity = manifests
-        .of_kind("Secret")
-        .find_map(|secret| {
-            let name = str_of(&secret["metadata"], "name");
-            let files = manifests.files("Secret", name)?;
-            files.into_iter().find(|(key, _)| key == "identity.toml")
-        })
-        .map(|(_, toml)| String::from_utf8(toml).unwrap())
-        .expect("the overlay renders the identity configuration");
-    let identity: toml::Table = toml::from_str(&identity).unwrap();
+    // JWTs of the identity configuration's issuer and audience, as a team that creates plans
+    // and as one that audits them.
+    let (_, identity) = manifests.identity();
     let jwt = &identity["jwt"];
     let audience = match &jwt["audience"] {
         toml::Value::Array(all) => all[0].as_str().unwrap().to_owned(),
         one => one.as_str().unwrap().to_owned(),
     };
-    let admin = identity["team"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|team| {
-            team.get("roles")
-                .and_then(toml::Value::as_array)
-                .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some("admin")))
-        })
-        .expect("a team with the admin role")["team"]
-        .as_str()
-        .unwrap();
+    let team_with = |role: &str| {
+        identity["team"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|team| {
+                team.get("roles")
+                    .and_then(toml::Value::as_array)
+                    .is_some_and(|roles| roles.iter().any(|r| r.as_str() == Some(role)))
+            })
+            .unwrap_or_else(|| panic!("a team with the {role} role"))["team"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
     let now = crate::identity::keys::now();
-    let token = keys.ec.sign(&serde_json::json!({
-        "iss": jwt["issuer"].as_str().unwrap(),
-        "aud": audience,
-        "sub": "deploy.check",
-        "team": admin,
-        "iat": now,
-        "nbf": now - 10,
-        "exp": now + 600,
-    }));
+    let token_of = |team: &str| {
+        keys.ec.sign(&serde_json::json!({
+            "iss": jwt["issuer"].as_str().unwrap(),
+            "aud": audience,
+            "sub": "deploy.check",
+            "team": team,
+            "iat": now,
+            "nbf": now - 10,
+            "exp": now + 600,
+        }))
+    };
+    let token = token_of(&team_with("admin"));
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &ca.pem).unwrap();
     let url = format!("https://localhost:{}", via.port);
@@ -988,12 +1118,111 @@ fn every_kubernetes_server_starts_and_serves_over_tls() {
         );
         let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let plan = created["plan_id"].as_str().unwrap().to_owned();
+        let version = created["plan_version"].as_u64().unwrap();
         let partition = alliance_eventlog_kafka::partition_of(plan.parse().unwrap(), partitions);
-        owner_writes.contains(&partition).then_some(plan)
+        owner_writes.contains(&partition).then_some((plan, version))
     });
-    assert!(
-        forwarded.is_some(),
-        "twenty plans created through {}, none written by the other pod",
-        via.name
+    let Some((plan, version)) = forwarded else {
+        panic!(
+            "twenty plans created through {}, none written by the other pod",
+            via.name
+        )
+    };
+
+    // What the other pod wrote is signed by the key of the Secret allianced-signing and trusted:
+    // a read-model replica, whose read models take only records signed by a key the identity
+    // configuration lists ([[signing_key]]), knows the plan at its version and verifies its whole
+    // history as signed; so does the export, offline, under the keys of the identity
+    // configuration the pods read (the one the test put in place of the placeholder).
+    let auditor = token_of(&team_with("audit"));
+    let replica = services
+        .iter()
+        .find(|s| s.binary == "alliance-projection")
+        .expect("a read-model replica");
+    let replica_url = format!("https://localhost:{}", replica.port);
+    let ctl = |args: &[&str]| {
+        let with_token = [&["--token", auditor.as_str()][..], args].concat();
+        let out = crate::identity::ctl(&replica_url, &ca_file, &with_token);
+        assert!(
+            out.status.success(),
+            "alliancectl {args:?} at {}: {}",
+            replica.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let version_text = version.to_string();
+    ctl(&[
+        "posture",
+        "--plan",
+        &plan,
+        "--on",
+        "2030-01-01",
+        "--min-version",
+        &version_text,
+    ]);
+    let verified: serde_json::Value =
+        serde_json::from_slice(&ctl(&["audit", "verify", "--plan", &plan])).unwrap();
+    assert_eq!(
+        (
+            &verified["ok"],
+            &verified["events"],
+            &verified["unsigned_through"]
+        ),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(version),
+            &serde_json::json!(0)
+        ),
+        "the replica's verification of a plan written by {}: {verified}",
+        writer.name
     );
+    let export = dir.path().join("plan.jsonl");
+    ctl(&[
+        "audit",
+        "export",
+        "--plan",
+        &plan,
+        "--out",
+        export.to_str().unwrap(),
+    ]);
+    let identity_file = via.root.join("etc/alliance/identity/identity.toml");
+    let offline: serde_json::Value = serde_json::from_slice(&ctl(&[
+        "audit",
+        "verify",
+        "--file",
+        export.to_str().unwrap(),
+        "--keys",
+        identity_file.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            &offline["ok"],
+            &offline["signatures_checked"],
+            &offline["events"],
+            &offline["unsigned_through"]
+        ),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(true),
+            &serde_json::json!(version),
+            &serde_json::json!(0)
+        ),
+        "{offline}"
+    );
+    // Trusted there means signed by that key: the identity configuration lists it alone.
+    let listed: Vec<String> = identity["signing_key"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| {
+            let file = identity_file
+                .parent()
+                .unwrap()
+                .join(key["public_key"].as_str().unwrap());
+            std::fs::read_to_string(file).unwrap().trim().to_owned()
+        })
+        .collect();
+    assert_eq!(listed, [writer_key.public_pem().trim()]);
 }
