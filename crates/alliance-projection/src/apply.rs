@@ -288,11 +288,14 @@ impl Projection {
             .buffered(IN_FLIGHT);
         let mut read = 0;
         while let Some(batch) = batches.next().await {
-            let batch = batch.unwrap_or_else(|error| match error.try_into_panic() {
+            // Only a runtime shutting down cancels blocking work: the catch-up stops there, at
+            // the last record it applied, rather than pass over a batch.
+            let batch = batch.map_err(|error| match error.try_into_panic() {
                 Ok(panic) => std::panic::resume_unwind(panic),
-                // Only a runtime shutting down cancels blocking work.
-                Err(_) => Vec::new(),
-            });
+                Err(error) => ProjectionError::Log(alliance_eventlog::LogError::Storage(format!(
+                    "decoding the log's records stopped: {error}"
+                ))),
+            })?;
             for next in batch {
                 let (stored, prepared) = next?;
                 self.settle(&stored, prepared.and_then(|p| self.commit(&stored, p)));
