@@ -1,6 +1,7 @@
 //! The embedded SQLite backend of the [`EventLog`]; see [`SqliteLog`].
 
 mod file;
+mod memory;
 mod read;
 mod schema;
 mod subscribe;
@@ -24,6 +25,7 @@ use crate::{
 };
 
 pub use file::DatabaseFile;
+use memory::{CommandIds, RecentEvents};
 use read::ReadPool;
 use writer::{AppendRequest, Counters, Writer, WriterLimits};
 
@@ -105,8 +107,12 @@ pub struct SqliteLogStats {
 ///   pool, on the blocking thread pool of the runtime (`tokio::task::spawn_blocking`). In WAL
 ///   mode they see the last committed state without taking the write lock.
 /// * **Subscriptions are push-driven.** After every commit the writer publishes the last committed
-///   position through a `tokio::sync::watch` channel; a subscription reads the new rows from the
-///   database when that value moves. There is no polling.
+///   position through a `tokio::sync::watch` channel; a subscription takes the new events when
+///   that value moves, from the latest commits the writer keeps in memory (the last
+///   8192 events), else from the database. There is no polling.
+/// * **New command ids are not looked up.** The writer keeps a fingerprint of every command id
+///   in the log; [`EventLog::find_command`] and the writer's duplicate check read the database
+///   only for an id that may be held.
 /// * **Lifecycle.** [`SqliteLog`] is a cheap handle around an `Arc`. When the last handle is
 ///   dropped the request channel closes, the writer finishes what is queued and exits, and the
 ///   drop joins it. Open subscriptions then end.
@@ -132,7 +138,15 @@ struct Inner {
     committed: watch::Receiver<Position>,
     counters: Arc<Counters>,
     subscribe_batch: usize,
+    /// The command ids the log holds: a new command's lookup reads nothing.
+    commands: Arc<CommandIds>,
+    /// The latest commits' events, for the subscriptions that follow the writer.
+    recent: Arc<RecentEvents>,
 }
+
+/// Events of the latest commits kept in memory for the subscriptions following the writer
+/// (several group commits' worth at any rate the writer reaches).
+const RECENT_EVENTS: usize = 8192;
 
 impl SqliteLog {
     /// Opens (creating it if needed) the log at `config.path` and starts its writer thread.
@@ -154,6 +168,8 @@ impl SqliteLog {
 
         let conn = schema::open_writer(&config.path, config.busy_timeout)?;
         let last_position = read::last_position(&conn).map_err(storage)?;
+        let commands = Arc::new(CommandIds::load(&conn).map_err(storage)?);
+        let recent = Arc::new(RecentEvents::new(RECENT_EVENTS));
 
         let reads = Arc::new(ReadPool::new(
             config.path.clone(),
@@ -176,6 +192,7 @@ impl SqliteLog {
                 max_batch_bytes: config.max_batch_bytes.max(1),
                 max_cached_plans: config.max_cached_plans.max(1),
             },
+            (Arc::clone(&commands), Arc::clone(&recent)),
         );
         let writer = std::thread::Builder::new()
             .name("eventlog-writer".to_owned())
@@ -194,6 +211,8 @@ impl SqliteLog {
                 committed,
                 counters,
                 subscribe_batch: config.subscribe_batch.max(1),
+                commands,
+                recent,
             }),
         })
     }
@@ -341,6 +360,9 @@ impl EventLog for SqliteLog {
     }
 
     async fn find_command(&self, command_id: &str) -> Result<Option<CommandRecord>, LogError> {
+        if !self.inner.commands.may_hold(command_id) {
+            return Ok(None);
+        }
         let command_id = command_id.to_owned();
         self.inner
             .reads
@@ -351,6 +373,7 @@ impl EventLog for SqliteLog {
     fn subscribe(&self, from: Position) -> BoxStream<'static, Result<StoredEvent, LogError>> {
         subscribe::stream(
             Arc::clone(&self.inner.reads),
+            Arc::clone(&self.inner.recent),
             self.inner.committed.clone(),
             from,
             self.inner.subscribe_batch,

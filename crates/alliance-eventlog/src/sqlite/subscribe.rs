@@ -1,4 +1,5 @@
-//! `subscribe`: catch up from the database, then follow the writer's commits.
+//! `subscribe`: catch up from the database, then follow the writer's commits (from memory while
+//! it holds them).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -7,11 +8,13 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::watch;
 
+use super::memory::RecentEvents;
 use super::read::{self, ReadPool};
 use crate::{LogError, Position, StoredEvent};
 
 struct Subscription {
     reads: Arc<ReadPool>,
+    recent: Arc<RecentEvents>,
     /// The last committed position, moved by the writer after each commit. Closed when the
     /// writer stops, i.e. when the log is closed.
     committed: watch::Receiver<Position>,
@@ -29,12 +32,14 @@ struct Subscription {
 /// yielding everything committed before) or after yielding an error.
 pub(super) fn stream(
     reads: Arc<ReadPool>,
+    recent: Arc<RecentEvents>,
     committed: watch::Receiver<Position>,
     from: Position,
     batch: usize,
 ) -> BoxStream<'static, Result<StoredEvent, LogError>> {
     let subscription = Subscription {
         reads,
+        recent,
         committed,
         next: from.max(1),
         buffer: VecDeque::new(),
@@ -64,6 +69,13 @@ impl Subscription {
             let committed = *self.committed.borrow_and_update();
             if self.next <= committed {
                 let (from, limit) = (self.next, self.batch);
+                if let Some(events) = self.recent.read_from(from, limit)
+                    && let Some(last) = events.last()
+                {
+                    self.next = last.position + 1;
+                    self.buffer = events.into();
+                    continue;
+                }
                 match self
                     .reads
                     .run(move |conn| read::read_all(conn, from, limit))

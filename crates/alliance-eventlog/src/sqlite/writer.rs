@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::{Connection, ErrorCode, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::memory::{CommandIds, RecentEvents};
 use super::{SqliteLogStats, read, storage, to_sql_int};
-use crate::{Appended, LogError, NewEvent, PlanId, Position, Version};
+use crate::{Appended, LogError, NewEvent, PlanId, Position, StoredEvent, Version};
 
 /// One call of `append`, queued for the writer.
 pub(super) struct AppendRequest {
@@ -74,6 +75,10 @@ pub(super) struct Writer {
     /// updated only after a successful COMMIT and emptied whenever the outcome of a
     /// transaction is unknown, so it never runs ahead of (or behind) the database.
     heads: HashMap<PlanId, Version>,
+    /// The command ids the log holds, shared with the readers.
+    commands: Arc<CommandIds>,
+    /// The events of the latest commits, shared with the subscriptions.
+    recent: Arc<RecentEvents>,
 }
 
 /// Why one request of a batch was not applied.
@@ -106,6 +111,7 @@ impl Writer {
         publish: watch::Sender<Position>,
         counters: Arc<Counters>,
         limits: WriterLimits,
+        (commands, recent): (Arc<CommandIds>, Arc<RecentEvents>),
     ) -> Self {
         Self {
             conn,
@@ -113,6 +119,8 @@ impl Writer {
             publish,
             counters,
             limits,
+            commands,
+            recent,
             heads: HashMap::new(),
             metrics: crate::CommitMetrics::new("sqlite"),
         }
@@ -205,14 +213,15 @@ impl Writer {
         let mut tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let applied = apply_requests(&mut tx, &self.heads, batch)?;
+        let applied = apply_requests(&mut tx, &self.heads, &self.commands, batch)?;
 
         match applied.last_position {
             Some(position) => {
                 tx.commit()?;
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
                 self.remember(applied.heads);
-                // After COMMIT: a subscription woken by this reads the new rows.
+                self.recent.push(committed_events(batch, &applied.outcomes));
+                // After COMMIT: a subscription woken by this finds the new events.
                 self.publish.send_replace(position);
             }
             None => {
@@ -240,6 +249,7 @@ impl Writer {
 fn apply_requests(
     tx: &mut rusqlite::Transaction<'_>,
     cached: &HashMap<PlanId, Version>,
+    commands: &CommandIds,
     batch: &[AppendRequest],
 ) -> rusqlite::Result<Applied> {
     let mut applied = Applied {
@@ -248,7 +258,7 @@ fn apply_requests(
         last_position: None,
     };
     for request in batch {
-        match apply_one(tx, cached, &mut applied.heads, request) {
+        match apply_one(tx, cached, &mut applied.heads, commands, request) {
             Ok(appended) => {
                 applied.last_position = Some(appended.last_position);
                 applied.outcomes.push(Ok(appended));
@@ -260,24 +270,58 @@ fn apply_requests(
     Ok(applied)
 }
 
+/// The events of the requests `outcomes` says were appended, as stored. A request's events were
+/// inserted one after another inside the transaction holding the write lock, so their
+/// positions (rowids) are consecutive, ending at its `last_position`.
+fn committed_events<'a>(
+    batch: &'a [AppendRequest],
+    outcomes: &'a [Result<Appended, LogError>],
+) -> impl Iterator<Item = StoredEvent> + 'a {
+    batch
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(request, outcome)| Some((request, outcome.as_ref().ok()?)))
+        .flat_map(|(request, appended)| {
+            let first = appended.last_position + 1 - request.events.len() as u64;
+            request
+                .events
+                .iter()
+                .zip(appended.first_version..)
+                .zip(first..)
+                .map(|((event, version), position)| StoredEvent {
+                    trace_context: request.traceparent.clone(),
+                    ..event.clone().stored(request.plan_id, version, position)
+                })
+        })
+}
+
 /// Applies one request inside its own savepoint; on refusal the savepoint is rolled back so the
 /// request leaves no trace.
 fn apply_one(
     tx: &mut rusqlite::Transaction<'_>,
     cached: &HashMap<PlanId, Version>,
     heads: &mut HashMap<PlanId, Version>,
+    commands: &CommandIds,
     request: &AppendRequest,
 ) -> Result<Appended, Rejection> {
     let plan_id = request.plan_id;
     let command_id = request.command_id();
+    let duplicate = |tx: &rusqlite::Transaction<'_>| -> Result<(), Rejection> {
+        match read::command_record(tx, command_id)? {
+            Some(record) => Err(Rejection::Refused(LogError::DuplicateCommand {
+                command_id: command_id.to_owned(),
+                record,
+            })),
+            None => Ok(()),
+        }
+    };
 
     // A command already stored wins over a version conflict: a client retrying a command that
-    // was applied learns where its events are, whatever version it expected.
-    if let Some(record) = read::command_record(tx, command_id)? {
-        return Err(Rejection::Refused(LogError::DuplicateCommand {
-            command_id: command_id.to_owned(),
-            record,
-        }));
+    // was applied learns where its events are, whatever version it expected. An id the log
+    // has never held (every new command) is not looked up; should one be stored after all
+    // (by another process), the unique index refuses it below.
+    if commands.may_hold(command_id) {
+        duplicate(tx)?;
     }
 
     let head = match heads.get(&plan_id).or_else(|| cached.get(&plan_id)) {
@@ -286,6 +330,7 @@ fn apply_one(
     };
     heads.insert(plan_id, head);
     if head != request.expected {
+        duplicate(tx)?;
         return Err(Rejection::Refused(LogError::VersionConflict {
             plan_id,
             expected: request.expected,
@@ -306,6 +351,8 @@ fn apply_one(
     match inserted {
         Ok(appended) => {
             heads.insert(plan_id, appended.last_version);
+            // Before COMMIT: no reader finds the command stored while its id is unknown here.
+            commands.insert(command_id);
             Ok(appended)
         }
         Err(error) if error.sqlite_error_code() == Some(ErrorCode::ConstraintViolation) => {
@@ -404,6 +451,7 @@ mod tests {
         let (_requests, queue) = mpsc::channel(1);
         let (publish, published) = watch::channel(0);
         let counters = Arc::new(Counters::default());
+        let commands = Arc::new(CommandIds::load(&conn).unwrap());
         let writer = Writer::new(
             conn,
             queue,
@@ -414,6 +462,7 @@ mod tests {
                 max_batch_bytes: 1 << 20,
                 max_cached_plans: 1000,
             },
+            (commands, Arc::new(RecentEvents::new(16))),
         );
         Harness {
             _dir: dir,

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use alliance_eventlog::{EventLog, LogError, PlanId, SqliteLog, SqliteLogConfig, Version};
+use futures::StreamExt;
 use rusqlite::Connection;
 use uuid::Uuid;
 
@@ -128,4 +129,60 @@ async fn failed_group_commit_answers_storage_and_the_log_recovers() {
     assert_eq!(appended.first_version, 3);
     let stats = log.stats();
     assert_eq!((stats.appends, stats.rejected), (2, 2));
+}
+
+/// The log knows the command ids it holds without reading the database; a command stored by
+/// another writer after the log opened is still refused as a duplicate, whether or not the
+/// version it expects is current, and found once looked up after that refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_stored_behind_the_logs_back_is_still_refused_as_a_duplicate() {
+    let (dir, log) = temp_log();
+    let plan = Uuid::now_v7();
+    log.append(plan, 0, events("one", 1)).await.unwrap();
+
+    let conn = external(&dir.path().join("events.db"));
+    let elsewhere = Uuid::now_v7();
+    insert_behind_the_back(&conn, elsewhere, 1, "external", 0).unwrap();
+
+    // The expected version is current: the insert itself meets the unique index.
+    match log.append(Uuid::now_v7(), 0, events("external", 1)).await {
+        Err(LogError::DuplicateCommand { record, .. }) => {
+            assert_eq!((record.plan_id, record.first_version), (elsewhere, 1));
+        }
+        other => panic!("expected a duplicate command, got {other:?}"),
+    }
+    // The expected version is stale: the stored command still wins over the conflict.
+    match log.append(plan, 0, events("external", 1)).await {
+        Err(LogError::DuplicateCommand { record, .. }) => assert_eq!(record.plan_id, elsewhere),
+        other => panic!("expected a duplicate command, got {other:?}"),
+    }
+    assert_eq!(read_everything(&log).await.len(), 2);
+}
+
+/// Events another writer stored between two of the log's commits reach a subscription, in
+/// position order, although the log keeps only its own commits in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_gets_what_another_writer_stored_between_two_commits() {
+    let (dir, log) = temp_log();
+    let plan = Uuid::now_v7();
+    let mut subscription = log.subscribe(1);
+    log.append(plan, 0, events("one", 1)).await.unwrap();
+    let conn = external(&dir.path().join("events.db"));
+    insert_behind_the_back(&conn, Uuid::now_v7(), 1, "external", 0).unwrap();
+    log.append(plan, 1, events("two", 2)).await.unwrap();
+
+    let mut received = Vec::new();
+    while received.len() < 4 {
+        let next = tokio::time::timeout(Duration::from_secs(60), subscription.next())
+            .await
+            .expect("an event within a minute")
+            .expect("the subscription goes on")
+            .expect("no error");
+        received.push(next);
+    }
+    assert_eq!(received, read_everything(&log).await);
+    assert_eq!(
+        received.iter().map(|e| e.position).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
 }
