@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use alliance_proto::v1;
 use alliance_proto::v1::audit_log_client::AuditLogClient;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
+use anyhow::Context;
 use hdrhistogram::Histogram;
 use tonic::transport::Channel;
 
@@ -56,7 +57,11 @@ pub async fn report(args: &Args) -> anyhow::Result<String> {
     for _ in 0..FLOODERS {
         flooders.push(connect().await?);
     }
-    let security = server._dir.join("security.db");
+    let security = server
+        .data_dir
+        .as_ref()
+        .context("allianced has a data directory")?
+        .join("security.db");
     let mut runs = Vec::new();
     for _ in 0..args.runs {
         runs.push(run_once(&authenticated, &flooders, &plan, &security).await?);

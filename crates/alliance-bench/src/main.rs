@@ -37,7 +37,7 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Concurrent clients per configuration.
-    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,256")]
     clients: Vec<usize>,
     /// Plans the clients spread over (client i edits plan i mod plans).
     #[arg(long, default_value_t = 8)]
@@ -100,6 +100,9 @@ const KAFKA_NOTE: &str = "\nWhere the time goes: each transaction costs the brok
 
 const READ_MODEL_NOTE: &str = "\nWhere the time goes. A posture is read from the posture index: each element's states over valid time and each shaping decision's steps, at the version asked for, so no event is folded and no element copied (states are shared); what remains is touching each of the plan's 150 element entries and 160 decisions, cold in memory for a random plan among 1,000 (most of the in-process time, by the profile), and assembling the totals. A series reads those parts once and assembles each month. Over gRPC the posture is converted to protobuf and encoded, and the client decodes it (a posture of 150 elements is about 10 KB). The rebuild decodes records in batches on the blocking pool while it folds the batch before into each plan's state and posture index; folding, keeping the index and first touching the memory they need (page faults) bound it, and the memory per event is the decoded events (each event kept with its envelope, as stored), the states and the index. The rebuild from Kafka decodes the CloudEvents headers as well, and the raw consumer does nothing with its records.\n";
 
+/// The label of the no-op server's rows.
+const NOOP: &str = "no-op";
+
 const TOKEN: &str = "Bearer dev-us-force-planning";
 /// Plans are created by the approvers (their admin role); the planners then edit them.
 const CREATOR: &str = "Bearer dev-alliance-approvers";
@@ -107,7 +110,7 @@ const CREATOR: &str = "Bearer dev-alliance-approvers";
 struct Server {
     child: Child,
     addr: String,
-    _dir: PathBuf,
+    data_dir: Option<PathBuf>,
 }
 
 impl Drop for Server {
@@ -117,23 +120,42 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    /// The server process's resident memory (`VmRSS`), in MiB.
+    fn rss_mib(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmRSS:"))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            })
+            .map_or(0.0, |kib| kib / 1024.0)
+    }
+}
+
 fn start_server(extra: &[String]) -> anyhow::Result<Server> {
     start_server_with(extra, &[])
 }
 
-/// [`start_server`] with `env` set for the server (and no other `OTEL_*` variable).
-fn start_server_with(extra: &[String], env: &[(String, String)]) -> anyhow::Result<Server> {
+/// A binary built beside this one.
+fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let bin = exe
+    Ok(exe
         .parent()
         .context("no parent directory of the bench binary")?
-        .join("allianced");
+        .join(name))
+}
+
+/// [`start_server`] with `env` set for the server (and no other `OTEL_*` variable).
+fn start_server_with(extra: &[String], env: &[(String, String)]) -> anyhow::Result<Server> {
     let dir = std::env::temp_dir().join(format!("alliance-bench-{}", uuid::Uuid::now_v7()));
-    let mut command = Command::new(&bin);
+    let mut command = Command::new(sibling("allianced")?);
     for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("OTEL_")) {
         command.env_remove(key);
     }
-    let mut child = command
+    command
         .args([
             "--listen",
             "127.0.0.1:0",
@@ -143,10 +165,23 @@ fn start_server_with(extra: &[String], env: &[(String, String)]) -> anyhow::Resu
         .arg(&dir)
         .args(extra)
         .env("RUST_LOG", "warn")
-        .envs(env.iter().cloned())
+        .envs(env.iter().cloned());
+    let mut server = spawn_listening(command)?;
+    server.data_dir = Some(dir);
+    Ok(server)
+}
+
+/// The no-op gRPC server (`noop-server`): the floor under the command benchmark.
+fn start_noop_server() -> anyhow::Result<Server> {
+    spawn_listening(Command::new(sibling("noop-server")?))
+}
+
+/// Starts `command` and waits for the line naming the address it listens on.
+fn spawn_listening(mut command: Command) -> anyhow::Result<Server> {
+    let mut child = command
         .stdout(Stdio::piped())
         .spawn()
-        .with_context(|| format!("cannot start {} (run `make bench`)", bin.display()))?;
+        .with_context(|| format!("cannot start {command:?} (run `make bench`)"))?;
     let stdout = child.stdout.take().context("no stdout")?;
     for line in BufReader::new(stdout).lines() {
         let line = line?;
@@ -159,11 +194,11 @@ fn start_server_with(extra: &[String], env: &[(String, String)]) -> anyhow::Resu
             return Ok(Server {
                 child,
                 addr,
-                _dir: dir,
+                data_dir: None,
             });
         }
     }
-    bail!("allianced exited before listening")
+    bail!("{command:?} exited before listening")
 }
 
 fn authed<T>(message: T) -> tonic::Request<T> {
@@ -278,6 +313,10 @@ struct Row {
     high: f64,
     p50: f64,
     p99: f64,
+    /// The server's resident memory (MiB) before the row's first run and after its last.
+    rss: (f64, f64),
+    /// Commands answered over the row's runs.
+    commands: u64,
 }
 
 /// Medians (and the range of throughput) over `values`.
@@ -295,8 +334,8 @@ async fn suite_clients(
     suite_channels(&server.addr, plans).await
 }
 
-/// Eight connections to the server at `addr` and `plans` new plans on it.
-async fn suite_channels(addr: &str, plans: usize) -> anyhow::Result<(Vec<Channel>, Vec<String>)> {
+/// Eight connections to the server at `addr`.
+async fn connect_channels(addr: &str) -> anyhow::Result<Vec<Channel>> {
     let endpoint = format!("http://{addr}");
     let mut channels = Vec::new();
     for _ in 0..8 {
@@ -307,6 +346,12 @@ async fn suite_channels(addr: &str, plans: usize) -> anyhow::Result<(Vec<Channel
                 .await?,
         );
     }
+    Ok(channels)
+}
+
+/// Eight connections to the server at `addr` and `plans` new plans on it.
+async fn suite_channels(addr: &str, plans: usize) -> anyhow::Result<(Vec<Channel>, Vec<String>)> {
+    let channels = connect_channels(addr).await?;
     let mut setup = PlanCommandsClient::new(channels[0].clone());
     let mut created = Vec::new();
     for n in 0..plans.max(1) {
@@ -315,20 +360,25 @@ async fn suite_channels(addr: &str, plans: usize) -> anyhow::Result<(Vec<Channel
     Ok((channels, created))
 }
 
-/// Commands through gRPC into `allianced` started with `server_args`.
-async fn command_suite(
-    args: &Args,
-    server_args: &[String],
-    label: &str,
-) -> anyhow::Result<Vec<Row>> {
-    let server = start_server(server_args)?;
-    let (channels, plans) = suite_clients(&server, args.plans).await?;
+/// Commands through gRPC into `server` at each client count: `allianced`, or the no-op server
+/// (which keeps no plans: the clients name plan ids it never sees).
+async fn command_suite(args: &Args, server: &Server, label: &str) -> anyhow::Result<Vec<Row>> {
+    let (channels, plans) = if label == NOOP {
+        let plans = (0..args.plans.max(1))
+            .map(|_| uuid::Uuid::now_v7().to_string())
+            .collect();
+        (connect_channels(&server.addr).await?, plans)
+    } else {
+        suite_clients(server, args.plans).await?
+    };
     // Warm up connections, caches and the log.
     run_once(&channels, &plans, 16, Duration::from_secs(1), "warmup").await?;
 
     let mut rows = Vec::new();
     for &clients in &args.clients {
         let (mut throughput, mut p50, mut p99) = (Vec::new(), Vec::new(), Vec::new());
+        let rss_start = server.rss_mib();
+        let mut commands = 0;
         for run in 0..args.runs {
             let tag = format!("c{clients}-r{run}");
             let seconds = Duration::from_secs(args.seconds);
@@ -341,6 +391,7 @@ async fn command_suite(
             throughput.push(rate);
             p50.push(r.p50_ms);
             p99.push(r.p99_ms);
+            commands += r.commands;
         }
         let (rate, low, high) = summarize(&throughput);
         rows.push(Row {
@@ -350,6 +401,8 @@ async fn command_suite(
             high,
             p50: median(p50),
             p99: median(p99),
+            rss: (rss_start, server.rss_mib()),
+            commands,
         });
     }
     Ok(rows)
@@ -406,12 +459,13 @@ async fn raw_kafka(args: &Args, bootstrap: &str, size: usize) -> anyhow::Result<
 
 fn table(rows: &[Row]) -> String {
     let mut table = String::from(
-        "| clients | commands/s (= events/s), median | range over runs | p50 latency | p99 latency |\n|---:|---:|---:|---:|---:|\n",
+        "| clients | commands/s (= events/s), median | range over runs | p50 latency | p99 latency | server resident memory, row start → end | growth per command |\n|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
+        let growth = (r.rss.1 - r.rss.0) * 1024.0 * 1024.0 / r.commands.max(1) as f64;
         table.push_str(&format!(
-            "| {} | {:.0} | {:.0}–{:.0} | {:.2} ms | {:.2} ms |\n",
-            r.clients, r.rate, r.low, r.high, r.p50, r.p99
+            "| {} | {:.0} | {:.0}–{:.0} | {:.2} ms | {:.2} ms | {:.0} → {:.0} MiB | {growth:.0} B |\n",
+            r.clients, r.rate, r.low, r.high, r.p50, r.p99, r.rss.0, r.rss.1
         ));
     }
     table
@@ -458,23 +512,42 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Commands/s through gRPC on the embedded log, and on Kafka beside the raw producer.
+/// Commands/s through gRPC on the embedded log beside the no-op server, and on Kafka beside the
+/// raw producers.
 async fn commands_report(args: &Args, cores: usize) -> anyhow::Result<String> {
-    let embedded = command_suite(args, &[], "embedded").await?;
+    let noop = command_suite(args, &start_noop_server()?, NOOP).await?;
+    let embedded = command_suite(args, &start_server(&[])?, "embedded").await?;
+    let at = |rows: &[Row], clients: usize| {
+        rows.iter()
+            .find(|r| r.clients == clients)
+            .map(|r| (r.rate, r.p99))
+    };
+    let (noop_64, _) = at(&noop, 64).unwrap_or_default();
+    let (embedded_64, embedded_p99) = at(&embedded, 64).unwrap_or_default();
     let mut report = format!(
         "# Benchmarks\n\nReproduce with `make bench` (starts the project's Kafka broker, then runs \
          `cargo run --release -p alliance-bench -- --out docs/benchmarks.md`). Machine: {cores} cores, \
          shared by the servers, the broker and the load generator. Each row is the median of {} runs of {} s.\n\n\
-         ## Commands through gRPC on the embedded log\n\n\
-         `allianced` (release) runs as its own process on a fresh data directory: SQLite in WAL mode with \
-         `synchronous=FULL`, so every acknowledged command is on disk; concurrent appends share a group commit. \
+         ## Commands through gRPC on the embedded log, beside a no-op server\n\n\
          Each client sends `RegisterForceElement` (one event per command) and waits for the answer before the next; \
-         clients spread over {} plans. One command appends one event, so events/s equals commands/s.\n\n{}\n\
-         Target ([F1]): at least 10,000 commands/s at 64 clients with durable commits, p99 at most 20 ms.\n",
+         clients spread over {} plans and share 8 connections. One command appends one event, so events/s equals commands/s. \
+         The server's resident memory is read from `/proc` before a row's first run and after its last.\n\n\
+         (a) The floor: `noop-server` (crates/alliance-bench/src/bin/noop-server.rs), a release tonic server on the same \
+         runtime and allocator that decodes each `RegisterForceElement` and answers an empty `CommandResult`, driven by the same \
+         client code.\n\n{}\n\
+         (b) `allianced` (release, `RUST_LOG=warn`) as its own process on a fresh data directory: SQLite in WAL mode with \
+         `synchronous=FULL`, so every acknowledged command is on disk; concurrent appends share a group commit; its read \
+         models follow the log in the same process.\n\n{}\n\
+         Ratio b/a at 64 clients: **{:.2}** (p99 {:.2} ms). Targets ([G5]): at least 0.7 × the no-op server at 64 clients, \
+         p99 at most 10 ms; resident memory growing by no more than what the commands' events need \
+         (the read models keep every event in memory: see \"Read models\" below for their cost per event).\n",
         args.runs,
         args.seconds,
         args.plans,
-        table(&embedded)
+        table(&noop),
+        table(&embedded),
+        embedded_64 / noop_64.max(1.0),
+        embedded_p99,
     );
     if let Some(bootstrap) = &args.kafka_bootstrap {
         // An envelope of RegisterForceElement with its CloudEvents headers is about 600 bytes.
@@ -487,6 +560,10 @@ async fn commands_report(args: &Args, cores: usize) -> anyhow::Result<String> {
              **{raw:.0} records/s** (range {raw_low:.0}–{raw_high:.0}).\n"
         ));
         for &partitions in &args.kafka_partitions {
+            // At 64 clients, each partition's transaction carries the commands queued at it.
+            let batch = (64 / partitions.max(1) as usize).max(1);
+            let (tx, tx_low, tx_high) =
+                raw_kafka_transactions(args, bootstrap, size, partitions, batch).await?;
             let topic = format!("alliance-bench-{}", uuid::Uuid::now_v7());
             let server_args = vec![
                 "--kafka-bootstrap".to_owned(),
@@ -496,23 +573,106 @@ async fn commands_report(args: &Args, cores: usize) -> anyhow::Result<String> {
                 "--kafka-partitions".to_owned(),
                 partitions.to_string(),
             ];
-            let kafka = command_suite(args, &server_args, "kafka").await?;
-            let at_64 = kafka
-                .iter()
-                .find(|r| r.clients == 64)
-                .map_or(0.0, |r| r.rate);
+            let kafka = command_suite(args, &start_server(&server_args)?, "kafka").await?;
+            let (at_64, _) = at(&kafka, 64).unwrap_or_default();
             report.push_str(&format!(
-                "\n(b) `allianced --kafka-bootstrap … --kafka-partitions {partitions}`: one fenced \
+                "\n### {partitions} partitions\n\n\
+                 (c) Raw transactional producers, as the service has them: one per partition, each committing \
+                 transactions of {batch} records of {size} bytes to its partition one after another (64 clients over \
+                 {partitions} partitions queue about {batch} commands at a partition): **{tx:.0} records/s** \
+                 (range {tx_low:.0}–{tx_high:.0}).\n\n\
+                 (d) `allianced --kafka-bootstrap … --kafka-partitions {partitions}`: one fenced \
                  transactional writer per partition; the commands queued at a partition share one \
                  transaction.\n\n{}\n\
-                 Ratio b/a at 64 clients: **{:.3}**. Target ([F2]): at least 20,000 commands/s at 64 clients and b/a at least 0.5.\n",
+                 At 64 clients: d/c **{:.2}**, d/a **{:.3}**. Targets ([G5]): at least 20,000 commands/s with p99 at most 50 ms \
+                 at some client count up to 256, and at least 0.8 × the raw transactional producer at the same batch size.\n",
                 table(&kafka),
+                at_64 / tx.max(1.0),
                 at_64 / raw.max(1.0)
             ));
         }
         report.push_str(KAFKA_NOTE);
     }
     Ok(report)
+}
+
+/// The limit under the service's transactions on a topic of `partitions` partitions: one
+/// transactional producer per partition, each committing transactions of `batch` records of
+/// `size` bytes to its partition, one after another. Records committed per second.
+async fn raw_kafka_transactions(
+    args: &Args,
+    bootstrap: &str,
+    size: usize,
+    partitions: u32,
+    batch: usize,
+) -> anyhow::Result<(f64, f64, f64)> {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let topic = format!("alliance-bench-raw-tx-{}", uuid::Uuid::now_v7());
+    let mut config = alliance_eventlog_kafka::KafkaLogConfig::new(bootstrap, &topic);
+    config.partitions = partitions;
+    alliance_eventlog_kafka::create_topic(&config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let timeout = Duration::from_secs(30);
+    let producers = (0..partitions)
+        .map(|p| {
+            let producer: BaseProducer = rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", bootstrap)
+                .set("transactional.id", format!("{topic}-{p}"))
+                .set("acks", "all")
+                .set("enable.idempotence", "true")
+                .set("linger.ms", "0")
+                .create()?;
+            producer.init_transactions(timeout)?;
+            anyhow::Ok(producer)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let payload = vec![7u8; size];
+    let seconds = Duration::from_secs(args.seconds);
+    let mut rates = Vec::new();
+    for run in 0..args.runs {
+        let start = Instant::now();
+        let deadline = start + seconds;
+        let committed = tokio::task::block_in_place(|| {
+            std::thread::scope(|scope| {
+                let threads: Vec<_> = producers
+                    .iter()
+                    .zip(0i32..)
+                    .map(|(producer, partition)| {
+                        let (topic, payload) = (&topic, &payload);
+                        scope.spawn(move || {
+                            let mut records = 0u64;
+                            while Instant::now() < deadline {
+                                producer.begin_transaction()?;
+                                for _ in 0..batch {
+                                    let record = BaseRecord::<(), _>::to(topic)
+                                        .partition(partition)
+                                        .payload(payload);
+                                    producer.send(record).map_err(|(e, _)| e)?;
+                                }
+                                producer.commit_transaction(timeout)?;
+                                records += batch as u64;
+                            }
+                            anyhow::Ok(records)
+                        })
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .map(|t| {
+                        t.join()
+                            .map_err(|_| anyhow::anyhow!("producer thread panicked"))?
+                    })
+                    .sum::<anyhow::Result<u64>>()
+            })
+        })?;
+        let rate = committed as f64 / start.elapsed().as_secs_f64();
+        eprintln!(
+            "raw kafka transactions ({partitions} partitions, batch {batch}) run={run}: {rate:>8.0} records/s"
+        );
+        rates.push(rate);
+    }
+    Ok(summarize(&rates))
 }
 
 /// Findings over 120 months of the reference plan.

@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 
-use crate::{Args, median, run_once, start_server_with, suite_clients};
+use crate::{Args, Server, median, run_once, start_server_with, suite_clients};
 
 /// Counts what it is sent and keeps nothing.
 #[derive(Clone, Default)]
@@ -98,28 +98,9 @@ pub async fn report(args: &Args) -> anyhow::Result<String> {
             _ => Vec::new(),
         };
         let traced = start_server_with(&traced_args, &traced_env)?;
-        let plain_clients = suite_clients(&plain, args.plans).await?;
-        let traced_clients = suite_clients(&traced, args.plans).await?;
-        for (channels, plans) in [&plain_clients, &traced_clients] {
-            run_once(channels, plans, 16, Duration::from_secs(1), "warmup").await?;
-        }
-        let seconds = Duration::from_secs(args.seconds);
-        let (mut off, mut on) = (Vec::new(), Vec::new());
-        let mut commands = 0;
-        let spans_before = sink.spans.load(Ordering::Relaxed);
-        for run in 0..args.runs {
-            let (channels, plans) = &plain_clients;
-            let r = run_once(channels, plans, CLIENTS, seconds, &format!("off-{run}")).await?;
-            off.push(r.commands as f64 / r.seconds);
-            let (channels, plans) = &traced_clients;
-            let r = run_once(channels, plans, CLIENTS, seconds, &format!("on-{run}")).await?;
-            on.push(r.commands as f64 / r.seconds);
-            commands += r.commands;
-            eprintln!(
-                "tracing ({label}): run {run}: {:.0} commands/s untraced, {:.0} traced",
-                off[run], on[run]
-            );
-        }
+        let mut spans_before = 0;
+        let warm = || spans_before = sink.spans.load(Ordering::Relaxed);
+        let (off, on, commands) = alternate(args, &plain, &traced, label, warm).await?;
         drop(traced);
         // Stopping the server flushes what its batch processor still holds.
         let spans = sink.spans.load(Ordering::Relaxed) - spans_before;
@@ -136,7 +117,62 @@ pub async fn report(args: &Args) -> anyhow::Result<String> {
          per command are expected at 10%; an unsampled one makes the first three, recorded but not exported, \
          and the read model makes none.\n",
     );
+    out.push_str(&logging_report(args).await?);
     Ok(out)
+}
+
+/// Commands/s at 64 clients with the default logging (`info`: refusals and errors, one line
+/// each; a request answered OK at `debug`) beside `RUST_LOG=warn`, on the embedded log.
+async fn logging_report(args: &Args) -> anyhow::Result<String> {
+    let quiet = start_server_with(&[], &[])?;
+    let default = start_server_with(&[], &[("RUST_LOG".to_owned(), "info".to_owned())])?;
+    let (quiet, default, _) = alternate(args, &quiet, &default, "logging", || ()).await?;
+    let (quiet, default) = (median(quiet), median(default));
+    Ok(format!(
+        "\n### The cost of the default logging ([G5])\n\n\
+         The same alternating runs at 64 clients on the embedded log, between an `allianced` with `RUST_LOG=warn` and \
+         one with the default filter (`info`: the access log writes a line for each refusal or error, and a request \
+         answered OK only at `debug`).\n\n\
+         | `RUST_LOG=warn` (commands/s) | default, `info` (commands/s) | default / warn |\n|---:|---:|---:|\n\
+         | {quiet:.0} | {default:.0} | **{:.3}** |\n\n\
+         Target ([G5]): the default logging costs at most 3% (a ratio of at least 0.97).\n",
+        default / quiet.max(1.0)
+    ))
+}
+
+/// Runs of 64 clients alternating between `a` and `b` (fresh plans on each): commands/s of each
+/// run of `a`, of `b`, and the commands `b` answered. `warm` is called once both are warmed up,
+/// before the first measured run.
+async fn alternate(
+    args: &Args,
+    a: &Server,
+    b: &Server,
+    label: &str,
+    warm: impl FnOnce(),
+) -> anyhow::Result<(Vec<f64>, Vec<f64>, u64)> {
+    let a_clients = suite_clients(a, args.plans).await?;
+    let b_clients = suite_clients(b, args.plans).await?;
+    for (channels, plans) in [&a_clients, &b_clients] {
+        run_once(channels, plans, 16, Duration::from_secs(1), "warmup").await?;
+    }
+    warm();
+    let seconds = Duration::from_secs(args.seconds);
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    let mut commands = 0;
+    for run in 0..args.runs {
+        let (channels, plans) = &a_clients;
+        let r = run_once(channels, plans, CLIENTS, seconds, &format!("a-{run}")).await?;
+        off.push(r.commands as f64 / r.seconds);
+        let (channels, plans) = &b_clients;
+        let r = run_once(channels, plans, CLIENTS, seconds, &format!("b-{run}")).await?;
+        on.push(r.commands as f64 / r.seconds);
+        commands += r.commands;
+        eprintln!(
+            "{label}: run {run}: {:.0} commands/s, then {:.0}",
+            off[run], on[run]
+        );
+    }
+    Ok((off, on, commands))
 }
 
 fn kafka_args(bootstrap: &str) -> Vec<String> {
