@@ -2,7 +2,7 @@
 //! conflict checks) and the commands already applied (for idempotency). Always the fold of the
 //! log; rebuilt from the log whenever in doubt.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -23,8 +23,20 @@ const READ_BATCH: usize = 1024;
 pub(crate) struct HistoryItem {
     pub event_id: uuid::Uuid,
     pub event_type: &'static str,
-    pub team: String,
-    pub keys: BTreeSet<Key>,
+    pub team: Box<str>,
+    /// In order; exactly as many as the event changed (a plan keeps one item per event).
+    pub keys: Box<[Key]>,
+}
+
+impl HistoryItem {
+    pub fn new(event_id: uuid::Uuid, event: &alliance_domain::Event, team: &str) -> Self {
+        Self {
+            event_id,
+            event_type: event.event_type(),
+            team: team.into(),
+            keys: event.keys().into_iter().collect(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -32,7 +44,8 @@ pub(crate) struct PlanEntry {
     pub state: Plan,
     /// `history[i]` is the event at version `i + 1` of the plan's own stream.
     pub history: Vec<HistoryItem>,
-    /// Every command applied to this plan, by command id.
+    /// The commands decided on this plan whose events are not known to be durable yet, by
+    /// command id (a durable command is found in the log).
     pub commands: HashMap<String, AppliedCommand>,
     /// The durability of the latest append: once it settles, everything in `state` is on disk
     /// (appends of one plan commit in order). `None` when nothing is in flight since loading.
@@ -82,6 +95,9 @@ impl PlanEntry {
         (owner, digest): (Owner, String),
         durability: watch::Receiver<Durability>,
     ) {
+        // The log answers for the durable ones.
+        self.commands
+            .retain(|_, applied| !matches!(*applied.durability.borrow(), Durability::Durable));
         self.commands.insert(
             command_id.to_owned(),
             AppliedCommand {
@@ -133,33 +149,9 @@ pub(crate) fn load<'a, L: EventLog>(
                     }
                     entry.state = parent.state;
                 }
-                let applied = entry
-                    .commands
-                    .entry(stored.command_id.clone())
-                    .or_insert_with(|| AppliedCommand {
-                        outcome: CommandOutcome {
-                            plan_id,
-                            first_version: stored.version,
-                            plan_version: stored.version,
-                            event_ids: Vec::new(),
-                            replayed: true,
-                        },
-                        owner: Owner::recorded(decoded.envelope.actor.as_ref()),
-                        digest: decoded.envelope.command_digest.clone(),
-                        durability: watch::channel(Durability::Durable).1,
-                    });
-                applied.outcome.plan_version = stored.version;
-                applied.outcome.event_ids.push(stored.event_id);
+                let team = decoded.actor_team.as_ref().map_or("", |t| t.as_str());
                 entry.push(
-                    HistoryItem {
-                        event_id: stored.event_id,
-                        event_type: decoded.event.event_type(),
-                        team: decoded
-                            .actor_team
-                            .map(|t| t.to_string())
-                            .unwrap_or_default(),
-                        keys: decoded.event.keys(),
-                    },
+                    HistoryItem::new(stored.event_id, &decoded.event, team),
                     &decoded.event,
                 );
                 entry.head_hash = alliance_record::chain::carried_hash(&stored.payload)

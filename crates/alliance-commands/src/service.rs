@@ -547,20 +547,15 @@ impl<L: EventLog> CommandService<L> {
             replayed: false,
         };
         // Enqueued now, in plan order; durable when `appended` resolves.
-        let appended = self.log.append(plan_id, expected, records.clone());
+        let appended = self.log.append(plan_id, expected, records);
 
         if let Some(base) = base {
             entry.state = base.parent;
         }
         entry.head_hash = head;
-        for (event, record) in events.iter().zip(&records) {
+        for (event, &event_id) in events.iter().zip(&outcome.event_ids) {
             entry.push(
-                HistoryItem {
-                    event_id: record.event_id,
-                    event_type: event.event_type(),
-                    team: ctx.actor.team.to_string(),
-                    keys: event.keys(),
-                },
+                HistoryItem::new(event_id, event, ctx.actor.team.as_str()),
                 event,
             );
         }
@@ -737,14 +732,15 @@ fn check_conflicts(
         .filter_map(|(item, version)| {
             let keys: Vec<String> = item
                 .keys
-                .intersection(&touched)
+                .iter()
+                .filter(|key| touched.contains(key))
                 .map(ToString::to_string)
                 .collect();
             (!keys.is_empty()).then(|| ConflictingEvent {
                 version,
                 event_id: item.event_id,
                 event_type: item.event_type,
-                team: item.team.clone(),
+                team: item.team.to_string(),
                 keys,
             })
         })
