@@ -144,6 +144,9 @@ struct Inner {
     recent: Arc<RecentEvents>,
 }
 
+/// Positions a read of everything committed takes at a time.
+const BULK_READ: usize = 4096;
+
 /// Events of the latest commits kept in memory for the subscriptions following the writer
 /// (several group commits' worth at any rate the writer reaches).
 const RECENT_EVENTS: usize = 8192;
@@ -395,32 +398,44 @@ impl LogReader for SqliteLog {
         if live {
             return self.subscribe(after + 1);
         }
-        // What is committed now, in batches; the stream ends there.
+        // What is committed now, in ranges of positions, the next range read while one is
+        // yielded; the stream ends there, or after an error.
         let end = *self.inner.committed.borrow();
-        let log = self.clone();
-        let batch = self.inner.subscribe_batch.max(1);
-        futures::stream::unfold(after, move |after| {
-            let log = log.clone();
-            async move {
-                if after >= end {
-                    return None;
+        let batch = self.inner.subscribe_batch.max(BULK_READ) as Position;
+        let reads = Arc::clone(&self.inner.reads);
+        futures::stream::iter((after + 1..=end).step_by(batch as usize))
+            .map(move |from| {
+                let reads = Arc::clone(&reads);
+                let to = end.min(from + batch - 1) + 1;
+                async move {
+                    tokio::spawn(async move {
+                        reads
+                            .run(move |conn| read::read_range(conn, from, to))
+                            .await
+                    })
+                    .await
+                    .unwrap_or_else(|e| {
+                        Err(LogError::Unavailable(format!(
+                            "event log read task failed: {e}"
+                        )))
+                    })
                 }
-                match log.read_all(after + 1, batch).await {
-                    Ok(events) => {
-                        let events: Vec<_> =
-                            events.into_iter().filter(|e| e.position <= end).collect();
-                        let next = events.last().map_or(end, |e| e.position);
-                        Some((
-                            futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
-                            next,
-                        ))
+            })
+            .buffered(2)
+            .scan(false, |failed, batch| {
+                let item = (!*failed).then(|| {
+                    *failed = batch.is_err();
+                    match batch {
+                        Ok(events) => {
+                            futures::stream::iter(events.into_iter().map(Ok)).left_stream()
+                        }
+                        Err(error) => futures::stream::iter([Err(error)]).right_stream(),
                     }
-                    Err(error) => Some((futures::stream::iter([Err(error)]).right_stream(), end)),
-                }
-            }
-        })
-        .flatten()
-        .boxed()
+                });
+                std::future::ready(item)
+            })
+            .flatten()
+            .boxed()
     }
 
     fn plan_records(&self, plan_id: PlanId) -> BoxStream<'static, Result<StoredEvent, LogError>> {

@@ -129,6 +129,24 @@ pub(super) fn read_all(
     rows.collect::<Result<_, _>>().map_err(storage)
 }
 
+/// Events of all plans with `from <= position < to`, in position order.
+pub(super) fn read_range(
+    conn: &Connection,
+    from: Position,
+    to: Position,
+) -> Result<Vec<StoredEvent>, LogError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ?1 AND position < ?2 \
+             ORDER BY position"
+        ))
+        .map_err(storage)?;
+    let rows = stmt
+        .query_map(params![to_sql_int(from), to_sql_int(to)], event_from_row)
+        .map_err(storage)?;
+    rows.collect::<Result<_, _>>().map_err(storage)
+}
+
 /// The head version of a plan, `0` if it has no events.
 pub(super) fn plan_version(conn: &Connection, plan_id: PlanId) -> Result<Version, LogError> {
     head_version(conn, plan_id).map_err(storage)

@@ -2,6 +2,7 @@
 //! it holds them).
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -22,6 +23,8 @@ struct Subscription {
     next: Position,
     /// Events read but not yet yielded.
     buffer: VecDeque<StoredEvent>,
+    /// The read of the next range of positions, started while the one before is yielded.
+    ahead: Option<(Range<Position>, Reading)>,
     batch: usize,
     /// Set after an error was yielded: the stream then ends.
     failed: bool,
@@ -43,6 +46,7 @@ pub(super) fn stream(
         committed,
         next: from.max(1),
         buffer: VecDeque::new(),
+        ahead: None,
         batch,
         failed: false,
     };
@@ -53,7 +57,20 @@ pub(super) fn stream(
     .boxed()
 }
 
+/// A read of a range of positions under way.
+type Reading = tokio::task::JoinHandle<Result<Vec<StoredEvent>, LogError>>;
+
 impl Subscription {
+    /// Starts reading the events at positions `range`.
+    fn read(&self, range: Range<Position>) -> Reading {
+        let reads = Arc::clone(&self.reads);
+        tokio::spawn(async move {
+            reads
+                .run(move |conn| read::read_range(conn, range.start, range.end))
+                .await
+        })
+    }
+
     /// The next item of the stream, `None` at its end.
     async fn next_event(&mut self) -> Option<Result<StoredEvent, LogError>> {
         loop {
@@ -69,26 +86,35 @@ impl Subscription {
             let committed = *self.committed.borrow_and_update();
             if self.next <= committed {
                 let (from, limit) = (self.next, self.batch);
-                if let Some(events) = self.recent.read_from(from, limit)
+                if self.ahead.is_none()
+                    && let Some(events) = self.recent.read_from(from, limit)
                     && let Some(last) = events.last()
                 {
                     self.next = last.position + 1;
                     self.buffer = events.into();
                     continue;
                 }
-                match self
-                    .reads
-                    .run(move |conn| read::read_all(conn, from, limit))
-                    .await
-                {
+                // Catching up from the database: the range after this one is read meanwhile.
+                let range = from..committed.min(from + limit as Position - 1) + 1;
+                let reading = match self.ahead.take() {
+                    Some((ahead, reading)) if ahead == range => reading,
+                    _ => self.read(range.clone()),
+                };
+                if range.end <= committed {
+                    let next = range.end..committed.min(range.end + limit as Position - 1) + 1;
+                    self.ahead = Some((next.clone(), self.read(next)));
+                }
+                match reading.await.unwrap_or_else(|e| {
+                    Err(LogError::Unavailable(format!(
+                        "event log read task failed: {e}"
+                    )))
+                }) {
                     Ok(events) => {
-                        if let Some(last) = events.last() {
-                            self.next = last.position + 1;
-                            self.buffer = events.into();
-                            continue;
-                        }
-                        // Nothing stored at or after `next` although the writer announced it:
-                        // only possible with gaps in positions. Wait for the next commit.
+                        // Every committed position below `range.end` has been read (a gap in
+                        // positions holds no event).
+                        self.next = range.end;
+                        self.buffer = events.into();
+                        continue;
                     }
                     Err(error) => {
                         self.failed = true;

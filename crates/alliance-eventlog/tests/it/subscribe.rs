@@ -103,3 +103,45 @@ async fn subscription_ends_when_the_log_is_closed() {
         .expect("the stream did not end");
     assert!(end.is_none(), "unexpected item {end:?}");
 }
+
+/// A subscription of a log reopened (nothing of it in memory) catches up from the database in
+/// several ranges, then follows live commits; a read of everything committed crosses ranges of
+/// positions too, each event once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catching_up_after_a_reopen_reads_each_event_once_in_order() {
+    use alliance_eventlog::{Checkpoint, LogReader};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let plan = Uuid::now_v7();
+    {
+        let log = SqliteLog::open(SqliteLogConfig::new(&path)).unwrap();
+        for i in 0..50u64 {
+            log.append(plan, 100 * i, events(&format!("c{i}"), 100))
+                .await
+                .unwrap();
+        }
+    }
+    let mut config = SqliteLogConfig::new(&path);
+    config.subscribe_batch = 7;
+    let log = SqliteLog::open(config).unwrap();
+    let stored = read_everything(&log).await;
+    assert_eq!(stored.len(), 5000);
+
+    let mut stream = log.subscribe(stored[10].position);
+    assert_eq!(take(&mut stream, 4990).await, stored[10..]);
+    log.append(plan, 5000, events("live", 2)).await.unwrap();
+    let live = take(&mut stream, 2).await;
+    let stored = read_everything(&log).await;
+    assert_eq!(live, stored[5000..]);
+
+    let from = Checkpoint {
+        position: stored[2].position,
+        ..Checkpoint::default()
+    };
+    let everything: Vec<StoredEvent> = log
+        .read_after(&from, false)
+        .map(|e| e.expect("no error"))
+        .collect()
+        .await;
+    assert_eq!(everything, stored[3..]);
+}
