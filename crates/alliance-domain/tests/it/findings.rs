@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use alliance_domain::testing::{
     ABCT, US_TEAM, WING, adopt, adopted, adopted_decision, alliance, baseline, baseline_with, cond,
     created, date, dec, endorsed_decision, given, horizon_end, horizon_start, planned, proposed,
-    proposed_by, reduce, registered, rok, us, withdraw,
+    proposed_by, reduce, registered, rok, us, us_personnel, withdraw,
 };
 
 const TRANSFER: &str = "opcon-transfer";
@@ -448,13 +448,7 @@ fn floor(min: u64) -> Event {
     Event::ConstraintDefined {
         constraint_id: cid(FLOOR),
         title: "U.S. personnel floor".to_owned(),
-        rule: ConstraintRule::Personnel {
-            side: Side::Us,
-            component: None,
-            kind: None,
-            min: Some(min),
-            max: None,
-        },
+        rule: us_personnel(Some(min), None),
         side: Some(Side::Us),
         authority: "statute (planning assumption)".to_owned(),
         since: None,
@@ -504,13 +498,7 @@ fn a_personnel_constraint_without_bounds_or_with_crossed_bounds_is_invalid() {
     let define = |min, max| Command::DefineConstraint {
         constraint_id: cid(FLOOR),
         title: "floor".to_owned(),
-        rule: ConstraintRule::Personnel {
-            side: Side::Us,
-            component: None,
-            kind: None,
-            min,
-            max,
-        },
+        rule: us_personnel(min, max),
         side: None,
         authority: "assumption".to_owned(),
         since: None,
