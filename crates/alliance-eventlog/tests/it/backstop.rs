@@ -81,7 +81,7 @@ async fn stale_head_cache_is_caught_by_the_unique_index() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_allows_each_command_once() {
-    let (_dir, log, plan, conn) = log_with_external("cmd", 2).await;
+    let (_dir, _log, plan, conn) = log_with_external("cmd", 2).await;
     let other = Uuid::now_v7();
     // A second first event of the same command is refused by the unique index...
     let error = insert_behind_the_back(&conn, other, 1, "cmd", 0).unwrap_err();

@@ -74,7 +74,7 @@ pub(super) async fn run(
         from,
         to,
         step: v1::SeriesStep::Month as i32,
-        record: record.clone(),
+        record,
         include_proposed: args.what_if,
         min_version,
     };
@@ -82,7 +82,7 @@ pub(super) async fn run(
     // Every decision of the plan, whatever its status.
     let decisions = v1::ListDecisionsRequest {
         plan_id: plan_id.clone(),
-        record: record.clone(),
+        record,
         min_version,
         ..Default::default()
     };
