@@ -17,15 +17,8 @@ GHZ_VERSION=${GHZ_VERSION:-v0.120.0}
 DURATION=${DURATION:-10s}
 CONCURRENCY=${CONCURRENCY:-16}
 REFERENCE_PLAN=019a0000-0000-7000-8000-000000000001
-tools="${XDG_CACHE_HOME:-$HOME/.cache}/alliance/tools"
-ghz="$tools/ghz-$GHZ_VERSION"
-
-if [[ ! -x $ghz ]]; then
-  echo "ghz-bench.sh: installing ghz $GHZ_VERSION from the Go module proxy" >&2
-  mkdir -p "$tools/gobin-ghz"
-  GOBIN="$tools/gobin-ghz" go install "github.com/bojand/ghz/cmd/ghz@$GHZ_VERSION" >&2
-  mv "$tools/gobin-ghz/ghz" "$ghz"
-fi
+source scripts/lib/go-tool.sh
+ghz=$(go_tool ghz github.com/bojand/ghz/cmd/ghz "$GHZ_VERSION")
 
 source scripts/lib/allianced.sh
 tmp=$(mktemp -d)

@@ -57,20 +57,28 @@ def done(what: str) -> int:
 DEFINITIONS_REF = "/api/_definitions.json#"
 
 
-def relative_refs(node):
+def each_object(node, visit):
+    """Calls `visit` on every object (dict) of a parsed JSON or YAML tree, each before the
+    objects it holds."""
+    if isinstance(node, dict):
+        visit(node)
+        children = node.values()
+    elif isinstance(node, list):
+        children = node
+    else:
+        return
+    for child in children:
+        each_object(child, visit)
+
+
+def relative_ref(node):
     """kubernetes-validate's schemas carry `$id: https://kubernetes.io/api/...` and refer to
     `/api/_definitions.json#/$defs/...`, which kubeconform would fetch over HTTP. Without the
     `$id`, a file-relative ref resolves to the sibling file on disk."""
-    if isinstance(node, dict):
-        node.pop("$id", None)
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith(DEFINITIONS_REF):
-            node["$ref"] = "_definitions.json#" + ref[len(DEFINITIONS_REF):]
-        for value in node.values():
-            relative_refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            relative_refs(value)
+    node.pop("$id", None)
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith(DEFINITIONS_REF):
+        node["$ref"] = "_definitions.json#" + ref[len(DEFINITIONS_REF):]
 
 
 def k8s_schemas(src: str, dest: str) -> int:
@@ -80,7 +88,7 @@ def k8s_schemas(src: str, dest: str) -> int:
     count = 0
     for path in sorted(src_dir.glob("*.json")):
         schema = json.loads(path.read_text())
-        relative_refs(schema)
+        each_object(schema, relative_ref)
         (tmp / path.name).write_text(json.dumps(schema))
         count += 1
     if count == 0 or not (tmp / "_definitions.json").exists():
@@ -91,23 +99,17 @@ def k8s_schemas(src: str, dest: str) -> int:
     return 0
 
 
-def strict_schema(node):
+def strict_object(node):
     """OpenAPI v3 (structural CRD schema) -> JSON Schema, strict like kubeconform's
     openapi2jsonschema: objects with declared properties accept no others."""
-    if isinstance(node, dict):
-        if node.pop("nullable", False) and isinstance(node.get("type"), str):
-            node["type"] = [node["type"], "null"]
-        if node.pop("x-kubernetes-int-or-string", False):
-            node.pop("type", None)
-            node["oneOf"] = [{"type": "string"}, {"type": "integer"}]
-        preserve = node.get("x-kubernetes-preserve-unknown-fields", False)
-        if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node and not preserve:
-            node["additionalProperties"] = False
-        for value in node.values():
-            strict_schema(value)
-    elif isinstance(node, list):
-        for value in node:
-            strict_schema(value)
+    if node.pop("nullable", False) and isinstance(node.get("type"), str):
+        node["type"] = [node["type"], "null"]
+    if node.pop("x-kubernetes-int-or-string", False):
+        node.pop("type", None)
+        node["oneOf"] = [{"type": "string"}, {"type": "integer"}]
+    preserve = node.get("x-kubernetes-preserve-unknown-fields", False)
+    if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node and not preserve:
+        node["additionalProperties"] = False
 
 
 def crd_schemas(crd_path: str, dest: str) -> int:
@@ -118,7 +120,7 @@ def crd_schemas(crd_path: str, dest: str) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     for version in crd["spec"]["versions"]:
         schema = version["schema"]["openAPIV3Schema"]
-        strict_schema(schema)
+        each_object(schema, strict_object)
         properties = schema.setdefault("properties", {})
         properties["apiVersion"] = {"type": "string", "enum": [f"{group}/{version['name']}"]}
         properties["kind"] = {"type": "string", "enum": [kind]}

@@ -452,15 +452,20 @@ start_broker() {
   printf '%s\n' "$pid"
 }
 
-cmd_up() {
-  local clean=0
-  while (( $# )); do
-    case "$1" in
-      --clean) clean=1 ;;
-      *) die "up: unknown option $1" ;;
-    esac
-    shift
+# flag COMMAND FLAG ARGS...: 1 if ARGS hold FLAG, 0 if they are empty; anything else is an error.
+flag() {
+  local command="$1" flag="$2" arg given=0
+  shift 2
+  for arg in "$@"; do
+    [[ "$arg" == "$flag" ]] || die "$command: unknown option $arg"
+    given=1
   done
+  printf '%s\n' "$given"
+}
+
+cmd_up() {
+  local clean
+  clean="$(flag up --clean "$@")"
   lock_state
   find_java
 
@@ -567,14 +572,8 @@ stop_pid() {
 }
 
 cmd_down() {
-  local keep=0
-  while (( $# )); do
-    case "$1" in
-      --keep) keep=1 ;;
-      *) die "down: unknown option $1" ;;
-    esac
-    shift
-  done
+  local keep
+  keep="$(flag down --keep "$@")"
   lock_state
 
   local pid="" found=0
@@ -632,6 +631,19 @@ admin_conf_args() {
   if [[ -f "$ADMIN_CONF" ]]; then printf '%s\n' --command-config "$ADMIN_CONF"; fi
 }
 
+# admin_tool CLASS ARGS...: the Kafka admin tool CLASS run against the broker (this script's, or
+# ALLIANCE_KAFKA_BOOTSTRAP's) with the admin client's settings, if any.
+admin_tool() {
+  local main="$1" b
+  shift
+  find_java
+  ensure_libs
+  b="$(target_bootstrap)"
+  local -a extra=()
+  mapfile -t extra < <(admin_conf_args)
+  run_tool "$main" --bootstrap-server "$b" "${extra[@]}" "$@"
+}
+
 cmd_create_topic() {
   (( $# == 2 )) || die "usage: $0 create-topic NAME PARTITIONS"
   local name="$1" parts="$2" b
@@ -663,39 +675,19 @@ cmd_create_topic() {
 
 cmd_describe_topic() {
   (( $# == 1 )) || die "usage: $0 describe-topic NAME"
-  find_java
-  ensure_libs
-  local b
-  b="$(target_bootstrap)"
-  local -a extra=()
-  mapfile -t extra < <(admin_conf_args)
-  run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$b" "${extra[@]}" --describe --topic "$1"
-  run_tool kafka.admin.ConfigCommand --bootstrap-server "$b" "${extra[@]}" \
-    --describe --entity-type topics --entity-name "$1"
+  admin_tool org.apache.kafka.tools.TopicCommand --describe --topic "$1"
+  admin_tool kafka.admin.ConfigCommand --describe --entity-type topics --entity-name "$1"
 }
 
 cmd_add_partitions() {
   (( $# == 2 )) || die "usage: $0 add-partitions NAME COUNT"
-  find_java
-  ensure_libs
-  local b
-  b="$(target_bootstrap)"
-  local -a extra=()
-  mapfile -t extra < <(admin_conf_args)
   # What kafka-topics.sh --alter runs.
-  run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$b" "${extra[@]}" \
-    --alter --topic "$1" --partitions "$2"
+  admin_tool org.apache.kafka.tools.TopicCommand --alter --topic "$1" --partitions "$2"
 }
 
 cmd_acl() {
-  find_java
-  ensure_libs
-  local b
-  b="$(target_bootstrap)"
-  local -a extra=()
-  mapfile -t extra < <(admin_conf_args)
   # What kafka-acls.sh runs; as ANONYMOUS on the plaintext listener, a super user.
-  run_tool org.apache.kafka.tools.AclCommand --bootstrap-server "$b" "${extra[@]}" "$@"
+  admin_tool org.apache.kafka.tools.AclCommand "$@"
 }
 
 cmd_env() {

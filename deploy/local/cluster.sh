@@ -30,6 +30,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 HERE=deploy/local
+# listening_address
+source scripts/lib/allianced.sh
 CLUSTER=$(realpath -m "${ALLIANCE_CLUSTER_DIR:-.cluster}")
 BIN=${ALLIANCE_BIN_DIR:-${CARGO_TARGET_DIR:-target}/release}
 START_TIMEOUT=${ALLIANCE_CLUSTER_START_TIMEOUT:-180}
@@ -107,11 +109,7 @@ start() {
   local line address='' deadline=$((SECONDS + START_TIMEOUT))
   while ((SECONDS < deadline)) && IFS= read -r -t $((deadline - SECONDS)) line <&3; do
     printf '%s\n' "$line" >>"$log"
-    if [[ $line == *" listening on "* ]]; then
-      address=${line##* listening on }
-      address=${address%% *}
-      break
-    fi
+    address=$(listening_address "$line") && break
   done
   if [[ -z $address ]]; then
     exec 3<&-

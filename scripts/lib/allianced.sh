@@ -5,6 +5,8 @@
 #                                      with `server` (its pid) and `address` (HOST:PORT) set.
 #   stop_allianced                     stops it (SIGTERM) and waits; safe to call twice.
 #   cargo_target_dir                   where cargo puts its builds (honours CARGO_TARGET_DIR).
+#   listening_address LINE             the HOST:PORT a server's banner line ("... listening on
+#                                      HOST:PORT ...") names; fails for any other line.
 
 start_allianced() {
   local bin=$1 dir=$2 line
@@ -18,11 +20,7 @@ start_allianced() {
   exec 3<"$dir/stdout"
   address=
   while IFS= read -r -t 300 line <&3; do
-    if [[ $line == *" listening on "* ]]; then
-      address=${line##* listening on }
-      address=${address%% *}
-      break
-    fi
+    address=$(listening_address "$line") && break
   done
   if [[ -z $address ]]; then
     echo "allianced did not report a listening address:" >&2
@@ -30,6 +28,12 @@ start_allianced() {
     return 1
   fi
   cat <&3 >"$dir/rest" &
+}
+
+listening_address() {
+  [[ $1 == *" listening on "* ]] || return 1
+  local address=${1##* listening on }
+  printf '%s\n' "${address%% *}"
 }
 
 stop_allianced() {

@@ -7,14 +7,8 @@ cd "$(dirname "$0")/../.."
 
 address=${1:?usage: grpcurl.sh HOST:PORT}
 version=${GRPCURL_VERSION:-v1.9.3}
-tools="${XDG_CACHE_HOME:-$HOME/.cache}/alliance/tools"
-grpcurl="$tools/grpcurl-$version"
-if [[ ! -x $grpcurl ]]; then
-  echo "grpcurl.sh: installing grpcurl $version from the Go module proxy" >&2
-  mkdir -p "$tools/gobin-grpcurl"
-  GOBIN="$tools/gobin-grpcurl" go install "github.com/fullstorydev/grpcurl/cmd/grpcurl@$version" >&2
-  mv "$tools/gobin-grpcurl/grpcurl" "$grpcurl"
-fi
+source scripts/lib/go-tool.sh
+grpcurl=$(go_tool grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl "$version")
 
 fail() {
   echo "grpcurl.sh: $*" >&2

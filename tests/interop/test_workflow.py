@@ -133,6 +133,15 @@ class WorkflowTest(unittest.TestCase):
             request.record.CopyFrom(record)
         return self.client.queries.GetPosture(request, metadata=auth(AUDITORS), timeout=DEADLINE)
 
+    def decisions(self, plan_id, status, min_version):
+        return self.client.queries.ListDecisions(
+            queries_pb2.ListDecisionsRequest(
+                plan_id=plan_id, status=status, min_version=min_version
+            ),
+            metadata=auth(AUDITORS),
+            timeout=DEADLINE,
+        ).decisions
+
     def events(self, plan_id, min_version, **filters):
         request = audit_pb2.ListEventsRequest(
             plan_id=plan_id, min_version=min_version, page_size=1000, **filters
@@ -189,31 +198,23 @@ class WorkflowTest(unittest.TestCase):
             ),
         )
 
+    def step(self, rpc, plan_id, decision_id, **fields):
+        """Plans a step of the decision through `rpc` (its request holds `fields` besides)."""
+        request = getattr(commands_pb2, rpc + "Request")
+        return self.command(
+            rpc, request(meta=meta(plan_id), decision_id=decision_id, **fields)
+        )
+
     def adopted_drawdown(self, plan_id, element_id, decision_id):
         """Proposes a decision that reduces the element by 1,500 on 2027-06-01 and withdraws it
         on 2029-06-01, has both sides endorse it, and has the approvers adopt it. Returns the
         results of the ROK endorsement and of the adoption."""
         self.propose(plan_id, decision_id)
-        self.command(
-            "ReduceForceElement",
-            commands_pb2.ReduceForceElementRequest(
-                meta=meta(plan_id),
-                decision_id=decision_id,
-                element_id=element_id,
-                personnel=1500,
-                equipment=[types_pb2.EquipmentCount(kind="M1A2 Abrams", count=30)],
-                on=date(2027, 6, 1),
-            ),
-        )
-        self.command(
-            "WithdrawForceElement",
-            commands_pb2.WithdrawForceElementRequest(
-                meta=meta(plan_id),
-                decision_id=decision_id,
-                element_id=element_id,
-                on=date(2029, 6, 1),
-            ),
-        )
+        abrams = types_pb2.EquipmentCount(kind="M1A2 Abrams", count=30)
+        reduce = dict(personnel=1500, equipment=[abrams], on=date(2027, 6, 1))
+        self.step("ReduceForceElement", plan_id, decision_id, element_id=element_id, **reduce)
+        withdraw = dict(element_id=element_id, on=date(2029, 6, 1))
+        self.step("WithdrawForceElement", plan_id, decision_id, **withdraw)
         endorse = commands_pb2.EndorseDecisionRequest(decision_id=decision_id)
         endorse.meta.CopyFrom(meta(plan_id))
         self.command("EndorseDecision", endorse, US)
@@ -355,15 +356,9 @@ class WorkflowTest(unittest.TestCase):
             sorted(decision.endorsements), [types_pb2.SIDE_US, types_pb2.SIDE_ROK]
         )
 
-        listed = self.client.queries.ListDecisions(
-            queries_pb2.ListDecisionsRequest(
-                plan_id=plan_id,
-                status=types_pb2.DECISION_STATUS_ADOPTED,
-                min_version=adopted.plan_version,
-            ),
-            metadata=auth(AUDITORS),
-            timeout=DEADLINE,
-        ).decisions
+        listed = self.decisions(
+            plan_id, types_pb2.DECISION_STATUS_ADOPTED, adopted.plan_version
+        )
         self.assertEqual([d.decision_id for d in listed], ["drawdown-2027"])
         history = [(h.version, h.event_type, h.actor) for h in listed[0].history]
         self.assertEqual(
@@ -380,15 +375,9 @@ class WorkflowTest(unittest.TestCase):
                 (versions[2], "DecisionAdopted", "alliance-approvers/alliance.approver"),
             ],
         )
-        proposed_now = self.client.queries.ListDecisions(
-            queries_pb2.ListDecisionsRequest(
-                plan_id=plan_id,
-                status=types_pb2.DECISION_STATUS_PROPOSED,
-                min_version=adopted.plan_version,
-            ),
-            metadata=auth(AUDITORS),
-            timeout=DEADLINE,
-        ).decisions
+        proposed_now = self.decisions(
+            plan_id, types_pb2.DECISION_STATUS_PROPOSED, adopted.plan_version
+        )
         self.assertEqual(list(proposed_now), [])
 
     def test_3a_conflicting_edit_is_aborted_naming_the_event_that_won(self):

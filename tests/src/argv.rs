@@ -96,3 +96,28 @@ pub fn plan_create(name: &str) -> Vec<&str> {
         "2035-12-31",
     ]
 }
+
+/// `alliancectl decision propose` of decision `id`, effective on `effective`, needing the
+/// endorsement of `sides` (comma-separated).
+pub fn decision_propose<'a>(
+    id: &'a str,
+    title: &'a str,
+    rationale: &'a str,
+    effective: &'a str,
+    sides: &'a str,
+) -> Vec<&'a str> {
+    vec![
+        "decision",
+        "propose",
+        "--id",
+        id,
+        "--title",
+        title,
+        "--rationale",
+        rationale,
+        "--effective",
+        effective,
+        "--sides",
+        sides,
+    ]
+}

@@ -30,6 +30,24 @@ pub fn deploy(file: &str) -> PathBuf {
     repo().join("deploy").join(file)
 }
 
+/// A listener on a free loopback port, and its URL.
+pub async fn loopback() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+/// Serves `routes` on `listener` behind `guard` for as long as the test runs.
+pub fn spawn_serving(
+    listener: TcpListener,
+    routes: tonic::service::Routes,
+    guard: impl Into<alliance_server::serve::Guard>,
+) {
+    let shutdown = std::future::pending();
+    let serving = alliance_server::serve::serve_routes(listener, routes, guard.into(), shutdown);
+    tokio::spawn(serving);
+}
+
 /// One connection to the server at `url` (`http://` and its address): the clients made from it
 /// share it.
 pub async fn channel(url: &str) -> Channel {

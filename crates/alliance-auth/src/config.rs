@@ -327,15 +327,8 @@ impl AuthConfig {
     pub fn check(&self) -> Result<(), ConfigProblem> {
         let teams = self.teams()?;
         ClientCertMap::new(&self.client_certs, &teams)?;
-        if let Some(key) = self.signing_keys.iter().find(|k| k.empty_period()) {
-            return Err(ConfigProblem::EmptySigningPeriod(
-                key.public_key.display().to_string(),
-            ));
-        }
-        if let Some(key) = self.witness_keys.iter().find(|k| k.empty_period()) {
-            return Err(ConfigProblem::EmptySigningPeriod(
-                key.public_key.display().to_string(),
-            ));
+        if let Some(key) = crate::signing::empty_period(&self.signing_keys, &self.witness_keys) {
+            return Err(ConfigProblem::EmptySigningPeriod(key.display().to_string()));
         }
         match &self.jwt {
             Some(jwt) => jwt.check().map(drop),

@@ -46,13 +46,6 @@ pub struct SigningKeyEntry {
     pub description: Option<String>,
 }
 
-impl SigningKeyEntry {
-    /// Whether its period is empty (`not_after` not after `not_before`).
-    pub fn empty_period(&self) -> bool {
-        matches!((self.not_before, self.not_after), (Some(from), Some(until)) if until <= from)
-    }
-}
-
 /// A `[[witness_key]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,11 +61,24 @@ pub struct WitnessKeyEntry {
     pub description: Option<String>,
 }
 
-impl WitnessKeyEntry {
-    /// Whether its period is empty (`not_after` not after `not_before`).
-    pub fn empty_period(&self) -> bool {
-        matches!((self.not_before, self.not_after), (Some(from), Some(until)) if until <= from)
-    }
+/// The first of the `signing` and `witness` keys whose period is empty (`not_after` not after
+/// `not_before`), by its public key's file.
+pub fn empty_period<'a>(
+    signing: &'a [SigningKeyEntry],
+    witness: &'a [WitnessKeyEntry],
+) -> Option<&'a Path> {
+    let periods = signing
+        .iter()
+        .map(|k| (&k.public_key, k.not_before, k.not_after));
+    let witnessed = witness
+        .iter()
+        .map(|k| (&k.public_key, k.not_before, k.not_after));
+    periods
+        .chain(witnessed)
+        .find(
+            |(_, from, until)| matches!((from, until), (Some(from), Some(until)) if until <= from),
+        )
+        .map(|(key, _, _)| key.as_path())
 }
 
 /// The `[[signing_key]]` and `[[witness_key]]` entries of a file, everything else in it left
@@ -99,19 +105,7 @@ impl KeysFile {
         for key in &mut keys.witness_keys {
             key.public_key = base.join(&key.public_key);
         }
-        let empty = keys
-            .signing_keys
-            .iter()
-            .filter(|k| k.empty_period())
-            .map(|k| &k.public_key)
-            .chain(
-                keys.witness_keys
-                    .iter()
-                    .filter(|k| k.empty_period())
-                    .map(|k| &k.public_key),
-            )
-            .next();
-        if let Some(key) = empty {
+        if let Some(key) = empty_period(&keys.signing_keys, &keys.witness_keys) {
             return Err(format!(
                 "{}: key {}: not_after is not after not_before",
                 path.display(),

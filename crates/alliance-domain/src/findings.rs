@@ -99,22 +99,21 @@ struct View<'a> {
 
 /// The first date a decision's steps take effect (its effective date when it has none).
 fn start_of(decision: &Decision) -> Date {
-    decision
-        .steps
-        .iter()
-        .map(Step::date)
+    step_dates(decision)
         .min()
         .unwrap_or(decision.effective_date)
 }
 
 /// The date a decision's last step takes effect (its effective date when it has none).
 fn done_of(decision: &Decision) -> Date {
-    decision
-        .steps
-        .iter()
-        .map(Step::date)
+    step_dates(decision)
         .max()
         .unwrap_or(decision.effective_date)
+}
+
+/// The dates a decision's steps take effect.
+fn step_dates(decision: &Decision) -> impl Iterator<Item = Date> + '_ {
+    decision.steps.iter().map(Step::date)
 }
 
 impl<'a> View<'a> {

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use crate::{
     Actor, AgreementKind, ClauseId, ClauseStatus, Command, CommandContext, Component, ConditionId,
-    Date, DecisionId, DomainError, ElementId, ElementKind, Event, ForceElementSpec, InvestmentId,
-    Plan, PlanId, Side, Step, TeamId, decide, fold,
+    ConstraintRule, Date, DecisionId, DomainError, ElementId, ElementKind, Event, ForceElementSpec,
+    InvestmentId, Plan, PlanId, Side, Step, TeamId, decide, fold,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -160,28 +160,33 @@ pub fn horizon_end() -> Date {
     date(2035, 12, 31)
 }
 
-pub fn team(s: &str) -> TeamId {
-    TeamId::parse(s).expect("a valid team id")
+/// `pub fn $name(s: &str) -> $id`, the id `s` a test names (a panic if it is not valid).
+macro_rules! ids {
+    ($($name:ident -> $id:ident, $what:literal;)*) => {$(
+        pub fn $name(s: &str) -> $id {
+            $id::parse(s).expect(concat!("a valid ", $what))
+        }
+    )*};
 }
 
-pub fn el(s: &str) -> ElementId {
-    ElementId::parse(s).expect("a valid element id")
+ids! {
+    team -> TeamId, "team id";
+    el -> ElementId, "element id";
+    dec -> DecisionId, "decision id";
+    cond -> ConditionId, "condition id";
+    clause -> ClauseId, "clause id";
+    inv -> InvestmentId, "investment id";
 }
 
-pub fn dec(s: &str) -> DecisionId {
-    DecisionId::parse(s).expect("a valid decision id")
-}
-
-pub fn cond(s: &str) -> ConditionId {
-    ConditionId::parse(s).expect("a valid condition id")
-}
-
-pub fn clause(s: &str) -> ClauseId {
-    ClauseId::parse(s).expect("a valid clause id")
-}
-
-pub fn inv(s: &str) -> InvestmentId {
-    InvestmentId::parse(s).expect("a valid investment id")
+/// A rule on the U.S. personnel of every component and kind: at least `min`, at most `max`.
+pub fn us_personnel(min: Option<u64>, max: Option<u64>) -> ConstraintRule {
+    ConstraintRule::Personnel {
+        side: Side::Us,
+        component: None,
+        kind: None,
+        min,
+        max,
+    }
 }
 
 pub fn actor(team_id: &str, side: Option<Side>) -> Actor {

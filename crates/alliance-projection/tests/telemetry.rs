@@ -129,14 +129,21 @@ fn config() -> KafkaLogConfig {
     config
 }
 
+/// A topic of its own: its settings, the test log on it and a reader of it.
+async fn topic() -> (KafkaLogConfig, Env<KafkaLog>, TopicReader) {
+    let config = config();
+    let env = Env::on(KafkaLog::open(config.clone()).await.unwrap()).await;
+    let reader = TopicReader::new(config.clone());
+    (config, env, reader)
+}
+
 /// The command service and the read models of one topic, on one loopback server; the read
 /// models follow the topic through a reader of their own.
 async fn serve(env: &Env<KafkaLog>, reader: &TopicReader) -> (String, Arc<Projection>) {
     let projection = Projection::new();
     projection.catch_up(reader).await.unwrap();
     tokio::spawn(projection.clone().follow(reader.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (listener, address) = alliance_tests::server::loopback().await;
     let auth = Arc::new(env.auth.clone());
     let api = PlanCommandsApi::new(env.service.clone(), auth.clone(), address.clone());
     let (routes, health) = alliance_commands::server::routes(api).await.unwrap();
@@ -150,12 +157,7 @@ async fn serve(env: &Env<KafkaLog>, reader: &TopicReader) -> (String, Arc<Projec
         env.trusted.clone(),
     )
     .await;
-    tokio::spawn(alliance_server::serve::serve_routes(
-        listener,
-        routes,
-        None,
-        std::future::pending(),
-    ));
+    alliance_tests::server::spawn_serving(listener, routes, None);
     (address, projection)
 }
 
@@ -186,9 +188,7 @@ fn attribute<'a>(span: &'a SpanData, key: &str) -> &'a Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_is_one_trace_from_the_rpc_through_the_topic_to_the_subscriber() {
     let telemetry = telemetry();
-    let config = config();
-    let env = Env::on(KafkaLog::open(config.clone()).await.unwrap()).await;
-    let reader = TopicReader::new(config.clone());
+    let (config, env, reader) = topic().await;
     let (address, _projection) = serve(&env, &reader).await;
 
     // The plan, and a subscriber of what is recorded next (a plan is shown only once the read
@@ -230,16 +230,7 @@ async fn a_command_is_one_trace_from_the_rpc_through_the_topic_to_the_subscriber
             plan_id: plan_id.to_string(),
             ..Default::default()
         }),
-        element: Some(v1::ForceElement {
-            element_id: "2id-abct".into(),
-            name: "rotational armored brigade".into(),
-            side: v1::Side::Us as i32,
-            component: v1::Component::Army as i32,
-            kind: v1::ElementKind::GroundCombatBrigade as i32,
-            personnel: 4500,
-            equipment: Vec::new(),
-            base: "Camp Humphreys".into(),
-        }),
+        element: alliance_tests::requests::brigade("2id-abct", "rotational armored brigade", 4500),
         present_from: alliance_tests::requests::date(2026, 1, 1),
     });
     request.metadata_mut().insert(
@@ -353,9 +344,7 @@ async fn collect(telemetry: &'static Telemetry) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_metrics_grow_while_the_read_model_is_paused_and_fall_back_when_it_resumes() {
     let telemetry = telemetry();
-    let config = config();
-    let env = Env::on(KafkaLog::open(config.clone()).await.unwrap()).await;
-    let reader = TopicReader::new(config.clone());
+    let (config, env, reader) = topic().await;
     let plan = env.create_plan().await;
     let (_address, projection) = serve(&env, &reader).await;
     projection

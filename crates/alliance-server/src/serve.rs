@@ -48,18 +48,10 @@ where
             Ok(done) => return Ok(done),
             Err(error) => {
                 tracing::error!(%error, retry_in = ?delay, "{what}");
-                let terminated = async {
-                    match term.as_mut() {
-                        Some(s) => {
-                            s.recv().await;
-                        }
-                        None => std::future::pending::<()>().await,
-                    }
-                };
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     _ = tokio::signal::ctrl_c() => return Err(format!("stopped while retrying ({what}): {error}")),
-                    () = terminated => return Err(format!("stopped while retrying ({what}): {error}")),
+                    () = sigterm(term.as_mut()) => return Err(format!("stopped while retrying ({what}): {error}")),
                 }
                 delay = (delay * 2).min(std::time::Duration::from_secs(30));
             }
@@ -73,17 +65,20 @@ pub async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     };
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let terminate = async {
-        match term.as_mut() {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
     tokio::select! {
         () = ctrl_c => {}
-        () = terminate => {}
+        () = sigterm(term.as_mut()) => {}
+    }
+}
+
+/// Resolves when `term` (the SIGTERM listener, if one could be installed) receives the signal;
+/// never without a listener.
+async fn sigterm(term: Option<&mut tokio::signal::unix::Signal>) {
+    match term {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 

@@ -735,10 +735,11 @@ impl Simulation for SimulationApi {
         &self,
         request: Request<v1::RunSimulationRequest>,
     ) -> Result<Response<Self::RunStream>, Status> {
-        let (metadata, extensions, message) = request.into_parts();
-        let spec = message.spec.ok_or_else(|| invalid("spec", "is required"))?;
-        self.start(Request::from_parts(metadata, extensions, vec![spec]), false)
-            .await
+        let specs = request.map(|message| Vec::from_iter(message.spec));
+        if specs.get_ref().is_empty() {
+            return Err(invalid("spec", "is required"));
+        }
+        self.start(specs, false).await
     }
 
     async fn compare(

@@ -188,14 +188,21 @@ macro_rules! command {
     }};
 }
 
-/// Sends one query RPC and wraps its reply in `Reply::$variant`.
-macro_rules! query {
-    ($session:expr, $rpc:ident, $variant:ident, $request:expr) => {{
+/// Sends one RPC of the session's `$client` (`client` or `queries`) and answers its reply, or
+/// the error of the call.
+macro_rules! ask {
+    ($session:expr, $client:ident . $rpc:ident, $request:expr) => {{
         let request = $session.request($request);
-        $crate::session::within($session.timeout, $session.queries.$rpc(request))
+        $crate::session::within($session.timeout, $session.$client.$rpc(request))
             .await
-            .map($crate::output::Reply::$variant)
             .map_err(|status| $session.failure(&status, None))
     }};
 }
-pub(crate) use {command, query};
+
+/// Sends one query RPC and wraps its reply in `Reply::$variant`.
+macro_rules! query {
+    ($session:expr, $rpc:ident, $variant:ident, $request:expr) => {
+        $crate::session::ask!($session, queries.$rpc, $request).map($crate::output::Reply::$variant)
+    };
+}
+pub(crate) use {ask, command, query};

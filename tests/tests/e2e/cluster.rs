@@ -25,8 +25,11 @@ fn kafka_args(topic: &str) -> Vec<String> {
     )
 }
 
-fn with_flag(mut args: Vec<String>, flag: &str) -> Vec<String> {
-    args.push(flag.to_owned());
+/// Flags of an instance on a fresh topic named for `test`, without the reference plan.
+fn fresh_args(test: &str) -> Vec<String> {
+    let topic = format!("alliance-{test}-{}", std::process::id());
+    let mut args = kafka_args(&topic);
+    args.push("--skip-reference-plan".to_owned());
     args
 }
 
@@ -121,9 +124,8 @@ fn two_instances_divide_the_partitions_and_forward_commands_to_the_writer() {
 
 #[test]
 fn a_killed_instance_s_partitions_move_and_retried_commands_keep_their_first_results() {
-    let topic = format!("alliance-kill-{}", std::process::id());
     let data = tempfile::tempdir().unwrap();
-    let args = with_flag(kafka_args(&topic), "--skip-reference-plan");
+    let args = fresh_args("kill");
     let survivor = Arc::new(Server::start(&data.path().join("a"), &args));
     let victim = Arc::new(Server::start(&data.path().join("b"), &args));
     let victims = writes(&victim, |p| p.len() == 4);
@@ -223,9 +225,8 @@ fn a_killed_instance_s_partitions_move_and_retried_commands_keep_their_first_res
 
 #[test]
 fn a_stalled_writer_whose_partitions_moved_makes_no_late_write_visible() {
-    let topic = format!("alliance-stale-{}", std::process::id());
     let data = tempfile::tempdir().unwrap();
-    let args = with_flag(kafka_args(&topic), "--skip-reference-plan");
+    let args = fresh_args("stale");
     let stale = Arc::new(Server::start(&data.path().join("a"), &args));
     let plan = stale.create_plan("stale");
     assert!(stale.register(&plan, "before", &[], &[]).status.success());
@@ -281,9 +282,8 @@ fn a_stalled_writer_whose_partitions_moved_makes_no_late_write_visible() {
 /// them: it no longer answers with what it last knew of a plan the other has written since.
 #[test]
 fn a_fenced_writer_stops_serving_its_partitions_at_its_first_refused_commit() {
-    let topic = format!("alliance-fenced-{}", std::process::id());
     let data = tempfile::tempdir().unwrap();
-    let mut args = with_flag(kafka_args(&topic), "--skip-reference-plan");
+    let mut args = fresh_args("fenced");
     args.extend([
         "--kafka-owned-partitions".to_owned(),
         "0,1,2,3,4,5,6,7".to_owned(),
@@ -336,9 +336,8 @@ fn a_fenced_writer_stops_serving_its_partitions_at_its_first_refused_commit() {
 /// id is applied once.
 #[test]
 fn a_command_forwarded_to_a_stalled_writer_is_answered_once_its_partition_moves() {
-    let topic = format!("alliance-stalled-owner-{}", std::process::id());
     let data = tempfile::tempdir().unwrap();
-    let args = with_flag(kafka_args(&topic), "--skip-reference-plan");
+    let args = fresh_args("stalled-owner");
     let first = Server::start(&data.path().join("a"), &args);
     let second = Server::start(&data.path().join("b"), &args);
     let written_by_second = writes(&second, |p| p.len() == 4);
@@ -506,9 +505,8 @@ fn started_while_the_broker_is_down_the_service_retries_with_backoff_and_stops_c
 /// wrote every partition alone, then gave half of them to a second one, still lists every plan.
 #[test]
 fn plans_are_listed_whichever_instance_writes_them_after_partitions_moved() {
-    let topic = format!("alliance-list-{}", std::process::id());
     let data = tempfile::tempdir().unwrap();
-    let args = with_flag(kafka_args(&topic), "--skip-reference-plan");
+    let args = fresh_args("list");
     let first = Server::start(&data.path().join("a"), &args);
     writes(&first, |p| p.len() == 8);
     // Plans in every partition, all written by the first instance.

@@ -34,6 +34,61 @@ team = "auditors"
 roles = ["audit"]
 "#;
 
+/// The gateway's client certificate, mapped to the ROK JCS.
+const ROK_GATEWAY: &str =
+    "[[client_cert]]\nsubject = \"CN=rok.gateway\"\nteam = \"rok-jcs\"\nuser = \"rok.gateway\"\n";
+
+/// The deployment's other instance, a peer.
+const PEER: &str = "[[peer]]\nsubject = \"DNS:allianced.alliance.internal\"\n";
+
+/// An identity configuration: bearer JWTs verified against a JWKS file of `jwt_keys`, then
+/// `entries`, the teams and `more`.
+struct Identity<'a> {
+    jwt_keys: &'a [&'a keys::SigningKey],
+    entries: &'a str,
+    more: &'a str,
+}
+
+impl Identity<'_> {
+    /// Writes the configuration, its JWKS, the certificate and key `leaf` serves with (as
+    /// `name`.pem and `name`.key) and the certificate of `ca` in `d`: the paths of the
+    /// configuration, the certificate, the key and the CA's certificate.
+    fn write(
+        &self,
+        d: &Path,
+        ca: &Ca,
+        (name, leaf): (&str, &keys::Leaf),
+    ) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+        let jwks_file = write(d, "jwks.json", jwks(self.jwt_keys));
+        let config = format!(
+            "[jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks_file = \"{}\"\n{}{TEAMS}\n{}",
+            jwks_file.display(),
+            self.entries,
+            self.more
+        );
+        (
+            write(d, "identity.toml", config),
+            write(d, &format!("{name}.pem"), &leaf.cert_pem),
+            write(d, &format!("{name}.key"), &leaf.key_pem),
+            write(d, "ca.pem", &ca.pem),
+        )
+    }
+}
+
+/// A CA, and the files of the instance `allianced.alliance.internal` it certifies, under an
+/// identity configuration of `entries` over JWTs of the EC key (as [`Identity::write`] answers).
+fn instance_files(d: &Path, entries: &str) -> (Ca, (PathBuf, PathBuf, PathBuf, PathBuf)) {
+    let ca = Ca::new("alliance test CA");
+    let instance = ca.instance("allianced.alliance.internal");
+    let identity = Identity {
+        jwt_keys: &[&keys::keys().ec],
+        entries,
+        more: "",
+    };
+    let files = identity.write(d, &ca, ("instance", &instance));
+    (ca, files)
+}
+
 struct Setup {
     _dir: tempfile::TempDir,
     ca: PathBuf,
@@ -57,16 +112,12 @@ fn setup_with(dir: tempfile::TempDir, more: &str, args: &[String]) -> Setup {
     let client = ca.client("rok.gateway", "urn:alliance:rok-jcs");
     let stranger = Ca::new("another CA");
     let keys = keys::keys();
-    let jwks_file = write(d, "jwks.json", jwks(&[&keys.ec, &keys.rsa]));
-    let config = format!(
-        "[jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks_file = \"{}\"\n\
-         [[client_cert]]\nsubject = \"CN=rok.gateway\"\nteam = \"rok-jcs\"\nuser = \"rok.gateway\"\n{TEAMS}\n{more}",
-        jwks_file.display()
-    );
-    let config = write(d, "identity.toml", config);
-    let cert = write(d, "server.pem", &server_leaf.cert_pem);
-    let key = write(d, "server.key", &server_leaf.key_pem);
-    let ca_file = write(d, "ca.pem", &ca.pem);
+    let identity = Identity {
+        jwt_keys: &[&keys.ec, &keys.rsa],
+        entries: ROK_GATEWAY,
+        more,
+    };
+    let (config, cert, key, ca_file) = identity.write(d, &ca, ("server", &server_leaf));
     let data = d.join("data");
     let mut server_args: Vec<String> = vec![
         "--listen".into(),
@@ -143,9 +194,19 @@ fn propose_by_certificate(
             "rok",
         ],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let proposed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    proposed["plan_version"].as_u64().unwrap().to_string()
+    succeeded(&out)["plan_version"]
+        .as_u64()
+        .unwrap()
+        .to_string()
+}
+
+/// Asserts that a decision's `history` names the ROK gateway as the actor.
+#[track_caller]
+fn assert_gateway_recorded(history: &str) {
+    assert!(
+        history.contains("rok-jcs") && history.contains("rok.gateway"),
+        "{history}"
+    );
 }
 
 /// The audit history of decision `id` of `plan`, read through `url` as `auditor` once the read
@@ -179,6 +240,13 @@ fn decision_history(
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The JSON that a successful `alliancectl` call printed.
+#[track_caller]
+fn succeeded(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", stderr(out));
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
@@ -241,10 +309,7 @@ fn jwts_and_client_certificates_over_tls_and_nothing_else() {
         "rok-cert-decision",
         &version,
     );
-    assert!(
-        history.contains("rok-jcs") && history.contains("rok.gateway"),
-        "{history}"
-    );
+    assert_gateway_recorded(&history);
 
     // A simulation run is recorded in the plan's history as its caller, through the command
     // service of the same process.
@@ -359,21 +424,9 @@ fn allianced_refuses_the_development_tokens_beyond_loopback_unless_told() {
 fn instances_forward_over_tls_and_pass_on_a_certificate_caller() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ca = Ca::new("alliance test CA");
-    let instance = ca.instance("allianced.alliance.internal");
+    let (ca, (config, cert, key, ca_file)) = instance_files(d, &format!("{ROK_GATEWAY}{PEER}"));
     let gateway = ca.client("rok.gateway", "urn:alliance:rok-jcs");
     let keys = keys::keys();
-    let jwks_file = write(d, "jwks.json", jwks(&[&keys.ec]));
-    let config = format!(
-        "[jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks_file = \"{}\"\n\
-         [[client_cert]]\nsubject = \"CN=rok.gateway\"\nteam = \"rok-jcs\"\nuser = \"rok.gateway\"\n\
-         [[peer]]\nsubject = \"DNS:allianced.alliance.internal\"\n{TEAMS}",
-        jwks_file.display()
-    );
-    let config = write(d, "identity.toml", config);
-    let cert = write(d, "instance.pem", &instance.cert_pem);
-    let key = write(d, "instance.key", &instance.key_pem);
-    let ca_file = write(d, "ca.pem", &ca.pem);
     let topic = format!("alliance-peers-{}-{}", std::process::id(), now());
     let mut args = peer_instance_args(
         &alliance_eventlog_kafka::local_broker().unwrap(),
@@ -429,9 +482,7 @@ fn instances_forward_over_tls_and_pass_on_a_certificate_caller() {
                     "2035-12-31",
                 ],
             );
-            assert!(out.status.success(), "{}", stderr(&out));
-            let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            created["plan_id"].as_str().unwrap().to_owned()
+            succeeded(&out)["plan_id"].as_str().unwrap().to_owned()
         })
         .find(|plan| {
             second_writes.contains(&alliance_eventlog_kafka::partition_of(
@@ -464,10 +515,7 @@ fn instances_forward_over_tls_and_pass_on_a_certificate_caller() {
         "forwarded-proposal",
         &version,
     );
-    assert!(
-        history.contains("rok-jcs") && history.contains("rok.gateway"),
-        "{history}"
-    );
+    assert_gateway_recorded(&history);
     assert!(
         !history.contains("allianced.alliance.internal"),
         "{history}"
@@ -601,20 +649,9 @@ fn a_stranger_in_the_writers_group_receives_no_command_and_no_token() {
 
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ca = Ca::new("alliance test CA");
-    let instance = ca.instance("allianced.alliance.internal");
+    let (ca, (config, cert, key, ca_file)) = instance_files(d, PEER);
     let stranger = ca.instance("stranger.alliance.internal");
     let keys = keys::keys();
-    let jwks_file = write(d, "jwks.json", jwks(&[&keys.ec]));
-    let config = format!(
-        "[jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks_file = \"{}\"\n\
-         [[peer]]\nsubject = \"DNS:allianced.alliance.internal\"\n{TEAMS}",
-        jwks_file.display()
-    );
-    let config = write(d, "identity.toml", config);
-    let cert = write(d, "instance.pem", &instance.cert_pem);
-    let key = write(d, "instance.key", &instance.key_pem);
-    let ca_file = write(d, "ca.pem", &ca.pem);
     let topic = format!("alliance-stranger-{}-{}", std::process::id(), now());
     let bootstrap = alliance_eventlog_kafka::local_broker().unwrap();
     let args = peer_instance_args(&bootstrap, &topic, &config, (&cert, &key, &ca_file));

@@ -24,13 +24,7 @@ fn taking_a_partition_over_logs_no_error_at_its_end() {
     first.kill();
     // The next one takes the partition over: it reads it to its end before it writes.
     let next = start("next");
-    assert!(
-        next.banner
-            .iter()
-            .any(|l| l.contains("writing partitions [0]")),
-        "{:?}",
-        next.banner
-    );
+    next.assert_banner(|l| l.contains("writing partitions [0]"));
     assert_eq!(next.version(), loaded);
     next.assert_never_printed("No more messages");
     next.assert_never_printed("PartitionEOF");

@@ -58,11 +58,7 @@ fn the_services_reach_kafka_over_sasl_ssl_from_their_settings() {
     std::fs::write(&client_file, file).unwrap();
 
     let writer = start_writer(dir.path(), &bootstrap, &topic, &settings);
-    assert!(
-        writer.banner.iter().any(|l| l.contains(&topic)),
-        "{:?}",
-        writer.banner
-    );
+    writer.assert_banner(|l| l.contains(&topic));
     let plan = writer.create_plan("Written over TLS");
 
     let replica = replica_reads_what_was_written(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use alliance_tests::argv::{self, ElementRegister};
 use serde_json::Value;
 
-use crate::support::{AUDITOR, Server, fresh_topic, on_topic};
+use crate::support::{AUDITOR, Server, entry, fresh_topic, on_topic};
 
 const US: &str = "dev-us-force-planning";
 const ROK: &str = "dev-rok-jcs";
@@ -47,14 +47,7 @@ impl Topic {
                 &["--skip-reference-plan"],
             ),
         );
-        assert!(
-            writer
-                .banner
-                .iter()
-                .any(|l| l.contains("writing partitions [0, 1, 2, 3, 4, 5, 6, 7]")),
-            "{:?}",
-            writer.banner
-        );
+        writer.assert_banner(|l| l.contains("writing partitions [0, 1, 2, 3, 4, 5, 6, 7]"));
         Self {
             name,
             writer,
@@ -95,14 +88,7 @@ impl Topic {
             ),
             "warn,alliance_projection=info,rdkafka::client=off",
         );
-        assert!(
-            server
-                .banner
-                .iter()
-                .any(|l| l.starts_with("alliance-projection: ") && l.contains(&self.name)),
-            "{:?}",
-            server.banner
-        );
+        server.assert_banner(|l| l.starts_with("alliance-projection: ") && l.contains(&self.name));
         server
     }
 
@@ -157,20 +143,13 @@ impl Topic {
         self.edit(
             US,
             plan,
-            &[
-                "decision",
-                "propose",
-                "--id",
+            &argv::decision_propose(
                 decision,
-                "--title",
                 "Reduce the unit",
-                "--rationale",
                 "the ROK side takes over the mission",
-                "--effective",
                 "2029-01-01",
-                "--sides",
                 "us,rok",
-            ],
+            ),
         );
         self.edit(
             US,
@@ -253,21 +232,11 @@ fn decisions(server: &Server, plan: &Plan) -> Value {
 }
 
 fn decision<'a>(decisions: &'a Value, id: &str) -> &'a Value {
-    decisions["decisions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["decision_id"] == id)
-        .unwrap_or_else(|| panic!("no decision {id} in {decisions}"))
+    entry(decisions, "decisions", "decision_id", id)
 }
 
 fn personnel_of(posture: &Value, element: &str) -> u64 {
-    posture["elements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["element_id"] == element)
-        .unwrap_or_else(|| panic!("no element {element} in {posture}"))["personnel"]
+    entry(posture, "elements", "element_id", element)["personnel"]
         .as_u64()
         .unwrap()
 }
@@ -539,11 +508,7 @@ fn a_replica_restarts_from_its_snapshot_and_reads_the_tail_and_a_killed_one_rebu
     // Restarted on its data: it holds them (the tail after its snapshot) and whatever follows.
     let plans = format!(", {} plans read)", topic.plans());
     let restarted = topic.replica("a");
-    assert!(
-        restarted.banner.iter().any(|l| l.contains(&plans)),
-        "{:?}",
-        restarted.banner
-    );
+    restarted.assert_banner(|l| l.contains(&plans));
     let down = topic.events() - written;
     assert_eq!(opened(&restarted), (written, down));
     let after = posture(&restarted, &first, "2030-01-01");
@@ -584,11 +549,7 @@ fn a_replica_restarts_from_its_snapshot_and_reads_the_tail_and_a_killed_one_rebu
     killed.kill();
     assert!(!snapshot(&topic.replica_dir("b")).exists());
     let again = topic.replica("b");
-    assert!(
-        again.banner.iter().any(|l| l.contains(&plans)),
-        "{:?}",
-        again.banner
-    );
+    again.assert_banner(|l| l.contains(&plans));
     assert_eq!(opened(&again), (0, total));
     for (plan, answer) in [&first, &second].iter().zip(&answers) {
         assert_eq!(&everything(&again, plan), answer);

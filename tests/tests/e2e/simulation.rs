@@ -28,14 +28,7 @@ fn a_run_on_the_simulation_service_is_recorded_and_reproduced_elsewhere() {
         ),
         "warn,rdkafka::client=off",
     );
-    assert!(
-        simulation
-            .banner
-            .iter()
-            .any(|l| l.starts_with("alliance-simulation: ") && l.contains(&topic)),
-        "{:?}",
-        simulation.banner
-    );
+    simulation.assert_banner(|l| l.starts_with("alliance-simulation: ") && l.contains(&topic));
 
     let run: Value = simulation.json(
         US,

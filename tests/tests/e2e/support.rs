@@ -89,6 +89,12 @@ pub struct Server {
 }
 
 impl Server {
+    /// Asserts that a line of the banner is one `said` accepts.
+    #[track_caller]
+    pub fn assert_banner(&self, said: impl Fn(&str) -> bool) {
+        assert!(self.banner.iter().any(|l| said(l)), "{:?}", self.banner);
+    }
+
     /// Starts `allianced` on `data` (with `extra` flags) and waits for the line saying where it
     /// listens.
     pub fn start(data: &Path, extra: &[String]) -> Self {
@@ -321,16 +327,26 @@ impl Server {
 
     pub fn decision_status(&self, id: &str) -> String {
         let plan = self.json(AUDITOR, &["plan", "show"]);
-        plan["decisions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["decision_id"] == id)
-            .unwrap_or_else(|| panic!("no decision {id} in {plan}"))["status"]
+        entry(&plan, "decisions", "decision_id", id)["status"]
             .as_str()
             .unwrap()
             .to_owned()
     }
+}
+
+/// The entry of the JSON array `value[list]` whose `key` is `id`.
+pub fn entry<'a>(
+    value: &'a serde_json::Value,
+    list: &str,
+    key: &str,
+    id: &str,
+) -> &'a serde_json::Value {
+    value[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {list} in {value}"))
+        .iter()
+        .find(|e| e[key] == id)
+        .unwrap_or_else(|| panic!("no {key} {id} in {value}"))
 }
 
 /// Appends each line of `lines` to `output` (on a thread of its own) and wakes its waiters.

@@ -1,6 +1,8 @@
 //! The README's tour, checked: the reference plan is served; teams edit it, conflict, endorse,
 //! adopt and branch; a SIGKILLed server restarts with nothing acknowledged lost.
 
+use alliance_tests::argv;
+
 use crate::support::{AUDITOR, REFERENCE_PLAN, Server, assert_refused};
 
 const US: &str = "dev-us-force-planning";
@@ -15,14 +17,7 @@ fn local() -> Vec<String> {
 fn the_tour_runs_and_a_killed_server_loses_nothing() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path(), &local());
-    assert!(
-        server
-            .banner
-            .iter()
-            .any(|l| l.contains(REFERENCE_PLAN) && l.contains("0 already present")),
-        "{:?}",
-        server.banner
-    );
+    server.assert_banner(|l| l.contains(REFERENCE_PLAN) && l.contains("0 already present"));
 
     // The reference plan is there, with its history adopted and the paper's proposals open.
     let list = server.ok(AUDITOR, &["plan", "list"]);
@@ -37,20 +32,13 @@ fn the_tour_runs_and_a_killed_server_loses_nothing() {
     // The U.S. cell proposes keeping a Patriot battalion and plans a reduction on it.
     let proposed = server.json(
         US,
-        &[
-            "decision",
-            "propose",
-            "--id",
+        &argv::decision_propose(
             "keep-patriot-bn",
-            "--title",
             "Keep one Patriot battalion after 2029",
-            "--rationale",
             "limited air defense stays, as the paper proposes",
-            "--effective",
             "2029-01-01",
-            "--sides",
             "us,rok",
-        ],
+        ),
     );
     let at = proposed["plan_version"].as_u64().unwrap();
     assert_eq!(at, base + 1);
@@ -150,20 +138,7 @@ fn the_tour_runs_and_a_killed_server_loses_nothing() {
     // Invalid input and an unknown token change nothing.
     let invalid = server.ctl(
         US,
-        &[
-            "decision",
-            "propose",
-            "--id",
-            "x",
-            "--title",
-            "",
-            "--rationale",
-            "r",
-            "--effective",
-            "2099-01-01",
-            "--sides",
-            "us",
-        ],
+        &argv::decision_propose("x", "", "r", "2099-01-01", "us"),
     );
     assert_eq!(invalid.status.code(), Some(2));
     assert_eq!(
@@ -175,14 +150,7 @@ fn the_tour_runs_and_a_killed_server_loses_nothing() {
     // SIGKILL, then restart on the same data: everything acknowledged is there, nothing reloads twice.
     server.kill();
     let server = Server::start(data.path(), &local());
-    assert!(
-        server
-            .banner
-            .iter()
-            .any(|l| l.contains("(0 entries loaded now")),
-        "{:?}",
-        server.banner
-    );
+    server.assert_banner(|l| l.contains("(0 entries loaded now"));
     assert_eq!(server.version(), before_kill);
     assert_eq!(server.decision_status("keep-patriot-bn"), "adopted");
     let list = server.ok(AUDITOR, &["plan", "list"]);

@@ -1,5 +1,5 @@
 use alliance_auth::{
-    AuthConfig, AuthError, Authenticator, CertError, ClientCertMap, JwtError, Method,
+    AuthConfig, AuthError, Authenticator, CertError, ClientCertMap, Identity, JwtError, Method,
 };
 use alliance_domain::{Side, TeamId};
 use tonic::Code;
@@ -27,6 +27,16 @@ async fn authenticator(with_jwt: bool) -> Authenticator {
     let toml = format!("{jwt}{CLIENT_CERTS}{TEAMS}");
     let config = AuthConfig::load(&write(dir.path(), "auth.toml", toml)).unwrap();
     Authenticator::from_config(&config).await.unwrap()
+}
+
+/// Who a caller is: `team`'s `user`, on `side`, authenticated by `method`.
+pub(crate) fn identity(team: &str, user: &str, side: Option<Side>, method: Method) -> Identity {
+    Identity {
+        team: TeamId::parse(team).unwrap(),
+        user: user.into(),
+        side,
+        method,
+    }
 }
 
 fn bearer(value: &str) -> MetadataMap {
@@ -66,14 +76,18 @@ async fn bearer_token_comes_first() {
 async fn client_certificate_when_there_is_no_authorization_header() {
     let auth = authenticator(true).await;
     let cert = Ca::new("Client CA").client("us-force-planning-gateway", "urn:x");
-    let identity = auth
+    let caller = auth
         .authenticate(&MetadataMap::new(), Some(&[cert.der]))
         .await
         .unwrap();
-    assert_eq!(identity.team, TeamId::parse("us-force-planning").unwrap());
-    assert_eq!(identity.user, "us-force-planning-gateway");
-    assert_eq!(identity.side, Some(Side::Us));
-    assert_eq!(identity.method, Method::ClientCertificate);
+    let gateway = "us-force-planning-gateway";
+    let us = identity(
+        "us-force-planning",
+        gateway,
+        Some(Side::Us),
+        Method::ClientCertificate,
+    );
+    assert_eq!(caller, us);
 
     let unmapped = Ca::new("Client CA").client("stranger", "urn:y");
     assert_eq!(
@@ -184,17 +198,15 @@ async fn a_peer_server_passes_on_the_caller_it_verified_and_no_one_else_can() {
     let auth = authenticator(false).await;
     let ca = Ca::new("Client CA");
     let peer = ca.instance("allianced-2.alliance.internal");
-    let identity = auth
+    let caller = auth
         .authenticate(
             &on_behalf_of("rok-jcs/rok.gateway"),
             Some(std::slice::from_ref(&peer.der)),
         )
         .await
         .unwrap();
-    assert_eq!(identity.team, TeamId::parse("rok-jcs").unwrap());
-    assert_eq!(identity.user, "rok.gateway");
-    assert_eq!(identity.side, Some(Side::Rok));
-    assert_eq!(identity.method, Method::Peer);
+    let rok = identity("rok-jcs", "rok.gateway", Some(Side::Rok), Method::Peer);
+    assert_eq!(caller, rok);
 
     // Without the header the peer's certificate is no caller (it is mapped to no team).
     let alone = auth

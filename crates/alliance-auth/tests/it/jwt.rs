@@ -72,10 +72,13 @@ async fn es256_token_is_accepted_for_any_configured_audience() {
     let mut claims = claims("us.planner", "us-force-planning");
     claims["aud"] = json!(["someone-else", "planning-cli"]);
     let identity = f.verifier.verify(&keys().ec.sign(&claims)).await.unwrap();
-    assert_eq!(identity.team, team("us-force-planning"));
-    assert_eq!(identity.user, "us.planner");
-    assert_eq!(identity.side, Some(Side::Us));
-    assert_eq!(identity.method, Method::Jwt);
+    let us = crate::authenticate::identity(
+        "us-force-planning",
+        "us.planner",
+        Some(Side::Us),
+        Method::Jwt,
+    );
+    assert_eq!(identity, us);
 }
 
 #[tokio::test]
@@ -92,12 +95,66 @@ fn token_with(edit: impl FnOnce(&mut Value)) -> String {
     keys().rsa.sign(&claims)
 }
 
+/// The token of `claims("rok.planner", "rok-jcs")` without `claim`, signed with the RSA key.
+fn token_without(claim: &str) -> String {
+    token_with(|c| drop(c.as_object_mut().unwrap().remove(claim)))
+}
+
 #[tokio::test]
-async fn expired_token_is_refused() {
+async fn tokens_with_bad_claims_are_refused() {
     let f = verifier().await;
-    let token = token_with(|c| c["exp"] = json!(now() - 3600));
-    assert_eq!(reject(&f.verifier, &token).await, JwtError::Expired);
-    assert_eq!(JwtError::Expired.to_string(), "token expired");
+    let missing = |claim: &str| JwtError::ClaimMissing(claim.into());
+    let team_id = |bad: Value| token_with(|c| c["team"] = bad);
+    let malformed_team = JwtError::TeamClaimMalformed("team".into());
+    for (token, expected) in [
+        (
+            token_with(|c| c["exp"] = json!(now() - 3600)),
+            JwtError::Expired,
+        ),
+        (token_without("exp"), missing("exp")),
+        (
+            token_with(|c| c["nbf"] = json!(now() + 3600)),
+            JwtError::NotYetValid,
+        ),
+        (
+            token_with(|c| c["iss"] = json!("https://evil.test")),
+            JwtError::IssuerNotAccepted,
+        ),
+        (token_without("iss"), missing("iss")),
+        (
+            token_with(|c| c["aud"] = json!("another-service")),
+            JwtError::AudienceNotAccepted,
+        ),
+        (token_without("aud"), missing("aud")),
+        (token_without("sub"), missing("sub")),
+        (
+            token_without("team"),
+            JwtError::TeamClaimMissing("team".into()),
+        ),
+        (team_id(json!(42)), malformed_team.clone()),
+        (team_id(json!(["rok-jcs"])), malformed_team.clone()),
+        (team_id(json!("not a team!")), malformed_team),
+        (
+            team_id(json!("kgb-planning")),
+            JwtError::UnknownTeam(team("kgb-planning")),
+        ),
+    ] {
+        assert_eq!(reject(&f.verifier, &token).await, expected);
+    }
+    for (error, message) in [
+        (JwtError::Expired, "token expired"),
+        (JwtError::AudienceNotAccepted, "token audience not accepted"),
+        (
+            JwtError::TeamClaimMissing("team".into()),
+            "team claim team missing",
+        ),
+        (
+            JwtError::UnknownTeam(team("kgb-planning")),
+            "unknown team kgb-planning",
+        ),
+    ] {
+        assert_eq!(error.to_string(), message);
+    }
 }
 
 #[tokio::test]
@@ -107,190 +164,54 @@ async fn expiry_within_the_leeway_is_tolerated() {
     assert!(f.verifier.verify(&token).await.is_ok());
 }
 
+/// Tokens signed by a key the set does not hold, under a key id it does not know or with an
+/// algorithm it does not accept for the key, and tokens that are no JWS at all.
 #[tokio::test]
-async fn token_without_expiry_is_refused() {
-    let f = verifier().await;
-    let token = token_with(|c| drop(c.as_object_mut().unwrap().remove("exp")));
-    assert_eq!(
-        reject(&f.verifier, &token).await,
-        JwtError::ClaimMissing("exp".into())
-    );
-}
-
-#[tokio::test]
-async fn not_yet_valid_token_is_refused() {
-    let f = verifier().await;
-    let token = token_with(|c| c["nbf"] = json!(now() + 3600));
-    assert_eq!(reject(&f.verifier, &token).await, JwtError::NotYetValid);
-}
-
-#[tokio::test]
-async fn token_signed_by_another_key_is_refused() {
+async fn tokens_not_signed_as_the_key_set_says_are_refused() {
     let f = verifier().await;
     let keys = keys();
-    let token = keys
-        .other_rsa
-        .sign_as(keys.rsa.kid(), &claims("rok.planner", "rok-jcs"));
-    let error = reject(&f.verifier, &token).await;
-    assert_eq!(error, JwtError::BadSignature);
-    assert_eq!(error.to_string(), "token signature invalid");
-}
-
-#[tokio::test]
-async fn tampered_claims_are_refused() {
-    let f = verifier().await;
-    let token = keys().rsa.sign(&claims("rok.planner", "rok-jcs"));
+    let rok = claims("rok.planner", "rok-jcs");
+    let token = keys.rsa.sign(&rok);
     let forged = URL_SAFE_NO_PAD
         .encode(serde_json::to_vec(&claims("rok.planner", "alliance-approvers")).unwrap());
     let parts: Vec<&str> = token.split('.').collect();
     let tampered = format!("{}.{forged}.{}", parts[0], parts[2]);
-    assert_eq!(reject(&f.verifier, &tampered).await, JwtError::BadSignature);
-}
-
-#[tokio::test]
-async fn wrong_issuer_is_refused() {
-    let f = verifier().await;
-    let token = token_with(|c| c["iss"] = json!("https://evil.test"));
-    assert_eq!(
-        reject(&f.verifier, &token).await,
-        JwtError::IssuerNotAccepted
-    );
-    let token = token_with(|c| drop(c.as_object_mut().unwrap().remove("iss")));
-    assert_eq!(
-        reject(&f.verifier, &token).await,
-        JwtError::ClaimMissing("iss".into())
-    );
-}
-
-#[tokio::test]
-async fn wrong_audience_is_refused() {
-    let f = verifier().await;
-    let token = token_with(|c| c["aud"] = json!("another-service"));
-    let error = reject(&f.verifier, &token).await;
-    assert_eq!(error, JwtError::AudienceNotAccepted);
-    assert_eq!(error.to_string(), "token audience not accepted");
-    let token = token_with(|c| drop(c.as_object_mut().unwrap().remove("aud")));
-    assert_eq!(
-        reject(&f.verifier, &token).await,
-        JwtError::ClaimMissing("aud".into())
-    );
-}
-
-#[tokio::test]
-async fn unknown_key_id_is_refused() {
-    let f = verifier().await;
-    let token = keys()
-        .rsa
-        .sign_as("not-in-the-set", &claims("rok.planner", "rok-jcs"));
-    let error = reject(&f.verifier, &token).await;
-    assert_eq!(error, JwtError::UnknownKeyId);
-    assert_eq!(error.to_string(), "unknown signing key id");
-}
-
-#[tokio::test]
-async fn token_without_key_id_is_refused() {
-    let f = verifier().await;
-    let token = keys()
-        .rsa
-        .sign_without_kid(&claims("rok.planner", "rok-jcs"));
-    assert_eq!(reject(&f.verifier, &token).await, JwtError::MissingKeyId);
-}
-
-#[tokio::test]
-async fn algorithm_none_is_refused() {
-    let f = verifier().await;
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"rsa-1"}"#);
-    let payload =
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims("rok.planner", "rok-jcs")).unwrap());
-    let token = format!("{header}.{payload}.");
-    assert_eq!(
-        reject(&f.verifier, &token).await,
-        JwtError::AlgorithmNotAccepted
-    );
-}
-
-#[tokio::test]
-async fn hmac_token_is_refused() {
-    let f = verifier().await;
-    let mut header = Header::new(Algorithm::HS256);
-    header.kid = Some(keys().rsa.kid().to_owned());
+    let none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","kid":"rsa-1"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&rok).unwrap());
+    let mut hs256 = Header::new(Algorithm::HS256);
+    hs256.kid = Some(keys.rsa.kid().to_owned());
     // The classic confusion attack: the RSA public key (here its JWK) as the HMAC secret.
-    let secret = serde_json::to_vec(&keys().rsa.jwk).unwrap();
-    let token = jsonwebtoken::encode(
-        &header,
-        &claims("rok.planner", "rok-jcs"),
-        &EncodingKey::from_secret(&secret),
-    )
-    .unwrap();
-    assert_eq!(
-        reject(&f.verifier, &token).await,
-        JwtError::AlgorithmNotAccepted
-    );
-}
-
-#[tokio::test]
-async fn algorithm_must_match_the_key() {
-    let f = verifier().await;
-    let keys = keys();
-    let token = keys
-        .ec
-        .sign_as(keys.rsa.kid(), &claims("rok.planner", "rok-jcs"));
-    assert_eq!(
-        reject(&f.verifier, &token).await,
-        JwtError::KeyAlgorithmMismatch
-    );
-}
-
-#[tokio::test]
-async fn malformed_tokens_are_refused() {
-    let f = verifier().await;
-    for token in ["", "abc", "a.b", "a.b.c.d", "!!!.e30.sig"] {
-        assert_eq!(
-            reject(&f.verifier, token).await,
-            JwtError::Malformed,
-            "{token:?}"
-        );
+    let secret = serde_json::to_vec(&keys.rsa.jwk).unwrap();
+    let hmac = jsonwebtoken::encode(&hs256, &rok, &EncodingKey::from_secret(&secret)).unwrap();
+    let mut cases = vec![
+        (
+            keys.other_rsa.sign_as(keys.rsa.kid(), &rok),
+            JwtError::BadSignature,
+        ),
+        (tampered, JwtError::BadSignature),
+        (
+            keys.rsa.sign_as("not-in-the-set", &rok),
+            JwtError::UnknownKeyId,
+        ),
+        (keys.rsa.sign_without_kid(&rok), JwtError::MissingKeyId),
+        (format!("{none}.{payload}."), JwtError::AlgorithmNotAccepted),
+        (hmac, JwtError::AlgorithmNotAccepted),
+        (
+            keys.ec.sign_as(keys.rsa.kid(), &rok),
+            JwtError::KeyAlgorithmMismatch,
+        ),
+    ];
+    for malformed in ["", "abc", "a.b", "a.b.c.d", "!!!.e30.sig"] {
+        cases.push((malformed.to_owned(), JwtError::Malformed));
     }
-}
-
-#[tokio::test]
-async fn missing_team_claim_is_refused() {
-    let f = verifier().await;
-    let token = token_with(|c| drop(c.as_object_mut().unwrap().remove("team")));
-    let error = reject(&f.verifier, &token).await;
-    assert_eq!(error, JwtError::TeamClaimMissing("team".into()));
-    assert_eq!(error.to_string(), "team claim team missing");
-}
-
-#[tokio::test]
-async fn team_claim_must_be_a_team_id() {
-    let f = verifier().await;
-    for bad in [json!(42), json!(["rok-jcs"]), json!("not a team!")] {
-        let token = token_with(|c| c["team"] = bad.clone());
-        assert_eq!(
-            reject(&f.verifier, &token).await,
-            JwtError::TeamClaimMalformed("team".into())
-        );
+    for (token, expected) in cases {
+        assert_eq!(reject(&f.verifier, &token).await, expected, "{token:?}");
     }
-}
-
-#[tokio::test]
-async fn unknown_team_is_refused() {
-    let f = verifier().await;
-    let token = token_with(|c| c["team"] = json!("kgb-planning"));
-    let error = reject(&f.verifier, &token).await;
-    assert_eq!(error, JwtError::UnknownTeam(team("kgb-planning")));
-    assert_eq!(error.to_string(), "unknown team kgb-planning");
-}
-
-#[tokio::test]
-async fn missing_subject_is_refused() {
-    let f = verifier().await;
-    let token = token_with(|c| drop(c.as_object_mut().unwrap().remove("sub")));
     assert_eq!(
-        reject(&f.verifier, &token).await,
-        JwtError::ClaimMissing("sub".into())
+        JwtError::BadSignature.to_string(),
+        "token signature invalid"
     );
+    assert_eq!(JwtError::UnknownKeyId.to_string(), "unknown signing key id");
 }
 
 #[tokio::test]

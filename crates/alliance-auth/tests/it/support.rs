@@ -217,35 +217,24 @@ impl Ca {
     /// no IP address, so a peer reached at an address proves `name`, or nothing.
     #[allow(dead_code)] // used by the end-to-end tests of the deployments
     pub fn service(&self, name: &str) -> Leaf {
-        let sans = vec![
-            SanType::DnsName(name.try_into().unwrap()),
-            SanType::DnsName("localhost".try_into().unwrap()),
-        ];
-        self.issue(
-            name,
-            sans,
-            vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ],
-        )
+        self.peer(name, vec![])
     }
 
     /// The certificate of a server of the deployment, `name`, serving on 127.0.0.1 and
     /// localhost and presenting it to the other servers as its client certificate.
     pub fn instance(&self, name: &str) -> Leaf {
-        let sans = vec![
-            SanType::DnsName(name.try_into().unwrap()),
-            SanType::DnsName("localhost".try_into().unwrap()),
-            SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()),
+        let loopback = SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
+        self.peer(name, vec![loopback])
+    }
+
+    /// A certificate for server and client authentication, for the DNS names `name` and
+    /// `localhost` and the further subject alternative names `more`.
+    fn peer(&self, name: &str, more: Vec<SanType>) -> Leaf {
+        let names = [name, "localhost"].map(|n| SanType::DnsName(n.try_into().unwrap()));
+        let usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
         ];
-        self.issue(
-            name,
-            sans,
-            vec![
-                ExtendedKeyUsagePurpose::ServerAuth,
-                ExtendedKeyUsagePurpose::ClientAuth,
-            ],
-        )
+        self.issue(name, names.into_iter().chain(more).collect(), usages)
     }
 }

@@ -66,42 +66,27 @@ async fn numbers_past_their_bounds_are_refused_naming_the_field() {
     assert_eq!(violated(&status), ["personnel", "equipment"], "{status:?}");
 
     propose(&mut client, ROK, &plan_id, "invest").await;
-    let status = client
-        .plan_capability_investment(authed(
-            ROK,
-            v1::PlanCapabilityInvestmentRequest {
-                meta: meta(&plan_id, None),
-                decision_id: "invest".into(),
-                investment_id: "kf21".into(),
-                area: v1::CapabilityArea::AirSuperiority as i32,
-                description: "KF-21 block II".into(),
-                level_gain: 5,
-                delivery: date(2029, 1, 1),
-                cost_musd: u64::MAX,
-                cost_kusd: 0,
-            },
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(violated(&status), ["cost_musd"], "{status:?}");
-    let status = client
-        .plan_capability_investment(authed(
-            ROK,
-            v1::PlanCapabilityInvestmentRequest {
-                meta: meta(&plan_id, None),
-                decision_id: "invest".into(),
-                investment_id: "kf21".into(),
-                area: v1::CapabilityArea::AirSuperiority as i32,
-                description: "KF-21 block II".into(),
-                level_gain: 5,
-                delivery: date(2029, 1, 1),
-                cost_musd: 0,
-                cost_kusd: alliance_domain::MAX_COST_KUSD + 1,
-            },
-        ))
-        .await
-        .unwrap_err();
-    assert_eq!(violated(&status), ["cost_kusd"], "{status:?}");
+    let invest = |cost_musd, cost_kusd| v1::PlanCapabilityInvestmentRequest {
+        meta: meta(&plan_id, None),
+        decision_id: "invest".into(),
+        investment_id: "kf21".into(),
+        area: v1::CapabilityArea::AirSuperiority as i32,
+        description: "KF-21 block II".into(),
+        level_gain: 5,
+        delivery: date(2029, 1, 1),
+        cost_musd,
+        cost_kusd,
+    };
+    for (request, field) in [
+        (invest(u64::MAX, 0), "cost_musd"),
+        (invest(0, alliance_domain::MAX_COST_KUSD + 1), "cost_kusd"),
+    ] {
+        let status = client
+            .plan_capability_investment(authed(ROK, request))
+            .await
+            .unwrap_err();
+        assert_eq!(violated(&status), [field], "{status:?}");
+    }
 
     // Version 0 is before the plan's first event: nothing to branch from.
     let status = client

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use alliance_domain::testing::{
     ABCT, US_TEAM, WING, adopt, adopted, adopted_decision, alliance, baseline, baseline_with, cond,
     created, date, dec, endorsed_decision, given, horizon_end, horizon_start, planned, proposed,
-    proposed_by, reduce, registered, rok, us, withdraw,
+    proposed_by, reduce, registered, rok, us, us_personnel, withdraw,
 };
 
 const TRANSFER: &str = "opcon-transfer";
@@ -113,6 +113,13 @@ fn findings_of(events: &[Event], what_if: bool) -> Vec<Finding> {
     all_findings(&fold(Plan::default(), events), what_if)
 }
 
+/// The prerequisite that the conditions `ids` are met.
+fn conditions_met<const N: usize>(ids: [&str; N]) -> Prerequisite {
+    Prerequisite::ConditionsMet {
+        conditions: ids.map(cond).into(),
+    }
+}
+
 fn ids(findings: &[Finding]) -> Vec<(&str, Date, Option<Date>)> {
     findings
         .iter()
@@ -149,15 +156,7 @@ fn a_prerequisite_on_an_unknown_decision_or_condition_is_not_found() {
         .when(us(), require(DRAWDOWN, after("no-such", 0)))
         .then_not_found("decision", "no-such");
     given(events)
-        .when(
-            us(),
-            require(
-                DRAWDOWN,
-                Prerequisite::ConditionsMet {
-                    conditions: BTreeSet::from([cond("rok-c9")]),
-                },
-            ),
-        )
+        .when(us(), require(DRAWDOWN, conditions_met(["rok-c9"])))
         .then_not_found("condition", "rok-c9");
 }
 
@@ -202,15 +201,7 @@ fn a_lag_beyond_fifty_years_and_an_empty_condition_list_are_invalid() {
         .when(us(), require(DRAWDOWN, after(TRANSFER, 601)))
         .then_invalid("prerequisite.lag_months");
     given(events)
-        .when(
-            us(),
-            require(
-                DRAWDOWN,
-                Prerequisite::ConditionsMet {
-                    conditions: BTreeSet::new(),
-                },
-            ),
-        )
+        .when(us(), require(DRAWDOWN, conditions_met([])))
         .then_invalid("prerequisite.conditions");
 }
 
@@ -254,14 +245,8 @@ fn an_acknowledged_finding_is_adopted_and_recorded() {
         },
     ]);
     let found = findings_of(&events, false);
-    assert_eq!(
-        ids(&found),
-        [(
-            "prerequisite:drawdown:1",
-            date(2028, 3, 31),
-            Some(date(2028, 12, 1))
-        )]
-    );
+    let (from, until) = (date(2028, 3, 31), Some(date(2028, 12, 1)));
+    assert_eq!(ids(&found), [("prerequisite:drawdown:1", from, until)]);
     assert!(found[0].acknowledged);
     assert_eq!(found[0].decisions, [dec(DRAWDOWN), dec(TRANSFER)]);
 }
@@ -386,14 +371,8 @@ fn a_transfer_before_its_conditions_are_met_is_a_finding_until_they_are() {
     assert_eq!(new_finding_ids(&e), ["conditions:opcon-transfer"]);
     assert!(e.to_string().contains("rok-c2 (partially met)"), "{e}");
     let found = findings_of(&events, true);
-    assert_eq!(
-        ids(&found),
-        [(
-            "conditions:opcon-transfer",
-            date(2028, 12, 1),
-            Some(date(2029, 5, 1))
-        )]
-    );
+    let (from, until) = (date(2028, 12, 1), Some(date(2029, 5, 1)));
+    assert_eq!(ids(&found), [("conditions:opcon-transfer", from, until)]);
     assert_eq!(found[0].kind, FindingKind::TransferConditions);
 }
 
@@ -423,13 +402,10 @@ fn a_capability_prerequisite_holds_from_the_level_recorded() {
             },
         ),
     ]);
+    let (from, until) = (date(2028, 6, 30), Some(date(2029, 1, 1)));
     assert_eq!(
         ids(&findings_of(&events, true)),
-        [(
-            "prerequisite:drawdown:1",
-            date(2028, 6, 30),
-            Some(date(2029, 1, 1))
-        )]
+        [("prerequisite:drawdown:1", from, until)]
     );
     events.push(Event::CapabilityLevelRecorded {
         side: Side::Rok,
@@ -448,13 +424,7 @@ fn floor(min: u64) -> Event {
     Event::ConstraintDefined {
         constraint_id: cid(FLOOR),
         title: "U.S. personnel floor".to_owned(),
-        rule: ConstraintRule::Personnel {
-            side: Side::Us,
-            component: None,
-            kind: None,
-            min: Some(min),
-            max: None,
-        },
+        rule: us_personnel(Some(min), None),
         side: Some(Side::Us),
         authority: "statute (planning assumption)".to_owned(),
         since: None,
@@ -472,24 +442,13 @@ fn waive(from: Date) -> Command {
 
 #[test]
 fn define_constraint_emits_constraint_defined_once() {
-    let Event::ConstraintDefined {
-        constraint_id,
-        title,
-        rule,
-        side,
-        authority,
-        since,
-    } = floor(5000)
-    else {
-        unreachable!()
-    };
     let command = Command::DefineConstraint {
-        constraint_id,
-        title,
-        rule,
-        side,
-        authority,
-        since,
+        constraint_id: cid(FLOOR),
+        title: "U.S. personnel floor".to_owned(),
+        rule: us_personnel(Some(5000), None),
+        side: Some(Side::Us),
+        authority: "statute (planning assumption)".to_owned(),
+        since: None,
     };
     given(baseline())
         .when(us(), command.clone())
@@ -504,13 +463,7 @@ fn a_personnel_constraint_without_bounds_or_with_crossed_bounds_is_invalid() {
     let define = |min, max| Command::DefineConstraint {
         constraint_id: cid(FLOOR),
         title: "floor".to_owned(),
-        rule: ConstraintRule::Personnel {
-            side: Side::Us,
-            component: None,
-            kind: None,
-            min,
-            max,
-        },
+        rule: us_personnel(min, max),
         side: None,
         authority: "assumption".to_owned(),
         since: None,
@@ -577,13 +530,10 @@ fn a_drawdown_through_the_floor_is_refused_then_found_until_certified() {
         }]
     );
     events.extend(certification);
+    let (from, until) = (date(2028, 3, 31), Some(date(2028, 9, 1)));
     assert_eq!(
         ids(&findings_of(&events, false)),
-        [(
-            "constraint:us-floor",
-            date(2028, 3, 31),
-            Some(date(2028, 9, 1))
-        )]
+        [("constraint:us-floor", from, until)]
     );
     // A window after the certification sees nothing.
     let plan = fold(Plan::default(), &events);
@@ -646,13 +596,10 @@ fn a_combined_capability_constraint_is_found_where_the_levels_fall_short() {
             as_of: date(2031, 1, 1),
         },
     ]);
+    let (from, until) = (date(2030, 1, 1), Some(date(2031, 1, 1)));
     assert_eq!(
         ids(&findings_of(&events, false)),
-        [(
-            "constraint:md-combined",
-            date(2030, 1, 1),
-            Some(date(2031, 1, 1))
-        )]
+        [("constraint:md-combined", from, until)]
     );
 }
 

@@ -46,8 +46,13 @@ fn arb_date() -> impl Strategy<Value = Date> {
 }
 
 fn arb_actor() -> impl Strategy<Value = Actor> {
+    weighted_actor(6)
+}
+
+/// One of the four planning teams: the U.S. one weighted `us_weight` against 3, 1 and 1.
+fn weighted_actor(us_weight: u32) -> impl Strategy<Value = Actor> {
     prop_oneof![
-        6 => Just(us()),
+        us_weight => Just(us()),
         3 => Just(rok()),
         1 => Just(us_policy()),
         1 => Just(alliance()),
@@ -265,12 +270,7 @@ fn baseline() -> Vec<(Actor, Command)> {
 }
 
 fn arb_endorser() -> impl Strategy<Value = Actor> {
-    prop_oneof![
-        3 => Just(us()),
-        3 => Just(rok()),
-        1 => Just(us_policy()),
-        1 => Just(alliance()),
-    ]
+    weighted_actor(3)
 }
 
 /// How a decision's episode ends.

@@ -548,14 +548,14 @@ fn command_arrangement(plan: &Plan, on: NaiveDate) -> (Option<Side>, Option<Side
     for step in steps {
         match step {
             Step::ChangeCommandArrangement {
-                peacetime_opcon,
-                wartime_opcon,
-                cfc_commander,
+                peacetime_opcon: peacetime,
+                wartime_opcon: wartime,
+                cfc_commander: cfc,
                 ..
             } => {
-                arrangement.0 = peacetime_opcon.or(arrangement.0);
-                arrangement.1 = wartime_opcon.or(arrangement.1);
-                arrangement.2 = cfc_commander.or(arrangement.2);
+                let (was_peacetime, was_wartime, was_cfc) = arrangement;
+                let peacetime = peacetime.or(was_peacetime);
+                arrangement = (peacetime, wartime.or(was_wartime), cfc.or(was_cfc));
             }
             Step::TransferOpcon { .. } => {
                 arrangement.1 = Some(Side::Rok);

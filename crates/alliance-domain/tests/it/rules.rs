@@ -71,19 +71,24 @@ fn invalid_fields(e: &DomainError) -> Vec<String> {
 // CreatePlan
 // ---------------------------------------------------------------------------------------------
 
+/// Creates the test plan over the reference horizon, named `name`.
+fn create(name: &str, description: &str) -> Command {
+    Command::CreatePlan {
+        plan_id: plan_id(),
+        name: name.to_owned(),
+        description: description.to_owned(),
+        horizon_start: horizon_start(),
+        horizon_end: horizon_end(),
+        grants: Vec::new(),
+    }
+}
+
 #[test]
 fn create_plan_emits_plan_created() {
     given_no_plan()
         .when(
             us(),
-            Command::CreatePlan {
-                plan_id: plan_id(),
-                name: "Alliance modernization 2027-2031".to_owned(),
-                description: "reference plan".to_owned(),
-                horizon_start: horizon_start(),
-                horizon_end: horizon_end(),
-                grants: Vec::new(),
-            },
+            create("Alliance modernization 2027-2031", "reference plan"),
         )
         .then(vec![created()]);
 }
@@ -91,17 +96,7 @@ fn create_plan_emits_plan_created() {
 #[test]
 fn create_plan_on_an_existing_plan_already_exists() {
     let id = plan_id().to_string();
-    let when = given(vec![created()]).when(
-        us(),
-        Command::CreatePlan {
-            plan_id: plan_id(),
-            name: "again".to_owned(),
-            description: String::new(),
-            horizon_start: horizon_start(),
-            horizon_end: horizon_end(),
-            grants: Vec::new(),
-        },
-    );
+    let when = given(vec![created()]).when(us(), create("again", ""));
     assert_eq!(
         when.error(),
         DomainError::AlreadyExists { what: "plan", id }

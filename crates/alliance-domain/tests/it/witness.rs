@@ -56,51 +56,35 @@ fn a_signed_head_names_its_version_and_hash() {
 fn a_head_the_plan_has_not_reached_or_malformed_is_refused_field_by_field() {
     let plan = baseline();
     let beyond = plan.len() as u64 + 1;
-    given(plan.clone())
-        .when(
-            us(),
-            witness_head(beyond, vec![witness("0011223344556677")]),
-        )
-        .then_invalid("version");
-    given(plan.clone())
-        .when(us(), witness_head(0, vec![witness("0011223344556677")]))
-        .then_invalid("version");
-    given(plan.clone())
-        .when(
-            us(),
-            Command::SignHead {
-                version: 1,
-                head_hash: HASH.to_uppercase(),
-            },
-        )
-        .then_invalid("head_hash");
-    given(plan.clone())
-        .when(us(), witness_head(1, Vec::new()))
-        .then_invalid("witnesses");
-    given(plan.clone())
-        .when(us(), witness_head(1, vec![witness("00112233")]))
-        .then_invalid("witnesses[0].key_id");
-    given(plan.clone())
-        .when(
-            us(),
-            witness_head(
-                1,
-                vec![HeadWitness {
-                    key_id: "0011223344556677".into(),
-                    signature: "ab".into(),
-                }],
-            ),
-        )
-        .then_invalid("witnesses[0].signature");
-    given(plan)
-        .when(
-            us(),
-            witness_head(
-                1,
-                vec![witness("0011223344556677"), witness("0011223344556677")],
-            ),
-        )
-        .then_invalid("witnesses[1].key_id");
+    let key = witness("0011223344556677");
+    let short_signature = HeadWitness {
+        key_id: key.key_id.clone(),
+        signature: "ab".into(),
+    };
+    let upper_case = Command::SignHead {
+        version: 1,
+        head_hash: HASH.to_uppercase(),
+    };
+    for (command, field) in [
+        (witness_head(beyond, vec![key.clone()]), "version"),
+        (witness_head(0, vec![key.clone()]), "version"),
+        (upper_case, "head_hash"),
+        (witness_head(1, Vec::new()), "witnesses"),
+        (
+            witness_head(1, vec![witness("00112233")]),
+            "witnesses[0].key_id",
+        ),
+        (
+            witness_head(1, vec![short_signature]),
+            "witnesses[0].signature",
+        ),
+        (
+            witness_head(1, vec![key.clone(), key]),
+            "witnesses[1].key_id",
+        ),
+    ] {
+        given(plan.clone()).when(us(), command).then_invalid(field);
+    }
     given_no_plan()
         .when(us(), witness_head(1, vec![witness("0011223344556677")]))
         .then_rule("plan_missing");

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use alliance_eventlog::{EventLog, LogError, NewEvent};
+use alliance_eventlog::{Appended, EventLog, LogError, NewEvent, PlanId};
 use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig, partition_of};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
@@ -23,6 +23,17 @@ fn config(topic: &str) -> KafkaLogConfig {
 
 fn topic() -> String {
     format!("alliance-log-test-{}", uuid::Uuid::now_v7())
+}
+
+/// A log on `config` whose one plan holds the two events of command `c1`, and their append.
+async fn with_one_command(config: KafkaLogConfig) -> (KafkaLog, PlanId, Appended) {
+    let log = KafkaLog::open(config).await.unwrap();
+    let plan = uuid::Uuid::now_v7();
+    let appended = log
+        .append(plan, 0, vec![event("c1"), event("c1")])
+        .await
+        .unwrap();
+    (log, plan, appended)
 }
 
 fn event(command: &str) -> NewEvent {
@@ -68,12 +79,7 @@ fn consume_committed(topic: &str, partitions: i32) -> Vec<rdkafka::message::Owne
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_are_keyed_by_plan_and_carry_cloudevents_headers() {
     let topic = topic();
-    let log = KafkaLog::open(config(&topic)).await.unwrap();
-    let plan = uuid::Uuid::now_v7();
-    let appended = log
-        .append(plan, 0, vec![event("c1"), event("c1")])
-        .await
-        .unwrap();
+    let (_log, plan, appended) = with_one_command(config(&topic)).await;
     assert_eq!((appended.first_version, appended.last_version), (1, 2));
 
     let messages = consume_committed(&topic, 3);
@@ -291,11 +297,7 @@ fn secure_config(topic: &str) -> KafkaLogConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_works_over_sasl_ssl() {
     let topic = topic();
-    let log = KafkaLog::open(secure_config(&topic)).await.unwrap();
-    let plan = uuid::Uuid::now_v7();
-    log.append(plan, 0, vec![event("c1"), event("c1")])
-        .await
-        .unwrap();
+    let (log, plan, _) = with_one_command(secure_config(&topic)).await;
     let appended = log.append(plan, 2, vec![event("c2")]).await.unwrap();
     assert_eq!(appended.last_version, 3);
 

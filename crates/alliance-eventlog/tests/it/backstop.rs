@@ -6,12 +6,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use alliance_eventlog::{EventLog, LogError, PlanId, SqliteLog, SqliteLogConfig, Version};
+use alliance_eventlog::{EventLog, LogError, PlanId, SqliteLog, Version};
 use futures::StreamExt;
 use rusqlite::Connection;
+use tempfile::TempDir;
 use uuid::Uuid;
 
-use crate::common::{events, read_everything, temp_log};
+use crate::common::{events, read_everything, temp_log, temp_log_with};
 
 /// Inserts one event directly, as another writer would.
 fn insert_behind_the_back(
@@ -35,6 +36,21 @@ fn insert_behind_the_back(
     )
 }
 
+/// A log whose one plan holds `count` events of the command `command_id`, and a second
+/// connection to its file.
+async fn log_with_external(
+    command_id: &str,
+    count: usize,
+) -> (TempDir, SqliteLog, PlanId, Connection) {
+    let (dir, log) = temp_log();
+    let plan = Uuid::now_v7();
+    log.append(plan, 0, events(command_id, count))
+        .await
+        .unwrap();
+    let conn = external(&dir.path().join("events.db"));
+    (dir, log, plan, conn)
+}
+
 fn external(path: &Path) -> Connection {
     let conn = Connection::open(path).expect("open a second connection");
     conn.busy_timeout(Duration::from_secs(10))
@@ -44,12 +60,8 @@ fn external(path: &Path) -> Connection {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_head_cache_is_caught_by_the_unique_index() {
-    let (dir, log) = temp_log();
-    let plan = Uuid::now_v7();
     // The writer now caches head 1 for the plan.
-    log.append(plan, 0, events("one", 1)).await.unwrap();
-
-    let conn = external(&dir.path().join("events.db"));
+    let (_dir, log, plan, conn) = log_with_external("one", 1).await;
     insert_behind_the_back(&conn, plan, 2, "external", 0).unwrap();
 
     // The cache still says 1, so the writer tries version 2; the index refuses it and the
@@ -70,11 +82,7 @@ async fn stale_head_cache_is_caught_by_the_unique_index() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn schema_allows_each_command_once() {
-    let (dir, log) = temp_log();
-    let plan = Uuid::now_v7();
-    log.append(plan, 0, events("cmd", 2)).await.unwrap();
-
-    let conn = external(&dir.path().join("events.db"));
+    let (_dir, _log, plan, conn) = log_with_external("cmd", 2).await;
     let other = Uuid::now_v7();
     // A second first event of the same command is refused by the unique index...
     let error = insert_behind_the_back(&conn, other, 1, "cmd", 0).unwrap_err();
@@ -100,11 +108,8 @@ async fn schema_allows_each_command_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_group_commit_answers_storage_and_the_log_recovers() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, log) = temp_log_with(|config| config.busy_timeout = Duration::from_millis(200));
     let path = dir.path().join("events.db");
-    let mut config = SqliteLogConfig::new(&path);
-    config.busy_timeout = Duration::from_millis(200);
-    let log = SqliteLog::open(config).unwrap();
     let plan = Uuid::now_v7();
     log.append(plan, 0, events("one", 1)).await.unwrap();
 
@@ -136,11 +141,7 @@ async fn failed_group_commit_answers_storage_and_the_log_recovers() {
 /// version it expects is current, and found once looked up after that refusal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_stored_behind_the_logs_back_is_still_refused_as_a_duplicate() {
-    let (dir, log) = temp_log();
-    let plan = Uuid::now_v7();
-    log.append(plan, 0, events("one", 1)).await.unwrap();
-
-    let conn = external(&dir.path().join("events.db"));
+    let (_dir, log, plan, conn) = log_with_external("one", 1).await;
     let elsewhere = Uuid::now_v7();
     insert_behind_the_back(&conn, elsewhere, 1, "external", 0).unwrap();
 
@@ -163,11 +164,8 @@ async fn a_command_stored_behind_the_logs_back_is_still_refused_as_a_duplicate()
 /// position order, although the log keeps only its own commits in memory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_gets_what_another_writer_stored_between_two_commits() {
-    let (dir, log) = temp_log();
-    let plan = Uuid::now_v7();
+    let (_dir, log, plan, conn) = log_with_external("one", 1).await;
     let mut subscription = log.subscribe(1);
-    log.append(plan, 0, events("one", 1)).await.unwrap();
-    let conn = external(&dir.path().join("events.db"));
     insert_behind_the_back(&conn, Uuid::now_v7(), 1, "external", 0).unwrap();
     log.append(plan, 1, events("two", 2)).await.unwrap();
 

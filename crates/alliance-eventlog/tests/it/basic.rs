@@ -235,19 +235,18 @@ async fn database_is_created_in_wal_mode_with_a_schema_version() {
         .await
         .unwrap();
 
-    let conn = rusqlite::Connection::open(dir.path().join("events.db")).unwrap();
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(version, 2);
-    let count: i64 = conn
-        .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(count, 1);
+    let path = dir.path().join("events.db");
+    assert_eq!(single::<String>(&path, "PRAGMA journal_mode"), "wal");
+    assert_eq!(single::<i64>(&path, "PRAGMA user_version"), 2);
+    assert_eq!(single::<i64>(&path, "SELECT count(*) FROM events"), 1);
+}
+
+/// The one value `query` answers on the SQLite file at `path`.
+fn single<T: rusqlite::types::FromSql>(path: &std::path::Path, query: &str) -> T {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row(query, [], |row| row.get(0))
+        .unwrap()
 }
 
 /// A file written by a build of schema version 1 (before events kept their trace context) is
@@ -293,11 +292,7 @@ async fn a_version_1_file_is_upgraded_and_keeps_its_events() {
     let next = log.append(plan, 1, events("new", 1)).await.unwrap();
     assert_eq!(next.first_version, 2);
     assert_eq!(log.read_plan(plan, 1, 10).await.unwrap().len(), 2);
-    let version: i64 = rusqlite::Connection::open(&path)
-        .unwrap()
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(single::<i64>(&path, "PRAGMA user_version"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

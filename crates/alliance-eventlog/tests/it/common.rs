@@ -13,8 +13,15 @@ use uuid::Uuid;
 
 /// A fresh log in a new temporary directory (kept alive by the returned guard).
 pub fn temp_log() -> (TempDir, SqliteLog) {
+    temp_log_with(|_| {})
+}
+
+/// [`temp_log`] with `settings` changed from the defaults; the file is `events.db` in it.
+pub fn temp_log_with(settings: impl FnOnce(&mut SqliteLogConfig)) -> (TempDir, SqliteLog) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let log = open(&dir.path().join("events.db"));
+    let mut config = SqliteLogConfig::new(dir.path().join("events.db"));
+    settings(&mut config);
+    let log = SqliteLog::open(config).expect("open the log");
     (dir, log)
 }
 

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use alliance_eventlog::{EventLog, LogError, SqliteLog, SqliteLogConfig, StoredEvent};
+use alliance_eventlog::{EventLog, LogError, StoredEvent};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use uuid::Uuid;
 
-use crate::common::{events, read_everything, run_appenders, temp_log};
+use crate::common::{events, read_everything, run_appenders, temp_log, temp_log_with};
 
 const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -31,11 +31,8 @@ async fn take(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_from_middle_catches_up_then_follows_live_commits() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = SqliteLogConfig::new(dir.path().join("events.db"));
     // Small batches, so the catch-up takes several reads.
-    config.subscribe_batch = 3;
-    let log = SqliteLog::open(config).unwrap();
+    let (_dir, log) = temp_log_with(|config| config.subscribe_batch = 3);
     let a = Uuid::now_v7();
     let b = Uuid::now_v7();
     for i in 0..3u64 {
@@ -109,7 +106,7 @@ async fn subscription_ends_when_the_log_is_closed() {
 /// positions too, each event once and in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catching_up_after_a_reopen_reads_each_event_once_in_order() {
-    use alliance_eventlog::{Checkpoint, LogReader};
+    use alliance_eventlog::{Checkpoint, LogReader, SqliteLog, SqliteLogConfig};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
     let plan = Uuid::now_v7();

@@ -50,6 +50,37 @@ async fn client(address: String, stop: Arc<AtomicBool>, acked: mpsc::UnboundedSe
     }
 }
 
+/// `clients` clients writing to the command service at `address` until stopped, and the ids of
+/// the commands acknowledged to them.
+struct Load {
+    stop: Arc<AtomicBool>,
+    acked: mpsc::UnboundedReceiver<String>,
+    clients: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(address: &str, clients: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (acked_tx, acked) = mpsc::unbounded_channel();
+        let clients = (0..clients)
+            .map(|_| tokio::spawn(client(address.to_owned(), stop.clone(), acked_tx.clone())))
+            .collect();
+        Load {
+            stop,
+            acked,
+            clients,
+        }
+    }
+
+    /// Stops the clients and waits for them to end.
+    async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for client in self.clients {
+            client.await.unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_backup_under_load_restores_every_command_acknowledged_before_it() {
     let root = tempfile::tempdir().unwrap();
@@ -61,17 +92,12 @@ async fn a_backup_under_load_restores_every_command_acknowledged_before_it() {
         server.log.sqlite().clone(),
     );
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (acked_tx, mut acked) = mpsc::unbounded_channel();
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| tokio::spawn(client(address.clone(), stop.clone(), acked_tx.clone())))
-        .collect();
-    drop(acked_tx);
+    let mut load = Load::start(&address, CLIENTS);
 
     // Every command acknowledged before the backup starts.
     let mut before = BTreeSet::new();
     while before.len() < BEFORE {
-        before.insert(acked.recv().await.unwrap());
+        before.insert(load.acked.recv().await.unwrap());
     }
     let backup_dir = root.path().join("backup");
     let mut backing_up = tokio::spawn({
@@ -83,13 +109,10 @@ async fn a_backup_under_load_restores_every_command_acknowledged_before_it() {
     let report = loop {
         tokio::select! {
             done = &mut backing_up => break done.unwrap().unwrap(),
-            Some(_) = acked.recv() => during += 1,
+            Some(_) = load.acked.recv() => during += 1,
         }
     };
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.await.unwrap();
-    }
+    load.stop().await;
     let store = server.store().clone();
     server.stop().await;
     let source_events = log.read_all(1, usize::MAX).await.unwrap().len() as u64;
@@ -129,19 +152,13 @@ async fn a_backup_under_load_restores_every_command_acknowledged_before_it() {
 async fn a_restore_or_a_backup_over_a_directory_that_holds_anything_is_refused() {
     let root = tempfile::tempdir().unwrap();
     let server = Server::start(Services::commands()).await;
-    let (address, data, store) = (
-        server.url.clone(),
-        server.store().dir().to_owned(),
-        server.store().clone(),
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let (acked_tx, mut acked) = mpsc::unbounded_channel();
-    let writing = tokio::spawn(client(address, stop.clone(), acked_tx));
+    let store = server.store().clone();
+    let data = store.dir().to_owned();
+    let mut load = Load::start(&server.url, 1);
     for _ in 0..10 {
-        acked.recv().await.unwrap();
+        load.acked.recv().await.unwrap();
     }
-    stop.store(true, Ordering::Relaxed);
-    writing.await.unwrap();
+    load.stop().await;
     server.stop().await;
     let backup_dir = root.path().join("backup");
     let report = backup(&data, &backup_dir).await.unwrap();

@@ -109,6 +109,14 @@ async fn load_reference(log: &SqliteLog, signer: &Signer) -> PlanId {
     plan.plan_id
 }
 
+/// A migration that stops after copying `records` records.
+fn stopping_after(records: u64) -> Migration {
+    Migration {
+        stop_after: Some(records),
+        ..Migration::default()
+    }
+}
+
 /// What a record is, apart from where a log put it.
 fn as_stored(records: Vec<StoredEvent>) -> Vec<(u64, uuid::Uuid, String, String, i64, Vec<u8>)> {
     records
@@ -140,17 +148,9 @@ async fn a_history_moves_to_kafka_and_back_record_for_record_resuming_where_it_w
     let config = topic();
     let kafka = KafkaLog::open(config.clone()).await.unwrap();
     let reader = TopicReader::new(config.clone());
-    let cut = migrate(
-        &source,
-        &kafka,
-        &reader,
-        &Migration {
-            stop_after: Some(40_000),
-            ..Migration::default()
-        },
-    )
-    .await
-    .unwrap();
+    let cut = migrate(&source, &kafka, &reader, &stopping_after(40_000))
+        .await
+        .unwrap();
     assert!(!cut.complete);
     assert!((40_000..40_010).contains(&cut.copied), "{cut:?}");
     let resumed = migrate(&source, &kafka, &reader, &Migration::default())
@@ -166,17 +166,9 @@ async fn a_history_moves_to_kafka_and_back_record_for_record_resuming_where_it_w
 
     // The topic back to a new embedded log, cut short and resumed too.
     let back = sqlite(&dir, "back.db");
-    let cut = migrate(
-        &reader,
-        &back,
-        &back,
-        &Migration {
-            stop_after: Some(30_000),
-            ..Migration::default()
-        },
-    )
-    .await
-    .unwrap();
+    let cut = migrate(&reader, &back, &back, &stopping_after(30_000))
+        .await
+        .unwrap();
     assert!(!cut.complete);
     let resumed = migrate(&reader, &back, &back, &Migration::default())
         .await
@@ -225,27 +217,21 @@ async fn a_target_holding_other_data_is_refused_and_left_as_it_was() {
     let source = sqlite(&dir, "source.db");
     generate(&source, 0x2, 2, 100).await;
 
-    // Another plan altogether.
-    let other = sqlite(&dir, "other.db");
-    generate(&other, 0x3, 1, 10).await;
-    let error = migrate(&source, &other, &other, &Migration::default())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, CopyError::TargetHoldsOther(found) if found[0].contains("not one of those copied")),
-        "{error}"
-    );
-    assert_eq!(other.read_all(1, usize::MAX).await.unwrap().len(), 10);
-
-    // The same plan with another history (other event ids, so other records).
-    let diverged = sqlite(&dir, "diverged.db");
-    generate(&diverged, 0x2, 1, 10).await;
-    let error = migrate(&source, &diverged, &diverged, &Migration::default())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, CopyError::TargetHoldsOther(found) if found[0].contains("is not the source's record")),
-        "{error}"
-    );
-    assert_eq!(diverged.read_all(1, usize::MAX).await.unwrap().len(), 10);
+    for (file, seed, refusal) in [
+        // Another plan altogether.
+        ("other.db", 0x3, "not one of those copied"),
+        // The same plan with another history (other event ids, so other records).
+        ("diverged.db", 0x2, "is not the source's record"),
+    ] {
+        let target = sqlite(&dir, file);
+        generate(&target, seed, 1, 10).await;
+        let error = migrate(&source, &target, &target, &Migration::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, CopyError::TargetHoldsOther(found) if found[0].contains(refusal)),
+            "{file}: {error}"
+        );
+        assert_eq!(target.read_all(1, usize::MAX).await.unwrap().len(), 10);
+    }
 }

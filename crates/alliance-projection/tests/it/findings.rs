@@ -2,13 +2,14 @@
 //! brigade withdrawal is exactly the prerequisite finding, and a personnel floor is found when
 //! the drawdown passes it and lifted by a recorded certification.
 
-use alliance_domain::{
-    Command, ConstraintId, ConstraintRule, DecisionId, Prerequisite, Side, Step,
-};
+use alliance_domain::{Command, ConstraintId, DecisionId, Prerequisite, Side, Step};
 use alliance_proto::v1;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
 use alliance_tests::requests;
 use alliance_tests::server::tokens::AUDITOR;
+
+use alliance_commands::CommandOutcome;
+use alliance_domain::testing::us_personnel;
 
 use crate::harness::{APPROVER, Env, ROK, US, date, id, registration, serve};
 
@@ -48,6 +49,37 @@ fn d(year: i32, month: i32, day: i32) -> Option<v1::Date> {
     Some(v1::Date { year, month, day })
 }
 
+/// The drawdown's step: the armored brigade withdrawn on 2028-03-31.
+async fn withdraw_abct(env: &Env, plan: uuid::Uuid) -> CommandOutcome {
+    let step = Step::WithdrawElement {
+        element_id: id("abct"),
+        on: date(2028, 3, 31),
+    };
+    let decision_id = did("drawdown");
+    env.exec(US, plan, Command::PlanStep { decision_id, step })
+        .await
+}
+
+/// The finding of the U.S. floor the withdrawal breaks from 2028-03-31, until `until`.
+fn floor_finding(until: Option<v1::Date>) -> (String, i32, Option<v1::Date>, Option<v1::Date>) {
+    let kind = v1::FindingKind::Constraint as i32;
+    (
+        "constraint:us-floor".to_owned(),
+        kind,
+        d(2028, 3, 31),
+        until,
+    )
+}
+
+/// The adopted plan's findings, from read models caught up with the log and served.
+async fn floor_findings(
+    env: &Env,
+    plan: uuid::Uuid,
+) -> Vec<(String, i32, Option<v1::Date>, Option<v1::Date>)> {
+    let address = serve(env, env.caught_up().await).await;
+    findings(&address, plan, false).await
+}
+
 /// A U.S. personnel floor of `min` from 2024, and a proposed drawdown (no steps yet).
 async fn floor_and_drawdown(env: &Env, plan: uuid::Uuid, min: u64) {
     env.exec(
@@ -56,13 +88,7 @@ async fn floor_and_drawdown(env: &Env, plan: uuid::Uuid, min: u64) {
         Command::DefineConstraint {
             constraint_id: ConstraintId::parse("us-floor").unwrap(),
             title: "U.S. personnel floor".into(),
-            rule: ConstraintRule::Personnel {
-                side: Side::Us,
-                component: None,
-                kind: None,
-                min: Some(min),
-                max: None,
-            },
+            rule: us_personnel(Some(min), None),
             side: Some(Side::Us),
             authority: "statute".into(),
             since: Some(date(2024, 1, 1)),
@@ -154,18 +180,7 @@ async fn a_floor_finding_appears_with_the_drawdown_and_ends_with_the_certificati
             .await;
     }
     floor_and_drawdown(&env, plan, 5000).await;
-    env.exec(
-        US,
-        plan,
-        Command::PlanStep {
-            decision_id: did("drawdown"),
-            step: Step::WithdrawElement {
-                element_id: id("abct"),
-                on: date(2028, 3, 31),
-            },
-        },
-    )
-    .await;
+    withdraw_abct(&env, plan).await;
     env.exec(
         US,
         plan,
@@ -198,16 +213,7 @@ async fn a_floor_finding_appears_with_the_drawdown_and_ends_with_the_certificati
         },
     )
     .await;
-    let address = serve(&env, env.caught_up().await).await;
-    assert_eq!(
-        findings(&address, plan, false).await,
-        [(
-            "constraint:us-floor".to_owned(),
-            v1::FindingKind::Constraint as i32,
-            d(2028, 3, 31),
-            None
-        )]
-    );
+    assert_eq!(floor_findings(&env, plan).await, [floor_finding(None)]);
     // The ROK cannot certify a U.S. rule; the U.S. can.
     let waiver = Command::WaiveConstraint {
         constraint_id: ConstraintId::parse("us-floor").unwrap(),
@@ -217,16 +223,8 @@ async fn a_floor_finding_appears_with_the_drawdown_and_ends_with_the_certificati
     };
     assert!(env.try_exec(ROK, plan, waiver.clone()).await.is_err());
     env.exec(US, plan, waiver).await;
-    let address = serve(&env, env.caught_up().await).await;
-    assert_eq!(
-        findings(&address, plan, false).await,
-        [(
-            "constraint:us-floor".to_owned(),
-            v1::FindingKind::Constraint as i32,
-            d(2028, 3, 31),
-            d(2028, 6, 1)
-        )]
-    );
+    let until_the_waiver = floor_finding(d(2028, 6, 1));
+    assert_eq!(floor_findings(&env, plan).await, [until_the_waiver]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -261,19 +259,7 @@ async fn watch_findings_sends_the_findings_then_each_change_of_them() {
     // A floor the plan already keeps changes no finding: nothing is sent for it. A proposed
     // withdrawal through it (what-if) is the next report.
     floor_and_drawdown(&env, plan, 4000).await;
-    let withdrawn = env
-        .exec(
-            US,
-            plan,
-            Command::PlanStep {
-                decision_id: did("drawdown"),
-                step: Step::WithdrawElement {
-                    element_id: id("abct"),
-                    on: date(2028, 3, 31),
-                },
-            },
-        )
-        .await;
+    let withdrawn = withdraw_abct(&env, plan).await;
     let second = next().await;
     assert_eq!(second.version, withdrawn.plan_version);
     let ids: Vec<&str> = second.findings.iter().map(|f| f.id.as_str()).collect();

@@ -148,21 +148,15 @@ impl<L: EventLog> Env<L> {
     /// Creates a plan with the horizon 2020–2035.
     pub async fn create_plan(&self) -> PlanId {
         let plan_id = uuid::Uuid::now_v7();
-        let outcome = self
-            .exec(
-                APPROVER,
-                plan_id,
-                Command::CreatePlan {
-                    plan_id,
-                    name: "test plan".into(),
-                    description: String::new(),
-                    horizon_start: date(2020, 1, 1),
-                    horizon_end: date(2035, 12, 31),
-                    grants: Vec::new(),
-                },
-            )
-            .await;
-        assert_eq!(outcome.plan_version, 1);
+        let create = Command::CreatePlan {
+            plan_id,
+            name: "test plan".into(),
+            description: String::new(),
+            horizon_start: date(2020, 1, 1),
+            horizon_end: date(2035, 12, 31),
+            grants: Vec::new(),
+        };
+        assert_eq!(self.exec(APPROVER, plan_id, create).await.plan_version, 1);
         plan_id
     }
 
@@ -304,6 +298,20 @@ pub async fn serve_guarded(
     .await
 }
 
+/// Asserts that the hash chain of `plan` in `log` verifies whole over `events` events.
+pub async fn assert_chain_holds<L: alliance_eventlog::LogReader>(
+    log: &L,
+    plan: PlanId,
+    trusted: &Arc<TrustedKeys>,
+    events: u64,
+) {
+    let chain = alliance_projection::verify_plan(log, plan, trusted)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((chain.head.events, chain.first_break), (events, None));
+}
+
 /// Serves read models of `log` (caught up to what it holds now), verifying signatures against
 /// `trusted`, on a loopback port: a server over a copy of a log.
 pub async fn serve_log<L: alliance_eventlog::LogReader>(
@@ -331,8 +339,7 @@ async fn serve_read_models<L: alliance_eventlog::LogReader>(
     keys: impl Into<alliance_projection::AuditKeys>,
     guard: alliance_server::serve::Guard,
 ) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (listener, address) = alliance_tests::server::loopback().await;
     let (routes, health) = alliance_server::serve::base_routes().unwrap();
     let routes = alliance_projection::add_routes(
         routes,
@@ -344,11 +351,6 @@ async fn serve_read_models<L: alliance_eventlog::LogReader>(
         keys,
     )
     .await;
-    tokio::spawn(alliance_server::serve::serve_routes(
-        listener,
-        routes,
-        guard,
-        std::future::pending(),
-    ));
+    alliance_tests::server::spawn_serving(listener, routes, guard);
     address
 }

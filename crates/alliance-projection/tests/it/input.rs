@@ -15,12 +15,22 @@ fn authed<T>(message: T) -> tonic::Request<T> {
     requests::authed(AUDITOR, message)
 }
 
-/// The code and the fields a refusal names in its `BadRequest`.
+/// Asserts that `result` is a refusal with `code` naming `field` alone in its `BadRequest`:
+/// its message.
 #[track_caller]
-fn refusal(result: Result<impl std::fmt::Debug, tonic::Status>) -> (Code, Vec<String>, String) {
+fn assert_refused(
+    result: Result<impl std::fmt::Debug, tonic::Status>,
+    code: Code,
+    field: &str,
+) -> String {
     let status = result.expect_err("refused");
     let fields = requests::fields(&status);
-    (status.code(), fields, status.message().to_owned())
+    assert_eq!(
+        (status.code(), fields),
+        (code, vec![field.to_owned()]),
+        "{status:?}"
+    );
+    status.message().to_owned()
 }
 
 fn at(point: v1::record_point::Point) -> Option<v1::RecordPoint> {
@@ -56,102 +66,62 @@ async fn bad_query_input_names_the_field_and_a_version_past_the_head_is_out_of_r
         min_version: 0,
     };
 
-    let (code, fields, _) = refusal(
-        queries
-            .get_posture(authed(v1::GetPostureRequest {
-                plan_id: "not-a-uuid".into(),
-                ..posture(None)
-            }))
-            .await,
-    );
-    assert_eq!(
-        (code, fields),
-        (Code::InvalidArgument, vec!["plan_id".into()])
-    );
-    let (code, fields, _) = refusal(
-        queries
-            .get_posture(authed(v1::GetPostureRequest {
-                valid_on: None,
-                ..posture(None)
-            }))
-            .await,
-    );
-    assert_eq!(
-        (code, fields),
-        (Code::InvalidArgument, vec!["valid_on".into()])
-    );
-    for nanos in [1_000_000_000, -1] {
-        let (code, fields, _) = refusal(
-            queries
-                .get_posture(authed(posture(at(instant(nanos)))))
-                .await,
-        );
-        assert_eq!(
-            (code, fields),
-            (Code::InvalidArgument, vec!["record.time".into()]),
-            "nanos {nanos}"
-        );
+    let not_a_uuid = v1::GetPostureRequest {
+        plan_id: "not-a-uuid".into(),
+        ..posture(None)
+    };
+    let no_date = v1::GetPostureRequest {
+        valid_on: None,
+        ..posture(None)
+    };
+    for (request, field) in [
+        (not_a_uuid, "plan_id"),
+        (no_date, "valid_on"),
+        (posture(at(instant(1_000_000_000))), "record.time"),
+        (posture(at(instant(-1))), "record.time"),
+    ] {
+        let answer = queries.get_posture(authed(request)).await;
+        assert_refused(answer, Code::InvalidArgument, field);
     }
 
     // The plan is at version 2: version 3 is not clamped to it, it is refused.
-    let (code, fields, message) = refusal(
-        queries
-            .get_posture(authed(posture(at(v1::record_point::Point::Version(3)))))
-            .await,
-    );
-    assert_eq!(
-        (code, fields),
-        (Code::OutOfRange, vec!["record.version".into()])
-    );
+    let version = |v| at(v1::record_point::Point::Version(v));
+    let answer = queries.get_posture(authed(posture(version(3)))).await;
+    let message = assert_refused(answer, Code::OutOfRange, "record.version");
     assert!(message.contains("at version 2"), "{message}");
     queries
-        .get_posture(authed(posture(at(v1::record_point::Point::Version(2)))))
+        .get_posture(authed(posture(version(2))))
         .await
         .unwrap();
-    let (code, fields, _) = refusal(
-        queries
-            .diff_plan(authed(v1::DiffPlanRequest {
-                plan_id: plan.to_string(),
-                from: at(v1::record_point::Point::Version(1)),
-                to: at(v1::record_point::Point::Version(99)),
-                min_version: 0,
-            }))
-            .await,
-    );
-    assert_eq!(
-        (code, fields),
-        (Code::OutOfRange, vec!["to.version".into()])
-    );
+    let beyond = v1::DiffPlanRequest {
+        plan_id: plan.to_string(),
+        from: version(1),
+        to: version(99),
+        min_version: 0,
+    };
+    let answer = queries.diff_plan(authed(beyond)).await;
+    assert_refused(answer, Code::OutOfRange, "to.version");
 
-    let (code, fields, _) = refusal(
-        audit
-            .list_events(authed(v1::ListEventsRequest {
-                plan_id: plan.to_string(),
-                page_size: 5_000,
-                ..Default::default()
-            }))
-            .await,
-    );
-    assert_eq!(
-        (code, fields),
-        (Code::InvalidArgument, vec!["page_size".into()])
-    );
-    let (code, fields, _) = refusal(
-        audit
-            .list_events(authed(v1::ListEventsRequest {
-                plan_id: plan.to_string(),
-                recorded_from: Some(prost_types::Timestamp {
-                    seconds: 0,
-                    nanos: 2_000_000_000,
-                }),
-                ..Default::default()
-            }))
-            .await,
-    );
-    assert_eq!(
-        (code, fields),
-        (Code::InvalidArgument, vec!["recorded_from".into()])
-    );
+    let past_the_page_limit = v1::ListEventsRequest {
+        plan_id: plan.to_string(),
+        page_size: 5_000,
+        ..Default::default()
+    };
+    let bad_instant = v1::ListEventsRequest {
+        plan_id: plan.to_string(),
+        recorded_from: Some(prost_types::Timestamp {
+            seconds: 0,
+            nanos: 2_000_000_000,
+        }),
+        ..Default::default()
+    };
+    for (request, field) in [
+        (past_the_page_limit, "page_size"),
+        (bad_instant, "recorded_from"),
+    ] {
+        let answer = audit.list_events(authed(request)).await;
+        assert_refused(answer, Code::InvalidArgument, field);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,7 +7,7 @@ use alliance_domain::{Command, PlanId, Side};
 use alliance_eventlog_kafka::{KafkaLog, KafkaLogConfig, TopicReader};
 use alliance_projection::Projection;
 
-use crate::harness::{Env, US, date, element};
+use crate::harness::{Env, US, assert_chain_holds, date, element};
 
 fn config() -> KafkaLogConfig {
     let topic = format!("alliance-projection-test-{}", uuid::Uuid::now_v7());
@@ -20,6 +20,47 @@ fn config() -> KafkaLogConfig {
 
 async fn env(config: &KafkaLogConfig) -> Env<KafkaLog> {
     Env::on(KafkaLog::open(config.clone()).await.unwrap()).await
+}
+
+/// Registers the element `name` in `plan` and waits until `model` has read it: the version
+/// that did.
+async fn registered(env: &Env<KafkaLog>, model: &Projection, plan: PlanId, name: &str) -> u64 {
+    let version = env.register(plan, name).await;
+    model
+        .wait_for(plan, version, Duration::from_secs(20))
+        .await
+        .unwrap();
+    assert_eq!(model.plan_version(plan), version);
+    version
+}
+
+/// Writes `record` as the event at `version` of `plan` straight onto the topic, behind the
+/// writer's back: where it landed, its partition and offset.
+async fn produce_behind(
+    config: &KafkaLogConfig,
+    plan: PlanId,
+    version: u64,
+    record: &alliance_eventlog::NewEvent,
+) -> (i32, i64) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap)
+        .create()
+        .unwrap();
+    let key = plan.to_string();
+    let headers =
+        alliance_eventlog_kafka::record_headers(plan, version, record, None, config.partitions);
+    let delivery = producer
+        .send(
+            FutureRecord::to(&config.topic)
+                .key(&key)
+                .payload(&record.payload)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    (delivery.partition, delivery.offset)
 }
 
 /// A fresh topic with one plan, and a read model caught up with it and following it.
@@ -121,12 +162,7 @@ async fn a_model_following_the_topic_sees_each_commit_and_keeps_following_after_
         ..
     } = followed().await;
 
-    let version = env.register(plan, "live-1").await;
-    model
-        .wait_for(plan, version, Duration::from_secs(20))
-        .await
-        .unwrap();
-    assert_eq!(model.plan_version(plan), version);
+    let version = registered(&env, &model, plan, "live-1").await;
 
     let rebuilt = model.rebuild(&reader, &mut |_| {}).await.unwrap();
     assert_eq!(rebuilt.events, version);
@@ -151,7 +187,6 @@ async fn the_chain_verifies_over_the_topic_and_a_record_forged_onto_it_is_found(
     use alliance_projection::verify_plan;
     use alliance_record::chain::{self, BreakKind};
     use prost::Message;
-    use rdkafka::producer::{FutureProducer, FutureRecord};
 
     let config = config();
     let env = env(&config).await;
@@ -188,28 +223,7 @@ async fn the_chain_verifies_over_the_topic_and_a_record_forged_onto_it_is_found(
         record_time_micros: stored.record_time_micros,
         payload,
     };
-    let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap)
-        .create()
-        .unwrap();
-    let key = reference.to_string();
-    let (partition, offset) = producer
-        .send(
-            FutureRecord::to(&config.topic)
-                .key(&key)
-                .payload(&forged.payload)
-                .headers(alliance_eventlog_kafka::record_headers(
-                    reference,
-                    3,
-                    &forged,
-                    None,
-                    config.partitions,
-                )),
-            Duration::from_secs(10),
-        )
-        .await
-        .map(|delivery| (delivery.partition, delivery.offset))
-        .unwrap();
+    let (partition, offset) = produce_behind(&config, reference, 3, &forged).await;
 
     // A long history verifies too: 600 more commands, in transactions of many.
     let long = env.create_plan().await;
@@ -224,14 +238,7 @@ async fn the_chain_verifies_over_the_topic_and_a_record_forged_onto_it_is_found(
         )
     });
     futures::future::join_all(appends).await;
-    let long_chain = verify_plan(&reader, long, &env.trusted)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (long_chain.head.events, long_chain.first_break),
-        (601, None)
-    );
+    assert_chain_holds(&reader, long, &env.trusted, 601).await;
 
     let found = verify_plan(&reader, reference, &env.trusted)
         .await
@@ -368,12 +375,7 @@ async fn a_poison_record_is_quarantined_while_later_records_are_processed() {
     .await;
 
     // The records after them are read and applied.
-    let version = env.register(plan, "after-the-poison").await;
-    model
-        .wait_for(plan, version, Duration::from_secs(20))
-        .await
-        .unwrap();
-    assert_eq!(model.plan_version(plan), version);
+    registered(&env, &model, plan, "after-the-poison").await;
 
     let (total, records) = model.quarantined(&reader);
     assert_eq!(total, 2, "{records:?}");
@@ -406,7 +408,6 @@ async fn forged_records_ahead_of_the_genuine_one_are_quarantined_and_the_genuine
     use alliance_record::chain;
     use alliance_record::signing::Signer;
     use prost::Message;
-    use rdkafka::producer::{FutureProducer, FutureRecord};
 
     let config = config();
     let env = env(&config).await;
@@ -458,30 +459,9 @@ async fn forged_records_ahead_of_the_genuine_one_are_quarantined_and_the_genuine
     let at = bad_signature.payload.len() - 64 - 3 - 8;
     bad_signature.payload[at..at + 8].copy_from_slice(&env.signer.id().0);
 
-    let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap)
-        .create()
-        .unwrap();
-    let key = plan.to_string();
     let mut offsets = Vec::new();
     for forged in [&unsigned, &unknown_key, &bad_signature] {
-        let delivery = producer
-            .send(
-                FutureRecord::to(&config.topic)
-                    .key(&key)
-                    .payload(&forged.payload)
-                    .headers(alliance_eventlog_kafka::record_headers(
-                        plan,
-                        version + 1,
-                        forged,
-                        None,
-                        config.partitions,
-                    )),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
-        offsets.push((delivery.partition, delivery.offset));
+        offsets.push(produce_behind(&config, plan, version + 1, forged).await);
     }
 
     // The genuine record at that version, after them.

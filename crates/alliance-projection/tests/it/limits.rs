@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use alliance_domain::PlanId;
 use alliance_projection::Projection;
 use alliance_proto::v1;
 use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
@@ -13,13 +14,36 @@ use tonic::Code;
 
 use crate::harness::{Env, US, registration, serve_guarded};
 
-/// Serves the read models of `projection` on a loopback port with `limits`.
-async fn serve_with(env: &Env, projection: Arc<Projection>, limits: ConnectionLimits) -> String {
+/// Serves the read models of `projection` on a loopback port, `per_connection` calls in
+/// progress on a connection at most, each answered within `request_timeout`.
+async fn serve_with(
+    env: &Env,
+    projection: Arc<Projection>,
+    per_connection: usize,
+    request_timeout: Duration,
+) -> String {
+    let limits = ConnectionLimits {
+        per_connection,
+        request_timeout,
+    };
     let guard = Guard {
         limits,
         ..Guard::default()
     };
     serve_guarded(env, projection, guard).await
+}
+
+/// A plan on a fresh log, its read models caught up with it (and then not following the log)
+/// and their address, served as [`serve_with`] does.
+async fn served(
+    per_connection: usize,
+    request_timeout: Duration,
+) -> (Env, PlanId, Arc<Projection>, String) {
+    let env = Env::open().await;
+    let plan = env.create_plan().await;
+    let model = env.caught_up().await;
+    let address = serve_with(&env, model.clone(), per_connection, request_timeout).await;
+    (env, plan, model, address)
 }
 
 /// A posture request for a version the read model does not hold: the server waits for it
@@ -36,19 +60,8 @@ fn waiting(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_connection_holds_at_most_its_limit_of_calls_in_progress() {
-    let env = Env::open().await;
-    let plan = env.create_plan().await;
     // Not following the log: a wait for version 2 lasts the whole deadline.
-    let model = env.caught_up().await;
-    let address = serve_with(
-        &env,
-        model,
-        ConnectionLimits {
-            per_connection: 1,
-            request_timeout: Duration::from_secs(60),
-        },
-    )
-    .await;
+    let (_env, plan, _, address) = served(1, Duration::from_secs(60)).await;
     // One connection: the channel's clones share it.
     let channel = alliance_tests::server::channel(&address).await;
 
@@ -98,19 +111,7 @@ async fn one_connection_holds_at_most_its_limit_of_calls_in_progress() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_that_outlives_the_request_timeout_is_answered_deadline_exceeded() {
-    let env = Env::open().await;
-    let plan = env.create_plan().await;
-    let model = env.caught_up().await;
-    let timeout = Duration::from_millis(400);
-    let address = serve_with(
-        &env,
-        model,
-        ConnectionLimits {
-            per_connection: 8,
-            request_timeout: timeout,
-        },
-    )
-    .await;
+    let (_env, plan, _, address) = served(8, Duration::from_millis(400)).await;
     let mut client = PostureQueriesClient::connect(address).await.unwrap();
 
     // The caller would wait 30 s (and without a deadline 5 s): the server answers at its own
@@ -142,19 +143,8 @@ async fn a_call_that_outlives_the_request_timeout_is_answered_deadline_exceeded(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_outlives_the_request_timeout() {
-    let env = Env::open().await;
-    let plan = env.create_plan().await;
-    let model = env.caught_up().await;
     let timeout = Duration::from_millis(300);
-    let address = serve_with(
-        &env,
-        model.clone(),
-        ConnectionLimits {
-            per_connection: 8,
-            request_timeout: timeout,
-        },
-    )
-    .await;
+    let (env, plan, model, address) = served(8, timeout).await;
     let mut client = PostureQueriesClient::connect(address).await.unwrap();
     let mut request = tonic::Request::new(v1::WatchPlanRequest {
         plan_id: plan.to_string(),

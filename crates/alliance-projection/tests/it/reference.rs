@@ -285,21 +285,20 @@ async fn rescheduled_withdrawal_depends_on_record_time() {
         acknowledged_findings: Default::default(),
     };
 
-    env.exec(US, plan, propose(&first, BTreeSet::new(), 2030))
-        .await;
-    env.exec(US, plan, step(&first, 2030)).await;
-    env.exec(US, plan, endorse(&first)).await;
-    env.exec(ROK, plan, endorse(&first)).await;
-    let adopted_a = env.exec(APPROVER, plan, adopt(&first)).await;
+    // Proposed, planned, endorsed by both sides and adopted: the adoption's result.
+    let adopted = async |decision_id: &DecisionId, supersedes: BTreeSet<DecisionId>, year| {
+        env.exec(US, plan, propose(decision_id, supersedes, year))
+            .await;
+        env.exec(US, plan, step(decision_id, year)).await;
+        env.exec(US, plan, endorse(decision_id)).await;
+        env.exec(ROK, plan, endorse(decision_id)).await;
+        env.exec(APPROVER, plan, adopt(decision_id)).await
+    };
+    let adopted_a = adopted(&first, BTreeSet::new(), 2030).await;
     let a = adopted_a.plan_version;
     assert_eq!(adopted_a.first_version, a);
 
-    env.exec(US, plan, propose(&second, [first.clone()].into(), 2031))
-        .await;
-    env.exec(US, plan, step(&second, 2031)).await;
-    env.exec(US, plan, endorse(&second)).await;
-    env.exec(ROK, plan, endorse(&second)).await;
-    let adopted_b = env.exec(APPROVER, plan, adopt(&second)).await;
+    let adopted_b = adopted(&second, [first.clone()].into(), 2031).await;
     let b = adopted_b.plan_version;
     // The adoption supersedes the first decision in the same command.
     assert_eq!(adopted_b.first_version + 1, b);
@@ -371,20 +370,16 @@ async fn rescheduled_withdrawal_depends_on_record_time() {
         .unwrap();
     assert_eq!((diff.from_version, diff.to_version), (a, b));
     assert_eq!(diff.events.len() as u64, b - a);
-    let changes: Vec<_> = diff
-        .decisions
-        .iter()
-        .map(|d| (d.decision_id.clone(), d.before, d.after))
-        .collect();
+    let change =
+        |d: &alliance_projection::DecisionChange| (d.decision_id.clone(), d.before, d.after);
+    let changes: Vec<_> = diff.decisions.iter().map(change).collect();
+    let superseded = Some(DecisionStatus::Superseded);
+    let adopted = Some(DecisionStatus::Adopted);
     assert_eq!(
         changes,
-        vec![
-            (
-                first.clone(),
-                Some(DecisionStatus::Adopted),
-                Some(DecisionStatus::Superseded)
-            ),
-            (second.clone(), None, Some(DecisionStatus::Adopted)),
+        [
+            (first.clone(), adopted, superseded),
+            (second.clone(), None, adopted)
         ]
     );
     assert_eq!(diff.elements.len(), 1);

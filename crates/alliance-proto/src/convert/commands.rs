@@ -4,6 +4,7 @@ use alliance_domain::{Command, FieldViolation, Grant, PlanId, Step};
 
 use super::fields::Fields;
 use super::scalars::*;
+use super::witness::witness_from_proto;
 use crate::v1;
 
 /// A request of `PlanCommands` that becomes one domain command.
@@ -398,4 +399,17 @@ simple_request!(v1::WithdrawDecisionRequest, |r, f| {
             decision_id,
             reason: r.reason.clone(),
         })
+});
+simple_request!(v1::WitnessHeadRequest, |r, _f| {
+    Some(Command::WitnessHead {
+        version: r.version,
+        head_hash: r.head_hash.clone(),
+        witnesses: r.witnesses.iter().map(witness_from_proto).collect(),
+    })
+});
+simple_request!(v1::SignHeadRequest, |r, _f| {
+    Some(Command::SignHead {
+        version: r.version,
+        head_hash: r.head_hash.clone(),
+    })
 });

@@ -122,13 +122,8 @@ impl Fields {
         field: &str,
         prerequisite: Option<&v1::Prerequisite>,
     ) -> Option<Prerequisite> {
-        let Some(kind) = prerequisite.and_then(|p| p.kind.as_ref()) else {
-            self.bad(
-                field,
-                "is required: after_decision, conditions_met or capability_reached",
-            );
-            return None;
-        };
+        let kinds = "after_decision, conditions_met or capability_reached";
+        let kind = self.one_of(field, prerequisite.and_then(|p| p.kind.as_ref()), kinds)?;
         match kind {
             PrerequisiteKind::AfterDecision(p) => self
                 .id(&format!("{field}.decision_id"), &p.decision_id)
@@ -156,10 +151,8 @@ impl Fields {
         field: &str,
         rule: Option<&v1::ConstraintRule>,
     ) -> Option<ConstraintRule> {
-        let Some(kind) = rule.and_then(|r| r.kind.as_ref()) else {
-            self.bad(field, "is required: personnel or combined_capability");
-            return None;
-        };
+        let kind = rule.and_then(|r| r.kind.as_ref());
+        let kind = self.one_of(field, kind, "personnel or combined_capability")?;
         match kind {
             RuleKind::Personnel(r) => {
                 let side = self.enum_value(&format!("{field}.side"), r.side, side_from_proto);
@@ -184,10 +177,7 @@ impl Fields {
     }
 
     pub fn waiver(&mut self, field: &str, waiver: Option<&v1::ConstraintWaiver>) -> Option<Waiver> {
-        let Some(w) = waiver else {
-            self.bad(field, "is required");
-            return None;
-        };
+        let w = self.required(field, waiver)?;
         let from = self.date(&format!("{field}.from"), w.from.as_ref());
         let certified_by = self.id(&format!("{field}.certified_by"), &w.certified_by);
         Some(Waiver {

@@ -19,26 +19,38 @@ impl Fields {
         self.0.push(FieldViolation::new(field, description));
     }
 
-    pub fn date(&mut self, field: &str, date: Option<&v1::Date>) -> Option<Date> {
-        match date {
-            None => {
-                self.bad(field, "is required");
-                None
-            }
-            Some(d) => {
-                let parsed = date_from_proto(d);
-                if parsed.is_none() {
-                    self.bad(
-                        field,
-                        format!(
-                            "{:04}-{:02}-{:02} is not a calendar date",
-                            d.year, d.month, d.day
-                        ),
-                    );
-                }
-                parsed
-            }
+    /// `value`, or a violation of `field` when it is missing.
+    pub(crate) fn required<'a, T>(&mut self, field: &str, value: Option<&'a T>) -> Option<&'a T> {
+        if value.is_none() {
+            self.bad(field, "is required");
         }
+        value
+    }
+
+    /// The `kind` a `oneof` holds, or a violation of `field` naming the `kinds` it may hold.
+    pub(crate) fn one_of<'a, T>(
+        &mut self,
+        field: &str,
+        kind: Option<&'a T>,
+        kinds: &str,
+    ) -> Option<&'a T> {
+        if kind.is_none() {
+            self.bad(field, format!("is required: {kinds}"));
+        }
+        kind
+    }
+
+    pub fn date(&mut self, field: &str, date: Option<&v1::Date>) -> Option<Date> {
+        let d = self.required(field, date)?;
+        let parsed = date_from_proto(d);
+        if parsed.is_none() {
+            let (year, month, day) = (d.year, d.month, d.day);
+            self.bad(
+                field,
+                format!("{year:04}-{month:02}-{day:02} is not a calendar date"),
+            );
+        }
+        parsed
     }
 
     pub fn enum_value<T>(
@@ -101,10 +113,7 @@ impl Fields {
 
     /// A role grant: a known team id and role name.
     pub fn grant(&mut self, field: &str, grant: Option<&v1::RoleGrant>) -> Option<Grant> {
-        let Some(grant) = grant else {
-            self.bad(field, "is required");
-            return None;
-        };
+        let grant = self.required(field, grant)?;
         let team = self.id(&format!("{field}.team"), &grant.team);
         let role = match grant.role.parse::<PlanRole>() {
             Ok(role) => Some(role),
@@ -156,10 +165,7 @@ impl Fields {
         field: &str,
         element: Option<&v1::ForceElement>,
     ) -> Option<ForceElementSpec> {
-        let Some(e) = element else {
-            self.bad(field, "is required");
-            return None;
-        };
+        let e = self.required(field, element)?;
         let id = self.id(&format!("{field}.element_id"), &e.element_id);
         let side = self.enum_value(&format!("{field}.side"), e.side, side_from_proto);
         let component = self.enum_value(
@@ -221,10 +227,7 @@ impl Fields {
         field: &str,
         run: Option<&v1::SimulationRunRecord>,
     ) -> Option<SimulationRun> {
-        let Some(run) = run else {
-            self.bad(field, "is required");
-            return None;
-        };
+        let run = self.required(field, run)?;
         let run_id = self.uuid(&format!("{field}.run_id"), &run.run_id);
         let start = self.date(&format!("{field}.start"), run.start.as_ref());
         let likely_by = match &run.conditions_likely_by {

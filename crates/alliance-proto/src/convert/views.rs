@@ -9,6 +9,22 @@ use super::scalars::*;
 use crate::v1;
 
 /// The write-side summary of a plan, for `GetPlan`.
+/// A clause as the message `$message` holds it (`ClauseSummary` of a plan, `ClauseState` of a
+/// posture: the same fields), from the plan's `AgreementClause` or the posture's `ClauseState`
+/// (the same fields too).
+macro_rules! clause_message {
+    ($message:path, $clause:expr) => {{
+        let c = $clause;
+        $message {
+            clause_id: c.id.to_string(),
+            agreement: agreement_to_proto(c.agreement),
+            title: c.title.clone(),
+            status: clause_status_to_proto(c.status),
+            since: Some(date_to_proto(c.since)),
+        }
+    }};
+}
+
 pub fn plan_summary(plan: &Plan) -> v1::PlanSummary {
     let none = BTreeSet::new();
     let elements = plan
@@ -74,13 +90,7 @@ pub fn plan_summary(plan: &Plan) -> v1::PlanSummary {
         clauses: plan
             .clauses
             .values()
-            .map(|c| v1::ClauseSummary {
-                clause_id: c.id.to_string(),
-                agreement: agreement_to_proto(c.agreement),
-                title: c.title.clone(),
-                status: clause_status_to_proto(c.status),
-                since: Some(date_to_proto(c.since)),
-            })
+            .map(|c| clause_message!(v1::ClauseSummary, c))
             .collect(),
         grants: plan
             .grants
@@ -182,13 +192,7 @@ pub fn posture_to_proto(plan_id: PlanId, posture: &Posture) -> v1::Posture {
         clauses: posture
             .clauses
             .iter()
-            .map(|c| v1::ClauseState {
-                clause_id: c.id.to_string(),
-                agreement: agreement_to_proto(c.agreement),
-                title: c.title.clone(),
-                status: clause_status_to_proto(c.status),
-                since: Some(date_to_proto(c.since)),
-            })
+            .map(|c| clause_message!(v1::ClauseState, c))
             .collect(),
         conditions: posture
             .conditions

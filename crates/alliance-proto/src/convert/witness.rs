@@ -1,11 +1,11 @@
-//! Heads vouched for in a plan's history: the witness and head-signing requests and events.
+//! Heads vouched for in a plan's history: witnesses and the events of a witnessed or signed
+//! head (the requests that vouch for one are read in `commands`).
 //!
 //! Signatures travel as bytes and are kept by the domain as lowercase hex, which the domain
 //! checks; key ids and hashes are hex on both sides.
 
-use alliance_domain::{Command, Event, HeadWitness};
+use alliance_domain::{Event, HeadWitness};
 
-use super::commands::CommandRequest;
 use crate::v1;
 use crate::v1::event_envelope::Payload;
 
@@ -27,31 +27,6 @@ pub fn witness_to_proto(w: &HeadWitness) -> v1::HeadWitness {
     v1::HeadWitness {
         key_id: w.key_id.clone(),
         signature: unhex(&w.signature),
-    }
-}
-
-impl CommandRequest for v1::WitnessHeadRequest {
-    fn meta(&self) -> Option<&v1::CommandMeta> {
-        self.meta.as_ref()
-    }
-    fn to_command(&self) -> Result<Command, Vec<alliance_domain::FieldViolation>> {
-        Ok(Command::WitnessHead {
-            version: self.version,
-            head_hash: self.head_hash.clone(),
-            witnesses: self.witnesses.iter().map(witness_from_proto).collect(),
-        })
-    }
-}
-
-impl CommandRequest for v1::SignHeadRequest {
-    fn meta(&self) -> Option<&v1::CommandMeta> {
-        self.meta.as_ref()
-    }
-    fn to_command(&self) -> Result<Command, Vec<alliance_domain::FieldViolation>> {
-        Ok(Command::SignHead {
-            version: self.version,
-            head_hash: self.head_hash.clone(),
-        })
     }
 }
 

@@ -20,7 +20,7 @@ use alliance_proto::v1::simulation_client::SimulationClient;
 use alliance_server::{Authenticator, TokenFile};
 use alliance_simulation::{LoadedModel, Recorder, RunStore, SimulationApi};
 use alliance_tests::requests::{self, authed};
-use alliance_tests::server::{deploy, tokens};
+use alliance_tests::server::{self, deploy, tokens};
 use tokio_stream::StreamExt;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -95,25 +95,47 @@ impl Env {
     }
 
     /// A simulation service with a store of its own, on a loopback port.
+    /// A fresh environment and a client of the simulation service it serves.
+    async fn serving() -> (Self, SimulationClient<Channel>) {
+        let env = Env::open().await;
+        let (client, _) = env.serve().await;
+        (env, client)
+    }
+
     async fn serve(&self) -> (SimulationClient<Channel>, SimulationApi) {
+        self.serve_over(self.projection.clone()).await
+    }
+
+    /// The simulation service over the read models `projection`, served on a loopback port: a
+    /// client of it, and the service.
+    async fn serve_over(
+        &self,
+        projection: Arc<Projection>,
+    ) -> (SimulationClient<Channel>, SimulationApi) {
         let api = SimulationApi::new(
-            self.projection.clone(),
+            projection,
             self.auth.clone(),
             Arc::new(LoadedModel::reference()),
             RunStore::in_memory().unwrap(),
             Recorder::Local(self.commands.clone()),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = format!("http://{}", listener.local_addr().unwrap());
+        let (listener, address) = server::loopback().await;
         let (routes, _) = alliance_server::serve::base_routes().unwrap();
         let routes = routes.add_service(api.clone().into_server());
-        tokio::spawn(alliance_server::serve::serve_routes(
-            listener,
-            routes,
-            None,
-            std::future::pending(),
-        ));
+        server::spawn_serving(listener, routes, None);
         (SimulationClient::connect(address).await.unwrap(), api)
+    }
+
+    /// A spec of 200 trials of the plan's adopted decisions alone, its run through `client`, and
+    /// the plan's version once the run is recorded.
+    async fn adopted_run(
+        &self,
+        client: &mut SimulationClient<Channel>,
+    ) -> (v1::SimulationSpec, v1::SimulationResult, u64) {
+        let mut spec = self.spec(200);
+        spec.include_proposed = false;
+        let (_, plain) = run_to_end(client, spec.clone()).await.unwrap();
+        (spec, plain, self.version().await)
     }
 
     async fn version(&self) -> u64 {
@@ -131,11 +153,53 @@ impl Env {
     }
 }
 
+/// The run of `result` as `client` answers it by id, asserting it holds the same results.
+async fn same_run(
+    client: &mut SimulationClient<Channel>,
+    result: &v1::SimulationResult,
+) -> v1::SimulationResult {
+    let run = client
+        .get_run(run_request(result.run_id.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(run.results_digest, result.results_digest);
+    assert_eq!(run.monthly, result.monthly);
+    run
+}
+
+/// A spec of more trials than a run may have.
+fn too_many_trials(env: &Env) -> v1::SimulationSpec {
+    v1::SimulationSpec {
+        trials: 10_000_000,
+        ..env.spec(0)
+    }
+}
+
+/// The request for the run `run_id`, as the U.S. planner.
+fn run_request(run_id: String) -> tonic::Request<v1::GetRunRequest> {
+    authorized(v1::GetRunRequest { run_id })
+}
+
 fn authorized<T>(message: T) -> tonic::Request<T> {
     authed(TOKEN, message)
 }
 
 /// Runs to the end; returns the progress updates seen and the final update.
+/// The refusal of a run of `spec`, answered to the call itself (before any update) with `code`.
+async fn refused(
+    client: &mut SimulationClient<Channel>,
+    spec: v1::SimulationSpec,
+    code: Code,
+) -> tonic::Status {
+    let status = client
+        .run(authorized(v1::RunSimulationRequest { spec: Some(spec) }))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), code, "{status:?}");
+    status
+}
+
 async fn run_to_end(
     client: &mut SimulationClient<Channel>,
     spec: v1::SimulationSpec,
@@ -157,8 +221,7 @@ async fn run_to_end(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_completed_run_is_recorded_in_the_plan_s_history_as_the_caller() {
-    let env = Env::open().await;
-    let (mut client, _) = env.serve().await;
+    let (env, mut client) = Env::serving().await;
     let before = env.version().await;
     let (_, result) = run_to_end(&mut client, env.spec(400)).await.unwrap();
 
@@ -189,24 +252,15 @@ async fn a_completed_run_is_recorded_in_the_plan_s_history_as_the_caller() {
     assert_eq!((run.seed, run.trials, run.what_if), (11, 400, true));
     assert_eq!(run.model_version, LoadedModel::reference().data.version);
     assert!(actor.starts_with("us-force-planning/"), "{actor}");
-    assert_eq!(result.actor.unwrap().team, "us-force-planning");
+    assert_eq!(result.actor.as_ref().unwrap().team, "us-force-planning");
 
     // Kept by id.
-    let kept = client
-        .get_run(authorized(v1::GetRunRequest {
-            run_id: result.run_id.clone(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(kept.results_digest, result.results_digest);
-    assert_eq!(kept.monthly, result.monthly);
+    same_run(&mut client, &result).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_inputs_and_seed_give_the_same_results_and_digests() {
-    let env = Env::open().await;
-    let (mut client, _) = env.serve().await;
+    let (env, mut client) = Env::serving().await;
     let mut spec = env.spec(300);
     spec.record = Some(v1::RecordPoint {
         point: Some(v1::record_point::Point::Version(env.version().await)),
@@ -228,8 +282,7 @@ async fn the_same_inputs_and_seed_give_the_same_results_and_digests() {
 #[allow(deprecated)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overlay_run_appends_nothing_and_changes_the_result() {
-    let env = Env::open().await;
-    let (mut client, _) = env.serve().await;
+    let (env, mut client) = Env::serving().await;
     let before = env.version().await;
     let mut spec = env.spec(300);
     spec.include_proposed = false;
@@ -356,12 +409,8 @@ fn deprecated_step(step: &Step) -> v1::overlay_step::Step {
 /// step the old form has.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overlay_of_step_messages_is_the_run_of_its_deprecated_event_form() {
-    let env = Env::open().await;
-    let (mut client, _) = env.serve().await;
-    let mut spec = env.spec(200);
-    spec.include_proposed = false;
-    let (_, plain) = run_to_end(&mut client, spec.clone()).await.unwrap();
-    let recorded = env.version().await;
+    let (env, mut client) = Env::serving().await;
+    let (mut spec, plain, recorded) = env.adopted_run(&mut client).await;
 
     // One what-if, every kind of step the deprecated form has, in the domain's terms.
     let on = |year, month| Date::from_ymd_opt(year, month, 1).unwrap();
@@ -462,12 +511,8 @@ async fn an_overlay_of_step_messages_is_the_run_of_its_deprecated_event_form() {
 /// coverage from then on, and not before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_overlay_assigns_a_mission() {
-    let env = Env::open().await;
-    let (mut client, _) = env.serve().await;
-    let mut spec = env.spec(200);
-    spec.include_proposed = false;
-    let (_, plain) = run_to_end(&mut client, spec.clone()).await.unwrap();
-    let recorded = env.version().await;
+    let (env, mut client) = Env::serving().await;
+    let (mut spec, plain, recorded) = env.adopted_run(&mut client).await;
 
     let rok_alone = |lead: v1::Side, supporting: v1::Side| {
         what_if(
@@ -508,10 +553,8 @@ async fn an_overlay_assigns_a_mission() {
 /// by its path in the request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_values_in_overlay_step_messages_are_refused_with_their_paths() {
-    use tonic_types::StatusExt;
     use v1::overlay_step::Step as S;
-    let env = Env::open().await;
-    let (mut client, _) = env.serve().await;
+    let (env, mut client) = Env::serving().await;
     let head = env.version().await;
     let mut spec = env.spec(10);
     spec.overlay = vec![what_if(
@@ -538,21 +581,9 @@ async fn bad_values_in_overlay_step_messages_are_refused_with_their_paths() {
         ],
     )];
     spec.overlay[0].steps.push(v1::OverlayStep { step: None });
-    let status = client
-        .run(authorized(v1::RunSimulationRequest { spec: Some(spec) }))
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    let fields: Vec<String> = status
-        .get_error_details()
-        .bad_request()
-        .unwrap_or_else(|| panic!("no BadRequest in {status:?}"))
-        .field_violations
-        .iter()
-        .map(|v| v.field.clone())
-        .collect();
+    let status = refused(&mut client, spec, Code::InvalidArgument).await;
     assert_eq!(
-        fields,
+        requests::violated(&status),
         [
             "overlay[0].steps[0].assign_mission.mission",
             "overlay[0].steps[0].assign_mission.lead",
@@ -631,27 +662,16 @@ async fn a_run_past_its_deadline_is_stopped_with_deadline_exceeded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_instance_reproduces_a_recorded_run_it_did_not_keep() {
-    let env = Env::open().await;
-    let (mut first, _) = env.serve().await;
+    let (env, mut first) = Env::serving().await;
     let result = env.recorded_run(&mut first, 300).await;
 
     let (mut second, _) = env.serve().await;
-    let reproduced = second
-        .get_run(authorized(v1::GetRunRequest {
-            run_id: result.run_id.clone(),
-        }))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(reproduced.results_digest, result.results_digest);
-    assert_eq!(reproduced.monthly, result.monthly);
+    let reproduced = same_run(&mut second, &result).await;
     assert_eq!(reproduced.recorded_version, result.recorded_version);
     assert_eq!(reproduced.actor.unwrap().team, "us-force-planning");
 
     let unknown = second
-        .get_run(authorized(v1::GetRunRequest {
-            run_id: uuid::Uuid::now_v7().to_string(),
-        }))
+        .get_run(run_request(uuid::Uuid::now_v7().to_string()))
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
@@ -661,34 +681,14 @@ async fn another_instance_reproduces_a_recorded_run_it_did_not_keep() {
 /// built from the log and one rebuilt in place both hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_run_is_found_on_a_read_model_built_or_rebuilt_from_the_log() {
-    let env = Env::open().await;
-    let (mut first, _) = env.serve().await;
+    let (env, mut first) = Env::serving().await;
     let result = env.recorded_run(&mut first, 200).await;
     let run = |projection: Arc<Projection>| {
         let env = &env;
         let run_id = result.run_id.clone();
         async move {
-            let api = SimulationApi::new(
-                projection,
-                env.auth.clone(),
-                Arc::new(LoadedModel::reference()),
-                RunStore::in_memory().unwrap(),
-                Recorder::Local(env.commands.clone()),
-            );
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let address = format!("http://{}", listener.local_addr().unwrap());
-            let (routes, _) = alliance_server::serve::base_routes().unwrap();
-            tokio::spawn(alliance_server::serve::serve_routes(
-                listener,
-                routes.add_service(api.into_server()),
-                None,
-                std::future::pending(),
-            ));
-            SimulationClient::connect(address)
-                .await
-                .unwrap()
-                .get_run(authorized(v1::GetRunRequest { run_id }))
-                .await
+            let (mut client, _) = env.serve_over(projection).await;
+            client.get_run(run_request(run_id)).await
         }
     };
     // Built from the log.
@@ -709,8 +709,7 @@ async fn a_recorded_run_is_found_on_a_read_model_built_or_rebuilt_from_the_log()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_comparison_runs_both_sides_with_the_same_draws() {
-    let env = Env::open().await;
-    let (mut client, _) = env.serve().await;
+    let (env, mut client) = Env::serving().await;
     let left = v1::SimulationSpec {
         include_proposed: false,
         ..env.spec(300)
@@ -747,18 +746,10 @@ async fn a_comparison_runs_both_sides_with_the_same_draws() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_at_once_and_appends_nothing() {
-    let env = Env::open().await;
-    let (mut client, _) = env.serve().await;
+    let (env, mut client) = Env::serving().await;
     let before = env.version().await;
     let cases: Vec<(v1::SimulationSpec, Code, &str)> = vec![
-        (
-            v1::SimulationSpec {
-                trials: 10_000_000,
-                ..env.spec(0)
-            },
-            Code::InvalidArgument,
-            "trials",
-        ),
+        (too_many_trials(&env), Code::InvalidArgument, "trials"),
         (
             v1::SimulationSpec {
                 months: 100_000,
@@ -805,11 +796,7 @@ async fn bad_input_is_refused_at_once_and_appends_nothing() {
         ),
     ];
     for (spec, code, field) in cases {
-        let status = client
-            .run(authorized(v1::RunSimulationRequest { spec: Some(spec) }))
-            .await
-            .unwrap_err();
-        assert_eq!(status.code(), code, "{status:?}");
+        let status = refused(&mut client, spec, code).await;
         assert!(status.message().contains(field), "{status:?}");
     }
     let mut unauthenticated = tonic::Request::new(v1::RunSimulationRequest {
@@ -825,8 +812,7 @@ async fn bad_input_is_refused_at_once_and_appends_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_grpc_timeout_is_clamped_and_the_run_completes() {
-    let env = Env::open().await;
-    let (mut client, _) = env.serve().await;
+    let (env, mut client) = Env::serving().await;
     let mut request = authorized(v1::RunSimulationRequest {
         spec: Some(env.spec(50)),
     });
@@ -845,18 +831,10 @@ async fn a_huge_grpc_timeout_is_clamped_and_the_run_completes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_name_the_field_in_a_bad_request() {
-    let env = Env::open().await;
-    let (mut client, _) = env.serve().await;
+    let (env, mut client) = Env::serving().await;
     let head = env.version().await;
     let cases = [
-        (
-            v1::SimulationSpec {
-                trials: 10_000_000,
-                ..env.spec(0)
-            },
-            Code::InvalidArgument,
-            "trials",
-        ),
+        (too_many_trials(&env), Code::InvalidArgument, "trials"),
         (
             v1::SimulationSpec {
                 record: Some(v1::RecordPoint {
@@ -882,11 +860,7 @@ async fn refusals_name_the_field_in_a_bad_request() {
         ),
     ];
     for (spec, code, field) in cases {
-        let status = client
-            .run(authorized(v1::RunSimulationRequest { spec: Some(spec) }))
-            .await
-            .unwrap_err();
-        assert_eq!(status.code(), code, "{status:?}");
+        let status = refused(&mut client, spec, code).await;
         assert_eq!(requests::fields(&status), [field], "{status:?}");
     }
     assert_eq!(env.version().await, head, "nothing recorded");
@@ -896,8 +870,7 @@ async fn refusals_name_the_field_in_a_bad_request() {
 /// recorded in a plan and no run at all are answered alike, without the plan or the model.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_of_a_plan_the_caller_does_not_stand_on_is_answered_as_no_run() {
-    let env = Env::open().await;
-    let (mut first, _) = env.serve().await;
+    let (env, mut first) = Env::serving().await;
     let result = env.recorded_run(&mut first, 100).await;
     // Kept by the first instance; only recorded in the plan for the second.
     let (mut second, _) = env.serve().await;
@@ -931,9 +904,7 @@ async fn a_run_of_a_plan_the_caller_does_not_stand_on_is_answered_as_no_run() {
     }
     // The caller who stands on it gets the run.
     second
-        .get_run(authorized(v1::GetRunRequest {
-            run_id: result.run_id.clone(),
-        }))
+        .get_run(run_request(result.run_id.clone()))
         .await
         .unwrap();
 }

@@ -9,7 +9,7 @@ use super::flags::{Ids, Meta, date};
 use crate::errors::CliError;
 use crate::output::Reply;
 use crate::parse;
-use crate::session::{Session, command, within};
+use crate::session::{Session, ask, command};
 
 #[derive(Subcommand)]
 pub(crate) enum PlanCmd {
@@ -117,21 +117,12 @@ pub(super) async fn run(s: &mut Session, cmd: &PlanCmd) -> Result<Reply, CliErro
                 grant: role.grant(),
             }
         ),
-        PlanCmd::List => {
-            let request = s.request(v1::ListPlansRequest {});
-            within(s.timeout, s.client.list_plans(request))
-                .await
-                .map(Reply::Plans)
-                .map_err(|status| s.failure(&status, None))
-        }
+        PlanCmd::List => ask!(s, client.list_plans, v1::ListPlansRequest {}).map(Reply::Plans),
         PlanCmd::Show { plan } => {
-            let request = s.request(v1::GetPlanRequest {
+            let request = v1::GetPlanRequest {
                 plan_id: plan.to_string(),
-            });
-            within(s.timeout, s.client.get_plan(request))
-                .await
-                .map(Reply::Plan)
-                .map_err(|status| s.failure(&status, None))
+            };
+            ask!(s, client.get_plan, request).map(Reply::Plan)
         }
     }
 }

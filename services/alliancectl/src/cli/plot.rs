@@ -12,7 +12,7 @@ use crate::chart::posture::{Chart, header, period, render, write};
 use crate::errors::CliError;
 use crate::output::{Format, Reply};
 use crate::parse;
-use crate::session::{Session, within};
+use crate::session::{Session, ask};
 
 #[derive(Args)]
 pub(crate) struct PlotArgs {
@@ -58,13 +58,45 @@ pub(super) async fn run(
     format: Format,
 ) -> Result<Reply, CliError> {
     check_args(args)?;
-    let plan = get_plan(s, args).await?;
+    let plan_id = args.plan_id.to_string();
+    let request = v1::GetPlanRequest {
+        plan_id: plan_id.clone(),
+    };
+    let plan = ask!(s, client.get_plan, request)?;
     let period = period(args.from, args.to, &plan)?;
     // Read your writes: the read model answers once it reflects the plan version just read.
     let min_version = plan.head.as_ref().map_or(0, |h| h.version);
-    let points = get_series(s, args, period, min_version).await?;
-    let decisions = get_decisions(s, args, min_version).await?;
-    let findings = get_findings(s, args, period, min_version).await?;
+    let record = record_point(args.record_version, args.record_time.as_ref());
+    // The posture once a month over the period, on the day of the month of its start.
+    let (from, to) = (Some(date_to_proto(period.0)), Some(date_to_proto(period.1)));
+    let series = v1::GetPostureSeriesRequest {
+        plan_id: plan_id.clone(),
+        from,
+        to,
+        step: v1::SeriesStep::Month as i32,
+        record,
+        include_proposed: args.what_if,
+        min_version,
+    };
+    let points = ask!(s, queries.get_posture_series, series)?.points;
+    // Every decision of the plan, whatever its status.
+    let decisions = v1::ListDecisionsRequest {
+        plan_id: plan_id.clone(),
+        record,
+        min_version,
+        ..Default::default()
+    };
+    let decisions = ask!(s, queries.list_decisions, decisions)?.decisions;
+    // The plan's findings over the period, as the chart views it.
+    let findings = v1::GetFindingsRequest {
+        plan_id,
+        from,
+        to,
+        record,
+        include_proposed: args.what_if,
+        min_version,
+    };
+    let findings = ask!(s, queries.get_findings, findings)?.findings;
     let chart = Chart::new(
         header(&plan, args, period, &points),
         &points,
@@ -102,76 +134,6 @@ fn check_args(args: &PlotArgs) -> Result<(), CliError> {
         )));
     }
     Ok(())
-}
-
-async fn get_plan(s: &mut Session, args: &PlotArgs) -> Result<v1::PlanSummary, CliError> {
-    let request = s.request(v1::GetPlanRequest {
-        plan_id: args.plan_id.to_string(),
-    });
-    within(s.timeout, s.client.get_plan(request))
-        .await
-        .map_err(|status| s.failure(&status, None))
-}
-
-/// The posture once a month over the period, on the day of the month of `from`.
-async fn get_series(
-    s: &mut Session,
-    args: &PlotArgs,
-    (from, to): (Date, Date),
-    min_version: u64,
-) -> Result<Vec<v1::Posture>, CliError> {
-    let request = s.request(v1::GetPostureSeriesRequest {
-        plan_id: args.plan_id.to_string(),
-        from: Some(date_to_proto(from)),
-        to: Some(date_to_proto(to)),
-        step: v1::SeriesStep::Month as i32,
-        record: record_point(args.record_version, args.record_time.as_ref()),
-        include_proposed: args.what_if,
-        min_version,
-    });
-    within(s.timeout, s.queries.get_posture_series(request))
-        .await
-        .map(|series| series.points)
-        .map_err(|status| s.failure(&status, None))
-}
-
-/// Every decision of the plan, whatever its status.
-async fn get_decisions(
-    s: &mut Session,
-    args: &PlotArgs,
-    min_version: u64,
-) -> Result<Vec<v1::DecisionView>, CliError> {
-    let request = s.request(v1::ListDecisionsRequest {
-        plan_id: args.plan_id.to_string(),
-        record: record_point(args.record_version, args.record_time.as_ref()),
-        min_version,
-        ..Default::default()
-    });
-    within(s.timeout, s.queries.list_decisions(request))
-        .await
-        .map(|reply| reply.decisions)
-        .map_err(|status| s.failure(&status, None))
-}
-
-/// The plan's findings over the period, as the chart views it.
-async fn get_findings(
-    s: &mut Session,
-    args: &PlotArgs,
-    (from, to): (Date, Date),
-    min_version: u64,
-) -> Result<Vec<v1::Finding>, CliError> {
-    let request = s.request(v1::GetFindingsRequest {
-        plan_id: args.plan_id.to_string(),
-        from: Some(date_to_proto(from)),
-        to: Some(date_to_proto(to)),
-        record: record_point(args.record_version, args.record_time.as_ref()),
-        include_proposed: args.what_if,
-        min_version,
-    });
-    within(s.timeout, s.queries.get_findings(request))
-        .await
-        .map(|report| report.findings)
-        .map_err(|status| s.failure(&status, None))
 }
 
 /// The required level of each area in a simulation model file (`[areas.NAME] required`).

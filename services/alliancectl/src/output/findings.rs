@@ -3,7 +3,7 @@
 use alliance_proto::v1;
 use serde_json::{Value, json};
 
-use super::{Render, date_json, date_text, or_dash, table};
+use super::{Render, date_json, date_text, or_dash, table_of, yes_no};
 
 fn kind(value: i32) -> &'static str {
     match v1::FindingKind::try_from(value) {
@@ -44,39 +44,30 @@ impl Render for v1::FindingsReport {
             date_text(self.from.as_ref()),
             date_text(self.to.as_ref())
         );
-        if self.findings.is_empty() {
-            return head + "no findings";
-        }
-        let rows = self
-            .findings
-            .iter()
-            .map(|f| {
-                vec![
-                    f.id.clone(),
-                    kind(f.kind).to_owned(),
-                    date_text(f.from.as_ref()),
-                    date_text(f.until.as_ref()),
-                    if f.acknowledged { "yes" } else { "no" }.to_owned(),
-                    or_dash(&f.decision_ids.join(",")),
-                    f.message.clone(),
-                ]
-            })
-            .collect();
-        format!(
-            "{head}{} findings\n{}",
-            self.findings.len(),
-            table(
-                &[
-                    "ID",
-                    "KIND",
-                    "FROM",
-                    "UNTIL",
-                    "ACKNOWLEDGED",
-                    "DECISIONS",
-                    "WHAT"
-                ],
-                rows
-            )
-        )
+        let headers = [
+            "ID",
+            "KIND",
+            "FROM",
+            "UNTIL",
+            "ACKNOWLEDGED",
+            "DECISIONS",
+            "WHAT",
+        ];
+        let count = match self.findings.len() {
+            0 => String::new(),
+            n => format!("{n} findings\n"),
+        };
+        let rows = table_of(&self.findings, "no findings", &headers, |f| {
+            vec![
+                f.id.clone(),
+                kind(f.kind).to_owned(),
+                date_text(f.from.as_ref()),
+                date_text(f.until.as_ref()),
+                yes_no(f.acknowledged).to_owned(),
+                or_dash(&f.decision_ids.join(",")),
+                f.message.clone(),
+            ]
+        });
+        format!("{head}{count}{rows}")
     }
 }

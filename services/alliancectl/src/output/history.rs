@@ -6,8 +6,8 @@ use alliance_proto::v1;
 use serde_json::{Value, json};
 
 use super::{
-    Render, date_json, date_text, instant, instant_text, name, name_text, needed_sides, or_dash,
-    section_of, sides, table,
+    Column, Render, date_json, date_text, instant, instant_text, name, name_text, needed_sides,
+    or_dash, section_with, sides, table_of,
 };
 
 fn change_kind(kind: i32) -> Option<&'static str> {
@@ -40,6 +40,31 @@ fn recorded_json(e: &v1::RecordedEvent) -> Value {
     })
 }
 
+/// The columns of a diff's sections: the decisions and elements it changed, its events.
+const DECISIONS: &[Column<v1::DecisionChange>] = &[
+    ("ID", |c| c.decision_id.clone()),
+    ("STATUS", |c| {
+        let before = name_text(c.before, decision_status_from_proto);
+        let after = name_text(c.after, decision_status_from_proto);
+        format!("{before}\u{2192}{after}")
+    }),
+    ("EVENTS", |c| refs_text(&c.events)),
+    ("TITLE", |c| c.title.clone()),
+];
+
+const ELEMENTS: &[Column<v1::ElementChange>] = &[
+    ("ID", |c| c.element_id.clone()),
+    ("CHANGE", |c| change_kind(c.kind).unwrap_or("-").to_owned()),
+    ("EVENTS", |c| refs_text(&c.events)),
+];
+
+const EVENTS: &[Column<v1::RecordedEvent>] = &[
+    ("VERSION", |e| format!("v{}", e.version)),
+    ("EVENT", |e| e.event_type.clone()),
+    ("BY", |e| or_dash(&e.actor)),
+    ("RECORDED", |e| instant_text(e.record_time.as_ref())),
+];
+
 impl Render for v1::PlanDiff {
     fn json(&self) -> Value {
         let d = self;
@@ -69,51 +94,9 @@ impl Render for v1::PlanDiff {
             "plan {}  from version {} to version {}",
             d.plan_id, d.from_version, d.to_version
         )];
-        section_of(
-            &mut out,
-            "decisions changed",
-            &["ID", "STATUS", "EVENTS", "TITLE"],
-            &d.decisions,
-            |c| {
-                vec![
-                    c.decision_id.clone(),
-                    format!(
-                        "{}\u{2192}{}",
-                        name_text(c.before, decision_status_from_proto),
-                        name_text(c.after, decision_status_from_proto)
-                    ),
-                    refs_text(&c.events),
-                    c.title.clone(),
-                ]
-            },
-        );
-        section_of(
-            &mut out,
-            "elements changed",
-            &["ID", "CHANGE", "EVENTS"],
-            &d.elements,
-            |c| {
-                vec![
-                    c.element_id.clone(),
-                    change_kind(c.kind).unwrap_or("-").to_owned(),
-                    refs_text(&c.events),
-                ]
-            },
-        );
-        section_of(
-            &mut out,
-            "events",
-            &["VERSION", "EVENT", "BY", "RECORDED"],
-            &d.events,
-            |e| {
-                vec![
-                    format!("v{}", e.version),
-                    e.event_type.clone(),
-                    or_dash(&e.actor),
-                    instant_text(e.record_time.as_ref()),
-                ]
-            },
-        );
+        section_with(&mut out, "decisions changed", &d.decisions, DECISIONS);
+        section_with(&mut out, "elements changed", &d.elements, ELEMENTS);
+        section_with(&mut out, "events", &d.events, EVENTS);
         out.join("\n")
     }
 }
@@ -141,39 +124,28 @@ impl Render for v1::ListDecisionsResponse {
     }
 
     fn text(&self) -> String {
-        let r = self;
-        if r.decisions.is_empty() {
-            return "no decisions".to_owned();
-        }
-        let rows = r
-            .decisions
-            .iter()
-            .map(|d| {
-                vec![
-                    d.decision_id.clone(),
-                    name_text(d.status, decision_status_from_proto),
-                    or_dash(&d.owner_team),
-                    date_text(d.effective_date.as_ref()),
-                    needed_sides(&d.required_sides, &d.derived_sides),
-                    or_dash(&sides(&d.endorsements).join(",")),
-                    d.history.len().to_string(),
-                    d.title.clone(),
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "ID",
-                "STATUS",
-                "OWNER",
-                "EFFECTIVE",
-                "REQUIRED",
-                "ENDORSED",
-                "HISTORY",
-                "TITLE",
-            ],
-            rows,
-        )
+        let headers = [
+            "ID",
+            "STATUS",
+            "OWNER",
+            "EFFECTIVE",
+            "REQUIRED",
+            "ENDORSED",
+            "HISTORY",
+            "TITLE",
+        ];
+        table_of(&self.decisions, "no decisions", &headers, |d| {
+            vec![
+                d.decision_id.clone(),
+                name_text(d.status, decision_status_from_proto),
+                or_dash(&d.owner_team),
+                date_text(d.effective_date.as_ref()),
+                needed_sides(&d.required_sides, &d.derived_sides),
+                or_dash(&sides(&d.endorsements).join(",")),
+                d.history.len().to_string(),
+                d.title.clone(),
+            ]
+        })
     }
 }
 

@@ -286,6 +286,19 @@ fn clauses_section(out: &mut Vec<String>, clauses: &[impl Clause]) {
     section_of(out, "clauses", &headers, clauses, Clause::row);
 }
 
+/// A column of a table: its header, and its cell of an item.
+type Column<T> = (&'static str, fn(&T) -> String);
+
+/// [`section`] of `items`, one row each, a cell per column.
+fn section_with<T>(out: &mut Vec<String>, title: &str, items: &[T], columns: &[Column<T>]) {
+    let headers: Vec<&str> = columns.iter().map(|(header, _)| *header).collect();
+    let rows = items
+        .iter()
+        .map(|item| columns.iter().map(|(_, cell)| cell(item)).collect())
+        .collect();
+    section(out, title, &headers, rows);
+}
+
 /// [`section`] of `items`, one row each.
 fn section_of<T>(
     out: &mut Vec<String>,
@@ -295,6 +308,19 @@ fn section_of<T>(
     row: impl Fn(&T) -> Vec<String>,
 ) {
     section(out, title, headers, items.iter().map(row).collect());
+}
+
+/// The table of `items`, one row each, or `none` when there are none.
+fn table_of<T>(
+    items: &[T],
+    none: &str,
+    headers: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> String {
+    if items.is_empty() {
+        return none.to_owned();
+    }
+    table(headers, items.iter().map(row).collect())
 }
 
 /// Plain columns separated by two spaces, each as wide as its widest cell.
@@ -327,6 +353,12 @@ pub(crate) fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Asserts that `text` holds `part`.
+    #[track_caller]
+    fn contains(text: &str, part: &str) {
+        assert!(text.contains(part), "{text}");
+    }
     use crate::errors::Exit;
 
     fn result(replayed: bool) -> Reply {
@@ -407,8 +439,8 @@ mod tests {
     #[test]
     fn plan_text_has_aligned_columns() {
         let text = render(&Reply::Plan(plan()), Format::Text);
-        assert!(text.contains("version 7"), "{text}");
-        assert!(text.contains("horizon 2027-01-01 .. 2031-12-31"), "{text}");
+        contains(&text, "version 7");
+        contains(&text, "horizon 2027-01-01 .. 2031-12-31");
         let lines: Vec<&str> = text.lines().collect();
         let header = lines.iter().position(|l| l.starts_with("ID  ")).unwrap();
         let row = lines[header + 1];
@@ -418,12 +450,9 @@ mod tests {
             row.find("-  "),
             "columns line up:\n{text}"
         );
-        assert!(text.contains("us,rok    rok"), "{text}");
-        assert!(
-            text.contains("ground_combat_brigade  4500       M1A2=90"),
-            "{text}"
-        );
-        assert!(text.contains("conditions: none"), "{text}");
+        contains(&text, "us,rok    rok");
+        contains(&text, "ground_combat_brigade  4500       M1A2=90");
+        contains(&text, "conditions: none");
     }
 
     #[test]
@@ -496,11 +525,8 @@ mod tests {
             ],
             "{text}"
         );
-        assert!(text.contains("rok   missile_defense  70"), "{text}");
-        assert!(
-            text.contains("rok-c2  -       -         -      ROK C2"),
-            "{text}"
-        );
+        contains(&text, "rok   missile_defense  70");
+        contains(&text, "rok-c2  -       -         -      ROK C2");
         assert!(text.ends_with("decisions (1): opcon-transfer"), "{text}");
 
         let json: Value =
@@ -547,12 +573,9 @@ mod tests {
             }],
         };
         let text = render(&Reply::Diff(diff.clone()), Format::Text);
-        assert!(
-            text.contains("d1  -\u{2192}proposed  v3      Retrench"),
-            "{text}"
-        );
-        assert!(text.contains("2id-abct  removed  -"), "{text}");
-        assert!(text.contains("2025-01-01T00:00:00.500Z"), "{text}");
+        contains(&text, "d1  -\u{2192}proposed  v3      Retrench");
+        contains(&text, "2id-abct  removed  -");
+        contains(&text, "2025-01-01T00:00:00.500Z");
         let json: Value = serde_json::from_str(&render(&Reply::Diff(diff), Format::Json)).unwrap();
         assert_eq!(json["decisions"][0]["before"], Value::Null);
         assert_eq!(json["decisions"][0]["after"], "proposed");

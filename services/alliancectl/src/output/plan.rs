@@ -8,8 +8,8 @@ use alliance_proto::v1;
 use serde_json::{Value, json};
 
 use super::{
-    Render, clauses_section, date_json, date_text, element_json, equipment_text, name, name_text,
-    needed_sides, or_dash, section_of, sides, table,
+    Column, Render, clauses_section, date_json, date_text, element_json, equipment_text, name,
+    name_text, needed_sides, or_dash, section_of, section_with, sides, table_of,
 };
 
 /// A command's result with the command id it was sent under.
@@ -70,25 +70,26 @@ impl Render for v1::ListPlansResponse {
     }
 
     fn text(&self) -> String {
-        let r = self;
-        if r.plans.is_empty() {
-            return "no plans".to_owned();
-        }
-        let rows = r
-            .plans
-            .iter()
-            .map(|h| {
-                vec![
-                    h.plan_id.clone(),
-                    h.version.to_string(),
-                    parent_text(h),
-                    h.name.clone(),
-                ]
-            })
-            .collect();
-        table(&["PLAN", "VERSION", "BRANCHED FROM", "NAME"], rows)
+        let headers = ["PLAN", "VERSION", "BRANCHED FROM", "NAME"];
+        table_of(&self.plans, "no plans", &headers, |h| {
+            let version = h.version.to_string();
+            vec![h.plan_id.clone(), version, parent_text(h), h.name.clone()]
+        })
     }
 }
+
+/// The columns of a plan's conditions and roles.
+const CONDITIONS: &[Column<v1::ConditionSummary>] = &[
+    ("ID", |c| c.condition_id.clone()),
+    ("STATUS", |c| {
+        name_text(c.latest_status, condition_status_from_proto)
+    }),
+    ("ASSESSED", |c| date_text(c.latest_assessed_on.as_ref())),
+    ("TITLE", |c| c.title.clone()),
+];
+
+const ROLES: &[Column<v1::RoleGrant>] =
+    &[("TEAM", |g| g.team.clone()), ("ROLE", |g| g.role.clone())];
 
 impl Render for v1::PlanSummary {
     fn json(&self) -> Value {
@@ -252,25 +253,9 @@ impl Render for v1::PlanSummary {
             },
         );
 
-        section_of(
-            &mut out,
-            "conditions",
-            &["ID", "STATUS", "ASSESSED", "TITLE"],
-            &p.conditions,
-            |c| {
-                vec![
-                    c.condition_id.clone(),
-                    name_text(c.latest_status, condition_status_from_proto),
-                    date_text(c.latest_assessed_on.as_ref()),
-                    c.title.clone(),
-                ]
-            },
-        );
-
+        section_with(&mut out, "conditions", &p.conditions, CONDITIONS);
         clauses_section(&mut out, &p.clauses);
-        section_of(&mut out, "roles", &["TEAM", "ROLE"], &p.grants, |g| {
-            vec![g.team.clone(), g.role.clone()]
-        });
+        section_with(&mut out, "roles", &p.grants, ROLES);
         out.join("\n")
     }
 }

@@ -8,9 +8,65 @@ use alliance_proto::v1;
 use serde_json::{Value, json};
 
 use super::{
-    Render, clauses_section, date_json, date_text, element_json, holder_text, name, name_text,
-    or_dash, section_of, table, yes_no,
+    Column, Render, clauses_section, date_json, date_text, element_json, holder_text, name,
+    name_text, or_dash, section_with, table, yes_no,
 };
+
+/// The columns of a posture's sections.
+const PERSONNEL: &[Column<v1::PersonnelCount>] = &[
+    ("SIDE", |c| name_text(c.side, side_from_proto)),
+    ("COMPONENT", |c| {
+        name_text(c.component, component_from_proto)
+    }),
+    ("KIND", |c| name_text(c.kind, kind_from_proto)),
+    ("PERSONNEL", |c| c.personnel.to_string()),
+];
+
+const EQUIPMENT: &[Column<v1::SideEquipment>] = &[
+    ("SIDE", |e| name_text(e.side, side_from_proto)),
+    ("KIND", |e| e.kind.clone()),
+    ("COUNT", |e| e.count.to_string()),
+];
+
+const CAPABILITY: &[Column<v1::CapabilityLevel>] = &[
+    ("SIDE", |c| name_text(c.side, side_from_proto)),
+    ("AREA", |c| name_text(c.area, area_from_proto)),
+    ("LEVEL", |c| c.level.to_string()),
+];
+
+const MISSIONS: &[Column<v1::MissionAssignment>] = &[
+    ("MISSION", |m| name_text(m.mission, mission_from_proto)),
+    ("LEAD", |m| name_text(m.lead, side_from_proto)),
+    ("SUPPORTING", |m| name_text(m.supporting, side_from_proto)),
+    ("SINCE", |m| date_text(m.since.as_ref())),
+];
+
+const CONDITIONS: &[Column<v1::ConditionState>] = &[
+    ("ID", |c| c.condition_id.clone()),
+    ("STATUS", |c| {
+        name_text(c.status, condition_status_from_proto)
+    }),
+    ("ASSESSED", |c| date_text(c.assessed_on.as_ref())),
+    ("VALUE", |c| {
+        c.value.map_or_else(|| "-".to_owned(), |v| v.to_string())
+    }),
+    ("TITLE", |c| c.title.clone()),
+];
+
+const ELEMENTS: &[Column<v1::ForceElement>] = &[
+    ("ID", |e| e.element_id.clone()),
+    ("SIDE", |e| name_text(e.side, side_from_proto)),
+    ("KIND", |e| name_text(e.kind, kind_from_proto)),
+    ("PERSONNEL", |e| e.personnel.to_string()),
+    ("BASE", |e| or_dash(&e.base)),
+    ("NAME", |e| e.name.clone()),
+];
+
+/// A side's capability level in an area, as JSON.
+fn capability_json(c: &v1::CapabilityLevel) -> Value {
+    let (side, area) = (name(c.side, side_from_proto), name(c.area, area_from_proto));
+    json!({ "side": side, "area": area, "level": c.level })
+}
 
 impl Render for v1::Posture {
     fn json(&self) -> Value {
@@ -38,11 +94,7 @@ impl Render for v1::Posture {
                 "kind": e.kind,
                 "count": e.count,
             })).collect::<Vec<_>>(),
-            "capability": p.capability.iter().map(|c| json!({
-                "side": name(c.side, side_from_proto),
-                "area": name(c.area, area_from_proto),
-                "level": c.level,
-            })).collect::<Vec<_>>(),
+            "capability": p.capability.iter().map(capability_json).collect::<Vec<_>>(),
             "missions": p.missions.iter().map(|m| json!({
                 "mission": name(m.mission, mission_from_proto),
                 "lead": name(m.lead, side_from_proto),
@@ -88,98 +140,13 @@ impl Render for v1::Posture {
             format!("U.S. personnel {}", p.us_personnel),
         ];
 
-        section_of(
-            &mut out,
-            "personnel",
-            &["SIDE", "COMPONENT", "KIND", "PERSONNEL"],
-            &p.personnel,
-            |c| {
-                vec![
-                    name_text(c.side, side_from_proto),
-                    name_text(c.component, component_from_proto),
-                    name_text(c.kind, kind_from_proto),
-                    c.personnel.to_string(),
-                ]
-            },
-        );
-
-        section_of(
-            &mut out,
-            "equipment",
-            &["SIDE", "KIND", "COUNT"],
-            &p.equipment,
-            |e| {
-                vec![
-                    name_text(e.side, side_from_proto),
-                    e.kind.clone(),
-                    e.count.to_string(),
-                ]
-            },
-        );
-
-        section_of(
-            &mut out,
-            "capability",
-            &["SIDE", "AREA", "LEVEL"],
-            &p.capability,
-            |c| {
-                vec![
-                    name_text(c.side, side_from_proto),
-                    name_text(c.area, area_from_proto),
-                    c.level.to_string(),
-                ]
-            },
-        );
-
-        section_of(
-            &mut out,
-            "operational plans",
-            &["MISSION", "LEAD", "SUPPORTING", "SINCE"],
-            &p.missions,
-            |m| {
-                vec![
-                    name_text(m.mission, mission_from_proto),
-                    name_text(m.lead, side_from_proto),
-                    name_text(m.supporting, side_from_proto),
-                    date_text(m.since.as_ref()),
-                ]
-            },
-        );
-
+        section_with(&mut out, "personnel", &p.personnel, PERSONNEL);
+        section_with(&mut out, "equipment", &p.equipment, EQUIPMENT);
+        section_with(&mut out, "capability", &p.capability, CAPABILITY);
+        section_with(&mut out, "operational plans", &p.missions, MISSIONS);
         clauses_section(&mut out, &p.clauses);
-
-        section_of(
-            &mut out,
-            "conditions",
-            &["ID", "STATUS", "ASSESSED", "VALUE", "TITLE"],
-            &p.conditions,
-            |c| {
-                vec![
-                    c.condition_id.clone(),
-                    name_text(c.status, condition_status_from_proto),
-                    date_text(c.assessed_on.as_ref()),
-                    c.value.map_or_else(|| "-".to_owned(), |v| v.to_string()),
-                    c.title.clone(),
-                ]
-            },
-        );
-
-        section_of(
-            &mut out,
-            "elements",
-            &["ID", "SIDE", "KIND", "PERSONNEL", "BASE", "NAME"],
-            &p.elements,
-            |e| {
-                vec![
-                    e.element_id.clone(),
-                    name_text(e.side, side_from_proto),
-                    name_text(e.kind, kind_from_proto),
-                    e.personnel.to_string(),
-                    or_dash(&e.base),
-                    e.name.clone(),
-                ]
-            },
-        );
+        section_with(&mut out, "conditions", &p.conditions, CONDITIONS);
+        section_with(&mut out, "elements", &p.elements, ELEMENTS);
 
         out.push(String::new());
         if p.decision_ids.is_empty() {

@@ -6,7 +6,9 @@ use alliance_proto::convert::{area_from_proto, side_from_proto};
 use alliance_proto::v1;
 use serde_json::{Value, json};
 
-use super::{Render, date, date_json, date_text, instant, section, section_of, table};
+use super::{
+    Column, Render, date, date_json, date_text, instant, section, section_of, section_with, table,
+};
 use crate::parse::enum_name;
 
 /// How many investments the table's sensitivity section lists.
@@ -236,6 +238,14 @@ fn area_summaries(r: &v1::SimulationResult) -> Vec<AreaSummary> {
         .collect()
 }
 
+/// The columns of a run's OPCON conditions.
+const CONDITIONS: &[Column<v1::ConditionOutcome>] = &[
+    ("CONDITION", |c| c.condition_id.clone()),
+    ("CRITERION", |c| c.criterion.clone()),
+    ("P AT TRANSFER", |c| opt_pct(c.probability_at_transfer)),
+    ("LIKELY MET BY", |c| month_text(c.likely_met_by.as_ref())),
+];
+
 /// The result as tables, risks first.
 pub fn result_text(r: &v1::SimulationResult) -> String {
     let mut out = vec![
@@ -288,20 +298,7 @@ pub fn result_text(r: &v1::SimulationResult) -> String {
         )),
         None => out.push("OPCON transfer: none scheduled in the plan simulated".to_owned()),
     }
-    section_of(
-        &mut out,
-        "OPCON conditions",
-        &["CONDITION", "CRITERION", "P AT TRANSFER", "LIKELY MET BY"],
-        &r.conditions,
-        |c| {
-            vec![
-                c.condition_id.clone(),
-                c.criterion.clone(),
-                opt_pct(c.probability_at_transfer),
-                month_text(c.likely_met_by.as_ref()),
-            ]
-        },
-    );
+    section_with(&mut out, "OPCON conditions", &r.conditions, CONDITIONS);
     if !r.conditions.is_empty() {
         let by = match date(r.all_conditions_likely_by.as_ref()) {
             Some(d) => d.format("%Y-%m").to_string(),

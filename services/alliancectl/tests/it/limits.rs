@@ -2,7 +2,7 @@
 //! long lists, huge pages and too many streams are refused with a clear error, and nothing is
 //! appended.
 
-use crate::support::{Server, Services, assert_refused};
+use crate::support::{Server, Services, assert_refused, head_version};
 use alliance_proto::v1;
 use alliance_proto::v1::audit_log_client::AuditLogClient;
 use alliance_proto::v1::plan_commands_client::PlanCommandsClient;
@@ -10,6 +10,7 @@ use alliance_proto::v1::posture_queries_client::PostureQueriesClient;
 use alliance_server::limits::{MAX_MESSAGE_BYTES, MAX_STREAMS_PER_CALLER};
 use alliance_tests::requests::{self, authed};
 use tonic::Code;
+use tonic::transport::Channel;
 
 const PLAN: &str = "019a0000-0000-7000-8000-000000000001";
 
@@ -33,6 +34,20 @@ fn proposal(title: String, supersedes: Vec<String>) -> v1::ProposeDecisionReques
     }
 }
 
+/// Asserts that a proposal of `token`'s over the message limit is refused before it is decoded.
+async fn assert_huge_refused(commands: &mut PlanCommandsClient<Channel>, token: &str) {
+    let huge = proposal("x".repeat(MAX_MESSAGE_BYTES + 1), Vec::new());
+    let refused = commands
+        .propose_decision(authed(token, huge))
+        .await
+        .unwrap_err();
+    assert_refused(&refused, Code::OutOfRange, "too large");
+}
+
+fn auditors<T>(message: T) -> tonic::Request<T> {
+    authed("dev-auditors", message)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_input_is_refused_and_changes_nothing() {
     let plan = alliance_commands::reference::ReferencePlan::read(
@@ -47,32 +62,13 @@ async fn hostile_input_is_refused_and_changes_nothing() {
     let commands = PlanCommandsClient::connect(server.url.clone())
         .await
         .unwrap();
-    let version = |mut c: PlanCommandsClient<tonic::transport::Channel>| async move {
-        c.get_plan(authed(
-            "dev-auditors",
-            v1::GetPlanRequest {
-                plan_id: PLAN.into(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .head
-        .unwrap()
-        .version
+    let version = |mut c: PlanCommandsClient<Channel>| async move {
+        head_version(&mut c, "dev-auditors", PLAN).await
     };
     let before = version(commands.clone()).await;
 
     // A message over the limit is refused before it is decoded.
-    let huge = commands
-        .clone()
-        .propose_decision(authed(
-            "dev-us-force-planning",
-            proposal("x".repeat(MAX_MESSAGE_BYTES + 1), Vec::new()),
-        ))
-        .await
-        .unwrap_err();
-    assert_refused(&huge, Code::OutOfRange, "too large");
+    assert_huge_refused(&mut commands.clone(), "dev-us-force-planning").await;
     // A title past its length, a list past its size: INVALID_ARGUMENT naming the field.
     let long = commands
         .clone()
@@ -94,15 +90,13 @@ async fn hostile_input_is_refused_and_changes_nothing() {
 
     // A page past the largest.
     let mut audit = AuditLogClient::connect(server.url.clone()).await.unwrap();
+    let past_the_largest = v1::ListEventsRequest {
+        plan_id: PLAN.into(),
+        page_size: 1_000_000,
+        ..Default::default()
+    };
     let page = audit
-        .list_events(authed(
-            "dev-auditors",
-            v1::ListEventsRequest {
-                plan_id: PLAN.into(),
-                page_size: 1_000_000,
-                ..Default::default()
-            },
-        ))
+        .list_events(auditors(past_the_largest))
         .await
         .unwrap_err();
     assert_eq!(page.code(), Code::InvalidArgument, "{page:?}");
@@ -112,7 +106,7 @@ async fn hostile_input_is_refused_and_changes_nothing() {
     let queries = PostureQueriesClient::connect(server.url.clone())
         .await
         .unwrap();
-    let watch = |mut q: PostureQueriesClient<tonic::transport::Channel>, token: &'static str| async move {
+    let watch = |mut q: PostureQueriesClient<Channel>, token: &'static str| async move {
         q.watch_plan(authed(
             token,
             v1::WatchPlanRequest {
@@ -123,15 +117,15 @@ async fn hostile_input_is_refused_and_changes_nothing() {
         ))
         .await
     };
-    let mut open = Vec::new();
-    for _ in 0..MAX_STREAMS_PER_CALLER {
-        open.push(
-            watch(queries.clone(), "dev-rok-jcs")
-                .await
-                .unwrap()
-                .into_inner(),
-        );
-    }
+    // As many watches of `token`'s as it may hold, each open.
+    let open_all = async |token: &'static str| {
+        let mut open = Vec::new();
+        for _ in 0..MAX_STREAMS_PER_CALLER {
+            open.push(watch(queries.clone(), token).await.unwrap().into_inner());
+        }
+        open
+    };
+    let mut open = open_all("dev-rok-jcs").await;
     let refused = watch(queries.clone(), "dev-rok-jcs").await.unwrap_err();
     assert_refused(&refused, Code::ResourceExhausted, "rok-jcs");
     watch(queries.clone(), "dev-us-force-planning")
@@ -155,22 +149,11 @@ async fn hostile_input_is_refused_and_changes_nothing() {
     // An export is a stream too: a caller holding the most streams it may is refused one, and
     // the streams it holds are not disturbed.
     let audits = AuditLogClient::connect(server.url.clone()).await.unwrap();
-    let mut watching = Vec::new();
-    for _ in 0..MAX_STREAMS_PER_CALLER {
-        watching.push(
-            watch(queries.clone(), "dev-auditors")
-                .await
-                .unwrap()
-                .into_inner(),
-        );
-    }
-    let export = |mut a: AuditLogClient<tonic::transport::Channel>| async move {
-        a.export_plan(authed(
-            "dev-auditors",
-            v1::ExportPlanRequest {
-                plan_id: PLAN.into(),
-            },
-        ))
+    let watching = open_all("dev-auditors").await;
+    let export = |mut a: AuditLogClient<Channel>| async move {
+        a.export_plan(auditors(v1::ExportPlanRequest {
+            plan_id: PLAN.into(),
+        }))
         .await
     };
     let refused = export(audits.clone()).await.unwrap_err();
@@ -227,14 +210,7 @@ async fn refusals_for_size_and_for_streams_are_in_the_security_log() {
     let mut commands = PlanCommandsClient::connect(server.url.clone())
         .await
         .unwrap();
-    let huge = commands
-        .propose_decision(authed(
-            "quota-token",
-            proposal("x".repeat(MAX_MESSAGE_BYTES + 1), Vec::new()),
-        ))
-        .await
-        .unwrap_err();
-    assert_refused(&huge, Code::OutOfRange, "too large");
+    assert_huge_refused(&mut commands, "quota-token").await;
 
     // RESOURCE_EXHAUSTED: one stream past the caller's most.
     let mut queries = PostureQueriesClient::connect(server.url.clone())
@@ -264,13 +240,10 @@ async fn refusals_for_size_and_for_streams_are_in_the_security_log() {
     // Both are in the security log, with the caller and the method.
     let mut audit = AuditLogClient::connect(server.url.clone()).await.unwrap();
     let denials = audit
-        .list_denials(authed(
-            "dev-auditors",
-            v1::ListDenialsRequest {
-                since: None,
-                limit: 1000,
-            },
-        ))
+        .list_denials(auditors(v1::ListDenialsRequest {
+            since: None,
+            limit: 1000,
+        }))
         .await
         .unwrap()
         .into_inner()

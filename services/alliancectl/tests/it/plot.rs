@@ -127,12 +127,16 @@ fn files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The `--out` stem of a chart written in `dir`: `posture`.svg and `posture`.png.
+fn stem_in(dir: &tempfile::TempDir) -> String {
+    dir.path().join("posture").to_str().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn plot_writes_an_svg_and_a_png_of_the_plan() {
     let server = start().await;
     let dir = tempfile::tempdir().unwrap();
-    let stem = dir.path().join("posture");
-    let stem_arg = stem.to_str().unwrap();
+    let stem_arg = &stem_in(&dir);
 
     // The whole horizon (the default): the brigade, then its withdrawal, then the transfer.
     let out = server.plot(&["--plan-id", PLAN, "--out", stem_arg]).await;
@@ -252,8 +256,7 @@ async fn plot_writes_an_svg_and_a_png_of_the_plan() {
 async fn bad_input_writes_no_file() {
     let server = start().await;
     let dir = tempfile::tempdir().unwrap();
-    let stem = dir.path().join("posture");
-    let stem = stem.to_str().unwrap();
+    let stem = &stem_in(&dir);
 
     let unknown = "019a0000-0000-7000-8000-0000000000ff";
     let out = server.plot(&["--plan-id", unknown, "--out", stem]).await;

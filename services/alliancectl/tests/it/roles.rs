@@ -165,19 +165,7 @@ async fn denials(audit: &mut AuditLogClient<Channel>) -> Vec<v1::Denial> {
 
 /// The version of `plan` as its admin reads it from the write side.
 async fn head_version(commands: &mut PlanCommandsClient<Channel>, plan: &str) -> u64 {
-    commands
-        .get_plan(authed(
-            "planadmin",
-            v1::GetPlanRequest {
-                plan_id: plan.to_owned(),
-            },
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .head
-        .unwrap()
-        .version
+    crate::support::head_version(commands, "tok-planadmin", plan).await
 }
 
 /// Grants (or with `revoke`, revokes) `role` on `plan` to `team`, as `by`.

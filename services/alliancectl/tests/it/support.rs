@@ -188,3 +188,22 @@ pub fn assert_refused(status: &tonic::Status, code: tonic::Code, naming: &str) {
         status.message()
     );
 }
+
+/// The version of `plan` as `token`'s caller reads it from the write side.
+pub async fn head_version(
+    commands: &mut alliance_proto::v1::plan_commands_client::PlanCommandsClient<
+        tonic::transport::Channel,
+    >,
+    token: &str,
+    plan: &str,
+) -> u64 {
+    let request = alliance_proto::v1::GetPlanRequest {
+        plan_id: plan.to_owned(),
+    };
+    let plan = commands
+        .get_plan(alliance_tests::requests::authed(token, request))
+        .await
+        .unwrap()
+        .into_inner();
+    plan.head.unwrap().version
+}
