@@ -362,6 +362,18 @@ pub async fn write_history<L: EventLog>(
     Ok((plan_ids, written))
 }
 
+/// The resident memory read models take per event: the events of the log at `path` rebuilt in
+/// this process into a fresh read model. Returns the events and the bytes per event.
+pub async fn read_model_cost(path: &std::path::Path) -> anyhow::Result<(u64, f64)> {
+    let log = SqliteLog::open(SqliteLogConfig::new(path))?;
+    let before = resident_mib();
+    let projection = Projection::new();
+    let events = projection.catch_up(&log).await?;
+    let bytes = (resident_mib() - before) * 1024.0 * 1024.0 / events.max(1) as f64;
+    drop(projection);
+    Ok((events, bytes))
+}
+
 pub async fn run(total_events: usize) -> anyhow::Result<ProjectionFigures> {
     let dir = TempDir::new()?;
     let log = SqliteLog::open(SqliteLogConfig::new(dir.0.join("alliance.db")))?;
