@@ -451,19 +451,16 @@ mod tests {
         let (_requests, queue) = mpsc::channel(1);
         let (publish, published) = watch::channel(0);
         let counters = Arc::new(Counters::default());
-        let commands = Arc::new(CommandIds::load(&conn).unwrap());
-        let writer = Writer::new(
-            conn,
-            queue,
-            publish,
-            Arc::clone(&counters),
-            WriterLimits {
-                max_batch_appends: 512,
-                max_batch_bytes: 1 << 20,
-                max_cached_plans: 1000,
-            },
-            (commands, Arc::new(RecentEvents::new(16))),
+        let memory = (
+            Arc::new(CommandIds::load(&conn).unwrap()),
+            Arc::new(RecentEvents::new(16)),
         );
+        let limits = WriterLimits {
+            max_batch_appends: 512,
+            max_batch_bytes: 1 << 20,
+            max_cached_plans: 1000,
+        };
+        let writer = Writer::new(conn, queue, publish, Arc::clone(&counters), limits, memory);
         Harness {
             _dir: dir,
             writer,
