@@ -1,5 +1,6 @@
 //! The embedded SQLite backend of the [`EventLog`]; see [`SqliteLog`].
 
+mod checkpoint;
 mod file;
 mod memory;
 mod read;
@@ -86,6 +87,8 @@ pub struct SqliteLogStats {
     /// Append requests the writer answered with an error (conflicts, duplicates, storage
     /// failures).
     pub rejected: u64,
+    /// WAL checkpoints run (after every 4096 events written, between two group commits).
+    pub checkpoints: u64,
 }
 
 /// The embedded SQLite event log. Cheap to clone: every clone is a handle to the same log.
@@ -133,6 +136,8 @@ struct Inner {
     /// close before we join it.
     requests: Option<mpsc::Sender<AppendRequest>>,
     writer: Option<JoinHandle<()>>,
+    /// The checkpoints run so far.
+    checkpointed: watch::Receiver<u64>,
     reads: Arc<ReadPool>,
     /// The last committed position, published by the writer after each commit.
     committed: watch::Receiver<Position>,
@@ -197,6 +202,8 @@ impl SqliteLog {
             },
             (Arc::clone(&commands), Arc::clone(&recent)),
         );
+        let (checkpoints, checkpointed) = checkpoint::Checkpoints::new();
+        let writer = writer.checkpoint_with(checkpoints);
         let writer = std::thread::Builder::new()
             .name("eventlog-writer".to_owned())
             .spawn(move || writer.run())
@@ -210,6 +217,7 @@ impl SqliteLog {
                 path: config.path,
                 requests: Some(requests),
                 writer: Some(writer),
+                checkpointed,
                 reads,
                 committed,
                 counters,
@@ -228,6 +236,11 @@ impl SqliteLog {
     /// The writer's counters since the log was opened.
     pub fn stats(&self) -> SqliteLogStats {
         self.inner.counters.snapshot()
+    }
+
+    /// The number of WAL checkpoints run since the log was opened, as it changes.
+    pub fn checkpoints(&self) -> watch::Receiver<u64> {
+        self.inner.checkpointed.clone()
     }
 }
 

@@ -65,6 +65,9 @@ pub(super) fn open_writer(path: &Path, busy_timeout: Duration) -> Result<Connect
     // connection, not persistent, so set on every open.
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(storage)?;
+    // No checkpoint on the commit path: a thread of its own checkpoints (`checkpoint.rs`).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(storage)?;
 
     migrate(&mut conn)?;
     Ok(conn)

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rusqlite::{Connection, ErrorCode, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::checkpoint::Checkpoints;
 use super::memory::{CommandIds, RecentEvents};
 use super::{SqliteLogStats, read, storage, to_sql_int};
 use crate::{Appended, LogError, NewEvent, PlanId, Position, StoredEvent, Version};
@@ -39,6 +40,7 @@ impl AppendRequest {
 /// The writer's counters, read by `SqliteLog::stats`.
 #[derive(Default)]
 pub(super) struct Counters {
+    pub(super) checkpoints: AtomicU64,
     commits: AtomicU64,
     appends: AtomicU64,
     events: AtomicU64,
@@ -52,6 +54,7 @@ impl Counters {
             appends: self.appends.load(Ordering::Relaxed),
             events: self.events.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
+            checkpoints: self.checkpoints.load(Ordering::Relaxed),
         }
     }
 }
@@ -79,6 +82,8 @@ pub(super) struct Writer {
     commands: Arc<CommandIds>,
     /// The events of the latest commits, shared with the subscriptions.
     recent: Arc<RecentEvents>,
+    /// When to checkpoint the WAL (none: when the log closes).
+    checkpoints: Option<Checkpoints>,
 }
 
 /// Why one request of a batch was not applied.
@@ -121,9 +126,16 @@ impl Writer {
             limits,
             commands,
             recent,
+            checkpoints: None,
             heads: HashMap::new(),
             metrics: crate::CommitMetrics::new("sqlite"),
         }
+    }
+
+    /// Checkpoints the WAL as `checkpoints` says, between batches.
+    pub(super) fn checkpoint_with(mut self, checkpoints: Checkpoints) -> Self {
+        self.checkpoints = Some(checkpoints);
+        self
     }
 
     /// The writer loop: wait for one request, take whatever else is queued, commit them
@@ -133,6 +145,10 @@ impl Writer {
         while let Some(first) = self.queue.blocking_recv() {
             let batch = self.drain(first);
             self.commit_batch(batch);
+            // After the batch was answered, before the next is taken.
+            if let Some(checkpoints) = &mut self.checkpoints {
+                checkpoints.run_if_due(&self.conn, &self.counters.checkpoints);
+            }
         }
         tracing::debug!("event log writer stopped");
     }
@@ -189,6 +205,9 @@ impl Writer {
         }
         if appends > 0 {
             self.metrics.record(appends, events, started.elapsed());
+            if let Some(checkpoints) = &mut self.checkpoints {
+                checkpoints.committed(events);
+            }
         }
         self.counters.appends.fetch_add(appends, Ordering::Relaxed);
         self.counters.events.fetch_add(events, Ordering::Relaxed);

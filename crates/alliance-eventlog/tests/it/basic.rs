@@ -1,5 +1,7 @@
 //! Appends and reads on one handle; refusals; reopening.
 
+use std::time::Duration;
+
 use alliance_eventlog::{Appended, CommandRecord, EventLog, LogError, SqliteLog, SqliteLogConfig};
 use uuid::Uuid;
 
@@ -309,4 +311,41 @@ async fn newer_schema_version_is_refused() {
         Err(LogError::Storage(message)) => assert!(message.contains("version 99"), "{message}"),
         other => panic!("expected a storage error, got {other:?}"),
     }
+}
+
+/// No commit checkpoints the WAL: the writer does between two group commits, as events are
+/// written, so the WAL stops growing once its frames are in the database (the next commit
+/// starts it over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_between_commits_and_stops_growing() {
+    let (dir, log) = temp_log();
+    let wal = dir.path().join("events.db-wal");
+    let plan = Uuid::now_v7();
+    let mut checkpoints = log.checkpoints();
+    let mut version = 0;
+    let mut write = async |commands: usize| {
+        for _ in 0..commands {
+            let appended = log
+                .append(plan, version, events(&Uuid::now_v7().to_string(), 100))
+                .await
+                .unwrap();
+            version = appended.last_version;
+        }
+    };
+    // More events than one checkpoint's worth.
+    write(50).await;
+    tokio::time::timeout(Duration::from_secs(60), checkpoints.wait_for(|n| *n >= 1))
+        .await
+        .expect("a checkpoint within a minute")
+        .unwrap();
+    let after_first = std::fs::metadata(&wal).unwrap().len();
+    write(50).await;
+    let after_second = std::fs::metadata(&wal).unwrap().len();
+    // Without the checkpoint the second half would have doubled the WAL.
+    assert!(
+        after_second < after_first + after_first / 2,
+        "the WAL grew from {after_first} to {after_second} bytes"
+    );
+    assert!(log.stats().checkpoints >= 1);
+    assert_eq!(read_everything(&log).await.len(), 10_000);
 }
