@@ -56,16 +56,15 @@ impl std::fmt::Display for RecordedBy {
     }
 }
 
-/// The command an event came from, as its envelope records it. Kept small: a correlation or
-/// causation id equal to the command id (as the server fills them in when a client sends none)
-/// is not kept twice, and consecutive commands of one caller share its [`RecordedBy`].
+/// The command an event came from, as its envelope records it. Kept small: correlation and
+/// causation ids that are both the command id (as the server fills them in when a client sends
+/// none) are not kept again, others apart, and consecutive commands of one caller share its
+/// [`RecordedBy`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedCommand {
     pub command_id: Box<str>,
-    /// `None`: the command id.
-    correlation_id: Option<Box<str>>,
-    /// `None`: the command id.
-    causation_id: Option<Box<str>>,
+    /// `(correlation_id, causation_id)`; `None`: both are the command id.
+    other_ids: Option<Box<(Box<str>, Box<str>)>>,
     /// The digest that judges a retry (`EventEnvelope.command_digest`).
     pub command_digest: Box<str>,
     pub actor: Arc<RecordedBy>,
@@ -79,10 +78,14 @@ impl RecordedCommand {
         command_digest: String,
         actor: RecordedBy,
     ) -> Self {
-        let unless_the_command = |id: String| (id != command_id).then(|| id.into_boxed_str());
+        let other_ids = (correlation_id != command_id || causation_id != command_id).then(|| {
+            Box::new((
+                correlation_id.into_boxed_str(),
+                causation_id.into_boxed_str(),
+            ))
+        });
         Self {
-            correlation_id: unless_the_command(correlation_id),
-            causation_id: unless_the_command(causation_id),
+            other_ids,
             command_id: command_id.into_boxed_str(),
             command_digest: command_digest.into_boxed_str(),
             actor: Arc::new(actor),
@@ -90,11 +93,15 @@ impl RecordedCommand {
     }
 
     pub fn correlation_id(&self) -> &str {
-        self.correlation_id.as_deref().unwrap_or(&self.command_id)
+        self.other_ids
+            .as_deref()
+            .map_or(&self.command_id, |(correlation, _)| correlation)
     }
 
     pub fn causation_id(&self) -> &str {
-        self.causation_id.as_deref().unwrap_or(&self.command_id)
+        self.other_ids
+            .as_deref()
+            .map_or(&self.command_id, |(_, causation)| causation)
     }
 }
 
