@@ -126,11 +126,11 @@ fn own_steps(steps: &[Step]) -> impl Iterator<Item = &Step> {
 }
 
 /// An element's parts: its timeline in each view, and the decisions with a step that
-/// concerns it.
+/// concerns it, in id order (most elements have one or two: held in place).
 #[derive(Debug, Clone)]
 struct ElementParts {
     views: [Versioned<Timeline>; VIEWS],
-    decisions: BTreeSet<DecisionId>,
+    decisions: SmallVec<[DecisionId; 2]>,
 }
 
 /// The parts of an element, new if the index has none.
@@ -142,7 +142,7 @@ fn element_parts<'a>(
         .entry(element_id.clone())
         .or_insert_with(|| ElementParts {
             views: std::array::from_fn(|_| Versioned::empty()),
-            decisions: BTreeSet::new(),
+            decisions: SmallVec::new(),
         })
 }
 
@@ -315,9 +315,10 @@ impl PostureIndex {
         let elements: BTreeSet<&ElementId> =
             decision.steps.iter().filter_map(Step::element_id).collect();
         for element in &elements {
-            element_parts(&mut self.elements, element)
-                .decisions
-                .insert(decision_id.clone());
+            let decisions = &mut element_parts(&mut self.elements, element).decisions;
+            if let Err(at) = decisions.binary_search(decision_id) {
+                decisions.insert(at, decision_id.clone());
+            }
         }
         let views = self
             .decisions
