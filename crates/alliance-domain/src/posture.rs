@@ -196,21 +196,20 @@ impl PostureSource<'_> {
         let mut personnel = BTreeMap::new();
         // Each side's elements that share one equipment map (a read model shares equal maps)
         // are summed as one, the map read once.
-        let mut maps: Vec<(Side, *const BTreeMap<String, u32>, &BTreeMap<String, u32>)> =
-            Vec::with_capacity(elements.len());
+        let mut maps: Vec<(Side, &Equipment)> = Vec::with_capacity(elements.len());
         for e in &elements {
             *personnel.entry((e.side, e.component, e.kind)).or_insert(0) += u64::from(e.personnel);
             if !e.equipment.is_empty() {
-                maps.push((e.side, Arc::as_ptr(&e.equipment), &e.equipment));
+                maps.push((e.side, &e.equipment));
             }
         }
-        maps.sort_unstable_by_key(|(side, map, _)| (*side, *map as usize));
+        maps.sort_unstable_by_key(|(side, map)| (*side, Arc::as_ptr(map) as usize));
         // Summed under borrowed names; each name is copied once, not once per element.
         let mut equipment: BTreeMap<(Side, &str), u64> = BTreeMap::new();
-        for shared in maps.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)) {
-            let (side, _, map) = shared[0];
+        for shared in maps.chunk_by(|a, b| a.0 == b.0 && Arc::ptr_eq(a.1, b.1)) {
+            let (side, map) = shared[0];
             let holders = shared.len() as u64;
-            for (kind, count) in map {
+            for (kind, count) in map.iter() {
                 *equipment.entry((side, kind.as_str())).or_insert(0) += u64::from(*count) * holders;
             }
         }

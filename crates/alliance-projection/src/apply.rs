@@ -53,7 +53,7 @@ pub(crate) fn prepare(
     let envelope = decoded.envelope;
     let actor = envelope.actor.unwrap_or_default();
     let signature =
-        (!envelope.signature.is_empty()).then(|| (envelope.signing_key_id, envelope.signature));
+        (!envelope.signature.is_empty()).then_some((envelope.signing_key_id, envelope.signature));
     let recorded = Recorded {
         version: stored.version,
         event_id: stored.event_id,

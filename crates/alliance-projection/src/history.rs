@@ -119,10 +119,13 @@ pub struct Seal {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SealRest {
     /// `(prev_hash, hash)` as carried, when either is not 32 bytes long.
-    hashes: Option<(Box<[u8]>, Box<[u8]>)>,
+    hashes: Option<BytesPair>,
     /// `(signing_key_id, signature)` of a signed record.
-    signature: Option<(Box<[u8]>, Box<[u8]>)>,
+    signature: Option<BytesPair>,
 }
+
+/// Two byte strings, as a record carries them.
+type BytesPair = (Box<[u8]>, Box<[u8]>);
 
 impl Seal {
     /// The seal of a record carrying these hashes and, if signed, `(signing_key_id,
