@@ -43,8 +43,8 @@ pub use model::{
     DecisionStatus, ElementKind, ForceElementSpec, Mission, Side, SimulationRun, Step,
 };
 pub use posture::{
-    ClauseState, CommandArrangement, ConditionState, MissionState, Posture, PostureSource,
-    PresentElement, posture, present_element,
+    ClauseState, CommandArrangement, ConditionState, ElementName, Equipment, MissionState, Posture,
+    PostureSource, PresentElement, Shaping, first_date, posture, present_element,
 };
 pub use state::{
     AgreementClause, CapabilityLevels, Condition, ConditionAssessment, Decision, Plan, Shared,

@@ -13,17 +13,37 @@ use crate::model::{
 use crate::state::{AgreementClause, CapabilityLevels, Condition, Decision, Plan, Shared};
 use crate::timeline::{ElementState, element_timelines};
 
-/// One force element present on the date.
+/// One force element present on the date. What does not change from one of its states to the
+/// next is shared, not copied: its id and name (`named`; the element reads as them, `e.id`,
+/// `e.name`), its equipment counts while they hold, and its base.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PresentElement {
-    pub id: ElementId,
-    pub name: String,
+    pub named: Arc<ElementName>,
     pub side: Side,
     pub component: Component,
     pub kind: ElementKind,
     pub personnel: u32,
-    pub equipment: BTreeMap<String, u32>,
-    pub base: String,
+    pub equipment: Equipment,
+    pub base: Arc<str>,
+}
+
+/// A force element's id and name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ElementName {
+    pub id: ElementId,
+    pub name: String,
+}
+
+/// Major equipment by kind. Shared: a read model keeps one map for equal counts, and a
+/// posture sums a map shared by several elements of one side once.
+pub type Equipment = Arc<BTreeMap<String, u32>>;
+
+impl std::ops::Deref for PresentElement {
+    type Target = ElementName;
+
+    fn deref(&self) -> &ElementName {
+        &self.named
+    }
 }
 
 /// Who holds OPCON and commands the CFC; `None` where the plan says nothing yet.
@@ -112,7 +132,14 @@ pub fn posture(plan: &Plan, valid_on: Date, what_if: bool) -> Posture {
     let elements = present_elements(plan, &shaping, valid_on);
     PostureSource {
         version: plan.version,
-        shaping: shaping.iter().map(|d| (&d.id, &d.steps[..])).collect(),
+        shaping: shaping
+            .iter()
+            .map(|d| Shaping {
+                id: &d.id,
+                from: first_date(&d.steps),
+                steps: &d.steps,
+            })
+            .collect(),
         clauses: &plan.clauses,
         conditions: &plan.conditions,
         capability_levels: &plan.capability_levels,
@@ -126,11 +153,27 @@ pub fn posture(plan: &Plan, valid_on: Date, what_if: bool) -> Posture {
 /// folding the plan's events.
 pub struct PostureSource<'a> {
     pub version: Version,
-    /// Each shaping decision's id and steps, in id order.
-    pub shaping: Vec<(&'a DecisionId, &'a [Step])>,
+    /// The shaping decisions, in id order.
+    pub shaping: Vec<Shaping<'a>>,
     pub clauses: &'a Shared<ClauseId, AgreementClause>,
     pub conditions: &'a Shared<ConditionId, Condition>,
     pub capability_levels: &'a CapabilityLevels,
+}
+
+/// A decision that shapes a posture, as the posture reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct Shaping<'a> {
+    pub id: &'a DecisionId,
+    /// The date its first step takes effect (`None`: it has no step yet).
+    pub from: Option<Date>,
+    /// Its steps. Those that concern one element may be left out: the elements' own states
+    /// (`PostureSource::posture`'s `elements`) already say what they did.
+    pub steps: &'a [Step],
+}
+
+/// The date the first of `steps` takes effect.
+pub fn first_date(steps: &[Step]) -> Option<Date> {
+    steps.iter().map(Step::date).min()
 }
 
 impl PostureSource<'_> {
@@ -146,17 +189,28 @@ impl PostureSource<'_> {
         let mut steps: Vec<(&DecisionId, &Step)> = self
             .shaping
             .iter()
-            .flat_map(|(id, steps)| steps.iter().map(move |s| (*id, s)))
+            .flat_map(|d| d.steps.iter().map(move |s| (d.id, s)))
             .filter(|(_, s)| s.date() <= valid_on)
             .collect();
         steps.sort_by_key(|(_, s)| s.date());
         let mut personnel = BTreeMap::new();
-        // Summed under borrowed names; each name is copied once, not once per element.
-        let mut equipment: BTreeMap<(Side, &str), u64> = BTreeMap::new();
+        // Each side's elements that share one equipment map (a read model shares equal maps)
+        // are summed as one, the map read once.
+        let mut maps: Vec<(Side, &Equipment)> = Vec::with_capacity(elements.len());
         for e in &elements {
             *personnel.entry((e.side, e.component, e.kind)).or_insert(0) += u64::from(e.personnel);
-            for (kind, count) in &e.equipment {
-                *equipment.entry((e.side, kind.as_str())).or_insert(0) += u64::from(*count);
+            if !e.equipment.is_empty() {
+                maps.push((e.side, &e.equipment));
+            }
+        }
+        maps.sort_unstable_by_key(|(side, map)| (*side, Arc::as_ptr(map) as usize));
+        // Summed under borrowed names; each name is copied once, not once per element.
+        let mut equipment: BTreeMap<(Side, &str), u64> = BTreeMap::new();
+        for shared in maps.chunk_by(|a, b| a.0 == b.0 && Arc::ptr_eq(a.1, b.1)) {
+            let (side, map) = shared[0];
+            let holders = shared.len() as u64;
+            for (kind, count) in map.iter() {
+                *equipment.entry((side, kind.as_str())).or_insert(0) += u64::from(*count) * holders;
             }
         }
         let equipment: BTreeMap<(Side, String), u64> = equipment
@@ -251,8 +305,8 @@ impl PostureSource<'_> {
         let decisions: Vec<DecisionId> = self
             .shaping
             .iter()
-            .filter(|(_, steps)| steps.iter().any(|s| s.date() <= valid_on))
-            .map(|(id, _)| (*id).clone())
+            .filter(|d| d.from.is_some_and(|from| from <= valid_on))
+            .map(|d| d.id.clone())
             .collect();
 
         Posture {
@@ -288,14 +342,16 @@ fn present_elements(
 /// The element as the posture lists it, if it is present.
 pub fn present_element(spec: &ForceElementSpec, state: ElementState) -> Option<PresentElement> {
     state.present.then(|| PresentElement {
-        id: spec.id.clone(),
-        name: spec.name.clone(),
+        named: Arc::new(ElementName {
+            id: spec.id.clone(),
+            name: spec.name.clone(),
+        }),
         side: spec.side,
         component: spec.component,
         kind: spec.kind,
         personnel: state.personnel,
-        equipment: state.equipment,
-        base: state.base,
+        equipment: Arc::new(state.equipment),
+        base: state.base.into(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! rules those steps must keep (never negative, never withdrawn twice, nothing after it left).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::error::DomainError;
 use crate::ids::{DecisionId, ElementId};
@@ -271,17 +272,38 @@ impl ElementTimeline {
     /// The element as a posture lists it from each date on which it changes: from the date it
     /// is present, then after each step (`None` once it has left). Its state on a date is the
     /// last entry dated on or before it; before the first, it is not present.
+    /// The states share what a step leaves as it was (the name, the equipment, the base).
     pub fn changes(&self) -> Vec<(Date, Option<PresentElement>)> {
         let mut state = initial(&self.spec);
         let mut changes = Vec::with_capacity(self.steps.len() + 1);
-        changes.push((
-            self.present_from,
-            present_element(&self.spec, state.clone()),
-        ));
+        let first = present_element(&self.spec, state.clone());
+        let mut last = first.clone();
+        changes.push((self.present_from, first));
         for (on, _, step) in &self.steps {
             // Every step was checked when the timeline was built.
             let _ = apply(&self.spec.id, &mut state, step, *on);
-            changes.push((*on, present_element(&self.spec, state.clone())));
+            let now = match &last {
+                Some(last) if state.present => Some(PresentElement {
+                    named: last.named.clone(),
+                    personnel: state.personnel,
+                    equipment: if *last.equipment == state.equipment {
+                        last.equipment.clone()
+                    } else {
+                        Arc::new(state.equipment.clone())
+                    },
+                    base: if *last.base == *state.base {
+                        last.base.clone()
+                    } else {
+                        state.base.as_str().into()
+                    },
+                    ..*last
+                }),
+                _ => present_element(&self.spec, state.clone()),
+            };
+            if now.is_some() {
+                last = now.clone();
+            }
+            changes.push((*on, now));
         }
         changes
     }

@@ -52,12 +52,8 @@ pub(crate) fn prepare(
     };
     let envelope = decoded.envelope;
     let actor = envelope.actor.unwrap_or_default();
-    let signature = (!envelope.signature.is_empty()).then(|| {
-        Box::new((
-            envelope.signing_key_id.into_boxed_slice(),
-            envelope.signature.into_boxed_slice(),
-        ))
-    });
+    let signature =
+        (!envelope.signature.is_empty()).then_some((envelope.signing_key_id, envelope.signature));
     let recorded = Recorded {
         version: stored.version,
         event_id: stored.event_id,
@@ -73,11 +69,7 @@ pub(crate) fn prepare(
                 side: actor.side,
             },
         )),
-        seal: Seal {
-            prev_hash: envelope.prev_hash.into_boxed_slice(),
-            hash: envelope.hash.into_boxed_slice(),
-            signature,
-        },
+        seal: Seal::new(envelope.prev_hash, envelope.hash, signature),
         event: decoded.event,
     };
     Ok(Prepared { recorded, signed })

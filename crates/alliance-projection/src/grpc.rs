@@ -216,8 +216,7 @@ pub(crate) fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelop
     let command = &recorded.command;
     let (signing_key_id, signature) = recorded
         .seal
-        .signature
-        .as_deref()
+        .signature()
         .map_or((Vec::new(), Vec::new()), |(key, signature)| {
             (key.to_vec(), signature.to_vec())
         });
@@ -238,8 +237,8 @@ pub(crate) fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelop
         event_type: recorded.event.event_type().to_owned(),
         schema_version: SCHEMA_VERSION,
         command_digest: command.command_digest.to_string(),
-        prev_hash: recorded.seal.prev_hash.to_vec(),
-        hash: recorded.seal.hash.to_vec(),
+        prev_hash: recorded.seal.prev_hash().to_vec(),
+        hash: recorded.seal.hash().to_vec(),
         signing_key_id,
         signature,
         payload: Some(event_to_payload(&recorded.event)),

@@ -1,6 +1,6 @@
 //! One plan's history in record time: every event of its own stream with when and by whom it
-//! was recorded, and the plan's state at any version (from periodic checkpoints, so no query
-//! folds more than a few events), and its posture index (postures without a fold).
+//! was recorded, and the plan's state at any version (from kept states, so no query folds
+//! more events than the plan has parts), and its posture index (postures without a fold).
 
 use std::sync::Arc;
 
@@ -8,8 +8,17 @@ use alliance_domain::{Event, Plan, PlanId, Version, evolve};
 
 use crate::index::{PostureAt, PostureIndex};
 
-/// States are kept every this many versions.
-const CHECKPOINT_EVERY: usize = 128;
+/// States are kept at least this many versions apart, and further apart in a larger plan:
+/// as many versions as the plan has decisions and elements. A query that needs a state
+/// (findings, decisions, a diff) reads about that many parts of it anyway, so folding up to
+/// that many events costs it about as much again; each kept state costs the tree nodes and
+/// entries that the changes after it copy, which fewer kept states copy less often.
+const CHECKPOINT_AT_LEAST: usize = 128;
+
+/// How many versions after the last kept state the next one is kept, for a plan at `plan`.
+fn checkpoint_spacing(plan: &Plan) -> usize {
+    CHECKPOINT_AT_LEAST.max(plan.decisions.len() + plan.elements.len())
+}
 
 /// One event of a plan's own stream, as recorded: every field of its envelope in the log, the
 /// payload as the domain event.
@@ -27,7 +36,7 @@ pub struct Recorded {
 impl Recorded {
     /// Whether its writer signed the record.
     pub fn signed(&self) -> bool {
-        self.seal.signature.is_some()
+        self.seal.signature().is_some()
     }
 }
 
@@ -47,16 +56,15 @@ impl std::fmt::Display for RecordedBy {
     }
 }
 
-/// The command an event came from, as its envelope records it. Kept small: a correlation or
-/// causation id equal to the command id (as the server fills them in when a client sends none)
-/// is not kept twice, and consecutive commands of one caller share its [`RecordedBy`].
+/// The command an event came from, as its envelope records it. Kept small: correlation and
+/// causation ids that are both the command id (as the server fills them in when a client sends
+/// none) are not kept again, others apart, and consecutive commands of one caller share its
+/// [`RecordedBy`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedCommand {
     pub command_id: Box<str>,
-    /// `None`: the command id.
-    correlation_id: Option<Box<str>>,
-    /// `None`: the command id.
-    causation_id: Option<Box<str>>,
+    /// `(correlation_id, causation_id)`; `None`: both are the command id.
+    other_ids: Option<Box<(Box<str>, Box<str>)>>,
     /// The digest that judges a retry (`EventEnvelope.command_digest`).
     pub command_digest: Box<str>,
     pub actor: Arc<RecordedBy>,
@@ -70,10 +78,14 @@ impl RecordedCommand {
         command_digest: String,
         actor: RecordedBy,
     ) -> Self {
-        let unless_the_command = |id: String| (id != command_id).then(|| id.into_boxed_str());
+        let other_ids = (correlation_id != command_id || causation_id != command_id).then(|| {
+            Box::new((
+                correlation_id.into_boxed_str(),
+                causation_id.into_boxed_str(),
+            ))
+        });
         Self {
-            correlation_id: unless_the_command(correlation_id),
-            causation_id: unless_the_command(causation_id),
+            other_ids,
             command_id: command_id.into_boxed_str(),
             command_digest: command_digest.into_boxed_str(),
             actor: Arc::new(actor),
@@ -81,25 +93,86 @@ impl RecordedCommand {
     }
 
     pub fn correlation_id(&self) -> &str {
-        self.correlation_id.as_deref().unwrap_or(&self.command_id)
+        self.other_ids
+            .as_deref()
+            .map_or(&self.command_id, |(correlation, _)| correlation)
     }
 
     pub fn causation_id(&self) -> &str {
-        self.causation_id.as_deref().unwrap_or(&self.command_id)
+        self.other_ids
+            .as_deref()
+            .map_or(&self.command_id, |(_, causation)| causation)
     }
 }
 
 /// The record's place in its plan's hash chain, as written: the previous record's hash, its
-/// own, and its writer's key id and signature when signed.
+/// own, and its writer's key id and signature when signed. Hashes of 32 bytes (a SHA-256
+/// hash: every sealed record's) are held in place; a signature, or hashes of another length
+/// (as an unchecked record may carry), apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seal {
-    pub prev_hash: Box<[u8]>,
-    pub hash: Box<[u8]>,
-    pub signature: Option<Box<Signature>>,
+    prev_hash: [u8; 32],
+    hash: [u8; 32],
+    rest: Option<Box<SealRest>>,
 }
 
-/// `(signing_key_id, signature)` of a signed record.
-pub type Signature = (Box<[u8]>, Box<[u8]>);
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SealRest {
+    /// `(prev_hash, hash)` as carried, when either is not 32 bytes long.
+    hashes: Option<BytesPair>,
+    /// `(signing_key_id, signature)` of a signed record.
+    signature: Option<BytesPair>,
+}
+
+/// Two byte strings, as a record carries them.
+type BytesPair = (Box<[u8]>, Box<[u8]>);
+
+impl Seal {
+    /// The seal of a record carrying these hashes and, if signed, `(signing_key_id,
+    /// signature)`.
+    pub fn new(prev_hash: Vec<u8>, hash: Vec<u8>, signature: Option<(Vec<u8>, Vec<u8>)>) -> Self {
+        let inline = <[u8; 32]>::try_from(&prev_hash[..])
+            .ok()
+            .zip(<[u8; 32]>::try_from(&hash[..]).ok());
+        let signature = signature
+            .map(|(key, signature)| (key.into_boxed_slice(), signature.into_boxed_slice()));
+        let (prev, own, hashes) = match inline {
+            Some((prev, own)) => (prev, own, None),
+            None => (
+                [0; 32],
+                [0; 32],
+                Some((prev_hash.into_boxed_slice(), hash.into_boxed_slice())),
+            ),
+        };
+        let rest = (hashes.is_some() || signature.is_some())
+            .then(|| Box::new(SealRest { hashes, signature }));
+        Self {
+            prev_hash: prev,
+            hash: own,
+            rest,
+        }
+    }
+
+    pub fn prev_hash(&self) -> &[u8] {
+        match self.rest.as_deref().and_then(|r| r.hashes.as_ref()) {
+            Some((prev, _)) => prev,
+            None => &self.prev_hash,
+        }
+    }
+
+    pub fn hash(&self) -> &[u8] {
+        match self.rest.as_deref().and_then(|r| r.hashes.as_ref()) {
+            Some((_, own)) => own,
+            None => &self.hash,
+        }
+    }
+
+    /// `(signing_key_id, signature)`, if its writer signed the record.
+    pub fn signature(&self) -> Option<(&[u8], &[u8])> {
+        let (key, signature) = self.rest.as_deref()?.signature.as_ref()?;
+        Some((key, signature))
+    }
+}
 
 /// Where on the record-time axis to read a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,8 +195,8 @@ pub struct PlanHistory {
     /// The state before the plan's own first event: empty, or a branch's parent at the version
     /// branched from.
     base: Arc<Plan>,
-    /// `checkpoints[k]` is the state at version `(k + 1) * CHECKPOINT_EVERY`.
-    checkpoints: Vec<Arc<Plan>>,
+    /// Kept states: how many of the plan's own events each follows, and the state.
+    checkpoints: Vec<(usize, Arc<Plan>)>,
     current: Arc<Plan>,
     /// The version of the plan's first signed record.
     signed_from: Option<Version>,
@@ -179,8 +252,10 @@ impl PlanHistory {
         self.recorded_by
             .push(latest.max(recorded.record_time_micros));
         self.events.push(recorded);
-        if self.events.len().is_multiple_of(CHECKPOINT_EVERY) {
-            self.checkpoints.push(self.current.clone());
+        let since = self.checkpoints.last().map_or(0, |(after, _)| *after);
+        if self.events.len() - since >= checkpoint_spacing(&self.current) {
+            self.checkpoints
+                .push((self.events.len(), self.current.clone()));
         }
     }
 
@@ -219,9 +294,11 @@ impl PlanHistory {
         if version == self.events.len() {
             return self.current.clone();
         }
-        let checkpoint = version / CHECKPOINT_EVERY;
-        let (start, state) = match checkpoint.checked_sub(1) {
-            Some(k) => (checkpoint * CHECKPOINT_EVERY, self.checkpoints[k].clone()),
+        let kept = self
+            .checkpoints
+            .partition_point(|(after, _)| *after <= version);
+        let (start, state) = match kept.checked_sub(1) {
+            Some(k) => self.checkpoints[k].clone(),
             None => (0, self.base.clone()),
         };
         if start == version {

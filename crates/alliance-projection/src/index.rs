@@ -15,30 +15,45 @@ use std::sync::Arc;
 
 use alliance_domain::{
     AgreementClause, CapabilityLevels, ClauseId, Condition, ConditionId, Date, DecisionId,
-    DecisionStatus, ElementId, Event, Plan, Posture, PostureSource, PresentElement, Shared, Step,
-    Version, element_timeline,
+    DecisionStatus, ElementId, ElementName, Equipment, Event, Plan, Posture, PostureSource,
+    PresentElement, Shaping, Shared, Step, Version, element_timeline, first_date,
 };
+use smallvec::SmallVec;
 
 /// A value along record time: the versions at which it changed and what it became, oldest
-/// first.
+/// first. The first two are kept in place (most parts change once or twice), so reading one
+/// touches no other memory.
 #[derive(Debug, Clone)]
-struct Versioned<T>(Vec<(Version, T)>);
+struct Versioned<T>(SmallVec<[(Version, T); 2]>);
 
 impl<T> Versioned<T> {
     fn new(version: Version, value: T) -> Self {
-        Self(vec![(version, value)])
+        Self(smallvec::smallvec![(version, value)])
+    }
+
+    fn empty() -> Self {
+        Self(SmallVec::new())
     }
 
     /// The value at `version`, if it existed then.
     fn at(&self, version: Version) -> Option<&T> {
-        let taken = self.0.partition_point(|(since, _)| *since <= version);
-        taken.checked_sub(1).map(|last| &self.0[last].1)
+        self.taken(version)
+            .checked_sub(1)
+            .map(|last| &self.0[last].1)
     }
 
     /// The value at `version`, for a list that starts at version 0.
     fn at_start_or(&self, version: Version) -> &T {
-        let taken = self.0.partition_point(|(since, _)| *since <= version);
-        &self.0[taken.saturating_sub(1)].1
+        &self.0[self.taken(version).saturating_sub(1)].1
+    }
+
+    /// How many values were set at or before `version`: the latest first (a query at the
+    /// latest version searches nothing), then a binary search.
+    fn taken(&self, version: Version) -> usize {
+        match self.0.last() {
+            Some((since, _)) if *since <= version => self.0.len(),
+            _ => self.0.partition_point(|(since, _)| *since <= version),
+        }
     }
 
     fn latest(&self) -> Option<&T> {
@@ -67,7 +82,124 @@ fn view(what_if: bool) -> usize {
 type Timeline = Option<Arc<States>>;
 /// An element's states from each date on which it changes.
 type States = [(Date, Option<Arc<PresentElement>>)];
-type Steps = Option<Arc<[Step]>>;
+
+/// A decision's part in a view while it shapes it (`None` while it does not).
+type Steps = Option<Part>;
+
+/// What a posture reads of a shaping decision: when its first step takes effect, and its steps
+/// other than those that concern one element (`None`: it has no others), which the elements'
+/// states already account for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Part {
+    from: Option<Date>,
+    steps: Option<Arc<[Step]>>,
+    /// How many steps the decision had (a decision's steps are only ever added to, so a step
+    /// for an element changes this).
+    of: usize,
+}
+
+impl Part {
+    fn steps(&self) -> &[Step] {
+        self.steps.as_deref().unwrap_or_default()
+    }
+
+    /// Whether it is the part of a decision with these `steps`.
+    fn is_of(&self, steps: &[Step]) -> bool {
+        self.of == steps.len()
+            && self.from == first_date(steps)
+            && self.steps().iter().eq(own_steps(steps))
+    }
+
+    fn of(steps: &[Step]) -> Self {
+        let own: Vec<Step> = own_steps(steps).cloned().collect();
+        Self {
+            from: first_date(steps),
+            steps: (!own.is_empty()).then(|| Arc::from(own)),
+            of: steps.len(),
+        }
+    }
+}
+
+/// The steps that concern no one element.
+fn own_steps(steps: &[Step]) -> impl Iterator<Item = &Step> {
+    steps.iter().filter(|step| step.element_id().is_none())
+}
+
+/// An element's parts: its timeline in each view, and the decisions with a step that
+/// concerns it, in id order (most elements have one or two: held in place).
+#[derive(Debug, Clone)]
+struct ElementParts {
+    views: [Versioned<Timeline>; VIEWS],
+    decisions: SmallVec<[DecisionId; 2]>,
+}
+
+/// The parts of an element, new if the index has none.
+fn element_parts<'a>(
+    elements: &'a mut BTreeMap<ElementId, ElementParts>,
+    element_id: &ElementId,
+) -> &'a mut ElementParts {
+    elements
+        .entry(element_id.clone())
+        .or_insert_with(|| ElementParts {
+            views: std::array::from_fn(|_| Versioned::empty()),
+            decisions: SmallVec::new(),
+        })
+}
+
+/// What the element states of a plan hold in common, kept once: names, equipment counts and
+/// bases (equal values share one allocation, across states and across elements).
+#[derive(Debug, Clone, Default)]
+struct Kept {
+    names: BTreeSet<Arc<ElementName>>,
+    equipment: BTreeSet<Equipment>,
+    bases: BTreeSet<Arc<str>>,
+}
+
+/// The kept value equal to `value`, kept now if there is none.
+fn kept<T: Ord + ?Sized>(set: &mut BTreeSet<Arc<T>>, value: Arc<T>) -> Arc<T> {
+    if let Some(kept) = set.get(&*value) {
+        return kept.clone();
+    }
+    set.insert(value.clone());
+    value
+}
+
+impl Kept {
+    /// `changes` as the index keeps them: one of `held` if equal to it, else new, with each
+    /// state equal to a state of `held` shared and each new state's parts kept once.
+    fn timeline(
+        &mut self,
+        changes: Vec<(Date, Option<PresentElement>)>,
+        held: &[Arc<States>],
+    ) -> Arc<States> {
+        if let Some(same) = held.iter().find(|h| same_timeline(h, &changes)) {
+            return same.clone();
+        }
+        changes
+            .into_iter()
+            .map(|(date, state)| {
+                let state = state.map(|state| {
+                    held.iter()
+                        .flat_map(|h| h.iter())
+                        .filter_map(|(_, kept)| kept.as_ref())
+                        .find(|kept| ***kept == state)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::new(self.state(state)))
+                });
+                (date, state)
+            })
+            .collect()
+    }
+
+    fn state(&mut self, state: PresentElement) -> PresentElement {
+        PresentElement {
+            named: kept(&mut self.names, state.named),
+            equipment: kept(&mut self.equipment, state.equipment),
+            base: kept(&mut self.bases, state.base),
+            ..state
+        }
+    }
+}
 
 /// The element on `date` under `timeline`.
 fn present_on(
@@ -82,11 +214,10 @@ fn present_on(
 pub(crate) struct PostureIndex {
     /// The version a state before the plan's own first event carries (a branch's parent's).
     base_version: Version,
-    elements: BTreeMap<ElementId, [Versioned<Timeline>; VIEWS]>,
-    /// The decisions with a step that concerns each element.
-    element_decisions: BTreeMap<ElementId, BTreeSet<DecisionId>>,
-    /// Each decision's steps while it shapes the view (`None` while it does not).
+    elements: BTreeMap<ElementId, ElementParts>,
+    /// Each decision's part while it shapes the view (`None` while it does not).
     decisions: BTreeMap<DecisionId, [Versioned<Steps>; VIEWS]>,
+    kept: Kept,
     /// These three start at version 0.
     clauses: Versioned<Shared<ClauseId, AgreementClause>>,
     conditions: Versioned<Shared<ConditionId, Condition>>,
@@ -121,8 +252,8 @@ impl PostureIndex {
         let mut index = Self {
             base_version: base.version,
             elements: BTreeMap::new(),
-            element_decisions: BTreeMap::new(),
             decisions: BTreeMap::new(),
+            kept: Kept::default(),
             clauses: Versioned::new(0, base.clauses.clone()),
             conditions: Versioned::new(0, base.conditions.clone()),
             capability_levels: Versioned::new(0, Arc::new(base.capability_levels.clone())),
@@ -184,31 +315,37 @@ impl PostureIndex {
         let elements: BTreeSet<&ElementId> =
             decision.steps.iter().filter_map(Step::element_id).collect();
         for element in &elements {
-            self.element_decisions
-                .entry((*element).clone())
-                .or_default()
-                .insert(decision_id.clone());
+            let decisions = &mut element_parts(&mut self.elements, element).decisions;
+            if let Err(at) = decisions.binary_search(decision_id) {
+                decisions.insert(at, decision_id.clone());
+            }
         }
         let views = self
             .decisions
             .entry(decision_id.clone())
-            .or_insert_with(|| std::array::from_fn(|_| Versioned(Vec::new())));
-        // Both views share one copy of the steps.
-        let mut shared: Option<Arc<[Step]>> = views
+            .or_insert_with(|| std::array::from_fn(|_| Versioned::empty()));
+        // Both views share one copy of the part.
+        let mut shared: Option<Part> = views
             .iter()
             .filter_map(|versions| versions.latest()?.clone())
-            .find(|held| **held == decision.steps[..]);
+            .find(|held| held.is_of(&decision.steps));
         let mut changed = [false; VIEWS];
         for (view, versions) in views.iter_mut().enumerate() {
-            let steps = shapes(decision.status, view).then_some(&decision.steps[..]);
-            if versions
-                .latest()
-                .is_some_and(|kept| kept.as_deref() == steps)
-            {
+            let shaping = shapes(decision.status, view);
+            let unchanged = match versions.latest() {
+                Some(Some(kept)) => shaping && kept.is_of(&decision.steps),
+                Some(None) => !shaping,
+                None => false,
+            };
+            if unchanged {
                 continue;
             }
-            let steps = steps.map(|steps| shared.get_or_insert_with(|| Arc::from(steps)).clone());
-            versions.set(version, steps);
+            let part = shaping.then(|| {
+                shared
+                    .get_or_insert_with(|| Part::of(&decision.steps))
+                    .clone()
+            });
+            versions.set(version, part);
             changed[view] = true;
         }
         if changed.contains(&true) && then_elements {
@@ -229,7 +366,8 @@ impl PostureIndex {
     ) {
         let mut adopted = Vec::new();
         let mut proposed = Vec::new();
-        for decision_id in self.element_decisions.get(element_id).into_iter().flatten() {
+        let parts = element_parts(&mut self.elements, element_id);
+        for decision_id in &parts.decisions {
             let Some(decision) = plan.decisions.get(decision_id) else {
                 continue;
             };
@@ -246,31 +384,24 @@ impl PostureIndex {
                     .map(|step| (&decision.id, step)),
             );
         }
-        let views = self
-            .elements
-            .entry(element_id.clone())
-            .or_insert_with(|| std::array::from_fn(|_| Versioned(Vec::new())));
+        let views = &mut parts.views;
         // What the index holds already is shared, not copied: an unchanged view, a view equal
-        // to the other's, and each state equal to one held at the same place before.
-        let held: Vec<Arc<States>> = views
+        // to the other's, and each state equal to one held before.
+        let mut held: Vec<Arc<States>> = views
             .iter()
             .filter_map(|versions| versions.latest()?.clone())
             .collect();
         let own = match views[0].latest() {
             Some(kept) if !adopted_changed => kept.clone(),
             _ => element_timeline(plan, element_id, adopted.clone(), None)
-                .map(|t| shared_timeline(&t.changes(), &held)),
+                .map(|t| self.kept.timeline(t.changes(), &held)),
         };
         let what_if = if proposed.is_empty() {
             own.clone()
         } else {
-            element_timeline(plan, element_id, adopted, Some(proposed)).map(|t| {
-                let changes = t.changes();
-                match &own {
-                    Some(own) if same_timeline(own, &changes) => own.clone(),
-                    _ => shared_timeline(&changes, &held),
-                }
-            })
+            held.extend(own.clone());
+            element_timeline(plan, element_id, adopted, Some(proposed))
+                .map(|t| self.kept.timeline(t.changes(), &held))
         };
         for (versions, timeline) in views.iter_mut().zip([own, what_if]) {
             let unchanged = match (versions.latest(), &timeline) {
@@ -290,12 +421,19 @@ impl PostureIndex {
         let shaping = self
             .decisions
             .iter()
-            .filter_map(|(id, views)| Some((id, views[view].at(version)?.as_deref()?)))
+            .filter_map(|(id, views)| {
+                let part = views[view].at(version)?.as_ref()?;
+                Some(Shaping {
+                    id,
+                    from: part.from,
+                    steps: part.steps(),
+                })
+            })
             .collect();
         let timelines = self
             .elements
             .values()
-            .filter_map(|views| views[view].at(version)?.as_deref())
+            .filter_map(|parts| parts.views[view].at(version)?.as_deref())
             .collect();
         PostureAt {
             source: PostureSource {
@@ -321,29 +459,6 @@ fn same_timeline(held: &States, changes: &[(Date, Option<PresentElement>)]) -> b
             .iter()
             .zip(changes)
             .all(|((d1, e1), (d2, e2))| d1 == d2 && e1.as_deref() == e2.as_ref())
-}
-
-/// `changes` as the index keeps them: one of `held` if equal to it, else new, with each state
-/// equal to the state at the same place in the first of `held` shared.
-fn shared_timeline(
-    changes: &[(Date, Option<PresentElement>)],
-    held: &[Arc<States>],
-) -> Arc<States> {
-    if let Some(same) = held.iter().find(|h| same_timeline(h, changes)) {
-        return same.clone();
-    }
-    let before = held.first();
-    changes
-        .iter()
-        .enumerate()
-        .map(|(k, (date, state))| {
-            let kept = before
-                .and_then(|b| b.get(k))
-                .and_then(|(_, kept)| kept.as_ref())
-                .filter(|kept| Some(&***kept) == state.as_ref());
-            (*date, kept.cloned().or_else(|| state.clone().map(Arc::new)))
-        })
-        .collect()
 }
 
 /// A plan's posture parts at one version and view.

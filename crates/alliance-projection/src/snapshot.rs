@@ -92,19 +92,17 @@ impl Projection {
                     team: r.command.actor.team.clone(),
                     user: r.command.actor.user.clone(),
                     side: r.command.actor.side,
-                    prev_hash: hex::encode(&r.seal.prev_hash),
-                    hash: hex::encode(&r.seal.hash),
+                    prev_hash: hex::encode(r.seal.prev_hash()),
+                    hash: hex::encode(r.seal.hash()),
                     signing_key_id: r
                         .seal
-                        .signature
-                        .as_ref()
-                        .map(|s| hex::encode(&s.0))
+                        .signature()
+                        .map(|(key, _)| hex::encode(key))
                         .unwrap_or_default(),
                     signature: r
                         .seal
-                        .signature
-                        .as_ref()
-                        .map(|s| hex::encode(&s.1))
+                        .signature()
+                        .map(|(_, signature)| hex::encode(signature))
                         .unwrap_or_default(),
                     event: r.event.clone(),
                 };
@@ -212,17 +210,15 @@ impl Projection {
             let line: Line =
                 serde_json::from_str(&line).map_err(|e| invalid(format!("bad line: {e}")))?;
             let bytes = |field: &str, text: &str| {
-                hex::decode(text)
-                    .map(Vec::into_boxed_slice)
-                    .ok_or_else(|| invalid(format!("bad {field} {text:?}")))
+                hex::decode(text).ok_or_else(|| invalid(format!("bad {field} {text:?}")))
             };
             let signature = if line.signature.is_empty() {
                 None
             } else {
-                Some(Box::new((
+                Some((
                     bytes("signing_key_id", &line.signing_key_id)?,
                     bytes("signature", &line.signature)?,
-                )))
+                ))
             };
             pending.entry(line.plan_id).or_default().push(Recorded {
                 version: line.version,
@@ -239,11 +235,11 @@ impl Projection {
                         side: line.side,
                     },
                 )),
-                seal: Seal {
-                    prev_hash: bytes("prev_hash", &line.prev_hash)?,
-                    hash: bytes("hash", &line.hash)?,
+                seal: Seal::new(
+                    bytes("prev_hash", &line.prev_hash)?,
+                    bytes("hash", &line.hash)?,
                     signature,
-                },
+                ),
                 event: line.event,
             });
         }

@@ -54,11 +54,7 @@ fn recorded(version: u64, event: Event) -> Recorded {
                 side: 1,
             },
         )),
-        seal: Seal {
-            prev_hash: Box::new([0; 32]),
-            hash: Box::new([0; 32]),
-            signature: None,
-        },
+        seal: Seal::new(vec![0; 32], vec![0; 32], None),
         event,
     }
 }

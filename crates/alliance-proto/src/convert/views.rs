@@ -143,7 +143,7 @@ pub fn posture_to_proto(plan_id: PlanId, posture: &Posture) -> v1::Posture {
                 kind: kind_to_proto(e.kind),
                 personnel: e.personnel,
                 equipment: equipment_to_proto(&e.equipment),
-                base: e.base.clone(),
+                base: e.base.to_string(),
             })
             .collect(),
         personnel: posture
