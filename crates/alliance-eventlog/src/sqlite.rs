@@ -112,7 +112,7 @@ pub struct SqliteLogStats {
 /// * **Subscriptions are push-driven.** After every commit the writer publishes the last committed
 ///   position through a `tokio::sync::watch` channel; a subscription takes the new events when
 ///   that value moves, from the latest commits the writer keeps in memory (the last
-///   8192 events), else from the database. There is no polling.
+///   8192 events, at most 16 MiB), else from the database. There is no polling.
 /// * **New command ids are not looked up.** The writer keeps a fingerprint of every command id
 ///   in the log; [`EventLog::find_command`] and the writer's duplicate check read the database
 ///   only for an id that may be held.
@@ -155,6 +155,8 @@ const BULK_READ: usize = 4096;
 /// Events of the latest commits kept in memory for the subscriptions following the writer
 /// (several group commits' worth at any rate the writer reaches).
 const RECENT_EVENTS: usize = 8192;
+/// …and at most this many bytes of their payloads.
+const RECENT_BYTES: usize = 16 << 20;
 
 impl SqliteLog {
     /// Opens (creating it if needed) the log at `config.path` and starts its writer thread.
@@ -177,7 +179,7 @@ impl SqliteLog {
         let conn = schema::open_writer(&config.path, config.busy_timeout)?;
         let last_position = read::last_position(&conn).map_err(storage)?;
         let commands = Arc::new(CommandIds::load(&conn).map_err(storage)?);
-        let recent = Arc::new(RecentEvents::new(RECENT_EVENTS));
+        let recent = Arc::new(RecentEvents::new(RECENT_EVENTS, RECENT_BYTES));
 
         let reads = Arc::new(ReadPool::new(
             config.path.clone(),

@@ -61,26 +61,41 @@ impl CommandIds {
 /// writer (the read models of the same process) takes them from memory instead of reading them
 /// back from the database.
 pub(super) struct RecentEvents {
-    events: Mutex<VecDeque<StoredEvent>>,
+    held: Mutex<Held>,
+    /// At most this many events are held…
     capacity: usize,
+    /// …and at most this many bytes of their payloads.
+    max_bytes: usize,
+}
+
+#[derive(Default)]
+struct Held {
+    events: VecDeque<StoredEvent>,
+    bytes: usize,
 }
 
 impl RecentEvents {
-    pub(super) fn new(capacity: usize) -> Self {
+    pub(super) fn new(capacity: usize, max_bytes: usize) -> Self {
         Self {
-            events: Mutex::new(VecDeque::with_capacity(capacity)),
+            held: Mutex::new(Held::default()),
             capacity,
+            max_bytes,
         }
     }
 
-    /// Adds the events of a commit (called after it committed, before it is announced).
+    /// Adds the events of a commit (called after it committed, before it is announced),
+    /// letting the oldest go beyond the limits.
     pub(super) fn push(&self, committed: impl IntoIterator<Item = StoredEvent>) {
-        let mut events = lock(&self.events);
+        let mut held = lock(&self.held);
         for event in committed {
-            if events.len() == self.capacity {
-                events.pop_front();
+            held.bytes += event.payload.len();
+            held.events.push_back(event);
+            while held.events.len() > self.capacity || held.bytes > self.max_bytes {
+                let Some(oldest) = held.events.pop_front() else {
+                    break;
+                };
+                held.bytes -= oldest.payload.len();
             }
-            events.push_back(event);
         }
     }
 
@@ -88,7 +103,8 @@ impl RecentEvents {
     /// still held; `None` to read them from the database. Stops at a gap in positions, which
     /// only another process writing the file could leave: the database has what it wrote.
     pub(super) fn read_from(&self, from: Position, limit: usize) -> Option<Vec<StoredEvent>> {
-        let events = lock(&self.events);
+        let held = lock(&self.held);
+        let events = &held.events;
         let start = events.partition_point(|e| e.position < from);
         if events.get(start)?.position != from {
             return None;
@@ -102,5 +118,51 @@ impl RecentEvents {
                 .map(|(event, _)| event.clone())
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(position: Position, bytes: usize) -> StoredEvent {
+        StoredEvent {
+            position,
+            plan_id: uuid::Uuid::nil(),
+            version: position,
+            event_id: uuid::Uuid::nil(),
+            command_id: String::new(),
+            event_type: String::new(),
+            record_time_micros: 0,
+            payload: vec![0; bytes],
+            origin: None,
+            trace_context: None,
+        }
+    }
+
+    /// Large events are let go by their bytes, not only by their count: memory stays bounded
+    /// whatever the size of what is written.
+    #[test]
+    fn the_latest_events_are_held_within_a_count_and_a_size() {
+        let recent = RecentEvents::new(100, 10 << 20);
+        recent.push((1..=3).map(|p| event(p, 4 << 20)));
+        assert!(
+            recent.read_from(1, 10).is_none(),
+            "12 MiB held under a limit of 10"
+        );
+        let held: Vec<Position> = recent
+            .read_from(2, 10)
+            .expect("the last two are held")
+            .iter()
+            .map(|e| e.position)
+            .collect();
+        assert_eq!(held, [2, 3]);
+
+        recent.push((4..=200).map(|p| event(p, 1)));
+        assert!(
+            recent.read_from(100, 10).is_none(),
+            "more than 100 events held"
+        );
+        assert_eq!(recent.read_from(101, 1000).map(|e| e.len()), Some(100));
     }
 }

@@ -472,7 +472,7 @@ mod tests {
         let counters = Arc::new(Counters::default());
         let memory = (
             Arc::new(CommandIds::load(&conn).unwrap()),
-            Arc::new(RecentEvents::new(16)),
+            Arc::new(RecentEvents::new(16, 1 << 20)),
         );
         let limits = WriterLimits {
             max_batch_appends: 512,
