@@ -237,7 +237,10 @@ impl SqliteLog {
 
     /// The writer's counters since the log was opened.
     pub fn stats(&self) -> SqliteLogStats {
-        self.inner.counters.snapshot()
+        SqliteLogStats {
+            checkpoints: *self.inner.checkpointed.borrow(),
+            ..self.inner.counters.snapshot()
+        }
     }
 
     /// The number of WAL checkpoints run since the log was opened, as it changes.

@@ -5,8 +5,6 @@
 //! checkpoint, so it copies the whole WAL (unless a reader still needs part of it) and the
 //! next commit starts the WAL over: the WAL stays the size of a few thousand events.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use rusqlite::Connection;
 use tokio::sync::watch;
 
@@ -32,17 +30,14 @@ impl Checkpoints {
     }
 
     /// Checkpoints `conn`'s WAL if enough was written since the last time.
-    pub(super) fn run_if_due(&mut self, conn: &Connection, counter: &AtomicU64) {
+    pub(super) fn run_if_due(&mut self, conn: &Connection) {
         if self.written < CHECKPOINT_EVERY {
             return;
         }
         self.written = 0;
         // PASSIVE: copies what no reader still needs, waiting for no one.
         match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            Ok(()) => {
-                let count = counter.fetch_add(1, Ordering::Relaxed) + 1;
-                self.done.send_replace(count);
-            }
+            Ok(()) => self.done.send_modify(|count| *count += 1),
             Err(error) => tracing::warn!(%error, "event log checkpoint failed"),
         }
     }
