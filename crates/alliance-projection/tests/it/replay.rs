@@ -660,7 +660,8 @@ async fn check_branch(
     ops: &[Op],
     queries: &[(i64, bool)],
 ) {
-    let at = command_end(parent_stored, parent_stored.len() as u64 / 2);
+    // At least the plan's creation: a branch asked for at version 0 is taken at the latest.
+    let at = command_end(parent_stored, (parent_stored.len() as u64 / 2).max(1));
     let branch = uuid::Uuid::now_v7();
     env.exec(
         APPROVER,
