@@ -106,7 +106,7 @@ pub(super) fn read_plan(
             event_from_row,
         )
         .map_err(storage)?;
-    rows.collect::<Result<_, _>>().map_err(storage)
+    collect(rows, limit)
 }
 
 /// Events of all plans with `position >= from`, in position order, at most `limit`.
@@ -126,8 +126,11 @@ pub(super) fn read_all(
             event_from_row,
         )
         .map_err(storage)?;
-    rows.collect::<Result<_, _>>().map_err(storage)
+    collect(rows, limit)
 }
+
+/// The most events a range read reserves room for before it reads them.
+const RESERVE_AT_MOST: usize = 4_096;
 
 /// Events of all plans with `from <= position < to`, in position order.
 pub(super) fn read_range(
@@ -144,7 +147,24 @@ pub(super) fn read_range(
     let rows = stmt
         .query_map(params![to_sql_int(from), to_sql_int(to)], event_from_row)
         .map_err(storage)?;
-    rows.collect::<Result<_, _>>().map_err(storage)
+    // Positions are dense: the range holds about `to - from` events.
+    collect(
+        rows,
+        usize::try_from(to.saturating_sub(from)).unwrap_or(usize::MAX),
+    )
+}
+
+/// The events of `rows`, room for about `expected` of them allocated once (up to a bound, so a
+/// read that may hold many but holds few reserves no more than that).
+fn collect(
+    rows: impl Iterator<Item = rusqlite::Result<StoredEvent>>,
+    expected: usize,
+) -> Result<Vec<StoredEvent>, LogError> {
+    let mut events = Vec::with_capacity(expected.min(RESERVE_AT_MOST));
+    for event in rows {
+        events.push(event.map_err(storage)?);
+    }
+    Ok(events)
 }
 
 /// The head version of a plan, `0` if it has no events.
