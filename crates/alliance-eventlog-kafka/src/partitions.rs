@@ -264,6 +264,10 @@ pub(crate) fn catch_up(
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
+        .set(
+            "fetch.queue.backoff.ms",
+            crate::reader::FETCH_QUEUE_BACKOFF_MS,
+        )
         .create_with_context(crate::reader::Quiet)
         .map_err(unavailable)?;
     let mut assignment = TopicPartitionList::new();

@@ -19,6 +19,10 @@ use crate::{KafkaLogConfig, partition_count, record, unavailable};
 /// Events handed over at once from the consumer thread.
 const BATCH: usize = 1024;
 
+/// How long the client waits before fetching a partition whose fetch queue was full (ms), for
+/// the reads of a whole history (this reader's, and a writer's when it takes partitions over).
+pub(crate) const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+
 /// A partition with at most this many offsets left to read has them counted by reading them
 /// (the offsets left count transaction markers too: a reader that has read every record of a
 /// transactional partition stays one marker short of its high watermark).
@@ -55,6 +59,11 @@ impl TopicReader {
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", if eof { "true" } else { "false" })
             .set("auto.offset.reset", "earliest")
+            // A read model applies records more slowly than the client fetches them, so a
+            // partition's fetch queue fills to its threshold; by default the client then waits a
+            // whole second before fetching that partition again, and the reader sits idle for
+            // most of it once the queue is drained. Fetching again soon keeps it fed.
+            .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
             .create_with_context(Quiet)
             .map_err(unavailable)
     }

@@ -23,6 +23,16 @@ const PARTITIONS: &str = "alliance_partitions";
 /// Prefix of `ce_type`: the event type's protobuf message, fully qualified.
 const TYPE_PREFIX: &str = "alliance.v1.";
 
+/// The headers a stored event is read from.
+const WANTED: [&str; 6] = [
+    ID,
+    TYPE,
+    PLAN_VERSION,
+    COMMAND_ID,
+    RECORD_TIME_MICROS,
+    TRACEPARENT,
+];
+
 /// Kafka's default partitioner (murmur2 of the key bytes, as the Java clients compute it), so
 /// every client agrees where a plan lives.
 pub fn partition_of(plan_id: PlanId, partitions: u32) -> i32 {
@@ -139,14 +149,25 @@ pub fn stored_event<M: Message>(
         offset: message.offset(),
         reason,
     };
-    let header = |name: &str| -> Result<String, MalformedRecord> {
-        let headers = message.headers().ok_or_else(|| bad("no headers".into()))?;
-        headers
+    // The headers read in one pass (each lookup by name would walk them through the client
+    // again): the first value of each name this reads, if it is text.
+    let mut found: [Option<Option<&str>>; WANTED.len()] = [None; WANTED.len()];
+    for h in message
+        .headers()
+        .ok_or_else(|| bad("no headers".into()))?
+        .iter()
+    {
+        if let Some(at) = WANTED.iter().position(|name| *name == h.key)
+            && found[at].is_none()
+        {
+            found[at] = Some(h.value.and_then(|v| std::str::from_utf8(v).ok()));
+        }
+    }
+    let header = |name: &str| -> Result<&str, MalformedRecord> {
+        WANTED
             .iter()
-            .find(|h| h.key == name)
-            .and_then(|h| h.value)
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .map(str::to_owned)
+            .position(|wanted| *wanted == name)
+            .and_then(|at| found[at].flatten())
             .ok_or_else(|| bad(format!("header {name} missing")))
     };
     let key = message.key().ok_or_else(|| bad("no key".into()))?;
@@ -161,11 +182,11 @@ pub fn stored_event<M: Message>(
         version: header(PLAN_VERSION)?
             .parse()
             .map_err(|_| bad("bad plan version".into()))?,
-        event_id: uuid::Uuid::parse_str(&header(ID)?).map_err(|_| bad("bad event id".into()))?,
-        command_id: header(COMMAND_ID)?,
+        event_id: uuid::Uuid::parse_str(header(ID)?).map_err(|_| bad("bad event id".into()))?,
+        command_id: header(COMMAND_ID)?.to_owned(),
         event_type: event_type
             .strip_prefix(TYPE_PREFIX)
-            .unwrap_or(&event_type)
+            .unwrap_or(event_type)
             .to_owned(),
         record_time_micros: header(RECORD_TIME_MICROS)?
             .parse()
@@ -175,7 +196,7 @@ pub fn stored_event<M: Message>(
             partition: message.partition(),
             offset: message.offset(),
         }),
-        trace_context: header(TRACEPARENT).ok(),
+        trace_context: header(TRACEPARENT).ok().map(str::to_owned),
     })
 }
 
@@ -198,5 +219,97 @@ mod tests {
             -58_897_971
         );
         assert_eq!(murmur2(b"abc") as i32, 479_470_107);
+    }
+
+    fn message(headers: OwnedHeaders, plan_id: PlanId) -> rdkafka::message::OwnedMessage {
+        rdkafka::message::OwnedMessage::new(
+            Some(b"payload".to_vec()),
+            Some(plan_id.to_string().into_bytes()),
+            "topic".into(),
+            rdkafka::Timestamp::NotAvailable,
+            3,
+            41,
+            Some(headers),
+        )
+    }
+
+    fn event() -> NewEvent {
+        NewEvent {
+            event_id: uuid::Uuid::now_v7(),
+            command_id: "command-1".into(),
+            event_type: "ForceElementRegistered".into(),
+            record_time_micros: 1_780_000_000_000_001,
+            payload: b"payload".to_vec(),
+        }
+    }
+
+    /// The headers of `event` without `dropped`, and with `extra` after them.
+    fn headers_without(dropped: &str, extra: &[(&str, &str)]) -> (PlanId, NewEvent, OwnedHeaders) {
+        let plan_id = uuid::Uuid::now_v7();
+        let event = event();
+        let written = headers(plan_id, 7, &event, Some("00-trace-span-01"), 8);
+        let kept = written
+            .iter()
+            .filter(|h| h.key != dropped)
+            .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)));
+        let all: Vec<_> = kept
+            .chain(
+                extra
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), Some(v.as_bytes().to_vec()))),
+            )
+            .collect();
+        let headers = all.iter().fold(OwnedHeaders::new(), |h, (key, value)| {
+            h.insert(Header {
+                key: key.as_str(),
+                value: value.as_deref(),
+            })
+        });
+        (plan_id, event, headers)
+    }
+
+    #[test]
+    fn a_record_reads_back_as_the_event_written() {
+        let (plan_id, event, headers) = headers_without("", &[]);
+        let stored = stored_event(&message(headers, plan_id), 12).unwrap();
+        assert_eq!(stored.position, 12);
+        assert_eq!(stored.plan_id, plan_id);
+        assert_eq!(stored.version, 7);
+        assert_eq!(stored.event_id, event.event_id);
+        assert_eq!(stored.command_id, "command-1");
+        assert_eq!(stored.event_type, "ForceElementRegistered");
+        assert_eq!(stored.record_time_micros, event.record_time_micros);
+        assert_eq!(stored.payload, b"payload");
+        assert_eq!(stored.trace_context.as_deref(), Some("00-trace-span-01"));
+        assert_eq!(
+            stored.origin,
+            Some(TopicOffset {
+                partition: 3,
+                offset: 41
+            })
+        );
+    }
+
+    #[test]
+    fn a_record_missing_a_header_is_malformed_and_named_so() {
+        for name in [ID, TYPE, PLAN_VERSION, COMMAND_ID, RECORD_TIME_MICROS] {
+            let (plan_id, _, headers) = headers_without(name, &[]);
+            let malformed = stored_event(&message(headers, plan_id), 1).unwrap_err();
+            assert_eq!(malformed.reason, format!("header {name} missing"));
+            assert_eq!((malformed.partition, malformed.offset), (3, 41));
+        }
+        // A trace context is optional.
+        let (plan_id, _, headers) = headers_without(TRACEPARENT, &[]);
+        let stored = stored_event(&message(headers, plan_id), 1).unwrap();
+        assert_eq!(stored.trace_context, None);
+    }
+
+    #[test]
+    fn a_header_repeated_later_does_not_replace_the_first() {
+        let (plan_id, _, headers) =
+            headers_without("", &[(COMMAND_ID, "smuggled"), (PLAN_VERSION, "99")]);
+        let stored = stored_event(&message(headers, plan_id), 1).unwrap();
+        assert_eq!(stored.command_id, "command-1");
+        assert_eq!(stored.version, 7);
     }
 }
