@@ -61,6 +61,7 @@ pub async fn report(args: &Args) -> anyhow::Result<String> {
         .data_dir
         .as_ref()
         .context("allianced has a data directory")?
+        .0
         .join("security.db");
     let mut runs = Vec::new();
     for _ in 0..args.runs {

@@ -110,7 +110,8 @@ const CREATOR: &str = "Bearer dev-alliance-approvers";
 struct Server {
     child: Child,
     addr: String,
-    data_dir: Option<PathBuf>,
+    /// Removed once the server has stopped (a field is dropped after `drop` has run).
+    data_dir: Option<projection::TempDir>,
 }
 
 impl Drop for Server {
@@ -150,7 +151,7 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
 
 /// [`start_server`] with `env` set for the server (and no other `OTEL_*` variable).
 fn start_server_with(extra: &[String], env: &[(String, String)]) -> anyhow::Result<Server> {
-    let dir = std::env::temp_dir().join(format!("alliance-bench-{}", uuid::Uuid::now_v7()));
+    let dir = projection::TempDir::new()?;
     let mut command = Command::new(sibling("allianced")?);
     for (key, _) in std::env::vars().filter(|(key, _)| key.starts_with("OTEL_")) {
         command.env_remove(key);
@@ -162,7 +163,7 @@ fn start_server_with(extra: &[String], env: &[(String, String)]) -> anyhow::Resu
             "--skip-reference-plan",
             "--data-dir",
         ])
-        .arg(&dir)
+        .arg(&dir.0)
         .args(extra)
         .env("RUST_LOG", "warn")
         .envs(env.iter().cloned());
@@ -516,14 +517,15 @@ async fn main() -> anyhow::Result<()> {
 /// raw producers.
 async fn commands_report(args: &Args, cores: usize) -> anyhow::Result<String> {
     let noop = command_suite(args, &start_noop_server()?, NOOP).await?;
-    let server = start_server(&[])?;
+    let mut server = start_server(&[])?;
     let embedded = command_suite(args, &server, "embedded").await?;
     let data_dir = server
         .data_dir
-        .clone()
+        .take()
         .context("allianced has a data directory")?;
     drop(server);
-    let (events, need) = projection::read_model_cost(&data_dir.join("alliance.db")).await?;
+    let (events, need) = projection::read_model_cost(&data_dir.0.join("alliance.db")).await?;
+    drop(data_dir);
     let at = |rows: &[Row], clients: usize| {
         rows.iter()
             .find(|r| r.clients == clients)
