@@ -94,19 +94,12 @@ pub(super) fn read_plan(
     from: Version,
     limit: usize,
 ) -> Result<Vec<StoredEvent>, LogError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE plan_id = ?1 AND version >= ?2 \
-             ORDER BY version LIMIT ?3"
-        ))
-        .map_err(storage)?;
-    let rows = stmt
-        .query_map(
-            params![plan_id.as_bytes(), to_sql_int(from), limit_param(limit)],
-            event_from_row,
-        )
-        .map_err(storage)?;
-    collect(rows, limit)
+    select_events(
+        conn,
+        "plan_id = ?1 AND version >= ?2 ORDER BY version LIMIT ?3",
+        params![plan_id.as_bytes(), to_sql_int(from), limit_param(limit)],
+        limit,
+    )
 }
 
 /// Events of all plans with `position >= from`, in position order, at most `limit`.
@@ -115,22 +108,13 @@ pub(super) fn read_all(
     from: Position,
     limit: usize,
 ) -> Result<Vec<StoredEvent>, LogError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ?1 ORDER BY position LIMIT ?2"
-        ))
-        .map_err(storage)?;
-    let rows = stmt
-        .query_map(
-            params![to_sql_int(from), limit_param(limit)],
-            event_from_row,
-        )
-        .map_err(storage)?;
-    collect(rows, limit)
+    select_events(
+        conn,
+        "position >= ?1 ORDER BY position LIMIT ?2",
+        params![to_sql_int(from), limit_param(limit)],
+        limit,
+    )
 }
-
-/// The most events a range read reserves room for before it reads them.
-const RESERVE_AT_MOST: usize = 4_096;
 
 /// Events of all plans with `from <= position < to`, in position order.
 pub(super) fn read_range(
@@ -138,28 +122,33 @@ pub(super) fn read_range(
     from: Position,
     to: Position,
 ) -> Result<Vec<StoredEvent>, LogError> {
-    let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE position >= ?1 AND position < ?2 \
-             ORDER BY position"
-        ))
-        .map_err(storage)?;
-    let rows = stmt
-        .query_map(params![to_sql_int(from), to_sql_int(to)], event_from_row)
-        .map_err(storage)?;
     // Positions are dense: the range holds about `to - from` events.
-    collect(
-        rows,
+    select_events(
+        conn,
+        "position >= ?1 AND position < ?2 ORDER BY position",
+        params![to_sql_int(from), to_sql_int(to)],
         usize::try_from(to.saturating_sub(from)).unwrap_or(usize::MAX),
     )
 }
 
-/// The events of `rows`, room for about `expected` of them allocated once (up to a bound, so a
-/// read that may hold many but holds few reserves no more than that).
-fn collect(
-    rows: impl Iterator<Item = rusqlite::Result<StoredEvent>>,
+/// The most events a read reserves room for before it reads them.
+const RESERVE_AT_MOST: usize = 4_096;
+
+/// The events `WHERE condition` (with its ordering and limit; always this file's own text, never
+/// a caller's) selects, room for about `expected` of them allocated once: up to a bound, so that
+/// a read that may hold many but holds few reserves no more than that.
+fn select_events(
+    conn: &Connection,
+    condition: &'static str,
+    params: impl rusqlite::Params,
     expected: usize,
 ) -> Result<Vec<StoredEvent>, LogError> {
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE {condition}"
+        ))
+        .map_err(storage)?;
+    let rows = stmt.query_map(params, event_from_row).map_err(storage)?;
     let mut events = Vec::with_capacity(expected.min(RESERVE_AT_MOST));
     for event in rows {
         events.push(event.map_err(storage)?);
