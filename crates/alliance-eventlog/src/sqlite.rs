@@ -416,81 +416,66 @@ impl LogReader for SqliteLog {
         if live {
             return self.subscribe(after + 1);
         }
-        // What is committed now, in ranges of positions, the next range read while one is
-        // yielded; the stream ends there, or after an error.
+        // What is committed now, in ranges of positions; the stream ends there, or after an
+        // error.
         let end = *self.inner.committed.borrow();
         let batch = self.inner.subscribe_batch.max(BULK_READ) as Position;
-        let reads = Arc::clone(&self.inner.reads);
-        futures::stream::iter((after + 1..=end).step_by(batch as usize))
-            .map(move |from| {
-                let reads = Arc::clone(&reads);
-                let to = end.min(from + batch - 1) + 1;
-                async move {
-                    tokio::spawn(async move {
-                        reads
-                            .run(move |conn| read::read_range(conn, from, to))
-                            .await
-                    })
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(LogError::Unavailable(format!(
-                            "event log read task failed: {e}"
-                        )))
-                    })
-                }
-            })
-            .buffered(2)
-            .scan(false, |failed, batch| {
-                let item = (!*failed).then(|| {
-                    *failed = batch.is_err();
-                    match batch {
-                        Ok(events) => {
-                            futures::stream::iter(events.into_iter().map(Ok)).left_stream()
-                        }
-                        Err(error) => futures::stream::iter([Err(error)]).right_stream(),
-                    }
-                });
-                std::future::ready(item)
-            })
-            .flatten()
-            .boxed()
+        let ranges = (after + 1..=end)
+            .step_by(batch as usize)
+            .map(move |from| (from, end.min(from + batch - 1) + 1));
+        read_ahead(&self.inner.reads, ranges)
     }
 
     fn plan_records(&self, plan_id: PlanId) -> BoxStream<'static, Result<StoredEvent, LogError>> {
         type Reading = tokio::task::JoinHandle<Result<Vec<StoredEvent>, LogError>>;
-        let log = self.clone();
+        let reads = Arc::clone(&self.inner.reads);
         let batch = self.inner.subscribe_batch.max(1);
-        // Each batch is read (on the read pool) while the one before it is consumed.
+        let step = batch as Version;
         let read = move |from: Version| -> Reading {
-            let log = log.clone();
-            tokio::spawn(async move { log.read_plan(plan_id, from, batch).await })
+            let reads = Arc::clone(&reads);
+            tokio::spawn(async move {
+                reads
+                    .run(move |conn| read::read_plan(conn, plan_id, from, batch))
+                    .await
+            })
         };
-        futures::stream::unfold((Some(1), None::<Reading>), move |(first, reading)| {
+        // Batches of `version >= from`, read while the one before is consumed; the reads ahead
+        // start where the batch before would end were its versions dense (as a plan's are).
+        // A batch that is not (a version missing, which verification names) drops the reads
+        // ahead and the next starts after its last version; a short batch is the end.
+        let ahead = std::collections::VecDeque::<(Version, Reading)>::new();
+        futures::stream::unfold((Some(1), ahead), move |(next, mut ahead)| {
             let read = read.clone();
             async move {
-                let reading = match (reading, first) {
-                    (Some(reading), _) => reading,
-                    (None, Some(from)) => read(from),
-                    (None, None) => return None,
-                };
-                let read_batch = reading
+                let from = next?;
+                if ahead.front().is_some_and(|(at, _)| *at != from) {
+                    ahead.drain(..).for_each(|(_, reading)| reading.abort());
+                }
+                while ahead.len() <= READS_AHEAD {
+                    let at = ahead.back().map_or(from, |(at, _)| at.saturating_add(step));
+                    ahead.push_back((at, read(at)));
+                }
+                let (_, reading) = ahead.pop_front()?;
+                let read = reading
                     .await
                     .unwrap_or_else(|e| Err(LogError::Storage(format!("a read failed: {e}"))));
-                match read_batch {
-                    Ok(events) => {
-                        let next = (events.len() == batch)
-                            .then(|| events.last().map(|e| read(e.version + 1)))
-                            .flatten();
-                        Some((
-                            futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
-                            (None, next),
-                        ))
+                let events = match read {
+                    Ok(events) => events,
+                    Err(error) => {
+                        ahead.drain(..).for_each(|(_, reading)| reading.abort());
+                        return Some((
+                            futures::stream::iter([Err(error)]).right_stream(),
+                            (None, ahead),
+                        ));
                     }
-                    Err(error) => Some((
-                        futures::stream::iter([Err(error)]).right_stream(),
-                        (None, None),
-                    )),
-                }
+                };
+                let next = (events.len() == batch)
+                    .then(|| events.last().map(|e| e.version.saturating_add(1)))
+                    .flatten();
+                Some((
+                    futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
+                    (next, ahead),
+                ))
             }
         })
         .flatten()
@@ -510,6 +495,50 @@ impl LogReader for SqliteLog {
             e.position == checkpoint.position && Some(e.event_id) == checkpoint.last_event
         }))
     }
+}
+
+/// Reads in flight at once while the stream's consumer takes the batch before them: with two,
+/// both cores read while the consumer works.
+const READS_AHEAD: usize = 2;
+
+/// The events of each range of positions `[from, to)`, in order, as one stream: up to
+/// [`READS_AHEAD`] ranges read on the read pool while the batch before them is consumed. The
+/// stream ends after the last range, or after an error.
+fn read_ahead(
+    reads: &Arc<ReadPool>,
+    ranges: impl Iterator<Item = (Position, Position)> + Send + 'static,
+) -> BoxStream<'static, Result<StoredEvent, LogError>> {
+    let reads = Arc::clone(reads);
+    futures::stream::iter(ranges)
+        .map(move |(from, to)| {
+            let reads = Arc::clone(&reads);
+            // Spawned, so that the reads ahead proceed while the stream is not polled.
+            let reading = tokio::spawn(async move {
+                reads
+                    .run(move |conn| read::read_range(conn, from, to))
+                    .await
+            });
+            async move {
+                reading.await.unwrap_or_else(|e| {
+                    Err(LogError::Unavailable(format!(
+                        "event log read task failed: {e}"
+                    )))
+                })
+            }
+        })
+        .buffered(READS_AHEAD + 1)
+        .scan(false, |failed, batch| {
+            let item = (!*failed).then(|| {
+                *failed = batch.is_err();
+                match batch {
+                    Ok(events) => futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
+                    Err(error) => futures::stream::iter([Err(error)]).right_stream(),
+                }
+            });
+            std::future::ready(item)
+        })
+        .flatten()
+        .boxed()
 }
 
 /// Maps a SQLite failure to the log's error.

@@ -142,3 +142,46 @@ async fn catching_up_after_a_reopen_reads_each_event_once_in_order() {
         .await;
     assert_eq!(everything, stored[3..]);
 }
+
+/// A plan's records come in batches read ahead of the consumer, each assuming the plan's
+/// versions dense; a version removed from the file (as an operator with the file could) must
+/// not end the stream or hide what follows it, wherever it falls in a batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_records_past_a_removed_version_yield_every_record_after_it() {
+    use alliance_eventlog::LogReader;
+    let (dir, log) = temp_log_with(|config| config.subscribe_batch = 4);
+    let (plan, other) = (Uuid::now_v7(), Uuid::now_v7());
+    for i in 0..10u64 {
+        log.append(plan, 3 * i, events(&format!("p{i}"), 3))
+            .await
+            .unwrap();
+        log.append(other, i, events(&format!("o{i}"), 1))
+            .await
+            .unwrap();
+    }
+    let records = |log: &alliance_eventlog::SqliteLog| {
+        log.plan_records(plan)
+            .map(|e| e.expect("no error"))
+            .collect::<Vec<_>>()
+    };
+    let everything = records(&log).await;
+    assert_eq!(
+        everything.iter().map(|e| e.version).collect::<Vec<_>>(),
+        (1..=30).collect::<Vec<_>>()
+    );
+    // The last of the first batch, one inside the third, and the last of the fifth.
+    let db = rusqlite::Connection::open(dir.path().join("events.db")).unwrap();
+    let removed = [4u64, 10, 20];
+    for version in removed {
+        db.execute(
+            "DELETE FROM events WHERE plan_id = ?1 AND version = ?2",
+            rusqlite::params![plan.as_bytes().as_slice(), version as i64],
+        )
+        .unwrap();
+    }
+    let left: Vec<StoredEvent> = everything
+        .into_iter()
+        .filter(|e| !removed.contains(&e.version))
+        .collect();
+    assert_eq!(records(&log).await, left);
+}
