@@ -511,7 +511,7 @@ impl<L: EventLog> CommandService<L> {
         }
 
         let decided_on = base.as_ref().map_or(&entry.state, |base| &base.parent);
-        let events = tracing::info_span!(
+        let events = alliance_telemetry::trace_span!(
             "decide",
             alliance.command = command.name(),
             alliance.plan_id = %plan_id,

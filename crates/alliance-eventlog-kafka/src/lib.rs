@@ -508,7 +508,7 @@ impl EventLog for KafkaLog {
     ) -> impl Future<Output = Result<Appended, LogError>> + Send + 'static {
         // The producer span: from the append until its transaction is committed. Its context
         // goes out in every record's `traceparent` header.
-        let span = tracing::info_span!(
+        let span = alliance_telemetry::trace_span!(
             "send",
             otel.name = format_args!("send {}", self.inner.partitions.shared.topic),
             otel.kind = "producer",

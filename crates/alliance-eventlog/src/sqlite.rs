@@ -327,7 +327,7 @@ impl EventLog for SqliteLog {
     ) -> impl Future<Output = Result<Appended, LogError>> + Send + 'static {
         // From the append until its group commit is durable; stored with the events, so a
         // reader's span continues the trace.
-        let span = tracing::info_span!(
+        let span = alliance_telemetry::trace_span!(
             "append",
             otel.name = "INSERT events",
             otel.kind = "client",

@@ -1,8 +1,9 @@
 //! Logs, traces and metrics of every service.
 //!
 //! * **Logs** go to stderr through `tracing`, as text or as one JSON object per line
-//!   (`ALLIANCE_LOG_FORMAT=json`), filtered by `RUST_LOG` (default `info`). Every request is one
-//!   line at `info` ([`RpcLayer`]) carrying its trace id; no header value is ever logged.
+//!   (`ALLIANCE_LOG_FORMAT=json`), filtered by `RUST_LOG` (default `info`). Every refused or
+//!   failed request is one line at `info` ([`RpcLayer`]; one answered OK at `debug`), carrying
+//!   its method and trace id; no header value is ever logged.
 //! * **Traces**: `tracing` spans are bridged to OpenTelemetry by `tracing-opentelemetry` and
 //!   exported over OTLP/gRPC (`opentelemetry-otlp`, tonic). W3C trace context comes in through
 //!   gRPC metadata ([`RpcLayer`]), goes out in each Kafka record's `traceparent` header
@@ -28,7 +29,8 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, filter_fn};
+use tracing_subscriber::layer::Filter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
@@ -42,9 +44,31 @@ pub const SCOPE: &str = "alliance";
 static EXPORTING: AtomicBool = AtomicBool::new(false);
 
 /// Whether spans are recorded for export (an OpenTelemetry tracer is installed). Spans that only
-/// serve tracing (one per consumed record, one per pushed update) are created only then.
+/// serve tracing (one per consumed record, one per pushed update, [`trace_span!`]) are created
+/// only then.
 pub fn exporting() -> bool {
     EXPORTING.load(Ordering::Relaxed)
+}
+
+/// The target of the spans that serve only tracing ([`trace_span!`]): log lines never carry
+/// them, whatever `RUST_LOG` says (the request's span around them names the trace).
+pub const TRACE_ONLY: &str = "alliance::trace";
+
+#[doc(hidden)]
+pub use tracing as __tracing;
+
+/// An `info` span that serves only tracing (`decide`, a log append): created while spans are
+/// exported, `Span::none()` otherwise, and never formatted into log lines. Takes what
+/// `tracing::info_span!` takes after its target.
+#[macro_export]
+macro_rules! trace_span {
+    ($($span:tt)*) => {
+        if $crate::exporting() {
+            $crate::__tracing::info_span!(target: $crate::TRACE_ONLY, $($span)*)
+        } else {
+            $crate::__tracing::Span::none()
+        }
+    };
 }
 
 /// The meter every instrument comes from: the installed provider's, or a no-op one.
@@ -170,6 +194,16 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     Ok(telemetry)
 }
 
+/// What log lines are written and which spans they carry: what `directives` (`RUST_LOG`)
+/// enable, and never a span that serves only tracing ([`TRACE_ONLY`]), which would cost every
+/// request the formatting of fields no line needs.
+fn log_filter<S>(directives: EnvFilter) -> impl Filter<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    directives.and(filter_fn(|metadata| metadata.target() != TRACE_ONLY))
+}
+
 fn env_is(name: &str, value: &str) -> bool {
     std::env::var(name).is_ok_and(|v| v.trim().eq_ignore_ascii_case(value))
 }
@@ -197,7 +231,8 @@ pub fn install(
     tracer: Option<SdkTracerProvider>,
     meter: Option<SdkMeterProvider>,
 ) -> Result<Telemetry, TelemetryError> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        log_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
     let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
@@ -234,4 +269,69 @@ pub fn install(
     }
     EXPORTING.store(tracer.is_some(), Ordering::Relaxed);
     Ok(Telemetry { tracer, meter })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// The log lines written under `directives`, by a subscriber built as [`install`] builds it.
+    fn logged(directives: &str, emit: impl FnOnce()) -> String {
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&written);
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || Sink(Arc::clone(&sink)))
+            .with_filter(log_filter(EnvFilter::new(directives)));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = alliance_stdx::lock(&written).clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            alliance_stdx::lock(&self.0).extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_line_carries_the_request_span_and_never_a_span_that_serves_only_tracing() {
+        for directives in ["info", "trace"] {
+            let lines = logged(directives, || {
+                let rpc = tracing::info_span!("rpc", rpc.method = "CreatePlan", trace_id = "t1");
+                let _rpc = rpc.enter();
+                let decide =
+                    tracing::info_span!(target: TRACE_ONLY, "decide", alliance.command = "c1");
+                let _decide = decide.enter();
+                tracing::info!("inside");
+            });
+            assert!(lines.contains("inside"), "{directives}: {lines}");
+            assert!(
+                lines.contains("rpc.method=\"CreatePlan\"") && lines.contains("trace_id=\"t1\""),
+                "{directives}: {lines}"
+            );
+            assert!(
+                !lines.contains("decide") && !lines.contains("c1"),
+                "{directives}: {lines}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_trace_only_span_is_none_while_spans_are_not_exported() {
+        assert!(!exporting());
+        assert!(trace_span!("decide", alliance.command = "c1").is_none());
+    }
 }

@@ -144,18 +144,29 @@ where
             .unwrap_or((path, ""));
         let quiet = service.starts_with("grpc.");
         let (service, method) = (service.to_owned(), method.to_owned());
-        let span = tracing::info_span!(
-            "rpc",
-            otel.name = format_args!("{service}/{method}"),
-            otel.kind = "server",
-            otel.status_code = Empty,
-            rpc.system = "grpc",
-            rpc.service = %service,
-            rpc.method = %method,
-            rpc.grpc.status_code = Empty,
-            trace_id = Empty,
-        span_id = Empty,
-        );
+        // Exported, the span carries the RPC conventions' attributes; otherwise only what the
+        // log lines inside it need: the method and the trace id.
+        let span = if exporting() {
+            tracing::info_span!(
+                "rpc",
+                otel.name = format_args!("{service}/{method}"),
+                otel.kind = "server",
+                otel.status_code = Empty,
+                rpc.system = "grpc",
+                rpc.service = %service,
+                rpc.method = %method,
+                rpc.grpc.status_code = Empty,
+                trace_id = Empty,
+                span_id = Empty,
+            )
+        } else {
+            tracing::info_span!(
+                "rpc",
+                rpc.service = %service,
+                rpc.method = %method,
+                trace_id = Empty,
+            )
+        };
         let caller = extract(request.headers());
         if exporting() {
             let _ = span.set_parent(caller.clone());

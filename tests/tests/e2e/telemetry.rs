@@ -226,8 +226,11 @@ fn without_otel_variables_nothing_is_exported_and_allianced_serves() {
     // At the default level, a refusal is logged, one line, and a request answered OK is not.
     let refused = server.ctl("not-a-token", &["plan", "show", "--plan", &plan]);
     assert!(!refused.status.success(), "{refused:?}");
-    server.wait_for_line(|line| {
+    let line = server.wait_for_line(|line| {
         line.contains("request") && line.contains("code=\"UNAUTHENTICATED\"")
     });
+    // It names the method, in the request's span (the only span a log line carries).
+    assert!(line.contains("rpc{rpc.service="), "{line}");
+    assert!(line.contains(" rpc.method="), "{line}");
     server.assert_never_printed("code=\"OK\"");
 }
