@@ -46,17 +46,21 @@ fn check_slug(s: &str) -> Result<(), IdError> {
     }
 }
 
+// A slug is held in place when it fits (24 bytes; most do), without an allocation of its own:
+// ids are cloned into every index and event that names them.
+use compact_str::CompactString;
+
 macro_rules! slug_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub struct $name(CompactString);
 
         impl $name {
             pub fn parse(s: &str) -> Result<Self, IdError> {
                 check_slug(s)?;
-                Ok(Self(s.to_owned()))
+                Ok(Self(CompactString::from(s)))
             }
 
             pub fn as_str(&self) -> &str {
@@ -68,13 +72,13 @@ macro_rules! slug_id {
             type Error = IdError;
             fn try_from(s: String) -> Result<Self, IdError> {
                 check_slug(&s)?;
-                Ok(Self(s))
+                Ok(Self(CompactString::from(s)))
             }
         }
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.into_string()
             }
         }
 
@@ -114,3 +118,44 @@ slug_id!(
     /// A plan-level rule the posture must keep, such as a floor on U.S. personnel.
     ConstraintId
 );
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// Held in place (up to 24 bytes) or not, an id reads back, orders, prints and serializes
+    /// as the text it was parsed from.
+    #[test]
+    fn an_id_is_its_text_whether_held_in_place_or_not() {
+        let longest = "a".repeat(MAX_ID_LEN);
+        let texts = ["e1", "opcon-transfer", "exactly-24-characters-ab", &longest];
+        for text in texts {
+            let id = ElementId::parse(text).unwrap();
+            assert_eq!(id.as_str(), text);
+            assert_eq!(id.to_string(), text);
+            assert_eq!(String::from(id.clone()), text);
+            assert_eq!(ElementId::try_from(text.to_owned()).unwrap(), id);
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(json, format!("\"{text}\""));
+            assert_eq!(serde_json::from_str::<ElementId>(&json).unwrap(), id);
+        }
+        let mut ids: Vec<ElementId> = texts.iter().map(|t| ElementId::parse(t).unwrap()).collect();
+        ids.sort();
+        let mut sorted = texts.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(
+            ids.iter().map(ElementId::as_str).collect::<Vec<_>>(),
+            sorted
+        );
+        assert_eq!(
+            ElementId::parse(&"a".repeat(MAX_ID_LEN + 1)),
+            Err(IdError::TooLong {
+                max: MAX_ID_LEN,
+                len: MAX_ID_LEN + 1
+            })
+        );
+        assert!(serde_json::from_str::<ElementId>("\"-x\"").is_err());
+    }
+}
