@@ -8,6 +8,7 @@ use std::pin::Pin;
 
 use alliance_domain::{Key, Plan, PlanId, Version, evolve};
 use alliance_eventlog::{EventLog, LogError};
+use smallvec::SmallVec;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
@@ -18,25 +19,16 @@ use alliance_server::error::ServiceError;
 
 const READ_BATCH: usize = 1024;
 
-/// What one event of the plan's own stream changed.
+/// What one event of the plan's own stream changed. Kept for every event of every plan, so
+/// kept small: the team is shared with the item before when the same team recorded both, and
+/// one key (most events change one) is held in place.
 #[derive(Debug, Clone)]
 pub(crate) struct HistoryItem {
     pub event_id: uuid::Uuid,
     pub event_type: &'static str,
-    pub team: Box<str>,
+    pub team: Arc<str>,
     /// In order; exactly as many as the event changed (a plan keeps one item per event).
-    pub keys: Box<[Key]>,
-}
-
-impl HistoryItem {
-    pub fn new(event_id: uuid::Uuid, event: &alliance_domain::Event, team: &str) -> Self {
-        Self {
-            event_id,
-            event_type: event.event_type(),
-            team: team.into(),
-            keys: event.keys().into_iter().collect(),
-        }
-    }
+    pub keys: SmallVec<[Key; 1]>,
 }
 
 #[derive(Debug, Default)]
@@ -81,11 +73,20 @@ pub(crate) enum Durability {
 }
 
 impl PlanEntry {
-    /// Records an event just decided (or read back) at the next version.
-    pub fn push(&mut self, item: HistoryItem, event: &alliance_domain::Event) {
+    /// Records an event just decided (or read back) at the next version, recorded by `team`.
+    pub fn push(&mut self, event_id: uuid::Uuid, event: &alliance_domain::Event, team: &str) {
+        let team = match self.history.last() {
+            Some(before) if &*before.team == team => Arc::clone(&before.team),
+            _ => Arc::from(team),
+        };
+        self.history.push(HistoryItem {
+            event_id,
+            event_type: event.event_type(),
+            team,
+            keys: event.keys().into_iter().collect(),
+        });
         let state = std::mem::take(&mut self.state);
         self.state = evolve(state, event);
-        self.history.push(item);
     }
 
     pub fn record_command(
@@ -150,10 +151,7 @@ pub(crate) fn load<'a, L: EventLog>(
                     entry.state = parent.state;
                 }
                 let team = decoded.actor_team.as_ref().map_or("", |t| t.as_str());
-                entry.push(
-                    HistoryItem::new(stored.event_id, &decoded.event, team),
-                    &decoded.event,
-                );
+                entry.push(stored.event_id, &decoded.event, team);
                 entry.head_hash = alliance_record::chain::carried_hash(&stored.payload)
                     .unwrap_or(alliance_record::chain::GENESIS);
                 next = stored.version + 1;

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use alliance_domain::{Actor, Command, CommandContext, Grant, Plan, PlanId, Version, decide};
 use alliance_eventlog::{CommandRecord, EventLog, LogError, Route};
 
-use crate::plans::{Durability, HistoryItem, PlanEntry, load};
+use crate::plans::{Durability, PlanEntry, load};
 use alliance_record::envelope::{EnvelopeContext, decode_event, encode};
 use alliance_server::Caller;
 use alliance_server::access;
@@ -554,10 +554,7 @@ impl<L: EventLog> CommandService<L> {
         }
         entry.head_hash = head;
         for (event, &event_id) in events.iter().zip(&outcome.event_ids) {
-            entry.push(
-                HistoryItem::new(event_id, event, ctx.actor.team.as_str()),
-                event,
-            );
+            entry.push(event_id, event, ctx.actor.team.as_str());
         }
         let (durable, durability) = watch::channel(Durability::Pending);
         entry.record_command(

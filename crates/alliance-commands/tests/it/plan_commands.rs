@@ -272,6 +272,11 @@ async fn an_edit_based_on_a_stale_version_of_the_same_element_conflicts_with_det
         "{violations:?}"
     );
     assert!(violations[0].description.contains("element/abct"));
+    // Named with the team that recorded it.
+    assert!(
+        violations[0].description.contains("us-force-planning"),
+        "{violations:?}"
+    );
     assert_eq!(
         server.events().await.len(),
         events_before,
