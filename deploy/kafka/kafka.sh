@@ -19,6 +19,8 @@ set -euo pipefail
 #   deploy/kafka/kafka.sh env                     prints "export ALLIANCE_KAFKA_BOOTSTRAP=..." and
 #                                                 "export ALLIANCE_KAFKA_SECURE_CLIENT=FILE"
 #   deploy/kafka/kafka.sh acl ARGS...             runs the broker's ACL tool (kafka-acls.sh) on it
+#   deploy/kafka/kafka.sh cluster-id [N]          prints N (1) new cluster ids, as `up` formats
+#                                                 storage with (none starts with '-')
 #
 # Besides the plaintext listener, the broker listens with SASL_SSL (PLAIN over TLS) on a
 # second port. Its CA, the broker's certificate (for 127.0.0.1 and localhost) and the
@@ -239,12 +241,35 @@ PY
   fi
 }
 
+# A new cluster id: a random UUID in URL-safe base64, as Kafka writes them, and, as Kafka's own
+# generator does, never one starting with '-', which the storage tool would take for an option
+# (one id in 64 did, and formatting failed).
 new_cluster_id() {
+  new_cluster_ids 1
+}
+
+# N new cluster ids, one per line.
+new_cluster_ids() {
+  local count="$1" i
   if command -v python3 >/dev/null 2>&1; then
-    python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))'
+    python3 -c '
+import base64, sys, uuid
+for _ in range(int(sys.argv[1])):
+    cid = "-"
+    while cid.startswith("-"):
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    print(cid)' "$count"
   else
-    run_tool kafka.tools.StorageTool random-uuid
+    for ((i = 0; i < count; i++)); do
+      run_tool kafka.tools.StorageTool random-uuid
+    done
   fi
+}
+
+cmd_cluster_id() {
+  local count="${1:-1}"
+  [[ "$count" =~ ^[0-9]+$ ]] || die "cluster-id takes a count, not '$count'"
+  new_cluster_ids "$count"
 }
 
 broker_log_tail() {
@@ -711,6 +736,7 @@ main() {
     add-partitions) cmd_add_partitions "$@" ;;
     acl) cmd_acl "$@" ;;
     env) cmd_env "$@" ;;
+    cluster-id) cmd_cluster_id "$@" ;;
     -h|--help|help) usage ;;
     *) usage; exit 2 ;;
   esac

@@ -479,3 +479,40 @@ async fn adding_partitions_stops_the_writes_instead_of_moving_plans() {
     // Nothing was written after the change.
     assert_eq!(consume_committed(&topic, 4).len(), plans.len());
 }
+
+/// The broker's storage is formatted with a new cluster id each time the script starts it from
+/// nothing; the storage tool takes an id starting with '-' for an option and refuses to format,
+/// which one id in 64 used to do.
+#[test]
+fn no_new_cluster_id_is_taken_for_an_option() {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kafka/kafka.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(["cluster-id", "2000"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ids: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ids.len(), 2000);
+    for id in &ids {
+        // 16 random bytes in URL-safe base64, unpadded.
+        assert_eq!(id.len(), 22, "{id}");
+        assert!(
+            id.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{id}"
+        );
+        assert!(!id.starts_with('-'), "{id}");
+    }
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len());
+}
