@@ -413,20 +413,30 @@ fn a_config_shown_for_debugging_hides_its_secrets() {
     );
 }
 
-/// Grows `topic` to `count` partitions with the broker's own tool (`kafka-topics.sh --alter`).
-fn add_partitions(topic: &str, count: u32) {
+/// Runs the project's `deploy/kafka/kafka.sh` with `args` (against the broker at `broker`,
+/// given one), fails the test unless it succeeds, and returns what it printed.
+fn kafka_script(args: &[&str], broker: Option<String>) -> String {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kafka/kafka.sh");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .args(["add-partitions", topic, &count.to_string()])
-        .env("ALLIANCE_KAFKA_BOOTSTRAP", bootstrap())
-        .output()
-        .unwrap();
+    let mut command = std::process::Command::new("bash");
+    command.arg(script).args(args);
+    if let Some(broker) = broker {
+        command.env("ALLIANCE_KAFKA_BOOTSTRAP", broker);
+    }
+    let out = command.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Grows `topic` to `count` partitions with the broker's own tool (`kafka-topics.sh --alter`).
+fn add_partitions(topic: &str, count: u32) {
+    kafka_script(
+        &["add-partitions", topic, &count.to_string()],
+        Some(bootstrap()),
     );
 }
 
@@ -485,20 +495,7 @@ async fn adding_partitions_stops_the_writes_instead_of_moving_plans() {
 /// which one id in 64 used to do.
 #[test]
 fn no_new_cluster_id_is_taken_for_an_option() {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kafka/kafka.sh");
-    let out = std::process::Command::new("bash")
-        .arg(script)
-        .args(["cluster-id", "2000"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let ids: Vec<String> = String::from_utf8(out.stdout)
-        .unwrap()
+    let ids: Vec<String> = kafka_script(&["cluster-id", "2000"], None)
         .lines()
         .map(str::to_owned)
         .collect();
