@@ -442,7 +442,8 @@ impl LogReader for SqliteLog {
         // Batches of `version >= from`, read while the one before is consumed; the reads ahead
         // start where the batch before would end were its versions dense (as a plan's are).
         // A batch that is not (a version missing, which verification names) drops the reads
-        // ahead and the next starts after its last version; a short batch is the end.
+        // ahead and the next starts after its last version; a short batch is the end. The
+        // first batch is read alone, so a plan of one batch costs one read.
         let ahead = std::collections::VecDeque::<(Version, Reading)>::new();
         futures::stream::unfold((Some(1), ahead), move |(next, mut ahead)| {
             let read = read.clone();
@@ -451,7 +452,8 @@ impl LogReader for SqliteLog {
                 if ahead.front().is_some_and(|(at, _)| *at != from) {
                     ahead.drain(..).for_each(|(_, reading)| reading.abort());
                 }
-                while ahead.len() <= READS_AHEAD {
+                let depth = if from == 1 { 1 } else { READS_AHEAD + 1 };
+                while ahead.len() < depth {
                     let at = ahead.back().map_or(from, |(at, _)| at.saturating_add(step));
                     ahead.push_back((at, read(at)));
                 }
@@ -472,6 +474,9 @@ impl LogReader for SqliteLog {
                 let next = (events.len() == batch)
                     .then(|| events.last().map(|e| e.version.saturating_add(1)))
                     .flatten();
+                if next.is_none() {
+                    ahead.drain(..).for_each(|(_, reading)| reading.abort());
+                }
                 Some((
                     futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
                     (next, ahead),
