@@ -2,7 +2,7 @@
 //! projection (events/s), then posture queries at random (valid, record) pairs in-process and
 //! over gRPC, 120-month series, and resident memory.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -80,7 +80,7 @@ fn plan_events(plan_id: PlanId, rng: &mut Rng) -> Vec<Event> {
                 component: Component::Army,
                 kind: KINDS[e % KINDS.len()],
                 personnel: 500 + (rng.below(40) as u32) * 100,
-                equipment: BTreeMap::from([("vehicles".to_owned(), 40)]),
+                equipment: [("vehicles".to_owned(), 40)].into_iter().collect(),
                 base: "Camp Humphreys".into(),
             },
             present_from: date(2020, 1, 1),

@@ -40,7 +40,8 @@ pub use ids::{
 pub use keys::Key;
 pub use model::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date,
-    DecisionStatus, ElementKind, ForceElementSpec, Mission, Side, SimulationRun, Step,
+    DecisionStatus, ElementKind, EquipmentCounts, ForceElementSpec, Mission, Side, SimulationRun,
+    Step,
 };
 pub use posture::{
     ClauseState, CommandArrangement, ConditionState, ElementName, Equipment, MissionState, Posture,

@@ -1,7 +1,7 @@
 //! The vocabulary of the plan: sides, force elements, capability areas, agreements and the
 //! dated steps a decision is made of.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -164,6 +164,11 @@ impl DecisionStatus {
     }
 }
 
+/// Counts of major equipment by kind, in kind order: a sorted vector rather than a tree. An
+/// element holds a few kinds, and a tree's first node holds room for eleven (about 300 bytes,
+/// where one kind takes 32); the serde form is the same map either way.
+pub type EquipmentCounts = litemap::LiteMap<String, u32>;
+
 /// A unit or capability on the peninsula.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForceElementSpec {
@@ -175,7 +180,7 @@ pub struct ForceElementSpec {
     pub personnel: u32,
     /// Major equipment by kind, e.g. `{"F-16": 40}`.
     #[serde(default)]
-    pub equipment: BTreeMap<String, u32>,
+    pub equipment: EquipmentCounts,
     pub base: String,
 }
 
@@ -196,7 +201,7 @@ pub enum Step {
         element_id: ElementId,
         personnel: u32,
         #[serde(default)]
-        equipment: BTreeMap<String, u32>,
+        equipment: EquipmentCounts,
         on: Date,
     },
     RelocateElement {
@@ -304,4 +309,40 @@ pub struct SimulationRun {
     pub sequencing_risks: u32,
     /// One sentence: what the run found.
     pub headline: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Equipment counts keep the serde form a tree map gave them: a JSON object in kind order.
+    /// A command's digest is SHA-256 of its JSON, so a command recorded by an earlier build and
+    /// retried now must serialize to the same bytes.
+    #[test]
+    fn equipment_counts_serialize_as_the_map_they_replaced() {
+        let counts: EquipmentCounts = [("M1A2".to_owned(), 4), ("F-16".to_owned(), 40)]
+            .into_iter()
+            .collect();
+        let as_tree: std::collections::BTreeMap<String, u32> =
+            [("M1A2".to_owned(), 4), ("F-16".to_owned(), 40)]
+                .into_iter()
+                .collect();
+        let json = serde_json::to_string(&counts).unwrap();
+        assert_eq!(json, r#"{"F-16":40,"M1A2":4}"#);
+        assert_eq!(json, serde_json::to_string(&as_tree).unwrap());
+        // Read back in any order, sorted; a kind given twice keeps its last count, as a tree
+        // map's did.
+        let read: EquipmentCounts =
+            serde_json::from_str(r#"{"M1A2":4,"F-16":1,"F-16":40}"#).unwrap();
+        assert_eq!(read, counts);
+        let tree: std::collections::BTreeMap<String, u32> =
+            serde_json::from_str(r#"{"M1A2":4,"F-16":1,"F-16":40}"#).unwrap();
+        assert!(read.iter().eq(tree.iter()));
+        // Absent, it is empty.
+        let spec: ForceElementSpec = serde_json::from_str(
+            r#"{"id":"e1","name":"unit","side":"us","component":"army","kind":"logistics","personnel":1,"base":"Osan"}"#,
+        )
+        .unwrap();
+        assert!(spec.equipment.is_empty());
+    }
 }

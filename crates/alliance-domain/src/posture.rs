@@ -2,6 +2,7 @@
 //! plan stands at one version (record time). Only adopted decisions shape it; a what-if view
 //! adds the proposed ones.
 
+use crate::EquipmentCounts;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -36,7 +37,7 @@ pub struct ElementName {
 
 /// Major equipment by kind. Shared: a read model keeps one map for equal counts, and a
 /// posture sums a map shared by several elements of one side once.
-pub type Equipment = Arc<BTreeMap<String, u32>>;
+pub type Equipment = Arc<EquipmentCounts>;
 
 impl std::ops::Deref for PresentElement {
     type Target = ElementName;

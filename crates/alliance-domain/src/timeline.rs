@@ -1,6 +1,7 @@
 //! A force element over valid time: where it starts, every dated step that changes it, and the
 //! rules those steps must keep (never negative, never withdrawn twice, nothing after it left).
 
+use crate::EquipmentCounts;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use crate::state::{Decision, Plan};
 pub struct ElementState {
     pub present: bool,
     pub personnel: u32,
-    pub equipment: BTreeMap<String, u32>,
+    pub equipment: EquipmentCounts,
     pub base: String,
     /// The date it left, once withdrawn.
     pub withdrawn_on: Option<Date>,

@@ -2,7 +2,7 @@
 //! of a command in one refusal) and the bounds of the numbers more than one family carries. Each
 //! family's own bounds stand beside its rules.
 
-use std::collections::BTreeMap;
+use crate::EquipmentCounts;
 
 use crate::error::{DomainError, FieldViolation};
 use crate::model::{Date, ForceElementSpec};
@@ -75,7 +75,7 @@ impl Violations {
         }
     }
 
-    pub(super) fn equipment(&mut self, field: &str, equipment: &BTreeMap<String, u32>) {
+    pub(super) fn equipment(&mut self, field: &str, equipment: &EquipmentCounts) {
         self.items(field, equipment.len());
         for (kind, count) in equipment {
             self.text(field, kind, true, MAX_NAME);

@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use alliance_domain::{
     Actor, CapabilityArea, ClauseStatus, Command, CommandContext, ConditionStatus, Date,
-    DomainError, ElementId, ElementTimeline, Event, MAX_EQUIPMENT, MAX_PERSONNEL, Plan, Side, Step,
-    decide, evolve, fold,
+    DomainError, ElementId, ElementTimeline, EquipmentCounts, Event, MAX_EQUIPMENT, MAX_PERSONNEL,
+    Plan, Side, Step, decide, evolve, fold,
 };
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -84,11 +84,11 @@ fn arb_sides() -> impl Strategy<Value = BTreeSet<Side>> {
     ]
 }
 
-fn arb_equipment() -> impl Strategy<Value = BTreeMap<String, u32>> {
+fn arb_equipment() -> impl Strategy<Value = EquipmentCounts> {
     prop_oneof![
-        2 => Just(BTreeMap::new()),
-        1 => (0u32..40).prop_map(|n| BTreeMap::from([("F-16".to_owned(), n)])),
-        1 => (0u32..40).prop_map(|n| BTreeMap::from([("M1A2".to_owned(), n)])),
+        2 => Just(EquipmentCounts::new()),
+        1 => (0u32..40).prop_map(|n| [("F-16".to_owned(), n)].into_iter().collect()),
+        1 => (0u32..40).prop_map(|n| [("M1A2".to_owned(), n)].into_iter().collect()),
     ]
 }
 

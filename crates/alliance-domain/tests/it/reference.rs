@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use alliance_domain::{
     Actor, ClauseStatus, Command, CommandContext, DecisionId, DecisionStatus, ElementId,
-    ElementKind, ElementTimeline, Plan, PlanId, Prerequisite, Side, Step, TeamId, all_findings,
-    decide, fold, posture,
+    ElementKind, ElementTimeline, EquipmentCounts, Plan, PlanId, Prerequisite, Side, Step, TeamId,
+    all_findings, decide, fold, posture,
 };
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -381,8 +381,7 @@ fn reference_plan_is_accepted_and_says_what_the_paper_says() {
         .iter()
         .filter_map(|(_, s)| s.element_id())
         .collect();
-    let mut remaining: BTreeMap<&ElementId, (ElementKind, u32, BTreeMap<String, u32>)> =
-        BTreeMap::new();
+    let mut remaining: BTreeMap<&ElementId, (ElementKind, u32, EquipmentCounts)> = BTreeMap::new();
     for (id, e) in plan.elements.iter() {
         let state = if touched.contains(id) {
             let timeline = ElementTimeline::build(

@@ -2,7 +2,6 @@
 //! file, and naive (checkpoint-free) folds of what the log holds, to compare read models with.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -239,7 +238,7 @@ pub fn element(element_id: &str, side: Side, personnel: u32) -> ForceElementSpec
         component: Component::Army,
         kind: ElementKind::GroundCombatBrigade,
         personnel,
-        equipment: BTreeMap::from([("M1A2".to_owned(), 10)]),
+        equipment: [("M1A2".to_owned(), 10)].into_iter().collect(),
         base: "Camp Humphreys".into(),
     }
 }

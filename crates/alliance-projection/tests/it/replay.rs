@@ -321,7 +321,7 @@ fn command(op: &Op, plan: &Plan, names: &mut Names) -> Option<(&'static str, Com
                 StepOp::Reduce { e, personnel, on } => Step::ReduceElement {
                     element_id: recent(&elements, *e)?,
                     personnel: *personnel,
-                    equipment: BTreeMap::from([("M1A2".to_owned(), personnel % 4)]),
+                    equipment: [("M1A2".to_owned(), personnel % 4)].into_iter().collect(),
                     on: day(*on),
                 },
                 StepOp::Relocate { e, on } => Step::RelocateElement {

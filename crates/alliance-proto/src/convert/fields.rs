@@ -1,6 +1,6 @@
 //! `Fields`: reads a message's fields, collecting every violation at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use alliance_domain::{
     Date, FieldViolation, ForceElementSpec, Grant, IdError, PlanRole, Side, SimulationRun,
@@ -147,8 +147,8 @@ impl Fields {
         &mut self,
         field: &str,
         values: &[v1::EquipmentCount],
-    ) -> BTreeMap<String, u32> {
-        let mut map = BTreeMap::new();
+    ) -> alliance_domain::EquipmentCounts {
+        let mut map = alliance_domain::EquipmentCounts::new();
         for item in values {
             if map.insert(item.kind.clone(), item.count).is_some() {
                 self.bad(

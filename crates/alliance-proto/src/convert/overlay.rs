@@ -252,7 +252,7 @@ pub fn overlay_to_proto(commands: &[Command]) -> Result<Vec<v1::OverlayDecision>
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
 
     use alliance_domain::{
         CapabilityArea, ClauseStatus, Component, Date, ElementKind, ForceElementSpec, Mission, Side,
@@ -277,7 +277,7 @@ mod tests {
                     component: Component::Army,
                     kind: ElementKind::AirDefense,
                     personnel: 600,
-                    equipment: BTreeMap::from([("Patriot launcher".to_owned(), 12)]),
+                    equipment: [("Patriot launcher".to_owned(), 12)].into_iter().collect(),
                     base: "Osan".into(),
                 },
                 on: on(2028, 1),
@@ -289,7 +289,7 @@ mod tests {
             Step::ReduceElement {
                 element_id: element("patriot-b"),
                 personnel: 100,
-                equipment: BTreeMap::from([("Patriot launcher".to_owned(), 4)]),
+                equipment: [("Patriot launcher".to_owned(), 4)].into_iter().collect(),
                 on: on(2028, 3),
             },
             Step::RelocateElement {

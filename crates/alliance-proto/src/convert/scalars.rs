@@ -1,6 +1,6 @@
 //! Scalars both ways: enums, dates, sides, equipment, elements, actors and grants.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use alliance_domain::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date,
@@ -143,7 +143,7 @@ pub(crate) fn sides_to_proto(sides: &BTreeSet<Side>) -> Vec<i32> {
     sides.iter().copied().map(side_to_proto).collect()
 }
 
-pub fn equipment_to_proto(equipment: &BTreeMap<String, u32>) -> Vec<v1::EquipmentCount> {
+pub fn equipment_to_proto(equipment: &alliance_domain::EquipmentCounts) -> Vec<v1::EquipmentCount> {
     equipment
         .iter()
         .map(|(kind, count)| v1::EquipmentCount {

@@ -2,7 +2,7 @@
 //! threads, runs without variance, monotonicity in delivery dates, a worked example computed
 //! by hand, overlays, cancellation and the checks on model data.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use alliance_commands::reference::ReferencePlan;
@@ -78,7 +78,7 @@ fn register(id: &str, side: Side, kind: ElementKind, personnel: u32) -> Command 
             component: Component::Army,
             kind,
             personnel,
-            equipment: BTreeMap::new(),
+            equipment: Default::default(),
             base: "Camp Humphreys".into(),
         },
         present_from: date(2025, 1, 1),
@@ -118,7 +118,7 @@ fn reduce(element: &str, personnel: u32, on: Date) -> Step {
     Step::ReduceElement {
         element_id: eid(element),
         personnel,
-        equipment: BTreeMap::new(),
+        equipment: Default::default(),
         on,
     }
 }

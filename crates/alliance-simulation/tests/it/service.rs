@@ -2,7 +2,6 @@
 //! and the read models beside it: runs recorded in the plan's history, overlays that append
 //! nothing, cancellation and deadlines, runs reproduced by an instance that did not keep them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -434,7 +433,7 @@ async fn an_overlay_of_step_messages_is_the_run_of_its_deprecated_event_form() {
                         component: Component::Army,
                         kind: ElementKind::AirDefense,
                         personnel: 600,
-                        equipment: BTreeMap::from([("Patriot launcher".to_owned(), 12)]),
+                        equipment: [("Patriot launcher".to_owned(), 12)].into_iter().collect(),
                         base: "Osan Air Base".into(),
                     },
                     on: on(2028, 3),
@@ -442,7 +441,7 @@ async fn an_overlay_of_step_messages_is_the_run_of_its_deprecated_event_form() {
                 Step::ReduceElement {
                     element_id: patriot.clone(),
                     personnel: 100,
-                    equipment: BTreeMap::from([("Patriot launcher".to_owned(), 4)]),
+                    equipment: [("Patriot launcher".to_owned(), 4)].into_iter().collect(),
                     on: on(2029, 3),
                 },
                 Step::RelocateElement {
