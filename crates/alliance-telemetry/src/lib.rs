@@ -201,7 +201,12 @@ fn log_filter<S>(directives: EnvFilter) -> impl Filter<S>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
-    directives.and(filter_fn(|metadata| metadata.target() != TRACE_ONLY))
+    // The exclusion leaves every level open, so the directives' own most verbose level stays
+    // the hint that lets a disabled event or span skip even the lookup of its callsite.
+    directives.and(
+        filter_fn(|metadata| metadata.target() != TRACE_ONLY)
+            .with_max_level_hint(LevelFilter::TRACE),
+    )
 }
 
 fn env_is(name: &str, value: &str) -> bool {
@@ -231,8 +236,26 @@ pub fn install(
     tracer: Option<SdkTracerProvider>,
     meter: Option<SdkMeterProvider>,
 ) -> Result<Telemetry, TelemetryError> {
-    let filter =
-        log_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")));
+    let directives = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    subscriber(format, directives, tracer.as_ref())
+        .try_init()
+        .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
+    if let Some(provider) = &meter {
+        opentelemetry::global::set_meter_provider(provider.clone());
+    }
+    EXPORTING.store(tracer.is_some(), Ordering::Relaxed);
+    Ok(Telemetry { tracer, meter })
+}
+
+/// What [`install`] installs, for `directives` (`RUST_LOG`): log lines on stderr as they
+/// enable them, and, given a `tracer`, spans exported at `info` and above whatever the
+/// directives say of the lines.
+pub fn subscriber(
+    format: LogFormat,
+    directives: EnvFilter,
+    tracer: Option<&SdkTracerProvider>,
+) -> Box<dyn tracing::Subscriber + Send + Sync> {
+    let filter = log_filter(directives);
     let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
@@ -247,28 +270,27 @@ pub fn install(
             .with_filter(filter)
             .boxed(),
     };
-    // Spans are exported at `info` and above whatever `RUST_LOG` says of the log lines.
-    let spans = tracer.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(SCOPE))
-            .with_threads(false)
-            .with_location(false)
-            // Nothing here reads the OpenTelemetry context from the thread (trace context is
-            // taken from the span itself), so entering a span need not attach it, nor time it.
-            .with_context_activation(false)
-            .with_tracked_inactivity(false)
-            .with_filter(LevelFilter::INFO)
-    });
-    tracing_subscriber::registry()
-        .with(logs)
-        .with(spans)
-        .try_init()
-        .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
-    if let Some(provider) = &meter {
-        opentelemetry::global::set_meter_provider(provider.clone());
+    let registry = tracing_subscriber::registry().with(logs);
+    // The export layer only when there is one: an absent layer (`None`) would count as one
+    // that wants everything, and every span and event of every crate (the HTTP/2 stack's
+    // `trace` spans on each frame among them) would be created and recorded for nothing.
+    match tracer {
+        Some(provider) => Box::new(
+            registry.with(
+                tracing_opentelemetry::layer()
+                    .with_tracer(provider.tracer(SCOPE))
+                    .with_threads(false)
+                    .with_location(false)
+                    // Nothing here reads the OpenTelemetry context from the thread (trace
+                    // context is taken from the span itself), so entering a span need not
+                    // attach it, nor time it.
+                    .with_context_activation(false)
+                    .with_tracked_inactivity(false)
+                    .with_filter(LevelFilter::INFO),
+            ),
+        ),
+        None => Box::new(registry),
     }
-    EXPORTING.store(tracer.is_some(), Ordering::Relaxed);
-    Ok(Telemetry { tracer, meter })
 }
 
 #[cfg(test)]
