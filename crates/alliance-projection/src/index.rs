@@ -146,11 +146,11 @@ fn element_parts<'a>(
         })
 }
 
-/// What the element states of a plan hold in common, kept once: names, equipment counts and
-/// bases (equal values share one allocation, across states and across elements).
+/// What the element states of a plan hold in common, kept once: equipment counts and bases
+/// (equal values share one allocation, across states and across elements). An element's name
+/// (its id with it) is its own: its states share it with one another.
 #[derive(Debug, Clone, Default)]
 struct Kept {
-    names: BTreeSet<Arc<ElementName>>,
     equipment: BTreeSet<Equipment>,
     bases: BTreeSet<Arc<str>>,
 }
@@ -175,25 +175,40 @@ impl Kept {
         if let Some(same) = held.iter().find(|h| same_timeline(h, &changes)) {
             return same.clone();
         }
+        let held_states = || {
+            held.iter()
+                .flat_map(|h| h.iter())
+                .filter_map(|(_, kept)| kept.as_ref())
+        };
+        // The element's name as its states hold it already.
+        let mut named = held_states().next().map(|kept| kept.named.clone());
         changes
             .into_iter()
             .map(|(date, state)| {
                 let state = state.map(|state| {
-                    held.iter()
-                        .flat_map(|h| h.iter())
-                        .filter_map(|(_, kept)| kept.as_ref())
+                    held_states()
                         .find(|kept| ***kept == state)
                         .cloned()
-                        .unwrap_or_else(|| Arc::new(self.state(state)))
+                        .unwrap_or_else(|| Arc::new(self.state(state, &mut named)))
                 });
                 (date, state)
             })
             .collect()
     }
 
-    fn state(&mut self, state: PresentElement) -> PresentElement {
+    /// `state` with its parts kept once; `named`: the element's name as its other states hold
+    /// it (the first new state's, if none).
+    fn state(
+        &mut self,
+        state: PresentElement,
+        named: &mut Option<Arc<ElementName>>,
+    ) -> PresentElement {
+        let named = match named {
+            Some(kept) if **kept == *state.named => kept.clone(),
+            _ => named.insert(state.named).clone(),
+        };
         PresentElement {
-            named: kept(&mut self.names, state.named),
+            named,
             equipment: kept(&mut self.equipment, state.equipment),
             base: kept(&mut self.bases, state.base),
             ..state

@@ -428,3 +428,51 @@ async fn rescheduled_withdrawal_depends_on_record_time() {
         ]
     );
 }
+
+/// The read model keeps an element's name once however many states the element goes through,
+/// and one base for the elements at it: a posture's elements share them.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_elements_states_share_its_name_and_elements_share_a_base() {
+    let env = Env::open().await;
+    let (plan, _) = env.load_reference().await;
+    let projection = env.caught_up().await;
+    let postures: Vec<Posture> = (2020..=2035)
+        .map(|year| {
+            projection
+                .posture(plan, date(year, 1, 1), RecordPoint::Latest, true)
+                .unwrap()
+        })
+        .collect();
+    let mut changed = 0;
+    for (before, after) in postures.iter().zip(&postures[1..]) {
+        for old in &before.elements {
+            let Some(new) = after.elements.iter().find(|e| e.id == old.id) else {
+                continue;
+            };
+            if !std::sync::Arc::ptr_eq(old, new) {
+                changed += 1;
+                assert!(
+                    std::sync::Arc::ptr_eq(&old.named, &new.named),
+                    "{} holds its name twice",
+                    old.id
+                );
+            }
+        }
+    }
+    assert!(
+        changed > 0,
+        "no element of the reference plan changed state"
+    );
+    let all: Vec<_> = postures.iter().flat_map(|p| &p.elements).collect();
+    for a in &all {
+        for b in &all {
+            if a.base == b.base {
+                assert!(
+                    std::sync::Arc::ptr_eq(&a.base, &b.base),
+                    "base {} held twice",
+                    a.base
+                );
+            }
+        }
+    }
+}
