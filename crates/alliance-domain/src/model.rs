@@ -166,8 +166,27 @@ impl DecisionStatus {
 
 /// Counts of major equipment by kind, in kind order: a sorted vector rather than a tree. An
 /// element holds a few kinds, and a tree's first node holds room for eleven (about 300 bytes,
-/// where one kind takes 32); the serde form is the same map either way.
+/// where one kind takes 32). Fields of this type are (de)serialized with [`counts_as_map`].
 pub type EquipmentCounts = litemap::LiteMap<String, u32>;
+
+/// Equipment counts in the serde form they have always had: an object (an empty one
+/// included, which the vector's own form writes as a list), read as a tree map reads one (a
+/// kind given twice keeps its last count). A command's digest is SHA-256 of its JSON: a
+/// command recorded before the counts were a vector, retried now, must give the same bytes.
+pub(crate) mod counts_as_map {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::EquipmentCounts;
+
+    pub fn serialize<S: Serializer>(counts: &EquipmentCounts, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(counts.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EquipmentCounts, D::Error> {
+        let read = std::collections::BTreeMap::<String, u32>::deserialize(d)?;
+        Ok(read.into_iter().collect())
+    }
+}
 
 /// A unit or capability on the peninsula.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,7 +198,7 @@ pub struct ForceElementSpec {
     pub kind: ElementKind,
     pub personnel: u32,
     /// Major equipment by kind, e.g. `{"F-16": 40}`.
-    #[serde(default)]
+    #[serde(default, with = "counts_as_map")]
     pub equipment: EquipmentCounts,
     pub base: String,
 }
@@ -200,7 +219,7 @@ pub enum Step {
     ReduceElement {
         element_id: ElementId,
         personnel: u32,
-        #[serde(default)]
+        #[serde(default, with = "counts_as_map")]
         equipment: EquipmentCounts,
         on: Date,
     },
@@ -338,6 +357,32 @@ mod tests {
         let tree: std::collections::BTreeMap<String, u32> =
             serde_json::from_str(r#"{"M1A2":4,"F-16":1,"F-16":40}"#).unwrap();
         assert!(read.iter().eq(tree.iter()));
+        // Empty, it is still an object (a command's JSON, and so its digest, has one).
+        let mut spec: ForceElementSpec = serde_json::from_str(
+            r#"{"id":"e1","name":"unit","side":"us","component":"army","kind":"logistics","personnel":1,"equipment":{},"base":"Osan"}"#,
+        )
+        .unwrap();
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(json.contains(r#""equipment":{}"#), "{json}");
+        spec.equipment = counts.clone();
+        let json = serde_json::to_string(&spec).unwrap();
+        assert!(
+            json.contains(r#""equipment":{"F-16":40,"M1A2":4}"#),
+            "{json}"
+        );
+        let step = Step::ReduceElement {
+            element_id: ElementId::parse("e1").unwrap(),
+            personnel: 1,
+            equipment: EquipmentCounts::new(),
+            on: chrono::NaiveDate::from_ymd_opt(2030, 1, 1).unwrap(),
+        };
+        let json = serde_json::to_string(&step).unwrap();
+        assert!(json.contains(r#""equipment":{}"#), "{json}");
+        // Only an object is read: a list of pairs never was.
+        assert!(serde_json::from_str::<ForceElementSpec>(
+            r#"{"id":"e1","name":"unit","side":"us","component":"army","kind":"logistics","personnel":1,"equipment":[["F-16",4]],"base":"Osan"}"#,
+        )
+        .is_err());
         // Absent, it is empty.
         let spec: ForceElementSpec = serde_json::from_str(
             r#"{"id":"e1","name":"unit","side":"us","component":"army","kind":"logistics","personnel":1,"base":"Osan"}"#,
