@@ -148,16 +148,19 @@ impl Fields {
         field: &str,
         values: &[v1::EquipmentCount],
     ) -> alliance_domain::EquipmentCounts {
-        let mut map = alliance_domain::EquipmentCounts::new();
+        // Read into a tree, then taken in order: the vector's own insert shifts every kind
+        // after the new one, which a message listing its kinds in reverse would make
+        // quadratic (about 100,000 fit in the largest message a server takes).
+        let mut read = std::collections::BTreeMap::new();
         for item in values {
-            if map.insert(item.kind.clone(), item.count).is_some() {
+            if read.insert(item.kind.clone(), item.count).is_some() {
                 self.bad(
                     field,
                     format!("equipment kind {:?} is listed twice", item.kind),
                 );
             }
         }
-        map
+        read.into_iter().collect()
     }
 
     pub fn element(
@@ -253,5 +256,44 @@ impl Fields {
             sequencing_risks: run.sequencing_risks,
             headline: run.headline.clone(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(kind: String, count: u32) -> v1::EquipmentCount {
+        v1::EquipmentCount { kind, count }
+    }
+
+    /// Counts are read in kind order, and each kind listed again is named, in the order the
+    /// message lists them.
+    #[test]
+    fn equipment_is_read_in_kind_order_and_a_repeated_kind_is_named() {
+        let mut fields = Fields::default();
+        let read = fields.equipment(
+            "equipment",
+            &[
+                count("M2A3".into(), 1),
+                count("M1A2".into(), 2),
+                count("M2A3".into(), 3),
+                count("K9".into(), 4),
+                count("M1A2".into(), 5),
+            ],
+        );
+        assert!(read.iter().map(|(k, v)| (k.as_str(), *v)).eq([
+            ("K9", 4),
+            ("M1A2", 5),
+            ("M2A3", 3)
+        ]));
+        let named: Vec<&str> = fields.0.iter().map(|v| v.description.as_str()).collect();
+        assert_eq!(
+            named,
+            [
+                "equipment kind \"M2A3\" is listed twice",
+                "equipment kind \"M1A2\" is listed twice"
+            ]
+        );
     }
 }
