@@ -29,7 +29,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, filter_fn};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, Targets, filter_fn};
 use tracing_subscriber::layer::Filter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -58,17 +58,31 @@ pub const TRACE_ONLY: &str = "alliance::trace";
 pub use tracing as __tracing;
 
 /// An `info` span that serves only tracing (`decide`, a log append): created while spans are
-/// exported, `Span::none()` otherwise, and never formatted into log lines. Takes what
+/// exported and the span it is made in belongs to a sampled trace ([`in_sampled_trace`]),
+/// `Span::none()` otherwise, and never formatted into log lines. Takes what
 /// `tracing::info_span!` takes after its target.
 #[macro_export]
 macro_rules! trace_span {
     ($($span:tt)*) => {
-        if $crate::exporting() {
+        if $crate::exporting() && $crate::in_sampled_trace() {
             $crate::__tracing::info_span!(target: $crate::TRACE_ONLY, $($span)*)
         } else {
             $crate::__tracing::Span::none()
         }
     };
+}
+
+/// Whether the current span belongs to a trace that is sampled (exported). A span made inside
+/// one that is not would be recorded only to be dropped: at a 10% sampling ratio, nine requests
+/// in ten would pay for spans no one sees. `false` outside any span, and while spans are not
+/// exported.
+pub fn in_sampled_trace() -> bool {
+    exporting() && {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        opentelemetry::trace::TraceContextExt::span(&tracing::Span::current().context())
+            .span_context()
+            .is_sampled()
+    }
 }
 
 /// The meter every instrument comes from: the installed provider's, or a no-op one.
@@ -194,19 +208,56 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
     Ok(telemetry)
 }
 
+/// What `RUST_LOG` enables, held as the cheapest filter that says it.
+#[derive(Debug)]
+pub enum Directives {
+    /// Levels by target only (`info`, `warn,alliance::access=debug`), the usual case: decided
+    /// once per callsite, and nothing kept per span.
+    Targets(Targets),
+    /// Directives with span or field conditions (`[rpc{rpc.method=CreatePlan}]=debug`): an
+    /// [`EnvFilter`], which must look up every span a thread enters or leaves (a lock and a
+    /// table lookup each time) to know whether a condition holds inside it.
+    Spans(EnvFilter),
+}
+
+impl Directives {
+    /// `spec` in `RUST_LOG`'s syntax; `None` when it is not valid.
+    pub fn parse(spec: &str) -> Option<Self> {
+        // `EnvFilter` is the syntax's authority; a condition is written in brackets, and a
+        // target (a Rust path) never holds one. (`Targets` alone would take `[rpc]` for a
+        // target's name.)
+        let filter = EnvFilter::try_new(spec).ok()?;
+        match spec.parse() {
+            Ok(targets) if !spec.contains('[') => Some(Self::Targets(targets)),
+            _ => Some(Self::Spans(filter)),
+        }
+    }
+
+    /// From `RUST_LOG`; `info` when it is unset, empty or not valid.
+    pub fn from_env() -> Self {
+        std::env::var("RUST_LOG")
+            .ok()
+            .filter(|spec| !spec.trim().is_empty())
+            .and_then(|spec| Self::parse(&spec))
+            .unwrap_or_else(|| Self::Targets(Targets::new().with_default(LevelFilter::INFO)))
+    }
+}
+
 /// What log lines are written and which spans they carry: what `directives` (`RUST_LOG`)
 /// enable, and never a span that serves only tracing ([`TRACE_ONLY`]), which would cost every
 /// request the formatting of fields no line needs.
-fn log_filter<S>(directives: EnvFilter) -> impl Filter<S>
+fn log_filter<S>(directives: Directives) -> Box<dyn Filter<S> + Send + Sync>
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
     // The exclusion leaves every level open, so the directives' own most verbose level stays
     // the hint that lets a disabled event or span skip even the lookup of its callsite.
-    directives.and(
-        filter_fn(|metadata| metadata.target() != TRACE_ONLY)
-            .with_max_level_hint(LevelFilter::TRACE),
-    )
+    let not_trace_only = filter_fn(|metadata| metadata.target() != TRACE_ONLY)
+        .with_max_level_hint(LevelFilter::TRACE);
+    match directives {
+        Directives::Targets(targets) => targets.and(not_trace_only).boxed(),
+        Directives::Spans(filter) => filter.and(not_trace_only).boxed(),
+    }
 }
 
 fn env_is(name: &str, value: &str) -> bool {
@@ -236,8 +287,7 @@ pub fn install(
     tracer: Option<SdkTracerProvider>,
     meter: Option<SdkMeterProvider>,
 ) -> Result<Telemetry, TelemetryError> {
-    let directives = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    subscriber(format, directives, tracer.as_ref())
+    subscriber(format, Directives::from_env(), tracer.as_ref())
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
     if let Some(provider) = &meter {
@@ -252,7 +302,7 @@ pub fn install(
 /// directives say of the lines.
 pub fn subscriber(
     format: LogFormat,
-    directives: EnvFilter,
+    directives: Directives,
     tracer: Option<&SdkTracerProvider>,
 ) -> Box<dyn tracing::Subscriber + Send + Sync> {
     let filter = log_filter(directives);
@@ -308,7 +358,7 @@ mod tests {
         let layer = tracing_subscriber::fmt::layer()
             .with_ansi(false)
             .with_writer(move || Sink(Arc::clone(&sink)))
-            .with_filter(log_filter(EnvFilter::new(directives)));
+            .with_filter(log_filter(Directives::parse(directives).unwrap()));
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, emit);
         let bytes = alliance_stdx::lock(&written).clone();
@@ -349,6 +399,34 @@ mod tests {
                 "{directives}: {lines}"
             );
         }
+    }
+
+    #[test]
+    fn directives_by_target_are_held_without_tracking_spans_and_span_conditions_still_apply() {
+        for spec in [
+            "info",
+            "warn,alliance::access=debug",
+            "alliance=trace,h2=off",
+        ] {
+            assert!(
+                matches!(Directives::parse(spec), Some(Directives::Targets(_))),
+                "{spec}"
+            );
+        }
+        assert!(matches!(
+            Directives::parse("warn,[rpc]=info"),
+            Some(Directives::Spans(_))
+        ));
+        assert!(Directives::parse("warn,[unclosed=info").is_none());
+        let lines = logged("warn,[rpc]=info", || {
+            tracing::info!("outside");
+            let rpc = tracing::info_span!("rpc", rpc.method = "CreatePlan");
+            rpc.in_scope(|| tracing::info!("inside"));
+        });
+        assert!(
+            lines.contains("inside") && !lines.contains("outside"),
+            "{lines}"
+        );
     }
 
     #[test]

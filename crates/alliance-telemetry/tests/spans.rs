@@ -2,10 +2,10 @@
 //! enabled is decided once for every subscriber alive at the time, so subscribers that other
 //! tests set on other threads would change what this one sees.
 
+use alliance_telemetry::Directives;
 use alliance_telemetry::{LogFormat, subscriber};
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::level_filters::LevelFilter;
-use tracing_subscriber::EnvFilter;
 
 /// What the directives leave out is not made at all: the HTTP/2 stack makes `trace` spans on
 /// every frame it handles, and a span that is made is recorded in the registry whether or not
@@ -16,7 +16,11 @@ fn a_span_no_layer_wants_is_not_made() {
     for tracer in [None, Some(&exporter)] {
         for directives in ["warn", "info"] {
             let exported = tracer.is_some();
-            let subscriber = subscriber(LogFormat::Text, EnvFilter::new(directives), tracer);
+            let subscriber = subscriber(
+                LogFormat::Text,
+                Directives::parse(directives).unwrap(),
+                tracer,
+            );
             tracing::subscriber::with_default(subscriber, || {
                 // The most verbose level any layer wants, which every disabled event and span
                 // below it is checked against before anything else.
