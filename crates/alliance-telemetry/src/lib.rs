@@ -213,11 +213,11 @@ pub fn init(service: &'static str) -> Result<Telemetry, TelemetryError> {
 pub enum Directives {
     /// Levels by target only (`info`, `warn,alliance::access=debug`), the usual case: decided
     /// once per callsite, and nothing kept per span.
-    Targets(Targets),
+    Targets(Box<Targets>),
     /// Directives with span or field conditions (`[rpc{rpc.method=CreatePlan}]=debug`): an
     /// [`EnvFilter`], which must look up every span a thread enters or leaves (a lock and a
     /// table lookup each time) to know whether a condition holds inside it.
-    Spans(EnvFilter),
+    Spans(Box<EnvFilter>),
 }
 
 impl Directives {
@@ -228,8 +228,8 @@ impl Directives {
         // target's name.)
         let filter = EnvFilter::try_new(spec).ok()?;
         match spec.parse() {
-            Ok(targets) if !spec.contains('[') => Some(Self::Targets(targets)),
-            _ => Some(Self::Spans(filter)),
+            Ok(targets) if !spec.contains('[') => Some(Self::Targets(Box::new(targets))),
+            _ => Some(Self::Spans(Box::new(filter))),
         }
     }
 
@@ -239,7 +239,9 @@ impl Directives {
             .ok()
             .filter(|spec| !spec.trim().is_empty())
             .and_then(|spec| Self::parse(&spec))
-            .unwrap_or_else(|| Self::Targets(Targets::new().with_default(LevelFilter::INFO)))
+            .unwrap_or_else(|| {
+                Self::Targets(Box::new(Targets::new().with_default(LevelFilter::INFO)))
+            })
     }
 }
 
@@ -255,8 +257,8 @@ where
     let not_trace_only = filter_fn(|metadata| metadata.target() != TRACE_ONLY)
         .with_max_level_hint(LevelFilter::TRACE);
     match directives {
-        Directives::Targets(targets) => targets.and(not_trace_only).boxed(),
-        Directives::Spans(filter) => filter.and(not_trace_only).boxed(),
+        Directives::Targets(targets) => (*targets).and(not_trace_only).boxed(),
+        Directives::Spans(filter) => (*filter).and(not_trace_only).boxed(),
     }
 }
 
