@@ -19,23 +19,112 @@ use alliance_server::error::ServiceError;
 
 const READ_BATCH: usize = 1024;
 
-/// What one event of the plan's own stream changed. Kept for every event of every plan, so
-/// kept small: the team is shared with the item before when the same team recorded both, and
-/// one key (most events change one) is held in place.
+/// What the events of a plan's own stream changed, for conflict checks: kept for every event of
+/// every plan, so kept small (48 bytes an event, and a tenth of that spare at most).
+///
+/// * A key is held as its fingerprint (SipHash keyed per process, 64 bits): a check knows the
+///   keys its command touches and only asks which of them an event changed. Two keys share a
+///   fingerprint once in 2^64 comparisons, and no caller can choose keys that do (it would
+///   make a command conflict where it does not).
+/// * Which event type and which team recorded an event is an index into the plan's few
+///   distinct (type, team) pairs.
+#[derive(Debug, Default)]
+pub(crate) struct History {
+    items: Vec<HistoryItem>,
+    /// The distinct (event type, recording team) pairs of the plan's events.
+    labels: Vec<(&'static str, Arc<str>)>,
+}
+
 #[derive(Debug, Clone)]
-pub(crate) struct HistoryItem {
+struct HistoryItem {
+    event_id: uuid::Uuid,
+    /// In order; exactly as many as the event changed (most change one or two).
+    keys: SmallVec<[KeyPrint; 2]>,
+    label: u32,
+}
+
+/// A key's fingerprint ([`History`]).
+type KeyPrint = u64;
+
+/// The per-process key of every fingerprint.
+static KEY_PRINTS: std::sync::LazyLock<std::hash::RandomState> =
+    std::sync::LazyLock::new(std::hash::RandomState::new);
+
+fn key_print(key: &Key) -> KeyPrint {
+    std::hash::BuildHasher::hash_one(&*KEY_PRINTS, key)
+}
+
+/// An event [`History::changed`] names: what of `touched` it changed.
+pub(crate) struct Changed<'a> {
+    pub version: Version,
     pub event_id: uuid::Uuid,
     pub event_type: &'static str,
-    pub team: Arc<str>,
-    /// In order; exactly as many as the event changed (a plan keeps one item per event).
-    pub keys: SmallVec<[Key; 1]>,
+    pub team: &'a str,
+    pub keys: Vec<&'a Key>,
+}
+
+impl History {
+    /// Notes the event at the next version.
+    fn push(&mut self, event_id: uuid::Uuid, event: &alliance_domain::Event, team: &str) {
+        let event_type = event.event_type();
+        let same = |(t, by): &(&'static str, Arc<str>)| *t == event_type && &**by == team;
+        let label = match self.items.last() {
+            Some(before) if same(&self.labels[before.label as usize]) => before.label,
+            _ => match self.labels.iter().position(same) {
+                Some(at) => at as u32,
+                None => {
+                    self.labels.push((event_type, Arc::from(team)));
+                    (self.labels.len() - 1) as u32
+                }
+            },
+        };
+        // Grown by an eighth at a time: a doubling vector would hold up to as much again spare.
+        if self.items.len() == self.items.capacity() {
+            self.items.reserve_exact((self.items.len() / 8).max(16));
+        }
+        self.items.push(HistoryItem {
+            event_id,
+            keys: event.keys().iter().map(key_print).collect(),
+            label,
+        });
+    }
+
+    /// The events after version `after` that changed a key of `touched`, in version order,
+    /// each with those keys (in the order the event changed them).
+    pub(crate) fn changed<'a>(
+        &'a self,
+        after: Version,
+        touched: &'a [Key],
+    ) -> impl Iterator<Item = Changed<'a>> + 'a {
+        let prints: Vec<(KeyPrint, &Key)> = touched.iter().map(|k| (key_print(k), k)).collect();
+        let skip = usize::try_from(after).unwrap_or(usize::MAX);
+        self.items
+            .iter()
+            .zip(1..)
+            .skip(skip)
+            .filter_map(move |(item, version)| {
+                let keys: Vec<&Key> = item
+                    .keys
+                    .iter()
+                    .filter_map(|print| prints.iter().find(|(p, _)| p == print).map(|(_, k)| *k))
+                    .collect();
+                let (event_type, team) = &self.labels[item.label as usize];
+                (!keys.is_empty()).then_some(Changed {
+                    version,
+                    event_id: item.event_id,
+                    event_type,
+                    team,
+                    keys,
+                })
+            })
+    }
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct PlanEntry {
     pub state: Plan,
-    /// `history[i]` is the event at version `i + 1` of the plan's own stream.
-    pub history: Vec<HistoryItem>,
+    /// What each event of the plan's own stream changed, by version.
+    pub history: History,
     /// The commands decided on this plan whose events are not known to be durable yet, by
     /// command id (a durable command is found in the log).
     pub commands: HashMap<String, AppliedCommand>,
@@ -75,16 +164,7 @@ pub(crate) enum Durability {
 impl PlanEntry {
     /// Records an event just decided (or read back) at the next version, recorded by `team`.
     pub fn push(&mut self, event_id: uuid::Uuid, event: &alliance_domain::Event, team: &str) {
-        let team = match self.history.last() {
-            Some(before) if &*before.team == team => Arc::clone(&before.team),
-            _ => Arc::from(team),
-        };
-        self.history.push(HistoryItem {
-            event_id,
-            event_type: event.event_type(),
-            team,
-            keys: event.keys().into_iter().collect(),
-        });
+        self.history.push(event_id, event, team);
         let state = std::mem::take(&mut self.state);
         self.state = evolve(state, event);
     }
@@ -161,4 +241,61 @@ pub(crate) fn load<'a, L: EventLog>(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use alliance_domain::{DecisionId, ElementId, Event};
+
+    use super::*;
+
+    fn adopted(decision: &str) -> Event {
+        Event::DecisionAdopted {
+            decision_id: DecisionId::parse(decision).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_check_is_told_which_of_its_keys_each_later_event_changed_and_by_whom() {
+        let mut history = History::default();
+        history.push(uuid::Uuid::from_u128(1), &adopted("d1"), "us-cell");
+        history.push(uuid::Uuid::from_u128(2), &adopted("d2"), "rok-cell");
+        history.push(uuid::Uuid::from_u128(3), &adopted("d1"), "us-cell");
+        // One label for each (type, team) pair, however many events share it.
+        assert_eq!(history.labels.len(), 2);
+
+        let d1 = Key::Decision(DecisionId::parse("d1").unwrap());
+        let touched = [d1.clone(), Key::Element(ElementId::parse("abct").unwrap())];
+        let found: Vec<_> = history
+            .changed(0, &touched)
+            .map(|c| (c.version, c.event_id.as_u128(), c.event_type, c.team, c.keys))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (1, 1, "DecisionAdopted", "us-cell", vec![&d1]),
+                (3, 3, "DecisionAdopted", "us-cell", vec![&d1]),
+            ]
+        );
+        assert_eq!(history.changed(1, &touched).count(), 1);
+        assert_eq!(history.changed(3, &touched).count(), 0);
+        let d2 = [Key::Decision(DecisionId::parse("d2").unwrap())];
+        let by_rok: Vec<_> = history.changed(0, &d2).map(|c| (c.version, c.team)).collect();
+        assert_eq!(by_rok, [(2, "rok-cell")]);
+    }
+
+    /// Every event of every plan keeps an item: a few bytes more each, or a doubling vector's
+    /// spare room, is a lasting share of the server's memory.
+    #[test]
+    fn an_event_costs_its_history_48_bytes_and_little_spare_room() {
+        assert_eq!(std::mem::size_of::<HistoryItem>(), 48);
+        let mut history = History::default();
+        for n in 0..100_000_u128 {
+            history.push(uuid::Uuid::from_u128(n), &adopted("d1"), "us-cell");
+            let (len, capacity) = (history.items.len(), history.items.capacity());
+            assert!(capacity - len <= len / 8 + 16, "{len} held in {capacity}");
+        }
+    }
 }

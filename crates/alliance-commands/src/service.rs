@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use alliance_stdx::lock;
 use tokio::sync::watch;
 
-use alliance_domain::{Actor, Command, CommandContext, Grant, Plan, PlanId, Version, decide};
+use alliance_domain::{Actor, Command, CommandContext, Grant, Key, Plan, PlanId, Version, decide};
 use alliance_eventlog::{CommandRecord, EventLog, LogError, Route};
 
 use crate::plans::{Durability, PlanEntry, load};
@@ -719,27 +719,16 @@ fn check_conflicts(
             format!("plan {plan_id} is only at version {current}"),
         ));
     }
-    let touched = command.keys(ctx);
-    let skip = usize::try_from(based_on).unwrap_or(usize::MAX);
+    let touched: Vec<Key> = command.keys(ctx).into_iter().collect();
     let conflicts: Vec<ConflictingEvent> = entry
         .history
-        .iter()
-        .zip(1..)
-        .skip(skip)
-        .filter_map(|(item, version)| {
-            let keys: Vec<String> = item
-                .keys
-                .iter()
-                .filter(|key| touched.contains(key))
-                .map(ToString::to_string)
-                .collect();
-            (!keys.is_empty()).then(|| ConflictingEvent {
-                version,
-                event_id: item.event_id,
-                event_type: item.event_type,
-                team: item.team.to_string(),
-                keys,
-            })
+        .changed(based_on, &touched)
+        .map(|changed| ConflictingEvent {
+            version: changed.version,
+            event_id: changed.event_id,
+            event_type: changed.event_type,
+            team: changed.team.to_owned(),
+            keys: changed.keys.iter().map(ToString::to_string).collect(),
         })
         .collect();
     if conflicts.is_empty() {
