@@ -75,7 +75,7 @@ fn plan_events(plan_id: PlanId, rng: &mut Rng) -> Vec<Event> {
         events.push(Event::ForceElementRegistered {
             element: ForceElementSpec {
                 id: id::<ElementId>(format!("e{e}")),
-                name: format!("unit {e}"),
+                name: format!("unit {e}").into(),
                 side: Side::Us,
                 component: Component::Army,
                 kind: KINDS[e % KINDS.len()],

@@ -270,7 +270,15 @@ mod tests {
         let touched = [d1.clone(), Key::Element(ElementId::parse("abct").unwrap())];
         let found: Vec<_> = history
             .changed(0, &touched)
-            .map(|c| (c.version, c.event_id.as_u128(), c.event_type, c.team, c.keys))
+            .map(|c| {
+                (
+                    c.version,
+                    c.event_id.as_u128(),
+                    c.event_type,
+                    c.team,
+                    c.keys,
+                )
+            })
             .collect();
         assert_eq!(
             found,
@@ -282,7 +290,10 @@ mod tests {
         assert_eq!(history.changed(1, &touched).count(), 1);
         assert_eq!(history.changed(3, &touched).count(), 0);
         let d2 = [Key::Decision(DecisionId::parse("d2").unwrap())];
-        let by_rok: Vec<_> = history.changed(0, &d2).map(|c| (c.version, c.team)).collect();
+        let by_rok: Vec<_> = history
+            .changed(0, &d2)
+            .map(|c| (c.version, c.team))
+            .collect();
         assert_eq!(by_rok, [(2, "rok-cell")]);
     }
 

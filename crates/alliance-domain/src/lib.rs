@@ -41,7 +41,7 @@ pub use keys::Key;
 pub use model::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date,
     DecisionStatus, ElementKind, EquipmentCounts, ForceElementSpec, Mission, Side, SimulationRun,
-    Step,
+    Step, Text,
 };
 pub use posture::{
     ClauseState, CommandArrangement, ConditionState, ElementName, Equipment, MissionState, Posture,

@@ -164,6 +164,11 @@ impl DecisionStatus {
     }
 }
 
+/// Free text of a few words (a name, a base): held in place up to 24 bytes, which most are, so
+/// the elements every state and read model keeps need no allocation for them. Reads and writes
+/// as a string.
+pub type Text = compact_str::CompactString;
+
 /// Counts of major equipment by kind, in kind order: a sorted vector rather than a tree. An
 /// element holds a few kinds, and a tree's first node holds room for eleven (about 300 bytes,
 /// where one kind takes 32). Fields of this type are (de)serialized with [`counts_as_map`].
@@ -192,7 +197,7 @@ pub(crate) mod counts_as_map {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForceElementSpec {
     pub id: ElementId,
-    pub name: String,
+    pub name: Text,
     pub side: Side,
     pub component: Component,
     pub kind: ElementKind,
@@ -200,7 +205,7 @@ pub struct ForceElementSpec {
     /// Major equipment by kind, e.g. `{"F-16": 40}`.
     #[serde(default, with = "counts_as_map")]
     pub equipment: EquipmentCounts,
-    pub base: String,
+    pub base: Text,
 }
 
 /// One dated change a decision makes to the plan. Steps shape the posture only once their
@@ -335,6 +340,25 @@ mod tests {
     use super::*;
 
     /// Equipment counts keep the serde form a tree map gave them: a JSON object in kind order.
+    /// Names and bases are held in place, and read and written exactly as the strings they
+    /// replaced (a command's digest is SHA-256 of its JSON).
+    #[test]
+    fn text_is_held_in_place_and_serializes_as_a_string() {
+        for text in [
+            "",
+            "Camp Humphreys",
+            "2nd Infantry Division HQ",
+            "a name longer than the 24 bytes",
+        ] {
+            let held = Text::from(text);
+            assert_eq!(held.is_heap_allocated(), text.len() > 24, "{text}");
+            let json = serde_json::to_string(&held).unwrap();
+            assert_eq!(json, serde_json::to_string(text).unwrap());
+            assert_eq!(serde_json::from_str::<Text>(&json).unwrap(), text);
+        }
+        assert!(serde_json::from_str::<Text>("7").is_err());
+    }
+
     /// A command's digest is SHA-256 of its JSON, so a command recorded by an earlier build and
     /// retried now must serialize to the same bytes.
     #[test]

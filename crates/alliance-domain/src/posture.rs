@@ -32,7 +32,7 @@ pub struct PresentElement {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ElementName {
     pub id: ElementId,
-    pub name: String,
+    pub name: crate::model::Text,
 }
 
 /// Major equipment by kind. Shared: a read model keeps one map for equal counts, and a

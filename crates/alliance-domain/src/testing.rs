@@ -224,7 +224,7 @@ pub fn both_sides() -> BTreeSet<Side> {
 pub fn spec(id: &str, personnel: u32, equipment: &[(&str, u32)]) -> ForceElementSpec {
     ForceElementSpec {
         id: el(id),
-        name: format!("element {id}"),
+        name: format!("element {id}").into(),
         side: Side::Us,
         component: Component::Army,
         kind: ElementKind::GroundCombatBrigade,
@@ -233,7 +233,7 @@ pub fn spec(id: &str, personnel: u32, equipment: &[(&str, u32)]) -> ForceElement
             .iter()
             .map(|(k, n)| ((*k).to_owned(), *n))
             .collect(),
-        base: "Camp Humphreys".to_owned(),
+        base: "Camp Humphreys".into(),
     }
 }
 

@@ -17,7 +17,7 @@ pub struct ElementState {
     pub present: bool,
     pub personnel: u32,
     pub equipment: EquipmentCounts,
-    pub base: String,
+    pub base: crate::model::Text,
     /// The date it left, once withdrawn.
     pub withdrawn_on: Option<Date>,
 }
@@ -203,7 +203,7 @@ fn apply(
                 state.equipment.insert(kind.clone(), left);
             }
         }
-        Step::RelocateElement { to_base, .. } => state.base.clone_from(to_base),
+        Step::RelocateElement { to_base, .. } => state.base = to_base.as_str().into(),
         _ => {}
     }
     Ok(())

@@ -14,7 +14,7 @@ fn register(n: usize) -> Command {
     Command::RegisterForceElement {
         element: ForceElementSpec {
             id: alliance_domain::ElementId::parse(&format!("e{n}")).unwrap(),
-            name: format!("element {n}"),
+            name: format!("element {n}").into(),
             side: Side::Us,
             component: Component::Army,
             kind: ElementKind::Logistics,

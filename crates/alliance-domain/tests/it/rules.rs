@@ -11,7 +11,7 @@ use alliance_domain::testing::*;
 use alliance_domain::{
     Actor, CapabilityArea, ClauseStatus, Command, CommandContext, ConditionStatus, Date,
     DecisionStatus, DomainError, ElementTimeline, ErrorKind, Event, ForceElementSpec, Key, Plan,
-    PlanId, Side, Step, decide, evolve, fold,
+    PlanId, Side, Step, Text, decide, evolve, fold,
 };
 
 fn condition_defined(id: &str) -> Event {
@@ -313,8 +313,8 @@ fn register_force_element_with_the_id_of_a_planned_addition_already_exists() {
 #[test]
 fn register_force_element_outside_the_horizon_and_without_name_or_base_is_invalid() {
     let mut element = spec(ABCT, 4500, &[]);
-    element.name = String::new();
-    element.base = " ".to_owned();
+    element.name = Text::default();
+    element.base = " ".into();
     given(vec![created()])
         .when(
             us(),
@@ -971,7 +971,7 @@ fn add_an_element_that_exists_already_exists() {
 #[test]
 fn add_element_validates_the_element_and_the_date() {
     let mut element = spec("thaad-2", 100, &[]);
-    element.name = String::new();
+    element.name = Text::default();
     given(baseline_with([proposed("reinforce")]))
         .when_planned(
             "reinforce",

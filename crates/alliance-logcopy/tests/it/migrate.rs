@@ -71,7 +71,7 @@ async fn generate(log: &SqliteLog, seed: u128, plans: u64, events: u64) {
                 let event = Event::ForceElementRegistered {
                     element: ForceElementSpec {
                         id: ElementId::parse(&format!("element-{version}")).unwrap(),
-                        name: format!("element {version}"),
+                        name: format!("element {version}").into(),
                         side: Side::Us,
                         component: Component::Army,
                         kind: ElementKind::GroundCombatBrigade,

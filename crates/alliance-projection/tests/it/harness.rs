@@ -233,7 +233,7 @@ pub fn registration(element_id: &str, personnel: u32) -> Command {
 pub fn element(element_id: &str, side: Side, personnel: u32) -> ForceElementSpec {
     ForceElementSpec {
         id: id(element_id),
-        name: format!("element {element_id}"),
+        name: format!("element {element_id}").into(),
         side,
         component: Component::Army,
         kind: ElementKind::GroundCombatBrigade,

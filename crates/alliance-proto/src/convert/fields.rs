@@ -180,13 +180,13 @@ impl Fields {
         let equipment = self.equipment(&format!("{field}.equipment"), &e.equipment);
         Some(ForceElementSpec {
             id: id?,
-            name: e.name.clone(),
+            name: e.name.as_str().into(),
             side: side?,
             component: component?,
             kind: kind?,
             personnel: e.personnel,
             equipment,
-            base: e.base.clone(),
+            base: e.base.as_str().into(),
         })
     }
 

@@ -156,13 +156,13 @@ pub fn equipment_to_proto(equipment: &alliance_domain::EquipmentCounts) -> Vec<v
 pub fn element_to_proto(element: &ForceElementSpec) -> v1::ForceElement {
     v1::ForceElement {
         element_id: element.id.to_string(),
-        name: element.name.clone(),
+        name: element.name.to_string(),
         side: side_to_proto(element.side),
         component: component_to_proto(element.component),
         kind: kind_to_proto(element.kind),
         personnel: element.personnel,
         equipment: equipment_to_proto(&element.equipment),
-        base: element.base.clone(),
+        base: element.base.to_string(),
     }
 }
 

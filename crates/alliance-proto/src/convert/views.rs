@@ -137,7 +137,7 @@ pub fn posture_to_proto(plan_id: PlanId, posture: &Posture) -> v1::Posture {
             .iter()
             .map(|e| v1::ForceElement {
                 element_id: e.id.to_string(),
-                name: e.name.clone(),
+                name: e.name.to_string(),
                 side: side_to_proto(e.side),
                 component: component_to_proto(e.component),
                 kind: kind_to_proto(e.kind),

@@ -73,7 +73,7 @@ fn register(id: &str, side: Side, kind: ElementKind, personnel: u32) -> Command 
     Command::RegisterForceElement {
         element: ForceElementSpec {
             id: eid(id),
-            name: id.to_owned(),
+            name: id.into(),
             side,
             component: Component::Army,
             kind,
