@@ -58,13 +58,23 @@ else
   where="a release \`allianced\` on the embedded log (SQLite, \`synchronous=FULL\`, default logging) on loopback"
 fi
 
-# run NAME PROTO TARGET TOKEN CALL DATA CONCURRENCY: one ghz run; its JSON report in $tmp/NAME.json.
+# The CPU time the throwaway server has used, in clock ticks (none against a cluster).
+server_ticks() {
+  if [[ -n ${server:-} ]]; then awk '{print $14 + $15}' "/proc/$server/stat"; else echo 0; fi
+}
+
+# run NAME PROTO TARGET TOKEN CALL DATA CONCURRENCY: one ghz run; its JSON report in
+# $tmp/NAME.json, and in $tmp/NAME.cpu the CPU seconds the server and ghz used meanwhile (both
+# share this machine's cores).
 run() {
   local name=$1 proto=$2 target=$3 token=$4 call=$5 data=$6 concurrency=$7
-  "$ghz" --insecure --proto "$proto" --import-paths "proto,$tmp/proto" \
+  local before TIMEFORMAT='%3U %3S'
+  before=$(server_ticks)
+  { time "$ghz" --insecure --proto "$proto" --import-paths "proto,$tmp/proto" \
     --call "$call" --metadata "{\"authorization\":\"Bearer $token\"}" \
     --data "$data" --concurrency "$concurrency" --duration "$DURATION" \
-    --format json "$target" >"$tmp/$name.json"
+    --format json "$target" >"$tmp/$name.json"; } 2>"$tmp/$name.time"
+  echo "$(( $(server_ticks) - before )) $(getconf CLK_TCK) $(tail -1 "$tmp/$name.time")" >"$tmp/$name.cpu"
 }
 
 # A plan of its own for the commands, so the reference plan is left as it is.
@@ -116,6 +126,23 @@ def report(name):
     lat = {d["percentage"]: d["latency"] / 1e6 for d in r.get("latencyDistribution") or []}
     return r["rps"], lat.get(50, 0), lat.get(99, 0), r.get("statusCodeDistribution") or {}
 
+def cpu(names):
+    """CPU µs per call of the server and of ghz over the runs `names` (server None against a
+    cluster)."""
+    calls = sum(json.load(open(f"{tmp}/{n}.json"))["count"] for n in names)
+    server = ghz = 0.0
+    for n in names:
+        ticks, hz, user, system = open(f"{tmp}/{n}.cpu").read().split()
+        server += int(ticks) / int(hz)
+        ghz += float(user) + float(system)
+    per = lambda seconds: seconds * 1e6 / max(calls, 1)
+    return (per(server) if rss_start else None), per(ghz)
+
+def cpu_row(what, names):
+    server, ghz = cpu(names)
+    shown = f"{server:.0f} µs" if server is not None else "–"
+    return server, f"| {what} | {shown} | {ghz:.0f} µs |"
+
 def row(what, names):
     """The median calls/s and p99 (ms) over the runs `names`, and the table row."""
     reports = [report(n) for n in names]
@@ -139,6 +166,14 @@ command, _, command_row = row("`PlanCommands/RegisterForceElement` (one event, d
 health_q, _, health_q_row = row("`grpc.health.v1.Health/Check`, the queries' server", each("queries-health"))
 posture, _, posture_row = row("`PostureQueries/GetPosture` (reference plan, 2029-06-01, what-if)", each("queries"))
 _, one_p99, one_row = row("the same `GetPosture`, one client", ["queries-one"])
+health_cpu, health_cpu_row = cpu_row("`grpc.health.v1.Health/Check` (both servers' runs)", each("commands-health") + each("queries-health"))
+command_cpu, command_cpu_row = cpu_row("`PlanCommands/RegisterForceElement`", each("commands"))
+posture_cpu, posture_cpu_row = cpu_row("`PostureQueries/GetPosture`", each("queries"))
+server_ratios = ""
+if health_cpu and command_cpu and posture_cpu:
+    server_ratios = (
+        f"\n| the server's CPU per call: health check ÷ `RegisterForceElement` | {health_cpu / command_cpu:.2f} | (no target) |"
+        f"\n| the server's CPU per call: health check ÷ `GetPosture` | {health_cpu / posture_cpu:.2f} | (no target) |")
 memory = ""
 if rss_start and rss_end:
     memory = (f" The server's resident memory went from {int(rss_start) / 1024:.0f} to "
@@ -159,7 +194,15 @@ print(f"""## gRPC load with ghz ([F8], [G5], [G6])
 |---|---:|---:|
 | `RegisterForceElement` ÷ the health check, {concurrency} concurrent calls | {command / max(health_c, 1):.2f} | ≥ 0.7 ([G5]) |
 | `GetPosture` ÷ the health check, {concurrency} concurrent calls | {posture / max(health_q, 1):.2f} | ≥ 0.7 ([G6]) |
-| `GetPosture` p99, one client | {one_p99:.2f} ms | ≤ 1 ms ([G6]) |
+| `GetPosture` p99, one client | {one_p99:.2f} ms | ≤ 1 ms ([G6]) |{server_ratios}
+
+Where the calls' CPU went, at {concurrency} concurrent calls: the server and ghz share this machine's cores, so a call that costs the load tool more (ghz builds and decodes every message from the protos, by reflection) leaves the server fewer calls to answer. The server's CPU per call, its share alone, is the capacity the server would have on cores of its own; its ratios are in the table above.
+
+| RPC | server CPU per call | ghz CPU per call |
+|---|---:|---:|
+{health_cpu_row}
+{command_cpu_row}
+{posture_cpu_row}
 
 The calls not OK are those still in flight when ghz stopped at the end of a run (at most the concurrency); ghz cancels them, and they end as `Canceled` or `Unavailable`.{memory}""")
 EOF
