@@ -112,8 +112,15 @@ pub fn continue_from(span: &tracing::Span, traceparent: &str) -> bool {
 
 /// Records the trace id of `span` in its `trace_id` field and, when spans are exported, its own
 /// id in its `span_id` field, so every log line inside it names the trace: its own when spans
-/// are exported, otherwise `remote`'s (the caller's) when valid.
+/// are exported, otherwise `remote`'s (the caller's) when valid. Nothing when no log line shows
+/// such a span ([`crate::logged`]): an exported span carries its ids anyway.
 pub fn record_trace_id(span: &tracing::Span, remote: &Context) {
+    if span
+        .metadata()
+        .is_none_or(|metadata| !crate::logged(metadata))
+    {
+        return;
+    }
     let own = if exporting() {
         span.context().span().span_context().clone()
     } else {

@@ -50,6 +50,21 @@ pub fn exporting() -> bool {
     EXPORTING.load(Ordering::Relaxed)
 }
 
+/// The installed log directives when they are by target only (`None` inside: with span
+/// conditions, which [`logged`] cannot answer for a span alone).
+static LOGGED: std::sync::OnceLock<Option<Targets>> = std::sync::OnceLock::new();
+
+/// Whether log lines carry spans like the one `metadata` describes: the fields a span records
+/// only for log lines (its trace id, its method while it is not exported) need not be recorded
+/// when no line will show them. `true` when that cannot be told (span conditions, nothing
+/// installed).
+pub fn logged(metadata: &tracing::Metadata<'_>) -> bool {
+    match LOGGED.get() {
+        Some(Some(targets)) => targets.would_enable(metadata.target(), metadata.level()),
+        _ => true,
+    }
+}
+
 /// The target of the spans that serve only tracing ([`trace_span!`]): log lines never carry
 /// them, whatever `RUST_LOG` says (the request's span around them names the trace).
 pub const TRACE_ONLY: &str = "alliance::trace";
@@ -289,9 +304,24 @@ pub fn install(
     tracer: Option<SdkTracerProvider>,
     meter: Option<SdkMeterProvider>,
 ) -> Result<Telemetry, TelemetryError> {
-    subscriber(format, Directives::from_env(), tracer.as_ref())
+    install_with(format, Directives::from_env(), tracer, meter)
+}
+
+/// [`install`] with the log directives given rather than read from `RUST_LOG`.
+pub fn install_with(
+    format: LogFormat,
+    directives: Directives,
+    tracer: Option<SdkTracerProvider>,
+    meter: Option<SdkMeterProvider>,
+) -> Result<Telemetry, TelemetryError> {
+    let targets = match &directives {
+        Directives::Targets(targets) => Some((**targets).clone()),
+        Directives::Spans(_) => None,
+    };
+    subscriber(format, directives, tracer.as_ref())
         .try_init()
         .map_err(|e| TelemetryError::AlreadyInstalled(e.to_string()))?;
+    let _ = LOGGED.set(targets);
     if let Some(provider) = &meter {
         opentelemetry::global::set_meter_provider(provider.clone());
     }

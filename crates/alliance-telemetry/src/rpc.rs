@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
+use opentelemetry::trace::TraceContextExt;
 use tonic::Code;
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -144,21 +145,41 @@ where
             .unwrap_or((path, ""));
         let quiet = service.starts_with("grpc.");
         let (service, method) = (service.to_owned(), method.to_owned());
-        // Exported, the span carries the RPC conventions' attributes; otherwise only what the
-        // log lines inside it need: the method and the trace id.
+        let caller = extract(request.headers());
+        // Exported, the span carries the RPC conventions' attributes, recorded once the span has
+        // started and only when its trace is sampled (nine requests in ten are not, at a 10%
+        // ratio, and would build them to drop them); the method also when log lines show it.
+        // Not exported, the span has only what the log lines inside it need: the method and
+        // the trace id.
         let span = if exporting() {
-            tracing::info_span!(
+            let span = tracing::info_span!(
                 "rpc",
-                otel.name = format_args!("{service}/{method}"),
                 otel.kind = "server",
                 otel.status_code = Empty,
-                rpc.system = "grpc",
-                rpc.service = %service,
-                rpc.method = %method,
+                rpc.service = Empty,
+                rpc.method = Empty,
                 rpc.grpc.status_code = Empty,
                 trace_id = Empty,
                 span_id = Empty,
-            )
+            );
+            let _ = span.set_parent(caller.clone());
+            let logged = span.metadata().is_some_and(crate::logged);
+            let cx = span.context();
+            let exported = cx.span();
+            if exported.span_context().is_sampled() {
+                exported.update_name(format!("{service}/{method}"));
+                exported.set_attribute(KeyValue::new("rpc.system", "grpc"));
+                if !logged {
+                    exported.set_attribute(KeyValue::new("rpc.service", service.clone()));
+                    exported.set_attribute(KeyValue::new("rpc.method", method.clone()));
+                }
+            }
+            // Recorded as fields, they reach the exported span too.
+            if logged {
+                span.record("rpc.service", tracing::field::display(&service));
+                span.record("rpc.method", tracing::field::display(&method));
+            }
+            span
         } else {
             tracing::info_span!(
                 "rpc",
@@ -167,10 +188,6 @@ where
                 trace_id = Empty,
             )
         };
-        let caller = extract(request.headers());
-        if exporting() {
-            let _ = span.set_parent(caller.clone());
-        }
         record_trace_id(&span, &caller);
         let started = Instant::now();
         let answer = span.in_scope(|| self.inner.call(request));
