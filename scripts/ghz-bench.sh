@@ -68,12 +68,16 @@ server_ticks() {
 # share this machine's cores).
 run() {
   local name=$1 proto=$2 target=$3 token=$4 call=$5 data=$6 concurrency=$7
-  local before TIMEFORMAT='%3U %3S'
+  # LC_ALL=C: `time` writes its seconds with the locale's decimal separator.
+  local before LC_ALL=C TIMEFORMAT='%3U %3S'
   before=$(server_ticks)
-  { time "$ghz" --insecure --proto "$proto" --import-paths "proto,$tmp/proto" \
+  if ! { time "$ghz" --insecure --proto "$proto" --import-paths "proto,$tmp/proto" \
     --call "$call" --metadata "{\"authorization\":\"Bearer $token\"}" \
     --data "$data" --concurrency "$concurrency" --duration "$DURATION" \
-    --format json "$target" >"$tmp/$name.json"; } 2>"$tmp/$name.time"
+    --format json "$target" >"$tmp/$name.json"; } 2>"$tmp/$name.time"; then
+    cat "$tmp/$name.time" >&2 # ghz's own error, before the trap removes it
+    return 1
+  fi
   echo "$(( $(server_ticks) - before )) $(getconf CLK_TCK) $(tail -1 "$tmp/$name.time")" >"$tmp/$name.cpu"
 }
 

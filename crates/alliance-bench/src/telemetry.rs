@@ -203,7 +203,7 @@ async fn alternate(
         run_once(channels, plans, 16, Duration::from_secs(1), "warmup").await?;
     }
     warm();
-    let seconds = Duration::from_secs((args.seconds / 2).max(1));
+    let seconds = Duration::from_secs_f64(args.seconds as f64 / 2.0);
     let mut measured = Alternated {
         a: Vec::new(),
         b: Vec::new(),

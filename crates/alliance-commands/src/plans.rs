@@ -22,10 +22,12 @@ const READ_BATCH: usize = 1024;
 /// What the events of a plan's own stream changed, for conflict checks: kept for every event of
 /// every plan, so kept small (48 bytes an event, and a tenth of that spare at most).
 ///
-/// * A key is held as its fingerprint (SipHash keyed per process, 64 bits): a check knows the
-///   keys its command touches and only asks which of them an event changed. Two keys share a
-///   fingerprint once in 2^64 comparisons, and no caller can choose keys that do (it would
-///   make a command conflict where it does not).
+/// * A key is held as its fingerprint (std's SipHash with a random key, 64 bits): a check
+///   knows the keys its command touches and only asks which of them an event changed. A
+///   conflict is never missed (a key always has the same fingerprint in a process). Two
+///   different keys share one about once in 2^64 comparisons, which would refuse a command
+///   with a conflict it does not have; with the key unknown outside the process, no caller can
+///   feasibly choose keys that do.
 /// * Which event type and which team recorded an event is an index into the plan's few
 ///   distinct (type, team) pairs.
 #[derive(Debug, Default)]
@@ -96,7 +98,10 @@ impl History {
         after: Version,
         touched: &'a [Key],
     ) -> impl Iterator<Item = Changed<'a>> + 'a {
-        let prints: Vec<(KeyPrint, &Key)> = touched.iter().map(|k| (key_print(k), k)).collect();
+        // Sorted, so an event's key costs a binary search however many keys a command names
+        // (the check runs under the plan's lock, before `decide` limits them).
+        let mut prints: Vec<(KeyPrint, &Key)> = touched.iter().map(|k| (key_print(k), k)).collect();
+        prints.sort_unstable_by_key(|(print, _)| *print);
         let skip = usize::try_from(after).unwrap_or(usize::MAX);
         self.items
             .iter()
@@ -106,7 +111,10 @@ impl History {
                 let keys: Vec<&Key> = item
                     .keys
                     .iter()
-                    .filter_map(|print| prints.iter().find(|(p, _)| p == print).map(|(_, k)| *k))
+                    .filter_map(|print| {
+                        let at = prints.binary_search_by_key(print, |(p, _)| *p).ok()?;
+                        Some(prints[at].1)
+                    })
                     .collect();
                 let (event_type, team) = &self.labels[item.label as usize];
                 (!keys.is_empty()).then_some(Changed {

@@ -242,8 +242,14 @@ impl Directives {
         // target (a Rust path) never holds one. (`Targets` alone would take `[rpc]` for a
         // target's name.)
         let filter = EnvFilter::try_new(spec).ok()?;
+        // `Targets` reads an empty directive (`info,`) as the default level `error`, and an
+        // empty level (`alliance=`) as `error` where `EnvFilter` reads `trace`: such specs are
+        // left to `EnvFilter`.
+        let plain = spec
+            .split(',')
+            .all(|directive| !directive.trim().is_empty() && !directive.trim_end().ends_with('='));
         match spec.parse() {
-            Ok(targets) if !spec.contains('[') => Some(Self::Targets(Box::new(targets))),
+            Ok(targets) if plain && !spec.contains('[') => Some(Self::Targets(Box::new(targets))),
             _ => Some(Self::Spans(Box::new(filter))),
         }
     }
@@ -445,10 +451,24 @@ mod tests {
                 "{spec}"
             );
         }
-        assert!(matches!(
-            Directives::parse("warn,[rpc]=info"),
-            Some(Directives::Spans(_))
-        ));
+        for spec in [
+            "warn,[rpc]=info",
+            "info,",
+            "warn,,alliance=debug",
+            "alliance=",
+        ] {
+            assert!(
+                matches!(Directives::parse(spec), Some(Directives::Spans(_))),
+                "{spec}"
+            );
+        }
+        // As `EnvFilter` reads them: an empty directive is nothing, an empty level `trace`.
+        let lines = logged("info,", || tracing::info!("kept at info"));
+        assert!(lines.contains("kept at info"), "{lines}");
+        let lines = logged("warn,alliance_telemetry=", || {
+            tracing::trace!("kept at trace")
+        });
+        assert!(lines.contains("kept at trace"), "{lines}");
         assert!(Directives::parse("warn,[unclosed=info").is_none());
         let lines = logged("warn,[rpc]=info", || {
             tracing::info!("outside");
