@@ -115,8 +115,8 @@ pub async fn report(args: &Args) -> anyhow::Result<String> {
     out.push_str(
         "\nTarget ([F7]): traced at most 10% below untraced (a ratio of at least 0.9). A sampled command makes \
          five spans (the request, decide, the append, the read model's consume and update), so about 0.5 spans \
-         per command are expected at 10%; an unsampled one makes the first three, recorded but not exported, \
-         and the read model makes none.\n",
+         per command are expected at 10%; an unsampled one makes only the request's span, with neither name nor \
+         attributes, and the read model makes none.\n",
     );
     out.push_str(&logging_report(args).await?);
     Ok(out)
