@@ -126,6 +126,12 @@ pub fn record_trace_id(span: &tracing::Span, remote: &Context) {
     } else {
         SpanContext::empty_context()
     };
+    record_ids(span, &own, remote);
+}
+
+/// [`record_trace_id`]'s recording, for a span whose own context (`own`, invalid when not
+/// exported) is already at hand and whose lines are shown.
+pub(crate) fn record_ids(span: &tracing::Span, own: &SpanContext, remote: &Context) {
     if own.is_valid() {
         span.record("trace_id", tracing::field::display(own.trace_id()));
         span.record("span_id", tracing::field::display(own.span_id()));

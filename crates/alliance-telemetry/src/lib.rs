@@ -79,7 +79,7 @@ pub use tracing as __tracing;
 #[macro_export]
 macro_rules! trace_span {
     ($($span:tt)*) => {
-        if $crate::exporting() && $crate::in_sampled_trace() {
+        if $crate::in_sampled_trace() {
             $crate::__tracing::info_span!(target: $crate::TRACE_ONLY, $($span)*)
         } else {
             $crate::__tracing::Span::none()

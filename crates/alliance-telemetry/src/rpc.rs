@@ -12,6 +12,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::context::record_ids;
 use crate::{exporting, extract, meter, record_trace_id};
 
 /// The target of the access log's lines (one per answered request).
@@ -178,17 +179,19 @@ where
             if logged {
                 span.record("rpc.service", tracing::field::display(&service));
                 span.record("rpc.method", tracing::field::display(&method));
+                record_ids(&span, exported.span_context(), &caller);
             }
             span
         } else {
-            tracing::info_span!(
+            let span = tracing::info_span!(
                 "rpc",
                 rpc.service = %service,
                 rpc.method = %method,
                 trace_id = Empty,
-            )
+            );
+            record_trace_id(&span, &caller);
+            span
         };
-        record_trace_id(&span, &caller);
         let started = Instant::now();
         let answer = span.in_scope(|| self.inner.call(request));
         let instruments = self.instruments.clone();
