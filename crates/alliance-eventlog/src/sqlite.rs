@@ -427,59 +427,52 @@ impl LogReader for SqliteLog {
     }
 
     fn plan_records(&self, plan_id: PlanId) -> BoxStream<'static, Result<StoredEvent, LogError>> {
-        type Reading = tokio::task::JoinHandle<Result<Vec<StoredEvent>, LogError>>;
+        type Reading = read::Reading<Vec<StoredEvent>>;
         let reads = Arc::clone(&self.inner.reads);
-        let batch = self.inner.subscribe_batch.max(1);
-        let step = batch as Version;
-        let read = move |from: Version| -> Reading {
-            let reads = Arc::clone(&reads);
-            tokio::spawn(async move {
-                reads
-                    .run(move |conn| read::read_plan(conn, plan_id, from, batch))
-                    .await
-            })
+        let first = self.inner.subscribe_batch.max(1);
+        let read = move |from: Version, limit: usize| -> Reading {
+            reads.start(move |conn| read::read_plan(conn, plan_id, from, limit))
         };
         // Batches of `version >= from`, read while the one before is consumed; the reads ahead
         // start where the batch before would end were its versions dense (as a plan's are).
         // A batch that is not (a version missing, which verification names) drops the reads
-        // ahead and the next starts after its last version; a short batch is the end. The
-        // first batch is read alone, so a plan of one batch costs one read.
-        let ahead = std::collections::VecDeque::<(Version, Reading)>::new();
-        futures::stream::unfold((Some(1), ahead), move |(next, mut ahead)| {
+        // ahead and the next starts after its last version; a short batch is the end. Each
+        // batch is twice the one before, up to `PLAN_BATCH_AT_MOST`: the first answers soon,
+        // and a long plan is read in few queries.
+        let ahead = std::collections::VecDeque::<(Version, usize, Reading)>::new();
+        futures::stream::unfold((Some(1), first, ahead), move |(next, size, mut ahead)| {
             let read = read.clone();
             async move {
                 let from = next?;
-                if ahead.front().is_some_and(|(at, _)| *at != from) {
-                    ahead.drain(..).for_each(|(_, reading)| reading.abort());
+                if ahead.front().is_some_and(|(at, _, _)| *at != from) {
+                    ahead.drain(..).for_each(|(_, _, reading)| reading.abort());
                 }
-                let depth = if from == 1 { 1 } else { READS_AHEAD + 1 };
-                while ahead.len() < depth {
-                    let at = ahead.back().map_or(from, |(at, _)| at.saturating_add(step));
-                    ahead.push_back((at, read(at)));
+                while ahead.len() <= READS_AHEAD {
+                    let (at, limit) = ahead.back().map_or((from, size), |(at, limit, _)| {
+                        (at.saturating_add(*limit as Version), grown(*limit))
+                    });
+                    ahead.push_back((at, limit, read(at, limit)));
                 }
-                let (_, reading) = ahead.pop_front()?;
-                let read = reading
-                    .await
-                    .unwrap_or_else(|e| Err(LogError::Storage(format!("a read failed: {e}"))));
-                let events = match read {
+                let (_, limit, reading) = ahead.pop_front()?;
+                let events = match read::finished(reading.await) {
                     Ok(events) => events,
                     Err(error) => {
-                        ahead.drain(..).for_each(|(_, reading)| reading.abort());
+                        ahead.drain(..).for_each(|(_, _, reading)| reading.abort());
                         return Some((
                             futures::stream::iter([Err(error)]).right_stream(),
-                            (None, ahead),
+                            (None, size, ahead),
                         ));
                     }
                 };
-                let next = (events.len() == batch)
+                let next = (events.len() == limit)
                     .then(|| events.last().map(|e| e.version.saturating_add(1)))
                     .flatten();
                 if next.is_none() {
-                    ahead.drain(..).for_each(|(_, reading)| reading.abort());
+                    ahead.drain(..).for_each(|(_, _, reading)| reading.abort());
                 }
                 Some((
                     futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
-                    (next, ahead),
+                    (next, grown(limit), ahead),
                 ))
             }
         })
@@ -502,6 +495,14 @@ impl LogReader for SqliteLog {
     }
 }
 
+/// The most records one read of a plan's records takes ([`LogReader::plan_records`]).
+const PLAN_BATCH_AT_MOST: usize = 4_096;
+
+/// The size of a plan's next batch after one of `limit` records.
+fn grown(limit: usize) -> usize {
+    limit.saturating_mul(2).min(PLAN_BATCH_AT_MOST.max(limit))
+}
+
 /// Reads in flight at once while the stream's consumer takes the batch before them: with two,
 /// both cores read while the consumer works.
 const READS_AHEAD: usize = 2;
@@ -516,20 +517,9 @@ fn read_ahead(
     let reads = Arc::clone(reads);
     futures::stream::iter(ranges)
         .map(move |(from, to)| {
-            let reads = Arc::clone(&reads);
-            // Spawned, so that the reads ahead proceed while the stream is not polled.
-            let reading = tokio::spawn(async move {
-                reads
-                    .run(move |conn| read::read_range(conn, from, to))
-                    .await
-            });
-            async move {
-                reading.await.unwrap_or_else(|e| {
-                    Err(LogError::Unavailable(format!(
-                        "event log read task failed: {e}"
-                    )))
-                })
-            }
+            // Started now, so that the reads ahead proceed while the stream is not polled.
+            let reading = reads.start(move |conn| read::read_range(conn, from, to));
+            async move { read::finished(reading.await) }
         })
         .buffered(READS_AHEAD + 1)
         .scan(false, |failed, batch| {

@@ -13,6 +13,16 @@ use uuid::Uuid;
 use super::{schema, storage, to_sql_int};
 use crate::{CommandRecord, LogError, PlanId, Position, StoredEvent, Version};
 
+/// A query started on the read pool ([`ReadPool::start`]).
+pub(super) type Reading<T> = tokio::task::JoinHandle<Result<T, LogError>>;
+
+/// The outcome of a started query.
+pub(super) fn finished<T>(
+    outcome: Result<Result<T, LogError>, tokio::task::JoinError>,
+) -> Result<T, LogError> {
+    outcome.map_err(|e| LogError::Unavailable(format!("event log read task failed: {e}")))?
+}
+
 /// A small pool of read-only connections, used from the blocking thread pool.
 ///
 /// A read takes an idle connection or opens a new one, so reads never wait for each other nor
@@ -49,6 +59,16 @@ impl ReadPool {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, LogError> + Send + 'static,
     {
+        finished(self.start(query).await)
+    }
+
+    /// Starts `query` on a pooled connection on the runtime's blocking thread pool now, so it
+    /// proceeds while the caller does other work; [`finished`] reads its outcome.
+    pub(super) fn start<T, F>(self: &Arc<Self>, query: F) -> Reading<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, LogError> + Send + 'static,
+    {
         let pool = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let conn = pool.take()?;
@@ -56,8 +76,6 @@ impl ReadPool {
             pool.give_back(conn);
             result
         })
-        .await
-        .map_err(|e| LogError::Unavailable(format!("event log read task failed: {e}")))?
     }
 
     /// Closes the idle connections (those in use are closed when given back).

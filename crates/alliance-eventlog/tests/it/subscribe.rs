@@ -143,8 +143,8 @@ async fn catching_up_after_a_reopen_reads_each_event_once_in_order() {
     assert_eq!(everything, stored[3..]);
 }
 
-/// A plan's records come in batches read ahead of the consumer, each assuming the plan's
-/// versions dense; a version removed from the file (as an operator with the file could) must
+/// A plan's records come in batches read ahead of the consumer, each twice the one before and
+/// each assuming the plan's versions dense; a version removed from the file (as an operator with the file could) must
 /// not end the stream or hide what follows it, wherever it falls in a batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_records_past_a_removed_version_yield_every_record_after_it() {
@@ -169,7 +169,7 @@ async fn plan_records_past_a_removed_version_yield_every_record_after_it() {
         everything.iter().map(|e| e.version).collect::<Vec<_>>(),
         (1..=30).collect::<Vec<_>>()
     );
-    // The last of the first batch, one inside the third, and the last of the fifth.
+    // The last of the first batch (of 4), then one inside each batch read after the first gap.
     let db = rusqlite::Connection::open(dir.path().join("events.db")).unwrap();
     let removed = [4u64, 10, 20];
     for version in removed {
