@@ -130,11 +130,14 @@ impl Projection {
     /// unsigned one after the plan's first signed record.
     pub fn apply(&self, stored: &StoredEvent) -> Result<(), ProjectionError> {
         let prepared = prepare(stored, self.trust.as_deref())?;
-        self.commit(stored, prepared)
+        self.commit(stored, prepared)?;
+        self.advance(stored);
+        Ok(())
     }
 
-    /// Pushes a prepared record into its plan. An unsigned record is accepted only while the
-    /// plan has no signed record (a history written before its writers signed).
+    /// Pushes a prepared record into its plan (the caller then notes it read). An unsigned
+    /// record is accepted only while the plan has no signed record (a history written before
+    /// its writers signed).
     fn commit(&self, stored: &StoredEvent, prepared: Prepared) -> Result<(), ProjectionError> {
         if prepared.signed == Some(false)
             && let Some(from) = self
@@ -161,17 +164,19 @@ impl Projection {
                 trace: alliance_telemetry::traceparent(&update).map(Arc::from),
             });
         }
-        self.advance(stored);
         Ok(())
     }
 
     /// Applies one event; one that cannot be applied is quarantined: reported, set aside, and
     /// the read goes on.
     pub(crate) fn apply_or_skip(&self, stored: &StoredEvent) {
-        self.settle(stored, self.apply(stored));
+        let applied = prepare(stored, self.trust.as_deref()).and_then(|p| self.commit(stored, p));
+        self.settle(stored, applied);
+        self.advance(stored);
     }
 
-    /// Quarantines `stored` if it could not be applied: reported, set aside, and passed.
+    /// Quarantines `stored` if it could not be applied: reported and set aside (the caller
+    /// passes it).
     fn settle(&self, stored: &StoredEvent, applied: Result<(), ProjectionError>) {
         if let Err(error) = applied {
             tracing::error!(position = stored.position, %error, "read model quarantines an event");
@@ -181,7 +186,6 @@ impl Projection {
                 reason: error.to_string(),
                 at_micros: chrono::Utc::now().timestamp_micros(),
             });
-            self.advance(stored);
         }
     }
 
@@ -288,13 +292,27 @@ impl Projection {
                     "decoding the log's records stopped: {error}"
                 ))),
             })?;
+            let mut moved = false;
             for next in batch {
-                let (stored, prepared) = next?;
+                let (stored, prepared) = match next {
+                    Ok(next) => next,
+                    Err(error) => {
+                        if moved {
+                            self.announce();
+                        }
+                        return Err(error.into());
+                    }
+                };
                 self.settle(&stored, prepared.and_then(|p| self.commit(&stored, p)));
+                moved |= self.advance_quietly(&stored);
                 read += 1;
                 if read % PROGRESS_EVERY == 0 {
                     report(Progress { read, total });
                 }
+            }
+            // Once a batch: waking the waiters for each record cost as much as applying it.
+            if moved {
+                self.announce();
             }
         }
         report(Progress { read, total: read });

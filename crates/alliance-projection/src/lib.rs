@@ -301,13 +301,30 @@ impl Projection {
         *lock(&self.snapshot) = Some(SnapshotMark { written, position });
     }
 
-    /// Notes that `stored` was read (applied, or skipped as unreadable).
+    /// Notes that `stored` was read (applied, or skipped as unreadable), and wakes whoever
+    /// waits for the model to move.
     fn advance(&self, stored: &StoredEvent) {
+        if self.advance_quietly(stored) {
+            self.announce();
+        }
+    }
+
+    /// Notes that `stored` was read without waking anyone; whether the model moved. A catch-up
+    /// notes each record of a batch so, then announces the batch once ([`Self::announce`]).
+    fn advance_quietly(&self, stored: &StoredEvent) -> bool {
+        let mut moved = false;
         self.checkpoint.send_if_modified(|checkpoint| {
             let before = checkpoint.position;
             checkpoint.advance(stored);
-            checkpoint.position > before || stored.origin.is_some()
+            moved = checkpoint.position > before || stored.origin.is_some();
+            false
         });
+        moved
+    }
+
+    /// Wakes whoever waits for the model to move.
+    fn announce(&self) {
+        self.checkpoint.send_modify(|_| ());
     }
 
     /// Follows the log from where this model stands: what is stored first, then each event as

@@ -197,3 +197,30 @@ async fn one_rebuild_at_a_time() {
     let again = rebuilt(start_rebuild(&address).await.unwrap()).await;
     assert_eq!(again.digest, done.digest);
 }
+
+/// A catch-up tells whoever waits for a plan's version that it arrived: it wakes the waiters
+/// once a batch of records rather than once a record, and must not forget to.
+#[tokio::test(flavor = "current_thread")]
+async fn a_catch_up_wakes_whoever_waits_for_a_version() {
+    let env = Env::open().await;
+    let (plan, _) = env.load_reference().await;
+    let head = env.caught_up().await.plan_version(plan);
+    let projection = Projection::new();
+    let waiter = tokio::spawn({
+        let projection = projection.clone();
+        async move {
+            projection
+                .wait_for(plan, head, std::time::Duration::from_secs(600))
+                .await
+        }
+    });
+    // One thread: the waiter runs until it waits for the model to move.
+    tokio::task::yield_now().await;
+    assert!(!waiter.is_finished());
+    projection.catch_up(&env.log).await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(60), waiter)
+        .await
+        .expect("the waiter was not woken by the catch-up")
+        .unwrap()
+        .unwrap();
+}
