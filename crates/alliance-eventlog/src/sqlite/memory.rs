@@ -20,7 +20,66 @@ use crate::{Position, StoredEvent};
 pub(super) struct CommandIds {
     /// Keyed per process, so no caller can choose ids that share a fingerprint.
     hasher: RandomState,
-    held: Mutex<HashSet<u64>>,
+    held: Mutex<Fingerprints>,
+}
+
+/// A set of fingerprints in about 9 bytes each (a hash set takes 16 to 20): most of them in one
+/// sorted vector allocated to its size, the latest in a small hash set, merged into the vector
+/// once it holds a sixteenth as many.
+#[derive(Debug, Default)]
+struct Fingerprints {
+    sorted: Vec<u64>,
+    latest: HashSet<u64>,
+}
+
+/// The latest fingerprints are merged into the sorted ones once there are at least this many…
+const MERGE_AT_LEAST: usize = 4_096;
+/// …and at least the sorted ones divided by this.
+const MERGE_FRACTION: usize = 16;
+
+impl Fingerprints {
+    fn from_unsorted(mut all: Vec<u64>) -> Self {
+        all.sort_unstable();
+        all.dedup();
+        all.shrink_to_fit();
+        Self {
+            sorted: all,
+            latest: HashSet::new(),
+        }
+    }
+
+    fn contains(&self, fingerprint: u64) -> bool {
+        self.latest.contains(&fingerprint) || self.sorted.binary_search(&fingerprint).is_ok()
+    }
+
+    fn insert(&mut self, fingerprint: u64) {
+        if self.contains(fingerprint) {
+            return;
+        }
+        self.latest.insert(fingerprint);
+        if self.latest.len() >= MERGE_AT_LEAST.max(self.sorted.len() / MERGE_FRACTION) {
+            self.merge();
+        }
+    }
+
+    /// The latest into the sorted ones, in a vector of their joint size.
+    fn merge(&mut self) {
+        let mut latest: Vec<u64> = self.latest.drain().collect();
+        latest.sort_unstable();
+        let mut merged = Vec::with_capacity(self.sorted.len() + latest.len());
+        let (mut old, mut new) = (self.sorted.iter().peekable(), latest.iter().peekable());
+        while let (Some(a), Some(b)) = (old.peek(), new.peek()) {
+            if a < b {
+                merged.push(**a);
+                old.next();
+            } else {
+                merged.push(**b);
+                new.next();
+            }
+        }
+        merged.extend(old.chain(new));
+        self.sorted = merged;
+    }
 }
 
 impl CommandIds {
@@ -28,15 +87,15 @@ impl CommandIds {
     pub(super) fn load(conn: &Connection) -> rusqlite::Result<Self> {
         let ids = Self {
             hasher: RandomState::new(),
-            held: Mutex::new(HashSet::new()),
+            held: Mutex::new(Fingerprints::default()),
         };
         let mut stmt = conn.prepare("SELECT command_id FROM events WHERE command_seq = 0")?;
         let mut rows = stmt.query([])?;
-        let mut held = HashSet::new();
+        let mut held = Vec::new();
         while let Some(row) = rows.next()? {
-            held.insert(ids.fingerprint(row.get_ref(0)?.as_str()?));
+            held.push(ids.fingerprint(row.get_ref(0)?.as_str()?));
         }
-        *lock(&ids.held) = held;
+        *lock(&ids.held) = Fingerprints::from_unsorted(held);
         Ok(ids)
     }
 
@@ -53,7 +112,7 @@ impl CommandIds {
     /// `false`: the log does not hold `command_id`. `true`: it may; ask the database.
     pub(super) fn may_hold(&self, command_id: &str) -> bool {
         let fingerprint = self.fingerprint(command_id);
-        lock(&self.held).contains(&fingerprint)
+        lock(&self.held).contains(fingerprint)
     }
 }
 
@@ -124,6 +183,32 @@ impl RecentEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every fingerprint inserted is held, across the merges, whatever the order; none other
+    /// is; and the set takes at most 10 bytes a fingerprint.
+    #[test]
+    fn fingerprints_are_all_held_in_about_nine_bytes_each() {
+        let hasher = RandomState::new();
+        let all: Vec<u64> = (0..200_000u64).map(|n| hasher.hash_one(n)).collect();
+        let (loaded, inserted) = all.split_at(50_000);
+        let mut set = Fingerprints::from_unsorted(loaded.to_vec());
+        for (n, fingerprint) in inserted.iter().enumerate() {
+            set.insert(*fingerprint);
+            // A repeat changes nothing.
+            set.insert(inserted[n / 2]);
+        }
+        assert!(all.iter().all(|f| set.contains(*f)));
+        assert!((200_000..210_000u64).all(|n| !set.contains(hasher.hash_one(n))));
+        assert_eq!(set.sorted.len() + set.latest.len(), all.len());
+        assert!(set.sorted.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(set.sorted.capacity(), set.sorted.len());
+        let bytes = set.sorted.capacity() * 8 + set.latest.capacity() * 9;
+        assert!(
+            bytes <= all.len() * 10,
+            "{bytes} bytes for {} fingerprints",
+            all.len()
+        );
+    }
 
     fn event(position: Position, bytes: usize) -> StoredEvent {
         StoredEvent {
