@@ -273,8 +273,11 @@ impl Projection {
                     batch
                         .into_iter()
                         .map(|stored| {
-                            stored.map(|stored| {
+                            stored.map(|mut stored| {
                                 let prepared = prepare(&stored, trust.as_deref());
+                                // Freed here, by the thread that read it, not by the one
+                                // applying: only the record's place is needed from now on.
+                                stored.payload = Vec::new();
                                 (stored, prepared)
                             })
                         })
