@@ -117,8 +117,10 @@ pub struct RegisteredElement {
 /// read models keeping states along a plan's history grew with events × elements.)
 pub type Shared<K, V> = imbl::OrdMap<K, Arc<V>>;
 
-/// Recorded capability levels by side and area, by the date each holds from.
-pub type CapabilityLevels = BTreeMap<(Side, CapabilityArea), BTreeMap<Date, u32>>;
+/// Recorded capability levels by side and area, by the date each holds from. Each area's
+/// levels are shared, so a copy of the whole (a read model keeps one for each version that
+/// records a level) copies only the keys, and a new level copies only its own area's levels.
+pub type CapabilityLevels = BTreeMap<(Side, CapabilityArea), Arc<BTreeMap<Date, u32>>>;
 
 /// The entry `key` of a shared map, to change (copied first if another state shares it).
 fn entry_mut<'a, K: Ord + Clone, V: Clone>(
@@ -268,9 +270,7 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
             level,
             as_of,
         } => {
-            plan.capability_levels
-                .entry((*side, *area))
-                .or_default()
+            Arc::make_mut(plan.capability_levels.entry((*side, *area)).or_default())
                 .insert(*as_of, *level);
         }
         Event::AgreementClauseDefined {
@@ -478,4 +478,38 @@ fn set_status(plan: &mut Plan, decision_id: &DecisionId, status: DecisionStatus,
 /// Folds events, oldest first, onto a state.
 pub fn fold<'a>(plan: Plan, events: impl IntoIterator<Item = &'a Event>) -> Plan {
     events.into_iter().fold(plan, evolve)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn level(area: CapabilityArea, year: i32, level: u32) -> Event {
+        Event::CapabilityLevelRecorded {
+            side: Side::Rok,
+            area,
+            level,
+            as_of: Date::from_ymd_opt(year, 1, 1).expect("a date"),
+        }
+    }
+
+    /// A state kept along a plan's history shares the capability levels of every area a later
+    /// level does not touch, and keeps its own levels of the area it does.
+    #[test]
+    fn a_recorded_level_copies_only_its_own_areas_levels() {
+        let (ground, isr) = (CapabilityArea::GroundCombat, CapabilityArea::Isr);
+        let plan = [level(ground, 2026, 40), level(isr, 2026, 50)]
+            .iter()
+            .fold(Plan::default(), evolve);
+        let kept = plan.clone();
+        let plan = evolve(plan, &level(ground, 2027, 60));
+        let of = |plan: &Plan, area| plan.capability_levels[&(Side::Rok, area)].clone();
+        assert!(Arc::ptr_eq(&of(&kept, isr), &of(&plan, isr)));
+        assert!(!Arc::ptr_eq(&of(&kept, ground), &of(&plan, ground)));
+        assert_eq!(of(&kept, ground).len(), 1);
+        assert_eq!(
+            of(&plan, ground).values().copied().collect::<Vec<_>>(),
+            [40, 60]
+        );
+    }
 }
