@@ -427,55 +427,56 @@ impl LogReader for SqliteLog {
     }
 
     fn plan_records(&self, plan_id: PlanId) -> BoxStream<'static, Result<StoredEvent, LogError>> {
-        type Reading = read::Reading<Vec<StoredEvent>>;
         let reads = Arc::clone(&self.inner.reads);
         let first = self.inner.subscribe_batch.max(1);
-        let read = move |from: Version, limit: usize| -> Reading {
+        let read = move |from: Version, limit: usize| -> PlanRead {
             reads.start(move |conn| read::read_plan(conn, plan_id, from, limit))
         };
         // Batches of `version >= from`, read while the one before is consumed; the reads ahead
         // start where the batch before would end were its versions dense (as a plan's are).
         // A batch that is not (a version missing, which verification names) drops the reads
         // ahead and the next starts after its last version; a short batch is the end. Each
-        // batch is twice the one before, up to `PLAN_BATCH_AT_MOST`: the first answers soon,
-        // and a long plan is read in few queries.
-        let ahead = std::collections::VecDeque::<(Version, usize, Reading)>::new();
-        futures::stream::unfold((Some(1), first, ahead), move |(next, size, mut ahead)| {
-            let read = read.clone();
-            async move {
-                let from = next?;
-                if ahead.front().is_some_and(|(at, _, _)| *at != from) {
-                    ahead.drain(..).for_each(|(_, _, reading)| reading.abort());
-                }
-                while ahead.len() <= READS_AHEAD {
-                    let (at, limit) = ahead.back().map_or((from, size), |(at, limit, _)| {
-                        (at.saturating_add(*limit as Version), grown(*limit))
-                    });
-                    ahead.push_back((at, limit, read(at, limit)));
-                }
-                let (_, limit, reading) = ahead.pop_front()?;
-                let events = match read::finished(reading.await) {
-                    Ok(events) => events,
-                    Err(error) => {
-                        ahead.drain(..).for_each(|(_, _, reading)| reading.abort());
-                        return Some((
-                            futures::stream::iter([Err(error)]).right_stream(),
-                            (None, size, ahead),
-                        ));
+        // batch is twice the one before, from `subscribe_batch` up to `PLAN_BATCH_AT_MOST`: the
+        // first answers soon, and a long plan is read in few queries.
+        futures::stream::unfold(
+            (Some(1), first, Ahead::default()),
+            move |(next, size, mut ahead)| {
+                let read = read.clone();
+                async move {
+                    let from = next?;
+                    if ahead.0.front().is_some_and(|(at, _, _)| *at != from) {
+                        ahead.call_off();
                     }
-                };
-                let next = (events.len() == limit)
-                    .then(|| events.last().map(|e| e.version.saturating_add(1)))
-                    .flatten();
-                if next.is_none() {
-                    ahead.drain(..).for_each(|(_, _, reading)| reading.abort());
+                    while ahead.0.len() <= READS_AHEAD {
+                        let (at, limit) = ahead.0.back().map_or((from, size), |(at, limit, _)| {
+                            (at.saturating_add(*limit as Version), grown(*limit))
+                        });
+                        ahead.0.push_back((at, limit, read(at, limit)));
+                    }
+                    let (_, limit, reading) = ahead.0.pop_front()?;
+                    let events = match read::finished(reading.await) {
+                        Ok(events) => events,
+                        Err(error) => {
+                            ahead.call_off();
+                            return Some((
+                                futures::stream::iter([Err(error)]).right_stream(),
+                                (None, size, ahead),
+                            ));
+                        }
+                    };
+                    let next = (events.len() == limit)
+                        .then(|| events.last().map(|e| e.version.saturating_add(1)))
+                        .flatten();
+                    if next.is_none() {
+                        ahead.call_off();
+                    }
+                    Some((
+                        futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
+                        (next, grown(limit), ahead),
+                    ))
                 }
-                Some((
-                    futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
-                    (next, grown(limit), ahead),
-                ))
-            }
-        })
+            },
+        )
         .flatten()
         .boxed()
     }
@@ -495,8 +496,30 @@ impl LogReader for SqliteLog {
     }
 }
 
-/// The most records one read of a plan's records takes ([`LogReader::plan_records`]).
-const PLAN_BATCH_AT_MOST: usize = 4_096;
+/// The most records one read of a plan's records takes ([`LogReader::plan_records`]): with the
+/// reads ahead, a stream holds at most three times this many.
+const PLAN_BATCH_AT_MOST: usize = 1_024;
+
+/// A read of a plan's records.
+type PlanRead = read::Reading<Vec<StoredEvent>>;
+
+/// The reads of a plan's records started ahead of its stream (first version, limit, read):
+/// those not yet running are called off when they are no longer wanted, and when the stream
+/// is dropped.
+#[derive(Default)]
+struct Ahead(std::collections::VecDeque<(Version, usize, PlanRead)>);
+
+impl Ahead {
+    fn call_off(&mut self) {
+        self.0.drain(..).for_each(|(_, _, reading)| reading.abort());
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.call_off();
+    }
+}
 
 /// The size of a plan's next batch after one of `limit` records.
 fn grown(limit: usize) -> usize {
