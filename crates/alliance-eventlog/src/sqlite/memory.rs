@@ -3,7 +3,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use alliance_stdx::lock;
 use rusqlite::Connection;
@@ -24,11 +24,12 @@ pub(super) struct CommandIds {
 }
 
 /// A set of fingerprints in about 9 bytes each (a hash set takes 16 to 20): most of them in one
-/// sorted vector allocated to its size, the latest in a small hash set, merged into the vector
-/// once it holds a sixteenth as many.
-#[derive(Debug, Default)]
+/// sorted slice allocated to its size, the latest in a small hash set, merged into a new slice
+/// once it holds a sixteenth as many. The merge is made outside the lock: readers go on
+/// answering from the slice and the set meanwhile.
+#[derive(Debug)]
 struct Fingerprints {
-    sorted: Vec<u64>,
+    sorted: Arc<[u64]>,
     latest: HashSet<u64>,
 }
 
@@ -37,13 +38,18 @@ const MERGE_AT_LEAST: usize = 4_096;
 /// …and at least the sorted ones divided by this.
 const MERGE_FRACTION: usize = 16;
 
+/// A merge to make: the sorted fingerprints as they were, and the latest then, sorted.
+struct Merge {
+    sorted: Arc<[u64]>,
+    latest: Vec<u64>,
+}
+
 impl Fingerprints {
     fn from_unsorted(mut all: Vec<u64>) -> Self {
         all.sort_unstable();
         all.dedup();
-        all.shrink_to_fit();
         Self {
-            sorted: all,
+            sorted: all.into(),
             latest: HashSet::new(),
         }
     }
@@ -52,22 +58,40 @@ impl Fingerprints {
         self.latest.contains(&fingerprint) || self.sorted.binary_search(&fingerprint).is_ok()
     }
 
-    fn insert(&mut self, fingerprint: u64) {
+    /// Adds `fingerprint`; the merge to make, when one is due.
+    fn add(&mut self, fingerprint: u64) -> Option<Merge> {
         if self.contains(fingerprint) {
-            return;
+            return None;
         }
         self.latest.insert(fingerprint);
-        if self.latest.len() >= MERGE_AT_LEAST.max(self.sorted.len() / MERGE_FRACTION) {
-            self.merge();
-        }
+        (self.latest.len() >= MERGE_AT_LEAST.max(self.sorted.len() / MERGE_FRACTION)).then(|| {
+            let mut latest: Vec<u64> = self.latest.iter().copied().collect();
+            latest.sort_unstable();
+            Merge {
+                sorted: Arc::clone(&self.sorted),
+                latest,
+            }
+        })
     }
 
-    /// The latest into the sorted ones, in a vector of their joint size.
-    fn merge(&mut self) {
-        let mut latest: Vec<u64> = self.latest.drain().collect();
-        latest.sort_unstable();
-        let mut merged = Vec::with_capacity(self.sorted.len() + latest.len());
-        let (mut old, mut new) = (self.sorted.iter().peekable(), latest.iter().peekable());
+    /// Takes in a merge made: its fingerprints leave the latest (those added meanwhile stay).
+    /// A merge made from sorted fingerprints since replaced is dropped; what it holds is still
+    /// held.
+    fn settle(&mut self, merge: &Merge, merged: Arc<[u64]>) {
+        if Arc::ptr_eq(&self.sorted, &merge.sorted) {
+            for fingerprint in &merge.latest {
+                self.latest.remove(fingerprint);
+            }
+            self.sorted = merged;
+        }
+    }
+}
+
+impl Merge {
+    /// The sorted fingerprints and the latest, in one slice of their joint size.
+    fn make(&self) -> Arc<[u64]> {
+        let mut merged = Vec::with_capacity(self.sorted.len() + self.latest.len());
+        let (mut old, mut new) = (self.sorted.iter().peekable(), self.latest.iter().peekable());
         while let (Some(a), Some(b)) = (old.peek(), new.peek()) {
             if a < b {
                 merged.push(**a);
@@ -78,25 +102,24 @@ impl Fingerprints {
             }
         }
         merged.extend(old.chain(new));
-        self.sorted = merged;
+        merged.into()
     }
 }
 
 impl CommandIds {
     /// The command ids already in the database of `conn`.
     pub(super) fn load(conn: &Connection) -> rusqlite::Result<Self> {
-        let ids = Self {
-            hasher: RandomState::new(),
-            held: Mutex::new(Fingerprints::default()),
-        };
+        let hasher = RandomState::new();
         let mut stmt = conn.prepare("SELECT command_id FROM events WHERE command_seq = 0")?;
         let mut rows = stmt.query([])?;
         let mut held = Vec::new();
         while let Some(row) = rows.next()? {
-            held.push(ids.fingerprint(row.get_ref(0)?.as_str()?));
+            held.push(hasher.hash_one(row.get_ref(0)?.as_str()?));
         }
-        *lock(&ids.held) = Fingerprints::from_unsorted(held);
-        Ok(ids)
+        Ok(Self {
+            hasher,
+            held: Mutex::new(Fingerprints::from_unsorted(held)),
+        })
     }
 
     fn fingerprint(&self, command_id: &str) -> u64 {
@@ -106,7 +129,11 @@ impl CommandIds {
     /// Notes that the log holds (or is about to hold) `command_id`.
     pub(super) fn insert(&self, command_id: &str) {
         let fingerprint = self.fingerprint(command_id);
-        lock(&self.held).insert(fingerprint);
+        let merge = lock(&self.held).add(fingerprint);
+        if let Some(merge) = merge {
+            let merged = merge.make();
+            lock(&self.held).settle(&merge, merged);
+        }
     }
 
     /// `false`: the log does not hold `command_id`. `true`: it may; ask the database.
@@ -184,30 +211,55 @@ impl RecentEvents {
 mod tests {
     use super::*;
 
-    /// Every fingerprint inserted is held, across the merges, whatever the order; none other
-    /// is; and the set takes at most 10 bytes a fingerprint.
+    /// Every id inserted is held, across the merges, whatever the order; a repeat changes
+    /// nothing; the set takes at most 10 bytes a fingerprint; and a merge made while another
+    /// replaced the sorted ones loses nothing.
     #[test]
-    fn fingerprints_are_all_held_in_about_nine_bytes_each() {
+    fn command_ids_are_all_held_in_about_nine_bytes_each() {
         let hasher = RandomState::new();
-        let all: Vec<u64> = (0..200_000u64).map(|n| hasher.hash_one(n)).collect();
-        let (loaded, inserted) = all.split_at(50_000);
-        let mut set = Fingerprints::from_unsorted(loaded.to_vec());
-        for (n, fingerprint) in inserted.iter().enumerate() {
-            set.insert(*fingerprint);
-            // A repeat changes nothing.
-            set.insert(inserted[n / 2]);
+        let ids: Vec<String> = (0..200_000).map(|n| format!("command-{n}")).collect();
+        let (loaded, inserted) = ids.split_at(50_000);
+        let set = CommandIds {
+            held: Mutex::new(Fingerprints::from_unsorted(
+                loaded.iter().map(|id| hasher.hash_one(id)).collect(),
+            )),
+            hasher,
+        };
+        for (n, id) in inserted.iter().enumerate() {
+            set.insert(id);
+            set.insert(&inserted[n / 2]);
         }
-        assert!(all.iter().all(|f| set.contains(*f)));
-        assert!((200_000..210_000u64).all(|n| !set.contains(hasher.hash_one(n))));
-        assert_eq!(set.sorted.len() + set.latest.len(), all.len());
-        assert!(set.sorted.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(set.sorted.capacity(), set.sorted.len());
-        let bytes = set.sorted.capacity() * 8 + set.latest.capacity() * 9;
+        assert!(ids.iter().all(|id| set.may_hold(id)));
+        assert!((200_000..210_000).all(|n| !set.may_hold(&format!("command-{n}"))));
+        let held = lock(&set.held);
+        assert_eq!(held.sorted.len() + held.latest.len(), ids.len());
+        assert!(held.sorted.windows(2).all(|w| w[0] < w[1]));
+        let bytes = held.sorted.len() * 8 + held.latest.capacity() * 9;
         assert!(
-            bytes <= all.len() * 10,
+            bytes <= ids.len() * 10,
             "{bytes} bytes for {} fingerprints",
-            all.len()
+            ids.len()
         );
+        drop(held);
+
+        // Two merges from the same sorted fingerprints: the second is dropped, and what it
+        // would have merged is still held.
+        let mut fingerprints = Fingerprints::from_unsorted(vec![1, 5]);
+        let mut due = None;
+        for f in 10..10 + MERGE_AT_LEAST as u64 {
+            due = fingerprints.add(f);
+        }
+        let first = due.expect("a merge is due");
+        let late = Merge {
+            sorted: Arc::clone(&first.sorted),
+            latest: first.latest.clone(),
+        };
+        assert!(fingerprints.add(3).is_some());
+        fingerprints.settle(&first, first.make());
+        fingerprints.settle(&late, Arc::from([]));
+        assert_eq!(fingerprints.sorted.len(), 2 + MERGE_AT_LEAST);
+        assert_eq!(fingerprints.latest.iter().copied().collect::<Vec<_>>(), [3]);
+        assert!([1, 3, 5, 10].iter().all(|f| fingerprints.contains(*f)));
     }
 
     fn event(position: Position, bytes: usize) -> StoredEvent {
