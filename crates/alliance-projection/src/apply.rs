@@ -121,6 +121,20 @@ fn check_seal(
     Ok(true)
 }
 
+/// Wakes the waiters of a read model when dropped, if it noted records read quietly.
+struct Announce<'a> {
+    projection: &'a Projection,
+    moved: bool,
+}
+
+impl Drop for Announce<'_> {
+    fn drop(&mut self) {
+        if self.moved {
+            self.projection.announce();
+        }
+    }
+}
+
 impl Projection {
     /// Applies one stored event (in log order). An event already applied is ignored; a gap in a
     /// plan's versions is reported, never papered over; a different record at a version
@@ -275,7 +289,7 @@ impl Projection {
                         .map(|stored| {
                             stored.map(|mut stored| {
                                 let prepared = prepare(&stored, trust.as_deref());
-                                // Freed here, by the thread that read it, not by the one
+                                // Freed here, by the thread that decoded it, not by the one
                                 // applying: only the record's place is needed from now on.
                                 stored.payload = Vec::new();
                                 (stored, prepared)
@@ -295,27 +309,20 @@ impl Projection {
                     "decoding the log's records stopped: {error}"
                 ))),
             })?;
-            let mut moved = false;
+            // Once a batch (waking the waiters for each record cost as much as applying it),
+            // and however the batch ends.
+            let mut announce = Announce {
+                projection: self,
+                moved: false,
+            };
             for next in batch {
-                let (stored, prepared) = match next {
-                    Ok(next) => next,
-                    Err(error) => {
-                        if moved {
-                            self.announce();
-                        }
-                        return Err(error.into());
-                    }
-                };
+                let (stored, prepared) = next?;
                 self.settle(&stored, prepared.and_then(|p| self.commit(&stored, p)));
-                moved |= self.advance_quietly(&stored);
+                announce.moved |= self.advance_quietly(&stored);
                 read += 1;
                 if read % PROGRESS_EVERY == 0 {
                     report(Progress { read, total });
                 }
-            }
-            // Once a batch: waking the waiters for each record cost as much as applying it.
-            if moved {
-                self.announce();
             }
         }
         report(Progress { read, total: read });
