@@ -3,7 +3,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use alliance_stdx::lock;
 use rusqlite::Connection;
@@ -20,106 +20,24 @@ use crate::{Position, StoredEvent};
 pub(super) struct CommandIds {
     /// Keyed per process, so no caller can choose ids that share a fingerprint.
     hasher: RandomState,
-    held: Mutex<Fingerprints>,
-}
-
-/// A set of fingerprints in about 9 bytes each (a hash set takes 16 to 20): most of them in one
-/// sorted slice allocated to its size, the latest in a small hash set, merged into a new slice
-/// once it holds a sixteenth as many. The merge is made outside the lock: readers go on
-/// answering from the slice and the set meanwhile.
-#[derive(Debug)]
-struct Fingerprints {
-    sorted: Arc<[u64]>,
-    latest: HashSet<u64>,
-}
-
-/// The latest fingerprints are merged into the sorted ones once there are at least this many…
-const MERGE_AT_LEAST: usize = 4_096;
-/// …and at least the sorted ones divided by this.
-const MERGE_FRACTION: usize = 16;
-
-/// A merge to make: the sorted fingerprints as they were, and the latest then, sorted.
-struct Merge {
-    sorted: Arc<[u64]>,
-    latest: Vec<u64>,
-}
-
-impl Fingerprints {
-    fn from_unsorted(mut all: Vec<u64>) -> Self {
-        all.sort_unstable();
-        all.dedup();
-        Self {
-            sorted: all.into(),
-            latest: HashSet::new(),
-        }
-    }
-
-    fn contains(&self, fingerprint: u64) -> bool {
-        self.latest.contains(&fingerprint) || self.sorted.binary_search(&fingerprint).is_ok()
-    }
-
-    /// Adds `fingerprint`; the merge to make, when one is due.
-    fn add(&mut self, fingerprint: u64) -> Option<Merge> {
-        if self.contains(fingerprint) {
-            return None;
-        }
-        self.latest.insert(fingerprint);
-        (self.latest.len() >= MERGE_AT_LEAST.max(self.sorted.len() / MERGE_FRACTION)).then(|| {
-            let mut latest: Vec<u64> = self.latest.iter().copied().collect();
-            latest.sort_unstable();
-            Merge {
-                sorted: Arc::clone(&self.sorted),
-                latest,
-            }
-        })
-    }
-
-    /// Takes in a merge made: its fingerprints leave the latest (those added meanwhile stay).
-    /// A merge made from sorted fingerprints since replaced is dropped; what it holds is still
-    /// held.
-    fn settle(&mut self, merge: &Merge, merged: Arc<[u64]>) {
-        if Arc::ptr_eq(&self.sorted, &merge.sorted) {
-            for fingerprint in &merge.latest {
-                self.latest.remove(fingerprint);
-            }
-            self.sorted = merged;
-        }
-    }
-}
-
-impl Merge {
-    /// The sorted fingerprints and the latest, in one slice of their joint size.
-    fn make(&self) -> Arc<[u64]> {
-        let mut merged = Vec::with_capacity(self.sorted.len() + self.latest.len());
-        let (mut old, mut new) = (self.sorted.iter().peekable(), self.latest.iter().peekable());
-        while let (Some(a), Some(b)) = (old.peek(), new.peek()) {
-            if a < b {
-                merged.push(**a);
-                old.next();
-            } else {
-                merged.push(**b);
-                new.next();
-            }
-        }
-        merged.extend(old.chain(new));
-        merged.into()
-    }
+    held: Mutex<HashSet<u64>>,
 }
 
 impl CommandIds {
     /// The command ids already in the database of `conn`.
     pub(super) fn load(conn: &Connection) -> rusqlite::Result<Self> {
-        let hasher = RandomState::new();
+        let ids = Self {
+            hasher: RandomState::new(),
+            held: Mutex::new(HashSet::new()),
+        };
         let mut stmt = conn.prepare("SELECT command_id FROM events WHERE command_seq = 0")?;
         let mut rows = stmt.query([])?;
-        let mut held = Vec::new();
+        let mut held = HashSet::new();
         while let Some(row) = rows.next()? {
-            held.push(hasher.hash_one(row.get_ref(0)?.as_str()?));
+            held.insert(ids.fingerprint(row.get_ref(0)?.as_str()?));
         }
-        Ok(Self {
-            hasher,
-            held: Mutex::new(Fingerprints::from_unsorted(held)),
-        })
+        *lock(&ids.held) = held;
+        Ok(ids)
     }
 
     fn fingerprint(&self, command_id: &str) -> u64 {
@@ -129,17 +47,13 @@ impl CommandIds {
     /// Notes that the log holds (or is about to hold) `command_id`.
     pub(super) fn insert(&self, command_id: &str) {
         let fingerprint = self.fingerprint(command_id);
-        let merge = lock(&self.held).add(fingerprint);
-        if let Some(merge) = merge {
-            let merged = merge.make();
-            lock(&self.held).settle(&merge, merged);
-        }
+        lock(&self.held).insert(fingerprint);
     }
 
     /// `false`: the log does not hold `command_id`. `true`: it may; ask the database.
     pub(super) fn may_hold(&self, command_id: &str) -> bool {
         let fingerprint = self.fingerprint(command_id);
-        lock(&self.held).contains(fingerprint)
+        lock(&self.held).contains(&fingerprint)
     }
 }
 
@@ -210,57 +124,6 @@ impl RecentEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Every id inserted is held, across the merges, whatever the order; a repeat changes
-    /// nothing; the set takes at most 10 bytes a fingerprint; and a merge made while another
-    /// replaced the sorted ones loses nothing.
-    #[test]
-    fn command_ids_are_all_held_in_about_nine_bytes_each() {
-        let hasher = RandomState::new();
-        let ids: Vec<String> = (0..200_000).map(|n| format!("command-{n}")).collect();
-        let (loaded, inserted) = ids.split_at(50_000);
-        let set = CommandIds {
-            held: Mutex::new(Fingerprints::from_unsorted(
-                loaded.iter().map(|id| hasher.hash_one(id)).collect(),
-            )),
-            hasher,
-        };
-        for (n, id) in inserted.iter().enumerate() {
-            set.insert(id);
-            set.insert(&inserted[n / 2]);
-        }
-        assert!(ids.iter().all(|id| set.may_hold(id)));
-        assert!((200_000..210_000).all(|n| !set.may_hold(&format!("command-{n}"))));
-        let held = lock(&set.held);
-        assert_eq!(held.sorted.len() + held.latest.len(), ids.len());
-        assert!(held.sorted.windows(2).all(|w| w[0] < w[1]));
-        let bytes = held.sorted.len() * 8 + held.latest.capacity() * 9;
-        assert!(
-            bytes <= ids.len() * 10,
-            "{bytes} bytes for {} fingerprints",
-            ids.len()
-        );
-        drop(held);
-
-        // Two merges from the same sorted fingerprints: the second is dropped, and what it
-        // would have merged is still held.
-        let mut fingerprints = Fingerprints::from_unsorted(vec![1, 5]);
-        let mut due = None;
-        for f in 10..10 + MERGE_AT_LEAST as u64 {
-            due = fingerprints.add(f);
-        }
-        let first = due.expect("a merge is due");
-        let late = Merge {
-            sorted: Arc::clone(&first.sorted),
-            latest: first.latest.clone(),
-        };
-        assert!(fingerprints.add(3).is_some());
-        fingerprints.settle(&first, first.make());
-        fingerprints.settle(&late, Arc::from([]));
-        assert_eq!(fingerprints.sorted.len(), 2 + MERGE_AT_LEAST);
-        assert_eq!(fingerprints.latest.iter().copied().collect::<Vec<_>>(), [3]);
-        assert!([1, 3, 5, 10].iter().all(|f| fingerprints.contains(*f)));
-    }
 
     fn event(position: Position, bytes: usize) -> StoredEvent {
         StoredEvent {
