@@ -143,10 +143,14 @@ impl Projection {
     /// signature does not verify or is by a key not trusted at its record time, and an
     /// unsigned one after the plan's first signed record.
     pub fn apply(&self, stored: &StoredEvent) -> Result<(), ProjectionError> {
-        let prepared = prepare(stored, self.trust.as_deref())?;
-        self.commit(stored, prepared)?;
+        self.apply_unnoted(stored)?;
         self.advance(stored);
         Ok(())
+    }
+
+    /// Prepares and commits one stored event, without noting it read.
+    fn apply_unnoted(&self, stored: &StoredEvent) -> Result<(), ProjectionError> {
+        self.commit(stored, prepare(stored, self.trust.as_deref())?)
     }
 
     /// Pushes a prepared record into its plan (the caller then notes it read). An unsigned
@@ -184,8 +188,7 @@ impl Projection {
     /// Applies one event; one that cannot be applied is quarantined: reported, set aside, and
     /// the read goes on.
     pub(crate) fn apply_or_skip(&self, stored: &StoredEvent) {
-        let applied = prepare(stored, self.trust.as_deref()).and_then(|p| self.commit(stored, p));
-        self.settle(stored, applied);
+        self.settle(stored, self.apply_unnoted(stored));
         self.advance(stored);
     }
 
