@@ -31,29 +31,14 @@ impl<T> Versioned<T> {
         Self(smallvec::smallvec![(version, value)])
     }
 
-    fn empty() -> Self {
-        Self(SmallVec::new())
-    }
-
-    /// The value at `version`, if it existed then.
-    fn at(&self, version: Version) -> Option<&T> {
-        self.taken(version)
-            .checked_sub(1)
-            .map(|last| &self.0[last].1)
-    }
-
-    /// The value at `version`, for a list that starts at version 0.
+    /// The value at `version`, for a list that starts at version 0: the latest first (a query
+    /// at the latest version searches nothing), then a binary search.
     fn at_start_or(&self, version: Version) -> &T {
-        &self.0[self.taken(version).saturating_sub(1)].1
-    }
-
-    /// How many values were set at or before `version`: the latest first (a query at the
-    /// latest version searches nothing), then a binary search.
-    fn taken(&self, version: Version) -> usize {
-        match self.0.last() {
+        let taken = match self.0.last() {
             Some((since, _)) if *since <= version => self.0.len(),
             _ => self.0.partition_point(|(since, _)| *since <= version),
-        }
+        };
+        &self.0[taken.saturating_sub(1)].1
     }
 
     fn latest(&self) -> Option<&T> {
@@ -66,6 +51,78 @@ impl<T> Versioned<T> {
             Some(last) if last.0 == version => last.1 = value,
             _ => self.0.push((version, value)),
         }
+    }
+}
+
+/// The slot a position in [`Changes::log`] is not: a slot with no change yet.
+const UNSET: usize = usize::MAX;
+
+/// One change along record time: at `version`, the part in `slot` became `value`.
+#[derive(Debug, Clone)]
+struct Change<T> {
+    version: Version,
+    slot: usize,
+    value: T,
+}
+
+/// The changes of many parts of one kind (each element's timeline, each decision's part) in one
+/// view, in the order they were made, which is version order. The parts are numbered (slots) in
+/// the order the index first met them.
+///
+/// A query reads the changes up to its version in one pass over contiguous memory, each part's
+/// last change being its value then. That pass touches a few cache lines per change, where a
+/// map of each part's own versions touched several lines per part, scattered: a query's cost
+/// was the memory it waited for, not the work it did.
+#[derive(Debug, Clone)]
+struct Changes<T> {
+    log: Vec<Change<T>>,
+    /// By slot: the position in `log` of the part's latest change (`UNSET`: none yet).
+    latest: Vec<usize>,
+}
+
+impl<T> Changes<T> {
+    fn new() -> Self {
+        Self {
+            log: Vec::new(),
+            latest: Vec::new(),
+        }
+    }
+
+    /// The part's latest value, if it has one.
+    fn latest(&self, slot: usize) -> Option<&T> {
+        let at = *self.latest.get(slot)?;
+        self.log.get(at).map(|change| &change.value)
+    }
+
+    /// Records that the part in `slot` became `value` at `version` (the latest version).
+    fn set(&mut self, version: Version, slot: usize, value: T) {
+        if self.latest.len() <= slot {
+            self.latest.resize(slot + 1, UNSET);
+        }
+        match self.log.get_mut(self.latest[slot]) {
+            Some(change) if change.version == version => change.value = value,
+            _ => {
+                self.latest[slot] = self.log.len();
+                self.log.push(Change {
+                    version,
+                    slot,
+                    value,
+                });
+            }
+        }
+    }
+
+    /// Each part's value at `version`, by slot (`None`: it had none yet).
+    fn at(&self, version: Version) -> Vec<Option<&T>> {
+        let end = match self.log.last() {
+            Some(change) if change.version <= version => self.log.len(),
+            _ => self.log.partition_point(|change| change.version <= version),
+        };
+        let mut at = vec![None; self.latest.len()];
+        for change in &self.log[..end] {
+            at[change.slot] = Some(&change.value);
+        }
+        at
     }
 }
 
@@ -82,9 +139,6 @@ fn view(what_if: bool) -> usize {
 type Timeline = Option<Arc<States>>;
 /// An element's states from each date on which it changes.
 type States = [(Date, Option<Arc<PresentElement>>)];
-
-/// A decision's part in a view while it shapes it (`None` while it does not).
-type Steps = Option<Part>;
 
 /// What a posture reads of a shaping decision: when its first step takes effect, and its steps
 /// other than those that concern one element (`None`: it has no others), which the elements'
@@ -123,27 +177,6 @@ impl Part {
 /// The steps that concern no one element.
 fn own_steps(steps: &[Step]) -> impl Iterator<Item = &Step> {
     steps.iter().filter(|step| step.element_id().is_none())
-}
-
-/// An element's parts: its timeline in each view, and the decisions with a step that
-/// concerns it, in id order (most elements have one or two: held in place).
-#[derive(Debug, Clone)]
-struct ElementParts {
-    views: [Versioned<Timeline>; VIEWS],
-    decisions: SmallVec<[DecisionId; 2]>,
-}
-
-/// The parts of an element, new if the index has none.
-fn element_parts<'a>(
-    elements: &'a mut BTreeMap<ElementId, ElementParts>,
-    element_id: &ElementId,
-) -> &'a mut ElementParts {
-    elements
-        .entry(element_id.clone())
-        .or_insert_with(|| ElementParts {
-            views: std::array::from_fn(|_| Versioned::empty()),
-            decisions: SmallVec::new(),
-        })
 }
 
 /// What the element states of a plan hold in common, kept once: equipment counts and bases
@@ -225,18 +258,42 @@ fn present_on(
     timeline.get(taken.checked_sub(1)?)?.1.as_ref()
 }
 
+/// The part a decision has in a view while it does not shape it.
+const NOT_SHAPING: usize = usize::MAX;
+
 #[derive(Debug, Clone)]
 pub(crate) struct PostureIndex {
     /// The version a state before the plan's own first event carries (a branch's parent's).
     base_version: Version,
-    elements: BTreeMap<ElementId, ElementParts>,
-    /// Each decision's part while it shapes the view (`None` while it does not).
-    decisions: BTreeMap<DecisionId, [Versioned<Steps>; VIEWS]>,
+    /// Each element's slot, in id order.
+    elements: BTreeMap<ElementId, usize>,
+    /// By element slot: the decisions with a step that concerns it, in id order (most
+    /// elements have one or two: held in place).
+    element_decisions: Vec<SmallVec<[DecisionId; 2]>>,
+    /// By view: each element's timeline.
+    timelines: [Changes<Timeline>; VIEWS],
+    /// Each decision's slot, in id order.
+    decisions: BTreeMap<DecisionId, usize>,
+    /// By view: each decision's part (an index into `parts`) while it shapes the view
+    /// (`NOT_SHAPING` while it does not).
+    shaping: [Changes<usize>; VIEWS],
+    /// The decisions' parts, each kept once (both views share it).
+    parts: Vec<Part>,
     kept: Kept,
     /// These three start at version 0.
     clauses: Versioned<Shared<ClauseId, AgreementClause>>,
     conditions: Versioned<Shared<ConditionId, Condition>>,
     capability_levels: Versioned<Arc<CapabilityLevels>>,
+}
+
+/// The slot of `id` in `slots`, the next one if it has none.
+fn slot_of<K: Ord + Clone>(slots: &mut BTreeMap<K, usize>, id: &K) -> (usize, bool) {
+    if let Some(slot) = slots.get(id) {
+        return (*slot, false);
+    }
+    let slot = slots.len();
+    slots.insert(id.clone(), slot);
+    (slot, true)
 }
 
 /// The decision an event is about, if any.
@@ -267,7 +324,11 @@ impl PostureIndex {
         let mut index = Self {
             base_version: base.version,
             elements: BTreeMap::new(),
+            element_decisions: Vec::new(),
+            timelines: std::array::from_fn(|_| Changes::new()),
             decisions: BTreeMap::new(),
+            shaping: std::array::from_fn(|_| Changes::new()),
+            parts: Vec::new(),
             kept: Kept::default(),
             clauses: Versioned::new(0, base.clauses.clone()),
             conditions: Versioned::new(0, base.conditions.clone()),
@@ -315,6 +376,15 @@ impl PostureIndex {
         }
     }
 
+    /// The element's slot, new if the index has none.
+    fn element_slot(&mut self, element_id: &ElementId) -> usize {
+        let (slot, new) = slot_of(&mut self.elements, element_id);
+        if new {
+            self.element_decisions.push(SmallVec::new());
+        }
+        slot
+    }
+
     /// Records a decision's steps in each view it shapes and, where they changed, the
     /// timelines of the elements its steps concern.
     fn decision_changed(
@@ -330,37 +400,45 @@ impl PostureIndex {
         let elements: BTreeSet<&ElementId> =
             decision.steps.iter().filter_map(Step::element_id).collect();
         for element in &elements {
-            let decisions = &mut element_parts(&mut self.elements, element).decisions;
+            let slot = self.element_slot(element);
+            let decisions = &mut self.element_decisions[slot];
             if let Err(at) = decisions.binary_search(decision_id) {
                 decisions.insert(at, decision_id.clone());
             }
         }
-        let views = self
-            .decisions
-            .entry(decision_id.clone())
-            .or_insert_with(|| std::array::from_fn(|_| Versioned::empty()));
+        let (slot, _) = slot_of(&mut self.decisions, decision_id);
+        let parts = &mut self.parts;
+        let holds = |parts: &[Part], part: usize| {
+            parts
+                .get(part)
+                .is_some_and(|held| held.is_of(&decision.steps))
+        };
         // Both views share one copy of the part.
-        let mut shared: Option<Part> = views
+        let mut shared: Option<usize> = self
+            .shaping
             .iter()
-            .filter_map(|versions| versions.latest()?.clone())
-            .find(|held| held.is_of(&decision.steps));
+            .filter_map(|views| views.latest(slot).copied())
+            .find(|part| holds(parts, *part));
         let mut changed = [false; VIEWS];
-        for (view, versions) in views.iter_mut().enumerate() {
+        for (view, changes) in self.shaping.iter_mut().enumerate() {
             let shaping = shapes(decision.status, view);
-            let unchanged = match versions.latest() {
-                Some(Some(kept)) => shaping && kept.is_of(&decision.steps),
-                Some(None) => !shaping,
+            let unchanged = match changes.latest(slot).copied() {
+                Some(NOT_SHAPING) => !shaping,
+                Some(part) => shaping && holds(parts, part),
                 None => false,
             };
             if unchanged {
                 continue;
             }
-            let part = shaping.then(|| {
-                shared
-                    .get_or_insert_with(|| Part::of(&decision.steps))
-                    .clone()
-            });
-            versions.set(version, part);
+            let part = if shaping {
+                *shared.get_or_insert_with(|| {
+                    parts.push(Part::of(&decision.steps));
+                    parts.len() - 1
+                })
+            } else {
+                NOT_SHAPING
+            };
+            changes.set(version, slot, part);
             changed[view] = true;
         }
         if changed.contains(&true) && then_elements {
@@ -379,10 +457,10 @@ impl PostureIndex {
         element_id: &ElementId,
         adopted_changed: bool,
     ) {
+        let slot = self.element_slot(element_id);
         let mut adopted = Vec::new();
         let mut proposed = Vec::new();
-        let parts = element_parts(&mut self.elements, element_id);
-        for decision_id in &parts.decisions {
+        for decision_id in &self.element_decisions[slot] {
             let Some(decision) = plan.decisions.get(decision_id) else {
                 continue;
             };
@@ -399,14 +477,14 @@ impl PostureIndex {
                     .map(|step| (&decision.id, step)),
             );
         }
-        let views = &mut parts.views;
         // What the index holds already is shared, not copied: an unchanged view, a view equal
         // to the other's, and each state equal to one held before.
-        let mut held: Vec<Arc<States>> = views
+        let mut held: Vec<Arc<States>> = self
+            .timelines
             .iter()
-            .filter_map(|versions| versions.latest()?.clone())
+            .filter_map(|changes| changes.latest(slot)?.clone())
             .collect();
-        let own = match views[0].latest() {
+        let own = match self.timelines[0].latest(slot) {
             Some(kept) if !adopted_changed => kept.clone(),
             _ => element_timeline(plan, element_id, adopted.clone(), None)
                 .map(|t| self.kept.timeline(t.changes(), &held)),
@@ -418,14 +496,14 @@ impl PostureIndex {
             element_timeline(plan, element_id, adopted, Some(proposed))
                 .map(|t| self.kept.timeline(t.changes(), &held))
         };
-        for (versions, timeline) in views.iter_mut().zip([own, what_if]) {
-            let unchanged = match (versions.latest(), &timeline) {
+        for (changes, timeline) in self.timelines.iter_mut().zip([own, what_if]) {
+            let unchanged = match (changes.latest(slot), &timeline) {
                 (Some(Some(kept)), Some(new)) => Arc::ptr_eq(kept, new),
                 (Some(None), None) => true,
                 _ => false,
             };
             if !unchanged {
-                versions.set(version, timeline);
+                changes.set(version, slot, timeline);
             }
         }
     }
@@ -433,11 +511,12 @@ impl PostureIndex {
     /// What the posture is made of at `version` in one view, for any number of dates.
     pub(crate) fn at(&self, version: Version, what_if: bool) -> PostureAt<'_> {
         let view = view(what_if);
+        let parts = self.shaping[view].at(version);
         let shaping = self
             .decisions
             .iter()
-            .filter_map(|(id, views)| {
-                let part = views[view].at(version)?.as_ref()?;
+            .filter_map(|(id, slot)| {
+                let part = self.parts.get(**parts.get(*slot)?.as_ref()?)?;
                 Some(Shaping {
                     id,
                     from: part.from,
@@ -445,10 +524,11 @@ impl PostureIndex {
                 })
             })
             .collect();
+        let timelines_at = self.timelines[view].at(version);
         let timelines = self
             .elements
             .values()
-            .filter_map(|parts| parts.views[view].at(version)?.as_deref())
+            .filter_map(|slot| timelines_at.get(*slot)?.as_ref()?.as_deref())
             .collect();
         PostureAt {
             source: PostureSource {
