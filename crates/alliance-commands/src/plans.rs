@@ -8,7 +8,6 @@ use std::pin::Pin;
 
 use alliance_domain::{Key, Plan, PlanId, Version, evolve};
 use alliance_eventlog::{EventLog, LogError};
-use smallvec::SmallVec;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
@@ -20,7 +19,8 @@ use alliance_server::error::ServiceError;
 const READ_BATCH: usize = 1024;
 
 /// What the events of a plan's own stream changed, for conflict checks: kept for every event of
-/// every plan, so kept small (48 bytes an event, and a tenth of that spare at most).
+/// every plan, so kept small (32 bytes an event that changed one key, 8 more for each other
+/// key, and an eighth of that spare at most).
 ///
 /// * A key is held as its fingerprint (std's SipHash with a random key, 64 bits): a check
 ///   knows the keys its command touches and only asks which of them an event changed. A
@@ -30,19 +30,35 @@ const READ_BATCH: usize = 1024;
 ///   feasibly choose keys that do.
 /// * Which event type and which team recorded an event is an index into the plan's few
 ///   distinct (type, team) pairs.
+/// * The events' ids, items and keys are three vectors, by version: one vector of items each
+///   holding its keys in place took 48 bytes an event, a third of it padding and room for a
+///   second key that most events do not change.
 #[derive(Debug, Default)]
 pub(crate) struct History {
+    /// By version (the first event's first): the event's id.
+    event_ids: Vec<uuid::Uuid>,
+    /// By version: the event's label and where its keys end in `keys`.
     items: Vec<HistoryItem>,
+    /// Every event's keys, in version order, each event's in the order it changed them.
+    keys: Vec<KeyPrint>,
     /// The distinct (event type, recording team) pairs of the plan's events.
     labels: Vec<(&'static str, Arc<str>)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct HistoryItem {
-    event_id: uuid::Uuid,
-    /// In order; exactly as many as the event changed (most change one or two).
-    keys: SmallVec<[KeyPrint; 2]>,
     label: u32,
+    /// Where the event's keys end in [`History::keys`]; they start where the event before's
+    /// end.
+    keys_end: u32,
+}
+
+/// Makes room in `items` for `more`, growing it by an eighth at a time: a doubling vector
+/// would hold up to as much again spare.
+fn room_for<T>(items: &mut Vec<T>, more: usize) {
+    if items.capacity() - items.len() < more {
+        items.reserve_exact((items.len() / 8).max(16).max(more));
+    }
 }
 
 /// A key's fingerprint ([`History`]).
@@ -80,15 +96,17 @@ impl History {
                 }
             },
         };
-        // Grown by an eighth at a time: a doubling vector would hold up to as much again spare.
-        if self.items.len() == self.items.capacity() {
-            self.items.reserve_exact((self.items.len() / 8).max(16));
-        }
+        let keys = event.keys();
+        room_for(&mut self.keys, keys.len());
+        self.keys.extend(keys.iter().map(key_print));
+        room_for(&mut self.items, 1);
         self.items.push(HistoryItem {
-            event_id,
-            keys: event.keys().iter().map(key_print).collect(),
             label,
+            keys_end: u32::try_from(self.keys.len())
+                .expect("a plan's history holds fewer than 2^32 keys"),
         });
+        room_for(&mut self.event_ids, 1);
+        self.event_ids.push(event_id);
     }
 
     /// The events after version `after` that changed a key of `touched`, in version order,
@@ -102,29 +120,32 @@ impl History {
         // (the check runs under the plan's lock, before `decide` limits them).
         let mut prints: Vec<(KeyPrint, &Key)> = touched.iter().map(|k| (key_print(k), k)).collect();
         prints.sort_unstable_by_key(|(print, _)| *print);
-        let skip = usize::try_from(after).unwrap_or(usize::MAX);
-        self.items
-            .iter()
-            .zip(1..)
-            .skip(skip)
-            .filter_map(move |(item, version)| {
-                let keys: Vec<&Key> = item
-                    .keys
-                    .iter()
-                    .filter_map(|print| {
-                        let at = prints.binary_search_by_key(print, |(p, _)| *p).ok()?;
-                        Some(prints[at].1)
-                    })
-                    .collect();
-                let (event_type, team) = &self.labels[item.label as usize];
-                (!keys.is_empty()).then_some(Changed {
-                    version,
-                    event_id: item.event_id,
-                    event_type,
-                    team,
-                    keys,
+        let first = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(self.items.len());
+        // Where the keys of the event at `at` start: where the event before's end.
+        let start = |at: usize| {
+            at.checked_sub(1)
+                .map_or(0, |before| self.items[before].keys_end)
+        };
+        (first..self.items.len()).filter_map(move |at| {
+            let item = self.items[at];
+            let keys: Vec<&Key> = self.keys[start(at) as usize..item.keys_end as usize]
+                .iter()
+                .filter_map(|print| {
+                    let found = prints.binary_search_by_key(print, |(p, _)| *p).ok()?;
+                    Some(prints[found].1)
                 })
+                .collect();
+            let (event_type, team) = &self.labels[item.label as usize];
+            (!keys.is_empty()).then_some(Changed {
+                version: at as Version + 1,
+                event_id: self.event_ids[at],
+                event_type,
+                team,
+                keys,
             })
+        })
     }
 }
 
@@ -273,6 +294,26 @@ mod tests {
         history.push(uuid::Uuid::from_u128(3), &adopted("d1"), "us-cell");
         // One label for each (type, team) pair, however many events share it.
         assert_eq!(history.labels.len(), 2);
+        // An event of two keys, then one of none, then one of one: each event's keys are its
+        // own, wherever the ones before end.
+        let relocated = Event::StepPlanned {
+            decision_id: DecisionId::parse("d3").unwrap(),
+            step: alliance_domain::Step::RelocateElement {
+                element_id: ElementId::parse("abct").unwrap(),
+                to_base: "Osan".into(),
+                on: alliance_domain::Date::from_ymd_opt(2028, 1, 1).unwrap(),
+            },
+        };
+        assert_eq!(relocated.keys().len(), 2, "{:?}", relocated.keys());
+        history.push(uuid::Uuid::from_u128(4), &relocated, "us-cell");
+        let witnessed = Event::HeadWitnessed {
+            version: 4,
+            head_hash: String::new(),
+            witnesses: Vec::new(),
+        };
+        assert!(witnessed.keys().is_empty());
+        history.push(uuid::Uuid::from_u128(5), &witnessed, "us-cell");
+        history.push(uuid::Uuid::from_u128(6), &adopted("d1"), "us-cell");
 
         let d1 = Key::Decision(DecisionId::parse("d1").unwrap());
         let touched = [d1.clone(), Key::Element(ElementId::parse("abct").unwrap())];
@@ -293,10 +334,20 @@ mod tests {
             [
                 (1, 1, "DecisionAdopted", "us-cell", vec![&d1]),
                 (3, 3, "DecisionAdopted", "us-cell", vec![&d1]),
+                (
+                    4,
+                    4,
+                    "ForceElementRelocationPlanned",
+                    "us-cell",
+                    vec![&touched[1]]
+                ),
+                (6, 6, "DecisionAdopted", "us-cell", vec![&d1]),
             ]
         );
-        assert_eq!(history.changed(1, &touched).count(), 1);
-        assert_eq!(history.changed(3, &touched).count(), 0);
+        assert_eq!(history.changed(1, &touched).count(), 3);
+        assert_eq!(history.changed(3, &touched).count(), 2);
+        assert_eq!(history.changed(6, &touched).count(), 0);
+        assert_eq!(history.changed(u64::MAX, &touched).count(), 0);
         let d2 = [Key::Decision(DecisionId::parse("d2").unwrap())];
         let by_rok: Vec<_> = history
             .changed(0, &d2)
@@ -308,13 +359,22 @@ mod tests {
     /// Every event of every plan keeps an item: a few bytes more each, or a doubling vector's
     /// spare room, is a lasting share of the server's memory.
     #[test]
-    fn an_event_costs_its_history_48_bytes_and_little_spare_room() {
-        assert_eq!(std::mem::size_of::<HistoryItem>(), 48);
+    fn an_event_of_one_key_costs_its_history_32_bytes_and_little_spare_room() {
+        let per_event = std::mem::size_of::<uuid::Uuid>()
+            + std::mem::size_of::<HistoryItem>()
+            + std::mem::size_of::<KeyPrint>();
+        assert_eq!(per_event, 32);
         let mut history = History::default();
         for n in 0..100_000_u128 {
             history.push(uuid::Uuid::from_u128(n), &adopted("d1"), "us-cell");
-            let (len, capacity) = (history.items.len(), history.items.capacity());
-            assert!(capacity - len <= len / 8 + 16, "{len} held in {capacity}");
+            let len = history.items.len();
+            for capacity in [
+                history.event_ids.capacity(),
+                history.items.capacity(),
+                history.keys.capacity(),
+            ] {
+                assert!(capacity - len <= len / 8 + 16, "{len} held in {capacity}");
+            }
         }
     }
 }
