@@ -1,14 +1,16 @@
 //! The posture index: what a posture is made of, kept per version as the plan's events arrive,
 //! so that the posture at any (valid date, version) is a lookup rather than a fold.
 //!
-//! Along record time every part of a plan that shapes a posture is a list of the versions at
-//! which it changed and what it became: each force element's valid-time timeline (as adopted,
-//! and in the what-if view), each decision's steps while it shapes the posture, and the plan's
-//! clauses, conditions and recorded capability levels. An event changes only the parts it
-//! names, so keeping the index costs a few entries per event, and a query reads each part at
-//! the version asked for (a binary search), then each element's state on the date asked for
-//! (another one). The domain's own `posture` assembles the answer from those parts, the same
-//! code that answers from a folded state.
+//! Along record time every part of a plan that shapes a posture changes at some versions: each
+//! force element's valid-time timeline (as adopted, and in the what-if view), each decision's
+//! steps while it shapes the posture, and the plan's clauses, conditions and recorded
+//! capability levels. An event changes only the parts it names, so keeping the index costs a
+//! few entries per event. The elements' timelines and the decisions' parts are kept per view as
+//! logs of changes in version order (`Changes`), which a query reads up to the version asked
+//! for; the clauses, conditions and capability levels as the versions at which they changed (a
+//! binary search). Then the query reads each element's state on the date asked for (another
+//! one). The domain's own `posture` assembles the answer from those parts, the same code that
+//! answers from a folded state.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, OnceLock};
@@ -65,6 +67,10 @@ struct Change<T> {
     value: T,
 }
 
+/// A snapshot of where each part's latest change is is kept at least this many changes apart,
+/// and further apart for more parts: as many changes as there are parts.
+const SNAPSHOT_AT_LEAST: usize = 256;
+
 /// The changes of many parts of one kind (each element's timeline, each decision's part) in one
 /// view, in the order they were made, which is version order. The parts are numbered (slots) in
 /// the order the index first met them.
@@ -72,12 +78,17 @@ struct Change<T> {
 /// A query reads the changes up to its version in one pass over contiguous memory, each part's
 /// last change being its value then. That pass touches a few cache lines per change, where a
 /// map of each part's own versions touched several lines per part, scattered: a query's cost
-/// was the memory it waited for, not the work it did.
+/// was the memory it waited for, not the work it did. So that a long history does not make
+/// every query read all of it, where each part's latest change is is kept every so often
+/// (`snapshots`): a query starts from the last one its version covers, and reads at most as
+/// many changes as there are parts (or `SNAPSHOT_AT_LEAST`) after it.
 #[derive(Debug, Clone)]
 struct Changes<T> {
     log: Vec<Change<T>>,
     /// By slot: the position in `log` of the part's latest change (`UNSET`: none yet).
     latest: Vec<usize>,
+    /// How many changes of `log` each snapshot follows, and `latest` then.
+    snapshots: Vec<(usize, Box<[usize]>)>,
 }
 
 impl<T> Changes<T> {
@@ -85,6 +96,7 @@ impl<T> Changes<T> {
         Self {
             log: Vec::new(),
             latest: Vec::new(),
+            snapshots: Vec::new(),
         }
     }
 
@@ -99,6 +111,8 @@ impl<T> Changes<T> {
         if self.latest.len() <= slot {
             self.latest.resize(slot + 1, UNSET);
         }
+        // Changed in place only at the version of its latest change, which a snapshot taken
+        // since covers whole: a query it serves asks for that version or a later one.
         match self.log.get_mut(self.latest[slot]) {
             Some(change) if change.version == version => change.value = value,
             _ => {
@@ -108,6 +122,11 @@ impl<T> Changes<T> {
                     slot,
                     value,
                 });
+                let since = self.snapshots.last().map_or(0, |(after, _)| *after);
+                if self.log.len() - since >= SNAPSHOT_AT_LEAST.max(self.latest.len()) {
+                    self.snapshots
+                        .push((self.log.len(), self.latest.clone().into_boxed_slice()));
+                }
             }
         }
     }
@@ -118,8 +137,20 @@ impl<T> Changes<T> {
             Some(change) if change.version <= version => self.log.len(),
             _ => self.log.partition_point(|change| change.version <= version),
         };
-        let mut at = vec![None; self.latest.len()];
-        for change in &self.log[..end] {
+        // The last snapshot of changes all made by then.
+        let kept = self.snapshots.partition_point(|(after, _)| *after <= end);
+        let (start, mut at) = match kept.checked_sub(1).map(|k| &self.snapshots[k]) {
+            Some((after, latest)) => (
+                *after,
+                latest
+                    .iter()
+                    .map(|position| self.log.get(*position).map(|change| &change.value))
+                    .collect(),
+            ),
+            None => (0, Vec::new()),
+        };
+        at.resize(self.latest.len(), None);
+        for change in &self.log[start..end] {
             at[change.slot] = Some(&change.value);
         }
         at
@@ -629,6 +660,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Three elements moved back and forth by 800 decisions: a history of several snapshots
+    /// in each view, every version answered as the fold does (from the snapshot before it and
+    /// the changes after).
+    #[test]
+    fn a_long_history_is_answered_from_its_snapshots_as_folded() {
+        let mut plan = Plan::default();
+        let mut index = PostureIndex::new(&plan);
+        let mut events = vec![created()];
+        events.extend(["a", "b", "c"].map(|id| registered(id, 100, &[])));
+        for d in 0..800 {
+            let element = ["a", "b", "c"][d % 3];
+            let base = if d % 2 == 0 { "Osan" } else { "Camp Humphreys" };
+            let on = date(2026 + (d % 8) as i32, 1 + (d % 12) as u32, 1);
+            let step = relocate(element, base, on);
+            let id = format!("d{d:03}");
+            if d % 5 == 0 {
+                // Left proposed: the what-if view only.
+                events.extend(endorsed_decision(&id, vec![step]));
+            } else {
+                events.extend(adopted_decision(&id, vec![step]));
+            }
+        }
+        record(&mut index, &mut plan, events.clone());
+        for view in &index.timelines {
+            assert!(
+                view.snapshots.len() >= 2,
+                "{} snapshots",
+                view.snapshots.len()
+            );
+        }
+        assert!(!index.shaping[0].snapshots.is_empty());
+        assert_answers_as_folded(&index, &events);
     }
 
     #[test]
