@@ -97,14 +97,13 @@ impl History {
             },
         };
         let keys = event.keys();
+        // Checked before anything is changed.
+        let keys_end = u32::try_from(self.keys.len() + keys.len())
+            .expect("a plan's history holds fewer than 2^32 keys");
         room_for(&mut self.keys, keys.len());
         self.keys.extend(keys.iter().map(key_print));
         room_for(&mut self.items, 1);
-        self.items.push(HistoryItem {
-            label,
-            keys_end: u32::try_from(self.keys.len())
-                .expect("a plan's history holds fewer than 2^32 keys"),
-        });
+        self.items.push(HistoryItem { label, keys_end });
         room_for(&mut self.event_ids, 1);
         self.event_ids.push(event_id);
     }
