@@ -14,16 +14,18 @@ use crate::{Position, StoredEvent};
 /// Every command id in the log, as a Bloom filter of their 64-bit fingerprints, so that looking
 /// up an id the log has never held (every new command) reads nothing from the database.
 ///
-/// It may answer "maybe" for an id the log does not hold (about one in a thousand, or two ids
-/// sharing a fingerprint); the database then answers. It never answers "no" for an id this log
+/// It may answer "maybe" for an id the log does not hold (one in a thousand at first, up to
+/// about one in 150 as the filter grows, each filter added a little tighter; or two ids sharing
+/// a fingerprint); the database then answers. It never answers "no" for an id this log
 /// wrote: the writer adds an id before the transaction that stores it commits. An id written
 /// by another process after this log opened is missed; the `UNIQUE` index on command ids still
 /// refuses it a second time.
 ///
 /// A filter (`growable_bloom_filter`: filters added as it fills, each twice the last) holds an
-/// id in about two bytes; the set of fingerprints it replaced held one in 16 to 18 (8 bytes, a
-/// control byte, and a table at most seven-eighths full that doubles), the largest share of
-/// the embedded server's memory after the read models.
+/// id in 2 to 6 bytes (sized for twice the ids held at open, then growing); the set of
+/// fingerprints it replaced held one in 16 to 18 (8 bytes, a control byte, and a table at most
+/// seven-eighths full that doubles), the largest share of the embedded server's memory after
+/// the read models.
 pub(super) struct CommandIds {
     /// Keyed per process, so no caller can choose ids that the filter mistakes for others (that
     /// would only cost database reads: the filter's own hash is not keyed).
@@ -42,10 +44,10 @@ impl CommandIds {
             [],
             |row| row.get(0),
         )?;
-        // Sized for the ids held, and as many again to come before the first growth.
-        let expected = usize::try_from(held.saturating_mul(2))
-            .unwrap_or(usize::MAX)
-            .max(1 << 16);
+        // Sized for the ids held, and as many again to come before the first growth (at most
+        // 2^32 to start with: the filter grows from there).
+        let expected =
+            usize::try_from(held.saturating_mul(2).clamp(1 << 16, 1 << 32)).unwrap_or(1 << 16);
         let ids = Self {
             hasher: RandomState::new(),
             held: Mutex::new(GrowableBloom::new(MAYBE_FOR_NEW, expected)),
