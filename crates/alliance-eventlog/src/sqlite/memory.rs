@@ -22,7 +22,7 @@ use crate::{Position, StoredEvent};
 /// refuses it a second time.
 ///
 /// A filter (`growable_bloom_filter`: filters added as it fills, each twice the last) holds an
-/// id in 2 to 6 bytes (sized for twice the ids held at open, then growing); the set of
+/// id in 2 to 6 bytes (sized for twice the events held at open, then growing); the set of
 /// fingerprints it replaced held one in 16 to 18 (8 bytes, a control byte, and a table at most
 /// seven-eighths full that doubles), the largest share of the embedded server's memory after
 /// the read models.
@@ -39,11 +39,12 @@ const MAYBE_FOR_NEW: f64 = 0.001;
 impl CommandIds {
     /// The command ids already in the database of `conn`.
     pub(super) fn load(conn: &Connection) -> rusqlite::Result<Self> {
-        let held: i64 = conn.query_row(
-            "SELECT count(*) FROM events WHERE command_seq = 0",
-            [],
-            |row| row.get(0),
-        )?;
+        // The events held, at least as many as the ids: read from the table's key, not counted
+        // (that would read every id twice).
+        let held: i64 =
+            conn.query_row("SELECT coalesce(max(position), 0) FROM events", [], |row| {
+                row.get(0)
+            })?;
         // Sized for the ids held, and as many again to come before the first growth (at most
         // 2^32 to start with: the filter grows from there).
         let expected =
@@ -195,12 +196,13 @@ mod tests {
     fn command_ids_held_are_always_found_and_few_others_are_maybe() {
         let conn = Connection::open_in_memory().unwrap_or_else(|e| panic!("{e}"));
         conn.execute_batch(
-            "CREATE TABLE events (command_id TEXT NOT NULL, command_seq INTEGER NOT NULL);",
+            "CREATE TABLE events (position INTEGER PRIMARY KEY, command_id TEXT NOT NULL, \
+             command_seq INTEGER NOT NULL);",
         )
         .unwrap_or_else(|e| panic!("{e}"));
         for n in 0..1000 {
             conn.execute(
-                "INSERT INTO events VALUES (?1, 0), (?1, 1)",
+                "INSERT INTO events (command_id, command_seq) VALUES (?1, 0), (?1, 1)",
                 [format!("stored-{n}")],
             )
             .unwrap_or_else(|e| panic!("{e}"));
