@@ -56,7 +56,7 @@ impl<T> Versioned<T> {
     }
 }
 
-/// The slot a position in [`Changes::log`] is not: a slot with no change yet.
+/// Where a slot with no change yet has its latest change: nowhere in [`Changes::log`].
 const UNSET: usize = usize::MAX;
 
 /// One change along record time: at `version`, the part in `slot` became `value`.
