@@ -113,7 +113,7 @@ pub fn client_settings_file(path: &std::path::Path) -> Result<BTreeMap<String, S
 use index::Index;
 use membership::Membership;
 use partitions::Partitions;
-use writer::{AppendRequest, Shared};
+use writer::{AppendRequest, Message, Shared};
 
 /// How to reach the broker and the topic, and which partitions this instance writes. Its `Debug`
 /// hides the values of secret client settings.
@@ -353,13 +353,14 @@ impl KafkaLog {
         })?;
         let (respond, answer) = oneshot::channel();
         writer
-            .send(AppendRequest {
+            .send(Message::Append(AppendRequest {
+                partition,
                 plan_id,
                 expected,
                 events,
                 traceparent,
                 respond,
-            })
+            }))
             .map_err(|_| LogError::Unavailable("the partition writer has stopped".into()))?;
         Ok(answer)
     }

@@ -43,9 +43,12 @@ struct GroupContext {
 impl ClientContext for GroupContext {}
 
 impl ConsumerContext for GroupContext {
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.rebalanced.store(true, Ordering::Relaxed);
         if let Rebalance::Revoke(revoked) = rebalance {
+            // What is queued for a revoked partition still commits, under the generation that
+            // revokes it; a lost assignment commits nothing more.
+            self.keep_metadata(consumer, !consumer.assignment_lost());
             let mut assigned = lock(&self.assigned);
             for element in revoked.elements() {
                 assigned.remove(&element.partition());
@@ -56,6 +59,7 @@ impl ConsumerContext for GroupContext {
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(given) = rebalance {
+            self.keep_metadata(consumer, true);
             if let Err(error) = consumer.pause(given) {
                 tracing::warn!(%error, "cannot pause the group's partitions");
             }
@@ -63,6 +67,15 @@ impl ConsumerContext for GroupContext {
             assigned.extend(given.elements().iter().map(|e| e.partition()));
             self.first_assignment.store(true, Ordering::Relaxed);
         }
+    }
+}
+
+impl GroupContext {
+    /// Keeps the group's metadata as of this rebalance for the writer's transactions (`valid`),
+    /// or drops it: the writer commits nothing until the next rebalance gives it again.
+    fn keep_metadata(&self, consumer: &BaseConsumer<Self>, valid: bool) {
+        let metadata = valid.then(|| consumer.group_metadata()).flatten();
+        *lock(&self.partitions.group) = metadata.map(Arc::new);
     }
 }
 
@@ -142,11 +155,13 @@ fn run(consumer: &BaseConsumer<GroupContext>, stop: &AtomicBool) {
             tracing::warn!(%error, "writers' group");
         }
         let wanted: Vec<i32> = lock(&context.assigned).iter().copied().collect();
-        // A partition fenced by another writer is not taken back while the group still gives
-        // it here: only once revoked and given again (the group knows who should write it).
-        let owned = context.partitions.held_partitions();
+        // A partition whose writer lost the right to write is taken over again while the group
+        // gives it here, once a rebalance has given metadata to commit with (the group's
+        // generation decides who may commit to it).
+        let owned = context.partitions.owned_partitions();
         let missing: Vec<i32> = wanted.into_iter().filter(|p| !owned.contains(p)).collect();
-        if !missing.is_empty() && Instant::now() >= retry_at {
+        let member = lock(&context.partitions.group).is_some();
+        if !missing.is_empty() && member && Instant::now() >= retry_at {
             // Each take-over waits on the broker (fencing, reading): take them over together.
             let failed = std::thread::scope(|scope| {
                 let takeovers: Vec<_> = missing

@@ -1,21 +1,32 @@
-//! Which partitions this instance writes: taking one over (fence, catch up, start its writer)
-//! and letting one go (drain its writer), and where the others are written.
+//! Which partitions this instance writes: taking one over (fence, catch up, start writing it)
+//! and letting one go (drain what was queued for it), and where the others are written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use alliance_eventlog::LogError;
+use alliance_eventlog::{LogError, PlanId, Version};
 use alliance_stdx::lock;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message as _};
 use rdkafka::producer::{FutureProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::writer::{AppendRequest, PartitionWriter, Shared};
+use crate::writer::{GroupSlot, Message, Shared, WRITER, Writer};
 use crate::{KafkaLogConfig, partition_of, record, unavailable};
+
+/// How long a transaction found open on a partition being taken over may take to end on its
+/// own before its writer is fenced. A writer that let the partition go committed what it had
+/// for it first, so only that commit's markers can still be on their way; a transaction still
+/// open after this was left by a writer that stopped (killed, or stalled and dropped by the
+/// group).
+const ABANDONED_AFTER: Duration = Duration::from_secs(2);
+
+/// How many appends one transaction carries at most.
+const MAX_BATCH: usize = 512;
 
 /// The partitions of one log handle and their writers.
 pub(crate) struct Partitions {
@@ -23,6 +34,11 @@ pub(crate) struct Partitions {
     pub shared: Arc<Shared>,
     pub count: u32,
     owned: Mutex<HashMap<i32, Owned>>,
+    /// With the writers' group: the writer of every partition the group gives this instance.
+    instance: Mutex<Option<InstanceWriter>>,
+    /// With the writers' group: its metadata as of the last rebalance this instance took part
+    /// in, which every transaction commits through.
+    pub group: GroupSlot,
     /// Where each partition not written here is served, as last learned.
     owners: Mutex<BTreeMap<i32, String>>,
     /// Published on every change of either.
@@ -38,11 +54,19 @@ pub struct Ownership {
 
 struct Owned {
     term: u64,
-    /// Set by the writer once another writer fenced it: held (the group has not revoked it, so
-    /// it is not taken over again) but no longer written or routed here.
+    /// Set by the writer once it lost the right to write (fenced by another writer, or refused
+    /// by the group): held (the group has not revoked it) but no longer written or routed here.
     fenced: Arc<AtomicBool>,
-    requests: mpsc::Sender<AppendRequest>,
-    writer: JoinHandle<()>,
+    requests: mpsc::Sender<Message>,
+    /// The partition's own writer thread (fixed partitions); `None`: the instance's writer.
+    writer: Option<JoinHandle<()>>,
+}
+
+/// The one writer of the partitions the writers' group gives this instance.
+struct InstanceWriter {
+    requests: mpsc::Sender<Message>,
+    lost: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
 }
 
 /// Every take-over gets a new term, so state cached under an earlier one can be told apart.
@@ -61,6 +85,8 @@ impl Partitions {
             shared,
             count,
             owned: Mutex::new(HashMap::new()),
+            instance: Mutex::new(None),
+            group: GroupSlot::default(),
             owners,
             changes,
         }
@@ -86,59 +112,65 @@ impl Partitions {
         lock(&self.owned)
     }
 
-    pub fn partition_of(&self, plan_id: alliance_eventlog::PlanId) -> i32 {
+    pub fn partition_of(&self, plan_id: PlanId) -> i32 {
         partition_of(plan_id, self.count)
     }
 
-    /// Takes `partition` over: fences its previous writer (`init_transactions` with the
-    /// partition's `transactional.id` aborts whatever that writer left open and refuses its
-    /// later commits), indexes what the partition holds that is not indexed yet, and only then
-    /// starts accepting appends for it.
+    /// What a writer calls once it may no longer write: the partition stops being routed here.
+    fn on_lost(&self, lost: &Arc<AtomicBool>) -> Box<dyn Fn(i32) + Send> {
+        let (lost, changes) = (lost.clone(), self.changes.clone());
+        Box::new(move |partition| {
+            lost.store(true, Ordering::SeqCst);
+            changes.send_modify(|ownership| ownership.owned.retain(|&p| p != partition));
+        })
+    }
+
+    /// Takes `partition` over and only then starts accepting appends for it: fences its
+    /// previous writer, and indexes what the partition holds that is not indexed yet.
+    ///
+    /// With fixed partitions the partition has its own writer, whose `transactional.id` names
+    /// it: `init_transactions` aborts whatever the previous writer left open and refuses its
+    /// later commits. With the writers' group the instance's writer takes it on: a previous
+    /// writer's later commits are refused by the group (its generation is past), and a
+    /// transaction it left open is ended here ([`end_abandoned_transactions`]).
     pub fn acquire(&self, partition: i32) -> Result<(), LogError> {
-        if self.owned().contains_key(&partition) {
-            return Ok(());
+        let grouped = self.config.owned.is_none();
+        {
+            let mut owned = self.owned();
+            match owned.get(&partition) {
+                Some(held) if !(grouped && held.fenced.load(Ordering::SeqCst)) => return Ok(()),
+                // Held by a writer that lost the right to write, while the group still gives
+                // it here: taken over again by a writer of its own.
+                Some(_) => {
+                    if let Some(stale) = owned.remove(&partition) {
+                        let (done, _) = mpsc::sync_channel(1);
+                        let _ = stale.requests.send(Message::Release { partition, done });
+                    }
+                }
+                None => {}
+            }
         }
-        let taken = transactional_producer(&self.config, partition, 0)
-            .and_then(|first| Ok([first, transactional_producer(&self.config, partition, 1)?]))
-            .and_then(|producers| {
-                catch_up(&self.config, &self.shared, &[partition]).map(|()| producers)
-            });
-        let producers = match taken {
-            Ok(producers) => producers,
+        let taken = if grouped {
+            end_abandoned_transactions(&self.config, partition)
+                .and_then(|()| catch_up(&self.config, &self.shared, &[partition]))
+                .and_then(|()| self.instance_writer())
+                .map(|(requests, fenced)| (requests, fenced, None))
+        } else {
+            self.partition_writer(partition)
+        };
+        let (requests, fenced, writer) = match taken {
+            Ok(taken) => taken,
             Err(error) => {
                 tracing::warn!(partition, %error, "cannot take the partition over yet");
                 return Err(error);
             }
         };
-        let heads = {
-            let index = lock(&self.shared.index);
-            index.heads(|plan_id| self.partition_of(plan_id) == partition)
-        };
-        let (requests, queue) = mpsc::channel();
-        let fenced = Arc::new(AtomicBool::new(false));
-        let on_lost = {
-            let (fenced, changes) = (fenced.clone(), self.changes.clone());
-            Box::new(move || {
-                fenced.store(true, Ordering::SeqCst);
-                changes.send_modify(|ownership| ownership.owned.retain(|&p| p != partition));
-            })
-        };
-        let writer = PartitionWriter {
-            partition,
-            producers,
-            turn: 0,
-            heads,
-            shared: self.shared.clone(),
-            timeout: self.config.timeout,
-            max_batch: 512,
-            lost: None,
-            on_lost,
-            metrics: alliance_eventlog::CommitMetrics::new("kafka"),
-        };
-        let writer = std::thread::Builder::new()
-            .name(format!("kafka-writer-p{partition}"))
-            .spawn(move || writer.run(queue))
-            .map_err(unavailable)?;
+        let heads = self.heads(partition);
+        if grouped {
+            requests
+                .send(Message::Own { partition, heads })
+                .map_err(|_| LogError::Unavailable("the instance's writer has stopped".into()))?;
+        }
         let term = TERMS.fetch_add(1, Ordering::Relaxed);
         self.owned().insert(
             partition,
@@ -154,6 +186,99 @@ impl Partitions {
         Ok(())
     }
 
+    /// The heads of the plans of `partition`, as indexed.
+    fn heads(&self, partition: i32) -> HashMap<PlanId, Version> {
+        let index = lock(&self.shared.index);
+        index.heads(|plan_id| self.partition_of(plan_id) == partition)
+    }
+
+    /// A writer of `partition` alone, its producers' `transactional.id`s naming the partition
+    /// (fixed partitions), started once the partition is caught up.
+    #[allow(clippy::type_complexity)]
+    fn partition_writer(
+        &self,
+        partition: i32,
+    ) -> Result<
+        (
+            mpsc::Sender<Message>,
+            Arc<AtomicBool>,
+            Option<JoinHandle<()>>,
+        ),
+        LogError,
+    > {
+        let prefix = format!("{}-p{partition}", self.config.transactional_prefix);
+        let (producers, ids) = producer_pair(&self.config, &prefix)?;
+        catch_up(&self.config, &self.shared, &[partition])?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let writer = Writer {
+            name: format!("partition {partition}"),
+            producers,
+            ids,
+            turn: 0,
+            partitions: HashSet::from([partition]),
+            heads: self.heads(partition),
+            shared: self.shared.clone(),
+            timeout: self.config.timeout,
+            max_batch: MAX_BATCH,
+            group: None,
+            lost: None,
+            on_lost: self.on_lost(&lost),
+            metrics: alliance_eventlog::CommitMetrics::new("kafka"),
+        };
+        let (requests, queue) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("kafka-writer-p{partition}"))
+            .spawn(move || writer.run(queue))
+            .map_err(unavailable)?;
+        Ok((requests, lost, Some(thread)))
+    }
+
+    /// The instance's writer, started if there is none or the last one lost the right to write.
+    /// Its producers' `transactional.id`s are its own (a new pair for each writer).
+    fn instance_writer(&self) -> Result<(mpsc::Sender<Message>, Arc<AtomicBool>), LogError> {
+        let mut instance = lock(&self.instance);
+        if let Some(current) = instance.as_ref()
+            && !current.lost.load(Ordering::SeqCst)
+        {
+            return Ok((current.requests.clone(), current.lost.clone()));
+        }
+        let prefix = format!(
+            "{}-i{}",
+            self.config.transactional_prefix,
+            uuid::Uuid::now_v7().simple()
+        );
+        let (producers, ids) = producer_pair(&self.config, &prefix)?;
+        let lost = Arc::new(AtomicBool::new(false));
+        let writer = Writer {
+            name: "this instance's partitions".to_owned(),
+            producers,
+            ids,
+            turn: 0,
+            partitions: HashSet::new(),
+            heads: HashMap::new(),
+            shared: self.shared.clone(),
+            timeout: self.config.timeout,
+            max_batch: MAX_BATCH,
+            group: Some(self.group.clone()),
+            lost: None,
+            on_lost: self.on_lost(&lost),
+            metrics: alliance_eventlog::CommitMetrics::new("kafka"),
+        };
+        let (requests, queue) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("kafka-writer".into())
+            .spawn(move || writer.run(queue))
+            .map_err(unavailable)?;
+        tracing::info!(writer = %prefix, "started the instance's writer");
+        // A writer replaced ends once the partitions it held are let go.
+        *instance = Some(InstanceWriter {
+            requests: requests.clone(),
+            lost: lost.clone(),
+            thread,
+        });
+        Ok((requests, lost))
+    }
+
     /// Lets `partition` go: no new append is accepted for it, and the ones already queued are
     /// committed (or refused) before this returns, so the next owner starts after them.
     pub fn release(&self, partition: i32) {
@@ -162,22 +287,42 @@ impl Partitions {
         };
         // Not written here any more, and not known to be written elsewhere yet.
         lock(&self.owners).remove(&partition);
-        drop(owned.requests);
-        if owned.writer.join().is_err() {
-            tracing::error!(partition, "the partition writer panicked");
+        match owned.writer {
+            Some(thread) => {
+                drop(owned.requests);
+                if thread.join().is_err() {
+                    tracing::error!(partition, "the partition writer panicked");
+                }
+            }
+            None => {
+                let (done, drained) = mpsc::sync_channel(1);
+                if owned
+                    .requests
+                    .send(Message::Release { partition, done })
+                    .is_ok()
+                {
+                    let _ = drained.recv();
+                }
+            }
         }
         tracing::info!(partition, "released partition");
         self.publish();
     }
 
-    /// Releases every partition.
+    /// Releases every partition, and stops the instance's writer.
     pub fn release_all(&self) {
         for partition in self.held_partitions() {
             self.release(partition);
         }
+        if let Some(instance) = lock(&self.instance).take() {
+            drop(instance.requests);
+            if instance.thread.join().is_err() {
+                tracing::error!("the instance's writer panicked");
+            }
+        }
     }
 
-    /// The partitions written here (not those held but fenced by another writer).
+    /// The partitions written here (not those held by a writer that lost the right to write).
     pub fn owned_partitions(&self) -> Vec<i32> {
         let mut owned: Vec<i32> = self
             .owned()
@@ -189,14 +334,13 @@ impl Partitions {
         owned
     }
 
-    /// The partitions taken over and not let go, fenced since or not: the group's assignments
-    /// that need no take-over.
+    /// The partitions taken over and not let go, fenced since or not.
     pub fn held_partitions(&self) -> Vec<i32> {
         self.owned().keys().copied().collect()
     }
 
     /// The writer queue and term of `partition`, when it is written here.
-    pub fn writer(&self, partition: i32) -> Option<(mpsc::Sender<AppendRequest>, u64)> {
+    pub fn writer(&self, partition: i32) -> Option<(mpsc::Sender<Message>, u64)> {
         self.owned()
             .get(&partition)
             .filter(|owned| !owned.fenced.load(Ordering::SeqCst))
@@ -221,19 +365,23 @@ impl Partitions {
     }
 }
 
-/// Producer `n` (of two) of a partition, its `transactional.id` naming the partition,
-/// initialised: from here on no earlier producer of that id can commit.
-fn transactional_producer(
+/// Two transactional producers, `{prefix}-0` and `-1`, initialised: from here on no earlier
+/// producer of either id can commit, and what one left open is aborted.
+fn producer_pair(
     config: &KafkaLogConfig,
-    partition: i32,
-    n: u8,
-) -> Result<FutureProducer, LogError> {
+    prefix: &str,
+) -> Result<([FutureProducer; 2], [String; 2]), LogError> {
+    let ids = [format!("{prefix}-0"), format!("{prefix}-1")];
+    let first = transactional_producer(config, &ids[0])?;
+    let second = transactional_producer(config, &ids[1])?;
+    Ok(([first, second], ids))
+}
+
+/// A transactional producer of `id`, initialised.
+fn transactional_producer(config: &KafkaLogConfig, id: &str) -> Result<FutureProducer, LogError> {
     let producer: FutureProducer = config
         .client()
-        .set(
-            "transactional.id",
-            format!("{}-p{partition}-{n}", config.transactional_prefix),
-        )
+        .set("transactional.id", id)
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "0")
@@ -244,6 +392,121 @@ fn transactional_producer(
         .init_transactions(config.timeout)
         .map_err(unavailable)?;
     Ok(producer)
+}
+
+/// Ends the transactions left open on `partition` by writers that stopped, before the
+/// partition is read to its end and written here.
+///
+/// The partition's last stable offset (below which every transaction has ended) is compared
+/// with its high watermark. While it is behind, some transaction is open there; if it still is
+/// after [`ABANDONED_AFTER`], the records past the stable offset are read uncommitted, and
+/// every `transactional.id` they name (the `alliance_writer` header) is initialised here, which
+/// aborts its open transaction and fences it. Records written before that header (by writers
+/// of one partition) name no writer: the partition's own ids are initialised then.
+pub(crate) fn end_abandoned_transactions(
+    config: &KafkaLogConfig,
+    partition: i32,
+) -> Result<(), LogError> {
+    let consumer = |isolation: &str| {
+        config
+            .client()
+            .set(
+                "group.id",
+                format!("{}-rebuild", config.transactional_prefix),
+            )
+            .set("isolation.level", isolation)
+            .set("enable.partition.eof", "true")
+            .set("enable.auto.commit", "false")
+            .create_with_context::<_, BaseConsumer<crate::reader::Quiet>>(crate::reader::Quiet)
+            .map_err(unavailable)
+    };
+    let committed = consumer("read_committed")?;
+    let stable = || {
+        committed
+            .fetch_watermarks(&config.topic, partition, config.timeout)
+            .map(|(_, stable)| stable)
+            .map_err(unavailable)
+    };
+    let uncommitted = consumer("read_uncommitted")?;
+    let (_, high) = uncommitted
+        .fetch_watermarks(&config.topic, partition, config.timeout)
+        .map_err(unavailable)?;
+    let settled = |within: Duration| -> Result<Option<i64>, LogError> {
+        let deadline = Instant::now() + within;
+        loop {
+            let now = stable()?;
+            if now >= high {
+                return Ok(None);
+            }
+            if Instant::now() >= deadline {
+                return Ok(Some(now));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let Some(open_from) = settled(ABANDONED_AFTER)? else {
+        return Ok(());
+    };
+    let mut writers = HashSet::new();
+    let mut unnamed = false;
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(&config.topic, partition, Offset::Offset(open_from))
+        .map_err(unavailable)?;
+    uncommitted.assign(&assignment).map_err(unavailable)?;
+    let deadline = Instant::now() + config.timeout;
+    loop {
+        if Instant::now() > deadline {
+            return Err(LogError::Unavailable(format!(
+                "reading the open transactions of partition {partition} of {} timed out",
+                config.topic
+            )));
+        }
+        match uncommitted.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(error)) => return Err(unavailable(error)),
+            Some(Ok(message)) => {
+                let writer = message.headers().and_then(|headers| {
+                    headers
+                        .iter()
+                        .find(|header| header.key == WRITER)
+                        .and_then(|header| header.value)
+                        .and_then(|value| std::str::from_utf8(value).ok())
+                        .map(str::to_owned)
+                });
+                match writer {
+                    Some(writer) => {
+                        writers.insert(writer);
+                    }
+                    None => unnamed = true,
+                }
+                if message.offset() + 1 >= high {
+                    break;
+                }
+            }
+        }
+    }
+    if unnamed {
+        let prefix = format!("{}-p{partition}", config.transactional_prefix);
+        writers.extend([format!("{prefix}-0"), format!("{prefix}-1")]);
+    }
+    for writer in &writers {
+        tracing::warn!(
+            partition,
+            writer,
+            "ending a transaction its writer left open"
+        );
+        // Initialising the id aborts its open transaction; the producer is not used.
+        drop(transactional_producer(config, writer)?);
+    }
+    match settled(config.timeout)? {
+        None => Ok(()),
+        Some(stable) => Err(LogError::Unavailable(format!(
+            "partition {partition} of {} still has a transaction open at offset {stable}",
+            config.topic
+        ))),
+    }
 }
 
 /// Indexes the committed records of `partitions` that are not indexed yet (all of them, the

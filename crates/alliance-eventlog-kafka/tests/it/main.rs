@@ -191,6 +191,108 @@ async fn versions_stay_gapless_under_concurrent_appends_across_partitions() {
     }
 }
 
+/// `partition`'s last stable offset (below it every transaction has ended) and high watermark.
+fn stable_and_high(topic: &str, partition: i32) -> (i64, i64) {
+    let watermark = |isolation: &str| {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .set("isolation.level", isolation)
+            .create()
+            .unwrap();
+        let (_, high) = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .unwrap();
+        high
+    };
+    (watermark("read_committed"), watermark("read_uncommitted"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_a_stopped_writer_left_open_across_partitions_is_ended_by_the_next_owner() {
+    use rdkafka::message::Header;
+    use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+    let topic = topic();
+    // A first instance writes one plan on each partition, then leaves.
+    let first = KafkaLog::open(config(&topic)).await.unwrap();
+    let mut plans = std::collections::BTreeMap::new();
+    while plans.len() < 3 {
+        let plan = uuid::Uuid::now_v7();
+        plans.entry(partition_of(plan, 3)).or_insert(plan);
+    }
+    for (partition, plan) in &plans {
+        let command = format!("first-{partition}");
+        first.append(*plan, 0, vec![event(&command)]).await.unwrap();
+    }
+    drop(first);
+
+    // A writer of the instance's kind stops (killed, or stalled and dropped by the group) with
+    // one transaction open on every partition: version 2 of each plan produced and
+    // acknowledged, never committed. The broker would end it only after 5 minutes.
+    let stalled_id = format!("{topic}-i-stalled-0");
+    let stalled: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("transactional.id", &stalled_id)
+        .set("transaction.timeout.ms", "300000")
+        .create()
+        .unwrap();
+    stalled.init_transactions(Duration::from_secs(30)).unwrap();
+    stalled.begin_transaction().unwrap();
+    for (&partition, plan) in &plans {
+        let key = plan.to_string();
+        let headers = alliance_eventlog_kafka::record_headers(*plan, 2, &event("stalled"), None, 3)
+            .insert(Header {
+                key: "alliance_writer",
+                value: Some(stalled_id.as_bytes()),
+            });
+        let record = FutureRecord::to(&topic)
+            .partition(partition)
+            .key(&key)
+            .payload(&[1u8, 2, 3][..])
+            .headers(headers);
+        stalled
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    for partition in 0..3 {
+        let (stable, high) = stable_and_high(&topic, partition);
+        assert!(stable < high, "partition {partition}: {stable} / {high}");
+    }
+
+    // The next owner takes every partition over without waiting for the broker: every
+    // read_committed reader of the partitions reads past the transaction at once.
+    let started = std::time::Instant::now();
+    let owner = KafkaLog::open(config(&topic)).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    for partition in 0..3 {
+        let (stable, high) = stable_and_high(&topic, partition);
+        assert_eq!(stable, high, "partition {partition}");
+    }
+    // The stopped writer, resumed, cannot commit; nothing it wrote is visible, and the plans
+    // continue from what was committed.
+    assert!(stalled.commit_transaction(Duration::from_secs(10)).is_err());
+    for (partition, plan) in &plans {
+        assert_eq!(owner.plan_version(*plan).await.unwrap(), 1);
+        let command = format!("owner-{partition}");
+        owner.append(*plan, 1, vec![event(&command)]).await.unwrap();
+    }
+    let commands: Vec<String> = consume_committed(&topic, 3)
+        .iter()
+        .map(|m| {
+            let headers = m.headers().unwrap();
+            let h = headers.iter().find(|h| h.key == "ce_commandid").unwrap();
+            String::from_utf8(h.value.unwrap().to_vec()).unwrap()
+        })
+        .collect();
+    assert_eq!(commands.len(), 6, "{commands:?}");
+    assert!(commands.iter().all(|c| c != "stalled"), "{commands:?}");
+}
+
 /// Waits (bounded) until `log`'s ownership satisfies `done`; the group rebalances in the
 /// background.
 async fn until(log: &KafkaLog, done: impl FnMut(&alliance_eventlog_kafka::Ownership) -> bool) {
