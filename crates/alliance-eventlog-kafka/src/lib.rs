@@ -1,9 +1,10 @@
 //! The event log on Apache Kafka.
 //!
 //! One topic holds every plan; a record's key is its plan id, so a plan lives in one partition.
-//! Each partition this instance owns has one writer thread with a transactional producer whose
-//! `transactional.id` names the partition: taking a partition over fences the previous writer.
-//! Before serving a partition the instance reads it from the start with `read_committed` and
+//! The partitions this instance writes share one writer thread, whose transactions carry the
+//! appends queued for any of them and are fenced through the writers' group (fixed partitions
+//! have a writer each, fenced through a `transactional.id` that names the partition). Before
+//! serving a partition the instance reads it from the start with `read_committed` and
 //! indexes its events in memory; afterwards the writer indexes what it commits.
 //!
 //! Positions are those of this instance's index (the order it indexed events in), not a
@@ -128,7 +129,9 @@ pub struct KafkaLogConfig {
     pub min_insync_replicas: u32,
     /// Create the topic if it does not exist (explicitly, never by auto-creation).
     pub create_topic: bool,
-    /// Prefix of the per-partition `transactional.id`s (`{prefix}-p{partition}-0` and `-1`).
+    /// Prefix of the writers' `transactional.id`s (`{prefix}-i{uuid}-0` and `-1` for the
+    /// instance's writer, `{prefix}-p{partition}-0` and `-1` for a fixed partition's) and the
+    /// name of the writers' group.
     pub transactional_prefix: String,
     /// Partitions this instance writes, fixed; `None` to divide the partitions among the
     /// instances of the writers' group (named by `transactional_prefix`), which moves them when

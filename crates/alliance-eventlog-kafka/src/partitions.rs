@@ -117,9 +117,9 @@ impl Partitions {
     }
 
     /// What a writer calls once it may no longer write: the partition stops being routed here.
-    fn on_lost(&self, lost: &Arc<AtomicBool>) -> Box<dyn Fn(i32) + Send> {
+    fn on_lost(&self, lost: &Arc<AtomicBool>) -> Arc<dyn Fn(i32) + Send + Sync> {
         let (lost, changes) = (lost.clone(), self.changes.clone());
-        Box::new(move |partition| {
+        Arc::new(move |partition| {
             lost.store(true, Ordering::SeqCst);
             changes.send_modify(|ownership| ownership.owned.retain(|&p| p != partition));
         })
@@ -214,14 +214,12 @@ impl Partitions {
             name: format!("partition {partition}"),
             producers,
             ids,
-            turn: 0,
             partitions: HashSet::from([partition]),
             heads: self.heads(partition),
             shared: self.shared.clone(),
             timeout: self.config.timeout,
             max_batch: MAX_BATCH,
             group: None,
-            lost: None,
             on_lost: self.on_lost(&lost),
             metrics: alliance_eventlog::CommitMetrics::new("kafka"),
         };
@@ -253,14 +251,12 @@ impl Partitions {
             name: "this instance's partitions".to_owned(),
             producers,
             ids,
-            turn: 0,
             partitions: HashSet::new(),
             heads: HashMap::new(),
             shared: self.shared.clone(),
             timeout: self.config.timeout,
             max_batch: MAX_BATCH,
             group: Some(self.group.clone()),
-            lost: None,
             on_lost: self.on_lost(&lost),
             metrics: alliance_eventlog::CommitMetrics::new("kafka"),
         };

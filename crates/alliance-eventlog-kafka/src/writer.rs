@@ -8,11 +8,16 @@
 //! the group's metadata, KIP-447), and a transaction it left open is ended by the next owner
 //! (`partitions::end_abandoned_transactions`). With fixed partitions each partition has its own
 //! writer, fenced through a `transactional.id` that names the partition.
+//!
+//! A writer is two threads: one produces each transaction (its records, then the group's
+//! offsets) and hands it to the other, which commits it, indexes it and answers its appends.
+//! The next transaction is produced, with the other of the writer's two producers, while the
+//! last one commits; it is committed only after it, and aborted if it failed.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::mpsc::{Receiver, TryRecvError};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use alliance_eventlog::{Appended, LogError, NewEvent, PlanId, StoredEvent, Version};
 use alliance_stdx::lock;
@@ -77,18 +82,15 @@ pub(crate) const WRITER: &str = "alliance_writer";
 pub(crate) struct Writer {
     /// What it writes, for logs and errors: `partition 3`, or `the instance's partitions`.
     pub name: String,
-    /// Two transactional producers, used in turn: the broker finishes a committed transaction
-    /// (writes its markers) after answering the commit, and refuses the next transaction of the
-    /// same `transactional.id` until then (the client retries after 20 ms). The other id's next
-    /// transaction need not wait. Its records still follow the previous ones: it begins only
-    /// once they were acknowledged and committed.
+    /// Two transactional producers, used in turn: while one commits, the other produces the
+    /// next transaction. The broker also refuses a `transactional.id`'s next transaction until
+    /// it has written the last one's markers, a moment after answering its commit.
     pub producers: [FutureProducer; 2],
     /// The producers' `transactional.id`s.
     pub ids: [String; 2],
-    /// Index of the producer for the next transaction.
-    pub turn: usize,
     /// The partitions it writes now.
     pub partitions: HashSet<i32>,
+    /// Each plan's head as the transactions produced so far leave it (committed or not).
     pub heads: HashMap<PlanId, Version>,
     pub shared: Arc<Shared>,
     pub timeout: Duration,
@@ -96,17 +98,132 @@ pub(crate) struct Writer {
     /// With the writers' group: each transaction commits through it, so the broker refuses the
     /// commit of a writer the group has dropped since.
     pub group: Option<GroupSlot>,
-    /// Set once the producers are fenced or fail fatally: nothing is written here any more.
-    pub lost: Option<String>,
-    /// Told at once for each partition it wrote when `lost` is set, so the partition stops
-    /// being routed here (no more appends, no more reads of what this instance last knew)
-    /// before the group revokes it.
-    pub on_lost: Box<dyn Fn(i32) + Send>,
+    /// Told at once for each partition it wrote when it may no longer write, so the partition
+    /// stops being routed here (no more appends, no more reads of what this instance last
+    /// knew) before the group revokes it.
+    pub on_lost: Arc<dyn Fn(i32) + Send + Sync>,
     pub metrics: alliance_eventlog::CommitMetrics,
 }
 
+/// Where the transactions handed to the committing thread stand.
+#[derive(Default)]
+struct Pipeline {
+    state: Mutex<PipelineState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct PipelineState {
+    /// The number of the last transaction whose commit has ended, committed or not.
+    ended: u64,
+    /// Set when a commit failed: the transactions produced after it are aborted, and the
+    /// heads are read again from what was committed.
+    failed: bool,
+    /// Why nothing is written any more: the producers were fenced, or the group refused a
+    /// commit.
+    lost: Option<String>,
+    /// Commands in transactions produced and not yet ended.
+    pending: HashSet<String>,
+    /// The partitions the writer writes now.
+    partitions: HashSet<i32>,
+}
+
+impl PipelineState {
+    /// Nothing may be written any more, for `reason`: the partitions stop being routed here
+    /// before any append is answered.
+    fn lose(&mut self, reason: String, on_lost: &(dyn Fn(i32) + Send + Sync)) {
+        for &partition in &self.partitions {
+            on_lost(partition);
+        }
+        self.lost = Some(reason);
+    }
+}
+
+impl Pipeline {
+    fn wait_until(
+        &self,
+        done: impl Fn(&PipelineState) -> bool,
+    ) -> std::sync::MutexGuard<'_, PipelineState> {
+        let mut state = lock(&self.state);
+        while !done(&state) {
+            state = alliance_stdx::wait(&self.changed, state);
+        }
+        state
+    }
+}
+
+/// A transaction produced, waiting for its commit.
+struct Produced {
+    number: u64,
+    turn: usize,
+    accepted: Vec<(Version, AppendRequest)>,
+    next_offsets: HashMap<i32, i64>,
+    /// The group's metadata its offsets were sent with.
+    metadata: Option<Arc<ConsumerGroupMetadata>>,
+    started: Instant,
+}
+
+/// What ended a transaction that did not commit, and what it means for the writer.
+struct Failure {
+    error: KafkaError,
+    /// Nothing is written any more (set when the producers were fenced or the group refused).
+    lost: Option<String>,
+}
+
+/// The producing half of a writer.
+struct Producing {
+    writer: Writer,
+    pipeline: Arc<Pipeline>,
+    /// The number of the last transaction handed over, and of the last one of each producer.
+    handed: u64,
+    last_of: [u64; 2],
+    turn: usize,
+}
+
 impl Writer {
-    pub fn run(mut self, messages: Receiver<Message>) {
+    pub fn run(self, messages: Receiver<Message>) {
+        let pipeline = Arc::new(Pipeline::default());
+        lock(&pipeline.state).partitions.clone_from(&self.partitions);
+        let (jobs, queue) = std::sync::mpsc::channel::<Produced>();
+        let committer = Committer {
+            name: self.name.clone(),
+            producers: self.producers.clone(),
+            shared: self.shared.clone(),
+            timeout: self.timeout,
+            group: self.group.clone(),
+            pipeline: pipeline.clone(),
+            metrics: self.metrics.clone(),
+            on_lost: self.on_lost.clone(),
+        };
+        let committing = std::thread::Builder::new()
+            .name(format!(
+                "{}-commit",
+                std::thread::current().name().unwrap_or("kafka-writer")
+            ))
+            .spawn(move || committer.run(queue));
+        let Ok(committing) = committing else {
+            tracing::error!("cannot start a committing thread");
+            return;
+        };
+        let mut producing = Producing {
+            writer: self,
+            pipeline,
+            handed: 0,
+            last_of: [0; 2],
+            turn: 0,
+        };
+        producing.run(&messages, &jobs);
+        drop(jobs);
+        let _ = committing.join();
+        // Every handle is gone: leave no transaction open.
+        for producer in &producing.writer.producers {
+            let _ = producer.flush(producing.writer.timeout);
+        }
+    }
+}
+
+impl Producing {
+    fn run(&mut self, messages: &Receiver<Message>, jobs: &std::sync::mpsc::Sender<Produced>) {
         let mut next = None;
         loop {
             let message = match next.take() {
@@ -118,19 +235,26 @@ impl Writer {
             };
             match message {
                 Message::Own { partition, heads } => {
-                    self.partitions.insert(partition);
-                    self.heads.extend(heads);
+                    self.writer.partitions.insert(partition);
+                    lock(&self.pipeline.state).partitions.insert(partition);
+                    self.writer.heads.extend(heads);
                 }
                 Message::Release { partition, done } => {
-                    self.partitions.remove(&partition);
-                    let count = self.shared.partitions;
-                    self.heads
+                    // What was produced for it commits (or not) before the next owner reads it.
+                    let handed = self.handed;
+                    let mut state = self.pipeline.wait_until(|state| state.ended >= handed);
+                    state.partitions.remove(&partition);
+                    drop(state);
+                    self.writer.partitions.remove(&partition);
+                    let count = self.writer.shared.partitions;
+                    self.writer
+                        .heads
                         .retain(|&plan_id, _| partition_of(plan_id, count) != partition);
                     let _ = done.send(());
                 }
                 Message::Append(first) => {
                     let mut batch = vec![first];
-                    while batch.len() < self.max_batch {
+                    while batch.len() < self.writer.max_batch {
                         match messages.try_recv() {
                             Ok(Message::Append(request)) => batch.push(request),
                             // Ownership changes after the appends queued before it.
@@ -141,24 +265,19 @@ impl Writer {
                             Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                         }
                     }
-                    self.commit(batch);
+                    self.produce(batch, jobs);
                 }
             }
         }
-        // Every handle is gone: leave no transaction open.
-        for producer in &self.producers {
-            let _ = producer.flush(self.timeout);
-        }
     }
 
-    fn producer(&self) -> &FutureProducer {
-        &self.producers[self.turn]
-    }
-
-    fn commit(&mut self, batch: Vec<AppendRequest>) {
+    /// Refuses the batch if nothing may be written, checks each append against the heads,
+    /// and produces those accepted as one transaction, handed to the committing thread.
+    fn produce(&mut self, batch: Vec<AppendRequest>, jobs: &std::sync::mpsc::Sender<Produced>) {
+        let lost = self.settle();
         // Taken once a transaction: the group's generation as of now.
-        let metadata = self.group.as_ref().map(|group| lock(group).clone());
-        let refusal = self.lost.clone().or_else(|| {
+        let metadata = self.writer.group.as_ref().map(|group| lock(group).clone());
+        let refusal = lost.or_else(|| {
             matches!(metadata, Some(None))
                 .then(|| "this instance is not a member of the writers' group; retry".to_owned())
         });
@@ -170,25 +289,110 @@ impl Writer {
             }
             return;
         }
-        // Check every request against the heads as the batch leaves them.
+        let accepted = self.accept(batch);
+        if accepted.is_empty() {
+            return;
+        }
+        // This producer's last transaction has ended (its commit can take longer than the
+        // other's production).
+        let last = self.last_of[self.turn];
+        drop(self.pipeline.wait_until(|state| state.ended >= last));
+        let metadata = metadata.flatten();
+        let started = Instant::now();
+        let producer = &self.writer.producers[self.turn];
+        match self.transaction(&accepted, metadata.as_deref()) {
+            Ok(next_offsets) => {
+                {
+                    let mut state = lock(&self.pipeline.state);
+                    for (_, request) in &accepted {
+                        state.pending.insert(request.events[0].command_id.clone());
+                    }
+                }
+                for (head, request) in &accepted {
+                    self.writer
+                        .heads
+                        .insert(request.plan_id, head + request.events.len() as Version);
+                }
+                self.handed += 1;
+                self.last_of[self.turn] = self.handed;
+                let job = Produced {
+                    number: self.handed,
+                    turn: self.turn,
+                    accepted,
+                    next_offsets,
+                    metadata,
+                    started,
+                };
+                if let Err(unsent) = jobs.send(job) {
+                    answer_unavailable(unsent.0.accepted, "the Kafka writer has stopped");
+                }
+            }
+            Err(error) => {
+                let failure = failure(
+                    &self.writer.name,
+                    self.writer.timeout,
+                    producer,
+                    error,
+                    &self.writer.group,
+                    metadata.as_ref(),
+                );
+                let reason = failure.lost.clone().unwrap_or_else(|| {
+                    format!(
+                        "kafka transaction of {} failed: {}",
+                        self.writer.name, failure.error
+                    )
+                });
+                if let Some(lost) = failure.lost {
+                    lock(&self.pipeline.state).lose(lost, &*self.writer.on_lost);
+                    self.pipeline.changed.notify_all();
+                }
+                answer_unavailable(accepted, &reason);
+            }
+        }
+        self.turn = (self.turn + 1) % self.writer.producers.len();
+    }
+
+    /// After a failed commit, waits for the transactions produced after it to be aborted and
+    /// reads the heads again from what was committed. Returns why nothing may be written, if so.
+    fn settle(&mut self) -> Option<String> {
+        let mut state = lock(&self.pipeline.state);
+        if state.failed {
+            drop(state);
+            let handed = self.handed;
+            state = self.pipeline.wait_until(|state| state.ended >= handed);
+            state.failed = false;
+            let count = self.writer.shared.partitions;
+            let partitions = &self.writer.partitions;
+            self.writer.heads = lock(&self.writer.shared.index)
+                .heads(|plan_id| partitions.contains(&partition_of(plan_id, count)));
+        }
+        state.lost.clone()
+    }
+
+    /// The appends of `batch` that can be written, each with its plan's head before it; the
+    /// others are answered.
+    fn accept(&self, batch: Vec<AppendRequest>) -> Vec<(Version, AppendRequest)> {
         let mut heads: HashMap<PlanId, Version> = HashMap::new();
         let mut accepted = Vec::new();
         let mut seen_commands = HashSet::new();
+        let state = lock(&self.pipeline.state);
         for request in batch {
             let head = heads
                 .get(&request.plan_id)
-                .or_else(|| self.heads.get(&request.plan_id))
+                .or_else(|| self.writer.heads.get(&request.plan_id))
                 .copied()
                 .unwrap_or(0);
             let command_id = request.events[0].command_id.clone();
-            let answer = if !self.partitions.contains(&request.partition) {
+            let answer = if !self.writer.partitions.contains(&request.partition) {
                 Err(LogError::Unavailable(format!(
                     "partition {} is not written here any more; retry",
                     request.partition
                 )))
             } else if let Some(record) = self.command_record(&command_id) {
                 Err(LogError::DuplicateCommand { command_id, record })
-            } else if !seen_commands.insert(command_id.clone()) {
+            } else if state.pending.contains(&command_id)
+                || !seen_commands.insert(command_id.clone())
+            {
                 Err(LogError::Unavailable(format!(
                     "command {command_id} is being appended already; retry"
                 )))
@@ -205,94 +409,25 @@ impl Writer {
             };
             let _ = request.respond.send(answer);
         }
-        if accepted.is_empty() {
-            return;
-        }
-        let started = std::time::Instant::now();
-        let metadata = metadata.flatten();
-        let result = self.transaction(&accepted, metadata.as_deref());
-        if result.is_ok() {
-            let events = accepted.iter().map(|(_, r)| r.events.len() as u64).sum();
-            self.metrics
-                .record(accepted.len() as u64, events, started.elapsed());
-        }
-        let producer = self.producer().clone();
-        self.turn = (self.turn + 1) % self.producers.len();
-        match result {
-            Ok(next_offsets) => self.index(accepted, heads, &next_offsets),
-            Err(error) => {
-                // A fenced producer is in a fatal state; the error that surfaces first may be
-                // only a purged delivery, so ask the client itself.
-                let fatal = matches!(&error, KafkaError::Transaction(e) if e.is_fatal())
-                    || producer.client().fatal_error().is_some();
-                // The group refused the offsets: it has moved on without this member (dropped
-                // for a silence, or a rebalance this instance has not taken part in yet).
-                let refused = matches!(&error, KafkaError::Transaction(e) if matches!(
-                    e.code(),
-                    RDKafkaErrorCode::IllegalGeneration
-                        | RDKafkaErrorCode::UnknownMemberId
-                        | RDKafkaErrorCode::FencedInstanceId
-                ));
-                if refused {
-                    tracing::warn!(writer = %self.name, %error, "the writers' group refused the commit");
-                    let _ = producer.abort_transaction(self.timeout);
-                    if let (Some(slot), Some(used)) = (&self.group, &metadata) {
-                        let mut slot = lock(slot);
-                        // Unless a rebalance has given newer metadata meanwhile.
-                        if slot.as_ref().is_some_and(|now| Arc::ptr_eq(now, used)) {
-                            *slot = None;
-                        }
-                    }
-                    self.lost = Some(format!(
-                        "the writers' group no longer gives {} to this instance: {error}",
-                        self.name
-                    ));
-                    for &partition in &self.partitions {
-                        (self.on_lost)(partition);
-                    }
-                } else if fatal {
-                    tracing::error!(writer = %self.name, %error, "fenced: another writer took over");
-                    let cause = producer
-                        .client()
-                        .fatal_error()
-                        .map_or_else(|| error.to_string(), |(_, reason)| reason);
-                    self.lost = Some(format!(
-                        "{} was taken over by another writer: {cause}",
-                        self.name
-                    ));
-                    for &partition in &self.partitions {
-                        (self.on_lost)(partition);
-                    }
-                } else {
-                    tracing::warn!(writer = %self.name, %error, "transaction failed");
-                    let _ = producer.abort_transaction(self.timeout);
-                }
-                let reason = self.lost.clone().unwrap_or_else(|| {
-                    format!("kafka transaction of {} failed: {error}", self.name)
-                });
-                for (_, request) in accepted {
-                    let _ = request
-                        .respond
-                        .send(Err(LogError::Unavailable(reason.clone())));
-                }
-            }
-        }
+        accepted
     }
 
     fn command_record(&self, command_id: &str) -> Option<alliance_eventlog::CommandRecord> {
-        let index = lock(&self.shared.index);
+        let index = lock(&self.writer.shared.index);
         index.command(command_id)
     }
 
-    /// Produces every event of the accepted requests in one transaction and commits it.
-    /// Returns, for each partition written, the offset after the last record written there.
+    /// Begins a transaction and produces every event of the accepted requests in it, then
+    /// (with the group) the written partitions' offsets. Returns, for each partition written,
+    /// the offset after the last record written there.
     fn transaction(
         &self,
         accepted: &[(Version, AppendRequest)],
         group: Option<&ConsumerGroupMetadata>,
     ) -> Result<HashMap<i32, i64>, KafkaError> {
-        let producer = self.producer();
-        let writer = self.ids[self.turn].as_bytes();
+        let writer = &self.writer;
+        let producer = &writer.producers[self.turn];
+        let id = writer.ids[self.turn].as_bytes();
         producer.begin_transaction()?;
         let mut deliveries = Vec::new();
         for (head, request) in accepted {
@@ -303,13 +438,13 @@ impl Writer {
                     version,
                     event,
                     request.traceparent.as_deref(),
-                    self.shared.partitions,
+                    writer.shared.partitions,
                 )
                 .insert(Header {
                     key: WRITER,
-                    value: Some(writer),
+                    value: Some(id),
                 });
-                let record = FutureRecord::to(&self.shared.topic)
+                let record = FutureRecord::to(&writer.shared.topic)
                     .partition(request.partition)
                     .key(&key)
                     .payload(&event.payload)
@@ -327,59 +462,211 @@ impl Writer {
         }
         if let Some(metadata) = group {
             // The group's coordinator refuses these offsets from a member of an earlier
-            // generation, and the transaction cannot commit without them.
+            // generation, and the transaction cannot commit without them. Sent once the records
+            // are acknowledged: offsets it accepted mean records already in their partitions,
+            // where the next owner finds the transaction open.
             let mut offsets = TopicPartitionList::new();
             for (&partition, &next) in &next_offsets {
                 offsets.add_partition_offset(
-                    &self.shared.topic,
+                    &writer.shared.topic,
                     partition,
                     Offset::Offset(next),
                 )?;
             }
-            producer.send_offsets_to_transaction(&offsets, metadata, self.timeout)?;
+            producer.send_offsets_to_transaction(&offsets, metadata, writer.timeout)?;
         }
-        // commit_transaction flushes first, and while any message still counts as in flight it
-        // sleeps a whole 100 ms poll. A message stops counting only once the producer's own
-        // thread has handled its delivery report, a moment after the future above resolved.
-        let settle = std::time::Instant::now() + Duration::from_secs(1);
-        while producer.in_flight_count() > 0 && std::time::Instant::now() < settle {
-            std::thread::yield_now();
-        }
-        producer.commit_transaction(self.timeout)?;
         Ok(next_offsets)
     }
+}
 
-    /// After the commit: index the events and answer each request.
-    fn index(
-        &mut self,
-        accepted: Vec<(Version, AppendRequest)>,
-        heads: HashMap<PlanId, Version>,
-        next_offsets: &HashMap<i32, i64>,
-    ) {
-        let mut index = lock(&self.shared.index);
-        for (&partition, &next) in next_offsets {
-            index.indexed_up_to(partition, next);
-        }
-        for (head, request) in accepted {
-            for (event, version) in request.events.iter().zip(head + 1..) {
-                let position = index.next_position();
-                // The writer's own index is read by position (no offset); readers of the whole
-                // topic (`TopicReader`) carry offsets.
-                index.push(StoredEvent {
-                    trace_context: request.traceparent.clone(),
-                    ..event.clone().stored(request.plan_id, version, position)
-                });
-            }
-            let appended = Appended {
-                first_version: head + 1,
-                last_version: head + request.events.len() as Version,
-                last_position: index.next_position() - 1,
+/// The committing half of a writer.
+struct Committer {
+    name: String,
+    producers: [FutureProducer; 2],
+    shared: Arc<Shared>,
+    timeout: Duration,
+    group: Option<GroupSlot>,
+    pipeline: Arc<Pipeline>,
+    metrics: alliance_eventlog::CommitMetrics,
+    on_lost: Arc<dyn Fn(i32) + Send + Sync>,
+}
+
+impl Committer {
+    fn run(self, queue: Receiver<Produced>) {
+        for job in queue {
+            let producer = &self.producers[job.turn];
+            let earlier_failed = {
+                let state = lock(&self.pipeline.state);
+                state.failed || state.lost.is_some()
             };
-            let _ = request.respond.send(Ok(appended));
+            let commands: Vec<String> = job
+                .accepted
+                .iter()
+                .map(|(_, request)| request.events[0].command_id.clone())
+                .collect();
+            if earlier_failed {
+                // Its records follow a transaction that did not commit.
+                let _ = producer.abort_transaction(self.timeout);
+                let reason = lock(&self.pipeline.state).lost.clone().unwrap_or_else(|| {
+                    format!("an earlier transaction of {} failed; retry", self.name)
+                });
+                answer_unavailable(job.accepted, &reason);
+            } else {
+                match commit(producer, self.timeout) {
+                    Ok(()) => {
+                        let events = job
+                            .accepted
+                            .iter()
+                            .map(|(_, r)| r.events.len() as u64)
+                            .sum();
+                        self.metrics.record(
+                            job.accepted.len() as u64,
+                            events,
+                            job.started.elapsed(),
+                        );
+                        index(&self.shared, job.accepted, &job.next_offsets);
+                    }
+                    Err(error) => {
+                        let failure = failure(
+                            &self.name,
+                            self.timeout,
+                            producer,
+                            error,
+                            &self.group,
+                            job.metadata.as_ref(),
+                        );
+                        let reason = failure.lost.clone().unwrap_or_else(|| {
+                            format!(
+                                "kafka transaction of {} failed: {}",
+                                self.name, failure.error
+                            )
+                        });
+                        {
+                            let mut state = lock(&self.pipeline.state);
+                            state.failed = true;
+                            if let Some(lost) = failure.lost {
+                                state.lose(lost, &*self.on_lost);
+                            }
+                        }
+                        answer_unavailable(job.accepted, &reason);
+                    }
+                }
+            }
+            let mut state = lock(&self.pipeline.state);
+            for command in &commands {
+                state.pending.remove(command);
+            }
+            state.ended = job.number;
+            drop(state);
+            self.pipeline.changed.notify_all();
         }
-        let last = index.next_position() - 1;
-        drop(index);
-        self.heads.extend(heads);
-        self.shared.indexed.send_replace(last);
     }
+}
+
+/// Commits the producer's transaction.
+fn commit(producer: &FutureProducer, timeout: Duration) -> Result<(), KafkaError> {
+    // commit_transaction flushes first, and while any message still counts as in flight it
+    // sleeps a whole 100 ms poll. A message stops counting only once the producer's own
+    // thread has handled its delivery report, a moment after its delivery resolved.
+    let settle = Instant::now() + Duration::from_secs(1);
+    while producer.in_flight_count() > 0 && Instant::now() < settle {
+        std::thread::yield_now();
+    }
+    producer.commit_transaction(timeout)
+}
+
+/// Ends a transaction that failed: aborts it unless the producer is fenced, and says whether
+/// the writer may still write.
+fn failure(
+    name: &str,
+    timeout: Duration,
+    producer: &FutureProducer,
+    error: KafkaError,
+    group: &Option<GroupSlot>,
+    metadata: Option<&Arc<ConsumerGroupMetadata>>,
+) -> Failure {
+    // The group refused the offsets: it has moved on without this member (dropped for a
+    // silence, or a rebalance this instance has not taken part in yet).
+    let refused = matches!(&error, KafkaError::Transaction(e) if matches!(
+        e.code(),
+        RDKafkaErrorCode::IllegalGeneration
+            | RDKafkaErrorCode::UnknownMemberId
+            | RDKafkaErrorCode::FencedInstanceId
+    ));
+    // A fenced producer is in a fatal state; the error that surfaces first may be only a
+    // purged delivery, so ask the client itself, and again once the abort has answered.
+    let fatal = |aborted: Option<&KafkaError>| {
+        matches!(&error, KafkaError::Transaction(e) if e.is_fatal())
+            || matches!(aborted, Some(KafkaError::Transaction(e)) if e.is_fatal())
+            || producer.client().fatal_error().is_some()
+    };
+    let aborted = if fatal(None) {
+        None
+    } else {
+        producer.abort_transaction(timeout).err()
+    };
+    let lost = if fatal(aborted.as_ref()) {
+        tracing::error!(writer = %name, %error, "fenced: another writer took over");
+        let cause = producer
+            .client()
+            .fatal_error()
+            .map_or_else(|| error.to_string(), |(_, reason)| reason);
+        Some(format!("{name} was taken over by another writer: {cause}"))
+    } else {
+        refused.then(|| {
+            tracing::warn!(writer = %name, %error, "the writers' group refused the commit");
+            if let (Some(slot), Some(used)) = (group, metadata) {
+                let mut slot = lock(slot);
+                // Unless a rebalance has given newer metadata meanwhile.
+                if slot.as_ref().is_some_and(|now| Arc::ptr_eq(now, used)) {
+                    *slot = None;
+                }
+            }
+            format!("the writers' group no longer gives {name} to this instance: {error}")
+        })
+    };
+    if lost.is_none() {
+        tracing::warn!(writer = %name, %error, "transaction failed");
+    }
+    Failure { error, lost }
+}
+
+fn answer_unavailable(accepted: Vec<(Version, AppendRequest)>, reason: &str) {
+    for (_, request) in accepted {
+        let _ = request
+            .respond
+            .send(Err(LogError::Unavailable(reason.to_owned())));
+    }
+}
+
+/// After the commit: index the events and answer each request.
+fn index(
+    shared: &Shared,
+    accepted: Vec<(Version, AppendRequest)>,
+    next_offsets: &HashMap<i32, i64>,
+) {
+    let mut index = lock(&shared.index);
+    for (&partition, &next) in next_offsets {
+        index.indexed_up_to(partition, next);
+    }
+    for (head, request) in accepted {
+        for (event, version) in request.events.iter().zip(head + 1..) {
+            let position = index.next_position();
+            // The writer's own index is read by position (no offset); readers of the whole
+            // topic (`TopicReader`) carry offsets.
+            index.push(StoredEvent {
+                trace_context: request.traceparent.clone(),
+                ..event.clone().stored(request.plan_id, version, position)
+            });
+        }
+        let appended = Appended {
+            first_version: head + 1,
+            last_version: head + request.events.len() as Version,
+            last_position: index.next_position() - 1,
+        };
+        let _ = request.respond.send(Ok(appended));
+    }
+    let last = index.next_position() - 1;
+    drop(index);
+    shared.indexed.send_replace(last);
 }

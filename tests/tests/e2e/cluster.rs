@@ -223,6 +223,131 @@ fn a_killed_instance_s_partitions_move_and_retried_commands_keep_their_first_res
     }
 }
 
+/// `partition`'s last stable offset (below it every transaction has ended: what a
+/// `read_committed` reader can read up to) and high watermark, on the project's broker.
+fn stable_and_high(topic: &str, partition: i32) -> (i64, i64) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let watermark = |isolation: &str| {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set(
+                "bootstrap.servers",
+                alliance_eventlog_kafka::local_broker().unwrap(),
+            )
+            .set("isolation.level", isolation)
+            .create()
+            .unwrap();
+        let (_, high) = consumer
+            .fetch_watermarks(topic, partition, std::time::Duration::from_secs(10))
+            .unwrap();
+        high
+    };
+    (watermark("read_committed"), watermark("read_uncommitted"))
+}
+
+/// An instance killed in the middle of a transaction that spans several of its partitions
+/// holds back every `read_committed` reader of them (the read models among them) only until
+/// another instance has taken them over: seconds, not the transaction's timeout (60 s).
+#[test]
+fn a_writer_killed_inside_a_transaction_holds_the_readers_back_only_until_the_take_over() {
+    let data = tempfile::tempdir().unwrap();
+    let test = "killed-in-transaction";
+    let topic = format!("alliance-{test}-{}", std::process::id());
+    let args = fresh_args(test);
+    // The victim first: the survivor's first partitions are four, so that it is seen taking
+    // all eight only after the kill.
+    let victim = Arc::new(Server::start(&data.path().join("b"), &args));
+    let survivor = Server::start(&data.path().join("a"), &args);
+    let victims = writes(&victim, |p| p.len() == 4);
+    writes(&survivor, |p| p.len() == 4);
+    // Two plans on each of the victim's partitions, each edited by a client of its own.
+    let mut plans: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    while plans.values().map(Vec::len).sum::<usize>() < 8 {
+        let plan = victim.create_plan("killed");
+        let on = plans.entry(partition(&plan)).or_default();
+        if victims.contains(&partition(&plan)) && on.len() < 2 {
+            on.push(plan);
+        }
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (progress, acks) = std::sync::mpsc::channel();
+    let clients: Vec<_> = plans
+        .values()
+        .flatten()
+        .cloned()
+        .map(|plan| {
+            let (victim, stop, progress) = (victim.clone(), stop.clone(), progress.clone());
+            std::thread::spawn(move || {
+                for n in 0.. {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        break;
+                    }
+                    let out = victim.register(&plan, &format!("e{n}"), &[], &["--timeout", "5"]);
+                    if out.status.success() {
+                        let _ = progress.send(());
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(progress);
+
+    // Stopped, then killed, once stopped while a transaction is open on two of its partitions
+    // or more (its records written, its commit not).
+    let mut open = Vec::new();
+    for _ in 0..300 {
+        acks.recv().unwrap();
+        victim.signal("STOP");
+        open = victims
+            .iter()
+            .map(|&p| (p, stable_and_high(&topic, p)))
+            .filter(|(_, (stable, high))| stable < high)
+            .collect();
+        if open.len() >= 2 {
+            break;
+        }
+        victim.signal("CONT");
+    }
+    assert!(
+        open.len() >= 2,
+        "never stopped inside a transaction over two partitions"
+    );
+    victim.signal("KILL");
+    let killed = std::time::Instant::now();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    // The survivor takes every partition over, ending the killed writer's transaction: the
+    // readers read past it well before the broker would have aborted it.
+    writes(&survivor, |p| p.len() == 8);
+    let deadline = killed + std::time::Duration::from_secs(20);
+    for (partition, (_, high)) in &open {
+        loop {
+            let (stable, _) = stable_and_high(&topic, *partition);
+            if stable >= *high {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "partition {partition}: readers still held at {stable} of {high}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    let recovered = killed.elapsed();
+    eprintln!("readers read past the killed writer's transaction {recovered:?} after the kill");
+    for client in clients {
+        client.join().unwrap();
+    }
+    // The plans continue through the survivor.
+    for plan in plans.values().flatten() {
+        let after = survivor.register(plan, "after", &[], &[]);
+        assert!(
+            after.status.success(),
+            "{}",
+            String::from_utf8_lossy(&after.stderr)
+        );
+    }
+}
+
 #[test]
 fn a_stalled_writer_whose_partitions_moved_makes_no_late_write_visible() {
     let data = tempfile::tempdir().unwrap();
