@@ -183,7 +183,9 @@ struct Producing {
 impl Writer {
     pub fn run(self, messages: Receiver<Message>) {
         let pipeline = Arc::new(Pipeline::default());
-        lock(&pipeline.state).partitions.clone_from(&self.partitions);
+        lock(&pipeline.state)
+            .partitions
+            .clone_from(&self.partitions);
         let (jobs, queue) = std::sync::mpsc::channel::<Produced>();
         let committer = Committer {
             name: self.name.clone(),
@@ -428,10 +430,15 @@ impl Producing {
         let writer = &self.writer;
         let producer = &writer.producers[self.turn];
         let id = writer.ids[self.turn].as_bytes();
-        producer.begin_transaction()?;
-        let mut deliveries = Vec::new();
-        for (head, request) in accepted {
-            let key = request.plan_id.to_string();
+        // Every record is made before the first is sent: the first send has the client add its
+        // partition to the transaction at once, and the partitions sent to within that moment
+        // join the same request; a partition sent to later costs another round trip first.
+        let keys: Vec<String> = accepted
+            .iter()
+            .map(|(_, request)| request.plan_id.to_string())
+            .collect();
+        let mut records = Vec::new();
+        for ((head, request), key) in accepted.iter().zip(&keys) {
             for (event, version) in request.events.iter().zip(head + 1..) {
                 let headers = record::headers(
                     request.plan_id,
@@ -444,13 +451,19 @@ impl Producing {
                     key: WRITER,
                     value: Some(id),
                 });
-                let record = FutureRecord::to(&writer.shared.topic)
-                    .partition(request.partition)
-                    .key(&key)
-                    .payload(&event.payload)
-                    .headers(headers);
-                deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
+                records.push(
+                    FutureRecord::to(&writer.shared.topic)
+                        .partition(request.partition)
+                        .key(key)
+                        .payload(&event.payload)
+                        .headers(headers),
+                );
             }
+        }
+        producer.begin_transaction()?;
+        let mut deliveries = Vec::with_capacity(records.len());
+        for record in records {
+            deliveries.push(producer.send_result(record).map_err(|(e, _)| e)?);
         }
         let mut next_offsets = HashMap::new();
         for future in deliveries {
