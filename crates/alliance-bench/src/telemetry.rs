@@ -246,3 +246,74 @@ fn kafka_args(bootstrap: &str) -> Vec<String> {
         "8".to_owned(),
     ]
 }
+
+/// Appends and commits an `allianced` reports of its log's writer (`alliance.log.commit.appends`,
+/// cumulative), as of its last metrics export.
+#[derive(Clone)]
+pub struct Commits {
+    /// `(appends, commits)` as last exported; the version counts exports.
+    last: Arc<tokio::sync::watch::Sender<(f64, u64)>>,
+}
+
+#[tonic::async_trait]
+impl MetricsService for Commits {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+        let points = request
+            .get_ref()
+            .resource_metrics
+            .iter()
+            .flat_map(|r| &r.scope_metrics)
+            .flat_map(|s| &s.metrics)
+            .filter(|m| m.name == "alliance.log.commit.appends")
+            .filter_map(|m| match &m.data {
+                Some(Data::Histogram(h)) => Some(&h.data_points),
+                _ => None,
+            })
+            .flatten();
+        let (appends, commits) = points.fold((0.0, 0), |(appends, commits), point| {
+            (appends + point.sum.unwrap_or(0.0), commits + point.count)
+        });
+        self.last.send_replace((appends, commits));
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
+}
+
+impl Commits {
+    /// A receiver of OTLP metrics on loopback, and the environment that has an `allianced`
+    /// export its metrics there every 200 ms (and no traces).
+    pub async fn receiver() -> anyhow::Result<(Self, Vec<(String, String)>)> {
+        let commits = Self {
+            last: Arc::new(tokio::sync::watch::channel((0.0, 0)).0),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let endpoint = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(MetricsServiceServer::new(commits.clone()))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        let env = vec![
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT".to_owned(), endpoint),
+            ("OTEL_TRACES_EXPORTER".to_owned(), "none".to_owned()),
+            ("OTEL_METRIC_EXPORT_INTERVAL".to_owned(), "200".to_owned()),
+            ("OTEL_SERVICE_NAME".to_owned(), "allianced-bench".to_owned()),
+        ];
+        Ok((commits, env))
+    }
+
+    /// `(appends, commits)` as of an export made after this call (the second one seen, so
+    /// that it was taken after the call).
+    pub async fn now(&self) -> anyhow::Result<(f64, u64)> {
+        let mut exports = self.last.subscribe();
+        for _ in 0..2 {
+            tokio::time::timeout(Duration::from_secs(10), exports.changed())
+                .await
+                .map_err(|_| anyhow::anyhow!("allianced exported no metrics within 10 s"))??;
+        }
+        Ok(*exports.borrow())
+    }
+}
