@@ -24,6 +24,17 @@ use crate::unavailable;
 
 /// Marks the gRPC address in a member's `client.id`.
 const ADDRESS_MARK: &str = "@";
+/// Marks the member's token (in its writers' `transactional.id`s) in its `client.id`.
+const TOKEN_MARK: &str = "#";
+
+/// The token in a member's `client.id`, if it has one.
+pub(crate) fn token_of(client_id: &str) -> Option<&str> {
+    let (_, rest) = client_id.split_once(TOKEN_MARK)?;
+    Some(
+        rest.split_once(ADDRESS_MARK)
+            .map_or(rest, |(token, _)| token),
+    )
+}
 /// How often the instance re-reads where the partitions are written.
 const OWNERS_REFRESH: Duration = Duration::from_secs(1);
 /// How long to wait before trying again to take over a partition that failed to.
@@ -99,9 +110,10 @@ impl Membership {
             first_assignment: AtomicBool::new(false),
             rebalanced: AtomicBool::new(false),
         };
+        let token = &partitions.token;
         let client_id = match &config.advertised {
-            Some(address) => format!("alliance-commands{ADDRESS_MARK}{address}"),
-            None => "alliance-commands".to_owned(),
+            Some(address) => format!("alliance-commands{TOKEN_MARK}{token}{ADDRESS_MARK}{address}"),
+            None => format!("alliance-commands{TOKEN_MARK}{token}"),
         };
         let consumer: BaseConsumer<GroupContext> = config
             .client()
@@ -286,7 +298,14 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::assigned_partitions;
+    use super::{assigned_partitions, token_of};
+
+    #[test]
+    fn a_member_s_token_is_read_from_its_client_id_with_or_without_an_address() {
+        assert_eq!(token_of("alliance-commands#01ab@127.0.0.1:50051"), Some("01ab"));
+        assert_eq!(token_of("alliance-commands#01ab"), Some("01ab"));
+        assert_eq!(token_of("alliance-commands@127.0.0.1:50051"), None);
+    }
 
     #[test]
     fn reads_the_partitions_of_a_consumer_protocol_assignment() {

@@ -39,6 +39,12 @@ pub(crate) struct Partitions {
     /// With the writers' group: its metadata as of the last rebalance this instance took part
     /// in, which every transaction commits through.
     pub group: GroupSlot,
+    /// This handle's mark in its writers' `transactional.id`s and its group member's
+    /// `client.id`: a transaction left open by a writer of a current member is not ended by
+    /// another (it is that member's to end).
+    pub token: String,
+    /// Instance writers started so far.
+    writers: AtomicU64,
     /// Where each partition not written here is served, as last learned.
     owners: Mutex<BTreeMap<i32, String>>,
     /// Published on every change of either.
@@ -87,6 +93,8 @@ impl Partitions {
             owned: Mutex::new(HashMap::new()),
             instance: Mutex::new(None),
             group: GroupSlot::default(),
+            token: uuid::Uuid::now_v7().simple().to_string(),
+            writers: AtomicU64::new(0),
             owners,
             changes,
         }
@@ -143,8 +151,16 @@ impl Partitions {
                 // it here: taken over again by a writer of its own.
                 Some(_) => {
                     if let Some(stale) = owned.remove(&partition) {
-                        let (done, _) = mpsc::sync_channel(1);
-                        let _ = stale.requests.send(Message::Release { partition, done });
+                        drop(owned);
+                        // Once what it had produced has ended, committed (and indexed) or not.
+                        let (done, drained) = mpsc::sync_channel(1);
+                        if stale
+                            .requests
+                            .send(Message::Release { partition, done })
+                            .is_ok()
+                        {
+                            let _ = drained.recv();
+                        }
                     }
                 }
                 None => {}
@@ -152,6 +168,7 @@ impl Partitions {
         }
         let taken = if grouped {
             end_abandoned_transactions(&self.config, partition)
+                .and_then(|()| fence_partition_writers(&self.config, partition))
                 .and_then(|()| catch_up(&self.config, &self.shared, &[partition]))
                 .and_then(|()| self.instance_writer())
                 .map(|(requests, fenced)| (requests, fenced, None))
@@ -241,9 +258,10 @@ impl Partitions {
             return Ok((current.requests.clone(), current.lost.clone()));
         }
         let prefix = format!(
-            "{}-i{}",
+            "{}-i{}-{}",
             self.config.transactional_prefix,
-            uuid::Uuid::now_v7().simple()
+            self.token,
+            self.writers.fetch_add(1, Ordering::Relaxed)
         );
         let (producers, ids) = producer_pair(&self.config, &prefix)?;
         let lost = Arc::new(AtomicBool::new(false));
@@ -390,6 +408,34 @@ fn transactional_producer(config: &KafkaLogConfig, id: &str) -> Result<FuturePro
     Ok(producer)
 }
 
+/// Fences the writers of `partition` alone (fixed partitions, and every writer before the
+/// instance writers): their ids are initialised, so none of them can commit to it any more,
+/// whether or not it has a transaction open.
+fn fence_partition_writers(config: &KafkaLogConfig, partition: i32) -> Result<(), LogError> {
+    let prefix = format!("{}-p{partition}", config.transactional_prefix);
+    for n in 0..2 {
+        drop(transactional_producer(config, &format!("{prefix}-{n}"))?);
+    }
+    Ok(())
+}
+
+/// The tokens of the writers' group's current members (in their `client.id`s).
+fn live_tokens(
+    consumer: &BaseConsumer<crate::reader::Quiet>,
+    config: &KafkaLogConfig,
+) -> Result<HashSet<String>, LogError> {
+    let groups = consumer
+        .fetch_group_list(Some(&config.transactional_prefix), config.timeout)
+        .map_err(unavailable)?;
+    Ok(groups
+        .groups()
+        .iter()
+        .flat_map(|group| group.members())
+        .filter_map(|member| crate::membership::token_of(member.client_id()))
+        .map(str::to_owned)
+        .collect())
+}
+
 /// Ends the transactions left open on `partition` by writers that stopped, before the
 /// partition is read to its end and written here.
 ///
@@ -487,6 +533,14 @@ pub(crate) fn end_abandoned_transactions(
         let prefix = format!("{}-p{partition}", config.transactional_prefix);
         writers.extend([format!("{prefix}-0"), format!("{prefix}-1")]);
     }
+    // A current member's transaction is its own to end (its markers may only be slow); this
+    // one waits for it below.
+    let live = live_tokens(&committed, config)?;
+    writers.retain(|writer| {
+        !live
+            .iter()
+            .any(|token| writer.contains(&format!("-i{token}-")))
+    });
     for writer in &writers {
         tracing::warn!(
             partition,

@@ -119,8 +119,8 @@ struct PipelineState {
     /// Set when a commit failed: the transactions produced after it are aborted, and the
     /// heads are read again from what was committed.
     failed: bool,
-    /// Why nothing is written any more: the producers were fenced, or the group refused a
-    /// commit.
+    /// Why nothing is written any more: the producers were fenced, or a transaction's outcome
+    /// is unknown.
     lost: Option<String>,
     /// Commands in transactions produced and not yet ended.
     pending: HashSet<String>,
@@ -166,7 +166,8 @@ struct Produced {
 /// What ended a transaction that did not commit, and what it means for the writer.
 struct Failure {
     error: KafkaError,
-    /// Nothing is written any more (set when the producers were fenced or the group refused).
+    /// Why nothing is written any more: the producers were fenced, or the transaction's
+    /// outcome is unknown.
     lost: Option<String>,
 }
 
@@ -576,7 +577,8 @@ impl Committer {
     }
 }
 
-/// Commits the producer's transaction.
+/// Commits the producer's transaction. A commit that timed out may still be under way: it is
+/// resumed (the client's answer to a retriable error), a few times.
 fn commit(producer: &FutureProducer, timeout: Duration) -> Result<(), KafkaError> {
     // commit_transaction flushes first, and while any message still counts as in flight it
     // sleeps a whole 100 ms poll. A message stops counting only once the producer's own
@@ -585,11 +587,23 @@ fn commit(producer: &FutureProducer, timeout: Duration) -> Result<(), KafkaError
     while producer.in_flight_count() > 0 && Instant::now() < settle {
         std::thread::yield_now();
     }
-    producer.commit_transaction(timeout)
+    let mut resumed = 0;
+    loop {
+        match producer.commit_transaction(timeout) {
+            Err(KafkaError::Transaction(e)) if e.is_retriable() && resumed < 3 => resumed += 1,
+            done => return done,
+        }
+    }
 }
 
-/// Ends a transaction that failed: aborts it unless the producer is fenced, and says whether
-/// the writer may still write.
+/// Ends a transaction that failed, and says whether the writer may still write.
+///
+/// - Refused by the group (its generation has moved on): aborted; the writer commits nothing
+///   more until a rebalance gives it the group's metadata again.
+/// - Fenced (a fatal error): the writer may not write any more.
+/// - Otherwise aborted. An abort that fails leaves the transaction's outcome unknown (a commit
+///   that timed out may still complete): the writer may not write any more either, so that
+///   its partitions are read again from Kafka before anything else is written or answered.
 fn failure(
     name: &str,
     timeout: Duration,
@@ -598,8 +612,6 @@ fn failure(
     group: &Option<GroupSlot>,
     metadata: Option<&Arc<ConsumerGroupMetadata>>,
 ) -> Failure {
-    // The group refused the offsets: it has moved on without this member (dropped for a
-    // silence, or a rebalance this instance has not taken part in yet).
     let refused = matches!(&error, KafkaError::Transaction(e) if matches!(
         e.code(),
         RDKafkaErrorCode::IllegalGeneration
@@ -625,20 +637,25 @@ fn failure(
             .fatal_error()
             .map_or_else(|| error.to_string(), |(_, reason)| reason);
         Some(format!("{name} was taken over by another writer: {cause}"))
+    } else if let Some(abort) = aborted {
+        tracing::error!(writer = %name, %error, %abort, "a transaction's outcome is unknown");
+        Some(format!(
+            "the outcome of a transaction of {name} is unknown ({error}; its abort: {abort}); \
+             retry with the same command id"
+        ))
     } else {
-        refused.then(|| {
-            tracing::warn!(writer = %name, %error, "the writers' group refused the commit");
-            if let (Some(slot), Some(used)) = (group, metadata) {
-                let mut slot = lock(slot);
-                // Unless a rebalance has given newer metadata meanwhile.
-                if slot.as_ref().is_some_and(|now| Arc::ptr_eq(now, used)) {
-                    *slot = None;
-                }
-            }
-            format!("the writers' group no longer gives {name} to this instance: {error}")
-        })
+        None
     };
-    if lost.is_none() {
+    if refused && lost.is_none() {
+        tracing::warn!(writer = %name, %error, "the writers' group refused the commit");
+        if let (Some(slot), Some(used)) = (group, metadata) {
+            let mut slot = lock(slot);
+            // Unless a rebalance has given newer metadata meanwhile.
+            if slot.as_ref().is_some_and(|now| Arc::ptr_eq(now, used)) {
+                *slot = None;
+            }
+        }
+    } else if lost.is_none() {
         tracing::warn!(writer = %name, %error, "transaction failed");
     }
     Failure { error, lost }
