@@ -302,7 +302,10 @@ mod tests {
 
     #[test]
     fn a_member_s_token_is_read_from_its_client_id_with_or_without_an_address() {
-        assert_eq!(token_of("alliance-commands#01ab@127.0.0.1:50051"), Some("01ab"));
+        assert_eq!(
+            token_of("alliance-commands#01ab@127.0.0.1:50051"),
+            Some("01ab")
+        );
         assert_eq!(token_of("alliance-commands#01ab"), Some("01ab"));
         assert_eq!(token_of("alliance-commands@127.0.0.1:50051"), None);
     }
