@@ -153,14 +153,7 @@ impl Partitions {
                     if let Some(stale) = owned.remove(&partition) {
                         drop(owned);
                         // Once what it had produced has ended, committed (and indexed) or not.
-                        let (done, drained) = mpsc::sync_channel(1);
-                        if stale
-                            .requests
-                            .send(Message::Release { partition, done })
-                            .is_ok()
-                        {
-                            let _ = drained.recv();
-                        }
+                        drain(&stale.requests, partition);
                     }
                 }
                 None => {}
@@ -308,16 +301,7 @@ impl Partitions {
                     tracing::error!(partition, "the partition writer panicked");
                 }
             }
-            None => {
-                let (done, drained) = mpsc::sync_channel(1);
-                if owned
-                    .requests
-                    .send(Message::Release { partition, done })
-                    .is_ok()
-                {
-                    let _ = drained.recv();
-                }
-            }
+            None => drain(&owned.requests, partition),
         }
         tracing::info!(partition, "released partition");
         self.publish();
@@ -376,6 +360,15 @@ impl Partitions {
         owners.retain(|_, address| Some(&*address) != self.config.advertised.as_ref());
         *lock(&self.owners) = owners;
         self.publish();
+    }
+}
+
+/// Has the writer of `requests` stop writing `partition`, and waits until what was queued for
+/// it before has been committed or refused (at once if the writer has stopped).
+fn drain(requests: &mpsc::Sender<Message>, partition: i32) {
+    let (done, drained) = mpsc::sync_channel(1);
+    if requests.send(Message::Release { partition, done }).is_ok() {
+        let _ = drained.recv();
     }
 }
 

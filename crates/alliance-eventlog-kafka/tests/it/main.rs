@@ -76,6 +76,18 @@ fn consume_committed(topic: &str, partitions: i32) -> Vec<rdkafka::message::Owne
     messages
 }
 
+/// The command id of every committed record of `topic`, in each partition's order.
+fn committed_commands(topic: &str, partitions: i32) -> Vec<String> {
+    consume_committed(topic, partitions)
+        .iter()
+        .map(|m| {
+            let headers = m.headers().unwrap();
+            let h = headers.iter().find(|h| h.key == "ce_commandid").unwrap();
+            String::from_utf8(h.value.unwrap().to_vec()).unwrap()
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn records_are_keyed_by_plan_and_carry_cloudevents_headers() {
     let topic = topic();
@@ -131,14 +143,7 @@ async fn a_new_owner_fences_the_stale_writer_whose_writes_never_become_visible()
     owner.append(plan, 1, vec![event("second")]).await.unwrap();
 
     // Read-committed readers (and any later owner) see exactly the owners' writes.
-    let commands: Vec<String> = consume_committed(&topic, 3)
-        .iter()
-        .map(|m| {
-            let headers = m.headers().unwrap();
-            let h = headers.iter().find(|h| h.key == "ce_commandid").unwrap();
-            String::from_utf8(h.value.unwrap().to_vec()).unwrap()
-        })
-        .collect();
+    let commands = committed_commands(&topic, 3);
     assert_eq!(commands, vec!["first", "second"]);
     drop(owner);
     let later = KafkaLog::open(config(&topic)).await.unwrap();
@@ -281,14 +286,7 @@ async fn a_transaction_a_stopped_writer_left_open_across_partitions_is_ended_by_
         let command = format!("owner-{partition}");
         owner.append(*plan, 1, vec![event(&command)]).await.unwrap();
     }
-    let commands: Vec<String> = consume_committed(&topic, 3)
-        .iter()
-        .map(|m| {
-            let headers = m.headers().unwrap();
-            let h = headers.iter().find(|h| h.key == "ce_commandid").unwrap();
-            String::from_utf8(h.value.unwrap().to_vec()).unwrap()
-        })
-        .collect();
+    let commands = committed_commands(&topic, 3);
     assert_eq!(commands.len(), 6, "{commands:?}");
     assert!(commands.iter().all(|c| c != "stalled"), "{commands:?}");
 }
