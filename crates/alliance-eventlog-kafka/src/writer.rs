@@ -88,7 +88,7 @@ pub(crate) struct Writer {
     pub producers: [FutureProducer; 2],
     /// The producers' `transactional.id`s.
     pub ids: [String; 2],
-    /// The partitions it writes now.
+    /// The partitions it writes from the start (more are given by [`Message::Own`]).
     pub partitions: HashSet<i32>,
     /// Each plan's head as the transactions produced so far leave it (committed or not).
     pub heads: HashMap<PlanId, Version>,
@@ -182,11 +182,9 @@ struct Producing {
 }
 
 impl Writer {
-    pub fn run(self, messages: Receiver<Message>) {
+    pub fn run(mut self, messages: Receiver<Message>) {
         let pipeline = Arc::new(Pipeline::default());
-        lock(&pipeline.state)
-            .partitions
-            .clone_from(&self.partitions);
+        lock(&pipeline.state).partitions = std::mem::take(&mut self.partitions);
         let (jobs, queue) = std::sync::mpsc::channel::<Produced>();
         let committer = Committer {
             name: self.name.clone(),
@@ -238,7 +236,6 @@ impl Producing {
             };
             match message {
                 Message::Own { partition, heads } => {
-                    self.writer.partitions.insert(partition);
                     lock(&self.pipeline.state).partitions.insert(partition);
                     self.writer.heads.extend(heads);
                 }
@@ -248,7 +245,6 @@ impl Producing {
                     let mut state = self.pipeline.wait_until(|state| state.ended >= handed);
                     state.partitions.remove(&partition);
                     drop(state);
-                    self.writer.partitions.remove(&partition);
                     let count = self.writer.shared.partitions;
                     self.writer
                         .heads
@@ -365,7 +361,7 @@ impl Producing {
             state = self.pipeline.wait_until(|state| state.ended >= handed);
             state.failed = false;
             let count = self.writer.shared.partitions;
-            let partitions = &self.writer.partitions;
+            let partitions = &state.partitions;
             self.writer.heads = lock(&self.writer.shared.index)
                 .heads(|plan_id| partitions.contains(&partition_of(plan_id, count)));
         }
@@ -386,7 +382,7 @@ impl Producing {
                 .copied()
                 .unwrap_or(0);
             let command_id = request.events[0].command_id.clone();
-            let answer = if !self.writer.partitions.contains(&request.partition) {
+            let answer = if !state.partitions.contains(&request.partition) {
                 Err(LogError::Unavailable(format!(
                     "partition {} is not written here any more; retry",
                     request.partition
