@@ -25,6 +25,12 @@ use crate::{KafkaLogConfig, partition_of, record, unavailable};
 /// group).
 const ABANDONED_AFTER: Duration = Duration::from_secs(2);
 
+/// How long the broker lets a writer's transaction stay open before aborting it itself: what
+/// bounds the wait of every `read_committed` reader of a partition on a transaction that no
+/// take-over ended (a writer that stopped again between producing and aborting). A
+/// transaction of the writer is open for milliseconds.
+const TRANSACTION_TIMEOUT_MS: &str = "15000";
+
 /// How many appends one transaction carries at most.
 const MAX_BATCH: usize = 512;
 
@@ -392,7 +398,7 @@ fn transactional_producer(config: &KafkaLogConfig, id: &str) -> Result<FuturePro
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "0")
-        .set("transaction.timeout.ms", "60000")
+        .set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS)
         .create()
         .map_err(unavailable)?;
     producer

@@ -158,8 +158,6 @@ struct Produced {
     turn: usize,
     accepted: Vec<(Version, AppendRequest)>,
     next_offsets: HashMap<i32, i64>,
-    /// The group's metadata its offsets were sent with.
-    metadata: Option<Arc<ConsumerGroupMetadata>>,
     started: Instant,
 }
 
@@ -191,7 +189,6 @@ impl Writer {
             producers: self.producers.clone(),
             shared: self.shared.clone(),
             timeout: self.timeout,
-            group: self.group.clone(),
             pipeline: pipeline.clone(),
             metrics: self.metrics.clone(),
             on_lost: self.on_lost.clone(),
@@ -296,10 +293,29 @@ impl Producing {
         // other's production).
         let last = self.last_of[self.turn];
         drop(self.pipeline.wait_until(|state| state.ended >= last));
-        let metadata = metadata.flatten();
+        let mut metadata = metadata.flatten();
         let started = Instant::now();
         let producer = &self.writer.producers[self.turn];
-        match self.transaction(&accepted, metadata.as_deref()) {
+        let deadline = started + self.writer.timeout;
+        let produced = loop {
+            let error = match self.transaction(&accepted, metadata.as_deref()) {
+                Ok(next_offsets) => break Ok(next_offsets),
+                Err(error) => error,
+            };
+            let refused = refused(&error);
+            let failure = failure(&self.writer.name, self.writer.timeout, producer, error);
+            // A rebalance moves the group's generation before it gives this member the new
+            // one: the same appends go again with it, once it has.
+            if refused
+                && failure.lost.is_none()
+                && let Some(newer) = self.newer_metadata(metadata.as_ref(), deadline)
+            {
+                metadata = Some(newer);
+                continue;
+            }
+            break Err(failure);
+        };
+        match produced {
             Ok(next_offsets) => {
                 {
                     let mut state = lock(&self.pipeline.state);
@@ -319,22 +335,13 @@ impl Producing {
                     turn: self.turn,
                     accepted,
                     next_offsets,
-                    metadata,
                     started,
                 };
                 if let Err(unsent) = jobs.send(job) {
                     answer_unavailable(unsent.0.accepted, "the Kafka writer has stopped");
                 }
             }
-            Err(error) => {
-                let failure = failure(
-                    &self.writer.name,
-                    self.writer.timeout,
-                    producer,
-                    error,
-                    &self.writer.group,
-                    metadata.as_ref(),
-                );
+            Err(failure) => {
                 let reason = failure.lost.clone().unwrap_or_else(|| {
                     format!(
                         "kafka transaction of {} failed: {}",
@@ -349,6 +356,28 @@ impl Producing {
             }
         }
         self.turn = (self.turn + 1) % self.writer.producers.len();
+    }
+
+    /// The group's metadata once a rebalance has replaced `used` (refused by the group), or
+    /// `None` if this instance is no longer a member or none came by `deadline`.
+    fn newer_metadata(
+        &self,
+        used: Option<&Arc<ConsumerGroupMetadata>>,
+        deadline: Instant,
+    ) -> Option<Arc<ConsumerGroupMetadata>> {
+        let slot = self.writer.group.as_ref()?;
+        loop {
+            match (lock(slot).clone(), used) {
+                (Some(now), Some(used)) if !Arc::ptr_eq(&now, used) => return Some(now),
+                (None, _) => return None,
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            // Rebalances take milliseconds to seconds; the appends queued meanwhile wait.
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// After a failed commit, waits for the transactions produced after it to be aborted and
@@ -495,7 +524,6 @@ struct Committer {
     producers: [FutureProducer; 2],
     shared: Arc<Shared>,
     timeout: Duration,
-    group: Option<GroupSlot>,
     pipeline: Arc<Pipeline>,
     metrics: alliance_eventlog::CommitMetrics,
     on_lost: Arc<dyn Fn(i32) + Send + Sync>,
@@ -537,14 +565,7 @@ impl Committer {
                         index(&self.shared, job.accepted, &job.next_offsets);
                     }
                     Err(error) => {
-                        let failure = failure(
-                            &self.name,
-                            self.timeout,
-                            producer,
-                            error,
-                            &self.group,
-                            job.metadata.as_ref(),
-                        );
+                        let failure = failure(&self.name, self.timeout, producer, error);
                         let reason = failure.lost.clone().unwrap_or_else(|| {
                             format!(
                                 "kafka transaction of {} failed: {}",
@@ -592,28 +613,26 @@ fn commit(producer: &FutureProducer, timeout: Duration) -> Result<(), KafkaError
     }
 }
 
-/// Ends a transaction that failed, and says whether the writer may still write.
-///
-/// - Refused by the group (its generation has moved on): aborted; the writer commits nothing
-///   more until a rebalance gives it the group's metadata again.
-/// - Fenced (a fatal error): the writer may not write any more.
-/// - Otherwise aborted. An abort that fails leaves the transaction's outcome unknown (a commit
-///   that timed out may still complete): the writer may not write any more either, so that
-///   its partitions are read again from Kafka before anything else is written or answered.
-fn failure(
-    name: &str,
-    timeout: Duration,
-    producer: &FutureProducer,
-    error: KafkaError,
-    group: &Option<GroupSlot>,
-    metadata: Option<&Arc<ConsumerGroupMetadata>>,
-) -> Failure {
-    let refused = matches!(&error, KafkaError::Transaction(e) if matches!(
+/// Whether the group refused the transaction's offsets: its generation has moved on without
+/// this member's knowing (a rebalance it has not taken part in yet, or it was dropped).
+fn refused(error: &KafkaError) -> bool {
+    matches!(error, KafkaError::Transaction(e) if matches!(
         e.code(),
         RDKafkaErrorCode::IllegalGeneration
             | RDKafkaErrorCode::UnknownMemberId
             | RDKafkaErrorCode::FencedInstanceId
-    ));
+    ))
+}
+
+/// Ends a transaction that failed, and says whether the writer may still write.
+///
+/// - Fenced (a fatal error): the writer may not write any more.
+/// - Otherwise aborted (a transaction the group refused among them: the writer sends the same
+///   appends again once a rebalance gives it the group's new metadata). An abort that fails
+///   leaves the transaction's outcome unknown (a commit that timed out may still complete):
+///   the writer may not write any more either, so that its partitions are read again from
+///   Kafka before anything else is written or answered.
+fn failure(name: &str, timeout: Duration, producer: &FutureProducer, error: KafkaError) -> Failure {
     // A fenced producer is in a fatal state; the error that surfaces first may be only a
     // purged delivery, so ask the client itself, and again once the abort has answered.
     let fatal = |aborted: Option<&KafkaError>| {
@@ -642,17 +661,12 @@ fn failure(
     } else {
         None
     };
-    if refused && lost.is_none() {
-        tracing::warn!(writer = %name, %error, "the writers' group refused the commit");
-        if let (Some(slot), Some(used)) = (group, metadata) {
-            let mut slot = lock(slot);
-            // Unless a rebalance has given newer metadata meanwhile.
-            if slot.as_ref().is_some_and(|now| Arc::ptr_eq(now, used)) {
-                *slot = None;
-            }
+    if lost.is_none() {
+        if refused(&error) {
+            tracing::warn!(writer = %name, %error, "the writers' group refused the commit");
+        } else {
+            tracing::warn!(writer = %name, %error, "transaction failed");
         }
-    } else if lost.is_none() {
-        tracing::warn!(writer = %name, %error, "transaction failed");
     }
     Failure { error, lost }
 }
