@@ -166,8 +166,8 @@ impl Partitions {
             }
         }
         let taken = if grouped {
-            end_abandoned_transactions(&self.config, partition)
-                .and_then(|()| fence_partition_writers(&self.config, partition))
+            fence_partition_writers(&self.config, partition)
+                .and_then(|()| end_abandoned_transactions(&self.config, partition))
                 .and_then(|()| catch_up(&self.config, &self.shared, &[partition]))
                 .and_then(|()| self.instance_writer())
                 .map(|(requests, fenced)| (requests, fenced, None))
@@ -442,8 +442,9 @@ fn live_tokens(
 /// with its high watermark. While it is behind, some transaction is open there; if it still is
 /// after [`ABANDONED_AFTER`], the records past the stable offset are read uncommitted, and
 /// every `transactional.id` they name (the `alliance_writer` header) is initialised here, which
-/// aborts its open transaction and fences it. Records written before that header (by writers
-/// of one partition) name no writer: the partition's own ids are initialised then.
+/// aborts its open transaction and fences it: ids of this log's writers (under its
+/// transactional prefix) whose member has left the group. The writers of one partition, whose
+/// records name none, were fenced before ([`fence_partition_writers`]).
 pub(crate) fn end_abandoned_transactions(
     config: &KafkaLogConfig,
     partition: i32,
@@ -489,7 +490,6 @@ pub(crate) fn end_abandoned_transactions(
         return Ok(());
     };
     let mut writers = HashSet::new();
-    let mut unnamed = false;
     let mut assignment = TopicPartitionList::new();
     assignment
         .add_partition_offset(&config.topic, partition, Offset::Offset(open_from))
@@ -516,29 +516,23 @@ pub(crate) fn end_abandoned_transactions(
                         .and_then(|value| std::str::from_utf8(value).ok())
                         .map(str::to_owned)
                 });
-                match writer {
-                    Some(writer) => {
-                        writers.insert(writer);
-                    }
-                    None => unnamed = true,
-                }
+                writers.extend(writer);
                 if message.offset() + 1 >= high {
                     break;
                 }
             }
         }
     }
-    if unnamed {
-        let prefix = format!("{}-p{partition}", config.transactional_prefix);
-        writers.extend([format!("{prefix}-0"), format!("{prefix}-1")]);
-    }
     // A current member's transaction is its own to end (its markers may only be slow); this
-    // one waits for it below.
+    // one waits for it below. A header naming an id outside this log's writers (a record from
+    // elsewhere) is not acted on.
     let live = live_tokens(&committed, config)?;
+    let ours = format!("{}-i", config.transactional_prefix);
     writers.retain(|writer| {
-        !live
-            .iter()
-            .any(|token| writer.contains(&format!("-i{token}-")))
+        writer.starts_with(&ours)
+            && !live
+                .iter()
+                .any(|token| writer.contains(&format!("-i{token}-")))
     });
     for writer in &writers {
         tracing::warn!(
