@@ -27,9 +27,11 @@ const ABANDONED_AFTER: Duration = Duration::from_secs(2);
 
 /// How long the broker lets a writer's transaction stay open before aborting it itself: what
 /// bounds the wait of every `read_committed` reader of a partition on a transaction that no
-/// take-over ended (a writer that stopped again between producing and aborting). A
-/// transaction of the writer is open for milliseconds.
-const TRANSACTION_TIMEOUT_MS: &str = "15000";
+/// take-over ended (a writer that stopped again between producing and aborting). Above the
+/// writer's own timeouts (a commit resumed after one of them must not find its transaction
+/// aborted by the broker), and above the client's `message.timeout.ms` and
+/// `socket.timeout.ms`, which the client requires.
+const TRANSACTION_TIMEOUT_MS: &str = "60000";
 
 /// How many appends one transaction carries at most.
 const MAX_BATCH: usize = 512;

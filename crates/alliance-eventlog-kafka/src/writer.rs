@@ -359,7 +359,8 @@ impl Producing {
     }
 
     /// The group's metadata once a rebalance has replaced `used` (refused by the group), or
-    /// `None` if this instance is no longer a member or none came by `deadline`.
+    /// `None` if this instance is no longer a member, the writer may no longer write, or none
+    /// came by `deadline`.
     fn newer_metadata(
         &self,
         used: Option<&Arc<ConsumerGroupMetadata>>,
@@ -367,6 +368,9 @@ impl Producing {
     ) -> Option<Arc<ConsumerGroupMetadata>> {
         let slot = self.writer.group.as_ref()?;
         loop {
+            if lock(&self.pipeline.state).lost.is_some() {
+                return None;
+            }
             match (lock(slot).clone(), used) {
                 (Some(now), Some(used)) if !Arc::ptr_eq(&now, used) => return Some(now),
                 (None, _) => return None,
