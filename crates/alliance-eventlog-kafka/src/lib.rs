@@ -129,7 +129,7 @@ pub struct KafkaLogConfig {
     pub min_insync_replicas: u32,
     /// Create the topic if it does not exist (explicitly, never by auto-creation).
     pub create_topic: bool,
-    /// Prefix of the writers' `transactional.id`s (`{prefix}-i{uuid}-0` and `-1` for the
+    /// Prefix of the writers' `transactional.id`s (`{prefix}-i{token}-{n}-0` and `-1` for an
     /// instance's writer, `{prefix}-p{partition}-0` and `-1` for a fixed partition's) and the
     /// name of the writers' group.
     pub transactional_prefix: String,

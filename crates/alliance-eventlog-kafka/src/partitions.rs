@@ -224,7 +224,7 @@ impl Partitions {
         ),
         LogError,
     > {
-        let prefix = format!("{}-p{partition}", self.config.transactional_prefix);
+        let prefix = partition_writer_prefix(&self.config, partition);
         let (producers, ids) = producer_pair(&self.config, &prefix)?;
         catch_up(&self.config, &self.shared, &[partition])?;
         let lost = Arc::new(AtomicBool::new(false));
@@ -259,9 +259,8 @@ impl Partitions {
             return Ok((current.requests.clone(), current.lost.clone()));
         }
         let prefix = format!(
-            "{}-i{}-{}",
-            self.config.transactional_prefix,
-            self.token,
+            "{}-{}",
+            instance_writer_prefix(&self.config, &self.token),
             self.writers.fetch_add(1, Ordering::Relaxed)
         );
         let (producers, ids) = producer_pair(&self.config, &prefix)?;
@@ -386,7 +385,7 @@ fn producer_pair(
     config: &KafkaLogConfig,
     prefix: &str,
 ) -> Result<([FutureProducer; 2], [String; 2]), LogError> {
-    let ids = [format!("{prefix}-0"), format!("{prefix}-1")];
+    let ids = pair_ids(prefix);
     let first = transactional_producer(config, &ids[0])?;
     let second = transactional_producer(config, &ids[1])?;
     Ok(([first, second], ids))
@@ -413,11 +412,26 @@ fn transactional_producer(config: &KafkaLogConfig, id: &str) -> Result<FuturePro
 /// instance writers): their ids are initialised, so none of them can commit to it any more,
 /// whether or not it has a transaction open.
 fn fence_partition_writers(config: &KafkaLogConfig, partition: i32) -> Result<(), LogError> {
-    let prefix = format!("{}-p{partition}", config.transactional_prefix);
-    for n in 0..2 {
-        drop(transactional_producer(config, &format!("{prefix}-{n}"))?);
+    for id in pair_ids(&partition_writer_prefix(config, partition)) {
+        drop(transactional_producer(config, &id)?);
     }
     Ok(())
+}
+
+/// The `transactional.id` prefix of `partition`'s own writer (fixed partitions).
+fn partition_writer_prefix(config: &KafkaLogConfig, partition: i32) -> String {
+    format!("{}-p{partition}", config.transactional_prefix)
+}
+
+/// The `transactional.id` prefix of the instance writers of the handle with `token`; an empty
+/// `token` gives the part every instance writer's id starts with.
+fn instance_writer_prefix(config: &KafkaLogConfig, token: &str) -> String {
+    format!("{}-i{token}", config.transactional_prefix)
+}
+
+/// The ids of a writer's two producers.
+fn pair_ids(prefix: &str) -> [String; 2] {
+    [format!("{prefix}-0"), format!("{prefix}-1")]
 }
 
 /// The tokens of the writers' group's current members (in their `client.id`s).
@@ -529,12 +543,12 @@ pub(crate) fn end_abandoned_transactions(
     // one waits for it below. A header naming an id outside this log's writers (a record from
     // elsewhere) is not acted on.
     let live = live_tokens(&committed, config)?;
-    let ours = format!("{}-i", config.transactional_prefix);
+    let ours = instance_writer_prefix(config, "");
     writers.retain(|writer| {
         writer.starts_with(&ours)
-            && !live
-                .iter()
-                .any(|token| writer.contains(&format!("-i{token}-")))
+            && !live.iter().any(|token| {
+                writer.starts_with(&format!("{}-", instance_writer_prefix(config, token)))
+            })
     });
     for writer in &writers {
         tracing::warn!(
