@@ -860,6 +860,7 @@ async fn projection_report(args: &Args) -> anyhow::Result<String> {
              in-process into a fresh read model.\n\n\
              | measure | figure | target |\n|---|---:|---:|\n\
              | rebuild from the embedded log | {:.0} events/s ({:.2}× the raw read) | ≥ 1,000,000 events/s |\n\
+             | the rebuild's CPU time, every thread (two cores give 2 µs an event at 1,000,000 events/s) | {:.2} µs an event | |\n\
              | reading every event's row from the log's database in one sequential scan (the floor under the rebuild) | {:.0} rows/s | |\n\
              | resident memory before → after the rebuild | {:.0} → {:.0} MiB, {:.2} KiB/event | ≤ 0.5 KiB/event |\n\
              | posture at a random (valid, record) pair, in-process | p50 {:.1} µs, p99 {:.1} µs | p99 ≤ 20 µs |\n\
@@ -875,6 +876,7 @@ async fn projection_report(args: &Args) -> anyhow::Result<String> {
             f.write_rate,
             f.rebuild_rate,
             f.rebuild_rate / f.raw_read_rate.max(1.0),
+            f.rebuild_cpu_micros,
             f.raw_read_rate,
             f.rss_before_mib,
             f.rss_after_mib,

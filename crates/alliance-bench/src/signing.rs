@@ -263,7 +263,7 @@ struct Measured {
 }
 
 /// The CPU time this process used so far (user and system, every thread), in seconds.
-fn cpu_seconds() -> f64 {
+pub(crate) fn cpu_seconds() -> f64 {
     // Fields 14 and 15 of /proc/self/stat, after the command name in parentheses, in clock
     // ticks of 1/100 s.
     std::fs::read_to_string("/proc/self/stat")

@@ -44,7 +44,7 @@ pub(crate) fn prepare(
     stored: &StoredEvent,
     trust: Option<&TrustedKeys>,
 ) -> Result<Prepared, ProjectionError> {
-    let decoded = alliance_record::decode_event(stored)
+    let decoded = alliance_record::decode_event_lean(stored)
         .map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
     let signed = match trust {
         Some(trusted) => Some(check_seal(stored, &decoded.envelope, trusted)?),

@@ -113,8 +113,7 @@ impl Projection {
             let skip = usize::try_from(after).unwrap_or(usize::MAX);
             let mut matching = history
                 .events
-                .iter()
-                .skip(skip)
+                .range(skip, usize::MAX)
                 .filter(|r| filter.matches(r, &element_decisions));
             let events: Vec<Recorded> = matching.by_ref().take(limit).cloned().collect();
             let more = matching.next().is_some();

@@ -241,7 +241,7 @@ impl Projection {
             let version = history.version_at(record);
             let state = history.state_at(version);
             let mut lifecycles: BTreeMap<&DecisionId, Vec<LifecycleEntry>> = BTreeMap::new();
-            for recorded in history.events.iter().take(version as usize) {
+            for recorded in history.events.range(0, version as usize) {
                 if let Some(id) = decision_of(&recorded.event) {
                     lifecycles.entry(id).or_default().push(entry(recorded));
                 }
@@ -275,7 +275,7 @@ impl Projection {
     ) -> Result<Vec<Recorded>, ProjectionError> {
         self.with_plan(plan_id, |history| {
             let skip = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX);
-            history.events.iter().skip(skip).cloned().collect()
+            history.events.range(skip, usize::MAX).cloned().collect()
         })
     }
 }
@@ -304,10 +304,14 @@ fn diff(
         });
     }
     let (before, after) = (history.state_at(from_version), history.state_at(to_version));
-    let changed = &history.events[from_version as usize..to_version as usize];
+    let changed = || {
+        history
+            .events
+            .range(from_version as usize, to_version as usize)
+    };
     let mut decisions: BTreeMap<&DecisionId, Vec<(Version, &'static str)>> = BTreeMap::new();
     let mut elements: BTreeMap<&ElementId, Vec<(Version, &'static str)>> = BTreeMap::new();
-    for recorded in changed {
+    for recorded in changed() {
         let tag = (recorded.version, recorded.event.event_type());
         if let Some(id) = decision_of(&recorded.event) {
             decisions.entry(id).or_default().push(tag);
@@ -354,8 +358,7 @@ fn diff(
         to_version,
         decisions,
         elements,
-        events: changed
-            .iter()
+        events: changed()
             .map(|r| {
                 (
                     r.version,

@@ -106,6 +106,44 @@ pub struct DecodedEvent {
     pub actor_team: Option<TeamId>,
 }
 
+/// An envelope decoded without the fields a reader already has from the stored record's own
+/// columns, or does not use: event id (1), plan id (2), valid date (5), command id (7) and
+/// event type (10) are left empty, their bytes skipped unread (each was a string to allocate
+/// and check). Every other field, the payload among them, decodes as in the full envelope.
+#[derive(Debug, Default)]
+struct Lean(v1::EventEnvelope);
+
+/// The envelope fields [`Lean`] skips.
+const SKIPPED: [u32; 5] = [1, 2, 5, 7, 10];
+
+impl Message for Lean {
+    fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
+        self.0.encode_raw(buf);
+    }
+
+    fn merge_field(
+        &mut self,
+        tag: u32,
+        wire_type: prost::encoding::WireType,
+        buf: &mut impl prost::bytes::Buf,
+        ctx: prost::encoding::DecodeContext,
+    ) -> Result<(), prost::DecodeError> {
+        if SKIPPED.contains(&tag) {
+            prost::encoding::skip_field(wire_type, tag, buf, ctx)
+        } else {
+            self.0.merge_field(tag, wire_type, buf, ctx)
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        self.0.encoded_len()
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
 /// A record that does not decode, or does not match where the log holds it.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -115,14 +153,34 @@ pub struct RecordError(pub String);
 /// that does not decode, or of a version this build does not know, is reported, never guessed
 /// at.
 pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
+    let envelope = v1::EventEnvelope::decode(stored.payload.as_slice());
+    decoded(stored, envelope)
+}
+
+/// [`decode_event`] for a reader that keeps only the event and its envelope's record of who,
+/// when, why and the seal: the envelope's event id, plan id, valid date, command id and event
+/// type are left empty (the stored record's own columns carry the ids and the event type; the
+/// event its valid date). A record written under an older schema version, whose upcasting may
+/// need them, is decoded whole.
+pub fn decode_event_lean(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
+    let lean = Lean::decode(stored.payload.as_slice()).map(|lean| lean.0);
+    match lean {
+        Ok(envelope) if envelope.schema_version != SCHEMA_VERSION => decode_event(stored),
+        envelope => decoded(stored, envelope),
+    }
+}
+
+fn decoded(
+    stored: &StoredEvent,
+    envelope: Result<v1::EventEnvelope, prost::DecodeError>,
+) -> Result<DecodedEvent, RecordError> {
     let corrupt = |what: String| {
         RecordError(format!(
             "plan {} version {} (position {}): {what}",
             stored.plan_id, stored.version, stored.position
         ))
     };
-    let mut envelope = v1::EventEnvelope::decode(stored.payload.as_slice())
-        .map_err(|e| corrupt(format!("undecodable envelope: {e}")))?;
+    let mut envelope = envelope.map_err(|e| corrupt(format!("undecodable envelope: {e}")))?;
     if envelope.plan_version != stored.version {
         return Err(corrupt(format!(
             "envelope says version {}",
@@ -147,4 +205,110 @@ pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
         event,
         actor_team,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use alliance_domain::{DecisionId, ElementId, Side, Step};
+
+    fn date(y: i32, m: u32, d: u32) -> alliance_domain::Date {
+        alliance_domain::Date::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn the_lean_decode_reads_every_field_but_the_skipped_ones_as_the_whole_one() {
+        let plan_id = uuid::Uuid::now_v7();
+        let actor = Actor {
+            team: TeamId::parse("us-force-planning").unwrap(),
+            user: "planner".into(),
+            side: Some(Side::Us),
+        };
+        let decision_id = DecisionId::try_from("d1".to_owned()).unwrap();
+        let events = [
+            Event::PlanCreated {
+                plan_id,
+                name: "plan".into(),
+                description: "its description".into(),
+                horizon_start: date(2026, 1, 1),
+                horizon_end: date(2031, 12, 31),
+                grants: Vec::new(),
+            },
+            Event::DecisionProposed {
+                decision_id: decision_id.clone(),
+                title: "a decision".into(),
+                rationale: "its rationale".into(),
+                owner_team: actor.team.clone(),
+                effective_date: date(2028, 6, 1),
+                required_sides: [Side::Us, Side::Rok].into(),
+                supersedes: Default::default(),
+            },
+            Event::StepPlanned {
+                decision_id: decision_id.clone(),
+                step: Step::WithdrawElement {
+                    element_id: ElementId::try_from("e1".to_owned()).unwrap(),
+                    on: date(2029, 1, 1),
+                },
+            },
+            Event::DecisionEndorsed {
+                decision_id,
+                side: Side::Rok,
+            },
+        ];
+        let mut prev = crate::chain::GENESIS;
+        for (version, event) in (1..).zip(&events) {
+            let ctx = EnvelopeContext {
+                plan_id,
+                actor: &actor,
+                command_id: "command",
+                correlation_id: "correlation",
+                causation_id: "cause",
+                command_digest: "digest",
+                record_time_micros: 1_700_000_000_123_456,
+                signer: None,
+            };
+            let (record, hash) = encode(&ctx, version, event, &prev);
+            prev = hash;
+            let stored = record.stored(plan_id, version, version * 10);
+            let whole = decode_event(&stored).unwrap();
+            let lean = decode_event_lean(&stored).unwrap();
+            assert_eq!(lean.event, *event);
+            assert_eq!(lean.event, whole.event);
+            assert_eq!(lean.actor_team, whole.actor_team);
+            assert_eq!(lean.written_schema, whole.written_schema);
+            let mut expected = whole.envelope;
+            assert!(!expected.event_id.is_empty() && !expected.event_type.is_empty());
+            expected.event_id.clear();
+            expected.plan_id.clear();
+            expected.valid_date = None;
+            expected.command_id.clear();
+            expected.event_type.clear();
+            assert_eq!(lean.envelope, expected);
+        }
+    }
+
+    #[test]
+    fn a_record_the_lean_decode_cannot_read_is_refused_as_the_whole_one_is() {
+        let plan_id = uuid::Uuid::now_v7();
+        let stored = NewEvent {
+            event_id: uuid::Uuid::now_v7(),
+            command_id: "command".into(),
+            event_type: "PlanCreated".into(),
+            record_time_micros: 0,
+            payload: vec![0x0a, 0xff],
+        }
+        .stored(plan_id, 1, 1);
+        let whole = decode_event(&stored).unwrap_err().0;
+        let lean = decode_event_lean(&stored).unwrap_err().0;
+        for refused in [&whole, &lean] {
+            assert!(
+                refused.starts_with(&format!(
+                    "plan {plan_id} version 1 (position 1): undecodable envelope"
+                )),
+                "{refused}"
+            );
+        }
+    }
 }
