@@ -106,15 +106,16 @@ pub struct DecodedEvent {
     pub actor_team: Option<TeamId>,
 }
 
-/// An envelope decoded without the fields a reader already has from the stored record's own
-/// columns, or does not use: event id (1), plan id (2), valid date (5), command id (7) and
-/// event type (10) are left empty, their bytes skipped unread (each was a string to allocate
-/// and check). Every other field, the payload among them, decodes as in the full envelope.
+/// An envelope decoded without the strings a reader already has from the stored record's own
+/// columns: event id (1), plan id (2), command id (7) and event type (10) are left empty. They
+/// are decoded as the whole decode decodes them (their wire type, their UTF-8), so a record one
+/// reader refuses no other accepts, but into one scratch string: one allocation where there were
+/// four. Every other field decodes as in the whole envelope.
 #[derive(Debug, Default)]
-struct Lean(v1::EventEnvelope);
+struct Lean(v1::EventEnvelope, String);
 
-/// The envelope fields [`Lean`] skips.
-const SKIPPED: [u32; 5] = [1, 2, 5, 7, 10];
+/// The envelope's string fields [`Lean`] checks without keeping.
+const SKIPPED: [u32; 4] = [1, 2, 7, 10];
 
 impl Message for Lean {
     fn encode_raw(&self, buf: &mut impl prost::bytes::BufMut) {
@@ -129,7 +130,8 @@ impl Message for Lean {
         ctx: prost::encoding::DecodeContext,
     ) -> Result<(), prost::DecodeError> {
         if SKIPPED.contains(&tag) {
-            prost::encoding::skip_field(wire_type, tag, buf, ctx)
+            // Decoded as the whole envelope decodes them, each into the same scratch string.
+            prost::encoding::string::merge(wire_type, &mut self.1, buf, ctx)
         } else {
             self.0.merge_field(tag, wire_type, buf, ctx)
         }
@@ -141,6 +143,7 @@ impl Message for Lean {
 
     fn clear(&mut self) {
         self.0.clear();
+        self.1.clear();
     }
 }
 
@@ -157,11 +160,10 @@ pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
     decoded(stored, envelope)
 }
 
-/// [`decode_event`] for a reader that keeps only the event and its envelope's record of who,
-/// when, why and the seal: the envelope's event id, plan id, valid date, command id and event
-/// type are left empty (the stored record's own columns carry the ids and the event type; the
-/// event its valid date). A record written under an older schema version, whose upcasting may
-/// need them, is decoded whole.
+/// [`decode_event`] for a reader that has the ids and the event type from the stored record's
+/// own columns: the envelope's event id, plan id, command id and event type are left empty
+/// (checked, not kept). It refuses what `decode_event` refuses. A record written under an older
+/// schema version, whose upcasting may need them, is decoded whole.
 pub fn decode_event_lean(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
     let lean = Lean::decode(stored.payload.as_slice()).map(|lean| lean.0);
     match lean {
@@ -282,10 +284,60 @@ mod tests {
             assert!(!expected.event_id.is_empty() && !expected.event_type.is_empty());
             expected.event_id.clear();
             expected.plan_id.clear();
-            expected.valid_date = None;
             expected.command_id.clear();
             expected.event_type.clear();
             assert_eq!(lean.envelope, expected);
+        }
+    }
+
+    /// The fields the lean decode skips are still checked as the whole decode checks them: a
+    /// record one reader refuses, no other reader accepts.
+    #[test]
+    fn a_skipped_field_the_whole_decode_refuses_is_refused_by_the_lean_one() {
+        let plan_id = uuid::Uuid::now_v7();
+        let actor = Actor {
+            team: TeamId::parse("us-force-planning").unwrap(),
+            user: "planner".into(),
+            side: Some(Side::Us),
+        };
+        let event = Event::DecisionAdopted {
+            decision_id: DecisionId::try_from("d1".to_owned()).unwrap(),
+        };
+        let (record, _) = encode_event(
+            plan_id,
+            1,
+            &event,
+            &actor,
+            "command",
+            1_700_000_000_000_000,
+            &crate::chain::GENESIS,
+        );
+        // Each appended field is a later occurrence of a skipped one.
+        let not_utf8 = |tag: u8| vec![tag << 3 | 2, 2, 0xc3, 0x28];
+        let as_varint = |tag: u8| vec![tag << 3, 1];
+        let cases = [
+            ("event id not UTF-8", not_utf8(1)),
+            ("plan id not UTF-8", not_utf8(2)),
+            ("command id not UTF-8", not_utf8(7)),
+            ("event type not UTF-8", not_utf8(10)),
+            ("event id as a number", as_varint(1)),
+            ("event type as a number", as_varint(10)),
+            ("valid date as a number", as_varint(5)),
+            ("valid date not a message", vec![5 << 3 | 2, 2, 0xff, 0xff]),
+        ];
+        for (case, appended) in cases {
+            let mut payload = record.payload.clone();
+            payload.extend(appended);
+            let stored = NewEvent {
+                payload,
+                ..record.clone()
+            }
+            .stored(plan_id, 1, 1);
+            assert!(decode_event(&stored).is_err(), "{case}: the whole decode");
+            assert!(
+                decode_event_lean(&stored).is_err(),
+                "{case}: the lean decode"
+            );
         }
     }
 
