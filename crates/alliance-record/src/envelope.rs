@@ -216,6 +216,14 @@ mod tests {
     use super::*;
     use alliance_domain::{DecisionId, ElementId, Side, Step};
 
+    fn actor() -> Actor {
+        Actor {
+            team: TeamId::parse("us-force-planning").unwrap(),
+            user: "planner".into(),
+            side: Some(Side::Us),
+        }
+    }
+
     fn date(y: i32, m: u32, d: u32) -> alliance_domain::Date {
         alliance_domain::Date::from_ymd_opt(y, m, d).unwrap()
     }
@@ -223,11 +231,7 @@ mod tests {
     #[test]
     fn the_lean_decode_reads_every_field_but_the_skipped_ones_as_the_whole_one() {
         let plan_id = uuid::Uuid::now_v7();
-        let actor = Actor {
-            team: TeamId::parse("us-force-planning").unwrap(),
-            user: "planner".into(),
-            side: Some(Side::Us),
-        };
+        let actor = actor();
         let decision_id = DecisionId::try_from("d1".to_owned()).unwrap();
         let events = [
             Event::PlanCreated {
@@ -295,11 +299,7 @@ mod tests {
     #[test]
     fn a_skipped_field_the_whole_decode_refuses_is_refused_by_the_lean_one() {
         let plan_id = uuid::Uuid::now_v7();
-        let actor = Actor {
-            team: TeamId::parse("us-force-planning").unwrap(),
-            user: "planner".into(),
-            side: Some(Side::Us),
-        };
+        let actor = actor();
         let event = Event::DecisionAdopted {
             decision_id: DecisionId::try_from("d1".to_owned()).unwrap(),
         };
