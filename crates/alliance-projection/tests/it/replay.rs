@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use alliance_domain::{
     AgreementKind, CapabilityArea, ClauseId, ClauseStatus, Command, ConditionId, ConditionStatus,
-    Date, DecisionId, DecisionStatus, ElementId, InvestmentId, Mission, Plan, Side, Step,
+    Date, DecisionId, DecisionStatus, ElementId, InvestmentId, Mission, Plan, PlanRole, Section,
+    Side, Step,
 };
 use alliance_projection::{DecisionFilter, RecordPoint};
 use proptest::prelude::*;
@@ -145,7 +146,23 @@ enum Op {
         value: Option<u32>,
         on: i64,
     },
+    /// A role granted to (or revoked from) a team that otherwise takes no part: grants change
+    /// who may act, never a posture.
+    Grant {
+        revoke: bool,
+        role: usize,
+    },
 }
+
+/// The roles the histories grant and revoke.
+const ROLES: [PlanRole; 3] = [
+    PlanRole::Auditor,
+    PlanRole::Endorser(Side::Rok),
+    PlanRole::Editor(Section::Forces),
+];
+
+/// The team the histories grant roles to.
+const OBSERVER: &str = "alliance-observers";
 
 fn pick() -> impl Strategy<Value = usize> {
     prop_oneof![3 => 0..2usize, 1 => 0..8usize]
@@ -204,6 +221,7 @@ fn op() -> impl Strategy<Value = Op> {
             in_horizon()
         )
             .prop_map(|(c, status, value, on)| Op::Assess { c, status, value, on }),
+        1 => (any::<bool>(), 0..ROLES.len()).prop_map(|(revoke, role)| Op::Grant { revoke, role }),
     ]
 }
 
@@ -438,6 +456,18 @@ fn command(op: &Op, plan: &Plan, names: &mut Names) -> Option<(&'static str, Com
                 since: day(*since),
             },
         ),
+        Op::Grant { revoke, role } => {
+            let team = alliance_domain::TeamId::parse(OBSERVER).unwrap();
+            let role = ROLES[*role];
+            (
+                APPROVER,
+                if *revoke {
+                    Command::RevokeRole { team, role }
+                } else {
+                    Command::GrantRole { team, role }
+                },
+            )
+        }
         Op::Condition => (
             ROK,
             Command::DefineCondition {
@@ -555,6 +585,8 @@ fn posture_at_any_version_equals_a_fold_from_scratch() {
         "WithdrawElement",
         "RelocateElement",
         "PlanBranched",
+        "RoleGranted",
+        "RoleRevoked",
     ] {
         assert!(
             seen.get(kind).copied().unwrap_or(0) >= 3,
