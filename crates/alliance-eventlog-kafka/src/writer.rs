@@ -169,6 +169,16 @@ struct Failure {
     lost: Option<String>,
 }
 
+impl Failure {
+    /// What the appends of the transaction are answered: why the writer may no longer write,
+    /// or the error.
+    fn reason(&self, name: &str) -> String {
+        self.lost
+            .clone()
+            .unwrap_or_else(|| format!("kafka transaction of {name} failed: {}", self.error))
+    }
+}
+
 /// The producing half of a writer.
 struct Producing {
     writer: Writer,
@@ -342,12 +352,7 @@ impl Producing {
                 }
             }
             Err(failure) => {
-                let reason = failure.lost.clone().unwrap_or_else(|| {
-                    format!(
-                        "kafka transaction of {} failed: {}",
-                        self.writer.name, failure.error
-                    )
-                });
+                let reason = failure.reason(&self.writer.name);
                 if let Some(lost) = failure.lost {
                     lock(&self.pipeline.state).lose(lost, &*self.writer.on_lost);
                     self.pipeline.changed.notify_all();
@@ -570,12 +575,7 @@ impl Committer {
                     }
                     Err(error) => {
                         let failure = failure(&self.name, self.timeout, producer, error);
-                        let reason = failure.lost.clone().unwrap_or_else(|| {
-                            format!(
-                                "kafka transaction of {} failed: {}",
-                                self.name, failure.error
-                            )
-                        });
+                        let reason = failure.reason(&self.name);
                         {
                             let mut state = lock(&self.pipeline.state);
                             state.failed = true;

@@ -194,17 +194,19 @@ const BLOCK: usize = 16 * 1024 / std::mem::size_of::<Recorded>();
 /// time it grew, which took about a tenth of a rebuild, and held twice their size meanwhile).
 #[derive(Debug, Clone, Default)]
 pub struct Events {
+    /// Every block but the last is full.
     blocks: Vec<Vec<Recorded>>,
-    len: usize,
 }
 
 impl Events {
     pub fn len(&self) -> usize {
-        self.len
+        self.blocks
+            .last()
+            .map_or(0, |last| (self.blocks.len() - 1) * BLOCK + last.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.blocks.is_empty()
     }
 
     pub fn get(&self, i: usize) -> Option<&Recorded> {
@@ -223,7 +225,7 @@ impl Events {
     /// The events from the `from`-th one (counted from 0) to the `to`-th, excluded (at most
     /// the last), oldest first.
     pub fn range(&self, from: usize, to: usize) -> impl Iterator<Item = &Recorded> + '_ {
-        let to = to.min(self.len);
+        let to = to.min(self.len());
         let from = from.min(to);
         self.blocks[from / BLOCK..]
             .iter()
@@ -250,7 +252,6 @@ impl Events {
                 self.blocks.push(block);
             }
         }
-        self.len += 1;
     }
 }
 
