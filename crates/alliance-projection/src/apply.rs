@@ -9,7 +9,7 @@ use alliance_record::signing::TrustedKeys;
 use alliance_stdx::write;
 use futures::StreamExt;
 
-use crate::history::{Recorded, RecordedBy, RecordedCommand, Seal};
+use crate::history::{PackedEvent, Recorded, RecordedBy, RecordedCommand, Seal};
 use crate::{
     Applied, Event, PROGRESS_EVERY, PlanHistory, PlanId, Progress, Projection, ProjectionError,
     telemetry,
@@ -18,6 +18,8 @@ use crate::{
 /// A record decoded, its seal checked as far as the record alone allows.
 pub(crate) struct Prepared {
     recorded: Recorded,
+    /// Its event, decoded: the read model folds it, and keeps it packed.
+    event: Event,
     /// For a model that checks signatures: whether the record is signed (and its signature
     /// verified).
     signed: Option<bool>,
@@ -51,6 +53,9 @@ pub(crate) fn prepare(
         None => None,
     };
     let envelope = decoded.envelope;
+    let packed = decoded
+        .packed
+        .unwrap_or_else(|| PackedEvent::new(&decoded.event));
     let actor = envelope.actor.unwrap_or_default();
     let signature =
         (!envelope.signature.is_empty()).then_some((envelope.signing_key_id, envelope.signature));
@@ -70,9 +75,13 @@ pub(crate) fn prepare(
             },
         )),
         seal: Seal::new(envelope.prev_hash, envelope.hash, signature),
-        event: decoded.event,
+        event: packed,
     };
-    Ok(Prepared { recorded, signed })
+    Ok(Prepared {
+        recorded,
+        event: decoded.event,
+        signed,
+    })
 }
 
 /// Whether `stored` is signed, its hash and signature checked against `trusted`;
@@ -170,11 +179,13 @@ impl Projection {
                 ),
             ));
         }
-        let recorded = prepared.recorded;
+        let Prepared {
+            recorded, event, ..
+        } = prepared;
         // Cloned for live subscribers only when there are any (not while catching up).
         let copy = (self.applied.receiver_count() > 0).then(|| recorded.clone());
         let update = telemetry::update_span(stored);
-        let new = update.in_scope(|| self.push_recorded(stored.plan_id, recorded))?;
+        let new = update.in_scope(|| self.push_recorded(stored.plan_id, recorded, &event))?;
         if let Some(recorded) = copy.filter(|_| new) {
             let _ = self.applied.send(Applied {
                 plan_id: stored.plan_id,
@@ -206,12 +217,14 @@ impl Projection {
         }
     }
 
-    /// Adds the next recorded event of a plan. `Ok(false)`: it was there already. A different
-    /// record at a version the plan holds is a `Conflict`: the one applied first stands.
+    /// Adds the next recorded event of a plan (`event`: its event). `Ok(false)`: it was there
+    /// already. A different record at a version the plan holds is a `Conflict`: the one applied
+    /// first stands.
     pub(crate) fn push_recorded(
         &self,
         plan_id: PlanId,
         recorded: Recorded,
+        event: &Event,
     ) -> Result<bool, ProjectionError> {
         let mut plans = write(&self.plans);
         let have = plans.get(&plan_id).map_or(0, PlanHistory::version);
@@ -240,31 +253,33 @@ impl Projection {
             )));
         }
         if have == 0 {
-            let base = match &recorded.event {
+            let base = match event {
                 Event::PlanBranched {
                     parent_plan_id,
                     parent_version,
                     ..
                 } => plans
                     .get(parent_plan_id)
-                    .map(|parent| (*parent.state_at(*parent_version)).clone())
+                    .map(|parent| parent.state_at(*parent_version))
                     .ok_or_else(|| {
                         ProjectionError::Corrupt(format!(
                             "plan {plan_id} branches from plan {parent_plan_id}, which is not in the log before it"
                         ))
-                    })?,
+                    })??
+                    .as_ref()
+                    .clone(),
                 _ => alliance_domain::Plan::default(),
             };
             plans.insert(plan_id, PlanHistory::new(plan_id, base));
         }
-        if let Event::SimulationRunRecorded { run } = &recorded.event {
+        if let Event::SimulationRunRecorded { run } = event {
             write(&self.runs)
                 .entry(run.run_id)
                 .or_default()
                 .push(plan_id);
         }
         if let Some(history) = plans.get_mut(&plan_id) {
-            history.push(recorded);
+            history.push(recorded, event);
         }
         Ok(true)
     }

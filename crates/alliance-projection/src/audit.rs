@@ -336,7 +336,11 @@ impl<L: LogReader> v1::audit_log_server::AuditLog for AuditLogApi<L> {
             .events(plan_id, &filter, after, limit)
             .map_err(status)?;
         Ok(Response::new(v1::ListEventsResponse {
-            events: page.events.iter().map(|e| envelope(plan_id, e)).collect(),
+            events: page
+                .events
+                .iter()
+                .map(|e| envelope(plan_id, e))
+                .collect::<Result<_, _>>()?,
             next_page_token: page
                 .next_after
                 .map(|v| format!("after-{v}"))

@@ -43,29 +43,26 @@ pub struct EventPage {
 fn decisions_touching<'a>(
     events: impl Iterator<Item = &'a Recorded>,
     element: &ElementId,
-) -> BTreeSet<DecisionId> {
-    events
-        .filter_map(|r| match &r.event {
-            Event::StepPlanned { decision_id, step } if step.element_id() == Some(element) => {
-                Some(decision_id.clone())
-            }
-            _ => None,
-        })
-        .collect()
+) -> Result<BTreeSet<DecisionId>, ProjectionError> {
+    let mut decisions = BTreeSet::new();
+    for recorded in events {
+        if let Event::StepPlanned { decision_id, step } = recorded.event()?
+            && step.element_id() == Some(element)
+        {
+            decisions.insert(decision_id);
+        }
+    }
+    Ok(decisions)
 }
 
 impl EventFilter {
-    fn matches(&self, recorded: &Recorded, element_decisions: &BTreeSet<DecisionId>) -> bool {
+    fn matches(
+        &self,
+        recorded: &Recorded,
+        element_decisions: &BTreeSet<DecisionId>,
+    ) -> Result<bool, ProjectionError> {
         let actor = &recorded.command.actor;
-        let keys = || recorded.event.keys();
-        let valid = recorded.event.valid_date();
-        let of_decision = |keys: &BTreeSet<Key>, wanted: &dyn Fn(&DecisionId) -> bool| {
-            keys.iter().any(|key| match key {
-                Key::Decision(d) | Key::Endorsement(d, _) => wanted(d),
-                _ => false,
-            })
-        };
-        self.team.as_deref().is_none_or(|t| t == actor.team)
+        let of_record = self.team.as_deref().is_none_or(|t| t == actor.team)
             && self.user.as_deref().is_none_or(|u| u == actor.user)
             && (self.event_types.is_empty()
                 || self.event_types.contains(recorded.event.event_type()))
@@ -74,22 +71,38 @@ impl EventFilter {
                 .is_none_or(|from| recorded.record_time_micros >= from)
             && self
                 .recorded_to
-                .is_none_or(|to| recorded.record_time_micros < to)
-            && self
-                .valid_from
-                .is_none_or(|from| valid.is_some_and(|v| v >= from))
+                .is_none_or(|to| recorded.record_time_micros < to);
+        let of_event = self.valid_from.is_some()
+            || self.valid_to.is_some()
+            || self.decision.is_some()
+            || self.element.is_some();
+        if !of_record || !of_event {
+            return Ok(of_record);
+        }
+        // Only these conditions read the event itself.
+        let event = recorded.event()?;
+        let keys = event.keys();
+        let valid = event.valid_date();
+        let of_decision = |wanted: &dyn Fn(&DecisionId) -> bool| {
+            keys.iter().any(|key| match key {
+                Key::Decision(d) | Key::Endorsement(d, _) => wanted(d),
+                _ => false,
+            })
+        };
+        Ok(self
+            .valid_from
+            .is_none_or(|from| valid.is_some_and(|v| v >= from))
             && self
                 .valid_to
                 .is_none_or(|to| valid.is_some_and(|v| v <= to))
             && self
                 .decision
                 .as_ref()
-                .is_none_or(|wanted| of_decision(&keys(), &|d| d == wanted))
+                .is_none_or(|wanted| of_decision(&|d| d == wanted))
             && self.element.as_ref().is_none_or(|element| {
-                let keys = keys();
                 keys.contains(&Key::Element(element.clone()))
-                    || of_decision(&keys, &|d| element_decisions.contains(d))
-            })
+                    || of_decision(&|d| element_decisions.contains(d))
+            }))
     }
 }
 
@@ -105,20 +118,24 @@ impl Projection {
     ) -> Result<EventPage, ProjectionError> {
         let limit = limit.clamp(1, MAX_PAGE);
         self.with_plan(plan_id, |history| {
-            let element_decisions = filter
-                .element
-                .as_ref()
-                .map(|e| decisions_touching(history.events.iter(), e))
-                .unwrap_or_default();
+            let element_decisions = match &filter.element {
+                Some(element) => decisions_touching(history.events.iter(), element)?,
+                None => BTreeSet::new(),
+            };
             let skip = usize::try_from(after).unwrap_or(usize::MAX);
-            let mut matching = history
-                .events
-                .range(skip, usize::MAX)
-                .filter(|r| filter.matches(r, &element_decisions));
-            let events: Vec<Recorded> = matching.by_ref().take(limit).cloned().collect();
-            let more = matching.next().is_some();
+            let mut events = Vec::new();
+            let mut more = false;
+            for recorded in history.events.range(skip, usize::MAX) {
+                if filter.matches(recorded, &element_decisions)? {
+                    if events.len() == limit {
+                        more = true;
+                        break;
+                    }
+                    events.push(recorded.clone());
+                }
+            }
             let next_after = events.last().map(|r| r.version).filter(|_| more);
-            EventPage { events, next_after }
-        })
+            Ok(EventPage { events, next_after })
+        })?
     }
 }

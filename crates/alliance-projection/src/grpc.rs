@@ -212,7 +212,8 @@ pub(crate) fn timestamp(micros: i64) -> prost_types::Timestamp {
 
 /// The envelope of a recorded event as the log holds it: every field the writer wrote, the
 /// seal and signature included.
-pub(crate) fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelope {
+pub(crate) fn envelope(plan_id: PlanId, recorded: &Recorded) -> Result<v1::EventEnvelope, Status> {
+    let event = recorded.event().map_err(status)?;
     let command = &recorded.command;
     let (signing_key_id, signature) = recorded
         .seal
@@ -220,12 +221,12 @@ pub(crate) fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelop
         .map_or((Vec::new(), Vec::new()), |(key, signature)| {
             (key.to_vec(), signature.to_vec())
         });
-    v1::EventEnvelope {
+    Ok(v1::EventEnvelope {
         event_id: recorded.event_id.to_string(),
         plan_id: plan_id.to_string(),
         plan_version: recorded.version,
         record_time: Some(timestamp(recorded.record_time_micros)),
-        valid_date: recorded.event.valid_date().map(date_to_proto),
+        valid_date: event.valid_date().map(date_to_proto),
         actor: Some(v1::Actor {
             team: command.actor.team.clone(),
             user: command.actor.user.clone(),
@@ -241,8 +242,20 @@ pub(crate) fn envelope(plan_id: PlanId, recorded: &Recorded) -> v1::EventEnvelop
         hash: recorded.seal.hash().to_vec(),
         signing_key_id,
         signature,
-        payload: Some(event_to_payload(&recorded.event)),
-    }
+        payload: Some(event_to_payload(&event)),
+    })
+}
+
+/// Sends the envelope of `recorded` on a stream; `false`: the stream ends (its caller has
+/// gone, or the event could not be read, which the caller is told).
+async fn send_envelope(
+    tx: &tokio::sync::mpsc::Sender<Result<v1::EventEnvelope, Status>>,
+    plan_id: PlanId,
+    recorded: &Recorded,
+) -> bool {
+    let envelope = envelope(plan_id, recorded);
+    let readable = envelope.is_ok();
+    tx.send(envelope).await.is_ok() && readable
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<v1::EventEnvelope, Status>> + Send>>;
@@ -490,7 +503,7 @@ impl PostureQueries for PostureQueriesApi {
         let projection = self.projection.clone();
         let stream = async_stream_of(permit, move |tx| async move {
             for recorded in &stored {
-                if tx.send(Ok(envelope(plan_id, recorded))).await.is_err() {
+                if !send_envelope(&tx, plan_id, recorded).await {
                     return;
                 }
             }
@@ -502,7 +515,7 @@ impl PostureQueries for PostureQueriesApi {
                         }
                         // Standing changes only with the plan's grants: judged as of this event,
                         // before it is sent.
-                        if changes_standing(&applied.recorded.event)
+                        if changes_standing(applied.recorded.event.event_type())
                             && let Err(ended) = still_standing(
                                 &projection,
                                 &caller,
@@ -518,11 +531,9 @@ impl PostureQueries for PostureQueriesApi {
                             "alliance.v1.PostureQueries/WatchPlan",
                             applied.trace.as_deref(),
                         );
-                        if tx
-                            .send(Ok(envelope(plan_id, &applied.recorded)))
+                        if !send_envelope(&tx, plan_id, &applied.recorded)
                             .instrument(push)
                             .await
-                            .is_err()
                         {
                             return;
                         }
@@ -538,7 +549,7 @@ impl PostureQueries for PostureQueriesApi {
                         let missed = projection.events_from(plan_id, next).unwrap_or_default();
                         for recorded in &missed {
                             next = recorded.version + 1;
-                            if tx.send(Ok(envelope(plan_id, recorded))).await.is_err() {
+                            if !send_envelope(&tx, plan_id, recorded).await {
                                 return;
                             }
                         }
@@ -636,12 +647,10 @@ fn findings_report(
     }
 }
 
-/// Whether an event can change who stands on a plan: only its grants do.
-fn changes_standing(event: &alliance_domain::Event) -> bool {
-    matches!(
-        event,
-        alliance_domain::Event::RoleGranted { .. } | alliance_domain::Event::RoleRevoked { .. }
-    )
+/// Whether an event (of type `event_type`) can change who stands on a plan: only its grants
+/// do.
+fn changes_standing(event_type: &str) -> bool {
+    matches!(event_type, "RoleGranted" | "RoleRevoked")
 }
 
 /// Ends a stream once `caller` holds no role on the plan (at `version`, or now): a stream
@@ -711,6 +720,7 @@ fn still_standing(
         .with_plan(plan_id, |h| {
             h.state_at(version.unwrap_or_else(|| h.version()))
         })
+        .and_then(|plan| plan)
         .map_err(status)?;
     alliance_server::access::standing(caller, &plan, plan_id)
         .map(drop)

@@ -5,6 +5,9 @@
 use std::sync::Arc;
 
 use alliance_domain::{Event, Plan, PlanId, Version, evolve};
+pub use alliance_record::PackedEvent;
+
+use crate::ProjectionError;
 
 use crate::index::{PostureAt, PostureIndex};
 
@@ -21,7 +24,8 @@ fn checkpoint_spacing(plan: &Plan) -> usize {
 }
 
 /// One event of a plan's own stream, as recorded: every field of its envelope in the log, the
-/// payload as the domain event.
+/// payload packed (its protobuf bytes, a fraction of the domain event's size: the read models
+/// keep every event, and answer most queries from their index without reading one).
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub version: Version,
@@ -30,13 +34,20 @@ pub struct Recorded {
     /// The command it came from; shared by the events of one command.
     pub command: Arc<RecordedCommand>,
     pub seal: Seal,
-    pub event: Event,
+    pub event: PackedEvent,
 }
 
 impl Recorded {
     /// Whether its writer signed the record.
     pub fn signed(&self) -> bool {
         self.seal.signature().is_some()
+    }
+
+    /// The domain event.
+    pub fn event(&self) -> Result<Event, ProjectionError> {
+        self.event
+            .event()
+            .map_err(|e| ProjectionError::Corrupt(format!("version {}: {e}", self.version)))
     }
 }
 
@@ -317,8 +328,8 @@ impl PlanHistory {
         self.events.len() as Version
     }
 
-    /// Adds the next event of the plan's own stream.
-    pub fn push(&mut self, mut recorded: Recorded) {
+    /// Adds the next event of the plan's own stream: `recorded`, whose event is `event`.
+    pub fn push(&mut self, mut recorded: Recorded, event: &Event) {
         if let Some(last) = self.events.last() {
             if last.command == recorded.command {
                 recorded.command = last.command.clone();
@@ -330,8 +341,8 @@ impl PlanHistory {
         }
         // In place, unless a checkpoint shares the state (then it is copied once).
         let state = Arc::make_mut(&mut self.current);
-        *state = evolve(std::mem::take(state), &recorded.event);
-        self.index.record(recorded.version, &recorded.event, state);
+        *state = evolve(std::mem::take(state), event);
+        self.index.record(recorded.version, event, state);
         if recorded.signed() && self.signed_from.is_none() {
             self.signed_from = Some(recorded.version);
         }
@@ -373,13 +384,18 @@ impl PlanHistory {
         self.index.at(version.min(self.version()), what_if)
     }
 
+    /// The plan at its latest version.
+    pub fn latest(&self) -> Arc<Plan> {
+        self.current.clone()
+    }
+
     /// The plan as it stood at `version` (`0`: before its first event).
-    pub fn state_at(&self, version: Version) -> Arc<Plan> {
+    pub fn state_at(&self, version: Version) -> Result<Arc<Plan>, ProjectionError> {
         let version = usize::try_from(version)
             .unwrap_or(usize::MAX)
             .min(self.events.len());
         if version == self.events.len() {
-            return self.current.clone();
+            return Ok(self.current.clone());
         }
         let kept = self
             .checkpoints
@@ -389,13 +405,13 @@ impl PlanHistory {
             None => (0, self.base.clone()),
         };
         if start == version {
-            return state;
+            return Ok(state);
         }
-        let state = self
-            .events
-            .range(start, version)
-            .fold((*state).clone(), |plan, e| evolve(plan, &e.event));
-        Arc::new(state)
+        let mut plan = (*state).clone();
+        for recorded in self.events.range(start, version) {
+            plan = evolve(plan, &recorded.event()?);
+        }
+        Ok(Arc::new(plan))
     }
 }
 
@@ -421,9 +437,9 @@ mod tests {
                 },
             )),
             seal: Seal::new(vec![0; 32], vec![1; 32], None),
-            event: Event::DecisionAdopted {
+            event: PackedEvent::new(&Event::DecisionAdopted {
                 decision_id: dec(&format!("d{version}")),
-            },
+            }),
         }
     }
 

@@ -30,7 +30,9 @@ pub use alliance_proto::convert::posture_to_proto;
 pub use audit::{AuditKeys, AuditLogApi, KeptHead, Verification, verify_plan, verify_plan_against};
 pub use events::{EventFilter, EventPage, MAX_PAGE};
 pub use grpc::{PostureQueriesApi, add_routes, record_point, status};
-pub use history::{PlanHistory, RecordPoint, Recorded, RecordedBy, RecordedCommand, Seal};
+pub use history::{
+    PackedEvent, PlanHistory, RecordPoint, Recorded, RecordedBy, RecordedCommand, Seal,
+};
 pub use queries::{
     DecisionChange, DecisionFilter, DecisionView, ElementChange, ElementChangeKind, LifecycleEntry,
     PlanDiff, SeriesStep,
@@ -487,7 +489,7 @@ impl Projection {
         access: Access,
     ) -> Result<(), tonic::Status> {
         let plan = self
-            .with_plan(plan_id, |h| h.state_at(h.version()))
+            .with_plan(plan_id, |h| h.latest())
             .map_err(grpc::status)?;
         let allowed = match access {
             Access::Read => alliance_server::access::authorize_read(caller, &plan, plan_id),
@@ -540,7 +542,7 @@ impl alliance_server::access::PlanDirectory for Projection {
         let mut plans: Vec<_> = self
             .plans()
             .iter()
-            .map(|(id, history)| (*id, history.state_at(history.version())))
+            .map(|(id, history)| (*id, history.latest()))
             .collect();
         plans.sort_unstable_by_key(|(id, _)| *id);
         plans.into_iter().map(|(_, plan)| plan).collect()

@@ -160,7 +160,7 @@ impl Projection {
     ) -> Result<FindingsAt, ProjectionError> {
         self.with_plan(plan_id, |history| {
             let version = history.version_at(record);
-            let state = history.state_at(version);
+            let state = history.state_at(version)?;
             let from = from.unwrap_or(state.horizon_start);
             let to = to.unwrap_or(state.horizon_end);
             if to < from {
@@ -239,14 +239,14 @@ impl Projection {
     ) -> Result<Vec<DecisionView>, ProjectionError> {
         self.with_plan(plan_id, |history| {
             let version = history.version_at(record);
-            let state = history.state_at(version);
-            let mut lifecycles: BTreeMap<&DecisionId, Vec<LifecycleEntry>> = BTreeMap::new();
+            let state = history.state_at(version)?;
+            let mut lifecycles: BTreeMap<DecisionId, Vec<LifecycleEntry>> = BTreeMap::new();
             for recorded in history.events.range(0, version as usize) {
-                if let Some(id) = decision_of(&recorded.event) {
-                    lifecycles.entry(id).or_default().push(entry(recorded));
+                if let Some(id) = decision_of(&recorded.event()?) {
+                    lifecycles.entry(id.clone()).or_default().push(entry(recorded));
                 }
             }
-            state
+            Ok(state
                 .decisions
                 .values()
                 .filter(|d| filter.status.is_none_or(|s| d.status == s))
@@ -263,8 +263,8 @@ impl Projection {
                     derived_sides: d.derived_sides(&state),
                     history: lifecycles.get(&d.id).cloned().unwrap_or_default(),
                 })
-                .collect()
-        })
+                .collect())
+        })?
     }
 
     /// The events of `plan_id` with `version >= from`, as recorded.
@@ -303,21 +303,25 @@ fn diff(
             ),
         });
     }
-    let (before, after) = (history.state_at(from_version), history.state_at(to_version));
+    let (before, after) = (
+        history.state_at(from_version)?,
+        history.state_at(to_version)?,
+    );
     let changed = || {
         history
             .events
             .range(from_version as usize, to_version as usize)
     };
-    let mut decisions: BTreeMap<&DecisionId, Vec<(Version, &'static str)>> = BTreeMap::new();
-    let mut elements: BTreeMap<&ElementId, Vec<(Version, &'static str)>> = BTreeMap::new();
+    let mut decisions: BTreeMap<DecisionId, Vec<(Version, &'static str)>> = BTreeMap::new();
+    let mut elements: BTreeMap<ElementId, Vec<(Version, &'static str)>> = BTreeMap::new();
     for recorded in changed() {
         let tag = (recorded.version, recorded.event.event_type());
-        if let Some(id) = decision_of(&recorded.event) {
-            decisions.entry(id).or_default().push(tag);
+        let event = recorded.event()?;
+        if let Some(id) = decision_of(&event) {
+            decisions.entry(id.clone()).or_default().push(tag);
         }
-        for id in elements_of(&recorded.event, &after) {
-            let touched = elements.entry(id).or_default();
+        for id in elements_of(&event, &after) {
+            let touched = elements.entry(id.clone()).or_default();
             if !touched.contains(&tag) {
                 touched.push(tag);
             }
@@ -326,27 +330,27 @@ fn diff(
     let decisions = decisions
         .into_iter()
         .map(|(id, events)| DecisionChange {
-            decision_id: id.clone(),
             title: after
                 .decisions
-                .get(id)
+                .get(&id)
                 .map(|d| d.title.clone())
                 .unwrap_or_default(),
-            before: before.decisions.get(id).map(|d| d.status),
-            after: after.decisions.get(id).map(|d| d.status),
+            before: before.decisions.get(&id).map(|d| d.status),
+            after: after.decisions.get(&id).map(|d| d.status),
+            decision_id: id,
             events,
         })
         .collect();
     let elements = elements
         .into_iter()
         .map(|(id, events)| {
-            let kind = match (known_element(&before, id), known_element(&after, id)) {
+            let kind = match (known_element(&before, &id), known_element(&after, &id)) {
                 (false, true) => ElementChangeKind::Added,
                 (true, false) => ElementChangeKind::Removed,
                 _ => ElementChangeKind::Changed,
             };
             ElementChange {
-                element_id: id.clone(),
+                element_id: id,
                 kind,
                 events,
             }

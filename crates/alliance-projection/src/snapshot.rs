@@ -20,10 +20,10 @@ use alliance_eventlog::{Checkpoint, LogReader, Position};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::Projection;
+use crate::{Projection, ProjectionError};
 use std::collections::HashMap;
 
-use crate::history::{PlanHistory, Recorded, RecordedBy, RecordedCommand, Seal};
+use crate::history::{PackedEvent, PlanHistory, Recorded, RecordedBy, RecordedCommand, Seal};
 
 const FORMAT: &str = "alliance-read-model/5";
 
@@ -74,7 +74,9 @@ pub enum SnapshotError {
 
 impl Projection {
     /// Every canonical line of `plans`, plans in id order, events in version order.
-    fn canonical_lines(plans: &HashMap<PlanId, PlanHistory>) -> Vec<String> {
+    fn canonical_lines(
+        plans: &HashMap<PlanId, PlanHistory>,
+    ) -> Result<Vec<String>, ProjectionError> {
         let mut ids: Vec<&PlanId> = plans.keys().collect();
         ids.sort_unstable();
         let mut lines = Vec::new();
@@ -104,19 +106,25 @@ impl Projection {
                         .signature()
                         .map(|(_, signature)| hex::encode(signature))
                         .unwrap_or_default(),
-                    event: r.event.clone(),
+                    event: r.event()?,
                 };
                 // Serializing plain data to a string cannot fail.
                 lines.push(serde_json::to_string(&line).unwrap_or_default());
             }
         }
-        lines
+        Ok(lines)
     }
 
-    /// SHA-256 (hex) of the read model's canonical lines: equal digests, equal read models.
+    /// SHA-256 (hex) of the read model's canonical lines: equal digests, equal read models. A
+    /// model holding an event it cannot read has no digest: its "digest" says why, and equals
+    /// no other.
     pub fn digest(&self) -> String {
+        let lines = match Self::canonical_lines(&self.plans()) {
+            Ok(lines) => lines,
+            Err(error) => return format!("no digest: {error}"),
+        };
         let mut hasher = Sha256::new();
-        for line in Self::canonical_lines(&self.plans()) {
+        for line in lines {
             hasher.update(line.as_bytes());
             hasher.update(b"\n");
         }
@@ -134,7 +142,11 @@ impl Projection {
         // least everything up to it; restoring reads the tail from there and skips repeats.
         let checkpoint = self.checkpoint();
         let position = checkpoint.position;
-        let lines = Self::canonical_lines(&self.plans());
+        let lines =
+            Self::canonical_lines(&self.plans()).map_err(|error| SnapshotError::Invalid {
+                path: path.display().to_string(),
+                message: error.to_string(),
+            })?;
         let header = serde_json::to_string(&Header {
             format: FORMAT.into(),
             checkpoint,
@@ -205,7 +217,8 @@ impl Projection {
         if header.format != FORMAT {
             return Err(invalid(format!("unknown format {}", header.format)));
         }
-        let mut pending: std::collections::BTreeMap<PlanId, Vec<Recorded>> = Default::default();
+        let mut pending: std::collections::BTreeMap<PlanId, Vec<(Recorded, Event)>> =
+            Default::default();
         for line in lines {
             let line: Line =
                 serde_json::from_str(&line).map_err(|e| invalid(format!("bad line: {e}")))?;
@@ -220,7 +233,7 @@ impl Projection {
                     bytes("signature", &line.signature)?,
                 ))
             };
-            pending.entry(line.plan_id).or_default().push(Recorded {
+            let recorded = Recorded {
                 version: line.version,
                 event_id: line.event_id,
                 record_time_micros: line.record_time_micros,
@@ -240,15 +253,19 @@ impl Projection {
                     bytes("hash", &line.hash)?,
                     signature,
                 ),
-                event: line.event,
-            });
+                event: PackedEvent::new(&line.event),
+            };
+            pending
+                .entry(line.plan_id)
+                .or_default()
+                .push((recorded, line.event));
         }
         // A branch is built on its parent's state: load parents first.
         let projection = Projection::with_trust(trust);
         while !pending.is_empty() {
             let ready: Vec<PlanId> = pending
                 .iter()
-                .filter(|(_, events)| match events.first().map(|r| &r.event) {
+                .filter(|(_, events)| match events.first().map(|(_, event)| event) {
                     Some(Event::PlanBranched { parent_plan_id, .. }) => {
                         !pending.contains_key(parent_plan_id)
                     }
@@ -260,9 +277,9 @@ impl Projection {
                 return Err(invalid("branches whose parents are missing".into()));
             }
             for plan_id in ready {
-                for recorded in pending.remove(&plan_id).unwrap_or_default() {
+                for (recorded, event) in pending.remove(&plan_id).unwrap_or_default() {
                     projection
-                        .push_recorded(plan_id, recorded)
+                        .push_recorded(plan_id, recorded, &event)
                         .map_err(|e| invalid(e.to_string()))?;
                 }
             }

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use alliance_domain::testing::{created, plan_id, registered};
 use alliance_domain::{Event, Plan};
-use alliance_projection::{PlanHistory, Recorded, RecordedBy, RecordedCommand, Seal};
+use alliance_projection::{
+    PackedEvent, PlanHistory, Recorded, RecordedBy, RecordedCommand, Seal,
+};
 
 /// Bytes allocated and not yet freed.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -38,8 +40,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-fn recorded(version: u64, event: Event) -> Recorded {
-    Recorded {
+fn recorded(version: u64, event: Event) -> (Recorded, Event) {
+    let recorded = Recorded {
         version,
         event_id: uuid::Uuid::now_v7(),
         record_time_micros: 0,
@@ -55,21 +57,22 @@ fn recorded(version: u64, event: Event) -> Recorded {
             },
         )),
         seal: Seal::new(vec![0; 32], vec![0; 32], None),
-        event,
-    }
+        event: PackedEvent::new(&event),
+    };
+    (recorded, event)
 }
 
 /// The bytes a history of a plan and `elements` registrations (one event each) holds.
 fn held_by_a_history_of(elements: u64) -> isize {
-    let events: Vec<Recorded> = std::iter::once(created())
+    let events: Vec<(Recorded, Event)> = std::iter::once(created())
         .chain((0..elements).map(|n| registered(&format!("unit-{n:06}"), 100, &[("vehicle", 4)])))
         .zip(1..)
         .map(|(event, version)| recorded(version, event))
         .collect();
     let before = LIVE.load(Ordering::Relaxed);
     let mut history = PlanHistory::new(plan_id(), Plan::default());
-    for event in events {
-        history.push(event);
+    for (recorded, event) in events {
+        history.push(recorded, &event);
     }
     let held = LIVE.load(Ordering::Relaxed) - before;
     assert_eq!(history.version(), elements + 1);

@@ -104,6 +104,73 @@ pub struct DecodedEvent {
     pub written_schema: u32,
     pub event: Event,
     pub actor_team: Option<TeamId>,
+    /// The event packed, for a reader that keeps it: filled by [`decode_event_lean`] (from
+    /// the record's own payload bytes where it can), not by [`decode_event`].
+    pub packed: Option<PackedEvent>,
+}
+
+/// A domain event kept as its payload's protobuf bytes (the envelope's `payload` field, key
+/// included): a fraction of the decoded event's size, and decoded again when read. Bytes a
+/// decode once accepted, so each read decodes them to the same event.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PackedEvent {
+    bytes: Box<[u8]>,
+    event_type: &'static str,
+}
+
+/// The envelope's first payload field: every field from here on is a case of `payload`.
+const FIRST_PAYLOAD_FIELD: u32 = 20;
+
+impl PackedEvent {
+    /// `event`, packed.
+    pub fn new(event: &Event) -> Self {
+        let only_payload = v1::EventEnvelope {
+            payload: Some(event_to_payload(event)),
+            ..Default::default()
+        };
+        Self {
+            bytes: only_payload.encode_to_vec().into_boxed_slice(),
+            event_type: event.event_type(),
+        }
+    }
+
+    /// The event's type name ([`Event::event_type`]), read without decoding it.
+    pub fn event_type(&self) -> &'static str {
+        self.event_type
+    }
+
+    /// The payload, as the envelope carries it.
+    pub fn payload(&self) -> Result<v1::event_envelope::Payload, RecordError> {
+        v1::EventEnvelope::decode(&*self.bytes)
+            .ok()
+            .and_then(|envelope| envelope.payload)
+            .ok_or_else(|| RecordError(format!("a packed {} does not decode", self.event_type)))
+    }
+
+    /// The event.
+    pub fn event(&self) -> Result<Event, RecordError> {
+        event_from_payload(&self.payload()?).map_err(|violations| {
+            RecordError(format!(
+                "a packed {} does not decode: {}",
+                self.event_type,
+                alliance_domain::describe_violations(&violations)
+            ))
+        })
+    }
+
+    /// The bytes it takes.
+    pub fn size(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl std::fmt::Debug for PackedEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.event() {
+            Ok(event) => event.fmt(f),
+            Err(error) => write!(f, "{error}"),
+        }
+    }
 }
 
 /// An envelope decoded without the strings a reader already has from the stored record's own
@@ -111,8 +178,20 @@ pub struct DecodedEvent {
 /// are decoded as the whole decode decodes them (their wire type, their UTF-8), so a record one
 /// reader refuses no other accepts, but into one scratch string: one allocation where there were
 /// four. Every other field decodes as in the whole envelope.
+/// It also notes where the record's payload field is, to keep its bytes as they are.
 #[derive(Debug, Default)]
-struct Lean(v1::EventEnvelope, String);
+struct Lean(v1::EventEnvelope, String, PayloadField);
+
+/// Where a record's payload fields are: how many there are, and the last one's field number,
+/// wire type and value, as the bytes left to decode before and after it.
+#[derive(Debug, Default)]
+struct PayloadField {
+    count: u32,
+    tag: u32,
+    wire_type: Option<prost::encoding::WireType>,
+    left_before: usize,
+    left_after: usize,
+}
 
 /// The envelope's string fields [`Lean`] checks without keeping.
 const SKIPPED: [u32; 4] = [1, 2, 7, 10];
@@ -132,6 +211,17 @@ impl Message for Lean {
         if SKIPPED.contains(&tag) {
             // Decoded as the whole envelope decodes them, each into the same scratch string.
             prost::encoding::string::merge(wire_type, &mut self.1, buf, ctx)
+        } else if tag >= FIRST_PAYLOAD_FIELD {
+            let left_before = buf.remaining();
+            self.0.merge_field(tag, wire_type, buf, ctx)?;
+            self.2 = PayloadField {
+                count: self.2.count + 1,
+                tag,
+                wire_type: Some(wire_type),
+                left_before,
+                left_after: buf.remaining(),
+            };
+            Ok(())
         } else {
             self.0.merge_field(tag, wire_type, buf, ctx)
         }
@@ -144,6 +234,7 @@ impl Message for Lean {
     fn clear(&mut self) {
         self.0.clear();
         self.1.clear();
+        self.2 = PayloadField::default();
     }
 }
 
@@ -164,12 +255,36 @@ pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
 /// own columns: the envelope's event id, plan id, command id and event type are left empty
 /// (checked, not kept). It refuses what `decode_event` refuses. A record written under an older
 /// schema version, whose upcasting may need them, is decoded whole.
+///
+/// The event comes packed too: the record's payload field as it is, when the record has one
+/// (a record may repeat it, and a decode merges the repeats), or else packed anew.
 pub fn decode_event_lean(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
-    let lean = Lean::decode(stored.payload.as_slice()).map(|lean| lean.0);
-    match lean {
-        Ok(envelope) if envelope.schema_version != SCHEMA_VERSION => decode_event(stored),
-        envelope => decoded(stored, envelope),
+    let record = stored.payload.as_slice();
+    let (envelope, field) = match Lean::decode(record) {
+        Ok(lean) => (Ok(lean.0), lean.2),
+        Err(error) => (Err(error), PayloadField::default()),
+    };
+    if matches!(&envelope, Ok(e) if e.schema_version != SCHEMA_VERSION) {
+        return decode_event(stored).map(|mut decoded| {
+            decoded.packed = Some(PackedEvent::new(&decoded.event));
+            decoded
+        });
     }
+    let mut decoded = decoded(stored, envelope)?;
+    let value = (record.len() - field.left_before)..(record.len() - field.left_after);
+    decoded.packed = Some(match field.wire_type {
+        Some(wire_type) if field.count == 1 => {
+            let mut bytes = Vec::with_capacity(prost::encoding::key_len(field.tag) + value.len());
+            prost::encoding::encode_key(field.tag, wire_type, &mut bytes);
+            bytes.extend_from_slice(&record[value]);
+            PackedEvent {
+                bytes: bytes.into_boxed_slice(),
+                event_type: decoded.event.event_type(),
+            }
+        }
+        _ => PackedEvent::new(&decoded.event),
+    });
+    Ok(decoded)
 }
 
 fn decoded(
@@ -206,6 +321,7 @@ fn decoded(
         written_schema,
         event,
         actor_team,
+        packed: None,
     })
 }
 
@@ -291,7 +407,60 @@ mod tests {
             expected.command_id.clear();
             expected.event_type.clear();
             assert_eq!(lean.envelope, expected);
+            // Packed from the record's own bytes: as the event packs anew, and read back whole.
+            let packed = lean.packed.unwrap();
+            assert_eq!(packed, PackedEvent::new(event));
+            assert_eq!(packed.event().unwrap(), *event);
+            assert_eq!(packed.event_type(), event.event_type());
+            assert!(whole.packed.is_none());
         }
+    }
+
+    /// A record may carry its payload field twice, and a decode merges the two (the later
+    /// one's fields over the earlier's): the packed event is the merged one, not the last
+    /// field's bytes alone.
+    #[test]
+    fn a_payload_given_twice_is_packed_as_the_decode_merges_it() {
+        let plan_id = uuid::Uuid::now_v7();
+        let event = Event::DecisionEndorsed {
+            decision_id: DecisionId::try_from("d1".to_owned()).unwrap(),
+            side: Side::Us,
+        };
+        let (record, _) = encode_event(
+            plan_id,
+            1,
+            &event,
+            &actor(),
+            "command",
+            1_700_000_000_000_000,
+            &crate::chain::GENESIS,
+        );
+        // A second `decision_endorsed` (field 36) naming only the other side.
+        let side_only = v1::EventEnvelope {
+            payload: Some(v1::event_envelope::Payload::DecisionEndorsed(
+                v1::DecisionEndorsed {
+                    side: alliance_proto::convert::side_to_proto(Side::Rok),
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let mut payload = record.payload.clone();
+        payload.extend(side_only);
+        let stored = NewEvent {
+            payload,
+            ..record.clone()
+        }
+        .stored(plan_id, 1, 1);
+        let merged = Event::DecisionEndorsed {
+            decision_id: DecisionId::try_from("d1".to_owned()).unwrap(),
+            side: Side::Rok,
+        };
+        let lean = decode_event_lean(&stored).unwrap();
+        assert_eq!(lean.event, merged);
+        assert_eq!(decode_event(&stored).unwrap().event, merged);
+        assert_eq!(lean.packed.unwrap().event().unwrap(), merged);
     }
 
     /// The fields the lean decode skips are still checked as the whole decode checks them: a

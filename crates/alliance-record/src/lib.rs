@@ -8,4 +8,6 @@ pub mod signing;
 pub mod upcast;
 pub mod witness;
 
-pub use envelope::{DecodedEvent, RecordError, decode_event, decode_event_lean, encode_event};
+pub use envelope::{
+    DecodedEvent, PackedEvent, RecordError, decode_event, decode_event_lean, encode_event,
+};

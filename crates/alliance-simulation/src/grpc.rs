@@ -261,8 +261,9 @@ impl Inner {
             .projection
             .with_plan(plan_id, |history| {
                 let version = history.version_at(point);
-                (version, history.state_at(version))
+                Ok((version, history.state_at(version)?))
             })
+            .and_then(|read| read)
             .map_err(status)?;
         let (plan, overlay_ids) = if overlay.is_empty() {
             ((*plan).clone(), BTreeSet::new())
@@ -425,11 +426,12 @@ impl Inner {
         let found = self.projection.plans_recording(run_id).into_iter().find_map(|plan_id| {
             self.projection
                 .with_plan(plan_id, |history| {
-                    let state = history.state_at(history.version());
+                    let state = history.latest();
                     alliance_server::access::standing(caller, &state, plan_id).ok()?;
                     let run = state.simulation_runs.get(&run_id)?;
                     let recorded = history.events.iter().rev().find(|r| {
-                        matches!(&r.event, alliance_domain::Event::SimulationRunRecorded { run } if run.run_id == run_id)
+                        r.event.event_type() == "SimulationRunRecorded"
+                            && matches!(r.event(), Ok(alliance_domain::Event::SimulationRunRecorded { run }) if run.run_id == run_id)
                     })?;
                     Some((plan_id, (**run).clone(), recorded.version, (*recorded.command.actor).clone()))
                 })

@@ -41,9 +41,9 @@ fn naive(all: &[Recorded], filter: &EventFilter) -> Vec<u64> {
         None => BTreeSet::new(),
         Some(element) => all
             .iter()
-            .filter_map(|r| match &r.event {
+            .filter_map(|r| match r.event().unwrap() {
                 Event::StepPlanned { decision_id, step } if step.element_id() == Some(element) => {
-                    Some(decision_id.clone())
+                    Some(decision_id)
                 }
                 _ => None,
             })
@@ -51,7 +51,8 @@ fn naive(all: &[Recorded], filter: &EventFilter) -> Vec<u64> {
     };
     let mut out = Vec::new();
     for r in all {
-        let keys = r.event.keys();
+        let event = r.event().unwrap();
+        let keys = event.keys();
         let decisions: BTreeSet<&DecisionId> = keys
             .iter()
             .filter_map(|k| match k {
@@ -85,7 +86,7 @@ fn naive(all: &[Recorded], filter: &EventFilter) -> Vec<u64> {
         {
             continue;
         }
-        let valid = r.event.valid_date();
+        let valid = event.valid_date();
         if filter.valid_from.is_some() && valid.is_none_or(|v| v < filter.valid_from.unwrap()) {
             continue;
         }
@@ -103,7 +104,7 @@ async fn filters_and_pages_return_exactly_what_a_plain_filter_returns() {
     let (plan, _) = env.load_reference().await;
     let model = env.caught_up().await;
     let all = model.events_from(plan, 1).unwrap();
-    let state = model.with_plan(plan, |h| h.state_at(h.version())).unwrap();
+    let state = model.with_plan(plan, |h| h.latest()).unwrap();
     let elements: Vec<ElementId> = state
         .elements
         .keys()

@@ -479,7 +479,7 @@ async fn forged_records_ahead_of_the_genuine_one_are_quarantined_and_the_genuine
         .unwrap();
     let (applied, elements) = model
         .with_plan(plan, |h| {
-            let state = h.state_at(h.version());
+            let state = h.latest();
             (
                 h.events[genuine_version as usize - 1].clone(),
                 state

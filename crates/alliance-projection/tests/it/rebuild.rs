@@ -113,7 +113,7 @@ async fn a_branch_starts_from_its_parent_at_the_branch_point() {
     // The branch at its first version is the parent at the branch point.
     let branch_state = |version| {
         projection
-            .with_plan(branch, |h| (*h.state_at(version)).clone())
+            .with_plan(branch, |h| (*h.state_at(version).unwrap()).clone())
             .unwrap()
     };
     let parent_events = decode(&parent_stored);

@@ -237,7 +237,7 @@ async fn a_completed_run_is_recorded_in_the_plan_s_history_as_the_caller() {
         .projection
         .with_plan(env.plan_id, |h| {
             let recorded = h.events.last().unwrap();
-            match &recorded.event {
+            match recorded.event().unwrap() {
                 Event::SimulationRunRecorded { run } => {
                     (run.clone(), recorded.command.actor.to_string())
                 }
