@@ -63,7 +63,7 @@ pub(crate) fn prepare(
         version: stored.version,
         event_id: stored.event_id,
         record_time_micros: stored.record_time_micros,
-        command: Arc::new(RecordedCommand::new(
+        command: RecordedCommand::new(
             stored.command_id.clone(),
             envelope.correlation_id,
             envelope.causation_id,
@@ -73,7 +73,7 @@ pub(crate) fn prepare(
                 user: actor.user,
                 side: actor.side,
             },
-        )),
+        ),
         seal: Seal::new(envelope.prev_hash, envelope.hash, signature),
         event: packed,
     };

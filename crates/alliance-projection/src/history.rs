@@ -31,8 +31,10 @@ pub struct Recorded {
     pub version: Version,
     pub event_id: uuid::Uuid,
     pub record_time_micros: i64,
-    /// The command it came from; shared by the events of one command.
-    pub command: Arc<RecordedCommand>,
+    /// The command it came from (held in place: most commands record one event, and an
+    /// allocation of its own cost more than the copies a command of several events makes;
+    /// consecutive commands of one caller still share its [`RecordedBy`]).
+    pub command: RecordedCommand,
     pub seal: Seal,
     pub event: PackedEvent,
 }
@@ -330,14 +332,10 @@ impl PlanHistory {
 
     /// Adds the next event of the plan's own stream: `recorded`, whose event is `event`.
     pub fn push(&mut self, mut recorded: Recorded, event: &Event) {
-        if let Some(last) = self.events.last() {
-            if last.command == recorded.command {
-                recorded.command = last.command.clone();
-            } else if last.command.actor == recorded.command.actor
-                && let Some(command) = Arc::get_mut(&mut recorded.command)
-            {
-                command.actor = last.command.actor.clone();
-            }
+        if let Some(last) = self.events.last()
+            && last.command.actor == recorded.command.actor
+        {
+            recorded.command.actor = last.command.actor.clone();
         }
         // In place, unless a checkpoint shares the state (then it is copied once).
         let state = Arc::make_mut(&mut self.current);
@@ -425,7 +423,7 @@ mod tests {
             version,
             event_id: uuid::Uuid::now_v7(),
             record_time_micros: i64::try_from(version).unwrap_or_default(),
-            command: Arc::new(RecordedCommand::new(
+            command: RecordedCommand::new(
                 format!("c{version}"),
                 format!("c{version}"),
                 format!("c{version}"),
@@ -435,7 +433,7 @@ mod tests {
                     user: "planner".into(),
                     side: 1,
                 },
-            )),
+            ),
             seal: Seal::new(vec![0; 32], vec![1; 32], None),
             event: PackedEvent::new(&Event::DecisionAdopted {
                 decision_id: dec(&format!("d{version}")),

@@ -237,7 +237,7 @@ impl Projection {
                 version: line.version,
                 event_id: line.event_id,
                 record_time_micros: line.record_time_micros,
-                command: Arc::new(RecordedCommand::new(
+                command: RecordedCommand::new(
                     line.command_id,
                     line.correlation_id,
                     line.causation_id,
@@ -247,7 +247,7 @@ impl Projection {
                         user: line.user,
                         side: line.side,
                     },
-                )),
+                ),
                 seal: Seal::new(
                     bytes("prev_hash", &line.prev_hash)?,
                     bytes("hash", &line.hash)?,

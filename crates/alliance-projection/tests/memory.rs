@@ -7,7 +7,6 @@
 #![allow(unsafe_code)] // The counting allocator below: the one way to see what a model holds.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use alliance_domain::testing::{created, plan_id, registered};
@@ -45,7 +44,7 @@ fn recorded(version: u64, event: Event) -> (Recorded, Event) {
         version,
         event_id: uuid::Uuid::now_v7(),
         record_time_micros: 0,
-        command: Arc::new(RecordedCommand::new(
+        command: RecordedCommand::new(
             format!("c{version}"),
             String::new(),
             String::new(),
@@ -55,7 +54,7 @@ fn recorded(version: u64, event: Event) -> (Recorded, Event) {
                 user: "planner".into(),
                 side: 1,
             },
-        )),
+        ),
         seal: Seal::new(vec![0; 32], vec![0; 32], None),
         event: PackedEvent::new(&event),
     };
