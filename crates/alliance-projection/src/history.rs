@@ -69,18 +69,91 @@ impl std::fmt::Display for RecordedBy {
     }
 }
 
-/// The command an event came from, as its envelope records it. Kept small: correlation and
-/// causation ids that are both the command id (as the server fills them in when a client sends
-/// none) are not kept again, others apart, and consecutive commands of one caller share its
-/// [`RecordedBy`].
+/// The command an event came from, as its envelope records it. Kept small: a command id that
+/// is a UUID in its canonical text is kept as its 16 bytes, a digest of 64 lowercase hex
+/// digits (a SHA-256, as the command service writes it) as its 32, each reading back exactly
+/// as written; correlation and causation ids that are both the command id (as the server fills
+/// them in when a client sends none) are not kept again, others apart; and consecutive
+/// commands of one caller share its [`RecordedBy`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedCommand {
-    pub command_id: Box<str>,
+    command_id: CommandId,
     /// `(correlation_id, causation_id)`; `None`: both are the command id.
     other_ids: Option<Box<(Box<str>, Box<str>)>>,
     /// The digest that judges a retry (`EventEnvelope.command_digest`).
-    pub command_digest: Box<str>,
+    command_digest: Digest,
     pub actor: Arc<RecordedBy>,
+}
+
+/// A command id as recorded: a UUID in canonical text (lowercase, hyphenated) as its bytes,
+/// any other text as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CommandId {
+    Uuid(uuid::Uuid),
+    Text(Box<str>),
+}
+
+impl CommandId {
+    fn new(text: String) -> Self {
+        // 36 characters parse only as the hyphenated form; without upper case it is canonical.
+        let canonical = text.len() == 36 && !text.bytes().any(|b| b.is_ascii_uppercase());
+        match uuid::Uuid::try_parse(&text) {
+            Ok(id) if canonical => Self::Uuid(id),
+            _ => Self::Text(text.into_boxed_str()),
+        }
+    }
+}
+
+impl std::fmt::Display for CommandId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Uuid(id) => id.hyphenated().fmt(f),
+            Self::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// A command digest as recorded: 64 lowercase hex digits as their 32 bytes, any other text
+/// (an empty one included) as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Digest {
+    Sha256([u8; 32]),
+    Text(Box<str>),
+}
+
+impl Digest {
+    fn new(text: String) -> Self {
+        let digit = |b: u8| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        };
+        let mut bytes = [0; 32];
+        let lower_hex = text.len() == 64
+            && bytes
+                .iter_mut()
+                .zip(text.as_bytes().chunks_exact(2))
+                .all(|(byte, pair)| {
+                    digit(pair[0])
+                        .zip(digit(pair[1]))
+                        .map(|(high, low)| *byte = high << 4 | low)
+                        .is_some()
+                });
+        if lower_hex {
+            Self::Sha256(bytes)
+        } else {
+            Self::Text(text.into_boxed_str())
+        }
+    }
+}
+
+impl std::fmt::Display for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sha256(bytes) => bytes.iter().try_for_each(|b| write!(f, "{b:02x}")),
+            Self::Text(text) => f.write_str(text),
+        }
+    }
 }
 
 impl RecordedCommand {
@@ -99,22 +172,37 @@ impl RecordedCommand {
         });
         Self {
             other_ids,
-            command_id: command_id.into_boxed_str(),
-            command_digest: command_digest.into_boxed_str(),
+            command_id: CommandId::new(command_id),
+            command_digest: Digest::new(command_digest),
             actor: Arc::new(actor),
         }
     }
 
-    pub fn correlation_id(&self) -> &str {
-        self.other_ids
-            .as_deref()
-            .map_or(&self.command_id, |(correlation, _)| correlation)
+    pub fn command_id(&self) -> String {
+        self.command_id.to_string()
     }
 
-    pub fn causation_id(&self) -> &str {
+    /// Whether the two are the same command (its events share its id).
+    pub fn same_command(&self, other: &Self) -> bool {
+        self.command_id == other.command_id
+    }
+
+    pub fn correlation_id(&self) -> String {
+        self.other_ids.as_deref().map_or_else(
+            || self.command_id(),
+            |(correlation, _)| correlation.to_string(),
+        )
+    }
+
+    pub fn causation_id(&self) -> String {
         self.other_ids
             .as_deref()
-            .map_or(&self.command_id, |(_, causation)| causation)
+            .map_or_else(|| self.command_id(), |(_, causation)| causation.to_string())
+    }
+
+    /// The digest that judges a retry (`EventEnvelope.command_digest`).
+    pub fn command_digest(&self) -> String {
+        self.command_digest.to_string()
     }
 }
 
@@ -370,7 +458,9 @@ impl PlanHistory {
         let mut end = usize::try_from(version).unwrap_or(usize::MAX);
         while end > 0
             && end < self.events.len()
-            && self.events[end].command.command_id == self.events[end - 1].command.command_id
+            && self.events[end]
+                .command
+                .same_command(&self.events[end - 1].command)
         {
             end += 1;
         }
@@ -439,6 +529,58 @@ mod tests {
                 decision_id: dec(&format!("d{version}")),
             }),
         }
+    }
+
+    /// A command's ids and digest read back exactly as recorded, whichever form they are kept
+    /// in: a canonical UUID and a lowercase SHA-256 in hex as bytes, any other text as it is
+    /// (an upper-case UUID or digest, a braced UUID, a digest one digit short or signed, none at
+    /// all).
+    #[test]
+    fn a_command_reads_back_exactly_as_recorded() {
+        let by = || RecordedBy {
+            team: "rok-jcs".into(),
+            user: "planner".into(),
+            side: 2,
+        };
+        let uuid = "019a0000-0000-7000-8000-00000000002a";
+        let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+        let braced = format!("{{{uuid}}}");
+        let short = &sha[1..];
+        // Hex a decode of its pairs as numbers reads as 32 bytes, but not as written.
+        let signed = format!("+{short}");
+        for id in [
+            uuid,
+            &uuid.to_uppercase(),
+            &braced,
+            &uuid.replace('-', ""),
+            "c-17",
+            "",
+        ] {
+            for digest in [sha, &sha.to_uppercase(), short, &signed, "", "digest"] {
+                let command = RecordedCommand::new(
+                    id.to_owned(),
+                    id.to_owned(),
+                    "cause".to_owned(),
+                    digest.to_owned(),
+                    by(),
+                );
+                assert_eq!(command.command_id(), id);
+                assert_eq!(command.correlation_id(), id);
+                assert_eq!(command.causation_id(), "cause");
+                assert_eq!(command.command_digest(), digest);
+            }
+        }
+        let kept =
+            |id: &str| RecordedCommand::new(id.into(), id.into(), id.into(), sha.into(), by());
+        assert_eq!(
+            kept(uuid).command_id,
+            CommandId::Uuid(uuid.parse().unwrap())
+        );
+        assert!(matches!(kept(uuid).command_digest, Digest::Sha256(_)));
+        assert!(kept(uuid).same_command(&kept(uuid)));
+        // The same UUID in other text is another command id, as the log holds it.
+        assert!(!kept(uuid).same_command(&kept(&uuid.to_uppercase())));
+        assert_eq!(kept(uuid).correlation_id(), uuid);
     }
 
     /// Over several blocks, the events read as the one vector they stand for: by position, in

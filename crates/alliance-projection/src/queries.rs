@@ -243,7 +243,10 @@ impl Projection {
             let mut lifecycles: BTreeMap<DecisionId, Vec<LifecycleEntry>> = BTreeMap::new();
             for recorded in history.events.range(0, version as usize) {
                 if let Some(id) = decision_of(&recorded.event()?) {
-                    lifecycles.entry(id.clone()).or_default().push(entry(recorded));
+                    lifecycles
+                        .entry(id.clone())
+                        .or_default()
+                        .push(entry(recorded));
                 }
             }
             Ok(state

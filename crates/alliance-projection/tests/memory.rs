@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use alliance_domain::testing::{created, plan_id, registered};
 use alliance_domain::{Event, Plan};
-use alliance_projection::{
-    PackedEvent, PlanHistory, Recorded, RecordedBy, RecordedCommand, Seal,
-};
+use alliance_projection::{PackedEvent, PlanHistory, Recorded, RecordedBy, RecordedCommand, Seal};
 
 /// Bytes allocated and not yet freed.
 static LIVE: AtomicIsize = AtomicIsize::new(0);

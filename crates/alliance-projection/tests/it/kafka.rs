@@ -491,7 +491,7 @@ async fn forged_records_ahead_of_the_genuine_one_are_quarantined_and_the_genuine
         })
         .unwrap();
     assert_eq!(applied.event_id, genuine.event_id, "{applied:?}");
-    assert_eq!(&*applied.command.command_id, genuine.command_id.as_str());
+    assert_eq!(applied.command.command_id(), genuine.command_id);
     assert!(
         elements.contains(&"genuine".to_owned()) && !elements.contains(&"forged".to_owned()),
         "{elements:?}"
