@@ -856,8 +856,9 @@ async fn projection_report(args: &Args) -> anyhow::Result<String> {
             "\n## Read models ([F3])\n\n\
              A generated history of {} events over {} plans of 1,000 events each (150 U.S. elements, \
              30 capability levels, 10 conditions, and decisions proposed, planned, endorsed by both \
-             sides and adopted), written to the embedded log ({:.0} events/s), then rebuilt \
-             in-process into a fresh read model.\n\n\
+             sides and adopted), each by a command of its own carrying a UUID for its id and a \
+             SHA-256 digest, as the command service records them; written to the embedded log \
+             ({:.0} events/s), then rebuilt in-process into a fresh read model.\n\n\
              | measure | figure | target |\n|---|---:|---:|\n\
              | rebuild from the embedded log | {:.0} events/s ({:.2}× the raw read) | ≥ 1,000,000 events/s |\n\
              | the rebuild's CPU time, every thread (two cores give 2 µs an event at 1,000,000 events/s) | {:.2} µs an event | |\n\

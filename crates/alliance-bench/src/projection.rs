@@ -330,6 +330,8 @@ pub async fn write_history<L: EventLog>(
     };
     let plans = total_events.div_ceil(EVENTS_PER_PLAN);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // Apart from the plans' own draws, so the plans are the same whatever the commands carry.
+    let mut digests = Rng(0x5851_f42d_4c95_7f2d);
     let mut plan_ids = Vec::with_capacity(plans);
     let mut written = 0u64;
     for p in 0..plans {
@@ -340,14 +342,20 @@ pub async fn write_history<L: EventLog>(
         let mut head = alliance_record::chain::GENESIS;
         for (i, event) in events.iter().enumerate() {
             let version = i as u64 + 1;
-            let command_id = format!("gen-{p}-{i}");
+            // As the command service records a command: a UUID for its id, and the SHA-256 (in
+            // hex) that judges a retry.
+            let command_id = uuid::Uuid::from_u128(
+                0x019b_0000_0000_7000_8000_0000_0000_0000 | ((p as u128) << 20) | i as u128,
+            )
+            .to_string();
+            let digest: String = (0..4).map(|_| format!("{:016x}", digests.next())).collect();
             let ctx = alliance_record::envelope::EnvelopeContext {
                 plan_id,
                 actor: &actor,
                 command_id: &command_id,
                 correlation_id: &command_id,
                 causation_id: &command_id,
-                command_digest: "",
+                command_digest: &digest,
                 record_time_micros: 1_780_000_000_000_000
                     + (p * EVENTS_PER_PLAN + i) as i64 * 1_000,
                 signer,
