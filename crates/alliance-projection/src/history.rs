@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use alliance_domain::{Event, Plan, PlanId, Version, evolve};
 pub use alliance_record::PackedEvent;
+use alliance_record::signing::{KEY_ID_LEN, SIGNATURE_LEN};
 
 use crate::ProjectionError;
 
@@ -208,8 +209,9 @@ impl RecordedCommand {
 
 /// The record's place in its plan's hash chain, as written: the previous record's hash, its
 /// own, and its writer's key id and signature when signed. Hashes of 32 bytes (a SHA-256
-/// hash: every sealed record's) are held in place; a signature, or hashes of another length
-/// (as an unchecked record may carry), apart.
+/// hash: every sealed record's) are held in place; a signature apart: a writer's (an 8-byte key
+/// id and a 64-byte Ed25519 signature) in one allocation of their bytes, and anything else (as
+/// an unchecked record may carry) as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seal {
     prev_hash: [u8; 32],
@@ -218,11 +220,19 @@ pub struct Seal {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct SealRest {
-    /// `(prev_hash, hash)` as carried, when either is not 32 bytes long.
-    hashes: Option<BytesPair>,
-    /// `(signing_key_id, signature)` of a signed record.
-    signature: Option<BytesPair>,
+enum SealRest {
+    /// Signed as the writers sign.
+    Signed {
+        key: [u8; KEY_ID_LEN],
+        signature: [u8; SIGNATURE_LEN],
+    },
+    /// Anything else.
+    Other {
+        /// `(prev_hash, hash)` as carried, when either is not 32 bytes long.
+        hashes: Option<BytesPair>,
+        /// `(signing_key_id, signature)` of a signed record.
+        signature: Option<BytesPair>,
+    },
 }
 
 /// Two byte strings, as a record carries them.
@@ -235,34 +245,56 @@ impl Seal {
         let inline = <[u8; 32]>::try_from(&prev_hash[..])
             .ok()
             .zip(<[u8; 32]>::try_from(&hash[..]).ok());
-        let signature = signature
-            .map(|(key, signature)| (key.into_boxed_slice(), signature.into_boxed_slice()));
-        let (prev, own, hashes) = match inline {
-            Some((prev, own)) => (prev, own, None),
-            None => (
+        let signed = signature.as_ref().and_then(|(key, signature)| {
+            <[u8; KEY_ID_LEN]>::try_from(&key[..])
+                .ok()
+                .zip(<[u8; SIGNATURE_LEN]>::try_from(&signature[..]).ok())
+        });
+        let (prev, own, rest) = match (inline, signed) {
+            (Some((prev, own)), Some((key, signature))) => {
+                (prev, own, Some(SealRest::Signed { key, signature }))
+            }
+            (Some((prev, own)), None) => (
+                prev,
+                own,
+                signature.map(|signature| SealRest::Other {
+                    hashes: None,
+                    signature: Some(bytes_pair(signature)),
+                }),
+            ),
+            (None, _) => (
                 [0; 32],
                 [0; 32],
-                Some((prev_hash.into_boxed_slice(), hash.into_boxed_slice())),
+                Some(SealRest::Other {
+                    hashes: Some(bytes_pair((prev_hash, hash))),
+                    signature: signature.map(bytes_pair),
+                }),
             ),
         };
-        let rest = (hashes.is_some() || signature.is_some())
-            .then(|| Box::new(SealRest { hashes, signature }));
         Self {
             prev_hash: prev,
             hash: own,
-            rest,
+            rest: rest.map(Box::new),
+        }
+    }
+
+    /// The hashes carried apart, if they are.
+    fn hashes(&self) -> Option<&BytesPair> {
+        match self.rest.as_deref()? {
+            SealRest::Other { hashes, .. } => hashes.as_ref(),
+            SealRest::Signed { .. } => None,
         }
     }
 
     pub fn prev_hash(&self) -> &[u8] {
-        match self.rest.as_deref().and_then(|r| r.hashes.as_ref()) {
+        match self.hashes() {
             Some((prev, _)) => prev,
             None => &self.prev_hash,
         }
     }
 
     pub fn hash(&self) -> &[u8] {
-        match self.rest.as_deref().and_then(|r| r.hashes.as_ref()) {
+        match self.hashes() {
             Some((_, own)) => own,
             None => &self.hash,
         }
@@ -270,9 +302,18 @@ impl Seal {
 
     /// `(signing_key_id, signature)`, if its writer signed the record.
     pub fn signature(&self) -> Option<(&[u8], &[u8])> {
-        let (key, signature) = self.rest.as_deref()?.signature.as_ref()?;
-        Some((key, signature))
+        match self.rest.as_deref()? {
+            SealRest::Signed { key, signature } => Some((key, signature)),
+            SealRest::Other { signature, .. } => {
+                let (key, signature) = signature.as_ref()?;
+                Some((key, signature))
+            }
+        }
     }
+}
+
+fn bytes_pair((a, b): (Vec<u8>, Vec<u8>)) -> BytesPair {
+    (a.into_boxed_slice(), b.into_boxed_slice())
 }
 
 /// Where on the record-time axis to read a plan.
@@ -581,6 +622,47 @@ mod tests {
         // The same UUID in other text is another command id, as the log holds it.
         assert!(!kept(uuid).same_command(&kept(&uuid.to_uppercase())));
         assert_eq!(kept(uuid).correlation_id(), uuid);
+    }
+
+    /// A seal reads back exactly as the record carries it, whichever form it is kept in: a
+    /// writer's signature (8-byte key id, 64-byte signature) over 32-byte hashes in one
+    /// allocation of its bytes, an unsigned record's in none, and anything else as it is.
+    #[test]
+    fn a_seal_reads_back_exactly_as_recorded() {
+        let (prev, own) = (vec![1; 32], vec![2; 32]);
+        let signed = Some((vec![3; KEY_ID_LEN], vec![4; SIGNATURE_LEN]));
+        let cases = [
+            (prev.clone(), own.clone(), signed.clone()),
+            (prev.clone(), own.clone(), None),
+            (
+                prev.clone(),
+                own.clone(),
+                Some((vec![3; 7], vec![4; SIGNATURE_LEN])),
+            ),
+            (
+                prev.clone(),
+                own.clone(),
+                Some((vec![3; KEY_ID_LEN], vec![4; 63])),
+            ),
+            (prev.clone(), own.clone(), Some((Vec::new(), Vec::new()))),
+            (vec![1; 31], own.clone(), signed.clone()),
+            (prev.clone(), Vec::new(), None),
+        ];
+        for (prev_hash, hash, signature) in cases {
+            let seal = Seal::new(prev_hash.clone(), hash.clone(), signature.clone());
+            assert_eq!(seal.prev_hash(), prev_hash);
+            assert_eq!(seal.hash(), hash);
+            assert_eq!(
+                seal.signature().map(|(k, s)| (k.to_vec(), s.to_vec())),
+                signature
+            );
+        }
+        let kept = Seal::new(prev.clone(), own.clone(), signed);
+        assert!(matches!(
+            kept.rest.as_deref(),
+            Some(SealRest::Signed { .. })
+        ));
+        assert!(Seal::new(prev, own, None).rest.is_none());
     }
 
     /// Over several blocks, the events read as the one vector they stand for: by position, in
