@@ -116,8 +116,8 @@ impl Projection {
     }
 
     /// SHA-256 (hex) of the read model's canonical lines: equal digests, equal read models. A
-    /// model holding an event it cannot read has no digest: its "digest" says why, and equals
-    /// no other.
+    /// model holding an event it cannot read has no digest: what it returns says why, and is
+    /// never equal to a digest (it is not hex).
     pub fn digest(&self) -> String {
         let lines = match Self::canonical_lines(&self.plans()) {
             Ok(lines) => lines,
