@@ -124,26 +124,11 @@ enum Digest {
 
 impl Digest {
     fn new(text: String) -> Self {
-        let digit = |b: u8| match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            _ => None,
-        };
-        let mut bytes = [0; 32];
-        let lower_hex = text.len() == 64
-            && bytes
-                .iter_mut()
-                .zip(text.as_bytes().chunks_exact(2))
-                .all(|(byte, pair)| {
-                    digit(pair[0])
-                        .zip(digit(pair[1]))
-                        .map(|(high, low)| *byte = high << 4 | low)
-                        .is_some()
-                });
-        if lower_hex {
-            Self::Sha256(bytes)
-        } else {
-            Self::Text(text.into_boxed_str())
+        // Lower case only, the command service's spelling, so it reads back as written.
+        let lower = !text.bytes().any(|b| b.is_ascii_uppercase());
+        match alliance_stdx::hex::decode_array::<32>(&text) {
+            Some(bytes) if lower => Self::Sha256(bytes),
+            _ => Self::Text(text.into_boxed_str()),
         }
     }
 }
@@ -587,7 +572,7 @@ mod tests {
         let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
         let braced = format!("{{{uuid}}}");
         let short = &sha[1..];
-        // Hex a decode of its pairs as numbers reads as 32 bytes, but not as written.
+        // Not hex: a sign is no digit.
         let signed = format!("+{short}");
         for id in [
             uuid,

@@ -108,21 +108,41 @@ pub mod hex {
         text
     }
 
-    /// The bytes of hex digits (either case); `None` if `text` is not an even number of them.
-    pub fn decode(text: &str) -> Option<Vec<u8>> {
-        // Digits only: `u8::from_str_radix` alone would also take a sign ("+1").
-        if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
+    /// The value of one hex digit (either case).
+    fn digit(b: u8) -> Option<u8> {
+        match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
         }
-        (0..text.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-            .collect()
+    }
+
+    /// Fills `out` from exactly twice as many hex digits; `false` if `text` is not that.
+    fn decode_into(text: &str, out: &mut [u8]) -> bool {
+        text.len() == 2 * out.len()
+            && out
+                .iter_mut()
+                .zip(text.as_bytes().chunks_exact(2))
+                .all(|(byte, pair)| {
+                    digit(pair[0])
+                        .zip(digit(pair[1]))
+                        .map(|(high, low)| *byte = high << 4 | low)
+                        .is_some()
+                })
+    }
+
+    /// The bytes of hex digits (either case); `None` if `text` is not an even number of them.
+    /// Digits only: no sign, no space.
+    pub fn decode(text: &str) -> Option<Vec<u8>> {
+        let mut bytes = vec![0; text.len() / 2];
+        decode_into(text, &mut bytes).then_some(bytes)
     }
 
     /// Exactly `N` bytes of hex digits.
     pub fn decode_array<const N: usize>(text: &str) -> Option<[u8; N]> {
-        decode(text)?.try_into().ok()
+        let mut bytes = [0; N];
+        decode_into(text, &mut bytes).then_some(bytes)
     }
 
     #[cfg(test)]
