@@ -340,6 +340,17 @@ mod tests {
         }
     }
 
+    /// `record` as version 1 of `plan_id`, with `bytes` after its own.
+    fn with_appended(record: &NewEvent, plan_id: PlanId, bytes: Vec<u8>) -> StoredEvent {
+        let mut payload = record.payload.clone();
+        payload.extend(bytes);
+        NewEvent {
+            payload,
+            ..record.clone()
+        }
+        .stored(plan_id, 1, 1)
+    }
+
     fn date(y: i32, m: u32, d: u32) -> alliance_domain::Date {
         alliance_domain::Date::from_ymd_opt(y, m, d).unwrap()
     }
@@ -446,13 +457,7 @@ mod tests {
             ..Default::default()
         }
         .encode_to_vec();
-        let mut payload = record.payload.clone();
-        payload.extend(side_only);
-        let stored = NewEvent {
-            payload,
-            ..record.clone()
-        }
-        .stored(plan_id, 1, 1);
+        let stored = with_appended(&record, plan_id, side_only);
         let merged = Event::DecisionEndorsed {
             decision_id: DecisionId::try_from("d1".to_owned()).unwrap(),
             side: Side::Rok,
@@ -495,13 +500,7 @@ mod tests {
             ("valid date not a message", vec![5 << 3 | 2, 2, 0xff, 0xff]),
         ];
         for (case, appended) in cases {
-            let mut payload = record.payload.clone();
-            payload.extend(appended);
-            let stored = NewEvent {
-                payload,
-                ..record.clone()
-            }
-            .stored(plan_id, 1, 1);
+            let stored = with_appended(&record, plan_id, appended);
             assert!(decode_event(&stored).is_err(), "{case}: the whole decode");
             assert!(
                 decode_event_lean(&stored).is_err(),
