@@ -122,6 +122,18 @@ pub type Shared<K, V> = imbl::OrdMap<K, Arc<V>>;
 /// records a level) copies only the keys, and a new level copies only its own area's levels.
 pub type CapabilityLevels = BTreeMap<(Side, CapabilityArea), Arc<BTreeMap<Date, u32>>>;
 
+/// Appends `item`, growing `items` to fit it exactly while they are few: a decision holds one
+/// or two steps as a rule, and a vector's first growth makes room for four (448 bytes for one
+/// step, kept for every decision the read models and the command service hold). Past a few,
+/// the vector grows as it does.
+fn push_fitted<T>(items: &mut Vec<T>, item: T) {
+    const FITTED: usize = 8;
+    if items.len() == items.capacity() && items.len() < FITTED {
+        items.reserve_exact(1);
+    }
+    items.push(item);
+}
+
 /// The entry `key` of a shared map, to change (copied first if another state shares it).
 fn entry_mut<'a, K: Ord + Clone, V: Clone>(
     map: &'a mut Shared<K, V>,
@@ -371,7 +383,7 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
                 _ => {}
             }
             if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
-                decision.steps.push(step.clone());
+                push_fitted(&mut decision.steps, step.clone());
             }
         }
         Event::DecisionEndorsed { decision_id, side } => {

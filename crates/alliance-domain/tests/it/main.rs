@@ -6,4 +6,5 @@ mod oplan;
 mod properties;
 mod reference;
 mod rules;
+mod state;
 mod witness;
