@@ -1,5 +1,7 @@
 //! Envelopes: the log record of one domain event, with both time axes and its causes.
 
+use std::sync::OnceLock;
+
 use alliance_domain::{Actor, Event, PlanId, SCHEMA_VERSION, TeamId, Version};
 use alliance_eventlog::{NewEvent, StoredEvent};
 use alliance_proto::convert::{
@@ -112,14 +114,56 @@ pub struct DecodedEvent {
 /// A domain event kept as its payload's protobuf bytes (the envelope's `payload` field, key
 /// included): a fraction of the decoded event's size, and decoded again when read. Bytes a
 /// decode once accepted, so each read decodes them to the same event.
+///
+/// Its type is read from the payload field's number, the case of the envelope's `payload` that
+/// carries it, not kept beside it: an event's type name is the name of that case's message.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PackedEvent {
     bytes: Box<[u8]>,
-    event_type: &'static str,
 }
 
 /// The envelope's first payload field: every field from here on is a case of `payload`.
 const FIRST_PAYLOAD_FIELD: u32 = 20;
+
+/// The name of the message a case of the envelope's `payload` carries, by the case's field
+/// number, as the schema the project is built with declares it (read once from its
+/// descriptors): an event's type name.
+fn payload_type(field: u32) -> Option<&'static str> {
+    static TYPES: OnceLock<Vec<Option<String>>> = OnceLock::new();
+    let types = TYPES.get_or_init(|| {
+        let mut types = Vec::new();
+        let files = prost_types::FileDescriptorSet::decode(alliance_proto::FILE_DESCRIPTOR_SET)
+            .map(|set| set.file)
+            .unwrap_or_default();
+        let envelope = files
+            .iter()
+            .filter(|file| file.package() == "alliance.v1")
+            .flat_map(|file| &file.message_type)
+            .find(|message| message.name() == "EventEnvelope");
+        let Some(envelope) = envelope else {
+            return types;
+        };
+        let payload = envelope
+            .oneof_decl
+            .iter()
+            .position(|oneof| oneof.name() == "payload");
+        for field in &envelope.field {
+            if field.oneof_index.and_then(|i| usize::try_from(i).ok()) != payload {
+                continue;
+            }
+            let Ok(number) = usize::try_from(field.number()) else {
+                continue;
+            };
+            if types.len() <= number {
+                types.resize(number + 1, None);
+            }
+            let name = field.type_name().rsplit('.').next().unwrap_or_default();
+            types[number] = Some(name.to_owned());
+        }
+        types
+    });
+    types.get(usize::try_from(field).ok()?)?.as_deref()
+}
 
 impl PackedEvent {
     /// `event`, packed.
@@ -130,13 +174,16 @@ impl PackedEvent {
         };
         Self {
             bytes: only_payload.encode_to_vec().into_boxed_slice(),
-            event_type: event.event_type(),
         }
     }
 
-    /// The event's type name ([`Event::event_type`]), read without decoding it.
+    /// The event's type name ([`Event::event_type`]), read without decoding it: the name of
+    /// the message its payload field carries.
     pub fn event_type(&self) -> &'static str {
-        self.event_type
+        prost::encoding::decode_key(&mut &*self.bytes)
+            .ok()
+            .and_then(|(field, _)| payload_type(field))
+            .unwrap_or("unknown")
     }
 
     /// The payload, as the envelope carries it.
@@ -144,7 +191,7 @@ impl PackedEvent {
         v1::EventEnvelope::decode(&*self.bytes)
             .ok()
             .and_then(|envelope| envelope.payload)
-            .ok_or_else(|| RecordError(format!("a packed {} does not decode", self.event_type)))
+            .ok_or_else(|| RecordError(format!("a packed {} does not decode", self.event_type())))
     }
 
     /// The event.
@@ -152,7 +199,7 @@ impl PackedEvent {
         event_from_payload(&self.payload()?).map_err(|violations| {
             RecordError(format!(
                 "a packed {} does not decode: {}",
-                self.event_type,
+                self.event_type(),
                 alliance_domain::describe_violations(&violations)
             ))
         })
@@ -279,7 +326,6 @@ pub fn decode_event_lean(stored: &StoredEvent) -> Result<DecodedEvent, RecordErr
             bytes.extend_from_slice(&record[value]);
             PackedEvent {
                 bytes: bytes.into_boxed_slice(),
-                event_type: decoded.event.event_type(),
             }
         }
         _ => PackedEvent::new(&decoded.event),
@@ -353,6 +399,44 @@ mod tests {
 
     fn date(y: i32, m: u32, d: u32) -> alliance_domain::Date {
         alliance_domain::Date::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// A packed event's type is read from its payload field's number: every case of the
+    /// schema's `payload` is named, each differently, and the names are the domain's own.
+    #[test]
+    fn a_packed_event_is_of_the_type_its_payload_field_names() {
+        let named: Vec<&str> = (FIRST_PAYLOAD_FIELD..=51)
+            .filter(|field| *field != 49)
+            .map(|field| payload_type(field).unwrap())
+            .collect();
+        let distinct: std::collections::BTreeSet<&str> = named.iter().copied().collect();
+        assert_eq!((named.len(), distinct.len()), (31, 31));
+        assert_eq!(payload_type(49), None);
+        assert_eq!(payload_type(1), None);
+        let decision_id = DecisionId::try_from("d1".to_owned()).unwrap();
+        let element_id = ElementId::try_from("e1".to_owned()).unwrap();
+        let events = [
+            Event::DecisionEndorsed {
+                decision_id: decision_id.clone(),
+                side: Side::Rok,
+            },
+            Event::StepPlanned {
+                decision_id: decision_id.clone(),
+                step: Step::RelocateElement {
+                    element_id,
+                    to_base: "Osan".into(),
+                    on: date(2028, 1, 1),
+                },
+            },
+            Event::DecisionAdopted { decision_id },
+            Event::HeadSigned {
+                version: 9,
+                head_hash: "ab".repeat(32),
+            },
+        ];
+        for event in &events {
+            assert_eq!(PackedEvent::new(event).event_type(), event.event_type());
+        }
     }
 
     #[test]
