@@ -70,76 +70,47 @@ impl std::fmt::Display for RecordedBy {
     }
 }
 
-/// The command an event came from, as its envelope records it. Kept small: a command id that
-/// is a UUID in its canonical text is kept as its 16 bytes, a digest of 64 lowercase hex
-/// digits (a SHA-256, as the command service writes it) as its 32, each reading back exactly
-/// as written; correlation and causation ids that are both the command id (as the server fills
-/// them in when a client sends none) are not kept again, others apart; and consecutive
-/// commands of one caller share its [`RecordedBy`].
+/// The command an event came from, as its envelope records it. Kept small: as the command
+/// service writes it when its client names no correlation or cause (a UUID command id in its
+/// canonical text, which the correlation and causation ids repeat, and a SHA-256 digest in
+/// lowercase hex), the id as its 16 bytes and the digest as its 32, in place; any other as
+/// written, apart. Either reads back exactly as written. Consecutive commands of one caller
+/// share its [`RecordedBy`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedCommand {
-    command_id: CommandId,
-    /// `(correlation_id, causation_id)`; `None`: both are the command id.
-    other_ids: Option<Box<(Box<str>, Box<str>)>>,
-    /// The digest that judges a retry (`EventEnvelope.command_digest`).
-    command_digest: Digest,
+    ids: CommandIds,
     pub actor: Arc<RecordedBy>,
 }
 
-/// A command id as recorded: a UUID in canonical text (lowercase, hyphenated) as its bytes,
-/// any other text as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum CommandId {
-    Uuid(uuid::Uuid),
-    Text(Box<str>),
+enum CommandIds {
+    /// As the command service writes them.
+    Written { id: uuid::Uuid, digest: [u8; 32] },
+    /// Any others, as written.
+    Other(Box<OtherIds>),
 }
 
-impl CommandId {
-    fn new(text: String) -> Self {
-        // 36 characters parse only as the hyphenated form; without upper case it is canonical.
-        let canonical = text.len() == 36 && !text.bytes().any(|b| b.is_ascii_uppercase());
-        match uuid::Uuid::try_parse(&text) {
-            Ok(id) if canonical => Self::Uuid(id),
-            _ => Self::Text(text.into_boxed_str()),
-        }
-    }
-}
-
-impl std::fmt::Display for CommandId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Uuid(id) => id.hyphenated().fmt(f),
-            Self::Text(text) => f.write_str(text),
-        }
-    }
-}
-
-/// A command digest as recorded: 64 lowercase hex digits as their 32 bytes, any other text
-/// (an empty one included) as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Digest {
-    Sha256([u8; 32]),
-    Text(Box<str>),
+struct OtherIds {
+    command_id: Box<str>,
+    correlation_id: Box<str>,
+    causation_id: Box<str>,
+    /// The digest that judges a retry (`EventEnvelope.command_digest`).
+    command_digest: Box<str>,
 }
 
-impl Digest {
-    fn new(text: String) -> Self {
-        // Lower case only, the command service's spelling, so it reads back as written.
-        let lower = !text.bytes().any(|b| b.is_ascii_uppercase());
-        match alliance_stdx::hex::decode_array::<32>(&text) {
-            Some(bytes) if lower => Self::Sha256(bytes),
-            _ => Self::Text(text.into_boxed_str()),
-        }
-    }
+/// The UUID `text` is in its canonical text (lowercase, hyphenated), if it is one.
+fn canonical_uuid(text: &str) -> Option<uuid::Uuid> {
+    // 36 characters parse only as the hyphenated form; without upper case it is canonical.
+    let canonical = text.len() == 36 && !text.bytes().any(|b| b.is_ascii_uppercase());
+    uuid::Uuid::try_parse(text).ok().filter(|_| canonical)
 }
 
-impl std::fmt::Display for Digest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Sha256(bytes) => bytes.iter().try_for_each(|b| write!(f, "{b:02x}")),
-            Self::Text(text) => f.write_str(text),
-        }
-    }
+/// The 32 bytes `text` spells in 64 lowercase hex digits (a SHA-256 as the command service
+/// writes it), if it does.
+fn sha256_hex(text: &str) -> Option<[u8; 32]> {
+    let lower = !text.bytes().any(|b| b.is_ascii_uppercase());
+    alliance_stdx::hex::decode_array::<32>(text).filter(|_| lower)
 }
 
 impl RecordedCommand {
@@ -150,45 +121,62 @@ impl RecordedCommand {
         command_digest: String,
         actor: RecordedBy,
     ) -> Self {
-        let other_ids = (correlation_id != command_id || causation_id != command_id).then(|| {
-            Box::new((
-                correlation_id.into_boxed_str(),
-                causation_id.into_boxed_str(),
-            ))
-        });
+        let written = (correlation_id == command_id && causation_id == command_id)
+            .then(|| canonical_uuid(&command_id).zip(sha256_hex(&command_digest)))
+            .flatten();
+        let ids = match written {
+            Some((id, digest)) => CommandIds::Written { id, digest },
+            None => CommandIds::Other(Box::new(OtherIds {
+                command_id: command_id.into_boxed_str(),
+                correlation_id: correlation_id.into_boxed_str(),
+                causation_id: causation_id.into_boxed_str(),
+                command_digest: command_digest.into_boxed_str(),
+            })),
+        };
         Self {
-            other_ids,
-            command_id: CommandId::new(command_id),
-            command_digest: Digest::new(command_digest),
+            ids,
             actor: Arc::new(actor),
         }
     }
 
     pub fn command_id(&self) -> String {
-        self.command_id.to_string()
+        match &self.ids {
+            CommandIds::Written { id, .. } => id.hyphenated().to_string(),
+            CommandIds::Other(ids) => ids.command_id.to_string(),
+        }
     }
 
     /// Whether the two are the same command (its events share its id).
     pub fn same_command(&self, other: &Self) -> bool {
-        self.command_id == other.command_id
+        match (&self.ids, &other.ids) {
+            (CommandIds::Written { id, .. }, CommandIds::Written { id: other, .. }) => id == other,
+            (CommandIds::Other(ids), CommandIds::Other(others)) => {
+                ids.command_id == others.command_id
+            }
+            _ => self.command_id() == other.command_id(),
+        }
     }
 
     pub fn correlation_id(&self) -> String {
-        self.other_ids.as_deref().map_or_else(
-            || self.command_id(),
-            |(correlation, _)| correlation.to_string(),
-        )
+        match &self.ids {
+            CommandIds::Written { .. } => self.command_id(),
+            CommandIds::Other(ids) => ids.correlation_id.to_string(),
+        }
     }
 
     pub fn causation_id(&self) -> String {
-        self.other_ids
-            .as_deref()
-            .map_or_else(|| self.command_id(), |(_, causation)| causation.to_string())
+        match &self.ids {
+            CommandIds::Written { .. } => self.command_id(),
+            CommandIds::Other(ids) => ids.causation_id.to_string(),
+        }
     }
 
     /// The digest that judges a retry (`EventEnvelope.command_digest`).
     pub fn command_digest(&self) -> String {
-        self.command_digest.to_string()
+        match &self.ids {
+            CommandIds::Written { digest, .. } => alliance_stdx::hex::encode(digest),
+            CommandIds::Other(ids) => ids.command_digest.to_string(),
+        }
     }
 }
 
@@ -583,30 +571,40 @@ mod tests {
             "",
         ] {
             for digest in [sha, &sha.to_uppercase(), short, &signed, "", "digest"] {
-                let command = RecordedCommand::new(
-                    id.to_owned(),
-                    id.to_owned(),
-                    "cause".to_owned(),
-                    digest.to_owned(),
-                    by(),
-                );
-                assert_eq!(command.command_id(), id);
-                assert_eq!(command.correlation_id(), id);
-                assert_eq!(command.causation_id(), "cause");
-                assert_eq!(command.command_digest(), digest);
+                for cause in [id, "cause"] {
+                    let command = RecordedCommand::new(
+                        id.to_owned(),
+                        id.to_owned(),
+                        cause.to_owned(),
+                        digest.to_owned(),
+                        by(),
+                    );
+                    assert_eq!(command.command_id(), id);
+                    assert_eq!(command.correlation_id(), id);
+                    assert_eq!(command.causation_id(), cause);
+                    assert_eq!(command.command_digest(), digest);
+                }
             }
         }
         let kept =
             |id: &str| RecordedCommand::new(id.into(), id.into(), id.into(), sha.into(), by());
         assert_eq!(
-            kept(uuid).command_id,
-            CommandId::Uuid(uuid.parse().unwrap())
+            kept(uuid).ids,
+            CommandIds::Written {
+                id: uuid.parse().unwrap(),
+                digest: alliance_stdx::hex::decode_array(sha).unwrap()
+            }
         );
-        assert!(matches!(kept(uuid).command_digest, Digest::Sha256(_)));
         assert!(kept(uuid).same_command(&kept(uuid)));
         // The same UUID in other text is another command id, as the log holds it.
         assert!(!kept(uuid).same_command(&kept(&uuid.to_uppercase())));
         assert_eq!(kept(uuid).correlation_id(), uuid);
+        // One command's events, kept each way, are one command's.
+        let caused =
+            RecordedCommand::new(uuid.into(), uuid.into(), "cause".into(), sha.into(), by());
+        assert!(matches!(caused.ids, CommandIds::Other(_)));
+        assert!(caused.same_command(&kept(uuid)) && kept(uuid).same_command(&caused));
+        assert!(!caused.same_command(&kept(&uuid.replace('a', "b"))));
     }
 
     /// A seal reads back exactly as the record carries it, whichever form it is kept in: a
