@@ -125,13 +125,13 @@ impl Projection {
             let skip = usize::try_from(after).unwrap_or(usize::MAX);
             let mut events = Vec::new();
             let mut more = false;
-            for recorded in history.events.range(skip, usize::MAX) {
+            for (i, recorded) in (skip..).zip(history.events.range(skip, usize::MAX)) {
                 if filter.matches(recorded, &element_decisions)? {
                     if events.len() == limit {
                         more = true;
                         break;
                     }
-                    events.push(recorded.clone());
+                    events.extend(history.events.whole(i));
                 }
             }
             let next_after = events.last().map(|r| r.version).filter(|_| more);

@@ -211,9 +211,15 @@ pub(crate) fn timestamp(micros: i64) -> prost_types::Timestamp {
 }
 
 /// The envelope of a recorded event as the log holds it: every field the writer wrote, the
-/// seal and signature included.
+/// seal and signature included (`recorded` whole: [`crate::history::Events::whole`]).
 pub(crate) fn envelope(plan_id: PlanId, recorded: &Recorded) -> Result<v1::EventEnvelope, Status> {
     let event = recorded.event().map_err(status)?;
+    let prev_hash = recorded.seal.prev_hash().ok_or_else(|| {
+        Status::internal(format!(
+            "version {} of plan {plan_id} was read without its previous record's hash",
+            recorded.version
+        ))
+    })?;
     let command = &recorded.command;
     let (signing_key_id, signature) = recorded
         .seal
@@ -238,7 +244,7 @@ pub(crate) fn envelope(plan_id: PlanId, recorded: &Recorded) -> Result<v1::Event
         event_type: recorded.event.event_type().to_owned(),
         schema_version: SCHEMA_VERSION,
         command_digest: command.command_digest(),
-        prev_hash: recorded.seal.prev_hash().to_vec(),
+        prev_hash: prev_hash.to_vec(),
         hash: recorded.seal.hash().to_vec(),
         signing_key_id,
         signature,

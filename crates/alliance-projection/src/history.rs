@@ -181,14 +181,18 @@ impl RecordedCommand {
 }
 
 /// The record's place in its plan's hash chain, as written: the previous record's hash, its
-/// own, and its writer's key id and signature when signed. Hashes of 32 bytes (a SHA-256
-/// hash: every sealed record's) are held in place; a signature apart: a writer's (an 8-byte key
-/// id and a 64-byte Ed25519 signature) in one allocation of their bytes, and anything else (as
-/// an unchecked record may carry) as it is.
+/// own, and its writer's key id and signature when signed. Its own hash, of 32 bytes (a SHA-256
+/// hash: every sealed record's), is held in place; the previous one apart, until a plan's
+/// history keeps the record after the one whose hash it is ([`Events`] then reads it there:
+/// the seal says `None`); a signature apart: a writer's (an 8-byte key id and a 64-byte
+/// Ed25519 signature) in one allocation of their bytes, and anything else (as an unchecked
+/// record may carry) as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seal {
-    prev_hash: [u8; 32],
     hash: [u8; 32],
+    /// The previous record's hash, when 32 bytes long; `None`: that record's own, in its plan's
+    /// history (or, with `rest`, carried there).
+    prev_hash: Option<Box<[u8; 32]>>,
     rest: Option<Box<SealRest>>,
 }
 
@@ -225,10 +229,10 @@ impl Seal {
         });
         let (prev, own, rest) = match (inline, signed) {
             (Some((prev, own)), Some((key, signature))) => {
-                (prev, own, Some(SealRest::Signed { key, signature }))
+                (Some(prev), own, Some(SealRest::Signed { key, signature }))
             }
             (Some((prev, own)), None) => (
-                prev,
+                Some(prev),
                 own,
                 signature.map(|signature| SealRest::Other {
                     hashes: None,
@@ -236,7 +240,7 @@ impl Seal {
                 }),
             ),
             (None, _) => (
-                [0; 32],
+                None,
                 [0; 32],
                 Some(SealRest::Other {
                     hashes: Some(bytes_pair((prev_hash, hash))),
@@ -245,8 +249,8 @@ impl Seal {
             ),
         };
         Self {
-            prev_hash: prev,
             hash: own,
+            prev_hash: prev.map(Box::new),
             rest: rest.map(Box::new),
         }
     }
@@ -259,10 +263,12 @@ impl Seal {
         }
     }
 
-    pub fn prev_hash(&self) -> &[u8] {
+    /// The previous record's hash, as the record carries it; `None` for a record a plan's
+    /// history keeps after that one, whose hash it is ([`Events::whole`] reads it there).
+    pub fn prev_hash(&self) -> Option<&[u8]> {
         match self.hashes() {
-            Some((prev, _)) => prev,
-            None => &self.prev_hash,
+            Some((prev, _)) => Some(prev),
+            None => self.prev_hash.as_deref().map(|prev| &prev[..]),
         }
     }
 
@@ -270,6 +276,24 @@ impl Seal {
         match self.hashes() {
             Some((_, own)) => own,
             None => &self.hash,
+        }
+    }
+
+    /// Drops the previous record's hash if it is `previous`'s own (its history reads it there).
+    fn link(&mut self, previous: &Seal) {
+        if self.prev_hash.as_deref().map(|prev| &prev[..]) == Some(previous.hash()) {
+            self.prev_hash = None;
+        }
+    }
+
+    /// Holds the previous record's hash again, as `previous` (the record before it in its
+    /// plan's history) has it, if it was dropped.
+    fn unlink(&mut self, previous: &Seal) {
+        if self.prev_hash.is_none()
+            && self.hashes().is_none()
+            && let Ok(prev) = <[u8; 32]>::try_from(previous.hash())
+        {
+            self.prev_hash = Some(Box::new(prev));
         }
     }
 
@@ -349,7 +373,33 @@ impl Events {
             .take(to - from)
     }
 
-    fn push(&mut self, recorded: Recorded) {
+    /// The `i`-th event as recorded, its seal whole (see [`Seal::prev_hash`]): a copy, for a
+    /// reader the event leaves the history for.
+    pub fn whole(&self, i: usize) -> Option<Recorded> {
+        let mut recorded = self.get(i)?.clone();
+        if let Some(previous) = i.checked_sub(1).and_then(|p| self.get(p)) {
+            recorded.seal.unlink(&previous.seal);
+        }
+        Some(recorded)
+    }
+
+    /// [`Self::whole`] of the events from the `from`-th one to the `to`-th, excluded (at most
+    /// the last), oldest first.
+    pub fn range_whole(&self, from: usize, to: usize) -> impl Iterator<Item = Recorded> + '_ {
+        (from..to.min(self.len())).filter_map(|i| self.whole(i))
+    }
+
+    /// The previous record's hash, as the `i`-th event's record carries it.
+    pub fn prev_hash(&self, i: usize) -> Option<&[u8]> {
+        let seal = &self.get(i)?.seal;
+        seal.prev_hash()
+            .or_else(|| Some(self.get(i.checked_sub(1)?)?.seal.hash()))
+    }
+
+    fn push(&mut self, mut recorded: Recorded) {
+        if let Some(previous) = self.last() {
+            recorded.seal.link(&previous.seal);
+        }
         let first = self.blocks.is_empty();
         match self.blocks.last_mut() {
             // The first block grows as a plan's first events arrive (most plans are small),
@@ -633,7 +683,7 @@ mod tests {
         ];
         for (prev_hash, hash, signature) in cases {
             let seal = Seal::new(prev_hash.clone(), hash.clone(), signature.clone());
-            assert_eq!(seal.prev_hash(), prev_hash);
+            assert_eq!(seal.prev_hash(), Some(&prev_hash[..]));
             assert_eq!(seal.hash(), hash);
             assert_eq!(
                 seal.signature().map(|(k, s)| (k.to_vec(), s.to_vec())),
@@ -646,6 +696,50 @@ mod tests {
             Some(SealRest::Signed { .. })
         ));
         assert!(Seal::new(prev, own, None).rest.is_none());
+    }
+
+    /// A record's previous hash is dropped when its plan's history keeps it after the record
+    /// whose hash it is, and read there: every record's whole copy, and the snapshot's reading,
+    /// carry the previous hash the record carried, whether it links or not (a first record, a
+    /// break, hashes of another length).
+    #[test]
+    fn a_kept_record_s_previous_hash_reads_as_recorded() {
+        let hash = |n: u8| vec![n; 32];
+        let signed = || Some((vec![3; KEY_ID_LEN], vec![4; SIGNATURE_LEN]));
+        // (prev, own, signed): linked, linked and signed, a break, odd hashes, then linked to
+        // an odd hash, and linked again.
+        let seals = [
+            (hash(0), hash(1), None),
+            (hash(1), hash(2), None),
+            (hash(2), hash(3), signed()),
+            (hash(9), hash(4), None),
+            (hash(4), vec![5; 31], signed()),
+            (vec![5; 31], hash(6), None),
+            (hash(6), hash(7), signed()),
+        ];
+        let mut events = Events::default();
+        for (version, (prev, own, signature)) in (1..).zip(seals.clone()) {
+            let mut record = recorded(version);
+            record.seal = Seal::new(prev, own, signature);
+            events.push(record);
+        }
+        let linked: Vec<bool> = events
+            .iter()
+            .map(|r| r.seal.prev_hash().is_none())
+            .collect();
+        assert_eq!(linked, [false, true, true, false, false, false, true]);
+        for (i, (prev, own, signature)) in seals.into_iter().enumerate() {
+            assert_eq!(events.prev_hash(i), Some(&prev[..]), "{i}");
+            let whole = events.whole(i).unwrap();
+            assert_eq!(whole.seal, Seal::new(prev, own, signature), "{i}");
+            assert_eq!(
+                events
+                    .range_whole(i, i + 1)
+                    .map(|r| r.seal)
+                    .collect::<Vec<_>>(),
+                [whole.seal]
+            );
+        }
     }
 
     /// Over several blocks, the events read as the one vector they stand for: by position, in

@@ -278,7 +278,7 @@ impl Projection {
     ) -> Result<Vec<Recorded>, ProjectionError> {
         self.with_plan(plan_id, |history| {
             let skip = usize::try_from(from.saturating_sub(1)).unwrap_or(usize::MAX);
-            history.events.range(skip, usize::MAX).cloned().collect()
+            history.events.range_whole(skip, usize::MAX).collect()
         })
     }
 }

@@ -81,7 +81,8 @@ impl Projection {
         ids.sort_unstable();
         let mut lines = Vec::new();
         for id in ids {
-            for r in &plans[id].events {
+            let events = &plans[id].events;
+            for (i, r) in events.iter().enumerate() {
                 let line = Line {
                     plan_id: *id,
                     version: r.version,
@@ -94,7 +95,7 @@ impl Projection {
                     team: r.command.actor.team.clone(),
                     user: r.command.actor.user.clone(),
                     side: r.command.actor.side,
-                    prev_hash: hex::encode(r.seal.prev_hash()),
+                    prev_hash: hex::encode(events.prev_hash(i).unwrap_or_default()),
                     hash: hex::encode(r.seal.hash()),
                     signing_key_id: r
                         .seal
