@@ -441,9 +441,13 @@ impl<'a> IntoIterator for &'a Events {
 pub struct PlanHistory {
     pub plan_id: PlanId,
     pub events: Events,
-    /// `recorded_by[i]`: the latest record time among the first `i + 1` events. Monotonic even
-    /// if a writer's clock stepped back, so "as recorded at t" is always a prefix.
-    recorded_by: Vec<i64>,
+    /// The events recorded before an earlier event's time (a writer's clock stepped back):
+    /// each one's position and the latest record time among the events up to it. With them,
+    /// the latest record time up to each event is monotonic, so "as recorded at t" is always a
+    /// prefix; elsewhere it is the event's own.
+    recorded_late: Vec<(usize, i64)>,
+    /// The latest record time among all events.
+    recorded_by: i64,
     /// The state before the plan's own first event: empty, or a branch's parent at the version
     /// branched from.
     base: Arc<Plan>,
@@ -464,7 +468,8 @@ impl PlanHistory {
             index,
             plan_id,
             events: Events::default(),
-            recorded_by: Vec::new(),
+            recorded_late: Vec::new(),
+            recorded_by: i64::MIN,
             current: base.clone(),
             base,
             checkpoints: Vec::new(),
@@ -496,9 +501,11 @@ impl PlanHistory {
         if recorded.signed() && self.signed_from.is_none() {
             self.signed_from = Some(recorded.version);
         }
-        let latest = self.recorded_by.last().copied().unwrap_or(i64::MIN);
-        self.recorded_by
-            .push(latest.max(recorded.record_time_micros));
+        if recorded.record_time_micros < self.recorded_by {
+            self.recorded_late
+                .push((self.events.len(), self.recorded_by));
+        }
+        self.recorded_by = self.recorded_by.max(recorded.record_time_micros);
         self.events.push(recorded);
         let since = self.checkpoints.last().map_or(0, |(after, _)| *after);
         if self.events.len() - since >= checkpoint_spacing(&self.current) {
@@ -515,9 +522,7 @@ impl PlanHistory {
         let version = match point {
             RecordPoint::Latest => return self.version(),
             RecordPoint::Version(v) => v.min(self.version()),
-            RecordPoint::Time(micros) => {
-                self.recorded_by.partition_point(|t| *t <= micros) as Version
-            }
+            RecordPoint::Time(micros) => self.recorded_by_within(micros) as Version,
         };
         let mut end = usize::try_from(version).unwrap_or(usize::MAX);
         while end > 0
@@ -529,6 +534,25 @@ impl PlanHistory {
             end += 1;
         }
         end as Version
+    }
+
+    /// How many of the first events were all recorded by `micros`.
+    fn recorded_by_within(&self, micros: i64) -> usize {
+        // The latest record time among the events up to the `i`-th: monotonic in `i`.
+        let up_to = |i: usize| match self.recorded_late.binary_search_by_key(&i, |(at, _)| *at) {
+            Ok(late) => self.recorded_late[late].1,
+            Err(_) => self.events[i].record_time_micros,
+        };
+        let (mut low, mut high) = (0, self.events.len());
+        while low < high {
+            let mid = low + (high - low) / 2;
+            if up_to(mid) <= micros {
+                low = mid + 1;
+            } else {
+                high = mid;
+            }
+        }
+        low
     }
 
     /// What the plan's postures are made of at `version` (at most the latest), in one view.
@@ -570,7 +594,7 @@ impl PlanHistory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alliance_domain::testing::dec;
+    use alliance_domain::testing::{dec, plan_id};
 
     fn recorded(version: Version) -> Recorded {
         Recorded {
@@ -738,6 +762,31 @@ mod tests {
                     .map(|r| r.seal)
                     .collect::<Vec<_>>(),
                 [whole.seal]
+            );
+        }
+    }
+
+    /// "As recorded at t" is the longest prefix of the plan's events all recorded by t, even
+    /// where a writer's clock stepped back (a later event recorded at an earlier time).
+    #[test]
+    fn as_recorded_at_a_time_is_a_prefix_when_a_clock_steps_back() {
+        let times = [10, 20, 15, 30, 25, 25, 40, 5, 40, 41];
+        let mut history = PlanHistory::new(plan_id(), Plan::default());
+        for (version, time) in (1..).zip(times) {
+            let mut record = recorded(version);
+            record.record_time_micros = time;
+            let event = record.event().unwrap();
+            history.push(record, &event);
+        }
+        for t in 0..=45 {
+            let prefix = (0..=times.len())
+                .take_while(|n| times[..*n].iter().all(|time| *time <= t))
+                .last()
+                .unwrap_or(0);
+            assert_eq!(
+                history.version_at(RecordPoint::Time(t)),
+                prefix as Version,
+                "at {t}"
             );
         }
     }
