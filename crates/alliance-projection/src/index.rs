@@ -292,6 +292,9 @@ fn present_on(
 /// The part a decision has in a view while it does not shape it.
 const NOT_SHAPING: usize = usize::MAX;
 
+/// The part of a decision with no steps.
+const NO_STEPS: usize = 0;
+
 #[derive(Debug, Clone)]
 pub(crate) struct PostureIndex {
     /// The version a state before the plan's own first event carries (a branch's parent's).
@@ -308,7 +311,8 @@ pub(crate) struct PostureIndex {
     /// By view: each decision's part (an index into `parts`) while it shapes the view
     /// (`NOT_SHAPING` while it does not).
     shaping: [Changes<usize>; VIEWS],
-    /// The decisions' parts, each kept once (both views share it).
+    /// The decisions' parts, each kept once (both views share it); every decision with no
+    /// steps yet (as each is once proposed) shares the first, [`NO_STEPS`].
     parts: Vec<Part>,
     kept: Kept,
     /// The elements and decisions in id order, as of the last one the index met: kept by the
@@ -370,7 +374,7 @@ impl PostureIndex {
             timelines: std::array::from_fn(|_| Changes::new()),
             decisions: BTreeMap::new(),
             shaping: std::array::from_fn(|_| Changes::new()),
-            parts: Vec::new(),
+            parts: vec![Part::of(&[])],
             kept: Kept::default(),
             in_order: OnceLock::new(),
             clauses: Versioned::new(0, base.clauses.clone()),
@@ -479,6 +483,9 @@ impl PostureIndex {
             }
             let part = if shaping {
                 *shared.get_or_insert_with(|| {
+                    if decision.steps.is_empty() {
+                        return NO_STEPS;
+                    }
                     parts.push(Part::of(&decision.steps));
                     parts.len() - 1
                 })
@@ -633,7 +640,8 @@ impl PostureAt<'_> {
 #[cfg(test)]
 mod tests {
     use alliance_domain::testing::{
-        adopted_decision, created, date, endorsed_decision, registered, relocate, withdraw,
+        adopted_decision, created, date, endorsed_decision, planned, proposed, registered,
+        relocate, withdraw,
     };
     use alliance_domain::{Event, Plan, evolve, posture};
 
@@ -693,6 +701,23 @@ mod tests {
             );
         }
         assert!(!index.shaping[0].snapshots.is_empty());
+        assert_answers_as_folded(&index, &events);
+    }
+
+    /// Decisions proposed with no steps yet share one part, and each takes its own once a
+    /// step is planned; the index answers as folded throughout.
+    #[test]
+    fn decisions_with_no_steps_share_one_part() {
+        let mut plan = Plan::default();
+        let mut index = PostureIndex::new(&plan);
+        let mut events = vec![created(), registered("m", 100, &[])];
+        events.extend(["d1", "d2", "d3"].map(proposed));
+        record(&mut index, &mut plan, events.clone());
+        assert_eq!(index.parts.len(), 1);
+        let more = vec![planned("d2", relocate("m", "Osan", date(2027, 1, 1)))];
+        record(&mut index, &mut plan, more.clone());
+        events.extend(more);
+        assert_eq!(index.parts.len(), 2);
         assert_answers_as_folded(&index, &events);
     }
 
