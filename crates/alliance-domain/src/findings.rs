@@ -70,7 +70,7 @@ pub fn all_findings(plan: &Plan, what_if: bool) -> Vec<Finding> {
     }
     let acknowledged: BTreeSet<&String> = plan
         .adopted()
-        .flat_map(|d| d.acknowledged_findings.iter())
+        .flat_map(|d| d.acknowledged_findings().iter())
         .collect();
     for finding in &mut found {
         finding.acknowledged = acknowledged.contains(&finding.id);
@@ -138,7 +138,7 @@ impl<'a> View<'a> {
     fn standing_for(&self, id: &DecisionId) -> Option<&'a Decision> {
         let mut current = self.plan.decisions.get(id)?;
         let mut seen = BTreeSet::new();
-        while let Some(next) = current.superseded_by.as_ref() {
+        while let Some(next) = current.superseded_by() {
             if !seen.insert(next.clone()) {
                 break;
             }
@@ -149,7 +149,7 @@ impl<'a> View<'a> {
 
     fn prerequisite_findings(&self, decision: &Decision, found: &mut Vec<Finding>) {
         let start = start_of(decision);
-        for (n, prerequisite) in decision.prerequisites.iter().enumerate() {
+        for (n, prerequisite) in decision.prerequisites().iter().enumerate() {
             let id = format!("prerequisite:{}:{}", decision.id, n + 1);
             let finding = |until, message: String, decisions: Vec<DecisionId>| Finding {
                 id: id.clone(),

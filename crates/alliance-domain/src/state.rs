@@ -15,7 +15,7 @@ use crate::model::{
     ForceElementSpec, Side, SimulationRun, Step,
 };
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Decision {
     pub id: DecisionId,
     pub title: String,
@@ -23,17 +23,89 @@ pub struct Decision {
     pub owner_team: TeamId,
     pub effective_date: Date,
     pub required_sides: BTreeSet<Side>,
-    pub supersedes: BTreeSet<DecisionId>,
     pub steps: Vec<Step>,
     pub status: DecisionStatus,
     pub endorsements: BTreeSet<Side>,
-    pub superseded_by: Option<DecisionId>,
+    /// What few decisions have, apart: a decision without it takes no room for it (a read
+    /// model and the command service hold every decision of every plan).
+    more: Option<Box<DecisionMore>>,
+}
+
+/// What few decisions have.
+#[derive(Clone, Debug, Default)]
+struct DecisionMore {
+    supersedes: BTreeSet<DecisionId>,
+    superseded_by: Option<DecisionId>,
+    status_reason: String,
+    prerequisites: Vec<Prerequisite>,
+    acknowledged_findings: BTreeSet<String>,
+}
+
+/// What a decision without [`DecisionMore`] reads as.
+static NO_MORE: DecisionMore = DecisionMore {
+    supersedes: BTreeSet::new(),
+    superseded_by: None,
+    status_reason: String::new(),
+    prerequisites: Vec::new(),
+    acknowledged_findings: BTreeSet::new(),
+};
+
+/// Two decisions are equal when all they say is, whether what few have is held apart or not.
+impl PartialEq for Decision {
+    fn eq(&self, other: &Self) -> bool {
+        let (more, other_more) = (self.more(), other.more());
+        self.id == other.id
+            && self.title == other.title
+            && self.rationale == other.rationale
+            && self.owner_team == other.owner_team
+            && self.effective_date == other.effective_date
+            && self.required_sides == other.required_sides
+            && self.steps == other.steps
+            && self.status == other.status
+            && self.endorsements == other.endorsements
+            && more.supersedes == other_more.supersedes
+            && more.superseded_by == other_more.superseded_by
+            && more.status_reason == other_more.status_reason
+            && more.prerequisites == other_more.prerequisites
+            && more.acknowledged_findings == other_more.acknowledged_findings
+    }
+}
+
+impl Eq for Decision {}
+
+impl Decision {
+    fn more(&self) -> &DecisionMore {
+        self.more.as_deref().unwrap_or(&NO_MORE)
+    }
+
+    fn more_mut(&mut self) -> &mut DecisionMore {
+        self.more.get_or_insert_default()
+    }
+
+    /// The decisions it supersedes once adopted.
+    pub fn supersedes(&self) -> &BTreeSet<DecisionId> {
+        &self.more().supersedes
+    }
+
+    /// The decision that superseded it.
+    pub fn superseded_by(&self) -> Option<&DecisionId> {
+        self.more().superseded_by.as_ref()
+    }
+
     /// Why it was rejected or withdrawn.
-    pub status_reason: String,
+    pub fn status_reason(&self) -> &str {
+        &self.more().status_reason
+    }
+
     /// What must hold before its steps take effect.
-    pub prerequisites: Vec<Prerequisite>,
+    pub fn prerequisites(&self) -> &[Prerequisite] {
+        &self.more().prerequisites
+    }
+
     /// Findings the adopters accepted when adopting it.
-    pub acknowledged_findings: BTreeSet<String>,
+    pub fn acknowledged_findings(&self) -> &BTreeSet<String> {
+        &self.more().acknowledged_findings
+    }
 }
 
 impl Decision {
@@ -359,14 +431,15 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
                     owner_team: owner_team.clone(),
                     effective_date: *effective_date,
                     required_sides: required_sides.clone(),
-                    supersedes: supersedes.clone(),
                     steps: Vec::new(),
                     status: DecisionStatus::Proposed,
                     endorsements: BTreeSet::new(),
-                    superseded_by: None,
-                    status_reason: String::new(),
-                    prerequisites: Vec::new(),
-                    acknowledged_findings: BTreeSet::new(),
+                    more: (!supersedes.is_empty()).then(|| {
+                        Box::new(DecisionMore {
+                            supersedes: supersedes.clone(),
+                            ..DecisionMore::default()
+                        })
+                    }),
                 },
             );
         }
@@ -408,7 +481,7 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
         } => {
             if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
                 decision.status = DecisionStatus::Superseded;
-                decision.superseded_by = Some(superseded_by.clone());
+                decision.more_mut().superseded_by = Some(superseded_by.clone());
             }
         }
         Event::RoleGranted { grant } => {
@@ -433,7 +506,7 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
             prerequisite,
         } => {
             if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
-                decision.prerequisites.push(prerequisite.clone());
+                decision.more_mut().prerequisites.push(prerequisite.clone());
             }
         }
         Event::FindingsAcknowledged {
@@ -442,6 +515,7 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
         } => {
             if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
                 decision
+                    .more_mut()
                     .acknowledged_findings
                     .extend(findings.iter().cloned());
             }
@@ -483,7 +557,9 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
 fn set_status(plan: &mut Plan, decision_id: &DecisionId, status: DecisionStatus, reason: &str) {
     if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
         decision.status = status;
-        decision.status_reason = reason.to_owned();
+        if !reason.is_empty() || decision.more.is_some() {
+            decision.more_mut().status_reason = reason.to_owned();
+        }
     }
 }
 
@@ -503,6 +579,55 @@ mod tests {
             level,
             as_of: Date::from_ymd_opt(year, 1, 1).expect("a date"),
         }
+    }
+
+    /// What few decisions have is held apart only by those that have it, and a decision reads
+    /// and compares the same either way.
+    #[test]
+    fn what_few_decisions_have_is_held_apart_by_those_alone() {
+        let id = |s: &str| DecisionId::parse(s).expect("an id");
+        let team = TeamId::parse("us-force-planning").expect("a team");
+        let proposed = |decision: &str, supersedes: &[&str]| Event::DecisionProposed {
+            decision_id: id(decision),
+            title: decision.to_owned(),
+            rationale: String::new(),
+            owner_team: team.clone(),
+            effective_date: Date::from_ymd_opt(2028, 1, 1).expect("a date"),
+            required_sides: BTreeSet::from([Side::Us]),
+            supersedes: supersedes.iter().map(|s| id(s)).collect(),
+        };
+        let plan = [
+            proposed("d1", &[]),
+            proposed("d2", &["d1"]),
+            proposed("d3", &[]),
+            Event::DecisionAdopted {
+                decision_id: id("d3"),
+            },
+            proposed("d4", &[]),
+            Event::DecisionRejected {
+                decision_id: id("d4"),
+                reason: "not now".into(),
+            },
+        ]
+        .iter()
+        .fold(Plan::default(), evolve);
+        let held: Vec<bool> = ["d1", "d2", "d3", "d4"]
+            .map(|d| plan.decisions[&id(d)].more.is_some())
+            .to_vec();
+        assert_eq!(held, [false, true, false, true]);
+        assert_eq!(
+            plan.decisions[&id("d2")].supersedes(),
+            &BTreeSet::from([id("d1")])
+        );
+        assert_eq!(plan.decisions[&id("d4")].status_reason(), "not now");
+        assert!(plan.decisions[&id("d1")].supersedes().is_empty());
+        // Held apart or not, the same decision is equal; another reason is another decision.
+        let d1 = (*plan.decisions[&id("d1")]).clone();
+        let mut apart = d1.clone();
+        apart.more = Some(Box::default());
+        assert_eq!(d1, apart);
+        apart.more_mut().status_reason = "not now".into();
+        assert_ne!(d1, apart);
     }
 
     /// A state kept along a plan's history shares the capability levels of every area a later

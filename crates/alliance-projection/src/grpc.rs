@@ -454,14 +454,14 @@ impl PostureQueries for PostureQueriesApi {
                         derived_sides: sides(&v.derived_sides),
                         status: decision_status_to_proto(d.status),
                         endorsements: sides(&d.endorsements),
-                        status_reason: d.status_reason.clone(),
+                        status_reason: d.status_reason().to_owned(),
                         step_count: u32::try_from(d.steps.len()).unwrap_or(u32::MAX),
                         prerequisites: d
-                            .prerequisites
+                            .prerequisites()
                             .iter()
                             .map(alliance_proto::convert::prerequisite_to_proto)
                             .collect(),
-                        acknowledged_findings: d.acknowledged_findings.iter().cloned().collect(),
+                        acknowledged_findings: d.acknowledged_findings().iter().cloned().collect(),
                         history: v
                             .history
                             .iter()

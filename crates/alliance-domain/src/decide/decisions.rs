@@ -169,7 +169,7 @@ fn adopt(
     let mut events = vec![Event::DecisionAdopted {
         decision_id: decision_id.clone(),
     }];
-    events.extend(decision.supersedes.iter().filter_map(|old| {
+    events.extend(decision.supersedes().iter().filter_map(|old| {
         let still_adopted = plan
             .decisions
             .get(old)
@@ -222,7 +222,7 @@ fn check_adoption(plan: &Plan, decision: &Decision) -> Result<(), DomainError> {
     // Superseding a decision drops its steps: every element they touched must stay valid
     // without them (an element it added may still be changed by other adopted decisions).
     for old in decision
-        .supersedes
+        .supersedes()
         .iter()
         .filter_map(|id| plan.decisions.get(id))
     {
@@ -232,7 +232,7 @@ fn check_adoption(plan: &Plan, decision: &Decision) -> Result<(), DomainError> {
             }
         }
     }
-    let excluded: BTreeSet<DecisionId> = decision.supersedes.clone();
+    let excluded: BTreeSet<DecisionId> = decision.supersedes().clone();
     let transfers_opcon = |d: &Decision| {
         d.steps
             .iter()

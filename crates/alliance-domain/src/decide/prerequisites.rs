@@ -87,7 +87,7 @@ fn check_prerequisite(
         }
         Prerequisite::CapabilityReached { .. } => {}
     }
-    if decision.prerequisites.contains(prerequisite) {
+    if decision.prerequisites().contains(prerequisite) {
         return Err(DomainError::already_exists(
             "prerequisite",
             format!("of decision {}", decision.id),
@@ -108,7 +108,7 @@ fn depends_on(plan: &Plan, from: &DecisionId, on: &DecisionId) -> bool {
             continue;
         }
         if let Some(decision) = plan.decisions.get(id) {
-            stack.extend(decision.prerequisites.iter().filter_map(|p| match p {
+            stack.extend(decision.prerequisites().iter().filter_map(|p| match p {
                 Prerequisite::AfterDecision { decision_id, .. } => Some(decision_id),
                 _ => None,
             }));

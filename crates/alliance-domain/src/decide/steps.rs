@@ -118,7 +118,7 @@ fn check_step(plan: &Plan, decision: &Decision, step: &Step) -> Result<(), Domai
                 .iter()
                 .chain(std::iter::once(step))
                 .map(|s| (&decision.id, s));
-            ElementTimeline::build(plan, element_id, own, &decision.supersedes)?;
+            ElementTimeline::build(plan, element_id, own, decision.supersedes())?;
         }
         Step::TransferOpcon { conditions, .. } => {
             if let Some(missing) = conditions

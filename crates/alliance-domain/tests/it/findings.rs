@@ -675,7 +675,7 @@ proptest! {
         let floor_findings: Vec<Finding> = found.iter().filter(|f| f.kind == FindingKind::Constraint).cloned().collect();
         prop_assert_eq!(finding_days(&floor_findings), naive_floor_days(&plan, min));
         for decision in plan.adopted() {
-            for (n, p) in decision.prerequisites.iter().enumerate() {
+            for (n, p) in decision.prerequisites().iter().enumerate() {
                 let Prerequisite::AfterDecision { decision_id, .. } = p else { continue };
                 let other = &plan.decisions[decision_id];
                 let start = decision.steps.iter().map(Step::date).min().unwrap();

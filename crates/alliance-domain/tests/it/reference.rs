@@ -248,7 +248,7 @@ fn reference_plan_is_accepted_and_says_what_the_paper_says() {
     for (old, new) in HISTORY_SUPERSEDED {
         let d = &plan.decisions[&did(old)];
         assert_eq!(d.status, DecisionStatus::Superseded, "{old}");
-        assert_eq!(d.superseded_by, Some(did(new)), "{old}");
+        assert_eq!(d.superseded_by(), Some(&did(new)), "{old}");
     }
     // The command arrangement the adopted history leaves: peacetime OPCON with the ROK, wartime
     // OPCON and the CFC with the U.S.
@@ -459,7 +459,7 @@ fn reference_plan_is_accepted_and_says_what_the_paper_says() {
     // what-if, the U.S. personnel floor lifted by a certification before the drawdown passes it.
     let after = |d: &str, on: &str| {
         plan.decisions[&did(d)]
-            .prerequisites
+            .prerequisites()
             .contains(&Prerequisite::AfterDecision {
                 decision_id: did(on),
                 lag_months: 0,

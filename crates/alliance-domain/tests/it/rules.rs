@@ -1515,7 +1515,7 @@ fn a_superseded_withdrawal_no_longer_counts() {
     assert_eq!(events.len(), 2, "{events:?}");
     let old = &plan.decisions[&dec("retrench-1")];
     assert_eq!(old.status, DecisionStatus::Superseded);
-    assert_eq!(old.superseded_by, Some(dec("retrench-1b")));
+    assert_eq!(old.superseded_by(), Some(&dec("retrench-1b")));
 
     // The brigade now leaves in 2030, not 2028.
     let timeline = ElementTimeline::build(&plan, &el(ABCT), [], &BTreeSet::new())

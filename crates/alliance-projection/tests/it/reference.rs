@@ -406,7 +406,7 @@ async fn rescheduled_withdrawal_depends_on_record_time() {
         )
         .unwrap();
     let view = views.iter().find(|v| v.decision.id == first).unwrap();
-    assert_eq!(view.decision.superseded_by, Some(second.clone()));
+    assert_eq!(view.decision.superseded_by(), Some(&second));
     let lifecycle: Vec<(u64, &str, &str)> = view
         .history
         .iter()

@@ -67,8 +67,7 @@ pub fn plan_summary(plan: &Plan) -> v1::PlanSummary {
                 endorsements: sides_to_proto(&d.endorsements),
                 step_count: u32::try_from(d.steps.len()).unwrap_or(u32::MAX),
                 superseded_by: d
-                    .superseded_by
-                    .as_ref()
+                    .superseded_by()
                     .map(ToString::to_string)
                     .unwrap_or_default(),
             })
