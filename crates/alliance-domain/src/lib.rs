@@ -40,8 +40,8 @@ pub use ids::{
 pub use keys::Key;
 pub use model::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date,
-    DecisionStatus, ElementKind, EquipmentCounts, ForceElementSpec, Mission, Side, SimulationRun,
-    Step, Text,
+    DecisionStatus, ElementKind, EquipmentCounts, ForceElementSpec, Mission, Side, Sides,
+    SidesIter, SimulationRun, Step, Text,
 };
 pub use posture::{
     ClauseState, CommandArrangement, ConditionState, ElementName, Equipment, MissionState, Posture,

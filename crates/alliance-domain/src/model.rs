@@ -29,6 +29,124 @@ impl Side {
     }
 }
 
+/// A set of sides, as one byte (a decision holds two: the sides its proposer named and those
+/// that endorsed it; a tree set took a node of its own for each). In side order, as a
+/// `BTreeSet<Side>` is.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Sides(u8);
+
+impl Sides {
+    pub const fn new() -> Self {
+        Self(0)
+    }
+
+    const fn bit(side: Side) -> u8 {
+        1 << side as u8
+    }
+
+    /// Adds `side`; whether it was not there yet.
+    pub fn insert(&mut self, side: Side) -> bool {
+        let new = !self.contains(&side);
+        self.0 |= Self::bit(side);
+        new
+    }
+
+    pub fn contains(&self, side: &Side) -> bool {
+        self.0 & Self::bit(*side) != 0
+    }
+
+    /// The sides, in side order.
+    pub fn iter(&self) -> SidesIter {
+        SidesIter(*self)
+    }
+
+    /// The first side, in side order.
+    pub fn first(&self) -> Option<Side> {
+        self.iter().next()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether every side of it is one of `other`'s.
+    pub fn is_subset(&self, other: &Sides) -> bool {
+        self.0 & !other.0 == 0
+    }
+}
+
+impl std::fmt::Debug for Sides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<Side> for Sides {
+    fn from_iter<I: IntoIterator<Item = Side>>(sides: I) -> Self {
+        let mut set = Self::new();
+        set.extend(sides);
+        set
+    }
+}
+
+impl Extend<Side> for Sides {
+    fn extend<I: IntoIterator<Item = Side>>(&mut self, sides: I) {
+        for side in sides {
+            self.insert(side);
+        }
+    }
+}
+
+/// The sides of a [`Sides`], in side order.
+#[derive(Clone, Debug)]
+pub struct SidesIter(Sides);
+
+impl Iterator for SidesIter {
+    type Item = Side;
+
+    fn next(&mut self) -> Option<Side> {
+        let side = [Side::Us, Side::Rok]
+            .into_iter()
+            .find(|side| self.0.contains(side))?;
+        self.0.0 &= !Sides::bit(side);
+        Some(side)
+    }
+}
+
+impl IntoIterator for Sides {
+    type Item = Side;
+    type IntoIter = SidesIter;
+
+    fn into_iter(self) -> SidesIter {
+        self.iter()
+    }
+}
+
+impl IntoIterator for &Sides {
+    type Item = Side;
+    type IntoIter = SidesIter;
+
+    fn into_iter(self) -> SidesIter {
+        self.iter()
+    }
+}
+
+impl<const N: usize> From<[Side; N]> for Sides {
+    fn from(sides: [Side; N]) -> Self {
+        sides.into_iter().collect()
+    }
+}
+
+impl From<&std::collections::BTreeSet<Side>> for Sides {
+    fn from(sides: &std::collections::BTreeSet<Side>) -> Self {
+        sides.iter().copied().collect()
+    }
+}
+
 /// Who issued a command: always the authenticated caller, never a field the client fills in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {

@@ -12,7 +12,7 @@ use crate::ids::{
 };
 use crate::model::{
     AgreementKind, CapabilityArea, ClauseStatus, ConditionStatus, Date, DecisionStatus,
-    ForceElementSpec, Side, SimulationRun, Step,
+    ForceElementSpec, Side, Sides, SimulationRun, Step,
 };
 
 #[derive(Clone, Debug)]
@@ -22,10 +22,10 @@ pub struct Decision {
     pub rationale: String,
     pub owner_team: TeamId,
     pub effective_date: Date,
-    pub required_sides: BTreeSet<Side>,
+    pub required_sides: Sides,
     pub steps: Vec<Step>,
     pub status: DecisionStatus,
-    pub endorsements: BTreeSet<Side>,
+    pub endorsements: Sides,
     /// What few decisions have, apart: a decision without it takes no room for it (a read
     /// model and the command service hold every decision of every plan).
     more: Option<Box<DecisionMore>>,
@@ -112,8 +112,8 @@ impl Decision {
     /// The sides whose endorsement follows from what the decision's steps touch: an element's
     /// owning side; both sides for what the alliance holds jointly (OPCON, the CFC and other
     /// command arrangements, agreement clauses); the ROK for a ROK capability investment.
-    pub fn derived_sides(&self, plan: &Plan) -> BTreeSet<Side> {
-        let mut sides = BTreeSet::new();
+    pub fn derived_sides(&self, plan: &Plan) -> Sides {
+        let mut sides = Sides::new();
         for step in &self.steps {
             match step {
                 Step::AddElement { element, .. } => {
@@ -141,9 +141,9 @@ impl Decision {
 
     /// Every side whose endorsement adoption needs: those its proposer named and those its
     /// steps touch.
-    pub fn needed_sides(&self, plan: &Plan) -> BTreeSet<Side> {
+    pub fn needed_sides(&self, plan: &Plan) -> Sides {
         let mut sides = self.derived_sides(plan);
-        sides.extend(self.required_sides.iter().copied());
+        sides.extend(self.required_sides.iter());
         sides
     }
 }
@@ -430,10 +430,10 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
                     rationale: rationale.clone(),
                     owner_team: owner_team.clone(),
                     effective_date: *effective_date,
-                    required_sides: required_sides.clone(),
+                    required_sides: Sides::from(required_sides),
                     steps: Vec::new(),
                     status: DecisionStatus::Proposed,
-                    endorsements: BTreeSet::new(),
+                    endorsements: Sides::new(),
                     more: (!supersedes.is_empty()).then(|| {
                         Box::new(DecisionMore {
                             supersedes: supersedes.clone(),

@@ -436,9 +436,7 @@ impl PostureQueries for PostureQueriesApi {
                 &filter,
             )
             .map_err(status)?;
-        let sides = |sides: &std::collections::BTreeSet<alliance_domain::Side>| {
-            sides.iter().copied().map(side_to_proto).collect()
-        };
+        let sides = |sides: alliance_domain::Sides| sides.iter().map(side_to_proto).collect();
         Ok(Response::new(v1::ListDecisionsResponse {
             decisions: views
                 .iter()
@@ -450,10 +448,10 @@ impl PostureQueries for PostureQueriesApi {
                         rationale: d.rationale.clone(),
                         owner_team: d.owner_team.to_string(),
                         effective_date: Some(date_to_proto(d.effective_date)),
-                        required_sides: sides(&d.required_sides),
-                        derived_sides: sides(&v.derived_sides),
+                        required_sides: sides(d.required_sides),
+                        derived_sides: sides(v.derived_sides),
                         status: decision_status_to_proto(d.status),
-                        endorsements: sides(&d.endorsements),
+                        endorsements: sides(d.endorsements),
                         status_reason: d.status_reason().to_owned(),
                         step_count: u32::try_from(d.steps.len()).unwrap_or(u32::MAX),
                         prerequisites: d

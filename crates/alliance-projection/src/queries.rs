@@ -96,7 +96,7 @@ pub struct LifecycleEntry {
 pub struct DecisionView {
     pub decision: alliance_domain::Decision,
     /// The sides its steps need, besides those its proposer named.
-    pub derived_sides: std::collections::BTreeSet<alliance_domain::Side>,
+    pub derived_sides: alliance_domain::Sides,
     pub history: Vec<LifecycleEntry>,
 }
 

@@ -153,7 +153,8 @@ fn adopt(
     let decision = open_decision(plan, decision_id)?;
     let needed = decision.needed_sides(plan);
     let missing: Vec<&str> = needed
-        .difference(&decision.endorsements)
+        .iter()
+        .filter(|side| !decision.endorsements.contains(side))
         .map(|s| s.name())
         .collect();
     if !missing.is_empty() {

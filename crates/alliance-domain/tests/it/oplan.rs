@@ -1,9 +1,7 @@
 //! The operational plans as an entity: missions with a lead and a supporting side, changed by
 //! decisions both sides endorse, shown in the posture.
 
-use std::collections::BTreeSet;
-
-use alliance_domain::{Mission, MissionState, Side, Step, posture};
+use alliance_domain::{Mission, MissionState, Side, Sides, Step, posture};
 
 use alliance_domain::testing::{
     adopted_decision, baseline_with, date, given, plan_step, planned, proposed, us,
@@ -32,7 +30,7 @@ fn a_mission_assignment_is_a_step_both_sides_endorse() {
     });
     assert_eq!(
         plan.decisions[&alliance_domain::testing::dec("oplan")].derived_sides(&plan),
-        BTreeSet::from([Side::Us, Side::Rok])
+        Sides::from([Side::Us, Side::Rok])
     );
 }
 

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use alliance_domain::{
     Actor, ClauseStatus, Command, CommandContext, DecisionId, DecisionStatus, ElementId,
-    ElementKind, ElementTimeline, EquipmentCounts, Plan, PlanId, Prerequisite, Side, Step, TeamId,
-    all_findings, decide, fold, posture,
+    ElementKind, ElementTimeline, EquipmentCounts, Plan, PlanId, Prerequisite, Side, Sides, Step,
+    TeamId, all_findings, decide, fold, posture,
 };
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -319,15 +319,12 @@ fn reference_plan_is_accepted_and_says_what_the_paper_says() {
             .and_then(|c| c.threshold),
         Some(70)
     );
-    assert_eq!(opcon.endorsements, BTreeSet::from([Side::Us, Side::Rok]));
+    assert_eq!(opcon.endorsements, Sides::from([Side::Us, Side::Rok]));
 
     // (3) The 123 relaxation belongs to the nuclear-policy cell and needs both sides.
     let latency = &plan.decisions[&did("nuclear-latency-123-relaxation")];
     assert_eq!(latency.owner_team.as_str(), "nuclear-policy");
-    assert_eq!(
-        latency.required_sides,
-        BTreeSet::from([Side::Us, Side::Rok])
-    );
+    assert_eq!(latency.required_sides, Sides::from([Side::Us, Side::Rok]));
     let permitted: BTreeSet<&str> = latency
         .steps
         .iter()

@@ -11,7 +11,7 @@ use alliance_domain::testing::*;
 use alliance_domain::{
     Actor, CapabilityArea, ClauseStatus, Command, CommandContext, ConditionStatus, Date,
     DecisionStatus, DomainError, ElementTimeline, ErrorKind, Event, ForceElementSpec, Key, Plan,
-    PlanId, Side, Step, Text, decide, evolve, fold,
+    PlanId, Side, Sides, Step, Text, decide, evolve, fold,
 };
 
 fn condition_defined(id: &str) -> Event {
@@ -1427,8 +1427,8 @@ fn a_decision_adopted_before_derived_sides_replays_unchanged() {
     let plan = fold(Plan::default(), &events);
     let decision = &plan.decisions[&dec("legacy")];
     assert_eq!(decision.status, DecisionStatus::Adopted);
-    assert_eq!(decision.derived_sides(&plan), BTreeSet::from([Side::Rok]));
-    assert_eq!(decision.needed_sides(&plan), both_sides());
+    assert_eq!(decision.derived_sides(&plan), Sides::from([Side::Rok]));
+    assert_eq!(decision.needed_sides(&plan), Sides::from(&both_sides()));
 }
 
 #[test]

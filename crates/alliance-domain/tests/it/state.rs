@@ -20,3 +20,40 @@ fn a_decision_holds_room_for_the_steps_it_has() {
         assert_eq!((steps.len(), steps.capacity()), (n + 1, n + 1));
     }
 }
+
+/// A set of sides behaves as the tree set of them it stands for, for every set and side.
+#[test]
+fn a_set_of_sides_is_the_tree_set_it_stands_for() {
+    use std::collections::BTreeSet;
+
+    use alliance_domain::{Side, Sides};
+    let sides = [Side::Us, Side::Rok];
+    let subsets: Vec<BTreeSet<Side>> = (0..4)
+        .map(|bits| {
+            (0..2)
+                .filter(|i| bits & (1 << i) != 0)
+                .map(|i| sides[i])
+                .collect()
+        })
+        .collect();
+    for tree in &subsets {
+        let set = Sides::from(tree);
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            tree.iter().copied().collect::<Vec<_>>()
+        );
+        assert_eq!((set.len(), set.is_empty()), (tree.len(), tree.is_empty()));
+        assert_eq!(set.first(), tree.first().copied());
+        assert_eq!(format!("{set:?}"), format!("{tree:?}"));
+        assert_eq!(tree.iter().copied().collect::<Sides>(), set);
+        for side in sides {
+            assert_eq!(set.contains(&side), tree.contains(&side));
+            let (mut set, mut tree) = (set, tree.clone());
+            assert_eq!(set.insert(side), tree.insert(side));
+            assert_eq!(set, Sides::from(&tree));
+        }
+        for other in &subsets {
+            assert_eq!(set.is_subset(&Sides::from(other)), tree.is_subset(other));
+        }
+    }
+}

@@ -402,9 +402,8 @@ fn command(op: &Op, plan: &Plan, names: &mut Names) -> Option<(&'static str, Com
             // By default a side whose endorsement is still missing.
             let missing = decision
                 .required_sides
-                .difference(&decision.endorsements)
-                .next()
-                .copied()
+                .iter()
+                .find(|side| !decision.endorsements.contains(side))
                 .unwrap_or(Side::Us);
             let side = chosen.map_or(missing, side);
             (

@@ -1,7 +1,5 @@
 //! Scalars both ways: enums, dates, sides, equipment, elements, actors and grants.
 
-use std::collections::BTreeSet;
-
 use alliance_domain::{
     Actor, AgreementKind, CapabilityArea, ClauseStatus, Component, ConditionStatus, Date,
     DecisionStatus, ElementKind, ForceElementSpec, Grant, Mission, Side,
@@ -139,8 +137,13 @@ pub(crate) fn opt_side_to_proto(side: Option<Side>) -> i32 {
     side.map_or(v1::Side::Unspecified as i32, side_to_proto)
 }
 
-pub(crate) fn sides_to_proto(sides: &BTreeSet<Side>) -> Vec<i32> {
-    sides.iter().copied().map(side_to_proto).collect()
+pub(crate) fn sides_to_proto<S: std::borrow::Borrow<Side>>(
+    sides: impl IntoIterator<Item = S>,
+) -> Vec<i32> {
+    sides
+        .into_iter()
+        .map(|side| side_to_proto(*side.borrow()))
+        .collect()
 }
 
 pub fn equipment_to_proto(equipment: &alliance_domain::EquipmentCounts) -> Vec<v1::EquipmentCount> {

@@ -62,9 +62,9 @@ pub fn plan_summary(plan: &Plan) -> v1::PlanSummary {
                 status: decision_status_to_proto(d.status),
                 owner_team: d.owner_team.to_string(),
                 effective_date: Some(date_to_proto(d.effective_date)),
-                required_sides: sides_to_proto(&d.required_sides),
-                derived_sides: sides_to_proto(&d.derived_sides(plan)),
-                endorsements: sides_to_proto(&d.endorsements),
+                required_sides: sides_to_proto(d.required_sides),
+                derived_sides: sides_to_proto(d.derived_sides(plan)),
+                endorsements: sides_to_proto(d.endorsements),
                 step_count: u32::try_from(d.steps.len()).unwrap_or(u32::MAX),
                 superseded_by: d
                     .superseded_by()
