@@ -11,6 +11,12 @@ pub type PlanId = uuid::Uuid;
 /// Per-plan version: the number of events in the plan's own stream.
 pub type Version = u64;
 
+/// The most events a plan's own stream holds: a command that would take it past is refused
+/// (`plan_full`; a branch starts a stream of its own), and the read models set aside a record
+/// past it. Within it a version fits in 32 bits, as the read models' indexes keep it (a plan
+/// that long would hold terabytes of memory in them).
+pub const MAX_VERSION: Version = u32::MAX as Version;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
     #[error("must not be empty")]

@@ -34,8 +34,8 @@ pub use error::{DomainError, ErrorKind, FieldViolation, describe_violations};
 pub use event::{Event, SCHEMA_VERSION};
 pub use findings::{Finding, FindingKind, all_findings, findings, new_findings};
 pub use ids::{
-    ClauseId, ConditionId, ConstraintId, DecisionId, ElementId, IdError, InvestmentId, PlanId,
-    TeamId, Version,
+    ClauseId, ConditionId, ConstraintId, DecisionId, ElementId, IdError, InvestmentId, MAX_VERSION,
+    PlanId, TeamId, Version,
 };
 pub use keys::Key;
 pub use model::{

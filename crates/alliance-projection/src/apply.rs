@@ -246,6 +246,13 @@ impl Projection {
                 _ => Ok(false),
             };
         }
+        if recorded.version > alliance_domain::MAX_VERSION {
+            return Err(ProjectionError::Corrupt(format!(
+                "plan {plan_id} passes its bound of {} versions at version {}",
+                alliance_domain::MAX_VERSION,
+                recorded.version
+            )));
+        }
         if recorded.version != have + 1 {
             return Err(ProjectionError::Corrupt(format!(
                 "plan {plan_id} jumps from version {have} to {}",
@@ -345,5 +352,34 @@ impl Projection {
         }
         report(Progress { read, total: read });
         Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alliance_domain::testing::{created, plan_id};
+    use alliance_domain::{Event, MAX_VERSION};
+
+    use crate::history::tests::recorded;
+    use crate::{Projection, ProjectionError};
+
+    /// A record past the bound of a plan's versions is not applied (a read model sets it
+    /// aside), whatever the plan holds before it.
+    #[test]
+    fn a_record_past_the_bound_of_versions_is_not_applied() {
+        let projection = Projection::new();
+        let event: Event = created();
+        let refused = projection
+            .push_recorded(plan_id(), recorded(MAX_VERSION + 1), &event)
+            .unwrap_err();
+        assert!(
+            matches!(&refused, ProjectionError::Corrupt(why) if why.contains("bound")),
+            "{refused:?}"
+        );
+        assert!(
+            projection
+                .push_recorded(plan_id(), recorded(1), &event)
+                .unwrap()
+        );
     }
 }

@@ -592,11 +592,12 @@ impl PlanHistory {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use alliance_domain::testing::{dec, plan_id};
 
-    fn recorded(version: Version) -> Recorded {
+    /// A record of `version`, each of its own command.
+    pub(crate) fn recorded(version: Version) -> Recorded {
         Recorded {
             version,
             event_id: uuid::Uuid::now_v7(),

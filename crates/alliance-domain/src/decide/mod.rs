@@ -46,6 +46,29 @@ pub fn decide(
     command: &Command,
     ctx: &CommandContext,
 ) -> Result<Vec<Event>, DomainError> {
+    let events = decide_family(plan, command, ctx)?;
+    let after = u64::try_from(events.len())
+        .ok()
+        .and_then(|added| plan.version.checked_add(added));
+    if after.is_none_or(|after| after > crate::MAX_VERSION) {
+        return Err(DomainError::rule(
+            "plan_full",
+            format!(
+                "a plan holds at most {} events and this one has {}; branch it to plan on",
+                crate::MAX_VERSION,
+                plan.version
+            ),
+        ));
+    }
+    Ok(events)
+}
+
+/// The events of `command`, as the family of rules it belongs to decides them.
+fn decide_family(
+    plan: &Plan,
+    command: &Command,
+    ctx: &CommandContext,
+) -> Result<Vec<Event>, DomainError> {
     match command {
         Command::CreatePlan { .. } | Command::BranchPlan { .. } => {
             plans::decide(plan, command, ctx)

@@ -57,3 +57,31 @@ fn a_set_of_sides_is_the_tree_set_it_stands_for() {
         }
     }
 }
+
+/// A plan holds at most `MAX_VERSION` events: a command that would take it past is refused, one
+/// that reaches it is not. (A branch starts a stream of its own.)
+#[test]
+fn a_plan_holds_at_most_its_bound_of_events() {
+    use alliance_domain::testing::{created, spec, us};
+    use alliance_domain::{Command, CommandContext, DomainError, MAX_VERSION, decide};
+    let register = |id: &str| Command::RegisterForceElement {
+        element: spec(id, 100, &[]),
+        present_from: date(2027, 1, 1),
+    };
+    let ctx = CommandContext { actor: us() };
+    let mut plan = fold(Plan::default(), &[created()]);
+    plan.version = MAX_VERSION - 1;
+    assert!(decide(&plan, &register("e1"), &ctx).is_ok());
+    plan.version = MAX_VERSION;
+    let refused = decide(&plan, &register("e1"), &ctx).unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            DomainError::Rule {
+                rule: "plan_full",
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+}
