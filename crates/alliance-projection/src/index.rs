@@ -59,12 +59,20 @@ impl<T> Versioned<T> {
 /// Where a slot with no change yet has its latest change: nowhere in [`Changes::log`].
 const UNSET: usize = usize::MAX;
 
-/// One change along record time: at `version`, the part in `slot` became `value`.
+/// One change along record time: at `version`, the part in `slot` became `value`. Both in 32
+/// bits: a plan holds at most `MAX_VERSION` events, which fits, and a slot is numbered when an
+/// event first names its part, so there are no more slots than versions.
 #[derive(Debug, Clone)]
 struct Change<T> {
-    version: Version,
-    slot: usize,
+    version: u32,
+    slot: u32,
     value: T,
+}
+
+/// `n` in 32 bits: a version or a slot, within `MAX_VERSION` (see [`Change`]; a history takes
+/// no version past it), which never saturates.
+fn narrow(n: impl TryInto<u32>) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
 }
 
 /// A snapshot of where each part's latest change is is kept at least this many changes apart,
@@ -111,6 +119,7 @@ impl<T> Changes<T> {
         if self.latest.len() <= slot {
             self.latest.resize(slot + 1, UNSET);
         }
+        let version = narrow(version);
         // Changed in place only at the version of its latest change, which a snapshot taken
         // since covers whole: a query it serves asks for that version or a later one.
         match self.log.get_mut(self.latest[slot]) {
@@ -119,7 +128,7 @@ impl<T> Changes<T> {
                 self.latest[slot] = self.log.len();
                 self.log.push(Change {
                     version,
-                    slot,
+                    slot: narrow(slot),
                     value,
                 });
                 let since = self.snapshots.last().map_or(0, |(after, _)| *after);
@@ -134,8 +143,10 @@ impl<T> Changes<T> {
     /// Each part's value at `version`, by slot (`None`: it had none yet).
     fn at(&self, version: Version) -> Vec<Option<&T>> {
         let end = match self.log.last() {
-            Some(change) if change.version <= version => self.log.len(),
-            _ => self.log.partition_point(|change| change.version <= version),
+            Some(change) if Version::from(change.version) <= version => self.log.len(),
+            _ => self
+                .log
+                .partition_point(|change| Version::from(change.version) <= version),
         };
         // The last snapshot of changes all made by then.
         let kept = self.snapshots.partition_point(|(after, _)| *after <= end);
@@ -151,7 +162,7 @@ impl<T> Changes<T> {
         };
         at.resize(self.latest.len(), None);
         for change in &self.log[start..end] {
-            at[change.slot] = Some(&change.value);
+            at[change.slot as usize] = Some(&change.value);
         }
         at
     }
@@ -643,7 +654,7 @@ mod tests {
         adopted_decision, created, date, endorsed_decision, planned, proposed, registered,
         relocate, withdraw,
     };
-    use alliance_domain::{Event, Plan, evolve, posture};
+    use alliance_domain::{Event, Plan, Version, evolve, posture};
 
     use super::PostureIndex;
 
@@ -702,6 +713,16 @@ mod tests {
         }
         assert!(!index.shaping[0].snapshots.is_empty());
         assert_answers_as_folded(&index, &events);
+    }
+
+    /// Every version a plan may hold, and so every slot, fits in a change's 32 bits as it is.
+    #[test]
+    fn every_version_a_plan_may_hold_fits_a_change() {
+        assert_eq!(
+            Version::from(super::narrow(alliance_domain::MAX_VERSION)),
+            alliance_domain::MAX_VERSION
+        );
+        assert_eq!(super::narrow(17_usize), 17);
     }
 
     /// Decisions proposed with no steps yet share one part, and each takes its own once a
