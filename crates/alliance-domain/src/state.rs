@@ -15,7 +15,7 @@ use crate::model::{
     ForceElementSpec, Side, Sides, SimulationRun, Step,
 };
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     pub id: DecisionId,
     pub title: String,
@@ -28,11 +28,11 @@ pub struct Decision {
     pub endorsements: Sides,
     /// What few decisions have, apart: a decision without it takes no room for it (a read
     /// model and the command service hold every decision of every plan).
-    more: Option<Box<DecisionMore>>,
+    more: More,
 }
 
 /// What few decisions have.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct DecisionMore {
     supersedes: BTreeSet<DecisionId>,
     superseded_by: Option<DecisionId>,
@@ -50,36 +50,32 @@ static NO_MORE: DecisionMore = DecisionMore {
     acknowledged_findings: BTreeSet::new(),
 };
 
-/// Two decisions are equal when all they say is, whether what few have is held apart or not.
-impl PartialEq for Decision {
-    fn eq(&self, other: &Self) -> bool {
-        let (more, other_more) = (self.more(), other.more());
-        self.id == other.id
-            && self.title == other.title
-            && self.rationale == other.rationale
-            && self.owner_team == other.owner_team
-            && self.effective_date == other.effective_date
-            && self.required_sides == other.required_sides
-            && self.steps == other.steps
-            && self.status == other.status
-            && self.endorsements == other.endorsements
-            && more.supersedes == other_more.supersedes
-            && more.superseded_by == other_more.superseded_by
-            && more.status_reason == other_more.status_reason
-            && more.prerequisites == other_more.prerequisites
-            && more.acknowledged_findings == other_more.acknowledged_findings
+/// [`DecisionMore`], held only when a decision has some: equal to another by what it says,
+/// whether held or not.
+#[derive(Clone, Debug, Default)]
+struct More(Option<Box<DecisionMore>>);
+
+impl More {
+    fn get(&self) -> &DecisionMore {
+        self.0.as_deref().unwrap_or(&NO_MORE)
     }
 }
 
-impl Eq for Decision {}
+impl PartialEq for More {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for More {}
 
 impl Decision {
     fn more(&self) -> &DecisionMore {
-        self.more.as_deref().unwrap_or(&NO_MORE)
+        self.more.get()
     }
 
     fn more_mut(&mut self) -> &mut DecisionMore {
-        self.more.get_or_insert_default()
+        self.more.0.get_or_insert_default()
     }
 
     /// The decisions it supersedes once adopted.
@@ -434,12 +430,12 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
                     steps: Vec::new(),
                     status: DecisionStatus::Proposed,
                     endorsements: Sides::new(),
-                    more: (!supersedes.is_empty()).then(|| {
+                    more: More((!supersedes.is_empty()).then(|| {
                         Box::new(DecisionMore {
                             supersedes: supersedes.clone(),
                             ..DecisionMore::default()
                         })
-                    }),
+                    })),
                 },
             );
         }
@@ -557,7 +553,7 @@ pub fn evolve(mut plan: Plan, event: &Event) -> Plan {
 fn set_status(plan: &mut Plan, decision_id: &DecisionId, status: DecisionStatus, reason: &str) {
     if let Some(decision) = entry_mut(&mut plan.decisions, decision_id) {
         decision.status = status;
-        if !reason.is_empty() || decision.more.is_some() {
+        if !reason.is_empty() || decision.more.0.is_some() {
             decision.more_mut().status_reason = reason.to_owned();
         }
     }
@@ -612,7 +608,7 @@ mod tests {
         .iter()
         .fold(Plan::default(), evolve);
         let held: Vec<bool> = ["d1", "d2", "d3", "d4"]
-            .map(|d| plan.decisions[&id(d)].more.is_some())
+            .map(|d| plan.decisions[&id(d)].more.0.is_some())
             .to_vec();
         assert_eq!(held, [false, true, false, true]);
         assert_eq!(
@@ -624,7 +620,7 @@ mod tests {
         // Held apart or not, the same decision is equal; another reason is another decision.
         let d1 = (*plan.decisions[&id("d1")]).clone();
         let mut apart = d1.clone();
-        apart.more = Some(Box::default());
+        apart.more = More(Some(Box::default()));
         assert_eq!(d1, apart);
         apart.more_mut().status_reason = "not now".into();
         assert_ne!(d1, apart);
