@@ -70,33 +70,64 @@ impl std::fmt::Display for RecordedBy {
     }
 }
 
-/// The command an event came from, as its envelope records it. Kept small: as the command
-/// service writes it when its client names no correlation or cause (a UUID command id in its
-/// canonical text, which the correlation and causation ids repeat, and a SHA-256 digest in
-/// lowercase hex), the id as its 16 bytes and the digest as its 32, in place; any other as
-/// written, apart. Either reads back exactly as written. Consecutive commands of one caller
-/// share its [`RecordedBy`].
+/// The command an event came from, as its envelope records it. Kept small: a command id that
+/// is a UUID in its canonical text and a digest of 64 lowercase hex digits (a SHA-256), as the
+/// command service writes them, as their 16 and 32 bytes in place, any other pair apart, as
+/// written; correlation and causation ids that are both the command id (as the server fills
+/// them in when a client sends none) are not kept again, others apart. Each reads back
+/// exactly as written. Consecutive commands of one caller share its [`RecordedBy`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedCommand {
     ids: CommandIds,
+    /// `(correlation_id, causation_id)`; `None`: both are the command id.
+    others: Option<Box<(Box<str>, Box<str>)>>,
     pub actor: Arc<RecordedBy>,
 }
 
+/// A command's id and digest: a command id that is a UUID in its canonical text as its 16
+/// bytes, and a digest of 64 lowercase hex digits (a SHA-256, as the command service writes
+/// it) as its 32, each other text as it is. One tag for the two, so the pair takes 56 bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum CommandIds {
-    /// As the command service writes them.
-    Written { id: uuid::Uuid, digest: [u8; 32] },
-    /// Any others, as written.
-    Other(Box<OtherIds>),
+    UuidSha { id: uuid::Uuid, digest: [u8; 32] },
+    TextSha { id: Box<str>, digest: [u8; 32] },
+    UuidText { id: uuid::Uuid, digest: Box<str> },
+    TextText { id: Box<str>, digest: Box<str> },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct OtherIds {
-    command_id: Box<str>,
-    correlation_id: Box<str>,
-    causation_id: Box<str>,
-    /// The digest that judges a retry (`EventEnvelope.command_digest`).
-    command_digest: Box<str>,
+/// A command id as [`CommandIds`] holds it.
+#[derive(PartialEq, Eq)]
+enum IdRef<'a> {
+    Uuid(&'a uuid::Uuid),
+    Text(&'a str),
+}
+
+impl CommandIds {
+    fn new(id: String, digest: String) -> Self {
+        match (canonical_uuid(&id), sha256_hex(&digest)) {
+            (Some(id), Some(digest)) => Self::UuidSha { id, digest },
+            (None, Some(digest)) => Self::TextSha {
+                id: id.into_boxed_str(),
+                digest,
+            },
+            (Some(id), None) => Self::UuidText {
+                id,
+                digest: digest.into_boxed_str(),
+            },
+            (None, None) => Self::TextText {
+                id: id.into_boxed_str(),
+                digest: digest.into_boxed_str(),
+            },
+        }
+    }
+
+    /// The id; a canonical UUID's text is never held as text, so equal ids are equal here.
+    fn id(&self) -> IdRef<'_> {
+        match self {
+            Self::UuidSha { id, .. } | Self::UuidText { id, .. } => IdRef::Uuid(id),
+            Self::TextSha { id, .. } | Self::TextText { id, .. } => IdRef::Text(id),
+        }
+    }
 }
 
 /// The UUID `text` is in its canonical text (lowercase, hyphenated), if it is one.
@@ -121,61 +152,54 @@ impl RecordedCommand {
         command_digest: String,
         actor: RecordedBy,
     ) -> Self {
-        let written = (correlation_id == command_id && causation_id == command_id)
-            .then(|| canonical_uuid(&command_id).zip(sha256_hex(&command_digest)))
-            .flatten();
-        let ids = match written {
-            Some((id, digest)) => CommandIds::Written { id, digest },
-            None => CommandIds::Other(Box::new(OtherIds {
-                command_id: command_id.into_boxed_str(),
-                correlation_id: correlation_id.into_boxed_str(),
-                causation_id: causation_id.into_boxed_str(),
-                command_digest: command_digest.into_boxed_str(),
-            })),
-        };
+        let others = (correlation_id != command_id || causation_id != command_id).then(|| {
+            Box::new((
+                correlation_id.into_boxed_str(),
+                causation_id.into_boxed_str(),
+            ))
+        });
+        let ids = CommandIds::new(command_id, command_digest);
         Self {
             ids,
+            others,
             actor: Arc::new(actor),
         }
     }
 
     pub fn command_id(&self) -> String {
-        match &self.ids {
-            CommandIds::Written { id, .. } => id.hyphenated().to_string(),
-            CommandIds::Other(ids) => ids.command_id.to_string(),
+        match self.ids.id() {
+            IdRef::Uuid(id) => id.hyphenated().to_string(),
+            IdRef::Text(id) => id.to_owned(),
         }
     }
 
     /// Whether the two are the same command (its events share its id).
     pub fn same_command(&self, other: &Self) -> bool {
-        match (&self.ids, &other.ids) {
-            (CommandIds::Written { id, .. }, CommandIds::Written { id: other, .. }) => id == other,
-            (CommandIds::Other(ids), CommandIds::Other(others)) => {
-                ids.command_id == others.command_id
-            }
-            _ => self.command_id() == other.command_id(),
-        }
+        self.ids.id() == other.ids.id()
     }
 
     pub fn correlation_id(&self) -> String {
-        match &self.ids {
-            CommandIds::Written { .. } => self.command_id(),
-            CommandIds::Other(ids) => ids.correlation_id.to_string(),
-        }
+        self.others.as_deref().map_or_else(
+            || self.command_id(),
+            |(correlation, _)| correlation.to_string(),
+        )
     }
 
     pub fn causation_id(&self) -> String {
-        match &self.ids {
-            CommandIds::Written { .. } => self.command_id(),
-            CommandIds::Other(ids) => ids.causation_id.to_string(),
-        }
+        self.others
+            .as_deref()
+            .map_or_else(|| self.command_id(), |(_, causation)| causation.to_string())
     }
 
     /// The digest that judges a retry (`EventEnvelope.command_digest`).
     pub fn command_digest(&self) -> String {
         match &self.ids {
-            CommandIds::Written { digest, .. } => alliance_stdx::hex::encode(digest),
-            CommandIds::Other(ids) => ids.command_digest.to_string(),
+            CommandIds::UuidSha { digest, .. } | CommandIds::TextSha { digest, .. } => {
+                alliance_stdx::hex::encode(digest)
+            }
+            CommandIds::UuidText { digest, .. } | CommandIds::TextText { digest, .. } => {
+                digest.to_string()
+            }
         }
     }
 }
@@ -447,7 +471,7 @@ pub struct PlanHistory {
     /// prefix; elsewhere it is the event's own.
     recorded_late: Vec<(usize, i64)>,
     /// The latest record time among all events.
-    recorded_by: i64,
+    latest_record_time: i64,
     /// The state before the plan's own first event: empty, or a branch's parent at the version
     /// branched from.
     base: Arc<Plan>,
@@ -469,7 +493,7 @@ impl PlanHistory {
             plan_id,
             events: Events::default(),
             recorded_late: Vec::new(),
-            recorded_by: i64::MIN,
+            latest_record_time: i64::MIN,
             current: base.clone(),
             base,
             checkpoints: Vec::new(),
@@ -501,11 +525,11 @@ impl PlanHistory {
         if recorded.signed() && self.signed_from.is_none() {
             self.signed_from = Some(recorded.version);
         }
-        if recorded.record_time_micros < self.recorded_by {
+        if recorded.record_time_micros < self.latest_record_time {
             self.recorded_late
-                .push((self.events.len(), self.recorded_by));
+                .push((self.events.len(), self.latest_record_time));
         }
-        self.recorded_by = self.recorded_by.max(recorded.record_time_micros);
+        self.latest_record_time = self.latest_record_time.max(recorded.record_time_micros);
         self.events.push(recorded);
         let since = self.checkpoints.last().map_or(0, |(after, _)| *after);
         if self.events.len() - since >= checkpoint_spacing(&self.current) {
@@ -665,7 +689,7 @@ pub(crate) mod tests {
             |id: &str| RecordedCommand::new(id.into(), id.into(), id.into(), sha.into(), by());
         assert_eq!(
             kept(uuid).ids,
-            CommandIds::Written {
+            CommandIds::UuidSha {
                 id: uuid.parse().unwrap(),
                 digest: alliance_stdx::hex::decode_array(sha).unwrap()
             }
@@ -674,12 +698,19 @@ pub(crate) mod tests {
         // The same UUID in other text is another command id, as the log holds it.
         assert!(!kept(uuid).same_command(&kept(&uuid.to_uppercase())));
         assert_eq!(kept(uuid).correlation_id(), uuid);
-        // One command's events, kept each way, are one command's.
+        // A cause of the client's own is kept apart; the id and digest as bytes still.
         let caused =
             RecordedCommand::new(uuid.into(), uuid.into(), "cause".into(), sha.into(), by());
-        assert!(matches!(caused.ids, CommandIds::Other(_)));
-        assert!(caused.same_command(&kept(uuid)) && kept(uuid).same_command(&caused));
-        assert!(!caused.same_command(&kept(&uuid.replace('a', "b"))));
+        assert!(matches!(caused.ids, CommandIds::UuidSha { .. }) && caused.others.is_some());
+        // One command's events are one command's, whichever way its id and digest are kept.
+        let odd = RecordedCommand::new(uuid.into(), uuid.into(), uuid.into(), "d".into(), by());
+        assert!(matches!(odd.ids, CommandIds::UuidText { .. }));
+        for one in [&caused, &odd] {
+            assert!(one.same_command(&kept(uuid)) && kept(uuid).same_command(one));
+            assert!(!one.same_command(&kept(&uuid.replace('a', "b"))));
+        }
+        assert!(matches!(kept("c-17").ids, CommandIds::TextSha { .. }));
+        assert!(kept("c-17").same_command(&kept("c-17")) && !kept("c-17").same_command(&odd));
     }
 
     /// A seal reads back exactly as the record carries it, whichever form it is kept in: a
