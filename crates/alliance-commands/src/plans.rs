@@ -8,6 +8,7 @@ use std::pin::Pin;
 
 use alliance_domain::{Key, Plan, PlanId, Version, evolve};
 use alliance_eventlog::{EventLog, LogError};
+use alliance_stdx::room_for;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
@@ -51,14 +52,6 @@ struct HistoryItem {
     /// Where the event's keys end in [`History::keys`]; they start where the event before's
     /// end.
     keys_end: u32,
-}
-
-/// Makes room in `items` for `more`, growing it by an eighth at a time: a doubling vector
-/// would hold up to as much again spare.
-fn room_for<T>(items: &mut Vec<T>, more: usize) {
-    if items.capacity() - items.len() < more {
-        items.reserve_exact((items.len() / 8).max(16).max(more));
-    }
 }
 
 /// A key's fingerprint ([`History`]).

@@ -117,6 +117,8 @@ impl<T> Changes<T> {
     /// Records that the part in `slot` became `value` at `version` (the latest version).
     fn set(&mut self, version: Version, slot: usize, value: T) {
         if self.latest.len() <= slot {
+            let more = slot + 1 - self.latest.len();
+            alliance_stdx::room_for(&mut self.latest, more);
             self.latest.resize(slot + 1, UNSET);
         }
         let version = narrow(version);
@@ -126,6 +128,7 @@ impl<T> Changes<T> {
             Some(change) if change.version == version => change.value = value,
             _ => {
                 self.latest[slot] = self.log.len();
+                alliance_stdx::room_for(&mut self.log, 1);
                 self.log.push(Change {
                     version,
                     slot: narrow(slot),
@@ -438,6 +441,7 @@ impl PostureIndex {
     fn element_slot(&mut self, element_id: &ElementId) -> usize {
         let (slot, new) = slot_of(&mut self.elements, element_id);
         if new {
+            alliance_stdx::room_for(&mut self.element_decisions, 1);
             self.element_decisions.push(SmallVec::new());
             self.in_order.take();
         }
@@ -497,6 +501,7 @@ impl PostureIndex {
                     if decision.steps.is_empty() {
                         return NO_STEPS;
                     }
+                    alliance_stdx::room_for(parts, 1);
                     parts.push(Part::of(&decision.steps));
                     parts.len() - 1
                 })

@@ -72,6 +72,22 @@ macro_rules! forward_service {
 
 #[cfg(test)]
 mod tests {
+    /// A list grown a few at a time keeps at most an eighth (or 16) of its length spare.
+    #[test]
+    fn a_list_given_room_keeps_little_spare() {
+        let mut items: Vec<u64> = Vec::new();
+        for n in 0..10_000_u64 {
+            super::room_for(&mut items, 1);
+            items.push(n);
+            assert!(
+                items.capacity() <= items.len() + (items.len() / 8).max(16),
+                "{n}"
+            );
+        }
+        super::room_for(&mut items, 100);
+        assert!(items.capacity() - items.len() >= 100);
+    }
+
     use std::sync::{Arc, Mutex, RwLock};
 
     use super::*;
@@ -96,6 +112,15 @@ mod tests {
 }
 
 /// Lowercase hex, the one spelling of hashes, key ids and signatures in text.
+/// Makes room in `items` for `more`, growing it by an eighth at a time (at least 16): a
+/// doubling vector would hold up to as much again spare, which a read model or a command
+/// service keeping a long list for every plan holds for good.
+pub fn room_for<T>(items: &mut Vec<T>, more: usize) {
+    if items.capacity() - items.len() < more {
+        items.reserve_exact((items.len() / 8).max(16).max(more));
+    }
+}
+
 pub mod hex {
     /// `bytes` as lowercase hex digits.
     pub fn encode(bytes: &[u8]) -> String {
