@@ -21,6 +21,9 @@ pub enum Side {
 }
 
 impl Side {
+    /// Every side, in side order.
+    pub const ALL: [Side; 2] = [Side::Us, Side::Rok];
+
     pub fn name(self) -> &'static str {
         match self {
             Side::Us => "U.S.",
@@ -109,9 +112,7 @@ impl Iterator for SidesIter {
     type Item = Side;
 
     fn next(&mut self) -> Option<Side> {
-        let side = [Side::Us, Side::Rok]
-            .into_iter()
-            .find(|side| self.0.contains(side))?;
+        let side = Side::ALL.into_iter().find(|side| self.0.contains(side))?;
         self.0.0 &= !Sides::bit(side);
         Some(side)
     }

@@ -125,7 +125,7 @@ impl Decision {
                 | Step::ChangeCommandArrangement { .. }
                 | Step::AssignMission { .. }
                 | Step::AmendClause { .. } => {
-                    sides.extend([Side::Us, Side::Rok]);
+                    sides.extend(Side::ALL);
                 }
                 Step::InvestCapability { .. } => {
                     sides.insert(Side::Rok);
