@@ -13,6 +13,7 @@ use alliance_record::witness::WitnessKeys;
 use alliance_server::Caller;
 use alliance_server::access;
 use alliance_server::error::ServiceError;
+use alliance_stdx::hex::decode_lower_array;
 
 use crate::service::CommandService;
 
@@ -31,7 +32,7 @@ impl<L: EventLog> CommandService<L> {
         let plan = self.plan(plan_id).await?;
         access::authorize_command(caller, &plan, plan_id, command)?;
         // A malformed head or one beyond the plan is the domain's to refuse, field by field.
-        let Some(head) = unhex::<32>(head_hash) else {
+        let Some(head) = decode_lower_array::<32>(head_hash) else {
             return Ok(());
         };
         if version == 0 || version > plan.version {
@@ -65,8 +66,8 @@ impl<L: EventLog> CommandService<L> {
             let mut refused = Vec::new();
             for (i, witness) in witnesses.iter().enumerate() {
                 let (Some(key_id), Some(signature)) = (
-                    unhex::<8>(&witness.key_id).map(KeyId),
-                    unhex::<SIGNATURE_LEN>(&witness.signature),
+                    decode_lower_array::<8>(&witness.key_id).map(KeyId),
+                    decode_lower_array::<SIGNATURE_LEN>(&witness.signature),
                 ) else {
                     // Malformed: the domain refuses it.
                     continue;
@@ -123,14 +124,6 @@ fn judge(
             ),
         )),
     }
-}
-
-/// The `N` bytes of `2N` lowercase hex digits.
-fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    if text.bytes().any(|b| b.is_ascii_uppercase()) {
-        return None;
-    }
-    alliance_stdx::hex::decode_array(text)
 }
 
 #[cfg(test)]
@@ -191,7 +184,5 @@ mod tests {
             judged(&caller(None), rok.id(), &elsewhere, 0).as_deref(),
             Some("witnesses[0].signature")
         );
-        assert_eq!(unhex::<2>("0aff"), Some([0x0a, 0xff]));
-        assert_eq!(unhex::<2>("0AFF"), None);
     }
 }

@@ -104,7 +104,10 @@ enum IdRef<'a> {
 
 impl CommandIds {
     fn new(id: String, digest: String) -> Self {
-        match (canonical_uuid(&id), sha256_hex(&digest)) {
+        match (
+            canonical_uuid(&id),
+            alliance_stdx::hex::decode_lower_array::<32>(&digest),
+        ) {
             (Some(id), Some(digest)) => Self::UuidSha { id, digest },
             (None, Some(digest)) => Self::TextSha {
                 id: id.into_boxed_str(),
@@ -135,13 +138,6 @@ fn canonical_uuid(text: &str) -> Option<uuid::Uuid> {
     // 36 characters parse only as the hyphenated form; without upper case it is canonical.
     let canonical = text.len() == 36 && !text.bytes().any(|b| b.is_ascii_uppercase());
     uuid::Uuid::try_parse(text).ok().filter(|_| canonical)
-}
-
-/// The 32 bytes `text` spells in 64 lowercase hex digits (a SHA-256 as the command service
-/// writes it), if it does.
-fn sha256_hex(text: &str) -> Option<[u8; 32]> {
-    let lower = !text.bytes().any(|b| b.is_ascii_uppercase());
-    alliance_stdx::hex::decode_array::<32>(text).filter(|_| lower)
 }
 
 impl RecordedCommand {

@@ -111,7 +111,6 @@ mod tests {
     }
 }
 
-/// Lowercase hex, the one spelling of hashes, key ids and signatures in text.
 /// Makes room in `items` for `more`, growing it by an eighth at a time (at least 16): a
 /// doubling vector would hold up to as much again spare, which a read model or a command
 /// service keeping a long list for every plan holds for good.
@@ -121,6 +120,7 @@ pub fn room_for<T>(items: &mut Vec<T>, more: usize) {
     }
 }
 
+/// Lowercase hex, the one spelling of hashes, key ids and signatures in text.
 pub mod hex {
     /// `bytes` as lowercase hex digits.
     pub fn encode(bytes: &[u8]) -> String {
@@ -170,9 +170,24 @@ pub mod hex {
         decode_into(text, &mut bytes).then_some(bytes)
     }
 
+    /// Exactly `N` bytes of lowercase hex digits, the spelling this project writes: text in
+    /// any other spelling is not the same text.
+    pub fn decode_lower_array<const N: usize>(text: &str) -> Option<[u8; N]> {
+        if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return None;
+        }
+        decode_array(text)
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
+
+        #[test]
+        fn lowercase_hex_alone_decodes_as_written() {
+            assert_eq!(decode_lower_array::<2>("0aff"), Some([0x0a, 0xff]));
+            assert_eq!(decode_lower_array::<2>("0AFF"), None);
+        }
 
         #[test]
         fn hex_round_trips_and_refuses_what_is_not_hex() {
