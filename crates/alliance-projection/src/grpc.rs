@@ -8,7 +8,7 @@ use tracing::Instrument;
 use alliance_domain::{Date, PlanId, SCHEMA_VERSION};
 use alliance_proto::convert::{
     date_from_proto, date_to_proto, decision_status_to_proto, event_to_payload, posture_to_proto,
-    side_from_proto, side_to_proto,
+    side_from_proto, sides_to_proto,
 };
 use alliance_proto::v1;
 use alliance_proto::v1::posture_queries_server::{PostureQueries, PostureQueriesServer};
@@ -436,7 +436,6 @@ impl PostureQueries for PostureQueriesApi {
                 &filter,
             )
             .map_err(status)?;
-        let sides = |sides: alliance_domain::Sides| sides.iter().map(side_to_proto).collect();
         Ok(Response::new(v1::ListDecisionsResponse {
             decisions: views
                 .iter()
@@ -448,10 +447,10 @@ impl PostureQueries for PostureQueriesApi {
                         rationale: d.rationale.clone(),
                         owner_team: d.owner_team.to_string(),
                         effective_date: Some(date_to_proto(d.effective_date)),
-                        required_sides: sides(d.required_sides),
-                        derived_sides: sides(v.derived_sides),
+                        required_sides: sides_to_proto(d.required_sides),
+                        derived_sides: sides_to_proto(v.derived_sides),
                         status: decision_status_to_proto(d.status),
-                        endorsements: sides(d.endorsements),
+                        endorsements: sides_to_proto(d.endorsements),
                         status_reason: d.status_reason().to_owned(),
                         step_count: u32::try_from(d.steps.len()).unwrap_or(u32::MAX),
                         prerequisites: d

@@ -137,7 +137,8 @@ pub(crate) fn opt_side_to_proto(side: Option<Side>) -> i32 {
     side.map_or(v1::Side::Unspecified as i32, side_to_proto)
 }
 
-pub(crate) fn sides_to_proto<S: std::borrow::Borrow<Side>>(
+/// Sides as the protobuf lists them, in the order given.
+pub fn sides_to_proto<S: std::borrow::Borrow<Side>>(
     sides: impl IntoIterator<Item = S>,
 ) -> Vec<i32> {
     sides
