@@ -82,6 +82,66 @@ pub struct StoredEvent {
     pub trace_context: Option<String>,
 }
 
+/// A record as its hash chain is checked: where the log holds it and its bytes, without the
+/// columns that repeat what the bytes say (its event's id and type, its command), which the
+/// check never reads ([`LogReader::plan_chain`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainRecord {
+    pub position: Position,
+    pub plan_id: PlanId,
+    pub version: Version,
+    pub payload: Vec<u8>,
+    /// Where the record sits on a partitioned log (Kafka); `None` on the embedded log.
+    pub origin: Option<TopicOffset>,
+}
+
+impl From<StoredEvent> for ChainRecord {
+    fn from(event: StoredEvent) -> Self {
+        Self {
+            position: event.position,
+            plan_id: event.plan_id,
+            version: event.version,
+            payload: event.payload,
+            origin: event.origin,
+        }
+    }
+}
+
+/// What a chain check reads of a record, borrowed from a [`StoredEvent`] or a
+/// [`ChainRecord`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainView<'a> {
+    pub position: Position,
+    pub plan_id: PlanId,
+    pub version: Version,
+    pub payload: &'a [u8],
+    pub origin: Option<TopicOffset>,
+}
+
+impl<'a> From<&'a StoredEvent> for ChainView<'a> {
+    fn from(event: &'a StoredEvent) -> Self {
+        Self {
+            position: event.position,
+            plan_id: event.plan_id,
+            version: event.version,
+            payload: &event.payload,
+            origin: event.origin,
+        }
+    }
+}
+
+impl<'a> From<&'a ChainRecord> for ChainView<'a> {
+    fn from(record: &'a ChainRecord) -> Self {
+        Self {
+            position: record.position,
+            plan_id: record.plan_id,
+            version: record.version,
+            payload: &record.payload,
+            origin: record.origin,
+        }
+    }
+}
+
 /// A record of the log set aside as unreadable: where it is and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quarantined {
@@ -247,6 +307,14 @@ pub trait LogReader: Clone + Send + Sync + 'static {
         self.read_after(&Checkpoint::default(), false)
             .try_filter(move |event| std::future::ready(event.plan_id == plan_id))
             .boxed()
+    }
+
+    /// [`LogReader::plan_records`] as a chain check reads them: the same records in the same
+    /// order, each without the columns the check never reads (a log that stores those apart
+    /// reads less).
+    fn plan_chain(&self, plan_id: PlanId) -> BoxStream<'static, Result<ChainRecord, LogError>> {
+        use futures::TryStreamExt;
+        self.plan_records(plan_id).map_ok(ChainRecord::from).boxed()
     }
 }
 

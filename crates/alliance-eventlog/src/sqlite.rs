@@ -21,13 +21,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
 use crate::{
-    Appended, Checkpoint, CommandRecord, EventLog, LogError, LogReader, NewEvent, PlanId, Position,
-    StoredEvent, Version,
+    Appended, ChainRecord, Checkpoint, CommandRecord, EventLog, LogError, LogReader, NewEvent,
+    PlanId, Position, StoredEvent, Version,
 };
 
 pub use file::DatabaseFile;
 use memory::{CommandIds, RecentEvents};
-use read::ReadPool;
+use read::{PlanRow, ReadPool};
 use writer::{AppendRequest, Counters, Writer, WriterLimits};
 
 /// Settings of a [`SqliteLog`]. Build one with [`SqliteLogConfig::new`], which fills in the
@@ -359,7 +359,7 @@ impl EventLog for SqliteLog {
         }
         self.inner
             .reads
-            .run(move |conn| read::read_plan(conn, plan_id, from, limit))
+            .run(move |conn| read::read_plan::<StoredEvent>(conn, plan_id, from, limit))
             .await
     }
 
@@ -427,58 +427,11 @@ impl LogReader for SqliteLog {
     }
 
     fn plan_records(&self, plan_id: PlanId) -> BoxStream<'static, Result<StoredEvent, LogError>> {
-        let reads = Arc::clone(&self.inner.reads);
-        let first = self.inner.subscribe_batch.max(1);
-        let read = move |from: Version, limit: usize| -> PlanRead {
-            reads.start(move |conn| read::read_plan(conn, plan_id, from, limit))
-        };
-        // Batches of `version >= from`, read while the one before is consumed; the reads ahead
-        // start where the batch before would end were its versions dense (as a plan's are).
-        // A batch that is not (a version missing, which verification names) drops the reads
-        // ahead and the next starts after its last version; a short batch is the end. Each
-        // batch is twice the one before, from `subscribe_batch` up to `PLAN_BATCH_AT_MOST`: the
-        // first answers soon, and a long plan is read in few queries.
-        futures::stream::unfold(
-            (Some(1), first, Ahead::default()),
-            move |(next, size, mut ahead)| {
-                let read = read.clone();
-                async move {
-                    let from = next?;
-                    if ahead.0.front().is_some_and(|(at, _, _)| *at != from) {
-                        ahead.call_off();
-                    }
-                    while ahead.0.len() <= READS_AHEAD {
-                        let (at, limit) = ahead.0.back().map_or((from, size), |(at, limit, _)| {
-                            (at.saturating_add(*limit as Version), grown(*limit))
-                        });
-                        ahead.0.push_back((at, limit, read(at, limit)));
-                    }
-                    let (_, limit, reading) = ahead.0.pop_front()?;
-                    let events = match read::finished(reading.await) {
-                        Ok(events) => events,
-                        Err(error) => {
-                            ahead.call_off();
-                            return Some((
-                                futures::stream::iter([Err(error)]).right_stream(),
-                                (None, size, ahead),
-                            ));
-                        }
-                    };
-                    let next = (events.len() == limit)
-                        .then(|| events.last().map(|e| e.version.saturating_add(1)))
-                        .flatten();
-                    if next.is_none() {
-                        ahead.call_off();
-                    }
-                    Some((
-                        futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
-                        (next, grown(limit), ahead),
-                    ))
-                }
-            },
-        )
-        .flatten()
-        .boxed()
+        plan_rows(&self.inner.reads, self.inner.subscribe_batch, plan_id)
+    }
+
+    fn plan_chain(&self, plan_id: PlanId) -> BoxStream<'static, Result<ChainRecord, LogError>> {
+        plan_rows(&self.inner.reads, self.inner.subscribe_batch, plan_id)
     }
 
     async fn remaining(&self, from: &Checkpoint) -> Result<u64, LogError> {
@@ -496,26 +449,92 @@ impl LogReader for SqliteLog {
     }
 }
 
+/// The records of `plan_id` in version order, whole or as a chain check reads them
+/// ([`LogReader::plan_records`], [`LogReader::plan_chain`]), in batches from `first` records.
+fn plan_rows<T: PlanRow>(
+    reads: &Arc<ReadPool>,
+    first: usize,
+    plan_id: PlanId,
+) -> BoxStream<'static, Result<T, LogError>> {
+    let reads = Arc::clone(reads);
+    let first = first.max(1);
+    let read = move |from: Version, limit: usize| -> PlanRead<T> {
+        reads.start(move |conn| read::read_plan::<T>(conn, plan_id, from, limit))
+    };
+    // Batches of `version >= from`, read while the one before is consumed; the reads ahead
+    // start where the batch before would end were its versions dense (as a plan's are).
+    // A batch that is not (a version missing, which verification names) drops the reads
+    // ahead and the next starts after its last version; a short batch is the end. Each
+    // batch is twice the one before, from `subscribe_batch` up to `PLAN_BATCH_AT_MOST`: the
+    // first answers soon, and a long plan is read in few queries.
+    futures::stream::unfold(
+        (Some(1), first, Ahead::default()),
+        move |(next, size, mut ahead)| {
+            let read = read.clone();
+            async move {
+                let from = next?;
+                if ahead.0.front().is_some_and(|(at, _, _)| *at != from) {
+                    ahead.call_off();
+                }
+                while ahead.0.len() <= READS_AHEAD {
+                    let (at, limit) = ahead.0.back().map_or((from, size), |(at, limit, _)| {
+                        (at.saturating_add(*limit as Version), grown(*limit))
+                    });
+                    ahead.0.push_back((at, limit, read(at, limit)));
+                }
+                let (_, limit, reading) = ahead.0.pop_front()?;
+                let events = match read::finished(reading.await) {
+                    Ok(events) => events,
+                    Err(error) => {
+                        ahead.call_off();
+                        return Some((
+                            futures::stream::iter([Err(error)]).right_stream(),
+                            (None, size, ahead),
+                        ));
+                    }
+                };
+                let next = (events.len() == limit)
+                    .then(|| events.last().map(|e| e.version().saturating_add(1)))
+                    .flatten();
+                if next.is_none() {
+                    ahead.call_off();
+                }
+                Some((
+                    futures::stream::iter(events.into_iter().map(Ok)).left_stream(),
+                    (next, grown(limit), ahead),
+                ))
+            }
+        },
+    )
+    .flatten()
+    .boxed()
+}
+
 /// The most records one read of a plan's records takes ([`LogReader::plan_records`]): with the
 /// reads ahead, a stream holds at most three times this many.
 const PLAN_BATCH_AT_MOST: usize = 1_024;
 
 /// A read of a plan's records.
-type PlanRead = read::Reading<Vec<StoredEvent>>;
+type PlanRead<T> = read::Reading<Vec<T>>;
 
 /// The reads of a plan's records started ahead of its stream (first version, limit, read):
 /// those not yet running are called off when they are no longer wanted, and when the stream
 /// is dropped.
-#[derive(Default)]
-struct Ahead(std::collections::VecDeque<(Version, usize, PlanRead)>);
+struct Ahead<T>(std::collections::VecDeque<(Version, usize, PlanRead<T>)>);
 
-impl Ahead {
+impl<T> Default for Ahead<T> {
+    fn default() -> Self {
+        Self(std::collections::VecDeque::new())
+    }
+}
+
+impl<T> Ahead<T> {
     fn call_off(&mut self) {
         self.0.drain(..).for_each(|(_, _, reading)| reading.abort());
     }
 }
 
-impl Drop for Ahead {
+impl<T> Drop for Ahead<T> {
     fn drop(&mut self) {
         self.call_off();
     }

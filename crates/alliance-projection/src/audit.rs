@@ -57,7 +57,7 @@ pub async fn verify_plan_against<R: LogReader>(
     keys: &AuditKeys,
     kept: Option<KeptHead>,
 ) -> Result<Option<Verification>, LogError> {
-    let mut records = log.plan_records(plan_id);
+    let mut records = log.plan_chain(plan_id);
     let mut verifier = keys
         .trusted
         .as_ref()

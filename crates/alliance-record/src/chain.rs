@@ -29,7 +29,7 @@
 
 use std::sync::Arc;
 
-use alliance_eventlog::{StoredEvent, TopicOffset};
+use alliance_eventlog::{ChainView, StoredEvent, TopicOffset};
 use alliance_proto::v1;
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -363,15 +363,15 @@ impl Verifier {
     }
 
     /// Checks the next record of the plan.
-    pub fn check(&mut self, record: &StoredEvent) -> Result<(), ChainBreak> {
-        match self.check_record(record) {
+    pub fn check<'a>(&mut self, record: impl Into<ChainView<'a>>) -> Result<(), ChainBreak> {
+        match self.check_record(record.into()) {
             Ok(()) => Ok(()),
             // A signature still waiting that does not hold comes before this record.
             Err(broken) => Err(self.settle().err().unwrap_or(broken)),
         }
     }
 
-    fn check_record(&mut self, record: &StoredEvent) -> Result<(), ChainBreak> {
+    fn check_record(&mut self, record: ChainView<'_>) -> Result<(), ChainBreak> {
         let broken = |kind, detail: String| ChainBreak {
             kind,
             version: record.version,
@@ -379,7 +379,7 @@ impl Verifier {
             detail,
             origin: record.origin,
         };
-        let Some(sealed) = sealed(&record.payload) else {
+        let Some(sealed) = sealed(record.payload) else {
             return Err(broken(
                 BreakKind::Unsealed,
                 "the record carries no hash".into(),
@@ -392,7 +392,7 @@ impl Verifier {
             ));
         }
         let hash = sealed.hash;
-        let envelope = Linked::decode(record.payload.as_slice())
+        let envelope = Linked::decode(record.payload)
             .map_err(|e| broken(BreakKind::Altered, format!("it does not decode: {e}")))?;
         let version = envelope.plan_version;
         if version != record.version {
@@ -486,7 +486,7 @@ impl Verifier {
     /// history read so far and, a witness's, against the witness keys.
     fn vouching(
         &self,
-        record: &StoredEvent,
+        record: ChainView<'_>,
         linked: &Linked,
         micros: i64,
         signed_by: Option<KeyId>,
@@ -494,7 +494,7 @@ impl Verifier {
         if linked.head_witnessed.is_none() && linked.head_signed.is_none() {
             return Ok(Vec::new());
         }
-        let actor = v1::EventEnvelope::decode(record.payload.as_slice())
+        let actor = v1::EventEnvelope::decode(record.payload)
             .ok()
             .and_then(|e| e.actor)
             .map(|a| format!("{}/{}", a.team, a.user))

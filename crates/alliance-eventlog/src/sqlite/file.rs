@@ -75,8 +75,10 @@ impl DatabaseFile {
         plan_id: PlanId,
         version: Version,
     ) -> Result<Option<StoredEvent>, LogError> {
-        Ok(read::read_plan(&self.conn, plan_id, version, 1)?
-            .into_iter()
-            .find(|r| r.version == version))
+        Ok(
+            read::read_plan::<StoredEvent>(&self.conn, plan_id, version, 1)?
+                .into_iter()
+                .find(|r| r.version == version),
+        )
     }
 }

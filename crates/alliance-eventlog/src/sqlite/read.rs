@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use uuid::Uuid;
 
 use super::{schema, storage, to_sql_int};
-use crate::{CommandRecord, LogError, PlanId, Position, StoredEvent, Version};
+use crate::{ChainRecord, CommandRecord, LogError, PlanId, Position, StoredEvent, Version};
 
 /// A query started on the read pool ([`ReadPool::start`]).
 pub(super) type Reading<T> = tokio::task::JoinHandle<Result<T, LogError>>;
@@ -105,18 +105,61 @@ impl ReadPool {
 const EVENT_COLUMNS: &str = "position, plan_id, version, event_id, command_id, event_type, record_time, payload, \
      trace_context";
 
-/// Events of one plan with `version >= from`, in version order, at most `limit`.
-pub(super) fn read_plan(
+/// A row of the log as one kind of reader reads it: every column ([`StoredEvent`]), or what a
+/// chain check reads ([`ChainRecord`]).
+pub(super) trait PlanRow: Sized + Send + 'static {
+    /// The columns read, in the order `from_row` reads them.
+    const COLUMNS: &'static str;
+
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self>;
+
+    fn version(&self) -> Version;
+}
+
+impl PlanRow for StoredEvent {
+    const COLUMNS: &'static str = EVENT_COLUMNS;
+
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        event_from_row(row)
+    }
+
+    fn version(&self) -> Version {
+        self.version
+    }
+}
+
+impl PlanRow for ChainRecord {
+    const COLUMNS: &'static str = "position, plan_id, version, payload";
+
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(ChainRecord {
+            position: unsigned(row, 0)?,
+            plan_id: uuid(row, 1)?,
+            version: unsigned(row, 2)?,
+            payload: row.get(3)?,
+            origin: None,
+        })
+    }
+
+    fn version(&self) -> Version {
+        self.version
+    }
+}
+
+/// Records of one plan with `version >= from`, in version order, at most `limit`.
+pub(super) fn read_plan<T: PlanRow>(
     conn: &Connection,
     plan_id: PlanId,
     from: Version,
     limit: usize,
-) -> Result<Vec<StoredEvent>, LogError> {
-    select_events(
+) -> Result<Vec<T>, LogError> {
+    select(
         conn,
+        T::COLUMNS,
         "plan_id = ?1 AND version >= ?2 ORDER BY version LIMIT ?3",
         params![plan_id.as_bytes(), to_sql_int(from), limit_param(limit)],
         limit,
+        T::from_row,
     )
 }
 
@@ -161,12 +204,29 @@ fn select_events(
     params: impl rusqlite::Params,
     expected: usize,
 ) -> Result<Vec<StoredEvent>, LogError> {
+    select(
+        conn,
+        EVENT_COLUMNS,
+        condition,
+        params,
+        expected,
+        event_from_row,
+    )
+}
+
+/// [`select_events`] of `columns` (this file's own text too), each row as `from_row` reads it.
+fn select<T>(
+    conn: &Connection,
+    columns: &'static str,
+    condition: &'static str,
+    params: impl rusqlite::Params,
+    expected: usize,
+    from_row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, LogError> {
     let mut stmt = conn
-        .prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE {condition}"
-        ))
+        .prepare_cached(&format!("SELECT {columns} FROM events WHERE {condition}"))
         .map_err(storage)?;
-    let rows = stmt.query_map(params, event_from_row).map_err(storage)?;
+    let rows = stmt.query_map(params, from_row).map_err(storage)?;
     let mut events = Vec::with_capacity(expected.min(RESERVE_AT_MOST));
     for event in rows {
         events.push(event.map_err(storage)?);

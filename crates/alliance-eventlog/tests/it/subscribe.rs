@@ -145,10 +145,11 @@ async fn catching_up_after_a_reopen_reads_each_event_once_in_order() {
 
 /// A plan's records come in batches read ahead of the consumer, each twice the one before and
 /// each assuming the plan's versions dense; a version removed from the file (as an operator with the file could) must
-/// not end the stream or hide what follows it, wherever it falls in a batch.
+/// not end the stream or hide what follows it, wherever it falls in a batch. The plan's chain
+/// (the records as a chain check reads them, from fewer columns) is the same records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_records_past_a_removed_version_yield_every_record_after_it() {
-    use alliance_eventlog::LogReader;
+    use alliance_eventlog::{ChainRecord, LogReader};
     let (dir, log) = temp_log_with(|config| config.subscribe_batch = 4);
     let (plan, other) = (Uuid::now_v7(), Uuid::now_v7());
     for i in 0..10u64 {
@@ -164,11 +165,20 @@ async fn plan_records_past_a_removed_version_yield_every_record_after_it() {
             .map(|e| e.expect("no error"))
             .collect::<Vec<_>>()
     };
+    let chain = |log: &alliance_eventlog::SqliteLog| {
+        log.plan_chain(plan)
+            .map(|e| e.expect("no error"))
+            .collect::<Vec<_>>()
+    };
+    let as_chain = |records: &[StoredEvent]| -> Vec<ChainRecord> {
+        records.iter().cloned().map(ChainRecord::from).collect()
+    };
     let everything = records(&log).await;
     assert_eq!(
         everything.iter().map(|e| e.version).collect::<Vec<_>>(),
         (1..=30).collect::<Vec<_>>()
     );
+    assert_eq!(chain(&log).await, as_chain(&everything));
     // The last of the first batch (of 4), then one inside each batch read after the first gap.
     let db = rusqlite::Connection::open(dir.path().join("events.db")).unwrap();
     let removed = [4u64, 10, 20];
@@ -184,4 +194,5 @@ async fn plan_records_past_a_removed_version_yield_every_record_after_it() {
         .filter(|e| !removed.contains(&e.version))
         .collect();
     assert_eq!(records(&log).await, left);
+    assert_eq!(chain(&log).await, as_chain(&left));
 }
