@@ -279,6 +279,15 @@ pub trait LogReader: Clone + Send + Sync + 'static {
         live: bool,
     ) -> BoxStream<'static, Result<StoredEvent, LogError>>;
 
+    /// [`LogReader::read_after`] without `live`, as a chain check reads the records: the same
+    /// records in the same order, each without the columns the check never reads.
+    fn chain_after(&self, from: &Checkpoint) -> BoxStream<'static, Result<ChainRecord, LogError>> {
+        use futures::TryStreamExt;
+        self.read_after(from, false)
+            .map_ok(ChainRecord::from)
+            .boxed()
+    }
+
     /// Whether the log holds, where `checkpoint` says, the events it names (a snapshot taken of
     /// another log, or of a log since rewritten, fails this).
     fn holds(&self, checkpoint: &Checkpoint)

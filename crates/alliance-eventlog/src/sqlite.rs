@@ -27,7 +27,7 @@ use crate::{
 
 pub use file::DatabaseFile;
 use memory::{CommandIds, RecentEvents};
-use read::{PlanRow, ReadPool};
+use read::{LogRow, ReadPool};
 use writer::{AppendRequest, Counters, Writer, WriterLimits};
 
 /// Settings of a [`SqliteLog`]. Build one with [`SqliteLogConfig::new`], which fills in the
@@ -402,6 +402,23 @@ impl EventLog for SqliteLog {
     }
 }
 
+impl SqliteLog {
+    /// The records after `from` that are committed now, in ranges of positions read ahead; the
+    /// stream ends there, or after an error.
+    fn committed_after<T: LogRow>(
+        &self,
+        from: &Checkpoint,
+    ) -> BoxStream<'static, Result<T, LogError>> {
+        let after = from.position;
+        let end = *self.inner.committed.borrow();
+        let batch = self.inner.subscribe_batch.max(BULK_READ) as Position;
+        let ranges = (after + 1..=end)
+            .step_by(batch as usize)
+            .map(move |from| (from, end.min(from + batch - 1) + 1));
+        read_ahead(&self.inner.reads, ranges)
+    }
+}
+
 impl LogReader for SqliteLog {
     fn source(&self) -> String {
         self.inner.path.display().to_string()
@@ -412,18 +429,14 @@ impl LogReader for SqliteLog {
         from: &Checkpoint,
         live: bool,
     ) -> BoxStream<'static, Result<StoredEvent, LogError>> {
-        let after = from.position;
         if live {
-            return self.subscribe(after + 1);
+            return self.subscribe(from.position + 1);
         }
-        // What is committed now, in ranges of positions; the stream ends there, or after an
-        // error.
-        let end = *self.inner.committed.borrow();
-        let batch = self.inner.subscribe_batch.max(BULK_READ) as Position;
-        let ranges = (after + 1..=end)
-            .step_by(batch as usize)
-            .map(move |from| (from, end.min(from + batch - 1) + 1));
-        read_ahead(&self.inner.reads, ranges)
+        self.committed_after(from)
+    }
+
+    fn chain_after(&self, from: &Checkpoint) -> BoxStream<'static, Result<ChainRecord, LogError>> {
+        self.committed_after(from)
     }
 
     fn plan_records(&self, plan_id: PlanId) -> BoxStream<'static, Result<StoredEvent, LogError>> {
@@ -451,7 +464,7 @@ impl LogReader for SqliteLog {
 
 /// The records of `plan_id` in version order, whole or as a chain check reads them
 /// ([`LogReader::plan_records`], [`LogReader::plan_chain`]), in batches from `first` records.
-fn plan_rows<T: PlanRow>(
+fn plan_rows<T: LogRow>(
     reads: &Arc<ReadPool>,
     first: usize,
     plan_id: PlanId,
@@ -549,18 +562,18 @@ fn grown(limit: usize) -> usize {
 /// both cores read while the consumer works.
 const READS_AHEAD: usize = 2;
 
-/// The events of each range of positions `[from, to)`, in order, as one stream: up to
+/// The records of each range of positions `[from, to)`, in order, as one stream: up to
 /// [`READS_AHEAD`] ranges read on the read pool while the batch before them is consumed. The
 /// stream ends after the last range, or after an error.
-fn read_ahead(
+fn read_ahead<T: LogRow>(
     reads: &Arc<ReadPool>,
     ranges: impl Iterator<Item = (Position, Position)> + Send + 'static,
-) -> BoxStream<'static, Result<StoredEvent, LogError>> {
+) -> BoxStream<'static, Result<T, LogError>> {
     let reads = Arc::clone(reads);
     futures::stream::iter(ranges)
         .map(move |(from, to)| {
             // Started now, so that the reads ahead proceed while the stream is not polled.
-            let reading = reads.start(move |conn| read::read_range(conn, from, to));
+            let reading = reads.start(move |conn| read::read_range::<T>(conn, from, to));
             async move { read::finished(reading.await) }
         })
         .buffered(READS_AHEAD + 1)

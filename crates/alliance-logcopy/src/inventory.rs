@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use alliance_eventlog::{Checkpoint, LogReader, PlanId, StoredEvent};
+use alliance_eventlog::{ChainView, Checkpoint, LogReader, PlanId};
 use alliance_record::chain::{self, ChainBreak, Hash, Verifier};
 use futures::StreamExt;
 
@@ -107,7 +107,8 @@ pub struct Counter {
 }
 
 impl Counter {
-    pub fn check(&mut self, record: &StoredEvent) -> Result<(), ChainBreak> {
+    pub fn check<'a>(&mut self, record: impl Into<ChainView<'a>>) -> Result<(), ChainBreak> {
+        let record = record.into();
         self.events += 1;
         self.verifiers
             .entry(record.plan_id)
@@ -139,7 +140,7 @@ impl Counter {
 /// Reads the whole of `log` (in log order) into a verified inventory.
 pub async fn inventory<R: LogReader>(log: &R) -> Result<Inventory, CopyError> {
     let mut counter = Counter::default();
-    let mut records = log.read_after(&Checkpoint::default(), false);
+    let mut records = log.chain_after(&Checkpoint::default());
     while let Some(record) = records.next().await {
         let record = record?;
         counter.check(&record).map_err(|e| CopyError::Chain {

@@ -107,7 +107,7 @@ const EVENT_COLUMNS: &str = "position, plan_id, version, event_id, command_id, e
 
 /// A row of the log as one kind of reader reads it: every column ([`StoredEvent`]), or what a
 /// chain check reads ([`ChainRecord`]).
-pub(super) trait PlanRow: Sized + Send + 'static {
+pub(super) trait LogRow: Sized + Send + 'static {
     /// The columns read, in the order `from_row` reads them.
     const COLUMNS: &'static str;
 
@@ -116,7 +116,7 @@ pub(super) trait PlanRow: Sized + Send + 'static {
     fn version(&self) -> Version;
 }
 
-impl PlanRow for StoredEvent {
+impl LogRow for StoredEvent {
     const COLUMNS: &'static str = EVENT_COLUMNS;
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
@@ -128,7 +128,7 @@ impl PlanRow for StoredEvent {
     }
 }
 
-impl PlanRow for ChainRecord {
+impl LogRow for ChainRecord {
     const COLUMNS: &'static str = "position, plan_id, version, payload";
 
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
@@ -147,7 +147,7 @@ impl PlanRow for ChainRecord {
 }
 
 /// Records of one plan with `version >= from`, in version order, at most `limit`.
-pub(super) fn read_plan<T: PlanRow>(
+pub(super) fn read_plan<T: LogRow>(
     conn: &Connection,
     plan_id: PlanId,
     from: Version,
@@ -177,18 +177,20 @@ pub(super) fn read_all(
     )
 }
 
-/// Events of all plans with `from <= position < to`, in position order.
-pub(super) fn read_range(
+/// Records of all plans with `from <= position < to`, in position order.
+pub(super) fn read_range<T: LogRow>(
     conn: &Connection,
     from: Position,
     to: Position,
-) -> Result<Vec<StoredEvent>, LogError> {
+) -> Result<Vec<T>, LogError> {
     // Positions are dense: the range holds about `to - from` events.
-    select_events(
+    select(
         conn,
+        T::COLUMNS,
         "position >= ?1 AND position < ?2 ORDER BY position",
         params![to_sql_int(from), to_sql_int(to)],
         usize::try_from(to.saturating_sub(from)).unwrap_or(usize::MAX),
+        T::from_row,
     )
 }
 

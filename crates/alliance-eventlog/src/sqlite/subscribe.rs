@@ -66,7 +66,7 @@ impl Subscription {
         let reads = Arc::clone(&self.reads);
         tokio::spawn(async move {
             reads
-                .run(move |conn| read::read_range(conn, range.start, range.end))
+                .run(move |conn| read::read_range::<StoredEvent>(conn, range.start, range.end))
                 .await
         })
     }

@@ -103,10 +103,11 @@ async fn subscription_ends_when_the_log_is_closed() {
 
 /// A subscription of a log reopened (nothing of it in memory) catches up from the database in
 /// several ranges, then follows live commits; a read of everything committed crosses ranges of
-/// positions too, each event once and in order.
+/// positions too, each event once and in order, and so does the same read as a chain check
+/// reads it (fewer columns).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catching_up_after_a_reopen_reads_each_event_once_in_order() {
-    use alliance_eventlog::{Checkpoint, LogReader, SqliteLog, SqliteLogConfig};
+    use alliance_eventlog::{ChainRecord, Checkpoint, LogReader, SqliteLog, SqliteLogConfig};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.db");
     let plan = Uuid::now_v7();
@@ -141,6 +142,19 @@ async fn catching_up_after_a_reopen_reads_each_event_once_in_order() {
         .collect()
         .await;
     assert_eq!(everything, stored[3..]);
+    let chain: Vec<ChainRecord> = log
+        .chain_after(&from)
+        .map(|e| e.expect("no error"))
+        .collect()
+        .await;
+    assert_eq!(
+        chain,
+        stored[3..]
+            .iter()
+            .cloned()
+            .map(ChainRecord::from)
+            .collect::<Vec<_>>()
+    );
 }
 
 /// A plan's records come in batches read ahead of the consumer, each twice the one before and
