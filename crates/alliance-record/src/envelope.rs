@@ -333,6 +333,66 @@ pub fn decode_event_lean(stored: &StoredEvent) -> Result<DecodedEvent, RecordErr
     Ok(decoded)
 }
 
+/// Which of the ids and the event type a record is stored under (the log's columns, or a
+/// topic's headers, which neither its hash nor its signature covers) differs from what its
+/// envelope states, if one does. A reader takes them from where the record is stored, so one
+/// changed there (by an operator with the file, or a producer writing to the topic) would be
+/// served while every chain still verifies; such a record is refused instead.
+fn stated_elsewhere(stored: &StoredEvent) -> Option<&'static str> {
+    let Some(stated) = Stated::read(&stored.payload) else {
+        return Some("envelope");
+    };
+    let same_id =
+        |text: &[u8], id: uuid::Uuid| uuid::Uuid::try_parse_ascii(text).is_ok_and(|t| t == id);
+    if !same_id(stated.event_id, stored.event_id) {
+        Some("event id")
+    } else if !same_id(stated.plan_id, stored.plan_id) {
+        Some("plan id")
+    } else if stated.command_id != stored.command_id.as_bytes() {
+        Some("command id")
+    } else if stated.event_type != stored.event_type.as_bytes() {
+        Some("event type")
+    } else {
+        None
+    }
+}
+
+/// The ids and the event type an envelope states (fields 1, 2, 7 and 10, each the last of its
+/// number, as a decode merges them; empty when absent), read from its bytes without copying.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Stated<'a> {
+    event_id: &'a [u8],
+    plan_id: &'a [u8],
+    command_id: &'a [u8],
+    event_type: &'a [u8],
+}
+
+impl<'a> Stated<'a> {
+    /// `None` when the bytes are not a message (which a decode refuses too).
+    fn read(mut record: &'a [u8]) -> Option<Self> {
+        use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
+        let mut stated = Self::default();
+        while !record.is_empty() {
+            let (tag, wire_type) = decode_key(&mut record).ok()?;
+            let field = match (tag, wire_type) {
+                (1, WireType::LengthDelimited) => &mut stated.event_id,
+                (2, WireType::LengthDelimited) => &mut stated.plan_id,
+                (7, WireType::LengthDelimited) => &mut stated.command_id,
+                (10, WireType::LengthDelimited) => &mut stated.event_type,
+                _ => {
+                    skip_field(wire_type, tag, &mut record, DecodeContext::default()).ok()?;
+                    continue;
+                }
+            };
+            let len = usize::try_from(decode_varint(&mut record).ok()?).ok()?;
+            let (value, rest) = record.split_at_checked(len)?;
+            *field = value;
+            record = rest;
+        }
+        Some(stated)
+    }
+}
+
 fn decoded(
     stored: &StoredEvent,
     envelope: Result<v1::EventEnvelope, prost::DecodeError>,
@@ -348,6 +408,11 @@ fn decoded(
         return Err(corrupt(format!(
             "envelope says version {}",
             envelope.plan_version
+        )));
+    }
+    if let Some(differs) = stated_elsewhere(stored) {
+        return Err(corrupt(format!(
+            "the {differs} it is stored under is not the one its envelope states"
         )));
     }
     let written_schema = envelope.schema_version;
@@ -590,6 +655,77 @@ mod tests {
                 decode_event_lean(&stored).is_err(),
                 "{case}: the lean decode"
             );
+        }
+    }
+
+    /// The ids and the event type a record is stored under (the log's columns, a topic's
+    /// headers) are covered by neither its hash nor its signature: both decodes refuse a record
+    /// stored under one its envelope does not state, naming which, where the same record
+    /// stored as written decodes.
+    #[test]
+    fn a_record_stored_under_ids_its_envelope_does_not_state_is_refused() {
+        let plan_id = uuid::Uuid::now_v7();
+        let event = Event::DecisionAdopted {
+            decision_id: DecisionId::try_from("d1".to_owned()).unwrap(),
+        };
+        let (record, _) = encode_event(
+            plan_id,
+            1,
+            &event,
+            &actor(),
+            "command",
+            1_700_000_000_000_000,
+            &crate::chain::GENESIS,
+        );
+        let stored = record.clone().stored(plan_id, 1, 1);
+        assert_eq!(decode_event(&stored).unwrap().event, event);
+        assert_eq!(decode_event_lean(&stored).unwrap().event, event);
+        let other = uuid::Uuid::now_v7();
+        // A later command id in the envelope is the one it states: a decode keeps the last.
+        let mut later_command = vec![7 << 3 | 2, 7];
+        later_command.extend_from_slice(b"another");
+        let cases = [
+            (
+                "event id",
+                StoredEvent {
+                    event_id: other,
+                    ..stored.clone()
+                },
+            ),
+            (
+                "plan id",
+                StoredEvent {
+                    plan_id: other,
+                    ..stored.clone()
+                },
+            ),
+            (
+                "command id",
+                StoredEvent {
+                    command_id: "another".into(),
+                    ..stored.clone()
+                },
+            ),
+            (
+                "event type",
+                StoredEvent {
+                    event_type: "DecisionProposed".into(),
+                    ..stored.clone()
+                },
+            ),
+            ("command id", with_appended(&record, plan_id, later_command)),
+        ];
+        for (differs, stored) in cases {
+            let whole = decode_event(&stored).unwrap_err().0;
+            let lean = decode_event_lean(&stored).unwrap_err().0;
+            for refused in [whole, lean] {
+                assert!(
+                    refused.ends_with(&format!(
+                        "the {differs} it is stored under is not the one its envelope states"
+                    )),
+                    "{differs}: {refused}"
+                );
+            }
         }
     }
 

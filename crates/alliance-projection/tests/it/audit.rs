@@ -101,3 +101,59 @@ async fn the_reference_plan_verifies_and_tampering_with_the_file_is_found_where_
         verified.head.events
     );
 }
+
+/// What a row of the log holds beside its record (the event's id and type, the command's id)
+/// is covered by neither the chain nor a signature: changed in the file, every chain still
+/// verifies. The read models take none of it that the record's envelope does not state: such
+/// a record is set aside (quarantined), named where it is and why, and its plan stands at the
+/// version before it.
+#[tokio::test]
+async fn a_row_stored_under_what_its_record_does_not_state_is_set_aside() {
+    let env = Env::open().await;
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    let edits = [
+        (
+            "command id",
+            "UPDATE events SET command_id = 'forged' WHERE plan_id = ?1 AND version = ?2",
+        ),
+        (
+            "event id",
+            "UPDATE events SET event_id = randomblob(16) WHERE plan_id = ?1 AND version = ?2",
+        ),
+        (
+            "event type",
+            "UPDATE events SET event_type = 'PlanCreated' WHERE plan_id = ?1 AND version = ?2",
+        ),
+    ];
+    let mut changed = Vec::new();
+    for (column, edit) in edits {
+        let plan = env.plan_with_elements(3).await;
+        let last = env.log.plan_version(plan).await.unwrap();
+        let position = position_of(&db, plan, last);
+        assert_eq!(
+            db.execute(edit, params![plan.as_bytes().as_slice(), last as i64])
+                .unwrap(),
+            1
+        );
+        assert_chain_holds(&env.log, plan, &env.trusted, last).await;
+        changed.push((column, plan, last, position));
+    }
+
+    let model = env.caught_up().await;
+    let (total, records) = model.quarantined(&env.log);
+    assert_eq!(total, changed.len() as u64, "{records:?}");
+    for (column, plan, last, position) in changed {
+        let set_aside = records
+            .iter()
+            .find(|r| r.position == position)
+            .unwrap_or_else(|| panic!("{column}: position {position} not set aside: {records:?}"));
+        assert!(
+            set_aside.reason.contains(&format!(
+                "the {column} it is stored under is not the one its envelope states"
+            )),
+            "{column}: {}",
+            set_aside.reason
+        );
+        assert_eq!(model.plan_version(plan), last - 1, "{column}");
+    }
+}

@@ -433,7 +433,7 @@ async fn forged_records_ahead_of_the_genuine_one_are_quarantined_and_the_genuine
             present_from: date(2024, 1, 1),
         };
         let micros = chrono::Utc::now().timestamp_micros();
-        let (mut new, _) = alliance_record::envelope::encode_event(
+        alliance_record::envelope::encode_event(
             plan,
             version + 1,
             &event,
@@ -441,9 +441,8 @@ async fn forged_records_ahead_of_the_genuine_one_are_quarantined_and_the_genuine
             command_id,
             micros,
             &prev,
-        );
-        new.event_id = uuid::Uuid::now_v7();
-        new
+        )
+        .0
     };
     let unsigned = forge("forged-unsigned");
     let stranger = Signer::generate().unwrap();

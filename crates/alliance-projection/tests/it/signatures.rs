@@ -347,8 +347,26 @@ async fn a_different_record_at_a_version_held_is_a_conflict_and_the_first_stands
     let first = env.plan_events(plan).await.remove(0);
     model.apply(&first).unwrap();
 
-    let mut other = first.clone();
-    other.event_id = uuid::Uuid::now_v7();
+    // Another record at version 1: the same event recorded again, under another event id.
+    let event = alliance_record::envelope::decode_event(&first)
+        .unwrap()
+        .event;
+    let actor = alliance_domain::Actor {
+        team: alliance_domain::TeamId::parse(US).unwrap(),
+        user: "planner".into(),
+        side: Some(Side::Us),
+    };
+    let (record, _) = alliance_record::envelope::encode_event(
+        plan,
+        1,
+        &event,
+        &actor,
+        "another-command",
+        first.record_time_micros + 1,
+        &chain::GENESIS,
+    );
+    let other = record.stored(plan, 1, first.position);
+    assert_ne!(other.event_id, first.event_id);
     let refused = model.apply(&other).unwrap_err();
     assert!(
         matches!(
