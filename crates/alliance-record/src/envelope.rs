@@ -227,7 +227,11 @@ impl std::fmt::Debug for PackedEvent {
 /// four. Every other field decodes as in the whole envelope.
 /// It also notes where the record's payload field is, to keep its bytes as they are.
 #[derive(Debug, Default)]
-struct Lean(v1::EventEnvelope, String, PayloadField);
+struct Lean(v1::EventEnvelope, String, PayloadField, SkippedAt);
+
+/// Where the last value of each field [`Lean`] skips is, in [`SKIPPED`]'s order: the bytes left
+/// to decode after it and its length (`None`: the record has none).
+type SkippedAt = [Option<(usize, usize)>; SKIPPED.len()];
 
 /// Where a record's payload fields are: how many there are, and the last one's field number,
 /// wire type and value, as the bytes left to decode before and after it.
@@ -255,9 +259,12 @@ impl Message for Lean {
         buf: &mut impl prost::bytes::Buf,
         ctx: prost::encoding::DecodeContext,
     ) -> Result<(), prost::DecodeError> {
-        if SKIPPED.contains(&tag) {
-            // Decoded as the whole envelope decodes them, each into the same scratch string.
-            prost::encoding::string::merge(wire_type, &mut self.1, buf, ctx)
+        if let Some(at) = SKIPPED.iter().position(|skipped| *skipped == tag) {
+            // Decoded as the whole envelope decodes them, each into the same scratch string,
+            // whose bytes are the value's as they are in the record.
+            prost::encoding::string::merge(wire_type, &mut self.1, buf, ctx)?;
+            self.3[at] = Some((buf.remaining(), self.1.len()));
+            Ok(())
         } else if tag >= FIRST_PAYLOAD_FIELD {
             let left_before = buf.remaining();
             self.0.merge_field(tag, wire_type, buf, ctx)?;
@@ -282,6 +289,7 @@ impl Message for Lean {
         self.0.clear();
         self.1.clear();
         self.2 = PayloadField::default();
+        self.3 = SkippedAt::default();
     }
 }
 
@@ -295,7 +303,7 @@ pub struct RecordError(pub String);
 /// at.
 pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
     let envelope = v1::EventEnvelope::decode(stored.payload.as_slice());
-    decoded(stored, envelope)
+    decoded(stored, envelope, None)
 }
 
 /// [`decode_event`] for a reader that has the ids and the event type from the stored record's
@@ -307,9 +315,9 @@ pub fn decode_event(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
 /// (a record may repeat it, and a decode merges the repeats), or else packed anew.
 pub fn decode_event_lean(stored: &StoredEvent) -> Result<DecodedEvent, RecordError> {
     let record = stored.payload.as_slice();
-    let (envelope, field) = match Lean::decode(record) {
-        Ok(lean) => (Ok(lean.0), lean.2),
-        Err(error) => (Err(error), PayloadField::default()),
+    let (envelope, field, skipped) = match Lean::decode(record) {
+        Ok(lean) => (Ok(lean.0), lean.2, lean.3),
+        Err(error) => (Err(error), PayloadField::default(), SkippedAt::default()),
     };
     if matches!(&envelope, Ok(e) if e.schema_version != SCHEMA_VERSION) {
         return decode_event(stored).map(|mut decoded| {
@@ -317,7 +325,20 @@ pub fn decode_event_lean(stored: &StoredEvent) -> Result<DecodedEvent, RecordErr
             decoded
         });
     }
-    let mut decoded = decoded(stored, envelope)?;
+    let [event_id, plan_id, command_id, event_type] = skipped.map(|at| {
+        at.and_then(|(left_after, len)| {
+            let end = record.len().checked_sub(left_after)?;
+            record.get(end.checked_sub(len)?..end)
+        })
+        .unwrap_or_default()
+    });
+    let stated = Stated {
+        event_id,
+        plan_id,
+        command_id,
+        event_type,
+    };
+    let mut decoded = decoded(stored, envelope, Some(stated))?;
     let value = (record.len() - field.left_before)..(record.len() - field.left_after);
     decoded.packed = Some(match field.wire_type {
         Some(wire_type) if field.count == 1 => {
@@ -333,33 +354,8 @@ pub fn decode_event_lean(stored: &StoredEvent) -> Result<DecodedEvent, RecordErr
     Ok(decoded)
 }
 
-/// Which of the ids and the event type a record is stored under (the log's columns, or a
-/// topic's headers, which neither its hash nor its signature covers) differs from what its
-/// envelope states, if one does. A reader takes them from where the record is stored, so one
-/// changed there (by an operator with the file, or a producer writing to the topic) would be
-/// served while every chain still verifies; such a record is refused instead.
-fn stated_elsewhere(stored: &StoredEvent) -> Option<&'static str> {
-    let Some(stated) = Stated::read(&stored.payload) else {
-        return Some("envelope");
-    };
-    let same_id =
-        |text: &[u8], id: uuid::Uuid| uuid::Uuid::try_parse_ascii(text).is_ok_and(|t| t == id);
-    if !same_id(stated.event_id, stored.event_id) {
-        Some("event id")
-    } else if !same_id(stated.plan_id, stored.plan_id) {
-        Some("plan id")
-    } else if stated.command_id != stored.command_id.as_bytes() {
-        Some("command id")
-    } else if stated.event_type != stored.event_type.as_bytes() {
-        Some("event type")
-    } else {
-        None
-    }
-}
-
 /// The ids and the event type an envelope states (fields 1, 2, 7 and 10, each the last of its
-/// number, as a decode merges them; empty when absent), read from its bytes without copying.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// number, as a decode merges them; empty when absent), as its bytes hold them.
 struct Stated<'a> {
     event_id: &'a [u8],
     plan_id: &'a [u8],
@@ -368,34 +364,43 @@ struct Stated<'a> {
 }
 
 impl<'a> Stated<'a> {
-    /// `None` when the bytes are not a message (which a decode refuses too).
-    fn read(mut record: &'a [u8]) -> Option<Self> {
-        use prost::encoding::{DecodeContext, WireType, decode_key, decode_varint, skip_field};
-        let mut stated = Self::default();
-        while !record.is_empty() {
-            let (tag, wire_type) = decode_key(&mut record).ok()?;
-            let field = match (tag, wire_type) {
-                (1, WireType::LengthDelimited) => &mut stated.event_id,
-                (2, WireType::LengthDelimited) => &mut stated.plan_id,
-                (7, WireType::LengthDelimited) => &mut stated.command_id,
-                (10, WireType::LengthDelimited) => &mut stated.event_type,
-                _ => {
-                    skip_field(wire_type, tag, &mut record, DecodeContext::default()).ok()?;
-                    continue;
-                }
-            };
-            let len = usize::try_from(decode_varint(&mut record).ok()?).ok()?;
-            let (value, rest) = record.split_at_checked(len)?;
-            *field = value;
-            record = rest;
+    fn of(envelope: &'a v1::EventEnvelope) -> Self {
+        Self {
+            event_id: envelope.event_id.as_bytes(),
+            plan_id: envelope.plan_id.as_bytes(),
+            command_id: envelope.command_id.as_bytes(),
+            event_type: envelope.event_type.as_bytes(),
         }
-        Some(stated)
+    }
+
+    /// Which of them a record is stored under (the log's columns, or a topic's headers, which
+    /// neither its hash nor its signature covers) is another, if one is. A reader takes them
+    /// from where the record is stored, so one changed there (by an operator with the file,
+    /// or a producer writing to the topic) would be served while every chain still verifies;
+    /// such a record is refused instead.
+    fn differs_from(&self, stored: &StoredEvent) -> Option<&'static str> {
+        let same_id =
+            |text: &[u8], id: uuid::Uuid| uuid::Uuid::try_parse_ascii(text).is_ok_and(|t| t == id);
+        if !same_id(self.event_id, stored.event_id) {
+            Some("event id")
+        } else if !same_id(self.plan_id, stored.plan_id) {
+            Some("plan id")
+        } else if self.command_id != stored.command_id.as_bytes() {
+            Some("command id")
+        } else if self.event_type != stored.event_type.as_bytes() {
+            Some("event type")
+        } else {
+            None
+        }
     }
 }
 
+/// `stated`: what the envelope states of its ids and event type, where the decode left them out
+/// of `envelope` (`None`: read from it).
 fn decoded(
     stored: &StoredEvent,
     envelope: Result<v1::EventEnvelope, prost::DecodeError>,
+    stated: Option<Stated<'_>>,
 ) -> Result<DecodedEvent, RecordError> {
     let corrupt = |what: String| {
         RecordError(format!(
@@ -410,7 +415,11 @@ fn decoded(
             envelope.plan_version
         )));
     }
-    if let Some(differs) = stated_elsewhere(stored) {
+    let differs = match stated {
+        Some(stated) => stated.differs_from(stored),
+        None => Stated::of(&envelope).differs_from(stored),
+    };
+    if let Some(differs) = differs {
         return Err(corrupt(format!(
             "the {differs} it is stored under is not the one its envelope states"
         )));
