@@ -165,8 +165,9 @@ pub enum BreakKind {
     Altered,
     /// One or more events are missing before this record.
     Missing,
-    /// The record is not where its version puts it, or its link to the previous event does not
-    /// hold: events were reordered, or a record was inserted.
+    /// The record is not where its version puts it, its link to the previous event does not
+    /// hold, or (a plan's first) it names another plan: events were reordered, a record was
+    /// inserted, or a plan's records were stored under another's id.
     OutOfPlace,
     /// The record carries no seal.
     Unsealed,
@@ -417,6 +418,21 @@ impl Verifier {
                 format!("version {version} was already read: an inserted or repeated record"),
             ));
         }
+        // A plan's first record names its plan, and every later one is linked to it: one
+        // stored under another plan's id (the log's column, a topic's key) is out of place.
+        if version == 1
+            && Named::decode(record.payload)
+                .ok()
+                .and_then(|named| uuid::Uuid::try_parse_ascii(&named.plan_id).ok())
+                != Some(record.plan_id)
+        {
+            return Err(broken(
+                BreakKind::OutOfPlace,
+                "its envelope names another plan: a plan's records were stored under another's \
+                 id"
+                .into(),
+            ));
+        }
         if envelope.prev_hash != self.prev {
             return Err(broken(
                 BreakKind::OutOfPlace,
@@ -652,6 +668,14 @@ impl Verifier {
     }
 }
 
+/// The plan an envelope names (a string field, read as its bytes: a UUID's text); decoding it
+/// skips the rest.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Named {
+    #[prost(bytes = "vec", tag = "2")]
+    plan_id: Vec<u8>,
+}
+
 /// The fields of an envelope the chain needs; decoding them skips the rest.
 #[derive(Clone, PartialEq, prost::Message)]
 struct Linked {
@@ -841,6 +865,15 @@ mod tests {
         let len = unsealed[0].payload.len();
         unsealed[0].payload.truncate(len - SEAL_LEN);
         assert_eq!(broken(&unsealed), (BreakKind::Unsealed, 1, 10));
+
+        // A whole plan's records stored under another plan's id (the log's column): intact as
+        // a chain, but every record names its own plan.
+        let mut renamed = chain();
+        let other = uuid::Uuid::now_v7();
+        for record in &mut renamed {
+            record.plan_id = other;
+        }
+        assert_eq!(broken(&renamed), (BreakKind::OutOfPlace, 1, 10));
     }
 
     /// Re-seals `records[from..]` as a writer holding `signer` (or none) would.

@@ -157,3 +157,38 @@ async fn a_row_stored_under_what_its_record_does_not_state_is_set_aside() {
         assert_eq!(model.plan_version(plan), last - 1, "{column}");
     }
 }
+
+/// A whole plan's records stored under another plan's id in the file: as a chain each is
+/// intact, but each names its own plan. Verification of the id they are stored under names the
+/// first as out of place, and the read models set every one aside.
+#[tokio::test]
+async fn a_plan_stored_under_another_plan_s_id_is_found() {
+    let env = Env::open().await;
+    let plan = env.plan_with_elements(2).await;
+    let events = env.log.plan_version(plan).await.unwrap();
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    let first = position_of(&db, plan, 1);
+    let renamed = uuid::Uuid::now_v7();
+    let moved = db
+        .execute(
+            "UPDATE events SET plan_id = ?2 WHERE plan_id = ?1",
+            params![plan.as_bytes().as_slice(), renamed.as_bytes().as_slice()],
+        )
+        .unwrap();
+    assert_eq!(moved as u64, events);
+    assert_eq!(
+        broken(&env, renamed).await,
+        (BreakKind::OutOfPlace, 1, first)
+    );
+
+    let model = env.caught_up().await;
+    let (total, records) = model.quarantined(&env.log);
+    assert_eq!(total, events, "{records:?}");
+    assert!(
+        records.iter().all(|r| r
+            .reason
+            .contains("the plan id it is stored under is not the one its envelope states")),
+        "{records:?}"
+    );
+    assert_eq!(model.plan_version(renamed), 0);
+}
