@@ -471,6 +471,20 @@ mod tests {
         .stored(plan_id, 1, 1)
     }
 
+    /// `event` as the first record of `plan_id`, recorded by [`actor`] for command `command`.
+    fn first_record(plan_id: PlanId, event: &Event) -> NewEvent {
+        encode_event(
+            plan_id,
+            1,
+            event,
+            &actor(),
+            "command",
+            1_700_000_000_000_000,
+            &crate::chain::GENESIS,
+        )
+        .0
+    }
+
     fn date(y: i32, m: u32, d: u32) -> alliance_domain::Date {
         alliance_domain::Date::from_ymd_opt(y, m, d).unwrap()
     }
@@ -595,15 +609,7 @@ mod tests {
             decision_id: DecisionId::try_from("d1".to_owned()).unwrap(),
             side: Side::Us,
         };
-        let (record, _) = encode_event(
-            plan_id,
-            1,
-            &event,
-            &actor(),
-            "command",
-            1_700_000_000_000_000,
-            &crate::chain::GENESIS,
-        );
+        let record = first_record(plan_id, &event);
         // A second `decision_endorsed` (field 36) naming only the other side.
         let side_only = v1::EventEnvelope {
             payload: Some(v1::event_envelope::Payload::DecisionEndorsed(
@@ -631,19 +637,10 @@ mod tests {
     #[test]
     fn a_skipped_field_the_whole_decode_refuses_is_refused_by_the_lean_one() {
         let plan_id = uuid::Uuid::now_v7();
-        let actor = actor();
         let event = Event::DecisionAdopted {
             decision_id: DecisionId::try_from("d1".to_owned()).unwrap(),
         };
-        let (record, _) = encode_event(
-            plan_id,
-            1,
-            &event,
-            &actor,
-            "command",
-            1_700_000_000_000_000,
-            &crate::chain::GENESIS,
-        );
+        let record = first_record(plan_id, &event);
         // Each appended field is a later occurrence of a skipped one.
         let not_utf8 = |tag: u8| vec![tag << 3 | 2, 2, 0xc3, 0x28];
         let as_varint = |tag: u8| vec![tag << 3, 1];
@@ -677,15 +674,7 @@ mod tests {
         let event = Event::DecisionAdopted {
             decision_id: DecisionId::try_from("d1".to_owned()).unwrap(),
         };
-        let (record, _) = encode_event(
-            plan_id,
-            1,
-            &event,
-            &actor(),
-            "command",
-            1_700_000_000_000_000,
-            &crate::chain::GENESIS,
-        );
+        let record = first_record(plan_id, &event);
         let stored = record.clone().stored(plan_id, 1, 1);
         assert_eq!(decode_event(&stored).unwrap().event, event);
         assert_eq!(decode_event_lean(&stored).unwrap().event, event);
