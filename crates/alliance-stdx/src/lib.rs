@@ -204,3 +204,139 @@ pub mod hex {
         }
     }
 }
+
+/// Values one part of a process hands to another, each for a version of a stream (a plan's own
+/// stream of events, say): the giver offers them as it makes them, the taker takes a stream's
+/// versions in order as it reaches them.
+///
+/// * An offer the taker passes without taking (its version was reached before the offer came,
+///   or another value stood at it) is dropped when the taker takes a later version of the
+///   stream, and an offer of a version the stream was already offered up to replaces the
+///   offers from that version on (the giver started the stream again there).
+/// * At most `capacity` offers wait: past it an offer is dropped, so a taker that is absent
+///   or far behind costs a bounded amount of memory, never a growing one.
+/// * What is taken is only ever a hint: the taker checks it against what it has itself.
+pub mod handoff {
+    use std::collections::{HashMap, VecDeque};
+    use std::hash::Hash;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::lock;
+
+    pub struct Handoff<K, V> {
+        capacity: usize,
+        /// How many offers wait, so a taker finds none without taking the lock.
+        waiting: AtomicUsize,
+        offers: Mutex<HashMap<K, VecDeque<(u64, V)>>>,
+    }
+
+    impl<K: Eq + Hash, V> Handoff<K, V> {
+        /// A handoff that holds at most `capacity` offers.
+        pub fn new(capacity: usize) -> Self {
+            Self {
+                capacity,
+                waiting: AtomicUsize::new(0),
+                offers: Mutex::new(HashMap::new()),
+            }
+        }
+
+        /// Offers `value` for `version` of `stream`. Dropped if `capacity` offers wait.
+        pub fn offer(&self, stream: K, version: u64, value: V) {
+            let mut offers = lock(&self.offers);
+            let queue = offers.entry(stream).or_default();
+            let mut waiting = self.waiting.load(Ordering::Relaxed);
+            while queue.back().is_some_and(|(at, _)| *at >= version) {
+                queue.pop_back();
+                waiting -= 1;
+            }
+            if waiting < self.capacity {
+                queue.push_back((version, value));
+                waiting += 1;
+            }
+            self.waiting.store(waiting, Ordering::Relaxed);
+        }
+
+        /// The value offered for `version` of `stream`, if one waits; every offer of an earlier
+        /// version of the stream is dropped.
+        pub fn take(&self, stream: &K, version: u64) -> Option<V> {
+            if self.waiting.load(Ordering::Relaxed) == 0 {
+                return None;
+            }
+            let mut offers = lock(&self.offers);
+            let queue = offers.get_mut(stream)?;
+            let mut found = None;
+            let mut taken = 0;
+            while queue.front().is_some_and(|(at, _)| *at <= version) {
+                if let Some((at, value)) = queue.pop_front() {
+                    taken += 1;
+                    found = (at == version).then_some(value);
+                }
+            }
+            if queue.is_empty() {
+                offers.remove(stream);
+            }
+            self.waiting.fetch_sub(taken, Ordering::Relaxed);
+            found
+        }
+
+        /// How many offers wait.
+        pub fn waiting(&self) -> usize {
+            self.waiting.load(Ordering::Relaxed)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::Handoff;
+
+        #[test]
+        fn a_taker_takes_each_version_offered_once_and_drops_what_it_passed() {
+            let handoff = Handoff::new(16);
+            for version in 1..=4 {
+                handoff.offer("a", version, format!("a{version}"));
+            }
+            handoff.offer("b", 1, "b1".to_owned());
+            assert_eq!(handoff.waiting(), 5);
+            assert_eq!(handoff.take(&"a", 1).as_deref(), Some("a1"));
+            assert_eq!(handoff.take(&"a", 1), None, "taken once");
+            // Version 2 was reached without the taker asking: passed, and dropped with it.
+            assert_eq!(handoff.take(&"a", 3).as_deref(), Some("a3"));
+            assert_eq!(handoff.waiting(), 2);
+            // Another stream's offers are its own.
+            assert_eq!(handoff.take(&"b", 4), None);
+            assert_eq!(handoff.take(&"a", 4).as_deref(), Some("a4"));
+            assert_eq!(handoff.waiting(), 0);
+            // An offer for a version the taker is already past waits only until its next take.
+            handoff.offer("a", 2, "late".to_owned());
+            assert_eq!(handoff.take(&"a", 5), None);
+            assert_eq!(handoff.waiting(), 0);
+        }
+
+        #[test]
+        fn a_stream_offered_again_from_a_version_keeps_the_later_offers() {
+            let handoff = Handoff::new(16);
+            for version in 1..=3 {
+                handoff.offer(7, version, version * 10);
+            }
+            // The giver started again at version 2 (its first offers there were never written).
+            handoff.offer(7, 2, 21);
+            assert_eq!(handoff.waiting(), 2);
+            assert_eq!(handoff.take(&7, 2), Some(21));
+            assert_eq!(handoff.take(&7, 3), None);
+        }
+
+        #[test]
+        fn offers_past_the_capacity_are_dropped_until_some_are_taken() {
+            let handoff = Handoff::new(3);
+            for version in 1..=5 {
+                handoff.offer((), version, version);
+            }
+            assert_eq!(handoff.waiting(), 3);
+            assert_eq!(handoff.take(&(), 4), None, "never held");
+            assert_eq!(handoff.waiting(), 0);
+            handoff.offer((), 5, 5);
+            assert_eq!(handoff.take(&(), 5), Some(5));
+        }
+    }
+}
