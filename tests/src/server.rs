@@ -303,13 +303,15 @@ impl Server {
             signer: Some(signer.clone()),
             witnesses: witnesses.clone(),
         };
+        let handoff = Arc::new(alliance_domain::parts_handoff());
         let service = Arc::new(
             CommandService::open(log)
                 .await
                 .unwrap()
                 .with_default_grants(auth.default_grants())
                 .with_signer(signer)
-                .with_witness_keys(witnesses),
+                .with_witness_keys(witnesses)
+                .with_handoff(handoff.clone()),
         );
         if let Some(plan) = &services.plan {
             let report = reference::load(&service, &auth, plan).await.unwrap();
@@ -330,6 +332,7 @@ impl Server {
             // The read model, as allianced builds it: what the log holds before serving, then
             // each event as it is committed.
             let projection = Projection::new();
+            projection.share_with(handoff);
             projection.catch_up(&reader).await.unwrap();
             tokio::spawn(projection.clone().follow(reader.clone()));
             if services.simulation {

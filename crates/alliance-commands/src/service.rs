@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use alliance_stdx::lock;
 use tokio::sync::watch;
 
-use alliance_domain::{Actor, Command, CommandContext, Grant, Key, Plan, PlanId, Version, decide};
+use alliance_domain::{
+    Actor, Command, CommandContext, Grant, Key, PartsHandoff, Plan, PlanId, Version, decide,
+};
 use alliance_eventlog::{CommandRecord, EventLog, LogError, Route};
 
 use crate::plans::{Durability, PlanEntry, load};
@@ -115,6 +117,9 @@ pub struct CommandService<L> {
     witness_keys: Option<Arc<alliance_record::witness::WitnessKeys>>,
     /// The roles a new plan gives when its command names none: the deployment's teams'.
     default_grants: Vec<Grant>,
+    /// Where the parts each decided event changed are offered to the read models of this
+    /// process ([`CommandService::with_handoff`]).
+    handoff: Option<Arc<PartsHandoff>>,
 }
 
 impl<L: EventLog> CommandService<L> {
@@ -135,7 +140,16 @@ impl<L: EventLog> CommandService<L> {
             signer: None,
             witness_keys: None,
             default_grants: Vec::new(),
+            handoff: None,
         })
+    }
+
+    /// Offers the parts each decided event changed (an element, a decision…), as this service's
+    /// state holds them, to the read models of this process through `handoff`, so they hold
+    /// the same values once rather than an equal copy each ([`alliance_domain::Part`]).
+    pub fn with_handoff(mut self, handoff: Arc<PartsHandoff>) -> Self {
+        self.handoff = Some(handoff);
+        self
     }
 
     /// Gives a new plan whose command names no roles these grants (the deployment's teams',
@@ -553,8 +567,15 @@ impl<L: EventLog> CommandService<L> {
             entry.state = base.parent;
         }
         entry.head_hash = head;
-        for (event, &event_id) in events.iter().zip(&outcome.event_ids) {
+        let versions = outcome.first_version..;
+        for ((event, &event_id), version) in events.iter().zip(&outcome.event_ids).zip(versions) {
             entry.push(event_id, event, ctx.actor.team.as_str());
+            if let Some(handoff) = &self.handoff {
+                let parts = entry.state.parts_changed(event);
+                if !parts.is_empty() {
+                    handoff.offer(plan_id, version, parts);
+                }
+            }
         }
         let (durable, durability) = watch::channel(Durability::Pending);
         entry.record_command(

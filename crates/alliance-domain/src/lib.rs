@@ -16,6 +16,7 @@ mod ids;
 mod keys;
 mod model;
 mod posture;
+mod share;
 mod state;
 mod timeline;
 mod witness;
@@ -47,9 +48,10 @@ pub use posture::{
     ClauseState, CommandArrangement, ConditionState, ElementName, Equipment, MissionState, Posture,
     PostureSource, PresentElement, Shaping, first_date, posture, present_element,
 };
+pub use share::{PARTS_WAITING, Part, PartsHandoff, parts_handoff};
 pub use state::{
-    AgreementClause, CapabilityLevels, Condition, ConditionAssessment, Decision, Plan, Shared,
-    evolve, fold,
+    AgreementClause, CapabilityLevels, Condition, ConditionAssessment, Decision, Plan,
+    RegisteredElement, Shared, evolve, fold,
 };
 pub use timeline::{ElementState, ElementTimeline, element_timeline, element_timelines};
 pub use witness::{HeadWitness, MAX_WITNESSES, vouched_head};

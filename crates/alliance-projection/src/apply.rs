@@ -286,7 +286,7 @@ impl Projection {
                 .push(plan_id);
         }
         if let Some(history) = plans.get_mut(&plan_id) {
-            history.push(recorded, event);
+            history.push(recorded, event, self.handoff.get().map(|h| &**h));
         }
         Ok(true)
     }

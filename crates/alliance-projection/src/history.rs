@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use alliance_domain::{Event, Plan, PlanId, Version, evolve};
+use alliance_domain::{Event, PartsHandoff, Plan, PlanId, Version, evolve};
 pub use alliance_record::PackedEvent;
 use alliance_record::signing::{KEY_ID_LEN, SIGNATURE_LEN};
 
@@ -507,8 +507,9 @@ impl PlanHistory {
         self.events.len() as Version
     }
 
-    /// Adds the next event of the plan's own stream: `recorded`, whose event is `event`.
-    pub fn push(&mut self, mut recorded: Recorded, event: &Event) {
+    /// Adds the next event of the plan's own stream: `recorded`, whose event is `event`; the
+    /// parts `handoff` holds for it replace equal ones of the state ([`Plan::hold_equal`]).
+    pub fn push(&mut self, mut recorded: Recorded, event: &Event, handoff: Option<&PartsHandoff>) {
         if let Some(last) = self.events.last()
             && last.command.actor == recorded.command.actor
         {
@@ -517,6 +518,9 @@ impl PlanHistory {
         // In place, unless a checkpoint shares the state (then it is copied once).
         let state = Arc::make_mut(&mut self.current);
         *state = evolve(std::mem::take(state), event);
+        if let Some(parts) = handoff.and_then(|h| h.take(&self.plan_id, recorded.version)) {
+            state.hold_equal(parts);
+        }
         self.index.record(recorded.version, event, state);
         if recorded.signed() && self.signed_from.is_none() {
             self.signed_from = Some(recorded.version);
@@ -804,7 +808,7 @@ pub(crate) mod tests {
             let mut record = recorded(version);
             record.record_time_micros = time;
             let event = record.event().unwrap();
-            history.push(record, &event);
+            history.push(record, &event, None);
         }
         for t in 0..=45 {
             let prefix = (0..=times.len())

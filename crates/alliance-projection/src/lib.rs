@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use alliance_domain::{Event, PlanId, Version};
+use alliance_domain::{Event, PartsHandoff, PlanId, Version};
 use alliance_eventlog::{Checkpoint, LogReader, Position, StoredEvent};
 use alliance_record::signing::TrustedKeys;
 use alliance_stdx::{lock, read, write};
@@ -118,6 +118,9 @@ pub struct Projection {
     quarantine: alliance_eventlog::Quarantine,
     /// The writers' keys each record's signature is checked against; `None`: none is checked.
     trust: Option<Arc<TrustedKeys>>,
+    /// Where the command service of this process offers the parts of the events it decided
+    /// ([`Projection::share_with`]).
+    handoff: std::sync::OnceLock<Arc<PartsHandoff>>,
 }
 
 /// A snapshot of the read models on disk: when it was written and the log position it covers.
@@ -246,6 +249,7 @@ impl Default for Projection {
             snapshot: std::sync::Mutex::default(),
             quarantine: alliance_eventlog::Quarantine::default(),
             trust: None,
+            handoff: std::sync::OnceLock::new(),
         }
     }
 }
@@ -259,6 +263,14 @@ impl Projection {
     /// (see [`Projection::apply`]).
     pub fn trusting(trusted: Arc<TrustedKeys>) -> Arc<Self> {
         Arc::new(Self::with_trust(Some(trusted)))
+    }
+
+    /// Holds the parts the command service of this process offers through `handoff` in place
+    /// of equal parts of its own, as it applies their events from the log: the values are the
+    /// same, held once ([`alliance_domain::Part`]). A part that differs from what the model
+    /// folded is not taken. Only the first handoff given is used.
+    pub fn share_with(&self, handoff: Arc<PartsHandoff>) {
+        let _ = self.handoff.set(handoff);
     }
 
     fn with_trust(trust: Option<Arc<TrustedKeys>>) -> Self {

@@ -69,7 +69,7 @@ fn held_by_a_history_of(elements: u64) -> isize {
     let before = LIVE.load(Ordering::Relaxed);
     let mut history = PlanHistory::new(plan_id(), Plan::default());
     for (recorded, event) in events {
-        history.push(recorded, &event);
+        history.push(recorded, &event, None);
     }
     let held = LIVE.load(Ordering::Relaxed) - before;
     assert_eq!(history.version(), elements + 1);

@@ -533,12 +533,16 @@ impl Server<'_> {
             signer: Some(signer.clone()),
             witnesses: witnesses.clone(),
         };
+        // The parts of each decided event go from the command service to the read models of
+        // this process, which hold them rather than equal copies of their own.
+        let handoff = Arc::new(alliance_domain::parts_handoff());
         let service = Arc::new(
             CommandService::open(log)
                 .await?
                 .with_default_grants(auth.default_grants())
                 .with_signer(signer)
-                .with_witness_keys(witnesses),
+                .with_witness_keys(witnesses)
+                .with_handoff(handoff.clone()),
         );
         load_reference(&service, &auth, &config.reference_plan).await?;
 
@@ -551,6 +555,7 @@ impl Server<'_> {
             alliance_projection::read_model_trust(secured.signing_keys.clone()),
         )
         .await?;
+        projection.share_with(handoff);
         tokio::spawn(projection.clone().follow(reader.clone()));
 
         let addr = listener.local_addr()?;

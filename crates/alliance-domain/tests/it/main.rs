@@ -6,5 +6,6 @@ mod oplan;
 mod properties;
 mod reference;
 mod rules;
+mod share;
 mod state;
 mod witness;

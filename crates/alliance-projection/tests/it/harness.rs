@@ -9,8 +9,8 @@ use alliance_commands::reference::{self, ReferencePlan};
 use alliance_commands::{CommandMeta, CommandOutcome, CommandService};
 pub use alliance_domain::testing::date;
 use alliance_domain::{
-    Command, Component, ElementId, ElementKind, Event, ForceElementSpec, Plan, PlanId, Side,
-    TeamId, Version,
+    Command, Component, ElementId, ElementKind, Event, ForceElementSpec, PartsHandoff, Plan,
+    PlanId, Side, TeamId, Version,
 };
 use alliance_eventlog::{EventLog, SqliteLog, SqliteLogConfig, StoredEvent};
 use alliance_projection::Projection;
@@ -40,6 +40,8 @@ pub struct Env<L: EventLog = SqliteLog> {
     /// The key the command service signs with, trusted alone.
     pub signer: Signer,
     pub trusted: Arc<TrustedKeys>,
+    /// Where the service offers the parts of the events it decides, as allianced's does.
+    pub handoff: Arc<PartsHandoff>,
 }
 
 impl Env {
@@ -63,6 +65,14 @@ impl Env {
     /// Every event of one plan, as stored.
     pub async fn plan_events(&self, plan_id: PlanId) -> Vec<StoredEvent> {
         self.log.read_plan(plan_id, 1, 1_000_000).await.unwrap()
+    }
+
+    /// A read model of the service's process, as allianced's: it holds the parts the service
+    /// hands it ([`Projection::share_with`]).
+    pub fn sharing(&self) -> Arc<Projection> {
+        let projection = Projection::new();
+        projection.share_with(self.handoff.clone());
+        projection
     }
 
     /// A read model that has read everything the log holds now.
@@ -89,12 +99,14 @@ impl<L: EventLog> Env<L> {
         let auth =
             Authenticator::from_token_file(&TokenFile::load(&deploy("dev-tokens.toml")).unwrap())
                 .unwrap();
+        let handoff = Arc::new(alliance_domain::parts_handoff());
         let service = Arc::new(
             CommandService::open(log.clone())
                 .await
                 .unwrap()
                 .with_default_grants(auth.default_grants())
-                .with_signer(signer.clone()),
+                .with_signer(signer.clone())
+                .with_handoff(handoff.clone()),
         );
         Self {
             _dir: None,
@@ -103,6 +115,7 @@ impl<L: EventLog> Env<L> {
             auth,
             signer,
             trusted,
+            handoff,
         }
     }
 

@@ -227,3 +227,57 @@ async fn every_event_of_a_concurrent_burst_reaches_subscribers_once_in_order() {
     assert_eq!(posture.elements.len(), 20);
     follower.abort();
 }
+
+/// The read models of the command service's process hold the parts it decided, once: the
+/// element and the decision the service's state holds are the very ones the read model's state
+/// holds, equal to what a read model folds from the log alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_read_models_hold_the_parts_the_command_service_decided_once() {
+    let env = Env::open().await;
+    let projection = env.sharing();
+    let follower = tokio::spawn(projection.clone().follow(env.log.clone()));
+    let plan = env.create_plan().await;
+    env.register(plan, "abct").await;
+    let decision = alliance_domain::DecisionId::parse("d1").unwrap();
+    let proposed = env
+        .exec(
+            US,
+            plan,
+            Command::ProposeDecision {
+                decision_id: decision.clone(),
+                title: "retrench".into(),
+                rationale: "test".into(),
+                effective_date: date(2026, 1, 1),
+                required_sides: [Side::Us].into(),
+                supersedes: Default::default(),
+            },
+        )
+        .await;
+    projection
+        .wait_for(plan, proposed.plan_version, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let ours = env.service.plan(plan).await.unwrap();
+    let theirs = projection.with_plan(plan, |h| h.latest()).unwrap();
+    assert_eq!(*theirs, ours);
+    let element = id("abct");
+    assert!(std::sync::Arc::ptr_eq(
+        &ours.elements[&element],
+        &theirs.elements[&element]
+    ));
+    assert!(std::sync::Arc::ptr_eq(
+        &ours.decisions[&decision],
+        &theirs.decisions[&decision]
+    ));
+    assert_eq!(env.handoff.waiting(), 0, "every offer taken");
+    // A read model of the log alone holds values of its own, equal to those.
+    let alone = env.caught_up().await;
+    let folded = alone.with_plan(plan, |h| h.latest()).unwrap();
+    assert_eq!(*folded, ours);
+    assert!(!std::sync::Arc::ptr_eq(
+        &folded.elements[&element],
+        &theirs.elements[&element]
+    ));
+    assert_eq!(alone.digest(), projection.digest());
+    follower.abort();
+}
