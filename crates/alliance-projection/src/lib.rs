@@ -157,11 +157,13 @@ pub struct Progress {
 ///
 /// With `trust`, the model applies only records signed by those keys, besides the unsigned
 /// records a plan starts with when it was written before its writers signed
-/// ([`Projection::trusting`]).
+/// ([`Projection::trusting`]). With `handoff`, it holds the parts the command service of its
+/// process offers there from the start ([`Projection::share_with`]).
 pub async fn open<R: LogReader>(
     log: &R,
     snapshot: &std::path::Path,
     trust: Option<Arc<TrustedKeys>>,
+    handoff: Option<Arc<PartsHandoff>>,
 ) -> Result<Arc<Projection>, ProjectionError> {
     let started = std::time::Instant::now();
     let projection = if snapshot.exists() {
@@ -180,6 +182,9 @@ pub async fn open<R: LogReader>(
     } else {
         Arc::new(Projection::with_trust(trust))
     };
+    if let Some(handoff) = handoff {
+        projection.share_with(handoff);
+    }
     let from = projection.position();
     let read = projection
         .catch_up_reporting(log, &mut |p: Progress| {
@@ -607,7 +612,7 @@ pub async fn start_replica<R: LogReader>(
     // Until the broker answers and the topic exists (the command service creates it).
     let trust = read_model_trust(secured.signing_keys.clone());
     let projection = alliance_server::serve::retry_until_stopped("cannot read the log yet", || {
-        open(reader, &snapshot, trust.clone())
+        open(reader, &snapshot, trust.clone(), None)
     })
     .await?;
     tokio::spawn(projection.clone().follow(reader.clone()));

@@ -213,8 +213,10 @@ pub mod hex {
 ///   or another value stood at it) is dropped when the taker takes a later version of the
 ///   stream, and an offer of a version the stream was already offered up to replaces the
 ///   offers from that version on (the giver started the stream again there).
-/// * At most `capacity` offers wait: past it an offer is dropped, so a taker that is absent
-///   or far behind costs a bounded amount of memory, never a growing one.
+/// * At most `capacity` offers wait. An offer that finds it full first drops every offer made
+///   before the latest `capacity / 2` (those of streams the taker never reached again, or of
+///   a taker absent or far behind): the newest offers always wait, and the memory held stays
+///   bounded, never growing with the streams or the offers.
 /// * What is taken is only ever a hint: the taker checks it against what it has itself.
 pub mod handoff {
     use std::collections::{HashMap, VecDeque};
@@ -228,33 +230,51 @@ pub mod handoff {
         capacity: usize,
         /// How many offers wait, so a taker finds none without taking the lock.
         waiting: AtomicUsize,
-        offers: Mutex<HashMap<K, VecDeque<(u64, V)>>>,
+        offers: Mutex<Offers<K, V>>,
+    }
+
+    struct Offers<K, V> {
+        /// Each stream's offers in version order: (version, the offer's number, value).
+        streams: HashMap<K, VecDeque<(u64, u64, V)>>,
+        /// The number the next offer gets: offers are numbered in the order they were made.
+        next: u64,
     }
 
     impl<K: Eq + Hash, V> Handoff<K, V> {
-        /// A handoff that holds at most `capacity` offers.
+        /// A handoff that holds at most `capacity` offers (at least 2).
         pub fn new(capacity: usize) -> Self {
             Self {
-                capacity,
+                capacity: capacity.max(2),
                 waiting: AtomicUsize::new(0),
-                offers: Mutex::new(HashMap::new()),
+                offers: Mutex::new(Offers {
+                    streams: HashMap::new(),
+                    next: 0,
+                }),
             }
         }
 
-        /// Offers `value` for `version` of `stream`. Dropped if `capacity` offers wait.
+        /// Offers `value` for `version` of `stream`.
         pub fn offer(&self, stream: K, version: u64, value: V) {
             let mut offers = lock(&self.offers);
-            let queue = offers.entry(stream).or_default();
             let mut waiting = self.waiting.load(Ordering::Relaxed);
-            while queue.back().is_some_and(|(at, _)| *at >= version) {
+            if waiting >= self.capacity {
+                // Keeps only the latest half: a sweep every `capacity / 2` offers at most.
+                let kept_from = offers.next.saturating_sub((self.capacity / 2) as u64);
+                offers.streams.retain(|_, queue| {
+                    queue.retain(|(_, number, _)| *number >= kept_from);
+                    !queue.is_empty()
+                });
+                waiting = offers.streams.values().map(VecDeque::len).sum();
+            }
+            let number = offers.next;
+            offers.next += 1;
+            let queue = offers.streams.entry(stream).or_default();
+            while queue.back().is_some_and(|(at, ..)| *at >= version) {
                 queue.pop_back();
                 waiting -= 1;
             }
-            if waiting < self.capacity {
-                queue.push_back((version, value));
-                waiting += 1;
-            }
-            self.waiting.store(waiting, Ordering::Relaxed);
+            queue.push_back((version, number, value));
+            self.waiting.store(waiting + 1, Ordering::Relaxed);
         }
 
         /// The value offered for `version` of `stream`, if one waits; every offer of an earlier
@@ -264,17 +284,17 @@ pub mod handoff {
                 return None;
             }
             let mut offers = lock(&self.offers);
-            let queue = offers.get_mut(stream)?;
+            let queue = offers.streams.get_mut(stream)?;
             let mut found = None;
             let mut taken = 0;
-            while queue.front().is_some_and(|(at, _)| *at <= version) {
-                if let Some((at, value)) = queue.pop_front() {
+            while queue.front().is_some_and(|(at, ..)| *at <= version) {
+                if let Some((at, _, value)) = queue.pop_front() {
                     taken += 1;
                     found = (at == version).then_some(value);
                 }
             }
             if queue.is_empty() {
-                offers.remove(stream);
+                offers.streams.remove(stream);
             }
             self.waiting.fetch_sub(taken, Ordering::Relaxed);
             found
@@ -283,6 +303,11 @@ pub mod handoff {
         /// How many offers wait.
         pub fn waiting(&self) -> usize {
             self.waiting.load(Ordering::Relaxed)
+        }
+
+        /// How many streams have offers waiting.
+        pub fn streams(&self) -> usize {
+            lock(&self.offers).streams.len()
         }
     }
 
@@ -306,7 +331,7 @@ pub mod handoff {
             // Another stream's offers are its own.
             assert_eq!(handoff.take(&"b", 4), None);
             assert_eq!(handoff.take(&"a", 4).as_deref(), Some("a4"));
-            assert_eq!(handoff.waiting(), 0);
+            assert_eq!((handoff.waiting(), handoff.streams()), (0, 0));
             // An offer for a version the taker is already past waits only until its next take.
             handoff.offer("a", 2, "late".to_owned());
             assert_eq!(handoff.take(&"a", 5), None);
@@ -326,17 +351,28 @@ pub mod handoff {
             assert_eq!(handoff.take(&7, 3), None);
         }
 
+        /// Offers no taker ever reaches (one version of each of many streams, none taken) give
+        /// way to newer ones: a full handoff keeps its latest half and takes every new offer.
         #[test]
-        fn offers_past_the_capacity_are_dropped_until_some_are_taken() {
-            let handoff = Handoff::new(3);
-            for version in 1..=5 {
-                handoff.offer((), version, version);
+        fn a_full_handoff_keeps_its_newest_offers_and_bounded_memory() {
+            let handoff = Handoff::new(8);
+            for stream in 0..1000 {
+                handoff.offer(stream, 1, stream);
+                assert!(handoff.waiting() <= 8);
+                assert_eq!(
+                    handoff.streams(),
+                    handoff.waiting(),
+                    "no stream without offers"
+                );
             }
-            assert_eq!(handoff.waiting(), 3);
-            assert_eq!(handoff.take(&(), 4), None, "never held");
-            assert_eq!(handoff.waiting(), 0);
-            handoff.offer((), 5, 5);
-            assert_eq!(handoff.take(&(), 5), Some(5));
+            assert_eq!(handoff.take(&999, 1), Some(999), "the newest offer waits");
+            assert_eq!(handoff.take(&998, 1), Some(998));
+            assert_eq!(handoff.take(&0, 1), None, "the oldest gave way");
+            // A taker that keeps up is never swept: each stream's offers are taken as they come.
+            for version in 2..2000 {
+                handoff.offer(-1, version, 0);
+                assert_eq!(handoff.take(&-1, version), Some(0));
+            }
         }
     }
 }

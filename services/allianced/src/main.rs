@@ -553,9 +553,9 @@ impl Server<'_> {
             &reader,
             &snapshot,
             alliance_projection::read_model_trust(secured.signing_keys.clone()),
+            Some(handoff),
         )
         .await?;
-        projection.share_with(handoff);
         tokio::spawn(projection.clone().follow(reader.clone()));
 
         let addr = listener.local_addr()?;

@@ -115,7 +115,7 @@ async fn a_model_restored_from_a_snapshot_reports_the_snapshot_s_age_and_positio
     env.register(plan, "after-the-snapshot").await;
 
     // Restored from the snapshot, then caught up with the log's tail.
-    let restored = alliance_projection::open(&env.log, &path, None)
+    let restored = alliance_projection::open(&env.log, &path, None, None)
         .await
         .unwrap();
     let address = serve(&env, restored.clone()).await;
