@@ -117,8 +117,8 @@ pub struct CommandService<L> {
     witness_keys: Option<Arc<alliance_record::witness::WitnessKeys>>,
     /// The roles a new plan gives when its command names none: the deployment's teams'.
     default_grants: Vec<Grant>,
-    /// Where the parts each decided event changed are offered to the read models of this
-    /// process ([`CommandService::with_handoff`]).
+    /// Where the part each decided event made is offered to the read models of this process
+    /// ([`CommandService::with_handoff`]).
     handoff: Option<Arc<PartsHandoff>>,
 }
 
@@ -144,9 +144,9 @@ impl<L: EventLog> CommandService<L> {
         })
     }
 
-    /// Offers the parts each decided event changed (an element, a decision…), as this service's
-    /// state holds them, to the read models of this process through `handoff`, so they hold
-    /// the same values once rather than an equal copy each ([`alliance_domain::Part`]).
+    /// Offers the part each decided event made (an element, a clause, a run), as this service's
+    /// state holds it, to the read models of this process through `handoff`, so they hold the
+    /// same value once rather than an equal copy each ([`alliance_domain::Part`]).
     pub fn with_handoff(mut self, handoff: Arc<PartsHandoff>) -> Self {
         self.handoff = Some(handoff);
         self
@@ -570,11 +570,8 @@ impl<L: EventLog> CommandService<L> {
         let versions = outcome.first_version..;
         for ((event, &event_id), version) in events.iter().zip(&outcome.event_ids).zip(versions) {
             entry.push(event_id, event, ctx.actor.team.as_str());
-            if let Some(handoff) = &self.handoff {
-                let parts = entry.state.parts_changed(event);
-                if !parts.is_empty() {
-                    handoff.offer(plan_id, version, parts);
-                }
+            if let Some((handoff, part)) = self.handoff.as_ref().zip(entry.state.part_made(event)) {
+                handoff.offer(plan_id, version, part);
             }
         }
         let (durable, durability) = watch::channel(Durability::Pending);

@@ -1,7 +1,7 @@
 //! One copy of equal parts: two states of one plan folded apart (the command service's and the
 //! read models' of the same process) each hold every part an event makes as a value of its
-//! own. Handed the parts another state holds after an event ([`Plan::parts_changed`]), a state
-//! holds those in place of its own that equal them ([`Plan::hold_equal`]): the same values,
+//! own. Handed the part another state holds after an event ([`Plan::part_made`]), a state
+//! holds it in place of its own where the two are equal ([`Plan::hold_equal`]): the same value,
 //! held once. A part that differs in any field is not taken, so a state stays exactly the fold
 //! of its own events whatever it is handed.
 //!
@@ -13,8 +13,8 @@
 //! place now.
 //!
 //! Within a process the parts go through a [`PartsHandoff`]: the command service offers the
-//! parts each event it decides changed, at the event's version; the read models take them when
-//! they apply the event at that version from the log.
+//! part each event it decides made, at the event's version; the read models take it when they
+//! apply the event at that version from the log.
 
 use std::sync::Arc;
 
@@ -23,9 +23,9 @@ use crate::ids::{ClauseId, ElementId, PlanId};
 use crate::model::SimulationRun;
 use crate::state::{AgreementClause, Plan, RegisteredElement, Shared};
 
-/// The parts of each plan's events, by version, from the state that decided them to the read
+/// The part each event of a plan made, by version, from the state that decided it to the read
 /// models of the same process.
-pub type PartsHandoff = alliance_stdx::handoff::Handoff<PlanId, Vec<Part>>;
+pub type PartsHandoff = alliance_stdx::handoff::Handoff<PlanId, Part>;
 
 /// How many events' parts a [`PartsHandoff`] holds while they wait for the read models: far
 /// more than a server has in flight between deciding an event and applying it (a few hundred
@@ -48,10 +48,10 @@ pub enum Part {
 }
 
 impl Plan {
-    /// The parts `event` made, as this state holds them (the state after the event): the
-    /// force element it registered, the clause it defined, the run it recorded.
-    pub fn parts_changed(&self, event: &Event) -> Vec<Part> {
-        let part = match event {
+    /// The part `event` made, as this state holds it (the state after the event): the force
+    /// element it registered, the clause it defined, the run it recorded.
+    pub fn part_made(&self, event: &Event) -> Option<Part> {
+        match event {
             Event::ForceElementRegistered { element, .. } => {
                 held(&self.elements, element.id.clone(), Part::Element)
             }
@@ -62,23 +62,17 @@ impl Plan {
                 held(&self.simulation_runs, run.run_id, Part::SimulationRun)
             }
             _ => None,
-        };
-        part.into_iter().collect()
+        }
     }
 
-    /// Holds each of `parts` in place of this state's part of the same id where the two are
-    /// equal; keeps its own where they differ or it has none. Returns how many it took.
-    pub fn hold_equal(&mut self, parts: Vec<Part>) -> usize {
-        let mut taken = 0;
-        for part in parts {
-            let took = match part {
-                Part::Element(id, part) => take_equal(&mut self.elements, id, part),
-                Part::Clause(id, part) => take_equal(&mut self.clauses, id, part),
-                Part::SimulationRun(id, part) => take_equal(&mut self.simulation_runs, id, part),
-            };
-            taken += usize::from(took);
+    /// Holds `part` in place of this state's part of the same id if the two are equal; keeps
+    /// its own if they differ or it has none. Returns whether it took it.
+    pub fn hold_equal(&mut self, part: Part) -> bool {
+        match part {
+            Part::Element(id, part) => take_equal(&mut self.elements, id, part),
+            Part::Clause(id, part) => take_equal(&mut self.clauses, id, part),
+            Part::SimulationRun(id, part) => take_equal(&mut self.simulation_runs, id, part),
         }
-        taken
     }
 }
 

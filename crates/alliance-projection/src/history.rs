@@ -508,7 +508,7 @@ impl PlanHistory {
     }
 
     /// Adds the next event of the plan's own stream: `recorded`, whose event is `event`; the
-    /// parts `handoff` holds for it replace equal ones of the state ([`Plan::hold_equal`]).
+    /// part `handoff` holds for it replaces an equal one of the state ([`Plan::hold_equal`]).
     pub fn push(&mut self, mut recorded: Recorded, event: &Event, handoff: Option<&PartsHandoff>) {
         if let Some(last) = self.events.last()
             && last.command.actor == recorded.command.actor
@@ -518,8 +518,8 @@ impl PlanHistory {
         // In place, unless a checkpoint shares the state (then it is copied once).
         let state = Arc::make_mut(&mut self.current);
         *state = evolve(std::mem::take(state), event);
-        if let Some(parts) = handoff.and_then(|h| h.take(&self.plan_id, recorded.version)) {
-            state.hold_equal(parts);
+        if let Some(part) = handoff.and_then(|h| h.take(&self.plan_id, recorded.version)) {
+            state.hold_equal(part);
         }
         self.index.record(recorded.version, event, state);
         if recorded.signed() && self.signed_from.is_none() {

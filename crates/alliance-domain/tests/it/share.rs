@@ -1,5 +1,5 @@
-//! One copy of equal parts: a state handed the parts another state of the same plan holds
-//! (`Plan::parts_changed`) holds those equal to its own (`Plan::hold_equal`), and only those.
+//! One copy of equal parts: a state handed the part another state of the same plan holds
+//! (`Plan::part_made`) holds it where it equals its own (`Plan::hold_equal`), and only then.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ fn history() -> Vec<Event> {
     events
 }
 
-/// Two states folded apart from the same events, the second handed the first's parts after
+/// Two states folded apart from the same events, the second handed the first's part after
 /// each event, as the read models of a process are handed the command service's.
 #[test]
 fn a_state_handed_the_parts_another_holds_after_each_event_holds_them_once() {
@@ -21,7 +21,9 @@ fn a_state_handed_the_parts_another_holds_after_each_event_holds_them_once() {
     for event in history() {
         giver = evolve(giver, &event);
         taker = evolve(taker, &event);
-        taken += taker.hold_equal(giver.parts_changed(&event));
+        if let Some(part) = giver.part_made(&event) {
+            taken += usize::from(taker.hold_equal(part));
+        }
     }
     assert_eq!(taker, giver, "the same values");
     // The two elements and the clause, each made whole by one event.
@@ -41,7 +43,7 @@ fn a_state_handed_the_parts_another_holds_after_each_event_holds_them_once() {
     // A decision changes with its events: each state keeps its own, changed in place.
     let (ours, theirs) = (giver.decisions.values(), taker.decisions.values());
     assert!(ours.zip(theirs).all(|(a, b)| !Arc::ptr_eq(a, b)));
-    assert!(giver.parts_changed(&adopted("d1")).is_empty());
+    assert!(giver.part_made(&adopted("d1")).is_none());
 }
 
 #[test]
@@ -51,11 +53,11 @@ fn a_part_that_differs_or_that_the_state_lacks_is_not_taken() {
     let theirs = registered(ABCT, 4400, &[("M1A2", 90)]);
     let giver = fold(&[created(), theirs.clone()]);
     let mut taker = fold(&[created(), ours.clone()]);
-    assert_eq!(taker.hold_equal(giver.parts_changed(&theirs)), 0);
+    assert!(!taker.hold_equal(giver.part_made(&theirs).unwrap()));
     assert_eq!(taker, fold(&[created(), ours]), "its own fold");
     assert_eq!(taker.elements.values().next().unwrap().spec.personnel, 4500);
     let other = registered(WING, 2000, &[]);
     let giver = fold(&[created(), other.clone()]);
-    assert_eq!(taker.hold_equal(giver.parts_changed(&other)), 0);
+    assert!(!taker.hold_equal(giver.part_made(&other).unwrap()));
     assert_eq!(taker.elements.len(), 1, "nothing added");
 }
