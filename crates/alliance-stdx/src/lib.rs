@@ -306,7 +306,8 @@ pub mod handoff {
         }
 
         /// How many streams have offers waiting.
-        pub fn streams(&self) -> usize {
+        #[cfg(test)]
+        fn streams(&self) -> usize {
             lock(&self.offers).streams.len()
         }
     }
